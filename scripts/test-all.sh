@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: `sudo scripts/test-all.sh` on a fresh Debian 12 machine.
+# Installs what the tests need (Debian packages, Rust components), then runs formatting and lint
+# checks, builds the fuzz targets and benchmarks so they cannot rot, replays the fuzz corpus and
+# runs every test of the workspace (kernel and lab tests need root: they create network
+# namespaces of their own and remove them afterwards).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# Debian packages the tests use: iproute2 for namespaces, the real BGP peers for the lab,
+# tshark for captures of failed lab runs.
+packages=(iproute2 gcc g++ make pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    step "installing Debian packages: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then echo "need root to install ${missing[*]}" >&2; exit 1; fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    for c in clippy rustfmt; do
+        rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+    done
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
+
+step "cargo clippy (workspace, all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "build the fuzz targets and replay their corpus (stable Rust)"
+(cd fuzz && cargo test --locked --release)
+
+step "build the benchmarks"
+cargo bench --workspace --locked --no-run
+
+step "cargo test (workspace)"
+cargo test --workspace --locked
