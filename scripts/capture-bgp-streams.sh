@@ -680,7 +680,7 @@ def frr_view(path):
 def bird_view(path):
     res, cur, prefix = [], None, None
     for line in open(path):
-        m = re.match(r"^(\S+/\d+)?\s+\S+\s+\[frr ", line)
+        m = re.match(r"^(\S+/\d+)?\s+.*?\[frr ", line)  # BIRD 2: "P unicast [frr", 1.6: "P via X on I [frr"
         if m:
             if m.group(1): prefix = m.group(1)
             cur = {"prefix": prefix, "communities": [], "large_communities": [], "med": None,
@@ -701,6 +701,9 @@ def bird_view(path):
 def flat_path(segs):
     return " ".join(" ".join(map(str, s["asns"])) if s["type"] == "AS_SEQUENCE" else "{" + ",".join(map(str, s["asns"])) + "}" for s in segs)
 
+def open_as(o):
+    return next((c["as"] for c in o["capabilities"] if c.get("code") == 65), o["my_as"])
+
 def cross_check(wire, view, receiver_name):
     """Every route decoded from the wire must appear in the receiver's view with the
     same AS path, MED and communities (the receiver may prepend nothing: we compare
@@ -710,6 +713,7 @@ def cross_check(wire, view, receiver_name):
                      tuple(sorted(r.get("communities", []))), tuple(sorted(r.get("large_communities", []))))
     vkey = lambda r: (r["prefix"], r["as_path"], r["med"], tuple(sorted(r["communities"])), tuple(sorted(r["large_communities"])))
     vk = [vkey(r) for r in view]
+    wire = [r for r in wire if "receiver_rejected" not in r]
     for r in wire:
         if key(r) not in vk: probs.append(f"{receiver_name} does not show {key(r)}")
     if len({r['prefix'] for r in wire}) != len({r['prefix'] for r in view}):
@@ -725,6 +729,9 @@ for src, dst, buf, txo, rxo, rview, rname, rfile in (
         ("frr", flav, b2a, open_b, open_a, bird_view(recv_bird), flav, recv_bird)):
     name = f"{src}-to-{dst}-{kind}"
     msgs, routes, wd, ap, as4 = decode(buf, txo, rxo)
+    for r in routes:  # RFC 4271 9.1.2: the receiver drops routes whose AS_PATH holds its own AS
+        if any(open_as(rxo) in s["asns"] for s in r.get("as_path", [])):
+            r["receiver_rejected"] = "AS_PATH contains the receiver's AS (loop)"
     open(os.path.join(out, name + ".bin"), "wb").write(buf)
     probs = cross_check(routes, rview, rname)
     problems += [f"{name}: {p}" for p in probs]
