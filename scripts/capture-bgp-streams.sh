@@ -754,6 +754,13 @@ for src, dst, buf, txo, rxo, rview, rname, rfile in (
     }
     json.dump(doc, open(os.path.join(out, name + ".routes.json"), "w"), indent=1)
     subprocess.run(["cp", rfile, os.path.join(out, name + ".receiver.txt")], check=True)
+    # independent check: tshark's own dissection finds the same message types in order
+    src_ip = ip_a if src != "frr" else ip_b
+    ts = [int(t) for line in tshark("-Y", f"tcp.stream == {best} && ip.src == {src_ip} && bgp",
+                                     "-T", "fields", "-e", "bgp.type").split()
+          for t in line.split(",") if t]
+    mine = [next(k for k, v in TYPES.items() if v == m["type"]) for m in msgs]
+    if ts != mine: problems.append(f"{name}: tshark message types {ts} != decoder {mine}")
     txt = tshark("-o", "tcp.desegment_tcp_streams:TRUE", "-Y", f"tcp.stream == {best} && ip.src == {ip_a if src != 'frr' else ip_b} && bgp", "-O", "bgp", "-V")
     open(os.path.join(out, name + ".tshark.txt"), "w").write(txt)
     print(f"{name}.bin {len(buf)} bytes: {summary(msgs)}")
