@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -17,4 +19,14 @@ fn replay(target: &str, run: fn(&[u8])) {
 #[test]
 fn frame_corpus() {
     replay("frame", bgp_fuzz::frame);
+}
+
+#[test]
+fn message_corpus() {
+    replay("message", bgp_fuzz::message);
+}
+
+#[test]
+fn roundtrip_corpus() {
+    replay("roundtrip", bgp_fuzz::roundtrip);
 }
