@@ -1,3 +1,7 @@
-//! bgp-fib: keeps the Linux kernel FIB in step with the routes bgpd selects.
-//!
-//! Filled in by the FIB issue; for now the crate only exists so the workspace is whole.
+//! bgp-fib
+pub mod fib;
+pub mod protos;
+pub mod socket;
+pub mod types;
+pub mod wire;
+pub use types::*;

@@ -1,0 +1,1086 @@
+//! DOC: the sans-IO FIB state machine. It owns the desired state (one compact entry per
+//! (table, prefix, metric)), the queue of coalesced changes not yet sent, the batches in
+//! flight with their sequence numbers, the dump/reconcile state, and what the monitor has
+//! told us (interfaces, local addresses, learned routes). It never touches a socket: the
+//! driver feeds it bytes and time and asks it for bytes to send and events to deliver.
+//!
+//! Driver contract (like bgp-core's sessions): after any `handle_*`/`apply` call, drain
+//! `poll_transmit` (send each buffer on the request socket, then read the replies into
+//! `handle_reply`) and `poll_event`, then sleep until `poll_timeout` or socket readiness.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use crate::types::*;
+use crate::wire::{self, DumpKind, KernelRoute, WireNextHop, WireTarget};
+
+// ---------------------------------------------------------------------------------------
+// A small fast hasher for route keys (FxHash). Keys come from our own desired state and the
+// kernel; a peer could choose prefixes, so this trades HashDoS resistance for speed at 1M
+// routes; the map still works (only slower) under adversarial collisions.
+
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            if let Some(d) = w.get_mut(..c.len()) {
+                d.copy_from_slice(c);
+            }
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+pub type FxBuild = BuildHasherDefault<FxHasher>;
+type FxMap<K, V> = HashMap<K, V, FxBuild>;
+type FxSet<K> = HashSet<K, FxBuild>;
+
+// ---------------------------------------------------------------------------------------
+// Compact desired-state entries.
+
+/// Device of a stored next hop: interface names are interned (`Name(id)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dev {
+    Any,
+    Index(u32),
+    Name(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Nh {
+    gateway: IpAddr,
+    dev: Dev,
+    onlink: bool,
+    weight: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Target {
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    One(Nh),
+    Many(Box<[Nh]>),
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    target: Target,
+    /// Our route under this key is (believed to be) in the kernel: update with REPLACE.
+    installed: bool,
+    /// In the send queue.
+    queued: bool,
+    /// The reconcile epoch in which the kernel last showed this route.
+    seen: u32,
+}
+
+struct Batch {
+    first_seq: u32,
+    /// The last message carries `NLM_F_ACK`; its ACK completes the batch.
+    ack_seq: u32,
+    /// One per message: key, op, errno reported (0 = none yet).
+    ops: Vec<(RouteKey, RouteOp, i32)>,
+}
+
+struct Dump {
+    kind: DumpKind,
+    seq: u32,
+    interrupted: bool,
+}
+
+#[derive(Clone, Debug)]
+struct LinkRec {
+    name: Box<str>,
+    up: bool,
+    gen: u32,
+}
+
+#[derive(Default)]
+struct ScanCounts {
+    added: usize,
+    replaced: usize,
+    deleted: usize,
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FibStats {
+    pub messages_sent: u64,
+    pub batches_sent: u64,
+    pub errors: u64,
+    pub overruns: u64,
+    pub scans: u64,
+}
+
+/// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
+pub struct Fib {
+    cfg: FibConfig,
+    desired: FxMap<RouteKey, Entry>,
+    /// Keys removed from the desired state whose delete is not sent yet, with whether our
+    /// route was installed (so a quick re-add replaces instead of failing with EEXIST).
+    pending_deletes: FxMap<RouteKey, bool>,
+    queue: VecDeque<RouteKey>,
+    names: Vec<Box<str>>,
+    name_ids: HashMap<Box<str>, u32>,
+    links: FxMap<u32, LinkRec>,
+    link_by_name: HashMap<Box<str>, u32>,
+    addrs: FxMap<(u32, IpAddr, u8), u32>,
+    learned: FxMap<RouteKey, (LearnedRoute, u32)>,
+    tables: FxSet<u32>,
+    failed: FxMap<RouteKey, i32>,
+    seq: u32,
+    in_flight: VecDeque<Batch>,
+    dump: Option<Dump>,
+    dump_queue: VecDeque<DumpKind>,
+    epoch: u32,
+    scan: ScanCounts,
+    synced: bool,
+    adopting: bool,
+    shutting_down: bool,
+    next_scan: Option<Instant>,
+    events: VecDeque<FibEvent>,
+    stats: FibStats,
+}
+
+fn errno_ok_for_delete(e: i32) -> bool {
+    e == libc::ESRCH || e == libc::ENOENT
+}
+
+impl Fib {
+    /// A FIB that starts by dumping interfaces, addresses and routes (the start-up
+    /// reconcile). Until `release_stale` is called, routes of ours that are not desired
+    /// are adopted (kept in the kernel) rather than removed, so a restart does not
+    /// withdraw forwarding while BGP re-converges; set `adopt_stale` false to remove them
+    /// at the first scan instead.
+    pub fn new(cfg: FibConfig, adopt_stale: bool) -> Self {
+        let mut tables = FxSet::default();
+        tables.extend(cfg.tables.iter().copied());
+        Fib {
+            cfg,
+            desired: FxMap::default(),
+            pending_deletes: FxMap::default(),
+            queue: VecDeque::new(),
+            names: Vec::new(),
+            name_ids: HashMap::new(),
+            links: FxMap::default(),
+            link_by_name: HashMap::new(),
+            addrs: FxMap::default(),
+            learned: FxMap::default(),
+            tables,
+            failed: FxMap::default(),
+            seq: 1,
+            in_flight: VecDeque::new(),
+            dump: None,
+            dump_queue: VecDeque::from([DumpKind::Links, DumpKind::Addresses, DumpKind::Routes]),
+            epoch: 1,
+            scan: ScanCounts::default(),
+            synced: false,
+            adopting: adopt_stale,
+            shutting_down: false,
+            next_scan: None,
+            events: VecDeque::new(),
+            stats: FibStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &FibConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> FibStats {
+        self.stats
+    }
+
+    /// Number of desired routes.
+    pub fn len(&self) -> usize {
+        self.desired.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.desired.is_empty()
+    }
+
+    /// Number of interfaces currently known (deleted ones are forgotten).
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Name of a known interface.
+    pub fn link_name(&self, index: u32) -> Option<&str> {
+        self.links.get(&index).map(|l| &*l.name)
+    }
+
+    /// Index of a known interface.
+    pub fn link_index(&self, name: &str) -> Option<u32> {
+        self.link_by_name.get(name).copied()
+    }
+
+    /// Number of local addresses currently known.
+    pub fn address_count(&self) -> usize {
+        self.addrs.len()
+    }
+
+    /// Number of learned (foreign) routes currently known.
+    pub fn learned_count(&self) -> usize {
+        self.learned.len()
+    }
+
+    /// True once the start-up route dump has been reconciled.
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// True when nothing is queued, in flight or being dumped.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+            && self.in_flight.is_empty()
+            && self.dump.is_none()
+            && self.dump_queue.is_empty()
+    }
+
+    /// Bytes of heap held by the desired-state table (approximation: hash buckets,
+    /// control bytes and boxed multipath next hops).
+    pub fn desired_heap_bytes(&self) -> usize {
+        let bucket = std::mem::size_of::<(RouteKey, Entry)>() + 1;
+        let boxed: usize = self
+            .desired
+            .values()
+            .map(|e| match &e.target {
+                Target::Many(v) => v.len() * std::mem::size_of::<Nh>(),
+                _ => 0,
+            })
+            .sum();
+        self.desired.capacity() * bucket + boxed
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Inputs
+
+    /// Applies a desired-state change. Repeated changes to the same key before it is sent
+    /// are coalesced into one message.
+    pub fn apply(&mut self, change: FibChange) {
+        match change {
+            FibChange::Upsert(route) => self.upsert(route),
+            FibChange::Remove(key) => self.remove(key),
+        }
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.name_ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.name_ids.insert(name.into(), id);
+        id
+    }
+
+    fn compact_nh(&mut self, nh: &NextHop) -> Nh {
+        let dev = match &nh.device {
+            None => Dev::Any,
+            Some(Device::Index(i)) => Dev::Index(*i),
+            Some(Device::Name(n)) => Dev::Name(self.intern(n)),
+        };
+        Nh {
+            gateway: nh.gateway,
+            dev,
+            onlink: nh.onlink,
+            weight: nh.weight.clamp(1, 256),
+        }
+    }
+
+    fn upsert(&mut self, route: FibRoute) {
+        let key = route.key();
+        let target = match &route.kind {
+            RouteKind::Blackhole => Target::Blackhole,
+            RouteKind::Unreachable => Target::Unreachable,
+            RouteKind::Prohibit => Target::Prohibit,
+            RouteKind::Unicast(nhs) => match nhs.as_slice() {
+                [] => Target::Unreachable,
+                [one] => Target::One(self.compact_nh(one)),
+                many => {
+                    let v: Vec<Nh> = many.iter().map(|n| self.compact_nh(n)).collect();
+                    Target::Many(v.into_boxed_slice())
+                }
+            },
+        };
+        self.tables.insert(key.table);
+        let was_installed = self.pending_deletes.remove(&key).unwrap_or(false);
+        match self.desired.get_mut(&key) {
+            Some(e) => {
+                if e.target == target && e.installed && !e.queued {
+                    return;
+                }
+                e.target = target;
+                if !e.queued {
+                    e.queued = true;
+                    self.queue.push_back(key);
+                }
+            }
+            None => {
+                self.desired.insert(
+                    key,
+                    Entry {
+                        target,
+                        installed: was_installed,
+                        queued: true,
+                        seen: 0,
+                    },
+                );
+                self.queue.push_back(key);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: RouteKey) {
+        let key = RouteKey::new(key.table, key.prefix, key.metric);
+        // An entry never sent and never installed needs no delete; but a route of ours may
+        // be in the kernel unknown to us (adopted), so always send the delete.
+        let installed = self.desired.remove(&key).map(|e| e.installed).unwrap_or(true);
+        self.failed.remove(&key);
+        if self.pending_deletes.insert(key, installed).is_none() {
+            self.queue.push_back(key);
+        }
+    }
+
+    /// Ends the adoption of stale routes found at start-up: the next reconcile removes our
+    /// routes that are not desired. Call it once the RIB has converged.
+    pub fn release_stale(&mut self, now: Instant) {
+        self.adopting = false;
+        self.request_scan(now);
+    }
+
+    /// Schedules a reconcile as soon as possible.
+    pub fn request_scan(&mut self, now: Instant) {
+        self.next_scan = Some(now);
+    }
+
+    /// Stops the FIB: with `flush_on_shutdown`, queues the deletion of every route of ours;
+    /// otherwise (BIRD's `persist`) leaves them. Drain `poll_transmit` until `is_idle`.
+    pub fn shutdown(&mut self) {
+        self.shutting_down = true;
+        self.dump_queue.clear();
+        self.next_scan = None;
+        if self.cfg.flush_on_shutdown {
+            let keys: Vec<RouteKey> = self.desired.keys().copied().collect();
+            for k in keys {
+                self.remove(k);
+            }
+        }
+    }
+
+    /// Time passes: start a periodic reconcile when it is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        if let Some(t) = self.next_scan {
+            if now >= t && self.dump.is_none() && !self.dump_queue.contains(&DumpKind::Routes) {
+                self.dump_queue.push_back(DumpKind::Routes);
+                self.next_scan = None;
+            }
+        }
+    }
+
+    /// When `handle_timeout` wants to be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.shutting_down {
+            return None;
+        }
+        self.next_scan
+    }
+
+    /// The request socket reported `ENOBUFS` (or the driver lost replies): everything in
+    /// flight is uncertain. A full resync (route dump) follows.
+    pub fn handle_reply_overrun(&mut self, now: Instant) {
+        self.stats.overruns += 1;
+        self.events.push_back(FibEvent::Overrun);
+        self.in_flight.clear();
+        if let Some(d) = self.dump.take() {
+            self.dump_queue.push_front(d.kind);
+        }
+        self.request_scan(now);
+        self.handle_timeout(now);
+    }
+
+    /// The monitor socket reported `ENOBUFS`: notifications were lost; re-dump interfaces,
+    /// addresses and routes.
+    pub fn handle_monitor_overrun(&mut self, now: Instant) {
+        self.stats.overruns += 1;
+        self.events.push_back(FibEvent::Overrun);
+        for k in [DumpKind::Links, DumpKind::Addresses] {
+            if !self.dump_queue.contains(&k) && self.dump.as_ref().map(|d| d.kind) != Some(k) {
+                self.dump_queue.push_back(k);
+            }
+        }
+        self.request_scan(now);
+        self.handle_timeout(now);
+    }
+
+    /// Bytes received on the request socket: ACKs, errors and dump parts.
+    pub fn handle_reply(&mut self, now: Instant, datagram: &[u8]) -> Result<(), wire::WireError> {
+        for m in wire::Messages::new(datagram) {
+            let (hdr, payload) = m?;
+            if let Some(d) = &mut self.dump {
+                if hdr.seq == d.seq {
+                    if hdr.flags & wire::NLM_F_DUMP_INTR != 0 {
+                        d.interrupted = true;
+                    }
+                    match hdr.kind {
+                        wire::NLMSG_DONE => self.finish_dump(now),
+                        wire::NLMSG_ERROR => {
+                            // A dump refused (EBUSY...): retry at the next scan.
+                            let e = wire::parse_error(payload)?;
+                            tracing::warn!(errno = e, "netlink dump failed");
+                            self.dump = None;
+                            self.request_scan(now);
+                        }
+                        _ => self.handle_object(now, hdr.kind, payload, true),
+                    }
+                    continue;
+                }
+            }
+            match hdr.kind {
+                wire::NLMSG_ERROR => {
+                    let e = wire::parse_error(payload)?;
+                    self.handle_ack(now, hdr.seq, e);
+                }
+                wire::NLMSG_NOOP | wire::NLMSG_DONE | wire::NLMSG_OVERRUN => {}
+                k => self.handle_object(now, k, payload, false),
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes received on the monitor socket: link, address and route notifications.
+    pub fn handle_notification(
+        &mut self,
+        now: Instant,
+        datagram: &[u8],
+    ) -> Result<(), wire::WireError> {
+        for m in wire::Messages::new(datagram) {
+            let (hdr, payload) = m?;
+            self.handle_object(now, hdr.kind, payload, false);
+        }
+        Ok(())
+    }
+
+    fn handle_ack(&mut self, now: Instant, seq: u32, errno: i32) {
+        // Find the batch; batches are acknowledged in order on one socket, so anything
+        // for a later batch while an earlier one is open means a lost message.
+        let Some(front) = self.in_flight.front_mut() else {
+            return; // stale reply from before an overrun
+        };
+        if seq < front.first_seq {
+            return;
+        }
+        if seq > front.ack_seq {
+            tracing::warn!(seq, "netlink ACK lost: resync");
+            self.handle_reply_overrun(now);
+            return;
+        }
+        let idx = (seq - front.first_seq) as usize;
+        if errno != 0 {
+            if let Some(op) = front.ops.get_mut(idx) {
+                op.2 = errno;
+            }
+        }
+        if seq == front.ack_seq {
+            if let Some(b) = self.in_flight.pop_front() {
+                self.complete(b);
+            }
+        }
+    }
+
+    fn complete(&mut self, batch: Batch) {
+        for (key, op, errno) in batch.ops {
+            let ok = errno == 0 || (op == RouteOp::Delete && errno_ok_for_delete(errno));
+            if ok {
+                if op != RouteOp::Delete {
+                    if let Some(e) = self.desired.get_mut(&key) {
+                        e.installed = true;
+                    }
+                }
+                let was_failed = self.failed.remove(&key).is_some();
+                if self.cfg.report_success || was_failed {
+                    self.events.push_back(FibEvent::Outcome { key, op, errno: 0 });
+                }
+            } else {
+                self.stats.errors += 1;
+                self.report_failure(key, op, errno);
+            }
+        }
+    }
+
+    fn report_failure(&mut self, key: RouteKey, op: RouteOp, errno: i32) {
+        if self.failed.insert(key, errno) != Some(errno) {
+            self.events.push_back(FibEvent::Outcome { key, op, errno });
+        }
+    }
+
+    fn handle_object(&mut self, now: Instant, kind: u16, payload: &[u8], from_dump: bool) {
+        match kind {
+            wire::RTM_NEWROUTE | wire::RTM_DELROUTE => match wire::parse_route(payload) {
+                Ok(r) => {
+                    if from_dump {
+                        self.dumped_route(r);
+                    } else {
+                        self.notified_route(kind == wire::RTM_NEWROUTE, r);
+                    }
+                }
+                Err(e) => tracing::debug!(%e, "unparsable route message"),
+            },
+            wire::RTM_NEWLINK | wire::RTM_DELLINK => match wire::parse_link(payload) {
+                Ok(l) => self.link(now, kind == wire::RTM_NEWLINK, l),
+                Err(e) => tracing::debug!(%e, "unparsable link message"),
+            },
+            wire::RTM_NEWADDR | wire::RTM_DELADDR => match wire::parse_address(payload) {
+                Ok(a) => self.address(kind == wire::RTM_NEWADDR, a),
+                Err(e) => tracing::debug!(%e, "unparsable address message"),
+            },
+            _ => {}
+        }
+    }
+
+    /// Generation of the current (or last) dump: objects seen carry it, and objects with
+    /// an older one when a dump completes have left the kernel.
+    fn dump_gen(&self) -> u32 {
+        self.epoch
+    }
+
+    fn link(&mut self, now: Instant, present: bool, l: wire::KernelLink) {
+        let gen = self.dump_gen();
+        if present {
+            let name: Box<str> = l.name.as_str().into();
+            let changed = match self.links.get_mut(&l.index) {
+                Some(rec) => {
+                    rec.gen = gen;
+                    if rec.name != name {
+                        self.link_by_name.remove(&rec.name);
+                        rec.name = name.clone();
+                        rec.up = l.up;
+                        true
+                    } else if rec.up != l.up {
+                        rec.up = l.up;
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => {
+                    self.links.insert(
+                        l.index,
+                        LinkRec {
+                            name: name.clone(),
+                            up: l.up,
+                            gen,
+                        },
+                    );
+                    true
+                }
+            };
+            if changed {
+                self.link_by_name.insert(name.clone(), l.index);
+                // Routes waiting for this device name can be installed now.
+                if self.name_ids.contains_key(&name) && self.synced {
+                    self.request_scan(now);
+                }
+                self.events.push_back(FibEvent::Link {
+                    index: l.index,
+                    name: l.name,
+                    up: l.up,
+                });
+            }
+        } else {
+            self.forget_link(l.index);
+        }
+    }
+
+    fn forget_link(&mut self, index: u32) {
+        if let Some(rec) = self.links.remove(&index) {
+            if self.link_by_name.get(&rec.name) == Some(&index) {
+                self.link_by_name.remove(&rec.name);
+            }
+            let gone: Vec<(u32, IpAddr, u8)> =
+                self.addrs.keys().filter(|k| k.0 == index).copied().collect();
+            for k in gone {
+                self.addrs.remove(&k);
+                self.address_event(false, k);
+            }
+            self.events.push_back(FibEvent::LinkRemoved {
+                index,
+                name: rec.name.into(),
+            });
+        }
+    }
+
+    fn address_event(&mut self, add: bool, k: (u32, IpAddr, u8)) {
+        let Ok(subnet) = IpNet::new(k.1, k.2).map(|n| n.trunc()) else {
+            return;
+        };
+        self.events.push_back(if add {
+            FibEvent::AddressAdd {
+                ifindex: k.0,
+                address: k.1,
+                subnet,
+            }
+        } else {
+            FibEvent::AddressRemove {
+                ifindex: k.0,
+                address: k.1,
+                subnet,
+            }
+        });
+    }
+
+    fn address(&mut self, present: bool, a: wire::KernelAddress) {
+        let k = (a.ifindex, a.address, a.prefix_len);
+        let gen = self.dump_gen();
+        if present {
+            if self.addrs.insert(k, gen).is_none() {
+                self.address_event(true, k);
+            }
+        } else if self.addrs.remove(&k).is_some() {
+            self.address_event(false, k);
+        }
+    }
+
+    fn learnable(&self, r: &KernelRoute) -> bool {
+        self.cfg.learn
+            && r.protocol != self.cfg.protocol
+            && (self.cfg.learn_kernel_routes || r.protocol > 2)
+            && self.cfg.learn_tables.contains(&r.table)
+            && matches!(
+                r.rtype,
+                wire::RTN_UNICAST | wire::RTN_BLACKHOLE | wire::RTN_UNREACHABLE | wire::RTN_PROHIBIT
+            )
+    }
+
+    fn learned_of(r: &KernelRoute) -> LearnedRoute {
+        LearnedRoute {
+            key: RouteKey::new(r.table, r.prefix, r.metric),
+            protocol: r.protocol,
+            route_type: r.rtype,
+            scope: r.scope,
+            nexthops: r.nexthops.iter().map(|n| (n.gateway, n.ifindex)).collect(),
+            ifindex: match r.nexthops.as_slice() {
+                [one] if !r.multipath => one.ifindex,
+                _ => 0,
+            },
+        }
+    }
+
+    fn learn(&mut self, r: &KernelRoute) {
+        let lr = Self::learned_of(r);
+        let gen = self.dump_gen();
+        match self.learned.get_mut(&lr.key) {
+            Some((old, g)) => {
+                *g = gen;
+                if *old != lr {
+                    *old = lr.clone();
+                    self.events.push_back(FibEvent::LearnedAdd(lr));
+                }
+            }
+            None => {
+                self.learned.insert(lr.key, (lr.clone(), gen));
+                self.events.push_back(FibEvent::LearnedAdd(lr));
+            }
+        }
+    }
+
+    fn notified_route(&mut self, present: bool, r: KernelRoute) {
+        // Our own routes are checked by the periodic reconcile, not by notifications.
+        if !self.learnable(&r) {
+            return;
+        }
+        if present {
+            self.learn(&r);
+        } else {
+            let key = RouteKey::new(r.table, r.prefix, r.metric);
+            if self.learned.remove(&key).is_some() {
+                self.events.push_back(FibEvent::LearnedRemove(key));
+            }
+        }
+    }
+
+    fn resolve(&self, dev: Dev) -> Option<u32> {
+        match dev {
+            Dev::Any => Some(0),
+            Dev::Index(i) => Some(i),
+            Dev::Name(id) => {
+                let name = self.names.get(id as usize)?;
+                self.link_by_name.get(name).copied()
+            }
+        }
+    }
+
+    fn nh_matches(&self, want: &Nh, got: &wire::KernelNextHop) -> bool {
+        if got.gateway != Some(want.gateway) || got.onlink != want.onlink {
+            return false;
+        }
+        if got.weight != want.weight {
+            return false;
+        }
+        match want.dev {
+            Dev::Any => true,
+            d => self.resolve(d) == Some(got.ifindex),
+        }
+    }
+
+    fn target_matches(&self, t: &Target, r: &KernelRoute) -> bool {
+        match t {
+            Target::Blackhole => r.rtype == wire::RTN_BLACKHOLE,
+            Target::Unreachable => r.rtype == wire::RTN_UNREACHABLE,
+            Target::Prohibit => r.rtype == wire::RTN_PROHIBIT,
+            Target::One(nh) => {
+                r.rtype == wire::RTN_UNICAST
+                    && matches!(r.nexthops.as_slice(), [got] if self.nh_matches(nh, got))
+            }
+            Target::Many(nhs) => {
+                r.rtype == wire::RTN_UNICAST
+                    && r.nexthops.len() == nhs.len()
+                    && nhs
+                        .iter()
+                        .all(|w| r.nexthops.iter().any(|g| self.nh_matches(w, g)))
+                    && r
+                        .nexthops
+                        .iter()
+                        .all(|g| nhs.iter().any(|w| self.nh_matches(w, g)))
+            }
+        }
+    }
+
+    fn dumped_route(&mut self, r: KernelRoute) {
+        if r.table == wire::RT_TABLE_LOCAL {
+            return;
+        }
+        if r.protocol != self.cfg.protocol {
+            if self.learnable(&r) {
+                self.learn(&r);
+            }
+            return;
+        }
+        if !self.tables.contains(&r.table) {
+            return;
+        }
+        let key = RouteKey::new(r.table, r.prefix, r.metric);
+        let epoch = self.epoch;
+        let verdict = match self.desired.get(&key) {
+            Some(e) if e.seen == epoch => None, // a duplicate under our key: leave it
+            Some(e) => Some(Some(self.target_matches(&e.target, &r))),
+            None => Some(None),
+        };
+        match verdict {
+            None => {}
+            Some(Some(ok)) => {
+                if let Some(e) = self.desired.get_mut(&key) {
+                    e.seen = epoch;
+                    e.installed = true;
+                    if ok {
+                        // Already right in the kernel (adopted at start-up): nothing to send.
+                        e.queued = false;
+                    } else if !e.queued {
+                        e.queued = true;
+                        self.queue.push_back(key);
+                        self.scan.replaced += 1;
+                    }
+                }
+            }
+            Some(None) => {
+                if self.pending_deletes.contains_key(&key) {
+                    return; // a delete is already queued
+                }
+                if !self.adopting {
+                    self.pending_deletes.insert(key, true);
+                    self.queue.push_back(key);
+                    self.scan.deleted += 1;
+                }
+            }
+        }
+    }
+
+    fn finish_dump(&mut self, now: Instant) {
+        let Some(d) = self.dump.take() else { return };
+        let gen = self.epoch;
+        match d.kind {
+            DumpKind::Links => {
+                let gone: Vec<u32> = self
+                    .links
+                    .iter()
+                    .filter(|(_, l)| l.gen != gen)
+                    .map(|(i, _)| *i)
+                    .collect();
+                for i in gone {
+                    self.forget_link(i);
+                }
+            }
+            DumpKind::Addresses => {
+                let gone: Vec<(u32, IpAddr, u8)> = self
+                    .addrs
+                    .iter()
+                    .filter(|(_, g)| **g != gen)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in gone {
+                    self.addrs.remove(&k);
+                    self.address_event(false, k);
+                }
+            }
+            DumpKind::Routes => {
+                self.stats.scans += 1;
+                if d.interrupted {
+                    // The table changed during the dump: what we saw is inconsistent.
+                    self.scan = ScanCounts::default();
+                    self.request_scan(now);
+                    return;
+                }
+                let mut missing = Vec::new();
+                for (k, e) in self.desired.iter_mut() {
+                    if e.seen != gen {
+                        e.installed = false;
+                        if !e.queued {
+                            e.queued = true;
+                            missing.push(*k);
+                        }
+                    }
+                }
+                self.scan.added += missing.len();
+                self.queue.extend(missing);
+                let gone: Vec<RouteKey> = self
+                    .learned
+                    .iter()
+                    .filter(|(_, (_, g))| *g != gen)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in gone {
+                    self.learned.remove(&k);
+                    self.events.push_back(FibEvent::LearnedRemove(k));
+                }
+                let s = std::mem::take(&mut self.scan);
+                if s.added + s.replaced + s.deleted > 0 {
+                    tracing::info!(s.added, s.replaced, s.deleted, "kernel FIB reconciled");
+                }
+                self.events.push_back(FibEvent::Reconciled {
+                    added: s.added,
+                    replaced: s.replaced,
+                    deleted: s.deleted,
+                });
+                self.synced = true;
+                self.next_scan = Some(now + self.cfg.scan_interval);
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Outputs
+
+    fn next_seq(&mut self) -> u32 {
+        let s = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        if self.seq == 0 {
+            self.seq = 1;
+        }
+        s
+    }
+
+    /// Fills `buf` (cleared first) with the next thing to send on the request socket: a
+    /// dump request, or a batch of route messages (up to `max_batch_bytes`, the last one
+    /// asking for an ACK). Returns false when there is nothing to send now.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        if self.dump.is_some() {
+            return false;
+        }
+        if let Some(kind) = self.dump_queue.front().copied() {
+            if !self.in_flight.is_empty() {
+                return false; // dump once our writes are acknowledged
+            }
+            // Sending the route dump waits until queued route changes are flushed, except
+            // at start-up (nothing may be sent before the first reconcile).
+            if kind != DumpKind::Routes || !self.synced || self.queue.is_empty() {
+                self.dump_queue.pop_front();
+                let seq = self.next_seq();
+                if kind == DumpKind::Routes {
+                    self.scan = ScanCounts::default();
+                }
+                self.epoch = self.epoch.wrapping_add(1).max(1);
+                wire::encode_dump(buf, seq, kind);
+                self.dump = Some(Dump {
+                    kind,
+                    seq,
+                    interrupted: false,
+                });
+                return true;
+            }
+        }
+        if !self.synced || self.in_flight.len() >= self.cfg.max_batches_in_flight.max(1) {
+            return false;
+        }
+        let max = self.cfg.max_batch_bytes.max(1024);
+        let mut ops = Vec::new();
+        let first_seq = self.seq;
+        let mut last_at = 0usize;
+        let mut nhbuf: Vec<WireNextHop> = Vec::new();
+        while buf.len() + 512 <= max {
+            let Some(key) = self.queue.pop_front() else {
+                break;
+            };
+            let protocol = self.cfg.protocol;
+            if let Some(e) = self.desired.get(&key) {
+                if !e.queued {
+                    continue;
+                }
+                let replace = e.installed;
+                nhbuf.clear();
+                let mut unresolved = false;
+                let target = match &e.target {
+                    Target::Blackhole => WireTarget::Blackhole,
+                    Target::Unreachable => WireTarget::Unreachable,
+                    Target::Prohibit => WireTarget::Prohibit,
+                    Target::One(nh) => {
+                        nhbuf.push(self.wire_nh(nh, &mut unresolved));
+                        WireTarget::Unicast(&nhbuf)
+                    }
+                    Target::Many(nhs) => {
+                        for nh in nhs.iter() {
+                            let w = self.wire_nh(nh, &mut unresolved);
+                            nhbuf.push(w);
+                        }
+                        WireTarget::Unicast(&nhbuf)
+                    }
+                };
+                let op = if replace {
+                    RouteOp::Replace
+                } else {
+                    RouteOp::Add
+                };
+                if unresolved {
+                    if let Some(e) = self.desired.get_mut(&key) {
+                        e.queued = false;
+                    }
+                    self.report_failure(key, op, libc::ENODEV);
+                    continue;
+                }
+                let seq = self.next_seq();
+                last_at = buf.len();
+                wire::encode_newroute(
+                    buf,
+                    seq,
+                    false,
+                    replace,
+                    protocol,
+                    key.table,
+                    &key.prefix,
+                    key.metric,
+                    target,
+                );
+                if let Some(e) = self.desired.get_mut(&key) {
+                    e.queued = false;
+                }
+                ops.push((key, op, 0));
+            } else if self.pending_deletes.remove(&key).is_some() {
+                let seq = self.next_seq();
+                last_at = buf.len();
+                wire::encode_delroute(
+                    buf,
+                    seq,
+                    false,
+                    protocol,
+                    key.table,
+                    &key.prefix,
+                    key.metric,
+                    wire::RTN_UNSPEC,
+                );
+                ops.push((key, RouteOp::Delete, 0));
+            }
+        }
+        if ops.is_empty() {
+            buf.clear();
+            return false;
+        }
+        // Ask for an ACK on the last message: the kernel handles a batch in order, so its
+        // ACK means every earlier message without an error report succeeded.
+        if let Some(f) = buf.get_mut(last_at + 6..last_at + 8) {
+            if let Ok(b) = <[u8; 2]>::try_from(&*f) {
+                let flags = u16::from_ne_bytes(b) | wire::NLM_F_ACK;
+                f.copy_from_slice(&flags.to_ne_bytes());
+            }
+        }
+        let ack_seq = first_seq.wrapping_add(ops.len() as u32 - 1);
+        self.stats.messages_sent += ops.len() as u64;
+        self.stats.batches_sent += 1;
+        self.in_flight.push_back(Batch {
+            first_seq,
+            ack_seq,
+            ops,
+        });
+        true
+    }
+
+    fn wire_nh(&self, nh: &Nh, unresolved: &mut bool) -> WireNextHop {
+        let ifindex = match self.resolve(nh.dev) {
+            Some(i) => i,
+            None => {
+                *unresolved = true;
+                0
+            }
+        };
+        WireNextHop {
+            gateway: nh.gateway,
+            ifindex,
+            onlink: nh.onlink,
+            weight: nh.weight,
+        }
+    }
+
+    /// The next event for the daemon.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<FibEvent> {
+        self.events.pop_front()
+    }
+}
