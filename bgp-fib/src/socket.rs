@@ -32,7 +32,12 @@ pub const RCVBUF: usize = 64 << 20;
 const SNDBUF: usize = 4 << 20;
 const RX_BUF: usize = 1 << 20;
 
-fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: fd is a valid socket owned by us; the option value is a c_int on the stack.
     let r = unsafe {
         libc::setsockopt(
@@ -51,10 +56,24 @@ fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, v: libc::c_i
 }
 
 fn big_buffers(fd: RawFd) {
-    if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, RCVBUF as libc::c_int).is_err() {
+    if setsockopt_int(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        RCVBUF as libc::c_int,
+    )
+    .is_err()
+    {
         let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RCVBUF as libc::c_int);
     }
-    if setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, SNDBUF as libc::c_int).is_err() {
+    if setsockopt_int(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUFFORCE,
+        SNDBUF as libc::c_int,
+    )
+    .is_err()
+    {
         let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, SNDBUF as libc::c_int);
     }
 }
@@ -394,7 +413,12 @@ impl Drop for FibHandle {
 
 /// Runs the FIB on a dedicated blocking thread: commands in through the returned handle,
 /// events out through `sink` (called on the FIB thread; forward them to a channel).
-pub fn spawn<F>(cfg: FibConfig, adopt_stale: bool, sock: FibSocket, mut sink: F) -> io::Result<FibHandle>
+pub fn spawn<F>(
+    cfg: FibConfig,
+    adopt_stale: bool,
+    sock: FibSocket,
+    mut sink: F,
+) -> io::Result<FibHandle>
 where
     F: FnMut(FibEvent) + Send + 'static,
 {
