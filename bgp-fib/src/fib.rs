@@ -248,6 +248,11 @@ impl Fib {
         self.links.len()
     }
 
+    /// Capacity of the interface tables (for churn tests: must not grow with churn).
+    pub fn link_capacity(&self) -> usize {
+        self.links.capacity() + self.link_by_name.capacity() + self.names.capacity()
+    }
+
     /// Name of a known interface.
     pub fn link_name(&self, index: u32) -> Option<&str> {
         self.links.get(&index).map(|l| &*l.name)
@@ -406,7 +411,10 @@ impl Fib {
     /// otherwise (BIRD's `persist`) leaves them. Drain `poll_transmit` until `is_idle`.
     pub fn shutdown(&mut self) {
         self.shutting_down = true;
-        self.dump_queue.clear();
+        if self.synced {
+            // Otherwise the start-up dumps must still run: nothing is sent before them.
+            self.dump_queue.clear();
+        }
         self.next_scan = None;
         if self.cfg.flush_on_shutdown {
             let keys: Vec<RouteKey> = self.desired.keys().copied().collect();

@@ -15,6 +15,7 @@ use netlink_sys::{constants::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::fib::Fib;
 use crate::types::{FibChange, FibConfig, FibEvent};
+use crate::wire;
 
 const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_EXT_ACK: libc::c_int = 11;
@@ -286,6 +287,47 @@ impl FibSocket {
             let got = self.read_replies(fib, now)?;
             if !more && got == 0 {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Dumps every route of every table straight from the kernel (for read-back checks
+    /// and diagnostics; independent of any `Fib`). Use a socket that no `Fib` drives.
+    pub fn dump_routes(&mut self) -> io::Result<Vec<wire::KernelRoute>> {
+        let seq = 0x7fff_0001;
+        let mut req = Vec::new();
+        wire::encode_dump(&mut req, seq, wire::DumpKind::Routes);
+        self.send_batch(&req)?;
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match recv(self.req.as_raw_fd(), &mut self.rx)? {
+                Read::Data(len) => {
+                    for m in wire::Messages::new(self.rx.get(..len).unwrap_or(&[])) {
+                        let (h, p) = m.map_err(io::Error::other)?;
+                        if h.seq != seq {
+                            continue;
+                        }
+                        match h.kind {
+                            wire::NLMSG_DONE => return Ok(out),
+                            wire::NLMSG_ERROR => {
+                                let e = wire::parse_error(p).map_err(io::Error::other)?;
+                                return Err(io::Error::from_raw_os_error(e));
+                            }
+                            wire::RTM_NEWROUTE => {
+                                out.push(wire::parse_route(p).map_err(io::Error::other)?)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Read::Empty => {
+                    if Instant::now() > deadline {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "route dump"));
+                    }
+                    wait_readable(&[self.request_fd()], Some(Duration::from_millis(100)))?;
+                }
+                Read::Overrun => return Err(io::Error::from_raw_os_error(libc::ENOBUFS)),
             }
         }
     }
