@@ -1229,7 +1229,6 @@ mod tests {
 
     #[test]
     fn nothing_is_sent_before_the_startup_reconcile() {
-        let now = Instant::now();
         let mut fib = Fib::new(cfg(), false);
         fib.apply(FibChange::Upsert(route(
             "10.0.0.0/24",

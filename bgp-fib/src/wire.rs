@@ -223,7 +223,7 @@ fn begin(buf: &mut Vec<u8>, kind: u16, flags: u16, seq: u32) -> usize {
 }
 
 #[inline]
-fn finish(buf: &mut Vec<u8>, at: usize) {
+fn finish(buf: &mut [u8], at: usize) {
     let len = (buf.len() - at) as u32;
     if let Some(s) = buf.get_mut(at..at + 4) {
         s.copy_from_slice(&len.to_ne_bytes());

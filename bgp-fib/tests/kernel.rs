@@ -4,6 +4,8 @@
 //! third parties (creating veths, adding foreign routes, deleting ours behind our back).
 //! Root is required; CI runs as root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
