@@ -4,7 +4,12 @@
 //! third parties (creating veths, adding foreign routes, deleting ours behind our back).
 //! Root is required; CI runs as root.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
