@@ -164,9 +164,9 @@ pub struct Fib {
     pending_deletes: FxMap<RouteKey, bool>,
     queue: VecDeque<RouteKey>,
     names: Vec<Box<str>>,
-    name_ids: HashMap<Box<str>, u32>,
+    name_ids: HashMap<Box<str>, u32, FxBuild>,
     links: FxMap<u32, LinkRec>,
-    link_by_name: HashMap<Box<str>, u32>,
+    link_by_name: HashMap<Box<str>, u32, FxBuild>,
     addrs: FxMap<(u32, IpAddr, u8), u32>,
     learned: FxMap<RouteKey, (LearnedRoute, u32)>,
     tables: FxSet<u32>,
@@ -183,6 +183,16 @@ pub struct Fib {
     next_scan: Option<Instant>,
     events: VecDeque<FibEvent>,
     stats: FibStats,
+}
+
+/// The interface index of a stored device (0 = let the kernel choose); `None` when a
+/// named device is not known (yet).
+fn resolve(names: &[Box<str>], by_name: &HashMap<Box<str>, u32, FxBuild>, dev: Dev) -> Option<u32> {
+    match dev {
+        Dev::Any => Some(0),
+        Dev::Index(i) => Some(i),
+        Dev::Name(id) => by_name.get(names.get(id as usize)?).copied(),
+    }
 }
 
 fn errno_ok_for_delete(e: i32) -> bool {
@@ -204,9 +214,9 @@ impl Fib {
             pending_deletes: FxMap::default(),
             queue: VecDeque::new(),
             names: Vec::new(),
-            name_ids: HashMap::new(),
+            name_ids: HashMap::default(),
             links: FxMap::default(),
-            link_by_name: HashMap::new(),
+            link_by_name: HashMap::default(),
             addrs: FxMap::default(),
             learned: FxMap::default(),
             tables,
@@ -303,6 +313,12 @@ impl Fib {
 
     // -----------------------------------------------------------------------------------
     // Inputs
+
+    /// Reserves room for `additional` more desired routes (avoids rehashing while a full
+    /// table is loaded).
+    pub fn reserve(&mut self, additional: usize) {
+        self.desired.reserve(additional);
+    }
 
     /// Applies a desired-state change. Repeated changes to the same key before it is sent
     /// are coalesced into one message.
@@ -768,14 +784,7 @@ impl Fib {
     }
 
     fn resolve(&self, dev: Dev) -> Option<u32> {
-        match dev {
-            Dev::Any => Some(0),
-            Dev::Index(i) => Some(i),
-            Dev::Name(id) => {
-                let name = self.names.get(id as usize)?;
-                self.link_by_name.get(name).copied()
-            }
-        }
+        resolve(&self.names, &self.link_by_name, dev)
     }
 
     fn nh_matches(&self, want: &Nh, got: &wire::KernelNextHop) -> bool {
@@ -992,28 +1001,44 @@ impl Fib {
                 break;
             };
             let protocol = self.cfg.protocol;
-            if let Some(e) = self.desired.get(&key) {
+            if let Some(e) = self.desired.get_mut(&key) {
                 if !e.queued {
                     continue;
                 }
+                e.queued = false;
                 let replace = e.installed;
                 nhbuf.clear();
                 let mut unresolved = false;
-                let target = match &e.target {
-                    Target::Blackhole => WireTarget::Blackhole,
-                    Target::Unreachable => WireTarget::Unreachable,
-                    Target::Prohibit => WireTarget::Prohibit,
-                    Target::One(nh) => {
-                        nhbuf.push(self.wire_nh(nh, &mut unresolved));
-                        WireTarget::Unicast(&nhbuf)
+                let mut nh = |n: &Nh| WireNextHop {
+                    gateway: n.gateway,
+                    ifindex: match resolve(&self.names, &self.link_by_name, n.dev) {
+                        Some(i) => i,
+                        None => {
+                            unresolved = true;
+                            0
+                        }
+                    },
+                    onlink: n.onlink,
+                    weight: n.weight,
+                };
+                let kind = match &e.target {
+                    Target::Blackhole => wire::RTN_BLACKHOLE,
+                    Target::Unreachable => wire::RTN_UNREACHABLE,
+                    Target::Prohibit => wire::RTN_PROHIBIT,
+                    Target::One(n) => {
+                        nhbuf.push(nh(n));
+                        wire::RTN_UNICAST
                     }
                     Target::Many(nhs) => {
-                        for nh in nhs.iter() {
-                            let w = self.wire_nh(nh, &mut unresolved);
-                            nhbuf.push(w);
-                        }
-                        WireTarget::Unicast(&nhbuf)
+                        nhbuf.extend(nhs.iter().map(&mut nh));
+                        wire::RTN_UNICAST
                     }
+                };
+                let target = match kind {
+                    wire::RTN_BLACKHOLE => WireTarget::Blackhole,
+                    wire::RTN_UNREACHABLE => WireTarget::Unreachable,
+                    wire::RTN_PROHIBIT => WireTarget::Prohibit,
+                    _ => WireTarget::Unicast(&nhbuf),
                 };
                 let op = if replace {
                     RouteOp::Replace
@@ -1021,9 +1046,6 @@ impl Fib {
                     RouteOp::Add
                 };
                 if unresolved {
-                    if let Some(e) = self.desired.get_mut(&key) {
-                        e.queued = false;
-                    }
                     self.report_failure(key, op, libc::ENODEV);
                     continue;
                 }
@@ -1040,9 +1062,6 @@ impl Fib {
                     key.metric,
                     target,
                 );
-                if let Some(e) = self.desired.get_mut(&key) {
-                    e.queued = false;
-                }
                 ops.push((key, op, 0));
             } else if self.pending_deletes.remove(&key).is_some() {
                 let seq = self.next_seq();
@@ -1081,22 +1100,6 @@ impl Fib {
             ops,
         });
         true
-    }
-
-    fn wire_nh(&self, nh: &Nh, unresolved: &mut bool) -> WireNextHop {
-        let ifindex = match self.resolve(nh.dev) {
-            Some(i) => i,
-            None => {
-                *unresolved = true;
-                0
-            }
-        };
-        WireNextHop {
-            gateway: nh.gateway,
-            ifindex,
-            onlink: nh.onlink,
-            weight: nh.weight,
-        }
     }
 
     /// The next event for the daemon.

@@ -222,7 +222,7 @@ impl Default for FibConfig {
             scan_interval: Duration::from_secs(2),
             flush_on_shutdown: false,
             report_success: false,
-            max_batch_bytes: 64 * 1024,
+            max_batch_bytes: 128 * 1024,
             max_batches_in_flight: 8,
         }
     }

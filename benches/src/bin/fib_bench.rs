@@ -101,7 +101,16 @@ fn v4(i: u32) -> IpNet {
 }
 
 fn v6(i: u32) -> IpNet {
-    let a = Ipv6Addr::new(0x2001, 0xdb8, 0x100 + (i >> 16) as u16, i as u16, 0, 0, 0, 0);
+    let a = Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        0x100 + (i >> 16) as u16,
+        i as u16,
+        0,
+        0,
+        0,
+        0,
+    );
     IpNet::V6(Ipv6Net::new(a, 64).expect("prefix"))
 }
 
@@ -156,52 +165,88 @@ fn family(
         s
     };
 
-    // ip -batch
+    let rounds: u32 = std::env::var("FIB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let (add, rep, del) = (
         ipline("add", Some(gw1)),
         ipline("replace", Some(gw2)),
         ipline("del", None),
     );
-    let ip_add = ns.batch(&add);
-    assert_eq!(count_ours(rd, gw1), n as usize, "ip -batch add");
-    let ip_rep = ns.batch(&rep);
-    assert_eq!(count_ours(rd, gw2), n as usize, "ip -batch replace");
-    let ip_del = ns.batch(&del);
-    assert_eq!(count_ours(rd, gw2), 0, "ip -batch del");
-    drop((add, rep, del));
-
+    let ip_run = |rd: &mut FibSocket| {
+        let a = ns.batch(&add);
+        assert_eq!(count_ours(rd, gw1), n as usize, "ip -batch add");
+        let r = ns.batch(&rep);
+        assert_eq!(count_ours(rd, gw2), n as usize, "ip -batch replace");
+        let d = ns.batch(&del);
+        assert_eq!(count_ours(rd, gw2), 0, "ip -batch del");
+        [a, r, d]
+    };
     // bgp-fib: time from the first FibChange to the last ACK.
-    let before = LIVE.load(Ordering::Relaxed);
-    let t = Instant::now();
-    for i in 0..n {
-        fib.apply(FibChange::Upsert(route(i, gw1)));
+    let mut ours_run = |rd: &mut FibSocket, heap: &mut Option<(f64, f64)>| {
+        let before = LIVE.load(Ordering::Relaxed);
+        let t = Instant::now();
+        fib.reserve(n as usize);
+        for i in 0..n {
+            fib.apply(FibChange::Upsert(route(i, gw1)));
+        }
+        let applied = LIVE.load(Ordering::Relaxed);
+        let apply_time = t.elapsed();
+        assert!(
+            sock.run_until_idle(fib, limit).expect("run"),
+            "install timed out"
+        );
+        let a = t.elapsed();
+        eprintln!("{label}: apply {apply_time:?} of install {a:?}");
+        let idle = LIVE.load(Ordering::Relaxed);
+        if heap.is_none() {
+            *heap = Some((
+                (applied - before) as f64 / n as f64,
+                (idle - before) as f64 / n as f64,
+            ));
+        }
+        assert_eq!(count_ours(rd, gw1), n as usize, "bgp-fib install");
+        let t = Instant::now();
+        for i in 0..n {
+            fib.apply(FibChange::Upsert(route(i, gw2)));
+        }
+        assert!(
+            sock.run_until_idle(fib, limit).expect("run"),
+            "replace timed out"
+        );
+        let r = t.elapsed();
+        assert_eq!(count_ours(rd, gw2), n as usize, "bgp-fib replace");
+        let t = Instant::now();
+        for i in 0..n {
+            fib.apply(FibChange::Remove(route(i, gw2).key()));
+        }
+        assert!(
+            sock.run_until_idle(fib, limit).expect("run"),
+            "delete timed out"
+        );
+        let d = t.elapsed();
+        assert_eq!(count_ours(rd, gw2), 0, "bgp-fib delete");
+        [a, r, d]
+    };
+    // Alternate who goes first; keep the best time of each (the machine may be shared).
+    let mut best_ip = [Duration::MAX; 3];
+    let mut best_ours = [Duration::MAX; 3];
+    for round in 0..rounds.max(1) {
+        let (i, o) = if round % 2 == 0 {
+            let i = ip_run(rd);
+            (i, ours_run(rd, heap))
+        } else {
+            let o = ours_run(rd, heap);
+            (ip_run(rd), o)
+        };
+        for k in 0..3 {
+            best_ip[k] = best_ip[k].min(i[k]);
+            best_ours[k] = best_ours[k].min(o[k]);
+        }
     }
-    let applied = LIVE.load(Ordering::Relaxed);
-    assert!(sock.run_until_idle(fib, limit).expect("run"), "install timed out");
-    let ours_add = t.elapsed();
-    let idle = LIVE.load(Ordering::Relaxed);
-    if heap.is_none() {
-        *heap = Some((
-            (applied - before) as f64 / n as f64,
-            (idle - before) as f64 / n as f64,
-        ));
-    }
-    assert_eq!(count_ours(rd, gw1), n as usize, "bgp-fib install");
-    let t = Instant::now();
-    for i in 0..n {
-        fib.apply(FibChange::Upsert(route(i, gw2)));
-    }
-    assert!(sock.run_until_idle(fib, limit).expect("run"), "replace timed out");
-    let ours_rep = t.elapsed();
-    assert_eq!(count_ours(rd, gw2), n as usize, "bgp-fib replace");
-    let t = Instant::now();
-    for i in 0..n {
-        fib.apply(FibChange::Remove(route(i, gw2).key()));
-    }
-    assert!(sock.run_until_idle(fib, limit).expect("run"), "delete timed out");
-    let ours_del = t.elapsed();
-    assert_eq!(count_ours(rd, gw2), 0, "bgp-fib delete");
-    let _ = label;
+    let (ip_add, ip_rep, ip_del) = (best_ip[0], best_ip[1], best_ip[2]);
+    let (ours_add, ours_rep, ours_del) = (best_ours[0], best_ours[1], best_ours[2]);
     for (name, ours, ip) in [
         ("install", ours_add, ip_add),
         ("replace", ours_rep, ip_rep),
@@ -217,7 +262,10 @@ fn main() {
         eprintln!("fib_bench needs root (it creates a network namespace)");
         std::process::exit(2);
     }
-    let args: Vec<u32> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let n4 = args.first().copied().unwrap_or(1_000_000);
     let n6 = args.get(1).copied().unwrap_or(100_000);
     let batch = std::env::var("FIB_BENCH_BATCH")
@@ -234,7 +282,9 @@ fn main() {
         ..FibConfig::default()
     };
     let mut fib = Fib::new(cfg, false);
-    assert!(sock.run_until_idle(&mut fib, Duration::from_secs(10)).expect("sync"));
+    assert!(sock
+        .run_until_idle(&mut fib, Duration::from_secs(10))
+        .expect("sync"));
 
     let mut v4r = Vec::new();
     let mut v6r = Vec::new();
