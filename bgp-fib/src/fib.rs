@@ -1079,6 +1079,9 @@ impl Fib {
                 ops.push((key, RouteOp::Delete, 0));
             }
         }
+        if self.queue.is_empty() && self.queue.capacity() > 4096 {
+            self.queue = VecDeque::new(); // a full load's queue is not kept around
+        }
         if ops.is_empty() {
             buf.clear();
             return false;

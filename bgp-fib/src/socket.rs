@@ -196,6 +196,55 @@ impl FibSocket {
         .map_err(|_| io::Error::other("netns thread panicked"))?
     }
 
+    /// Attaches a socket filter to the monitor socket that drops route notifications of
+    /// `protocol` (our own writes) in the kernel: installing 1M routes then costs the
+    /// monitor nothing and cannot overrun it. [`spawn`] does this with the configured
+    /// protocol.
+    pub fn ignore_own_route_notifications(&self, protocol: u8) -> io::Result<()> {
+        let Some(mon) = &self.mon else { return Ok(()) };
+        // Classic BPF over the nlmsghdr + rtmsg of each notification (one per skb).
+        // nlmsg_type is host-endian; load its two bytes separately.
+        let (lo, hi) = if cfg!(target_endian = "little") {
+            (4, 5)
+        } else {
+            (5, 4)
+        };
+        const LDB: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+        const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+        const RET: u16 = 0x06; // BPF_RET | BPF_K
+        let f = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+        let mut prog = [
+            f(LDB, 0, 0, lo),                        // 0: A = type (low byte)
+            f(JEQ, 1, 0, wire::RTM_NEWROUTE as u32), // 1: -> 3
+            f(JEQ, 0, 4, wire::RTM_DELROUTE as u32), // 2: -> 3, else accept
+            f(LDB, 0, 0, hi),                        // 3: A = type (high byte)
+            f(JEQ, 0, 2, 0),                         // 4: -> 5, else accept
+            f(LDB, 0, 0, 16 + 5),                    // 5: A = rtm_protocol
+            f(JEQ, 1, 0, protocol as u32),           // 6: ours -> drop
+            f(RET, 0, 0, u32::MAX),                  // 7: accept
+            f(RET, 0, 0, 0),                         // 8: drop
+        ];
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_mut_ptr(),
+        };
+        // SAFETY: fprog points to a valid program that outlives the call (the kernel copies it).
+        let r = unsafe {
+            libc::setsockopt(
+                mon.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                &fprog as *const libc::sock_fprog as *const libc::c_void,
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
     /// The request socket's fd (for poll/epoll/tokio `AsyncFd`).
     pub fn request_fd(&self) -> RawFd {
         self.req.as_raw_fd()
@@ -468,6 +517,9 @@ where
     let wake = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     if wake < 0 {
         return Err(io::Error::last_os_error());
+    }
+    if let Err(e) = sock.ignore_own_route_notifications(cfg.protocol) {
+        tracing::warn!(%e, "cannot filter our own route notifications");
     }
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::Builder::new()

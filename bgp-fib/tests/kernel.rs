@@ -946,3 +946,28 @@ fn persist_on_shutdown_and_flush_when_configured() {
         }
     }
 }
+
+#[test]
+fn own_route_notifications_are_filtered_in_the_kernel() {
+    let lab = Lab::new();
+    let mut sock = lab.socket(true);
+    sock.ignore_own_route_notifications(BIRD).unwrap();
+    let mut fib = Fib::new(cfg(), false);
+    settle(&mut sock, &mut fib);
+    let _ = drain(&mut fib);
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!(
+            "route add blackhole 10.{}.{}.0/24 proto bird\n",
+            100 + i / 256,
+            i % 256
+        ));
+    }
+    lab.ip_batch(&text);
+    let now = Instant::now();
+    assert_eq!(sock.read_notifications(&mut fib, now).unwrap(), 0);
+    lab.ip("route add blackhole 10.120.0.0/24 proto static");
+    lab.ip("route add blackhole 2001:db8:77::/64 proto static");
+    assert_eq!(sock.read_notifications(&mut fib, now).unwrap(), 2);
+    assert_eq!(fib.learned_count(), 2);
+}
