@@ -20,4 +20,6 @@
 //! Untrusted bytes never panic this crate: non-test code is built with clippy's `unwrap_used`,
 //! `expect_used`, `indexing_slicing` and `panic` lints denied.
 
+pub mod peer;
+pub mod session;
 pub mod wire;
