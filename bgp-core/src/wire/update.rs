@@ -18,6 +18,9 @@
 use std::net::Ipv4Addr;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use nom::multi::length_data;
+use nom::number::complete::be_u16;
+use nom::{IResult, Parser};
 
 use super::attr::{self, code as attr_code, PathAttributes};
 pub use super::attr::{MpReach, MpUnreach, NextHop};
@@ -157,90 +160,72 @@ impl Update {
 
     /// Decodes the body of an UPDATE (after the header).
     pub fn decode(body: &Bytes, ctx: &Negotiated) -> Result<Update, DecodeError> {
-        let b = body.as_ref();
-        let malformed =
-            |reason| DecodeError::update(update_subcode::MALFORMED_ATTRIBUTE_LIST, &[], reason);
-        let Some((&wl, rest)) = b.split_first_chunk::<2>() else {
-            return Err(malformed("UPDATE too short"));
-        };
-        let wlen = usize::from(u16::from_be_bytes(wl));
-        let Some((wbytes, rest)) = rest.split_at_checked(wlen) else {
-            return Err(malformed("withdrawn routes length overruns the message"));
-        };
-        let Some((&al, rest)) = rest.split_first_chunk::<2>() else {
-            return Err(malformed("total path attribute length missing"));
-        };
-        let alen = usize::from(u16::from_be_bytes(al));
-        if alen > rest.len() {
-            return Err(malformed(
-                "total path attribute length overruns the message",
+        Self::decode_in(body, body, ctx)
+    }
+
+    /// Decodes `body`, which lies inside `root`; opaque values are sliced from `root`.
+    pub(crate) fn decode_in(
+        root: &Bytes,
+        body: &[u8],
+        ctx: &Negotiated,
+    ) -> Result<Update, DecodeError> {
+        // RFC 4271 §6.3: Withdrawn Routes Length or Total Attribute Length too large for the
+        // message: Malformed Attribute List.
+        let fields: IResult<&[u8], (&[u8], &[u8]), ()> =
+            (length_data(be_u16), length_data(be_u16)).parse(body);
+        let Ok((nlri_bytes, (wbytes, attr_bytes))) = fields else {
+            return Err(DecodeError::update(
+                update_subcode::MALFORMED_ATTRIBUTE_LIST,
+                &[],
+                "withdrawn routes or path attribute length overruns the message",
             ));
-        }
+        };
         let invalid_net = |e: super::nlri::InvalidNlri| {
             DecodeError::update(update_subcode::INVALID_NETWORK_FIELD, &[], e.0)
         };
+        let add_path = ctx.add_path_rx(Family::IPV4_UNICAST);
         let mut withdrawn = Vec::new();
-        decode_prefixes(
-            wbytes,
-            super::Afi::IPV4,
-            ctx.add_path_rx(Family::IPV4_UNICAST),
-            &mut withdrawn,
-        )
-        .map_err(invalid_net)?;
-        let attr_start = 2 + wlen + 2;
-        let attr_bytes = body.slice(attr_start..attr_start + alen);
-        let nlri_bytes = rest.get(alen..).unwrap_or_default();
+        decode_prefixes(wbytes, super::Afi::IPV4, add_path, &mut withdrawn).map_err(invalid_net)?;
         let mut nlri = Vec::new();
-        decode_prefixes(
-            nlri_bytes,
-            super::Afi::IPV4,
-            ctx.add_path_rx(Family::IPV4_UNICAST),
-            &mut nlri,
-        )
-        .map_err(invalid_net)?;
+        decode_prefixes(nlri_bytes, super::Afi::IPV4, add_path, &mut nlri).map_err(invalid_net)?;
+        let malformed =
+            |reason| DecodeError::update(update_subcode::MALFORMED_ATTRIBUTE_LIST, &[], reason);
 
-        let mut d = attr::decode_attributes(&attr_bytes, ctx)?;
+        let mut u = Update {
+            withdrawn,
+            nlri,
+            ..Update::default()
+        };
+        let scan = attr::decode_attributes(root, attr_bytes, ctx, &mut u)?;
         // RFC 7606 §4: an attribute list that could not be parsed to its end is only
         // survivable when the routes it concerns can still be found.
-        if d.incomplete && nlri.is_empty() && d.mp_reach.is_none() && d.mp_unreach.is_none() {
+        if scan.incomplete && u.nlri.is_empty() && u.mp_reach.is_none() && u.mp_unreach.is_none() {
             return Err(malformed(
                 "attribute list cannot be parsed and no NLRI can be located",
             ));
         }
-        // RFC 7606 §3 d: missing well-known mandatory attributes where routes are announced.
-        let announces = !nlri.is_empty() || d.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
+        // RFC 7606 §3 d: "If any of the well-known mandatory attributes are not present in an
+        // UPDATE message, then "treat-as-withdraw" MUST be used." They are needed only where
+        // routes are announced; NEXT_HOP only for the NLRI field (RFC 4760 §3).
+        let announces =
+            !u.nlri.is_empty() || u.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
         if announces {
-            for (c, name) in [
-                (attr_code::ORIGIN, "ORIGIN missing"),
-                (attr_code::AS_PATH, "AS_PATH missing"),
-            ] {
-                if !d.has(c) && !d.errors.iter().any(|e| e.type_code == c) {
-                    d.errors.push(AttrError {
+            let mut required =
+                [attr_code::ORIGIN, attr_code::AS_PATH, attr_code::NEXT_HOP].as_slice();
+            if u.nlri.is_empty() {
+                required = &[attr_code::ORIGIN, attr_code::AS_PATH];
+            }
+            for &c in required {
+                if !scan.has(c) && !u.errors.iter().any(|e| e.type_code == c) {
+                    u.errors.push(AttrError {
                         type_code: c,
                         disposition: Disposition::TreatAsWithdraw,
-                        reason: name,
+                        reason: "missing well-known mandatory attribute",
                     });
                 }
             }
-            if !nlri.is_empty()
-                && !d.has(attr_code::NEXT_HOP)
-                && !d.errors.iter().any(|e| e.type_code == attr_code::NEXT_HOP)
-            {
-                d.errors.push(AttrError {
-                    type_code: attr_code::NEXT_HOP,
-                    disposition: Disposition::TreatAsWithdraw,
-                    reason: "NEXT_HOP missing",
-                });
-            }
         }
-        Ok(Update {
-            withdrawn,
-            attrs: d.attrs,
-            nlri,
-            mp_reach: d.mp_reach,
-            mp_unreach: d.mp_unreach,
-            errors: d.errors,
-        })
+        Ok(u)
     }
 
     /// Encodes the whole message, header included. Fails if it exceeds the session's maximum

@@ -18,6 +18,9 @@ mod mp;
 use std::net::Ipv4Addr;
 
 use bytes::{BufMut, Bytes};
+use nom::multi::length_data;
+use nom::number::complete::{be_u16, be_u8};
+use nom::{IResult, Parser};
 
 pub use aspath::{as_trans16, AsPath, AsSegment, MalformedAsPath, SegmentKind, AS_TRANS};
 pub use community::{Community, ExtCommunity, LargeCommunity};
@@ -285,9 +288,26 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     },
 ];
 
+/// Index into [`DESCRIPTORS`] + 1 per type code (0: unknown), so lookup is one load.
+// Evaluated at compile time: an out-of-range index would fail the build, not the daemon.
+#[allow(clippy::indexing_slicing)]
+const DESCRIPTOR_INDEX: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < DESCRIPTORS.len() {
+        t[DESCRIPTORS[i].code as usize] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// The descriptor of a known attribute type.
 pub(crate) fn descriptor(code: u8) -> Option<&'static Descriptor> {
-    DESCRIPTORS.iter().find(|d| d.code == code)
+    let i = DESCRIPTOR_INDEX
+        .get(usize::from(code))
+        .copied()
+        .unwrap_or(0);
+    DESCRIPTORS.get(usize::from(i).checked_sub(1)?)
 }
 
 /// The RFC name of a known attribute type (`AS_PATH`, ...), for logs.
@@ -295,23 +315,37 @@ pub fn attribute_name(code: u8) -> Option<&'static str> {
     descriptor(code).map(|d| d.name)
 }
 
-/// What decoding the path attribute field produced.
-#[derive(Debug, Default)]
-pub(crate) struct DecodedAttributes {
-    pub(crate) attrs: PathAttributes,
-    pub(crate) mp_reach: Option<MpReach>,
-    pub(crate) mp_unreach: Option<MpUnreach>,
-    pub(crate) errors: Vec<AttrError>,
+/// The decoder's working state: where decoded values go (fields of the UPDATE being built,
+/// so nothing large is moved afterwards) and what was seen.
+pub(crate) struct DecodedAttributes<'u> {
+    attrs: &'u mut PathAttributes,
+    mp_reach: &'u mut Option<MpReach>,
+    mp_unreach: &'u mut Option<MpUnreach>,
+    errors: &'u mut Vec<AttrError>,
+    scan: AttrScan,
+}
+
+/// What the attribute scan learned beyond the values themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AttrScan {
     /// The attribute field could not be parsed to its end (RFC 7606 §4).
     pub(crate) incomplete: bool,
     /// The attribute types present (after discards), for the mandatory-attribute check.
     seen: [u64; 4],
 }
 
-impl DecodedAttributes {
+impl AttrScan {
+    pub(crate) fn has(&self, code: u8) -> bool {
+        self.seen
+            .get(usize::from(code / 64))
+            .is_some_and(|w| w & (1 << (code % 64)) != 0)
+    }
+}
+
+impl DecodedAttributes<'_> {
     fn mark(&mut self, code: u8) -> bool {
         let (word, bit) = (usize::from(code / 64), code % 64);
-        match self.seen.get_mut(word) {
+        match self.scan.seen.get_mut(word) {
             Some(w) => {
                 let was = *w & (1 << bit) != 0;
                 *w |= 1 << bit;
@@ -319,12 +353,6 @@ impl DecodedAttributes {
             }
             None => false,
         }
-    }
-
-    pub(crate) fn has(&self, code: u8) -> bool {
-        self.seen
-            .get(usize::from(code / 64))
-            .is_some_and(|w| w & (1 << (code % 64)) != 0)
     }
 
     fn fail(&mut self, code: u8, disposition: Disposition, reason: &'static str) {
@@ -336,67 +364,61 @@ impl DecodedAttributes {
     }
 }
 
-/// Decodes the path attribute field of an UPDATE (`buf` is exactly that field).
+/// One attribute's header and value: flags, type code, value bounded by its length field.
+fn attribute(i: &[u8]) -> IResult<&[u8], (u8, u8, &[u8]), ()> {
+    let (i, (flags, code)) = (be_u8, be_u8).parse(i)?;
+    let (i, value) = if flags & flag::EXTENDED_LENGTH != 0 {
+        length_data(be_u16).parse(i)?
+    } else {
+        length_data(be_u8).parse(i)?
+    };
+    Ok((i, (flags, code, value)))
+}
+
+/// Decodes the path attribute field of an UPDATE (`buf` is exactly that field; `root` is the
+/// buffer it lies in, which opaque values are sliced from without copying).
 ///
 /// Returns `Err` only for errors that reset the session; everything RFC 7606 lets the session
 /// survive is recorded in [`DecodedAttributes::errors`].
 pub(crate) fn decode_attributes(
-    buf: &Bytes,
+    root: &Bytes,
+    buf: &[u8],
     ctx: &Negotiated,
-) -> Result<DecodedAttributes, DecodeError> {
-    let mut out = DecodedAttributes::default();
+    update: &mut super::Update,
+) -> Result<AttrScan, DecodeError> {
+    let mut out = DecodedAttributes {
+        attrs: &mut update.attrs,
+        mp_reach: &mut update.mp_reach,
+        mp_unreach: &mut update.mp_unreach,
+        errors: &mut update.errors,
+        scan: AttrScan::default(),
+    };
     let mut as4_path: Option<AsPath> = None;
     let mut as4_aggregator: Option<Aggregator> = None;
-    let mut pos = 0usize;
     let ebgp = ctx.is_ebgp();
-    while pos < buf.len() {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let attr_start = rest;
         // RFC 7606 §4: fewer octets left than a minimal attribute header, or a length that
-        // overruns the field: the attribute list cannot be parsed further; treat-as-withdraw
+        // overruns the field: the attribute list cannot be parsed further; treat-as-withdraw,
         // relying on the Total Attribute Length to find the NLRI.
-        let Some(&[flags, code]) = buf
-            .get(pos..pos + 2)
-            .and_then(|s| <&[u8; 2]>::try_from(s).ok())
-        else {
-            out.fail(
-                0,
-                Disposition::TreatAsWithdraw,
-                "truncated attribute header",
-            );
-            out.incomplete = true;
-            break;
-        };
-        let ext = flags & flag::EXTENDED_LENGTH != 0;
-        let hdr = if ext { 4 } else { 3 };
-        let len = match (ext, buf.get(pos + 2), buf.get(pos + 3)) {
-            (false, Some(&l), _) => usize::from(l),
-            (true, Some(&h), Some(&l)) => usize::from(u16::from_be_bytes([h, l])),
-            _ => {
-                out.fail(
-                    code,
-                    Disposition::TreatAsWithdraw,
-                    "truncated attribute header",
-                );
-                out.incomplete = true;
-                break;
-            }
-        };
-        let start = pos + hdr;
-        let end = start + len;
-        if end > buf.len() {
+        let Ok((tail, (flags, code, value))) = attribute(rest) else {
+            let code = rest.get(1).copied().unwrap_or(0);
             out.fail(
                 code,
                 Disposition::TreatAsWithdraw,
-                "attribute length overruns the attribute field",
+                "attribute overruns the attribute field",
             );
-            out.incomplete = true;
+            out.scan.incomplete = true;
             break;
-        }
-        let whole = buf.slice(pos..end);
-        let value = buf.slice(start..end);
-        pos = end;
+        };
+        rest = tail;
+        let whole = attr_start
+            .get(..attr_start.len() - tail.len())
+            .unwrap_or_default();
 
         let Some(desc) = descriptor(code) else {
-            unknown_attribute(&mut out, flags, code, value, &whole)?;
+            unknown_attribute(&mut out, flags, code, root.slice_ref(value), whole)?;
             continue;
         };
         // RFC 7606 §3 g: a repeated MP attribute resets the session; any other repeat is
@@ -418,8 +440,9 @@ pub(crate) fn decode_attributes(
         let result = if flags_ok {
             decode_known(
                 &mut out,
+                root,
                 code,
-                &value,
+                value,
                 ctx,
                 ebgp,
                 &mut as4_path,
@@ -433,7 +456,7 @@ pub(crate) fn decode_attributes(
                 OnError::Reset => {
                     return Err(DecodeError::update(
                         update_subcode::OPTIONAL_ATTRIBUTE,
-                        &whole,
+                        whole,
                         reason,
                     ))
                 }
@@ -444,23 +467,23 @@ pub(crate) fn decode_attributes(
         }
     }
     if !ctx.four_octet_as {
-        merge_as4(&mut out.attrs, as4_path, as4_aggregator);
+        merge_as4(out.attrs, as4_path, as4_aggregator);
     }
-    Ok(out)
+    Ok(out.scan)
 }
 
-fn unmark(out: &mut DecodedAttributes, code: u8) {
-    if let Some(w) = out.seen.get_mut(usize::from(code / 64)) {
+fn unmark(out: &mut DecodedAttributes<'_>, code: u8) {
+    if let Some(w) = out.scan.seen.get_mut(usize::from(code / 64)) {
         *w &= !(1 << (code % 64));
     }
 }
 
 fn unknown_attribute(
-    out: &mut DecodedAttributes,
+    out: &mut DecodedAttributes<'_>,
     flags: u8,
     code: u8,
     value: Bytes,
-    whole: &Bytes,
+    whole: &[u8],
 ) -> Result<(), DecodeError> {
     if flags & flag::OPTIONAL == 0 {
         // RFC 4271 §6.3: an unrecognised well-known attribute.
@@ -507,9 +530,10 @@ fn aggregator_of(v: &[u8], four_octet: bool) -> Option<Aggregator> {
 
 #[allow(clippy::too_many_arguments)]
 fn decode_known(
-    out: &mut DecodedAttributes,
+    out: &mut DecodedAttributes<'_>,
+    root: &Bytes,
     code: u8,
-    value: &Bytes,
+    value: &[u8],
     ctx: &Negotiated,
     ebgp: bool,
     as4_path: &mut Option<AsPath>,
@@ -518,7 +542,7 @@ fn decode_known(
     let a = &mut out.attrs;
     match code {
         code::ORIGIN => {
-            let &[v] = value.as_ref() else {
+            let &[v] = value else {
                 return Err("ORIGIN length is not 1");
             };
             a.origin = Some(Origin::from_code(v).ok_or("undefined ORIGIN value")?);
@@ -602,12 +626,12 @@ fn decode_known(
                 .collect();
         }
         code::MP_REACH_NLRI => {
-            out.mp_reach =
-                Some(mp::decode_mp_reach(value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
+            *out.mp_reach =
+                Some(mp::decode_mp_reach(root, value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
         }
         code::MP_UNREACH_NLRI => {
-            out.mp_unreach =
-                Some(mp::decode_mp_unreach(value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
+            *out.mp_unreach =
+                Some(mp::decode_mp_unreach(root, value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
         }
         code::EXTENDED_COMMUNITIES => {
             a.ext_communities = community::decode_ext_communities(value)

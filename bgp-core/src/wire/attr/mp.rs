@@ -88,7 +88,8 @@ fn ipv6(b: &[u8]) -> Option<Ipv6Addr> {
 }
 
 pub(crate) fn decode_mp_reach(
-    value: &Bytes,
+    root: &Bytes,
+    value: &[u8],
     add_path: impl Fn(Family) -> bool,
 ) -> Result<MpReach, MalformedMp> {
     let (family, rest) = family_of(value).ok_or(MalformedMp("MP_REACH_NLRI too short"))?;
@@ -103,13 +104,11 @@ pub(crate) fn decode_mp_reach(
         .split_first()
         .ok_or(MalformedMp("MP_REACH_NLRI too short"))?;
     if !family.is_ip() {
-        let off = value.len() - nlri.len();
-        let nh_off = 4;
         return Ok(MpReach {
             family,
-            next_hop: NextHop::Opaque(value.slice(nh_off..nh_off + nh.len())),
+            next_hop: NextHop::Opaque(root.slice_ref(nh)),
             nlri: Vec::new(),
-            opaque_nlri: value.slice(off..),
+            opaque_nlri: root.slice_ref(nlri),
         });
     }
     let next_hop = match (nh.len(), family.afi) {
@@ -145,7 +144,8 @@ pub(crate) fn decode_mp_reach(
 }
 
 pub(crate) fn decode_mp_unreach(
-    value: &Bytes,
+    root: &Bytes,
+    value: &[u8],
     add_path: impl Fn(Family) -> bool,
 ) -> Result<MpUnreach, MalformedMp> {
     let (family, rest) = family_of(value).ok_or(MalformedMp("MP_UNREACH_NLRI too short"))?;
@@ -153,7 +153,7 @@ pub(crate) fn decode_mp_unreach(
         return Ok(MpUnreach {
             family,
             withdrawn: Vec::new(),
-            opaque_nlri: value.slice(3..),
+            opaque_nlri: root.slice_ref(rest),
         });
     }
     let mut withdrawn = Vec::new();
