@@ -76,6 +76,12 @@ impl VecSource {
         }
     }
 
+    /// Starts over from the first prefix (a new session).
+    pub fn rewind(&mut self) {
+        self.batch = 0;
+        self.pos = 0;
+    }
+
     /// Whether everything was pulled.
     pub fn done(&self) -> bool {
         self.batch >= self.batches.len()
@@ -294,8 +300,13 @@ impl Pair {
             let (me, _) = self.ends(side);
             while let Some(e) = me.session.poll_event() {
                 progress = true;
-                if let Event::Update(u) = &e {
-                    me.announced += u.announced().map(|a| a.nlri.len()).sum::<usize>();
+                match &e {
+                    Event::Update(u) => {
+                        me.announced += u.announced().map(|a| a.nlri.len()).sum::<usize>();
+                    }
+                    // A new session starts from an empty Adj-RIB-Out on the peer's side.
+                    Event::Established(_) => me.source.rewind(),
+                    _ => {}
                 }
                 if keep {
                     me.events.push(e);
