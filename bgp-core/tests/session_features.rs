@@ -1,6 +1,13 @@
 //! Session behaviour past establishment, on virtual time: graceful restart (helper and
 //! restarting speaker), End-of-RIB, route refresh, max-prefix, shutdown communication, RFC 7606.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::net::Ipv4Addr;
 use std::time::Duration;
 

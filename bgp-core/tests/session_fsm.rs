@@ -1,5 +1,12 @@
 //! Session state machine on virtual time: establishment, timers, OPEN errors, back-off.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,12 @@
 //! markers, and ends the way the capture ends (the sender's Cease 6/2 "maintenance", or still
 //! Established when the capture stops first).
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

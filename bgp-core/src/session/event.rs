@@ -117,6 +117,10 @@ impl Down {
 }
 
 /// What a session tells its owner.
+///
+/// Events are transient (polled, acted on, dropped), so `Update` stays unboxed: boxing would
+/// cost an allocation per UPDATE on the hot path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The state changed (for logs and `show protocols`).

@@ -615,6 +615,31 @@ impl Session {
         }
     }
 
+    /// Drops an Established connection as if its TCP connection had failed (graceful restart
+    /// applies), closing it.
+    pub(crate) fn reset_connection(&mut self, now: Instant) {
+        self.now = Some(now);
+        if self.is_connected() {
+            self.close(now, DownReason::ConnectionClosed, Restart::Backoff, true);
+        }
+    }
+
+    /// Gives up whatever connection or attempt this (one-shot) session has, silently.
+    pub(crate) fn abandon(&mut self, now: Instant) {
+        self.now = Some(now);
+        match self.state() {
+            StateKind::Idle => {}
+            StateKind::Connect | StateKind::Active => {
+                if self.is_connected() || self.state() == StateKind::Connect {
+                    self.actions.push_back(Action::Close);
+                }
+                self.timers.stop(Timer::DelayOpen);
+                self.set_state(State::Idle);
+            }
+            _ => self.cease_now(now, cease::COLLISION),
+        }
+    }
+
     /// Whether anything is left to poll.
     pub(crate) fn has_output(&self) -> bool {
         !self.events.is_empty() || !self.actions.is_empty() || self.tx.notification.is_some()
@@ -834,14 +859,13 @@ impl Session {
     fn on_timer(&mut self, now: Instant, t: Timer) {
         match t {
             Timer::ConnectRetry => match self.state {
-                State::Active { connected: false } if !self.config.passive => {
-                    // RFC 4271 §8.2.2 (Active): "In response to a ConnectRetryTimer_Expires
-                    // event (Event 9), the local system: restarts the ConnectRetryTimer ...,
-                    // initiates a TCP connection to the other BGP peer, ... changes its state
-                    // to Connect."
-                    if !self.life.one_shot {
-                        self.connect_now(now);
-                    }
+                // RFC 4271 §8.2.2 (Active): "In response to a ConnectRetryTimer_Expires event
+                // (Event 9), the local system: restarts the ConnectRetryTimer ..., initiates a
+                // TCP connection to the other BGP peer, ... changes its state to Connect."
+                State::Active { connected: false }
+                    if !self.config.passive && !self.life.one_shot =>
+                {
+                    self.connect_now(now);
                 }
                 State::Connect { connected: false } => self.connect_now(now),
                 _ => {}

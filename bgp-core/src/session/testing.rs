@@ -313,10 +313,7 @@ impl Pair {
                 }
             }
         }
-        loop {
-            let Some(action) = self.end(side).session.poll_action() else {
-                break;
-            };
+        while let Some(action) = self.end(side).session.poll_action() {
             progress = true;
             match action {
                 Action::Connect => self.connect_from(side),
