@@ -3,6 +3,9 @@
 
 use bgp_core::wire;
 
+pub mod session;
+pub use session::session;
+
 /// `frame`: splitting an arbitrary stream into messages never panics, and every length it returns
 /// is within the buffer and the allowed range.
 pub fn frame(data: &[u8]) {
