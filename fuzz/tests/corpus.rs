@@ -22,6 +22,16 @@ fn frame_corpus() {
 }
 
 #[test]
+fn message_corpus() {
+    replay("message", bgp_fuzz::message);
+}
+
+#[test]
+fn roundtrip_corpus() {
+    replay("roundtrip", bgp_fuzz::roundtrip);
+}
+
+#[test]
 fn session_corpus() {
     replay("session", bgp_fuzz::session);
 }
