@@ -5,6 +5,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use bgp_core::wire::{self, Message, Negotiated};
 use bytes::{Bytes, BytesMut};
 
+pub mod session;
+pub use session::session;
+
 /// `frame`: splitting an arbitrary stream into messages never panics, and every length it returns
 /// is within the buffer and the allowed range.
 pub fn frame(data: &[u8]) {
