@@ -20,4 +20,5 @@
 //! Untrusted bytes never panic this crate: non-test code is built with clippy's `unwrap_used`,
 //! `expect_used`, `indexing_slicing` and `panic` lints denied.
 
+pub mod rib;
 pub mod wire;

@@ -1,0 +1,505 @@
+//! DOC: one address family's table: per prefix, every path the RIB knows (the union of the
+//! post-policy Adj-RIBs-In and the local routes) kept in decision order, plus the bookkeeping
+//! that makes changes cheap to find: the FIB queue, per-source key logs and per-peer outbound
+//! dirty sets and Adj-RIB-Out.
+//!
+//! Layout, chosen for memory (a million prefixes from one peer):
+//! * `map: prefix → Slot` (20 octets with the 8-octet IPv4 key). A prefix with one path keeps it
+//!   inline in its slot; with several, the slot points into the `multi` arena. Paths are kept
+//!   selected-first: best, its multipath partners, then the others by (source, path id).
+//! * The FIB queue holds each changed prefix once (a flag in the slot deduplicates); a prefix
+//!   whose last path went stays as an empty tombstone until the FIB has seen the withdrawal.
+//! * Each source has an append-only log of the prefixes it has paths for, compacted when stale
+//!   entries dominate, so peer down and graceful-restart sweeps visit only that peer's prefixes
+//!   instead of scanning the table.
+
+use super::attrs::{AttrId, Interner};
+use super::decision::{select, Cand, DecisionOptions};
+use super::prefix::{FastMap, FastSet, Key};
+use super::Source;
+
+/// Path flag: kept across a graceful restart, not yet refreshed.
+pub(crate) const STALE: u8 = 1;
+/// Path flag: in the selected (best + multipath) set.
+pub(crate) const SELECTED: u8 = 2;
+
+/// Slot flag: queued for the FIB.
+const FIB_DIRTY: u8 = 0x80;
+/// Slot flags accumulated for the FIB (the low five bits are [`super::ChangeFlags`]).
+const CHANGE_MASK: u8 = 0x1f;
+
+const MULTI: u16 = u16::MAX;
+const EMPTY: u16 = u16::MAX - 1;
+
+/// Change flag bits, see [`super::ChangeFlags`].
+pub(crate) mod cf {
+    pub const BEST: u8 = 1;
+    pub const ATTRS: u8 = 2;
+    pub const MULTIPATH: u8 = 4;
+    pub const WITHDRAWN: u8 = 8;
+    pub const PATHS: u8 = 16;
+}
+
+/// Largest source index (two values are reserved as slot markers).
+pub(crate) const MAX_SOURCES: usize = (u16::MAX - 2) as usize;
+
+/// One path of a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Path {
+    pub attr: AttrId,
+    pub pid: u32,
+    pub src: u16,
+    pub flags: u8,
+}
+
+impl Path {
+    pub fn selected(&self) -> bool {
+        self.flags & SELECTED != 0
+    }
+}
+
+/// The value stored per prefix: one inline path, or a pointer into the `multi` arena (`src ==
+/// MULTI`, `attr` = arena index), or nothing (`src == EMPTY`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    attr: u32,
+    pid: u32,
+    src: u16,
+    pflags: u8,
+    eflags: u8,
+}
+
+const EMPTY_SLOT: Slot = Slot {
+    attr: 0,
+    pid: 0,
+    src: EMPTY,
+    pflags: 0,
+    eflags: 0,
+};
+
+/// What a source has in this table.
+#[derive(Default)]
+pub(crate) struct SrcState<K> {
+    /// Prefixes it has (or had) paths for; may hold duplicates and stale entries.
+    pub log: Vec<K>,
+    /// Prefixes it has paths for now.
+    pub live: usize,
+    /// Pre-policy copy (soft reconfiguration inbound): (prefix, path id) → attribute set.
+    pub pre: Option<FastMap<(K, u32), AttrId>>,
+}
+
+/// What was advertised to a peer for one prefix: (outgoing path id, outgoing attribute set).
+pub(crate) type OutPaths = Vec<(u32, AttrId)>;
+
+/// One peer's outbound state for this family.
+pub(crate) struct OutState<K> {
+    /// The peer is established for this family.
+    pub active: bool,
+    /// Which change flags concern the peer.
+    pub mask: u8,
+    /// Prefixes changed since they were last looked at (coalesced).
+    pub dirty: FastSet<K>,
+    /// Prefixes to look at now (the initial feed, or a drained dirty set), popped from the end.
+    pub queue: Vec<K>,
+    /// Adj-RIB-Out: what the peer has from us.
+    pub adj_out: FastMap<K, OutPaths>,
+    /// End-of-RIB still to be sent after the initial feed.
+    pub eor_pending: bool,
+}
+
+impl<K> Default for OutState<K> {
+    fn default() -> Self {
+        OutState {
+            active: false,
+            mask: 0,
+            dirty: FastSet::default(),
+            queue: Vec::new(),
+            adj_out: FastMap::default(),
+            eor_pending: false,
+        }
+    }
+}
+
+/// What the decision process reads besides the paths.
+pub(crate) struct Ctx<'a> {
+    pub interner: &'a Interner,
+    pub sources: &'a [Source],
+    pub opts: &'a DecisionOptions,
+    pub local_as: u32,
+    pub default_local_pref: u32,
+}
+
+impl Ctx<'_> {
+    fn cand(&self, idx: usize, p: &Path) -> Cand {
+        let ra = self.interner.get(p.attr);
+        let nh = self.interner.nh(p.attr);
+        let s = self.sources.get(usize::from(p.src));
+        let is_bgp = s.is_some_and(|s| s.kind == super::SourceKind::Bgp);
+        let a = &ra.attrs;
+        Cand {
+            idx: idx as u32,
+            reachable: !is_bgp || ra.next_hop.is_none() || nh.reachable,
+            preference: ra
+                .meta
+                .preference
+                .unwrap_or_else(|| s.map_or(0, |s| s.preference)),
+            local_pref: a.local_pref.unwrap_or(self.default_local_pref),
+            as_len: a.as_path.as_ref().map_or(0, |p| p.decision_len()) as u32,
+            origin: a.origin.map_or(0, |o| o.code()),
+            med: a.med.unwrap_or(0),
+            neighbor_as: a
+                .as_path
+                .as_ref()
+                .and_then(|p| p.first_as())
+                .unwrap_or(self.local_as),
+            ibgp: s.is_some_and(|s| s.ibgp),
+            igp_cost: nh.igp_cost,
+            cluster_len: a.cluster_list.len() as u32,
+            router_id: u32::from(ra.tiebreak_id(s.map_or(0.into(), |s| s.router_id))),
+            peer_addr: s.and_then(|s| s.addr),
+            src: p.src,
+            pid: p.pid,
+        }
+    }
+
+    fn reachable(&self, p: &Path) -> bool {
+        self.cand(0, p).reachable
+    }
+}
+
+/// One family's table.
+pub(crate) struct Table<K> {
+    pub map: FastMap<K, Slot>,
+    multi: Vec<Vec<Path>>,
+    multi_free: Vec<u32>,
+    pub fib_queue: Vec<K>,
+    pub src: Vec<SrcState<K>>,
+    pub out: Vec<OutState<K>>,
+    scratch: Vec<Path>,
+    old: Vec<Path>,
+    cands: Vec<Cand>,
+}
+
+impl<K: Key> Default for Table<K> {
+    fn default() -> Self {
+        Table {
+            map: FastMap::default(),
+            multi: Vec::new(),
+            multi_free: Vec::new(),
+            fib_queue: Vec::new(),
+            src: Vec::new(),
+            out: Vec::new(),
+            scratch: Vec::new(),
+            old: Vec::new(),
+            cands: Vec::new(),
+        }
+    }
+}
+
+fn load(slot: &Slot, multi: &[Vec<Path>], into: &mut Vec<Path>) {
+    into.clear();
+    match slot.src {
+        EMPTY => {}
+        MULTI => {
+            if let Some(m) = multi.get(slot.attr as usize) {
+                into.extend_from_slice(m);
+            }
+        }
+        src => into.push(Path {
+            attr: slot.attr,
+            pid: slot.pid,
+            src,
+            flags: slot.pflags,
+        }),
+    }
+}
+
+impl<K: Key> Table<K> {
+    /// Makes sure per-source and per-peer state exists for source `i`.
+    pub fn ensure_source(&mut self, i: usize) {
+        while self.src.len() <= i {
+            self.src.push(SrcState {
+                log: Vec::new(),
+                live: 0,
+                pre: None,
+            });
+        }
+        while self.out.len() <= i {
+            self.out.push(OutState::default());
+        }
+    }
+
+    /// Visits the paths of `key` without allocating.
+    pub fn with_paths<R>(&self, key: &K, f: impl FnOnce(&[Path]) -> R) -> R {
+        match self.map.get(key) {
+            None => f(&[]),
+            Some(s) => match s.src {
+                EMPTY => f(&[]),
+                MULTI => f(self
+                    .multi
+                    .get(s.attr as usize)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])),
+                src => f(&[Path {
+                    attr: s.attr,
+                    pid: s.pid,
+                    src,
+                    flags: s.pflags,
+                }]),
+            },
+        }
+    }
+
+    /// Number of prefixes with at least one path.
+    pub fn len(&self) -> usize {
+        self.map.values().filter(|s| s.src != EMPTY).count()
+    }
+
+    /// Applies `f` to the path list of `key`, reruns the decision process and records what
+    /// changed: returns the change flags (0 when `f` reports no modification). Attribute ids
+    /// whose reference `f` gives up are pushed to `released`.
+    pub fn modify(
+        &mut self,
+        key: K,
+        ctx: &Ctx<'_>,
+        released: &mut Vec<AttrId>,
+        f: impl FnOnce(&mut Vec<Path>, &mut Vec<AttrId>) -> bool,
+    ) -> u8 {
+        let Table {
+            map,
+            multi,
+            multi_free,
+            fib_queue,
+            out,
+            scratch,
+            old,
+            cands,
+            ..
+        } = self;
+        let slot = map.entry(key).or_insert(EMPTY_SLOT);
+        load(slot, multi, scratch);
+        old.clear();
+        old.extend(scratch.iter().take_while(|p| p.selected()).copied());
+        if !f(scratch, released) {
+            if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
+                map.remove(&key);
+            }
+            return 0;
+        }
+        // Decision process.
+        match scratch.len() {
+            0 => {}
+            1 => {
+                if let Some(p) = scratch.first_mut() {
+                    if ctx.reachable(p) {
+                        p.flags |= SELECTED;
+                    } else {
+                        p.flags &= !SELECTED;
+                    }
+                }
+            }
+            _ => {
+                cands.clear();
+                cands.extend(scratch.iter().enumerate().map(|(i, p)| ctx.cand(i, p)));
+                let sel = select(cands, ctx.opts);
+                let mut ordered: Vec<Path> = Vec::with_capacity(scratch.len());
+                for &i in &sel {
+                    if let Some(p) = scratch.get(i as usize) {
+                        ordered.push(Path {
+                            flags: p.flags | SELECTED,
+                            ..*p
+                        });
+                    }
+                }
+                let mut rest: Vec<Path> = scratch
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !sel.contains(&(*i as u32)))
+                    .map(|(_, p)| Path {
+                        flags: p.flags & !SELECTED,
+                        ..*p
+                    })
+                    .collect();
+                rest.sort_by_key(|p| (p.src, p.pid));
+                ordered.extend(rest);
+                *scratch = ordered;
+            }
+        }
+        // What changed.
+        let new_sel = scratch.iter().take_while(|p| p.selected());
+        let new_n = new_sel.clone().count();
+        let mut flags = cf::PATHS;
+        match (old.first(), scratch.first().filter(|p| p.selected())) {
+            (Some(_), None) => flags |= cf::WITHDRAWN,
+            (None, Some(_)) => flags |= cf::BEST,
+            (Some(o), Some(n)) => {
+                if (o.src, o.pid) != (n.src, n.pid) {
+                    flags |= cf::BEST;
+                } else if o.attr != n.attr {
+                    flags |= cf::ATTRS;
+                }
+            }
+            (None, None) => {}
+        }
+        if old.len() > 1 || new_n > 1 {
+            let same = old.len() == new_n
+                && old
+                    .iter()
+                    .zip(new_sel)
+                    .all(|(a, b)| (a.src, a.pid, a.attr) == (b.src, b.pid, b.attr));
+            if !same {
+                flags |= cf::MULTIPATH;
+            }
+        }
+        // Store back.
+        let had_multi = (slot.src == MULTI).then_some(slot.attr);
+        match scratch.len() {
+            0 | 1 => {
+                if let Some(i) = had_multi {
+                    if let Some(m) = multi.get_mut(i as usize) {
+                        *m = Vec::new();
+                    }
+                    multi_free.push(i);
+                }
+                match scratch.first() {
+                    None => {
+                        slot.src = EMPTY;
+                        slot.attr = 0;
+                        slot.pid = 0;
+                        slot.pflags = 0;
+                    }
+                    Some(p) => {
+                        slot.src = p.src;
+                        slot.attr = p.attr;
+                        slot.pid = p.pid;
+                        slot.pflags = p.flags;
+                    }
+                }
+            }
+            _ => {
+                let idx = match had_multi {
+                    Some(i) => i,
+                    None => match multi_free.pop() {
+                        Some(i) => i,
+                        None => {
+                            multi.push(Vec::new());
+                            (multi.len() - 1) as u32
+                        }
+                    },
+                };
+                if let Some(m) = multi.get_mut(idx as usize) {
+                    m.clear();
+                    m.extend_from_slice(scratch);
+                }
+                slot.src = MULTI;
+                slot.attr = idx;
+                slot.pid = 0;
+                slot.pflags = 0;
+            }
+        }
+        let fib = flags & (cf::BEST | cf::ATTRS | cf::MULTIPATH | cf::WITHDRAWN);
+        if fib != 0 {
+            slot.eflags |= fib;
+            if slot.eflags & FIB_DIRTY == 0 {
+                slot.eflags |= FIB_DIRTY;
+                fib_queue.push(key);
+            }
+        }
+        if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
+            map.remove(&key);
+        }
+        for o in out.iter_mut() {
+            if o.active && flags & o.mask != 0 {
+                o.dirty.insert(key);
+            }
+        }
+        flags
+    }
+
+    /// Takes the next prefix queued for the FIB with its accumulated change flags, clearing
+    /// them; drops the prefix's tombstone if it has no path left.
+    pub fn pop_fib(&mut self) -> Option<(K, u8)> {
+        loop {
+            let key = self.fib_queue.pop()?;
+            let Some(slot) = self.map.get_mut(&key) else {
+                continue;
+            };
+            if slot.eflags & FIB_DIRTY == 0 {
+                continue;
+            }
+            let flags = slot.eflags & CHANGE_MASK;
+            slot.eflags = 0;
+            if slot.src == EMPTY {
+                self.map.remove(&key);
+            }
+            if self.fib_queue.is_empty() {
+                self.fib_queue = Vec::new();
+            }
+            return Some((key, flags));
+        }
+    }
+
+    /// Sets or clears `flag` on every path of source `src` at `key` (no decision change).
+    pub fn set_path_flag(&mut self, key: &K, src: u16, flag: u8, on: bool) {
+        let Some(slot) = self.map.get_mut(key) else {
+            return;
+        };
+        let upd = |f: &mut u8| {
+            if on {
+                *f |= flag
+            } else {
+                *f &= !flag
+            }
+        };
+        match slot.src {
+            EMPTY => {}
+            MULTI => {
+                if let Some(m) = self.multi.get_mut(slot.attr as usize) {
+                    for p in m.iter_mut().filter(|p| p.src == src) {
+                        upd(&mut p.flags);
+                    }
+                }
+            }
+            s if s == src => upd(&mut slot.pflags),
+            _ => {}
+        }
+    }
+
+    /// Appends `key` to source `src`'s log, compacting the log when mostly stale.
+    pub fn log_add(&mut self, src: usize, key: K) {
+        let Some(st) = self.src.get_mut(src) else {
+            return;
+        };
+        st.live += 1;
+        st.log.push(key);
+        if st.log.len() > 2 * st.live + 1024 {
+            let mut log = std::mem::take(&mut st.log);
+            log.sort_unstable();
+            log.dedup();
+            let src16 = src as u16;
+            log.retain(|k| self.with_paths(k, |ps| ps.iter().any(|p| p.src == src16)));
+            if let Some(st) = self.src.get_mut(src) {
+                st.live = log.len();
+                st.log = log;
+            }
+        }
+    }
+
+    /// Every prefix key (for a peer's initial feed), sorted descending so popping from the end
+    /// yields ascending order.
+    pub fn all_keys(&self) -> Vec<K> {
+        let mut v: Vec<K> = self
+            .map
+            .iter()
+            .filter(|(_, s)| s.src != EMPTY)
+            .map(|(k, _)| *k)
+            .collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v
+    }
+}
+
+/// Whether the table still has source `src`'s path `pid` at `key`.
+pub(crate) fn has_path(paths: &[Path], src: u16, pid: u32) -> bool {
+    paths.iter().any(|p| p.src == src && p.pid == pid)
+}
