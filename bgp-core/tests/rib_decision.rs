@@ -1,6 +1,12 @@
 //! DOC: the decision process, one table per step: every case makes all earlier steps tie and
 //! the loser better on every later step, so only the step under test can decide. Each case runs
 //! in both arrival orders.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
 
 mod rib_common;
 

@@ -1,6 +1,12 @@
 //! DOC: RIB life cycle: graceful restart (stale, sweep on End-of-RIB and timer), peer down,
 //! FIB change sets, outbound coalescing and UPDATE packing, ADD-PATH both ways, soft
 //! reconfiguration, next-hop reachability, interning, IPv6.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
 
 mod rib_common;
 

@@ -1,6 +1,12 @@
 //! DOC: the policy language: every match and action on a table of routes, term semantics, a
 //! translation of Calico's BGP export filter proven on a table of routes, and Calico's kernel
 //! programming filter (IP-in-IP `Always` / `CrossSubnet`, VXLAN rejected) through the FIB.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
 
 mod rib_common;
 
@@ -276,7 +282,15 @@ fn calico_export(internal_peer: bool) -> Policy {
 #[test]
 fn calico_export_filter_on_a_table_of_routes() {
     // (prefix, source, interface, kernel metric, exported, case)
-    let table: Vec<(&str, SourceKind, Option<&str>, Option<u32>, bool, &str)> = vec![
+    type Row = (
+        &'static str,
+        SourceKind,
+        Option<&'static str>,
+        Option<u32>,
+        bool,
+        &'static str,
+    );
+    let table: Vec<Row> = vec![
         (
             "10.244.1.0/26",
             SourceKind::Static,

@@ -2,6 +2,12 @@
 //! End-of-RIBs and next-hop changes from several peers leaves a Loc-RIB equal to the one
 //! computed from scratch out of the surviving routes, and the FIB change stream, applied in
 //! order, reproduces that Loc-RIB's selected next hops.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
 
 mod rib_common;
 

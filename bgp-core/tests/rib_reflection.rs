@@ -1,5 +1,11 @@
 //! DOC: route reflection (RFC 4456), full-mesh iBGP and eBGP export rules, tested on small
 //! networks of RIBs that exchange real encoded UPDATEs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
 
 mod rib_common;
 

@@ -1,7 +1,12 @@
 //! DOC: shared helpers for the RIB integration tests: attribute builders and a tiny network of
 //! RIBs whose peers exchange real encoded UPDATEs (encode with the sender's context, frame and
 //! decode with the receiver's), so export rules are tested through the codec.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::net::{IpAddr, Ipv4Addr};
 
