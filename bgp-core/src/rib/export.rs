@@ -174,6 +174,7 @@ fn refill<K: Key>(t: &mut Table<K>, sh: &mut Shared, peer: usize, budget: usize)
     let mut withdrawals: Vec<Nlri> = Vec::new();
     let mut groups: Vec<(AttrId, Vec<Nlri>)> = Vec::new();
     let mut examined = false;
+    let mut current: Vec<(u32, AttrId)> = Vec::new();
     for _ in 0..budget {
         let Some(key) = t.out.get_mut(peer).and_then(|o| o.queue.pop()) else {
             break;
@@ -216,7 +217,7 @@ fn refill<K: Key>(t: &mut Table<K>, sh: &mut Shared, peer: usize, budget: usize)
         let Some(o) = t.out.get_mut(peer) else {
             break;
         };
-        let current = o.adj_out.remove(&key).unwrap_or_default();
+        o.adj_out.take(&key, &mut current);
         let nlri = |pid: u32| Nlri {
             prefix,
             path_id: add_path.then_some(pid),
@@ -237,12 +238,10 @@ fn refill<K: Key>(t: &mut Table<K>, sh: &mut Shared, peer: usize, budget: usize)
                 }
             }
         }
-        for (_, id) in current {
+        for &(_, id) in &current {
             sh.out_interner.decref(id);
         }
-        if !desired.is_empty() {
-            o.adj_out.insert(key, desired);
-        }
+        o.adj_out.put(key, &desired);
     }
     if let Some(s) = sh.sources.get_mut(peer) {
         if !withdrawals.is_empty() {

@@ -523,11 +523,10 @@ fn remove_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid:
         gone_for_src = !paths.iter().any(|p| p.src == src);
         true
     });
-    if let Some(s) = t.src.get_mut(usize::from(src)) {
-        if gone_for_src {
-            s.live = s.live.saturating_sub(1);
-        }
+    if gone_for_src {
+        t.log_remove(usize::from(src));
     }
+    t.maybe_shrink();
     sh.release();
 }
 
@@ -583,16 +582,15 @@ fn sweep_source<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, only_stale:
         st.live = log.len();
         st.log = log;
     }
+    t.maybe_shrink();
 }
 
 /// Resets peer `i`'s outbound state in `t`, releasing its Adj-RIB-Out.
 fn release_adj_out<K: Key>(t: &mut Table<K>, sh: &mut Shared, i: usize) {
     if let Some(o) = t.out.get_mut(i) {
         let old = std::mem::take(o);
-        for ids in old.adj_out.into_values() {
-            for (_, id) in ids {
-                sh.out_interner.decref(id);
-            }
+        for id in old.adj_out.into_ids() {
+            sh.out_interner.decref(id);
         }
     }
 }
@@ -1072,10 +1070,8 @@ impl Rib {
                     return;
                 }
                 if full {
-                    for ids in std::mem::take(&mut o.adj_out).into_values() {
-                        for (_, id) in ids {
-                            sh.out_interner.decref(id);
-                        }
+                    for id in std::mem::take(&mut o.adj_out).into_ids() {
+                        sh.out_interner.decref(id);
                     }
                 }
                 o.queue = keys;
@@ -1191,9 +1187,10 @@ impl Rib {
             };
             t.out
                 .get(i)
-                .and_then(|o| o.adj_out.get(&k))
-                .map(|v| {
-                    v.iter()
+                .map(|o| {
+                    o.adj_out
+                        .get(&k)
+                        .iter()
                         .filter_map(|&(pid, id)| Some((pid, sh.out_interner.get_arc(id)?)))
                         .collect()
                 })

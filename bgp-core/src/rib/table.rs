@@ -88,8 +88,62 @@ pub(crate) struct SrcState<K> {
     pub pre: Option<FastMap<(K, u32), AttrId>>,
 }
 
-/// What was advertised to a peer for one prefix: (outgoing path id, outgoing attribute set).
-pub(crate) type OutPaths = Vec<(u32, AttrId)>;
+/// Adj-RIB-Out of one peer: per prefix, the (outgoing path id, outgoing attribute set) pairs
+/// the peer has from us. The first pair is stored inline (16 octets per IPv4 prefix); only
+/// ADD-PATH peers with several paths use the overflow map.
+pub(crate) struct AdjOut<K> {
+    first: FastMap<K, (u32, AttrId)>,
+    more: FastMap<K, Vec<(u32, AttrId)>>,
+}
+
+impl<K> Default for AdjOut<K> {
+    fn default() -> Self {
+        AdjOut {
+            first: FastMap::default(),
+            more: FastMap::default(),
+        }
+    }
+}
+
+impl<K: Key> AdjOut<K> {
+    /// Removes the entry of `key` into `into` (cleared first).
+    pub fn take(&mut self, key: &K, into: &mut Vec<(u32, AttrId)>) {
+        into.clear();
+        if let Some(f) = self.first.remove(key) {
+            into.push(f);
+            if let Some(m) = self.more.remove(key) {
+                into.extend(m);
+            }
+        }
+    }
+
+    /// Stores `v` as the entry of `key` (nothing when empty).
+    pub fn put(&mut self, key: K, v: &[(u32, AttrId)]) {
+        if let Some((f, rest)) = v.split_first() {
+            self.first.insert(key, *f);
+            if !rest.is_empty() {
+                self.more.insert(key, rest.to_vec());
+            }
+        }
+    }
+
+    /// The entry of `key`.
+    pub fn get(&self, key: &K) -> Vec<(u32, AttrId)> {
+        let mut v: Vec<(u32, AttrId)> = self.first.get(key).copied().into_iter().collect();
+        if let Some(m) = self.more.get(key) {
+            v.extend_from_slice(m);
+        }
+        v
+    }
+
+    /// Every attribute set referenced, consuming the table.
+    pub fn into_ids(self) -> impl Iterator<Item = AttrId> {
+        self.first
+            .into_values()
+            .map(|(_, id)| id)
+            .chain(self.more.into_values().flatten().map(|(_, id)| id))
+    }
+}
 
 /// One peer's outbound state for this family.
 pub(crate) struct OutState<K> {
@@ -102,7 +156,7 @@ pub(crate) struct OutState<K> {
     /// Prefixes to look at now (the initial feed, or a drained dirty set), popped from the end.
     pub queue: Vec<K>,
     /// Adj-RIB-Out: what the peer has from us.
-    pub adj_out: FastMap<K, OutPaths>,
+    pub adj_out: AdjOut<K>,
     /// End-of-RIB still to be sent after the initial feed.
     pub eor_pending: bool,
 }
@@ -114,7 +168,7 @@ impl<K> Default for OutState<K> {
             mask: 0,
             dirty: FastSet::default(),
             queue: Vec::new(),
-            adj_out: FastMap::default(),
+            adj_out: AdjOut::default(),
             eor_pending: false,
         }
     }
@@ -163,7 +217,32 @@ impl Ctx<'_> {
     }
 
     fn reachable(&self, p: &Path) -> bool {
-        self.cand(0, p).reachable
+        let is_bgp = self
+            .sources
+            .get(usize::from(p.src))
+            .is_some_and(|s| s.kind == super::SourceKind::Bgp);
+        !is_bgp
+            || self.interner.nh(p.attr).reachable
+            || self.interner.get(p.attr).next_hop.is_none()
+    }
+
+    /// Whether a best path from source `src` could ever be exported to peer `target`: false
+    /// only for the peer itself and for iBGP routes from a non-client towards an iBGP
+    /// non-client (RFC 4271 §9.2). Used to avoid marking peers that cannot be concerned.
+    fn may_export(&self, src: u16, target: usize) -> bool {
+        if usize::from(src) == target {
+            return false;
+        }
+        match (self.sources.get(usize::from(src)), self.sources.get(target)) {
+            (Some(s), Some(t)) => {
+                !(s.kind == super::SourceKind::Bgp
+                    && s.ibgp
+                    && t.ibgp
+                    && !s.rr_client
+                    && !t.rr_client)
+            }
+            _ => true,
+        }
     }
 }
 
@@ -177,6 +256,7 @@ pub(crate) struct Table<K> {
     pub out: Vec<OutState<K>>,
     scratch: Vec<Path>,
     old: Vec<Path>,
+    ordered: Vec<Path>,
     cands: Vec<Cand>,
 }
 
@@ -191,6 +271,7 @@ impl<K: Key> Default for Table<K> {
             out: Vec::new(),
             scratch: Vec::new(),
             old: Vec::new(),
+            ordered: Vec::new(),
             cands: Vec::new(),
         }
     }
@@ -274,6 +355,7 @@ impl<K: Key> Table<K> {
             scratch,
             old,
             cands,
+            ordered,
             ..
         } = self;
         let slot = map.entry(key).or_insert(EMPTY_SLOT);
@@ -302,7 +384,8 @@ impl<K: Key> Table<K> {
                 cands.clear();
                 cands.extend(scratch.iter().enumerate().map(|(i, p)| ctx.cand(i, p)));
                 let sel = select(cands, ctx.opts);
-                let mut ordered: Vec<Path> = Vec::with_capacity(scratch.len());
+                let ordered = &mut *ordered;
+                ordered.clear();
                 for &i in &sel {
                     if let Some(p) = scratch.get(i as usize) {
                         ordered.push(Path {
@@ -311,18 +394,21 @@ impl<K: Key> Table<K> {
                         });
                     }
                 }
-                let mut rest: Vec<Path> = scratch
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !sel.contains(&(*i as u32)))
-                    .map(|(_, p)| Path {
-                        flags: p.flags & !SELECTED,
-                        ..*p
-                    })
-                    .collect();
-                rest.sort_by_key(|p| (p.src, p.pid));
-                ordered.extend(rest);
-                *scratch = ordered;
+                let n_sel = ordered.len();
+                ordered.extend(
+                    scratch
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !sel.contains(&(*i as u32)))
+                        .map(|(_, p)| Path {
+                            flags: p.flags & !SELECTED,
+                            ..*p
+                        }),
+                );
+                if let Some(rest) = ordered.get_mut(n_sel..) {
+                    rest.sort_by_key(|p| (p.src, p.pid));
+                }
+                std::mem::swap(scratch, ordered);
             }
         }
         // What changed.
@@ -408,8 +494,18 @@ impl<K: Key> Table<K> {
         if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
             map.remove(&key);
         }
-        for o in out.iter_mut() {
-            if o.active && flags & o.mask != 0 {
+        let old_best = old.first().map(|p| p.src);
+        let new_best = scratch.first().filter(|p| p.selected()).map(|p| p.src);
+        for (i, o) in out.iter_mut().enumerate() {
+            if !o.active || flags & o.mask == 0 {
+                continue;
+            }
+            // Without ADD-PATH a peer only ever has our best path: skip it when neither the
+            // old nor the new best could be exported to it.
+            let concerned = o.mask & cf::PATHS != 0
+                || old_best.is_some_and(|s| ctx.may_export(s, i))
+                || new_best.is_some_and(|s| ctx.may_export(s, i));
+            if concerned {
                 o.dirty.insert(key);
             }
         }
@@ -433,7 +529,7 @@ impl<K: Key> Table<K> {
                 self.map.remove(&key);
             }
             if self.fib_queue.is_empty() {
-                self.fib_queue = Vec::new();
+                self.maybe_shrink();
             }
             return Some((key, flags));
         }
@@ -465,6 +561,16 @@ impl<K: Key> Table<K> {
         }
     }
 
+    /// Gives memory back after mass removals (peer down, withdrawing a table).
+    pub fn maybe_shrink(&mut self) {
+        if self.map.capacity() > 4096 && self.map.len() * 4 < self.map.capacity() {
+            self.map.shrink_to_fit();
+        }
+        if self.fib_queue.is_empty() && self.fib_queue.capacity() > 4096 {
+            self.fib_queue = Vec::new();
+        }
+    }
+
     /// Appends `key` to source `src`'s log, compacting the log when mostly stale.
     pub fn log_add(&mut self, src: usize, key: K) {
         let Some(st) = self.src.get_mut(src) else {
@@ -473,15 +579,35 @@ impl<K: Key> Table<K> {
         st.live += 1;
         st.log.push(key);
         if st.log.len() > 2 * st.live + 1024 {
-            let mut log = std::mem::take(&mut st.log);
-            log.sort_unstable();
-            log.dedup();
-            let src16 = src as u16;
-            log.retain(|k| self.with_paths(k, |ps| ps.iter().any(|p| p.src == src16)));
-            if let Some(st) = self.src.get_mut(src) {
-                st.live = log.len();
-                st.log = log;
-            }
+            self.compact_log(src);
+        }
+    }
+
+    /// One path of `src` is gone from a prefix: compact its log when mostly stale.
+    pub fn log_remove(&mut self, src: usize) {
+        let Some(st) = self.src.get_mut(src) else {
+            return;
+        };
+        st.live = st.live.saturating_sub(1);
+        if st.log.len() > 4 * st.live + 1024 {
+            self.compact_log(src);
+        }
+    }
+
+    /// Rewrites `src`'s log to the prefixes it has paths for, once each.
+    fn compact_log(&mut self, src: usize) {
+        let Some(st) = self.src.get_mut(src) else {
+            return;
+        };
+        let mut log = std::mem::take(&mut st.log);
+        log.sort_unstable();
+        log.dedup();
+        let src16 = src as u16;
+        log.retain(|k| self.with_paths(k, |ps| ps.iter().any(|p| p.src == src16)));
+        log.shrink_to_fit();
+        if let Some(st) = self.src.get_mut(src) {
+            st.live = log.len();
+            st.log = log;
         }
     }
 
