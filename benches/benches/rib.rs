@@ -190,6 +190,30 @@ fn rr_export(rib: &mut Rib, clients: &[SourceId]) -> (usize, usize) {
 const RR_PREFIXES: usize = 20_000;
 const RR_CLIENTS: usize = 100;
 
+/// CPU time of this thread in nanoseconds (from /proc/thread-self/schedstat), so the one-shot
+/// rates below are not skewed by other processes on a shared machine.
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Runs `f`, returning (wall seconds, CPU seconds).
+fn timed(f: impl FnOnce()) -> (f64, f64) {
+    let (t, c) = (Instant::now(), cpu_ns());
+    f();
+    (t.elapsed().as_secs_f64(), (cpu_ns() - c) as f64 / 1e9)
+}
+
+fn rate(n: usize, (wall, cpu): (f64, f64)) -> String {
+    format!(
+        "{:.2} M/s wall, {:.2} M/s per CPU-second",
+        n as f64 / wall / 1e6,
+        n as f64 / cpu / 1e6
+    )
+}
+
 fn heap_report() {
     let mb = |b: usize| b as f64 / 1e6;
     // 1 peer.
@@ -197,13 +221,10 @@ fn heap_report() {
     let base = CURRENT.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
     let (mut rib, ids) = rib_with_peers(1);
-    let t = Instant::now();
-    insert(&mut rib, ids[0], &batches, Ipv4Addr::new(10, 0, 0, 2));
-    let ins = t.elapsed();
+    let ins = timed(|| insert(&mut rib, ids[0], &batches, Ipv4Addr::new(10, 0, 0, 2)));
     let with_queue = CURRENT.load(Ordering::Relaxed) - base;
-    let t = Instant::now();
-    let n = drain_fib(&mut rib);
-    let fib = t.elapsed();
+    let mut n = 0;
+    let fib = timed(|| n = drain_fib(&mut rib));
     let steady = CURRENT.load(Ordering::Relaxed) - base;
     let peak = PEAK.load(Ordering::Relaxed) - base;
     println!(
@@ -214,19 +235,15 @@ fn heap_report() {
         with_queue as f64 / PREFIXES as f64,
         peak as f64 / PREFIXES as f64,
     );
+    println!("one-shot 1 peer insert: {}", rate(PREFIXES, ins));
+    println!("one-shot FIB drain of {n} changes: {}", rate(n, fib));
+    let wd = timed(|| withdraw(&mut rib, ids[0], &batches));
+    let fib = timed(|| n = drain_fib(&mut rib));
+    println!("one-shot 1 peer withdraw: {}", rate(PREFIXES, wd));
+    println!("one-shot FIB drain of {n} removals: {}", rate(n, fib));
     println!(
-        "one-shot timing: insert {:.2} M routes/s, FIB drain of {n} changes {:.2} M/s",
-        PREFIXES as f64 / ins.as_secs_f64() / 1e6,
-        n as f64 / fib.as_secs_f64() / 1e6
-    );
-    let t = Instant::now();
-    withdraw(&mut rib, ids[0], &batches);
-    let wd = t.elapsed();
-    drain_fib(&mut rib);
-    println!(
-        "one-shot timing: withdraw {:.2} M routes/s; heap left after withdrawing all: {} B",
-        PREFIXES as f64 / wd.as_secs_f64() / 1e6,
-        CURRENT.load(Ordering::Relaxed) as isize - base as isize - 0
+        "heap left after withdrawing all: {} B",
+        CURRENT.load(Ordering::Relaxed) as isize - base as isize
     );
     drop(rib);
     drop(batches);
@@ -234,33 +251,39 @@ fn heap_report() {
     let tables: Vec<Vec<Batch>> = (0..10).map(|p| table(PREFIXES, p)).collect();
     let base = CURRENT.load(Ordering::Relaxed);
     let (mut rib, ids) = rib_with_peers(10);
-    let t = Instant::now();
-    for (p, tb) in tables.iter().enumerate() {
-        insert(&mut rib, ids[p], tb, peer_addr(p));
-    }
-    let ins = t.elapsed();
+    let ins = timed(|| {
+        for (p, tb) in tables.iter().enumerate() {
+            insert(&mut rib, ids[p], tb, peer_addr(p));
+        }
+    });
     drain_fib(&mut rib);
     let steady = CURRENT.load(Ordering::Relaxed) - base;
     println!(
-        "heap 10 peers x {PREFIXES} (overlapping), {} attr sets: {:.1} B/path ({:.1} MB); insert {:.2} M paths/s",
+        "heap 10 peers x {PREFIXES} (overlapping), {} attr sets: {:.1} B/path ({:.1} MB)",
         rib.attr_sets(),
         steady as f64 / (10 * PREFIXES) as f64,
         mb(steady),
-        (10 * PREFIXES) as f64 / ins.as_secs_f64() / 1e6
     );
+    println!("one-shot 10 peers insert: {}", rate(10 * PREFIXES, ins));
+    let wd = timed(|| {
+        for (p, tb) in tables.iter().enumerate() {
+            withdraw(&mut rib, ids[p], tb);
+        }
+    });
+    println!("one-shot 10 peers withdraw: {}", rate(10 * PREFIXES, wd));
     drop(rib);
     drop(tables);
     // Route reflector.
     let (mut rib, clients) = rr_setup(RR_PREFIXES, RR_CLIENTS);
     let base = CURRENT.load(Ordering::Relaxed);
-    let t = Instant::now();
-    let (msgs, bytes) = rr_export(&mut rib, &clients);
-    let el = t.elapsed();
+    let mut out = (0, 0);
+    let el = timed(|| out = rr_export(&mut rib, &clients));
+    let (msgs, bytes) = out;
     let adj = CURRENT.load(Ordering::Relaxed) - base;
     println!(
-        "RR export {RR_PREFIXES} prefixes to {RR_CLIENTS} clients: {msgs} UPDATEs, {:.1} MB encoded, {:.2} M routes/s, Adj-RIB-Out heap {:.1} B per (client, prefix)",
+        "RR export {RR_PREFIXES} prefixes to {RR_CLIENTS} clients: {msgs} UPDATEs, {:.1} MB encoded, {}, Adj-RIB-Out heap {:.1} B per (client, prefix)",
         mb(bytes),
-        (RR_PREFIXES * RR_CLIENTS) as f64 / el.as_secs_f64() / 1e6,
+        rate(RR_PREFIXES * RR_CLIENTS, el),
         adj as f64 / (RR_PREFIXES * RR_CLIENTS) as f64
     );
 }

@@ -125,11 +125,19 @@ fn cmp_upto_igp(a: &Cand, b: &Cand, o: &DecisionOptions) -> Ordering {
 /// Selects among `cands` (consumed as scratch). Returns the selected candidates' indices, best
 /// first then its multipath partners, at most `o.max_paths`; empty if no candidate is usable.
 pub fn select(cands: &mut Vec<Cand>, o: &DecisionOptions) -> Vec<u32> {
+    let mut out = Vec::new();
+    select_into(cands, o, &mut out);
+    out
+}
+
+/// [`select`] writing into `out` (cleared first), without allocating.
+pub fn select_into(cands: &mut Vec<Cand>, o: &DecisionOptions, out: &mut Vec<u32>) {
+    out.clear();
     // RFC 4271 §9.1.2: "If the NEXT_HOP attribute of a BGP route depicts an address that is not
     // resolvable ... the BGP route MUST be excluded from the Phase 2 decision function."
     cands.retain(|c| c.reachable);
     if cands.is_empty() {
-        return Vec::new();
+        return;
     }
     if o.deterministic_med {
         keep_max(cands, head_key);
@@ -139,12 +147,18 @@ pub fn select(cands: &mut Vec<Cand>, o: &DecisionOptions) -> Vec<u32> {
         if o.always_compare_med {
             keep_max(cands, |c| Reverse(c.med));
         } else {
-            let snapshot: Vec<(u32, u32)> = cands.iter().map(|c| (c.neighbor_as, c.med)).collect();
-            cands.retain(|c| {
-                !snapshot
+            // Mark first (`reachable` doubles as "still in"), then drop, so removals do not
+            // change what later routes are compared with.
+            for i in 0..cands.len() {
+                let Some(&c) = cands.get(i) else { break };
+                let beaten = cands
                     .iter()
-                    .any(|&(asn, med)| asn == c.neighbor_as && med < c.med)
-            });
+                    .any(|d| d.neighbor_as == c.neighbor_as && d.med < c.med);
+                if let Some(c) = cands.get_mut(i) {
+                    c.reachable = !beaten;
+                }
+            }
+            cands.retain(|c| c.reachable);
         }
         keep_max(cands, mid_key);
     } else {
@@ -166,9 +180,5 @@ pub fn select(cands: &mut Vec<Cand>, o: &DecisionOptions) -> Vec<u32> {
         }
     }
     cands.sort_by_key(tail_key);
-    cands
-        .iter()
-        .take(o.max_paths.max(1))
-        .map(|c| c.idx)
-        .collect()
+    out.extend(cands.iter().take(o.max_paths.max(1)).map(|c| c.idx));
 }

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use ipnet::IpNet;
 
 use super::attrs::{AttrId, RouteAttrs};
-use super::prefix::Key;
+use super::prefix::{FastMap, Key};
 use super::table::{Ctx, Path, Table};
 use super::{ctx, NextHopMode, Rib, Shared, SourceId, SourceKind, Staged, Verdict};
 use crate::wire::{
@@ -175,45 +175,78 @@ fn refill<K: Key>(t: &mut Table<K>, sh: &mut Shared, peer: usize, budget: usize)
     let mut groups: Vec<(AttrId, Vec<Nlri>)> = Vec::new();
     let mut examined = false;
     let mut current: Vec<(u32, AttrId)> = Vec::new();
+    let mut desired: Vec<(u32, AttrId)> = Vec::new();
+    let mut cand_paths: Vec<Path> = Vec::new();
+    let mut group_of: FastMap<AttrId, usize> = FastMap::default();
+    let no_policy = sh
+        .sources
+        .get(peer)
+        .and_then(|s| s.peer.as_ref())
+        .is_some_and(|c| c.export.is_none());
+    let mut cache: Option<FastMap<(u16, AttrId), Option<AttrId>>> =
+        no_policy.then(FastMap::default);
     for _ in 0..budget {
         let Some(key) = t.out.get_mut(peer).and_then(|o| o.queue.pop()) else {
             break;
         };
         examined = true;
         let prefix = key.to_net();
-        // What the peer should have.
-        let desired: Vec<(u32, RouteAttrs)> = {
+        // The candidate paths: the best, or with ADD-PATH every usable path.
+        cand_paths.clear();
+        {
             let ctx: Ctx<'_> = ctx!(sh);
             t.with_paths(&key, |ps| {
-                let mut v = Vec::new();
                 for p in ps {
                     if add_path {
-                        if v.len() >= max_paths {
-                            break;
+                        if p.selected() || ctx_reachable(&ctx, p) {
+                            cand_paths.push(*p);
                         }
-                        if !p.selected() && !ctx_reachable(&ctx, p) {
-                            continue;
+                    } else {
+                        if p.selected() {
+                            cand_paths.push(*p);
                         }
-                    } else if !p.selected() {
-                        break;
-                    }
-                    if let Some(a) = export_path(sh, peer, p, &prefix, K::FAMILY) {
-                        let pid = if add_path { out_path_id(p) } else { 0 };
-                        if !v.iter().any(|(q, _)| *q == pid) {
-                            v.push((pid, a));
-                        }
-                    }
-                    if !add_path {
                         break;
                     }
                 }
-                v
-            })
-        };
-        let desired: Vec<(u32, AttrId)> = desired
-            .into_iter()
-            .map(|(pid, a)| (pid, sh.out_interner.intern(&a, Default::default())))
-            .collect();
+            });
+        }
+        // What the peer should have. Without an export filter the result depends only on the
+        // path's source and attribute set, not on the prefix: cache it for the batch.
+        desired.clear();
+        for p in &cand_paths {
+            if desired.len() >= max_paths {
+                break;
+            }
+            let pid = if add_path { out_path_id(p) } else { 0 };
+            if desired.iter().any(|(q, _)| *q == pid) {
+                continue;
+            }
+            let id = match cache
+                .as_mut()
+                .and_then(|c| c.get(&(p.src, p.attr)).copied())
+            {
+                Some(hit) => {
+                    if let Some(id) = hit {
+                        sh.out_interner.incref(id);
+                    }
+                    hit
+                }
+                None => {
+                    let id = export_path(sh, peer, p, &prefix, K::FAMILY)
+                        .map(|a| sh.out_interner.intern(&a, Default::default()));
+                    if let Some(c) = cache.as_mut() {
+                        if let Some(id) = id {
+                            sh.out_interner.incref(id);
+                        }
+                        c.insert((p.src, p.attr), id);
+                    }
+                    id
+                }
+            };
+            if let Some(id) = id {
+                desired.push((pid, id));
+            }
+        }
         let Some(o) = t.out.get_mut(peer) else {
             break;
         };
@@ -229,10 +262,11 @@ fn refill<K: Key>(t: &mut Table<K>, sh: &mut Shared, peer: usize, budget: usize)
         }
         for &(pid, id) in &desired {
             if !current.contains(&(pid, id)) {
-                match groups.iter_mut().find(|(g, _)| *g == id) {
+                match group_of.get(&id).and_then(|&g| groups.get_mut(g)) {
                     Some((_, v)) => v.push(nlri(pid)),
                     None => {
                         sh.out_interner.incref(id);
+                        group_of.insert(id, groups.len());
                         groups.push((id, vec![nlri(pid)]));
                     }
                 }
@@ -242,6 +276,9 @@ fn refill<K: Key>(t: &mut Table<K>, sh: &mut Shared, peer: usize, budget: usize)
             sh.out_interner.decref(id);
         }
         o.adj_out.put(key, &desired);
+    }
+    for id in cache.into_iter().flat_map(|c| c.into_values()).flatten() {
+        sh.out_interner.decref(id);
     }
     if let Some(s) = sh.sources.get_mut(peer) {
         if !withdrawals.is_empty() {

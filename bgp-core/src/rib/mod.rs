@@ -465,7 +465,7 @@ fn announce_in<K: Key>(
                 stats.accepted += 1;
             }
             None => {
-                remove_path(t, sh, src, key, pid);
+                let _ = remove_path(t, sh, src, key, pid);
                 stats.filtered += 1;
             }
         }
@@ -510,11 +510,11 @@ fn insert_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid:
     sh.release();
 }
 
-/// Removes path (`src`, `pid`) at `key`, and its pre-policy copy.
-fn remove_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid: u32) {
+/// Removes path (`src`, `pid`) at `key`; whether there was one.
+fn remove_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid: u32) -> bool {
     let mut gone_for_src = false;
     let ctx = ctx!(sh);
-    t.modify(key, &ctx, &mut sh.released, |paths, rel| {
+    let flags = t.modify(key, &ctx, &mut sh.released, |paths, rel| {
         let Some(i) = paths.iter().position(|p| p.src == src && p.pid == pid) else {
             return false;
         };
@@ -528,6 +528,7 @@ fn remove_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid:
     }
     t.maybe_shrink();
     sh.release();
+    flags != 0
 }
 
 /// Removes the pre-policy copy of (`key`, `pid`) from `src`.
@@ -643,10 +644,9 @@ fn route_info<K: Key>(t: &Table<K>, sh: &Shared, key: &K) -> Vec<RouteInfo> {
 }
 
 fn fib_change<K: Key>(t: &mut Table<K>, sh: &Shared) -> Option<FibChange> {
-    let (key, flags) = t.pop_fib()?;
-    let prefix = key.to_net();
     let kpol = sh.policy(sh.kernel_policy.as_ref());
-    let route = t.with_paths(&key, |ps| {
+    t.pop_fib(|key, flags, ps| {
+        let prefix = key.to_net();
         let mut route: Option<FibRoute> = None;
         for p in ps.iter().take_while(|p| p.selected()) {
             let Some(s) = sh.sources.get(usize::from(p.src)) else {
@@ -689,12 +689,11 @@ fn fib_change<K: Key>(t: &mut Table<K>, sh: &Shared) -> Option<FibChange> {
                 }
             }
         }
-        route
-    });
-    Some(FibChange {
-        prefix,
-        changed: ChangeFlags(flags),
-        route,
+        FibChange {
+            prefix,
+            changed: ChangeFlags(flags),
+            route,
+        }
     })
 }
 
@@ -978,11 +977,7 @@ impl Rib {
             };
             let pid = n.path_id.unwrap_or(0);
             remove_pre(t, sh, peer.0, key, pid);
-            let had = t.with_paths(&key, |ps| table::has_path(ps, peer.0, pid));
-            if had {
-                remove_path(t, sh, peer.0, key, pid);
-            }
-            had
+            remove_path(t, sh, peer.0, key, pid)
         })
         .unwrap_or(false)
     }

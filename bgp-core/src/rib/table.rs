@@ -14,7 +14,7 @@
 //!   instead of scanning the table.
 
 use super::attrs::{AttrId, Interner};
-use super::decision::{select, Cand, DecisionOptions};
+use super::decision::{select_into, Cand, DecisionOptions};
 use super::prefix::{FastMap, FastSet, Key};
 use super::Source;
 
@@ -257,6 +257,7 @@ pub(crate) struct Table<K> {
     scratch: Vec<Path>,
     old: Vec<Path>,
     ordered: Vec<Path>,
+    sel: Vec<u32>,
     cands: Vec<Cand>,
 }
 
@@ -272,6 +273,7 @@ impl<K: Key> Default for Table<K> {
             scratch: Vec::new(),
             old: Vec::new(),
             ordered: Vec::new(),
+            sel: Vec::new(),
             cands: Vec::new(),
         }
     }
@@ -356,6 +358,7 @@ impl<K: Key> Table<K> {
             old,
             cands,
             ordered,
+            sel,
             ..
         } = self;
         let slot = map.entry(key).or_insert(EMPTY_SLOT);
@@ -383,10 +386,11 @@ impl<K: Key> Table<K> {
             _ => {
                 cands.clear();
                 cands.extend(scratch.iter().enumerate().map(|(i, p)| ctx.cand(i, p)));
-                let sel = select(cands, ctx.opts);
+                select_into(cands, ctx.opts, sel);
+                let sel = &*sel;
                 let ordered = &mut *ordered;
                 ordered.clear();
-                for &i in &sel {
+                for &i in sel {
                     if let Some(p) = scratch.get(i as usize) {
                         ordered.push(Path {
                             flags: p.flags | SELECTED,
@@ -514,7 +518,7 @@ impl<K: Key> Table<K> {
 
     /// Takes the next prefix queued for the FIB with its accumulated change flags, clearing
     /// them; drops the prefix's tombstone if it has no path left.
-    pub fn pop_fib(&mut self) -> Option<(K, u8)> {
+    pub fn pop_fib<R>(&mut self, f: impl FnOnce(K, u8, &[Path]) -> R) -> Option<R> {
         loop {
             let key = self.fib_queue.pop()?;
             let Some(slot) = self.map.get_mut(&key) else {
@@ -525,13 +529,34 @@ impl<K: Key> Table<K> {
             }
             let flags = slot.eflags & CHANGE_MASK;
             slot.eflags = 0;
+            let r = match slot.src {
+                EMPTY => f(key, flags, &[]),
+                MULTI => f(
+                    key,
+                    flags,
+                    self.multi
+                        .get(slot.attr as usize)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]),
+                ),
+                src => f(
+                    key,
+                    flags,
+                    &[Path {
+                        attr: slot.attr,
+                        pid: slot.pid,
+                        src,
+                        flags: slot.pflags,
+                    }],
+                ),
+            };
             if slot.src == EMPTY {
                 self.map.remove(&key);
             }
             if self.fib_queue.is_empty() {
                 self.maybe_shrink();
             }
-            return Some((key, flags));
+            return Some(r);
         }
     }
 
@@ -623,9 +648,4 @@ impl<K: Key> Table<K> {
         v.sort_unstable_by(|a, b| b.cmp(a));
         v
     }
-}
-
-/// Whether the table still has source `src`'s path `pid` at `key`.
-pub(crate) fn has_path(paths: &[Path], src: u16, pid: u32) -> bool {
-    paths.iter().any(|p| p.src == src && p.pid == pid)
 }
