@@ -113,12 +113,6 @@ impl RouteAttrs {
         }
         c
     }
-
-    /// The BGP identifier a tie is broken on when this route came from `peer_id` (RFC 4456 §9:
-    /// the ORIGINATOR_ID when present).
-    pub(crate) fn tiebreak_id(&self, peer_id: Ipv4Addr) -> Ipv4Addr {
-        self.attrs.originator_id.unwrap_or(peer_id)
-    }
 }
 
 /// What the daemon says about a next hop: the answer of the resolver hook.
@@ -143,10 +137,52 @@ impl Default for NhState {
 /// The index of an interned attribute set.
 pub type AttrId = u32;
 
+/// The values of one attribute set the decision process compares, computed once when the set
+/// is interned so that comparing paths touches one small record per path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecisionAttrs {
+    /// AS_PATH length for the decision (RFC 4271 §9.1.2.2 a).
+    pub as_len: u32,
+    /// First AS of the path, if any.
+    pub first_as: Option<u32>,
+    /// ORIGIN code.
+    pub origin: u8,
+    /// MED, 0 when absent.
+    pub med: u32,
+    /// LOCAL_PREF.
+    pub local_pref: Option<u32>,
+    /// CLUSTER_LIST length.
+    pub cluster_len: u32,
+    /// ORIGINATOR_ID.
+    pub originator: Option<Ipv4Addr>,
+    /// Whether the set has a next hop.
+    pub has_next_hop: bool,
+    /// Route preference set by policy.
+    pub preference: Option<u16>,
+}
+
+impl DecisionAttrs {
+    fn of(a: &RouteAttrs) -> Self {
+        let p = &a.attrs;
+        DecisionAttrs {
+            as_len: p.as_path.as_ref().map_or(0, |x| x.decision_len()) as u32,
+            first_as: p.as_path.as_ref().and_then(|x| x.first_as()),
+            origin: p.origin.map_or(0, |o| o.code()),
+            med: p.med.unwrap_or(0),
+            local_pref: p.local_pref,
+            cluster_len: p.cluster_list.len() as u32,
+            originator: p.originator_id,
+            has_next_hop: a.next_hop.is_some(),
+            preference: a.meta.preference,
+        }
+    }
+}
+
 struct Slot {
     attrs: Option<Arc<RouteAttrs>>,
     refs: u32,
     nh: NhState,
+    dec: DecisionAttrs,
 }
 
 /// Reference-counted arena of distinct [`RouteAttrs`].
@@ -167,6 +203,7 @@ impl Interner {
         }
         let arc = Arc::new(a.detached());
         let slot = Slot {
+            dec: DecisionAttrs::of(&arc),
             attrs: Some(arc.clone()),
             refs: 1,
             nh,
@@ -223,6 +260,15 @@ impl Interner {
     /// The shared allocation of set `id`.
     pub fn get_arc(&self, id: AttrId) -> Option<Arc<RouteAttrs>> {
         self.slots.get(id as usize).and_then(|s| s.attrs.clone())
+    }
+
+    /// The decision values and next-hop state of set `id`.
+    #[inline]
+    pub fn decision(&self, id: AttrId) -> (DecisionAttrs, NhState) {
+        self.slots
+            .get(id as usize)
+            .map(|s| (s.dec, s.nh))
+            .unwrap_or_default()
     }
 
     /// The cached next-hop state of set `id`.

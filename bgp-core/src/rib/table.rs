@@ -185,31 +185,28 @@ pub(crate) struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn cand(&self, idx: usize, p: &Path) -> Cand {
-        let ra = self.interner.get(p.attr);
-        let nh = self.interner.nh(p.attr);
+        let (d, nh) = self.interner.decision(p.attr);
         let s = self.sources.get(usize::from(p.src));
         let is_bgp = s.is_some_and(|s| s.kind == super::SourceKind::Bgp);
-        let a = &ra.attrs;
         Cand {
             idx: idx as u32,
-            reachable: !is_bgp || ra.next_hop.is_none() || nh.reachable,
-            preference: ra
-                .meta
+            reachable: !is_bgp || !d.has_next_hop || nh.reachable,
+            preference: d
                 .preference
                 .unwrap_or_else(|| s.map_or(0, |s| s.preference)),
-            local_pref: a.local_pref.unwrap_or(self.default_local_pref),
-            as_len: a.as_path.as_ref().map_or(0, |p| p.decision_len()) as u32,
-            origin: a.origin.map_or(0, |o| o.code()),
-            med: a.med.unwrap_or(0),
-            neighbor_as: a
-                .as_path
-                .as_ref()
-                .and_then(|p| p.first_as())
-                .unwrap_or(self.local_as),
+            local_pref: d.local_pref.unwrap_or(self.default_local_pref),
+            as_len: d.as_len,
+            origin: d.origin,
+            med: d.med,
+            neighbor_as: d.first_as.unwrap_or(self.local_as),
             ibgp: s.is_some_and(|s| s.ibgp),
             igp_cost: nh.igp_cost,
-            cluster_len: a.cluster_list.len() as u32,
-            router_id: u32::from(ra.tiebreak_id(s.map_or(0.into(), |s| s.router_id))),
+            cluster_len: d.cluster_len,
+            // RFC 4456 §9: the ORIGINATOR_ID stands in for the peer's BGP identifier.
+            router_id: u32::from(
+                d.originator
+                    .unwrap_or_else(|| s.map_or(0.into(), |s| s.router_id)),
+            ),
             peer_addr: s.and_then(|s| s.addr),
             src: p.src,
             pid: p.pid,
