@@ -12,6 +12,14 @@
 //!   input becomes either a [`wire::DecodeError`] naming the NOTIFICATION to send, or, for path
 //!   attributes, an RFC 7606 disposition recorded on the decoded [`wire::Update`].
 //!
+//! * [`rib`]: the routing table. Decoded UPDATEs ([`rib::Rib::apply_update`]) and local routes
+//!   ([`rib::Rib::add_local`]) enter per-source Adj-RIBs-In through loop checks and import
+//!   filters ([`rib::policy`]); the decision process (RFC 4271 §9.1, RFC 4456 §9) keeps each
+//!   prefix's paths in preference order with the ECMP set first; every change is recorded once
+//!   per prefix for two consumers: the FIB ([`rib::Rib::poll_fib_change`]) and each peer's
+//!   Adj-RIB-Out, which the session pulls as encoded UPDATEs when it can write
+//!   ([`rib::Rib::poll_update`]). Attribute sets are interned; a path costs a few octets.
+//!
 //! Later parts (the session state machine and the RIB) consume these values: a session turns
 //! decoded messages into events, the RIB turns route events into Loc-RIB change sets.
 //!

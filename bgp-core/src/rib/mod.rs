@@ -15,11 +15,11 @@
 //!                       FIB queue (prefix, once)                 per-peer dirty set (prefix, once)
 //!                       poll_fib_change() → FibChange            poll_update(peer, buf) → UPDATE
 //! ```
-//! * [`table`]: the per-family tables, memory layout and change detection;
+//! * `table`: the per-family tables, memory layout and change detection;
 //! * [`decision`]: the decision process;
 //! * [`policy`]: the filter language;
 //! * [`attrs`]: attribute sets and their interner;
-//! * [`export`]: export rules and UPDATE packing;
+//! * `export`: export rules and UPDATE packing;
 //! * [`prefix`]: compact keys and the hasher.
 //!
 //! # The daemon's loop

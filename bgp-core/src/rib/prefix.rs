@@ -31,9 +31,31 @@ pub struct V4Key {
     len: u8,
 }
 
+/// The per-process seed of the key hashes.
+fn seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| RandomState::new().hash_one(0x5eed_u64) | 1)
+}
+
 impl Hash for V4Key {
+    /// Writes one word that is already a good hash, with locality: prefixes of one length
+    /// whose network numbers differ only in their last 6 bits (e.g. 64 consecutive /24s, as
+    /// UPDATEs and full-table dumps carry them) land in consecutive buckets of a [`KeyMap`],
+    /// so a batch touches a few cache lines instead of one per prefix; groups are placed at
+    /// seeded random positions and the 7-bit tag comes from the whole key.
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64((u64::from(self.addr) << 8) | u64::from(self.len));
+        let len = u32::from(self.len.min(32));
+        let n = if len == 0 {
+            0
+        } else {
+            u64::from(self.addr >> (32 - len))
+        };
+        let group = (u64::from(len) << 32) | (n >> 6);
+        let s = seed();
+        let base = fold_mul(group ^ s, MUL) & ((1u64 << 56) - 1);
+        let tag = fold_mul(((u64::from(len) << 32) | n) ^ s.rotate_left(29), MUL2) >> 57;
+        state.write_u64((tag << 57) | (base + (n & 63)));
     }
 }
 
@@ -64,10 +86,13 @@ pub struct V6Key {
 }
 
 impl Hash for V6Key {
+    /// Writes one word that is already a good hash (see [`V4Key`]'s; no locality here).
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hi);
-        state.write_u64(self.lo ^ u64::from(self.len));
-        state.write_u8(self.len);
+        let s = seed();
+        let h = fold_mul(self.hi ^ s, MUL);
+        let h = fold_mul(h ^ self.lo, MUL2);
+        state.write_u64(fold_mul(h ^ u64::from(self.len), MUL));
     }
 }
 
@@ -177,6 +202,48 @@ impl BuildHasher for FoldState {
     }
 }
 
+/// A hasher for keys whose `Hash` writes one finished hash word: passes it through.
+#[derive(Clone, Copy, Default)]
+pub struct IdHasher {
+    h: u64,
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by the prefix keys; stay correct for anything else.
+        let mut f = FoldHasher { h: self.h };
+        f.write(bytes);
+        self.h = f.finish();
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.h = if self.h == 0 {
+            i
+        } else {
+            fold_mul(self.h ^ i, MUL)
+        };
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
+
+/// Builds [`IdHasher`]s.
+#[derive(Clone, Copy, Default)]
+pub struct IdState;
+
+impl BuildHasher for IdState {
+    type Hasher = IdHasher;
+    #[inline]
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher::default()
+    }
+}
+
+/// A `HashMap` keyed by prefix keys, using their locality-preserving hash.
+pub type KeyMap<K, V> = HashMap<K, V, IdState>;
+
 /// A `HashMap` with [`FoldState`].
 pub type FastMap<K, V> = HashMap<K, V, FoldState>;
 /// A `HashSet` with [`FoldState`].
@@ -202,5 +269,16 @@ mod tests {
         assert_eq!(k.to_net(), "fd00::/64".parse::<IpNet>().unwrap());
         assert!(V4Key::from_net(&"fd00::/64".parse().unwrap()).is_none());
         assert_eq!(std::mem::size_of::<V4Key>(), 8);
+    }
+
+    #[test]
+    fn neighbouring_prefixes_hash_to_neighbouring_buckets() {
+        let h = |s: &str| IdState.hash_one(V4Key::from_net(&s.parse().unwrap()).unwrap());
+        let (a, b) = (h("10.0.0.0/24"), h("10.0.1.0/24"));
+        assert_eq!((b & 0xffff) - (a & 0xffff), 1);
+        assert_ne!(a >> 57, b >> 57, "tags differ");
+        // Another length or another group is elsewhere.
+        assert!(h("10.0.0.0/25").abs_diff(a) & 0xffff_ffff > 64);
+        assert!(h("10.0.64.0/24").abs_diff(a) & 0xffff_ffff > 64);
     }
 }

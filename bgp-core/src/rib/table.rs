@@ -15,7 +15,7 @@
 
 use super::attrs::{AttrId, Interner};
 use super::decision::{select_into, Cand, DecisionOptions};
-use super::prefix::{FastMap, FastSet, Key};
+use super::prefix::{FastMap, FastSet, Key, KeyMap};
 use super::Source;
 
 /// Path flag: kept across a graceful restart, not yet refreshed.
@@ -92,14 +92,14 @@ pub(crate) struct SrcState<K> {
 /// the peer has from us. The first pair is stored inline (16 octets per IPv4 prefix); only
 /// ADD-PATH peers with several paths use the overflow map.
 pub(crate) struct AdjOut<K> {
-    first: FastMap<K, (u32, AttrId)>,
+    first: KeyMap<K, (u32, AttrId)>,
     more: FastMap<K, Vec<(u32, AttrId)>>,
 }
 
 impl<K> Default for AdjOut<K> {
     fn default() -> Self {
         AdjOut {
-            first: FastMap::default(),
+            first: KeyMap::default(),
             more: FastMap::default(),
         }
     }
@@ -245,7 +245,7 @@ impl Ctx<'_> {
 
 /// One family's table.
 pub(crate) struct Table<K> {
-    pub map: FastMap<K, Slot>,
+    pub map: KeyMap<K, Slot>,
     multi: Vec<Vec<Path>>,
     multi_free: Vec<u32>,
     pub fib_queue: Vec<K>,
@@ -261,7 +261,7 @@ pub(crate) struct Table<K> {
 impl<K: Key> Default for Table<K> {
     fn default() -> Self {
         Table {
-            map: FastMap::default(),
+            map: KeyMap::default(),
             multi: Vec::new(),
             multi_free: Vec::new(),
             fib_queue: Vec::new(),
