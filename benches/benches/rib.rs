@@ -72,8 +72,24 @@ fn prefix(i: usize) -> Nlri {
 /// `n` prefixes in UPDATE-sized batches over `SETS` attribute sets; `variant` makes the sets
 /// of different peers differ.
 fn table(n: usize, variant: u32) -> Vec<Batch> {
-    (0..n)
-        .collect::<Vec<_>>()
+    table_of(&(0..n).collect::<Vec<_>>(), variant)
+}
+
+/// The same prefixes in a random order (xorshift shuffle, fixed seed): no locality at all.
+fn shuffled_table(n: usize) -> Vec<Batch> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..idx.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        idx.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    table_of(&idx, 0)
+}
+
+fn table_of(order: &[usize], variant: u32) -> Vec<Batch> {
+    order
         .chunks(PER_UPDATE)
         .enumerate()
         .map(|(b, chunk)| {
@@ -247,6 +263,17 @@ fn heap_report() {
     );
     drop(rib);
     drop(batches);
+    let shuffled = shuffled_table(PREFIXES);
+    let (mut rib, ids) = rib_with_peers(1);
+    let ins = timed(|| insert(&mut rib, ids[0], &shuffled, Ipv4Addr::new(10, 0, 0, 2)));
+    let fib = timed(|| n = drain_fib(&mut rib));
+    println!(
+        "one-shot 1 peer insert, prefixes in random order: {}",
+        rate(PREFIXES, ins)
+    );
+    println!("one-shot FIB drain after it: {}", rate(n, fib));
+    drop(rib);
+    drop(shuffled);
     // 10 peers.
     let tables: Vec<Vec<Batch>> = (0..10).map(|p| table(PREFIXES, p)).collect();
     let base = CURRENT.load(Ordering::Relaxed);
