@@ -38,7 +38,8 @@ impl BirdVersion {
         match self {
             BirdVersion::V2 => (BIRD2_BIN.into(), BIRDC2_BIN.into()),
             BirdVersion::V16 => {
-                let root = std::env::var("BGPLAB_BIRD16_ROOT").unwrap_or_else(|_| BIRD16_ROOT.into());
+                let root =
+                    std::env::var("BGPLAB_BIRD16_ROOT").unwrap_or_else(|_| BIRD16_ROOT.into());
                 let root = Path::new(&root).join("usr/sbin");
                 (root.join("bird"), root.join("birdc"))
             }
@@ -172,7 +173,10 @@ impl BirdCtl {
                 }
             }
         }
-        Err(Error(format!("no route count in: {}", cmd::truncate(&out, 300))))
+        Err(Error(format!(
+            "no route count in: {}",
+            cmd::truncate(&out, 300)
+        )))
     }
 }
 
@@ -185,9 +189,13 @@ pub fn parse_protocols(text: &str) -> Vec<BirdProtocol> {
             continue;
         }
         let mut words = l.split_whitespace();
-        let (Some(name), Some(proto), Some(table), Some(state), Some(since)) =
-            (words.next(), words.next(), words.next(), words.next(), words.next())
-        else {
+        let (Some(name), Some(proto), Some(table), Some(state), Some(since)) = (
+            words.next(),
+            words.next(),
+            words.next(),
+            words.next(),
+            words.next(),
+        ) else {
             continue;
         };
         let info = words.collect::<Vec<_>>().join(" ");
@@ -223,10 +231,15 @@ pub fn parse_routes(text: &str) -> Vec<BirdRoute> {
             if let Some(v) = rest.strip_prefix("via ") {
                 let mut w = v.split_whitespace();
                 let gw = w.next().map(String::from);
-                let ifc = if w.next() == Some("on") { w.next().map(String::from) } else { None };
+                let ifc = if w.next() == Some("on") {
+                    w.next().map(String::from)
+                } else {
+                    None
+                };
                 r.nexthops.push((gw, ifc));
             } else if let Some(d) = rest.strip_prefix("dev ") {
-                r.nexthops.push((None, d.split_whitespace().next().map(String::from)));
+                r.nexthops
+                    .push((None, d.split_whitespace().next().map(String::from)));
             } else if let Some(t) = rest.strip_prefix("Type: ") {
                 r.source_type = t.to_string();
             } else if let Some(a) = rest.strip_prefix("BGP.") {
@@ -261,7 +274,11 @@ pub fn parse_routes(text: &str) -> Vec<BirdRoute> {
             Some("via") => {
                 // BIRD 1.6: via X on IF
                 let gw = w.next().map(String::from);
-                let ifc = if w.next() == Some("on") { w.next().map(String::from) } else { None };
+                let ifc = if w.next() == Some("on") {
+                    w.next().map(String::from)
+                } else {
+                    None
+                };
                 r.kind = "unicast".into();
                 r.nexthops.push((gw, ifc));
             }
@@ -305,7 +322,12 @@ impl Bird {
         let socket = node.path("bird.ctl");
         check_socket_path(&socket)?;
         let check = cmd::run_raw(
-            &[daemon.to_string_lossy().into_owned(), "-p".into(), "-c".into(), conf.to_string_lossy().into_owned()],
+            &[
+                daemon.to_string_lossy().into_owned(),
+                "-p".into(),
+                "-c".into(),
+                conf.to_string_lossy().into_owned(),
+            ],
             cmd::COMMAND_TIMEOUT,
         )?;
         if check.code != Some(0) {
@@ -347,13 +369,25 @@ impl Bird {
             ],
         );
         let log = self.node.path(&format!("bird-stdout.{}.log", self.starts));
-        self.process = Some(Process::spawn(&format!("bird@{}", self.node.name), &argv, &log)?);
+        self.process = Some(Process::spawn(
+            &format!("bird@{}", self.node.name),
+            &argv,
+            &log,
+        )?);
         let ctl = self.ctl.clone();
-        let proc_ = self.process.as_mut().ok_or_else(|| Error("no process".into()))?;
-        wait_until(Duration::from_secs(15), Duration::from_millis(50), "BIRD control socket answers", || {
-            proc_.ensure_running()?;
-            Ok(ctl.cmd("show status").is_ok())
-        })
+        let proc_ = self
+            .process
+            .as_mut()
+            .ok_or_else(|| Error("no process".into()))?;
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(50),
+            "BIRD control socket answers",
+            || {
+                proc_.ensure_running()?;
+                Ok(ctl.cmd("show status").is_ok())
+            },
+        )
         .context(format!("starting BIRD on {}", self.node.name))
     }
 
@@ -411,10 +445,14 @@ impl Bird {
 
     /// Writes `show protocols all` and `show route all` into the node's directory.
     pub fn dump_state(&self) {
-        for (file, c) in [("birdc-protocols.txt", "show protocols all"), ("birdc-routes.txt", "show route all")] {
+        for (file, c) in [
+            ("birdc-protocols.txt", "show protocols all"),
+            ("birdc-routes.txt", "show route all"),
+        ] {
             let text = self.ctl.cmd(c).unwrap_or_else(|e| format!("(failed: {e})"));
             let _ = std::fs::write(self.node.path(file), text);
         }
+        crate::lab::dump_netns(&self.node.ns, &self.node.path("kernel.txt"));
     }
 }
 
@@ -496,7 +534,8 @@ pub enum KernelExport {
     Plain,
     /// Calico's `krt_tunnel = "tunl0"` emulated in BIRD 2 (`ifname`, `onlink`, `gw`): BGP
     /// routes go `via NEXTHOP dev tunl0 onlink`, except (cross-subnet) next hops inside
-    /// `direct_subnet`, which stay on the shared interface.
+    /// `direct_subnet`, which stay on the shared interface; static routes (the blackholed
+    /// blocks) are exported as they are, like calico_kernel_programming does.
     Tunnel {
         /// Tunnel device (`tunl0`).
         dev: String,
@@ -554,7 +593,8 @@ impl Bird2Config {
         let _ = writeln!(c, "log \"{}\" all;", log.display());
         let _ = writeln!(c, "router id {};", self.router_id);
         let _ = writeln!(c, "protocol device {{ scan time 2; }}");
-        let (s4, s6): (Vec<&String>, Vec<&String>) = self.statics.iter().partition(|s| !s.contains(':'));
+        let (s4, s6): (Vec<&String>, Vec<&String>) =
+            self.statics.iter().partition(|s| !s.contains(':'));
         if !s4.is_empty() {
             let _ = writeln!(c, "protocol static static4 {{\n  ipv4;");
             for s in s4 {
@@ -588,7 +628,7 @@ impl Bird2Config {
                     .unwrap_or_default();
                 let _ = writeln!(
                     c,
-                    "protocol kernel kernel4 {{\n  merge paths on;\n  ipv4 {{\n    import none;\n    export filter {{\n      if source != RTS_BGP then reject;\n{direct}      ifname = \"{dev}\"; onlink = true; gw = bgp_next_hop;\n      accept;\n    }};\n  }};\n}}"
+                    "protocol kernel kernel4 {{\n  merge paths on;\n  ipv4 {{\n    import none;\n    export filter {{\n      if source = RTS_STATIC then accept;\n      if source != RTS_BGP then reject;\n{direct}      ifname = \"{dev}\"; onlink = true; gw = bgp_next_hop;\n      accept;\n    }};\n  }};\n}}"
                 );
             }
         }
@@ -597,8 +637,16 @@ impl Bird2Config {
             let _ = writeln!(c, "protocol bgp {} {{", p.name);
             let _ = writeln!(c, "  local {} as {};", self.local, self.asn);
             let _ = writeln!(c, "  neighbor {} as {};", p.addr, p.asn);
-            let _ = writeln!(c, "  hold time {}; keepalive time {};", self.hold_time, (self.hold_time / 3).max(1));
-            let _ = writeln!(c, "  connect delay time 1; connect retry time 2; error wait time 1, 5;");
+            let _ = writeln!(
+                c,
+                "  hold time {}; keepalive time {};",
+                self.hold_time,
+                (self.hold_time / 3).max(1)
+            );
+            let _ = writeln!(
+                c,
+                "  connect delay time 1; connect retry time 2; error wait time 1, 5;"
+            );
             let _ = writeln!(c, "  graceful restart on;");
             if p.asn == self.asn {
                 let _ = writeln!(c, "  direct;");
@@ -616,12 +664,31 @@ impl Bird2Config {
                 let _ = writeln!(c, "  password \"{pw}\";");
             }
             c.push_str(&p.extra);
-            let nh_self = if p.next_hop_self { " next hop self;" } else { "" };
-            let ap = p.add_paths.as_ref().map(|a| format!(" add paths {a};")).unwrap_or_default();
-            let _ = writeln!(c, "  ipv4 {{ import {}; export {};{nh_self}{ap} }};", p.import, p.export);
+            let nh_self = if p.next_hop_self {
+                " next hop self;"
+            } else {
+                ""
+            };
+            let ap = p
+                .add_paths
+                .as_ref()
+                .map(|a| format!(" add paths {a};"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                c,
+                "  ipv4 {{ import {}; export {};{nh_self}{ap} }};",
+                p.import, p.export
+            );
             if p.ipv6 {
-                let nh6 = self.local6.map(|a| format!(" next hop address {a};")).unwrap_or_default();
-                let _ = writeln!(c, "  ipv6 {{ import {}; export {};{nh_self}{ap}{nh6} }};", p.import, p.export);
+                let nh6 = self
+                    .local6
+                    .map(|a| format!(" next hop address {a};"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    c,
+                    "  ipv6 {{ import {}; export {};{nh_self}{ap}{nh6} }};",
+                    p.import, p.export
+                );
             }
             let _ = writeln!(c, "}}");
         }
@@ -647,7 +714,10 @@ mod tests {
         assert!(r[0].primary);
         assert_eq!(r[0].protocol, "frr");
         assert_eq!(r[0].attr("cluster_list"), Some("1.1.1.1"));
-        assert_eq!(r[0].nexthops, vec![(Some("172.30.0.2".into()), Some("veth-a".into()))]);
+        assert_eq!(
+            r[0].nexthops,
+            vec![(Some("172.30.0.2".into()), Some("veth-a".into()))]
+        );
         assert_eq!(r[1].prefix, "10.2.4.1/32");
         assert!(!r[1].primary);
         assert_eq!(r[1].protocol, "other");
@@ -655,7 +725,10 @@ mod tests {
         let b16 = "BIRD 1.6.8 ready.\n10.2.2.0/24        via 172.30.0.2 on veth-a [frr 00:17:53] * (100/0) [i]\n\tType: BGP unicast univ\n\tBGP.med: 20\n10.0.0.0/26        blackhole [static1 00:17:50] * (200)\n";
         let r = parse_routes(b16);
         assert_eq!(r.len(), 2);
-        assert_eq!(r[0].nexthops, vec![(Some("172.30.0.2".into()), Some("veth-a".into()))]);
+        assert_eq!(
+            r[0].nexthops,
+            vec![(Some("172.30.0.2".into()), Some("veth-a".into()))]
+        );
         assert_eq!(r[0].attr("med"), Some("20"));
         assert_eq!(r[1].kind, "blackhole");
     }

@@ -46,8 +46,14 @@ pub fn run_raw(argv: &[String], timeout: Duration) -> Result<Output> {
         .spawn()
         .map_err(|e| Error(format!("cannot run `{}`: {e}", argv.join(" "))))?;
     // Drain both pipes on threads so a large output (100k routes) cannot block the child.
-    let mut out = child.stdout.take().ok_or_else(|| Error("no stdout pipe".into()))?;
-    let mut err = child.stderr.take().ok_or_else(|| Error("no stderr pipe".into()))?;
+    let mut out = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error("no stdout pipe".into()))?;
+    let mut err = child
+        .stderr
+        .take()
+        .ok_or_else(|| Error("no stderr pipe".into()))?;
     let t_out = std::thread::spawn(move || {
         let mut v = Vec::new();
         let _ = out.read_to_end(&mut v);
@@ -90,7 +96,8 @@ pub fn run_argv(argv: &[String], timeout: Duration) -> Result<String> {
         return Err(Error(format!(
             "`{}` failed ({}): {}{}",
             argv.join(" "),
-            o.code.map_or("killed by a signal".to_string(), |c| format!("exit {c}")),
+            o.code
+                .map_or("killed by a signal".to_string(), |c| format!("exit {c}")),
             o.stderr.trim(),
             if o.stdout.trim().is_empty() {
                 String::new()

@@ -92,7 +92,10 @@ impl KernelRoute {
     pub fn is_onlink(&self) -> bool {
         self.flags.iter().any(|f| f == "onlink")
             || (!self.nexthops.is_empty()
-                && self.nexthops.iter().all(|n| n.flags.iter().any(|f| f == "onlink")))
+                && self
+                    .nexthops
+                    .iter()
+                    .all(|n| n.flags.iter().any(|f| f == "onlink")))
     }
     /// A blackhole route.
     pub fn is_blackhole(&self) -> bool {
@@ -175,13 +178,19 @@ pub fn normalise_dst(dst: &str, family: Family) -> String {
 
 /// Parses `ip -j route show` output. `protocol` fills in the protocol `ip` omits when the dump
 /// was filtered by it.
-pub fn parse_routes(json: &str, family: Family, protocol: Option<&str>) -> Result<Vec<KernelRoute>> {
+pub fn parse_routes(
+    json: &str,
+    family: Family,
+    protocol: Option<&str>,
+) -> Result<Vec<KernelRoute>> {
     let json = json.trim();
     if json.is_empty() {
         return Ok(Vec::new());
     }
-    let mut routes: Vec<KernelRoute> =
-        serde_json::from_str(json).context(format!("parsing `ip -j route`: {}", cmd::truncate(json, 300)))?;
+    let mut routes: Vec<KernelRoute> = serde_json::from_str(json).context(format!(
+        "parsing `ip -j route`: {}",
+        cmd::truncate(json, 300)
+    ))?;
     for r in &mut routes {
         r.dst = normalise_dst(&r.dst, family);
         if r.protocol.is_none() {
@@ -193,8 +202,22 @@ pub fn parse_routes(json: &str, family: Family, protocol: Option<&str>) -> Resul
 
 /// The routes of namespace `ns`, table `table` (`main`, `254`, `all`), optionally only protocol
 /// `protocol` (`bird`, `bgp`, `12`, ...).
-pub fn routes(ns: &str, family: Family, table: &str, protocol: Option<&str>) -> Result<Vec<KernelRoute>> {
-    let mut args = vec!["-n", ns, "-j", family.ip_flag(), "route", "show", "table", table];
+pub fn routes(
+    ns: &str,
+    family: Family,
+    table: &str,
+    protocol: Option<&str>,
+) -> Result<Vec<KernelRoute>> {
+    let mut args = vec![
+        "-n",
+        ns,
+        "-j",
+        family.ip_flag(),
+        "route",
+        "show",
+        "table",
+        table,
+    ];
     if let Some(p) = protocol {
         args.extend(["proto", p]);
     }
@@ -207,7 +230,11 @@ pub fn render(routes: &[KernelRoute]) -> String {
     if routes.is_empty() {
         return "(no routes)".into();
     }
-    routes.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")
+    routes
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]
@@ -222,7 +249,10 @@ mod tests {
             {"dst":"10.0.2.0/26","metric":32,"flags":[],"nexthops":[{"gateway":"172.31.0.12","dev":"eth0","weight":1,"flags":[]},{"gateway":"172.31.0.13","dev":"eth0","weight":1,"flags":[]}]}]"#;
         let r = parse_routes(json, Family::V4, Some("bird")).unwrap();
         assert!(r[0].is_via("172.31.0.12", "tunl0", true));
-        assert_eq!(r[0].to_string(), "10.0.1.0/26 via 172.31.0.12 dev tunl0 onlink proto bird metric 32");
+        assert_eq!(
+            r[0].to_string(),
+            "10.0.1.0/26 via 172.31.0.12 dev tunl0 onlink proto bird metric 32"
+        );
         assert!(r[1].is_blackhole());
         assert_eq!(r[2].dst, "10.9.9.9/32");
         assert_eq!(r[3].hops().len(), 2);

@@ -98,11 +98,15 @@ pub struct NodeNet {
 impl NodeNet {
     /// The first interface's IPv4 address: the node's address.
     pub fn ip4(&self) -> Ipv4Addr {
-        self.ifaces.first().map_or(Ipv4Addr::UNSPECIFIED, |i| i.ipv4)
+        self.ifaces
+            .first()
+            .map_or(Ipv4Addr::UNSPECIFIED, |i| i.ipv4)
     }
     /// The first interface's IPv6 address.
     pub fn ip6(&self) -> Ipv6Addr {
-        self.ifaces.first().map_or(Ipv6Addr::UNSPECIFIED, |i| i.ipv6)
+        self.ifaces
+            .first()
+            .map_or(Ipv6Addr::UNSPECIFIED, |i| i.ipv6)
     }
     /// The first interface's name (`eth0`).
     pub fn iface(&self) -> &str {
@@ -143,7 +147,11 @@ impl std::fmt::Debug for Lab {
 pub fn artefact_root() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+        });
     let target = target.canonicalize().unwrap_or(target);
     target.join("lab-artefacts")
 }
@@ -199,7 +207,15 @@ impl Lab {
         self.namespaces.push(ns.to_string());
         cmd::ip(&["-n", ns, "link", "set", "lo", "up"])?;
         // No IPv6 DAD delays on anything created later in this namespace.
-        cmd::run(Some(ns), "sysctl", &["-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"])?;
+        cmd::run(
+            Some(ns),
+            "sysctl",
+            &[
+                "-qw",
+                "net.ipv6.conf.all.accept_dad=0",
+                "net.ipv6.conf.default.accept_dad=0",
+            ],
+        )?;
         Ok(())
     }
 
@@ -211,13 +227,29 @@ impl Lab {
         let argv = cmd::in_netns(
             Some(&self.hub),
             "dumpcap",
-            &["-q", "-i", "any", "-f", "tcp port 179 and inbound", "-P", "-w", &pcap_s],
+            &[
+                "-q",
+                "-i",
+                "any",
+                "-f",
+                "tcp port 179 and inbound",
+                "-P",
+                "-w",
+                &pcap_s,
+            ],
         );
         let mut p = Process::spawn("dumpcap", &argv, &self.artefacts.join("dumpcap.log"))?;
-        wait_until(Duration::from_secs(10), Duration::from_millis(20), "dumpcap wrote its pcap header", || {
-            p.ensure_running()?;
-            Ok(std::fs::metadata(&pcap).map(|m| m.len() >= 24).unwrap_or(false))
-        })?;
+        wait_until(
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            "dumpcap wrote its pcap header",
+            || {
+                p.ensure_running()?;
+                Ok(std::fs::metadata(&pcap)
+                    .map(|m| m.len() >= 24)
+                    .unwrap_or(false))
+            },
+        )?;
         self.capture = Some(p);
         Ok(())
     }
@@ -261,7 +293,8 @@ impl Lab {
 
     /// Adds a bridge `name` with IPv4 `a.b.c.0/24` and IPv6 `subnet6/64`.
     pub fn bridge(&mut self, name: &str, subnet4: Ipv4Addr, subnet6: Ipv6Addr) -> Result<Bridge> {
-        let index = u16::try_from(self.bridges.len()).map_err(|_| Error("too many bridges".into()))?;
+        let index =
+            u16::try_from(self.bridges.len()).map_err(|_| Error("too many bridges".into()))?;
         cmd::ip(&["-n", &self.hub, "link", "add", name, "type", "bridge"])?;
         cmd::ip(&["-n", &self.hub, "link", "set", name, "up"])?;
         let b = Bridge {
@@ -276,16 +309,30 @@ impl Lab {
 
     /// The usual single shared subnet: bridge `lan0`, 172.31.0.0/24 and fd00:31::/64.
     pub fn lan(&mut self) -> Result<Bridge> {
-        self.bridge("lan0", Ipv4Addr::new(172, 31, 0, 0), "fd00:31::".parse().map_err(|_| Error("v6".into()))?)
+        self.bridge(
+            "lan0",
+            Ipv4Addr::new(172, 31, 0, 0),
+            "fd00:31::".parse().map_err(|_| Error("v6".into()))?,
+        )
     }
 
     /// Adds node `name` (namespace `<prefix><name>`): one interface per `(bridge, host)` pair
     /// (`eth0`, `eth1`, ... with addresses `bridge.v4(host)`/24 and `bridge.v6(host)`/64 and
     /// MAC 02:00:31:<bridge>:00:<host>), and, with `tunl0 = Some(addr)`, an emulated `tunl0` (a
     /// veth end, peer `tunl0-peer`, both up) holding `addr/32`.
-    pub fn node(&mut self, name: &str, links: &[(&Bridge, u8)], tunl0: Option<Ipv4Addr>) -> Result<NodeNet> {
-        if name.is_empty() || name.len() > 12 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(Error(format!("node name {name:?}: 1-12 characters [a-zA-Z0-9-]")));
+    pub fn node(
+        &mut self,
+        name: &str,
+        links: &[(&Bridge, u8)],
+        tunl0: Option<Ipv4Addr>,
+    ) -> Result<NodeNet> {
+        if name.is_empty()
+            || name.len() > 12
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(Error(format!(
+                "node name {name:?}: 1-12 characters [a-zA-Z0-9-]"
+            )));
         }
         let ns = format!("{}{name}", self.prefix);
         let dir = self.artefacts.join(name);
@@ -298,14 +345,31 @@ impl Lab {
             let outer = format!("n{node_index}e{i}");
             let mac = format!("02:00:31:{:02x}:00:{:02x}", bridge.index, host);
             cmd::ip(&[
-                "link", "add", &outer, "netns", &self.hub, "type", "veth", "peer", "name", &inner, "netns", &ns,
-                "address", &mac,
+                "link", "add", &outer, "netns", &self.hub, "type", "veth", "peer", "name", &inner,
+                "netns", &ns, "address", &mac,
             ])?;
-            cmd::ip(&["-n", &self.hub, "link", "set", &outer, "master", &bridge.name])?;
+            cmd::ip(&[
+                "-n",
+                &self.hub,
+                "link",
+                "set",
+                &outer,
+                "master",
+                &bridge.name,
+            ])?;
             cmd::ip(&["-n", &self.hub, "link", "set", &outer, "up"])?;
             let (v4, v6) = (bridge.v4(*host), bridge.v6(*host));
             cmd::ip(&["-n", &ns, "addr", "add", &format!("{v4}/24"), "dev", &inner])?;
-            cmd::ip(&["-n", &ns, "addr", "add", &format!("{v6}/64"), "dev", &inner, "nodad"])?;
+            cmd::ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                &inner,
+                "nodad",
+            ])?;
             cmd::ip(&["-n", &ns, "link", "set", &inner, "up"])?;
             ifaces.push(Iface {
                 name: inner,
@@ -315,8 +379,27 @@ impl Lab {
             });
         }
         if let Some(addr) = tunl0 {
-            cmd::ip(&["-n", &ns, "link", "add", "tunl0", "type", "veth", "peer", "name", "tunl0-peer"])?;
-            cmd::ip(&["-n", &ns, "addr", "add", &format!("{addr}/32"), "dev", "tunl0"])?;
+            cmd::ip(&[
+                "-n",
+                &ns,
+                "link",
+                "add",
+                "tunl0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "tunl0-peer",
+            ])?;
+            cmd::ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/32"),
+                "dev",
+                "tunl0",
+            ])?;
             cmd::ip(&["-n", &ns, "link", "set", "tunl0-peer", "up"])?;
             cmd::ip(&["-n", &ns, "link", "set", "tunl0", "up"])?;
         }
@@ -331,28 +414,35 @@ impl Lab {
         Ok(node)
     }
 
-    /// Dumps every namespace's links, addresses and routes into `<artefacts>/netns-<ns>.txt`.
+    /// Dumps every namespace's links, addresses and routes into `<artefacts>/netns-<ns>.txt`
+    /// (at teardown: after the nodes' daemons stopped; each node kind also dumps its own
+    /// namespace into `<node>/kernel.txt` while its daemon still runs).
     pub fn dump_kernel_state(&self) {
         for ns in &self.namespaces {
-            let mut text = String::new();
-            for args in [
-                &["-d", "link", "show"][..],
-                &["addr", "show"],
-                &["-4", "route", "show", "table", "all"],
-                &["-6", "route", "show", "table", "all"],
-            ] {
-                let mut full = vec!["-n", ns.as_str()];
-                full.extend_from_slice(args);
-                text.push_str(&format!("## ip {}\n", full.join(" ")));
-                match cmd::ip(&full) {
-                    Ok(o) => text.push_str(&o),
-                    Err(e) => text.push_str(&format!("(failed: {e})\n")),
-                }
-            }
             let short = ns.strip_prefix(&self.prefix).unwrap_or(ns);
-            let _ = std::fs::write(self.artefacts.join(format!("netns-{short}.txt")), text);
+            dump_netns(ns, &self.artefacts.join(format!("netns-{short}.txt")));
         }
     }
+}
+
+/// Writes `ip link/addr/route` of namespace `ns` into `file`.
+pub fn dump_netns(ns: &str, file: &Path) {
+    let mut text = String::new();
+    for args in [
+        &["-d", "link", "show"][..],
+        &["addr", "show"],
+        &["-4", "route", "show", "table", "all"],
+        &["-6", "route", "show", "table", "all"],
+    ] {
+        let mut full = vec!["-n", ns];
+        full.extend_from_slice(args);
+        text.push_str(&format!("## ip {}\n", full.join(" ")));
+        match cmd::ip(&full) {
+            Ok(o) => text.push_str(&o),
+            Err(e) => text.push_str(&format!("(failed: {e})\n")),
+        }
+    }
+    let _ = std::fs::write(file, text);
 }
 
 /// Pids of the processes in namespace `ns`.
@@ -407,8 +497,19 @@ pub fn sweep_stale() {
             .and_then(|p| p.parse::<u32>().ok());
         let alive = owner.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
         if !alive {
-            eprintln!("bgpd-lab: removing stale namespace {ns} (and its processes) from a crashed run");
+            eprintln!(
+                "bgpd-lab: removing stale namespace {ns} (and its processes) from a crashed run"
+            );
             destroy_netns(&ns);
+        }
+    }
+    // FRR pathspace directories (`-N <namespace>`) of runs that are gone.
+    if let Ok(d) = std::fs::read_dir(crate::frr::FRR_RUN_DIR) {
+        for e in d.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(NETNS_PREFIX) && !Path::new("/run/netns").join(&name).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
         }
     }
 }
@@ -429,9 +530,18 @@ impl Drop for Lab {
                 }
             }
         }
-        let _ = wait_until(Duration::from_secs(3), Duration::from_millis(20), "lab processes exit", || {
-            Ok(self.namespaces.iter().skip(1).all(|ns| netns_pids(ns).is_empty()))
-        });
+        let _ = wait_until(
+            Duration::from_secs(3),
+            Duration::from_millis(20),
+            "lab processes exit",
+            || {
+                Ok(self
+                    .namespaces
+                    .iter()
+                    .skip(1)
+                    .all(|ns| netns_pids(ns).is_empty()))
+            },
+        );
         if let Some(mut cap) = self.capture.take() {
             cap.stop(Duration::from_secs(3));
         }
@@ -446,7 +556,10 @@ impl Drop for Lab {
                 self.artefacts.display()
             );
         } else if let Err(e) = std::fs::remove_dir_all(&self.artefacts) {
-            eprintln!("bgpd-lab: could not remove {}: {e}", self.artefacts.display());
+            eprintln!(
+                "bgpd-lab: could not remove {}: {e}",
+                self.artefacts.display()
+            );
         }
     }
 }

@@ -126,14 +126,19 @@ mod tests {
     #[test]
     fn errors_count_as_pending_and_success_returns() {
         let mut n = 0;
-        wait_until(Duration::from_secs(5), Duration::from_millis(1), "third poll", || {
-            n += 1;
-            if n < 3 {
-                Err(Error("socket not up".into()))
-            } else {
-                Ok(true)
-            }
-        })
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(1),
+            "third poll",
+            || {
+                n += 1;
+                if n < 3 {
+                    Err(Error("socket not up".into()))
+                } else {
+                    Ok(true)
+                }
+            },
+        )
         .unwrap();
         assert_eq!(n, 3);
         let err = wait_until(Duration::ZERO, Duration::ZERO, "never", || {

@@ -1,0 +1,490 @@
+//! The lab proved against real peers only (BIRD 1.6, BIRD 2, FRR, GoBGP): these tests exercise
+//! every node kind, the kernel assertions, the capture and the failure path of the harness.
+//! Run as root: `cargo test -p bgpd-lab -- --test-threads=1` (labs also serialise themselves).
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bgpd_lab::bird16::{calico_passive, mesh_name};
+use bgpd_lab::kernel::{self, render};
+use bgpd_lab::{
+    cmd, wait_observing, wait_until, Bird, Bird2Config, Bird2Peer, CalicoBird16Config, Family,
+    FrrConfig, FrrNeighbor, GobgpConfig, GobgpNeighbor, KernelExport, Lab, Observed, Result,
+    TunnelSupport,
+};
+
+const AS: u32 = 64512;
+const CONVERGE: Duration = Duration::from_secs(40);
+const POLL: Duration = Duration::from_millis(250);
+
+/// Waits until `get` returns a set containing every prefix of `want`.
+fn wait_prefixes(who: &str, want: &[String], mut get: impl FnMut() -> Result<Vec<String>>) {
+    let desc = format!("{who} has routes for {want:?}");
+    wait_observing(CONVERGE, POLL, &desc, || {
+        let have: BTreeSet<String> = get()?.into_iter().collect();
+        let missing: Vec<&String> = want.iter().filter(|w| !have.contains(*w)).collect();
+        Ok(Observed::when(
+            missing.is_empty(),
+            format!("missing {missing:?}; has {have:?}"),
+        ))
+    })
+    .unwrap();
+}
+
+/// Waits until `get` (names or addresses of Established sessions) has `n` entries.
+fn wait_established(who: &str, n: usize, mut get: impl FnMut() -> Result<Vec<String>>) {
+    wait_observing(
+        CONVERGE,
+        POLL,
+        &format!("{who} has {n} Established sessions"),
+        || {
+            let e = get()?;
+            Ok(Observed::when(e.len() >= n, format!("established: {e:?}")))
+        },
+    )
+    .unwrap();
+}
+
+fn block(host: u8) -> String {
+    format!("10.244.{host}.0/26")
+}
+
+fn report(test: &str, start: Instant) {
+    eprintln!(
+        "bgpd-lab: {test} passed in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// (a) Calico-style iBGP full mesh: BIRD 1.6 (calico-node config), BIRD 2, FRR, GoBGP, one
+/// AS, one shared subnet, each node announcing its /26 block.
+#[test]
+fn calico_mesh_four_daemons() {
+    let start = Instant::now();
+    let mut lab = Lab::new("calico_mesh_four_daemons").unwrap();
+    let lan = lab.lan().unwrap();
+    let hosts: [(&str, u8); 4] = [("bird16", 11), ("bird2", 12), ("frr", 13), ("gobgp", 14)];
+    let nodes: Vec<_> = hosts
+        .iter()
+        .map(|(name, h)| {
+            lab.node(name, &[(&lan, *h)], Some(Ipv4Addr::new(10, 244, *h, 1)))
+                .unwrap()
+        })
+        .collect();
+    let ips: Vec<Ipv4Addr> = nodes.iter().map(|n| n.ip4()).collect();
+    let blocks: Vec<String> = hosts.iter().map(|(_, h)| block(*h)).collect();
+    let (n16, n2, nfrr, ngo) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
+
+    // BIRD 1.6 with a calico-node config.
+    let tunnel = TunnelSupport::detect(lab.artefacts());
+    let b16 = CalicoBird16Config::new(n16, AS, &blocks[0], "10.244.0.0/16", &ips, tunnel)
+        .start(n16)
+        .unwrap();
+
+    // BIRD 2: same roles, Calico's krt_tunnel emulated with ifname/onlink/gw.
+    let mut c2 = Bird2Config::new(n2, AS);
+    c2.statics.push(format!("{} blackhole", blocks[1]));
+    c2.kernel = KernelExport::Tunnel {
+        dev: "tunl0".into(),
+        direct_subnet: None,
+    };
+    // FRR and GoBGP.
+    let mut cf = FrrConfig::new(nfrr, AS);
+    cf.networks.push(blocks[2].clone());
+    let mut cg = GobgpConfig::new(ngo, AS);
+    cg.announce.push(blocks[3].clone());
+    for (i, peer) in ips.iter().enumerate() {
+        for (j, me) in [(1, n2), (2, nfrr), (3, ngo)] {
+            if i == j {
+                continue;
+            }
+            let passive = calico_passive(&me.ip4().to_string(), &peer.to_string());
+            match j {
+                1 => {
+                    let mut p = Bird2Peer::new(&mesh_name(&peer.to_string()), *peer, AS);
+                    p.passive = passive;
+                    p.export = "where source = RTS_STATIC".into();
+                    c2.peers.push(p);
+                }
+                2 => {
+                    let mut n = FrrNeighbor::new(*peer, AS);
+                    n.passive = passive;
+                    cf.neighbors.push(n);
+                }
+                _ => {
+                    let mut n = GobgpNeighbor::new(*peer, AS);
+                    n.passive = passive;
+                    cg.neighbors.push(n);
+                }
+            }
+        }
+    }
+    let b2 = c2.start(n2).unwrap();
+    let frr = cf.start(nfrr).unwrap();
+    let gobgp = cg.start(ngo).unwrap();
+
+    wait_established("BIRD 1.6", 3, || b16.established());
+    wait_established("BIRD 2", 3, || b2.established());
+    wait_established("FRR", 3, || frr.established());
+    wait_established("GoBGP", 3, || gobgp.established());
+
+    wait_prefixes("BIRD 1.6", &blocks, || b16.prefixes(Family::V4));
+    wait_prefixes("BIRD 2", &blocks, || b2.prefixes(Family::V4));
+    wait_prefixes("FRR", &blocks, || frr.prefixes(Family::V4));
+    wait_prefixes("GoBGP", &blocks, || gobgp.prefixes(Family::V4));
+
+    // BIRD 1.6 learned each block from its owner, next hop = the owner's address.
+    let routes = b16.ctl.routes("").unwrap();
+    for (k, b) in blocks.iter().enumerate().skip(1) {
+        let r = routes.iter().find(|r| &r.prefix == b && r.primary).unwrap();
+        assert_eq!(r.protocol, mesh_name(&ips[k].to_string()), "{r:?}");
+        assert_eq!(
+            r.attr("next_hop"),
+            Some(ips[k].to_string().as_str()),
+            "{r:?}"
+        );
+    }
+
+    // Kernel of BIRD 1.6: own block blackholed, the others' blocks via their node (through
+    // tunl0 onlink with Calico's fork; on the shared interface with upstream 1.6.8).
+    let (dev, onlink) = match tunnel {
+        TunnelSupport::CalicoFork => ("tunl0", true),
+        TunnelSupport::Upstream => ("eth0", false),
+    };
+    wait_kernel(&n16.ns, &blocks, &ips, 0, dev, onlink);
+    // Kernel of BIRD 2: the Calico IP-in-IP shape `via NODE dev tunl0 onlink proto bird`.
+    wait_kernel(&n2.ns, &blocks, &ips, 1, "tunl0", true);
+    // FRR (zebra) installs the blocks too, `proto bgp`, on the shared interface.
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "FRR's kernel has the others' blocks (proto bgp)",
+        || {
+            let k = kernel::routes(&nfrr.ns, Family::V4, "main", Some("bgp"))?;
+            let ok = [0usize, 1, 3].iter().all(|&i| {
+                k.iter()
+                    .any(|r| r.dst == blocks[i] && r.is_via(&ips[i].to_string(), "eth0", false))
+            });
+            Ok(Observed::when(ok, render(&k)))
+        },
+    )
+    .unwrap();
+    report("calico_mesh_four_daemons", start);
+}
+
+/// Waits until namespace `ns` has, `proto bird`: a blackhole for block `own`, and every other
+/// block `via NODE dev DEV [onlink]`.
+fn wait_kernel(ns: &str, blocks: &[String], ips: &[Ipv4Addr], own: usize, dev: &str, onlink: bool) {
+    let desc = format!(
+        "kernel of {ns}: blackhole {} and the others' blocks via NODE dev {dev}{} proto bird",
+        blocks[own],
+        if onlink { " onlink" } else { "" }
+    );
+    wait_observing(CONVERGE, POLL, &desc, || {
+        let k = kernel::routes(ns, Family::V4, "main", Some("bird"))?;
+        let mut ok = k.iter().any(|r| r.dst == blocks[own] && r.is_blackhole());
+        for (i, b) in blocks.iter().enumerate() {
+            if i != own {
+                ok &= k.iter().any(|r| {
+                    &r.dst == b
+                        && r.is_via(&ips[i].to_string(), dev, onlink)
+                        && r.protocol.as_deref() == Some("bird")
+                });
+            }
+        }
+        Ok(Observed::when(ok, render(&k)))
+    })
+    .unwrap();
+}
+
+/// (b) FRR as route reflector (cluster ID set) with BIRD 2 and GoBGP clients.
+#[test]
+fn frr_route_reflector() {
+    let start = Instant::now();
+    let mut lab = Lab::new("frr_route_reflector").unwrap();
+    let lan = lab.lan().unwrap();
+    let nrr = lab.node("frr", &[(&lan, 10)], None).unwrap();
+    let nb = lab.node("bird2", &[(&lan, 12)], None).unwrap();
+    let ng = lab.node("gobgp", &[(&lan, 14)], None).unwrap();
+    let cluster = Ipv4Addr::new(10, 255, 0, 1);
+
+    let mut cf = FrrConfig::new(&nrr, AS);
+    cf.cluster_id = Some(cluster);
+    for ip in [nb.ip4(), ng.ip4()] {
+        let mut n = FrrNeighbor::new(ip, AS);
+        n.rr_client = true;
+        n.passive = true;
+        cf.neighbors.push(n);
+    }
+    let frr = cf.start(&nrr).unwrap();
+
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.statics.push("10.1.12.0/26 blackhole".into());
+    cb.peers.push(Bird2Peer::new("reflector", nrr.ip4(), AS));
+    cb.kernel = KernelExport::Plain;
+    let bird = cb.start(&nb).unwrap();
+
+    let mut cg = GobgpConfig::new(&ng, AS);
+    cg.neighbors.push(GobgpNeighbor::new(nrr.ip4(), AS));
+    cg.announce.push("10.1.14.0/26 community 64512:14".into());
+    let gobgp = cg.start(&ng).unwrap();
+
+    wait_established("FRR (RR)", 2, || frr.established());
+    let want = vec!["10.1.12.0/26".to_string(), "10.1.14.0/26".to_string()];
+    wait_prefixes("FRR (RR)", &want, || frr.prefixes(Family::V4));
+    wait_prefixes("BIRD 2 (client)", &want, || bird.prefixes(Family::V4));
+    wait_prefixes("GoBGP (client)", &want, || gobgp.prefixes(Family::V4));
+
+    // BIRD 2 sees GoBGP's route reflected: ORIGINATOR_ID = GoBGP, CLUSTER_LIST = [cluster],
+    // next hop unchanged (GoBGP's address), community preserved.
+    let r = bird.ctl.routes("for 10.1.14.0/26").unwrap();
+    let r = r.iter().find(|r| r.primary).unwrap();
+    assert_eq!(
+        r.attr("originator_id"),
+        Some(ng.ip4().to_string().as_str()),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.attr("cluster_list"),
+        Some(cluster.to_string().as_str()),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.attr("next_hop"),
+        Some(ng.ip4().to_string().as_str()),
+        "{r:?}"
+    );
+    assert_eq!(r.attr("community"), Some("(64512,14)"), "{r:?}");
+    // ... and installs it in its kernel via GoBGP's address.
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "BIRD 2's kernel has 10.1.14.0/26 via GoBGP",
+        || {
+            let k = kernel::routes(&nb.ns, Family::V4, "main", Some("bird"))?;
+            let ok = k
+                .iter()
+                .any(|r| r.dst == "10.1.14.0/26" && r.is_via(&ng.ip4().to_string(), "eth0", false));
+            Ok(Observed::when(ok, render(&k)))
+        },
+    )
+    .unwrap();
+
+    // GoBGP sees BIRD's route reflected: ORIGINATOR_ID (type 9) and CLUSTER_LIST (type 10).
+    let orig = gobgp
+        .best_attr(Family::V4, "10.1.12.0/26", 9)
+        .unwrap()
+        .unwrap();
+    assert!(
+        orig.to_string().contains(&nb.ip4().to_string()),
+        "ORIGINATOR_ID {orig}"
+    );
+    let cl = gobgp
+        .best_attr(Family::V4, "10.1.12.0/26", 10)
+        .unwrap()
+        .unwrap();
+    assert!(
+        cl.to_string().contains(&cluster.to_string()),
+        "CLUSTER_LIST {cl}"
+    );
+
+    // FRR's own view: the route from each client is received from that client.
+    let v = frr.route(Family::V4, "10.1.14.0/26").unwrap();
+    let paths = v["paths"].as_array().unwrap();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p["peer"]["peerId"] == ng.ip4().to_string()),
+        "{v}"
+    );
+    report("frr_route_reflector", start);
+}
+
+/// (c) TCP-MD5 between FRR and BIRD 2: the matching password establishes, a wrong one never
+/// does.
+#[test]
+fn tcp_md5_frr_bird2() {
+    let start = Instant::now();
+    let mut lab = Lab::new("tcp_md5_frr_bird2").unwrap();
+    let lan = lab.lan().unwrap();
+    let nf = lab.node("frr", &[(&lan, 10)], None).unwrap();
+    let ngood = lab.node("bird-good", &[(&lan, 21)], None).unwrap();
+    let nbad = lab.node("bird-bad", &[(&lan, 22)], None).unwrap();
+
+    let mut cf = FrrConfig::new(&nf, AS);
+    cf.networks.push("10.1.10.0/26".into());
+    for ip in [ngood.ip4(), nbad.ip4()] {
+        let mut n = FrrNeighbor::new(ip, AS);
+        n.password = Some("s3cret-md5".into());
+        cf.neighbors.push(n);
+    }
+    let frr = cf.start(&nf).unwrap();
+    let start_bird = |node, pw: &str| -> Bird {
+        let mut c = Bird2Config::new(node, AS);
+        let mut p = Bird2Peer::new("frr", nf.ip4(), AS);
+        p.password = Some(pw.into());
+        c.peers.push(p);
+        c.start(node).unwrap()
+    };
+    let good = start_bird(&ngood, "s3cret-md5");
+    let bad = start_bird(&nbad, "not-the-secret");
+
+    wait_until(
+        CONVERGE,
+        POLL,
+        "BIRD (right password) Established with FRR",
+        || Ok(good.established()?.len() == 1),
+    )
+    .unwrap();
+    wait_prefixes("BIRD (right password)", &["10.1.10.0/26".into()], || {
+        good.prefixes(Family::V4)
+    });
+    // The wrong password: for a whole window of several connect retries (BIRD retries every
+    // 2 s, FRR every 2 s), neither side ever reaches Established.
+    let window = Instant::now();
+    let mut polls = 0;
+    while window.elapsed() < Duration::from_secs(10) {
+        let b = bad.ctl.bgp_states().unwrap();
+        let f = frr.neighbor_states().unwrap();
+        assert_ne!(
+            b.get("frr").map(String::as_str),
+            Some("Established"),
+            "wrong password established: {b:?}"
+        );
+        assert_ne!(
+            f.get(&nbad.ip4().to_string()).map(String::as_str),
+            Some("Established"),
+            "{f:?}"
+        );
+        assert_eq!(
+            f.get(&ngood.ip4().to_string()).map(String::as_str),
+            Some("Established"),
+            "{f:?}"
+        );
+        polls += 1;
+        std::thread::sleep(POLL);
+    }
+    assert!(polls > 10);
+    // The kernel saw the bad segments: BIRD's own TCP counters or its log say why it fails.
+    let b = bad.ctl.bgp_states().unwrap();
+    eprintln!("bgpd-lab: wrong-password session state after the window: {b:?}");
+    report("tcp_md5_frr_bird2", start);
+}
+
+/// (d) The harness's failure path: a failing check inside `catch_unwind` leaves the artefact
+/// directory (configs, logs, pcap with the BGP session, kernel dumps, daemon state dumps) and
+/// no namespace or process behind.
+#[test]
+fn harness_failure_path() {
+    let start = Instant::now();
+    let mut seen: Option<(PathBuf, String, Vec<u32>)> = None;
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let mut lab = Lab::new("harness_failure_path").unwrap();
+        let lan = lab.lan().unwrap();
+        let na = lab.node("bird2", &[(&lan, 1)], None).unwrap();
+        let nb = lab.node("frr", &[(&lan, 2)], None).unwrap();
+        let mut cf = FrrConfig::new(&nb, AS);
+        let mut n = FrrNeighbor::new(na.ip4(), AS);
+        n.passive = true;
+        cf.neighbors.push(n);
+        cf.networks.push("10.1.2.0/26".into());
+        let mut frr = cf.start(&nb).unwrap();
+        let mut cb = Bird2Config::new(&na, AS);
+        cb.peers.push(Bird2Peer::new("frr", nb.ip4(), AS));
+        let mut bird = cb.start(&na).unwrap();
+        wait_until(CONVERGE, POLL, "session up", || {
+            Ok(bird.established()?.len() == 1)
+        })
+        .unwrap();
+        let _ = &mut frr;
+        let mut pids: Vec<u32> = vec![bird.process().unwrap().pid()];
+        pids.extend(lab.capture_pid());
+        for ns in lab.namespaces() {
+            pids.extend(bgpd_lab::lab::netns_pids(ns).into_iter().map(|p| p as u32));
+        }
+        seen = Some((
+            lab.artefacts().to_path_buf(),
+            lab.prefix().to_string(),
+            pids,
+        ));
+        // The deliberate failure: a condition that never holds.
+        wait_until(
+            Duration::from_millis(600),
+            Duration::from_millis(100),
+            "a condition that never holds",
+            || Ok(false),
+        )
+        .unwrap();
+    }));
+    let err = result.expect_err("the closure must fail");
+    let msg = err
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| err.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        msg.contains("timed out") && msg.contains("a condition that never holds"),
+        "{msg}"
+    );
+    let (dir, prefix, pids) = seen.expect("the lab came up");
+
+    // Nothing left behind.
+    let left: Vec<String> = bgpd_lab::lab::lab_namespaces()
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "namespaces left: {left:?}");
+    assert!(pids.len() >= 4, "{pids:?}");
+    for pid in &pids {
+        assert!(
+            !PathBuf::from(format!("/proc/{pid}")).exists(),
+            "process {pid} still exists"
+        );
+    }
+    // Artefacts kept: configs, logs, state dumps, kernel dumps, and a pcap holding the OPENs.
+    for f in [
+        "bgp.pcap",
+        "netns-bird2.txt",
+        "netns-frr.txt",
+        "bird2/bird.conf",
+        "bird2/bird.log",
+        "bird2/birdc-protocols.txt",
+        "bird2/kernel.txt",
+        "frr/frr.conf",
+        "frr/bgpd.log",
+        "frr/zebra.log",
+        "frr/vtysh-state.txt",
+    ] {
+        let p = dir.join(f);
+        assert!(
+            p.metadata().is_ok_and(|m| m.len() > 0),
+            "artefact {} missing or empty",
+            p.display()
+        );
+    }
+    let opens = cmd::run(
+        None,
+        "tshark",
+        &[
+            "-r",
+            &dir.join("bgp.pcap").to_string_lossy(),
+            "-Y",
+            "bgp.type == 1",
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+        ],
+    )
+    .unwrap();
+    let srcs: BTreeSet<&str> = opens.lines().collect();
+    assert!(
+        srcs.contains("172.31.0.1") && srcs.contains("172.31.0.2"),
+        "OPENs in the pcap from: {srcs:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    report("harness_failure_path", start);
+}
