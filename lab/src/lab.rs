@@ -116,6 +116,30 @@ impl NodeNet {
     pub fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }
+
+    /// Makes the node a router between its bridges (IPv4 and IPv6 forwarding on).
+    pub fn enable_forwarding(&self) -> Result<()> {
+        cmd::run(
+            Some(&self.ns),
+            "sysctl",
+            &[
+                "-qw",
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+            ],
+        )
+        .map(|_| ())
+    }
+
+    /// Adds a route in the node's main table: `ip route add DST via GW proto static`
+    /// (e.g. the other subnet through a router node).
+    pub fn add_route(&self, dst: &str, via: std::net::IpAddr) -> Result<()> {
+        let via = via.to_string();
+        cmd::ip(&[
+            "-n", &self.ns, "route", "add", dst, "via", &via, "proto", "static",
+        ])
+        .map(|_| ())
+    }
 }
 
 /// One test's topology. See the module documentation.

@@ -488,3 +488,96 @@ fn harness_failure_path() {
     std::fs::remove_dir_all(&dir).unwrap();
     report("harness_failure_path", start);
 }
+
+/// The sweep at the start of a run: a namespace left by a crashed run (its pid is dead), with
+/// a process still inside, and that run's FRR pathspace directory are removed.
+#[test]
+fn stale_lab_sweep() {
+    let start = Instant::now();
+    bgpd_lab::lab::require_root().unwrap();
+    // A pid that is surely dead: a child that has exited and been reaped.
+    let mut t = std::process::Command::new("true").spawn().unwrap();
+    let dead = t.id();
+    t.wait().unwrap();
+    let ns = format!("bgplab-{dead}-0-stale");
+    cmd::ip(&["netns", "add", &ns]).unwrap();
+    let mut sleeper = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "sleep", "300"])
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        "sleeper inside the namespace",
+        || Ok(!bgpd_lab::lab::netns_pids(&ns).is_empty()),
+    )
+    .unwrap();
+    let frr_dir = PathBuf::from(bgpd_lab::frr::FRR_RUN_DIR).join(&ns);
+    std::fs::create_dir_all(&frr_dir).unwrap();
+
+    bgpd_lab::lab::sweep_stale();
+
+    assert!(
+        !bgpd_lab::lab::lab_namespaces().contains(&ns),
+        "{ns} survived the sweep"
+    );
+    assert!(
+        !frr_dir.exists(),
+        "{} survived the sweep",
+        frr_dir.display()
+    );
+    let mut status = None;
+    wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        "the stale process was killed",
+        || {
+            status = sleeper.try_wait()?;
+            Ok(status.is_some())
+        },
+    )
+    .unwrap();
+    assert!(!status.unwrap().success());
+    report("stale_lab_sweep", start);
+}
+
+/// Two subnets joined by a router node (the building block of cross-subnet scenarios): an
+/// iBGP session between GoBGP and FRR across the router, and FRR resolves GoBGP's next hop
+/// through the kernel route to the other subnet.
+#[test]
+fn routed_subnets() {
+    let start = Instant::now();
+    let mut lab = Lab::new("routed_subnets").unwrap();
+    let lan0 = lab.lan().unwrap();
+    let lan1 = lab
+        .bridge(
+            "lan1",
+            Ipv4Addr::new(172, 31, 1, 0),
+            "fd00:31:1::".parse().unwrap(),
+        )
+        .unwrap();
+    let r = lab.node("router", &[(&lan0, 1), (&lan1, 1)], None).unwrap();
+    r.enable_forwarding().unwrap();
+    let a = lab.node("gobgp", &[(&lan0, 12)], None).unwrap();
+    let b = lab.node("frr", &[(&lan1, 14)], None).unwrap();
+    a.add_route(&lan1.prefix4(), lan0.v4(1).into()).unwrap();
+    b.add_route(&lan0.prefix4(), lan1.v4(1).into()).unwrap();
+    a.add_route(&lan1.prefix6(), lan0.v6(1).into()).unwrap();
+    b.add_route(&lan0.prefix6(), lan1.v6(1).into()).unwrap();
+
+    let mut cf = FrrConfig::new(&b, AS);
+    cf.neighbors.push(FrrNeighbor::new(a.ip4(), AS));
+    let frr = cf.start(&b).unwrap();
+    let mut cg = GobgpConfig::new(&a, AS);
+    cg.neighbors.push(GobgpNeighbor::new(b.ip4(), AS));
+    cg.announce.push("10.1.12.0/26".into());
+    let gobgp = cg.start(&a).unwrap();
+    wait_established("FRR across the router", 1, || frr.established());
+    wait_prefixes(
+        "FRR (valid path via the router)",
+        &["10.1.12.0/26".into()],
+        || frr.prefixes(Family::V4),
+    );
+    let _ = gobgp;
+    report("routed_subnets", start);
+}
