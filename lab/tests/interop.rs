@@ -581,3 +581,130 @@ fn routed_subnets() {
     let _ = gobgp;
     report("routed_subnets", start);
 }
+
+/// eBGP BIRD 2 ↔ FRR over one IPv4 session carrying IPv4 and IPv6 (MP-BGP): communities and
+/// large communities preserved, AS paths as expected, IPv6 routes in BIRD's kernel; then the
+/// restart drivers: FRR SIGKILLed (BIRD keeps its routes through graceful restart) and started
+/// again, BIRD restarted with SIGTERM.
+#[test]
+fn ebgp_v4_v6_and_restarts() {
+    let start = Instant::now();
+    let mut lab = Lab::new("ebgp_v4_v6_and_restarts").unwrap();
+    let lan = lab.lan().unwrap();
+    let nb = lab.node("bird2", &[(&lan, 12)], None).unwrap();
+    let nf = lab.node("frr", &[(&lan, 13)], None).unwrap();
+    let (as_b, as_f) = (64512, 65001);
+
+    let mut cf = FrrConfig::new(&nf, as_f);
+    let mut n = FrrNeighbor::new(nb.ip4(), as_b);
+    n.ipv6 = true;
+    n.passive = true;
+    cf.neighbors.push(n);
+    cf.networks.push("10.1.13.0/26 route-map TAG".into());
+    cf.networks.push("2001:db8:13::/48 route-map TAG".into());
+    cf.extra =
+        "route-map TAG permit 10\n set community 65001:100\n set large-community 65001:1:2\n!"
+            .into();
+    let mut frr = cf.start(&nf).unwrap();
+    // FRR originates its networks a few seconds after start: wait, or it sends End-of-RIB first.
+    wait_prefixes("FRR (own v4)", &["10.1.13.0/26".into()], || {
+        frr.prefixes(Family::V4)
+    });
+    wait_prefixes("FRR (own v6)", &["2001:db8:13::/48".into()], || {
+        frr.prefixes(Family::V6)
+    });
+
+    let mut cb = Bird2Config::new(&nb, as_b);
+    cb.statics.push("10.1.12.0/26 blackhole".into());
+    cb.statics.push("2001:db8:12::/48 blackhole".into());
+    cb.kernel = KernelExport::Plain;
+    let mut p = Bird2Peer::new("frr", nf.ip4(), as_f);
+    p.ipv6 = true;
+    p.export = "filter { if source != RTS_STATIC then reject; bgp_community.add((64512,100)); bgp_large_community.add((64512,1,2)); accept; }".into();
+    cb.peers.push(p);
+    let mut bird = cb.start(&nb).unwrap();
+
+    wait_prefixes("FRR (v4 from BIRD)", &["10.1.12.0/26".into()], || {
+        frr.prefixes(Family::V4)
+    });
+    wait_prefixes("FRR (v6 from BIRD)", &["2001:db8:12::/48".into()], || {
+        frr.prefixes(Family::V6)
+    });
+    wait_prefixes("BIRD (v4 from FRR)", &["10.1.13.0/26".into()], || {
+        bird.prefixes(Family::V4)
+    });
+    wait_prefixes("BIRD (v6 from FRR)", &["2001:db8:13::/48".into()], || {
+        bird.prefixes(Family::V6)
+    });
+
+    // FRR's view of BIRD's routes (vtysh JSON).
+    for (fam, prefix) in [
+        (Family::V4, "10.1.12.0/26"),
+        (Family::V6, "2001:db8:12::/48"),
+    ] {
+        let v = frr.route(fam, prefix).unwrap();
+        let path = &v["paths"][0];
+        assert_eq!(path["aspath"]["string"], "64512", "{v}");
+        assert_eq!(path["community"]["string"], "64512:100", "{v}");
+        assert_eq!(path["largeCommunity"]["string"], "64512:1:2", "{v}");
+    }
+    // BIRD's view of FRR's routes (birdc).
+    for (table, prefix) in [("master4", "10.1.13.0/26"), ("master6", "2001:db8:13::/48")] {
+        let rs = bird
+            .ctl
+            .routes(&format!("table {table} for {prefix}"))
+            .unwrap();
+        let r = rs.iter().find(|r| r.primary).unwrap();
+        assert_eq!(r.attr("as_path"), Some("65001"), "{r:?}");
+        assert_eq!(r.attr("community"), Some("(65001,100)"), "{r:?}");
+        assert_eq!(r.attr("large_community"), Some("(65001, 1, 2)"), "{r:?}");
+    }
+    wait_observing(CONVERGE, POLL, "BIRD's kernel has FRR's IPv6 route", || {
+        let k = kernel::routes(&nb.ns, Family::V6, "main", Some("bird"))?;
+        let ok = k
+            .iter()
+            .any(|r| r.dst == "2001:db8:13::/48" && r.dev.as_deref() == Some("eth0"));
+        Ok(Observed::when(ok, render(&k)))
+    })
+    .unwrap();
+
+    // FRR crashes: BIRD keeps FRR's routes (graceful restart) until FRR is back.
+    frr.stop(libc::SIGKILL).unwrap();
+    wait_observing(
+        Duration::from_secs(10),
+        POLL,
+        "BIRD notices the session is gone",
+        || {
+            let s = bird.ctl.bgp_states()?;
+            let down = s.get("frr").is_some_and(|s| s != "Established");
+            Ok(Observed::when(down, format!("{s:?}")))
+        },
+    )
+    .unwrap();
+    let crash = Instant::now();
+    while crash.elapsed() < Duration::from_secs(3) {
+        let have = bird.prefixes(Family::V4).unwrap();
+        assert!(
+            have.contains(&"10.1.13.0/26".to_string()),
+            "BIRD dropped FRR's route during its restart: {have:?}"
+        );
+        std::thread::sleep(POLL);
+    }
+    frr.start_again().unwrap();
+    wait_established("BIRD (after FRR's restart)", 1, || bird.established());
+    wait_prefixes(
+        "BIRD (FRR's route refreshed)",
+        &["10.1.13.0/26".into()],
+        || bird.prefixes(Family::V4),
+    );
+
+    // BIRD restarts (SIGTERM): the session comes back and FRR re-learns BIRD's routes.
+    bird.start_again().unwrap();
+    wait_established("BIRD (after its own restart)", 1, || bird.established());
+    wait_prefixes(
+        "FRR (after BIRD's restart)",
+        &["10.1.12.0/26".into()],
+        || frr.prefixes(Family::V4),
+    );
+    report("ebgp_v4_v6_and_restarts", start);
+}
