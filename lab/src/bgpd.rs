@@ -396,6 +396,20 @@ impl Bgpd {
         parse_routes(&self.cli(&["show", "route", "--json"])?)
     }
 
+    /// Prefixes of the best routes in `family`.
+    pub fn prefixes(&self, family: crate::kernel::Family) -> Result<Vec<String>> {
+        let v6 = family == crate::kernel::Family::V6;
+        let mut v: Vec<String> = self
+            .routes()?
+            .into_iter()
+            .filter(|r| r.primary && r.prefix.contains(':') == v6)
+            .map(|r| r.prefix)
+            .collect();
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+
     /// Established BGP protocols' names.
     pub fn established(&self) -> Result<Vec<String>> {
         Ok(self

@@ -259,3 +259,158 @@ mod tests {
         assert!(!r[3].is_onlink());
     }
 }
+
+/// One event of `ip monitor route`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteEvent {
+    /// A deletion (`Deleted ...`), else an addition or replacement.
+    pub deleted: bool,
+    /// Destination, normalised like [`KernelRoute::dst`].
+    pub dst: String,
+    /// The line as `ip` printed it.
+    pub line: String,
+}
+
+/// Parses `ip monitor route` output (lines such as `Deleted blackhole 10.0.0.0/26 proto bird`,
+/// `10.0.1.0/26 via 172.31.0.12 dev tunl0 proto bird onlink`).
+pub fn parse_monitor(text: &str) -> Vec<RouteEvent> {
+    const TYPES: [&str; 8] = [
+        "unicast",
+        "blackhole",
+        "unreachable",
+        "prohibit",
+        "local",
+        "broadcast",
+        "multicast",
+        "anycast",
+    ];
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() {
+            continue;
+        }
+        let (deleted, rest) = match l.strip_prefix("Deleted ") {
+            Some(r) => (true, r),
+            None => (false, l),
+        };
+        let mut w = rest.split_whitespace().peekable();
+        if w.peek().is_some_and(|t| TYPES.contains(t)) {
+            w.next();
+        }
+        let Some(dst) = w.next() else { continue };
+        let family = if dst.contains(':') {
+            Family::V6
+        } else {
+            Family::V4
+        };
+        out.push(RouteEvent {
+            deleted,
+            dst: normalise_dst(dst, family),
+            line: l.to_string(),
+        });
+    }
+    out
+}
+
+/// A running `ip monitor route` of one namespace, logging every route change, so a scenario
+/// can prove a route was *never* removed (a poll could miss a short gap; the monitor cannot).
+#[derive(Debug)]
+pub struct RouteMonitor {
+    process: crate::process::Process,
+    log: std::path::PathBuf,
+}
+
+impl RouteMonitor {
+    /// Starts the monitor for namespace `ns`, logging to `log`; returns once it is subscribed
+    /// (a marker route in table 4242 was seen and removed again).
+    pub fn start(ns: &str, log: &std::path::Path) -> Result<RouteMonitor> {
+        let argv = cmd::in_netns(None, "ip", &["-n", ns, "monitor", "route"]);
+        let mut process = crate::process::Process::spawn(&format!("ip-monitor@{ns}"), &argv, log)?;
+        let marker = "203.0.113.255";
+        crate::wait::wait_until(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis(50),
+            "ip monitor is subscribed",
+            || {
+                process.ensure_running()?;
+                // Delete and add on every poll: replacing an identical route is not notified,
+                // so a marker added before the subscription would never show up.
+                for op in ["del", "add"] {
+                    let _ = cmd::ip(&[
+                        "-n",
+                        ns,
+                        "route",
+                        op,
+                        "unreachable",
+                        marker,
+                        "table",
+                        "4242",
+                    ]);
+                }
+                Ok(std::fs::read_to_string(log)
+                    .unwrap_or_default()
+                    .contains(marker))
+            },
+        )?;
+        cmd::ip(&[
+            "-n",
+            ns,
+            "route",
+            "del",
+            "unreachable",
+            marker,
+            "table",
+            "4242",
+        ])?;
+        Ok(RouteMonitor {
+            process,
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// Every event so far (the marker's excluded).
+    pub fn events(&self) -> Result<Vec<RouteEvent>> {
+        let text = std::fs::read_to_string(&self.log)?;
+        Ok(parse_monitor(&text)
+            .into_iter()
+            .filter(|e| !e.line.contains("table 4242"))
+            .collect())
+    }
+
+    /// Deletions of any of `prefixes` so far.
+    pub fn deletions_of(&self, prefixes: &[String]) -> Result<Vec<RouteEvent>> {
+        Ok(self
+            .events()?
+            .into_iter()
+            .filter(|e| e.deleted && prefixes.contains(&e.dst))
+            .collect())
+    }
+
+    /// Forgets the events so far (truncates the log).
+    pub fn clear(&self) -> Result<()> {
+        std::fs::write(&self.log, "")?;
+        Ok(())
+    }
+
+    /// Stops the monitor.
+    pub fn stop(mut self) {
+        self.process.kill();
+    }
+}
+
+#[cfg(test)]
+mod monitor_tests {
+    use super::*;
+
+    #[test]
+    fn parses_monitor_lines() {
+        let t = "Deleted blackhole 10.0.0.0/26 proto bird \n10.0.1.0/26 via 172.31.0.12 dev tunl0 proto bird onlink \nDeleted 10.9.9.9 dev eth0 scope link \n2001:db8::/48 via fe80::1 dev eth0 proto bird metric 32 pref medium\n";
+        let e = parse_monitor(t);
+        assert_eq!(e.len(), 4);
+        assert!(e[0].deleted && e[0].dst == "10.0.0.0/26");
+        assert!(!e[1].deleted && e[1].dst == "10.0.1.0/26");
+        assert_eq!(e[2].dst, "10.9.9.9/32");
+        assert_eq!(e[3].dst, "2001:db8::/48");
+    }
+}

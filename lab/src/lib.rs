@@ -26,6 +26,7 @@ pub mod gobgp;
 pub mod kernel;
 pub mod lab;
 pub mod process;
+pub mod speaker;
 pub mod wait;
 
 pub use bgpd::{Bgpd, BgpdConfig, BgpdPeer};
@@ -37,4 +38,5 @@ pub use gobgp::{Gobgp, GobgpConfig, GobgpNeighbor};
 pub use kernel::{Family, KernelRoute};
 pub use lab::{Bridge, Lab, NodeNet};
 pub use process::Process;
+pub use speaker::{wait_exactly, wait_learns, wait_sessions, Speaker};
 pub use wait::{wait_for, wait_observing, wait_until, Observed};
