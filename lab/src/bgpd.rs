@@ -329,7 +329,11 @@ impl Bgpd {
     /// Writes `config` and starts `bgpd -c FILE -s SOCKET`; returns once `show protocols`
     /// answers.
     pub fn start(node: &NodeNet, config: &str) -> Result<Bgpd> {
-        let binary = Self::binary()?;
+        Self::start_with(node, config, Self::binary()?)
+    }
+
+    /// [`Bgpd::start`] with an explicit binary.
+    pub fn start_with(node: &NodeNet, config: &str, binary: PathBuf) -> Result<Bgpd> {
         let conf = node.path("bgpd.toml");
         std::fs::write(&conf, config)?;
         let socket = node.path("bgpd.ctl");

@@ -12,9 +12,9 @@ use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::kernel::RouteMonitor;
 use bgpd_lab::kernel::{self, render};
 use bgpd_lab::{
-    cmd, wait_learns, wait_observing, wait_sessions, wait_until, Bird, Bird2Config, Bird2Peer,
-    CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig, GobgpNeighbor, KernelExport,
-    Lab, Observed, TunnelSupport,
+    cmd, wait_learns, wait_observing, wait_sessions, wait_until, Bgpd, BgpdConfig, BgpdPeer, Bird,
+    Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig,
+    GobgpNeighbor, KernelExport, Lab, Observed, TunnelSupport,
 };
 
 const AS: u32 = 64512;
@@ -685,4 +685,49 @@ fn ebgp_v4_v6_and_restarts() {
     );
     monitor.stop();
     report("ebgp_v4_v6_and_restarts", start);
+}
+
+/// The `Bgpd` driver's plumbing, against a stand-in script (tests/fixtures/bgpd-stand-in.sh)
+/// that answers the CLI with canned JSON in `bgpd/src/status.rs` shapes: config written, argv
+/// (`-c`, `-s`) and namespace right, readiness, `Speaker` waits, SIGTERM stop and restart.
+/// Replace with real scenarios once the daemon runs.
+#[test]
+fn bgpd_driver_with_stand_in() {
+    let start = Instant::now();
+    let mut lab = Lab::new("bgpd_driver_with_stand_in").unwrap();
+    let lan = lab.lan().unwrap();
+    let n = lab
+        .node("bgpd", &[(&lan, 12)], Some(Ipv4Addr::new(10, 244, 12, 1)))
+        .unwrap();
+    let mut cfg = BgpdConfig::new(&n, AS);
+    cfg.tunnel = Some("tunl0".into());
+    cfg.blackhole_blocks.push("10.244.12.0/26".into());
+    cfg.peers
+        .push(BgpdPeer::new("Mesh_172_31_0_13", lan.v4(13), AS));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bgpd-stand-in.sh");
+    let mut bgpd = Bgpd::start_with(&n, &cfg.render(), script).unwrap();
+    assert!(std::fs::read_to_string(&bgpd.config)
+        .unwrap()
+        .contains("Mesh_172_31_0_13"));
+    // It ran inside the node's namespace.
+    let ns_inode = cmd::run(Some(&n.ns), "readlink", &["/proc/self/ns/net"]).unwrap();
+    let log = std::fs::read_to_string(n.path("bgpd.1.log")).unwrap();
+    assert!(log.contains(ns_inode.trim()), "{log} vs {ns_inode}");
+
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    wait_learns(&bgpd, Family::V4, &[block(13), block(12)], CONVERGE).unwrap();
+    let routes = bgpd.routes().unwrap();
+    assert_eq!(routes[0].dest["nexthops"][0][1], "tunl0");
+    let protos = bgpd.protocols().unwrap();
+    assert_eq!(protos[1].routes.exported, 2);
+
+    bgpd.stop(libc::SIGTERM).unwrap();
+    assert!(
+        bgpd.established().is_err(),
+        "the CLI must fail while the daemon is down"
+    );
+    bgpd.start_again().unwrap();
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    assert!(n.path("bgpd.2.log").exists());
+    report("bgpd_driver_with_stand_in", start);
 }
