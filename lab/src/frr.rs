@@ -86,6 +86,8 @@ pub struct FrrConfig {
     pub timers: (u16, u16),
     /// Extra lines inside `router bgp`.
     pub router_extra: Vec<String>,
+    /// `maximum-paths N` and `maximum-paths ibgp N` in every address family (ECMP).
+    pub maximum_paths: Option<u8>,
     /// Extra top-level config (route-maps, ...).
     pub extra: String,
 }
@@ -102,6 +104,7 @@ impl FrrConfig {
             cluster_id: None,
             timers: (3, 9),
             router_extra: Vec::new(),
+            maximum_paths: None,
             extra: String::new(),
         }
     }
@@ -155,6 +158,9 @@ impl FrrConfig {
             let _ = writeln!(c, " !\n address-family {} unicast", fam.name());
             for n in nets {
                 let _ = writeln!(c, "  network {n}");
+            }
+            if let Some(m) = self.maximum_paths {
+                let _ = writeln!(c, "  maximum-paths {m}\n  maximum-paths ibgp {m}");
             }
             for n in nbrs {
                 let a = n.addr;

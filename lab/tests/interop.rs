@@ -731,3 +731,77 @@ fn bgpd_driver_with_stand_in() {
     assert!(n.path("bgpd.2.log").exists());
     report("bgpd_driver_with_stand_in", start);
 }
+
+/// ADD-PATH and ECMP with real peers (scenario 8 with FRR in bgpd's place): BIRD 2 as route
+/// reflector with `add paths tx` sends both paths of a prefix announced by two GoBGP clients to
+/// an FRR client, which installs the ECMP set in its kernel.
+#[test]
+fn bird2_rr_add_paths_ecmp() {
+    let start = Instant::now();
+    let mut lab = Lab::new("bird2_rr_add_paths_ecmp").unwrap();
+    let lan = lab.lan().unwrap();
+    let nrr = lab.node("rr", &[(&lan, 10)], None).unwrap();
+    let na = lab.node("gobgp-a", &[(&lan, 11)], None).unwrap();
+    let nb = lab.node("gobgp-b", &[(&lan, 12)], None).unwrap();
+    let nf = lab.node("frr", &[(&lan, 13)], None).unwrap();
+    let prefix = "10.8.0.0/24".to_string();
+
+    let mut crr = Bird2Config::new(&nrr, AS);
+    crr.rr_cluster_id = Some(Ipv4Addr::new(10, 255, 0, 2));
+    for (name, node) in [("gobgp_a", &na), ("gobgp_b", &nb), ("frr", &nf)] {
+        let mut p = Bird2Peer::new(name, node.ip4(), AS);
+        p.rr_client = true;
+        p.passive = true;
+        p.add_paths = Some("tx".into());
+        crr.peers.push(p);
+    }
+    let rr = crr.start(&nrr).unwrap();
+    let mut gobgps = Vec::new();
+    for node in [&na, &nb] {
+        let mut c = GobgpConfig::new(node, AS);
+        c.neighbors.push(GobgpNeighbor::new(nrr.ip4(), AS));
+        c.announce.push(prefix.clone());
+        gobgps.push(c.start(node).unwrap());
+    }
+    let mut cf = FrrConfig::new(&nf, AS);
+    cf.neighbors.push(FrrNeighbor::new(nrr.ip4(), AS));
+    cf.maximum_paths = Some(4);
+    let frr = cf.start(&nf).unwrap();
+
+    wait_sessions(&rr, 3, CONVERGE).unwrap();
+    // FRR receives two paths for the prefix (ADD-PATH ids), one per GoBGP next hop.
+    let want_hops: BTreeSet<String> = [na.ip4().to_string(), nb.ip4().to_string()].into();
+    wait_observing(CONVERGE, POLL, "FRR has both paths of 10.8.0.0/24", || {
+        let v = frr.route(Family::V4, &prefix)?;
+        let hops: BTreeSet<String> = v["paths"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(String::from))
+            .collect();
+        Ok(Observed::when(hops == want_hops, format!("{hops:?}")))
+    })
+    .unwrap();
+    let v = frr.route(Family::V4, &prefix).unwrap();
+    for p in v["paths"].as_array().unwrap() {
+        assert!(
+            p["addpathRxId"].as_u64().is_some(),
+            "path without ADD-PATH id: {p}"
+        );
+    }
+    // ... and installs both next hops as one ECMP route.
+    wait_observing(CONVERGE, POLL, "FRR's kernel has the ECMP route", || {
+        let k = kernel::routes(&nf.ns, Family::V4, "main", Some("bgp"))?;
+        let ok = k.iter().any(|r| {
+            r.dst == prefix
+                && r.hops()
+                    .iter()
+                    .map(|(g, _)| g.unwrap_or("").to_string())
+                    .collect::<BTreeSet<_>>()
+                    == want_hops
+        });
+        Ok(Observed::when(ok, render(&k)))
+    })
+    .unwrap();
+    report("bird2_rr_add_paths_ecmp", start);
+}
