@@ -3,6 +3,7 @@
 //! The daemon itself arrives with its own issue; this crate currently carries the version string
 //! the binary prints.
 
+pub mod config;
 pub mod status;
 
 /// The daemon's version, as printed by `bgpd --version`.
