@@ -248,7 +248,8 @@ impl Config {
         };
         pc.import = c.import.clone();
         pc.export = Some(export_policy_name(c.export.as_deref()));
-        pc.soft_reconfig_inbound = true;
+        // Pre-policy copies only where an import filter can change its mind (memory).
+        pc.soft_reconfig_inbound = c.import.is_some();
         match c.source_address {
             Some(IpAddr::V4(a)) => pc.local_v4 = Some(a),
             Some(IpAddr::V6(a)) => pc.local_v6 = Some(a),

@@ -15,7 +15,10 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use derive::{PeerOrigin, PeerSpec};
+pub use derive::{
+    export_policy_name, family, parse_community, parse_large_community, peer_name, PeerCommon,
+    PeerOrigin, PeerSpec,
+};
 pub use errors::{ConfigError, ConfigErrors};
 pub use schema::*;
 
