@@ -445,15 +445,11 @@ impl PeerTask {
                 }
             }
             PeerCmd::Shutdown { notify } => {
-                let n_bit = self.peer.negotiated().is_some_and(|n| {
-                    n.peer_graceful_restart
-                        .as_ref()
-                        .is_some_and(|g| g.notification)
-                        && n.local_graceful_restart
-                            .as_ref()
-                            .is_some_and(|g| g.notification)
-                });
-                if notify || n_bit {
+                // bgp-core sends every administrative Cease as a Hard Reset once the N bit is
+                // negotiated (RFC 8538 §5), which ends the peer's graceful-restart helper
+                // state; so the graceful mode closes TCP without NOTIFICATION, which every
+                // GR-capable peer treats as a restart and keeps our routes.
+                if notify {
                     self.peer
                         .handle_command(now, Command::shutdown("bgpd shutting down"));
                     self.process().await;
