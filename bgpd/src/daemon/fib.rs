@@ -197,3 +197,139 @@ pub(crate) fn kernel_route(
         table: k.table,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use bgp_core::rib::{FibNextHop, SourceId};
+
+    use super::*;
+
+    fn cfg() -> Config {
+        Config::parse(
+            r#"
+router_id = "10.0.0.1"
+asn = 64512
+[[pools]]
+cidr = "10.244.0.0/16"
+ipip = "cross-subnet"
+[[pools]]
+cidr = "10.96.0.0/16"
+ipip = "always"
+[[pools]]
+cidr = "10.250.0.0/16"
+vxlan = true
+"#,
+            "t",
+        )
+        .unwrap()
+    }
+
+    fn bgp(nh: &str, tunnel: Option<KernelTunnel>) -> RibRoute {
+        RibRoute {
+            source: SourceKind::Bgp,
+            route_type: RouteType::Unicast,
+            next_hops: vec![FibNextHop {
+                addr: Some(nh.parse().unwrap()),
+                tunnel,
+                source: SourceId(3),
+            }],
+            ifname: None,
+            krt_metric: None,
+            local_pref: 100,
+        }
+    }
+
+    fn view() -> KernelView {
+        KernelView {
+            links: [(2, "eth0".to_string())].into(),
+            subnets: vec![(
+                "172.31.0.0/24".parse().unwrap(),
+                2,
+                "172.31.0.11".parse().unwrap(),
+            )],
+        }
+    }
+
+    fn hop(r: Option<bgp_fib::FibRoute>) -> NextHop {
+        match r.unwrap().kind {
+            RouteKind::Unicast(h) => h[0].clone(),
+            k => panic!("{k:?}"),
+        }
+    }
+
+    #[test]
+    fn calico_pool_forms() {
+        let (c, v) = (cfg(), view());
+        let tunl0 = Device::Name("tunl0".into());
+        // cross-subnet: on-link next hop → direct on its interface; off-link → tunnel.
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            "10.244.3.0/26".parse().unwrap(),
+            &bgp("172.31.0.13", None),
+        ));
+        assert_eq!(
+            h,
+            NextHop::via("172.31.0.13".parse().unwrap(), Device::Index(2))
+        );
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            "10.244.3.0/26".parse().unwrap(),
+            &bgp("192.168.9.9", None),
+        ));
+        assert_eq!(
+            h,
+            NextHop::onlink("192.168.9.9".parse().unwrap(), tunl0.clone())
+        );
+        // always: the tunnel even on-link.
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            "10.96.3.0/26".parse().unwrap(),
+            &bgp("172.31.0.13", None),
+        ));
+        assert_eq!(h, NextHop::onlink("172.31.0.13".parse().unwrap(), tunl0));
+        // outside every pool: plain via, the kernel picks the device.
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            "192.0.2.0/24".parse().unwrap(),
+            &bgp("172.31.0.13", None),
+        ));
+        assert_eq!((h.device, h.onlink), (None, false));
+        // policy's krt_tunnel wins over the pool.
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            "10.96.3.0/26".parse().unwrap(),
+            &bgp("172.31.0.13", Some(KernelTunnel::Direct)),
+        ));
+        assert_eq!(h.device, Some(Device::Index(2)));
+        // VXLAN pools are not programmed.
+        assert!(kernel_route(
+            &c,
+            &v,
+            "10.250.1.0/26".parse().unwrap(),
+            &bgp("172.31.0.13", None)
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn blackholes_and_local_sources() {
+        let (c, v) = (cfg(), view());
+        let mut r = bgp("172.31.0.13", None);
+        r.source = SourceKind::Static;
+        r.route_type = RouteType::Blackhole;
+        r.next_hops.clear();
+        let k = kernel_route(&c, &v, "10.244.1.0/26".parse().unwrap(), &r).unwrap();
+        assert_eq!((k.kind, k.metric, k.table), (RouteKind::Blackhole, 32, 254));
+        assert!(
+            kernel_route(&c, &v, "10.244.1.7/32".parse().unwrap(), &r).is_none(),
+            "Calico skips /32 blocks"
+        );
+        r.source = SourceKind::Kernel;
+        assert!(kernel_route(&c, &v, "10.244.1.0/26".parse().unwrap(), &r).is_none());
+    }
+}
