@@ -9,23 +9,12 @@
 //!   in the kernel (no deletion recorded by `ip monitor`), the restarted nodes keep their own
 //!   routes through the restart (adopted, swept only after End-of-RIB), everything converges.
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::Duration;
 
 use bgpd_lab::kernel::{self, RouteMonitor};
 use bgpd_lab::{wait_observing, Family, Lab, NodeNet, Observed, Process};
-
-fn embed_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let p = dir.join("examples/embed");
-    assert!(
-        p.exists(),
-        "{} missing: cargo build -p bgpd --examples",
-        p.display()
-    );
-    p
-}
 
 fn config(n: &NodeNet, idx: u8, all: &[String]) -> String {
     format!(
@@ -71,17 +60,8 @@ level = "info"
 }
 
 fn start(n: &NodeNet, run: u32) -> Process {
-    let cfg = n.path("bgpd.toml");
-    let argv: Vec<String> = vec![
-        "ip".into(),
-        "netns".into(),
-        "exec".into(),
-        n.ns.clone(),
-        embed_bin().display().to_string(),
-        "-c".into(),
-        cfg.display().to_string(),
-    ];
-    Process::spawn("bgpd", &argv, &n.path(&format!("bgpd.{run}.log"))).unwrap()
+    let cfg = std::fs::read_to_string(n.path("bgpd.toml")).unwrap();
+    common::start(n, &cfg, run)
 }
 
 /// Everything node `me` (1-based index) must have in its kernel, given which nodes announce.

@@ -182,8 +182,17 @@ pub(crate) fn kernel_route(
                         },
                     })
                 })
-                .take(max)
-                .collect();
+                .fold(Vec::<NextHop>::new(), |mut v, h| {
+                    // Paths via several reflectors share a next hop: one kernel next hop each.
+                    if v.len() < max
+                        && !v
+                            .iter()
+                            .any(|x| x.gateway == h.gateway && x.device == h.device)
+                    {
+                        v.push(h);
+                    }
+                    v
+                });
             if hops.is_empty() {
                 return None;
             }
