@@ -348,25 +348,27 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         None
     };
 
-    // Peers.
-    for spec in config.peers() {
-        peer::spawn(&shared, spec);
-    }
+    // Recovery first: the peers' sessions announce the Restart State bit while it lasts.
     if restarting {
-        let waiting: HashSet<SourceId> = lock(&shared.peers)
-            .iter()
-            .filter(|p| !lock(&p.spec).common.disabled)
-            .map(|p| p.id)
-            .collect();
         *lock(&shared.recovery) = Some(Recovery {
             started: Instant::now(),
             wait: Duration::from_secs(u64::from(f.graceful_restart.wait_time)),
-            waiting,
+            waiting: HashSet::new(),
         });
         tracing::info!(
             found_routes,
             "graceful restart recovery: keeping our kernel routes until every peer sent End-of-RIB"
         );
+    }
+    for spec in config.peers() {
+        peer::spawn(&shared, spec);
+    }
+    if let Some(r) = lock(&shared.recovery).as_mut() {
+        r.waiting = lock(&shared.peers)
+            .iter()
+            .filter(|p| !lock(&p.spec).common.disabled)
+            .map(|p| p.id)
+            .collect();
     }
     listener::spawn(&shared, listeners);
     rib::spawn(Arc::clone(&shared), rib_rx, fib, stop_rx, done_tx);
