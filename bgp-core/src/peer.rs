@@ -351,8 +351,8 @@ impl Peer {
                     .negotiated()
                     .is_some_and(|n| n.peer_graceful_restart.is_some())
                 && sec.session.negotiated().is_some_and(|n| {
-                    // RFC 4724 §3: the Restart State bit "indicates that the BGP speaker has
-                    // restarted"; without it this is an ordinary collision.
+                    // RFC 4724 §3: "When set (value 1), this bit indicates that the BGP speaker
+                    // has restarted"; without it this is an ordinary collision.
                     n.peer_graceful_restart
                         .as_ref()
                         .is_some_and(|g| g.restart_state)

@@ -104,8 +104,10 @@ pub struct Down {
     pub from: StateKind,
     /// Graceful restart helper (RFC 4724 §4.2): families whose routes from this peer must be
     /// kept, marked stale, until [`Event::EndOfRib`] or [`Event::StaleRoutesExpired`]. Every
-    /// other family's routes from the peer are to be removed now. Empty unless the session was
-    /// Established.
+    /// other family's routes from the peer are to be removed now, and so are routes still
+    /// marked stale from an earlier restart ("To deal with possible consecutive restarts, a
+    /// route (from the peer) previously marked as stale MUST be deleted."). Empty unless the
+    /// session was Established.
     pub keep_stale: Vec<Family>,
 }
 

@@ -319,7 +319,8 @@ impl Session {
         self.rx = BytesMut::new();
         match self.config.delay_open {
             // RFC 4271 §8.2.2: "If the DelayOpen attribute is set to TRUE, the local system:
-            // stops the ConnectRetryTimer, ... sets the DelayOpenTimer to the initial value".
+            // - stops the ConnectRetryTimer (if running) and sets the ConnectRetryTimer to
+            // zero, - sets the DelayOpenTimer to the initial value".
             Some(d) => {
                 self.timers.set(Timer::DelayOpen, now + d);
                 self.set_state(if connect {
@@ -433,7 +434,7 @@ impl Session {
     ) -> bool {
         let start = out.len();
         if let Some(n) = self.tx.notification.take() {
-            // RFC 4271 §6: "the BGP connection is closed immediately after it is sent".
+            // RFC 4271 §4.5: "The BGP connection is closed immediately after it is sent."
             if n.encode(out).is_err() {
                 out.truncate(start);
             }
@@ -475,8 +476,8 @@ impl Session {
         while let Some(f) = est.refresh_answers.pop() {
             source.refresh(f);
             if est.negotiated.enhanced_route_refresh {
-                // RFC 7313 §4: "the speaker MUST send a BoRR message before it starts to
-                // re-advertise the Adj-RIB-Out ... and an EoRR message after".
+                // RFC 7313 §4: the re-advertisement answering a request is framed by a
+                // Beginning-of-RIB-Refresh before it and an End-of-RIB-Refresh after it.
                 let borr = RouteRefresh {
                     family: f,
                     subtype: RefreshSubtype::BeginningOfRefresh,
@@ -504,8 +505,9 @@ impl Session {
             Ok(SourceStatus::Synced) => {
                 out.truncate(start);
                 if !est.eor_to_send.is_empty() {
-                    // RFC 4724 §4.1: "the Restarting Speaker ... MUST send the End-of-RIB
-                    // marker ... once it has completed the initial update".
+                    // RFC 4724 §2: "the generation of such a marker upon completion of the
+                    // initial update would be useful for routing convergence in general, and
+                    // thus the practice is recommended."
                     let f = est.eor_to_send.remove(0);
                     if Update::end_of_rib(f).encode(&est.negotiated, out).is_err() {
                         out.truncate(start);
@@ -689,7 +691,7 @@ impl Session {
 
     fn send_open(&mut self, now: Instant) {
         self.tx.open = true;
-        // RFC 4271 §8.2.2: "sets the HoldTimer to a large value ... A HoldTimer value of 4
+        // RFC 4271 §8.2.2: "sets its HoldTimer to a large value" ... "A HoldTimer value of 4
         // minutes is suggested."
         self.timers
             .set(Timer::Hold, now + self.config.open_hold_time);
@@ -713,8 +715,8 @@ impl Session {
     /// The keepalive interval for a negotiated hold time, `None` when it is 0.
     fn keepalive_for(&self, hold: u16) -> Option<Duration> {
         // RFC 4271 §4.4: "If the negotiated Hold Time interval is zero, then periodic KEEPALIVE
-        // messages MUST NOT be sent." §10: "The suggested default for the KeepaliveTime is 1/3
-        // of the HoldTime."
+        // messages MUST NOT be sent." and "A reasonable maximum time between KEEPALIVE messages
+        // would be one third of the Hold Time interval."
         if hold == 0 {
             return None;
         }
@@ -793,8 +795,8 @@ impl Session {
         if from == StateKind::Established {
             // RFC 4724 §4.2: "the Receiving Speaker MUST retain the routes received from the
             // peer for all the address families that were previously received in the Graceful
-            // Restart Capability and MUST mark them as stale routing information. ... The
-            // Receiving Speaker MUST also set a timer with the value of the Restart Time".
+            // Restart Capability and MUST mark them as stale routing information." The stale
+            // routes are dropped if the session is not back within the peer's Restart Time.
             self.life.stale.clone_from(&keep_stale);
             self.timers.stop(Timer::StaleRoutes);
             match &old {
@@ -877,9 +879,8 @@ impl Session {
                     self.state,
                     State::OpenSent | State::OpenConfirm(_) | State::Established(_)
                 ) {
-                    // RFC 4271 §8.2.2: "If the HoldTimer_Expires event (Event 10) occurs ...,
-                    // the local system: sends a NOTIFICATION message with the error code Hold
-                    // Timer Expired".
+                    // RFC 4271 §8.2.2: "If the HoldTimer_Expires (Event 10), the local system:
+                    // - sends a NOTIFICATION message with the error code Hold Timer Expired".
                     self.close(
                         now,
                         DownReason::NotificationSent(Notification::hold_timer_expired()),
@@ -1285,8 +1286,8 @@ fn gr_keep(neg: &Negotiated, reason: &DownReason) -> Vec<Family> {
     };
     let graceful = match reason {
         DownReason::ConnectionClosed => true,
-        // RFC 8538 §4: with the N bit exchanged, "the Graceful Restart mechanisms ... are
-        // applied" on receipt or transmission of any NOTIFICATION other than Hard Reset.
+        // RFC 8538 §4: with the N bit exchanged, graceful restart also applies when a
+        // NOTIFICATION other than Cease/Hard Reset is sent or received.
         DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => {
             peer.notification && local.notification && !n.is_hard_reset()
         }
@@ -1301,8 +1302,8 @@ fn gr_keep(neg: &Negotiated, reason: &DownReason) -> Vec<Family> {
         .collect()
 }
 
-/// Wraps a NOTIFICATION in a Cease/Hard Reset (RFC 8538 §3: "the Data field ... contains the
-/// Error Code and Error Subcode of the encapsulated NOTIFICATION, followed by its Data").
+/// Wraps a NOTIFICATION in a Cease/Hard Reset (RFC 8538 §3: the data of a Hard Reset is the
+/// error code, subcode and data of the NOTIFICATION it encapsulates).
 pub fn hard_reset(inner: &Notification) -> Notification {
     let mut data = BytesMut::with_capacity(2 + inner.data.len());
     data.extend_from_slice(&[inner.code, inner.subcode]);
