@@ -182,14 +182,16 @@ impl Peer {
     /// driver closes it).
     pub fn handle_connected(&mut self, now: Instant, id: ConnId) -> bool {
         let ok = match self.slot_mut(id) {
-            Some(slot) if !slot.incoming => slot.session.handle_connected(now),
+            Some(slot) if !slot.incoming => {
+                let ok = slot.session.handle_connected(now);
+                if !ok {
+                    // The driver closes it; it is no longer this slot's connection.
+                    slot.conn = None;
+                }
+                ok
+            }
             _ => false,
         };
-        if !ok {
-            if let Some(slot) = self.slot_mut(id) {
-                slot.conn = None;
-            }
-        }
         self.finish(now);
         ok
     }
