@@ -22,8 +22,13 @@
 //! * [`peer`]: one configured neighbour: at most two sessions (outgoing and incoming),
 //!   collision resolution by BGP identifier (RFC 4271 §6.8), passive mode, connection ids for
 //!   the driver.
-//!
-//! The RIB consumes session events and turns them into Loc-RIB change sets.
+//! * [`rib`]: the routing table. Decoded UPDATEs ([`rib::Rib::apply_update`]) and local routes
+//!   ([`rib::Rib::add_local`]) enter per-source Adj-RIBs-In through loop checks and import
+//!   filters ([`rib::policy`]); the decision process (RFC 4271 §9.1, RFC 4456 §9) keeps each
+//!   prefix's paths in preference order with the ECMP set first; every change is recorded once
+//!   per prefix for two consumers: the FIB ([`rib::Rib::poll_fib_change`]) and each peer's
+//!   Adj-RIB-Out, which the session pulls as encoded UPDATEs when it can write
+//!   ([`rib::Rib::poll_update`]). Attribute sets are interned; a path costs a few octets.
 //!
 //! # Panics
 //!
@@ -31,5 +36,6 @@
 //! `expect_used`, `indexing_slicing` and `panic` lints denied.
 
 pub mod peer;
+pub mod rib;
 pub mod session;
 pub mod wire;
