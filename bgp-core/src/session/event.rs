@@ -190,6 +190,12 @@ pub trait UpdateSource {
     fn refresh(&mut self, family: Family) {
         let _ = family;
     }
+
+    /// Whether the source writes the End-of-RIB markers itself (as `bgp_core::rib`'s
+    /// `Rib::poll_update` does after its initial feed); the session then sends none of its own.
+    fn sends_end_of_rib(&self) -> bool {
+        false
+    }
 }
 
 /// A source with nothing to send (a receive-only session).

@@ -504,6 +504,9 @@ impl Session {
             }
             Ok(SourceStatus::Synced) => {
                 out.truncate(start);
+                if source.sends_end_of_rib() {
+                    est.eor_to_send.clear();
+                }
                 if !est.eor_to_send.is_empty() {
                     // RFC 4724 §2: "the generation of such a marker upon completion of the
                     // initial update would be useful for routing convergence in general, and
