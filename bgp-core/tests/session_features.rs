@@ -79,6 +79,22 @@ fn end_of_rib_follows_the_initial_table() {
 }
 
 #[test]
+fn a_source_that_writes_end_of_rib_itself_is_not_doubled() {
+    let mut p = pair_with(cfg(1), cfg(2), 100);
+    p.a.source.writes_end_of_rib = true;
+    up(&mut p, 100);
+    p.run_for(Duration::from_secs(5));
+    for f in [V4, V6] {
+        let n =
+            p.b.events
+                .iter()
+                .filter(|e| **e == Event::EndOfRib(f))
+                .count();
+        assert_eq!(n, 1, "{f}");
+    }
+}
+
+#[test]
 fn no_end_of_rib_before_the_initial_table_is_complete() {
     let mut p = pair_with(cfg(1), cfg(2), 100);
     p.a.source.never_synced = true;
