@@ -221,8 +221,11 @@ impl Lab {
             keep: std::env::var("BGPLAB_KEEP").is_ok_and(|v| v == "1"),
             _serial: serial,
         };
-        lab.add_netns(&hub)?;
-        lab.start_capture()?;
+        // A lab that cannot even start is a failure: keep what it wrote (dumpcap.log).
+        if let Err(e) = lab.add_netns(&hub).and_then(|()| lab.start_capture()) {
+            lab.failed = true;
+            return Err(e);
+        }
         Ok(lab)
     }
 
