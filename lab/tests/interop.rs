@@ -461,7 +461,8 @@ fn harness_failure_path() {
 }
 
 /// The sweep at the start of a run: a namespace left by a crashed run (its pid is dead), with
-/// a process still inside, and that run's FRR pathspace directory are removed.
+/// a process still inside, and that run's FRR pathspace directory are removed; so is one whose
+/// pid was reused (lock file free); a live run's namespace (lock held) is kept.
 #[test]
 fn stale_lab_sweep() {
     let start = Instant::now();
@@ -485,8 +486,43 @@ fn stale_lab_sweep() {
     .unwrap();
     let frr_dir = PathBuf::from(bgpd_lab::frr::FRR_RUN_DIR).join(&ns);
     std::fs::create_dir_all(&frr_dir).unwrap();
+    // A run whose pid was reused by an unrelated live process (here: the sleeper): its lock
+    // file exists but nobody holds it.
+    let reused = format!("bgplab-{}-0-reused", sleeper.id());
+    cmd::ip(&["netns", "add", &reused]).unwrap();
+    let lock_dir = PathBuf::from(bgpd_lab::lab::LOCK_DIR);
+    std::fs::create_dir_all(&lock_dir).unwrap();
+    let reused_lock = lock_dir.join(format!("{}.lock", sleeper.id()));
+    std::fs::write(&reused_lock, "").unwrap();
+    // A live run (its lock is held), even though its pid is not a process we can see.
+    let mut t2 = std::process::Command::new("true").spawn().unwrap();
+    let live_pid = t2.id();
+    t2.wait().unwrap();
+    let live = format!("bgplab-{live_pid}-0-live");
+    cmd::ip(&["netns", "add", &live]).unwrap();
+    let live_lock_path = lock_dir.join(format!("{live_pid}.lock"));
+    let live_lock = std::fs::File::create(&live_lock_path).unwrap();
+    // SAFETY: flock on a descriptor we own (a separate open file description from the sweep's).
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&live_lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    assert_eq!(rc, 0);
 
     bgpd_lab::lab::sweep_stale();
+
+    let left = bgpd_lab::lab::lab_namespaces();
+    assert!(!left.contains(&reused), "{reused} survived the sweep");
+    assert!(!reused_lock.exists(), "{} survived", reused_lock.display());
+    assert!(
+        left.contains(&live),
+        "the sweep removed a live run's {live}"
+    );
+    cmd::ip(&["netns", "del", &live]).unwrap();
+    drop(live_lock);
+    std::fs::remove_file(&live_lock_path).unwrap();
 
     assert!(
         !bgpd_lab::lab::lab_namespaces().contains(&ns),
