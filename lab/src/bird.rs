@@ -163,21 +163,20 @@ impl BirdCtl {
         Ok(parse_routes(&self.cmd(&c)?))
     }
 
-    /// `show route count` total (both BIRD generations print "N of M routes").
+    /// `show route [ARGS] count`: the number of routes shown (pass a table on BIRD 2, e.g.
+    /// `table master4`, or `table master4 primary` for best routes only).
     pub fn route_count(&self, args: &str) -> Result<u64> {
         let out = self.cmd(&format!("show route {args} count"))?;
-        for line in out.lines() {
-            if let Some(n) = line.split_whitespace().next().and_then(|w| w.parse().ok()) {
-                if line.contains("routes") {
-                    return Ok(n);
-                }
-            }
-        }
-        Err(Error(format!(
-            "no route count in: {}",
-            cmd::truncate(&out, 300)
-        )))
+        parse_route_count(&out)
+            .ok_or_else(|| Error(format!("no route count in: {}", cmd::truncate(&out, 300))))
     }
+}
+
+/// The first "N of M routes ..." number of a `show route count` reply.
+pub fn parse_route_count(text: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| l.contains(" routes"))
+        .find_map(|l| l.split_whitespace().next().and_then(|w| w.parse().ok()))
 }
 
 /// Parses `show protocols` (both generations).
@@ -731,6 +730,18 @@ mod tests {
         );
         assert_eq!(r[0].attr("med"), Some("20"));
         assert_eq!(r[1].kind, "blackhole");
+    }
+
+    #[test]
+    fn parses_route_count() {
+        let b2 =
+            "BIRD 2.0.12 ready.\n100000 of 100000 routes for 100000 networks in table master4\n";
+        assert_eq!(parse_route_count(b2), Some(100000));
+        assert_eq!(
+            parse_route_count("BIRD 1.6.8 ready.\n7 of 9 routes for 7 networks\n"),
+            Some(7)
+        );
+        assert_eq!(parse_route_count("BIRD 2.0.12 ready.\n"), None);
     }
 
     #[test]

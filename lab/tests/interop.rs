@@ -841,3 +841,84 @@ fn bird2_rr_add_paths_ecmp() {
     .unwrap();
     report("bird2_rr_add_paths_ecmp", start);
 }
+
+/// Scale smoke with real peers only (scenario 10 with BIRD 2 in bgpd's place): 100k routes
+/// (`BGPLAB_SCALE_ROUTES` to change) from one BIRD 2 reach another BIRD 2's RIB and kernel;
+/// proves the harness's counting helpers and deadlines at that size.
+#[test]
+fn scale_bird2_100k() {
+    let start = Instant::now();
+    let n: u32 = std::env::var("BGPLAB_SCALE_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut lab = Lab::new("scale_bird2_100k").unwrap();
+    let lan = lab.lan().unwrap();
+    let ns = lab.node("sender", &[(&lan, 1)], None).unwrap();
+    let nr = lab.node("receiver", &[(&lan, 2)], None).unwrap();
+    let mut cs = Bird2Config::new(&ns, AS);
+    // /26 blocks of 10.0.0.0/8, in order.
+    cs.statics = (0..n)
+        .map(|i| {
+            format!(
+                "10.{}.{}.{}/26 blackhole",
+                i >> 10,
+                (i >> 2) & 255,
+                (i & 3) * 64
+            )
+        })
+        .collect();
+    let mut p = Bird2Peer::new("receiver", nr.ip4(), AS);
+    p.passive = true;
+    cs.peers.push(p);
+    let sender = cs.start(&ns).unwrap();
+    let mut cr = Bird2Config::new(&nr, AS);
+    cr.kernel = KernelExport::Plain;
+    cr.peers.push(Bird2Peer::new("sender", ns.ip4(), AS));
+    let receiver = cr.start(&nr).unwrap();
+    wait_sessions(&receiver, 1, CONVERGE).unwrap();
+    let deadline = Duration::from_secs(120);
+    let want = u64::from(n);
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "receiver's RIB has every route",
+        || {
+            let c = receiver.ctl.route_count("table master4 protocol sender")?;
+            Ok(Observed::when(c == want, format!("{c} of {want}")))
+        },
+    )
+    .unwrap();
+    let rib_at = start.elapsed();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "receiver's kernel has every route",
+        || {
+            let c = kernel::count(&nr.ns, Family::V4, "main", Some("bird"))?;
+            Ok(Observed::when(c as u64 == want, format!("{c} of {want}")))
+        },
+    )
+    .unwrap();
+    // Spot check through the full parsers: the last route, in the RIB and in the kernel.
+    let last = format!(
+        "10.{}.{}.{}/26",
+        (n - 1) >> 10,
+        ((n - 1) >> 2) & 255,
+        ((n - 1) & 3) * 64
+    );
+    let r = receiver.ctl.routes(&format!("for {last}")).unwrap();
+    assert!(r.iter().any(|r| r.prefix == last && r.primary), "{r:?}");
+    let k = kernel::routes(&nr.ns, Family::V4, "main", Some("bird")).unwrap();
+    assert_eq!(k.len(), n as usize);
+    assert!(k
+        .iter()
+        .any(|r| r.dst == last && r.is_via(&ns.ip4().to_string(), "eth0", false)));
+    let _ = sender;
+    eprintln!(
+        "bgpd-lab: {n} routes: in the receiver's RIB after {:.1}s, kernel after {:.1}s",
+        rib_at.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    report("scale_bird2_100k", start);
+}
