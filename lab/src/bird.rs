@@ -307,6 +307,7 @@ pub struct Bird {
     pub ctl: BirdCtl,
     process: Option<Process>,
     starts: u32,
+    reconfigs: u32,
 }
 
 impl Bird {
@@ -345,6 +346,7 @@ impl Bird {
             ctl: BirdCtl { birdc, socket },
             process: None,
             starts: 0,
+            reconfigs: 0,
         };
         b.restart_process()?;
         Ok(b)
@@ -411,6 +413,45 @@ impl Bird {
     pub fn start_again(&mut self) -> Result<()> {
         self.stop(libc::SIGTERM)?;
         self.restart_process()
+    }
+
+    /// Replaces the config with `config` (checked with `bird -p` first) and applies it with
+    /// `birdc configure` (BIRD's soft reconfiguration: changed static routes are announced or
+    /// withdrawn without restarting sessions). The previous config is kept as
+    /// `bird.conf.<n>` in the node's directory.
+    pub fn reconfigure(&mut self, config: &str) -> Result<()> {
+        let (daemon, _) = self.version.binaries();
+        self.reconfigs += 1;
+        let _ = std::fs::copy(
+            &self.config,
+            self.node.path(&format!("bird.conf.{}", self.reconfigs)),
+        );
+        let next = self.node.path("bird.conf.next");
+        std::fs::write(&next, config)?;
+        let check = cmd::run_raw(
+            &[
+                daemon.to_string_lossy().into_owned(),
+                "-p".into(),
+                "-c".into(),
+                next.to_string_lossy().into_owned(),
+            ],
+            cmd::COMMAND_TIMEOUT,
+        )?;
+        if check.code != Some(0) {
+            return Err(Error(format!(
+                "{} rejects {}: {}{}",
+                daemon.display(),
+                next.display(),
+                check.stderr.trim(),
+                check.stdout.trim()
+            )));
+        }
+        std::fs::rename(&next, &self.config)?;
+        let out = self.ctl.cmd("configure")?;
+        if !out.contains("Reconfigured") && !out.contains("Reconfiguration in progress") {
+            return Err(Error(format!("birdc configure: {}", out.trim())));
+        }
+        Ok(())
     }
 
     /// BGP protocols that are Established.
@@ -697,6 +738,12 @@ impl Bird2Config {
     /// Renders into the node's directory and starts BIRD 2.
     pub fn start(&self, node: &NodeNet) -> Result<Bird> {
         Bird::start(BirdVersion::V2, node, &self.render(&node.path("bird.log")))
+    }
+
+    /// Applies this config to a running BIRD 2 ([`Bird::reconfigure`]).
+    pub fn reconfigure(&self, bird: &mut Bird) -> Result<()> {
+        let text = self.render(&bird.node.path("bird.log"));
+        bird.reconfigure(&text)
     }
 }
 

@@ -12,9 +12,9 @@ use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::kernel::RouteMonitor;
 use bgpd_lab::kernel::{self, render};
 use bgpd_lab::{
-    cmd, wait_learns, wait_observing, wait_sessions, wait_until, Bgpd, BgpdConfig, BgpdPeer, Bird,
-    Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig,
-    GobgpNeighbor, KernelExport, Lab, Observed, TunnelSupport,
+    cmd, wait_exactly, wait_learns, wait_observing, wait_sessions, wait_until, Bgpd, BgpdConfig,
+    BgpdPeer, Bird, Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor,
+    GobgpConfig, GobgpNeighbor, KernelExport, Lab, Observed, TunnelSupport,
 };
 
 const AS: u32 = 64512;
@@ -921,4 +921,79 @@ fn scale_bird2_100k() {
         start.elapsed().as_secs_f64()
     );
     report("scale_bird2_100k", start);
+}
+
+/// The n-th /26 of 10.0.0.0/8.
+fn nth26(i: u32) -> String {
+    format!("10.{}.{}.{}/26", i >> 10, (i >> 2) & 255, (i & 3) * 64)
+}
+
+/// Churn with real peers only (scenario 7 with FRR in bgpd's place): BIRD 2 announces and
+/// withdraws routes in waves (`birdc configure`): 10k, then three back-to-back waves of
+/// withdrawals and announcements; at the end FRR's RIB and kernel match BIRD's table exactly.
+#[test]
+fn churn_bird2_to_frr() {
+    let start = Instant::now();
+    let mut lab = Lab::new("churn_bird2_to_frr").unwrap();
+    let lan = lab.lan().unwrap();
+    let nb = lab.node("bird2", &[(&lan, 1)], None).unwrap();
+    let nf = lab.node("frr", &[(&lan, 2)], None).unwrap();
+    let mut cf = FrrConfig::new(&nf, AS);
+    let mut n = FrrNeighbor::new(nb.ip4(), AS);
+    n.passive = true;
+    cf.neighbors.push(n);
+    let frr = cf.start(&nf).unwrap();
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.peers.push(Bird2Peer::new("frr", nf.ip4(), AS));
+    let set = |ids: &[u32]| -> Vec<String> {
+        ids.iter()
+            .map(|&i| format!("{} blackhole", nth26(i)))
+            .collect()
+    };
+    // Wave 1: 10k routes.
+    let mut ids: Vec<u32> = (0..10_000).collect();
+    cb.statics = set(&ids);
+    let mut bird = cb.start(&nb).unwrap();
+    wait_sessions(&bird, 1, CONVERGE).unwrap();
+    let wave1: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    wait_exactly(&frr, Family::V4, &wave1, Duration::from_secs(60)).unwrap();
+    // Waves 2-4 back to back, without waiting. Wave 2: withdraw the first half.
+    ids.retain(|&i| i >= 5_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    // Wave 3: 2k new routes, and every even one of the remaining half withdrawn.
+    ids.retain(|&i| i % 2 == 1);
+    ids.extend(10_000..12_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    // Wave 4: withdraw 1k of the new ones again.
+    ids.retain(|&i| !(10_000..11_000).contains(&i));
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+
+    let want: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    let deadline = Duration::from_secs(90);
+    wait_exactly(&frr, Family::V4, &want, deadline).unwrap();
+    let want_set: BTreeSet<&String> = want.iter().collect();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "FRR's kernel matches BIRD's table",
+        || {
+            let k = kernel::routes(&nf.ns, Family::V4, "main", Some("bgp"))?;
+            let have: BTreeSet<&String> = k.iter().map(|r| &r.dst).collect();
+            let missing = want_set.difference(&have).count();
+            let extra = have.difference(&want_set).count();
+            Ok(Observed::when(
+                missing == 0 && extra == 0,
+                format!("{} routes, {missing} missing, {extra} extra", have.len()),
+            ))
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        bird.ctl.route_count("table master4").unwrap(),
+        want.len() as u64
+    );
+    report("churn_bird2_to_frr", start);
 }
