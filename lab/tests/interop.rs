@@ -997,3 +997,120 @@ fn churn_bird2_to_frr() {
     );
     report("churn_bird2_to_frr", start);
 }
+
+/// A redundant route-reflector cluster with real peers only (scenario 4 with FRR in bgpd's
+/// place): two FRR reflectors sharing a cluster ID, BIRD 2 and GoBGP clients of both; one
+/// reflector is stopped and no client loses a route.
+#[test]
+fn frr_redundant_rr_cluster() {
+    let start = Instant::now();
+    let mut lab = Lab::new("frr_redundant_rr_cluster").unwrap();
+    let lan = lab.lan().unwrap();
+    let n1 = lab.node("rr1", &[(&lan, 10)], None).unwrap();
+    let n2 = lab.node("rr2", &[(&lan, 11)], None).unwrap();
+    let nb = lab.node("bird2", &[(&lan, 12)], None).unwrap();
+    let ng = lab.node("gobgp", &[(&lan, 14)], None).unwrap();
+    let cluster = Ipv4Addr::new(10, 255, 0, 4);
+    let clients = [nb.ip4(), ng.ip4()];
+    let mut rrs = Vec::new();
+    for (me, other) in [(&n1, &n2), (&n2, &n1)] {
+        let mut c = FrrConfig::new(me, AS);
+        c.cluster_id = Some(cluster);
+        for ip in clients {
+            let mut n = FrrNeighbor::new(ip, AS);
+            n.rr_client = true;
+            n.passive = true;
+            c.neighbors.push(n);
+        }
+        // The other reflector of the cluster: a plain iBGP peer.
+        let mut n = FrrNeighbor::new(other.ip4(), AS);
+        n.passive = calico_passive(&me.ip4().to_string(), &other.ip4().to_string());
+        c.neighbors.push(n);
+        rrs.push(c.start(me).unwrap());
+    }
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.statics.push("10.4.12.0/26 blackhole".into());
+    cb.kernel = KernelExport::Plain;
+    cb.peers.push(Bird2Peer::new("rr1", n1.ip4(), AS));
+    cb.peers.push(Bird2Peer::new("rr2", n2.ip4(), AS));
+    let bird = cb.start(&nb).unwrap();
+    let mut cg = GobgpConfig::new(&ng, AS);
+    cg.neighbors.push(GobgpNeighbor::new(n1.ip4(), AS));
+    cg.neighbors.push(GobgpNeighbor::new(n2.ip4(), AS));
+    cg.announce.push("10.4.14.0/26".into());
+    let gobgp = cg.start(&ng).unwrap();
+
+    for rr in &rrs {
+        wait_sessions(rr, 3, CONVERGE).unwrap();
+    }
+    wait_sessions(&bird, 2, CONVERGE).unwrap();
+    wait_sessions(&gobgp, 2, CONVERGE).unwrap();
+    let both = vec!["10.4.12.0/26".to_string(), "10.4.14.0/26".to_string()];
+    wait_learns(&bird, Family::V4, &both, CONVERGE).unwrap();
+    wait_learns(&gobgp, Family::V4, &both, CONVERGE).unwrap();
+    // BIRD holds GoBGP's route from both reflectors.
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "BIRD has GoBGP's route from rr1 and rr2",
+        || {
+            let rs = bird.ctl.routes("for 10.4.14.0/26")?;
+            let from: BTreeSet<String> = rs.iter().map(|r| r.protocol.clone()).collect();
+            Ok(Observed::when(from.len() == 2, format!("{from:?}")))
+        },
+    )
+    .unwrap();
+    wait_observing(CONVERGE, POLL, "BIRD's kernel has GoBGP's route", || {
+        let k = kernel::routes(&nb.ns, Family::V4, "main", Some("bird"))?;
+        Ok(Observed::when(
+            k.iter().any(|r| r.dst == "10.4.14.0/26"),
+            render(&k),
+        ))
+    })
+    .unwrap();
+    let monitor = RouteMonitor::start(&nb.ns, &nb.path("ip-monitor.log")).unwrap();
+    // GoBGP holds both prefixes from both reflectors (FRR sends to a new session a moment
+    // after it is Established: wait for it, or the test would stop the only source).
+    for rr in [&n1, &n2] {
+        wait_observing(
+            CONVERGE,
+            POLL,
+            &format!("GoBGP's Adj-RIB-In from {} has both", rr.name),
+            || {
+                let have = gobgp.adj_in(&rr.ip4().to_string(), Family::V4)?;
+                Ok(Observed::when(
+                    both.iter().all(|p| have.contains(p)),
+                    format!("{have:?}"),
+                ))
+            },
+        )
+        .unwrap();
+    }
+
+    // Stop rr1 (SIGTERM: it closes its sessions with a Cease): nothing may go missing.
+    let mut rr1 = rrs.remove(0);
+    rr1.stop(libc::SIGTERM).unwrap();
+    wait_sessions(&rrs[0], 2, CONVERGE).unwrap();
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(4) {
+        let b = bird.prefixes(Family::V4).unwrap();
+        let g = gobgp.prefixes(Family::V4).unwrap();
+        for p in &both {
+            assert!(
+                b.contains(p) && g.contains(p),
+                "a client lost {p}: BIRD {b:?}, GoBGP {g:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let states = bird.ctl.bgp_states().unwrap();
+    assert_ne!(
+        states.get("rr1").map(String::as_str),
+        Some("Established"),
+        "{states:?}"
+    );
+    let gone = monitor.deletions_of(&both).unwrap();
+    assert!(gone.is_empty(), "BIRD's kernel lost a route: {gone:?}");
+    monitor.stop();
+    report("frr_redundant_rr_cluster", start);
+}
