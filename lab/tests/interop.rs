@@ -277,7 +277,7 @@ fn frr_route_reflector() {
 }
 
 /// (c) TCP-MD5 between FRR and BIRD 2: the matching password establishes, a wrong one never
-/// does.
+/// does (and GoBGP with the matching password establishes too).
 #[test]
 fn tcp_md5_frr_bird2() {
     let start = Instant::now();
@@ -286,10 +286,11 @@ fn tcp_md5_frr_bird2() {
     let nf = lab.node("frr", &[(&lan, 10)], None).unwrap();
     let ngood = lab.node("bird-good", &[(&lan, 21)], None).unwrap();
     let nbad = lab.node("bird-bad", &[(&lan, 22)], None).unwrap();
+    let ngo = lab.node("gobgp", &[(&lan, 23)], None).unwrap();
 
     let mut cf = FrrConfig::new(&nf, AS);
     cf.networks.push("10.1.10.0/26".into());
-    for ip in [ngood.ip4(), nbad.ip4()] {
+    for ip in [ngood.ip4(), nbad.ip4(), ngo.ip4()] {
         let mut n = FrrNeighbor::new(ip, AS);
         n.password = Some("s3cret-md5".into());
         cf.neighbors.push(n);
@@ -313,6 +314,13 @@ fn tcp_md5_frr_bird2() {
     )
     .unwrap();
     wait_learns(&good, Family::V4, &["10.1.10.0/26".into()], CONVERGE).unwrap();
+    // GoBGP with the right password too (its `auth-password`).
+    let mut cg = GobgpConfig::new(&ngo, AS);
+    let mut n = GobgpNeighbor::new(nf.ip4(), AS);
+    n.password = Some("s3cret-md5".into());
+    cg.neighbors.push(n);
+    let gobgp = cg.start(&ngo).unwrap();
+    wait_learns(&gobgp, Family::V4, &["10.1.10.0/26".into()], CONVERGE).unwrap();
     // The wrong password: for a whole window of several connect retries (BIRD retries every
     // 2 s, FRR every 2 s), neither side ever reaches Established.
     let window = Instant::now();
