@@ -535,6 +535,9 @@ pub struct Bird2Peer {
     pub add_paths: Option<String>,
     /// `next hop self`.
     pub next_hop_self: bool,
+    /// Multihop (a neighbour off the shared subnet; next hops resolved through the table, so
+    /// the config usually needs [`Bird2Config::kernel_learn`]). Default: `direct` for iBGP.
+    pub multihop: bool,
     /// IPv6 channel too (MP-BGP over this session).
     pub ipv6: bool,
     /// Import filter body (default `all`).
@@ -557,6 +560,7 @@ impl Bird2Peer {
             password: None,
             add_paths: None,
             next_hop_self: false,
+            multihop: false,
             ipv6: false,
             import: "all".into(),
             export: "where source ~ [ RTS_STATIC, RTS_BGP ]".into(),
@@ -601,6 +605,9 @@ pub struct Bird2Config {
     pub peers: Vec<Bird2Peer>,
     /// Kernel export of IPv4 routes.
     pub kernel: KernelExport,
+    /// The IPv4 kernel protocol learns other routes (`learn; import all`): the lab's static
+    /// routes to other subnets, for multihop next-hop resolution.
+    pub kernel_learn: bool,
     /// Route-reflector cluster ID.
     pub rr_cluster_id: Option<Ipv4Addr>,
     /// Hold time (keepalive = hold / 3).
@@ -620,6 +627,7 @@ impl Bird2Config {
             statics: Vec::new(),
             peers: Vec::new(),
             kernel: KernelExport::None,
+            kernel_learn: false,
             rr_cluster_id: None,
             hold_time: 9,
             extra: String::new(),
@@ -649,12 +657,20 @@ impl Bird2Config {
             }
             let _ = writeln!(c, "}}");
         }
+        let (learn, import) = if self.kernel_learn {
+            (" learn;", "all")
+        } else {
+            ("", "none")
+        };
         match &self.kernel {
+            KernelExport::None if self.kernel_learn => {
+                let _ = writeln!(c, "protocol kernel kernel4 {{\n  learn;\n  ipv4 {{ import all; export none; }};\n}}");
+            }
             KernelExport::None => {}
             KernelExport::Plain => {
                 let _ = writeln!(
                     c,
-                    "protocol kernel kernel4 {{\n  merge paths on;\n  ipv4 {{ import none; export where source = RTS_BGP; }};\n}}"
+                    "protocol kernel kernel4 {{\n  merge paths on;{learn}\n  ipv4 {{ import {import}; export where source = RTS_BGP; }};\n}}"
                 );
                 let _ = writeln!(
                     c,
@@ -668,7 +684,7 @@ impl Bird2Config {
                     .unwrap_or_default();
                 let _ = writeln!(
                     c,
-                    "protocol kernel kernel4 {{\n  merge paths on;\n  ipv4 {{\n    import none;\n    export filter {{\n      if source = RTS_STATIC then accept;\n      if source != RTS_BGP then reject;\n{direct}      ifname = \"{dev}\"; onlink = true; gw = bgp_next_hop;\n      accept;\n    }};\n  }};\n}}"
+                    "protocol kernel kernel4 {{\n  merge paths on;{learn}\n  ipv4 {{\n    import {import};\n    export filter {{\n      if source = RTS_STATIC then accept;\n      if source != RTS_BGP then reject;\n{direct}      ifname = \"{dev}\"; onlink = true; gw = bgp_next_hop;\n      accept;\n    }};\n  }};\n}}"
                 );
             }
         }
@@ -688,7 +704,9 @@ impl Bird2Config {
                 "  connect delay time 1; connect retry time 2; error wait time 1, 5;"
             );
             let _ = writeln!(c, "  graceful restart on;");
-            if p.asn == self.asn {
+            if p.multihop {
+                let _ = writeln!(c, "  multihop;");
+            } else if p.asn == self.asn {
                 let _ = writeln!(c, "  direct;");
             }
             if p.passive {

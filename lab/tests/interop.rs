@@ -556,9 +556,11 @@ fn stale_lab_sweep() {
     report("stale_lab_sweep", start);
 }
 
-/// Two subnets joined by a router node (the building block of cross-subnet scenarios): an
-/// iBGP session between GoBGP and FRR across the router, and FRR resolves GoBGP's next hop
-/// through the kernel route to the other subnet.
+/// Two subnets joined by a router node: the cross-subnet building block. GoBGP (subnet 0),
+/// FRR (subnet 1) and BIRD 2 (subnet 0, Calico cross-subnet kernel export) in an iBGP mesh
+/// across the router: FRR resolves next hops through the kernel route to the other subnet, and
+/// BIRD 2 installs GoBGP's block directly on eth0 (same subnet) and FRR's through
+/// `tunl0 onlink` (other subnet) — the shape bgpd must produce with `cross_subnet`.
 #[test]
 fn routed_subnets() {
     let start = Instant::now();
@@ -574,22 +576,60 @@ fn routed_subnets() {
     let r = lab.node("router", &[(&lan0, 1), (&lan1, 1)], None).unwrap();
     r.enable_forwarding().unwrap();
     let a = lab.node("gobgp", &[(&lan0, 12)], None).unwrap();
+    let c = lab
+        .node("bird2", &[(&lan0, 13)], Some(Ipv4Addr::new(10, 1, 13, 1)))
+        .unwrap();
     let b = lab.node("frr", &[(&lan1, 14)], None).unwrap();
-    a.add_route(&lan1.prefix4(), lan0.v4(1).into()).unwrap();
+    for n in [&a, &c] {
+        n.add_route(&lan1.prefix4(), lan0.v4(1).into()).unwrap();
+        n.add_route(&lan1.prefix6(), lan0.v6(1).into()).unwrap();
+    }
     b.add_route(&lan0.prefix4(), lan1.v4(1).into()).unwrap();
-    a.add_route(&lan1.prefix6(), lan0.v6(1).into()).unwrap();
     b.add_route(&lan0.prefix6(), lan1.v6(1).into()).unwrap();
 
     let mut cf = FrrConfig::new(&b, AS);
     cf.neighbors.push(FrrNeighbor::new(a.ip4(), AS));
+    cf.neighbors.push(FrrNeighbor::new(c.ip4(), AS));
+    cf.networks.push("10.1.14.0/26".into());
     let frr = cf.start(&b).unwrap();
     let mut cg = GobgpConfig::new(&a, AS);
     cg.neighbors.push(GobgpNeighbor::new(b.ip4(), AS));
+    cg.neighbors.push(GobgpNeighbor::new(c.ip4(), AS));
     cg.announce.push("10.1.12.0/26".into());
     let gobgp = cg.start(&a).unwrap();
-    wait_sessions(&frr, 1, CONVERGE).unwrap();
+    let mut cb = Bird2Config::new(&c, AS);
+    cb.kernel = KernelExport::Tunnel {
+        dev: "tunl0".into(),
+        direct_subnet: Some(lan0.prefix4()),
+    };
+    cb.kernel_learn = true;
+    cb.peers.push(Bird2Peer::new("gobgp", a.ip4(), AS));
+    let mut p = Bird2Peer::new("frr", b.ip4(), AS);
+    p.multihop = true;
+    cb.peers.push(p);
+    let bird = cb.start(&c).unwrap();
+
+    wait_sessions(&frr, 2, CONVERGE).unwrap();
+    wait_sessions(&bird, 2, CONVERGE).unwrap();
     wait_learns(&frr, Family::V4, &["10.1.12.0/26".into()], CONVERGE).unwrap();
-    let _ = gobgp;
+    let both = vec!["10.1.12.0/26".to_string(), "10.1.14.0/26".to_string()];
+    wait_learns(&bird, Family::V4, &both, CONVERGE).unwrap();
+    wait_learns(&gobgp, Family::V4, &both, CONVERGE).unwrap();
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "BIRD 2's kernel: same subnet direct, other subnet via tunl0 onlink",
+        || {
+            let k = kernel::routes(&c.ns, Family::V4, "main", Some("bird"))?;
+            let ok = k
+                .iter()
+                .any(|r| r.dst == both[0] && r.is_via(&a.ip4().to_string(), "eth0", false))
+                && k.iter()
+                    .any(|r| r.dst == both[1] && r.is_via(&b.ip4().to_string(), "tunl0", true));
+            Ok(Observed::when(ok, render(&k)))
+        },
+    )
+    .unwrap();
     report("routed_subnets", start);
 }
 
