@@ -153,6 +153,15 @@ impl BirdCtl {
             .collect())
     }
 
+    /// Whether BIRD keeps protocol `name`'s routes through the neighbour's graceful restart
+    /// (`show protocols all NAME` says "Neighbor graceful restart active"; BIRD does not mark
+    /// the stale routes themselves in `show route`).
+    pub fn graceful_restart_active(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .cmd(&format!("show protocols all {name}"))?
+            .contains("Neighbor graceful restart active"))
+    }
+
     /// `show route all [ARGS]` (e.g. `protocol frr`, `table master6`, `for 10.0.0.0/26`).
     pub fn routes(&self, args: &str) -> Result<Vec<BirdRoute>> {
         let c = if args.is_empty() {

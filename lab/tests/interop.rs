@@ -723,6 +723,10 @@ fn ebgp_v4_v6_and_restarts() {
         },
     )
     .unwrap();
+    assert!(
+        bird.ctl.graceful_restart_active("frr").unwrap(),
+        "BIRD is not in graceful restart for FRR"
+    );
     let crash = Instant::now();
     while crash.elapsed() < Duration::from_secs(3) {
         let have = bird.prefixes(Family::V4).unwrap();
