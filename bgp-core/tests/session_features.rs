@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bgp_core::session::testing::{Pair, Side, VecSource};
 use bgp_core::session::{
-    unwrap_hard_reset, Command, Down, DownReason, Event, MaxPrefix, SessionConfig, StateKind, Timer,
+    Command, Down, DownReason, Event, MaxPrefix, SessionConfig, StateKind, Timer,
 };
 use bgp_core::wire::{Family, Notification, RefreshSubtype, RouteRefresh};
 
@@ -238,7 +238,7 @@ fn n_bit_keeps_routes_over_a_hold_timer_expiry_but_not_a_hard_reset() {
     };
     assert_eq!((n.code, n.subcode), (6, 9));
     assert!(d[0].keep_stale.is_empty());
-    let inner = unwrap_hard_reset(n);
+    let inner = n.unwrap_hard_reset();
     assert_eq!((inner.code, inner.subcode), (6, 2));
     assert_eq!(inner.shutdown_communication(), Some("maintenance"));
 }

@@ -62,7 +62,6 @@ pub use event::{
 pub use timer::Timer;
 use timer::Timers;
 
-use crate::wire::error::code as err_code;
 use crate::wire::header::MessageType;
 use crate::wire::notification::cease;
 use crate::wire::{
@@ -757,7 +756,7 @@ impl Session {
                     .is_some_and(|g| g.notification)
         });
         if n_bit {
-            hard_reset(&n)
+            n.into_hard_reset()
         } else {
             n
         }
@@ -1003,7 +1002,7 @@ impl Session {
             self.fsm_error(now);
             return;
         }
-        match Message::decode(msg, &Negotiated::default()) {
+        match Message::decode(msg, &Negotiated::pre_open()) {
             Ok(m) => self.opening_message(now, m),
             Err(e) => self.protocol_error(now, &e),
         }
@@ -1303,34 +1302,6 @@ fn gr_keep(neg: &Negotiated, reason: &DownReason) -> Vec<Family> {
         .map(|(f, _)| *f)
         .filter(|f| neg.has_family(*f))
         .collect()
-}
-
-/// Wraps a NOTIFICATION in a Cease/Hard Reset (RFC 8538 §3: the data of a Hard Reset is the
-/// error code, subcode and data of the NOTIFICATION it encapsulates).
-pub fn hard_reset(inner: &Notification) -> Notification {
-    let mut data = BytesMut::with_capacity(2 + inner.data.len());
-    data.extend_from_slice(&[inner.code, inner.subcode]);
-    data.extend_from_slice(&inner.data);
-    Notification {
-        code: err_code::CEASE,
-        subcode: cease::HARD_RESET,
-        data: data.freeze(),
-    }
-}
-
-/// The NOTIFICATION inside a Hard Reset, or the NOTIFICATION itself: what to show the operator
-/// (the shutdown communication of a Hard Reset-wrapped Administrative Shutdown is inside).
-pub fn unwrap_hard_reset(n: &Notification) -> Notification {
-    if n.is_hard_reset() {
-        if let (Some(&c), Some(&s)) = (n.data.first(), n.data.get(1)) {
-            return Notification {
-                code: c,
-                subcode: s,
-                data: n.data.slice(2..),
-            };
-        }
-    }
-    n.clone()
 }
 
 #[cfg(test)]
