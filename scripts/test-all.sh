@@ -51,7 +51,7 @@ step "build the fuzz targets and replay their corpus (stable Rust)"
 (cd fuzz && cargo test --locked --release)
 
 step "build the benchmarks"
-cargo bench --workspace --locked --no-run
+cargo bench -p bgpd-benches --locked --no-run
 
 step "cargo test (workspace)"
 cargo test --workspace --locked

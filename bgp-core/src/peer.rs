@@ -182,14 +182,16 @@ impl Peer {
     /// driver closes it).
     pub fn handle_connected(&mut self, now: Instant, id: ConnId) -> bool {
         let ok = match self.slot_mut(id) {
-            Some(slot) if !slot.incoming => slot.session.handle_connected(now),
+            Some(slot) if !slot.incoming => {
+                let ok = slot.session.handle_connected(now);
+                if !ok {
+                    // The driver closes it; it is no longer this slot's connection.
+                    slot.conn = None;
+                }
+                ok
+            }
             _ => false,
         };
-        if !ok {
-            if let Some(slot) = self.slot_mut(id) {
-                slot.conn = None;
-            }
-        }
         self.finish(now);
         ok
     }
@@ -351,8 +353,8 @@ impl Peer {
                     .negotiated()
                     .is_some_and(|n| n.peer_graceful_restart.is_some())
                 && sec.session.negotiated().is_some_and(|n| {
-                    // RFC 4724 §3: the Restart State bit "indicates that the BGP speaker has
-                    // restarted"; without it this is an ordinary collision.
+                    // RFC 4724 §3: "When set (value 1), this bit indicates that the BGP speaker
+                    // has restarted"; without it this is an ordinary collision.
                     n.peer_graceful_restart
                         .as_ref()
                         .is_some_and(|g| g.restart_state)

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bgp_core::session::testing::{Pair, Side, VecSource};
 use bgp_core::session::{
-    unwrap_hard_reset, Command, Down, DownReason, Event, MaxPrefix, SessionConfig, StateKind, Timer,
+    Command, Down, DownReason, Event, MaxPrefix, SessionConfig, StateKind, Timer,
 };
 use bgp_core::wire::{Family, Notification, RefreshSubtype, RouteRefresh};
 
@@ -76,6 +76,22 @@ fn end_of_rib_follows_the_initial_table() {
     // A receive-only side sends End-of-RIB at once: A got both too.
     assert!(p.a.events.contains(&Event::EndOfRib(V4)));
     assert!(p.a.events.contains(&Event::EndOfRib(V6)));
+}
+
+#[test]
+fn a_source_that_writes_end_of_rib_itself_is_not_doubled() {
+    let mut p = pair_with(cfg(1), cfg(2), 100);
+    p.a.source.writes_end_of_rib = true;
+    up(&mut p, 100);
+    p.run_for(Duration::from_secs(5));
+    for f in [V4, V6] {
+        let n =
+            p.b.events
+                .iter()
+                .filter(|e| **e == Event::EndOfRib(f))
+                .count();
+        assert_eq!(n, 1, "{f}");
+    }
 }
 
 #[test]
@@ -222,7 +238,7 @@ fn n_bit_keeps_routes_over_a_hold_timer_expiry_but_not_a_hard_reset() {
     };
     assert_eq!((n.code, n.subcode), (6, 9));
     assert!(d[0].keep_stale.is_empty());
-    let inner = unwrap_hard_reset(n);
+    let inner = n.unwrap_hard_reset();
     assert_eq!((inner.code, inner.subcode), (6, 2));
     assert_eq!(inner.shutdown_communication(), Some("maintenance"));
 }

@@ -523,3 +523,39 @@ fn spurious_timeouts_change_nothing() {
     assert!(p.established());
     let _ = Bytes::new();
 }
+
+#[test]
+fn four_octet_peer_as_via_as_trans_is_accepted() {
+    let c = SessionConfig::new(64512, Ipv4Addr::new(10, 0, 0, 1), Some(4_200_000_000));
+    let o = Open::new(
+        4_200_000_000,
+        90,
+        Ipv4Addr::new(10, 0, 0, 9),
+        vec![Capability::FourOctetAs(4_200_000_000)],
+    );
+    let (mut s, now) = open_sent(c);
+    s.handle_bytes(now, &encode_open(&o));
+    assert_eq!(s.state(), StateKind::OpenConfirm);
+    let n = s.negotiated().unwrap();
+    assert_eq!(n.peer_as, 4_200_000_000);
+    assert!(n.is_ebgp() && n.four_octet_as);
+}
+
+#[test]
+fn ebgp_pair_with_four_octet_ases_establishes() {
+    let a = SessionConfig::new(
+        4_200_000_001,
+        Ipv4Addr::new(10, 0, 0, 1),
+        Some(4_200_000_002),
+    );
+    let mut b = SessionConfig::new(
+        4_200_000_002,
+        Ipv4Addr::new(10, 0, 0, 2),
+        Some(4_200_000_001),
+    );
+    b.passive = true;
+    let mut p = Pair::new(a, b).unwrap();
+    p.start();
+    assert!(p.run_until(Duration::from_secs(60), Pair::established));
+    assert_eq!(p.a.session.negotiated().unwrap().peer_as, 4_200_000_002);
+}

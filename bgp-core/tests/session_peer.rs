@@ -357,3 +357,21 @@ fn restarted_peer_replaces_its_established_session_and_routes_stay() {
         .any(|e| matches!(e, Event::StaleRoutesExpired(_))));
     assert!(n.peers[0].session().stale_families().is_empty());
 }
+
+#[test]
+fn a_third_connection_and_unknown_ids_are_refused() {
+    let mut n = Net::new(cfg(1), cfg(2));
+    n.start();
+    n.run_for(Duration::from_secs(30));
+    assert!(n.established());
+    let second = n.peers[0].handle_incoming(n.now);
+    assert!(second.is_some());
+    assert_eq!(n.peers[0].handle_incoming(n.now), None);
+    // An id the peer never gave out, or one it gave for an incoming connection, is not ours to
+    // complete.
+    assert!(!n.peers[0].handle_connected(n.now, ConnId(999)));
+    assert!(!n.peers[0].handle_connected(n.now, second.unwrap()));
+    assert!(n.peers[0].connections().any(|c| Some(c) == second));
+    n.peers[0].handle_bytes(n.now, ConnId(999), &[0xff; 19]);
+    assert!(n.established());
+}

@@ -153,6 +153,15 @@ impl BirdCtl {
             .collect())
     }
 
+    /// Whether BIRD keeps protocol `name`'s routes through the neighbour's graceful restart
+    /// (`show protocols all NAME` says "Neighbor graceful restart active"; BIRD does not mark
+    /// the stale routes themselves in `show route`).
+    pub fn graceful_restart_active(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .cmd(&format!("show protocols all {name}"))?
+            .contains("Neighbor graceful restart active"))
+    }
+
     /// `show route all [ARGS]` (e.g. `protocol frr`, `table master6`, `for 10.0.0.0/26`).
     pub fn routes(&self, args: &str) -> Result<Vec<BirdRoute>> {
         let c = if args.is_empty() {
@@ -163,21 +172,20 @@ impl BirdCtl {
         Ok(parse_routes(&self.cmd(&c)?))
     }
 
-    /// `show route count` total (both BIRD generations print "N of M routes").
+    /// `show route [ARGS] count`: the number of routes shown (pass a table on BIRD 2, e.g.
+    /// `table master4`, or `table master4 primary` for best routes only).
     pub fn route_count(&self, args: &str) -> Result<u64> {
         let out = self.cmd(&format!("show route {args} count"))?;
-        for line in out.lines() {
-            if let Some(n) = line.split_whitespace().next().and_then(|w| w.parse().ok()) {
-                if line.contains("routes") {
-                    return Ok(n);
-                }
-            }
-        }
-        Err(Error(format!(
-            "no route count in: {}",
-            cmd::truncate(&out, 300)
-        )))
+        parse_route_count(&out)
+            .ok_or_else(|| Error(format!("no route count in: {}", cmd::truncate(&out, 300))))
     }
+}
+
+/// The first "N of M routes ..." number of a `show route count` reply.
+pub fn parse_route_count(text: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| l.contains(" routes"))
+        .find_map(|l| l.split_whitespace().next().and_then(|w| w.parse().ok()))
 }
 
 /// Parses `show protocols` (both generations).
@@ -308,6 +316,7 @@ pub struct Bird {
     pub ctl: BirdCtl,
     process: Option<Process>,
     starts: u32,
+    reconfigs: u32,
 }
 
 impl Bird {
@@ -346,6 +355,7 @@ impl Bird {
             ctl: BirdCtl { birdc, socket },
             process: None,
             starts: 0,
+            reconfigs: 0,
         };
         b.restart_process()?;
         Ok(b)
@@ -412,6 +422,45 @@ impl Bird {
     pub fn start_again(&mut self) -> Result<()> {
         self.stop(libc::SIGTERM)?;
         self.restart_process()
+    }
+
+    /// Replaces the config with `config` (checked with `bird -p` first) and applies it with
+    /// `birdc configure` (BIRD's soft reconfiguration: changed static routes are announced or
+    /// withdrawn without restarting sessions). The previous config is kept as
+    /// `bird.conf.<n>` in the node's directory.
+    pub fn reconfigure(&mut self, config: &str) -> Result<()> {
+        let (daemon, _) = self.version.binaries();
+        self.reconfigs += 1;
+        let _ = std::fs::copy(
+            &self.config,
+            self.node.path(&format!("bird.conf.{}", self.reconfigs)),
+        );
+        let next = self.node.path("bird.conf.next");
+        std::fs::write(&next, config)?;
+        let check = cmd::run_raw(
+            &[
+                daemon.to_string_lossy().into_owned(),
+                "-p".into(),
+                "-c".into(),
+                next.to_string_lossy().into_owned(),
+            ],
+            cmd::COMMAND_TIMEOUT,
+        )?;
+        if check.code != Some(0) {
+            return Err(Error(format!(
+                "{} rejects {}: {}{}",
+                daemon.display(),
+                next.display(),
+                check.stderr.trim(),
+                check.stdout.trim()
+            )));
+        }
+        std::fs::rename(&next, &self.config)?;
+        let out = self.ctl.cmd("configure")?;
+        if !out.contains("Reconfigured") && !out.contains("Reconfiguration in progress") {
+            return Err(Error(format!("birdc configure: {}", out.trim())));
+        }
+        Ok(())
     }
 
     /// BGP protocols that are Established.
@@ -495,6 +544,9 @@ pub struct Bird2Peer {
     pub add_paths: Option<String>,
     /// `next hop self`.
     pub next_hop_self: bool,
+    /// Multihop (a neighbour off the shared subnet; next hops resolved through the table, so
+    /// the config usually needs [`Bird2Config::kernel_learn`]). Default: `direct` for iBGP.
+    pub multihop: bool,
     /// IPv6 channel too (MP-BGP over this session).
     pub ipv6: bool,
     /// Import filter body (default `all`).
@@ -517,6 +569,7 @@ impl Bird2Peer {
             password: None,
             add_paths: None,
             next_hop_self: false,
+            multihop: false,
             ipv6: false,
             import: "all".into(),
             export: "where source ~ [ RTS_STATIC, RTS_BGP ]".into(),
@@ -561,6 +614,9 @@ pub struct Bird2Config {
     pub peers: Vec<Bird2Peer>,
     /// Kernel export of IPv4 routes.
     pub kernel: KernelExport,
+    /// The IPv4 kernel protocol learns other routes (`learn; import all`): the lab's static
+    /// routes to other subnets, for multihop next-hop resolution.
+    pub kernel_learn: bool,
     /// Route-reflector cluster ID.
     pub rr_cluster_id: Option<Ipv4Addr>,
     /// Hold time (keepalive = hold / 3).
@@ -580,6 +636,7 @@ impl Bird2Config {
             statics: Vec::new(),
             peers: Vec::new(),
             kernel: KernelExport::None,
+            kernel_learn: false,
             rr_cluster_id: None,
             hold_time: 9,
             extra: String::new(),
@@ -609,12 +666,20 @@ impl Bird2Config {
             }
             let _ = writeln!(c, "}}");
         }
+        let (learn, import) = if self.kernel_learn {
+            (" learn;", "all")
+        } else {
+            ("", "none")
+        };
         match &self.kernel {
+            KernelExport::None if self.kernel_learn => {
+                let _ = writeln!(c, "protocol kernel kernel4 {{\n  learn;\n  ipv4 {{ import all; export none; }};\n}}");
+            }
             KernelExport::None => {}
             KernelExport::Plain => {
                 let _ = writeln!(
                     c,
-                    "protocol kernel kernel4 {{\n  merge paths on;\n  ipv4 {{ import none; export where source = RTS_BGP; }};\n}}"
+                    "protocol kernel kernel4 {{\n  merge paths on;{learn}\n  ipv4 {{ import {import}; export where source = RTS_BGP; }};\n}}"
                 );
                 let _ = writeln!(
                     c,
@@ -628,7 +693,7 @@ impl Bird2Config {
                     .unwrap_or_default();
                 let _ = writeln!(
                     c,
-                    "protocol kernel kernel4 {{\n  merge paths on;\n  ipv4 {{\n    import none;\n    export filter {{\n      if source = RTS_STATIC then accept;\n      if source != RTS_BGP then reject;\n{direct}      ifname = \"{dev}\"; onlink = true; gw = bgp_next_hop;\n      accept;\n    }};\n  }};\n}}"
+                    "protocol kernel kernel4 {{\n  merge paths on;{learn}\n  ipv4 {{\n    import {import};\n    export filter {{\n      if source = RTS_STATIC then accept;\n      if source != RTS_BGP then reject;\n{direct}      ifname = \"{dev}\"; onlink = true; gw = bgp_next_hop;\n      accept;\n    }};\n  }};\n}}"
                 );
             }
         }
@@ -648,7 +713,9 @@ impl Bird2Config {
                 "  connect delay time 1; connect retry time 2; error wait time 1, 5;"
             );
             let _ = writeln!(c, "  graceful restart on;");
-            if p.asn == self.asn {
+            if p.multihop {
+                let _ = writeln!(c, "  multihop;");
+            } else if p.asn == self.asn {
                 let _ = writeln!(c, "  direct;");
             }
             if p.passive {
@@ -699,6 +766,12 @@ impl Bird2Config {
     pub fn start(&self, node: &NodeNet) -> Result<Bird> {
         Bird::start(BirdVersion::V2, node, &self.render(&node.path("bird.log")))
     }
+
+    /// Applies this config to a running BIRD 2 ([`Bird::reconfigure`]).
+    pub fn reconfigure(&self, bird: &mut Bird) -> Result<()> {
+        let text = self.render(&bird.node.path("bird.log"));
+        bird.reconfigure(&text)
+    }
 }
 
 #[cfg(test)]
@@ -731,6 +804,18 @@ mod tests {
         );
         assert_eq!(r[0].attr("med"), Some("20"));
         assert_eq!(r[1].kind, "blackhole");
+    }
+
+    #[test]
+    fn parses_route_count() {
+        let b2 =
+            "BIRD 2.0.12 ready.\n100000 of 100000 routes for 100000 networks in table master4\n";
+        assert_eq!(parse_route_count(b2), Some(100000));
+        assert_eq!(
+            parse_route_count("BIRD 1.6.8 ready.\n7 of 9 routes for 7 networks\n"),
+            Some(7)
+        );
+        assert_eq!(parse_route_count("BIRD 2.0.12 ready.\n"), None);
     }
 
     #[test]

@@ -315,6 +315,14 @@ impl Gobgp {
         Ok(self.rib(family)?.keys().cloned().collect())
     }
 
+    /// Prefixes in the Adj-RIB-In from `neighbor` (`gobgp -j neighbor X adj-in -a FAMILY`).
+    pub fn adj_in(&self, neighbor: &str, family: Family) -> Result<Vec<String>> {
+        let v = self.json(&["neighbor", neighbor, "adj-in", "-a", family.name()])?;
+        Ok(v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
     /// Path attribute `code` of the best path of `prefix` (GoBGP JSON: `{"type": code, ...}`).
     pub fn best_attr(&self, family: Family, prefix: &str, code: u64) -> Result<Option<Value>> {
         let rib = self.rib(family)?;

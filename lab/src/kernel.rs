@@ -225,6 +225,20 @@ pub fn routes(
     parse_routes(&out, family, protocol)
 }
 
+/// How many routes namespace `ns` has in `table` (optionally only `protocol`): counts the lines
+/// of `ip route show` (ECMP next-hop lines excluded), much cheaper than [`routes`] at 100k.
+pub fn count(ns: &str, family: Family, table: &str, protocol: Option<&str>) -> Result<usize> {
+    let mut args = vec!["-n", ns, family.ip_flag(), "route", "show", "table", table];
+    if let Some(p) = protocol {
+        args.extend(["proto", p]);
+    }
+    let out = cmd::ip(&args)?;
+    Ok(out
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with(char::is_whitespace))
+        .count())
+}
+
 /// Renders routes one per line for error messages.
 pub fn render(routes: &[KernelRoute]) -> String {
     if routes.is_empty() {

@@ -13,7 +13,9 @@
 //! the namespaces; on failure (the thread is panicking, or [`Lab::mark_failed`]) dump every
 //! namespace's addresses and routes into the artefacts, keep them and print where they are;
 //! on success delete them (unless `BGPLAB_KEEP=1`). The first `Lab` of a process also sweeps
-//! namespaces and processes left by a crashed earlier run (`bgplab-<pid>-...` whose pid is dead).
+//! namespaces and processes left by a crashed earlier run: `bgplab-<pid>-...` whose owner is
+//! gone, i.e. nobody holds `/run/bgplab/<pid>.lock` (each lab process flocks its own for its
+//! whole life, so a reused pid is no alibi), or, without a lock file, the pid is dead.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -198,6 +200,7 @@ impl Lab {
     pub fn new(test: &str) -> Result<Lab> {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         require_root()?;
+        take_own_lock();
         SWEEP.call_once(sweep_stale);
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("{NETNS_PREFIX}{}-{n}-", std::process::id());
@@ -221,8 +224,11 @@ impl Lab {
             keep: std::env::var("BGPLAB_KEEP").is_ok_and(|v| v == "1"),
             _serial: serial,
         };
-        lab.add_netns(&hub)?;
-        lab.start_capture()?;
+        // A lab that cannot even start is a failure: keep what it wrote (dumpcap.log).
+        if let Err(e) = lab.add_netns(&hub).and_then(|()| lab.start_capture()) {
+            lab.failed = true;
+            return Err(e);
+        }
         Ok(lab)
     }
 
@@ -469,6 +475,43 @@ pub fn dump_netns(ns: &str, file: &Path) {
     let _ = std::fs::write(file, text);
 }
 
+/// Where each lab process keeps its liveness lock (`<pid>.lock`, flock held for its life).
+pub const LOCK_DIR: &str = "/run/bgplab";
+
+static OWN_LOCK: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+
+/// Takes this process's liveness lock (once): a run whose lock can be taken by someone else is
+/// dead, even if its pid has been reused since.
+fn take_own_lock() {
+    OWN_LOCK.get_or_init(|| {
+        std::fs::create_dir_all(LOCK_DIR).ok()?;
+        let f =
+            std::fs::File::create(Path::new(LOCK_DIR).join(format!("{}.lock", std::process::id())))
+                .ok()?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a file descriptor we own.
+        (unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0).then_some(f)
+    });
+}
+
+/// Whether the lab process `pid` still runs: its lock is held (or, without a lock file, the
+/// pid exists).
+fn owner_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let lock = Path::new(LOCK_DIR).join(format!("{pid}.lock"));
+    match std::fs::File::open(&lock) {
+        Ok(f) => {
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a file descriptor we own; released when `f` is dropped.
+            let got = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+            !got
+        }
+        Err(_) => Path::new(&format!("/proc/{pid}")).exists(),
+    }
+}
+
 /// Pids of the processes in namespace `ns`.
 pub fn netns_pids(ns: &str) -> Vec<i32> {
     cmd::ip(&["netns", "pids", ns])
@@ -519,12 +562,26 @@ pub fn sweep_stale() {
             .strip_prefix(NETNS_PREFIX)
             .and_then(|r| r.split('-').next())
             .and_then(|p| p.parse::<u32>().ok());
-        let alive = owner.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
+        if !owner.is_some_and(owner_alive) {
             eprintln!(
                 "bgpd-lab: removing stale namespace {ns} (and its processes) from a crashed run"
             );
             destroy_netns(&ns);
+        }
+    }
+    // Lock files of runs that are gone.
+    if let Ok(d) = std::fs::read_dir(LOCK_DIR) {
+        for e in d.filter_map(|e| e.ok()) {
+            let pid = e
+                .file_name()
+                .to_string_lossy()
+                .strip_suffix(".lock")
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if !owner_alive(pid) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
         }
     }
     // FRR pathspace directories (`-N <namespace>`) of runs that are gone.

@@ -12,9 +12,9 @@ use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::kernel::RouteMonitor;
 use bgpd_lab::kernel::{self, render};
 use bgpd_lab::{
-    cmd, wait_learns, wait_observing, wait_sessions, wait_until, Bgpd, BgpdConfig, BgpdPeer, Bird,
-    Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig,
-    GobgpNeighbor, KernelExport, Lab, Observed, TunnelSupport,
+    cmd, wait_exactly, wait_learns, wait_observing, wait_sessions, wait_until, Bgpd, BgpdConfig,
+    BgpdPeer, Bird, Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor,
+    GobgpConfig, GobgpNeighbor, KernelExport, Lab, Observed, TunnelSupport,
 };
 
 const AS: u32 = 64512;
@@ -277,7 +277,7 @@ fn frr_route_reflector() {
 }
 
 /// (c) TCP-MD5 between FRR and BIRD 2: the matching password establishes, a wrong one never
-/// does.
+/// does (and GoBGP with the matching password establishes too).
 #[test]
 fn tcp_md5_frr_bird2() {
     let start = Instant::now();
@@ -286,10 +286,11 @@ fn tcp_md5_frr_bird2() {
     let nf = lab.node("frr", &[(&lan, 10)], None).unwrap();
     let ngood = lab.node("bird-good", &[(&lan, 21)], None).unwrap();
     let nbad = lab.node("bird-bad", &[(&lan, 22)], None).unwrap();
+    let ngo = lab.node("gobgp", &[(&lan, 23)], None).unwrap();
 
     let mut cf = FrrConfig::new(&nf, AS);
     cf.networks.push("10.1.10.0/26".into());
-    for ip in [ngood.ip4(), nbad.ip4()] {
+    for ip in [ngood.ip4(), nbad.ip4(), ngo.ip4()] {
         let mut n = FrrNeighbor::new(ip, AS);
         n.password = Some("s3cret-md5".into());
         cf.neighbors.push(n);
@@ -313,6 +314,13 @@ fn tcp_md5_frr_bird2() {
     )
     .unwrap();
     wait_learns(&good, Family::V4, &["10.1.10.0/26".into()], CONVERGE).unwrap();
+    // GoBGP with the right password too (its `auth-password`).
+    let mut cg = GobgpConfig::new(&ngo, AS);
+    let mut n = GobgpNeighbor::new(nf.ip4(), AS);
+    n.password = Some("s3cret-md5".into());
+    cg.neighbors.push(n);
+    let gobgp = cg.start(&ngo).unwrap();
+    wait_learns(&gobgp, Family::V4, &["10.1.10.0/26".into()], CONVERGE).unwrap();
     // The wrong password: for a whole window of several connect retries (BIRD retries every
     // 2 s, FRR every 2 s), neither side ever reaches Established.
     let window = Instant::now();
@@ -461,7 +469,8 @@ fn harness_failure_path() {
 }
 
 /// The sweep at the start of a run: a namespace left by a crashed run (its pid is dead), with
-/// a process still inside, and that run's FRR pathspace directory are removed.
+/// a process still inside, and that run's FRR pathspace directory are removed; so is one whose
+/// pid was reused (lock file free); a live run's namespace (lock held) is kept.
 #[test]
 fn stale_lab_sweep() {
     let start = Instant::now();
@@ -485,8 +494,43 @@ fn stale_lab_sweep() {
     .unwrap();
     let frr_dir = PathBuf::from(bgpd_lab::frr::FRR_RUN_DIR).join(&ns);
     std::fs::create_dir_all(&frr_dir).unwrap();
+    // A run whose pid was reused by an unrelated live process (here: the sleeper): its lock
+    // file exists but nobody holds it.
+    let reused = format!("bgplab-{}-0-reused", sleeper.id());
+    cmd::ip(&["netns", "add", &reused]).unwrap();
+    let lock_dir = PathBuf::from(bgpd_lab::lab::LOCK_DIR);
+    std::fs::create_dir_all(&lock_dir).unwrap();
+    let reused_lock = lock_dir.join(format!("{}.lock", sleeper.id()));
+    std::fs::write(&reused_lock, "").unwrap();
+    // A live run (its lock is held), even though its pid is not a process we can see.
+    let mut t2 = std::process::Command::new("true").spawn().unwrap();
+    let live_pid = t2.id();
+    t2.wait().unwrap();
+    let live = format!("bgplab-{live_pid}-0-live");
+    cmd::ip(&["netns", "add", &live]).unwrap();
+    let live_lock_path = lock_dir.join(format!("{live_pid}.lock"));
+    let live_lock = std::fs::File::create(&live_lock_path).unwrap();
+    // SAFETY: flock on a descriptor we own (a separate open file description from the sweep's).
+    let rc = unsafe {
+        libc::flock(
+            std::os::fd::AsRawFd::as_raw_fd(&live_lock),
+            libc::LOCK_EX | libc::LOCK_NB,
+        )
+    };
+    assert_eq!(rc, 0);
 
     bgpd_lab::lab::sweep_stale();
+
+    let left = bgpd_lab::lab::lab_namespaces();
+    assert!(!left.contains(&reused), "{reused} survived the sweep");
+    assert!(!reused_lock.exists(), "{} survived", reused_lock.display());
+    assert!(
+        left.contains(&live),
+        "the sweep removed a live run's {live}"
+    );
+    cmd::ip(&["netns", "del", &live]).unwrap();
+    drop(live_lock);
+    std::fs::remove_file(&live_lock_path).unwrap();
 
     assert!(
         !bgpd_lab::lab::lab_namespaces().contains(&ns),
@@ -512,9 +556,11 @@ fn stale_lab_sweep() {
     report("stale_lab_sweep", start);
 }
 
-/// Two subnets joined by a router node (the building block of cross-subnet scenarios): an
-/// iBGP session between GoBGP and FRR across the router, and FRR resolves GoBGP's next hop
-/// through the kernel route to the other subnet.
+/// Two subnets joined by a router node: the cross-subnet building block. GoBGP (subnet 0),
+/// FRR (subnet 1) and BIRD 2 (subnet 0, Calico cross-subnet kernel export) in an iBGP mesh
+/// across the router: FRR resolves next hops through the kernel route to the other subnet, and
+/// BIRD 2 installs GoBGP's block directly on eth0 (same subnet) and FRR's through
+/// `tunl0 onlink` (other subnet) — the shape bgpd must produce with `cross_subnet`.
 #[test]
 fn routed_subnets() {
     let start = Instant::now();
@@ -530,22 +576,60 @@ fn routed_subnets() {
     let r = lab.node("router", &[(&lan0, 1), (&lan1, 1)], None).unwrap();
     r.enable_forwarding().unwrap();
     let a = lab.node("gobgp", &[(&lan0, 12)], None).unwrap();
+    let c = lab
+        .node("bird2", &[(&lan0, 13)], Some(Ipv4Addr::new(10, 1, 13, 1)))
+        .unwrap();
     let b = lab.node("frr", &[(&lan1, 14)], None).unwrap();
-    a.add_route(&lan1.prefix4(), lan0.v4(1).into()).unwrap();
+    for n in [&a, &c] {
+        n.add_route(&lan1.prefix4(), lan0.v4(1).into()).unwrap();
+        n.add_route(&lan1.prefix6(), lan0.v6(1).into()).unwrap();
+    }
     b.add_route(&lan0.prefix4(), lan1.v4(1).into()).unwrap();
-    a.add_route(&lan1.prefix6(), lan0.v6(1).into()).unwrap();
     b.add_route(&lan0.prefix6(), lan1.v6(1).into()).unwrap();
 
     let mut cf = FrrConfig::new(&b, AS);
     cf.neighbors.push(FrrNeighbor::new(a.ip4(), AS));
+    cf.neighbors.push(FrrNeighbor::new(c.ip4(), AS));
+    cf.networks.push("10.1.14.0/26".into());
     let frr = cf.start(&b).unwrap();
     let mut cg = GobgpConfig::new(&a, AS);
     cg.neighbors.push(GobgpNeighbor::new(b.ip4(), AS));
+    cg.neighbors.push(GobgpNeighbor::new(c.ip4(), AS));
     cg.announce.push("10.1.12.0/26".into());
     let gobgp = cg.start(&a).unwrap();
-    wait_sessions(&frr, 1, CONVERGE).unwrap();
+    let mut cb = Bird2Config::new(&c, AS);
+    cb.kernel = KernelExport::Tunnel {
+        dev: "tunl0".into(),
+        direct_subnet: Some(lan0.prefix4()),
+    };
+    cb.kernel_learn = true;
+    cb.peers.push(Bird2Peer::new("gobgp", a.ip4(), AS));
+    let mut p = Bird2Peer::new("frr", b.ip4(), AS);
+    p.multihop = true;
+    cb.peers.push(p);
+    let bird = cb.start(&c).unwrap();
+
+    wait_sessions(&frr, 2, CONVERGE).unwrap();
+    wait_sessions(&bird, 2, CONVERGE).unwrap();
     wait_learns(&frr, Family::V4, &["10.1.12.0/26".into()], CONVERGE).unwrap();
-    let _ = gobgp;
+    let both = vec!["10.1.12.0/26".to_string(), "10.1.14.0/26".to_string()];
+    wait_learns(&bird, Family::V4, &both, CONVERGE).unwrap();
+    wait_learns(&gobgp, Family::V4, &both, CONVERGE).unwrap();
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "BIRD 2's kernel: same subnet direct, other subnet via tunl0 onlink",
+        || {
+            let k = kernel::routes(&c.ns, Family::V4, "main", Some("bird"))?;
+            let ok = k
+                .iter()
+                .any(|r| r.dst == both[0] && r.is_via(&a.ip4().to_string(), "eth0", false))
+                && k.iter()
+                    .any(|r| r.dst == both[1] && r.is_via(&b.ip4().to_string(), "tunl0", true));
+            Ok(Observed::when(ok, render(&k)))
+        },
+    )
+    .unwrap();
     report("routed_subnets", start);
 }
 
@@ -639,6 +723,10 @@ fn ebgp_v4_v6_and_restarts() {
         },
     )
     .unwrap();
+    assert!(
+        bird.ctl.graceful_restart_active("frr").unwrap(),
+        "BIRD is not in graceful restart for FRR"
+    );
     let crash = Instant::now();
     while crash.elapsed() < Duration::from_secs(3) {
         let have = bird.prefixes(Family::V4).unwrap();
@@ -804,4 +892,277 @@ fn bird2_rr_add_paths_ecmp() {
     })
     .unwrap();
     report("bird2_rr_add_paths_ecmp", start);
+}
+
+/// Scale smoke with real peers only (scenario 10 with BIRD 2 in bgpd's place): 100k routes
+/// (`BGPLAB_SCALE_ROUTES` to change) from one BIRD 2 reach another BIRD 2's RIB and kernel;
+/// proves the harness's counting helpers and deadlines at that size.
+#[test]
+fn scale_bird2_100k() {
+    let start = Instant::now();
+    let n: u32 = std::env::var("BGPLAB_SCALE_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut lab = Lab::new("scale_bird2_100k").unwrap();
+    let lan = lab.lan().unwrap();
+    let ns = lab.node("sender", &[(&lan, 1)], None).unwrap();
+    let nr = lab.node("receiver", &[(&lan, 2)], None).unwrap();
+    let mut cs = Bird2Config::new(&ns, AS);
+    // /26 blocks of 10.0.0.0/8, in order.
+    cs.statics = (0..n)
+        .map(|i| {
+            format!(
+                "10.{}.{}.{}/26 blackhole",
+                i >> 10,
+                (i >> 2) & 255,
+                (i & 3) * 64
+            )
+        })
+        .collect();
+    let mut p = Bird2Peer::new("receiver", nr.ip4(), AS);
+    p.passive = true;
+    cs.peers.push(p);
+    let sender = cs.start(&ns).unwrap();
+    let mut cr = Bird2Config::new(&nr, AS);
+    cr.kernel = KernelExport::Plain;
+    cr.peers.push(Bird2Peer::new("sender", ns.ip4(), AS));
+    let receiver = cr.start(&nr).unwrap();
+    wait_sessions(&receiver, 1, CONVERGE).unwrap();
+    let deadline = Duration::from_secs(120);
+    let want = u64::from(n);
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "receiver's RIB has every route",
+        || {
+            let c = receiver.ctl.route_count("table master4 protocol sender")?;
+            Ok(Observed::when(c == want, format!("{c} of {want}")))
+        },
+    )
+    .unwrap();
+    let rib_at = start.elapsed();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "receiver's kernel has every route",
+        || {
+            let c = kernel::count(&nr.ns, Family::V4, "main", Some("bird"))?;
+            Ok(Observed::when(c as u64 == want, format!("{c} of {want}")))
+        },
+    )
+    .unwrap();
+    // Spot check through the full parsers: the last route, in the RIB and in the kernel.
+    let last = format!(
+        "10.{}.{}.{}/26",
+        (n - 1) >> 10,
+        ((n - 1) >> 2) & 255,
+        ((n - 1) & 3) * 64
+    );
+    let r = receiver.ctl.routes(&format!("for {last}")).unwrap();
+    assert!(r.iter().any(|r| r.prefix == last && r.primary), "{r:?}");
+    let k = kernel::routes(&nr.ns, Family::V4, "main", Some("bird")).unwrap();
+    assert_eq!(k.len(), n as usize);
+    assert!(k
+        .iter()
+        .any(|r| r.dst == last && r.is_via(&ns.ip4().to_string(), "eth0", false)));
+    let _ = sender;
+    eprintln!(
+        "bgpd-lab: {n} routes: in the receiver's RIB after {:.1}s, kernel after {:.1}s",
+        rib_at.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    report("scale_bird2_100k", start);
+}
+
+/// The n-th /26 of 10.0.0.0/8.
+fn nth26(i: u32) -> String {
+    format!("10.{}.{}.{}/26", i >> 10, (i >> 2) & 255, (i & 3) * 64)
+}
+
+/// Churn with real peers only (scenario 7 with FRR in bgpd's place): BIRD 2 announces and
+/// withdraws routes in waves (`birdc configure`): 10k, then three back-to-back waves of
+/// withdrawals and announcements; at the end FRR's RIB and kernel match BIRD's table exactly.
+#[test]
+fn churn_bird2_to_frr() {
+    let start = Instant::now();
+    let mut lab = Lab::new("churn_bird2_to_frr").unwrap();
+    let lan = lab.lan().unwrap();
+    let nb = lab.node("bird2", &[(&lan, 1)], None).unwrap();
+    let nf = lab.node("frr", &[(&lan, 2)], None).unwrap();
+    let mut cf = FrrConfig::new(&nf, AS);
+    let mut n = FrrNeighbor::new(nb.ip4(), AS);
+    n.passive = true;
+    cf.neighbors.push(n);
+    let frr = cf.start(&nf).unwrap();
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.peers.push(Bird2Peer::new("frr", nf.ip4(), AS));
+    let set = |ids: &[u32]| -> Vec<String> {
+        ids.iter()
+            .map(|&i| format!("{} blackhole", nth26(i)))
+            .collect()
+    };
+    // Wave 1: 10k routes.
+    let mut ids: Vec<u32> = (0..10_000).collect();
+    cb.statics = set(&ids);
+    let mut bird = cb.start(&nb).unwrap();
+    wait_sessions(&bird, 1, CONVERGE).unwrap();
+    let wave1: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    wait_exactly(&frr, Family::V4, &wave1, Duration::from_secs(60)).unwrap();
+    // Waves 2-4 back to back, without waiting. Wave 2: withdraw the first half.
+    ids.retain(|&i| i >= 5_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    // Wave 3: 2k new routes, and every even one of the remaining half withdrawn.
+    ids.retain(|&i| i % 2 == 1);
+    ids.extend(10_000..12_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    // Wave 4: withdraw 1k of the new ones again.
+    ids.retain(|&i| !(10_000..11_000).contains(&i));
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+
+    let want: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    let deadline = Duration::from_secs(90);
+    wait_exactly(&frr, Family::V4, &want, deadline).unwrap();
+    let want_set: BTreeSet<&String> = want.iter().collect();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "FRR's kernel matches BIRD's table",
+        || {
+            let k = kernel::routes(&nf.ns, Family::V4, "main", Some("bgp"))?;
+            let have: BTreeSet<&String> = k.iter().map(|r| &r.dst).collect();
+            let missing = want_set.difference(&have).count();
+            let extra = have.difference(&want_set).count();
+            Ok(Observed::when(
+                missing == 0 && extra == 0,
+                format!("{} routes, {missing} missing, {extra} extra", have.len()),
+            ))
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        bird.ctl.route_count("table master4").unwrap(),
+        want.len() as u64
+    );
+    report("churn_bird2_to_frr", start);
+}
+
+/// A redundant route-reflector cluster with real peers only (scenario 4 with FRR in bgpd's
+/// place): two FRR reflectors sharing a cluster ID, BIRD 2 and GoBGP clients of both; one
+/// reflector is stopped and no client loses a route.
+#[test]
+fn frr_redundant_rr_cluster() {
+    let start = Instant::now();
+    let mut lab = Lab::new("frr_redundant_rr_cluster").unwrap();
+    let lan = lab.lan().unwrap();
+    let n1 = lab.node("rr1", &[(&lan, 10)], None).unwrap();
+    let n2 = lab.node("rr2", &[(&lan, 11)], None).unwrap();
+    let nb = lab.node("bird2", &[(&lan, 12)], None).unwrap();
+    let ng = lab.node("gobgp", &[(&lan, 14)], None).unwrap();
+    let cluster = Ipv4Addr::new(10, 255, 0, 4);
+    let clients = [nb.ip4(), ng.ip4()];
+    let mut rrs = Vec::new();
+    for (me, other) in [(&n1, &n2), (&n2, &n1)] {
+        let mut c = FrrConfig::new(me, AS);
+        c.cluster_id = Some(cluster);
+        for ip in clients {
+            let mut n = FrrNeighbor::new(ip, AS);
+            n.rr_client = true;
+            n.passive = true;
+            c.neighbors.push(n);
+        }
+        // The other reflector of the cluster: a plain iBGP peer.
+        let mut n = FrrNeighbor::new(other.ip4(), AS);
+        n.passive = calico_passive(&me.ip4().to_string(), &other.ip4().to_string());
+        c.neighbors.push(n);
+        rrs.push(c.start(me).unwrap());
+    }
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.statics.push("10.4.12.0/26 blackhole".into());
+    cb.kernel = KernelExport::Plain;
+    cb.peers.push(Bird2Peer::new("rr1", n1.ip4(), AS));
+    cb.peers.push(Bird2Peer::new("rr2", n2.ip4(), AS));
+    let bird = cb.start(&nb).unwrap();
+    let mut cg = GobgpConfig::new(&ng, AS);
+    cg.neighbors.push(GobgpNeighbor::new(n1.ip4(), AS));
+    cg.neighbors.push(GobgpNeighbor::new(n2.ip4(), AS));
+    cg.announce.push("10.4.14.0/26".into());
+    let gobgp = cg.start(&ng).unwrap();
+
+    for rr in &rrs {
+        wait_sessions(rr, 3, CONVERGE).unwrap();
+    }
+    wait_sessions(&bird, 2, CONVERGE).unwrap();
+    wait_sessions(&gobgp, 2, CONVERGE).unwrap();
+    let both = vec!["10.4.12.0/26".to_string(), "10.4.14.0/26".to_string()];
+    wait_learns(&bird, Family::V4, &both, CONVERGE).unwrap();
+    wait_learns(&gobgp, Family::V4, &both, CONVERGE).unwrap();
+    // BIRD holds GoBGP's route from both reflectors.
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "BIRD has GoBGP's route from rr1 and rr2",
+        || {
+            let rs = bird.ctl.routes("for 10.4.14.0/26")?;
+            let from: BTreeSet<String> = rs.iter().map(|r| r.protocol.clone()).collect();
+            Ok(Observed::when(from.len() == 2, format!("{from:?}")))
+        },
+    )
+    .unwrap();
+    wait_observing(CONVERGE, POLL, "BIRD's kernel has GoBGP's route", || {
+        let k = kernel::routes(&nb.ns, Family::V4, "main", Some("bird"))?;
+        Ok(Observed::when(
+            k.iter().any(|r| r.dst == "10.4.14.0/26"),
+            render(&k),
+        ))
+    })
+    .unwrap();
+    let monitor = RouteMonitor::start(&nb.ns, &nb.path("ip-monitor.log")).unwrap();
+    // GoBGP holds both prefixes from both reflectors (FRR sends to a new session a moment
+    // after it is Established: wait for it, or the test would stop the only source).
+    for rr in [&n1, &n2] {
+        wait_observing(
+            CONVERGE,
+            POLL,
+            &format!("GoBGP's Adj-RIB-In from {} has both", rr.name),
+            || {
+                let have = gobgp.adj_in(&rr.ip4().to_string(), Family::V4)?;
+                Ok(Observed::when(
+                    both.iter().all(|p| have.contains(p)),
+                    format!("{have:?}"),
+                ))
+            },
+        )
+        .unwrap();
+    }
+
+    // Stop rr1 (SIGTERM: it closes its sessions with a Cease): nothing may go missing.
+    let mut rr1 = rrs.remove(0);
+    rr1.stop(libc::SIGTERM).unwrap();
+    wait_sessions(&rrs[0], 2, CONVERGE).unwrap();
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(4) {
+        let b = bird.prefixes(Family::V4).unwrap();
+        let g = gobgp.prefixes(Family::V4).unwrap();
+        for p in &both {
+            assert!(
+                b.contains(p) && g.contains(p),
+                "a client lost {p}: BIRD {b:?}, GoBGP {g:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let states = bird.ctl.bgp_states().unwrap();
+    assert_ne!(
+        states.get("rr1").map(String::as_str),
+        Some("Established"),
+        "{states:?}"
+    );
+    let gone = monitor.deletions_of(&both).unwrap();
+    assert!(gone.is_empty(), "BIRD's kernel lost a route: {gone:?}");
+    monitor.stop();
+    report("frr_redundant_rr_cluster", start);
 }

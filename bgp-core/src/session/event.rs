@@ -104,8 +104,10 @@ pub struct Down {
     pub from: StateKind,
     /// Graceful restart helper (RFC 4724 §4.2): families whose routes from this peer must be
     /// kept, marked stale, until [`Event::EndOfRib`] or [`Event::StaleRoutesExpired`]. Every
-    /// other family's routes from the peer are to be removed now. Empty unless the session was
-    /// Established.
+    /// other family's routes from the peer are to be removed now, and so are routes still
+    /// marked stale from an earlier restart ("To deal with possible consecutive restarts, a
+    /// route (from the peer) previously marked as stale MUST be deleted."). Empty unless the
+    /// session was Established.
     pub keep_stale: Vec<Family>,
 }
 
@@ -187,6 +189,12 @@ pub trait UpdateSource {
     /// just after the Beginning-of-Route-Refresh went out, when enhanced route refresh is used.
     fn refresh(&mut self, family: Family) {
         let _ = family;
+    }
+
+    /// Whether the source writes the End-of-RIB markers itself (as `bgp_core::rib`'s
+    /// `Rib::poll_update` does after its initial feed); the session then sends none of its own.
+    fn sends_end_of_rib(&self) -> bool {
+        false
     }
 }
 

@@ -62,7 +62,6 @@ pub use event::{
 pub use timer::Timer;
 use timer::Timers;
 
-use crate::wire::error::code as err_code;
 use crate::wire::header::MessageType;
 use crate::wire::notification::cease;
 use crate::wire::{
@@ -72,6 +71,8 @@ use crate::wire::{
 
 /// A receive buffer larger than this is released once empty.
 const RX_KEEP: usize = 8 * 1024;
+/// Complete messages are copied out of the input in chunks of about this size.
+const COPY_CHUNK: usize = 16 * 1024;
 
 /// Per-state data (RFC 4271 §8.2.2).
 #[derive(Debug)]
@@ -317,7 +318,8 @@ impl Session {
         self.rx = BytesMut::new();
         match self.config.delay_open {
             // RFC 4271 §8.2.2: "If the DelayOpen attribute is set to TRUE, the local system:
-            // stops the ConnectRetryTimer, ... sets the DelayOpenTimer to the initial value".
+            // - stops the ConnectRetryTimer (if running) and sets the ConnectRetryTimer to
+            // zero, - sets the DelayOpenTimer to the initial value".
             Some(d) => {
                 self.timers.set(Timer::DelayOpen, now + d);
                 self.set_state(if connect {
@@ -431,7 +433,7 @@ impl Session {
     ) -> bool {
         let start = out.len();
         if let Some(n) = self.tx.notification.take() {
-            // RFC 4271 §6: "the BGP connection is closed immediately after it is sent".
+            // RFC 4271 §4.5: "The BGP connection is closed immediately after it is sent."
             if n.encode(out).is_err() {
                 out.truncate(start);
             }
@@ -473,8 +475,8 @@ impl Session {
         while let Some(f) = est.refresh_answers.pop() {
             source.refresh(f);
             if est.negotiated.enhanced_route_refresh {
-                // RFC 7313 §4: "the speaker MUST send a BoRR message before it starts to
-                // re-advertise the Adj-RIB-Out ... and an EoRR message after".
+                // RFC 7313 §4: the re-advertisement answering a request is framed by a
+                // Beginning-of-RIB-Refresh before it and an End-of-RIB-Refresh after it.
                 let borr = RouteRefresh {
                     family: f,
                     subtype: RefreshSubtype::BeginningOfRefresh,
@@ -501,9 +503,13 @@ impl Session {
             }
             Ok(SourceStatus::Synced) => {
                 out.truncate(start);
+                if source.sends_end_of_rib() {
+                    est.eor_to_send.clear();
+                }
                 if !est.eor_to_send.is_empty() {
-                    // RFC 4724 §4.1: "the Restarting Speaker ... MUST send the End-of-RIB
-                    // marker ... once it has completed the initial update".
+                    // RFC 4724 §2: "the generation of such a marker upon completion of the
+                    // initial update would be useful for routing convergence in general, and
+                    // thus the practice is recommended."
                     let f = est.eor_to_send.remove(0);
                     if Update::end_of_rib(f).encode(&est.negotiated, out).is_err() {
                         out.truncate(start);
@@ -687,7 +693,7 @@ impl Session {
 
     fn send_open(&mut self, now: Instant) {
         self.tx.open = true;
-        // RFC 4271 §8.2.2: "sets the HoldTimer to a large value ... A HoldTimer value of 4
+        // RFC 4271 §8.2.2: "sets its HoldTimer to a large value" ... "A HoldTimer value of 4
         // minutes is suggested."
         self.timers
             .set(Timer::Hold, now + self.config.open_hold_time);
@@ -711,8 +717,8 @@ impl Session {
     /// The keepalive interval for a negotiated hold time, `None` when it is 0.
     fn keepalive_for(&self, hold: u16) -> Option<Duration> {
         // RFC 4271 §4.4: "If the negotiated Hold Time interval is zero, then periodic KEEPALIVE
-        // messages MUST NOT be sent." §10: "The suggested default for the KeepaliveTime is 1/3
-        // of the HoldTime."
+        // messages MUST NOT be sent." and "A reasonable maximum time between KEEPALIVE messages
+        // would be one third of the Hold Time interval."
         if hold == 0 {
             return None;
         }
@@ -750,7 +756,7 @@ impl Session {
                     .is_some_and(|g| g.notification)
         });
         if n_bit {
-            hard_reset(&n)
+            n.into_hard_reset()
         } else {
             n
         }
@@ -791,8 +797,8 @@ impl Session {
         if from == StateKind::Established {
             // RFC 4724 §4.2: "the Receiving Speaker MUST retain the routes received from the
             // peer for all the address families that were previously received in the Graceful
-            // Restart Capability and MUST mark them as stale routing information. ... The
-            // Receiving Speaker MUST also set a timer with the value of the Restart Time".
+            // Restart Capability and MUST mark them as stale routing information." The stale
+            // routes are dropped if the session is not back within the peer's Restart Time.
             self.life.stale.clone_from(&keep_stale);
             self.timers.stop(Timer::StaleRoutes);
             match &old {
@@ -875,9 +881,8 @@ impl Session {
                     self.state,
                     State::OpenSent | State::OpenConfirm(_) | State::Established(_)
                 ) {
-                    // RFC 4271 §8.2.2: "If the HoldTimer_Expires event (Event 10) occurs ...,
-                    // the local system: sends a NOTIFICATION message with the error code Hold
-                    // Timer Expired".
+                    // RFC 4271 §8.2.2: "If the HoldTimer_Expires (Event 10), the local system:
+                    // - sends a NOTIFICATION message with the error code Hold Timer Expired".
                     self.close(
                         now,
                         DownReason::NotificationSent(Notification::hold_timer_expired()),
@@ -921,13 +926,26 @@ impl Session {
     }
 
     /// Handles every complete message at the start of `buf`; returns the octets consumed.
+    ///
+    /// Messages are copied out of `buf` in chunks of up to [`COPY_CHUNK`] octets (one copy and
+    /// one allocation for many small messages) and decoded from slices of the chunk, so what a
+    /// decoded value keeps alive is at most one chunk, never the caller's read buffer.
     fn process(&mut self, now: Instant, buf: &[u8]) -> usize {
         let mut pos = 0;
+        let mut chunk = Bytes::new();
+        let mut chunk_start = 0;
         while self.is_connected() {
             let rest = buf.get(pos..).unwrap_or_default();
             match frame(rest, self.max_len()) {
                 Ok(Some(len)) => {
-                    let msg = Bytes::copy_from_slice(rest.get(..len).unwrap_or_default());
+                    let mut off = pos - chunk_start;
+                    if off + len > chunk.len() {
+                        let take = rest.len().min(len.max(COPY_CHUNK));
+                        chunk = Bytes::copy_from_slice(rest.get(..take).unwrap_or_default());
+                        chunk_start = pos;
+                        off = 0;
+                    }
+                    let msg = chunk.slice(off..off + len);
                     pos += len;
                     self.on_frame(now, msg);
                 }
@@ -984,7 +1002,7 @@ impl Session {
             self.fsm_error(now);
             return;
         }
-        match Message::decode(msg, &Negotiated::default()) {
+        match Message::decode(msg, &Negotiated::pre_open()) {
             Ok(m) => self.opening_message(now, m),
             Err(e) => self.protocol_error(now, &e),
         }
@@ -1270,8 +1288,8 @@ fn gr_keep(neg: &Negotiated, reason: &DownReason) -> Vec<Family> {
     };
     let graceful = match reason {
         DownReason::ConnectionClosed => true,
-        // RFC 8538 §4: with the N bit exchanged, "the Graceful Restart mechanisms ... are
-        // applied" on receipt or transmission of any NOTIFICATION other than Hard Reset.
+        // RFC 8538 §4: with the N bit exchanged, graceful restart also applies when a
+        // NOTIFICATION other than Cease/Hard Reset is sent or received.
         DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => {
             peer.notification && local.notification && !n.is_hard_reset()
         }
@@ -1286,30 +1304,29 @@ fn gr_keep(neg: &Negotiated, reason: &DownReason) -> Vec<Family> {
         .collect()
 }
 
-/// Wraps a NOTIFICATION in a Cease/Hard Reset (RFC 8538 §3: "the Data field ... contains the
-/// Error Code and Error Subcode of the encapsulated NOTIFICATION, followed by its Data").
-pub fn hard_reset(inner: &Notification) -> Notification {
-    let mut data = BytesMut::with_capacity(2 + inner.data.len());
-    data.extend_from_slice(&[inner.code, inner.subcode]);
-    data.extend_from_slice(&inner.data);
-    Notification {
-        code: err_code::CEASE,
-        subcode: cease::HARD_RESET,
-        data: data.freeze(),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::testing::{Pair, VecSource};
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
 
-/// The NOTIFICATION inside a Hard Reset, or the NOTIFICATION itself: what to show the operator
-/// (the shutdown communication of a Hard Reset-wrapped Administrative Shutdown is inside).
-pub fn unwrap_hard_reset(n: &Notification) -> Notification {
-    if n.is_hard_reset() {
-        if let (Some(&c), Some(&s)) = (n.data.first(), n.data.get(1)) {
-            return Notification {
-                code: c,
-                subcode: s,
-                data: n.data.slice(2..),
-            };
-        }
+    #[test]
+    fn receive_buffer_is_released_when_idle() {
+        let mut p = Pair::calico();
+        // Pieces that split messages, so partial ones are buffered.
+        p.chunk = 1000;
+        p.a.source = VecSource::ipv4(5000, Ipv4Addr::new(10, 0, 0, 1));
+        p.start();
+        assert!(p.run_until(Duration::from_secs(60), |p| p.b.announced == 5000));
+        assert_eq!(p.b.session.rx.capacity(), 0);
+        assert_eq!(p.a.session.rx.capacity(), 0);
     }
-    n.clone()
+
+    #[test]
+    fn an_idle_session_is_small() {
+        // 100 idle peers must fit in a few MB of RSS together with everything else: the
+        // session itself stays well under a kilobyte (plus its OPEN's capabilities).
+        let size = std::mem::size_of::<super::Session>();
+        assert!(size <= 512, "Session is {size} bytes");
+    }
 }

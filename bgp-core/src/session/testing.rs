@@ -42,6 +42,10 @@ pub struct VecSource {
     /// Report [`SourceStatus::Pending`] instead of `Synced` when done (an initial table that
     /// never completes).
     pub never_synced: bool,
+    /// Write End-of-RIB for every negotiated family itself once the batches are out (like the
+    /// RIB's Adj-RIB-Out), instead of leaving it to the session.
+    pub writes_end_of_rib: bool,
+    eor_written: usize,
 }
 
 /// `count` distinct IPv4 /24 prefixes from 10.0.0.0 upwards.
@@ -80,6 +84,7 @@ impl VecSource {
     pub fn rewind(&mut self) {
         self.batch = 0;
         self.pos = 0;
+        self.eor_written = 0;
     }
 
     /// Whether everything was pulled.
@@ -105,11 +110,22 @@ impl UpdateSource for VecSource {
             self.pos += n;
             return Ok(SourceStatus::Wrote);
         }
+        if self.writes_end_of_rib {
+            if let Some(f) = ctx.families.get(self.eor_written) {
+                self.eor_written += 1;
+                crate::wire::Update::end_of_rib(*f).encode(ctx, out)?;
+                return Ok(SourceStatus::Wrote);
+            }
+        }
         Ok(if self.never_synced {
             SourceStatus::Pending
         } else {
             SourceStatus::Synced
         })
+    }
+
+    fn sends_end_of_rib(&self) -> bool {
+        self.writes_end_of_rib
     }
 
     fn refresh(&mut self, family: Family) {

@@ -7,7 +7,7 @@
 //! flags: 0x80 Optional, 0x40 Transitive, 0x20 Partial, 0x10 Extended Length
 //! ```
 //!
-//! One descriptor table ([`DESCRIPTORS`]) says, per known attribute, which flag bits it must
+//! One descriptor table (`DESCRIPTORS`) says, per known attribute, which flag bits it must
 //! carry and what RFC 7606 does when it is malformed; the decoder applies it once per attribute
 //! and folds the strongest disposition for the whole UPDATE.
 
@@ -24,6 +24,7 @@ pub use community::{Community, ExtCommunity, LargeCommunity};
 pub use mp::{MpReach, MpUnreach, NextHop};
 
 use super::error::{update_subcode, AttrError, DecodeError, Disposition};
+use super::family::Family;
 use super::negotiated::Negotiated;
 
 /// Attribute type codes.
@@ -285,7 +286,7 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     },
 ];
 
-/// Index into [`DESCRIPTORS`] + 1 per type code (0: unknown), so lookup is one load.
+/// Index into `DESCRIPTORS` + 1 per type code (0: unknown), so lookup is one load.
 // Evaluated at compile time: an out-of-range index would fail the build, not the daemon.
 #[allow(clippy::indexing_slicing)]
 const DESCRIPTOR_INDEX: [u8; 256] = {
@@ -719,6 +720,17 @@ impl PathAttributes {
         ctx: &Negotiated,
         out: &mut B,
     ) -> Result<(), super::EncodeError> {
+        self.encode_with_next_hop(ctx, self.next_hop, out)
+    }
+
+    /// [`PathAttributes::encode`] with NEXT_HOP replaced by `next_hop` (or left out when
+    /// `None`): what UPDATE packing needs without cloning the attributes.
+    pub fn encode_with_next_hop<B: BufMut>(
+        &self,
+        ctx: &Negotiated,
+        next_hop: Option<Ipv4Addr>,
+        out: &mut B,
+    ) -> Result<(), super::EncodeError> {
         let four = ctx.four_octet_as;
         if let Some(o) = self.origin {
             put_attr(out, WK, code::ORIGIN, 1);
@@ -736,7 +748,7 @@ impl PathAttributes {
                 as4_path = Some(p.without_confed());
             }
         }
-        if let Some(nh) = self.next_hop {
+        if let Some(nh) = next_hop {
             put_attr(out, WK, code::NEXT_HOP, 4);
             out.put_slice(&nh.octets());
         }
@@ -846,6 +858,29 @@ pub(crate) fn encode_mp_reach<B: BufMut>(
     check_len(len)?;
     put_attr(out, ON, code::MP_REACH_NLRI, len);
     mp.encode_value(add_path, out);
+    Ok(())
+}
+
+/// Encodes an MP_REACH_NLRI attribute from its parts (IP families), without building an
+/// [`MpReach`].
+pub(crate) fn encode_mp_reach_parts<B: BufMut>(
+    family: Family,
+    next_hop: &NextHop,
+    nlri: &[super::Nlri],
+    add_path: bool,
+    out: &mut B,
+) -> Result<(), super::EncodeError> {
+    let len = 3
+        + 1
+        + next_hop.encoded_len()
+        + 1
+        + nlri.iter().map(|n| n.encoded_len(add_path)).sum::<usize>();
+    check_len(len)?;
+    put_attr(out, ON, code::MP_REACH_NLRI, len);
+    mp::encode_reach_value(&family, next_hop, out);
+    for n in nlri {
+        n.encode(add_path, out);
+    }
     Ok(())
 }
 

@@ -36,7 +36,8 @@ pub enum NextHop {
 }
 
 impl NextHop {
-    fn encoded_len(&self) -> usize {
+    /// Octets of the next hop field.
+    pub fn encoded_len(&self) -> usize {
         match self {
             NextHop::V4(_) => 4,
             NextHop::V6 {
@@ -178,20 +179,7 @@ impl MpReach {
     }
 
     pub(crate) fn encode_value<B: BufMut>(&self, add_path: bool, out: &mut B) {
-        out.put_u16(self.family.afi.0);
-        out.put_u8(self.family.safi.0);
-        out.put_u8(self.next_hop.encoded_len() as u8);
-        match &self.next_hop {
-            NextHop::V4(a) => out.put_slice(&a.octets()),
-            NextHop::V6 { global, link_local } => {
-                out.put_slice(&global.octets());
-                if let Some(ll) = link_local {
-                    out.put_slice(&ll.octets());
-                }
-            }
-            NextHop::Opaque(b) => out.put_slice(b),
-        }
-        out.put_u8(0);
+        encode_reach_value(&self.family, &self.next_hop, out);
         if self.family.is_ip() {
             for n in &self.nlri {
                 n.encode(add_path, out);
@@ -200,6 +188,24 @@ impl MpReach {
             out.put_slice(&self.opaque_nlri);
         }
     }
+}
+
+/// AFI, SAFI, next hop length, next hop and the reserved octet of an MP_REACH_NLRI value.
+pub(crate) fn encode_reach_value<B: BufMut>(family: &Family, next_hop: &NextHop, out: &mut B) {
+    out.put_u16(family.afi.0);
+    out.put_u8(family.safi.0);
+    out.put_u8(next_hop.encoded_len() as u8);
+    match next_hop {
+        NextHop::V4(a) => out.put_slice(&a.octets()),
+        NextHop::V6 { global, link_local } => {
+            out.put_slice(&global.octets());
+            if let Some(ll) = link_local {
+                out.put_slice(&ll.octets());
+            }
+        }
+        NextHop::Opaque(b) => out.put_slice(b),
+    }
+    out.put_u8(0);
 }
 
 impl MpUnreach {
