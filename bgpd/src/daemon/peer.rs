@@ -158,39 +158,23 @@ pub(crate) struct RibSource<'a> {
 impl UpdateSource for RibSource<'_> {
     fn next_update(
         &mut self,
-        ctx: &Negotiated,
+        _ctx: &Negotiated,
         out: &mut BytesMut,
     ) -> Result<SourceStatus, EncodeError> {
-        let mut rib = lock(&self.shared.rib);
-        loop {
-            let start = out.len();
-            if !rib.poll_update(self.id, out)? {
-                return Ok(SourceStatus::Synced);
-            }
-            // The session sends End-of-RIB itself once the source is synced; drop the RIB's.
-            if is_end_of_rib(ctx, &out[start..]) {
-                out.truncate(start);
-                continue;
-            }
-            return Ok(SourceStatus::Wrote);
-        }
+        // The RIB writes the End-of-RIB markers itself after its initial feed.
+        Ok(match lock(&self.shared.rib).poll_update(self.id, out)? {
+            true => SourceStatus::Wrote,
+            false => SourceStatus::Synced,
+        })
     }
 
     fn refresh(&mut self, _family: Family) {
         lock(&self.shared.rib).refresh_export(self.id, true);
     }
-}
 
-fn is_end_of_rib(ctx: &Negotiated, msg: &[u8]) -> bool {
-    if msg.len() > 40 {
-        return false;
+    fn sends_end_of_rib(&self) -> bool {
+        true
     }
-    [Family::IPV4_UNICAST, Family::IPV6_UNICAST]
-        .iter()
-        .any(|f| {
-            let mut b = BytesMut::new();
-            Update::end_of_rib(*f).encode(ctx, &mut b).is_ok() && b[..] == *msg
-        })
 }
 
 enum Input {
