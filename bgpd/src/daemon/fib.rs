@@ -10,7 +10,7 @@ use std::io;
 use std::net::IpAddr;
 
 use bgp_core::rib::{FibRoute as RibRoute, KernelTunnel, RouteType, SourceKind};
-use bgp_fib::{Device, FibCommand, FibConfig, FibEvent, FibHandle, FibSocket, NextHop, RouteKind};
+use bgp_fib::{Device, FibConfig, FibEvent, FibSocket, NextHop, RouteKind};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
@@ -35,14 +35,31 @@ impl KernelView {
     }
 }
 
-/// The FIB thread and its event stream.
+/// Commands to the FIB thread.
+enum FibCmd {
+    Changes(Vec<bgp_fib::FibChange>),
+    ReleaseStale,
+    Shutdown,
+}
+
+/// Changes per hand-off to the FIB thread.
+pub(crate) const FIB_CHUNK: usize = 16 * 1024;
+/// Hand-offs queued for the FIB thread: beyond that the RIB keeps the changes (coalesced per
+/// prefix in its own FIB queue) until the thread catches up, so memory stays bounded.
+const FIB_DEPTH: usize = 4;
+/// Netlink batches sent between two looks at the command channel.
+const BATCHES_PER_TURN: usize = 8;
+
+/// The FIB thread (our loop around bgp-fib's sans-IO `Fib` and its `FibSocket`) and its
+/// event stream. A bounded command channel gives the RIB task backpressure.
 pub(crate) struct FibBridge {
-    pub handle: Option<FibHandle>,
+    tx: Option<std::sync::mpsc::SyncSender<FibCmd>>,
+    wake: std::os::fd::OwnedFd,
+    thread: Option<std::thread::JoinHandle<io::Result<()>>>,
     pub events: mpsc::UnboundedReceiver<FibEvent>,
     pub table: u32,
     pub metric: u32,
 }
-
 /// bgp-fib settings from `[kernel]`.
 pub(crate) fn fib_config(config: &Config) -> FibConfig {
     let k = &config.file.kernel;
@@ -75,41 +92,170 @@ pub(crate) fn kernel_has_our_routes(config: &Config) -> bool {
 impl FibBridge {
     /// Starts the FIB thread; `adopt`: keep our routes found in the kernel until released.
     pub fn start(config: &Config, adopt: bool) -> io::Result<FibBridge> {
+        use std::os::fd::{AsRawFd, FromRawFd};
         let cfg = fib_config(config);
         let sock = FibSocket::open(true)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let handle = bgp_fib::spawn(cfg, adopt, sock, move |ev| {
-            let _ = tx.send(ev);
-        })?;
+        if let Err(e) = sock.ignore_own_route_notifications(cfg.protocol) {
+            tracing::warn!("cannot filter our own route notifications: {e}");
+        }
+        // SAFETY: plain eventfd creation; the fd is owned below.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh fd we own.
+        let wake = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let wake_fd = wake.as_raw_fd();
+        let (tx, rx) = std::sync::mpsc::sync_channel(FIB_DEPTH);
+        let (etx, erx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("bgpd-fib".into())
+            .spawn(move || fib_thread(cfg, adopt, sock, rx, wake_fd, etx))?;
         Ok(FibBridge {
-            handle: Some(handle),
-            events: rx,
+            tx: Some(tx),
+            wake,
+            thread: Some(thread),
+            events: erx,
             table: config.file.kernel.table,
             metric: config.file.kernel.metric,
         })
     }
 
-    pub fn send(&self, changes: Vec<bgp_fib::FibChange>) {
-        if changes.is_empty() {
-            return;
+    fn wake(&self) {
+        use std::os::fd::AsRawFd;
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes to our eventfd.
+        unsafe {
+            libc::write(
+                self.wake.as_raw_fd(),
+                &one as *const u64 as *const libc::c_void,
+                8,
+            );
         }
-        if let Some(h) = &self.handle {
-            if let Err(e) = h.send(FibCommand::Changes(changes)) {
-                tracing::error!("FIB thread: {e}");
+    }
+
+    /// Hands changes to the FIB thread; gives them back when it is behind.
+    pub fn try_send(
+        &self,
+        changes: Vec<bgp_fib::FibChange>,
+    ) -> Result<(), Vec<bgp_fib::FibChange>> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let Some(tx) = &self.tx else { return Ok(()) };
+        match tx.try_send(FibCmd::Changes(changes)) {
+            Ok(()) => {
+                self.wake();
+                Ok(())
+            }
+            Err(std::sync::mpsc::TrySendError::Full(FibCmd::Changes(c))) => Err(c),
+            Err(_) => {
+                tracing::error!("FIB thread ended");
+                Ok(())
             }
         }
     }
 
     pub fn release_stale(&self) {
-        if let Some(h) = &self.handle {
-            let _ = h.send(FibCommand::ReleaseStale);
+        if let Some(tx) = &self.tx {
+            let tx = tx.clone();
+            // Never blocks the runtime: a full channel drains within milliseconds.
+            std::thread::spawn(move || {
+                let _ = tx.send(FibCmd::ReleaseStale);
+            });
+            self.wake();
         }
     }
 
     /// Stops the thread (flushing our routes unless `persist`), without blocking the runtime.
     pub async fn shutdown(&mut self) {
-        if let Some(h) = self.handle.take() {
-            let _ = tokio::task::spawn_blocking(move || h.shutdown()).await;
+        let tx = self.tx.take();
+        let t = self.thread.take();
+        let wake = self.wake.try_clone().ok();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(tx) = tx {
+                let _ = tx.send(FibCmd::Shutdown);
+            }
+            if let Some(w) = wake {
+                use std::os::fd::AsRawFd;
+                let one: u64 = 1;
+                // SAFETY: as in `wake`.
+                unsafe {
+                    libc::write(w.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8);
+                }
+            }
+            if let Some(t) = t {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// The FIB thread: commands in (bounded), at most [`BATCHES_PER_TURN`] netlink batches between
+/// two looks at them, events out.
+fn fib_thread(
+    cfg: FibConfig,
+    adopt: bool,
+    mut sock: FibSocket,
+    rx: std::sync::mpsc::Receiver<FibCmd>,
+    wake: std::os::fd::RawFd,
+    events: mpsc::UnboundedSender<FibEvent>,
+) -> io::Result<()> {
+    use std::sync::mpsc::TryRecvError;
+    use std::time::{Duration, Instant};
+    let mut fib = bgp_fib::Fib::new(cfg, adopt);
+    let mut stopping = false;
+    let mut tx = Vec::new();
+    loop {
+        let now = Instant::now();
+        loop {
+            match rx.try_recv() {
+                Ok(FibCmd::Changes(v)) => v.into_iter().for_each(|c| fib.apply(c)),
+                Ok(FibCmd::ReleaseStale) => fib.release_stale(now),
+                Ok(FibCmd::Shutdown) | Err(TryRecvError::Disconnected) => {
+                    if !stopping {
+                        stopping = true;
+                        fib.shutdown();
+                    }
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        fib.handle_timeout(now);
+        sock.read_notifications(&mut fib, now)?;
+        sock.read_replies(&mut fib, now)?;
+        let mut more = false;
+        for _ in 0..BATCHES_PER_TURN {
+            tx.clear();
+            more = fib.poll_transmit(&mut tx);
+            if !more {
+                break;
+            }
+            sock.send_batch(&tx)?;
+            sock.read_replies(&mut fib, now)?;
+        }
+        while let Some(ev) = fib.poll_event() {
+            let _ = events.send(ev);
+        }
+        if stopping && fib.is_idle() {
+            return Ok(());
+        }
+        if more {
+            continue;
+        }
+        let mut fds = vec![sock.request_fd(), wake];
+        fds.extend(sock.monitor_fd());
+        let timeout = fib
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(1));
+        bgp_fib::socket::wait_readable(&fds, Some(timeout))?;
+        let mut drain = [0u8; 8];
+        // SAFETY: reads 8 bytes from our non-blocking eventfd into a local buffer.
+        unsafe {
+            libc::read(wake, drain.as_mut_ptr() as *mut libc::c_void, 8);
         }
     }
 }

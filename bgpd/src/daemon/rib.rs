@@ -69,6 +69,10 @@ struct RibTask {
     metrics: HashMap<IpNet, u32>,
     /// Kernel routes failing to install.
     failing: HashSet<RouteKey>,
+    /// Kernel changes the FIB thread could not take yet.
+    fib_backlog: Option<Vec<bgp_fib::FibChange>>,
+    /// The RIB may hold more FIB changes than one hand-off took.
+    fib_more: bool,
 }
 
 /// Starts the RIB task.
@@ -88,6 +92,8 @@ pub(crate) fn spawn(
         config_statics: HashSet::new(),
         metrics: HashMap::new(),
         failing: HashSet::new(),
+        fib_backlog: None,
+        fib_more: false,
     };
     tokio::spawn(async move {
         let cfg = t.shared.config();
@@ -118,8 +124,10 @@ impl RibTask {
                 Fib(FibEvent),
                 Tick,
             }
+            let retry = self.fib_backlog.is_some() || self.fib_more;
             let first = tokio::select! {
                 m = rx.recv() => match m { Some(m) => First::Msg(m), None => return },
+                _ = tokio::time::sleep(Duration::from_millis(5)), if retry => First::Tick,
                 Some(ev) = fib_ev => First::Fib(ev),
                 _ = tick.tick() => First::Tick,
                 _ = super::stopped(&mut stop) => return,
@@ -423,9 +431,25 @@ impl RibTask {
         let mut fib_changes = Vec::new();
         let mut best = Vec::new();
         let subscribers = self.shared.best_tx.receiver_count() > 0;
+        // Backpressure from the FIB thread: while it cannot take the last hand-off, the RIB
+        // keeps further changes in its own per-prefix (coalescing) FIB queue.
+        if let (Some(f), Some(b)) = (&self.fib, self.fib_backlog.take()) {
+            if let Err(b) = f.try_send(b) {
+                self.fib_backlog = Some(b);
+            }
+        }
+        let fib_blocked = self.fib_backlog.is_some();
         {
             let rib = &mut *lock(&self.shared.rib);
-            while let Some(FibChange { prefix, route, .. }) = rib.poll_fib_change() {
+            self.fib_more = false;
+            while !fib_blocked && !self.fib_more {
+                if fib_changes.len() >= super::fib::FIB_CHUNK {
+                    self.fib_more = true;
+                    continue;
+                }
+                let Some(FibChange { prefix, route, .. }) = rib.poll_fib_change() else {
+                    break;
+                };
                 if subscribers {
                     best.push(BestPathChange {
                         prefix,
@@ -477,7 +501,9 @@ impl RibTask {
         }
         self.shared.stats.fib_sent(fib_changes.len());
         if let Some(f) = &self.fib {
-            f.send(fib_changes);
+            if let Err(b) = f.try_send(fib_changes) {
+                self.fib_backlog = Some(b);
+            }
         }
         for b in best {
             let _ = self.shared.best_tx.send(b);
@@ -486,6 +512,9 @@ impl RibTask {
             let rec = lock(&self.shared.recovery);
             rec.as_ref()
                 .is_some_and(|r| r.waiting.is_empty() || r.started.elapsed() >= r.wait)
+                // Only once every change so far was handed to the FIB thread.
+                && self.fib_backlog.is_none()
+                && !self.fib_more
         };
         if done {
             tracing::info!("graceful restart recovery done: sweeping stale kernel routes");
