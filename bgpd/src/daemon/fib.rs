@@ -319,12 +319,9 @@ pub(crate) fn kernel_route(
                                 Some(i) => NextHop::via(gw, Device::Index(i)),
                                 None => NextHop::onlink(gw, tunnel.clone()),
                             },
-                            IpipMode::Never => NextHop {
-                                gateway: gw,
-                                device: None,
-                                onlink: false,
-                                weight: 1,
-                            },
+                            // The interface when the gateway is on a local subnet (as BIRD
+                            // installs it); else the kernel resolves it.
+                            IpipMode::Never => direct(),
                         },
                     })
                 })
@@ -445,12 +442,20 @@ vxlan = true
             &bgp("172.31.0.13", None),
         ));
         assert_eq!(h, NextHop::onlink("172.31.0.13".parse().unwrap(), tunl0));
-        // outside every pool: plain via, the kernel picks the device.
+        // outside every pool: plain via, on the interface of the gateway's subnet if local,
+        // else the kernel resolves the device.
         let h = hop(kernel_route(
             &c,
             &v,
             "192.0.2.0/24".parse().unwrap(),
             &bgp("172.31.0.13", None),
+        ));
+        assert_eq!((h.device, h.onlink), (Some(Device::Index(2)), false));
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            "192.0.2.0/24".parse().unwrap(),
+            &bgp("192.168.7.7", None),
         ));
         assert_eq!((h.device, h.onlink), (None, false));
         // policy's krt_tunnel wins over the pool.

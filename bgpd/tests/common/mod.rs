@@ -24,15 +24,15 @@ pub fn embed_bin() -> PathBuf {
 pub fn start(n: &NodeNet, config: &str, run: u32) -> Process {
     let cfg = n.path("bgpd.toml");
     std::fs::write(&cfg, config).unwrap();
-    let argv: Vec<String> = vec![
-        "ip".into(),
-        "netns".into(),
-        "exec".into(),
-        n.ns.clone(),
+    let mut argv: Vec<String> = vec!["ip".into(), "netns".into(), "exec".into(), n.ns.clone()];
+    if let Ok(a) = std::env::var("BGPD_MALLOC_ARENA_MAX") {
+        argv.extend(["env".into(), format!("MALLOC_ARENA_MAX={a}")]);
+    }
+    argv.extend([
         embed_bin().display().to_string(),
         "-c".into(),
         cfg.display().to_string(),
-    ];
+    ]);
     Process::spawn("bgpd", &argv, &n.path(&format!("bgpd.{run}.log"))).unwrap()
 }
 
