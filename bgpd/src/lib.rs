@@ -33,10 +33,13 @@
 //! * Backpressure: readers hand at most 4 × 64 KiB per connection to the peer task; the peer
 //!   task waits for room in the bounded RIB channel; so a flood stops at the TCP window.
 //!   Outbound, UPDATEs are pulled only while the 64 KiB write buffer has room.
-//! * The FIB thread is bgp-fib's (`bgp_fib::spawn`): it keeps the desired state, coalesces
-//!   changes per prefix, batches netlink and reconciles; the RIB task turns Loc-RIB changes into
-//!   kernel routes (Calico pool forms: `daemon/fib.rs`) and keeps the kernel view (links,
-//!   on-link subnets) used for cross-subnet decisions and direct routes.
+//! * The FIB thread (`daemon/fib.rs`) is our small loop around bgp-fib's sans-IO `Fib` and
+//!   its `FibSocket`: it keeps the desired state, coalesces per prefix, batches netlink and
+//!   reconciles. It takes changes from the RIB task over a bounded channel (4 × 16k
+//!   changes, `try_send`): while the kernel is behind, the RIB task stops draining the RIB's
+//!   own FIB queue, where changes stay coalesced per prefix, so memory does not grow with a
+//!   flood. The RIB task turns Loc-RIB changes into kernel routes (Calico pool forms) and keeps
+//!   the kernel view (links, on-link subnets) used for cross-subnet decisions and direct routes.
 //! * The control plane ([`status::Control`], implemented in `daemon/control.rs`) reads
 //!   snapshots under short locks and sends commands to the peer tasks; it never waits for
 //!   the RIB task. Metrics: `daemon/stats.rs` is the one place counters are updated.

@@ -98,7 +98,7 @@ async fn two_embedded_daemons_exchange_routes() {
     })
     .await
     .unwrap();
-    wait_until("B learns 10.1.0.0/24", 10, || has_route(&b, "10.1.0.0/24")).await;
+    wait_until("B learns 10.1.0.0/24", 20, || has_route(&b, "10.1.0.0/24")).await;
     let r = &b.control().routes(&RouteQuery {
         prefix: Some("10.1.0.0/24".parse().unwrap()),
         ..RouteQuery::default()
@@ -126,7 +126,7 @@ async fn two_embedded_daemons_exchange_routes() {
     assert_eq!(change.best.unwrap().protocol, "n1");
 
     a.withdraw("10.1.0.0/24".parse().unwrap()).await.unwrap();
-    wait_until("B drops 10.1.0.0/24", 10, || !has_route(&b, "10.1.0.0/24")).await;
+    wait_until("B drops 10.1.0.0/24", 20, || !has_route(&b, "10.1.0.0/24")).await;
 
     // Reload B adding a third (absent) peer: the session with A is not reset.
     let up_since = b
