@@ -1,6 +1,8 @@
 //! End to end in network namespaces (root), several bgpd processes, checked through the
 //! kernel tables: two route reflectors in one cluster with three clients (stopping one RR
-//! loses nothing), eBGP over IPv4 and IPv6 sessions, TCP-MD5 match and mismatch.
+//! loses nothing), eBGP over IPv4 and IPv6 sessions with a SIGHUP reload that adds a peer and a
+//! static route without resetting the sessions, TCP-MD5 match and mismatch. The daemon
+//! processes are the `embed` example: run through `cargo test -p bgpd`, which builds it.
 
 mod common;
 
@@ -180,7 +182,7 @@ fn ebgp_ipv4_and_ipv6_sessions() {
     let lan = lab.lan().unwrap();
     let a = lab.node("a", &[(&lan, 11)], None).unwrap();
     let b = lab.node("b", &[(&lan, 12)], None).unwrap();
-    let _pa = start(&a, &ebgp_config(&a, 65001, &b, 65002, 1, None), 0);
+    let mut pa = start(&a, &ebgp_config(&a, 65001, &b, 65002, 1, None), 0);
     let _pb = start(&b, &ebgp_config(&b, 65002, &a, 65001, 2, None), 0);
     let (a4, b4, a6, b6) = (
         a.ip4().to_string(),
@@ -200,6 +202,28 @@ fn ebgp_ipv4_and_ipv6_sessions() {
     wait_kernel(&b, Family::V6, 30, "b learns fd00:1::/48 via a", |r| {
         via(r, "fd00:1::/48", &a6)
     });
+
+    // SIGHUP with a peer added and a static route added: the sessions with b are not reset
+    // (b never withdraws a's routes: no deletion in b's kernel), the new static reaches b.
+    let mon = RouteMonitor::start(&b.ns, &b.path("monitor.log")).unwrap();
+    let mut cfg = ebgp_config(&a, 65001, &b, 65002, 1, None);
+    cfg += "[[peers]]\nname = \"absent\"\naddress = \"172.31.0.99\"\nasn = 65009\npassive = true\n";
+    cfg += "[[static]]\nprefix = \"10.11.0.0/24\"\nblackhole = true\n";
+    std::fs::write(a.path("bgpd.toml"), cfg).unwrap();
+    pa.signal(libc::SIGHUP).unwrap();
+    wait_kernel(
+        &b,
+        Family::V4,
+        20,
+        "b learns the static added by the reload",
+        |r| via(r, "10.11.0.0/24", &a4),
+    );
+    pa.ensure_running().unwrap();
+    let d = mon
+        .deletions_of(&["10.1.0.0/24".to_string(), "fd00:1::/48".to_string()])
+        .unwrap();
+    assert!(d.is_empty(), "the reload reset a session: {d:?}");
+    mon.stop();
 }
 
 #[test]
