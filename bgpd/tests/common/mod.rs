@@ -25,6 +25,16 @@ pub fn start(n: &NodeNet, config: &str, run: u32) -> Process {
     let cfg = n.path("bgpd.toml");
     std::fs::write(&cfg, config).unwrap();
     let mut argv: Vec<String> = vec!["ip".into(), "netns".into(), "exec".into(), n.ns.clone()];
+    if let Ok(out) = std::env::var("BGPD_PERF") {
+        // Profile the daemon: `perf record -g -o OUT`.
+        argv.extend([
+            "perf".into(),
+            "record".into(),
+            "-g".into(),
+            "-o".into(),
+            out,
+        ]);
+    }
     if let Ok(a) = std::env::var("BGPD_MALLOC_ARENA_MAX") {
         argv.extend(["env".into(), format!("MALLOC_ARENA_MAX={a}")]);
     }
