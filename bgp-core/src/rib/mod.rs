@@ -752,13 +752,19 @@ impl Rib {
         self.sh.kernel_policy = name;
     }
 
-    /// Adds a BGP peer (not yet established). `None` when out of source slots.
+    /// Adds a BGP peer (not yet established), reusing the slot of a removed one. `None` when
+    /// out of source slots.
     pub fn add_peer(&mut self, cfg: PeerConfig) -> Option<SourceId> {
-        let i = self.sh.sources.len();
+        let free = self
+            .sh
+            .sources
+            .iter()
+            .position(|s| s.kind == SourceKind::Bgp && s.peer.is_none());
+        let i = free.unwrap_or(self.sh.sources.len());
         if i >= table::MAX_SOURCES {
             return None;
         }
-        self.sh.sources.push(Source {
+        let src = Source {
             kind: SourceKind::Bgp,
             preference: cfg.preference,
             ibgp: false,
@@ -768,7 +774,11 @@ impl Rib {
             peer: None,
             session: None,
             staged: VecDeque::new(),
-        });
+        };
+        match self.sh.sources.get_mut(i) {
+            Some(slot) => *slot = src,
+            None => self.sh.sources.push(src),
+        }
         let soft = cfg.soft_reconfig_inbound;
         if let Some(s) = self.sh.sources.get_mut(i) {
             s.peer = Some(cfg);
@@ -784,6 +794,52 @@ impl Rib {
             }
         }
         Some(SourceId(i as u16))
+    }
+
+    /// Removes a peer: its routes go as with a hard [`Rib::peer_down`], and its slot may be
+    /// reused by a later [`Rib::add_peer`].
+    pub fn remove_peer(&mut self, peer: SourceId) {
+        self.peer_down(peer, false);
+        if let Some(s) = self.sh.sources.get_mut(usize::from(peer.0)) {
+            if s.kind == SourceKind::Bgp {
+                s.peer = None;
+                s.addr = None;
+            }
+        }
+        if let Some(st) = self.v4.src.get_mut(usize::from(peer.0)) {
+            st.pre = None;
+        }
+        if let Some(st) = self.v6.src.get_mut(usize::from(peer.0)) {
+            st.pre = None;
+        }
+    }
+
+    /// The paths `peer` (or a local source) has in its Adj-RIB-In (post-policy) for `family`,
+    /// by prefix, found through its log rather than a table scan.
+    pub fn source_routes(&self, peer: SourceId, family: Family) -> Vec<(IpNet, RouteInfo)> {
+        fn get<K: Key>(t: &Table<K>, sh: &Shared, src: u16) -> Vec<(IpNet, RouteInfo)> {
+            let Some(st) = t.src.get(usize::from(src)) else {
+                return Vec::new();
+            };
+            let mut keys = st.log.clone();
+            keys.sort_unstable();
+            keys.dedup();
+            keys.iter()
+                .flat_map(|k| {
+                    route_info(t, sh, k)
+                        .into_iter()
+                        .filter(|r| r.source.0 == src)
+                        .map(move |r| (k.to_net(), r))
+                })
+                .collect()
+        }
+        if family == Family::IPV4_UNICAST {
+            get(&self.v4, &self.sh, peer.0)
+        } else if family == Family::IPV6_UNICAST {
+            get(&self.v6, &self.sh, peer.0)
+        } else {
+            Vec::new()
+        }
     }
 
     /// The peer's configuration.
@@ -808,7 +864,7 @@ impl Rib {
         let ap: Vec<Family> = neg.add_path_tx.clone();
         s.session = Some(neg);
         fn start<K: Key>(t: &mut Table<K>, i: usize, on: bool, add_path: bool) {
-            let keys = if on { t.all_keys() } else { Vec::new() };
+            let feed = on.then(|| (t.shared_keys(), 0));
             if let Some(o) = t.out.get_mut(i) {
                 *o = table::OutState::default();
                 o.active = on;
@@ -817,7 +873,7 @@ impl Rib {
                 if add_path {
                     o.mask |= cf::PATHS | cf::MULTIPATH;
                 }
-                o.queue = keys;
+                o.feed = feed;
             }
         }
         release_adj_out(&mut self.v4, &mut self.sh, i);
@@ -1059,17 +1115,18 @@ impl Rib {
     /// (`full = true`: everything is sent again).
     pub fn refresh_export(&mut self, peer: SourceId, full: bool) {
         fn run<K: Key>(t: &mut Table<K>, sh: &mut Shared, i: usize, full: bool) {
-            let keys = t.all_keys();
+            if !t.out.get(i).is_some_and(|o| o.active) {
+                return;
+            }
+            let keys = t.shared_keys();
             if let Some(o) = t.out.get_mut(i) {
-                if !o.active {
-                    return;
-                }
                 if full {
                     for id in std::mem::take(&mut o.adj_out).into_ids() {
                         sh.out_interner.decref(id);
                     }
                 }
-                o.queue = keys;
+                o.feed = Some((keys, 0));
+                o.queue.clear();
                 o.dirty.clear();
             }
         }
@@ -1135,9 +1192,7 @@ impl Rib {
     /// Every prefix of `family` with at least one path, sorted.
     pub fn prefixes(&self, family: Family) -> Vec<IpNet> {
         fn keys<K: Key>(t: &Table<K>) -> Vec<IpNet> {
-            let mut v = t.all_keys();
-            v.reverse();
-            v.into_iter().map(Key::to_net).collect()
+            t.sorted_keys().into_iter().map(Key::to_net).collect()
         }
         if family == Family::IPV4_UNICAST {
             keys(&self.v4)

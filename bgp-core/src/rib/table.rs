@@ -13,6 +13,8 @@
 //!   entries dominate, so peer down and graceful-restart sweeps visit only that peer's prefixes
 //!   instead of scanning the table.
 
+use std::sync::Arc;
+
 use super::attrs::{AttrId, Interner};
 use super::decision::{select_into, Cand, DecisionOptions};
 use super::prefix::{FastMap, FastSet, Key, KeyMap};
@@ -153,8 +155,11 @@ pub(crate) struct OutState<K> {
     pub mask: u8,
     /// Prefixes changed since they were last looked at (coalesced).
     pub dirty: FastSet<K>,
-    /// Prefixes to look at now (the initial feed, or a drained dirty set), popped from the end.
+    /// Prefixes to look at now (a drained dirty set), popped from the end.
     pub queue: Vec<K>,
+    /// The initial feed (or a refresh): a sorted snapshot of the table's prefixes, shared by
+    /// every peer fed from the same table state, and the position reached.
+    pub feed: Option<(Arc<[K]>, usize)>,
     /// Adj-RIB-Out: what the peer has from us.
     pub adj_out: AdjOut<K>,
     /// End-of-RIB still to be sent after the initial feed.
@@ -168,6 +173,7 @@ impl<K> Default for OutState<K> {
             mask: 0,
             dirty: FastSet::default(),
             queue: Vec::new(),
+            feed: None,
             adj_out: AdjOut::default(),
             eor_pending: false,
         }
@@ -249,6 +255,10 @@ pub(crate) struct Table<K> {
     multi: Vec<Vec<Path>>,
     multi_free: Vec<u32>,
     pub fib_queue: Vec<K>,
+    /// Bumped whenever a prefix enters or leaves the map.
+    keyset_version: u64,
+    /// The last feed snapshot and the key-set version it was taken at.
+    snapshot: Option<(u64, Arc<[K]>)>,
     pub src: Vec<SrcState<K>>,
     pub out: Vec<OutState<K>>,
     scratch: Vec<Path>,
@@ -265,6 +275,8 @@ impl<K: Key> Default for Table<K> {
             multi: Vec::new(),
             multi_free: Vec::new(),
             fib_queue: Vec::new(),
+            keyset_version: 0,
+            snapshot: None,
             src: Vec::new(),
             out: Vec::new(),
             scratch: Vec::new(),
@@ -356,8 +368,10 @@ impl<K: Key> Table<K> {
             cands,
             ordered,
             sel,
+            keyset_version,
             ..
         } = self;
+        let len_before = map.len();
         let slot = map.entry(key).or_insert(EMPTY_SLOT);
         load(slot, multi, scratch);
         old.clear();
@@ -365,6 +379,9 @@ impl<K: Key> Table<K> {
         if !f(scratch, released) {
             if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
                 map.remove(&key);
+            }
+            if map.len() != len_before {
+                *keyset_version += 1;
             }
             return 0;
         }
@@ -495,6 +512,9 @@ impl<K: Key> Table<K> {
         if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
             map.remove(&key);
         }
+        if map.len() != len_before {
+            *keyset_version += 1;
+        }
         let old_best = old.first().map(|p| p.src);
         let new_best = scratch.first().filter(|p| p.selected()).map(|p| p.src);
         for (i, o) in out.iter_mut().enumerate() {
@@ -549,6 +569,7 @@ impl<K: Key> Table<K> {
             };
             if slot.src == EMPTY {
                 self.map.remove(&key);
+                self.keyset_version += 1;
             }
             if self.fib_queue.is_empty() {
                 self.maybe_shrink();
@@ -633,16 +654,47 @@ impl<K: Key> Table<K> {
         }
     }
 
-    /// Every prefix key (for a peer's initial feed), sorted descending so popping from the end
-    /// yields ascending order.
-    pub fn all_keys(&self) -> Vec<K> {
+    /// Every prefix key, sorted ascending, for a peer's initial feed. Peers brought up while
+    /// the key set does not change share one snapshot (100 clients coming up at once cost one
+    /// copy of the key set, not 100).
+    pub fn shared_keys(&mut self) -> Arc<[K]> {
+        if let Some((v, keys)) = &self.snapshot {
+            if *v == self.keyset_version {
+                return keys.clone();
+            }
+        }
         let mut v: Vec<K> = self
             .map
             .iter()
             .filter(|(_, s)| s.src != EMPTY)
             .map(|(k, _)| *k)
             .collect();
-        v.sort_unstable_by(|a, b| b.cmp(a));
+        v.sort_unstable();
+        let keys: Arc<[K]> = v.into();
+        self.snapshot = Some((self.keyset_version, keys.clone()));
+        keys
+    }
+
+    /// Drops the cached feed snapshot once no peer uses it.
+    pub fn release_snapshot(&mut self) {
+        if self
+            .snapshot
+            .as_ref()
+            .is_some_and(|(_, k)| Arc::strong_count(k) == 1)
+        {
+            self.snapshot = None;
+        }
+    }
+
+    /// Every prefix key, sorted ascending.
+    pub fn sorted_keys(&self) -> Vec<K> {
+        let mut v: Vec<K> = self
+            .map
+            .iter()
+            .filter(|(_, s)| s.src != EMPTY)
+            .map(|(k, _)| *k)
+            .collect();
+        v.sort_unstable();
         v
     }
 }
