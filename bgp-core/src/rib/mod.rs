@@ -110,6 +110,8 @@ impl std::ops::BitOr for ChangeFlags {
 
 /// Per-peer next-hop handling on export (BIRD's `next hop self` / `next hop keep`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum NextHopMode {
     /// RFC 4271 defaults: self towards eBGP and for local routes, unchanged towards iBGP.
     #[default]
