@@ -619,7 +619,11 @@ fn recompute<K: Key>(t: &mut Table<K>, sh: &mut Shared, ids: &[AttrId]) {
         .map
         .keys()
         .copied()
-        .filter(|k| t.with_paths(k, |ps| ps.iter().any(|p| ids.contains(&p.attr))))
+        .filter(|k| {
+            t.with_paths(k, |ps| {
+                ps.iter().any(|p| ids.binary_search(&p.attr).is_ok())
+            })
+        })
         .collect();
     for key in keys {
         let ctx = ctx!(sh);
@@ -1141,19 +1145,28 @@ impl Rib {
     /// when it changed (one pass over the table, rare).
     pub fn set_next_hop_state(&mut self, addr: IpAddr, st: NhState) {
         self.sh.nh_states.insert(addr, st);
-        let ids = self.sh.interner.set_nh(addr, st);
+        let mut ids = self.sh.interner.set_nh(addr, st);
         if ids.is_empty() {
             return;
         }
+        ids.sort_unstable();
         recompute(&mut self.v4, &mut self.sh, &ids);
         recompute(&mut self.v6, &mut self.sh, &ids);
     }
 
-    /// Asks `r` about every next hop in use and applies the answers.
+    /// Asks `r` about every next hop in use and applies the answers (one pass over the table
+    /// for all changed next hops together).
     pub fn resolve_next_hops(&mut self, r: &mut impl NextHopResolver) {
+        let mut ids = Vec::new();
         for addr in self.sh.interner.next_hops() {
             let st = r.resolve(addr);
-            self.set_next_hop_state(addr, st);
+            self.sh.nh_states.insert(addr, st);
+            ids.extend(self.sh.interner.set_nh(addr, st));
+        }
+        if !ids.is_empty() {
+            ids.sort_unstable();
+            recompute(&mut self.v4, &mut self.sh, &ids);
+            recompute(&mut self.v6, &mut self.sh, &ids);
         }
     }
 
