@@ -395,10 +395,11 @@ proptest! {
     }
 
     #[test]
-    fn incremental_equals_from_scratch_multipath_pairwise_med(
+    fn incremental_equals_from_scratch_multipath_med_modes(
         ops in proptest::collection::vec(op(), 1..60),
         always in any::<bool>(),
+        deterministic in any::<bool>(),
     ) {
-        run(&ops, DecisionOptions { always_compare_med: always, deterministic_med: false, max_paths: 3 })?;
+        run(&ops, DecisionOptions { always_compare_med: always, deterministic_med: deterministic, max_paths: 3 })?;
     }
 }

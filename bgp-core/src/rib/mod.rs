@@ -482,30 +482,36 @@ fn announce_in<K: Key>(
 fn insert_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid: u32, id: AttrId) {
     let mut new_for_src = false;
     let ctx = ctx!(sh);
-    t.modify(key, &ctx, &mut sh.released, |paths, rel| {
-        let had_src = paths.iter().any(|p| p.src == src);
-        match paths.iter_mut().find(|p| p.src == src && p.pid == pid) {
-            Some(p) => {
-                if p.attr == id && p.flags & STALE == 0 {
-                    rel.push(id);
-                    return false;
+    t.modify(
+        key,
+        &ctx,
+        &mut sh.released,
+        Some((src, pid)),
+        |paths, rel| {
+            let had_src = paths.iter().any(|p| p.src == src);
+            match paths.iter_mut().find(|p| p.src == src && p.pid == pid) {
+                Some(p) => {
+                    if p.attr == id && p.flags & STALE == 0 {
+                        rel.push(id);
+                        return false;
+                    }
+                    rel.push(p.attr);
+                    p.attr = id;
+                    p.flags &= !STALE;
                 }
-                rel.push(p.attr);
-                p.attr = id;
-                p.flags &= !STALE;
+                None => {
+                    paths.push(Path {
+                        attr: id,
+                        pid,
+                        src,
+                        flags: 0,
+                    });
+                    new_for_src = !had_src;
+                }
             }
-            None => {
-                paths.push(Path {
-                    attr: id,
-                    pid,
-                    src,
-                    flags: 0,
-                });
-                new_for_src = !had_src;
-            }
-        }
-        true
-    });
+            true
+        },
+    );
     if new_for_src {
         t.log_add(usize::from(src), key);
     }
@@ -516,15 +522,21 @@ fn insert_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid:
 fn remove_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid: u32) -> bool {
     let mut gone_for_src = false;
     let ctx = ctx!(sh);
-    let flags = t.modify(key, &ctx, &mut sh.released, |paths, rel| {
-        let Some(i) = paths.iter().position(|p| p.src == src && p.pid == pid) else {
-            return false;
-        };
-        let p = paths.remove(i);
-        rel.push(p.attr);
-        gone_for_src = !paths.iter().any(|p| p.src == src);
-        true
-    });
+    let flags = t.modify(
+        key,
+        &ctx,
+        &mut sh.released,
+        Some((src, pid)),
+        |paths, rel| {
+            let Some(i) = paths.iter().position(|p| p.src == src && p.pid == pid) else {
+                return false;
+            };
+            let p = paths.remove(i);
+            rel.push(p.attr);
+            gone_for_src = !paths.iter().any(|p| p.src == src);
+            true
+        },
+    );
     if gone_for_src {
         t.log_remove(usize::from(src));
     }
@@ -562,7 +574,7 @@ fn sweep_source<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, only_stale:
     log.dedup();
     for &key in &log {
         let ctx = ctx!(sh);
-        t.modify(key, &ctx, &mut sh.released, |paths, rel| {
+        t.modify(key, &ctx, &mut sh.released, None, |paths, rel| {
             let before = paths.len();
             paths.retain(|p| {
                 let drop = p.src == src && (!only_stale || p.flags & STALE != 0);
@@ -627,7 +639,7 @@ fn recompute<K: Key>(t: &mut Table<K>, sh: &mut Shared, ids: &[AttrId]) {
         .collect();
     for key in keys {
         let ctx = ctx!(sh);
-        t.modify(key, &ctx, &mut sh.released, |_, _| true);
+        t.modify(key, &ctx, &mut sh.released, None, |_, _| true);
     }
 }
 

@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use super::attrs::{AttrId, Interner};
-use super::decision::{select_into, Cand, DecisionOptions};
+use super::decision::{head_key, select_into, Cand, DecisionOptions};
 use super::prefix::{FastMap, FastSet, Key, KeyMap};
 use super::Source;
 
@@ -350,11 +350,18 @@ impl<K: Key> Table<K> {
     /// Applies `f` to the path list of `key`, reruns the decision process and records what
     /// changed: returns the change flags (0 when `f` reports no modification). Attribute ids
     /// whose reference `f` gives up are pushed to `released`.
+    ///
+    /// `touched` names the one path `f` may add, change or remove, when that is known: if that
+    /// path was not selected and both its old and new versions lose to the best already at the
+    /// first decision steps (preference, LOCAL_PREF, AS_PATH length, ORIGIN) or are unusable,
+    /// the elimination procedure cannot come out differently (those steps run first and their
+    /// survivors are unchanged), so the full decision is skipped.
     pub fn modify(
         &mut self,
         key: K,
         ctx: &Ctx<'_>,
         released: &mut Vec<AttrId>,
+        touched: Option<(u16, u32)>,
         f: impl FnOnce(&mut Vec<Path>, &mut Vec<AttrId>) -> bool,
     ) -> u8 {
         let Table {
@@ -376,6 +383,8 @@ impl<K: Key> Table<K> {
         load(slot, multi, scratch);
         old.clear();
         old.extend(scratch.iter().take_while(|p| p.selected()).copied());
+        let is_touched = |p: &&Path| touched.is_some_and(|(s, i)| p.src == s && p.pid == i);
+        let touched_before = scratch.iter().find(is_touched).copied();
         if !f(scratch, released) {
             if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
                 map.remove(&key);
@@ -386,7 +395,33 @@ impl<K: Key> Table<K> {
             return 0;
         }
         // Decision process.
+        let unchanged = match (touched, old.first()) {
+            (Some(_), Some(best))
+                if ctx.opts.deterministic_med
+                    && scratch.len() > 1
+                    && !old.iter().any(|p| is_touched(&p)) =>
+            {
+                let bar = head_key(&ctx.cand(0, best));
+                let loses = |p: &Path| {
+                    let c = ctx.cand(0, p);
+                    !c.reachable || head_key(&c) < bar
+                };
+                touched_before.as_ref().is_none_or(loses)
+                    && scratch.iter().find(is_touched).is_none_or(loses)
+                    && scratch.iter().take(old.len()).eq(old.iter())
+            }
+            _ => false,
+        };
+        if unchanged {
+            if let Some(rest) = scratch.get_mut(old.len()..) {
+                for p in rest.iter_mut() {
+                    p.flags &= !SELECTED;
+                }
+                rest.sort_by_key(|p| (p.src, p.pid));
+            }
+        }
         match scratch.len() {
+            _ if unchanged => {}
             0 => {}
             1 => {
                 if let Some(p) = scratch.first_mut() {
