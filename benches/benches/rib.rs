@@ -102,11 +102,13 @@ fn table_with(order: &[usize], variant: u32, extra: usize) -> Vec<Batch> {
             Batch {
                 attrs: PathAttributes {
                     origin: Some(Origin::Igp),
-                    as_path: Some(AsPath::from_sequence(&[
-                        65100 + variant,
-                        4_200_000_000 + set,
-                        set % 50,
-                    ])),
+                    as_path: Some(AsPath::from_sequence(
+                        &[
+                            vec![65100 + variant; 1 + extra],
+                            vec![4_200_000_000 + set, set % 50],
+                        ]
+                        .concat(),
+                    )),
                     med: Some(set),
                     local_pref: Some(100),
                     ..PathAttributes::default()
