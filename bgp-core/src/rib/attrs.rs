@@ -267,7 +267,12 @@ impl Interner {
         let Some(s) = self.slots.get_mut(id as usize) else {
             return;
         };
-        s.refs = s.refs.saturating_sub(1);
+        if s.refs == 0 {
+            // Already free: never put a slot on the free list twice.
+            debug_assert!(false, "attribute set {id} released more often than taken");
+            return;
+        }
+        s.refs -= 1;
         if s.refs == 0 {
             if let Some(a) = s.attrs.take() {
                 self.map.remove(&*a);
