@@ -158,6 +158,15 @@ impl Capability {
         }
     }
 
+    /// Whether this capability meets `required`: the same code, and for multiprotocol the
+    /// same family (requiring "graceful restart" or "ADD-PATH" accepts any settings of it).
+    pub fn satisfies(&self, required: &Capability) -> bool {
+        match (self, required) {
+            (Capability::Multiprotocol(a), Capability::Multiprotocol(b)) => a == b,
+            _ => self.code() == required.code(),
+        }
+    }
+
     /// Decodes one capability value.
     pub fn decode(code: u8, value: Bytes) -> Result<Capability, MalformedCapability> {
         let v = value.as_ref();

@@ -91,7 +91,7 @@ impl MessageType {
 /// `max_len` is 4096, or 65535 once extended messages are negotiated.
 pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeError> {
     let marker_seen = buf.len().min(MARKER.len());
-    if buf.iter().take(marker_seen).any(|&b| b != 0xff) {
+    if buf.get(..marker_seen) != MARKER.get(..marker_seen) {
         return Err(DecodeError::header(1, &[], "marker is not all ones"));
     }
     let (Some(&hi), Some(&lo), Some(&ty)) = (buf.get(16), buf.get(17), buf.get(18)) else {

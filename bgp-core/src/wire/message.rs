@@ -56,8 +56,13 @@ impl Message {
                 ));
             }
         };
-        let body = msg.slice(HEADER_LEN..len);
         let ty = msg.get(18).copied().and_then(MessageType::from_code);
+        if ty == Some(MessageType::Update) {
+            // The hot path: decode in place, no re-slicing of the shared buffer.
+            let body = msg.get(HEADER_LEN..len).unwrap_or_default();
+            return Update::decode_in(&msg, body, ctx).map(Message::Update);
+        }
+        let body = msg.slice(HEADER_LEN..len);
         match ty {
             Some(MessageType::Open) => Open::decode(&body).map(Message::Open),
             Some(MessageType::Update) => Update::decode(&body, ctx).map(Message::Update),

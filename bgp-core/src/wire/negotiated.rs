@@ -75,6 +75,32 @@ impl Default for Negotiated {
     }
 }
 
+impl Negotiated {
+    /// The context before OPENs are exchanged (only OPEN, KEEPALIVE and NOTIFICATION can be
+    /// decoded then): nothing negotiated, no allocation.
+    pub fn pre_open() -> Negotiated {
+        Negotiated {
+            four_octet_as: false,
+            extended_message: false,
+            add_path_rx: Vec::new(),
+            add_path_tx: Vec::new(),
+            families: Vec::new(),
+            extended_next_hop: Vec::new(),
+            route_refresh: false,
+            enhanced_route_refresh: false,
+            peer_graceful_restart: None,
+            local_graceful_restart: None,
+            local_as: 0,
+            peer_as: 0,
+            local_id: Ipv4Addr::UNSPECIFIED,
+            peer_id: Ipv4Addr::UNSPECIFIED,
+            hold_time: 0,
+            peer_hostname: None,
+            enforce_first_as: true,
+        }
+    }
+}
+
 fn families(open: &Open) -> Vec<Family> {
     let mp: Vec<Family> = open
         .capabilities

@@ -82,6 +82,9 @@ pub fn decode_prefixes(
     // Smallest prefix: 1 octet (or 5 with a path id); reserve for the common case without
     // over-allocating for hostile input.
     out.reserve(buf.len() / if add_path { 8 } else { 4 });
+    if afi == Afi::IPV4 && !add_path {
+        return decode_ipv4(buf, out);
+    }
     while !buf.is_empty() {
         let path_id = if add_path {
             let Some((id, rest)) = buf.split_first_chunk::<4>() else {
@@ -101,20 +104,7 @@ pub fn decode_prefixes(
         };
         buf = rest;
         let prefix = match afi {
-            Afi::IPV4 => {
-                if len > 32 {
-                    return Err(InvalidNlri("IPv4 prefix longer than 32 bits"));
-                }
-                let mut o = [0u8; 4];
-                if let Some(dst) = o.get_mut(..n) {
-                    dst.copy_from_slice(bits);
-                }
-                let addr = u32::from_be_bytes(o) & mask32(len);
-                IpNet::V4(
-                    Ipv4Net::new(Ipv4Addr::from(addr), len)
-                        .map_err(|_| InvalidNlri("bad length"))?,
-                )
-            }
+            Afi::IPV4 => IpNet::V4(ipv4_prefix(bits, len)?),
             Afi::IPV6 => {
                 if len > 128 {
                     return Err(InvalidNlri("IPv6 prefix longer than 128 bits"));
@@ -136,8 +126,55 @@ pub fn decode_prefixes(
     Ok(())
 }
 
+/// An IPv4 prefix from its 0..=4 significant octets.
+fn ipv4_prefix(bits: &[u8], len: u8) -> Result<Ipv4Net, InvalidNlri> {
+    let raw = match *bits {
+        [] => 0,
+        [a] => u32::from(a) << 24,
+        [a, b] => u32::from_be_bytes([a, b, 0, 0]),
+        [a, b, c] => u32::from_be_bytes([a, b, c, 0]),
+        [a, b, c, d] => u32::from_be_bytes([a, b, c, d]),
+        _ => return Err(InvalidNlri("IPv4 prefix longer than 32 bits")),
+    };
+    Ipv4Net::new(Ipv4Addr::from(raw & mask32(len)), len)
+        .map_err(|_| InvalidNlri("IPv4 prefix longer than 32 bits"))
+}
+
+/// The hot loop for plain IPv4 NLRI: while at least five octets remain, read the length and a
+/// whole 4-octet word and mask it, so no per-length branching or copying happens; the octets
+/// beyond the prefix belong to the next one and are masked off.
+fn decode_ipv4(mut buf: &[u8], out: &mut Vec<Nlri>) -> Result<(), InvalidNlri> {
+    while let Some((&[len, a, b, c, d], _)) = buf.split_first_chunk::<5>() {
+        if len > 32 {
+            return Err(InvalidNlri("IPv4 prefix longer than 32 bits"));
+        }
+        let n = usize::from(len).div_ceil(8);
+        let addr = u32::from_be_bytes([a, b, c, d]) & mask32(len);
+        let net = Ipv4Net::new(Ipv4Addr::from(addr), len)
+            .map_err(|_| InvalidNlri("IPv4 prefix longer than 32 bits"))?;
+        out.push(Nlri {
+            prefix: IpNet::V4(net),
+            path_id: None,
+        });
+        buf = buf.get(1 + n..).unwrap_or_default();
+    }
+    while let Some((&len, rest)) = buf.split_first() {
+        let n = usize::from(len).div_ceil(8);
+        let Some((bits, rest)) = rest.split_at_checked(n) else {
+            return Err(InvalidNlri("prefix overruns the field"));
+        };
+        out.push(Nlri {
+            prefix: IpNet::V4(ipv4_prefix(bits, len)?),
+            path_id: None,
+        });
+        buf = rest;
+    }
+    Ok(())
+}
+
 fn mask32(len: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+    // len <= 32: a 64-bit shift never overflows.
+    (u64::from(u32::MAX) << (32 - u32::from(len).min(32))) as u32
 }
 
 fn mask128(len: u8) -> u128 {

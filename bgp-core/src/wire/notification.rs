@@ -110,16 +110,50 @@ impl Notification {
         }
     }
 
-    /// The shutdown communication of a Cease 6/2 or 6/4, if one was sent and is valid UTF-8
-    /// (RFC 9003 §2: length octet, then that many octets of UTF-8).
+    /// The shutdown communication of a Cease 6/2 or 6/4 — also inside a Hard Reset that wraps
+    /// one (RFC 8538 §3) — if one was sent and is valid UTF-8 (RFC 9003 §2: length octet, then
+    /// that many octets of UTF-8).
     pub fn shutdown_communication(&self) -> Option<&str> {
-        if self.code != code::CEASE
-            || !matches!(self.subcode, cease::ADMIN_SHUTDOWN | cease::ADMIN_RESET)
-        {
+        let (c, s, data) = if self.is_hard_reset() {
+            let (&[c, s], data) = self.data.split_first_chunk::<2>()?;
+            (c, s, data)
+        } else {
+            (self.code, self.subcode, self.data.as_ref())
+        };
+        if c != code::CEASE || !matches!(s, cease::ADMIN_SHUTDOWN | cease::ADMIN_RESET) {
             return None;
         }
-        let (&len, rest) = self.data.split_first()?;
+        let (&len, rest) = data.split_first()?;
         std::str::from_utf8(rest.get(..usize::from(len))?).ok()
+    }
+
+    /// This NOTIFICATION wrapped in a Cease / Hard Reset (RFC 8538 §3: the data is the error
+    /// code and subcode of the NOTIFICATION that would have been sent, followed by its data).
+    /// Used where graceful restart with the N bit would otherwise let the peer keep our routes.
+    pub fn into_hard_reset(self) -> Notification {
+        let mut data = BytesMut::with_capacity(2 + self.data.len());
+        data.put_u8(self.code);
+        data.put_u8(self.subcode);
+        data.put_slice(&self.data);
+        Notification {
+            code: code::CEASE,
+            subcode: cease::HARD_RESET,
+            data: data.freeze(),
+        }
+    }
+
+    /// The NOTIFICATION a Hard Reset carries, or `self` when this is not a Hard Reset.
+    pub fn unwrap_hard_reset(&self) -> Notification {
+        if self.is_hard_reset() {
+            if let Some((&[c, s], _)) = self.data.split_first_chunk::<2>() {
+                return Notification {
+                    code: c,
+                    subcode: s,
+                    data: self.data.slice(2..),
+                };
+            }
+        }
+        self.clone()
     }
 
     /// Whether the peer asks for its routes to be dropped even under graceful restart: every
@@ -262,6 +296,24 @@ mod tests {
             data: Bytes::from_static(&[2, 0xff, 0xfe]),
         };
         assert_eq!(n.shutdown_communication(), None);
+    }
+
+    #[test]
+    fn hard_reset_wraps_and_unwraps() {
+        let inner = Notification::shutdown(cease::ADMIN_SHUTDOWN, "bye");
+        let hr = inner.clone().into_hard_reset();
+        assert_eq!((hr.code, hr.subcode), (6, 9));
+        assert!(hr.is_hard_reset());
+        assert_eq!(&hr.data[..2], &[6, 2]);
+        assert_eq!(hr.shutdown_communication(), Some("bye"));
+        assert_eq!(hr.unwrap_hard_reset(), inner);
+        assert_eq!(inner.unwrap_hard_reset(), inner);
+        let empty = Notification {
+            code: 6,
+            subcode: 9,
+            data: Bytes::new(),
+        };
+        assert_eq!(empty.shutdown_communication(), None);
     }
 
     #[test]

@@ -246,7 +246,9 @@ pub struct OpenCheck {
     pub local_id: Ipv4Addr,
     /// The smallest non-zero hold time we accept (3 per RFC 4271).
     pub min_hold_time: u16,
-    /// Capabilities the peer must announce (codes); missing ones give 2/7.
+    /// Capabilities the peer must announce; missing ones give 2/7. A requirement is met by a
+    /// capability of the same code (any settings), except multiprotocol, which must name the
+    /// same family (see [`Capability::satisfies`]).
     pub required_capabilities: Vec<Capability>,
 }
 
@@ -300,7 +302,7 @@ impl Open {
         let missing: Vec<&Capability> = want
             .required_capabilities
             .iter()
-            .filter(|r| !self.capabilities.contains(r))
+            .filter(|r| !self.capabilities.iter().any(|c| c.satisfies(r)))
             .collect();
         if !missing.is_empty() {
             // RFC 5492 §3: the data lists the capabilities that caused the error.

@@ -18,6 +18,9 @@
 use std::net::Ipv4Addr;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use nom::multi::length_data;
+use nom::number::complete::be_u16;
+use nom::{IResult, Parser};
 
 use super::attr::{self, code as attr_code, PathAttributes};
 pub use super::attr::{MpReach, MpUnreach, NextHop};
@@ -157,90 +160,72 @@ impl Update {
 
     /// Decodes the body of an UPDATE (after the header).
     pub fn decode(body: &Bytes, ctx: &Negotiated) -> Result<Update, DecodeError> {
-        let b = body.as_ref();
-        let malformed =
-            |reason| DecodeError::update(update_subcode::MALFORMED_ATTRIBUTE_LIST, &[], reason);
-        let Some((&wl, rest)) = b.split_first_chunk::<2>() else {
-            return Err(malformed("UPDATE too short"));
-        };
-        let wlen = usize::from(u16::from_be_bytes(wl));
-        let Some((wbytes, rest)) = rest.split_at_checked(wlen) else {
-            return Err(malformed("withdrawn routes length overruns the message"));
-        };
-        let Some((&al, rest)) = rest.split_first_chunk::<2>() else {
-            return Err(malformed("total path attribute length missing"));
-        };
-        let alen = usize::from(u16::from_be_bytes(al));
-        if alen > rest.len() {
-            return Err(malformed(
-                "total path attribute length overruns the message",
+        Self::decode_in(body, body, ctx)
+    }
+
+    /// Decodes `body`, which lies inside `root`; opaque values are sliced from `root`.
+    pub(crate) fn decode_in(
+        root: &Bytes,
+        body: &[u8],
+        ctx: &Negotiated,
+    ) -> Result<Update, DecodeError> {
+        // RFC 4271 §6.3: Withdrawn Routes Length or Total Attribute Length too large for the
+        // message: Malformed Attribute List.
+        let fields: IResult<&[u8], (&[u8], &[u8]), ()> =
+            (length_data(be_u16), length_data(be_u16)).parse(body);
+        let Ok((nlri_bytes, (wbytes, attr_bytes))) = fields else {
+            return Err(DecodeError::update(
+                update_subcode::MALFORMED_ATTRIBUTE_LIST,
+                &[],
+                "withdrawn routes or path attribute length overruns the message",
             ));
-        }
+        };
         let invalid_net = |e: super::nlri::InvalidNlri| {
             DecodeError::update(update_subcode::INVALID_NETWORK_FIELD, &[], e.0)
         };
+        let add_path = ctx.add_path_rx(Family::IPV4_UNICAST);
         let mut withdrawn = Vec::new();
-        decode_prefixes(
-            wbytes,
-            super::Afi::IPV4,
-            ctx.add_path_rx(Family::IPV4_UNICAST),
-            &mut withdrawn,
-        )
-        .map_err(invalid_net)?;
-        let attr_start = 2 + wlen + 2;
-        let attr_bytes = body.slice(attr_start..attr_start + alen);
-        let nlri_bytes = rest.get(alen..).unwrap_or_default();
+        decode_prefixes(wbytes, super::Afi::IPV4, add_path, &mut withdrawn).map_err(invalid_net)?;
         let mut nlri = Vec::new();
-        decode_prefixes(
-            nlri_bytes,
-            super::Afi::IPV4,
-            ctx.add_path_rx(Family::IPV4_UNICAST),
-            &mut nlri,
-        )
-        .map_err(invalid_net)?;
+        decode_prefixes(nlri_bytes, super::Afi::IPV4, add_path, &mut nlri).map_err(invalid_net)?;
+        let malformed =
+            |reason| DecodeError::update(update_subcode::MALFORMED_ATTRIBUTE_LIST, &[], reason);
 
-        let mut d = attr::decode_attributes(&attr_bytes, ctx)?;
+        let mut u = Update {
+            withdrawn,
+            nlri,
+            ..Update::default()
+        };
+        let scan = attr::decode_attributes(root, attr_bytes, ctx, &mut u)?;
         // RFC 7606 §4: an attribute list that could not be parsed to its end is only
         // survivable when the routes it concerns can still be found.
-        if d.incomplete && nlri.is_empty() && d.mp_reach.is_none() && d.mp_unreach.is_none() {
+        if scan.incomplete && u.nlri.is_empty() && u.mp_reach.is_none() && u.mp_unreach.is_none() {
             return Err(malformed(
                 "attribute list cannot be parsed and no NLRI can be located",
             ));
         }
-        // RFC 7606 §3 d: missing well-known mandatory attributes where routes are announced.
-        let announces = !nlri.is_empty() || d.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
+        // RFC 7606 §3 d: "If any of the well-known mandatory attributes are not present in an
+        // UPDATE message, then "treat-as-withdraw" MUST be used." They are needed only where
+        // routes are announced; NEXT_HOP only for the NLRI field (RFC 4760 §3).
+        let announces =
+            !u.nlri.is_empty() || u.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
         if announces {
-            for (c, name) in [
-                (attr_code::ORIGIN, "ORIGIN missing"),
-                (attr_code::AS_PATH, "AS_PATH missing"),
-            ] {
-                if !d.has(c) && !d.errors.iter().any(|e| e.type_code == c) {
-                    d.errors.push(AttrError {
+            let mut required =
+                [attr_code::ORIGIN, attr_code::AS_PATH, attr_code::NEXT_HOP].as_slice();
+            if u.nlri.is_empty() {
+                required = &[attr_code::ORIGIN, attr_code::AS_PATH];
+            }
+            for &c in required {
+                if !scan.has(c) && !u.errors.iter().any(|e| e.type_code == c) {
+                    u.errors.push(AttrError {
                         type_code: c,
                         disposition: Disposition::TreatAsWithdraw,
-                        reason: name,
+                        reason: "missing well-known mandatory attribute",
                     });
                 }
             }
-            if !nlri.is_empty()
-                && !d.has(attr_code::NEXT_HOP)
-                && !d.errors.iter().any(|e| e.type_code == attr_code::NEXT_HOP)
-            {
-                d.errors.push(AttrError {
-                    type_code: attr_code::NEXT_HOP,
-                    disposition: Disposition::TreatAsWithdraw,
-                    reason: "NEXT_HOP missing",
-                });
-            }
         }
-        Ok(Update {
-            withdrawn,
-            attrs: d.attrs,
-            nlri,
-            mp_reach: d.mp_reach,
-            mp_unreach: d.mp_unreach,
-            errors: d.errors,
-        })
+        Ok(u)
     }
 
     /// Encodes the whole message, header included. Fails if it exceeds the session's maximum
@@ -311,75 +296,67 @@ pub fn encode_announcements(
     out: &mut BytesMut,
 ) -> Result<usize, EncodeError> {
     let add_path = ctx.add_path_tx(family);
+    let max = ctx.max_message_len();
     let start = out.len();
     let classic_v4 = match (family, next_hop) {
         (Family::IPV4_UNICAST, NextHop::V4(nh)) => Some(*nh),
         _ => None,
     };
-    // Encode the attributes once to learn their size.
-    let mut a = BytesMut::with_capacity(128);
-    if let Some(nh) = classic_v4 {
-        let mut with_nh = attrs.clone();
-        with_nh.next_hop = Some(nh);
-        with_nh.encode(ctx, &mut a)?;
-    } else if attrs.next_hop.is_some() {
-        let mut without = attrs.clone();
-        without.next_hop = None;
-        without.encode(ctx, &mut a)?;
-    } else {
-        attrs.encode(ctx, &mut a)?;
+    // The attributes go straight into `out` (NEXT_HOP only for the classic form); their size
+    // then tells how many prefixes fit.
+    let s = start_message(out, MessageType::Update);
+    out.put_u16(0);
+    let apos = out.len();
+    out.put_u16(0);
+    let attr_start = out.len();
+    if let Err(e) = attrs.encode_with_next_hop(ctx, classic_v4, out) {
+        out.truncate(start);
+        return Err(e);
     }
-    let max = ctx.max_message_len();
-    let fixed = HEADER_LEN + 2 + 2 + a.len();
+    let too_long = |out: &mut BytesMut, need: usize| {
+        out.truncate(start);
+        Err(EncodeError::TooLong(need))
+    };
     if classic_v4.is_some() {
-        let n = fit(nlri, add_path, max.saturating_sub(fixed));
+        let n = fit(nlri, add_path, max.saturating_sub(out.len() - start));
         if n == 0 && !nlri.is_empty() {
-            return Err(EncodeError::TooLong(
-                fixed + nlri.first().map_or(0, |p| p.encoded_len(add_path)),
-            ));
+            let need = out.len() - start + nlri.first().map_or(0, |p| p.encoded_len(add_path));
+            return too_long(out, need);
         }
-        let s = start_message(out, MessageType::Update);
-        out.put_u16(0);
-        out.put_u16(a.len() as u16);
-        out.put_slice(&a);
+        set_u16(out, apos, out.len() - attr_start)?;
         for p in nlri.iter().take(n) {
             p.encode(add_path, out);
         }
         finish_message(out, s)?;
         return Ok(n);
     }
-    let nh_len = match next_hop {
-        NextHop::V4(_) => 4,
-        NextHop::V6 {
-            link_local: None, ..
-        } => 16,
-        NextHop::V6 {
-            link_local: Some(_),
-            ..
-        } => 32,
-        NextHop::Opaque(b) => b.len(),
-    };
-    // MP_REACH header with an extended length: flags, code, 2-octet length, AFI, SAFI,
-    // next hop length, next hop, reserved.
-    let mp_fixed = 4 + 3 + 1 + nh_len + 1;
-    let n = fit(nlri, add_path, max.saturating_sub(fixed + mp_fixed));
+    // MP_REACH_NLRI with an extended length: flags, code, 2-octet length, AFI, SAFI, next hop
+    // length, next hop, reserved, then the prefixes.
+    let mp_fixed = 4 + 3 + 1 + next_hop.encoded_len() + 1;
+    let n = fit(
+        nlri,
+        add_path,
+        max.saturating_sub(out.len() - start + mp_fixed),
+    );
     if n == 0 && !nlri.is_empty() {
-        return Err(EncodeError::TooLong(fixed + mp_fixed));
+        let need = out.len() - start + mp_fixed;
+        return too_long(out, need);
     }
-    let mp = MpReach {
+    let mp_start = out.len();
+    attr::encode_mp_reach_parts(
         family,
-        next_hop: next_hop.clone(),
-        nlri: nlri.get(..n).unwrap_or_default().to_vec(),
-        opaque_nlri: Bytes::new(),
-    };
-    let s = start_message(out, MessageType::Update);
-    out.put_u16(0);
-    let apos = out.len();
-    out.put_u16(0);
-    attr::encode_mp_reach(&mp, add_path, out)?;
-    out.put_slice(&a);
-    let alen = out.len() - apos - 2;
-    set_u16(out, apos, alen)?;
+        next_hop,
+        nlri.get(..n).unwrap_or_default(),
+        add_path,
+        out,
+    )?;
+    // RFC 7606 §5.1: MP_REACH_NLRI SHOULD be the first attribute: rotate it in front of the
+    // others (a move of a few dozen octets, cheaper than encoding the attributes twice).
+    let mp_len = out.len() - mp_start;
+    if let Some(section) = out.get_mut(attr_start..) {
+        section.rotate_right(mp_len);
+    }
+    set_u16(out, apos, out.len() - attr_start)?;
     finish_message(out, s)?;
     debug_assert!(out.len() - start <= max);
     Ok(n)

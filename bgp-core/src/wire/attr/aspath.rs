@@ -8,11 +8,14 @@
 //! type 1 AS_SET, 2 AS_SEQUENCE, 3 AS_CONFED_SEQUENCE, 4 AS_CONFED_SET
 //! ```
 //!
-//! A path is held as one flat `Vec<u32>`: each segment is a header word
-//! (`kind << 16 | count`) followed by its AS numbers, always 4-octet. One allocation per path
-//! whatever its shape, cheap to hash and compare, which is what interning attribute sets needs.
+//! A path is held as one flat vector of words: each segment is a header word
+//! (`kind << 16 | count`) followed by its AS numbers, always 4-octet. Paths of up to five
+//! words (one segment of four ASes) live inline, longer ones in one allocation whatever their
+//! shape; cheap to hash and compare, which is what interning attribute sets needs.
 
 use std::fmt;
+
+use smallvec::SmallVec;
 
 /// The AS number that stands for a 4-octet AS on a 2-octet session (RFC 6793).
 pub const AS_TRANS: u32 = 23456;
@@ -69,8 +72,11 @@ pub struct AsSegment<'a> {
 /// An AS path (4-octet AS numbers), as one compact value.
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AsPath {
-    words: Vec<u32>,
+    words: SmallVec<[u32; INLINE_WORDS]>,
 }
+
+/// Words kept without allocating: a header and four AS numbers.
+const INLINE_WORDS: usize = 5;
 
 /// Why AS_PATH bytes are malformed (RFC 7606 §7.2: treat-as-withdraw).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +85,9 @@ pub struct MalformedAsPath(pub &'static str);
 impl AsPath {
     /// The empty path (a locally originated route inside the AS).
     pub fn new() -> Self {
-        AsPath { words: Vec::new() }
+        AsPath {
+            words: SmallVec::new(),
+        }
     }
 
     /// A path with a single AS_SEQUENCE.
@@ -203,7 +211,7 @@ impl AsPath {
     pub fn decode(mut buf: &[u8], four_octet: bool) -> Result<AsPath, MalformedAsPath> {
         let width = if four_octet { 4 } else { 2 };
         // Each AS costs `width` octets plus 2 per segment header: enough room up front.
-        let mut words = Vec::with_capacity(buf.len() / width + 1);
+        let mut words = SmallVec::with_capacity(buf.len() / width + 1);
         while let [kind, count, rest @ ..] = buf {
             let kind =
                 SegmentKind::from_code(*kind).ok_or(MalformedAsPath("unknown segment type"))?;

@@ -7,7 +7,7 @@
 //! flags: 0x80 Optional, 0x40 Transitive, 0x20 Partial, 0x10 Extended Length
 //! ```
 //!
-//! One descriptor table ([`DESCRIPTORS`]) says, per known attribute, which flag bits it must
+//! One descriptor table (`DESCRIPTORS`) says, per known attribute, which flag bits it must
 //! carry and what RFC 7606 does when it is malformed; the decoder applies it once per attribute
 //! and folds the strongest disposition for the whole UPDATE.
 
@@ -24,6 +24,7 @@ pub use community::{Community, ExtCommunity, LargeCommunity};
 pub use mp::{MpReach, MpUnreach, NextHop};
 
 use super::error::{update_subcode, AttrError, DecodeError, Disposition};
+use super::family::Family;
 use super::negotiated::Negotiated;
 
 /// Attribute type codes.
@@ -285,9 +286,26 @@ pub(crate) const DESCRIPTORS: &[Descriptor] = &[
     },
 ];
 
+/// Index into `DESCRIPTORS` + 1 per type code (0: unknown), so lookup is one load.
+// Evaluated at compile time: an out-of-range index would fail the build, not the daemon.
+#[allow(clippy::indexing_slicing)]
+const DESCRIPTOR_INDEX: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < DESCRIPTORS.len() {
+        t[DESCRIPTORS[i].code as usize] = (i + 1) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// The descriptor of a known attribute type.
 pub(crate) fn descriptor(code: u8) -> Option<&'static Descriptor> {
-    DESCRIPTORS.iter().find(|d| d.code == code)
+    let i = DESCRIPTOR_INDEX
+        .get(usize::from(code))
+        .copied()
+        .unwrap_or(0);
+    DESCRIPTORS.get(usize::from(i).checked_sub(1)?)
 }
 
 /// The RFC name of a known attribute type (`AS_PATH`, ...), for logs.
@@ -295,23 +313,37 @@ pub fn attribute_name(code: u8) -> Option<&'static str> {
     descriptor(code).map(|d| d.name)
 }
 
-/// What decoding the path attribute field produced.
-#[derive(Debug, Default)]
-pub(crate) struct DecodedAttributes {
-    pub(crate) attrs: PathAttributes,
-    pub(crate) mp_reach: Option<MpReach>,
-    pub(crate) mp_unreach: Option<MpUnreach>,
-    pub(crate) errors: Vec<AttrError>,
+/// The decoder's working state: where decoded values go (fields of the UPDATE being built,
+/// so nothing large is moved afterwards) and what was seen.
+pub(crate) struct DecodedAttributes<'u> {
+    attrs: &'u mut PathAttributes,
+    mp_reach: &'u mut Option<MpReach>,
+    mp_unreach: &'u mut Option<MpUnreach>,
+    errors: &'u mut Vec<AttrError>,
+    scan: AttrScan,
+}
+
+/// What the attribute scan learned beyond the values themselves.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AttrScan {
     /// The attribute field could not be parsed to its end (RFC 7606 §4).
     pub(crate) incomplete: bool,
     /// The attribute types present (after discards), for the mandatory-attribute check.
     seen: [u64; 4],
 }
 
-impl DecodedAttributes {
+impl AttrScan {
+    pub(crate) fn has(&self, code: u8) -> bool {
+        self.seen
+            .get(usize::from(code / 64))
+            .is_some_and(|w| w & (1 << (code % 64)) != 0)
+    }
+}
+
+impl DecodedAttributes<'_> {
     fn mark(&mut self, code: u8) -> bool {
         let (word, bit) = (usize::from(code / 64), code % 64);
-        match self.seen.get_mut(word) {
+        match self.scan.seen.get_mut(word) {
             Some(w) => {
                 let was = *w & (1 << bit) != 0;
                 *w |= 1 << bit;
@@ -319,12 +351,6 @@ impl DecodedAttributes {
             }
             None => false,
         }
-    }
-
-    pub(crate) fn has(&self, code: u8) -> bool {
-        self.seen
-            .get(usize::from(code / 64))
-            .is_some_and(|w| w & (1 << (code % 64)) != 0)
     }
 
     fn fail(&mut self, code: u8, disposition: Disposition, reason: &'static str) {
@@ -336,67 +362,71 @@ impl DecodedAttributes {
     }
 }
 
-/// Decodes the path attribute field of an UPDATE (`buf` is exactly that field).
+/// Flags, type code and value of one attribute.
+type RawTlv<'a> = (u8, u8, &'a [u8]);
+
+/// One attribute's header and value: flags, type code, value bounded by its length field.
+/// (Hand-written rather than nom: this runs once per attribute of every UPDATE, and the two
+/// fixed header forms are simplest as slice patterns.)
+#[inline]
+fn attribute(i: &[u8]) -> Option<(&[u8], RawTlv<'_>)> {
+    let (flags, code, len, rest) = match *i {
+        [flags, code, hi, lo, ref rest @ ..] if flags & flag::EXTENDED_LENGTH != 0 => {
+            (flags, code, usize::from(u16::from_be_bytes([hi, lo])), rest)
+        }
+        [flags, code, len, ref rest @ ..] if flags & flag::EXTENDED_LENGTH == 0 => {
+            (flags, code, usize::from(len), rest)
+        }
+        _ => return None,
+    };
+    let (value, rest) = rest.split_at_checked(len)?;
+    Some((rest, (flags, code, value)))
+}
+
+/// Decodes the path attribute field of an UPDATE (`buf` is exactly that field; `root` is the
+/// buffer it lies in, which opaque values are sliced from without copying).
 ///
 /// Returns `Err` only for errors that reset the session; everything RFC 7606 lets the session
 /// survive is recorded in [`DecodedAttributes::errors`].
 pub(crate) fn decode_attributes(
-    buf: &Bytes,
+    root: &Bytes,
+    buf: &[u8],
     ctx: &Negotiated,
-) -> Result<DecodedAttributes, DecodeError> {
-    let mut out = DecodedAttributes::default();
+    update: &mut super::Update,
+) -> Result<AttrScan, DecodeError> {
+    let mut out = DecodedAttributes {
+        attrs: &mut update.attrs,
+        mp_reach: &mut update.mp_reach,
+        mp_unreach: &mut update.mp_unreach,
+        errors: &mut update.errors,
+        scan: AttrScan::default(),
+    };
     let mut as4_path: Option<AsPath> = None;
     let mut as4_aggregator: Option<Aggregator> = None;
-    let mut pos = 0usize;
     let ebgp = ctx.is_ebgp();
-    while pos < buf.len() {
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let attr_start = rest;
         // RFC 7606 §4: fewer octets left than a minimal attribute header, or a length that
-        // overruns the field: the attribute list cannot be parsed further; treat-as-withdraw
+        // overruns the field: the attribute list cannot be parsed further; treat-as-withdraw,
         // relying on the Total Attribute Length to find the NLRI.
-        let Some(&[flags, code]) = buf
-            .get(pos..pos + 2)
-            .and_then(|s| <&[u8; 2]>::try_from(s).ok())
-        else {
-            out.fail(
-                0,
-                Disposition::TreatAsWithdraw,
-                "truncated attribute header",
-            );
-            out.incomplete = true;
-            break;
-        };
-        let ext = flags & flag::EXTENDED_LENGTH != 0;
-        let hdr = if ext { 4 } else { 3 };
-        let len = match (ext, buf.get(pos + 2), buf.get(pos + 3)) {
-            (false, Some(&l), _) => usize::from(l),
-            (true, Some(&h), Some(&l)) => usize::from(u16::from_be_bytes([h, l])),
-            _ => {
-                out.fail(
-                    code,
-                    Disposition::TreatAsWithdraw,
-                    "truncated attribute header",
-                );
-                out.incomplete = true;
-                break;
-            }
-        };
-        let start = pos + hdr;
-        let end = start + len;
-        if end > buf.len() {
+        let Some((tail, (flags, code, value))) = attribute(rest) else {
+            let code = rest.get(1).copied().unwrap_or(0);
             out.fail(
                 code,
                 Disposition::TreatAsWithdraw,
-                "attribute length overruns the attribute field",
+                "attribute overruns the attribute field",
             );
-            out.incomplete = true;
+            out.scan.incomplete = true;
             break;
-        }
-        let whole = buf.slice(pos..end);
-        let value = buf.slice(start..end);
-        pos = end;
+        };
+        rest = tail;
+        let whole = attr_start
+            .get(..attr_start.len() - tail.len())
+            .unwrap_or_default();
 
         let Some(desc) = descriptor(code) else {
-            unknown_attribute(&mut out, flags, code, value, &whole)?;
+            unknown_attribute(&mut out, flags, code, root.slice_ref(value), whole)?;
             continue;
         };
         // RFC 7606 §3 g: a repeated MP attribute resets the session; any other repeat is
@@ -418,8 +448,9 @@ pub(crate) fn decode_attributes(
         let result = if flags_ok {
             decode_known(
                 &mut out,
+                root,
                 code,
-                &value,
+                value,
                 ctx,
                 ebgp,
                 &mut as4_path,
@@ -433,7 +464,7 @@ pub(crate) fn decode_attributes(
                 OnError::Reset => {
                     return Err(DecodeError::update(
                         update_subcode::OPTIONAL_ATTRIBUTE,
-                        &whole,
+                        whole,
                         reason,
                     ))
                 }
@@ -444,23 +475,23 @@ pub(crate) fn decode_attributes(
         }
     }
     if !ctx.four_octet_as {
-        merge_as4(&mut out.attrs, as4_path, as4_aggregator);
+        merge_as4(out.attrs, as4_path, as4_aggregator);
     }
-    Ok(out)
+    Ok(out.scan)
 }
 
-fn unmark(out: &mut DecodedAttributes, code: u8) {
-    if let Some(w) = out.seen.get_mut(usize::from(code / 64)) {
+fn unmark(out: &mut DecodedAttributes<'_>, code: u8) {
+    if let Some(w) = out.scan.seen.get_mut(usize::from(code / 64)) {
         *w &= !(1 << (code % 64));
     }
 }
 
 fn unknown_attribute(
-    out: &mut DecodedAttributes,
+    out: &mut DecodedAttributes<'_>,
     flags: u8,
     code: u8,
     value: Bytes,
-    whole: &Bytes,
+    whole: &[u8],
 ) -> Result<(), DecodeError> {
     if flags & flag::OPTIONAL == 0 {
         // RFC 4271 §6.3: an unrecognised well-known attribute.
@@ -507,9 +538,10 @@ fn aggregator_of(v: &[u8], four_octet: bool) -> Option<Aggregator> {
 
 #[allow(clippy::too_many_arguments)]
 fn decode_known(
-    out: &mut DecodedAttributes,
+    out: &mut DecodedAttributes<'_>,
+    root: &Bytes,
     code: u8,
-    value: &Bytes,
+    value: &[u8],
     ctx: &Negotiated,
     ebgp: bool,
     as4_path: &mut Option<AsPath>,
@@ -518,7 +550,7 @@ fn decode_known(
     let a = &mut out.attrs;
     match code {
         code::ORIGIN => {
-            let &[v] = value.as_ref() else {
+            let &[v] = value else {
                 return Err("ORIGIN length is not 1");
             };
             a.origin = Some(Origin::from_code(v).ok_or("undefined ORIGIN value")?);
@@ -602,12 +634,12 @@ fn decode_known(
                 .collect();
         }
         code::MP_REACH_NLRI => {
-            out.mp_reach =
-                Some(mp::decode_mp_reach(value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
+            *out.mp_reach =
+                Some(mp::decode_mp_reach(root, value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
         }
         code::MP_UNREACH_NLRI => {
-            out.mp_unreach =
-                Some(mp::decode_mp_unreach(value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
+            *out.mp_unreach =
+                Some(mp::decode_mp_unreach(root, value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
         }
         code::EXTENDED_COMMUNITIES => {
             a.ext_communities = community::decode_ext_communities(value)
@@ -688,6 +720,17 @@ impl PathAttributes {
         ctx: &Negotiated,
         out: &mut B,
     ) -> Result<(), super::EncodeError> {
+        self.encode_with_next_hop(ctx, self.next_hop, out)
+    }
+
+    /// [`PathAttributes::encode`] with NEXT_HOP replaced by `next_hop` (or left out when
+    /// `None`): what UPDATE packing needs without cloning the attributes.
+    pub fn encode_with_next_hop<B: BufMut>(
+        &self,
+        ctx: &Negotiated,
+        next_hop: Option<Ipv4Addr>,
+        out: &mut B,
+    ) -> Result<(), super::EncodeError> {
         let four = ctx.four_octet_as;
         if let Some(o) = self.origin {
             put_attr(out, WK, code::ORIGIN, 1);
@@ -705,7 +748,7 @@ impl PathAttributes {
                 as4_path = Some(p.without_confed());
             }
         }
-        if let Some(nh) = self.next_hop {
+        if let Some(nh) = next_hop {
             put_attr(out, WK, code::NEXT_HOP, 4);
             out.put_slice(&nh.octets());
         }
@@ -815,6 +858,29 @@ pub(crate) fn encode_mp_reach<B: BufMut>(
     check_len(len)?;
     put_attr(out, ON, code::MP_REACH_NLRI, len);
     mp.encode_value(add_path, out);
+    Ok(())
+}
+
+/// Encodes an MP_REACH_NLRI attribute from its parts (IP families), without building an
+/// [`MpReach`].
+pub(crate) fn encode_mp_reach_parts<B: BufMut>(
+    family: Family,
+    next_hop: &NextHop,
+    nlri: &[super::Nlri],
+    add_path: bool,
+    out: &mut B,
+) -> Result<(), super::EncodeError> {
+    let len = 3
+        + 1
+        + next_hop.encoded_len()
+        + 1
+        + nlri.iter().map(|n| n.encoded_len(add_path)).sum::<usize>();
+    check_len(len)?;
+    put_attr(out, ON, code::MP_REACH_NLRI, len);
+    mp::encode_reach_value(&family, next_hop, out);
+    for n in nlri {
+        n.encode(add_path, out);
+    }
     Ok(())
 }
 

@@ -36,7 +36,8 @@ pub enum NextHop {
 }
 
 impl NextHop {
-    fn encoded_len(&self) -> usize {
+    /// Octets of the next hop field.
+    pub fn encoded_len(&self) -> usize {
         match self {
             NextHop::V4(_) => 4,
             NextHop::V6 {
@@ -88,7 +89,8 @@ fn ipv6(b: &[u8]) -> Option<Ipv6Addr> {
 }
 
 pub(crate) fn decode_mp_reach(
-    value: &Bytes,
+    root: &Bytes,
+    value: &[u8],
     add_path: impl Fn(Family) -> bool,
 ) -> Result<MpReach, MalformedMp> {
     let (family, rest) = family_of(value).ok_or(MalformedMp("MP_REACH_NLRI too short"))?;
@@ -103,13 +105,11 @@ pub(crate) fn decode_mp_reach(
         .split_first()
         .ok_or(MalformedMp("MP_REACH_NLRI too short"))?;
     if !family.is_ip() {
-        let off = value.len() - nlri.len();
-        let nh_off = 4;
         return Ok(MpReach {
             family,
-            next_hop: NextHop::Opaque(value.slice(nh_off..nh_off + nh.len())),
+            next_hop: NextHop::Opaque(root.slice_ref(nh)),
             nlri: Vec::new(),
-            opaque_nlri: value.slice(off..),
+            opaque_nlri: root.slice_ref(nlri),
         });
     }
     let next_hop = match (nh.len(), family.afi) {
@@ -145,7 +145,8 @@ pub(crate) fn decode_mp_reach(
 }
 
 pub(crate) fn decode_mp_unreach(
-    value: &Bytes,
+    root: &Bytes,
+    value: &[u8],
     add_path: impl Fn(Family) -> bool,
 ) -> Result<MpUnreach, MalformedMp> {
     let (family, rest) = family_of(value).ok_or(MalformedMp("MP_UNREACH_NLRI too short"))?;
@@ -153,7 +154,7 @@ pub(crate) fn decode_mp_unreach(
         return Ok(MpUnreach {
             family,
             withdrawn: Vec::new(),
-            opaque_nlri: value.slice(3..),
+            opaque_nlri: root.slice_ref(rest),
         });
     }
     let mut withdrawn = Vec::new();
@@ -178,20 +179,7 @@ impl MpReach {
     }
 
     pub(crate) fn encode_value<B: BufMut>(&self, add_path: bool, out: &mut B) {
-        out.put_u16(self.family.afi.0);
-        out.put_u8(self.family.safi.0);
-        out.put_u8(self.next_hop.encoded_len() as u8);
-        match &self.next_hop {
-            NextHop::V4(a) => out.put_slice(&a.octets()),
-            NextHop::V6 { global, link_local } => {
-                out.put_slice(&global.octets());
-                if let Some(ll) = link_local {
-                    out.put_slice(&ll.octets());
-                }
-            }
-            NextHop::Opaque(b) => out.put_slice(b),
-        }
-        out.put_u8(0);
+        encode_reach_value(&self.family, &self.next_hop, out);
         if self.family.is_ip() {
             for n in &self.nlri {
                 n.encode(add_path, out);
@@ -200,6 +188,24 @@ impl MpReach {
             out.put_slice(&self.opaque_nlri);
         }
     }
+}
+
+/// AFI, SAFI, next hop length, next hop and the reserved octet of an MP_REACH_NLRI value.
+pub(crate) fn encode_reach_value<B: BufMut>(family: &Family, next_hop: &NextHop, out: &mut B) {
+    out.put_u16(family.afi.0);
+    out.put_u8(family.safi.0);
+    out.put_u8(next_hop.encoded_len() as u8);
+    match next_hop {
+        NextHop::V4(a) => out.put_slice(&a.octets()),
+        NextHop::V6 { global, link_local } => {
+            out.put_slice(&global.octets());
+            if let Some(ll) = link_local {
+                out.put_slice(&ll.octets());
+            }
+        }
+        NextHop::Opaque(b) => out.put_slice(b),
+    }
+    out.put_u8(0);
 }
 
 impl MpUnreach {

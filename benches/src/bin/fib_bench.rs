@@ -1,0 +1,349 @@
+//! Kernel FIB benchmark: bgp-fib against `ip -batch`, doing the same work in the same run,
+//! in a network namespace of its own (created and removed here; needs root).
+//!
+//! For IPv4 (1M /24) and IPv6 (100k /64) routes: install them all `via GW dev eth0 proto
+//! bird`, replace them all with a new gateway, delete them all. Each phase ends with a
+//! read-back dump that checks the kernel holds exactly what it should. Prints routes/s and
+//! the ratio, and the heap bgp-fib's desired state takes per route.
+//!
+//! `cargo run --release -p bgpd-benches --bin fib_bench [-- V4_COUNT V6_COUNT]`
+//! (`FIB_BENCH_BATCH=bytes` changes the bytes per `send`). Not run by CI.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bgp_fib::fib::Fib;
+use bgp_fib::socket::FibSocket;
+use bgp_fib::{Device, FibChange, FibConfig, FibRoute, NextHop, RouteKind, TABLE_MAIN};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+/// Counts live heap bytes, to report the desired state's memory per route.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator, only adding counters.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const BIRD: u8 = 12;
+
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("fibbench-{}", std::process::id());
+        run("ip", &["netns", "add", &name]);
+        let ns = Netns(name);
+        ns.batch(
+            "link set lo up\nlink add eth0 type veth peer name eth0p\nlink set eth0 up\n\
+             link set eth0p up\naddr add 192.168.0.1/16 dev eth0\n\
+             addr add 2001:db8:1::1/64 dev eth0 nodad\n",
+        );
+        ns
+    }
+
+    fn batch(&self, text: &str) -> Duration {
+        let f = std::env::temp_dir().join(format!("{}.batch", self.0));
+        std::fs::write(&f, text).expect("write batch file");
+        let t = Instant::now();
+        run("ip", &["-n", &self.0, "-batch", f.to_str().expect("path")]);
+        let d = t.elapsed();
+        let _ = std::fs::remove_file(f);
+        d
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/run/netns/{}", self.0))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().expect("run command");
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn v4(i: u32) -> IpNet {
+    IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x2000_0000 + (i << 8)), 24).expect("prefix"))
+}
+
+fn v6(i: u32) -> IpNet {
+    let a = Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        0x100 + (i >> 16) as u16,
+        i as u16,
+        0,
+        0,
+        0,
+        0,
+    );
+    IpNet::V6(Ipv6Net::new(a, 64).expect("prefix"))
+}
+
+struct Phase {
+    name: &'static str,
+    ours: Duration,
+    ip: Duration,
+    n: u32,
+}
+
+fn count_ours(rd: &mut FibSocket, gw: IpAddr) -> usize {
+    rd.dump_routes()
+        .expect("dump")
+        .iter()
+        .filter(|r| r.protocol == BIRD && r.nexthops.first().and_then(|n| n.gateway) == Some(gw))
+        .count()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn family(
+    ns: &Netns,
+    sock: &mut FibSocket,
+    rd: &mut FibSocket,
+    fib: &mut Fib,
+    n: u32,
+    prefix: fn(u32) -> IpNet,
+    gw1: IpAddr,
+    gw2: IpAddr,
+    label: &'static str,
+    out: &mut Vec<Phase>,
+    heap: &mut Option<f64>,
+) {
+    let limit = Duration::from_secs(300);
+    let route = |i: u32, gw: IpAddr| FibRoute {
+        prefix: prefix(i),
+        kind: RouteKind::Unicast(vec![NextHop::via(gw, Device::Name("eth0".into()))]),
+        metric: 0,
+        table: TABLE_MAIN,
+    };
+    let ipline = |verb: &str, gw: Option<IpAddr>| {
+        let mut s = String::with_capacity(n as usize * 64);
+        for i in 0..n {
+            match gw {
+                Some(g) => {
+                    let _ = writeln!(s, "route {verb} {} via {g} dev eth0 proto bird", prefix(i));
+                }
+                None => {
+                    let _ = writeln!(s, "route {verb} {} proto bird", prefix(i));
+                }
+            }
+        }
+        s
+    };
+
+    let rounds: u32 = std::env::var("FIB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let (add, rep, del) = (
+        ipline("add", Some(gw1)),
+        ipline("replace", Some(gw2)),
+        ipline("del", None),
+    );
+    // Let the kernel finish deferred work (RCU frees of the previous run) before timing.
+    let pause = || std::thread::sleep(Duration::from_secs(1));
+    let ip_run = |rd: &mut FibSocket| {
+        pause();
+        let a = ns.batch(&add);
+        assert_eq!(count_ours(rd, gw1), n as usize, "ip -batch add");
+        let r = ns.batch(&rep);
+        assert_eq!(count_ours(rd, gw2), n as usize, "ip -batch replace");
+        let d = ns.batch(&del);
+        assert_eq!(count_ours(rd, gw2), 0, "ip -batch del");
+        [a, r, d]
+    };
+    // bgp-fib: time from the first FibChange to the last ACK.
+    // bgp-fib: time from the first `apply` to the last ACK. The FibChange values are built
+    // beforehand (the RIB hands them over ready-made, as ip gets its batch file ready-made).
+    let mut ours_run = |rd: &mut FibSocket, heap: &mut Option<f64>| {
+        pause();
+        let before = LIVE.load(Ordering::Relaxed);
+        let adds: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i, gw1))).collect();
+        let t = Instant::now();
+        fib.reserve(n as usize);
+        for c in adds {
+            fib.apply(c);
+        }
+        let apply_time = t.elapsed();
+        assert!(
+            sock.run_until_idle(fib, limit).expect("run"),
+            "install timed out"
+        );
+        let a = t.elapsed();
+        eprintln!("{label}: apply {apply_time:?} of install {a:?}");
+        let idle = LIVE.load(Ordering::Relaxed);
+        if heap.is_none() {
+            *heap = Some((idle - before) as f64 / n as f64);
+        }
+        assert_eq!(count_ours(rd, gw1), n as usize, "bgp-fib install");
+        let reps: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i, gw2))).collect();
+        let t = Instant::now();
+        for c in reps {
+            fib.apply(c);
+        }
+        assert!(
+            sock.run_until_idle(fib, limit).expect("run"),
+            "replace timed out"
+        );
+        let r = t.elapsed();
+        assert_eq!(count_ours(rd, gw2), n as usize, "bgp-fib replace");
+        let dels: Vec<FibChange> = (0..n)
+            .map(|i| FibChange::Remove(route(i, gw2).key()))
+            .collect();
+        let t = Instant::now();
+        for c in dels {
+            fib.apply(c);
+        }
+        assert!(
+            sock.run_until_idle(fib, limit).expect("run"),
+            "delete timed out"
+        );
+        let d = t.elapsed();
+        assert_eq!(count_ours(rd, gw2), 0, "bgp-fib delete");
+        [a, r, d]
+    };
+    // Alternate who goes first; keep the best time of each (the machine may be shared).
+    let mut best_ip = [Duration::MAX; 3];
+    let mut best_ours = [Duration::MAX; 3];
+    for round in 0..rounds.max(1) {
+        let (i, o) = if round % 2 == 0 {
+            let i = ip_run(rd);
+            (i, ours_run(rd, heap))
+        } else {
+            let o = ours_run(rd, heap);
+            (ip_run(rd), o)
+        };
+        for k in 0..3 {
+            best_ip[k] = best_ip[k].min(i[k]);
+            best_ours[k] = best_ours[k].min(o[k]);
+        }
+    }
+    let (ip_add, ip_rep, ip_del) = (best_ip[0], best_ip[1], best_ip[2]);
+    let (ours_add, ours_rep, ours_del) = (best_ours[0], best_ours[1], best_ours[2]);
+    for (name, ours, ip) in [
+        ("install", ours_add, ip_add),
+        ("replace", ours_rep, ip_rep),
+        ("delete", ours_del, ip_del),
+    ] {
+        out.push(Phase { name, ours, ip, n });
+    }
+}
+
+fn main() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("fib_bench needs root (it creates a network namespace)");
+        std::process::exit(2);
+    }
+    let args: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n4 = args.first().copied().unwrap_or(1_000_000);
+    let n6 = args.get(1).copied().unwrap_or(100_000);
+    let batch = std::env::var("FIB_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(FibConfig::default().max_batch_bytes);
+
+    let ns = Netns::new();
+    let mut sock = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
+    let mut rd = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
+    let cfg = FibConfig {
+        learn: false,
+        max_batch_bytes: batch,
+        ..FibConfig::default()
+    };
+    let mut fib = Fib::new(cfg, false);
+    assert!(sock
+        .run_until_idle(&mut fib, Duration::from_secs(10))
+        .expect("sync"));
+
+    let mut v4r = Vec::new();
+    let mut v6r = Vec::new();
+    let mut heap = None;
+    family(
+        &ns,
+        &mut sock,
+        &mut rd,
+        &mut fib,
+        n4,
+        v4,
+        "192.168.0.2".parse().expect("ip"),
+        "192.168.0.3".parse().expect("ip"),
+        "IPv4",
+        &mut v4r,
+        &mut heap,
+    );
+    family(
+        &ns,
+        &mut sock,
+        &mut rd,
+        &mut fib,
+        n6,
+        v6,
+        "2001:db8:1::2".parse().expect("ip"),
+        "2001:db8:1::3".parse().expect("ip"),
+        "IPv6",
+        &mut v6r,
+        &mut None,
+    );
+
+    println!("bgp-fib vs ip -batch, {} bytes per send", batch);
+    println!(
+        "| family | routes | phase | bgp-fib s | bgp-fib routes/s | ip -batch s | ip -batch routes/s | ratio |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    for (fam, rows) in [("IPv4 /24", &v4r), ("IPv6 /64", &v6r)] {
+        for p in rows.iter() {
+            let (o, i) = (p.ours.as_secs_f64(), p.ip.as_secs_f64());
+            println!(
+                "| {fam} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2}x |",
+                p.n,
+                p.name,
+                o,
+                p.n as f64 / o,
+                i,
+                p.n as f64 / i,
+                i / o
+            );
+        }
+    }
+    if let Some(idle) = heap {
+        println!("bgp-fib heap for the IPv4 desired state: {idle:.0} B/route once installed");
+    }
+}

@@ -1,0 +1,583 @@
+//! DOC: the thin socket layer. `FibSocket` owns two `netlink-sys` sockets: the request
+//! socket (our route writes, their ACKs/errors and our dumps; no multicast groups, so
+//! notifications can never crowd out an ACK) and the monitor socket (link, address and
+//! route notifications). It moves bytes between them and a `Fib`; all decisions are the
+//! `Fib`'s. `spawn` runs both on a dedicated blocking thread for the daemon.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netlink_sys::{constants::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::fib::Fib;
+use crate::types::{FibChange, FibConfig, FibEvent};
+use crate::wire;
+
+const SOL_NETLINK: libc::c_int = 270;
+const NETLINK_EXT_ACK: libc::c_int = 11;
+const NETLINK_CAP_ACK: libc::c_int = 10;
+
+// Multicast groups (linux/rtnetlink.h, RTNLGRP_*).
+const RTNLGRP_LINK: u32 = 1;
+const RTNLGRP_IPV4_IFADDR: u32 = 5;
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
+const RTNLGRP_IPV6_IFADDR: u32 = 9;
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
+
+/// Receive buffer size asked for (with `SO_RCVBUFFORCE` when root, else `SO_RCVBUF`).
+pub const RCVBUF: usize = 64 << 20;
+const SNDBUF: usize = 4 << 20;
+const RX_BUF: usize = 1 << 20;
+
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: fd is a valid socket owned by us; the option value is a c_int on the stack.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &v as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn big_buffers(fd: RawFd) {
+    if setsockopt_int(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        RCVBUF as libc::c_int,
+    )
+    .is_err()
+    {
+        let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, RCVBUF as libc::c_int);
+    }
+    if setsockopt_int(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_SNDBUFFORCE,
+        SNDBUF as libc::c_int,
+    )
+    .is_err()
+    {
+        let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, SNDBUF as libc::c_int);
+    }
+}
+
+fn open_socket(groups: &[u32]) -> io::Result<Socket> {
+    let mut s = Socket::new(NETLINK_ROUTE)?;
+    s.bind(&SocketAddr::new(0, 0))?;
+    big_buffers(s.as_raw_fd());
+    // Short ACKs (no copy of our request) and extended error messages; both optional.
+    let _ = setsockopt_int(s.as_raw_fd(), SOL_NETLINK, NETLINK_CAP_ACK, 1);
+    let _ = setsockopt_int(s.as_raw_fd(), SOL_NETLINK, NETLINK_EXT_ACK, 1);
+    for g in groups {
+        s.add_membership(*g)?;
+    }
+    s.set_non_blocking(true)?;
+    Ok(s)
+}
+
+/// What a non-blocking read found.
+enum Read {
+    Data(usize),
+    Empty,
+    Overrun,
+}
+
+fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Read> {
+    loop {
+        // SAFETY: buf is a valid writable buffer of buf.len() bytes.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n >= 0 {
+            return Ok(Read::Data(n as usize));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(Read::Empty),
+            Some(libc::ENOBUFS) => return Ok(Read::Overrun),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Waits until one of the fds is readable or the timeout passes.
+pub fn wait_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<()> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: *fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+    // SAFETY: p is a valid array of pollfd of the given length.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The two netlink sockets of the FIB and the buffers to use them.
+pub struct FibSocket {
+    req: Socket,
+    mon: Option<Socket>,
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+}
+
+impl FibSocket {
+    /// Opens the sockets in the current network namespace. `monitor` subscribes the
+    /// monitor socket to link, address and IPv4/IPv6 route notifications.
+    pub fn open(monitor: bool) -> io::Result<Self> {
+        let req = open_socket(&[])?;
+        let mon = if monitor {
+            Some(open_socket(&[
+                RTNLGRP_LINK,
+                RTNLGRP_IPV4_IFADDR,
+                RTNLGRP_IPV6_IFADDR,
+                RTNLGRP_IPV4_ROUTE,
+                RTNLGRP_IPV6_ROUTE,
+            ])?)
+        } else {
+            None
+        };
+        Ok(FibSocket {
+            req,
+            mon,
+            rx: vec![0; RX_BUF],
+            tx: Vec::with_capacity(256 * 1024),
+        })
+    }
+
+    /// Opens the sockets inside the network namespace at `netns` (e.g.
+    /// `/run/netns/NAME`): a short-lived thread enters it with `setns(2)` and opens them;
+    /// a socket stays in the namespace it was created in, so the caller's thread never
+    /// changes namespace.
+    pub fn open_in_netns(netns: &Path, monitor: bool) -> io::Result<Self> {
+        let file = std::fs::File::open(netns)?;
+        std::thread::spawn(move || {
+            // SAFETY: setns on this thread only, with a valid namespace fd.
+            let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            FibSocket::open(monitor)
+        })
+        .join()
+        .map_err(|_| io::Error::other("netns thread panicked"))?
+    }
+
+    /// Attaches a socket filter to the monitor socket that drops route notifications of
+    /// `protocol` (our own writes) in the kernel: installing 1M routes then costs the
+    /// monitor nothing and cannot overrun it. [`spawn`] does this with the configured
+    /// protocol.
+    pub fn ignore_own_route_notifications(&self, protocol: u8) -> io::Result<()> {
+        let Some(mon) = &self.mon else { return Ok(()) };
+        // Classic BPF over the nlmsghdr + rtmsg of each notification (one per skb).
+        // nlmsg_type is host-endian; load its two bytes separately.
+        let (lo, hi) = if cfg!(target_endian = "little") {
+            (4, 5)
+        } else {
+            (5, 4)
+        };
+        const LDB: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+        const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+        const RET: u16 = 0x06; // BPF_RET | BPF_K
+        let f = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+        let mut prog = [
+            f(LDB, 0, 0, lo),                        // 0: A = type (low byte)
+            f(JEQ, 1, 0, wire::RTM_NEWROUTE as u32), // 1: -> 3
+            f(JEQ, 0, 4, wire::RTM_DELROUTE as u32), // 2: -> 3, else accept
+            f(LDB, 0, 0, hi),                        // 3: A = type (high byte)
+            f(JEQ, 0, 2, 0),                         // 4: -> 5, else accept
+            f(LDB, 0, 0, 16 + 5),                    // 5: A = rtm_protocol
+            f(JEQ, 1, 0, protocol as u32),           // 6: ours -> drop
+            f(RET, 0, 0, u32::MAX),                  // 7: accept
+            f(RET, 0, 0, 0),                         // 8: drop
+        ];
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_mut_ptr(),
+        };
+        // SAFETY: fprog points to a valid program that outlives the call (the kernel copies it).
+        let r = unsafe {
+            libc::setsockopt(
+                mon.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                &fprog as *const libc::sock_fprog as *const libc::c_void,
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The request socket's fd (for poll/epoll/tokio `AsyncFd`).
+    pub fn request_fd(&self) -> RawFd {
+        self.req.as_raw_fd()
+    }
+
+    /// The monitor socket's fd, if monitoring.
+    pub fn monitor_fd(&self) -> Option<RawFd> {
+        self.mon.as_ref().map(|s| s.as_raw_fd())
+    }
+
+    /// Sends one buffer of netlink messages with one `send` (the kernel handles all of
+    /// them before the call returns).
+    pub fn send_batch(&self, buf: &[u8]) -> io::Result<()> {
+        loop {
+            // SAFETY: buf is a valid readable buffer.
+            let n = unsafe {
+                libc::send(
+                    self.req.as_raw_fd(),
+                    buf.as_ptr() as *const libc::c_void,
+                    buf.len(),
+                    0,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => {
+                    wait_writable(self.req.as_raw_fd())?;
+                    continue;
+                }
+                _ => return Err(e),
+            }
+        }
+    }
+
+    /// Reads every reply available on the request socket without blocking and feeds it to
+    /// the FIB. `ENOBUFS` becomes `Fib::handle_reply_overrun`.
+    pub fn read_replies(&mut self, fib: &mut Fib, now: Instant) -> io::Result<usize> {
+        let mut n = 0;
+        loop {
+            match recv(self.req.as_raw_fd(), &mut self.rx)? {
+                Read::Data(len) => {
+                    n += 1;
+                    if let Err(e) = fib.handle_reply(now, self.rx.get(..len).unwrap_or(&[])) {
+                        tracing::warn!(%e, "malformed netlink reply");
+                    }
+                }
+                Read::Empty => return Ok(n),
+                Read::Overrun => fib.handle_reply_overrun(now),
+            }
+        }
+    }
+
+    /// Reads every notification available on the monitor socket without blocking.
+    pub fn read_notifications(&mut self, fib: &mut Fib, now: Instant) -> io::Result<usize> {
+        let Some(mon) = &self.mon else { return Ok(0) };
+        let fd = mon.as_raw_fd();
+        let mut n = 0;
+        loop {
+            match recv(fd, &mut self.rx)? {
+                Read::Data(len) => {
+                    n += 1;
+                    if let Err(e) = fib.handle_notification(now, self.rx.get(..len).unwrap_or(&[]))
+                    {
+                        tracing::warn!(%e, "malformed netlink notification");
+                    }
+                }
+                Read::Empty => return Ok(n),
+                Read::Overrun => fib.handle_monitor_overrun(now),
+            }
+        }
+    }
+
+    /// Does all the work possible without blocking: timers, notifications, every batch
+    /// the FIB wants to send and its replies.
+    pub fn pump(&mut self, fib: &mut Fib, now: Instant) -> io::Result<()> {
+        fib.handle_timeout(now);
+        self.read_notifications(fib, now)?;
+        self.read_replies(fib, now)?;
+        loop {
+            let mut tx = std::mem::take(&mut self.tx);
+            let more = fib.poll_transmit(&mut tx);
+            let r = if more { self.send_batch(&tx) } else { Ok(()) };
+            self.tx = tx;
+            r?;
+            let got = self.read_replies(fib, now)?;
+            if !more && got == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Dumps every route of every table straight from the kernel (for read-back checks
+    /// and diagnostics; independent of any `Fib`). Use a socket that no `Fib` drives.
+    pub fn dump_routes(&mut self) -> io::Result<Vec<wire::KernelRoute>> {
+        let seq = 0x7fff_0001;
+        let mut req = Vec::new();
+        wire::encode_dump(&mut req, seq, wire::DumpKind::Routes);
+        self.send_batch(&req)?;
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match recv(self.req.as_raw_fd(), &mut self.rx)? {
+                Read::Data(len) => {
+                    for m in wire::Messages::new(self.rx.get(..len).unwrap_or(&[])) {
+                        let (h, p) = m.map_err(io::Error::other)?;
+                        if h.seq != seq {
+                            continue;
+                        }
+                        match h.kind {
+                            wire::NLMSG_DONE => return Ok(out),
+                            wire::NLMSG_ERROR => {
+                                let e = wire::parse_error(p).map_err(io::Error::other)?;
+                                return Err(io::Error::from_raw_os_error(e));
+                            }
+                            wire::RTM_NEWROUTE => {
+                                out.push(wire::parse_route(p).map_err(io::Error::other)?)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Read::Empty => {
+                    if Instant::now() > deadline {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "route dump"));
+                    }
+                    wait_readable(&[self.request_fd()], Some(Duration::from_millis(100)))?;
+                }
+                Read::Overrun => return Err(io::Error::from_raw_os_error(libc::ENOBUFS)),
+            }
+        }
+    }
+
+    /// Runs until the FIB has nothing queued, in flight or being dumped (for tests, the
+    /// benchmark and shutdown). Returns false on timeout.
+    pub fn run_until_idle(&mut self, fib: &mut Fib, timeout: Duration) -> io::Result<bool> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump(fib, Instant::now())?;
+            if fib.is_idle() {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            let mut fds = vec![self.request_fd()];
+            fds.extend(self.monitor_fd());
+            wait_readable(&fds, Some((deadline - now).min(Duration::from_millis(50))))?;
+        }
+    }
+
+    /// Runs until `until`, handling scans and notifications (tests use it to let a scan
+    /// interval pass).
+    pub fn run_for(&mut self, fib: &mut Fib, d: Duration) -> io::Result<()> {
+        let end = Instant::now() + d;
+        loop {
+            self.pump(fib, Instant::now())?;
+            let now = Instant::now();
+            if now >= end {
+                return Ok(());
+            }
+            let mut wait = end - now;
+            if let Some(t) = fib.poll_timeout() {
+                wait = wait.min(t.saturating_duration_since(now));
+            }
+            let mut fds = vec![self.request_fd()];
+            fds.extend(self.monitor_fd());
+            wait_readable(&fds, Some(wait.max(Duration::from_millis(1))))?;
+        }
+    }
+}
+
+fn wait_writable(fd: RawFd) -> io::Result<()> {
+    let mut p = [libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    }];
+    // SAFETY: p is a valid pollfd array of length 1.
+    let r = unsafe { libc::poll(p.as_mut_ptr(), 1, 100) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A command to the FIB thread.
+#[derive(Debug)]
+pub enum FibCommand {
+    Change(FibChange),
+    Changes(Vec<FibChange>),
+    /// See `Fib::release_stale`.
+    ReleaseStale,
+    /// Reconcile now.
+    Scan,
+    /// Stop (flushing our routes first if configured) and end the thread.
+    Shutdown,
+}
+
+/// The daemon's handle on the FIB thread.
+pub struct FibHandle {
+    tx: mpsc::Sender<FibCommand>,
+    wake: RawFd,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl FibHandle {
+    /// Sends a command and wakes the thread. Fails once the thread has ended.
+    pub fn send(&self, cmd: FibCommand) -> io::Result<()> {
+        self.tx
+            .send(cmd)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "FIB thread ended"))?;
+        let one: u64 = 1;
+        // SAFETY: wake is our eventfd, alive as long as the handle; writes 8 bytes.
+        unsafe {
+            libc::write(self.wake, &one as *const u64 as *const libc::c_void, 8);
+        }
+        Ok(())
+    }
+
+    pub fn apply(&self, change: FibChange) -> io::Result<()> {
+        self.send(FibCommand::Change(change))
+    }
+
+    /// Stops the thread (see `FibCommand::Shutdown`) and waits for it.
+    pub fn shutdown(mut self) -> io::Result<()> {
+        let _ = self.send(FibCommand::Shutdown);
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("FIB thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for FibHandle {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = self.tx.send(FibCommand::Shutdown);
+            let one: u64 = 1;
+            // SAFETY: as in `send`.
+            unsafe {
+                libc::write(self.wake, &one as *const u64 as *const libc::c_void, 8);
+            }
+            let _ = t.join();
+        }
+        // SAFETY: we own the eventfd and close it once, after the thread ended.
+        unsafe {
+            libc::close(self.wake);
+        }
+    }
+}
+
+/// Runs the FIB on a dedicated blocking thread: commands in through the returned handle,
+/// events out through `sink` (called on the FIB thread; forward them to a channel).
+pub fn spawn<F>(
+    cfg: FibConfig,
+    adopt_stale: bool,
+    sock: FibSocket,
+    mut sink: F,
+) -> io::Result<FibHandle>
+where
+    F: FnMut(FibEvent) + Send + 'static,
+{
+    // SAFETY: plain eventfd creation.
+    let wake = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if wake < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if let Err(e) = sock.ignore_own_route_notifications(cfg.protocol) {
+        tracing::warn!(%e, "cannot filter our own route notifications");
+    }
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("bgp-fib".into())
+        .spawn(move || run(cfg, adopt_stale, sock, rx, wake, &mut sink))?;
+    Ok(FibHandle {
+        tx,
+        wake,
+        thread: Some(thread),
+    })
+}
+
+fn run(
+    cfg: FibConfig,
+    adopt_stale: bool,
+    mut sock: FibSocket,
+    rx: mpsc::Receiver<FibCommand>,
+    wake: RawFd,
+    sink: &mut dyn FnMut(FibEvent),
+) -> io::Result<()> {
+    let mut fib = Fib::new(cfg, adopt_stale);
+    let mut stopping = false;
+    loop {
+        let now = Instant::now();
+        loop {
+            match rx.try_recv() {
+                Ok(FibCommand::Change(c)) => fib.apply(c),
+                Ok(FibCommand::Changes(v)) => v.into_iter().for_each(|c| fib.apply(c)),
+                Ok(FibCommand::ReleaseStale) => fib.release_stale(now),
+                Ok(FibCommand::Scan) => fib.request_scan(now),
+                Ok(FibCommand::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => {
+                    if !stopping {
+                        stopping = true;
+                        fib.shutdown();
+                    }
+                    break;
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
+            }
+        }
+        sock.pump(&mut fib, now)?;
+        while let Some(ev) = fib.poll_event() {
+            sink(ev);
+        }
+        if stopping && fib.is_idle() {
+            return Ok(());
+        }
+        let mut fds = vec![sock.request_fd(), wake];
+        fds.extend(sock.monitor_fd());
+        let timeout = fib
+            .poll_timeout()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(1));
+        wait_readable(&fds, Some(timeout))?;
+        let mut drain = [0u8; 8];
+        // SAFETY: reading 8 bytes into a local buffer from our eventfd (non-blocking).
+        unsafe {
+            libc::read(wake, drain.as_mut_ptr() as *mut libc::c_void, 8);
+        }
+    }
+}

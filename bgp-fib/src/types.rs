@@ -1,0 +1,229 @@
+//! DOC: the plain values that cross the crate boundary: routes we want in the kernel
+//! (`FibRoute`, `FibChange`), what we tell the daemon (`FibEvent`) and the configuration
+//! (`FibConfig`). No netlink type appears here.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// The main routing table (`RT_TABLE_MAIN`).
+pub const TABLE_MAIN: u32 = 254;
+/// The kernel's default metric for IPv6 routes given metric 0.
+pub const IPV6_DEFAULT_METRIC: u32 = 1024;
+
+/// The key the kernel files a route under: table, prefix and metric (priority).
+///
+/// The kernel also keys IPv4 routes on TOS, which we always leave at 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouteKey {
+    pub table: u32,
+    pub prefix: IpNet,
+    pub metric: u32,
+}
+
+impl RouteKey {
+    /// Builds a key the way the kernel will store it: the prefix is truncated to its
+    /// network address and an IPv6 metric of 0 becomes 1024, as the kernel does.
+    pub fn new(table: u32, prefix: IpNet, metric: u32) -> Self {
+        let metric = match prefix {
+            IpNet::V6(_) if metric == 0 => IPV6_DEFAULT_METRIC,
+            _ => metric,
+        };
+        RouteKey {
+            table,
+            prefix: prefix.trunc(),
+            metric,
+        }
+    }
+}
+
+/// The outgoing device of a next hop.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// An interface index.
+    Index(u32),
+    /// An interface name, resolved to an index from the interfaces the monitor has seen
+    /// (for example the configured tunnel device `tunl0`).
+    Name(String),
+}
+
+/// One next hop of a unicast route.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NextHop {
+    /// The gateway. For IP-in-IP this is the BGP next hop itself, installed `onlink`.
+    pub gateway: IpAddr,
+    /// The outgoing device; `None` lets the kernel resolve it from the gateway (then any
+    /// device the kernel picks counts as correct when reconciling).
+    pub device: Option<Device>,
+    /// Install with `RTNH_F_ONLINK`: the gateway is taken as directly reachable on the
+    /// device, without a covering connected route.
+    pub onlink: bool,
+    /// ECMP weight, 1..=256 (stored in the kernel as `rtnh_hops = weight - 1`).
+    pub weight: u16,
+}
+
+impl NextHop {
+    /// `via gateway dev device`.
+    pub fn via(gateway: IpAddr, device: Device) -> Self {
+        NextHop {
+            gateway,
+            device: Some(device),
+            onlink: false,
+            weight: 1,
+        }
+    }
+
+    /// `via gateway dev device onlink` (IP-in-IP through the tunnel device).
+    pub fn onlink(gateway: IpAddr, device: Device) -> Self {
+        NextHop {
+            gateway,
+            device: Some(device),
+            onlink: true,
+            weight: 1,
+        }
+    }
+}
+
+/// What a route does with packets.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RouteKind {
+    /// Forward through one or more next hops (more than one: ECMP, `RTA_MULTIPATH`).
+    Unicast(Vec<NextHop>),
+    /// Silently drop (local IPAM blocks are announced and installed as blackhole).
+    Blackhole,
+    /// Drop with ICMP unreachable.
+    Unreachable,
+    /// Drop with ICMP administratively prohibited.
+    Prohibit,
+}
+
+/// A route we want in the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FibRoute {
+    pub prefix: IpNet,
+    pub kind: RouteKind,
+    pub metric: u32,
+    pub table: u32,
+}
+
+impl FibRoute {
+    pub fn key(&self) -> RouteKey {
+        RouteKey::new(self.table, self.prefix, self.metric)
+    }
+}
+
+/// A change to the desired state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FibChange {
+    /// Install the route, replacing whatever of ours has the same key.
+    Upsert(FibRoute),
+    /// Remove the route with this key (absent is fine).
+    Remove(RouteKey),
+}
+
+/// Which request a route outcome is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteOp {
+    Add,
+    Replace,
+    Delete,
+}
+
+/// A route of another protocol seen in the kernel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnedRoute {
+    pub key: RouteKey,
+    /// `rtm_protocol` number (4 = static, 3 = boot, ...).
+    pub protocol: u8,
+    /// `rtm_type` (1 unicast, 6 blackhole, 7 unreachable, 8 prohibit, ...).
+    pub route_type: u8,
+    pub scope: u8,
+    /// Gateways with their output interfaces; empty for device routes without gateway.
+    pub nexthops: Vec<(Option<IpAddr>, u32)>,
+    /// Output interface of a single-path route (0 if none).
+    pub ifindex: u32,
+}
+
+/// What the FIB reports to the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FibEvent {
+    /// The kernel refused (or, with `report_success`, accepted) a request for a route.
+    /// `errno` is positive (`libc::EEXIST`, `ENETUNREACH`, `ENODEV`, ...), 0 on success.
+    Outcome {
+        key: RouteKey,
+        op: RouteOp,
+        errno: i32,
+    },
+    /// A route of another protocol appeared or changed in the kernel.
+    LearnedAdd(LearnedRoute),
+    /// A route of another protocol left the kernel.
+    LearnedRemove(RouteKey),
+    /// An interface appeared or changed state.
+    Link { index: u32, name: String, up: bool },
+    /// An interface was deleted (and is forgotten).
+    LinkRemoved { index: u32, name: String },
+    /// A local address appeared; `subnet` is its on-link subnet (prefix truncated).
+    AddressAdd {
+        ifindex: u32,
+        address: IpAddr,
+        subnet: IpNet,
+    },
+    /// A local address went away.
+    AddressRemove {
+        ifindex: u32,
+        address: IpAddr,
+        subnet: IpNet,
+    },
+    /// A reconcile pass finished: how many routes it had to add, replace and delete.
+    Reconciled {
+        added: usize,
+        replaced: usize,
+        deleted: usize,
+    },
+    /// A message was lost (`ENOBUFS` or a sequence gap): a full resync is scheduled.
+    Overrun,
+}
+
+/// Configuration of the kernel FIB sync.
+#[derive(Clone, Debug)]
+pub struct FibConfig {
+    /// Our `rtm_protocol`: 12 (`bird`) for Calico deployments. See [`crate::protos`].
+    pub protocol: u8,
+    /// Tables we own routes in: start-up and periodic reconcile remove our stale routes
+    /// from these tables (tables of desired routes are always included).
+    pub tables: Vec<u32>,
+    /// Tables whose foreign routes are learned (reported as `LearnedAdd`).
+    pub learn_tables: Vec<u32>,
+    /// Report foreign routes at all (BIRD's `learn`).
+    pub learn: bool,
+    /// Also learn routes of protocol `kernel` (2) and `redirect` (1); BIRD's `learn all`.
+    pub learn_kernel_routes: bool,
+    /// Period of the reconcile scan (BIRD's `scan time`, default 2 s).
+    pub scan_interval: Duration,
+    /// On shutdown, delete our routes (default false: BIRD's `persist`).
+    pub flush_on_shutdown: bool,
+    /// Report `Outcome` events for successful requests too (default: failures only).
+    pub report_success: bool,
+    /// Upper bound of one `send`, in bytes.
+    pub max_batch_bytes: usize,
+    /// How many batches may be unacknowledged at once.
+    pub max_batches_in_flight: usize,
+}
+
+impl Default for FibConfig {
+    fn default() -> Self {
+        FibConfig {
+            protocol: 12,
+            tables: vec![TABLE_MAIN],
+            learn_tables: vec![TABLE_MAIN],
+            learn: true,
+            learn_kernel_routes: false,
+            scan_interval: Duration::from_secs(2),
+            flush_on_shutdown: false,
+            report_success: false,
+            max_batch_bytes: 128 * 1024,
+            max_batches_in_flight: 8,
+        }
+    }
+}
