@@ -559,3 +559,43 @@ fn removed_peer_frees_its_routes_and_slot() {
     let q = r.add_peer(PeerConfig::new("q", ip("10.0.0.3"))).unwrap();
     assert_eq!(q, p, "slot reused");
 }
+
+#[test]
+fn refresh_export_resends_all_or_only_differences() {
+    let mut r = rib();
+    let e = up(&mut r, "e", "192.0.2.1", 65100);
+    ann(&mut r, e, "192.0.2.1", &["10.1.0.0/16", "10.2.0.0/16"]);
+    r.set_policy("out", Policy::accept_all());
+    let mut c = PeerConfig::new("i", ip("10.0.0.2"));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    c.export = Some("out".into());
+    let i = r.add_peer(c).unwrap();
+    let mut ctx = neg(AS, "10.0.0.1", AS, "10.0.0.2");
+    ctx.families = vec![Family::IPV4_UNICAST];
+    r.peer_up(i, ctx.clone());
+    let n = |msgs: &[Update]| {
+        msgs.iter()
+            .map(|m| m.nlri.len() + m.withdrawn.len())
+            .sum::<usize>()
+    };
+    assert_eq!(n(&pull(&mut r, i, &ctx)), 2);
+    // ROUTE-REFRESH: everything again.
+    r.refresh_export_family(i, Family::IPV4_UNICAST, true);
+    assert_eq!(n(&pull(&mut r, i, &ctx)), 2);
+    // Export filter changed to drop 10.2/16: only that withdrawal goes out.
+    r.set_policy(
+        "out",
+        Policy {
+            terms: vec![Term {
+                matches: vec![Match::Prefix(vec!["10.2.0.0/16".parse().unwrap()])],
+                actions: vec![],
+                verdict: Some(Verdict::Reject),
+            }],
+            default: Verdict::Accept,
+        },
+    );
+    r.refresh_export(i, false);
+    let msgs = pull(&mut r, i, &ctx);
+    assert_eq!(n(&msgs), 1);
+    assert_eq!(msgs[0].withdrawn, vec![nlri("10.2.0.0/16")]);
+}

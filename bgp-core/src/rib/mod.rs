@@ -1132,6 +1132,12 @@ impl Rib {
     /// (`full = false`: only differences are sent) or when it asked for a ROUTE-REFRESH
     /// (`full = true`: everything is sent again).
     pub fn refresh_export(&mut self, peer: SourceId, full: bool) {
+        self.refresh_export_family(peer, Family::IPV4_UNICAST, full);
+        self.refresh_export_family(peer, Family::IPV6_UNICAST, full);
+    }
+
+    /// [`Rib::refresh_export`] for one family (a ROUTE-REFRESH names one).
+    pub fn refresh_export_family(&mut self, peer: SourceId, family: Family, full: bool) {
         fn run<K: Key>(t: &mut Table<K>, sh: &mut Shared, i: usize, full: bool) {
             if !t.out.get(i).is_some_and(|o| o.active) {
                 return;
@@ -1149,8 +1155,7 @@ impl Rib {
             }
         }
         let i = usize::from(peer.0);
-        run(&mut self.v4, &mut self.sh, i, full);
-        run(&mut self.v6, &mut self.sh, i, full);
+        with_table!(self, family, |t, sh| run(t, sh, i, full));
     }
 
     /// The daemon's answer about next hop `addr`; prefixes whose paths use it are re-decided
