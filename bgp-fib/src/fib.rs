@@ -368,10 +368,17 @@ impl Fib {
                 }
             },
         };
-        self.tables.insert(key.table);
-        let was_installed = self.pending_deletes.remove(&key).unwrap_or(false);
-        match self.desired.get_mut(&key) {
-            Some(e) => {
+        if !self.tables.contains(&key.table) {
+            self.tables.insert(key.table);
+        }
+        let was_installed = if self.pending_deletes.is_empty() {
+            false
+        } else {
+            self.pending_deletes.remove(&key).unwrap_or(false)
+        };
+        match self.desired.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let e = o.get_mut();
                 if e.target == target && e.installed && !e.queued {
                     return;
                 }
@@ -381,16 +388,13 @@ impl Fib {
                     self.queue.push_back(key);
                 }
             }
-            None => {
-                self.desired.insert(
-                    key,
-                    Entry {
-                        target,
-                        installed: was_installed,
-                        queued: true,
-                        seen: 0,
-                    },
-                );
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Entry {
+                    target,
+                    installed: was_installed,
+                    queued: true,
+                    seen: 0,
+                });
                 self.queue.push_back(key);
             }
         }
@@ -543,15 +547,18 @@ impl Fib {
         let Some(front) = self.in_flight.front_mut() else {
             return; // stale reply from before an overrun
         };
-        if seq < front.first_seq {
-            return;
+        // Sequence numbers wrap: compare as distances from the batch's first message.
+        let d = seq.wrapping_sub(front.first_seq) as i32;
+        let span = front.ack_seq.wrapping_sub(front.first_seq) as i32;
+        if d < 0 {
+            return; // older than anything open: a reply from before an overrun
         }
-        if seq > front.ack_seq {
+        if d > span {
             tracing::warn!(seq, "netlink ACK lost: resync");
             self.handle_reply_overrun(now);
             return;
         }
-        let idx = (seq - front.first_seq) as usize;
+        let idx = d as usize;
         if errno != 0 {
             if let Some(op) = front.ops.get_mut(idx) {
                 op.2 = errno;
@@ -951,9 +958,6 @@ impl Fib {
     fn next_seq(&mut self) -> u32 {
         let s = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        if self.seq == 0 {
-            self.seq = 1;
-        }
         s
     }
 
@@ -1437,6 +1441,34 @@ mod tests {
                 errno: 0
             }]
         );
+    }
+
+    #[test]
+    fn acks_match_across_sequence_wrap() {
+        let now = Instant::now();
+        let mut fib = Fib::new(cfg(), false);
+        start(&mut fib, now, &[]);
+        let _ = events(&mut fib);
+        fib.seq = u32::MAX - 1;
+        for p in ["10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24", "10.0.4.0/24"] {
+            fib.apply(FibChange::Upsert(route(p, RouteKind::Blackhole)));
+        }
+        let mut b = Vec::new();
+        assert!(fib.poll_transmit(&mut b));
+        let sent = decode(&b);
+        let seqs: Vec<u32> = sent.iter().map(|m| m.2).collect();
+        assert_eq!(seqs, vec![u32::MAX - 1, u32::MAX, 0, 1]);
+        fib.handle_reply(now, &ack(0, libc::EEXIST)).unwrap();
+        fib.handle_reply(now, &ack(1, 0)).unwrap();
+        assert_eq!(
+            events(&mut fib),
+            vec![FibEvent::Outcome {
+                key: RouteKey::new(254, net("10.0.3.0/24"), 0),
+                op: RouteOp::Add,
+                errno: libc::EEXIST
+            }]
+        );
+        assert!(fib.is_idle());
     }
 
     #[test]

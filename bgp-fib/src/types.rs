@@ -190,6 +190,9 @@ pub enum FibEvent {
 pub struct FibConfig {
     /// Our `rtm_protocol`: 12 (`bird`) for Calico deployments. See [`crate::protos`].
     pub protocol: u8,
+    /// Name of the IP-in-IP tunnel device (`krt_tunnel`, `tunl0` in Calico); see
+    /// [`FibConfig::tunnel_next_hop`].
+    pub tunnel_device: String,
     /// Tables we own routes in: start-up and periodic reconcile remove our stale routes
     /// from these tables (tables of desired routes are always included).
     pub tables: Vec<u32>,
@@ -211,10 +214,19 @@ pub struct FibConfig {
     pub max_batches_in_flight: usize,
 }
 
+impl FibConfig {
+    /// The next hop of an IP-in-IP route: `via gateway dev <tunnel_device> onlink`, where the
+    /// gateway is the BGP next hop itself (not resolved through the kernel).
+    pub fn tunnel_next_hop(&self, gateway: IpAddr) -> NextHop {
+        NextHop::onlink(gateway, Device::Name(self.tunnel_device.clone()))
+    }
+}
+
 impl Default for FibConfig {
     fn default() -> Self {
         FibConfig {
             protocol: 12,
+            tunnel_device: "tunl0".into(),
             tables: vec![TABLE_MAIN],
             learn_tables: vec![TABLE_MAIN],
             learn: true,
