@@ -1603,7 +1603,7 @@ mod tests {
         body.extend_from_slice(&3u16.to_ne_bytes()); // IFLA_IFNAME
         body.extend_from_slice(name.as_bytes());
         body.push(0);
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let mut v = Vec::new();
