@@ -941,11 +941,14 @@ impl Fib {
                 if s.added + s.replaced + s.deleted > 0 {
                     tracing::info!(s.added, s.replaced, s.deleted, "kernel FIB reconciled");
                 }
-                self.events.push_back(FibEvent::Reconciled {
-                    added: s.added,
-                    replaced: s.replaced,
-                    deleted: s.deleted,
-                });
+                // Reported after the start-up reconcile and whenever a scan had to act.
+                if !self.synced || s.added + s.replaced + s.deleted > 0 {
+                    self.events.push_back(FibEvent::Reconciled {
+                        added: s.added,
+                        replaced: s.replaced,
+                        deleted: s.deleted,
+                    });
+                }
                 self.synced = true;
                 self.next_scan = Some(now + self.cfg.scan_interval);
             }

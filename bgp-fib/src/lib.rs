@@ -19,7 +19,8 @@
 //! - [`socket`]: the thin IO layer. [`socket::FibSocket`] holds two `netlink-sys` sockets:
 //!   the *request* socket (our writes, their ACKs/errors, our dumps; no multicast groups,
 //!   so notifications never crowd out an ACK) and the *monitor* socket (link, address,
-//!   IPv4/IPv6 route groups). Large buffers (`SO_RCVBUFFORCE` 64 MiB, `SO_SNDBUFFORCE`
+//!   IPv4/IPv6 route groups; a socket filter drops notifications of our own protocol in
+//!   the kernel, so installing 1M routes does not flood it). Large buffers (`SO_RCVBUFFORCE` 64 MiB, `SO_SNDBUFFORCE`
 //!   4 MiB as root), `NETLINK_CAP_ACK`, `NETLINK_EXT_ACK`. [`socket::spawn`] runs
 //!   everything on one dedicated blocking thread.
 //! - [`protos`]: `rtm_protocol` by number or name (`/etc/iproute2/rt_protos`).

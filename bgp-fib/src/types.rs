@@ -176,6 +176,8 @@ pub enum FibEvent {
         subnet: IpNet,
     },
     /// A reconcile pass finished: how many routes it had to add, replace and delete.
+    /// Sent after the start-up reconcile (the kernel is in step from then on) and after
+    /// every later scan that had something to fix.
     Reconciled {
         added: usize,
         replaced: usize,
