@@ -135,6 +135,7 @@ struct Dump {
 struct LinkRec {
     name: Box<str>,
     up: bool,
+    admin_up: bool,
     gen: u32,
 }
 
@@ -167,7 +168,8 @@ pub struct Fib {
     name_ids: HashMap<Box<str>, u32, FxBuild>,
     links: FxMap<u32, LinkRec>,
     link_by_name: HashMap<Box<str>, u32, FxBuild>,
-    addrs: FxMap<(u32, IpAddr, u8), u32>,
+    /// Local addresses by interface index: (address, prefix length, generation).
+    addrs: FxMap<u32, Vec<(IpAddr, u8, u32)>>,
     learned: FxMap<RouteKey, (LearnedRoute, u32)>,
     tables: FxSet<u32>,
     failed: FxMap<RouteKey, i32>,
@@ -275,7 +277,7 @@ impl Fib {
 
     /// Number of local addresses currently known.
     pub fn address_count(&self) -> usize {
-        self.addrs.len()
+        self.addrs.values().map(Vec::len).sum()
     }
 
     /// Number of learned (foreign) routes currently known.
@@ -632,9 +634,14 @@ impl Fib {
         let gen = self.dump_gen();
         if present {
             let name: Box<str> = l.name.as_str().into();
+            let mut came_up = false;
             let changed = match self.links.get_mut(&l.index) {
                 Some(rec) => {
                     rec.gen = gen;
+                    if !rec.admin_up && l.admin_up {
+                        came_up = true;
+                    }
+                    rec.admin_up = l.admin_up;
                     if rec.name != name {
                         self.link_by_name.remove(&rec.name);
                         rec.name = name.clone();
@@ -653,12 +660,20 @@ impl Fib {
                         LinkRec {
                             name: name.clone(),
                             up: l.up,
+                            admin_up: l.admin_up,
                             gen,
                         },
                     );
                     true
                 }
             };
+            if came_up
+                && self.cfg.ignore_addresses_of_down_links
+                && !self.dump_queue.contains(&DumpKind::Addresses)
+            {
+                // Its addresses were ignored while it was down.
+                self.dump_queue.push_back(DumpKind::Addresses);
+            }
             if changed {
                 self.link_by_name.insert(name.clone(), l.index);
                 // Routes waiting for this device name can be installed now.
@@ -681,15 +696,8 @@ impl Fib {
             if self.link_by_name.get(&rec.name) == Some(&index) {
                 self.link_by_name.remove(&rec.name);
             }
-            let gone: Vec<(u32, IpAddr, u8)> = self
-                .addrs
-                .keys()
-                .filter(|k| k.0 == index)
-                .copied()
-                .collect();
-            for k in gone {
-                self.addrs.remove(&k);
-                self.address_event(false, k);
+            for (ip, len, _) in self.addrs.remove(&index).unwrap_or_default() {
+                self.address_event(false, (index, ip, len));
             }
             self.events.push_back(FibEvent::LinkRemoved {
                 index,
@@ -721,11 +729,35 @@ impl Fib {
         let k = (a.ifindex, a.address, a.prefix_len);
         let gen = self.dump_gen();
         if present {
-            if self.addrs.insert(k, gen).is_none() {
-                self.address_event(true, k);
+            // Like Calico's BIRD: addresses of interfaces that are not administratively up
+            // (kube-ipvs0 carries every service IP) are not reported; they are dumped
+            // again when the interface comes up.
+            if self.cfg.ignore_addresses_of_down_links
+                && self.links.get(&a.ifindex).is_some_and(|l| !l.admin_up)
+            {
+                return;
             }
-        } else if self.addrs.remove(&k).is_some() {
-            self.address_event(false, k);
+            let v = self.addrs.entry(a.ifindex).or_default();
+            match v
+                .iter_mut()
+                .find(|e| e.0 == a.address && e.1 == a.prefix_len)
+            {
+                Some(e) => e.2 = gen,
+                None => {
+                    v.push((a.address, a.prefix_len, gen));
+                    self.address_event(true, k);
+                }
+            }
+        } else if let Some(v) = self.addrs.get_mut(&a.ifindex) {
+            let before = v.len();
+            v.retain(|e| !(e.0 == a.address && e.1 == a.prefix_len));
+            let removed = v.len() != before;
+            if v.is_empty() {
+                self.addrs.remove(&a.ifindex);
+            }
+            if removed {
+                self.address_event(false, k);
+            }
         }
     }
 
@@ -896,14 +928,17 @@ impl Fib {
                 }
             }
             DumpKind::Addresses => {
-                let gone: Vec<(u32, IpAddr, u8)> = self
-                    .addrs
-                    .iter()
-                    .filter(|(_, g)| **g != gen)
-                    .map(|(k, _)| *k)
-                    .collect();
+                let mut gone = Vec::new();
+                for (i, v) in self.addrs.iter_mut() {
+                    v.retain(|e| {
+                        if e.2 != gen {
+                            gone.push((*i, e.0, e.1));
+                        }
+                        e.2 == gen
+                    });
+                }
+                self.addrs.retain(|_, v| !v.is_empty());
                 for k in gone {
-                    self.addrs.remove(&k);
                     self.address_event(false, k);
                 }
             }

@@ -204,6 +204,10 @@ pub struct FibConfig {
     pub learn: bool,
     /// Also learn routes of protocol `kernel` (2) and `redirect` (1); BIRD's `learn all`.
     pub learn_kernel_routes: bool,
+    /// Do not report addresses of interfaces that are administratively down (Calico's
+    /// BIRD patch for kube-ipvs0, which holds every service IP); they are reported when
+    /// the interface comes up. Default true.
+    pub ignore_addresses_of_down_links: bool,
     /// Period of the reconcile scan (BIRD's `scan time`, default 2 s).
     pub scan_interval: Duration,
     /// On shutdown, delete our routes (default false: BIRD's `persist`).
@@ -233,6 +237,7 @@ impl Default for FibConfig {
             learn_tables: vec![TABLE_MAIN],
             learn: true,
             learn_kernel_routes: false,
+            ignore_addresses_of_down_links: true,
             scan_interval: Duration::from_secs(2),
             flush_on_shutdown: false,
             report_success: false,

@@ -609,6 +609,8 @@ pub struct KernelLink {
     pub name: String,
     /// Administratively up and with carrier (`IFF_UP` and `IFF_RUNNING`).
     pub up: bool,
+    /// Administratively up (`IFF_UP`).
+    pub admin_up: bool,
 }
 
 pub fn parse_link(payload: &[u8]) -> Result<KernelLink, WireError> {
@@ -626,6 +628,7 @@ pub fn parse_link(payload: &[u8]) -> Result<KernelLink, WireError> {
         index: msg.header.index,
         name,
         up: f.contains(LinkFlags::Up) && f.contains(LinkFlags::Running),
+        admin_up: f.contains(LinkFlags::Up),
     })
 }
 
