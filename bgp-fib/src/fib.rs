@@ -165,6 +165,9 @@ pub struct Fib {
     pending_deletes: FxMap<RouteKey, bool>,
     queue: VecDeque<RouteKey>,
     names: Vec<Box<str>>,
+    /// Interface index of each interned name (0: no such interface now), kept in step with
+    /// `link_by_name` so resolving a device costs an array read.
+    name_ifindex: Vec<u32>,
     name_ids: HashMap<Box<str>, u32, FxBuild>,
     links: FxMap<u32, LinkRec>,
     link_by_name: HashMap<Box<str>, u32, FxBuild>,
@@ -189,11 +192,39 @@ pub struct Fib {
 
 /// The interface index of a stored device (0 = let the kernel choose); `None` when a
 /// named device is not known (yet).
-fn resolve(names: &[Box<str>], by_name: &HashMap<Box<str>, u32, FxBuild>, dev: Dev) -> Option<u32> {
+fn resolve(name_ifindex: &[u32], dev: Dev) -> Option<u32> {
     match dev {
         Dev::Any => Some(0),
         Dev::Index(i) => Some(i),
-        Dev::Name(id) => by_name.get(names.get(id as usize)?).copied(),
+        Dev::Name(id) => name_ifindex.get(id as usize).copied().filter(|i| *i != 0),
+    }
+}
+
+fn nh_matches(name_ifindex: &[u32], want: &Nh, got: &wire::KernelNextHop) -> bool {
+    got.gateway == Some(want.gateway)
+        && got.onlink == want.onlink
+        && got.weight == want.weight
+        && match want.dev {
+            Dev::Any => true,
+            d => resolve(name_ifindex, d) == Some(got.ifindex),
+        }
+}
+
+fn target_matches(name_ifindex: &[u32], t: &Target, r: &KernelRoute) -> bool {
+    let m = |w: &Nh, g: &wire::KernelNextHop| nh_matches(name_ifindex, w, g);
+    match t {
+        Target::Blackhole => r.rtype == wire::RTN_BLACKHOLE,
+        Target::Unreachable => r.rtype == wire::RTN_UNREACHABLE,
+        Target::Prohibit => r.rtype == wire::RTN_PROHIBIT,
+        Target::One(nh) => {
+            r.rtype == wire::RTN_UNICAST && matches!(r.nexthops.as_slice(), [got] if m(nh, got))
+        }
+        Target::Many(nhs) => {
+            r.rtype == wire::RTN_UNICAST
+                && r.nexthops.len() == nhs.len()
+                && nhs.iter().all(|w| r.nexthops.iter().any(|g| m(w, g)))
+                && r.nexthops.iter().all(|g| nhs.iter().any(|w| m(w, g)))
+        }
     }
 }
 
@@ -216,6 +247,7 @@ impl Fib {
             pending_deletes: FxMap::default(),
             queue: VecDeque::new(),
             names: Vec::new(),
+            name_ifindex: Vec::new(),
             name_ids: HashMap::default(),
             links: FxMap::default(),
             link_by_name: HashMap::default(),
@@ -337,6 +369,8 @@ impl Fib {
         }
         let id = self.names.len() as u32;
         self.names.push(name.into());
+        self.name_ifindex
+            .push(self.link_by_name.get(name).copied().unwrap_or(0));
         self.name_ids.insert(name.into(), id);
         id
     }
@@ -635,6 +669,7 @@ impl Fib {
         if present {
             let name: Box<str> = l.name.as_str().into();
             let mut came_up = false;
+            let mut renamed_from: Option<Box<str>> = None;
             let changed = match self.links.get_mut(&l.index) {
                 Some(rec) => {
                     rec.gen = gen;
@@ -644,7 +679,7 @@ impl Fib {
                     rec.admin_up = l.admin_up;
                     if rec.name != name {
                         self.link_by_name.remove(&rec.name);
-                        rec.name = name.clone();
+                        renamed_from = Some(std::mem::replace(&mut rec.name, name.clone()));
                         rec.up = l.up;
                         true
                     } else if rec.up != l.up {
@@ -667,6 +702,9 @@ impl Fib {
                     true
                 }
             };
+            if let Some(old) = renamed_from {
+                self.refresh_name(&old);
+            }
             if came_up
                 && self.cfg.ignore_addresses_of_down_links
                 && !self.dump_queue.contains(&DumpKind::Addresses)
@@ -676,6 +714,7 @@ impl Fib {
             }
             if changed {
                 self.link_by_name.insert(name.clone(), l.index);
+                self.refresh_name(&name);
                 // Routes waiting for this device name can be installed now.
                 if self.name_ids.contains_key(&name) && self.synced {
                     self.request_scan(now);
@@ -691,10 +730,21 @@ impl Fib {
         }
     }
 
+    /// Keeps `name_ifindex` in step after `link_by_name` changed for `name`.
+    fn refresh_name(&mut self, name: &str) {
+        if let Some(id) = self.name_ids.get(name) {
+            let idx = self.link_by_name.get(name).copied().unwrap_or(0);
+            if let Some(slot) = self.name_ifindex.get_mut(*id as usize) {
+                *slot = idx;
+            }
+        }
+    }
+
     fn forget_link(&mut self, index: u32) {
         if let Some(rec) = self.links.remove(&index) {
             if self.link_by_name.get(&rec.name) == Some(&index) {
                 self.link_by_name.remove(&rec.name);
+                self.refresh_name(&rec.name);
             }
             for (ip, len, _) in self.addrs.remove(&index).unwrap_or_default() {
                 self.address_event(false, (index, ip, len));
@@ -822,45 +872,6 @@ impl Fib {
         }
     }
 
-    fn resolve(&self, dev: Dev) -> Option<u32> {
-        resolve(&self.names, &self.link_by_name, dev)
-    }
-
-    fn nh_matches(&self, want: &Nh, got: &wire::KernelNextHop) -> bool {
-        if got.gateway != Some(want.gateway) || got.onlink != want.onlink {
-            return false;
-        }
-        if got.weight != want.weight {
-            return false;
-        }
-        match want.dev {
-            Dev::Any => true,
-            d => self.resolve(d) == Some(got.ifindex),
-        }
-    }
-
-    fn target_matches(&self, t: &Target, r: &KernelRoute) -> bool {
-        match t {
-            Target::Blackhole => r.rtype == wire::RTN_BLACKHOLE,
-            Target::Unreachable => r.rtype == wire::RTN_UNREACHABLE,
-            Target::Prohibit => r.rtype == wire::RTN_PROHIBIT,
-            Target::One(nh) => {
-                r.rtype == wire::RTN_UNICAST
-                    && matches!(r.nexthops.as_slice(), [got] if self.nh_matches(nh, got))
-            }
-            Target::Many(nhs) => {
-                r.rtype == wire::RTN_UNICAST
-                    && r.nexthops.len() == nhs.len()
-                    && nhs
-                        .iter()
-                        .all(|w| r.nexthops.iter().any(|g| self.nh_matches(w, g)))
-                    && r.nexthops
-                        .iter()
-                        .all(|g| nhs.iter().any(|w| self.nh_matches(w, g)))
-            }
-        }
-    }
-
     fn dumped_route(&mut self, r: KernelRoute) {
         if r.table == wire::RT_TABLE_LOCAL {
             return;
@@ -876,30 +887,23 @@ impl Fib {
         }
         let key = RouteKey::new(r.table, r.prefix, r.metric);
         let epoch = self.epoch;
-        let verdict = match self.desired.get(&key) {
-            Some(e) if e.seen == epoch => None, // a duplicate under our key: leave it
-            Some(e) => Some(Some(self.target_matches(&e.target, &r))),
-            None => Some(None),
-        };
-        match verdict {
-            None => {}
-            Some(Some(ok)) => {
-                if let Some(e) = self.desired.get_mut(&key) {
-                    e.seen = epoch;
-                    e.installed = true;
-                    if ok {
-                        // Already right in the kernel (adopted at start-up): nothing to send.
-                        e.queued = false;
-                    } else {
-                        self.scan.replaced += 1;
-                        if !e.queued {
-                            e.queued = true;
-                            self.queue.push_back(key);
-                        }
+        match self.desired.get_mut(&key) {
+            Some(e) if e.seen == epoch => {} // a duplicate under our key: leave it
+            Some(e) => {
+                e.seen = epoch;
+                e.installed = true;
+                if target_matches(&self.name_ifindex, &e.target, &r) {
+                    // Already right in the kernel (adopted at start-up): nothing to send.
+                    e.queued = false;
+                } else {
+                    self.scan.replaced += 1;
+                    if !e.queued {
+                        e.queued = true;
+                        self.queue.push_back(key);
                     }
                 }
             }
-            Some(None) => {
+            None => {
                 if self.pending_deletes.contains_key(&key) {
                     return; // a delete is already queued
                 }
@@ -1053,7 +1057,7 @@ impl Fib {
                 let mut unresolved = false;
                 let mut nh = |n: &Nh| WireNextHop {
                     gateway: n.gateway,
-                    ifindex: match resolve(&self.names, &self.link_by_name, n.dev) {
+                    ifindex: match resolve(&self.name_ifindex, n.dev) {
                         Some(i) => i,
                         None => {
                             unresolved = true;
@@ -1689,6 +1693,16 @@ mod tests {
         let sent = decode(&b);
         assert_eq!(sent[0].3.nexthops[0].ifindex, 7);
         assert!(sent[0].3.nexthops[0].onlink);
+        // a rename or a delete unresolves the name; a new tunl0 resolves it again
+        fib.handle_notification(now, &link_msg(RTM_NEWLINK, 7, "tunlX", true))
+            .unwrap();
+        assert_eq!(fib.name_ifindex, vec![0]);
+        fib.handle_notification(now, &link_msg(RTM_NEWLINK, 9, "tunl0", true))
+            .unwrap();
+        assert_eq!(fib.name_ifindex, vec![9]);
+        fib.handle_notification(now, &link_msg(RTM_DELLINK, 9, "tunl0", true))
+            .unwrap();
+        assert_eq!(fib.name_ifindex, vec![0]);
     }
 
     #[test]

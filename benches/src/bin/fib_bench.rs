@@ -142,6 +142,7 @@ fn family(
     label: &'static str,
     out: &mut Vec<Phase>,
     heap: &mut Option<f64>,
+    scan_out: &mut Option<Duration>,
 ) {
     let limit = Duration::from_secs(300);
     let route = |i: u32, gw: IpAddr| FibRoute {
@@ -189,6 +190,7 @@ fn family(
     // bgp-fib: time from the first FibChange to the last ACK.
     // bgp-fib: time from the first `apply` to the last ACK. The FibChange values are built
     // beforehand (the RIB hands them over ready-made, as ip gets its batch file ready-made).
+    let mut best_scan = Duration::MAX;
     let mut ours_run = |rd: &mut FibSocket, heap: &mut Option<f64>| {
         pause();
         let before = LIVE.load(Ordering::Relaxed);
@@ -210,6 +212,15 @@ fn family(
             *heap = Some((idle - before) as f64 / n as f64);
         }
         assert_eq!(count_ours(rd, gw1), n as usize, "bgp-fib install");
+        // A reconcile scan with everything in place: dump, compare, nothing to fix.
+        let sent = fib.stats().messages_sent;
+        let t = Instant::now();
+        fib.request_scan(t);
+        assert!(sock.run_until_idle(fib, limit).expect("run"), "scan timed out");
+        let scan = t.elapsed();
+        assert_eq!(fib.stats().messages_sent, sent, "a scan of a correct table sent changes");
+        eprintln!("{label}: reconcile scan of {n} routes took {scan:?}");
+        best_scan = best_scan.min(scan);
         let reps: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i, gw2))).collect();
         let t = Instant::now();
         for c in reps {
@@ -252,6 +263,7 @@ fn family(
             best_ours[k] = best_ours[k].min(o[k]);
         }
     }
+    *scan_out = Some(best_scan);
     let (ip_add, ip_rep, ip_del) = (best_ip[0], best_ip[1], best_ip[2]);
     let (ours_add, ours_rep, ours_del) = (best_ours[0], best_ours[1], best_ours[2]);
     for (name, ours, ip) in [
@@ -296,6 +308,7 @@ fn main() {
     let mut v4r = Vec::new();
     let mut v6r = Vec::new();
     let mut heap = None;
+    let (mut scan4, mut scan6) = (None, None);
     family(
         &ns,
         &mut sock,
@@ -308,6 +321,7 @@ fn main() {
         "IPv4",
         &mut v4r,
         &mut heap,
+        &mut scan4,
     );
     family(
         &ns,
@@ -321,6 +335,7 @@ fn main() {
         "IPv6",
         &mut v6r,
         &mut None,
+        &mut scan6,
     );
 
     println!("bgp-fib vs ip -batch, {} bytes per send", batch);
@@ -340,6 +355,14 @@ fn main() {
                 i,
                 p.n as f64 / i,
                 i / o
+            );
+        }
+    }
+    for (fam, n, scan) in [("IPv4", n4, scan4), ("IPv6", n6, scan6)] {
+        if let Some(d) = scan {
+            println!(
+                "bgp-fib reconcile scan (dump + compare, nothing to fix) of {n} {fam} routes: {:.2} s",
+                d.as_secs_f64()
             );
         }
     }
