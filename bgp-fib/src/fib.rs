@@ -188,6 +188,8 @@ pub struct Fib {
     next_scan: Option<Instant>,
     events: VecDeque<FibEvent>,
     stats: FibStats,
+    /// Reused parse buffer for route messages.
+    scratch: KernelRoute,
 }
 
 /// The interface index of a stored device (0 = let the kernel choose); `None` when a
@@ -267,6 +269,7 @@ impl Fib {
             next_scan: None,
             events: VecDeque::new(),
             stats: FibStats::default(),
+            scratch: KernelRoute::default(),
         }
     }
 
@@ -636,16 +639,20 @@ impl Fib {
 
     fn handle_object(&mut self, now: Instant, kind: u16, payload: &[u8], from_dump: bool) {
         match kind {
-            wire::RTM_NEWROUTE | wire::RTM_DELROUTE => match wire::parse_route(payload) {
-                Ok(r) => {
-                    if from_dump {
-                        self.dumped_route(r);
-                    } else {
-                        self.notified_route(kind == wire::RTM_NEWROUTE, r);
+            wire::RTM_NEWROUTE | wire::RTM_DELROUTE => {
+                let mut r = std::mem::take(&mut self.scratch);
+                match wire::parse_route_into(payload, &mut r) {
+                    Ok(()) => {
+                        if from_dump {
+                            self.dumped_route(&r);
+                        } else {
+                            self.notified_route(kind == wire::RTM_NEWROUTE, &r);
+                        }
                     }
+                    Err(e) => tracing::debug!(%e, "unparsable route message"),
                 }
-                Err(e) => tracing::debug!(%e, "unparsable route message"),
-            },
+                self.scratch = r;
+            }
             wire::RTM_NEWLINK | wire::RTM_DELLINK => match wire::parse_link(payload) {
                 Ok(l) => self.link(now, kind == wire::RTM_NEWLINK, l),
                 Err(e) => tracing::debug!(%e, "unparsable link message"),
@@ -857,13 +864,13 @@ impl Fib {
         }
     }
 
-    fn notified_route(&mut self, present: bool, r: KernelRoute) {
+    fn notified_route(&mut self, present: bool, r: &KernelRoute) {
         // Our own routes are checked by the periodic reconcile, not by notifications.
-        if !self.learnable(&r) {
+        if !self.learnable(r) {
             return;
         }
         if present {
-            self.learn(&r);
+            self.learn(r);
         } else {
             let key = RouteKey::new(r.table, r.prefix, r.metric);
             if self.learned.remove(&key).is_some() {
@@ -872,13 +879,13 @@ impl Fib {
         }
     }
 
-    fn dumped_route(&mut self, r: KernelRoute) {
+    fn dumped_route(&mut self, r: &KernelRoute) {
         if r.table == wire::RT_TABLE_LOCAL {
             return;
         }
         if r.protocol != self.cfg.protocol {
-            if self.learnable(&r) {
-                self.learn(&r);
+            if self.learnable(r) {
+                self.learn(r);
             }
             return;
         }
@@ -892,7 +899,7 @@ impl Fib {
             Some(e) => {
                 e.seen = epoch;
                 e.installed = true;
-                if target_matches(&self.name_ifindex, &e.target, &r) {
+                if target_matches(&self.name_ifindex, &e.target, r) {
                     // Already right in the kernel (adopted at start-up): nothing to send.
                     e.queued = false;
                 } else {

@@ -96,6 +96,16 @@ fn run(cmd: &str, args: &[&str]) {
     );
 }
 
+/// (user, system) CPU time of this process.
+fn cpu_times() -> (Duration, Duration) {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
 fn v4(i: u32) -> IpNet {
     IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x2000_0000 + (i << 8)), 24).expect("prefix"))
 }
@@ -214,12 +224,18 @@ fn family(
         assert_eq!(count_ours(rd, gw1), n as usize, "bgp-fib install");
         // A reconcile scan with everything in place: dump, compare, nothing to fix.
         let sent = fib.stats().messages_sent;
+        let cpu0 = cpu_times();
         let t = Instant::now();
         fib.request_scan(t);
         assert!(sock.run_until_idle(fib, limit).expect("run"), "scan timed out");
         let scan = t.elapsed();
         assert_eq!(fib.stats().messages_sent, sent, "a scan of a correct table sent changes");
-        eprintln!("{label}: reconcile scan of {n} routes took {scan:?}");
+        let cpu1 = cpu_times();
+        eprintln!(
+            "{label}: reconcile scan of {n} routes took {scan:?} (user {:?}, system {:?})",
+            cpu1.0 - cpu0.0,
+            cpu1.1 - cpu0.1
+        );
         best_scan = best_scan.min(scan);
         let reps: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i, gw2))).collect();
         let t = Instant::now();
