@@ -11,7 +11,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # Debian packages the tests use: iproute2 for namespaces, the real BGP peers for the lab,
 # tshark for captures of failed lab runs.
-packages=(iproute2 gcc g++ make pkg-config)
+packages=(iproute2 gcc g++ make pkg-config bird2 frr gobgpd tshark)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -21,6 +21,17 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then echo "need root to install ${missing[*]}" >&2; exit 1; fi
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# BIRD 1.6 for the lab (lab/README.md): Debian's `bird` conflicts with bird2, so it is unpacked
+# into /opt/bird16, not installed.
+if [ ! -x /opt/bird16/usr/sbin/bird ]; then
+    step "unpacking BIRD 1.6 (Debian package bird) into /opt/bird16"
+    if [ "$(id -u)" -ne 0 ]; then echo "need root to unpack BIRD 1.6 into /opt/bird16" >&2; exit 1; fi
+    tmp=$(mktemp -d)
+    (cd "$tmp" && { apt-get download bird 2>/dev/null || { apt-get update -qq && apt-get download bird; }; })
+    dpkg-deb -x "$tmp"/bird_*.deb /opt/bird16
+    rm -rf "$tmp"
 fi
 
 if command -v rustup >/dev/null 2>&1; then
@@ -40,7 +51,7 @@ step "build the fuzz targets and replay their corpus (stable Rust)"
 (cd fuzz && cargo test --locked --release)
 
 step "build the benchmarks"
-cargo bench --workspace --locked --no-run
+cargo bench -p bgpd-benches --locked --no-run
 
 step "cargo test (workspace)"
 cargo test --workspace --locked

@@ -11,13 +11,31 @@
 //!   context (4-octet AS, ADD-PATH, extended messages), and encoded back the same way. Malformed
 //!   input becomes either a [`wire::DecodeError`] naming the NOTIFICATION to send, or, for path
 //!   attributes, an RFC 7606 disposition recorded on the decoded [`wire::Update`].
-//!
-//! Later parts (the session state machine and the RIB) consume these values: a session turns
-//! decoded messages into events, the RIB turns route events into Loc-RIB change sets.
+//! * [`session`]: one BGP connection's state machine (RFC 4271 §8). The driver feeds it bytes,
+//!   connection changes, commands and timeouts (`handle_*`, each with the current time) and
+//!   drains what it produces (`poll_*`): events for the owner ([`session::Event`]: Established,
+//!   UPDATEs, End-of-RIB, route refresh, Down with graceful restart instructions, stale-route
+//!   expiry, max-prefix), connect/close actions, the next message to write, and the next
+//!   deadline. UPDATEs to send are pulled one at a time from the owner's
+//!   [`session::UpdateSource`] (the Adj-RIB-Out) only when the socket can take them, so no
+//!   queue grows without bound. The module documentation states the contract.
+//! * [`peer`]: one configured neighbour: at most two sessions (outgoing and incoming),
+//!   collision resolution by BGP identifier (RFC 4271 §6.8), passive mode, connection ids for
+//!   the driver.
+//! * [`rib`]: the routing table. Decoded UPDATEs ([`rib::Rib::apply_update`]) and local routes
+//!   ([`rib::Rib::add_local`]) enter per-source Adj-RIBs-In through loop checks and import
+//!   filters ([`rib::policy`]); the decision process (RFC 4271 §9.1, RFC 4456 §9) keeps each
+//!   prefix's paths in preference order with the ECMP set first; every change is recorded once
+//!   per prefix for two consumers: the FIB ([`rib::Rib::poll_fib_change`]) and each peer's
+//!   Adj-RIB-Out, which the session pulls as encoded UPDATEs when it can write
+//!   ([`rib::Rib::poll_update`]). Attribute sets are interned; a path costs a few octets.
 //!
 //! # Panics
 //!
 //! Untrusted bytes never panic this crate: non-test code is built with clippy's `unwrap_used`,
 //! `expect_used`, `indexing_slicing` and `panic` lints denied.
 
+pub mod peer;
+pub mod rib;
+pub mod session;
 pub mod wire;

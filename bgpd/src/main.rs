@@ -10,7 +10,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            eprintln!("bgpd {}: the daemon is not implemented yet (see the README)", bgpd::VERSION);
+            eprintln!(
+                "bgpd {}: the daemon is not implemented yet (see the README)",
+                bgpd::VERSION
+            );
             ExitCode::from(2)
         }
     }

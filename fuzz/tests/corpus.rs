@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
@@ -17,4 +19,37 @@ fn replay(target: &str, run: fn(&[u8])) {
 #[test]
 fn frame_corpus() {
     replay("frame", bgp_fuzz::frame);
+}
+
+#[test]
+fn message_corpus() {
+    replay("message", bgp_fuzz::message);
+}
+
+#[test]
+fn roundtrip_corpus() {
+    replay("roundtrip", bgp_fuzz::roundtrip);
+}
+
+#[test]
+fn session_corpus() {
+    replay("session", bgp_fuzz::session);
+}
+
+/// A few thousand deterministic pseudo-random scripts on top of the corpus, so the session
+/// target is exercised on stable Rust even without libFuzzer.
+#[test]
+fn session_random_scripts() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 600) as usize;
+        let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        bgp_fuzz::session(&data);
+    }
 }

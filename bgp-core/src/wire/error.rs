@@ -7,6 +7,7 @@
 
 use bytes::Bytes;
 
+use super::notification::Notification;
 
 /// NOTIFICATION error codes (RFC 4271 §4.5, RFC 7313).
 pub mod code {
@@ -82,7 +83,12 @@ pub struct DecodeError {
 
 impl DecodeError {
     pub(crate) fn new(code: u8, subcode: u8, data: &[u8], reason: &'static str) -> Self {
-        DecodeError { code, subcode, data: Bytes::copy_from_slice(data), reason }
+        DecodeError {
+            code,
+            subcode,
+            data: Bytes::copy_from_slice(data),
+            reason,
+        }
     }
 
     pub(crate) fn header(subcode: u8, data: &[u8], reason: &'static str) -> Self {
@@ -97,6 +103,14 @@ impl DecodeError {
         Self::new(code::UPDATE, subcode, data, reason)
     }
 
+    /// The NOTIFICATION to send for this error.
+    pub fn to_notification(&self) -> Notification {
+        Notification {
+            code: self.code,
+            subcode: self.subcode,
+            data: self.data.clone(),
+        }
+    }
 }
 
 /// How an UPDATE with a malformed attribute is handled (RFC 7606 §2), weakest first: the

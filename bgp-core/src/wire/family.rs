@@ -38,23 +38,39 @@ pub struct Family {
 
 impl Family {
     /// IPv4 unicast: the family of the UPDATE message's own NLRI and withdrawn fields.
-    pub const IPV4_UNICAST: Family = Family { afi: Afi::IPV4, safi: Safi::UNICAST };
+    pub const IPV4_UNICAST: Family = Family {
+        afi: Afi::IPV4,
+        safi: Safi::UNICAST,
+    };
     /// IPv6 unicast.
-    pub const IPV6_UNICAST: Family = Family { afi: Afi::IPV6, safi: Safi::UNICAST };
+    pub const IPV6_UNICAST: Family = Family {
+        afi: Afi::IPV6,
+        safi: Safi::UNICAST,
+    };
     /// IPv4 multicast.
-    pub const IPV4_MULTICAST: Family = Family { afi: Afi::IPV4, safi: Safi::MULTICAST };
+    pub const IPV4_MULTICAST: Family = Family {
+        afi: Afi::IPV4,
+        safi: Safi::MULTICAST,
+    };
     /// IPv6 multicast.
-    pub const IPV6_MULTICAST: Family = Family { afi: Afi::IPV6, safi: Safi::MULTICAST };
+    pub const IPV6_MULTICAST: Family = Family {
+        afi: Afi::IPV6,
+        safi: Safi::MULTICAST,
+    };
 
     /// A family from its two codes.
     pub const fn new(afi: u16, safi: u8) -> Family {
-        Family { afi: Afi(afi), safi: Safi(safi) }
+        Family {
+            afi: Afi(afi),
+            safi: Safi(safi),
+        }
     }
 
     /// Whether this codec parses this family's NLRI as IP prefixes (unicast and multicast of
     /// IPv4 and IPv6). Other families are carried as opaque bytes.
     pub fn is_ip(self) -> bool {
-        matches!(self.afi, Afi::IPV4 | Afi::IPV6) && matches!(self.safi, Safi::UNICAST | Safi::MULTICAST)
+        matches!(self.afi, Afi::IPV4 | Afi::IPV6)
+            && matches!(self.safi, Safi::UNICAST | Safi::MULTICAST)
     }
 }
 

@@ -91,7 +91,7 @@ impl MessageType {
 /// `max_len` is 4096, or 65535 once extended messages are negotiated.
 pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeError> {
     let marker_seen = buf.len().min(MARKER.len());
-    if buf.iter().take(marker_seen).any(|&b| b != 0xff) {
+    if buf.get(..marker_seen) != MARKER.get(..marker_seen) {
         return Err(DecodeError::header(1, &[], "marker is not all ones"));
     }
     let (Some(&hi), Some(&lo), Some(&ty)) = (buf.get(16), buf.get(17), buf.get(18)) else {
@@ -99,7 +99,11 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeError> {
     };
     let len = usize::from(u16::from_be_bytes([hi, lo]));
     if !(HEADER_LEN..=max_len).contains(&len) {
-        return Err(DecodeError::header(2, &[hi, lo], "message length out of range"));
+        return Err(DecodeError::header(
+            2,
+            &[hi, lo],
+            "message length out of range",
+        ));
     }
     let Some(mtype) = MessageType::from_code(ty) else {
         return Err(DecodeError::header(3, &[ty], "unknown message type"));
@@ -112,7 +116,11 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeError> {
         _ => false,
     };
     if len < mtype.min_len() || too_long {
-        return Err(DecodeError::header(2, &[hi, lo], "message length invalid for its type"));
+        return Err(DecodeError::header(
+            2,
+            &[hi, lo],
+            "message length invalid for its type",
+        ));
     }
     Ok((buf.len() >= len).then_some(len))
 }

@@ -1,0 +1,451 @@
+//! DOC: the policy language: named filters of ordered terms, their matches and actions, and
+//! their evaluation on one route.
+//!
+//! The data model is plain enums and structs meant to map 1:1 onto the daemon's TOML:
+//!
+//! ```toml
+//! [filters.calico_export]
+//! default = "reject"
+//! [[filters.calico_export.terms]]          # reject_local_routes()
+//! match = [{ interface = ["bpf*.cali", "*.cali", "*.calico", "tunl0"] }]
+//! verdict = "reject"
+//! [[filters.calico_export.terms]]          # calico_aggr(): net = B accept, net ~ B reject
+//! match = [{ prefix = ["10.244.1.0/26"] }]
+//! verdict = "accept"
+//! [[filters.calico_export.terms]]
+//! match = [{ prefix = ["10.244.1.0/26{26,32}"] }]
+//! verdict = "reject"
+//! [[filters.calico_export.terms]]          # enabled pools
+//! match = [{ prefix = ["10.244.0.0/16{16,32}"] }]
+//! actions = [{ add_community = "65000:100" }]
+//! verdict = "accept"
+//! ```
+//!
+//! Semantics (BIRD's): terms are tried in order; a term whose matches all hold applies its
+//! actions, then stops evaluation with its verdict if it has one, or falls through to the next
+//! term if not. Later terms see earlier terms' modifications. When no verdict was reached, the
+//! filter's `default` applies. Actions never depend on the prefix, so the RIB caches the result
+//! of a given set of applied terms per attribute set.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::attrs::{KernelTunnel, RouteAttrs, SourceKind};
+use crate::wire::{AsPath, Community, LargeCommunity, NextHop};
+
+/// A filter's final word on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep the route (with the modifications applied).
+    Accept,
+    /// Drop the route.
+    Reject,
+}
+
+/// A named filter: ordered terms and a default verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Terms, tried in order.
+    pub terms: Vec<Term>,
+    /// Verdict when no term gave one.
+    pub default: Verdict,
+}
+
+impl Policy {
+    /// A filter that accepts everything unchanged (BIRD's `all`).
+    pub fn accept_all() -> Policy {
+        Policy {
+            terms: Vec::new(),
+            default: Verdict::Accept,
+        }
+    }
+    /// A filter that rejects everything (BIRD's `none`).
+    pub fn reject_all() -> Policy {
+        Policy {
+            terms: Vec::new(),
+            default: Verdict::Reject,
+        }
+    }
+}
+
+/// One `if <all matches> then { <actions>; [accept|reject]; }`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Term {
+    /// All must hold (an empty list always holds).
+    pub matches: Vec<Match>,
+    /// Applied in order when the matches hold.
+    pub actions: Vec<Action>,
+    /// Stop with this verdict when the matches hold; `None` falls through.
+    pub verdict: Option<Verdict>,
+}
+
+/// A condition on a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// The prefix is in one of the ranges (BIRD `net ~ [ a/b{m,n}, ... ]`).
+    Prefix(Vec<PrefixRange>),
+    /// The next hop lies in one of the subnets (`bgp_next_hop ~ 10.192.0.0/16`); false when the
+    /// route has no next hop.
+    NextHopIn(Vec<IpNet>),
+    /// The route carries the community (`(a,b) ~ bgp_community`).
+    Community(Community),
+    /// The route carries the large community.
+    LargeCommunity(LargeCommunity),
+    /// The first AS of the path (the neighbouring AS) is this one.
+    AsPathFirst(u32),
+    /// The AS appears anywhere in the path (`bgp_path ~ [= * N * =]`).
+    AsPathContains(u32),
+    /// The path's decision length is within `min..=max`.
+    AsPathLen {
+        /// Shortest accepted.
+        min: u32,
+        /// Longest accepted.
+        max: u32,
+    },
+    /// The route's source is one of these (`source ~ [ RTS_BGP, RTS_STATIC ]`).
+    Source(Vec<SourceKind>),
+    /// The route's interface matches one of the shell-style patterns (`ifname ~ "*.cali"`,
+    /// `*` any run, `?` one character); false when the route has no interface.
+    Interface(Vec<String>),
+    /// LOCAL_PREF (100 when absent) is within `min..=max`.
+    LocalPref {
+        /// Lowest accepted.
+        min: u32,
+        /// Highest accepted.
+        max: u32,
+    },
+    /// The kernel metric is below this value (`krt_metric < 1024`); false when unset.
+    KernelMetricBelow(u32),
+    /// Negation (`!~`, `!=`).
+    Not(Box<Match>),
+    /// Any of these holds (`a || b`).
+    Any(Vec<Match>),
+}
+
+/// A modification of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `bgp_local_pref = N`.
+    SetLocalPref(u32),
+    /// `bgp_med = N`.
+    SetMed(u32),
+    /// `bgp_community.add((a,b))`.
+    AddCommunity(Community),
+    /// `bgp_community.delete((a,b))`.
+    RemoveCommunity(Community),
+    /// `bgp_large_community.add((a,b,c))`.
+    AddLargeCommunity(LargeCommunity),
+    /// `bgp_large_community.delete((a,b,c))`.
+    RemoveLargeCommunity(LargeCommunity),
+    /// `bgp_path.prepend(N)` repeated `times`.
+    PrependAs {
+        /// The AS.
+        asn: u32,
+        /// How many times.
+        times: u8,
+    },
+    /// Set the next hop (`bgp_next_hop = X`).
+    SetNextHop(IpAddr),
+    /// Calico's `krt_tunnel = "tunl0"` / `krt_tunnel = ""`: route metadata for the FIB.
+    SetKernelTunnel(KernelTunnel),
+    /// `krt_metric = N`.
+    SetKernelMetric(u32),
+    /// `preference = N` (the first decision step).
+    SetPreference(u16),
+}
+
+/// A prefix with a length range: `10.244.0.0/16{26,32}` matches every prefix inside
+/// 10.244.0.0/16 whose length is 26 to 32. Written `a/b` alone it matches exactly `a/b`
+/// (BIRD `net = a/b`), `a/b+` matches `a/b` and everything inside (BIRD `net ~ a/b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixRange {
+    /// The covering prefix.
+    pub prefix: IpNet,
+    /// Shortest length matched.
+    pub min_len: u8,
+    /// Longest length matched.
+    pub max_len: u8,
+}
+
+impl PrefixRange {
+    /// Exactly `prefix`.
+    pub fn exact(prefix: IpNet) -> Self {
+        let l = prefix.prefix_len();
+        PrefixRange {
+            prefix: prefix.trunc(),
+            min_len: l,
+            max_len: l,
+        }
+    }
+    /// `prefix` and everything inside it.
+    pub fn orlonger(prefix: IpNet) -> Self {
+        PrefixRange {
+            prefix: prefix.trunc(),
+            min_len: prefix.prefix_len(),
+            max_len: prefix.max_prefix_len(),
+        }
+    }
+    /// Whether `net` is inside the range.
+    pub fn matches(&self, net: &IpNet) -> bool {
+        let l = net.prefix_len();
+        l >= self.min_len
+            && l <= self.max_len
+            && l >= self.prefix.prefix_len()
+            && self.prefix.contains(&net.network())
+    }
+}
+
+/// Why a prefix range string is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid prefix range {0:?}: expected a/b, a/b+ or a/b{{min,max}}")]
+pub struct PrefixRangeError(pub String);
+
+impl FromStr for PrefixRange {
+    type Err = PrefixRangeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || PrefixRangeError(s.to_string());
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('+') {
+            return Ok(PrefixRange::orlonger(p.parse().map_err(|_| err())?));
+        }
+        if let Some((p, r)) = s.split_once('{') {
+            let prefix: IpNet = p.parse().map_err(|_| err())?;
+            let r = r.strip_suffix('}').ok_or_else(err)?;
+            let (a, b) = r.split_once(',').ok_or_else(err)?;
+            let min_len: u8 = a.trim().parse().map_err(|_| err())?;
+            let max_len: u8 = b.trim().parse().map_err(|_| err())?;
+            if min_len > max_len || max_len > prefix.max_prefix_len() {
+                return Err(err());
+            }
+            return Ok(PrefixRange {
+                prefix: prefix.trunc(),
+                min_len,
+                max_len,
+            });
+        }
+        Ok(PrefixRange::exact(s.parse().map_err(|_| err())?))
+    }
+}
+
+/// Shell-style match: `*` any run of characters, `?` exactly one.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || Some(&c) == t.get(ti) => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = sp + 1;
+                    ti = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+}
+
+/// The route a filter is evaluated on.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteView<'a> {
+    /// The prefix.
+    pub prefix: &'a IpNet,
+    /// Its attributes (as modified by earlier terms).
+    pub attrs: &'a RouteAttrs,
+    /// Its source.
+    pub source: SourceKind,
+}
+
+impl Match {
+    /// Whether the condition holds for `r`.
+    pub fn eval(&self, r: &RouteView<'_>) -> bool {
+        let a = &r.attrs.attrs;
+        match self {
+            Match::Prefix(set) => set.iter().any(|p| p.matches(r.prefix)),
+            Match::NextHopIn(nets) => r
+                .attrs
+                .next_hop_addr()
+                .is_some_and(|nh| nets.iter().any(|n| n.contains(&nh))),
+            Match::Community(c) => a.communities.contains(c),
+            Match::LargeCommunity(c) => a.large_communities.contains(c),
+            Match::AsPathFirst(asn) => a.as_path.as_ref().and_then(AsPath::first_as) == Some(*asn),
+            Match::AsPathContains(asn) => a.as_path.as_ref().is_some_and(|p| p.contains(*asn)),
+            Match::AsPathLen { min, max } => {
+                let l = a.as_path.as_ref().map_or(0, |p| p.decision_len()) as u32;
+                l >= *min && l <= *max
+            }
+            Match::Source(kinds) => kinds.contains(&r.source),
+            Match::Interface(pats) => r
+                .attrs
+                .meta
+                .ifname
+                .as_deref()
+                .is_some_and(|i| pats.iter().any(|p| glob_match(p, i))),
+            Match::LocalPref { min, max } => {
+                let lp = a.local_pref.unwrap_or(100);
+                lp >= *min && lp <= *max
+            }
+            Match::KernelMetricBelow(m) => r.attrs.meta.krt_metric.is_some_and(|k| k < *m),
+            Match::Not(m) => !m.eval(r),
+            Match::Any(ms) => ms.iter().any(|m| m.eval(r)),
+        }
+    }
+}
+
+impl Action {
+    /// Applies the modification.
+    pub fn apply(&self, a: &mut RouteAttrs) {
+        match self {
+            Action::SetLocalPref(v) => a.attrs.local_pref = Some(*v),
+            Action::SetMed(v) => a.attrs.med = Some(*v),
+            Action::AddCommunity(c) => {
+                if !a.attrs.communities.contains(c) {
+                    a.attrs.communities.push(*c);
+                }
+            }
+            Action::RemoveCommunity(c) => a.attrs.communities.retain(|x| x != c),
+            Action::AddLargeCommunity(c) => {
+                if !a.attrs.large_communities.contains(c) {
+                    a.attrs.large_communities.push(*c);
+                }
+            }
+            Action::RemoveLargeCommunity(c) => a.attrs.large_communities.retain(|x| x != c),
+            Action::PrependAs { asn, times } => {
+                let p = a.attrs.as_path.take().unwrap_or_default();
+                a.attrs.as_path = Some(p.prepend(*asn, usize::from(*times)));
+            }
+            Action::SetNextHop(ip) => {
+                a.next_hop = Some(match ip {
+                    IpAddr::V4(v4) => NextHop::V4(*v4),
+                    IpAddr::V6(v6) => NextHop::V6 {
+                        global: *v6,
+                        link_local: None,
+                    },
+                })
+            }
+            Action::SetKernelTunnel(t) => a.meta.tunnel = Some(t.clone()),
+            Action::SetKernelMetric(m) => a.meta.krt_metric = Some(*m),
+            Action::SetPreference(p) => a.meta.preference = Some(*p),
+        }
+    }
+}
+
+/// The result of running a filter on a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Accepted or rejected.
+    pub verdict: Verdict,
+    /// The modified attributes, when some action applied.
+    pub modified: Option<RouteAttrs>,
+    /// Bit `i` set when term `i` applied its actions (`None` past 64 terms): with the input
+    /// attribute set, this determines `modified`, so callers can cache on it.
+    pub applied: Option<u64>,
+}
+
+impl Policy {
+    /// Runs the filter on a route.
+    pub fn evaluate(&self, prefix: &IpNet, attrs: &RouteAttrs, source: SourceKind) -> Outcome {
+        let mut modified: Option<RouteAttrs> = None;
+        let mut applied: Option<u64> = Some(0);
+        for (i, t) in self.terms.iter().enumerate() {
+            let view = RouteView {
+                prefix,
+                attrs: modified.as_ref().unwrap_or(attrs),
+                source,
+            };
+            if !t.matches.iter().all(|m| m.eval(&view)) {
+                continue;
+            }
+            if !t.actions.is_empty() {
+                let m = modified.get_or_insert_with(|| attrs.clone());
+                for act in &t.actions {
+                    act.apply(m);
+                }
+                applied = applied.and_then(|b| (i < 64).then(|| b | (1u64 << i)));
+            }
+            if let Some(v) = t.verdict {
+                return Outcome {
+                    verdict: v,
+                    modified,
+                    applied,
+                };
+            }
+        }
+        Outcome {
+            verdict: self.default,
+            modified,
+            applied,
+        }
+    }
+}
+
+/// Filters by name, shared by the peers that use them.
+pub type PolicySet = std::collections::HashMap<String, Arc<Policy>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_ranges_parse_and_match() {
+        // (range, prefix, matches)
+        let cases = [
+            ("10.244.0.0/16{26,32}", "10.244.3.0/26", true),
+            ("10.244.0.0/16{26,32}", "10.244.3.7/32", true),
+            ("10.244.0.0/16{26,32}", "10.244.0.0/16", false),
+            ("10.244.0.0/16{26,32}", "10.245.0.0/26", false),
+            ("10.244.0.0/16{26,32}", "10.244.0.0/24", false),
+            ("10.244.0.0/16", "10.244.0.0/16", true),
+            ("10.244.0.0/16", "10.244.0.0/17", false),
+            ("10.244.0.0/16+", "10.244.0.0/17", true),
+            ("10.244.0.0/16+", "10.0.0.0/8", false),
+            ("fd00::/48{64,128}", "fd00:0:0:1::/64", true),
+            ("fd00::/48{64,128}", "10.244.0.0/26", false),
+        ];
+        for (r, p, want) in cases {
+            let r: PrefixRange = r.parse().unwrap();
+            assert_eq!(r.matches(&p.parse().unwrap()), want, "{r:?} {p}");
+        }
+        for bad in [
+            "10.0.0.0/8{9}",
+            "10.0.0.0/8{20,10}",
+            "10.0.0.0/8{8,33}",
+            "x/8",
+        ] {
+            assert!(bad.parse::<PrefixRange>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn globs() {
+        let cases = [
+            ("*.cali", "eth0.cali", true),
+            ("*.cali", "cali123", false),
+            ("bpf*.cali", "bpfout.cali", true),
+            ("bpf*.cali", "bpf.calico", false),
+            ("tunl0", "tunl0", true),
+            ("tunl?", "tunl0", true),
+            ("*", "", true),
+            ("cali*", "cali1234abcd", true),
+            ("cali*", "eth0", false),
+        ];
+        for (p, t, want) in cases {
+            assert_eq!(glob_match(p, t), want, "{p} {t}");
+        }
+    }
+}

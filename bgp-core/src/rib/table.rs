@@ -1,0 +1,648 @@
+//! DOC: one address family's table: per prefix, every path the RIB knows (the union of the
+//! post-policy Adj-RIBs-In and the local routes) kept in decision order, plus the bookkeeping
+//! that makes changes cheap to find: the FIB queue, per-source key logs and per-peer outbound
+//! dirty sets and Adj-RIB-Out.
+//!
+//! Layout, chosen for memory (a million prefixes from one peer):
+//! * `map: prefix → Slot` (20 octets with the 8-octet IPv4 key). A prefix with one path keeps it
+//!   inline in its slot; with several, the slot points into the `multi` arena. Paths are kept
+//!   selected-first: best, its multipath partners, then the others by (source, path id).
+//! * The FIB queue holds each changed prefix once (a flag in the slot deduplicates); a prefix
+//!   whose last path went stays as an empty tombstone until the FIB has seen the withdrawal.
+//! * Each source has an append-only log of the prefixes it has paths for, compacted when stale
+//!   entries dominate, so peer down and graceful-restart sweeps visit only that peer's prefixes
+//!   instead of scanning the table.
+
+use super::attrs::{AttrId, Interner};
+use super::decision::{select_into, Cand, DecisionOptions};
+use super::prefix::{FastMap, FastSet, Key, KeyMap};
+use super::Source;
+
+/// Path flag: kept across a graceful restart, not yet refreshed.
+pub(crate) const STALE: u8 = 1;
+/// Path flag: in the selected (best + multipath) set.
+pub(crate) const SELECTED: u8 = 2;
+
+/// Slot flag: queued for the FIB.
+const FIB_DIRTY: u8 = 0x80;
+/// Slot flags accumulated for the FIB (the low five bits are [`super::ChangeFlags`]).
+const CHANGE_MASK: u8 = 0x1f;
+
+const MULTI: u16 = u16::MAX;
+const EMPTY: u16 = u16::MAX - 1;
+
+/// Change flag bits, see [`super::ChangeFlags`].
+pub(crate) mod cf {
+    pub const BEST: u8 = 1;
+    pub const ATTRS: u8 = 2;
+    pub const MULTIPATH: u8 = 4;
+    pub const WITHDRAWN: u8 = 8;
+    pub const PATHS: u8 = 16;
+}
+
+/// Largest source index (two values are reserved as slot markers).
+pub(crate) const MAX_SOURCES: usize = (u16::MAX - 2) as usize;
+
+/// One path of a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Path {
+    pub attr: AttrId,
+    pub pid: u32,
+    pub src: u16,
+    pub flags: u8,
+}
+
+impl Path {
+    pub fn selected(&self) -> bool {
+        self.flags & SELECTED != 0
+    }
+}
+
+/// The value stored per prefix: one inline path, or a pointer into the `multi` arena (`src ==
+/// MULTI`, `attr` = arena index), or nothing (`src == EMPTY`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    attr: u32,
+    pid: u32,
+    src: u16,
+    pflags: u8,
+    eflags: u8,
+}
+
+const EMPTY_SLOT: Slot = Slot {
+    attr: 0,
+    pid: 0,
+    src: EMPTY,
+    pflags: 0,
+    eflags: 0,
+};
+
+/// What a source has in this table.
+#[derive(Default)]
+pub(crate) struct SrcState<K> {
+    /// Prefixes it has (or had) paths for; may hold duplicates and stale entries.
+    pub log: Vec<K>,
+    /// Prefixes it has paths for now.
+    pub live: usize,
+    /// Pre-policy copy (soft reconfiguration inbound): (prefix, path id) → attribute set.
+    pub pre: Option<FastMap<(K, u32), AttrId>>,
+}
+
+/// Adj-RIB-Out of one peer: per prefix, the (outgoing path id, outgoing attribute set) pairs
+/// the peer has from us. The first pair is stored inline (16 octets per IPv4 prefix); only
+/// ADD-PATH peers with several paths use the overflow map.
+pub(crate) struct AdjOut<K> {
+    first: KeyMap<K, (u32, AttrId)>,
+    more: FastMap<K, Vec<(u32, AttrId)>>,
+}
+
+impl<K> Default for AdjOut<K> {
+    fn default() -> Self {
+        AdjOut {
+            first: KeyMap::default(),
+            more: FastMap::default(),
+        }
+    }
+}
+
+impl<K: Key> AdjOut<K> {
+    /// Removes the entry of `key` into `into` (cleared first).
+    pub fn take(&mut self, key: &K, into: &mut Vec<(u32, AttrId)>) {
+        into.clear();
+        if let Some(f) = self.first.remove(key) {
+            into.push(f);
+            if let Some(m) = self.more.remove(key) {
+                into.extend(m);
+            }
+        }
+    }
+
+    /// Stores `v` as the entry of `key` (nothing when empty).
+    pub fn put(&mut self, key: K, v: &[(u32, AttrId)]) {
+        if let Some((f, rest)) = v.split_first() {
+            self.first.insert(key, *f);
+            if !rest.is_empty() {
+                self.more.insert(key, rest.to_vec());
+            }
+        }
+    }
+
+    /// The entry of `key`.
+    pub fn get(&self, key: &K) -> Vec<(u32, AttrId)> {
+        let mut v: Vec<(u32, AttrId)> = self.first.get(key).copied().into_iter().collect();
+        if let Some(m) = self.more.get(key) {
+            v.extend_from_slice(m);
+        }
+        v
+    }
+
+    /// Every attribute set referenced, consuming the table.
+    pub fn into_ids(self) -> impl Iterator<Item = AttrId> {
+        self.first
+            .into_values()
+            .map(|(_, id)| id)
+            .chain(self.more.into_values().flatten().map(|(_, id)| id))
+    }
+}
+
+/// One peer's outbound state for this family.
+pub(crate) struct OutState<K> {
+    /// The peer is established for this family.
+    pub active: bool,
+    /// Which change flags concern the peer.
+    pub mask: u8,
+    /// Prefixes changed since they were last looked at (coalesced).
+    pub dirty: FastSet<K>,
+    /// Prefixes to look at now (the initial feed, or a drained dirty set), popped from the end.
+    pub queue: Vec<K>,
+    /// Adj-RIB-Out: what the peer has from us.
+    pub adj_out: AdjOut<K>,
+    /// End-of-RIB still to be sent after the initial feed.
+    pub eor_pending: bool,
+}
+
+impl<K> Default for OutState<K> {
+    fn default() -> Self {
+        OutState {
+            active: false,
+            mask: 0,
+            dirty: FastSet::default(),
+            queue: Vec::new(),
+            adj_out: AdjOut::default(),
+            eor_pending: false,
+        }
+    }
+}
+
+/// What the decision process reads besides the paths.
+pub(crate) struct Ctx<'a> {
+    pub interner: &'a Interner,
+    pub sources: &'a [Source],
+    pub opts: &'a DecisionOptions,
+    pub local_as: u32,
+    pub default_local_pref: u32,
+}
+
+impl Ctx<'_> {
+    fn cand(&self, idx: usize, p: &Path) -> Cand {
+        let (d, nh) = self.interner.decision(p.attr);
+        let s = self.sources.get(usize::from(p.src));
+        let is_bgp = s.is_some_and(|s| s.kind == super::SourceKind::Bgp);
+        Cand {
+            idx: idx as u32,
+            reachable: !is_bgp || !d.has_next_hop || nh.reachable,
+            preference: d
+                .preference
+                .unwrap_or_else(|| s.map_or(0, |s| s.preference)),
+            local_pref: d.local_pref.unwrap_or(self.default_local_pref),
+            as_len: d.as_len,
+            origin: d.origin,
+            med: d.med,
+            neighbor_as: d.first_as.unwrap_or(self.local_as),
+            ibgp: s.is_some_and(|s| s.ibgp),
+            igp_cost: nh.igp_cost,
+            cluster_len: d.cluster_len,
+            // RFC 4456 §9: the ORIGINATOR_ID stands in for the peer's BGP identifier.
+            router_id: u32::from(
+                d.originator
+                    .unwrap_or_else(|| s.map_or(0.into(), |s| s.router_id)),
+            ),
+            peer_addr: s.and_then(|s| s.addr),
+            src: p.src,
+            pid: p.pid,
+        }
+    }
+
+    fn reachable(&self, p: &Path) -> bool {
+        let is_bgp = self
+            .sources
+            .get(usize::from(p.src))
+            .is_some_and(|s| s.kind == super::SourceKind::Bgp);
+        !is_bgp
+            || self.interner.nh(p.attr).reachable
+            || self.interner.get(p.attr).next_hop.is_none()
+    }
+
+    /// Whether a best path from source `src` could ever be exported to peer `target`: false
+    /// only for the peer itself and for iBGP routes from a non-client towards an iBGP
+    /// non-client (RFC 4271 §9.2). Used to avoid marking peers that cannot be concerned.
+    fn may_export(&self, src: u16, target: usize) -> bool {
+        if usize::from(src) == target {
+            return false;
+        }
+        match (self.sources.get(usize::from(src)), self.sources.get(target)) {
+            (Some(s), Some(t)) => {
+                !(s.kind == super::SourceKind::Bgp
+                    && s.ibgp
+                    && t.ibgp
+                    && !s.rr_client
+                    && !t.rr_client)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// One family's table.
+pub(crate) struct Table<K> {
+    pub map: KeyMap<K, Slot>,
+    multi: Vec<Vec<Path>>,
+    multi_free: Vec<u32>,
+    pub fib_queue: Vec<K>,
+    pub src: Vec<SrcState<K>>,
+    pub out: Vec<OutState<K>>,
+    scratch: Vec<Path>,
+    old: Vec<Path>,
+    ordered: Vec<Path>,
+    sel: Vec<u32>,
+    cands: Vec<Cand>,
+}
+
+impl<K: Key> Default for Table<K> {
+    fn default() -> Self {
+        Table {
+            map: KeyMap::default(),
+            multi: Vec::new(),
+            multi_free: Vec::new(),
+            fib_queue: Vec::new(),
+            src: Vec::new(),
+            out: Vec::new(),
+            scratch: Vec::new(),
+            old: Vec::new(),
+            ordered: Vec::new(),
+            sel: Vec::new(),
+            cands: Vec::new(),
+        }
+    }
+}
+
+fn load(slot: &Slot, multi: &[Vec<Path>], into: &mut Vec<Path>) {
+    into.clear();
+    match slot.src {
+        EMPTY => {}
+        MULTI => {
+            if let Some(m) = multi.get(slot.attr as usize) {
+                into.extend_from_slice(m);
+            }
+        }
+        src => into.push(Path {
+            attr: slot.attr,
+            pid: slot.pid,
+            src,
+            flags: slot.pflags,
+        }),
+    }
+}
+
+impl<K: Key> Table<K> {
+    /// Makes sure per-source and per-peer state exists for source `i`.
+    pub fn ensure_source(&mut self, i: usize) {
+        while self.src.len() <= i {
+            self.src.push(SrcState {
+                log: Vec::new(),
+                live: 0,
+                pre: None,
+            });
+        }
+        while self.out.len() <= i {
+            self.out.push(OutState::default());
+        }
+    }
+
+    /// Visits the paths of `key` without allocating.
+    pub fn with_paths<R>(&self, key: &K, f: impl FnOnce(&[Path]) -> R) -> R {
+        match self.map.get(key) {
+            None => f(&[]),
+            Some(s) => match s.src {
+                EMPTY => f(&[]),
+                MULTI => f(self
+                    .multi
+                    .get(s.attr as usize)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])),
+                src => f(&[Path {
+                    attr: s.attr,
+                    pid: s.pid,
+                    src,
+                    flags: s.pflags,
+                }]),
+            },
+        }
+    }
+
+    /// Number of prefixes with at least one path.
+    pub fn len(&self) -> usize {
+        self.map.values().filter(|s| s.src != EMPTY).count()
+    }
+
+    /// Applies `f` to the path list of `key`, reruns the decision process and records what
+    /// changed: returns the change flags (0 when `f` reports no modification). Attribute ids
+    /// whose reference `f` gives up are pushed to `released`.
+    pub fn modify(
+        &mut self,
+        key: K,
+        ctx: &Ctx<'_>,
+        released: &mut Vec<AttrId>,
+        f: impl FnOnce(&mut Vec<Path>, &mut Vec<AttrId>) -> bool,
+    ) -> u8 {
+        let Table {
+            map,
+            multi,
+            multi_free,
+            fib_queue,
+            out,
+            scratch,
+            old,
+            cands,
+            ordered,
+            sel,
+            ..
+        } = self;
+        let slot = map.entry(key).or_insert(EMPTY_SLOT);
+        load(slot, multi, scratch);
+        old.clear();
+        old.extend(scratch.iter().take_while(|p| p.selected()).copied());
+        if !f(scratch, released) {
+            if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
+                map.remove(&key);
+            }
+            return 0;
+        }
+        // Decision process.
+        match scratch.len() {
+            0 => {}
+            1 => {
+                if let Some(p) = scratch.first_mut() {
+                    if ctx.reachable(p) {
+                        p.flags |= SELECTED;
+                    } else {
+                        p.flags &= !SELECTED;
+                    }
+                }
+            }
+            _ => {
+                cands.clear();
+                cands.extend(scratch.iter().enumerate().map(|(i, p)| ctx.cand(i, p)));
+                select_into(cands, ctx.opts, sel);
+                let sel = &*sel;
+                let ordered = &mut *ordered;
+                ordered.clear();
+                for &i in sel {
+                    if let Some(p) = scratch.get(i as usize) {
+                        ordered.push(Path {
+                            flags: p.flags | SELECTED,
+                            ..*p
+                        });
+                    }
+                }
+                let n_sel = ordered.len();
+                ordered.extend(
+                    scratch
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !sel.contains(&(*i as u32)))
+                        .map(|(_, p)| Path {
+                            flags: p.flags & !SELECTED,
+                            ..*p
+                        }),
+                );
+                if let Some(rest) = ordered.get_mut(n_sel..) {
+                    rest.sort_by_key(|p| (p.src, p.pid));
+                }
+                std::mem::swap(scratch, ordered);
+            }
+        }
+        // What changed.
+        let new_sel = scratch.iter().take_while(|p| p.selected());
+        let new_n = new_sel.clone().count();
+        let mut flags = cf::PATHS;
+        match (old.first(), scratch.first().filter(|p| p.selected())) {
+            (Some(_), None) => flags |= cf::WITHDRAWN,
+            (None, Some(_)) => flags |= cf::BEST,
+            (Some(o), Some(n)) => {
+                if (o.src, o.pid) != (n.src, n.pid) {
+                    flags |= cf::BEST;
+                } else if o.attr != n.attr {
+                    flags |= cf::ATTRS;
+                }
+            }
+            (None, None) => {}
+        }
+        if old.len() > 1 || new_n > 1 {
+            let same = old.len() == new_n
+                && old
+                    .iter()
+                    .zip(new_sel)
+                    .all(|(a, b)| (a.src, a.pid, a.attr) == (b.src, b.pid, b.attr));
+            if !same {
+                flags |= cf::MULTIPATH;
+            }
+        }
+        // Store back.
+        let had_multi = (slot.src == MULTI).then_some(slot.attr);
+        match scratch.len() {
+            0 | 1 => {
+                if let Some(i) = had_multi {
+                    if let Some(m) = multi.get_mut(i as usize) {
+                        *m = Vec::new();
+                    }
+                    multi_free.push(i);
+                }
+                match scratch.first() {
+                    None => {
+                        slot.src = EMPTY;
+                        slot.attr = 0;
+                        slot.pid = 0;
+                        slot.pflags = 0;
+                    }
+                    Some(p) => {
+                        slot.src = p.src;
+                        slot.attr = p.attr;
+                        slot.pid = p.pid;
+                        slot.pflags = p.flags;
+                    }
+                }
+            }
+            _ => {
+                let idx = match had_multi {
+                    Some(i) => i,
+                    None => match multi_free.pop() {
+                        Some(i) => i,
+                        None => {
+                            multi.push(Vec::new());
+                            (multi.len() - 1) as u32
+                        }
+                    },
+                };
+                if let Some(m) = multi.get_mut(idx as usize) {
+                    m.clear();
+                    m.extend_from_slice(scratch);
+                }
+                slot.src = MULTI;
+                slot.attr = idx;
+                slot.pid = 0;
+                slot.pflags = 0;
+            }
+        }
+        let fib = flags & (cf::BEST | cf::ATTRS | cf::MULTIPATH | cf::WITHDRAWN);
+        if fib != 0 {
+            slot.eflags |= fib;
+            if slot.eflags & FIB_DIRTY == 0 {
+                slot.eflags |= FIB_DIRTY;
+                fib_queue.push(key);
+            }
+        }
+        if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
+            map.remove(&key);
+        }
+        let old_best = old.first().map(|p| p.src);
+        let new_best = scratch.first().filter(|p| p.selected()).map(|p| p.src);
+        for (i, o) in out.iter_mut().enumerate() {
+            if !o.active || flags & o.mask == 0 {
+                continue;
+            }
+            // Without ADD-PATH a peer only ever has our best path: skip it when neither the
+            // old nor the new best could be exported to it.
+            let concerned = o.mask & cf::PATHS != 0
+                || old_best.is_some_and(|s| ctx.may_export(s, i))
+                || new_best.is_some_and(|s| ctx.may_export(s, i));
+            if concerned {
+                o.dirty.insert(key);
+            }
+        }
+        flags
+    }
+
+    /// Takes the next prefix queued for the FIB with its accumulated change flags, clearing
+    /// them; drops the prefix's tombstone if it has no path left.
+    pub fn pop_fib<R>(&mut self, f: impl FnOnce(K, u8, &[Path]) -> R) -> Option<R> {
+        loop {
+            let key = self.fib_queue.pop()?;
+            let Some(slot) = self.map.get_mut(&key) else {
+                continue;
+            };
+            if slot.eflags & FIB_DIRTY == 0 {
+                continue;
+            }
+            let flags = slot.eflags & CHANGE_MASK;
+            slot.eflags = 0;
+            let r = match slot.src {
+                EMPTY => f(key, flags, &[]),
+                MULTI => f(
+                    key,
+                    flags,
+                    self.multi
+                        .get(slot.attr as usize)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]),
+                ),
+                src => f(
+                    key,
+                    flags,
+                    &[Path {
+                        attr: slot.attr,
+                        pid: slot.pid,
+                        src,
+                        flags: slot.pflags,
+                    }],
+                ),
+            };
+            if slot.src == EMPTY {
+                self.map.remove(&key);
+            }
+            if self.fib_queue.is_empty() {
+                self.maybe_shrink();
+            }
+            return Some(r);
+        }
+    }
+
+    /// Sets or clears `flag` on every path of source `src` at `key` (no decision change).
+    pub fn set_path_flag(&mut self, key: &K, src: u16, flag: u8, on: bool) {
+        let Some(slot) = self.map.get_mut(key) else {
+            return;
+        };
+        let upd = |f: &mut u8| {
+            if on {
+                *f |= flag
+            } else {
+                *f &= !flag
+            }
+        };
+        match slot.src {
+            EMPTY => {}
+            MULTI => {
+                if let Some(m) = self.multi.get_mut(slot.attr as usize) {
+                    for p in m.iter_mut().filter(|p| p.src == src) {
+                        upd(&mut p.flags);
+                    }
+                }
+            }
+            s if s == src => upd(&mut slot.pflags),
+            _ => {}
+        }
+    }
+
+    /// Gives memory back after mass removals (peer down, withdrawing a table).
+    pub fn maybe_shrink(&mut self) {
+        if self.map.capacity() > 4096 && self.map.len() * 4 < self.map.capacity() {
+            self.map.shrink_to_fit();
+        }
+        if self.fib_queue.is_empty() && self.fib_queue.capacity() > 4096 {
+            self.fib_queue = Vec::new();
+        }
+    }
+
+    /// Appends `key` to source `src`'s log, compacting the log when mostly stale.
+    pub fn log_add(&mut self, src: usize, key: K) {
+        let Some(st) = self.src.get_mut(src) else {
+            return;
+        };
+        st.live += 1;
+        st.log.push(key);
+        if st.log.len() > 2 * st.live + 1024 {
+            self.compact_log(src);
+        }
+    }
+
+    /// One path of `src` is gone from a prefix: compact its log when mostly stale.
+    pub fn log_remove(&mut self, src: usize) {
+        let Some(st) = self.src.get_mut(src) else {
+            return;
+        };
+        st.live = st.live.saturating_sub(1);
+        if st.log.len() > 4 * st.live + 1024 {
+            self.compact_log(src);
+        }
+    }
+
+    /// Rewrites `src`'s log to the prefixes it has paths for, once each.
+    fn compact_log(&mut self, src: usize) {
+        let Some(st) = self.src.get_mut(src) else {
+            return;
+        };
+        let mut log = std::mem::take(&mut st.log);
+        log.sort_unstable();
+        log.dedup();
+        let src16 = src as u16;
+        log.retain(|k| self.with_paths(k, |ps| ps.iter().any(|p| p.src == src16)));
+        log.shrink_to_fit();
+        if let Some(st) = self.src.get_mut(src) {
+            st.live = log.len();
+            st.log = log;
+        }
+    }
+
+    /// Every prefix key (for a peer's initial feed), sorted descending so popping from the end
+    /// yields ascending order.
+    pub fn all_keys(&self) -> Vec<K> {
+        let mut v: Vec<K> = self
+            .map
+            .iter()
+            .filter(|(_, s)| s.src != EMPTY)
+            .map(|(k, _)| *k)
+            .collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v
+    }
+}

@@ -1,0 +1,435 @@
+//! DOC: RIB life cycle: graceful restart (stale, sweep on End-of-RIB and timer), peer down,
+//! FIB change sets, outbound coalescing and UPDATE packing, ADD-PATH both ways, soft
+//! reconfiguration, next-hop reachability, interning, IPv6.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
+
+mod rib_common;
+
+use bgp_core::rib::{
+    ChangeFlags, LocalRoute, Match, NhState, PeerConfig, Policy, Rib, RibConfig, RouteType,
+    SourceId, SourceKind, Term, Verdict,
+};
+use bgp_core::wire::{frame, Family, Message, Negotiated, NextHop, Nlri, Update, MAX_MESSAGE_LEN};
+use bytes::BytesMut;
+use rib_common::*;
+
+const AS: u32 = 65000;
+
+fn rib() -> Rib {
+    Rib::new(RibConfig::new(AS, v4("10.0.0.1")))
+}
+
+fn up(rib: &mut Rib, name: &str, addr: &str, asn: u32) -> SourceId {
+    let mut c = PeerConfig::new(name, ip(addr));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    let p = rib.add_peer(c).unwrap();
+    rib.peer_up(p, neg(AS, "10.0.0.1", asn, addr));
+    p
+}
+
+fn ann(rib: &mut Rib, p: SourceId, hop: &str, prefixes: &[&str]) {
+    let n: Vec<Nlri> = prefixes.iter().map(|s| nlri(s)).collect();
+    rib.announce(p, Family::IPV4_UNICAST, &attrs(&[65100]), nh(hop), &n);
+}
+
+/// Pulls every UPDATE pending for `p`, decoded with `ctx` mirrored.
+fn pull(rib: &mut Rib, p: SourceId, ctx: &Negotiated) -> Vec<Update> {
+    let mut buf = BytesMut::new();
+    while rib.poll_update(p, &mut buf).unwrap() {}
+    let mut b = buf.freeze();
+    let rx = ctx.mirror();
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let len = frame(&b, MAX_MESSAGE_LEN).unwrap().unwrap();
+        match Message::decode(b.split_to(len), &rx).unwrap() {
+            Message::Update(u) => out.push(u),
+            m => panic!("{m:?}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn graceful_restart_keeps_stale_routes_and_sweeps_on_end_of_rib() {
+    let mut r = rib();
+    let p = up(&mut r, "p", "10.0.0.2", AS);
+    ann(
+        &mut r,
+        p,
+        "10.0.0.2",
+        &["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"],
+    );
+    drain_fib(&mut r);
+    r.peer_down(p, true);
+    // Kept and still used, marked stale; the FIB sees nothing.
+    assert_eq!(r.len(Family::IPV4_UNICAST), 3);
+    assert!(r.best(&net("10.1.0.0/16")).unwrap().stale);
+    assert!(drain_fib(&mut r).is_empty());
+    // The peer comes back and refreshes two of them, one with new attributes.
+    r.peer_up(p, neg(AS, "10.0.0.1", AS, "10.0.0.2"));
+    ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16"]);
+    ann(&mut r, p, "10.0.0.9", &["10.2.0.0/16"]);
+    assert!(!r.best(&net("10.1.0.0/16")).unwrap().stale);
+    assert!(r.best(&net("10.3.0.0/16")).unwrap().stale);
+    // End-of-RIB sweeps what was not refreshed.
+    let s = r.apply_update(p, &Update::end_of_rib(Family::IPV4_UNICAST));
+    assert_eq!(s.end_of_rib, Some(Family::IPV4_UNICAST));
+    assert_eq!(
+        r.prefixes(Family::IPV4_UNICAST),
+        vec![net("10.1.0.0/16"), net("10.2.0.0/16")]
+    );
+    let fib = drain_fib(&mut r);
+    let mut got: Vec<_> = fib.iter().map(|c| (c.prefix, c.route.is_some())).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![(net("10.2.0.0/16"), true), (net("10.3.0.0/16"), false)]
+    );
+}
+
+#[test]
+fn stale_timer_sweeps_everything_stale() {
+    let mut r = rib();
+    let p = up(&mut r, "p", "10.0.0.2", AS);
+    let q = up(&mut r, "q", "10.0.0.3", AS);
+    ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16", "10.2.0.0/16"]);
+    ann(&mut r, q, "10.0.0.3", &["10.2.0.0/16"]);
+    r.peer_down(p, true);
+    r.stale_timer_expired(p);
+    assert_eq!(r.prefixes(Family::IPV4_UNICAST), vec![net("10.2.0.0/16")]);
+    assert_eq!(r.best(&net("10.2.0.0/16")).unwrap().source, q);
+}
+
+#[test]
+fn peer_down_emits_only_the_changes_it_causes() {
+    let mut r = rib();
+    let p = up(&mut r, "p", "10.0.0.2", AS);
+    let q = up(&mut r, "q", "10.0.0.3", AS);
+    ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16", "10.2.0.0/16"]);
+    ann(&mut r, q, "10.0.0.3", &["10.2.0.0/16", "10.3.0.0/16"]);
+    drain_fib(&mut r);
+    r.peer_down(p, false);
+    let mut fib: Vec<_> = drain_fib(&mut r)
+        .into_iter()
+        .map(|c| (c.prefix, c.changed, c.route.map(|r| r.next_hops[0].addr)))
+        .collect();
+    fib.sort_by_key(|c| c.0);
+    assert_eq!(
+        fib,
+        vec![
+            (net("10.1.0.0/16"), ChangeFlags::WITHDRAWN, None),
+            (
+                net("10.2.0.0/16"),
+                ChangeFlags::BEST,
+                Some(Some(ip("10.0.0.3")))
+            ),
+        ]
+    );
+    assert_eq!(r.attr_sets(), 1);
+}
+
+#[test]
+fn fib_changes_are_coalesced_and_flagged() {
+    let mut r = rib();
+    let p = up(&mut r, "p", "10.0.0.2", AS);
+    ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16"]);
+    ann(&mut r, p, "10.0.0.4", &["10.1.0.0/16"]);
+    ann(&mut r, p, "10.0.0.5", &["10.1.0.0/16"]);
+    let fib = drain_fib(&mut r);
+    assert_eq!(fib.len(), 1);
+    assert!(fib[0].changed.contains(ChangeFlags::BEST));
+    assert_eq!(
+        fib[0].route.as_ref().unwrap().next_hops[0].addr,
+        Some(ip("10.0.0.5"))
+    );
+    ann(&mut r, p, "10.0.0.6", &["10.1.0.0/16"]);
+    let fib = drain_fib(&mut r);
+    assert_eq!(fib[0].changed, ChangeFlags::ATTRS);
+    // Announce and withdraw before the FIB looks: one removal (harmless when never installed).
+    r.add_local(
+        SourceKind::Static,
+        net("10.244.1.0/26"),
+        LocalRoute {
+            route_type: RouteType::Blackhole,
+            ..LocalRoute::default()
+        },
+    );
+    let fib = drain_fib(&mut r);
+    let route = fib[0].route.as_ref().unwrap();
+    assert_eq!(
+        (route.source, route.route_type),
+        (SourceKind::Static, RouteType::Blackhole)
+    );
+    r.remove_local(SourceKind::Static, net("10.244.1.0/26"));
+    let fib = drain_fib(&mut r);
+    assert_eq!((fib.len(), fib[0].route.is_none()), (1, true));
+    assert!(drain_fib(&mut r).is_empty());
+}
+
+#[test]
+fn outbound_changes_are_coalesced_and_packed() {
+    let mut r = rib();
+    let e = up(&mut r, "e", "192.0.2.1", 65100);
+    let mut c = PeerConfig::new("i", ip("10.0.0.2"));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    let i = r.add_peer(c).unwrap();
+    let ctx = neg(AS, "10.0.0.1", AS, "10.0.0.2");
+    r.peer_up(i, ctx.clone());
+    // Initial feed of an empty table: just End-of-RIB, for each negotiated family.
+    let msgs = pull(&mut r, i, &ctx);
+    let eor: Vec<_> = msgs.iter().map(Update::end_of_rib_family).collect();
+    assert_eq!(
+        eor,
+        vec![Some(Family::IPV4_UNICAST), Some(Family::IPV6_UNICAST)]
+    );
+    assert!(!r.has_pending(i));
+    // One prefix changing five times before the peer drains: sent once, latest state.
+    for med in 1..=5 {
+        let mut a = attrs(&[65100]);
+        a.med = Some(med);
+        r.announce(
+            e,
+            Family::IPV4_UNICAST,
+            &a,
+            nh("192.0.2.1"),
+            &[nlri("10.1.0.0/16")],
+        );
+    }
+    // Announced then withdrawn before the drain: nothing at all.
+    ann(&mut r, e, "192.0.2.1", &["10.9.0.0/16"]);
+    r.withdraw(e, Family::IPV4_UNICAST, &nlri("10.9.0.0/16"));
+    let msgs = pull(&mut r, i, &ctx);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(msgs[0].nlri, vec![nlri("10.1.0.0/16")]);
+    assert_eq!(msgs[0].attrs.med, Some(5));
+    // Unchanged outgoing attributes are not re-sent (the eBGP next hop changes nothing
+    // else; re-announcing identical attributes is not a change).
+    let mut a = attrs(&[65100]);
+    a.med = Some(5);
+    r.announce(
+        e,
+        Family::IPV4_UNICAST,
+        &a,
+        nh("192.0.2.1"),
+        &[nlri("10.1.0.0/16")],
+    );
+    assert!(pull(&mut r, i, &ctx).is_empty());
+    // 600 prefixes over two attribute sets: two groups, packed into few messages.
+    let a_set: Vec<Nlri> = (0..300)
+        .map(|k| nlri(&format!("20.{}.{}.0/24", k / 256, k % 256)))
+        .collect();
+    let b_set: Vec<Nlri> = (0..300)
+        .map(|k| nlri(&format!("30.{}.{}.0/24", k / 256, k % 256)))
+        .collect();
+    r.announce(
+        e,
+        Family::IPV4_UNICAST,
+        &attrs(&[65100]),
+        nh("192.0.2.1"),
+        &a_set,
+    );
+    r.announce(
+        e,
+        Family::IPV4_UNICAST,
+        &attrs(&[65100, 65200]),
+        nh("192.0.2.1"),
+        &b_set,
+    );
+    let msgs = pull(&mut r, i, &ctx);
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs.iter().map(|m| m.nlri.len()).sum::<usize>(), 600);
+    // Withdrawals are packed too.
+    for n in &a_set {
+        r.withdraw(e, Family::IPV4_UNICAST, n);
+    }
+    let msgs = pull(&mut r, i, &ctx);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].withdrawn.len(), 300);
+}
+
+#[test]
+fn add_path_receive_and_send() {
+    let mut r = rib();
+    let mut ctx = neg(AS, "10.0.0.1", AS, "10.0.0.2");
+    ctx.add_path_rx = vec![Family::IPV4_UNICAST];
+    let mut c = PeerConfig::new("rr", ip("10.0.0.2"));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    let p = r.add_peer(c).unwrap();
+    r.peer_up(p, ctx);
+    let n1 = Nlri::with_path_id(net("10.1.0.0/16"), 1);
+    let n2 = Nlri::with_path_id(net("10.1.0.0/16"), 2);
+    r.announce(p, Family::IPV4_UNICAST, &attrs(&[]), nh("10.0.0.7"), &[n1]);
+    r.announce(p, Family::IPV4_UNICAST, &attrs(&[]), nh("10.0.0.8"), &[n2]);
+    assert_eq!(r.routes(&net("10.1.0.0/16")).len(), 2);
+    r.withdraw(p, Family::IPV4_UNICAST, &n1);
+    let routes = r.routes(&net("10.1.0.0/16"));
+    assert_eq!((routes.len(), routes[0].path_id), (1, 2));
+    r.announce(p, Family::IPV4_UNICAST, &attrs(&[]), nh("10.0.0.7"), &[n1]);
+
+    // Send side: an eBGP peer with ADD-PATH send gets both paths with distinct identifiers.
+    let mut c = PeerConfig::new("e", ip("192.0.2.1"));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    let e = r.add_peer(c).unwrap();
+    let mut ectx = neg(AS, "10.0.0.1", 65100, "192.0.2.1");
+    ectx.add_path_tx = vec![Family::IPV4_UNICAST];
+    r.peer_up(e, ectx.clone());
+    let msgs = pull(&mut r, e, &ectx);
+    let mut ids: Vec<u32> = msgs
+        .iter()
+        .flat_map(|m| m.nlri.iter().filter_map(|n| n.path_id))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(r.adj_rib_out(e, &net("10.1.0.0/16")).len(), 2);
+    // Without ADD-PATH send only the best goes out.
+    let mut c = PeerConfig::new("e2", ip("192.0.2.2"));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    let e2 = r.add_peer(c).unwrap();
+    let e2ctx = neg(AS, "10.0.0.1", 65200, "192.0.2.2");
+    r.peer_up(e2, e2ctx.clone());
+    let msgs = pull(&mut r, e2, &e2ctx);
+    assert_eq!(msgs.iter().map(|m| m.nlri.len()).sum::<usize>(), 1);
+    // Losing one path withdraws exactly that path id from the ADD-PATH peer.
+    r.withdraw(p, Family::IPV4_UNICAST, &n2);
+    let msgs = pull(&mut r, e, &ectx);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].withdrawn.len(), 1);
+    assert!(msgs[0].withdrawn[0].path_id.is_some());
+}
+
+#[test]
+fn soft_reconfiguration_inbound_reruns_the_import_filter() {
+    let mut r = rib();
+    r.set_policy("imp", Policy::accept_all());
+    let mut c = PeerConfig::new("p", ip("10.0.0.2"));
+    c.import = Some("imp".into());
+    c.soft_reconfig_inbound = true;
+    let p = r.add_peer(c).unwrap();
+    r.peer_up(p, neg(AS, "10.0.0.1", AS, "10.0.0.2"));
+    ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16", "10.2.0.0/16"]);
+    assert_eq!(r.len(Family::IPV4_UNICAST), 2);
+    r.set_policy(
+        "imp",
+        Policy {
+            terms: vec![Term {
+                matches: vec![Match::Prefix(vec!["10.1.0.0/16".parse().unwrap()])],
+                actions: vec![],
+                verdict: Some(Verdict::Reject),
+            }],
+            default: Verdict::Accept,
+        },
+    );
+    assert!(r.reimport(p));
+    assert_eq!(r.prefixes(Family::IPV4_UNICAST), vec![net("10.2.0.0/16")]);
+    r.set_policy("imp", Policy::accept_all());
+    assert!(r.reimport(p));
+    assert_eq!(r.len(Family::IPV4_UNICAST), 2);
+    // Without soft reconfiguration there is nothing to rerun on.
+    let q = up(&mut r, "q", "10.0.0.3", AS);
+    assert!(!r.reimport(q));
+}
+
+#[test]
+fn next_hop_reachability_changes_are_re_decided() {
+    struct Down;
+    impl bgp_core::rib::NextHopResolver for Down {
+        fn resolve(&mut self, addr: std::net::IpAddr) -> NhState {
+            NhState {
+                reachable: addr != ip("10.0.0.2"),
+                igp_cost: 0,
+            }
+        }
+    }
+    let mut r = rib();
+    let p = up(&mut r, "p", "10.0.0.2", AS);
+    let q = up(&mut r, "q", "10.0.0.3", AS);
+    ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16"]);
+    ann(&mut r, q, "10.0.0.3", &["10.1.0.0/16"]);
+    assert_eq!(r.best(&net("10.1.0.0/16")).unwrap().source, p);
+    drain_fib(&mut r);
+    r.resolve_next_hops(&mut Down);
+    assert_eq!(r.best(&net("10.1.0.0/16")).unwrap().source, q);
+    assert_eq!(drain_fib(&mut r).len(), 1);
+    r.set_next_hop_state(
+        ip("10.0.0.3"),
+        NhState {
+            reachable: false,
+            igp_cost: 0,
+        },
+    );
+    assert!(r.best(&net("10.1.0.0/16")).is_none());
+    assert!(drain_fib(&mut r)[0].route.is_none());
+    // New routes via a known-unreachable next hop are not selected either.
+    ann(&mut r, p, "10.0.0.2", &["10.4.0.0/16"]);
+    assert!(r.best(&net("10.4.0.0/16")).is_none());
+}
+
+#[test]
+fn identical_attributes_are_interned_once() {
+    let mut r = rib();
+    let p = up(&mut r, "p", "10.0.0.2", AS);
+    let n: Vec<Nlri> = (0..1000)
+        .map(|k| nlri(&format!("10.{}.{}.0/24", k / 256, k % 256)))
+        .collect();
+    r.announce(
+        p,
+        Family::IPV4_UNICAST,
+        &attrs(&[65100]),
+        nh("10.0.0.2"),
+        &n[..500],
+    );
+    r.announce(
+        p,
+        Family::IPV4_UNICAST,
+        &attrs(&[65100]),
+        nh("10.0.0.2"),
+        &n[500..],
+    );
+    assert_eq!((r.len(Family::IPV4_UNICAST), r.attr_sets()), (1000, 1));
+    r.announce(
+        p,
+        Family::IPV4_UNICAST,
+        &attrs(&[65101]),
+        nh("10.0.0.2"),
+        &n[..10],
+    );
+    assert_eq!(r.attr_sets(), 2);
+    r.peer_down(p, false);
+    assert_eq!((r.len(Family::IPV4_UNICAST), r.attr_sets()), (0, 0));
+}
+
+#[test]
+fn ipv6_routes_flow_through_mp_reach() {
+    let mut n = Network::default();
+    let a = n.node(AS, "10.0.0.1");
+    let b = n.node(AS, "10.0.0.2");
+    let mut ca = PeerConfig::new("b", ip("fd00::2"));
+    ca.local_v6 = Some("fd00::1".parse().unwrap());
+    let cb = PeerConfig::new("a", ip("fd00::1"));
+    n.link(a, b, ca, cb);
+    n.nodes[a].rib.add_local(
+        SourceKind::Static,
+        net("fd00:244::/64"),
+        LocalRoute::default(),
+    );
+    n.settle();
+    let got = n.nodes[b].rib.best(&net("fd00:244::/64")).unwrap();
+    assert_eq!(
+        got.attrs.next_hop,
+        Some(NextHop::V6 {
+            global: "fd00::1".parse().unwrap(),
+            link_local: None
+        })
+    );
+    n.nodes[a]
+        .rib
+        .remove_local(SourceKind::Static, net("fd00:244::/64"));
+    n.settle();
+    assert!(n.nodes[b].rib.best(&net("fd00:244::/64")).is_none());
+}

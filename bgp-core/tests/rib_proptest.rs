@@ -1,0 +1,319 @@
+//! DOC: property: any sequence of announcements, withdrawals, peer downs (hard and graceful),
+//! End-of-RIBs and next-hop changes from several peers leaves a Loc-RIB equal to the one
+//! computed from scratch out of the surviving routes, and the FIB change stream, applied in
+//! order, reproduces that Loc-RIB's selected next hops.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)] // test code
+
+mod rib_common;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use bgp_core::rib::{DecisionOptions, NhState, PeerConfig, Rib, RibConfig, SourceId};
+use bgp_core::wire::{Family, Nlri, PathAttributes};
+use proptest::prelude::*;
+use rib_common::*;
+
+const AS: u32 = 65000;
+/// (name, AS, address, ADD-PATH receive)
+const PEERS: [(&str, u32, &str, bool); 4] = [
+    ("i1", AS, "10.0.0.2", false),
+    ("i2", AS, "10.0.0.3", true),
+    ("e1", 65001, "192.0.2.1", false),
+    ("e2", 65002, "192.0.2.2", false),
+];
+const PREFIXES: [&str; 6] = [
+    "10.1.0.0/16",
+    "10.2.0.0/16",
+    "10.2.0.0/24",
+    "10.3.0.0/16",
+    "fd00:1::/48",
+    "fd00:2::/48",
+];
+const NEXT_HOPS: [&str; 3] = ["10.9.0.1", "10.9.0.2", "10.9.0.3"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Announce {
+        peer: usize,
+        prefix: usize,
+        pid: u32,
+        attrs: u8,
+        nh: usize,
+    },
+    Withdraw {
+        peer: usize,
+        prefix: usize,
+        pid: u32,
+    },
+    Down {
+        peer: usize,
+        graceful: bool,
+    },
+    EndOfRib {
+        peer: usize,
+    },
+    NextHop {
+        nh: usize,
+        reachable: bool,
+        cost: u32,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0..4usize, 0..6usize, 1..3u32, any::<u8>(), 0..3usize)
+            .prop_map(|(peer, prefix, pid, attrs, nh)| Op::Announce { peer, prefix, pid, attrs, nh }),
+        3 => (0..4usize, 0..6usize, 1..3u32)
+            .prop_map(|(peer, prefix, pid)| Op::Withdraw { peer, prefix, pid }),
+        1 => (0..4usize, any::<bool>()).prop_map(|(peer, graceful)| Op::Down { peer, graceful }),
+        1 => (0..4usize).prop_map(|peer| Op::EndOfRib { peer }),
+        1 => (0..3usize, any::<bool>(), 0..3u32)
+            .prop_map(|(nh, reachable, cost)| Op::NextHop { nh, reachable, cost }),
+    ]
+}
+
+/// Attribute variants from a byte: path length, LOCAL_PREF, MED, neighbour AS, cluster list,
+/// originator — enough to exercise every decision step including MED non-transitivity.
+fn attrs_of(b: u8, peer_as: u32) -> PathAttributes {
+    let first = if peer_as == AS {
+        65001 + u32::from(b & 1)
+    } else {
+        peer_as
+    };
+    let mut path = vec![first];
+    path.extend(std::iter::repeat_n(7, usize::from((b >> 1) & 1)));
+    let mut a = attrs(&path);
+    a.local_pref = [None, Some(200)][usize::from((b >> 2) & 1)];
+    a.med = [None, Some(10), Some(20), Some(5)][usize::from((b >> 3) & 3)];
+    if b & 0x20 != 0 {
+        a.cluster_list = vec![v4("1.1.1.1")];
+    }
+    if b & 0x40 != 0 {
+        a.originator_id = Some(v4("10.7.7.7"));
+    }
+    a
+}
+
+fn family(prefix: usize) -> Family {
+    if PREFIXES[prefix].contains(':') {
+        Family::IPV6_UNICAST
+    } else {
+        Family::IPV4_UNICAST
+    }
+}
+
+fn next_hop(prefix: usize, nh: usize) -> Option<bgp_core::wire::NextHop> {
+    if family(prefix) == Family::IPV6_UNICAST {
+        Some(bgp_core::wire::NextHop::V6 {
+            global: format!("fd00::{}", nh + 1).parse().unwrap(),
+            link_local: None,
+        })
+    } else {
+        nh_of(nh)
+    }
+}
+
+fn nh_of(nh: usize) -> Option<bgp_core::wire::NextHop> {
+    rib_common::nh(NEXT_HOPS[nh])
+}
+
+fn nh_addr(prefix: usize, nh: usize) -> IpAddr {
+    if family(prefix) == Family::IPV6_UNICAST {
+        format!("fd00::{}", nh + 1).parse().unwrap()
+    } else {
+        ip(NEXT_HOPS[nh])
+    }
+}
+
+fn new_rib(opts: DecisionOptions) -> (Rib, Vec<SourceId>) {
+    let mut rib = Rib::new(RibConfig {
+        decision: opts,
+        ..RibConfig::new(AS, v4("10.0.0.1"))
+    });
+    let mut ids = Vec::new();
+    for (name, asn, addr, ap) in PEERS {
+        let id = rib.add_peer(PeerConfig::new(name, ip(addr))).unwrap();
+        let mut ctx = neg(AS, "10.0.0.1", asn, addr);
+        if ap {
+            ctx.add_path_rx = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+        }
+        rib.peer_up(id, ctx);
+        ids.push(id);
+    }
+    (rib, ids)
+}
+
+fn nlri_of(peer: usize, prefix: usize, pid: u32) -> Nlri {
+    let p = net(PREFIXES[prefix]);
+    if PEERS[peer].3 {
+        Nlri::with_path_id(p, pid)
+    } else {
+        Nlri::new(p)
+    }
+}
+
+/// The Loc-RIB as comparable values: prefix → selected (source, path id, attributes).
+type View = BTreeMap<String, Vec<(SourceId, u32, String)>>;
+
+fn view(rib: &Rib) -> View {
+    let mut v = View::new();
+    for p in PREFIXES {
+        let sel: Vec<_> = rib
+            .selected(&net(p))
+            .into_iter()
+            .map(|r| (r.source, r.path_id, format!("{:?}", r.attrs)))
+            .collect();
+        if !sel.is_empty() {
+            v.insert(p.to_string(), sel);
+        }
+    }
+    v
+}
+
+fn run(ops: &[Op], opts: DecisionOptions) -> Result<(), TestCaseError> {
+    let (mut rib, ids) = new_rib(opts);
+    // Model: (peer, prefix, pid) → (attrs byte, next hop, stale).
+    let mut model: BTreeMap<(usize, usize, u32), (u8, usize, bool)> = BTreeMap::new();
+    let mut nh_state: BTreeMap<IpAddr, NhState> = BTreeMap::new();
+    let mut fib: BTreeMap<String, Vec<Option<IpAddr>>> = BTreeMap::new();
+    for (i, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Announce {
+                peer,
+                prefix,
+                pid,
+                attrs,
+                nh,
+            } => {
+                let pid = if PEERS[peer].3 { pid } else { 0 };
+                rib.announce(
+                    ids[peer],
+                    family(prefix),
+                    &attrs_of(attrs, PEERS[peer].1),
+                    next_hop(prefix, nh),
+                    &[nlri_of(peer, prefix, pid)],
+                );
+                model.insert((peer, prefix, pid), (attrs, nh, false));
+            }
+            Op::Withdraw { peer, prefix, pid } => {
+                let pid = if PEERS[peer].3 { pid } else { 0 };
+                rib.withdraw(ids[peer], family(prefix), &nlri_of(peer, prefix, pid));
+                model.remove(&(peer, prefix, pid));
+            }
+            Op::Down { peer, graceful } => {
+                rib.peer_down(ids[peer], graceful);
+                let (_, asn, addr, ap) = PEERS[peer];
+                let mut ctx = neg(AS, "10.0.0.1", asn, addr);
+                if ap {
+                    ctx.add_path_rx = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+                }
+                rib.peer_up(ids[peer], ctx);
+                if graceful {
+                    for (k, v) in model.iter_mut() {
+                        if k.0 == peer {
+                            v.2 = true;
+                        }
+                    }
+                } else {
+                    model.retain(|k, _| k.0 != peer);
+                }
+            }
+            Op::EndOfRib { peer } => {
+                rib.end_of_rib(ids[peer], Family::IPV4_UNICAST);
+                rib.end_of_rib(ids[peer], Family::IPV6_UNICAST);
+                model.retain(|k, v| !(k.0 == peer && v.2));
+            }
+            Op::NextHop {
+                nh,
+                reachable,
+                cost,
+            } => {
+                let st = NhState {
+                    reachable,
+                    igp_cost: cost,
+                };
+                for prefix in [0, 4] {
+                    rib.set_next_hop_state(nh_addr(prefix, nh), st);
+                    nh_state.insert(nh_addr(prefix, nh), st);
+                }
+            }
+        }
+        // Drain the FIB after some operations only, so changes also coalesce.
+        if i % 3 == 2 || matches!(op, Op::Down { .. }) {
+            while let Some(c) = rib.poll_fib_change() {
+                match c.route {
+                    Some(r) => fib.insert(
+                        c.prefix.to_string(),
+                        r.next_hops.iter().map(|h| h.addr).collect(),
+                    ),
+                    None => fib.remove(&c.prefix.to_string()),
+                };
+            }
+        }
+    }
+    while let Some(c) = rib.poll_fib_change() {
+        match c.route {
+            Some(r) => fib.insert(
+                c.prefix.to_string(),
+                r.next_hops.iter().map(|h| h.addr).collect(),
+            ),
+            None => fib.remove(&c.prefix.to_string()),
+        };
+    }
+    // From scratch.
+    let (mut fresh, fids) = new_rib(opts);
+    for (addr, st) in &nh_state {
+        fresh.set_next_hop_state(*addr, *st);
+    }
+    for (&(peer, prefix, pid), &(attrs, nh, _)) in &model {
+        fresh.announce(
+            fids[peer],
+            family(prefix),
+            &attrs_of(attrs, PEERS[peer].1),
+            next_hop(prefix, nh),
+            &[nlri_of(peer, prefix, pid)],
+        );
+    }
+    let want = view(&fresh);
+    prop_assert_eq!(view(&rib), want.clone());
+    let want_fib: BTreeMap<String, Vec<Option<IpAddr>>> = PREFIXES
+        .iter()
+        .filter_map(|p| {
+            let sel = fresh.selected(&net(p));
+            (!sel.is_empty()).then(|| {
+                (
+                    net(p).to_string(),
+                    sel.iter().map(|r| r.attrs.next_hop_addr()).collect(),
+                )
+            })
+        })
+        .collect();
+    prop_assert_eq!(fib, want_fib);
+    // Every interned set is referenced by some path.
+    let paths: usize = PREFIXES.iter().map(|p| rib.routes(&net(p)).len()).sum();
+    prop_assert!(rib.attr_sets() <= paths);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn incremental_equals_from_scratch(ops in proptest::collection::vec(op(), 1..60)) {
+        run(&ops, DecisionOptions::default())?;
+    }
+
+    #[test]
+    fn incremental_equals_from_scratch_multipath_pairwise_med(
+        ops in proptest::collection::vec(op(), 1..60),
+        always in any::<bool>(),
+    ) {
+        run(&ops, DecisionOptions { always_compare_med: always, deterministic_med: false, max_paths: 3 })?;
+    }
+}

@@ -1,0 +1,328 @@
+//! DOC: the daemon's state as the control socket, the CLI's `--json` output and the metrics see
+//! it: plain snapshot values, and the [`Control`] trait through which the control plane asks the
+//! running daemon for them or gives it commands.
+//!
+//! This is the one seam between the daemon core (which implements [`Control`]) and its front
+//! ends (the BIRD-compatible control socket, the JSON schema, Prometheus), so each side can be
+//! built and tested without the other. Snapshots are cheap copies taken under short locks (or
+//! answered by the owning task): a command never waits for the RIB to finish a large batch,
+//! and `show route` over a million routes is produced in pages, not one lock.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::SystemTime;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+/// `show status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DaemonStatus {
+    /// Our version string (`bgpd 0.1.0`).
+    pub version: String,
+    /// The router ID.
+    pub router_id: Ipv4Addr,
+    /// Daemon start.
+    pub started: SystemTime,
+    /// Last (re)configuration.
+    pub last_reconfiguration: SystemTime,
+    /// Graceful-restart recovery in progress (BIRD `-R`): protocols still to recover and the
+    /// wait timer (elapsed, total seconds).
+    pub graceful_restart: Option<GracefulRecovery>,
+    /// A reload is being applied.
+    pub reconfiguring: bool,
+    /// `down` / SIGTERM received.
+    pub shutting_down: bool,
+}
+
+/// Graceful-restart recovery after a restart of the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GracefulRecovery {
+    /// Peers that have not yet sent End-of-RIB.
+    pub waiting_for: u32,
+    /// Seconds since the recovery began.
+    pub elapsed_secs: u32,
+    /// The wait timer (seconds).
+    pub wait_secs: u32,
+}
+
+/// The kind of a protocol instance, as BIRD names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtoKind {
+    /// A BGP neighbour (configured, mesh or dynamic).
+    Bgp,
+    /// Kernel FIB sync (`kernel1`).
+    Kernel,
+    /// Interface scanner (`device1`).
+    Device,
+    /// Connected subnets (`direct1`).
+    Direct,
+    /// Static routes (`static1`).
+    Static,
+}
+
+/// The protocol state column of `show protocols` (BIRD: down, start, wait, feed, up, stop, flush).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtoState {
+    /// Disabled or not running.
+    Down,
+    /// Starting (BGP: not yet Established).
+    Start,
+    /// Running.
+    Up,
+    /// Stopping.
+    Stop,
+}
+
+/// Route counters of one protocol (`Routes: N imported, N exported, N preferred`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RouteCounts {
+    /// Routes accepted from this protocol (after import policy).
+    pub imported: u64,
+    /// Routes this protocol advertises (BGP) or installs (kernel).
+    pub exported: u64,
+    /// Imported routes that are best.
+    pub preferred: u64,
+    /// Routes received before import policy (BGP).
+    pub received: u64,
+    /// Routes rejected by import policy or RFC 7606 treat-as-withdraw.
+    pub rejected: u64,
+}
+
+/// One protocol instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProtocolStatus {
+    /// Name (`Mesh_10_0_0_2`, `kernel1`, ...).
+    pub name: String,
+    /// Kind.
+    pub kind: ProtoKind,
+    /// State.
+    pub state: ProtoState,
+    /// When the state last changed.
+    pub since: SystemTime,
+    /// The info column (BGP: the session state, then the last error).
+    pub info: String,
+    /// Description from the config.
+    pub description: Option<String>,
+    /// Import policy name (`ACCEPT` when none).
+    pub import_policy: String,
+    /// Export policy name (`REJECT` when none).
+    pub export_policy: String,
+    /// Route counters.
+    pub routes: RouteCounts,
+    /// BGP details, for BGP protocols.
+    pub bgp: Option<BgpStatus>,
+}
+
+/// BGP details of a protocol (`show protocols all NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BgpStatus {
+    /// Session state name (RFC 4271: Idle, Connect, Active, OpenSent, OpenConfirm, Established;
+    /// BIRD also shows Passive while waiting for a passive peer).
+    pub state: String,
+    /// Neighbour address.
+    pub neighbor_address: IpAddr,
+    /// Neighbour port.
+    pub neighbor_port: u16,
+    /// Neighbour AS (configured, or learned for dynamic neighbours).
+    pub neighbor_as: u32,
+    /// Our AS towards it.
+    pub local_as: u32,
+    /// Neighbour BGP identifier, once known.
+    pub neighbor_id: Option<Ipv4Addr>,
+    /// Neighbour's capabilities in BIRD's words (`refresh`, `enhanced-refresh`, `restart-able`,
+    /// `AS4`, `add-path-rx`, `add-path-tx`, `ext-messages`).
+    pub neighbor_caps: Vec<String>,
+    /// Session flags in BIRD's words (`internal`, `multihop`, `AS4`, `add-path-rx`, ...).
+    pub session_flags: Vec<String>,
+    /// Our source address.
+    pub source_address: Option<IpAddr>,
+    /// Hold timer: (seconds left, negotiated hold time).
+    pub hold_timer: Option<(u32, u32)>,
+    /// Keepalive timer: (seconds left, keepalive interval).
+    pub keepalive_timer: Option<(u32, u32)>,
+    /// Last error, as BIRD words it (`Received: Administrative shutdown`).
+    pub last_error: Option<String>,
+    /// Established since (for uptime metrics).
+    pub established_since: Option<SystemTime>,
+    /// Whether this peer is a route-reflector client.
+    pub rr_client: bool,
+    /// Peer's graceful restart: its routes are being kept as stale.
+    pub graceful_restart_stale: bool,
+    /// Messages received and sent, by type (open, update, notification, keepalive, refresh).
+    pub messages_in: MessageCounts,
+    /// Messages sent.
+    pub messages_out: MessageCounts,
+}
+
+/// Messages by type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MessageCounts {
+    /// OPEN.
+    pub open: u64,
+    /// UPDATE.
+    pub update: u64,
+    /// NOTIFICATION.
+    pub notification: u64,
+    /// KEEPALIVE.
+    pub keepalive: u64,
+    /// ROUTE-REFRESH.
+    pub route_refresh: u64,
+}
+
+/// How a route forwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RouteDest {
+    /// `via GW on IF` (one next hop; several for ECMP).
+    Via {
+        /// Next hops: (gateway, interface name if known).
+        nexthops: Vec<(IpAddr, Option<String>)>,
+    },
+    /// `dev IF`.
+    Dev {
+        /// Interface name.
+        iface: String,
+    },
+    /// `blackhole`.
+    Blackhole,
+    /// `unreachable`.
+    Unreachable,
+    /// `prohibited`.
+    Prohibit,
+}
+
+/// BGP attributes of a route, for `show route all` and JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BgpRouteAttrs {
+    /// `IGP`, `EGP` or `Incomplete`.
+    pub origin: String,
+    /// AS path as BIRD prints it (`65001 65002 {1,2}`).
+    pub as_path: String,
+    /// BGP next hop.
+    pub next_hop: Option<IpAddr>,
+    /// MED.
+    pub med: Option<u32>,
+    /// LOCAL_PREF.
+    pub local_pref: Option<u32>,
+    /// Communities `(a,b)`.
+    pub communities: Vec<(u16, u16)>,
+    /// Large communities `(a,b,c)`.
+    pub large_communities: Vec<(u32, u32, u32)>,
+    /// ORIGINATOR_ID.
+    pub originator_id: Option<Ipv4Addr>,
+    /// CLUSTER_LIST.
+    pub cluster_list: Vec<Ipv4Addr>,
+}
+
+/// One route of the RIB (every path of a prefix, best first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteEntry {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Where it forwards.
+    pub dest: RouteDest,
+    /// The protocol it came from (`Mesh_10_0_0_2`, `static1`, `kernel1`, `direct1`).
+    pub protocol: String,
+    /// When it was learned.
+    pub since: SystemTime,
+    /// The BGP neighbour it came from, when that differs from the next hop (BIRD ` from X`).
+    pub from: Option<IpAddr>,
+    /// Best path (BIRD's `*`).
+    pub primary: bool,
+    /// Preference (BIRD: 100 BGP, 200 static, 240 direct, 10 kernel).
+    pub preference: u16,
+    /// IGP metric shown as `(100/0)` for BGP routes, `(pref)` otherwise.
+    pub igp_metric: Option<u32>,
+    /// BGP attributes, for BGP routes.
+    pub bgp: Option<BgpRouteAttrs>,
+    /// Stale (kept through a peer's graceful restart).
+    pub stale: bool,
+}
+
+/// Which routes `show route` wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteQuery {
+    /// One prefix (exact), or all.
+    pub prefix: Option<IpNet>,
+    /// Only routes from this protocol.
+    pub protocol: Option<String>,
+    /// Only best paths.
+    pub primary_only: bool,
+    /// Skip this many matching routes (paging).
+    pub offset: usize,
+    /// At most this many (paging; 0 = no limit).
+    pub limit: usize,
+}
+
+/// One route as installed in the kernel, read back from it (`show fib`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FibEntry {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Where it forwards.
+    pub dest: RouteDest,
+    /// Whether the `onlink` flag is set (IP-in-IP through the tunnel).
+    pub onlink: bool,
+    /// Kernel table.
+    pub table: u32,
+    /// Metric.
+    pub metric: u32,
+    /// Install state: `installed`, `pending` or the error text.
+    pub state: String,
+}
+
+/// FIB counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FibCounts {
+    /// Routes installed and confirmed.
+    pub installed: u64,
+    /// Routes whose last install failed.
+    pub failed: u64,
+    /// Routes waiting to be sent.
+    pub pending: u64,
+}
+
+/// Why a control command failed (shown as BIRD error codes: 8xxx runtime, 9xxx parse).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// `8003 No protocols match` / `9002 X is not a protocol`.
+    #[error("{0} is not a protocol")]
+    NoSuchProtocol(String),
+    /// `8001 Network not in table`.
+    #[error("Network not in table")]
+    NotInTable,
+    /// A reload with an invalid config; the running config stays.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The daemon is shutting down.
+    #[error("shutdown in progress")]
+    ShuttingDown,
+}
+
+/// What the control plane can ask of and tell the running daemon. Implemented by the daemon
+/// core; every method answers promptly (no method waits behind route processing).
+pub trait Control: Send + Sync + 'static {
+    /// `show status`.
+    fn status(&self) -> DaemonStatus;
+    /// `show protocols` (all protocols, in display order: kernel1, device1, direct1, static1,
+    /// then BGP peers in configuration order).
+    fn protocols(&self) -> Vec<ProtocolStatus>;
+    /// `show route ...`: routes matching the query, best path of each prefix first.
+    fn routes(&self, query: &RouteQuery) -> Vec<RouteEntry>;
+    /// `show route count`: (routes, networks).
+    fn route_count(&self) -> (u64, u64);
+    /// `show fib`: what the kernel holds of ours, and counters.
+    fn fib(&self) -> (Vec<FibEntry>, FibCounts);
+    /// `enable NAME`.
+    fn enable(&self, name: &str) -> Result<(), ControlError>;
+    /// `disable NAME ["message"]`: Cease with a shutdown communication.
+    fn disable(&self, name: &str, message: &str) -> Result<(), ControlError>;
+    /// `restart NAME`.
+    fn restart(&self, name: &str) -> Result<(), ControlError>;
+    /// `reload` / `configure`: re-read the configuration file and apply it.
+    fn reload(&self) -> Result<(), ControlError>;
+    /// `down`: graceful shutdown.
+    fn shutdown(&self);
+}
