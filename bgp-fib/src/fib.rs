@@ -154,6 +154,9 @@ pub struct FibStats {
     pub errors: u64,
     pub overruns: u64,
     pub scans: u64,
+    /// Notifications about routes of our own protocol that reached us (the monitor's
+    /// socket filter should keep this at 0).
+    pub own_route_notifications: u64,
 }
 
 /// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
@@ -646,6 +649,9 @@ impl Fib {
                         if from_dump {
                             self.dumped_route(&r);
                         } else {
+                            if r.protocol == self.cfg.protocol {
+                                self.stats.own_route_notifications += 1;
+                            }
                             self.notified_route(kind == wire::RTM_NEWROUTE, &r);
                         }
                     }
