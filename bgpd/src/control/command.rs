@@ -40,6 +40,8 @@ pub struct RouteArgs {
     pub protocol: Option<String>,
     /// `primary`: best paths only.
     pub primary: bool,
+    /// `for`: the longest-matching network of [`RouteArgs::prefix`], not an exact match.
+    pub longest_match: bool,
 }
 
 /// One parsed request.
@@ -85,8 +87,6 @@ pub struct Parsed {
 pub enum ParseError {
     /// `9001 syntax error` (or another message for 9001).
     Syntax(String),
-    /// Nothing but white space: BIRD answers nothing.
-    Empty,
 }
 
 fn words(line: &str) -> Result<Vec<(String, bool)>, ParseError> {
@@ -106,11 +106,16 @@ fn words(line: &str) -> Result<Vec<(String, bool)>, ParseError> {
                 }
             }
             out.push((w, true));
+        } else if !c.is_ascii() || c.is_ascii_control() {
+            return Err(ParseError::Syntax("Unknown character".into()));
         } else {
             let mut w = String::new();
             while let Some(&c) = chars.peek() {
                 if c.is_whitespace() || c == '"' {
                     break;
+                }
+                if !c.is_ascii() || c.is_ascii_control() {
+                    return Err(ParseError::Syntax("Unknown character".into()));
                 }
                 w.push(c);
                 chars.next();
@@ -165,11 +170,15 @@ fn is_keyword(w: &str) -> bool {
     )
 }
 
-fn prefix(w: &str) -> Option<IpNet> {
+/// A prefix `A/LEN`; a bare address only after `for` (as BIRD 1.6).
+fn prefix(w: &str, bare: bool) -> Option<IpNet> {
     if let Ok(n) = w.parse::<IpNet>() {
         return Some(n);
     }
-    w.parse::<IpAddr>().ok().map(IpNet::from)
+    if bare {
+        return w.parse::<IpAddr>().ok().map(IpNet::from);
+    }
+    None
 }
 
 /// Parses one request line.
@@ -184,7 +193,8 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
         }
     }
     if rest.is_empty() {
-        return Err(if json { syntax() } else { ParseError::Empty });
+        // BIRD answers an empty line with a syntax error too.
+        return Err(syntax());
     }
     let kw = |i: usize| -> Option<&str> {
         rest.get(i)
@@ -241,7 +251,17 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
                             _ => return Err(syntax()),
                         }
                     }
-                    w => match prefix(w) {
+                    "for" if a.prefix.is_none() => {
+                        i += 1;
+                        match rest.get(i).and_then(|(w, q)| prefix(w, !q)) {
+                            Some(p) => {
+                                a.prefix = Some(p);
+                                a.longest_match = true;
+                            }
+                            None => return Err(syntax()),
+                        }
+                    }
+                    w => match prefix(w, false) {
                         Some(p) if a.prefix.is_none() => a.prefix = Some(p),
                         _ => return Err(syntax()),
                     },
@@ -328,8 +348,14 @@ mod tests {
                 count: false,
                 protocol: Some("static1".into()),
                 primary: true,
+                longest_match: false,
             })
         );
+        let Command::ShowRoute(r) = cmd("show route for 10.9.0.1") else {
+            panic!()
+        };
+        assert!(r.longest_match);
+        assert_eq!(r.prefix, Some("10.9.0.1/32".parse().unwrap()));
         assert_eq!(
             cmd("disable Mesh_1 \"maintenance\""),
             Command::Disable(ProtoArg::Name("Mesh_1".into()), "maintenance".into())
@@ -338,6 +364,10 @@ mod tests {
         for bad in [
             "show nonsense",
             "show route 10.0.0.0/33",
+            "show route 10.0.0.1",
+            "SHOW status",
+            "",
+            "  \t",
             "show protocols a b",
             "enable",
             "json",
@@ -347,7 +377,10 @@ mod tests {
         ] {
             assert!(matches!(parse(bad), Err(ParseError::Syntax(_))), "{bad}");
         }
-        assert_eq!(parse("  \t"), Err(ParseError::Empty));
+        assert_eq!(
+            parse("show status\u{fffd}"),
+            Err(ParseError::Syntax("Unknown character".into()))
+        );
     }
 
     #[test]

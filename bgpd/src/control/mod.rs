@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
@@ -262,7 +263,6 @@ impl Conn {
     async fn request(&mut self, line: &str) -> io::Result<()> {
         let parsed = match command::parse(line) {
             Ok(p) => p,
-            Err(ParseError::Empty) => return Ok(()),
             Err(ParseError::Syntax(m)) => {
                 self.w.last(9001, &m);
                 return Ok(());
@@ -426,7 +426,30 @@ impl Conn {
         Ok(())
     }
 
-    async fn show_route(&mut self, args: RouteArgs, json: bool) -> io::Result<()> {
+    async fn show_route(&mut self, mut args: RouteArgs, json: bool) -> io::Result<()> {
+        if let (true, Some(p)) = (args.longest_match, args.prefix) {
+            // `show route for X`: the longest network containing X, then as `show route NET`.
+            let found = self
+                .call(move |c| {
+                    (0..=p.prefix_len()).rev().find_map(|len| {
+                        let net = IpNet::new(p.addr(), len).ok()?.trunc();
+                        let q = RouteQuery {
+                            prefix: Some(net),
+                            limit: 1,
+                            ..RouteQuery::default()
+                        };
+                        (!c.routes(&q).is_empty()).then_some(net)
+                    })
+                })
+                .await?;
+            match found {
+                Some(net) => args.prefix = Some(net),
+                None => {
+                    self.w.last(8001, "Network not in table");
+                    return Ok(());
+                }
+            }
+        }
         if let Some(p) = &args.protocol {
             let p = p.clone();
             let known = self
