@@ -164,11 +164,7 @@ fn status_reporter() {
         if line.contains("BIRD") && line.contains("ready") {
             ready = true;
         }
-        let text = if line.starts_with(' ') {
-            &line[1..]
-        } else {
-            &line[5..]
-        };
+        let text = line.strip_prefix(' ').unwrap_or_else(|| &line[5..]);
         if text.starts_with("BIRD v") {
             version = Some(text.trim_start_matches("BIRD ").to_string());
         }
@@ -230,11 +226,7 @@ fn status_reporter() {
         if line.starts_with("0000") {
             break;
         }
-        let text = if line.starts_with(' ') {
-            &line[1..]
-        } else {
-            &line[5..]
-        };
+        let text = line.strip_prefix(' ').unwrap_or_else(|| &line[5..]);
         let caps = via
             .captures(text)
             .or_else(|| dev.captures(text))
