@@ -2,7 +2,7 @@
 //! them, each wrapped in a one-key envelope object. Documented in `docs/cli.md`.
 //!
 //! On the wire a JSON answer is one compact JSON document (no newline inside) cut into `1200`
-//! continuation lines of at most 512 bytes; the client concatenates the line texts. The reply
+//! continuation lines of at most 511 bytes; the client concatenates the line texts. The reply
 //! ends with `0000 ` like any BIRD table reply; an error ends it with the usual 8xxx/9xxx line
 //! instead (the client turns it into `{"error":{"code":N,"message":"..."}}`).
 

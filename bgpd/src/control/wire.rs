@@ -3,14 +3,18 @@
 //! Requests are single lines ending in `\n`, at most [`MAX_REQUEST`] bytes; `\r` is ignored.
 //! Replies are lines `NNNN-text` (more follow) or `NNNN text` (the last line of the reply); a
 //! continuation line with the same code as the line before it is written as `" text"`. A line
-//! holds at most [`MAX_LINE`] bytes including the prefix and the newline; a longer one is
-//! replaced by `<line overflow>` with code 8000, as BIRD does.
+//! holds at most [`MAX_TEXT`] bytes of text (511 bytes on the wire); a longer one is replaced
+//! by `<line overflow>` with code 8000, as BIRD does.
 
 /// Maximum request line, in bytes, newline excluded (BIRD: `CLI_RX_BUF_SIZE` 4096).
 pub const MAX_REQUEST: usize = 4096;
 
-/// Maximum reply line, in bytes, prefix and newline included (BIRD: `CLI_LINE_SIZE` 512).
+/// BIRD's reply line buffer (`CLI_LINE_SIZE`): prefix, text, newline and C's terminating NUL
+/// fit in it, so a line on the wire is at most 511 bytes.
 pub const MAX_LINE: usize = 512;
+
+/// Longest text of one reply line: 512 - 5 (prefix) - 1 (newline) - 1 (NUL) = 505 bytes.
+pub const MAX_TEXT: usize = MAX_LINE - 7;
 
 /// Reply builder for one connection. Keeps the code of the previous line so continuation lines
 /// are written as BIRD writes them; the state survives across replies on the same connection
@@ -29,7 +33,7 @@ impl ReplyWriter {
 
     /// A line with more to follow (BIRD `cli_msg(-code, ...)`).
     pub fn cont(&mut self, code: u16, text: &str) {
-        if text.len() + 6 > MAX_LINE {
+        if text.len() > MAX_TEXT {
             return self.overflow(false);
         }
         if code == self.last {
@@ -44,7 +48,7 @@ impl ReplyWriter {
 
     /// The last line of a reply (BIRD `cli_msg(code, ...)`).
     pub fn last(&mut self, code: u16, text: &str) {
-        if text.len() + 6 > MAX_LINE {
+        if text.len() > MAX_TEXT {
             return self.overflow(true);
         }
         self.prefix(code, b' ');
@@ -54,13 +58,12 @@ impl ReplyWriter {
     }
 
     /// A fragment of a long text (JSON) spread over continuation lines of one code, each at
-    /// most [`MAX_LINE`] bytes, split on UTF-8 character boundaries. The reader concatenates
+    /// most [`MAX_TEXT`] bytes of text, split on UTF-8 character boundaries. The reader concatenates
     /// the line texts (without their newlines) to get the text back; the text must not contain
     /// a newline.
     pub fn fragments(&mut self, code: u16, mut text: &str) {
-        const ROOM: usize = MAX_LINE - 6;
         while !text.is_empty() {
-            let mut cut = text.len().min(ROOM);
+            let mut cut = text.len().min(MAX_TEXT);
             while !text.is_char_boundary(cut) {
                 cut -= 1;
             }
@@ -185,7 +188,9 @@ mod tests {
     #[test]
     fn overflow_and_fragments() {
         let mut w = ReplyWriter::new();
-        w.cont(1007, &"x".repeat(600));
+        w.cont(1007, &"x".repeat(MAX_TEXT));
+        assert_eq!(w.take().len(), MAX_LINE - 1);
+        w.cont(1007, &"x".repeat(MAX_TEXT + 1));
         w.last(0, &"y".repeat(600));
         assert_eq!(
             String::from_utf8(w.take()).unwrap(),
