@@ -238,3 +238,47 @@ fn socket_file_mode_and_stale_files() {
     rt.block_on(async { bgpd::control::bind(&nested) }).unwrap();
     assert!(nested.exists());
 }
+
+/// `show route` over a million routes while a probe asks `show protocols` every 50 ms: the
+/// probe is answered well inside calico-node's 2 s deadline throughout. Slow in debug builds:
+/// run with `cargo test --release -p bgpd --test control_robust -- --ignored`.
+#[test]
+#[ignore]
+fn million_routes_while_probing() {
+    let mock = Mock::fixture();
+    mock.synthetic_routes.store(1_000_000, Ordering::Relaxed);
+    let (path, _rt) = start(mock, fixture_options(), "million");
+    let p2 = path.clone();
+    let t = Instant::now();
+    let big = std::thread::spawn(move || {
+        let mut s = UnixStream::connect(&p2).unwrap();
+        s.write_all(b"show route\n").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut n = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let k = s.read(&mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            n += buf[..k].iter().filter(|&&b| b == b'\n').count();
+        }
+        n
+    });
+    let mut worst = Duration::ZERO;
+    while !big.is_finished() {
+        let t = Instant::now();
+        let mut c = Client::connect(&path);
+        assert!(c.ask(b"show protocols").ends_with("0000 \n"));
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines = big.join().unwrap();
+    eprintln!(
+        "1M routes streamed in {:?}; slowest probe {:?}",
+        t.elapsed(),
+        worst
+    );
+    assert_eq!(lines, 1_000_005 + 2);
+    assert!(worst < Duration::from_millis(500), "{worst:?}");
+}

@@ -384,6 +384,30 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_bytes_never_panic() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let mut line = Vec::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for _ in 0..(x % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // Bias towards the grammar's own characters.
+                let b = (x >> 24) as u8;
+                const ALPHABET: &[u8] = b" \"*?/.:0123456789abcdefghijklmnopqrstuvwxyz";
+                line.push(match b % 4 {
+                    0 => ALPHABET[(b as usize) % ALPHABET.len()],
+                    _ => b,
+                });
+            }
+            let _ = parse(&String::from_utf8_lossy(&line));
+        }
+    }
+
+    #[test]
     fn globs() {
         let p = ProtoArg::Pattern("Mesh_*_12".into());
         assert!(p.matches("Mesh_172_30_0_12"));

@@ -310,6 +310,17 @@ impl Control for Mock {
         let fixed = self.routes.lock().unwrap().clone();
         let n = self.synthetic_routes.load(Ordering::Relaxed);
         let limit = if q.limit == 0 { usize::MAX } else { q.limit };
+        if q.prefix.is_none() && q.protocol.is_none() && !q.primary_only {
+            // Unfiltered pages of a large table: jump straight to the offset.
+            let skip_fixed = q.offset.min(fixed.len());
+            let start = q.offset - skip_fixed;
+            return fixed
+                .into_iter()
+                .skip(skip_fixed)
+                .chain((start..n).map(Mock::synthetic))
+                .take(limit)
+                .collect();
+        }
         fixed
             .into_iter()
             .chain((0..n).map(Mock::synthetic))
