@@ -126,11 +126,20 @@ fn readiness_probe_and_calicoctl_node_status() {
     assert!(status.contains("   Wait timer is 230/240\n"));
     assert_eq!(gr_in_progress(&status), Ok(true));
 
-    // An old session prints its date (`%F`): still one token.
+    // An old session prints its date (`%F`): still one token. An error from before the
+    // session came up is not shown (BIRD clears it on Established).
     {
         let mut ps = mock.protocols.lock().unwrap();
         ps[4] = mesh12(fixture_now() - Duration::from_secs(3 * 86_400));
+        ps[4].bgp.as_mut().unwrap().last_error = Some("Received: Hold timer expired".into());
     }
+    let reply = c.ask(b"show protocols");
+    assert!(
+        reply.contains(" Mesh_172_30_0_12 BGP      master   up     2026-11-19  Established   \n")
+    );
+    assert!(!c
+        .ask(b"show protocols all Mesh_172_30_0_12")
+        .contains("Last error"));
     let peers = scan_bird_peers(&c.ask(b"show protocols")).unwrap();
     assert_eq!(peers[0].since, "2026-11-19");
     assert_eq!(peers[0].bgp_state, "Established");

@@ -60,6 +60,12 @@ fn scrape() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
+    // The public entry point is spawnable (Send + 'static) as the core uses it.
+    let other = rt.spawn(bgpd::metrics::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        metrics.clone(),
+        mock.clone(),
+    ));
     rt.spawn(bgpd::metrics::serve_listener(
         listener,
         metrics.clone(),
@@ -167,4 +173,5 @@ fn scrape() {
     assert!(http(addr, &big).starts_with("HTTP/1.1 400 "));
     // Still serving.
     assert!(http(addr, "GET /metrics HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200 OK"));
+    assert!(!other.is_finished());
 }

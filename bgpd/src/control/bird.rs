@@ -173,13 +173,20 @@ pub fn state_name(s: ProtoState) -> &'static str {
     }
 }
 
+/// The last error as BIRD shows it: BIRD clears it when the session reaches Established.
+fn last_error<'a>(p: &'a ProtocolStatus, b: &'a crate::status::BgpStatus) -> Option<&'a str> {
+    b.last_error
+        .as_deref()
+        .filter(|_| p.state != ProtoState::Up)
+}
+
 /// The info column. For BGP, computed as BIRD's `bgp_get_status` does (`%-14s%s` of the
 /// session state and the last error; only the error when the protocol is down), so the column
 /// widths match whatever the core puts in `info`; other kinds show `info` as it is.
 pub fn info_column(p: &ProtocolStatus) -> String {
     match &p.bgp {
         Some(b) => {
-            let err = b.last_error.as_deref().unwrap_or("");
+            let err = last_error(p, b).unwrap_or("");
             if p.state == ProtoState::Down {
                 err.to_string()
             } else {
@@ -304,7 +311,7 @@ pub fn protocol_details(w: &mut ReplyWriter, p: &ProtocolStatus) {
                 w.cont(1006, &format!("    Keepalive timer:  {left}/{total}"));
             }
         }
-        if let Some(e) = &b.last_error {
+        if let Some(e) = last_error(p, b) {
             w.cont(1006, &format!("    Last error:       {e}"));
         }
     }

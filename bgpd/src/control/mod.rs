@@ -53,7 +53,9 @@ pub struct ServerOptions {
     pub idle_timeout: Duration,
     /// A write that makes no progress for this long drops the connection.
     pub write_timeout: Duration,
-    /// Routes asked of [`Control::routes`] per page.
+    /// Routes asked of [`Control::routes`] per page: large enough that a million routes take
+    /// ~120 calls (each may cost the core a walk of its table to reach the offset), small
+    /// enough that a page in flight stays a few MB.
     pub route_page: usize,
     /// The clock (tests pin it).
     pub now: fn() -> SystemTime,
@@ -67,7 +69,7 @@ impl Default for ServerOptions {
             max_connections: 256,
             idle_timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(30),
-            route_page: 2048,
+            route_page: 8192,
             now: SystemTime::now,
             utc_offset: None,
         }
