@@ -32,7 +32,8 @@ pub struct Args {
     /// Check the configuration file and exit (0 when valid; errors as FILE:LINE:COL).
     #[arg(long = "check", alias = "parse")]
     pub check: bool,
-    /// Control socket (default: the config's `control_socket`, else /run/bgpd/bgpd.ctl).
+    /// Control socket (default: the `control_socket` of the config given with -c, else
+    /// /run/bgpd/bgpd.ctl).
     #[arg(short = 's', long = "socket", value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Start in graceful-restart recovery (BIRD -R).
@@ -209,7 +210,7 @@ pub struct DaemonArgs {
 /// Entry points of the daemon core.
 ///
 /// MERGE: STAND-IN until the `daemon` branch lands; replace each body by the line in its
-/// comment (two lines in all).
+/// comment (three functions, one line each).
 mod core_entry {
     use super::DaemonArgs;
     use std::path::Path;
@@ -220,6 +221,13 @@ mod core_entry {
         // crate::config::Config::load(path).map(|_| ()).map_err(|e| e.to_string())
         let _ = path;
         Err("bgpd: built without the daemon core (control branch stand-in)".into())
+    }
+
+    /// The control socket a config file names (`control_socket`), for the client.
+    pub fn socket_from_config(path: &Path) -> Option<std::path::PathBuf> {
+        // crate::config::Config::load(path).ok().map(|c| c.file.control_socket)
+        let _ = path;
+        None
     }
 
     /// Runs the daemon until it stops.
@@ -236,7 +244,15 @@ pub fn main() -> ExitCode {
     let args = Args::parse();
     match args.command {
         Some(cmd) => {
-            let socket = args.socket.unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
+            // -s, else the socket of the config named with -c, else the default.
+            let socket = args
+                .socket
+                .or_else(|| {
+                    args.config
+                        .as_deref()
+                        .and_then(core_entry::socket_from_config)
+                })
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
             let (line, json) = cmd.request();
             let stdout = io::stdout();
             let mut out = stdout.lock();
