@@ -184,6 +184,7 @@ impl ClientCommand {
                 let mut s = format!("disable {}", proto_word(peer));
                 if let Some(m) = message {
                     s.push_str(&format!(" \"{}\"", m.replace('"', "'")));
+                    // (control characters are refused in `main`, with every argument)
                 }
                 (s, *json)
             }
@@ -254,6 +255,11 @@ pub fn main() -> ExitCode {
                 })
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
             let (line, json) = cmd.request();
+            if line.chars().any(char::is_control) {
+                // A newline would smuggle a second command onto the socket.
+                eprintln!("bgpd: arguments must not contain control characters");
+                return ExitCode::from(2);
+            }
             let stdout = io::stdout();
             let mut out = stdout.lock();
             match run_client(&socket, &line, json, &mut out) {

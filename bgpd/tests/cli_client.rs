@@ -167,4 +167,9 @@ fn exit_codes_and_flags() {
         .status
         .success());
     assert_eq!(bgpd(&["show", "bogus"]).status.code(), Some(2));
+    // No second command smuggled in an argument.
+    assert_eq!(run(&dir, &["enable", "x\ndown"]).0, 2);
+    assert!(run(&dir, &["enable", "x\ndown"])
+        .2
+        .contains("control characters"));
 }

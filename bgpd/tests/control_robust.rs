@@ -287,3 +287,64 @@ fn million_routes_while_probing() {
     assert_eq!(lines, 1_000_005 + 2);
     assert!(worst < Duration::from_millis(500), "{worst:?}");
 }
+
+/// A core whose `routes` ignores `offset`/`limit` must not make `show route` loop forever.
+#[test]
+fn a_core_that_ignores_paging_does_not_loop() {
+    struct Unpaged(std::sync::Arc<Mock>);
+    impl bgpd::status::Control for Unpaged {
+        fn status(&self) -> bgpd::status::DaemonStatus {
+            self.0.status()
+        }
+        fn protocols(&self) -> Vec<bgpd::status::ProtocolStatus> {
+            self.0.protocols()
+        }
+        fn routes(&self, q: &bgpd::status::RouteQuery) -> Vec<bgpd::status::RouteEntry> {
+            let all = bgpd::status::RouteQuery {
+                offset: 0,
+                limit: 0,
+                ..q.clone()
+            };
+            self.0.routes(&all)
+        }
+        fn route_count(&self) -> (u64, u64) {
+            self.0.route_count()
+        }
+        fn fib(&self) -> (Vec<bgpd::status::FibEntry>, bgpd::status::FibCounts) {
+            self.0.fib()
+        }
+        fn enable(&self, n: &str) -> Result<(), bgpd::status::ControlError> {
+            self.0.enable(n)
+        }
+        fn disable(&self, n: &str, m: &str) -> Result<(), bgpd::status::ControlError> {
+            self.0.disable(n, m)
+        }
+        fn restart(&self, n: &str) -> Result<(), bgpd::status::ControlError> {
+            self.0.restart(n)
+        }
+        fn reload(&self) -> Result<(), bgpd::status::ControlError> {
+            self.0.reload()
+        }
+        fn shutdown(&self) {}
+    }
+    let mock = Mock::fixture();
+    mock.synthetic_routes.store(10, Ordering::Relaxed);
+    let path = socket_path("unpaged");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let l = rt.block_on(async { bgpd::control::bind(&path) }).unwrap();
+    let opts = ServerOptions {
+        route_page: 4,
+        ..fixture_options()
+    };
+    rt.spawn(bgpd::control::serve_listener(
+        l,
+        std::sync::Arc::new(Unpaged(mock)),
+        opts,
+    ));
+    let mut c = Client::connect(&path);
+    assert_eq!(c.ask(b"show route").lines().count(), 15 + 1);
+}

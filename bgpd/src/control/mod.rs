@@ -503,7 +503,9 @@ impl Conn {
             } else {
                 shown += n as u64;
             }
-            if n < page {
+            // A short page is the last; so is a long one (a core that ignores `limit` has
+            // answered everything at once, and must not be asked again).
+            if n != page {
                 break;
             }
             q.offset += n;
