@@ -1,5 +1,5 @@
 //! Runs one codec operation in a loop, for profilers (`valgrind --tool=callgrind`, perf):
-//! `codec_profile decode1|decode500|decode6|encode500 [iterations]`.
+//! `codec_profile decode1|decode500|decode6|decodeopen|encode1|encode500|encode6|encodeopen [iterations]`.
 
 use std::hint::black_box;
 
@@ -13,11 +13,25 @@ fn main() {
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let ctx = ebgp_ctx();
     let msg = match what.as_str() {
-        "decode1" => ipv4_update(1),
-        "decode6" => ipv6_update(100),
+        "decode1" | "encode1" => ipv4_update(1),
+        "decode6" | "encode6" => ipv6_update(100),
+        "decodeopen" | "encodeopen" => {
+            let mut b = BytesMut::new();
+            bgpd_benches::typical_open().encode(&mut b).unwrap();
+            b.freeze()
+        }
         _ => ipv4_update(500),
     };
-    if what == "encode500" {
+    if what.starts_with("encode") {
+        let m = Message::decode(msg, &ctx).unwrap();
+        let mut out = BytesMut::with_capacity(4096);
+        for _ in 0..n {
+            out.clear();
+            black_box(&m).encode(&ctx, &mut out).unwrap();
+        }
+        return;
+    }
+    if what == "never" {
         let Message::Update(u) = Message::decode(msg, &ctx).unwrap() else {
             return;
         };
