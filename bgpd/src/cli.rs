@@ -219,24 +219,25 @@ mod core_entry {
 
     /// Loads and validates a config; the error text is `FILE:LINE:COL: KEY: message` lines.
     pub fn check(path: &Path) -> Result<(), String> {
-        // crate::config::Config::load(path).map(|_| ()).map_err(|e| e.to_string())
-        let _ = path;
-        Err("bgpd: built without the daemon core (control branch stand-in)".into())
+        crate::config::Config::load(path)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// The control socket a config file names (`control_socket`), for the client.
     pub fn socket_from_config(path: &Path) -> Option<std::path::PathBuf> {
-        // crate::config::Config::load(path).ok().map(|c| c.file.control_socket)
-        let _ = path;
-        None
+        crate::config::Config::load(path)
+            .ok()
+            .map(|c| c.file.control_socket)
     }
 
     /// Runs the daemon until it stops.
     pub fn run(a: DaemonArgs) -> ExitCode {
-        // crate::daemon::run(crate::daemon::DaemonOptions { config_path: a.config_path, socket: a.socket, recovery: a.recovery })
-        let _ = a;
-        eprintln!("bgpd: built without the daemon core (control branch stand-in)");
-        ExitCode::from(2)
+        crate::daemon::run(crate::daemon::DaemonOptions {
+            config_path: a.config_path,
+            socket: a.socket,
+            recovery: a.recovery,
+        })
     }
 }
 

@@ -1,12 +1,54 @@
-//! bgpd: the tokio daemon around `bgp-core` and `bgp-fib`.
+//! bgpd: the tokio daemon around `bgp-core` and `bgp-fib`, usable as a library
+//! ([`Daemon::start`] → [`Handle`]); the binary is a thin `main` over [`daemon::run`].
 //!
-//! The daemon itself arrives with its own issue; this crate currently carries the version string
-//! the binary prints.
+//! # Modules
+//! * [`config`]: the TOML configuration (schema, `--check` validation with
+//!   `FILE:LINE:COL: KEY: message` reports, mesh/ranges expansion, policies); `docs/config.md`.
+//! * [`daemon`]: start-up, the embedding [`Handle`], and one file per task or concern
+//!   (`listener`, `peer`, `rib`, `fib`, `control`, `reload`, `sockets`, `stats`).
+//! * [`status`]: snapshot types and the [`status::Control`] trait the control socket, the CLI's
+//!   JSON and the metrics read through.
+//!
+//! # Who owns what, and how data flows
+//! ```text
+//!  sockets ─read─▶ reader task ─bounded(8)─▶ peer task (bgp_core::peer::Peer, 1 per neighbour)
+//!                                             │ decoded UPDATEs, batched ≤64
+//!                                             ▼ bounded(64): a full channel stops the peer
+//!                                       RIB task ── owns the batch loop ──▶ FIB thread (bgp-fib)
+//!                                  (≤64 msgs or 5 ms    coalesced FibChange   netlink batches,
+//!                                   per lock of the       batches              reconcile, monitor
+//!                                   shared Mutex<Rib>)  ◀──── FibEvent (links, addresses, learned)
+//!                                             │ notify(peer) when rib.has_pending(peer)
+//!  sockets ◀─try_write─ 64 KiB tx buffer ◀── peer task pulls UpdateSource::next_update
+//!                                            = rib.poll_update under a short lock per UPDATE
+//! ```
+//! * The `Rib` lives in one `Mutex` in `Shared`. The RIB task is the only one applying
+//!   UPDATEs, local routes and kernel events, in batches; peer tasks lock it briefly for
+//!   session transitions (`peer_up` / `peer_down`, so a session's End-of-RIB is never sent
+//!   before its feed was queued) and to pull one encoded UPDATE at a time when their socket
+//!   can take more. Chosen over "the RIB task encodes into per-peer buffers" because the pull
+//!   keeps the Adj-RIB-Out coalesced in the RIB (a prefix changing five times is sent once)
+//!   and needs no per-peer queue at all; the critical sections are one UPDATE long. Stale
+//!   messages of an earlier session are dropped by a per-peer epoch.
+//! * Backpressure: readers hand at most 4 × 64 KiB per connection to the peer task; the peer
+//!   task waits for room in the bounded RIB channel; so a flood stops at the TCP window.
+//!   Outbound, UPDATEs are pulled only while the 64 KiB write buffer has room.
+//! * The FIB thread is bgp-fib's (`bgp_fib::spawn`): it keeps the desired state, coalesces
+//!   changes per prefix, batches netlink and reconciles; the RIB task turns Loc-RIB changes into
+//!   kernel routes (Calico pool forms: `daemon/fib.rs`) and keeps the kernel view (links,
+//!   on-link subnets) used for cross-subnet decisions and direct routes.
+//! * The control plane ([`status::Control`], implemented in `daemon/control.rs`) reads
+//!   snapshots under short locks and sends commands to the peer tasks; it never waits for
+//!   the RIB task. Metrics: `daemon/stats.rs` is the one place counters are updated.
 
 pub mod cli;
+pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod metrics;
 pub mod status;
+
+pub use daemon::{Daemon, Handle, StartError, StartOptions};
 
 /// The daemon's version, as printed by `bgpd --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

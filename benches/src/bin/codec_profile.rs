@@ -10,7 +10,10 @@ use bgpd_benches::{ebgp_ctx, ipv4_update, ipv6_update};
 use bytes::{Bytes, BytesMut};
 
 fn thread_cpu_ns() -> u128 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
@@ -57,5 +60,8 @@ fn main() {
         })
         .collect();
     rounds.sort_by(f64::total_cmp);
-    println!("{what}: {:.1} ns CPU per operation (median of 15 rounds of {n})", rounds[7]);
+    println!(
+        "{what}: {:.1} ns CPU per operation (median of 15 rounds of {n})",
+        rounds[7]
+    );
 }

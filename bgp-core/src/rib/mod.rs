@@ -860,6 +860,24 @@ impl Rib {
         }
     }
 
+    /// Replaces a peer's configuration (a daemon reload). Changed import or export filter
+    /// names take effect through [`Rib::reimport`] / [`Rib::refresh_export`], which the caller
+    /// runs; `soft_reconfig_inbound` keeps its value from [`Rib::add_peer`]. Returns `false`
+    /// for an unknown or non-BGP source.
+    pub fn set_peer_config(&mut self, peer: SourceId, cfg: PeerConfig) -> bool {
+        let Some(s) = self.sh.sources.get_mut(usize::from(peer.0)) else {
+            return false;
+        };
+        if s.kind != SourceKind::Bgp {
+            return false;
+        }
+        s.preference = cfg.preference;
+        s.rr_client = cfg.rr_client;
+        s.addr = Some(cfg.address);
+        s.peer = Some(cfg);
+        true
+    }
+
     /// The peer's configuration.
     pub fn peer_config(&self, peer: SourceId) -> Option<&PeerConfig> {
         self.sh.sources.get(usize::from(peer.0))?.peer.as_ref()

@@ -1,0 +1,506 @@
+//! DOC: values derived from the file: the effective peer list (configured peers plus the mesh
+//! expanded, with Calico's passive rule), each peer's bgp-core `SessionConfig` and RIB
+//! `PeerConfig`, and the policies as `bgp_core::rib::Policy` (pools folded into export).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use bgp_core::rib::{
+    Action, KernelTunnel, Match, NextHopMode, PeerConfig, Policy, PrefixRange, SourceKind, Term,
+    Verdict,
+};
+use bgp_core::session::{GracefulRestartConfig, MaxPrefix, SessionConfig};
+use bgp_core::wire::{AddPathMode, Community, Family, LargeCommunity};
+use ipnet::IpNet;
+
+use super::schema::*;
+use super::Config;
+
+/// Where a peer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerOrigin {
+    /// `[[peers]]`.
+    Configured,
+    /// `[mesh]`.
+    Mesh,
+    /// A `[[peer_ranges]]` match (dynamic neighbour).
+    Dynamic,
+}
+
+/// The settings shared by peers, mesh and ranges, without spans.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerCommon {
+    pub port: u16,
+    pub passive: bool,
+    pub password: Option<String>,
+    pub multihop: Option<u8>,
+    pub ttl_security: bool,
+    pub source_address: Option<IpAddr>,
+    pub hold_time: Option<u16>,
+    pub keepalive_time: Option<u16>,
+    pub next_hop: NextHopSetting,
+    pub rr_client: bool,
+    pub add_path: AddPathSetting,
+    pub graceful_restart_time: Option<u32>,
+    pub import: Option<String>,
+    pub export: Option<String>,
+    pub max_prefixes: MaxPrefixes,
+    pub families: Vec<FamilyName>,
+    pub description: Option<String>,
+    pub disabled: bool,
+    pub next_hop_v6: Option<std::net::Ipv6Addr>,
+}
+
+macro_rules! impl_common {
+    ($($t:ty),*) => {$(
+        impl $t {
+            /// The shared settings.
+            pub fn common(&self) -> PeerCommon {
+                PeerCommon {
+                    port: self.port,
+                    passive: self.passive,
+                    password: self.password.clone(),
+                    multihop: self.multihop.as_ref().map(|m| *m.get_ref()),
+                    ttl_security: self.ttl_security,
+                    source_address: self.source_address,
+                    hold_time: self.hold_time.as_ref().map(|h| *h.get_ref()),
+                    keepalive_time: self.keepalive_time,
+                    next_hop: self.next_hop,
+                    rr_client: self.rr_client,
+                    add_path: self.add_path,
+                    graceful_restart_time: self.graceful_restart_time.as_ref().map(|g| *g.get_ref()),
+                    import: self.import.as_ref().map(|s| s.get_ref().clone()),
+                    export: self.export.as_ref().map(|s| s.get_ref().clone()),
+                    max_prefixes: self.max_prefixes,
+                    families: self.families.get_ref().clone(),
+                    description: self.description.clone(),
+                    disabled: self.disabled,
+                    next_hop_v6: self.next_hop_v6,
+                }
+            }
+        }
+    )*};
+}
+impl_common!(Peer, Mesh, PeerRange);
+
+/// One neighbour as the daemon runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerSpec {
+    /// Protocol name.
+    pub name: String,
+    /// Address.
+    pub address: IpAddr,
+    /// AS.
+    pub asn: u32,
+    /// Origin.
+    pub origin: PeerOrigin,
+    /// Settings.
+    pub common: PeerCommon,
+}
+
+/// `Mesh_10_0_0_2`, `Node_fd00__1`: Calico's protocol names (`.`/`:` become `_`).
+pub fn peer_name(prefix: &str, addr: IpAddr) -> String {
+    format!("{prefix}_{}", addr.to_string().replace(['.', ':'], "_"))
+}
+
+impl Config {
+    /// Our AS.
+    pub fn asn(&self) -> u32 {
+        *self.file.asn.get_ref()
+    }
+
+    /// Our router ID.
+    pub fn router_id(&self) -> Ipv4Addr {
+        *self.file.router_id.get_ref()
+    }
+
+    /// Whether `name` is listed as a client in `[route_reflector]`.
+    fn listed_client(&self, name: &str) -> bool {
+        self.file
+            .route_reflector
+            .as_ref()
+            .is_some_and(|rr| rr.clients.iter().any(|c| c.get_ref() == name))
+    }
+
+    /// Every configured neighbour: `[[peers]]` in order, then the mesh.
+    pub fn peers(&self) -> Vec<PeerSpec> {
+        let mut out = Vec::new();
+        for p in &self.file.peers {
+            let mut common = p.common();
+            common.rr_client |= self.listed_client(p.name.get_ref());
+            out.push(PeerSpec {
+                name: p.name.get_ref().clone(),
+                address: *p.address.get_ref(),
+                asn: *p.asn.get_ref(),
+                origin: PeerOrigin::Configured,
+                common,
+            });
+        }
+        if let Some(m) = &self.file.mesh {
+            let me = m.local_address.unwrap_or(IpAddr::V4(self.router_id()));
+            for a in &m.peers {
+                let addr = *a.get_ref();
+                if addr == me || out.iter().any(|p| p.address == addr) {
+                    continue;
+                }
+                let mut common = m.common();
+                // Calico (confd): `passive on` when peerIP > currentNodeIP, there as a string
+                // comparison; here numeric (same family), so 10.0.0.10 > 10.0.0.9.
+                if m.calico_passive_rule && ip_greater(addr, me) {
+                    common.passive = true;
+                }
+                let name = peer_name("Mesh", addr);
+                common.rr_client |= self.listed_client(&name);
+                out.push(PeerSpec {
+                    name,
+                    address: addr,
+                    asn: m.asn.unwrap_or(self.asn()),
+                    origin: PeerOrigin::Mesh,
+                    common,
+                });
+            }
+        }
+        out
+    }
+
+    /// The range a dynamic neighbour at `addr` belongs to, as a peer spec.
+    pub fn dynamic_peer(&self, addr: IpAddr) -> Option<PeerSpec> {
+        let r = self
+            .file
+            .peer_ranges
+            .iter()
+            .filter(|r| r.prefix.get_ref().contains(&addr))
+            .max_by_key(|r| r.prefix.get_ref().prefix_len())?;
+        let mut common = r.common();
+        common.passive = true;
+        common.rr_client |= self.listed_client(r.name.get_ref());
+        Some(PeerSpec {
+            name: peer_name(r.name.get_ref(), addr),
+            address: addr,
+            asn: *r.asn.get_ref(),
+            origin: PeerOrigin::Dynamic,
+            common,
+        })
+    }
+
+    /// The bgp-core session configuration of a peer. `restarting`: the R bit (our recovery).
+    pub fn session_config(&self, p: &PeerSpec, restarting: bool) -> SessionConfig {
+        let c = &p.common;
+        let mut s = SessionConfig::new(self.asn(), self.router_id(), Some(p.asn));
+        s.passive = c.passive;
+        if let Some(h) = c.hold_time {
+            s.hold_time = h;
+        }
+        s.keepalive_time = c.keepalive_time;
+        s.families = c.families.iter().map(|f| family(*f)).collect();
+        s.add_path = match c.add_path {
+            AddPathSetting::Off => Vec::new(),
+            m => s
+                .families
+                .iter()
+                .map(|f| {
+                    (
+                        *f,
+                        match m {
+                            AddPathSetting::Receive => AddPathMode::Receive,
+                            AddPathSetting::Send => AddPathMode::Send,
+                            _ => AddPathMode::Both,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let gr = &self.file.graceful_restart;
+        s.graceful_restart = gr.enabled.then(|| GracefulRestartConfig {
+            restart_time: c
+                .graceful_restart_time
+                .unwrap_or(*gr.restart_time.get_ref())
+                .min(4095) as u16,
+            restarting,
+            forwarding_preserved: true,
+            notification: gr.notification,
+            stale_time: Duration::from_secs(u64::from(gr.stale_time)),
+        });
+        for (f, lim) in [
+            (Family::IPV4_UNICAST, c.max_prefixes.ipv4),
+            (Family::IPV6_UNICAST, c.max_prefixes.ipv6),
+        ] {
+            if let Some(limit) = lim {
+                s.max_prefixes.push(MaxPrefix {
+                    family: f,
+                    limit,
+                    restart_after: Some(Duration::from_secs(60)),
+                });
+            }
+        }
+        s
+    }
+
+    /// The RIB's view of a peer.
+    pub fn rib_peer_config(&self, p: &PeerSpec) -> PeerConfig {
+        let c = &p.common;
+        let mut pc = PeerConfig::new(p.name.clone(), p.address);
+        pc.rr_client = c.rr_client;
+        pc.next_hop = match c.next_hop {
+            NextHopSetting::Default => NextHopMode::Default,
+            NextHopSetting::SelfAlways => NextHopMode::SelfAlways,
+            NextHopSetting::Keep => NextHopMode::Keep,
+        };
+        pc.import = c.import.clone();
+        pc.export = Some(export_policy_name(c.export.as_deref()));
+        // Pre-policy copies only where an import filter can change its mind (memory).
+        pc.soft_reconfig_inbound = c.import.is_some();
+        match c.source_address {
+            Some(IpAddr::V4(a)) => pc.local_v4 = Some(a),
+            Some(IpAddr::V6(a)) => pc.local_v6 = Some(a),
+            None => {}
+        }
+        if pc.local_v4.is_none() {
+            pc.local_v4 = Some(self.router_id());
+        }
+        if let Some(v6) = c.next_hop_v6 {
+            pc.local_v6 = Some(v6);
+        }
+        pc
+    }
+
+    /// Every policy as bgp-core values, plus one export wrapper per export name in use
+    /// (`export:<name>`, or `export:` for none) that rejects routes inside non-exported pools
+    /// first. Errors here were already reported by validation.
+    pub fn policies(&self) -> Vec<(String, Policy)> {
+        let mut out: Vec<(String, Policy)> = self
+            .file
+            .policies
+            .iter()
+            .map(|p| (p.name.get_ref().clone(), convert_policy(p, self.asn())))
+            .collect();
+        let pool_terms: Vec<Term> = self
+            .file
+            .pools
+            .iter()
+            .filter(|p| !p.export)
+            .map(|p| Term {
+                matches: vec![Match::Prefix(vec![PrefixRange::orlonger(
+                    *p.cidr.get_ref(),
+                )])],
+                actions: Vec::new(),
+                verdict: Some(Verdict::Reject),
+            })
+            .collect();
+        let mut names: Vec<Option<String>> = vec![None];
+        names.extend(
+            self.file
+                .policies
+                .iter()
+                .map(|p| Some(p.name.get_ref().clone())),
+        );
+        for n in names {
+            let base = n
+                .as_ref()
+                .and_then(|n| out.iter().find(|(k, _)| k == n).map(|(_, p)| p.clone()))
+                .unwrap_or_else(Policy::accept_all);
+            let mut terms = pool_terms.clone();
+            terms.extend(base.terms);
+            out.push((
+                export_policy_name(n.as_deref()),
+                Policy {
+                    terms,
+                    default: base.default,
+                },
+            ));
+        }
+        out
+    }
+}
+
+/// The name of the generated export wrapper for an export policy name.
+pub fn export_policy_name(n: Option<&str>) -> String {
+    format!("export:{}", n.unwrap_or(""))
+}
+
+fn ip_greater(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a > b,
+        (IpAddr::V6(a), IpAddr::V6(b)) => a > b,
+        // Different families never meet in one session; keep both sides active.
+        _ => false,
+    }
+}
+
+/// bgp-core family of a family name.
+pub fn family(f: FamilyName) -> Family {
+    match f {
+        FamilyName::Ipv4 => Family::IPV4_UNICAST,
+        FamilyName::Ipv6 => Family::IPV6_UNICAST,
+    }
+}
+
+/// `a:b` → community.
+pub fn parse_community(s: &str) -> Option<Community> {
+    let (a, b) = s.trim().split_once(':')?;
+    let a: u16 = a.trim().parse().ok()?;
+    let b: u16 = b.trim().parse().ok()?;
+    Some(Community((u32::from(a) << 16) | u32::from(b)))
+}
+
+/// `a:b:c` → large community.
+pub fn parse_large_community(s: &str) -> Option<LargeCommunity> {
+    let mut it = s.trim().split(':');
+    let a = it.next()?.trim().parse().ok()?;
+    let b = it.next()?.trim().parse().ok()?;
+    let c = it.next()?.trim().parse().ok()?;
+    if it.next().is_some() {
+        return None;
+    }
+    Some(LargeCommunity::new(a, b, c))
+}
+
+fn verdict(v: VerdictName) -> Verdict {
+    match v {
+        VerdictName::Accept => Verdict::Accept,
+        VerdictName::Reject => Verdict::Reject,
+    }
+}
+
+fn source_kind(s: SourceName) -> SourceKind {
+    match s {
+        SourceName::Bgp => SourceKind::Bgp,
+        SourceName::Static => SourceKind::Static,
+        SourceName::Kernel => SourceKind::Kernel,
+        SourceName::Direct => SourceKind::Direct,
+    }
+}
+
+/// The conjunction of a match table's conditions.
+pub(crate) fn convert_matches(m: &MatchDef) -> Vec<Match> {
+    let mut v = Vec::new();
+    if let Some(p) = &m.prefix {
+        v.push(Match::Prefix(
+            p.iter().filter_map(|s| s.get_ref().parse().ok()).collect(),
+        ));
+    }
+    if let Some(n) = &m.next_hop_in {
+        v.push(Match::NextHopIn(n.iter().map(IpNet::trunc).collect()));
+    }
+    if let Some(c) = m
+        .community
+        .as_ref()
+        .and_then(|c| parse_community(c.get_ref()))
+    {
+        v.push(Match::Community(c));
+    }
+    if let Some(c) = m
+        .large_community
+        .as_ref()
+        .and_then(|c| parse_large_community(c.get_ref()))
+    {
+        v.push(Match::LargeCommunity(c));
+    }
+    if let Some(a) = m.as_path_first {
+        v.push(Match::AsPathFirst(a));
+    }
+    if let Some(a) = m.as_path_contains {
+        v.push(Match::AsPathContains(a));
+    }
+    if let Some([min, max]) = m.as_path_len {
+        v.push(Match::AsPathLen { min, max });
+    }
+    if let Some(s) = &m.source {
+        v.push(Match::Source(s.iter().map(|s| source_kind(*s)).collect()));
+    }
+    if let Some(i) = &m.interface {
+        v.push(Match::Interface(i.clone()));
+    }
+    if let Some([min, max]) = m.local_pref {
+        v.push(Match::LocalPref { min, max });
+    }
+    if let Some(k) = m.krt_metric_below {
+        v.push(Match::KernelMetricBelow(k));
+    }
+    if let Some(n) = &m.not {
+        let inner = convert_matches(n);
+        // not (a and b) = (not a) or (not b)
+        v.push(Match::Any(
+            inner.into_iter().map(|x| Match::Not(Box::new(x))).collect(),
+        ));
+    }
+    if let Some(any) = &m.any {
+        // any of (conjunctions): each conjunction with one condition maps directly; longer
+        // conjunctions become not(any(not ...)).
+        v.push(Match::Any(
+            any.iter()
+                .map(|c| {
+                    let inner = convert_matches(c);
+                    if inner.len() == 1 {
+                        inner.into_iter().next().unwrap_or(Match::Any(Vec::new()))
+                    } else {
+                        Match::Not(Box::new(Match::Any(
+                            inner.into_iter().map(|x| Match::Not(Box::new(x))).collect(),
+                        )))
+                    }
+                })
+                .collect(),
+        ));
+    }
+    v
+}
+
+fn convert_actions(a: &ActionsDef, asn: u32) -> Vec<Action> {
+    let mut v = Vec::new();
+    if let Some(x) = a.local_pref {
+        v.push(Action::SetLocalPref(x));
+    }
+    if let Some(x) = a.med {
+        v.push(Action::SetMed(x));
+    }
+    for c in &a.add_communities {
+        if let Some(c) = parse_community(c.get_ref()) {
+            v.push(Action::AddCommunity(c));
+        }
+    }
+    for c in &a.remove_communities {
+        if let Some(c) = parse_community(c.get_ref()) {
+            v.push(Action::RemoveCommunity(c));
+        }
+    }
+    for c in &a.add_large_communities {
+        if let Some(c) = parse_large_community(c.get_ref()) {
+            v.push(Action::AddLargeCommunity(c));
+        }
+    }
+    if let Some(times) = a.prepend {
+        v.push(Action::PrependAs { asn, times });
+    }
+    if let Some(nh) = a.next_hop {
+        v.push(Action::SetNextHop(nh));
+    }
+    if let Some(t) = &a.kernel_tunnel {
+        v.push(Action::SetKernelTunnel(if t.is_empty() {
+            KernelTunnel::Direct
+        } else {
+            KernelTunnel::Dev(t.as_str().into())
+        }));
+    }
+    if let Some(m) = a.krt_metric {
+        v.push(Action::SetKernelMetric(m));
+    }
+    if let Some(p) = a.preference {
+        v.push(Action::SetPreference(p));
+    }
+    v
+}
+
+fn convert_policy(p: &PolicyDef, asn: u32) -> Policy {
+    Policy {
+        terms: p
+            .terms
+            .iter()
+            .map(|t| Term {
+                matches: convert_matches(&t.matches),
+                actions: convert_actions(&t.actions, asn),
+                verdict: t.verdict.map(verdict),
+            })
+            .collect(),
+        default: verdict(p.default),
+    }
+}

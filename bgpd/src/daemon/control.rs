@@ -1,0 +1,408 @@
+//! DOC: [`DaemonControl`], the daemon's implementation of [`crate::status::Control`]: snapshots
+//! taken under short locks (per-peer status, the RIB for one query), commands forwarded to
+//! the peer tasks, reload and shutdown. `show fib` reads the kernel back over a fresh netlink
+//! socket. No call waits for the RIB task.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bgp_core::rib::{RouteInfo, RouteType, SourceKind};
+use bgp_core::wire::{Family, Origin, SegmentKind};
+use ipnet::IpNet;
+
+use super::peer::PeerCmd;
+use super::rib::source_name;
+use super::{lock, reload, Shared};
+use crate::config::Config;
+use crate::status::*;
+
+/// The running daemon as the control plane sees it.
+pub(crate) struct DaemonControl {
+    pub shared: Arc<Shared>,
+}
+
+fn caps(n: &bgp_core::wire::Negotiated) -> Vec<String> {
+    let mut v = Vec::new();
+    if n.route_refresh {
+        v.push("refresh".to_string());
+    }
+    if n.enhanced_route_refresh {
+        v.push("enhanced-refresh".into());
+    }
+    if n.peer_graceful_restart.is_some() {
+        v.push("restart-able".into());
+    }
+    if n.four_octet_as {
+        v.push("AS4".into());
+    }
+    if !n.add_path_rx.is_empty() {
+        v.push("add-path-rx".into());
+    }
+    if !n.add_path_tx.is_empty() {
+        v.push("add-path-tx".into());
+    }
+    if n.extended_message {
+        v.push("ext-messages".into());
+    }
+    v
+}
+
+fn as_path_text(p: &bgp_core::wire::AsPath) -> String {
+    p.segments()
+        .map(|s| {
+            let asns: Vec<String> = s.asns.iter().map(u32::to_string).collect();
+            match s.kind {
+                SegmentKind::Sequence | SegmentKind::ConfedSequence => asns.join(" "),
+                _ => format!("{{{}}}", asns.join(",")),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl DaemonControl {
+    fn entry(
+        &self,
+        rib: &bgp_core::rib::Rib,
+        prefix: IpNet,
+        r: &RouteInfo,
+        primary: bool,
+    ) -> RouteEntry {
+        let a = &r.attrs;
+        let dest = match a.meta.route_type {
+            RouteType::Blackhole => RouteDest::Blackhole,
+            RouteType::Unreachable => RouteDest::Unreachable,
+            RouteType::Unicast => match a.next_hop_addr() {
+                Some(nh) => RouteDest::Via {
+                    nexthops: vec![(nh, a.meta.ifname.as_ref().map(|s| s.to_string()))],
+                },
+                None => RouteDest::Dev {
+                    iface: a.meta.ifname.as_deref().unwrap_or("?").to_string(),
+                },
+            },
+        };
+        let protocol = source_name(rib, r.source);
+        let bgp = (r.source_kind == SourceKind::Bgp).then(|| {
+            let pa = &a.attrs;
+            BgpRouteAttrs {
+                origin: match pa.origin.unwrap_or_default() {
+                    Origin::Igp => "IGP",
+                    Origin::Egp => "EGP",
+                    Origin::Incomplete => "Incomplete",
+                }
+                .into(),
+                as_path: pa.as_path.as_ref().map(as_path_text).unwrap_or_default(),
+                next_hop: a.next_hop_addr(),
+                med: pa.med,
+                local_pref: pa.local_pref,
+                communities: pa
+                    .communities
+                    .iter()
+                    .map(|c| (c.asn(), c.value()))
+                    .collect(),
+                large_communities: pa
+                    .large_communities
+                    .iter()
+                    .map(|c| (c.global, c.local1, c.local2))
+                    .collect(),
+                originator_id: pa.originator_id,
+                cluster_list: pa.cluster_list.clone(),
+            }
+        });
+        let from = rib
+            .peer_config(r.source)
+            .map(|p| p.address)
+            .filter(|addr| Some(*addr) != a.next_hop_addr());
+        RouteEntry {
+            prefix,
+            dest,
+            protocol,
+            since: self.shared.started,
+            from,
+            primary,
+            preference: a
+                .meta
+                .preference
+                .unwrap_or(r.source_kind.default_preference()),
+            igp_metric: (r.source_kind == SourceKind::Bgp).then_some(0),
+            bgp,
+            stale: r.stale,
+        }
+    }
+
+    fn peer_cmd(&self, name: &str, c: PeerCmd) -> Result<(), ControlError> {
+        let p = self
+            .shared
+            .peer_by_name(name)
+            .ok_or_else(|| ControlError::NoSuchProtocol(name.to_string()))?;
+        p.cmd
+            .send(c)
+            .map_err(|_| ControlError::NoSuchProtocol(name.to_string()))
+    }
+}
+
+impl Control for DaemonControl {
+    fn status(&self) -> DaemonStatus {
+        let s = &self.shared;
+        DaemonStatus {
+            version: format!("bgpd {}", crate::VERSION),
+            router_id: s.config().router_id(),
+            started: s.started,
+            last_reconfiguration: *lock(&s.last_reconfig),
+            graceful_restart: lock(&s.recovery).as_ref().map(|r| GracefulRecovery {
+                waiting_for: r.waiting.len() as u32,
+                elapsed_secs: r.started.elapsed().as_secs() as u32,
+                wait_secs: r.wait.as_secs() as u32,
+            }),
+            reconfiguring: s.reconfiguring.load(Ordering::SeqCst),
+            shutting_down: s.shutting_down.load(Ordering::SeqCst),
+        }
+    }
+
+    fn protocols(&self) -> Vec<ProtocolStatus> {
+        let s = &self.shared;
+        let cfg = s.config();
+        let up = if s.shutting_down.load(Ordering::SeqCst) {
+            ProtoState::Stop
+        } else {
+            ProtoState::Up
+        };
+        let local = |name: &str, kind: ProtoKind, state: ProtoState| ProtocolStatus {
+            name: name.into(),
+            kind,
+            state,
+            since: s.started,
+            info: String::new(),
+            description: None,
+            import_policy: "ACCEPT".into(),
+            export_policy: "REJECT".into(),
+            routes: RouteCounts::default(),
+            bgp: None,
+        };
+        let mut out = vec![
+            local(
+                "kernel1",
+                ProtoKind::Kernel,
+                if s.fib_enabled { up } else { ProtoState::Down },
+            ),
+            local("device1", ProtoKind::Device, up),
+        ];
+        if cfg.file.direct.is_some() {
+            out.push(local("direct1", ProtoKind::Direct, up));
+        }
+        out.push(local("static1", ProtoKind::Static, up));
+        for p in lock(&s.peers).iter() {
+            let spec = lock(&p.spec).clone();
+            let st = lock(&p.status).clone();
+            let established = st.state == bgp_core::session::StateKind::Established;
+            let state = if !st.enabled {
+                ProtoState::Down
+            } else if established {
+                ProtoState::Up
+            } else {
+                ProtoState::Start
+            };
+            let bgp_state = if !st.enabled {
+                "Down".to_string()
+            } else if spec.common.passive && st.state == bgp_core::session::StateKind::Active {
+                "Passive".into()
+            } else {
+                st.state.name().into()
+            };
+            let info = match &st.last_error {
+                Some(e) if !established => format!("{bgp_state:<14}{e}"),
+                _ => bgp_state.clone(),
+            };
+            let n = st.negotiated.as_ref();
+            out.push(ProtocolStatus {
+                name: spec.name.clone(),
+                kind: ProtoKind::Bgp,
+                state,
+                since: st.since,
+                info,
+                description: spec.common.description.clone(),
+                import_policy: spec
+                    .common
+                    .import
+                    .clone()
+                    .unwrap_or_else(|| "ACCEPT".into()),
+                export_policy: spec
+                    .common
+                    .export
+                    .clone()
+                    .unwrap_or_else(|| "ACCEPT".into()),
+                routes: st.routes,
+                bgp: Some(BgpStatus {
+                    state: bgp_state,
+                    neighbor_address: spec.address,
+                    neighbor_port: spec.common.port,
+                    neighbor_as: spec.asn,
+                    local_as: cfg.asn(),
+                    neighbor_id: n.map(|n| n.peer_id),
+                    neighbor_caps: n.map(caps).unwrap_or_default(),
+                    session_flags: n
+                        .map(|n| {
+                            let mut f =
+                                vec![if n.is_ebgp() { "external" } else { "internal" }.to_string()];
+                            if spec.common.multihop.is_some() {
+                                f.push("multihop".into());
+                            }
+                            if n.four_octet_as {
+                                f.push("AS4".into());
+                            }
+                            f
+                        })
+                        .unwrap_or_default(),
+                    source_address: st.local_addr,
+                    hold_timer: n.map(|n| (u32::from(n.hold_time), u32::from(n.hold_time))),
+                    keepalive_timer: n.map(|n| {
+                        let k = spec.common.keepalive_time.unwrap_or(n.hold_time / 3);
+                        (u32::from(k), u32::from(k))
+                    }),
+                    last_error: st.last_error.clone(),
+                    established_since: st.established_since,
+                    rr_client: spec.common.rr_client,
+                    graceful_restart_stale: st.stale,
+                    messages_in: st.msgs_in,
+                    messages_out: st.msgs_out,
+                }),
+            });
+        }
+        out
+    }
+
+    fn routes(&self, q: &RouteQuery) -> Vec<RouteEntry> {
+        let rib = lock(&self.shared.rib);
+        let prefixes: Vec<IpNet> = match q.prefix {
+            Some(p) => vec![p.trunc()],
+            None => {
+                let mut v = rib.prefixes(Family::IPV4_UNICAST);
+                v.extend(rib.prefixes(Family::IPV6_UNICAST));
+                v
+            }
+        };
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for p in prefixes {
+            for (i, r) in rib.routes(&p).iter().enumerate() {
+                let primary = i == 0 && r.selected;
+                if q.primary_only && !primary {
+                    continue;
+                }
+                let e = self.entry(&rib, p, r, primary);
+                if q.protocol.as_ref().is_some_and(|n| *n != e.protocol) {
+                    continue;
+                }
+                if skipped < q.offset {
+                    skipped += 1;
+                    continue;
+                }
+                out.push(e);
+                if q.limit > 0 && out.len() >= q.limit {
+                    return out;
+                }
+            }
+        }
+        out
+    }
+
+    fn route_count(&self) -> (u64, u64) {
+        let rib = lock(&self.shared.rib);
+        let n = (rib.len(Family::IPV4_UNICAST) + rib.len(Family::IPV6_UNICAST)) as u64;
+        (n, n)
+    }
+
+    fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
+        let cfg = self.shared.config();
+        let fc = super::fib::fib_config(&cfg);
+        let routes = bgp_fib::FibSocket::open(false)
+            .and_then(|mut s| s.dump_routes())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for r in routes
+            .into_iter()
+            .filter(|r| r.protocol == fc.protocol && r.table == cfg.file.kernel.table)
+        {
+            let dest = match r.rtype {
+                6 => RouteDest::Blackhole,
+                7 => RouteDest::Unreachable,
+                8 => RouteDest::Prohibit,
+                _ => RouteDest::Via {
+                    nexthops: r
+                        .nexthops
+                        .iter()
+                        .filter_map(|h| Some((h.gateway?, Some(h.ifindex.to_string()))))
+                        .collect::<Vec<(IpAddr, Option<String>)>>(),
+                },
+            };
+            out.push(FibEntry {
+                prefix: r.prefix,
+                dest,
+                onlink: r.nexthops.iter().any(|h| h.onlink),
+                table: r.table,
+                metric: r.metric,
+                state: "installed".into(),
+            });
+        }
+        let counts = FibCounts {
+            installed: out.len() as u64,
+            failed: lock(&self.shared.fib_counts).failed,
+            pending: 0,
+        };
+        (out, counts)
+    }
+
+    fn enable(&self, name: &str) -> Result<(), ControlError> {
+        self.peer_cmd(name, PeerCmd::Enable)
+    }
+
+    fn disable(&self, name: &str, message: &str) -> Result<(), ControlError> {
+        self.peer_cmd(name, PeerCmd::Disable(message.to_string()))
+    }
+
+    fn restart(&self, name: &str) -> Result<(), ControlError> {
+        self.peer_cmd(name, PeerCmd::Restart)
+    }
+
+    fn reload(&self) -> Result<(), ControlError> {
+        let path: Option<PathBuf> = self.shared.config().path.clone();
+        let Some(path) = path else {
+            return Err(ControlError::Config(
+                "no configuration file to re-read".into(),
+            ));
+        };
+        let new = Config::load(&path).map_err(|e| ControlError::Config(e.to_string()))?;
+        let shared = Arc::clone(&self.shared);
+        self.shared.reconfiguring.store(true, Ordering::SeqCst);
+        self.shared.runtime.spawn(async move {
+            if let Err(e) = reload::apply(&shared, new).await {
+                tracing::error!("reload: {e}");
+            }
+        });
+        Ok(())
+    }
+
+    fn shutdown(&self) {
+        self.shared.request_stop();
+    }
+}
+
+/// Starts the control socket server (`crate::control`): the socket is bound here, so a bind
+/// failure is reported at start-up; serving runs as its own task.
+pub(crate) fn serve_control_socket(path: PathBuf, control: Arc<dyn Control>) {
+    match crate::control::bind(&path) {
+        Ok(listener) => {
+            tracing::info!(socket = %path.display(), "control socket listening");
+            tokio::spawn(async move {
+                if let Err(e) =
+                    crate::control::serve_listener(listener, control, Default::default()).await
+                {
+                    tracing::error!(socket = %path.display(), "control socket: {e}");
+                }
+            });
+        }
+        Err(e) => tracing::error!(socket = %path.display(), "cannot bind the control socket: {e}"),
+    }
+}

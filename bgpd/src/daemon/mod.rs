@@ -1,0 +1,483 @@
+//! DOC: the running daemon: start-up (`Daemon::start`), the embedding [`Handle`], the blocking
+//! entry point of the binary ([`run`]), and the state the tasks share. One file per concern:
+//!
+//! * `sockets`: socket options (MD5, TTL/GTSM, source address, NODELAY), listen and connect;
+//! * `listener`: accept loop, dispatch of incoming connections to peers (and dynamic peers);
+//! * `peer`: one task per neighbour driving `bgp_core::peer::Peer`;
+//! * `rib`: the RIB task (batches, FIB hand-off, graceful-restart recovery, local routes);
+//! * `fib`: the bridge to bgp-fib's FIB thread and the kernel form of routes (Calico pools);
+//! * `control`: the [`crate::status::Control`] implementation;
+//! * `reload`: applying a changed configuration;
+//! * `stats`: the counters the metrics endpoint reads.
+
+mod control;
+mod fib;
+mod listener;
+mod peer;
+mod reload;
+mod rib;
+pub mod sockets;
+mod stats;
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use bgp_core::rib::{Rib, RibConfig, SourceId};
+use ipnet::IpNet;
+use tokio::sync::{broadcast, mpsc, watch, Notify};
+
+use crate::config::{Config, PeerSpec};
+use crate::status::{Control, ControlError, FibCounts};
+
+pub use peer::PeerStatus;
+pub use stats::Stats;
+
+/// Options of the `bgpd` binary.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// `-c FILE`.
+    pub config_path: PathBuf,
+    /// `-s PATH`: overrides `control_socket`.
+    pub socket: Option<PathBuf>,
+    /// `-R`: graceful-restart recovery (as BIRD's `-R`), even when the kernel holds none of
+    /// our routes.
+    pub recovery: bool,
+}
+
+/// Options of an embedded daemon.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// Start in graceful-restart recovery (R bit, deferred stale sweep).
+    pub recovery: bool,
+    /// Never program the kernel (overrides `[kernel] enabled`), e.g. in tests without
+    /// privileges.
+    pub no_kernel: bool,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A listening socket could not be opened.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+    /// The kernel FIB could not be opened.
+    #[error("kernel FIB: {0}")]
+    Fib(std::io::Error),
+}
+
+/// A local route to announce from code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRoute {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Gateway, or `None` for a blackhole.
+    pub via: Option<IpAddr>,
+    /// Communities (`(asn, value)`) added when exported.
+    pub communities: Vec<(u16, u16)>,
+}
+
+/// A best-path change in the Loc-RIB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestPathChange {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The new best path's next hop and source protocol, or `None` when withdrawn.
+    pub best: Option<BestPath>,
+}
+
+/// The essentials of a best path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestPath {
+    /// Next hop (none for blackholes and direct routes).
+    pub next_hop: Option<IpAddr>,
+    /// The protocol it came from (`static1`, a peer name, ...).
+    pub protocol: String,
+    /// Blackhole.
+    pub blackhole: bool,
+}
+
+/// A neighbour's session state changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStateChange {
+    /// Protocol name.
+    pub name: String,
+    /// Neighbour address.
+    pub address: IpAddr,
+    /// State left and entered (RFC 4271 names).
+    pub from: &'static str,
+    /// State entered.
+    pub to: &'static str,
+}
+
+/// Graceful-restart recovery of our own restart.
+#[derive(Debug)]
+pub(crate) struct Recovery {
+    pub started: Instant,
+    pub wait: Duration,
+    /// Peers not yet done (End-of-RIB for every negotiated family).
+    pub waiting: HashSet<SourceId>,
+}
+
+/// Per-peer data shared between its task, the RIB task and the control plane.
+pub(crate) struct PeerHandle {
+    pub id: SourceId,
+    pub spec: Mutex<PeerSpec>,
+    /// Incremented when a session goes down: RIB messages of an older session are dropped.
+    pub epoch: std::sync::atomic::AtomicU64,
+    /// Signalled by the RIB task when the peer has outbound UPDATEs.
+    pub notify: Notify,
+    pub cmd: mpsc::UnboundedSender<peer::PeerCmd>,
+    pub status: Mutex<PeerStatus>,
+}
+
+/// State shared by the tasks (see the crate documentation for who owns what).
+pub(crate) struct Shared {
+    pub rib: Mutex<Rib>,
+    pub config: Mutex<Arc<Config>>,
+    pub rib_tx: mpsc::Sender<rib::RibMsg>,
+    pub peers: Mutex<Vec<Arc<PeerHandle>>>,
+    pub started: SystemTime,
+    pub last_reconfig: Mutex<SystemTime>,
+    pub shutting_down: AtomicBool,
+    pub reconfiguring: AtomicBool,
+    pub recovery: Mutex<Option<Recovery>>,
+    pub restarting: bool,
+    pub fib_counts: Mutex<FibCounts>,
+    pub fib_enabled: bool,
+    pub best_tx: broadcast::Sender<BestPathChange>,
+    pub peer_tx: broadcast::Sender<PeerStateChange>,
+    /// Set once a shutdown was requested.
+    pub stop_tx: watch::Sender<bool>,
+    pub stats: Stats,
+    pub listen_addrs: Mutex<Vec<SocketAddr>>,
+    /// Raw fds of the listeners (and whether IPv4), for MD5 keys after a reload.
+    pub listen_fds: Mutex<Vec<(std::os::fd::RawFd, bool)>>,
+    /// The runtime, for work started from synchronous control calls.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// Waits until the watched flag is true (or its sender is gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// Locks, ignoring poisoning (a panicked task must not take the control plane down).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&lock(&self.config))
+    }
+
+    pub fn peer_by_name(&self, name: &str) -> Option<Arc<PeerHandle>> {
+        lock(&self.peers)
+            .iter()
+            .find(|p| lock(&p.spec).name == name)
+            .cloned()
+    }
+
+    pub fn peer_by_id(&self, id: SourceId) -> Option<Arc<PeerHandle>> {
+        lock(&self.peers).iter().find(|p| p.id == id).cloned()
+    }
+
+    pub fn request_stop(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        let _ = self.stop_tx.send(true);
+    }
+}
+
+/// The daemon, as a library.
+pub struct Daemon;
+
+impl Daemon {
+    /// Starts the whole daemon on the current tokio runtime: listener, peers, RIB task, FIB
+    /// thread. Returns once every listening socket is bound.
+    pub async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError> {
+        start(config, opts).await
+    }
+}
+
+/// The embedding API of a running daemon.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+    done: watch::Receiver<bool>,
+}
+
+impl Handle {
+    /// Announces (or replaces) a local route; it is exported per the peers' policies and, as a
+    /// static route, installed in the kernel (blackholes) when the FIB is enabled.
+    pub async fn announce(&self, route: LocalRoute) -> Result<(), ControlError> {
+        self.shared
+            .rib_tx
+            .send(rib::RibMsg::Announce(route))
+            .await
+            .map_err(|_| ControlError::ShuttingDown)
+    }
+
+    /// Withdraws a route announced with [`Handle::announce`].
+    pub async fn withdraw(&self, prefix: IpNet) -> Result<(), ControlError> {
+        self.shared
+            .rib_tx
+            .send(rib::RibMsg::Withdraw(prefix))
+            .await
+            .map_err(|_| ControlError::ShuttingDown)
+    }
+
+    /// Best-path changes from now on (a lagging receiver loses the oldest ones).
+    pub fn subscribe_best_paths(&self) -> broadcast::Receiver<BestPathChange> {
+        self.shared.best_tx.subscribe()
+    }
+
+    /// Session state changes from now on.
+    pub fn subscribe_peer_states(&self) -> broadcast::Receiver<PeerStateChange> {
+        self.shared.peer_tx.subscribe()
+    }
+
+    /// Applies a new configuration; sessions whose settings did not change stay up.
+    pub async fn reload(&self, config: Config) -> Result<(), ControlError> {
+        reload::apply(&self.shared, config).await
+    }
+
+    /// The control interface (for the control socket and metrics).
+    pub fn control(&self) -> Arc<dyn Control> {
+        Arc::new(control::DaemonControl {
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// Counters for the metrics endpoint.
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    /// The addresses the BGP listener is bound to (useful with `port = 0`).
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        lock(&self.shared.listen_addrs).clone()
+    }
+
+    /// Asks for a graceful shutdown and waits until it is done.
+    pub async fn stop(mut self) {
+        self.shared.request_stop();
+        stopped(&mut self.done).await;
+    }
+
+    /// Waits until the daemon stopped (after `down`, a signal or [`Handle::stop`]).
+    pub async fn stopped(&mut self) {
+        stopped(&mut self.done).await;
+    }
+}
+
+async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError> {
+    let config = Arc::new(config);
+    let f = &config.file;
+    let mut rc = RibConfig::new(config.asn(), config.router_id());
+    rc.cluster_id = f
+        .route_reflector
+        .as_ref()
+        .map(|r| r.cluster_id.unwrap_or(config.router_id()));
+    rc.decision.max_paths = (*f.kernel.ecmp_max.get_ref()).max(1) as usize;
+    let mut rib_core = Rib::new(rc);
+    for (name, p) in config.policies() {
+        rib_core.set_policy(name, p);
+    }
+    rib_core.set_kernel_policy(f.kernel.export.as_ref().map(|e| e.get_ref().clone()));
+
+    let fib_enabled = f.kernel.enabled && !opts.no_kernel;
+    // Our routes already in the kernel mean we restarted: recover gracefully (BIRD -R).
+    let found_routes = fib_enabled && fib::kernel_has_our_routes(&config);
+    let restarting = opts.recovery || found_routes;
+
+    let (rib_tx, rib_rx) = mpsc::channel(rib::CHANNEL_DEPTH);
+    let (best_tx, _) = broadcast::channel(4096);
+    let (peer_tx, _) = broadcast::channel(256);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, done_rx) = watch::channel(false);
+    let now = SystemTime::now();
+    let shared = Arc::new(Shared {
+        rib: Mutex::new(rib_core),
+        config: Mutex::new(Arc::clone(&config)),
+        rib_tx,
+        peers: Mutex::new(Vec::new()),
+        started: now,
+        last_reconfig: Mutex::new(now),
+        shutting_down: AtomicBool::new(false),
+        reconfiguring: AtomicBool::new(false),
+        recovery: Mutex::new(None),
+        restarting,
+        fib_counts: Mutex::new(FibCounts::default()),
+        fib_enabled,
+        best_tx,
+        peer_tx,
+        stop_tx,
+        stats: Stats::default(),
+        listen_addrs: Mutex::new(Vec::new()),
+        listen_fds: Mutex::new(Vec::new()),
+        runtime: tokio::runtime::Handle::current(),
+    });
+
+    // Listeners first: a bind error aborts the start before anything runs.
+    let listeners = listener::bind_all(&config).map_err(|(a, e)| StartError::Listen(a, e))?;
+    *lock(&shared.listen_addrs) = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    *lock(&shared.listen_fds) = listeners
+        .iter()
+        .filter_map(|l| {
+            Some((
+                std::os::fd::AsRawFd::as_raw_fd(l),
+                l.local_addr().ok()?.is_ipv4(),
+            ))
+        })
+        .collect();
+
+    let fib = if fib_enabled {
+        Some(fib::FibBridge::start(&config, restarting).map_err(StartError::Fib)?)
+    } else {
+        None
+    };
+
+    // Recovery first: the peers' sessions announce the Restart State bit while it lasts.
+    if restarting {
+        *lock(&shared.recovery) = Some(Recovery {
+            started: Instant::now(),
+            wait: Duration::from_secs(u64::from(f.graceful_restart.wait_time)),
+            waiting: HashSet::new(),
+        });
+        tracing::info!(
+            found_routes,
+            "graceful restart recovery: keeping our kernel routes until every peer sent End-of-RIB"
+        );
+    }
+    for spec in config.peers() {
+        peer::spawn(&shared, spec);
+    }
+    if let Some(r) = lock(&shared.recovery).as_mut() {
+        r.waiting = lock(&shared.peers)
+            .iter()
+            .filter(|p| !lock(&p.spec).common.disabled)
+            .map(|p| p.id)
+            .collect();
+    }
+    listener::spawn(&shared, listeners);
+    rib::spawn(Arc::clone(&shared), rib_rx, fib, stop_rx, done_tx);
+    Ok(Handle {
+        shared,
+        done: done_rx,
+    })
+}
+
+/// Sets up logging from `[log]` (unless the embedding program already did).
+pub fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.file.log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.file.log.format {
+        crate::config::LogFormat::Json => b.json().try_init(),
+        crate::config::LogFormat::Human => b.try_init(),
+    };
+}
+
+/// The binary's daemon: loads the config, runs until SIGTERM/SIGINT/`down`, SIGHUP reloads.
+pub fn run(opts: DaemonOptions) -> ExitCode {
+    let config = match Config::load(&opts.config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    init_logging(&config);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("bgpd")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bgpd: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let metrics_addr = config.file.metrics.as_ref().map(|m| m.listen);
+    rt.block_on(async move {
+        let socket = opts
+            .socket
+            .clone()
+            .unwrap_or_else(|| config.file.control_socket.clone());
+        let handle = match Daemon::start(
+            config,
+            StartOptions {
+                recovery: opts.recovery,
+                no_kernel: false,
+            },
+        )
+        .await
+        {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        control::serve_control_socket(socket, handle.control());
+        if let Some(addr) = metrics_addr {
+            let (metrics, control) = (crate::metrics::Metrics::new(), handle.control());
+            tokio::spawn(async move {
+                if let Err(e) = crate::metrics::serve(addr, metrics, control).await {
+                    tracing::error!(%addr, "metrics endpoint: {e}");
+                }
+            });
+        }
+        signals(handle.clone(), opts.config_path.clone()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// SIGHUP reloads; SIGTERM / SIGINT stop; also returns when stopped by `down`.
+async fn signals(handle: Handle, path: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        handle.stop().await;
+        return;
+    };
+    let mut done = handle.clone();
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                match Config::load(&path) {
+                    Ok(c) => match handle.reload(c).await {
+                        Ok(()) => tracing::info!("reconfigured"),
+                        Err(e) => tracing::error!("reload failed: {e}"),
+                    },
+                    Err(e) => tracing::error!("reload: configuration errors, keeping the running one:\n{e}"),
+                }
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = done.stopped() => return,
+        }
+    }
+    handle.stop().await;
+}

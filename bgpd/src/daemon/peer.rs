@@ -1,0 +1,690 @@
+//! DOC: the peer task: one tokio task per neighbour driving a `bgp_core::peer::Peer` (at most
+//! two connections; collision handling is bgp-core's). Per connection a small reader task
+//! forwards what it reads over a bounded channel (depth [`READ_DEPTH`]), so when this task waits
+//! for room in the RIB channel the readers stop reading and TCP throttles the sender.
+//!
+//! Outbound: the session pulls UPDATEs through [`RibSource`] (a short lock of the shared RIB
+//! per UPDATE) only while the connection's write buffer is below [`TX_HIGH`]; the buffer is
+//! written with non-blocking writes when the socket is writable. The RIB task signals
+//! `PeerHandle::notify` when the peer has something new to send. Nothing grows without bound.
+//!
+//! Session state changes, NOTIFICATIONs and errors are logged in a per-peer span and kept in
+//! [`PeerStatus`] for `show protocols`.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bgp_core::peer::{ConnId, Peer, PeerAction};
+use bgp_core::rib::SourceId;
+use bgp_core::session::{Command, DownReason, Event, SourceStatus, StateKind, UpdateSource};
+use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+use tracing::Instrument;
+
+use super::rib::RibMsg;
+use super::{lock, sockets, PeerHandle, PeerStateChange, Shared};
+use crate::config::PeerSpec;
+use crate::status::{MessageCounts, RouteCounts};
+
+/// Reads in flight per connection (each up to [`READ_CHUNK`] octets).
+const READ_DEPTH: usize = 4;
+/// Read size.
+const READ_CHUNK: usize = 64 * 1024;
+/// Pull UPDATEs only while the write buffer is below this.
+const TX_HIGH: usize = 64 * 1024;
+
+/// Commands to a peer task.
+#[derive(Debug)]
+pub(crate) enum PeerCmd {
+    /// The peer connected to us.
+    Incoming(TcpStream),
+    /// `enable`.
+    Enable,
+    /// `disable` with a shutdown communication.
+    Disable(String),
+    /// `restart`.
+    Restart,
+    /// The session settings changed (reload): reset with Cease 6/6 and start anew.
+    Reconfigure(Box<PeerSpec>),
+    /// The daemon stops: Cease (`notify`) or just close TCP, keeping the peer's GR state.
+    Shutdown { notify: bool },
+    /// Deconfigured (reload): Cease 6/3, routes removed, task ends.
+    Remove,
+    /// Ask the peer to send its routes again (its import filter changed).
+    RouteRefresh,
+}
+
+/// What `show protocols` shows of a peer.
+#[derive(Debug, Clone)]
+pub struct PeerStatus {
+    /// Session state.
+    pub state: StateKind,
+    /// When it last changed.
+    pub since: SystemTime,
+    /// Administratively enabled.
+    pub enabled: bool,
+    /// Last error, BIRD words.
+    pub last_error: Option<String>,
+    /// What was negotiated on the established session.
+    pub negotiated: Option<Negotiated>,
+    /// Established since.
+    pub established_since: Option<SystemTime>,
+    /// Our address on the current connection.
+    pub local_addr: Option<IpAddr>,
+    /// Messages received.
+    pub msgs_in: MessageCounts,
+    /// Messages sent.
+    pub msgs_out: MessageCounts,
+    /// Route counters.
+    pub routes: RouteCounts,
+    /// Its routes are kept stale (graceful restart helper).
+    pub stale: bool,
+}
+
+impl Default for PeerStatus {
+    fn default() -> Self {
+        PeerStatus {
+            state: StateKind::Idle,
+            since: SystemTime::now(),
+            enabled: true,
+            last_error: None,
+            negotiated: None,
+            established_since: None,
+            local_addr: None,
+            msgs_in: MessageCounts::default(),
+            msgs_out: MessageCounts::default(),
+            routes: RouteCounts::default(),
+            stale: false,
+        }
+    }
+}
+
+fn count(c: &mut MessageCounts, ty: u8) {
+    match ty {
+        1 => c.open += 1,
+        2 => c.update += 1,
+        3 => c.notification += 1,
+        4 => c.keepalive += 1,
+        5 => c.route_refresh += 1,
+        _ => {}
+    }
+}
+
+/// Counts messages by type in a byte stream (headers only).
+#[derive(Default)]
+struct MsgCounter {
+    hdr: [u8; 19],
+    have: usize,
+    skip: usize,
+}
+
+impl MsgCounter {
+    fn feed(&mut self, mut data: &[u8], counts: &mut MessageCounts) {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(data.len());
+                self.skip -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (19 - self.have).min(data.len());
+            self.hdr[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have == 19 {
+                let len = usize::from(u16::from_be_bytes([self.hdr[16], self.hdr[17]]));
+                count(counts, self.hdr[18]);
+                self.skip = len.saturating_sub(19);
+                self.have = 0;
+            }
+        }
+    }
+}
+
+/// The Adj-RIB-Out of one peer as the session's [`UpdateSource`].
+pub(crate) struct RibSource<'a> {
+    pub shared: &'a Shared,
+    pub id: SourceId,
+}
+
+impl UpdateSource for RibSource<'_> {
+    fn next_update(
+        &mut self,
+        _ctx: &Negotiated,
+        out: &mut BytesMut,
+    ) -> Result<SourceStatus, EncodeError> {
+        // The RIB writes the End-of-RIB markers itself after its initial feed.
+        Ok(match lock(&self.shared.rib).poll_update(self.id, out)? {
+            true => SourceStatus::Wrote,
+            false => SourceStatus::Synced,
+        })
+    }
+
+    fn refresh(&mut self, _family: Family) {
+        lock(&self.shared.rib).refresh_export(self.id, true);
+    }
+
+    fn sends_end_of_rib(&self) -> bool {
+        true
+    }
+}
+
+enum Input {
+    Bytes(ConnId, Bytes),
+    Closed(ConnId),
+    Connected(ConnId, io::Result<TcpStream>),
+}
+
+struct Conn {
+    id: ConnId,
+    wr: OwnedWriteHalf,
+    tx: BytesMut,
+    reader: tokio::task::JoinHandle<()>,
+    counter: MsgCounter,
+}
+
+/// Registers the peer with the RIB and the shared table and starts its task.
+pub(crate) fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
+    let cfg = shared.config();
+    let id = lock(&shared.rib)
+        .add_peer(cfg.rib_peer_config(&spec))
+        .unwrap_or(SourceId(u16::MAX));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let h = Arc::new(PeerHandle {
+        id,
+        spec: Mutex::new(spec.clone()),
+        epoch: std::sync::atomic::AtomicU64::new(0),
+        notify: Notify::new(),
+        cmd: tx,
+        status: Mutex::new(PeerStatus {
+            enabled: !spec.common.disabled,
+            ..PeerStatus::default()
+        }),
+    });
+    lock(&shared.peers).push(Arc::clone(&h));
+    let span = tracing::info_span!("peer", name = %spec.name, addr = %spec.address);
+    let task = PeerTask::new(Arc::clone(shared), Arc::clone(&h), spec, rx);
+    tokio::spawn(task.run().instrument(span));
+    h
+}
+
+struct PeerTask {
+    shared: Arc<Shared>,
+    h: Arc<PeerHandle>,
+    spec: PeerSpec,
+    peer: Peer,
+    conns: Vec<Conn>,
+    cmd_rx: mpsc::UnboundedReceiver<PeerCmd>,
+    in_tx: mpsc::Sender<Input>,
+    in_rx: mpsc::Receiver<Input>,
+    /// UPDATEs decoded since the last hand-off to the RIB.
+    batch: Vec<Update>,
+    done: bool,
+}
+
+fn new_peer(shared: &Shared, spec: &PeerSpec) -> Peer {
+    let cfg = shared.config();
+    let restarting = shared.restarting && lock(&shared.recovery).is_some();
+    let sc = cfg.session_config(spec, restarting);
+    Peer::new(sc.clone()).unwrap_or_else(|e| {
+        tracing::error!("invalid session settings ({e}); using defaults");
+        #[allow(clippy::expect_used)]
+        Peer::new(bgp_core::session::SessionConfig::new(
+            sc.local_as.max(1),
+            if sc.local_id.is_unspecified() {
+                std::net::Ipv4Addr::new(0, 0, 0, 1)
+            } else {
+                sc.local_id
+            },
+            sc.peer_as,
+        ))
+        .expect("default session settings are valid")
+    })
+}
+
+impl PeerTask {
+    fn new(
+        shared: Arc<Shared>,
+        h: Arc<PeerHandle>,
+        spec: PeerSpec,
+        cmd_rx: mpsc::UnboundedReceiver<PeerCmd>,
+    ) -> Self {
+        let (in_tx, in_rx) = mpsc::channel(READ_DEPTH * 2);
+        PeerTask {
+            peer: new_peer(&shared, &spec),
+            shared,
+            h,
+            spec,
+            conns: Vec::new(),
+            cmd_rx,
+            in_tx,
+            in_rx,
+            batch: Vec::new(),
+            done: false,
+        }
+    }
+
+    fn ttl(&self) -> (u8, Option<u8>) {
+        let c = &self.spec.common;
+        let ebgp = self.spec.asn != self.shared.config().asn();
+        let hops = c.multihop.unwrap_or(if ebgp { 1 } else { 64 });
+        if c.ttl_security {
+            (255, Some(255u8.saturating_sub(hops.saturating_sub(1))))
+        } else {
+            (hops, None)
+        }
+    }
+
+    async fn run(mut self) {
+        let now = Instant::now();
+        if !self.spec.common.disabled {
+            self.peer.handle_command(now, Command::Start);
+        }
+        self.process().await;
+        while !self.done {
+            let deadline = self.peer.poll_timeout().map(tokio::time::Instant::from_std);
+            let want_write = self.conns.iter().position(|c| !c.tx.is_empty());
+            tokio::select! {
+                biased;
+                cmd = self.cmd_rx.recv() => match cmd {
+                    Some(c) => self.command(c).await,
+                    None => self.done = true,
+                },
+                Some(inp) = self.in_rx.recv() => self.input(inp),
+                _ = async { if let Some(d) = deadline { tokio::time::sleep_until(d).await } else { std::future::pending::<()>().await } } => {
+                    self.peer.handle_timeout(Instant::now());
+                }
+                _ = self.h.notify.notified() => {}
+                _ = async {
+                    match want_write.and_then(|i| self.conns.get(i)) {
+                        Some(c) => { let _ = c.wr.writable().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
+            }
+            self.process().await;
+        }
+        self.close_all().await;
+    }
+
+    fn input(&mut self, inp: Input) {
+        let now = Instant::now();
+        match inp {
+            Input::Bytes(id, b) => {
+                if let Some(c) = self.conns.iter_mut().find(|c| c.id == id) {
+                    let mut st = lock(&self.h.status);
+                    c.counter.feed(&b, &mut st.msgs_in);
+                }
+                self.peer.handle_bytes(now, id, &b);
+            }
+            Input::Closed(id) => {
+                if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+                    let c = self.conns.swap_remove(i);
+                    c.reader.abort();
+                    self.peer.handle_disconnected(now, id);
+                }
+            }
+            Input::Connected(id, Ok(stream)) => {
+                if self.peer.handle_connected(now, id) {
+                    self.add_conn(id, stream);
+                }
+            }
+            Input::Connected(id, Err(e)) => {
+                tracing::debug!("connect failed: {e}");
+                self.peer.handle_disconnected(now, id);
+            }
+        }
+    }
+
+    fn add_conn(&mut self, id: ConnId, stream: TcpStream) {
+        let (ttl, gtsm) = self.ttl();
+        let _ = sockets::set_ttl(stream.as_raw_fd(), self.spec.address.is_ipv6(), ttl, gtsm);
+        let _ = stream.set_nodelay(true);
+        lock(&self.h.status).local_addr = stream.local_addr().ok().map(|a| a.ip());
+        let (mut rd, wr) = stream.into_split();
+        let tx = self.in_tx.clone();
+        let reader = tokio::spawn(async move {
+            loop {
+                let mut buf = BytesMut::with_capacity(READ_CHUNK);
+                match rd.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(Input::Closed(id)).await;
+                        return;
+                    }
+                    Ok(_) => {
+                        if tx.send(Input::Bytes(id, buf.freeze())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        self.conns.push(Conn {
+            id,
+            wr,
+            tx: BytesMut::new(),
+            reader,
+            counter: MsgCounter::default(),
+        });
+    }
+
+    async fn command(&mut self, c: PeerCmd) {
+        let now = Instant::now();
+        match c {
+            PeerCmd::Incoming(s) => {
+                if self.shared.shutting_down.load(Ordering::SeqCst) {
+                    return;
+                }
+                match self.peer.handle_incoming(now) {
+                    Some(id) => self.add_conn(id, s),
+                    None => tracing::debug!(
+                        "incoming connection refused in state {:?}",
+                        self.peer.state()
+                    ),
+                }
+            }
+            PeerCmd::Enable => {
+                lock(&self.h.status).enabled = true;
+                self.peer.handle_command(now, Command::Start);
+            }
+            PeerCmd::Disable(msg) => {
+                lock(&self.h.status).enabled = false;
+                self.peer.handle_command(now, Command::shutdown(msg));
+            }
+            PeerCmd::Restart => {
+                self.peer.handle_command(
+                    now,
+                    Command::Stop {
+                        subcode: 4,
+                        message: "restart".into(),
+                    },
+                );
+                self.process().await;
+                self.peer.handle_command(Instant::now(), Command::Start);
+            }
+            PeerCmd::Reconfigure(spec) => {
+                tracing::info!("settings changed: resetting the session");
+                self.peer.handle_command(
+                    now,
+                    Command::Stop {
+                        subcode: 6,
+                        message: "configuration change".into(),
+                    },
+                );
+                self.process().await;
+                self.close_all().await;
+                self.spec = *spec;
+                *lock(&self.h.spec) = self.spec.clone();
+                self.peer = new_peer(&self.shared, &self.spec);
+                if !self.spec.common.disabled {
+                    self.peer.handle_command(Instant::now(), Command::Start);
+                }
+            }
+            PeerCmd::Shutdown { notify } => {
+                // bgp-core sends every administrative Cease as a Hard Reset once the N bit is
+                // negotiated (RFC 8538 §5), which ends the peer's graceful-restart helper
+                // state; so the graceful mode closes TCP without NOTIFICATION, which every
+                // GR-capable peer treats as a restart and keeps our routes.
+                if notify {
+                    self.peer
+                        .handle_command(now, Command::shutdown("bgpd shutting down"));
+                    self.process().await;
+                } else {
+                    tracing::info!("closing without NOTIFICATION: the peer keeps our routes (graceful restart)");
+                }
+                self.done = true;
+            }
+            PeerCmd::RouteRefresh => {
+                let fams = self
+                    .peer
+                    .negotiated()
+                    .map(|n| n.families.clone())
+                    .unwrap_or_default();
+                for f in fams {
+                    self.peer.handle_command(now, Command::RouteRefresh(f));
+                }
+            }
+            PeerCmd::Remove => {
+                self.peer.handle_command(
+                    now,
+                    Command::Stop {
+                        subcode: 3,
+                        message: "peer de-configured".into(),
+                    },
+                );
+                self.process().await;
+                self.h.epoch.fetch_add(1, Ordering::SeqCst);
+                lock(&self.shared.rib).peer_down(self.h.id, false);
+                let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
+                lock(&self.shared.peers).retain(|p| !Arc::ptr_eq(p, &self.h));
+                self.done = true;
+            }
+        }
+    }
+
+    /// Drains events and actions, hands UPDATEs to the RIB, writes what fits.
+    async fn process(&mut self) {
+        for _ in 0..64 {
+            let mut progress = false;
+            while let Some(ev) = self.peer.poll_event() {
+                progress = true;
+                self.event(ev).await;
+            }
+            self.flush_batch().await;
+            while let Some(a) = self.peer.poll_action() {
+                progress = true;
+                self.action(a).await;
+            }
+            if self.transmit() {
+                progress = true;
+            }
+            self.write_some();
+            if !progress {
+                break;
+            }
+        }
+        self.publish_state();
+    }
+
+    /// The peer's state (the most advanced of its sessions) into the status and to
+    /// subscribers, when it changed.
+    fn publish_state(&mut self) {
+        let now = self.peer.state();
+        let from = {
+            let mut st = lock(&self.h.status);
+            if st.state == now {
+                return;
+            }
+            let from = st.state;
+            st.state = now;
+            st.since = SystemTime::now();
+            from
+        };
+        tracing::info!("{} -> {}", from.name(), now.name());
+        let _ = self.shared.peer_tx.send(PeerStateChange {
+            name: self.spec.name.clone(),
+            address: self.spec.address,
+            from: from.name(),
+            to: now.name(),
+        });
+    }
+
+    async fn flush_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let updates = std::mem::take(&mut self.batch);
+        let epoch = self.h.epoch.load(Ordering::SeqCst);
+        // Backpressure: waits while the RIB task is behind; the readers stop meanwhile.
+        let _ = self
+            .shared
+            .rib_tx
+            .send(RibMsg::Updates(self.h.id, epoch, updates))
+            .await;
+    }
+
+    async fn event(&mut self, ev: Event) {
+        match ev {
+            Event::Update(u) => {
+                self.batch.push(u);
+                if self.batch.len() >= 64 {
+                    self.flush_batch().await;
+                }
+            }
+            Event::StateChanged { from, to } => {
+                tracing::debug!("session {} -> {}", from.name(), to.name());
+            }
+            Event::Established(neg) => {
+                self.flush_batch().await;
+                {
+                    let mut st = lock(&self.h.status);
+                    st.negotiated = Some((*neg).clone());
+                    st.established_since = Some(SystemTime::now());
+                    st.last_error = None;
+                }
+                lock(&self.shared.rib).peer_up(self.h.id, (*neg).clone());
+                let _ = self
+                    .shared
+                    .rib_tx
+                    .send(RibMsg::PeerUp(self.h.id, neg.families.clone()))
+                    .await;
+            }
+            Event::Down(d) => {
+                self.flush_batch().await;
+                let msg = match &d.reason {
+                    DownReason::NotificationSent(n) => format!("Error: {n}"),
+                    DownReason::NotificationReceived(n) => format!("Received: {n}"),
+                    DownReason::ConnectionClosed => "Connection closed".into(),
+                };
+                tracing::warn!(from = d.from.name(), "session down: {msg}");
+                let graceful = !d.keep_stale.is_empty();
+                {
+                    let mut st = lock(&self.h.status);
+                    st.last_error = Some(msg);
+                    if d.was_established() {
+                        st.negotiated = None;
+                        st.established_since = None;
+                        st.stale = graceful;
+                    }
+                }
+                if d.was_established() {
+                    self.h.epoch.fetch_add(1, Ordering::SeqCst);
+                    lock(&self.shared.rib).peer_down(self.h.id, graceful);
+                    let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
+                }
+            }
+            Event::EndOfRib(f) => {
+                self.flush_batch().await;
+                lock(&self.h.status).stale = false;
+                let epoch = self.h.epoch.load(Ordering::SeqCst);
+                let _ = self
+                    .shared
+                    .rib_tx
+                    .send(RibMsg::EndOfRib(self.h.id, epoch, f))
+                    .await;
+            }
+            Event::StaleRoutesExpired(_) => {
+                lock(&self.h.status).stale = false;
+                lock(&self.shared.rib).stale_timer_expired(self.h.id);
+                let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
+            }
+            Event::RouteRefresh(rr) => tracing::debug!("route refresh {:?}", rr.subtype),
+            Event::MaxPrefixExceeded { family, limit } => {
+                tracing::warn!(?family, limit, "max prefixes exceeded")
+            }
+            Event::SourceError(e) => tracing::error!("cannot encode an UPDATE: {e}"),
+        }
+    }
+
+    async fn action(&mut self, a: PeerAction) {
+        match a {
+            PeerAction::Connect(id) => {
+                let (ttl, gtsm) = self.ttl();
+                let o = sockets::ConnectOpts {
+                    peer: SocketAddr::new(self.spec.address, self.spec.common.port),
+                    source: self.spec.common.source_address,
+                    md5: self.spec.common.password.clone(),
+                    ttl,
+                    gtsm_min: gtsm,
+                    timeout: Duration::from_secs(5),
+                };
+                let tx = self.in_tx.clone();
+                tokio::spawn(async move {
+                    let r = sockets::connect(&o).await;
+                    let _ = tx.send(Input::Connected(id, r)).await;
+                });
+            }
+            PeerAction::Close(id) => {
+                if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+                    let c = self.conns.swap_remove(i);
+                    close_conn(c).await;
+                }
+            }
+        }
+    }
+
+    /// Pulls messages while the write buffers have room; whether anything was produced.
+    fn transmit(&mut self) -> bool {
+        let now = Instant::now();
+        let mut any = false;
+        let src_shared = Arc::clone(&self.shared);
+        for c in &mut self.conns {
+            let mut src = RibSource {
+                shared: &src_shared,
+                id: self.h.id,
+            };
+            while c.tx.len() < TX_HIGH {
+                let start = c.tx.len();
+                if !self.peer.poll_transmit(now, c.id, &mut c.tx, &mut src) {
+                    break;
+                }
+                any = true;
+                if let Some(ty) = c.tx.get(start + 18) {
+                    count(&mut lock(&self.h.status).msgs_out, *ty);
+                }
+            }
+        }
+        any
+    }
+
+    fn write_some(&mut self) {
+        for c in &mut self.conns {
+            while !c.tx.is_empty() {
+                match c.wr.try_write(&c.tx) {
+                    Ok(n) => {
+                        let _ = c.tx.split_to(n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => break, // the reader sees the close
+                }
+            }
+            if c.tx.is_empty() && c.tx.capacity() > TX_HIGH * 2 {
+                c.tx = BytesMut::new();
+            }
+        }
+    }
+
+    async fn close_all(&mut self) {
+        for c in std::mem::take(&mut self.conns) {
+            close_conn(c).await;
+        }
+    }
+}
+
+/// Writes what is left (a NOTIFICATION) within a second, then closes.
+async fn close_conn(mut c: Conn) {
+    use tokio::io::AsyncWriteExt;
+    c.reader.abort();
+    if !c.tx.is_empty() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), c.wr.write_all(&c.tx)).await;
+    }
+    let _ = c.wr.shutdown().await;
+}

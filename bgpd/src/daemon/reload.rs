@@ -1,0 +1,161 @@
+//! DOC: reload (SIGHUP, `bgpd reload`, `Handle::reload`): diff the running and the new
+//! configuration by peer name and apply it without touching sessions whose settings did not
+//! change. Added peers start, removed ones stop with Cease 6/3, peers whose session settings
+//! changed reset with Cease 6/6; policy-only changes go to the RIB (`set_peer_config`, the new
+//! filters) and take effect through the stored Adj-RIB-In (`reimport`) or a ROUTE-REFRESH, and
+//! `refresh_export`. `[kernel]` and `listen` changes need a restart (logged).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bgp_core::rib::SourceId;
+
+use super::peer::{self, PeerCmd};
+use super::rib::RibMsg;
+use super::{listener, lock, Shared};
+use crate::config::{Config, PeerSpec};
+use crate::status::ControlError;
+
+/// Whether two specs differ in what the session itself uses (so it must be reset).
+fn session_changed(a: &PeerSpec, b: &PeerSpec) -> bool {
+    let (x, y) = (&a.common, &b.common);
+    a.address != b.address
+        || a.asn != b.asn
+        || x.port != y.port
+        || x.passive != y.passive
+        || x.password != y.password
+        || x.multihop != y.multihop
+        || x.ttl_security != y.ttl_security
+        || x.source_address != y.source_address
+        || x.hold_time != y.hold_time
+        || x.keepalive_time != y.keepalive_time
+        || x.add_path != y.add_path
+        || x.graceful_restart_time != y.graceful_restart_time
+        || x.max_prefixes != y.max_prefixes
+        || x.families != y.families
+        || x.next_hop_v6 != y.next_hop_v6
+}
+
+/// Applies `new` to the running daemon.
+pub(crate) async fn apply(shared: &Arc<Shared>, new: Config) -> Result<(), ControlError> {
+    if shared.shutting_down.load(Ordering::SeqCst) {
+        return Err(ControlError::ShuttingDown);
+    }
+    shared.reconfiguring.store(true, Ordering::SeqCst);
+    let old = shared.config();
+    let new = Arc::new(new);
+    if old.file.kernel.table != new.file.kernel.table
+        || old.file.kernel.protocol.get_ref() != new.file.kernel.protocol.get_ref()
+        || old.file.listen.port != new.file.listen.port
+        || old.file.listen.addresses != new.file.listen.addresses
+        || old.asn() != new.asn()
+        || old.router_id() != new.router_id()
+    {
+        tracing::warn!("changes to asn, router_id, listen or the kernel table/protocol take effect after a restart");
+    }
+    let old_policies: HashMap<String, bgp_core::rib::Policy> = old.policies().into_iter().collect();
+    let changed_policies: Vec<String> = new
+        .policies()
+        .into_iter()
+        .filter(|(n, p)| old_policies.get(n) != Some(p))
+        .map(|(n, _)| n)
+        .collect();
+    *lock(&shared.config) = Arc::clone(&new);
+
+    let running: Vec<_> = lock(&shared.peers).clone();
+    let wanted = new.peers();
+    let mut reimport: Vec<SourceId> = Vec::new();
+    for h in &running {
+        let spec = lock(&h.spec).clone();
+        if spec.origin == crate::config::PeerOrigin::Dynamic {
+            // Dynamic neighbours follow their range; a vanished range removes them.
+            match new.dynamic_peer(spec.address) {
+                Some(n) if !session_changed(&spec, &n) => {
+                    update_policy(
+                        shared,
+                        h.id,
+                        &new,
+                        &spec,
+                        &n,
+                        &changed_policies,
+                        &mut reimport,
+                    );
+                    *lock(&h.spec) = n;
+                }
+                Some(n) => {
+                    let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(n)));
+                }
+                None => {
+                    let _ = h.cmd.send(PeerCmd::Remove);
+                }
+            }
+            continue;
+        }
+        match wanted.iter().find(|w| w.name == spec.name) {
+            None => {
+                tracing::info!(peer = %spec.name, "removed from the configuration");
+                let _ = h.cmd.send(PeerCmd::Remove);
+            }
+            Some(w) if session_changed(&spec, w) => {
+                lock(&shared.rib).set_peer_config(h.id, new.rib_peer_config(w));
+                let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w.clone())));
+            }
+            Some(w) => {
+                update_policy(
+                    shared,
+                    h.id,
+                    &new,
+                    &spec,
+                    w,
+                    &changed_policies,
+                    &mut reimport,
+                );
+                if spec.common.disabled != w.common.disabled {
+                    let _ = h.cmd.send(if w.common.disabled {
+                        PeerCmd::Disable("disabled by configuration".into())
+                    } else {
+                        PeerCmd::Enable
+                    });
+                }
+                *lock(&h.spec) = w.clone();
+            }
+        }
+    }
+    for w in wanted {
+        if !running.iter().any(|h| lock(&h.spec).name == w.name) {
+            tracing::info!(peer = %w.name, "added by the configuration");
+            peer::spawn(shared, w);
+        }
+    }
+    listener::reinstall_md5(shared, &new);
+    let _ = shared
+        .rib_tx
+        .send(RibMsg::Reconfigured(Arc::clone(&new), reimport))
+        .await;
+    *lock(&shared.last_reconfig) = SystemTime::now();
+    shared.reconfiguring.store(false, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Policy-level changes of a peer that keeps its session.
+fn update_policy(
+    shared: &Shared,
+    id: SourceId,
+    new: &Config,
+    old: &PeerSpec,
+    w: &PeerSpec,
+    changed: &[String],
+    reimport: &mut Vec<SourceId>,
+) {
+    let import_changed = old.common.import != w.common.import
+        || w.common
+            .import
+            .as_ref()
+            .is_some_and(|i| changed.contains(i));
+    lock(&shared.rib).set_peer_config(id, new.rib_peer_config(w));
+    if import_changed {
+        reimport.push(id);
+    }
+}

@@ -1,0 +1,569 @@
+//! DOC: the RIB task: the one writer of batches into the shared `Rib`. It takes decoded UPDATEs
+//! from the peer tasks over one bounded channel (depth [`CHANNEL_DEPTH`]; a full channel stops
+//! the senders reading their sockets), applies up to [`BATCH_MAX`] messages (or
+//! [`BATCH_TIME`]) under one lock, drains the Loc-RIB changes, turns them into kernel routes
+//! for the FIB thread (which coalesces per prefix) and best-path notifications for
+//! subscribers, and wakes the peers that have UPDATEs to send. It also owns the kernel view
+//! (links, addresses: direct routes, cross-subnet decisions, learned kernel routes), local
+//! routes announced through the `Handle`, and the graceful-restart recovery of our own
+//! restart (the stale sweep once every peer sent End-of-RIB or the wait timer ends). On stop
+//! it runs the shutdown sequence.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp_core::rib::{
+    Action, FibChange, LocalRoute as RibLocal, Match, Policy, PrefixRange, Rib, RouteType,
+    SourceId, SourceKind, Term,
+};
+use bgp_core::wire::{Community, Family, Update};
+use bgp_fib::{FibEvent, RouteKey};
+use ipnet::IpNet;
+use tokio::sync::{mpsc, watch};
+
+use super::fib::{kernel_route, FibBridge, KernelView};
+use super::peer::PeerCmd;
+use super::{lock, BestPath, BestPathChange, LocalRoute, Shared};
+use crate::config::{parse_community, Config, ShutdownMode};
+
+/// Messages waiting for the RIB task.
+pub(crate) const CHANNEL_DEPTH: usize = 64;
+/// Messages applied under one lock.
+const BATCH_MAX: usize = 64;
+/// Time spent under one lock before letting the peers pull.
+const BATCH_TIME: Duration = Duration::from_millis(5);
+
+/// Work for the RIB task.
+#[derive(Debug)]
+pub(crate) enum RibMsg {
+    /// UPDATEs of a peer's session `epoch`.
+    Updates(SourceId, u64, Vec<Update>),
+    /// A session came up with these families (already `peer_up` in the RIB).
+    PeerUp(SourceId, Vec<Family>),
+    /// End-of-RIB of a session.
+    EndOfRib(SourceId, u64, Family),
+    /// Someone changed the RIB directly: drain its changes.
+    Kick,
+    /// A local route from the embedding API.
+    Announce(LocalRoute),
+    /// Its withdrawal.
+    Withdraw(IpNet),
+    /// A new configuration was applied (statics, policies may have changed); these peers'
+    /// import filter changed.
+    Reconfigured(Arc<Config>, Vec<SourceId>),
+}
+
+struct RibTask {
+    shared: Arc<Shared>,
+    fib: Option<FibBridge>,
+    view: KernelView,
+    /// Families still owed End-of-RIB, per peer, during our recovery.
+    eor_pending: HashMap<SourceId, HashSet<Family>>,
+    /// Local routes from the API and their communities.
+    api_routes: BTreeMap<IpNet, LocalRoute>,
+    /// Static prefixes from the config currently in the RIB.
+    config_statics: HashSet<IpNet>,
+    /// Kernel keys we installed with a metric other than the default.
+    metrics: HashMap<IpNet, u32>,
+    /// Kernel routes failing to install.
+    failing: HashSet<RouteKey>,
+    /// Kernel changes the FIB thread could not take yet.
+    fib_backlog: Option<Vec<bgp_fib::FibChange>>,
+    /// The RIB may hold more FIB changes than one hand-off took.
+    fib_more: bool,
+}
+
+/// Starts the RIB task.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    rx: mpsc::Receiver<RibMsg>,
+    fib: Option<FibBridge>,
+    stop: watch::Receiver<bool>,
+    done: watch::Sender<bool>,
+) {
+    let mut t = RibTask {
+        shared,
+        fib,
+        view: KernelView::default(),
+        eor_pending: HashMap::new(),
+        api_routes: BTreeMap::new(),
+        config_statics: HashSet::new(),
+        metrics: HashMap::new(),
+        failing: HashSet::new(),
+        fib_backlog: None,
+        fib_more: false,
+    };
+    tokio::spawn(async move {
+        let cfg = t.shared.config();
+        {
+            let shared = Arc::clone(&t.shared);
+            let mut rib = lock(&shared.rib);
+            t.sync_statics(&mut rib, &cfg);
+        }
+        t.after_batch(0, Instant::now());
+        t.run(rx, stop).await;
+        t.shutdown().await;
+        let _ = done.send(true);
+    });
+}
+
+impl RibTask {
+    async fn run(&mut self, mut rx: mpsc::Receiver<RibMsg>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let fib_ev = async {
+                match self.fib.as_mut() {
+                    Some(f) => f.events.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            enum First {
+                Msg(RibMsg),
+                Fib(FibEvent),
+                Tick,
+            }
+            let retry = self.fib_backlog.is_some() || self.fib_more;
+            let first = tokio::select! {
+                m = rx.recv() => match m { Some(m) => First::Msg(m), None => return },
+                _ = tokio::time::sleep(Duration::from_millis(5)), if retry => First::Tick,
+                Some(ev) = fib_ev => First::Fib(ev),
+                _ = tick.tick() => First::Tick,
+                _ = super::stopped(&mut stop) => return,
+            };
+            let t0 = Instant::now();
+            let mut n = 0;
+            {
+                let shared = Arc::clone(&self.shared);
+                let mut rib = lock(&shared.rib);
+                match first {
+                    First::Msg(m) => n += self.handle(&mut rib, m),
+                    First::Fib(ev) => self.fib_event(&mut rib, ev),
+                    First::Tick => {}
+                }
+                let mut msgs = 1;
+                while msgs < BATCH_MAX && t0.elapsed() < BATCH_TIME {
+                    match rx.try_recv() {
+                        Ok(m) => n += self.handle(&mut rib, m),
+                        Err(_) => break,
+                    }
+                    msgs += 1;
+                }
+                if let Some(f) = self.fib.as_mut() {
+                    let mut evs = Vec::new();
+                    while let Ok(ev) = f.events.try_recv() {
+                        evs.push(ev);
+                        if evs.len() >= 4096 {
+                            break;
+                        }
+                    }
+                    for ev in evs {
+                        self.fib_event(&mut rib, ev);
+                    }
+                }
+            }
+            self.after_batch(n, t0);
+        }
+    }
+
+    /// Applies one message; returns the number of UPDATEs applied.
+    fn handle(&mut self, rib: &mut Rib, m: RibMsg) -> usize {
+        let current = |id: SourceId| {
+            self.shared
+                .peer_by_id(id)
+                .map(|p| p.epoch.load(Ordering::SeqCst))
+        };
+        match m {
+            RibMsg::Updates(id, epoch, ups) => {
+                if current(id) != Some(epoch) {
+                    return 0;
+                }
+                let n = ups.len();
+                let (mut acc, mut filt, mut recv) = (0u64, 0u64, 0u64);
+                for u in &ups {
+                    let s = rib.apply_update(id, u);
+                    acc += s.accepted as u64;
+                    filt += s.filtered as u64;
+                    recv += (s.accepted + s.filtered + s.looped) as u64;
+                    if let Some(f) = s.end_of_rib {
+                        self.end_of_rib(id, f);
+                    }
+                }
+                if let Some(p) = self.shared.peer_by_id(id) {
+                    let mut st = lock(&p.status);
+                    st.routes.received += recv;
+                    st.routes.imported += acc;
+                    st.routes.rejected += filt;
+                }
+                n
+            }
+            RibMsg::PeerUp(id, fams) => {
+                if lock(&self.shared.recovery).is_some() {
+                    self.eor_pending.insert(id, fams.into_iter().collect());
+                }
+                0
+            }
+            RibMsg::EndOfRib(id, epoch, f) => {
+                if current(id) == Some(epoch) {
+                    rib.end_of_rib(id, f);
+                    self.end_of_rib(id, f);
+                }
+                0
+            }
+            RibMsg::Kick => 0,
+            RibMsg::Announce(r) => {
+                rib.add_local(SourceKind::Static, r.prefix.trunc(), local_of(&r));
+                self.api_routes.insert(r.prefix.trunc(), r);
+                self.refresh_policies(rib, &self.shared.config());
+                0
+            }
+            RibMsg::Withdraw(p) => {
+                let p = p.trunc();
+                if self.api_routes.remove(&p).is_some() && !self.config_statics.contains(&p) {
+                    rib.remove_local(SourceKind::Static, p);
+                }
+                0
+            }
+            RibMsg::Reconfigured(cfg, reimport) => {
+                self.sync_statics(rib, &cfg);
+                for id in reimport {
+                    if !rib.reimport(id) {
+                        if let Some(p) = self.shared.peer_by_id(id) {
+                            let _ = p.cmd.send(PeerCmd::RouteRefresh);
+                        }
+                    }
+                }
+                0
+            }
+        }
+    }
+
+    fn end_of_rib(&mut self, id: SourceId, f: Family) {
+        let mut rec = lock(&self.shared.recovery);
+        let Some(r) = rec.as_mut() else { return };
+        if let Some(p) = self.eor_pending.get_mut(&id) {
+            p.remove(&f);
+            if p.is_empty() {
+                r.waiting.remove(&id);
+            }
+        }
+    }
+
+    /// Makes the RIB's static routes those of the config plus the API's.
+    fn sync_statics(&mut self, rib: &mut Rib, cfg: &Config) {
+        let mut now = HashSet::new();
+        for s in &cfg.file.statics {
+            let p = s.prefix.get_ref().trunc();
+            now.insert(p);
+            rib.add_local(
+                SourceKind::Static,
+                p,
+                RibLocal {
+                    next_hop: s.via,
+                    route_type: if s.blackhole {
+                        RouteType::Blackhole
+                    } else {
+                        RouteType::Unicast
+                    },
+                    ifname: None,
+                    krt_metric: None,
+                },
+            );
+        }
+        for old in self.config_statics.difference(&now) {
+            match self.api_routes.get(old) {
+                Some(r) => rib.add_local(SourceKind::Static, *old, local_of(r)),
+                None => rib.remove_local(SourceKind::Static, *old),
+            }
+        }
+        self.config_statics = now;
+        self.refresh_policies(rib, cfg);
+    }
+
+    /// Re-installs the export policies (config policies with pools, plus the community terms
+    /// of local routes) and lets every peer's Adj-RIB-Out catch up.
+    fn refresh_policies(&self, rib: &mut Rib, cfg: &Config) {
+        let mut comm_terms = Vec::new();
+        let statics = cfg.file.statics.iter().map(|s| {
+            (
+                s.prefix.get_ref().trunc(),
+                s.communities
+                    .iter()
+                    .filter_map(|c| parse_community(c.get_ref()))
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let api = self.api_routes.values().map(|r| {
+            (
+                r.prefix.trunc(),
+                r.communities
+                    .iter()
+                    .map(|(a, b)| Community((u32::from(*a) << 16) | u32::from(*b)))
+                    .collect(),
+            )
+        });
+        for (p, cs) in statics.chain(api) {
+            if cs.is_empty() {
+                continue;
+            }
+            comm_terms.push(Term {
+                matches: vec![
+                    Match::Prefix(vec![PrefixRange::exact(p)]),
+                    Match::Source(vec![SourceKind::Static]),
+                ],
+                actions: cs.into_iter().map(Action::AddCommunity).collect(),
+                verdict: None,
+            });
+        }
+        for (name, pol) in cfg.policies() {
+            let pol = if name.starts_with("export:") && !comm_terms.is_empty() {
+                let mut terms = comm_terms.clone();
+                terms.extend(pol.terms);
+                Policy {
+                    terms,
+                    default: pol.default,
+                }
+            } else {
+                pol
+            };
+            rib.set_policy(name, pol);
+        }
+        for p in lock(&self.shared.peers).iter() {
+            rib.refresh_export(p.id, false);
+        }
+    }
+
+    fn fib_event(&mut self, rib: &mut Rib, ev: FibEvent) {
+        let cfg = self.shared.config();
+        match ev {
+            FibEvent::Outcome { key, errno, op } => {
+                if errno != 0 {
+                    tracing::warn!(prefix = %key.prefix, ?op, "kernel refused the route: {}", std::io::Error::from_raw_os_error(errno));
+                    self.failing.insert(key);
+                } else {
+                    self.failing.remove(&key);
+                }
+                lock(&self.shared.fib_counts).failed = self.failing.len() as u64;
+            }
+            FibEvent::LearnedAdd(r) => {
+                if cfg.file.kernel.learn {
+                    let gw = r.nexthops.first().and_then(|(g, _)| *g);
+                    let ifindex = r.nexthops.first().map_or(r.ifindex, |(_, i)| *i);
+                    rib.add_local(
+                        SourceKind::Kernel,
+                        r.key.prefix,
+                        RibLocal {
+                            next_hop: gw,
+                            route_type: match r.route_type {
+                                6 => RouteType::Blackhole,
+                                7 => RouteType::Unreachable,
+                                _ => RouteType::Unicast,
+                            },
+                            ifname: self.view.links.get(&ifindex).map(|s| s.as_str().into()),
+                            krt_metric: Some(r.key.metric),
+                        },
+                    );
+                }
+            }
+            FibEvent::LearnedRemove(k) => {
+                if cfg.file.kernel.learn {
+                    rib.remove_local(SourceKind::Kernel, k.prefix);
+                }
+            }
+            FibEvent::Link { index, name, .. } => {
+                self.view.links.insert(index, name);
+            }
+            FibEvent::LinkRemoved { index, .. } => {
+                self.view.links.remove(&index);
+            }
+            FibEvent::AddressAdd {
+                ifindex,
+                address,
+                subnet,
+            } => {
+                self.view.subnets.push((subnet, ifindex, address));
+                if let (Some(d), Some(name)) = (&cfg.file.direct, self.view.links.get(&ifindex)) {
+                    if d.matches(name) && subnet.prefix_len() < subnet.max_prefix_len() {
+                        rib.add_local(
+                            SourceKind::Direct,
+                            subnet,
+                            RibLocal {
+                                next_hop: None,
+                                route_type: RouteType::Unicast,
+                                ifname: Some(name.as_str().into()),
+                                krt_metric: None,
+                            },
+                        );
+                    }
+                }
+            }
+            FibEvent::AddressRemove {
+                ifindex,
+                address,
+                subnet,
+            } => {
+                self.view
+                    .subnets
+                    .retain(|(s, i, a)| !(*s == subnet && *i == ifindex && *a == address));
+                if cfg.file.direct.is_some()
+                    && !self.view.subnets.iter().any(|(s, _, _)| *s == subnet)
+                {
+                    rib.remove_local(SourceKind::Direct, subnet);
+                }
+            }
+            FibEvent::Reconciled {
+                added,
+                replaced,
+                deleted,
+            } => {
+                if added + replaced + deleted > 0 {
+                    tracing::info!(added, replaced, deleted, "kernel reconciled");
+                }
+            }
+            FibEvent::Overrun => tracing::warn!("netlink overrun: resyncing the kernel"),
+        }
+    }
+
+    /// Drains the Loc-RIB changes (FIB, subscribers), wakes peers, checks the recovery.
+    fn after_batch(&mut self, updates: usize, t0: Instant) {
+        let cfg = self.shared.config();
+        let mut fib_changes = Vec::new();
+        let mut best = Vec::new();
+        let subscribers = self.shared.best_tx.receiver_count() > 0;
+        // Backpressure from the FIB thread: while it cannot take the last hand-off, the RIB
+        // keeps further changes in its own per-prefix (coalescing) FIB queue.
+        if let (Some(f), Some(b)) = (&self.fib, self.fib_backlog.take()) {
+            if let Err(b) = f.try_send(b) {
+                self.fib_backlog = Some(b);
+            }
+        }
+        let fib_blocked = self.fib_backlog.is_some();
+        {
+            let rib = &mut *lock(&self.shared.rib);
+            self.fib_more = false;
+            while !fib_blocked && !self.fib_more {
+                if fib_changes.len() >= super::fib::FIB_CHUNK {
+                    self.fib_more = true;
+                    continue;
+                }
+                let Some(FibChange { prefix, route, .. }) = rib.poll_fib_change() else {
+                    break;
+                };
+                if subscribers {
+                    best.push(BestPathChange {
+                        prefix,
+                        best: route.as_ref().map(|r| BestPath {
+                            next_hop: r.next_hops.first().and_then(|h| h.addr),
+                            protocol: r
+                                .next_hops
+                                .first()
+                                .map(|h| source_name(rib, h.source))
+                                .unwrap_or_else(|| "static1".into()),
+                            blackhole: r.route_type == RouteType::Blackhole,
+                        }),
+                    });
+                }
+                if let Some(f) = &self.fib {
+                    let kr = route
+                        .as_ref()
+                        .and_then(|r| kernel_route(&cfg, &self.view, prefix, r));
+                    let old = self.metrics.get(&prefix).copied().unwrap_or(f.metric);
+                    match kr {
+                        Some(kr) => {
+                            if kr.metric != old {
+                                fib_changes.push(bgp_fib::FibChange::Remove(RouteKey::new(
+                                    f.table, prefix, old,
+                                )));
+                            }
+                            if kr.metric != f.metric {
+                                self.metrics.insert(prefix, kr.metric);
+                            } else {
+                                self.metrics.remove(&prefix);
+                            }
+                            fib_changes.push(bgp_fib::FibChange::Upsert(kr));
+                        }
+                        None => {
+                            self.metrics.remove(&prefix);
+                            fib_changes.push(bgp_fib::FibChange::Remove(RouteKey::new(
+                                f.table, prefix, old,
+                            )));
+                        }
+                    }
+                }
+            }
+            for p in lock(&self.shared.peers).iter() {
+                if rib.has_pending(p.id) {
+                    p.notify.notify_one();
+                }
+            }
+            self.shared.stats.rib_batch(updates, t0.elapsed());
+        }
+        self.shared.stats.fib_sent(fib_changes.len());
+        if let Some(f) = &self.fib {
+            if let Err(b) = f.try_send(fib_changes) {
+                self.fib_backlog = Some(b);
+            }
+        }
+        for b in best {
+            let _ = self.shared.best_tx.send(b);
+        }
+        let done = {
+            let rec = lock(&self.shared.recovery);
+            rec.as_ref()
+                .is_some_and(|r| r.waiting.is_empty() || r.started.elapsed() >= r.wait)
+                // Only once every change so far was handed to the FIB thread.
+                && self.fib_backlog.is_none()
+                && !self.fib_more
+        };
+        if done {
+            tracing::info!("graceful restart recovery done: sweeping stale kernel routes");
+            *lock(&self.shared.recovery) = None;
+            if let Some(f) = &self.fib {
+                f.release_stale();
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        let notify = self.shared.config().file.shutdown == ShutdownMode::Notify;
+        let peers: Vec<_> = lock(&self.shared.peers).clone();
+        for p in &peers {
+            let _ = p.cmd.send(PeerCmd::Shutdown { notify });
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline && peers.iter().any(|p| !p.cmd.is_closed()) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(f) = self.fib.as_mut() {
+            f.shutdown().await;
+        }
+        tracing::info!("stopped");
+    }
+}
+
+fn local_of(r: &LocalRoute) -> RibLocal {
+    RibLocal {
+        next_hop: r.via,
+        route_type: if r.via.is_some() {
+            RouteType::Unicast
+        } else {
+            RouteType::Blackhole
+        },
+        ifname: None,
+        krt_metric: None,
+    }
+}
+
+/// The protocol name of a source (BIRD's names for the local ones).
+pub(crate) fn source_name(rib: &Rib, s: SourceId) -> String {
+    match s {
+        SourceId::STATIC => "static1".into(),
+        SourceId::KERNEL => "kernel1".into(),
+        SourceId::DIRECT => "direct1".into(),
+        _ => rib
+            .peer_config(s)
+            .map_or_else(|| format!("bgp{}", s.0), |p| p.name.clone()),
+    }
+}

@@ -1,0 +1,71 @@
+//! Helpers of the namespace tests: the daemon process (the `embed` example runs the whole
+//! daemon from a config file) and kernel-table expectations.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bgpd_lab::kernel::{self, KernelRoute};
+use bgpd_lab::{wait_observing, Family, NodeNet, Observed, Process};
+
+pub fn embed_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let p = dir.join("examples/embed");
+    assert!(
+        p.exists(),
+        "{} missing: cargo build -p bgpd --examples",
+        p.display()
+    );
+    p
+}
+
+/// Writes `config` to the node's `bgpd.toml` and starts the daemon (log `bgpd.<run>.log`).
+pub fn start(n: &NodeNet, config: &str, run: u32) -> Process {
+    let cfg = n.path("bgpd.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let argv: Vec<String> = vec![
+        "ip".into(),
+        "netns".into(),
+        "exec".into(),
+        n.ns.clone(),
+        embed_bin().display().to_string(),
+        "-c".into(),
+        cfg.display().to_string(),
+    ];
+    Process::spawn("bgpd", &argv, &n.path(&format!("bgpd.{run}.log"))).unwrap()
+}
+
+/// Our routes (`proto bird`) of the node's main table.
+pub fn ours(n: &NodeNet, f: Family) -> Vec<KernelRoute> {
+    kernel::routes(&n.ns, f, "main", Some("bird")).unwrap_or_default()
+}
+
+/// Waits until `pred` holds for the node's routes of family `f`.
+pub fn wait_kernel(
+    n: &NodeNet,
+    f: Family,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&[KernelRoute]) -> bool,
+) {
+    wait_observing(
+        Duration::from_secs(secs),
+        Duration::from_millis(200),
+        what,
+        || {
+            let r = kernel::routes(&n.ns, f, "main", Some("bird"))?;
+            Ok(Observed::when(
+                pred(&r),
+                format!("{}: {}", n.name, kernel::render(&r)),
+            ))
+        },
+    )
+    .unwrap();
+}
+
+/// Whether `dst` is installed via `gw` (any device, no onlink).
+pub fn via(r: &[KernelRoute], dst: &str, gw: &str) -> bool {
+    r.iter()
+        .any(|k| k.dst == dst && k.gateway.as_deref() == Some(gw))
+}

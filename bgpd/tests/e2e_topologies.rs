@@ -1,0 +1,257 @@
+//! End to end in network namespaces (root), several bgpd processes, checked through the
+//! kernel tables: two route reflectors in one cluster with three clients (stopping one RR
+//! loses nothing), eBGP over IPv4 and IPv6 sessions, TCP-MD5 match and mismatch.
+
+mod common;
+
+use std::time::Duration;
+
+use bgpd_lab::kernel::RouteMonitor;
+use bgpd_lab::{Family, Lab, NodeNet};
+use common::{ours, start, via, wait_kernel};
+
+fn rr_config(n: &NodeNet, other_rr: &NodeNet) -> String {
+    format!(
+        r#"
+router_id = "{ip}"
+asn = 64512
+shutdown = "notify"
+[listen]
+addresses = ["{ip}"]
+[kernel]
+enabled = false
+[route_reflector]
+cluster_id = "10.255.0.1"
+clients = ["Client"]
+[[peers]]
+name = "RR_peer"
+address = "{other}"
+asn = 64512
+source_address = "{ip}"
+hold_time = 9
+[[peer_ranges]]
+name = "Client"
+prefix = "172.31.0.0/24"
+asn = 64512
+hold_time = 9
+"#,
+        ip = n.ip4(),
+        other = other_rr.ip4()
+    )
+}
+
+fn client_config(n: &NodeNet, idx: u8, rrs: &[&NodeNet]) -> String {
+    let mut s = format!(
+        r#"
+router_id = "{ip}"
+asn = 64512
+[listen]
+addresses = []
+[kernel]
+protocol = "bird"
+[[static]]
+prefix = "10.244.{idx}.0/26"
+blackhole = true
+"#,
+        ip = n.ip4()
+    );
+    for rr in rrs {
+        s += &format!(
+            "[[peers]]\nname = \"Global_{}\"\naddress = \"{}\"\nasn = 64512\nsource_address = \"{}\"\nhold_time = 9\n",
+            rr.ip4().to_string().replace('.', "_"),
+            rr.ip4(),
+            n.ip4()
+        );
+    }
+    s
+}
+
+#[test]
+fn two_route_reflectors_one_cluster_three_clients() {
+    let mut lab = Lab::new("bgpd_rr").unwrap();
+    let lan = lab.lan().unwrap();
+    let rr1 = lab.node("rr1", &[(&lan, 2)], None).unwrap();
+    let rr2 = lab.node("rr2", &[(&lan, 3)], None).unwrap();
+    let clients: Vec<NodeNet> = (1..=3u8)
+        .map(|i| lab.node(&format!("c{i}"), &[(&lan, 20 + i)], None).unwrap())
+        .collect();
+    let mut p_rr1 = start(&rr1, &rr_config(&rr1, &rr2), 0);
+    let _p_rr2 = start(&rr2, &rr_config(&rr2, &rr1), 0);
+    let _pc: Vec<_> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| start(c, &client_config(c, i as u8 + 1, &[&rr1, &rr2]), 0))
+        .collect();
+    let all_learned = |me: usize, r: &[bgpd_lab::KernelRoute]| {
+        clients.iter().enumerate().all(|(j, o)| {
+            let dst = format!("10.244.{}.0/26", j + 1);
+            if j == me {
+                r.iter().any(|k| k.dst == dst && k.is_blackhole())
+            } else {
+                via(r, &dst, &o.ip4().to_string())
+            }
+        })
+    };
+    for (i, c) in clients.iter().enumerate() {
+        wait_kernel(
+            c,
+            Family::V4,
+            40,
+            "every client learns every block via its owner (reflected)",
+            |r| all_learned(i, r),
+        );
+    }
+    // Stop RR 1 with Cease (shutdown = "notify": no GR on the clients' side): nothing lost,
+    // RR 2 still reflects everything.
+    let mons: Vec<RouteMonitor> = clients
+        .iter()
+        .map(|c| RouteMonitor::start(&c.ns, &c.path("monitor.log")).unwrap())
+        .collect();
+    p_rr1.signal(libc::SIGTERM).unwrap();
+    assert!(p_rr1.wait_exit(Duration::from_secs(10)).is_some());
+    std::thread::sleep(Duration::from_secs(3));
+    for (i, c) in clients.iter().enumerate() {
+        assert!(
+            all_learned(i, &ours(c, Family::V4)),
+            "{}: lost routes after RR 1 stopped",
+            c.name
+        );
+    }
+    let watched: Vec<String> = (1..=3).map(|j| format!("10.244.{j}.0/26")).collect();
+    for (c, m) in clients.iter().zip(mons) {
+        let d = m.deletions_of(&watched).unwrap();
+        assert!(d.is_empty(), "{}: deleted {d:?}", c.name);
+        m.stop();
+    }
+}
+
+fn ebgp_config(
+    n: &NodeNet,
+    asn: u32,
+    peer: &NodeNet,
+    peer_as: u32,
+    idx: u8,
+    password: Option<&str>,
+) -> String {
+    let pw = password
+        .map(|p| format!("password = \"{p}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"
+router_id = "{ip4}"
+asn = {asn}
+[listen]
+addresses = ["{ip4}", "{ip6}"]
+[kernel]
+protocol = "bird"
+[[static]]
+prefix = "10.{idx}.0.0/24"
+blackhole = true
+[[static]]
+prefix = "fd00:{idx}::/48"
+blackhole = true
+[[peers]]
+name = "v4"
+address = "{p4}"
+asn = {peer_as}
+source_address = "{ip4}"
+families = ["ipv4"]
+hold_time = 9
+{pw}
+[[peers]]
+name = "v6"
+address = "{p6}"
+asn = {peer_as}
+source_address = "{ip6}"
+families = ["ipv6"]
+hold_time = 9
+{pw}
+"#,
+        ip4 = n.ip4(),
+        ip6 = n.ip6(),
+        p4 = peer.ip4(),
+        p6 = peer.ip6(),
+    )
+}
+
+#[test]
+fn ebgp_ipv4_and_ipv6_sessions() {
+    let mut lab = Lab::new("bgpd_ebgp").unwrap();
+    let lan = lab.lan().unwrap();
+    let a = lab.node("a", &[(&lan, 11)], None).unwrap();
+    let b = lab.node("b", &[(&lan, 12)], None).unwrap();
+    let _pa = start(&a, &ebgp_config(&a, 65001, &b, 65002, 1, None), 0);
+    let _pb = start(&b, &ebgp_config(&b, 65002, &a, 65001, 2, None), 0);
+    let (a4, b4, a6, b6) = (
+        a.ip4().to_string(),
+        b.ip4().to_string(),
+        a.ip6().to_string(),
+        b.ip6().to_string(),
+    );
+    wait_kernel(&a, Family::V4, 30, "a learns 10.2.0.0/24 via b", |r| {
+        via(r, "10.2.0.0/24", &b4)
+    });
+    wait_kernel(&b, Family::V4, 30, "b learns 10.1.0.0/24 via a", |r| {
+        via(r, "10.1.0.0/24", &a4)
+    });
+    wait_kernel(&a, Family::V6, 30, "a learns fd00:2::/48 via b", |r| {
+        via(r, "fd00:2::/48", &b6)
+    });
+    wait_kernel(&b, Family::V6, 30, "b learns fd00:1::/48 via a", |r| {
+        via(r, "fd00:1::/48", &a6)
+    });
+}
+
+#[test]
+fn tcp_md5_match_and_mismatch() {
+    let mut lab = Lab::new("bgpd_md5").unwrap();
+    let lan = lab.lan().unwrap();
+    let a = lab.node("a", &[(&lan, 11)], None).unwrap();
+    let b = lab.node("b", &[(&lan, 12)], None).unwrap();
+    let c = lab.node("c", &[(&lan, 13)], None).unwrap();
+    // a <-> b with the same key; c uses another key towards a.
+    let mut ca = ebgp_config(&a, 65001, &b, 65002, 1, Some("s3cret"));
+    ca += &format!(
+        "[[peers]]\nname = \"c\"\naddress = \"{}\"\nasn = 65003\nfamilies = [\"ipv4\"]\npassword = \"s3cret\"\nhold_time = 9\n",
+        c.ip4()
+    );
+    let _pa = start(&a, &ca, 0);
+    let _pb = start(&b, &ebgp_config(&b, 65002, &a, 65001, 2, Some("s3cret")), 0);
+    let cc = format!(
+        r#"
+router_id = "{ip}"
+asn = 65003
+[listen]
+addresses = ["{ip}"]
+[kernel]
+protocol = "bird"
+[[static]]
+prefix = "10.3.0.0/24"
+blackhole = true
+[[peers]]
+name = "a"
+address = "{pa}"
+asn = 65001
+families = ["ipv4"]
+password = "wrong"
+hold_time = 9
+"#,
+        ip = c.ip4(),
+        pa = a.ip4()
+    );
+    let _pc = start(&c, &cc, 0);
+    let b4 = b.ip4().to_string();
+    wait_kernel(
+        &a,
+        Family::V4,
+        30,
+        "matching keys: a learns b's route",
+        |r| via(r, "10.2.0.0/24", &b4),
+    );
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(
+        !ours(&a, Family::V4).iter().any(|k| k.dst == "10.3.0.0/24"),
+        "mismatched key: no session, no route from c"
+    );
+    assert!(!ours(&c, Family::V4).iter().any(|k| k.dst == "10.1.0.0/24"));
+}

@@ -1,0 +1,189 @@
+//! A raw test speaker (plain TCP, hand-made messages) sends malformed UPDATEs to an embedded
+//! daemon over loopback: RFC 7606 treat-as-withdraw keeps the session up and withdraws only
+//! the affected prefixes; the daemon keeps running and accepts the next valid UPDATE.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use bgp_core::wire::{Capability, Family, Open};
+use bgpd::config::Config;
+use bgpd::status::RouteQuery;
+use bgpd::{Daemon, StartOptions};
+use bytes::BytesMut;
+
+fn update(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let len = 19 + 2 + 2 + attrs.len() + nlri.len();
+    let mut m = vec![0xff; 16];
+    m.extend((len as u16).to_be_bytes());
+    m.push(2);
+    m.extend([0, 0]);
+    m.extend((attrs.len() as u16).to_be_bytes());
+    m.extend(attrs);
+    m.extend(nlri);
+    m
+}
+
+const ORIGIN_IGP: [u8; 4] = [0x40, 1, 1, 0];
+const AS_PATH_EMPTY: [u8; 3] = [0x40, 2, 0];
+const NEXT_HOP: [u8; 7] = [0x40, 3, 4, 127, 0, 0, 9];
+const LOCAL_PREF: [u8; 7] = [0x40, 5, 4, 0, 0, 0, 100];
+
+fn read_msg(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 19];
+    s.read_exact(&mut h).unwrap();
+    let len = u16::from_be_bytes([h[16], h[17]]) as usize;
+    let mut body = vec![0; len - 19];
+    s.read_exact(&mut body).unwrap();
+    (h[18], body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_updates_are_treated_as_withdraw() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = Config::parse(
+        &format!(
+            r#"
+router_id = "10.0.0.1"
+asn = 64512
+[listen]
+addresses = ["127.0.0.1"]
+port = {port}
+[kernel]
+enabled = false
+[[peers]]
+name = "raw"
+address = "127.0.0.9"
+asn = 64512
+passive = true
+"#
+        ),
+        "t",
+    )
+    .unwrap();
+    let d = Daemon::start(
+        cfg,
+        StartOptions {
+            no_kernel: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ctl = d.control();
+
+    let speaker = tokio::task::spawn_blocking(move || {
+        // Connect from 127.0.0.9 (the configured peer address).
+        let mut s = socket_from(Ipv4Addr::new(127, 0, 0, 9), port);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut open = BytesMut::new();
+        Open::new(
+            64512,
+            90,
+            Ipv4Addr::new(10, 0, 0, 9),
+            vec![
+                Capability::Multiprotocol(Family::IPV4_UNICAST),
+                Capability::FourOctetAs(64512),
+            ],
+        )
+        .encode(&mut open)
+        .unwrap();
+        s.write_all(&open).unwrap();
+        assert_eq!(read_msg(&mut s).0, 1, "OPEN from the daemon");
+        let mut ka = vec![0xff; 16];
+        ka.extend([0, 19, 4]);
+        s.write_all(&ka).unwrap();
+        s
+    })
+    .await
+    .unwrap();
+    let mut s = speaker;
+
+    let established = || {
+        ctl.protocols()
+            .iter()
+            .any(|p| p.name == "raw" && p.bgp.as_ref().is_some_and(|b| b.state == "Established"))
+    };
+    let has = |p: &str| {
+        !ctl.routes(&RouteQuery {
+            prefix: Some(p.parse().unwrap()),
+            ..Default::default()
+        })
+        .is_empty()
+    };
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait("Established", &established);
+
+    // A valid UPDATE: 10.5.0.0/24 and 10.6.0.0/24.
+    let good = [&ORIGIN_IGP[..], &AS_PATH_EMPTY, &NEXT_HOP, &LOCAL_PREF].concat();
+    s.write_all(&update(&good, &[24, 10, 5, 0, 24, 10, 6, 0]))
+        .unwrap();
+    wait("10.5.0.0/24 learned", &|| {
+        has("10.5.0.0/24") && has("10.6.0.0/24")
+    });
+
+    // ORIGIN with an undefined value (RFC 7606 §7.1: treat-as-withdraw) for 10.5.0.0/24.
+    let bad_origin = [
+        &[0x40u8, 1, 1, 7][..],
+        &AS_PATH_EMPTY,
+        &NEXT_HOP,
+        &LOCAL_PREF,
+    ]
+    .concat();
+    s.write_all(&update(&bad_origin, &[24, 10, 5, 0])).unwrap();
+    wait("10.5.0.0/24 withdrawn", &|| !has("10.5.0.0/24"));
+    assert!(has("10.6.0.0/24"), "other prefixes untouched");
+
+    // AS_PATH with an unknown segment type (§7.2: treat-as-withdraw) for 10.6.0.0/24.
+    let bad_path = [
+        &ORIGIN_IGP[..],
+        &[0x40, 2, 6, 9, 1, 0, 0, 0xfd, 0xe8],
+        &NEXT_HOP,
+        &LOCAL_PREF,
+    ]
+    .concat();
+    s.write_all(&update(&bad_path, &[24, 10, 6, 0])).unwrap();
+    wait("10.6.0.0/24 withdrawn", &|| !has("10.6.0.0/24"));
+
+    // The session survived both and takes the next valid UPDATE.
+    assert!(established(), "session reset by a treat-as-withdraw error");
+    s.write_all(&update(&good, &[24, 10, 7, 0])).unwrap();
+    wait("10.7.0.0/24 learned", &|| has("10.7.0.0/24"));
+    assert!(established());
+    drop(s);
+    tokio::time::timeout(Duration::from_secs(10), d.stop())
+        .await
+        .unwrap();
+}
+
+fn socket_from(src: Ipv4Addr, port: u16) -> TcpStream {
+    // std has no bind-before-connect: use the daemon's socket helper through tokio.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let o = bgpd::daemon::sockets::ConnectOpts {
+            peer: format!("127.0.0.1:{port}").parse().unwrap(),
+            source: Some(src.into()),
+            md5: None,
+            ttl: 64,
+            gtsm_min: None,
+            timeout: Duration::from_secs(5),
+        };
+        let s = bgpd::daemon::sockets::connect(&o).await.unwrap();
+        let s = s.into_std().unwrap();
+        s.set_nonblocking(false).unwrap();
+        s
+    })
+}
