@@ -89,6 +89,11 @@ fn shuffled_table(n: usize) -> Vec<Batch> {
 }
 
 fn table_of(order: &[usize], variant: u32) -> Vec<Batch> {
+    table_with(order, variant, 0)
+}
+
+/// Like [`table_of`], with `extra` more ASes in every path (prepending).
+fn table_with(order: &[usize], variant: u32, extra: usize) -> Vec<Batch> {
     order
         .chunks(PER_UPDATE)
         .enumerate()
@@ -97,11 +102,13 @@ fn table_of(order: &[usize], variant: u32) -> Vec<Batch> {
             Batch {
                 attrs: PathAttributes {
                     origin: Some(Origin::Igp),
-                    as_path: Some(AsPath::from_sequence(&[
-                        65100 + variant,
-                        4_200_000_000 + set,
-                        set % 50,
-                    ])),
+                    as_path: Some(AsPath::from_sequence(
+                        &[
+                            vec![65100 + variant; 1 + extra],
+                            vec![4_200_000_000 + set, set % 50],
+                        ]
+                        .concat(),
+                    )),
                     med: Some(set),
                     local_pref: Some(100),
                     ..PathAttributes::default()
@@ -298,6 +305,24 @@ fn heap_report() {
         }
     });
     println!("one-shot 10 peers withdraw: {}", rate(10 * PREFIXES, wd));
+    drop(rib);
+    drop(tables);
+    // 10 peers whose paths differ in length (peer p prepends p % 3 times): most paths lose at
+    // the AS_PATH step, the common case with several upstreams.
+    let order: Vec<usize> = (0..PREFIXES).collect();
+    let tables: Vec<Vec<Batch>> = (0..10)
+        .map(|p| table_with(&order, p, p as usize % 3))
+        .collect();
+    let (mut rib, ids) = rib_with_peers(10);
+    let ins = timed(|| {
+        for (p, tb) in tables.iter().enumerate() {
+            insert(&mut rib, ids[p], tb, peer_addr(p));
+        }
+    });
+    println!(
+        "one-shot 10 peers insert, path lengths differing by peer: {}",
+        rate(10 * PREFIXES, ins)
+    );
     drop(rib);
     drop(tables);
     // Route reflector.

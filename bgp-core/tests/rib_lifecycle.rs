@@ -433,3 +433,169 @@ fn ipv6_routes_flow_through_mp_reach() {
     n.settle();
     assert!(n.nodes[b].rib.best(&net("fd00:244::/64")).is_none());
 }
+
+#[test]
+fn end_of_rib_follows_the_initial_feed_even_under_churn() {
+    let mut r = rib();
+    let e = up(&mut r, "e", "192.0.2.1", 65100);
+    let prefixes: Vec<String> = (0..3000)
+        .map(|k| format!("20.{}.{}.0/24", k / 256, k % 256))
+        .collect();
+    let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    ann(&mut r, e, "192.0.2.1", &refs);
+    let mut c = PeerConfig::new("i", ip("10.0.0.2"));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    let i = r.add_peer(c).unwrap();
+    let mut ctx = neg(AS, "10.0.0.1", AS, "10.0.0.2");
+    ctx.families = vec![Family::IPV4_UNICAST];
+    r.peer_up(i, ctx.clone());
+    // Pull one message, then keep changing a prefix between pulls: End-of-RIB must still come
+    // right after the 3000 initial prefixes, before the later changes.
+    let mut buf = BytesMut::new();
+    let mut seen = 0usize;
+    let mut eor_after = None;
+    let rx = ctx.mirror();
+    for round in 0..100 {
+        let mut a = attrs(&[65100]);
+        a.med = Some(round);
+        r.announce(
+            e,
+            Family::IPV4_UNICAST,
+            &a,
+            nh("192.0.2.1"),
+            &[nlri("30.0.0.0/24")],
+        );
+        buf.clear();
+        if !r.poll_update(i, &mut buf).unwrap() {
+            break;
+        }
+        let len = frame(&buf, MAX_MESSAGE_LEN).unwrap().unwrap();
+        let Message::Update(u) = Message::decode(buf.clone().freeze().split_to(len), &rx).unwrap()
+        else {
+            panic!()
+        };
+        if u.end_of_rib_family().is_some() {
+            eor_after = Some(seen);
+            break;
+        }
+        seen += u.nlri.len();
+    }
+    assert_eq!(eor_after, Some(3000));
+    assert!(r.has_pending(i), "the later changes are still to be sent");
+}
+
+#[test]
+fn peers_coming_up_together_share_one_feed_snapshot_and_get_everything() {
+    let mut r = rib();
+    let e = up(&mut r, "e", "192.0.2.1", 65100);
+    ann(&mut r, e, "192.0.2.1", &["10.1.0.0/16", "10.2.0.0/16"]);
+    let mut clients = Vec::new();
+    for k in 0..3 {
+        let addr = format!("10.0.1.{}", k + 1);
+        let mut c = PeerConfig::new(format!("c{k}"), ip(&addr));
+        c.local_v4 = Some(v4("10.0.0.1"));
+        let id = r.add_peer(c).unwrap();
+        r.peer_up(id, neg(AS, "10.0.0.1", AS, &addr));
+        clients.push((id, neg(AS, "10.0.0.1", AS, &addr)));
+    }
+    // A prefix added after the first peers came up reaches everyone too.
+    ann(&mut r, e, "192.0.2.1", &["10.3.0.0/16"]);
+    for (id, ctx) in &clients {
+        let msgs = pull(&mut r, *id, ctx);
+        let n: usize = msgs.iter().map(|m| m.nlri.len()).sum();
+        assert_eq!(n, 3);
+    }
+}
+
+#[test]
+fn well_known_communities_limit_export() {
+    use bgp_core::wire::Community;
+    // (community, reaches iBGP peer, reaches eBGP peer)
+    let cases = [
+        (None, true, true),
+        (Some(Community::NO_EXPORT), true, false),
+        (Some(Community::NO_EXPORT_SUBCONFED), true, false),
+        (Some(Community::NO_ADVERTISE), false, false),
+    ];
+    for (c, to_ibgp, to_ebgp) in cases {
+        let mut r = rib();
+        let src = up(&mut r, "src", "192.0.2.1", 65100);
+        let i = up(&mut r, "i", "10.0.0.2", AS);
+        let e = up(&mut r, "e", "192.0.2.9", 65200);
+        let mut a = attrs(&[65100]);
+        a.communities = c.into_iter().collect();
+        r.announce(
+            src,
+            Family::IPV4_UNICAST,
+            &a,
+            nh("192.0.2.1"),
+            &[nlri("10.1.0.0/16")],
+        );
+        for (p, want) in [(i, to_ibgp), (e, to_ebgp)] {
+            let mut buf = BytesMut::new();
+            while r.poll_update(p, &mut buf).unwrap() {}
+            assert_eq!(
+                !r.adj_rib_out(p, &net("10.1.0.0/16")).is_empty(),
+                want,
+                "{c:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn removed_peer_frees_its_routes_and_slot() {
+    let mut r = rib();
+    let p = up(&mut r, "p", "10.0.0.2", AS);
+    ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16", "10.2.0.0/16"]);
+    let mine = r.source_routes(p, Family::IPV4_UNICAST);
+    assert_eq!(
+        mine.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        vec![net("10.1.0.0/16"), net("10.2.0.0/16")]
+    );
+    r.remove_peer(p);
+    assert!(r.is_empty());
+    assert!(r.source_routes(p, Family::IPV4_UNICAST).is_empty());
+    let q = r.add_peer(PeerConfig::new("q", ip("10.0.0.3"))).unwrap();
+    assert_eq!(q, p, "slot reused");
+}
+
+#[test]
+fn refresh_export_resends_all_or_only_differences() {
+    let mut r = rib();
+    let e = up(&mut r, "e", "192.0.2.1", 65100);
+    ann(&mut r, e, "192.0.2.1", &["10.1.0.0/16", "10.2.0.0/16"]);
+    r.set_policy("out", Policy::accept_all());
+    let mut c = PeerConfig::new("i", ip("10.0.0.2"));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    c.export = Some("out".into());
+    let i = r.add_peer(c).unwrap();
+    let mut ctx = neg(AS, "10.0.0.1", AS, "10.0.0.2");
+    ctx.families = vec![Family::IPV4_UNICAST];
+    r.peer_up(i, ctx.clone());
+    let n = |msgs: &[Update]| {
+        msgs.iter()
+            .map(|m| m.nlri.len() + m.withdrawn.len())
+            .sum::<usize>()
+    };
+    assert_eq!(n(&pull(&mut r, i, &ctx)), 2);
+    // ROUTE-REFRESH: everything again.
+    r.refresh_export_family(i, Family::IPV4_UNICAST, true);
+    assert_eq!(n(&pull(&mut r, i, &ctx)), 2);
+    // Export filter changed to drop 10.2/16: only that withdrawal goes out.
+    r.set_policy(
+        "out",
+        Policy {
+            terms: vec![Term {
+                matches: vec![Match::Prefix(vec!["10.2.0.0/16".parse().unwrap()])],
+                actions: vec![],
+                verdict: Some(Verdict::Reject),
+            }],
+            default: Verdict::Accept,
+        },
+    );
+    r.refresh_export(i, false);
+    let msgs = pull(&mut r, i, &ctx);
+    assert_eq!(n(&msgs), 1);
+    assert_eq!(msgs[0].withdrawn, vec![nlri("10.2.0.0/16")]);
+}

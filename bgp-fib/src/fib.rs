@@ -135,6 +135,7 @@ struct Dump {
 struct LinkRec {
     name: Box<str>,
     up: bool,
+    admin_up: bool,
     gen: u32,
 }
 
@@ -153,6 +154,9 @@ pub struct FibStats {
     pub errors: u64,
     pub overruns: u64,
     pub scans: u64,
+    /// Notifications about routes of our own protocol that reached us (the monitor's
+    /// socket filter should keep this at 0).
+    pub own_route_notifications: u64,
 }
 
 /// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
@@ -164,10 +168,14 @@ pub struct Fib {
     pending_deletes: FxMap<RouteKey, bool>,
     queue: VecDeque<RouteKey>,
     names: Vec<Box<str>>,
+    /// Interface index of each interned name (0: no such interface now), kept in step with
+    /// `link_by_name` so resolving a device costs an array read.
+    name_ifindex: Vec<u32>,
     name_ids: HashMap<Box<str>, u32, FxBuild>,
     links: FxMap<u32, LinkRec>,
     link_by_name: HashMap<Box<str>, u32, FxBuild>,
-    addrs: FxMap<(u32, IpAddr, u8), u32>,
+    /// Local addresses by interface index: (address, prefix length, generation).
+    addrs: FxMap<u32, Vec<(IpAddr, u8, u32)>>,
     learned: FxMap<RouteKey, (LearnedRoute, u32)>,
     tables: FxSet<u32>,
     failed: FxMap<RouteKey, i32>,
@@ -183,15 +191,45 @@ pub struct Fib {
     next_scan: Option<Instant>,
     events: VecDeque<FibEvent>,
     stats: FibStats,
+    /// Reused parse buffer for route messages.
+    scratch: KernelRoute,
 }
 
 /// The interface index of a stored device (0 = let the kernel choose); `None` when a
 /// named device is not known (yet).
-fn resolve(names: &[Box<str>], by_name: &HashMap<Box<str>, u32, FxBuild>, dev: Dev) -> Option<u32> {
+fn resolve(name_ifindex: &[u32], dev: Dev) -> Option<u32> {
     match dev {
         Dev::Any => Some(0),
         Dev::Index(i) => Some(i),
-        Dev::Name(id) => by_name.get(names.get(id as usize)?).copied(),
+        Dev::Name(id) => name_ifindex.get(id as usize).copied().filter(|i| *i != 0),
+    }
+}
+
+fn nh_matches(name_ifindex: &[u32], want: &Nh, got: &wire::KernelNextHop) -> bool {
+    got.gateway == Some(want.gateway)
+        && got.onlink == want.onlink
+        && got.weight == want.weight
+        && match want.dev {
+            Dev::Any => true,
+            d => resolve(name_ifindex, d) == Some(got.ifindex),
+        }
+}
+
+fn target_matches(name_ifindex: &[u32], t: &Target, r: &KernelRoute) -> bool {
+    let m = |w: &Nh, g: &wire::KernelNextHop| nh_matches(name_ifindex, w, g);
+    match t {
+        Target::Blackhole => r.rtype == wire::RTN_BLACKHOLE,
+        Target::Unreachable => r.rtype == wire::RTN_UNREACHABLE,
+        Target::Prohibit => r.rtype == wire::RTN_PROHIBIT,
+        Target::One(nh) => {
+            r.rtype == wire::RTN_UNICAST && matches!(r.nexthops.as_slice(), [got] if m(nh, got))
+        }
+        Target::Many(nhs) => {
+            r.rtype == wire::RTN_UNICAST
+                && r.nexthops.len() == nhs.len()
+                && nhs.iter().all(|w| r.nexthops.iter().any(|g| m(w, g)))
+                && r.nexthops.iter().all(|g| nhs.iter().any(|w| m(w, g)))
+        }
     }
 }
 
@@ -214,6 +252,7 @@ impl Fib {
             pending_deletes: FxMap::default(),
             queue: VecDeque::new(),
             names: Vec::new(),
+            name_ifindex: Vec::new(),
             name_ids: HashMap::default(),
             links: FxMap::default(),
             link_by_name: HashMap::default(),
@@ -233,6 +272,7 @@ impl Fib {
             next_scan: None,
             events: VecDeque::new(),
             stats: FibStats::default(),
+            scratch: KernelRoute::default(),
         }
     }
 
@@ -275,7 +315,7 @@ impl Fib {
 
     /// Number of local addresses currently known.
     pub fn address_count(&self) -> usize {
-        self.addrs.len()
+        self.addrs.values().map(Vec::len).sum()
     }
 
     /// Number of learned (foreign) routes currently known.
@@ -335,6 +375,8 @@ impl Fib {
         }
         let id = self.names.len() as u32;
         self.names.push(name.into());
+        self.name_ifindex
+            .push(self.link_by_name.get(name).copied().unwrap_or(0));
         self.name_ids.insert(name.into(), id);
         id
     }
@@ -368,10 +410,17 @@ impl Fib {
                 }
             },
         };
-        self.tables.insert(key.table);
-        let was_installed = self.pending_deletes.remove(&key).unwrap_or(false);
-        match self.desired.get_mut(&key) {
-            Some(e) => {
+        if !self.tables.contains(&key.table) {
+            self.tables.insert(key.table);
+        }
+        let was_installed = if self.pending_deletes.is_empty() {
+            false
+        } else {
+            self.pending_deletes.remove(&key).unwrap_or(false)
+        };
+        match self.desired.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let e = o.get_mut();
                 if e.target == target && e.installed && !e.queued {
                     return;
                 }
@@ -381,16 +430,13 @@ impl Fib {
                     self.queue.push_back(key);
                 }
             }
-            None => {
-                self.desired.insert(
-                    key,
-                    Entry {
-                        target,
-                        installed: was_installed,
-                        queued: true,
-                        seen: 0,
-                    },
-                );
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Entry {
+                    target,
+                    installed: was_installed,
+                    queued: true,
+                    seen: 0,
+                });
                 self.queue.push_back(key);
             }
         }
@@ -543,15 +589,18 @@ impl Fib {
         let Some(front) = self.in_flight.front_mut() else {
             return; // stale reply from before an overrun
         };
-        if seq < front.first_seq {
-            return;
+        // Sequence numbers wrap: compare as distances from the batch's first message.
+        let d = seq.wrapping_sub(front.first_seq) as i32;
+        let span = front.ack_seq.wrapping_sub(front.first_seq) as i32;
+        if d < 0 {
+            return; // older than anything open: a reply from before an overrun
         }
-        if seq > front.ack_seq {
+        if d > span {
             tracing::warn!(seq, "netlink ACK lost: resync");
             self.handle_reply_overrun(now);
             return;
         }
-        let idx = (seq - front.first_seq) as usize;
+        let idx = d as usize;
         if errno != 0 {
             if let Some(op) = front.ops.get_mut(idx) {
                 op.2 = errno;
@@ -593,16 +642,23 @@ impl Fib {
 
     fn handle_object(&mut self, now: Instant, kind: u16, payload: &[u8], from_dump: bool) {
         match kind {
-            wire::RTM_NEWROUTE | wire::RTM_DELROUTE => match wire::parse_route(payload) {
-                Ok(r) => {
-                    if from_dump {
-                        self.dumped_route(r);
-                    } else {
-                        self.notified_route(kind == wire::RTM_NEWROUTE, r);
+            wire::RTM_NEWROUTE | wire::RTM_DELROUTE => {
+                let mut r = std::mem::take(&mut self.scratch);
+                match wire::parse_route_into(payload, &mut r) {
+                    Ok(()) => {
+                        if from_dump {
+                            self.dumped_route(&r);
+                        } else {
+                            if r.protocol == self.cfg.protocol {
+                                self.stats.own_route_notifications += 1;
+                            }
+                            self.notified_route(kind == wire::RTM_NEWROUTE, &r);
+                        }
                     }
+                    Err(e) => tracing::debug!(%e, "unparsable route message"),
                 }
-                Err(e) => tracing::debug!(%e, "unparsable route message"),
-            },
+                self.scratch = r;
+            }
             wire::RTM_NEWLINK | wire::RTM_DELLINK => match wire::parse_link(payload) {
                 Ok(l) => self.link(now, kind == wire::RTM_NEWLINK, l),
                 Err(e) => tracing::debug!(%e, "unparsable link message"),
@@ -625,12 +681,18 @@ impl Fib {
         let gen = self.dump_gen();
         if present {
             let name: Box<str> = l.name.as_str().into();
+            let mut came_up = false;
+            let mut renamed_from: Option<Box<str>> = None;
             let changed = match self.links.get_mut(&l.index) {
                 Some(rec) => {
                     rec.gen = gen;
+                    if !rec.admin_up && l.admin_up {
+                        came_up = true;
+                    }
+                    rec.admin_up = l.admin_up;
                     if rec.name != name {
                         self.link_by_name.remove(&rec.name);
-                        rec.name = name.clone();
+                        renamed_from = Some(std::mem::replace(&mut rec.name, name.clone()));
                         rec.up = l.up;
                         true
                     } else if rec.up != l.up {
@@ -646,14 +708,26 @@ impl Fib {
                         LinkRec {
                             name: name.clone(),
                             up: l.up,
+                            admin_up: l.admin_up,
                             gen,
                         },
                     );
                     true
                 }
             };
+            if let Some(old) = renamed_from {
+                self.refresh_name(&old);
+            }
+            if came_up
+                && self.cfg.ignore_addresses_of_down_links
+                && !self.dump_queue.contains(&DumpKind::Addresses)
+            {
+                // Its addresses were ignored while it was down.
+                self.dump_queue.push_back(DumpKind::Addresses);
+            }
             if changed {
                 self.link_by_name.insert(name.clone(), l.index);
+                self.refresh_name(&name);
                 // Routes waiting for this device name can be installed now.
                 if self.name_ids.contains_key(&name) && self.synced {
                     self.request_scan(now);
@@ -669,20 +743,24 @@ impl Fib {
         }
     }
 
+    /// Keeps `name_ifindex` in step after `link_by_name` changed for `name`.
+    fn refresh_name(&mut self, name: &str) {
+        if let Some(id) = self.name_ids.get(name) {
+            let idx = self.link_by_name.get(name).copied().unwrap_or(0);
+            if let Some(slot) = self.name_ifindex.get_mut(*id as usize) {
+                *slot = idx;
+            }
+        }
+    }
+
     fn forget_link(&mut self, index: u32) {
         if let Some(rec) = self.links.remove(&index) {
             if self.link_by_name.get(&rec.name) == Some(&index) {
                 self.link_by_name.remove(&rec.name);
+                self.refresh_name(&rec.name);
             }
-            let gone: Vec<(u32, IpAddr, u8)> = self
-                .addrs
-                .keys()
-                .filter(|k| k.0 == index)
-                .copied()
-                .collect();
-            for k in gone {
-                self.addrs.remove(&k);
-                self.address_event(false, k);
+            for (ip, len, _) in self.addrs.remove(&index).unwrap_or_default() {
+                self.address_event(false, (index, ip, len));
             }
             self.events.push_back(FibEvent::LinkRemoved {
                 index,
@@ -714,11 +792,35 @@ impl Fib {
         let k = (a.ifindex, a.address, a.prefix_len);
         let gen = self.dump_gen();
         if present {
-            if self.addrs.insert(k, gen).is_none() {
-                self.address_event(true, k);
+            // Like Calico's BIRD: addresses of interfaces that are not administratively up
+            // (kube-ipvs0 carries every service IP) are not reported; they are dumped
+            // again when the interface comes up.
+            if self.cfg.ignore_addresses_of_down_links
+                && self.links.get(&a.ifindex).is_some_and(|l| !l.admin_up)
+            {
+                return;
             }
-        } else if self.addrs.remove(&k).is_some() {
-            self.address_event(false, k);
+            let v = self.addrs.entry(a.ifindex).or_default();
+            match v
+                .iter_mut()
+                .find(|e| e.0 == a.address && e.1 == a.prefix_len)
+            {
+                Some(e) => e.2 = gen,
+                None => {
+                    v.push((a.address, a.prefix_len, gen));
+                    self.address_event(true, k);
+                }
+            }
+        } else if let Some(v) = self.addrs.get_mut(&a.ifindex) {
+            let before = v.len();
+            v.retain(|e| !(e.0 == a.address && e.1 == a.prefix_len));
+            let removed = v.len() != before;
+            if v.is_empty() {
+                self.addrs.remove(&a.ifindex);
+            }
+            if removed {
+                self.address_event(false, k);
+            }
         }
     }
 
@@ -768,13 +870,13 @@ impl Fib {
         }
     }
 
-    fn notified_route(&mut self, present: bool, r: KernelRoute) {
+    fn notified_route(&mut self, present: bool, r: &KernelRoute) {
         // Our own routes are checked by the periodic reconcile, not by notifications.
-        if !self.learnable(&r) {
+        if !self.learnable(r) {
             return;
         }
         if present {
-            self.learn(&r);
+            self.learn(r);
         } else {
             let key = RouteKey::new(r.table, r.prefix, r.metric);
             if self.learned.remove(&key).is_some() {
@@ -783,52 +885,13 @@ impl Fib {
         }
     }
 
-    fn resolve(&self, dev: Dev) -> Option<u32> {
-        resolve(&self.names, &self.link_by_name, dev)
-    }
-
-    fn nh_matches(&self, want: &Nh, got: &wire::KernelNextHop) -> bool {
-        if got.gateway != Some(want.gateway) || got.onlink != want.onlink {
-            return false;
-        }
-        if got.weight != want.weight {
-            return false;
-        }
-        match want.dev {
-            Dev::Any => true,
-            d => self.resolve(d) == Some(got.ifindex),
-        }
-    }
-
-    fn target_matches(&self, t: &Target, r: &KernelRoute) -> bool {
-        match t {
-            Target::Blackhole => r.rtype == wire::RTN_BLACKHOLE,
-            Target::Unreachable => r.rtype == wire::RTN_UNREACHABLE,
-            Target::Prohibit => r.rtype == wire::RTN_PROHIBIT,
-            Target::One(nh) => {
-                r.rtype == wire::RTN_UNICAST
-                    && matches!(r.nexthops.as_slice(), [got] if self.nh_matches(nh, got))
-            }
-            Target::Many(nhs) => {
-                r.rtype == wire::RTN_UNICAST
-                    && r.nexthops.len() == nhs.len()
-                    && nhs
-                        .iter()
-                        .all(|w| r.nexthops.iter().any(|g| self.nh_matches(w, g)))
-                    && r.nexthops
-                        .iter()
-                        .all(|g| nhs.iter().any(|w| self.nh_matches(w, g)))
-            }
-        }
-    }
-
-    fn dumped_route(&mut self, r: KernelRoute) {
+    fn dumped_route(&mut self, r: &KernelRoute) {
         if r.table == wire::RT_TABLE_LOCAL {
             return;
         }
         if r.protocol != self.cfg.protocol {
-            if self.learnable(&r) {
-                self.learn(&r);
+            if self.learnable(r) {
+                self.learn(r);
             }
             return;
         }
@@ -837,30 +900,23 @@ impl Fib {
         }
         let key = RouteKey::new(r.table, r.prefix, r.metric);
         let epoch = self.epoch;
-        let verdict = match self.desired.get(&key) {
-            Some(e) if e.seen == epoch => None, // a duplicate under our key: leave it
-            Some(e) => Some(Some(self.target_matches(&e.target, &r))),
-            None => Some(None),
-        };
-        match verdict {
-            None => {}
-            Some(Some(ok)) => {
-                if let Some(e) = self.desired.get_mut(&key) {
-                    e.seen = epoch;
-                    e.installed = true;
-                    if ok {
-                        // Already right in the kernel (adopted at start-up): nothing to send.
-                        e.queued = false;
-                    } else {
-                        self.scan.replaced += 1;
-                        if !e.queued {
-                            e.queued = true;
-                            self.queue.push_back(key);
-                        }
+        match self.desired.get_mut(&key) {
+            Some(e) if e.seen == epoch => {} // a duplicate under our key: leave it
+            Some(e) => {
+                e.seen = epoch;
+                e.installed = true;
+                if target_matches(&self.name_ifindex, &e.target, r) {
+                    // Already right in the kernel (adopted at start-up): nothing to send.
+                    e.queued = false;
+                } else {
+                    self.scan.replaced += 1;
+                    if !e.queued {
+                        e.queued = true;
+                        self.queue.push_back(key);
                     }
                 }
             }
-            Some(None) => {
+            None => {
                 if self.pending_deletes.contains_key(&key) {
                     return; // a delete is already queued
                 }
@@ -889,14 +945,17 @@ impl Fib {
                 }
             }
             DumpKind::Addresses => {
-                let gone: Vec<(u32, IpAddr, u8)> = self
-                    .addrs
-                    .iter()
-                    .filter(|(_, g)| **g != gen)
-                    .map(|(k, _)| *k)
-                    .collect();
+                let mut gone = Vec::new();
+                for (i, v) in self.addrs.iter_mut() {
+                    v.retain(|e| {
+                        if e.2 != gen {
+                            gone.push((*i, e.0, e.1));
+                        }
+                        e.2 == gen
+                    });
+                }
+                self.addrs.retain(|_, v| !v.is_empty());
                 for k in gone {
-                    self.addrs.remove(&k);
                     self.address_event(false, k);
                 }
             }
@@ -934,11 +993,14 @@ impl Fib {
                 if s.added + s.replaced + s.deleted > 0 {
                     tracing::info!(s.added, s.replaced, s.deleted, "kernel FIB reconciled");
                 }
-                self.events.push_back(FibEvent::Reconciled {
-                    added: s.added,
-                    replaced: s.replaced,
-                    deleted: s.deleted,
-                });
+                // Reported after the start-up reconcile and whenever a scan had to act.
+                if !self.synced || s.added + s.replaced + s.deleted > 0 {
+                    self.events.push_back(FibEvent::Reconciled {
+                        added: s.added,
+                        replaced: s.replaced,
+                        deleted: s.deleted,
+                    });
+                }
                 self.synced = true;
                 self.next_scan = Some(now + self.cfg.scan_interval);
             }
@@ -951,9 +1013,6 @@ impl Fib {
     fn next_seq(&mut self) -> u32 {
         let s = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        if self.seq == 0 {
-            self.seq = 1;
-        }
         s
     }
 
@@ -1011,7 +1070,7 @@ impl Fib {
                 let mut unresolved = false;
                 let mut nh = |n: &Nh| WireNextHop {
                     gateway: n.gateway,
-                    ifindex: match resolve(&self.names, &self.link_by_name, n.dev) {
+                    ifindex: match resolve(&self.name_ifindex, n.dev) {
                         Some(i) => i,
                         None => {
                             unresolved = true;
@@ -1440,6 +1499,34 @@ mod tests {
     }
 
     #[test]
+    fn acks_match_across_sequence_wrap() {
+        let now = Instant::now();
+        let mut fib = Fib::new(cfg(), false);
+        start(&mut fib, now, &[]);
+        let _ = events(&mut fib);
+        fib.seq = u32::MAX - 1;
+        for p in ["10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24", "10.0.4.0/24"] {
+            fib.apply(FibChange::Upsert(route(p, RouteKind::Blackhole)));
+        }
+        let mut b = Vec::new();
+        assert!(fib.poll_transmit(&mut b));
+        let sent = decode(&b);
+        let seqs: Vec<u32> = sent.iter().map(|m| m.2).collect();
+        assert_eq!(seqs, vec![u32::MAX - 1, u32::MAX, 0, 1]);
+        fib.handle_reply(now, &ack(0, libc::EEXIST)).unwrap();
+        fib.handle_reply(now, &ack(1, 0)).unwrap();
+        assert_eq!(
+            events(&mut fib),
+            vec![FibEvent::Outcome {
+                key: RouteKey::new(254, net("10.0.3.0/24"), 0),
+                op: RouteOp::Add,
+                errno: libc::EEXIST
+            }]
+        );
+        assert!(fib.is_idle());
+    }
+
+    #[test]
     fn deleting_an_absent_route_is_fine() {
         let now = Instant::now();
         let mut fib = Fib::new(cfg(), false);
@@ -1619,6 +1706,16 @@ mod tests {
         let sent = decode(&b);
         assert_eq!(sent[0].3.nexthops[0].ifindex, 7);
         assert!(sent[0].3.nexthops[0].onlink);
+        // a rename or a delete unresolves the name; a new tunl0 resolves it again
+        fib.handle_notification(now, &link_msg(RTM_NEWLINK, 7, "tunlX", true))
+            .unwrap();
+        assert_eq!(fib.name_ifindex, vec![0]);
+        fib.handle_notification(now, &link_msg(RTM_NEWLINK, 9, "tunl0", true))
+            .unwrap();
+        assert_eq!(fib.name_ifindex, vec![9]);
+        fib.handle_notification(now, &link_msg(RTM_DELLINK, 9, "tunl0", true))
+            .unwrap();
+        assert_eq!(fib.name_ifindex, vec![0]);
     }
 
     #[test]

@@ -176,6 +176,8 @@ pub enum FibEvent {
         subnet: IpNet,
     },
     /// A reconcile pass finished: how many routes it had to add, replace and delete.
+    /// Sent after the start-up reconcile (the kernel is in step from then on) and after
+    /// every later scan that had something to fix.
     Reconciled {
         added: usize,
         replaced: usize,
@@ -190,6 +192,9 @@ pub enum FibEvent {
 pub struct FibConfig {
     /// Our `rtm_protocol`: 12 (`bird`) for Calico deployments. See [`crate::protos`].
     pub protocol: u8,
+    /// Name of the IP-in-IP tunnel device (`krt_tunnel`, `tunl0` in Calico); see
+    /// [`FibConfig::tunnel_next_hop`].
+    pub tunnel_device: String,
     /// Tables we own routes in: start-up and periodic reconcile remove our stale routes
     /// from these tables (tables of desired routes are always included).
     pub tables: Vec<u32>,
@@ -199,6 +204,10 @@ pub struct FibConfig {
     pub learn: bool,
     /// Also learn routes of protocol `kernel` (2) and `redirect` (1); BIRD's `learn all`.
     pub learn_kernel_routes: bool,
+    /// Do not report addresses of interfaces that are administratively down (Calico's
+    /// BIRD patch for kube-ipvs0, which holds every service IP); they are reported when
+    /// the interface comes up. Default true.
+    pub ignore_addresses_of_down_links: bool,
     /// Period of the reconcile scan (BIRD's `scan time`, default 2 s).
     pub scan_interval: Duration,
     /// On shutdown, delete our routes (default false: BIRD's `persist`).
@@ -211,14 +220,24 @@ pub struct FibConfig {
     pub max_batches_in_flight: usize,
 }
 
+impl FibConfig {
+    /// The next hop of an IP-in-IP route: `via gateway dev <tunnel_device> onlink`, where the
+    /// gateway is the BGP next hop itself (not resolved through the kernel).
+    pub fn tunnel_next_hop(&self, gateway: IpAddr) -> NextHop {
+        NextHop::onlink(gateway, Device::Name(self.tunnel_device.clone()))
+    }
+}
+
 impl Default for FibConfig {
     fn default() -> Self {
         FibConfig {
             protocol: 12,
+            tunnel_device: "tunl0".into(),
             tables: vec![TABLE_MAIN],
             learn_tables: vec![TABLE_MAIN],
             learn: true,
             learn_kernel_routes: false,
+            ignore_addresses_of_down_links: true,
             scan_interval: Duration::from_secs(2),
             flush_on_shutdown: false,
             report_success: false,

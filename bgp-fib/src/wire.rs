@@ -487,6 +487,22 @@ pub struct KernelRoute {
     pub multipath: bool,
 }
 
+impl Default for KernelRoute {
+    fn default() -> Self {
+        KernelRoute {
+            table: 0,
+            prefix: IpNet::V4(Ipv4Net::default()),
+            metric: 0,
+            protocol: 0,
+            scope: 0,
+            rtype: 0,
+            flags: 0,
+            nexthops: Vec::new(),
+            multipath: false,
+        }
+    }
+}
+
 fn ip_from(family: u8, b: &[u8], code: u16) -> Result<IpAddr, WireError> {
     match (family, b.len()) {
         (AF_INET, 4) => <[u8; 4]>::try_from(b)
@@ -506,6 +522,14 @@ fn via_from(b: &[u8]) -> Result<IpAddr, WireError> {
 
 /// Parses the payload of an `RTM_NEWROUTE`/`RTM_DELROUTE`.
 pub fn parse_route(payload: &[u8]) -> Result<KernelRoute, WireError> {
+    let mut r = KernelRoute::default();
+    parse_route_into(payload, &mut r)?;
+    Ok(r)
+}
+
+/// As [`parse_route`], reusing `out` (and its next-hop allocation): dumps of a million
+/// routes then parse without allocating.
+pub fn parse_route_into(payload: &[u8], out: &mut KernelRoute) -> Result<(), WireError> {
     let family = rd_u8(payload, 0)?;
     let dst_len = rd_u8(payload, 1)?;
     let mut table = rd_u8(payload, 4)? as u32;
@@ -518,7 +542,8 @@ pub fn parse_route(payload: &[u8]) -> Result<KernelRoute, WireError> {
     let mut metric = 0u32;
     let mut gw = None;
     let mut oif = 0u32;
-    let mut nexthops = Vec::new();
+    let mut nexthops = std::mem::take(&mut out.nexthops);
+    nexthops.clear();
     let mut multipath = false;
     for a in attrs(body) {
         let (kind, data) = a?;
@@ -586,7 +611,7 @@ pub fn parse_route(payload: &[u8]) -> Result<KernelRoute, WireError> {
             weight: 1,
         });
     }
-    Ok(KernelRoute {
+    *out = KernelRoute {
         table,
         prefix,
         metric,
@@ -596,7 +621,8 @@ pub fn parse_route(payload: &[u8]) -> Result<KernelRoute, WireError> {
         flags,
         nexthops,
         multipath,
-    })
+    };
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -609,6 +635,8 @@ pub struct KernelLink {
     pub name: String,
     /// Administratively up and with carrier (`IFF_UP` and `IFF_RUNNING`).
     pub up: bool,
+    /// Administratively up (`IFF_UP`).
+    pub admin_up: bool,
 }
 
 pub fn parse_link(payload: &[u8]) -> Result<KernelLink, WireError> {
@@ -626,6 +654,7 @@ pub fn parse_link(payload: &[u8]) -> Result<KernelLink, WireError> {
         index: msg.header.index,
         name,
         up: f.contains(LinkFlags::Up) && f.contains(LinkFlags::Running),
+        admin_up: f.contains(LinkFlags::Up),
     })
 }
 

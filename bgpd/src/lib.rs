@@ -44,8 +44,11 @@
 //!   snapshots under short locks and sends commands to the peer tasks; it never waits for
 //!   the RIB task. Metrics: `daemon/stats.rs` is the one place counters are updated.
 
+pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
+pub mod metrics;
 pub mod status;
 
 pub use daemon::{Daemon, Handle, StartError, StartOptions};

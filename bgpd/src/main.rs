@@ -1,20 +1,7 @@
-//! `bgpd` command-line entry point.
+//! `bgpd` command-line entry point: the daemon and its control client (see [`bgpd::cli`]).
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version") | Some("-V") => {
-            println!("bgpd {}", bgpd::VERSION);
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!(
-                "bgpd {}: the daemon is not implemented yet (see the README)",
-                bgpd::VERSION
-            );
-            ExitCode::from(2)
-        }
-    }
+    bgpd::cli::main()
 }

@@ -66,14 +66,20 @@ impl Netns {
         ns
     }
 
-    fn batch(&self, text: &str) -> Duration {
+    /// Runs `ip -batch`; returns its wall time and CPU time (user + system of the child).
+    fn batch(&self, text: &str) -> Timing {
         let f = std::env::temp_dir().join(format!("{}.batch", self.0));
         std::fs::write(&f, text).expect("write batch file");
+        let c0 = cpu(libc::RUSAGE_CHILDREN);
         let t = Instant::now();
         run("ip", &["-n", &self.0, "-batch", f.to_str().expect("path")]);
-        let d = t.elapsed();
+        let wall = t.elapsed();
+        let c1 = cpu(libc::RUSAGE_CHILDREN);
         let _ = std::fs::remove_file(f);
-        d
+        Timing {
+            wall,
+            cpu: (c1.0 + c1.1).saturating_sub(c0.0 + c0.1),
+        }
     }
 
     fn path(&self) -> PathBuf {
@@ -96,6 +102,57 @@ fn run(cmd: &str, args: &[&str]) {
     );
 }
 
+/// Wall-clock and CPU time of one phase.
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl Timing {
+    const MAX: Timing = Timing {
+        wall: Duration::MAX,
+        cpu: Duration::MAX,
+    };
+
+    fn best(self, o: Timing) -> Timing {
+        Timing {
+            wall: self.wall.min(o.wall),
+            cpu: self.cpu.min(o.cpu),
+        }
+    }
+}
+
+/// A stopwatch for our own phases: wall time and this process's CPU time.
+struct Watch(Instant, (Duration, Duration));
+
+impl Watch {
+    fn start() -> Watch {
+        Watch(Instant::now(), cpu(libc::RUSAGE_SELF))
+    }
+    fn stop(&self) -> Timing {
+        let c = cpu(libc::RUSAGE_SELF);
+        Timing {
+            wall: self.0.elapsed(),
+            cpu: (c.0 + c.1).saturating_sub(self.1 .0 + self.1 .1),
+        }
+    }
+}
+
+fn cpu_times() -> (Duration, Duration) {
+    cpu(libc::RUSAGE_SELF)
+}
+
+/// (user, system) CPU time of this process or of its waited-for children.
+fn cpu(who: libc::c_int) -> (Duration, Duration) {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage.
+    unsafe { libc::getrusage(who, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (tv(ru.ru_utime), tv(ru.ru_stime))
+}
+
 fn v4(i: u32) -> IpNet {
     IpNet::V4(Ipv4Net::new(Ipv4Addr::from(0x2000_0000 + (i << 8)), 24).expect("prefix"))
 }
@@ -116,9 +173,16 @@ fn v6(i: u32) -> IpNet {
 
 struct Phase {
     name: &'static str,
-    ours: Duration,
-    ip: Duration,
+    ours: Timing,
+    ip: Timing,
     n: u32,
+}
+
+fn rounds() -> u32 {
+    std::env::var("FIB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
 }
 
 fn count_ours(rd: &mut FibSocket, gw: IpAddr) -> usize {
@@ -142,6 +206,7 @@ fn family(
     label: &'static str,
     out: &mut Vec<Phase>,
     heap: &mut Option<f64>,
+    scan_out: &mut Option<Duration>,
 ) {
     let limit = Duration::from_secs(300);
     let route = |i: u32, gw: IpAddr| FibRoute {
@@ -165,10 +230,7 @@ fn family(
         s
     };
 
-    let rounds: u32 = std::env::var("FIB_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let rounds = rounds();
     let (add, rep, del) = (
         ipline("add", Some(gw1)),
         ipline("replace", Some(gw2)),
@@ -186,13 +248,14 @@ fn family(
         assert_eq!(count_ours(rd, gw2), 0, "ip -batch del");
         [a, r, d]
     };
-    // bgp-fib: time from the first FibChange to the last ACK.
     // bgp-fib: time from the first `apply` to the last ACK. The FibChange values are built
     // beforehand (the RIB hands them over ready-made, as ip gets its batch file ready-made).
+    let mut best_scan = Duration::MAX;
     let mut ours_run = |rd: &mut FibSocket, heap: &mut Option<f64>| {
         pause();
         let before = LIVE.load(Ordering::Relaxed);
         let adds: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i, gw1))).collect();
+        let w = Watch::start();
         let t = Instant::now();
         fib.reserve(n as usize);
         for c in adds {
@@ -203,15 +266,40 @@ fn family(
             sock.run_until_idle(fib, limit).expect("run"),
             "install timed out"
         );
-        let a = t.elapsed();
-        eprintln!("{label}: apply {apply_time:?} of install {a:?}");
+        let a = w.stop();
+        eprintln!(
+            "{label}: apply {apply_time:?} of install {:?} (CPU {:?})",
+            a.wall, a.cpu
+        );
         let idle = LIVE.load(Ordering::Relaxed);
         if heap.is_none() {
             *heap = Some((idle - before) as f64 / n as f64);
         }
         assert_eq!(count_ours(rd, gw1), n as usize, "bgp-fib install");
-        let reps: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i, gw2))).collect();
+        // A reconcile scan with everything in place: dump, compare, nothing to fix.
+        let sent = fib.stats().messages_sent;
+        let cpu0 = cpu_times();
         let t = Instant::now();
+        fib.request_scan(t);
+        assert!(
+            sock.run_until_idle(fib, limit).expect("run"),
+            "scan timed out"
+        );
+        let scan = t.elapsed();
+        assert_eq!(
+            fib.stats().messages_sent,
+            sent,
+            "a scan of a correct table sent changes"
+        );
+        let cpu1 = cpu_times();
+        eprintln!(
+            "{label}: reconcile scan of {n} routes took {scan:?} (user {:?}, system {:?})",
+            cpu1.0 - cpu0.0,
+            cpu1.1 - cpu0.1
+        );
+        best_scan = best_scan.min(scan);
+        let reps: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i, gw2))).collect();
+        let w = Watch::start();
         for c in reps {
             fib.apply(c);
         }
@@ -219,12 +307,12 @@ fn family(
             sock.run_until_idle(fib, limit).expect("run"),
             "replace timed out"
         );
-        let r = t.elapsed();
+        let r = w.stop();
         assert_eq!(count_ours(rd, gw2), n as usize, "bgp-fib replace");
         let dels: Vec<FibChange> = (0..n)
             .map(|i| FibChange::Remove(route(i, gw2).key()))
             .collect();
-        let t = Instant::now();
+        let w = Watch::start();
         for c in dels {
             fib.apply(c);
         }
@@ -232,13 +320,13 @@ fn family(
             sock.run_until_idle(fib, limit).expect("run"),
             "delete timed out"
         );
-        let d = t.elapsed();
+        let d = w.stop();
         assert_eq!(count_ours(rd, gw2), 0, "bgp-fib delete");
         [a, r, d]
     };
     // Alternate who goes first; keep the best time of each (the machine may be shared).
-    let mut best_ip = [Duration::MAX; 3];
-    let mut best_ours = [Duration::MAX; 3];
+    let mut best_ip = [Timing::MAX; 3];
+    let mut best_ours = [Timing::MAX; 3];
     for round in 0..rounds.max(1) {
         let (i, o) = if round % 2 == 0 {
             let i = ip_run(rd);
@@ -248,10 +336,11 @@ fn family(
             (ip_run(rd), o)
         };
         for k in 0..3 {
-            best_ip[k] = best_ip[k].min(i[k]);
-            best_ours[k] = best_ours[k].min(o[k]);
+            best_ip[k] = best_ip[k].best(i[k]);
+            best_ours[k] = best_ours[k].best(o[k]);
         }
     }
+    *scan_out = Some(best_scan);
     let (ip_add, ip_rep, ip_del) = (best_ip[0], best_ip[1], best_ip[2]);
     let (ours_add, ours_rep, ours_del) = (best_ours[0], best_ours[1], best_ours[2]);
     for (name, ours, ip) in [
@@ -275,6 +364,7 @@ fn main() {
         .collect();
     let n4 = args.first().copied().unwrap_or(1_000_000);
     let n6 = args.get(1).copied().unwrap_or(100_000);
+    let rounds = rounds();
     let batch = std::env::var("FIB_BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -296,6 +386,7 @@ fn main() {
     let mut v4r = Vec::new();
     let mut v6r = Vec::new();
     let mut heap = None;
+    let (mut scan4, mut scan6) = (None, None);
     family(
         &ns,
         &mut sock,
@@ -308,6 +399,7 @@ fn main() {
         "IPv4",
         &mut v4r,
         &mut heap,
+        &mut scan4,
     );
     family(
         &ns,
@@ -321,25 +413,38 @@ fn main() {
         "IPv6",
         &mut v6r,
         &mut None,
+        &mut scan6,
     );
 
-    println!("bgp-fib vs ip -batch, {} bytes per send", batch);
+    println!("bgp-fib vs ip -batch, {batch} bytes per send, best of {rounds} rounds");
     println!(
-        "| family | routes | phase | bgp-fib s | bgp-fib routes/s | ip -batch s | ip -batch routes/s | ratio |"
+        "| family | routes | phase | bgp-fib s | bgp-fib routes/s | ip -batch s | ip -batch routes/s | ratio | bgp-fib CPU s | ip CPU s | CPU ratio |"
     );
-    println!("|---|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (fam, rows) in [("IPv4 /24", &v4r), ("IPv6 /64", &v6r)] {
         for p in rows.iter() {
-            let (o, i) = (p.ours.as_secs_f64(), p.ip.as_secs_f64());
+            let (o, i) = (p.ours.wall.as_secs_f64(), p.ip.wall.as_secs_f64());
+            let (oc, ic) = (p.ours.cpu.as_secs_f64(), p.ip.cpu.as_secs_f64());
             println!(
-                "| {fam} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2}x |",
+                "| {fam} | {} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2}x | {:.2} | {:.2} | {:.2}x |",
                 p.n,
                 p.name,
                 o,
                 p.n as f64 / o,
                 i,
                 p.n as f64 / i,
-                i / o
+                i / o,
+                oc,
+                ic,
+                ic / oc
+            );
+        }
+    }
+    for (fam, n, scan) in [("IPv4", n4, scan4), ("IPv6", n6, scan6)] {
+        if let Some(d) = scan {
+            println!(
+                "bgp-fib reconcile scan (dump + compare, nothing to fix) of {n} {fam} routes: {:.2} s",
+                d.as_secs_f64()
             );
         }
     }

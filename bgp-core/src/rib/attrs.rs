@@ -17,6 +17,8 @@ use crate::wire::{NextHop, PathAttributes};
 
 /// Where a route came from (BIRD's `source`: `RTS_BGP`, `RTS_STATIC`, `RTS_INHERIT`, `RTS_DEVICE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum SourceKind {
     /// Learned from a BGP peer.
     Bgp,
@@ -42,6 +44,8 @@ impl SourceKind {
 
 /// What kind of forwarding a route asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum RouteType {
     /// Forward via the next hop(s).
     #[default]
@@ -52,13 +56,38 @@ pub enum RouteType {
     Unreachable,
 }
 
-/// How the kernel should reach a route's next hop (Calico's `krt_tunnel`).
+/// How the kernel should reach a route's next hop (Calico's `krt_tunnel`). As text (TOML):
+/// `""` for [`KernelTunnel::Direct`], the device name otherwise.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(from = "String", into = "String")
+)]
 pub enum KernelTunnel {
     /// `krt_tunnel = ""`: install directly on the interface of the next hop.
     Direct,
     /// `krt_tunnel = "tunl0"`: install `via NH dev <name> onlink`.
     Dev(Arc<str>),
+}
+
+impl From<String> for KernelTunnel {
+    fn from(s: String) -> Self {
+        if s.is_empty() {
+            KernelTunnel::Direct
+        } else {
+            KernelTunnel::Dev(Arc::from(s))
+        }
+    }
+}
+
+impl From<KernelTunnel> for String {
+    fn from(t: KernelTunnel) -> String {
+        match t {
+            KernelTunnel::Direct => String::new(),
+            KernelTunnel::Dev(d) => d.to_string(),
+        }
+    }
 }
 
 /// Route metadata that is not a BGP attribute: never sent to peers, visible to policy and to the
@@ -238,7 +267,12 @@ impl Interner {
         let Some(s) = self.slots.get_mut(id as usize) else {
             return;
         };
-        s.refs = s.refs.saturating_sub(1);
+        if s.refs == 0 {
+            // Already free: never put a slot on the free list twice.
+            debug_assert!(false, "attribute set {id} released more often than taken");
+            return;
+        }
+        s.refs -= 1;
         if s.refs == 0 {
             if let Some(a) = s.attrs.take() {
                 self.map.remove(&*a);

@@ -83,7 +83,7 @@ impl Default for DecisionOptions {
 }
 
 /// Steps 0–3 as one "greater is better" key.
-fn head_key(c: &Cand) -> (u16, u32, Reverse<u32>, Reverse<u8>) {
+pub(crate) fn head_key(c: &Cand) -> (u16, u32, Reverse<u32>, Reverse<u8>) {
     (
         c.preference,
         c.local_pref,

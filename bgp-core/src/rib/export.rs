@@ -145,14 +145,43 @@ pub(crate) fn export_path(
 
 /// Examines up to `budget` of `peer`'s pending prefixes in `t` and stages the differences.
 /// Returns whether any prefix was examined.
-fn refill<K: Key>(t: &mut Table<K>, sh: &mut Shared, peer: usize, budget: usize) -> bool {
+/// The next prefix to examine for a peer: from the feed snapshot (`from_feed`), else from the
+/// drained dirty set.
+fn next_key<K: Key>(o: &mut super::table::OutState<K>, from_feed: bool) -> Option<K> {
+    if from_feed {
+        let (keys, pos) = o.feed.as_mut()?;
+        let k = keys.get(*pos).copied();
+        *pos += 1;
+        if k.is_none() {
+            o.feed = None;
+        }
+        return k;
+    }
+    o.queue.pop()
+}
+
+/// Examines up to `budget` of `peer`'s pending prefixes in `t` — those of its feed when
+/// `from_feed`, else its changed ones — and stages the differences. Returns whether any prefix
+/// was examined.
+fn refill<K: Key>(
+    t: &mut Table<K>,
+    sh: &mut Shared,
+    peer: usize,
+    budget: usize,
+    from_feed: bool,
+) -> bool {
     let Some(o) = t.out.get_mut(peer) else {
         return false;
     };
     if !o.active {
         return false;
     }
-    if o.queue.is_empty() {
+    if from_feed {
+        if o.feed.is_none() {
+            t.release_snapshot();
+            return false;
+        }
+    } else if o.queue.is_empty() {
         if o.dirty.is_empty() {
             return false;
         }
@@ -186,7 +215,7 @@ fn refill<K: Key>(t: &mut Table<K>, sh: &mut Shared, peer: usize, budget: usize)
     let mut cache: Option<FastMap<(u16, AttrId), Option<AttrId>>> =
         no_policy.then(FastMap::default);
     for _ in 0..budget {
-        let Some(key) = t.out.get_mut(peer).and_then(|o| o.queue.pop()) else {
+        let Some(key) = t.out.get_mut(peer).and_then(|o| next_key(o, from_feed)) else {
             break;
         };
         examined = true;
@@ -307,9 +336,11 @@ fn ctx_reachable(ctx: &Ctx<'_>, p: &Path) -> bool {
     a.next_hop.is_none() || nh.reachable
 }
 
+/// End-of-RIB is due once the initial feed is through (RFC 4724 §2: after "its initial
+/// routing update"), whatever changed meanwhile.
 fn take_eor<K: Key>(t: &mut Table<K>, peer: usize) -> Option<Family> {
     let o = t.out.get_mut(peer)?;
-    if o.active && o.eor_pending && o.queue.is_empty() && o.dirty.is_empty() {
+    if o.active && o.eor_pending && o.feed.is_none() {
         o.eor_pending = false;
         return Some(K::FAMILY);
     }
@@ -317,9 +348,10 @@ fn take_eor<K: Key>(t: &mut Table<K>, peer: usize) -> Option<Family> {
 }
 
 fn pending<K: Key>(t: &Table<K>, peer: usize) -> bool {
-    t.out
-        .get(peer)
-        .is_some_and(|o| o.active && (o.eor_pending || !o.queue.is_empty() || !o.dirty.is_empty()))
+    t.out.get(peer).is_some_and(|o| {
+        o.active
+            && (o.eor_pending || o.feed.is_some() || !o.queue.is_empty() || !o.dirty.is_empty())
+    })
 }
 
 impl Rib {
@@ -376,17 +408,24 @@ impl Rib {
                 }
                 return r.map(|_| true);
             }
-            if refill(&mut self.v4, &mut self.sh, i, BATCH) {
-                continue;
-            }
-            if refill(&mut self.v6, &mut self.sh, i, BATCH) {
+            // The initial feed first, then End-of-RIB, then what changed since.
+            if refill(&mut self.v4, &mut self.sh, i, BATCH, true)
+                || refill(&mut self.v6, &mut self.sh, i, BATCH, true)
+            {
                 continue;
             }
             let eor = take_eor(&mut self.v4, i).or_else(|| take_eor(&mut self.v6, i));
-            return match (eor, self.sh.sources.get(i).and_then(|s| s.session.as_ref())) {
-                (Some(f), Some(neg)) => Update::end_of_rib(f).encode(neg, out).map(|_| true),
-                _ => Ok(false),
-            };
+            if let (Some(f), Some(neg)) =
+                (eor, self.sh.sources.get(i).and_then(|s| s.session.as_ref()))
+            {
+                return Update::end_of_rib(f).encode(neg, out).map(|_| true);
+            }
+            if refill(&mut self.v4, &mut self.sh, i, BATCH, false)
+                || refill(&mut self.v6, &mut self.sh, i, BATCH, false)
+            {
+                continue;
+            }
+            return Ok(false);
         }
     }
 }

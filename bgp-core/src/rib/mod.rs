@@ -110,6 +110,8 @@ impl std::ops::BitOr for ChangeFlags {
 
 /// Per-peer next-hop handling on export (BIRD's `next hop self` / `next hop keep`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum NextHopMode {
     /// RFC 4271 defaults: self towards eBGP and for local routes, unchanged towards iBGP.
     #[default]
@@ -480,30 +482,36 @@ fn announce_in<K: Key>(
 fn insert_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid: u32, id: AttrId) {
     let mut new_for_src = false;
     let ctx = ctx!(sh);
-    t.modify(key, &ctx, &mut sh.released, |paths, rel| {
-        let had_src = paths.iter().any(|p| p.src == src);
-        match paths.iter_mut().find(|p| p.src == src && p.pid == pid) {
-            Some(p) => {
-                if p.attr == id && p.flags & STALE == 0 {
-                    rel.push(id);
-                    return false;
+    t.modify(
+        key,
+        &ctx,
+        &mut sh.released,
+        Some((src, pid)),
+        |paths, rel| {
+            let had_src = paths.iter().any(|p| p.src == src);
+            match paths.iter_mut().find(|p| p.src == src && p.pid == pid) {
+                Some(p) => {
+                    if p.attr == id && p.flags & STALE == 0 {
+                        rel.push(id);
+                        return false;
+                    }
+                    rel.push(p.attr);
+                    p.attr = id;
+                    p.flags &= !STALE;
                 }
-                rel.push(p.attr);
-                p.attr = id;
-                p.flags &= !STALE;
+                None => {
+                    paths.push(Path {
+                        attr: id,
+                        pid,
+                        src,
+                        flags: 0,
+                    });
+                    new_for_src = !had_src;
+                }
             }
-            None => {
-                paths.push(Path {
-                    attr: id,
-                    pid,
-                    src,
-                    flags: 0,
-                });
-                new_for_src = !had_src;
-            }
-        }
-        true
-    });
+            true
+        },
+    );
     if new_for_src {
         t.log_add(usize::from(src), key);
     }
@@ -514,15 +522,21 @@ fn insert_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid:
 fn remove_path<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, key: K, pid: u32) -> bool {
     let mut gone_for_src = false;
     let ctx = ctx!(sh);
-    let flags = t.modify(key, &ctx, &mut sh.released, |paths, rel| {
-        let Some(i) = paths.iter().position(|p| p.src == src && p.pid == pid) else {
-            return false;
-        };
-        let p = paths.remove(i);
-        rel.push(p.attr);
-        gone_for_src = !paths.iter().any(|p| p.src == src);
-        true
-    });
+    let flags = t.modify(
+        key,
+        &ctx,
+        &mut sh.released,
+        Some((src, pid)),
+        |paths, rel| {
+            let Some(i) = paths.iter().position(|p| p.src == src && p.pid == pid) else {
+                return false;
+            };
+            let p = paths.remove(i);
+            rel.push(p.attr);
+            gone_for_src = !paths.iter().any(|p| p.src == src);
+            true
+        },
+    );
     if gone_for_src {
         t.log_remove(usize::from(src));
     }
@@ -560,7 +574,7 @@ fn sweep_source<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, only_stale:
     log.dedup();
     for &key in &log {
         let ctx = ctx!(sh);
-        t.modify(key, &ctx, &mut sh.released, |paths, rel| {
+        t.modify(key, &ctx, &mut sh.released, None, |paths, rel| {
             let before = paths.len();
             paths.retain(|p| {
                 let drop = p.src == src && (!only_stale || p.flags & STALE != 0);
@@ -617,11 +631,15 @@ fn recompute<K: Key>(t: &mut Table<K>, sh: &mut Shared, ids: &[AttrId]) {
         .map
         .keys()
         .copied()
-        .filter(|k| t.with_paths(k, |ps| ps.iter().any(|p| ids.contains(&p.attr))))
+        .filter(|k| {
+            t.with_paths(k, |ps| {
+                ps.iter().any(|p| ids.binary_search(&p.attr).is_ok())
+            })
+        })
         .collect();
     for key in keys {
         let ctx = ctx!(sh);
-        t.modify(key, &ctx, &mut sh.released, |_, _| true);
+        t.modify(key, &ctx, &mut sh.released, None, |_, _| true);
     }
 }
 
@@ -752,13 +770,19 @@ impl Rib {
         self.sh.kernel_policy = name;
     }
 
-    /// Adds a BGP peer (not yet established). `None` when out of source slots.
+    /// Adds a BGP peer (not yet established), reusing the slot of a removed one. `None` when
+    /// out of source slots.
     pub fn add_peer(&mut self, cfg: PeerConfig) -> Option<SourceId> {
-        let i = self.sh.sources.len();
+        let free = self
+            .sh
+            .sources
+            .iter()
+            .position(|s| s.kind == SourceKind::Bgp && s.peer.is_none());
+        let i = free.unwrap_or(self.sh.sources.len());
         if i >= table::MAX_SOURCES {
             return None;
         }
-        self.sh.sources.push(Source {
+        let src = Source {
             kind: SourceKind::Bgp,
             preference: cfg.preference,
             ibgp: false,
@@ -768,7 +792,11 @@ impl Rib {
             peer: None,
             session: None,
             staged: VecDeque::new(),
-        });
+        };
+        match self.sh.sources.get_mut(i) {
+            Some(slot) => *slot = src,
+            None => self.sh.sources.push(src),
+        }
         let soft = cfg.soft_reconfig_inbound;
         if let Some(s) = self.sh.sources.get_mut(i) {
             s.peer = Some(cfg);
@@ -784,6 +812,52 @@ impl Rib {
             }
         }
         Some(SourceId(i as u16))
+    }
+
+    /// Removes a peer: its routes go as with a hard [`Rib::peer_down`], and its slot may be
+    /// reused by a later [`Rib::add_peer`].
+    pub fn remove_peer(&mut self, peer: SourceId) {
+        self.peer_down(peer, false);
+        if let Some(s) = self.sh.sources.get_mut(usize::from(peer.0)) {
+            if s.kind == SourceKind::Bgp {
+                s.peer = None;
+                s.addr = None;
+            }
+        }
+        if let Some(st) = self.v4.src.get_mut(usize::from(peer.0)) {
+            st.pre = None;
+        }
+        if let Some(st) = self.v6.src.get_mut(usize::from(peer.0)) {
+            st.pre = None;
+        }
+    }
+
+    /// The paths `peer` (or a local source) has in its Adj-RIB-In (post-policy) for `family`,
+    /// by prefix, found through its log rather than a table scan.
+    pub fn source_routes(&self, peer: SourceId, family: Family) -> Vec<(IpNet, RouteInfo)> {
+        fn get<K: Key>(t: &Table<K>, sh: &Shared, src: u16) -> Vec<(IpNet, RouteInfo)> {
+            let Some(st) = t.src.get(usize::from(src)) else {
+                return Vec::new();
+            };
+            let mut keys = st.log.clone();
+            keys.sort_unstable();
+            keys.dedup();
+            keys.iter()
+                .flat_map(|k| {
+                    route_info(t, sh, k)
+                        .into_iter()
+                        .filter(|r| r.source.0 == src)
+                        .map(move |r| (k.to_net(), r))
+                })
+                .collect()
+        }
+        if family == Family::IPV4_UNICAST {
+            get(&self.v4, &self.sh, peer.0)
+        } else if family == Family::IPV6_UNICAST {
+            get(&self.v6, &self.sh, peer.0)
+        } else {
+            Vec::new()
+        }
     }
 
     /// Replaces a peer's configuration (a daemon reload). Changed import or export filter
@@ -826,7 +900,7 @@ impl Rib {
         let ap: Vec<Family> = neg.add_path_tx.clone();
         s.session = Some(neg);
         fn start<K: Key>(t: &mut Table<K>, i: usize, on: bool, add_path: bool) {
-            let keys = if on { t.all_keys() } else { Vec::new() };
+            let feed = on.then(|| (t.shared_keys(), 0));
             if let Some(o) = t.out.get_mut(i) {
                 *o = table::OutState::default();
                 o.active = on;
@@ -835,7 +909,7 @@ impl Rib {
                 if add_path {
                     o.mask |= cf::PATHS | cf::MULTIPATH;
                 }
-                o.queue = keys;
+                o.feed = feed;
             }
         }
         release_adj_out(&mut self.v4, &mut self.sh, i);
@@ -1076,43 +1150,58 @@ impl Rib {
     /// (`full = false`: only differences are sent) or when it asked for a ROUTE-REFRESH
     /// (`full = true`: everything is sent again).
     pub fn refresh_export(&mut self, peer: SourceId, full: bool) {
+        self.refresh_export_family(peer, Family::IPV4_UNICAST, full);
+        self.refresh_export_family(peer, Family::IPV6_UNICAST, full);
+    }
+
+    /// [`Rib::refresh_export`] for one family (a ROUTE-REFRESH names one).
+    pub fn refresh_export_family(&mut self, peer: SourceId, family: Family, full: bool) {
         fn run<K: Key>(t: &mut Table<K>, sh: &mut Shared, i: usize, full: bool) {
-            let keys = t.all_keys();
+            if !t.out.get(i).is_some_and(|o| o.active) {
+                return;
+            }
+            let keys = t.shared_keys();
             if let Some(o) = t.out.get_mut(i) {
-                if !o.active {
-                    return;
-                }
                 if full {
                     for id in std::mem::take(&mut o.adj_out).into_ids() {
                         sh.out_interner.decref(id);
                     }
                 }
-                o.queue = keys;
+                o.feed = Some((keys, 0));
+                o.queue.clear();
                 o.dirty.clear();
             }
         }
         let i = usize::from(peer.0);
-        run(&mut self.v4, &mut self.sh, i, full);
-        run(&mut self.v6, &mut self.sh, i, full);
+        with_table!(self, family, |t, sh| run(t, sh, i, full));
     }
 
     /// The daemon's answer about next hop `addr`; prefixes whose paths use it are re-decided
     /// when it changed (one pass over the table, rare).
     pub fn set_next_hop_state(&mut self, addr: IpAddr, st: NhState) {
         self.sh.nh_states.insert(addr, st);
-        let ids = self.sh.interner.set_nh(addr, st);
+        let mut ids = self.sh.interner.set_nh(addr, st);
         if ids.is_empty() {
             return;
         }
+        ids.sort_unstable();
         recompute(&mut self.v4, &mut self.sh, &ids);
         recompute(&mut self.v6, &mut self.sh, &ids);
     }
 
-    /// Asks `r` about every next hop in use and applies the answers.
+    /// Asks `r` about every next hop in use and applies the answers (one pass over the table
+    /// for all changed next hops together).
     pub fn resolve_next_hops(&mut self, r: &mut impl NextHopResolver) {
+        let mut ids = Vec::new();
         for addr in self.sh.interner.next_hops() {
             let st = r.resolve(addr);
-            self.set_next_hop_state(addr, st);
+            self.sh.nh_states.insert(addr, st);
+            ids.extend(self.sh.interner.set_nh(addr, st));
+        }
+        if !ids.is_empty() {
+            ids.sort_unstable();
+            recompute(&mut self.v4, &mut self.sh, &ids);
+            recompute(&mut self.v6, &mut self.sh, &ids);
         }
     }
 
@@ -1153,9 +1242,7 @@ impl Rib {
     /// Every prefix of `family` with at least one path, sorted.
     pub fn prefixes(&self, family: Family) -> Vec<IpNet> {
         fn keys<K: Key>(t: &Table<K>) -> Vec<IpNet> {
-            let mut v = t.all_keys();
-            v.reverse();
-            v.into_iter().map(Key::to_net).collect()
+            t.sorted_keys().into_iter().map(Key::to_net).collect()
         }
         if family == Family::IPV4_UNICAST {
             keys(&self.v4)

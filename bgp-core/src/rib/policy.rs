@@ -38,6 +38,8 @@ use crate::wire::{AsPath, Community, LargeCommunity, NextHop};
 
 /// A filter's final word on a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Verdict {
     /// Keep the route (with the modifications applied).
     Accept,
@@ -47,8 +49,10 @@ pub enum Verdict {
 
 /// A named filter: ordered terms and a default verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Policy {
     /// Terms, tried in order.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub terms: Vec<Term>,
     /// Verdict when no term gave one.
     pub default: Verdict,
@@ -73,27 +77,36 @@ impl Policy {
 
 /// One `if <all matches> then { <actions>; [accept|reject]; }`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Term {
-    /// All must hold (an empty list always holds).
+    /// All must hold (an empty list always holds). `match` in TOML.
+    #[cfg_attr(feature = "serde", serde(rename = "match", default))]
     pub matches: Vec<Match>,
     /// Applied in order when the matches hold.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub actions: Vec<Action>,
     /// Stop with this verdict when the matches hold; `None` falls through.
+    #[cfg_attr(feature = "serde", serde(default))]
     pub verdict: Option<Verdict>,
 }
 
-/// A condition on a route.
+/// A condition on a route. In TOML, one-key tables: `{ prefix = ["10.0.0.0/8+"] }`,
+/// `{ community = "65000:100" }`, `{ as_path_len = { min = 1, max = 3 } }`, `{ not = {...} }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Match {
     /// The prefix is in one of the ranges (BIRD `net ~ [ a/b{m,n}, ... ]`).
     Prefix(Vec<PrefixRange>),
     /// The next hop lies in one of the subnets (`bgp_next_hop ~ 10.192.0.0/16`); false when the
     /// route has no next hop.
     NextHopIn(Vec<IpNet>),
-    /// The route carries the community (`(a,b) ~ bgp_community`).
-    Community(Community),
-    /// The route carries the large community.
-    LargeCommunity(LargeCommunity),
+    /// The route carries the community (`(a,b) ~ bgp_community`); `"a:b"` in TOML.
+    Community(#[cfg_attr(feature = "serde", serde(with = "text::community"))] Community),
+    /// The route carries the large community; `"a:b:c"` in TOML.
+    LargeCommunity(
+        #[cfg_attr(feature = "serde", serde(with = "text::large_community"))] LargeCommunity,
+    ),
     /// The first AS of the path (the neighbouring AS) is this one.
     AsPathFirst(u32),
     /// The AS appears anywhere in the path (`bgp_path ~ [= * N * =]`).
@@ -125,21 +138,29 @@ pub enum Match {
     Any(Vec<Match>),
 }
 
-/// A modification of a route.
+/// A modification of a route. In TOML, one-key tables: `{ set_local_pref = 200 }`,
+/// `{ add_community = "65000:100" }`, `{ prepend_as = { asn = 65000, times = 2 } }`,
+/// `{ set_kernel_tunnel = "tunl0" }` (`""` for direct).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Action {
     /// `bgp_local_pref = N`.
     SetLocalPref(u32),
     /// `bgp_med = N`.
     SetMed(u32),
     /// `bgp_community.add((a,b))`.
-    AddCommunity(Community),
+    AddCommunity(#[cfg_attr(feature = "serde", serde(with = "text::community"))] Community),
     /// `bgp_community.delete((a,b))`.
-    RemoveCommunity(Community),
+    RemoveCommunity(#[cfg_attr(feature = "serde", serde(with = "text::community"))] Community),
     /// `bgp_large_community.add((a,b,c))`.
-    AddLargeCommunity(LargeCommunity),
+    AddLargeCommunity(
+        #[cfg_attr(feature = "serde", serde(with = "text::large_community"))] LargeCommunity,
+    ),
     /// `bgp_large_community.delete((a,b,c))`.
-    RemoveLargeCommunity(LargeCommunity),
+    RemoveLargeCommunity(
+        #[cfg_attr(feature = "serde", serde(with = "text::large_community"))] LargeCommunity,
+    ),
     /// `bgp_path.prepend(N)` repeated `times`.
     PrependAs {
         /// The AS.
@@ -161,6 +182,11 @@ pub enum Action {
 /// 10.244.0.0/16 whose length is 26 to 32. Written `a/b` alone it matches exactly `a/b`
 /// (BIRD `net = a/b`), `a/b+` matches `a/b` and everything inside (BIRD `net ~ a/b`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(try_from = "String", into = "String")
+)]
 pub struct PrefixRange {
     /// The covering prefix.
     pub prefix: IpNet,
@@ -227,6 +253,89 @@ impl FromStr for PrefixRange {
             });
         }
         Ok(PrefixRange::exact(s.parse().map_err(|_| err())?))
+    }
+}
+
+impl TryFrom<String> for PrefixRange {
+    type Error = PrefixRangeError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl std::fmt::Display for PrefixRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let l = self.prefix.prefix_len();
+        if self.min_len == l && self.max_len == l {
+            write!(f, "{}", self.prefix)
+        } else if self.min_len == l && self.max_len == self.prefix.max_prefix_len() {
+            write!(f, "{}+", self.prefix)
+        } else {
+            write!(f, "{}{{{},{}}}", self.prefix, self.min_len, self.max_len)
+        }
+    }
+}
+
+impl From<PrefixRange> for String {
+    fn from(p: PrefixRange) -> String {
+        p.to_string()
+    }
+}
+
+/// Text forms of communities: `"a:b"` and `"a:b:c"`.
+pub mod text {
+    use crate::wire::{Community, LargeCommunity};
+
+    /// Parses `"65000:100"`.
+    pub fn parse_community(s: &str) -> Option<Community> {
+        let (a, b) = s.trim().split_once(':')?;
+        Some(Community::new(a.parse().ok()?, b.parse().ok()?))
+    }
+
+    /// Parses `"65000:1:2"`.
+    pub fn parse_large_community(s: &str) -> Option<LargeCommunity> {
+        let mut it = s.trim().split(':');
+        let c = LargeCommunity::new(
+            it.next()?.parse().ok()?,
+            it.next()?.parse().ok()?,
+            it.next()?.parse().ok()?,
+        );
+        it.next().is_none().then_some(c)
+    }
+
+    /// serde adapter for [`Community`] as `"a:b"`.
+    #[cfg(feature = "serde")]
+    pub mod community {
+        use super::*;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serializes as `"a:b"`.
+        pub fn serialize<S: Serializer>(c: &Community, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&format_args!("{}:{}", c.asn(), c.value()))
+        }
+        /// Deserializes from `"a:b"`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Community, D::Error> {
+            let s = String::deserialize(d)?;
+            parse_community(&s).ok_or_else(|| serde::de::Error::custom("expected \"asn:value\""))
+        }
+    }
+
+    /// serde adapter for [`LargeCommunity`] as `"a:b:c"`.
+    #[cfg(feature = "serde")]
+    pub mod large_community {
+        use super::*;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serializes as `"a:b:c"`.
+        pub fn serialize<S: Serializer>(c: &LargeCommunity, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&format_args!("{}:{}:{}", c.global, c.local1, c.local2))
+        }
+        /// Deserializes from `"a:b:c"`.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<LargeCommunity, D::Error> {
+            let s = String::deserialize(d)?;
+            parse_large_community(&s)
+                .ok_or_else(|| serde::de::Error::custom("expected \"global:local1:local2\""))
+        }
     }
 }
 
@@ -429,6 +538,49 @@ mod tests {
         ] {
             assert!(bad.parse::<PrefixRange>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn prefix_ranges_display_round_trip() {
+        for s in [
+            "10.244.0.0/16{26,32}",
+            "10.0.0.0/8",
+            "10.0.0.0/8+",
+            "fd00::/48{64,128}",
+        ] {
+            let r: PrefixRange = s.parse().unwrap();
+            assert_eq!(r.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn community_text() {
+        assert_eq!(
+            text::parse_community("65000:100"),
+            Some(Community::new(65000, 100))
+        );
+        assert_eq!(text::parse_community("65536:1"), None);
+        assert_eq!(
+            text::parse_large_community("4200000000:1:2"),
+            Some(LargeCommunity::new(4_200_000_000, 1, 2))
+        );
+        assert_eq!(text::parse_large_community("1:2"), None);
+        assert_eq!(text::parse_large_community("1:2:3:4"), None);
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_string_forms() {
+        use serde::de::value::{Error, StrDeserializer};
+        use serde::de::IntoDeserializer;
+        use serde::Deserialize;
+        let d: StrDeserializer<'_, Error> = "10.244.0.0/16{26,32}".into_deserializer();
+        let r = PrefixRange::deserialize(d).unwrap();
+        assert_eq!(r, "10.244.0.0/16{26,32}".parse().unwrap());
+        let d: StrDeserializer<'_, Error> = "accept".into_deserializer();
+        assert_eq!(Verdict::deserialize(d).unwrap(), Verdict::Accept);
+        let d: StrDeserializer<'_, Error> = "10.0.0.0/33".into_deserializer();
+        assert!(PrefixRange::deserialize(d).is_err());
     }
 
     #[test]

@@ -13,8 +13,10 @@
 //!   entries dominate, so peer down and graceful-restart sweeps visit only that peer's prefixes
 //!   instead of scanning the table.
 
+use std::sync::Arc;
+
 use super::attrs::{AttrId, Interner};
-use super::decision::{select_into, Cand, DecisionOptions};
+use super::decision::{head_key, select_into, Cand, DecisionOptions};
 use super::prefix::{FastMap, FastSet, Key, KeyMap};
 use super::Source;
 
@@ -153,8 +155,11 @@ pub(crate) struct OutState<K> {
     pub mask: u8,
     /// Prefixes changed since they were last looked at (coalesced).
     pub dirty: FastSet<K>,
-    /// Prefixes to look at now (the initial feed, or a drained dirty set), popped from the end.
+    /// Prefixes to look at now (a drained dirty set), popped from the end.
     pub queue: Vec<K>,
+    /// The initial feed (or a refresh): a sorted snapshot of the table's prefixes, shared by
+    /// every peer fed from the same table state, and the position reached.
+    pub feed: Option<(Arc<[K]>, usize)>,
     /// Adj-RIB-Out: what the peer has from us.
     pub adj_out: AdjOut<K>,
     /// End-of-RIB still to be sent after the initial feed.
@@ -168,6 +173,7 @@ impl<K> Default for OutState<K> {
             mask: 0,
             dirty: FastSet::default(),
             queue: Vec::new(),
+            feed: None,
             adj_out: AdjOut::default(),
             eor_pending: false,
         }
@@ -249,6 +255,10 @@ pub(crate) struct Table<K> {
     multi: Vec<Vec<Path>>,
     multi_free: Vec<u32>,
     pub fib_queue: Vec<K>,
+    /// Bumped whenever a prefix enters or leaves the map.
+    keyset_version: u64,
+    /// The last feed snapshot and the key-set version it was taken at.
+    snapshot: Option<(u64, Arc<[K]>)>,
     pub src: Vec<SrcState<K>>,
     pub out: Vec<OutState<K>>,
     scratch: Vec<Path>,
@@ -265,6 +275,8 @@ impl<K: Key> Default for Table<K> {
             multi: Vec::new(),
             multi_free: Vec::new(),
             fib_queue: Vec::new(),
+            keyset_version: 0,
+            snapshot: None,
             src: Vec::new(),
             out: Vec::new(),
             scratch: Vec::new(),
@@ -338,11 +350,18 @@ impl<K: Key> Table<K> {
     /// Applies `f` to the path list of `key`, reruns the decision process and records what
     /// changed: returns the change flags (0 when `f` reports no modification). Attribute ids
     /// whose reference `f` gives up are pushed to `released`.
+    ///
+    /// `touched` names the one path `f` may add, change or remove, when that is known: if that
+    /// path was not selected and both its old and new versions lose to the best already at the
+    /// first decision steps (preference, LOCAL_PREF, AS_PATH length, ORIGIN) or are unusable,
+    /// the elimination procedure cannot come out differently (those steps run first and their
+    /// survivors are unchanged), so the full decision is skipped.
     pub fn modify(
         &mut self,
         key: K,
         ctx: &Ctx<'_>,
         released: &mut Vec<AttrId>,
+        touched: Option<(u16, u32)>,
         f: impl FnOnce(&mut Vec<Path>, &mut Vec<AttrId>) -> bool,
     ) -> u8 {
         let Table {
@@ -356,20 +375,53 @@ impl<K: Key> Table<K> {
             cands,
             ordered,
             sel,
+            keyset_version,
             ..
         } = self;
+        let len_before = map.len();
         let slot = map.entry(key).or_insert(EMPTY_SLOT);
         load(slot, multi, scratch);
         old.clear();
         old.extend(scratch.iter().take_while(|p| p.selected()).copied());
+        let is_touched = |p: &&Path| touched.is_some_and(|(s, i)| p.src == s && p.pid == i);
+        let touched_before = scratch.iter().find(is_touched).copied();
         if !f(scratch, released) {
             if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
                 map.remove(&key);
             }
+            if map.len() != len_before {
+                *keyset_version += 1;
+            }
             return 0;
         }
         // Decision process.
+        let unchanged = match (touched, old.first()) {
+            (Some(_), Some(best))
+                if ctx.opts.deterministic_med
+                    && scratch.len() > 1
+                    && !old.iter().any(|p| is_touched(&p)) =>
+            {
+                let bar = head_key(&ctx.cand(0, best));
+                let loses = |p: &Path| {
+                    let c = ctx.cand(0, p);
+                    !c.reachable || head_key(&c) < bar
+                };
+                touched_before.as_ref().is_none_or(loses)
+                    && scratch.iter().find(is_touched).is_none_or(loses)
+                    && scratch.iter().take(old.len()).eq(old.iter())
+            }
+            _ => false,
+        };
+        if unchanged {
+            if let Some(rest) = scratch.get_mut(old.len()..) {
+                for p in rest.iter_mut() {
+                    p.flags &= !SELECTED;
+                }
+                rest.sort_by_key(|p| (p.src, p.pid));
+            }
+        }
         match scratch.len() {
+            _ if unchanged => {}
             0 => {}
             1 => {
                 if let Some(p) = scratch.first_mut() {
@@ -495,6 +547,9 @@ impl<K: Key> Table<K> {
         if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
             map.remove(&key);
         }
+        if map.len() != len_before {
+            *keyset_version += 1;
+        }
         let old_best = old.first().map(|p| p.src);
         let new_best = scratch.first().filter(|p| p.selected()).map(|p| p.src);
         for (i, o) in out.iter_mut().enumerate() {
@@ -549,6 +604,7 @@ impl<K: Key> Table<K> {
             };
             if slot.src == EMPTY {
                 self.map.remove(&key);
+                self.keyset_version += 1;
             }
             if self.fib_queue.is_empty() {
                 self.maybe_shrink();
@@ -633,16 +689,47 @@ impl<K: Key> Table<K> {
         }
     }
 
-    /// Every prefix key (for a peer's initial feed), sorted descending so popping from the end
-    /// yields ascending order.
-    pub fn all_keys(&self) -> Vec<K> {
+    /// Every prefix key, sorted ascending, for a peer's initial feed. Peers brought up while
+    /// the key set does not change share one snapshot (100 clients coming up at once cost one
+    /// copy of the key set, not 100).
+    pub fn shared_keys(&mut self) -> Arc<[K]> {
+        if let Some((v, keys)) = &self.snapshot {
+            if *v == self.keyset_version {
+                return keys.clone();
+            }
+        }
         let mut v: Vec<K> = self
             .map
             .iter()
             .filter(|(_, s)| s.src != EMPTY)
             .map(|(k, _)| *k)
             .collect();
-        v.sort_unstable_by(|a, b| b.cmp(a));
+        v.sort_unstable();
+        let keys: Arc<[K]> = v.into();
+        self.snapshot = Some((self.keyset_version, keys.clone()));
+        keys
+    }
+
+    /// Drops the cached feed snapshot once no peer uses it.
+    pub fn release_snapshot(&mut self) {
+        if self
+            .snapshot
+            .as_ref()
+            .is_some_and(|(_, k)| Arc::strong_count(k) == 1)
+        {
+            self.snapshot = None;
+        }
+    }
+
+    /// Every prefix key, sorted ascending.
+    pub fn sorted_keys(&self) -> Vec<K> {
+        let mut v: Vec<K> = self
+            .map
+            .iter()
+            .filter(|(_, s)| s.src != EMPTY)
+            .map(|(k, _)| *k)
+            .collect();
+        v.sort_unstable();
         v
     }
 }

@@ -154,22 +154,19 @@ impl Negotiated {
             .copied()
             .filter(|f| remote_f.contains(f))
             .collect();
-        let add_path_rx = families
-            .iter()
-            .copied()
-            .filter(|&f| {
-                add_path(local, f).is_some_and(AddPathMode::can_receive)
-                    && add_path(remote, f).is_some_and(AddPathMode::can_send)
-            })
-            .collect();
-        let add_path_tx = families
-            .iter()
-            .copied()
-            .filter(|&f| {
-                add_path(local, f).is_some_and(AddPathMode::can_send)
-                    && add_path(remote, f).is_some_and(AddPathMode::can_receive)
-            })
-            .collect();
+        // RFC 7911 §4: we receive path identifiers where we can receive and the peer can
+        // send, and send them where we can send and the peer can receive.
+        let add_path_where = |ours: fn(AddPathMode) -> bool, theirs: fn(AddPathMode) -> bool| {
+            families
+                .iter()
+                .copied()
+                .filter(|&f| {
+                    add_path(local, f).is_some_and(ours) && add_path(remote, f).is_some_and(theirs)
+                })
+                .collect::<Vec<Family>>()
+        };
+        let add_path_rx = add_path_where(AddPathMode::can_receive, AddPathMode::can_send);
+        let add_path_tx = add_path_where(AddPathMode::can_send, AddPathMode::can_receive);
         let remote_enh = ext_next_hop(remote);
         let extended_next_hop = ext_next_hop(local)
             .into_iter()

@@ -65,6 +65,51 @@ impl Nlri {
     }
 }
 
+/// Appends many prefixes. The hot encode loop: each prefix is written as a fixed-size chunk into
+/// a stack buffer (so no per-prefix length-dependent copy or capacity check happens) and the
+/// buffer is flushed to `out` in large pieces.
+pub fn encode_prefixes<B: BufMut>(nlri: &[Nlri], add_path: bool, out: &mut B) {
+    const CHUNK: usize = 1024;
+    let mut buf = [0u8; CHUNK + 21];
+    let mut pos = 0usize;
+    for n in nlri {
+        if pos >= CHUNK {
+            out.put_slice(buf.get(..pos).unwrap_or_default());
+            pos = 0;
+        }
+        let Some(slot) = buf.get_mut(pos..pos + 21) else {
+            break;
+        };
+        let mut w = 0;
+        if add_path {
+            if let Some(d) = slot.get_mut(..4) {
+                d.copy_from_slice(&n.path_id.unwrap_or(0).to_be_bytes());
+            }
+            w = 4;
+        }
+        let len = n.prefix.prefix_len();
+        let bytes = usize::from(len).div_ceil(8);
+        match n.prefix {
+            IpNet::V4(p) => {
+                let o = p.addr().octets();
+                if let Some(d) = slot.get_mut(w..w + 5) {
+                    d.copy_from_slice(&[len, o[0], o[1], o[2], o[3]]);
+                }
+            }
+            IpNet::V6(p) => {
+                if let Some(d) = slot.get_mut(w..w + 17) {
+                    let mut v = [0u8; 17];
+                    v[0] = len;
+                    v[1..].copy_from_slice(&p.addr().octets());
+                    d.copy_from_slice(&v);
+                }
+            }
+        }
+        pos += w + 1 + bytes;
+    }
+    out.put_slice(buf.get(..pos).unwrap_or_default());
+}
+
 /// Why an NLRI field cannot be parsed (RFC 4271 §6.3 "Invalid Network Field").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InvalidNlri(pub &'static str);

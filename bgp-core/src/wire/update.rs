@@ -235,9 +235,7 @@ impl Update {
         let ap4 = ctx.add_path_tx(Family::IPV4_UNICAST);
         let wpos = out.len();
         out.put_u16(0);
-        for n in &self.withdrawn {
-            n.encode(ap4, out);
-        }
+        super::nlri::encode_prefixes(&self.withdrawn, ap4, out);
         let wlen = out.len() - wpos - 2;
         set_u16(out, wpos, wlen)?;
         let apos = out.len();
@@ -252,9 +250,7 @@ impl Update {
         self.attrs.encode(ctx, out)?;
         let alen = out.len() - apos - 2;
         set_u16(out, apos, alen)?;
-        for n in &self.nlri {
-            n.encode(ap4, out);
-        }
+        super::nlri::encode_prefixes(&self.nlri, ap4, out);
         let len = out.len() - start;
         if len > ctx.max_message_len() {
             out.truncate(start);
@@ -324,9 +320,7 @@ pub fn encode_announcements(
             return too_long(out, need);
         }
         set_u16(out, apos, out.len() - attr_start)?;
-        for p in nlri.iter().take(n) {
-            p.encode(add_path, out);
-        }
+        super::nlri::encode_prefixes(nlri.get(..n).unwrap_or_default(), add_path, out);
         finish_message(out, s)?;
         return Ok(n);
     }
@@ -377,9 +371,7 @@ pub fn encode_withdrawals(
         let n = fit(nlri, add_path, max - HEADER_LEN - 4);
         let wpos = out.len();
         out.put_u16(0);
-        for p in nlri.iter().take(n) {
-            p.encode(add_path, out);
-        }
+        super::nlri::encode_prefixes(nlri.get(..n).unwrap_or_default(), add_path, out);
         set_u16(out, wpos, out.len() - wpos - 2)?;
         out.put_u16(0);
         finish_message(out, s)?;

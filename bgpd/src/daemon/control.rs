@@ -389,9 +389,20 @@ impl Control for DaemonControl {
     }
 }
 
-/// Starts the control socket server. Placeholder until `crate::control::serve` (the control
-/// branch) is merged: the lead wires `tokio::spawn(crate::control::serve(path, control))` here.
+/// Starts the control socket server (`crate::control`): the socket is bound here, so a bind
+/// failure is reported at start-up; serving runs as its own task.
 pub(crate) fn serve_control_socket(path: PathBuf, control: Arc<dyn Control>) {
-    let _ = control;
-    tracing::info!(socket = %path.display(), "control socket: served once the control module is wired");
+    match crate::control::bind(&path) {
+        Ok(listener) => {
+            tracing::info!(socket = %path.display(), "control socket listening");
+            tokio::spawn(async move {
+                if let Err(e) =
+                    crate::control::serve_listener(listener, control, Default::default()).await
+                {
+                    tracing::error!(socket = %path.display(), "control socket: {e}");
+                }
+            });
+        }
+        Err(e) => tracing::error!(socket = %path.display(), "cannot bind the control socket: {e}"),
+    }
 }

@@ -415,6 +415,7 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let metrics_addr = config.file.metrics.as_ref().map(|m| m.listen);
     rt.block_on(async move {
         let socket = opts
             .socket
@@ -436,6 +437,14 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
             }
         };
         control::serve_control_socket(socket, handle.control());
+        if let Some(addr) = metrics_addr {
+            let (metrics, control) = (crate::metrics::Metrics::new(), handle.control());
+            tokio::spawn(async move {
+                if let Err(e) = crate::metrics::serve(addr, metrics, control).await {
+                    tracing::error!(%addr, "metrics endpoint: {e}");
+                }
+            });
+        }
         signals(handle.clone(), opts.config_path.clone()).await;
         ExitCode::SUCCESS
     })

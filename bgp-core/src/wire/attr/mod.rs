@@ -878,9 +878,7 @@ pub(crate) fn encode_mp_reach_parts<B: BufMut>(
     check_len(len)?;
     put_attr(out, ON, code::MP_REACH_NLRI, len);
     mp::encode_reach_value(&family, next_hop, out);
-    for n in nlri {
-        n.encode(add_path, out);
-    }
+    super::nlri::encode_prefixes(nlri, add_path, out);
     Ok(())
 }
 

@@ -181,9 +181,7 @@ impl MpReach {
     pub(crate) fn encode_value<B: BufMut>(&self, add_path: bool, out: &mut B) {
         encode_reach_value(&self.family, &self.next_hop, out);
         if self.family.is_ip() {
-            for n in &self.nlri {
-                n.encode(add_path, out);
-            }
+            crate::wire::nlri::encode_prefixes(&self.nlri, add_path, out);
         } else {
             out.put_slice(&self.opaque_nlri);
         }
@@ -222,9 +220,7 @@ impl MpUnreach {
         out.put_u16(self.family.afi.0);
         out.put_u8(self.family.safi.0);
         if self.family.is_ip() {
-            for n in &self.withdrawn {
-                n.encode(add_path, out);
-            }
+            crate::wire::nlri::encode_prefixes(&self.withdrawn, add_path, out);
         } else {
             out.put_slice(&self.opaque_nlri);
         }

@@ -1,0 +1,566 @@
+//! DOC: the control socket: a BIRD 1.6-compatible CLI server on a unix socket, so Calico's
+//! probes, `calicoctl node status`, `birdcl` and operators' scripts work unchanged against
+//! bgpd, plus bgpd's own extensions (`show fib`, JSON answers).
+//!
+//! Parts: [`wire`] (request lines, numbered reply lines), [`command`] (the command language),
+//! [`bird`] (BIRD's reply formats), [`json`] (the JSON envelope), and the server here.
+//!
+//! The server never holds anything the daemon needs: every [`Control`] call runs on tokio's
+//! blocking pool and returns owned snapshots; `show route` pages through the RIB
+//! ([`RouteQuery::offset`]/[`RouteQuery::limit`]) and writes each page before asking for the
+//! next, so memory stays bounded whatever the table size. A client that stops reading only
+//! stalls its own task, and is dropped when a write makes no progress for
+//! [`ServerOptions::write_timeout`]. Connections beyond [`ServerOptions::max_connections`]
+//! are answered `8007 Too many connections` and closed at once, so a flood never makes a
+//! probe wait.
+
+pub mod bird;
+pub mod command;
+pub mod json;
+pub mod wire;
+
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ipnet::IpNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+
+use crate::status::{Control, ControlError, ProtocolStatus, RouteQuery};
+
+use self::bird::TimeFmt;
+use self::command::{Command, ParseError, ProtoArg, RouteArgs};
+use self::json::JSON_CODE;
+use self::wire::{LineReader, ReplyWriter, Request};
+
+/// Where the daemon listens and the CLI connects unless told otherwise (`-s`, or the config's
+/// control socket setting).
+pub const DEFAULT_SOCKET: &str = "/run/bgpd/bgpd.ctl";
+
+/// Tunables of the control server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Connections served at once; more are refused with `8007`.
+    pub max_connections: usize,
+    /// A connection with no request for this long is closed (BIRD keeps them forever; we
+    /// must not let idle clients hold every slot).
+    pub idle_timeout: Duration,
+    /// A write that makes no progress for this long drops the connection.
+    pub write_timeout: Duration,
+    /// Routes asked of [`Control::routes`] per page: large enough that a million routes take
+    /// ~120 calls (each may cost the core a walk of its table to reach the offset), small
+    /// enough that a page in flight stays a few MB.
+    pub route_page: usize,
+    /// The clock (tests pin it).
+    pub now: fn() -> SystemTime,
+    /// UTC offset in seconds; `None` = the system's local time, as BIRD.
+    pub utc_offset: Option<i64>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(600),
+            write_timeout: Duration::from_secs(30),
+            route_page: 8192,
+            now: SystemTime::now,
+            utc_offset: None,
+        }
+    }
+}
+
+/// Serves the control socket at `path` until the future is dropped. Removes a stale socket
+/// file first (refuses to start when another process still answers on it), creates the
+/// parent directory, and sets the socket's mode to 0660. Returns only on a bind error.
+pub fn serve(
+    path: PathBuf,
+    control: Arc<dyn Control>,
+) -> impl Future<Output = io::Result<()>> + Send {
+    serve_with(path, control, ServerOptions::default())
+}
+
+/// [`serve`] with options.
+pub async fn serve_with(
+    path: PathBuf,
+    control: Arc<dyn Control>,
+    opts: ServerOptions,
+) -> io::Result<()> {
+    let listener = bind(&path)?;
+    serve_listener(listener, control, opts).await
+}
+
+/// Binds the control socket (see [`serve`]). Needs a tokio runtime.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{}: another daemon is listening", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: exists and is not a socket", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+/// Serves connections from a bound listener until the future is dropped.
+pub async fn serve_listener(
+    listener: UnixListener,
+    control: Arc<dyn Control>,
+    opts: ServerOptions,
+) -> io::Result<()> {
+    let opts = Arc::new(opts);
+    let slots = Arc::new(Semaphore::new(opts.max_connections.max(1)));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE, ENFILE, ECONNABORTED...: transient; back off instead of spinning.
+                tracing::warn!("control socket accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let control = control.clone();
+                let opts = opts.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = connection(stream, control, opts).await {
+                        tracing::debug!("control connection: {e}");
+                    }
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                // Never wait on a refused client: one non-blocking write into an empty socket
+                // buffer, then close.
+                let _ = stream.try_write(b"8007 Too many connections\n");
+            }
+        }
+    }
+}
+
+struct Conn {
+    wr: OwnedWriteHalf,
+    w: ReplyWriter,
+    control: Arc<dyn Control>,
+    opts: Arc<ServerOptions>,
+}
+
+/// Bytes buffered before a flush in the middle of a long reply.
+const FLUSH_AT: usize = 32 * 1024;
+
+async fn connection(
+    stream: UnixStream,
+    control: Arc<dyn Control>,
+    opts: Arc<ServerOptions>,
+) -> io::Result<()> {
+    let (mut rd, wr) = stream.into_split();
+    let mut c = Conn {
+        wr,
+        w: ReplyWriter::new(),
+        control,
+        opts,
+    };
+    c.w.last(1, &format!("BIRD {} ready.", bird::bird_version()));
+    c.flush().await?;
+    let mut lines = LineReader::new();
+    let mut buf = vec![0u8; 4096];
+    loop {
+        while let Some(req) = lines.next_line() {
+            match req {
+                Request::TooLong => c.w.last(9000, "Command too long"),
+                Request::Line(l) => c.request(&l).await?,
+            }
+            c.flush().await?;
+        }
+        let n = match tokio::time::timeout(c.opts.idle_timeout, rd.read(&mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()),
+        };
+        if n == 0 {
+            // The client closed its side (or both): everything it sent has been answered.
+            return Ok(());
+        }
+        lines.push(&buf[..n]);
+    }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "client does not read")
+}
+
+impl Conn {
+    async fn flush(&mut self) -> io::Result<()> {
+        let bytes = self.w.take();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        // write_all may make progress in pieces; bound each piece, not the whole reply, so a
+        // slow but live reader of a million routes is not cut off.
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let n = tokio::time::timeout(self.opts.write_timeout, self.wr.write(rest))
+                .await
+                .map_err(|_| timed_out())??;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
+    async fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.w.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a [`Control`] call on the blocking pool.
+    async fn call<T, F>(&self, f: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn Control) -> T + Send + 'static,
+    {
+        let control = self.control.clone();
+        tokio::task::spawn_blocking(move || f(&*control))
+            .await
+            .map_err(io::Error::other)
+    }
+
+    fn tf(&self) -> TimeFmt {
+        TimeFmt {
+            now: (self.opts.now)(),
+            utc_offset: self.opts.utc_offset,
+        }
+    }
+
+    async fn request(&mut self, line: &str) -> io::Result<()> {
+        let parsed = match command::parse(line) {
+            Ok(p) => p,
+            Err(ParseError::Syntax(m)) => {
+                self.w.last(9001, &m);
+                return Ok(());
+            }
+        };
+        let json = parsed.json;
+        match parsed.command {
+            Command::ShowStatus => {
+                let s = self.call(|c| c.status()).await?;
+                if json {
+                    self.w.fragments(JSON_CODE, &json::envelope("status", &s));
+                    self.w.last(0, "");
+                } else {
+                    let tf = self.tf();
+                    bird::status(&mut self.w, &s, &tf);
+                }
+            }
+            Command::ShowProtocols { all, which } => {
+                let ps = self.call(|c| c.protocols()).await?;
+                let ps: Vec<ProtocolStatus> = match &which {
+                    None => ps,
+                    Some(w) => ps.into_iter().filter(|p| w.matches(&p.name)).collect(),
+                };
+                if ps.is_empty() {
+                    if let Some(w) = &which {
+                        self.no_protocol(w);
+                        return Ok(());
+                    }
+                }
+                if json {
+                    self.w
+                        .fragments(JSON_CODE, &json::envelope("protocols", &ps));
+                } else {
+                    let tf = self.tf();
+                    bird::protocols_heading(&mut self.w);
+                    for p in &ps {
+                        bird::protocol_row(&mut self.w, p, &tf);
+                        if all {
+                            bird::protocol_details(&mut self.w, p);
+                        }
+                        self.maybe_flush().await?;
+                    }
+                }
+                self.w.last(0, "");
+            }
+            Command::ShowRoute(args) => self.show_route(args, json).await?,
+            Command::ShowFib => {
+                let (entries, counts) = self.call(|c| c.fib()).await?;
+                if json {
+                    let doc = serde_json::json!({ "routes": entries, "counts": counts });
+                    self.w.fragments(JSON_CODE, &json::envelope("fib", &doc));
+                    self.w.last(0, "");
+                } else {
+                    bird::fib_heading(&mut self.w);
+                    for e in &entries {
+                        bird::fib_row(&mut self.w, e);
+                        self.maybe_flush().await?;
+                    }
+                    bird::fib_summary(&mut self.w, &counts);
+                }
+            }
+            Command::Enable(p) => self.apply(p, json, Action::Enable).await?,
+            Command::Disable(p, msg) => self.apply(p, json, Action::Disable(msg)).await?,
+            Command::Restart(p) => self.apply(p, json, Action::Restart).await?,
+            Command::Configure => match self.call(|c| c.reload()).await? {
+                Ok(()) => self.done(json, 3, "Reconfigured"),
+                Err(ControlError::ShuttingDown) => {
+                    self.done(json, 6, "Reconfiguration ignored, shutting down")
+                }
+                Err(e) => self.error(&e),
+            },
+            Command::Down => {
+                self.call(|c| c.shutdown()).await?;
+                self.done(json, 7, "Shutdown ordered");
+            }
+        }
+        Ok(())
+    }
+
+    /// A one-line success (`0003 Reconfigured`), or its JSON form.
+    fn done(&mut self, json: bool, code: u16, text: &str) {
+        if json {
+            self.w
+                .fragments(JSON_CODE, &json::envelope("result", &[text]));
+            self.w.last(0, "");
+        } else {
+            self.w.last(code, text);
+        }
+    }
+
+    fn no_protocol(&mut self, which: &ProtoArg) {
+        match which {
+            ProtoArg::Name(n) => self.w.last(9002, &format!("{n} is not a protocol")),
+            ProtoArg::Pattern(_) => self.w.last(8003, "No protocols match"),
+        }
+    }
+
+    fn error(&mut self, e: &ControlError) {
+        match e {
+            ControlError::NoSuchProtocol(n) => self.w.last(9002, &format!("{n} is not a protocol")),
+            ControlError::NotInTable => self.w.last(8001, "Network not in table"),
+            ControlError::Config(m) => self.w.last(8002, m),
+            ControlError::ShuttingDown => self.w.last(8009, "Shutdown in progress"),
+        }
+    }
+
+    async fn apply(&mut self, which: ProtoArg, json: bool, action: Action) -> io::Result<()> {
+        let names: Vec<String> = match &which {
+            ProtoArg::Name(n) => vec![n.clone()],
+            ProtoArg::Pattern(_) => {
+                let ps = self.call(|c| c.protocols()).await?;
+                ps.into_iter()
+                    .map(|p| p.name)
+                    .filter(|n| which.matches(n))
+                    .collect()
+            }
+        };
+        if names.is_empty() {
+            self.no_protocol(&which);
+            return Ok(());
+        }
+        let (code, word) = match action {
+            Action::Enable => (11, "enabled"),
+            Action::Disable(_) => (9, "disabled"),
+            Action::Restart => (12, "restarted"),
+        };
+        let mut done = Vec::new();
+        for name in names {
+            let a = action.clone();
+            let n = name.clone();
+            let r = self
+                .call(move |c| match &a {
+                    Action::Enable => c.enable(&n),
+                    Action::Disable(m) => c.disable(&n, m),
+                    Action::Restart => c.restart(&n),
+                })
+                .await?;
+            match r {
+                Ok(()) => done.push(format!("{name}: {word}")),
+                Err(e) => {
+                    // BIRD stops at the first failure; what was done is still reported.
+                    if !json {
+                        for d in &done {
+                            self.w.cont(code, d);
+                        }
+                    }
+                    self.error(&e);
+                    return Ok(());
+                }
+            }
+        }
+        if json {
+            self.w
+                .fragments(JSON_CODE, &json::envelope("result", &done));
+        } else {
+            for d in &done {
+                self.w.cont(code, d);
+            }
+        }
+        self.w.last(0, "");
+        Ok(())
+    }
+
+    async fn show_route(&mut self, mut args: RouteArgs, json: bool) -> io::Result<()> {
+        if let (true, Some(p)) = (args.longest_match, args.prefix) {
+            // `show route for X`: the longest network containing X, then as `show route NET`.
+            let found = self
+                .call(move |c| {
+                    (0..=p.prefix_len()).rev().find_map(|len| {
+                        let net = IpNet::new(p.addr(), len).ok()?.trunc();
+                        let q = RouteQuery {
+                            prefix: Some(net),
+                            limit: 1,
+                            ..RouteQuery::default()
+                        };
+                        (!c.routes(&q).is_empty()).then_some(net)
+                    })
+                })
+                .await?;
+            match found {
+                Some(net) => args.prefix = Some(net),
+                None => {
+                    self.w.last(8001, "Network not in table");
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(p) = &args.protocol {
+            let p = p.clone();
+            let known = self
+                .call(move |c| c.protocols().iter().any(|x| x.name == p))
+                .await?;
+            if !known {
+                self.w.last(
+                    9001,
+                    &format!(
+                        "{} is not a protocol",
+                        args.protocol.as_deref().unwrap_or("")
+                    ),
+                );
+                return Ok(());
+            }
+        }
+        let filtered = args.prefix.is_some() || args.protocol.is_some() || args.primary;
+        if args.count && !filtered {
+            let (routes, nets) = self.call(|c| c.route_count()).await?;
+            self.count_reply(json, routes, routes, nets);
+            return Ok(());
+        }
+        let page = self.opts.route_page.max(1);
+        let mut q = RouteQuery {
+            prefix: args.prefix,
+            protocol: args.protocol.clone(),
+            primary_only: args.primary,
+            offset: 0,
+            limit: page,
+        };
+        let tf = self.tf();
+        let mut shown: u64 = 0;
+        loop {
+            let qq = q.clone();
+            let routes = self.call(move |c| c.routes(&qq)).await?;
+            let n = routes.len();
+            if !args.count {
+                for r in &routes {
+                    if json {
+                        let sep = if shown == 0 { "{\"routes\":[" } else { "," };
+                        let item = format!("{sep}{}", json::to_string(r));
+                        self.w.fragments(JSON_CODE, &item);
+                    } else {
+                        bird::route(&mut self.w, r, args.all, &tf);
+                    }
+                    shown += 1;
+                }
+                self.maybe_flush().await?;
+            } else {
+                shown += n as u64;
+            }
+            // A short page is the last; so is a long one (a core that ignores `limit` has
+            // answered everything at once, and must not be asked again).
+            if n != page {
+                break;
+            }
+            q.offset += n;
+        }
+        if args.count {
+            let (routes, nets) = self.call(|c| c.route_count()).await?;
+            self.count_reply(json, shown, routes, nets);
+            return Ok(());
+        }
+        if shown == 0 {
+            if let Some(prefix) = args.prefix {
+                // BIRD: `8001` when the network is not in the table at all; an empty answer
+                // when it is but the filters drop every route.
+                let exists = filtered
+                    && (args.protocol.is_some() || args.primary)
+                    && self
+                        .call(move |c| {
+                            !c.routes(&RouteQuery {
+                                prefix: Some(prefix),
+                                limit: 1,
+                                ..RouteQuery::default()
+                            })
+                            .is_empty()
+                        })
+                        .await?;
+                if !exists {
+                    self.w.last(8001, "Network not in table");
+                    return Ok(());
+                }
+            }
+            if json {
+                self.w.fragments(JSON_CODE, "{\"routes\":[");
+            }
+        }
+        if json {
+            self.w.fragments(JSON_CODE, "]}");
+        }
+        self.w.last(0, "");
+        Ok(())
+    }
+
+    fn count_reply(&mut self, json: bool, shown: u64, routes: u64, nets: u64) {
+        if json {
+            let doc = serde_json::json!({ "shown": shown, "routes": routes, "networks": nets });
+            self.w.fragments(JSON_CODE, &json::envelope("count", &doc));
+            self.w.last(0, "");
+        } else {
+            bird::route_count(&mut self.w, shown, routes, nets);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Enable,
+    Disable(String),
+    Restart,
+}

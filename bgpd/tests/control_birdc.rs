@@ -1,0 +1,55 @@
+//! BIRD's own client against our server: `birdc` 1.6.8 (when installed: `$BIRDC`, else
+//! `/opt/bird16/usr/sbin/birdc`; the test passes vacuously without it) prints exactly what
+//! `bgpd` prints for the same commands.
+
+mod control_common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use control_common::*;
+
+fn birdc() -> Option<PathBuf> {
+    let p = std::env::var_os("BIRDC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/bird16/usr/sbin/birdc"));
+    p.exists().then_some(p)
+}
+
+#[test]
+fn birdc_and_bgpd_print_the_same() {
+    let Some(birdc) = birdc() else {
+        eprintln!("birdc not installed: skipped");
+        return;
+    };
+    let (sock, _rt) = start(Mock::fixture(), fixture_options(), "birdc");
+    for cmd in [
+        "show status",
+        "show protocols",
+        "show protocols all Mesh_172_30_0_12",
+        "show protocols all Mesh_172_30_0_13",
+        "show route",
+        "show route all",
+        "show route count",
+    ] {
+        let words: Vec<&str> = cmd.split(' ').collect();
+        let theirs = Command::new(&birdc)
+            .arg("-s")
+            .arg(&sock)
+            .args(&words)
+            .output()
+            .unwrap();
+        let ours = Command::new(env!("CARGO_BIN_EXE_bgpd"))
+            .arg("-s")
+            .arg(&sock)
+            .args(&words)
+            .output()
+            .unwrap();
+        assert!(ours.status.success(), "{cmd}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "{cmd}"
+        );
+    }
+}
