@@ -439,6 +439,7 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
         control::serve_control_socket(socket, handle.control());
         if let Some(addr) = metrics_addr {
             let (metrics, control) = (crate::metrics::Metrics::new(), handle.control());
+            handle.stats().set_metrics(std::sync::Arc::clone(&metrics));
             tokio::spawn(async move {
                 if let Err(e) = crate::metrics::serve(addr, metrics, control).await {
                     tracing::error!(%addr, "metrics endpoint: {e}");

@@ -127,7 +127,7 @@ struct MsgCounter {
 }
 
 impl MsgCounter {
-    fn feed(&mut self, mut data: &[u8], counts: &mut MessageCounts) {
+    fn feed(&mut self, mut data: &[u8], counts: &mut MessageCounts, seen: &mut Vec<u8>) {
         while !data.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(data.len());
@@ -142,6 +142,7 @@ impl MsgCounter {
             if self.have == 19 {
                 let len = usize::from(u16::from_be_bytes([self.hdr[16], self.hdr[17]]));
                 count(counts, self.hdr[18]);
+                seen.push(self.hdr[18]);
                 self.skip = len.saturating_sub(19);
                 self.have = 0;
             }
@@ -320,8 +321,12 @@ impl PeerTask {
         match inp {
             Input::Bytes(id, b) => {
                 if let Some(c) = self.conns.iter_mut().find(|c| c.id == id) {
-                    let mut st = lock(&self.h.status);
-                    c.counter.feed(&b, &mut st.msgs_in);
+                    let mut seen = Vec::new();
+                    c.counter
+                        .feed(&b, &mut lock(&self.h.status).msgs_in, &mut seen);
+                    for ty in seen {
+                        self.shared.stats.message(&self.spec.name, ty, true);
+                    }
                 }
                 self.peer.handle_bytes(now, id, &b);
             }
@@ -649,6 +654,7 @@ impl PeerTask {
                 any = true;
                 if let Some(ty) = c.tx.get(start + 18) {
                     count(&mut lock(&self.h.status).msgs_out, *ty);
+                    self.shared.stats.message(&self.spec.name, *ty, false);
                 }
             }
         }

@@ -73,6 +73,8 @@ struct RibTask {
     fib_backlog: Option<Vec<bgp_fib::FibChange>>,
     /// The RIB may hold more FIB changes than one hand-off took.
     fib_more: bool,
+    /// Last update of the RIB size gauges.
+    gauges_at: Instant,
 }
 
 /// Starts the RIB task.
@@ -94,6 +96,7 @@ pub(crate) fn spawn(
         failing: HashSet::new(),
         fib_backlog: None,
         fib_more: false,
+        gauges_at: Instant::now(),
     };
     tokio::spawn(async move {
         let cfg = t.shared.config();
@@ -345,6 +348,7 @@ impl RibTask {
                     self.failing.remove(&key);
                 }
                 lock(&self.shared.fib_counts).failed = self.failing.len() as u64;
+                self.shared.stats.fib_failed(self.failing.len());
             }
             FibEvent::LearnedAdd(r) => {
                 if cfg.file.kernel.learn {
@@ -498,6 +502,14 @@ impl RibTask {
                 }
             }
             self.shared.stats.rib_batch(updates, t0.elapsed());
+            // Counting prefixes walks the table: at most every 5 s.
+            if self.gauges_at.elapsed() >= Duration::from_secs(5) {
+                self.gauges_at = Instant::now();
+                self.shared.stats.rib_routes(
+                    rib.len(bgp_core::wire::Family::IPV4_UNICAST),
+                    rib.len(bgp_core::wire::Family::IPV6_UNICAST),
+                );
+            }
         }
         self.shared.stats.fib_sent(fib_changes.len());
         if let Some(f) = &self.fib {

@@ -1,11 +1,14 @@
 //! DOC: the daemon-wide counters the core updates and the metrics endpoint reads. This is the
-//! one place to wire `crate::metrics::Metrics` (another module): every update site calls a
-//! method here, so wiring Prometheus is a few lines in these methods.
+//! one place the core touches [`crate::metrics::Metrics`]: every update site calls a method
+//! here; the Prometheus collectors are fed once [`Stats::set_metrics`] attached them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// Counters and latency sums (histograms live in the metrics module once wired).
+use crate::metrics::Metrics;
+
+/// Counters and latency sums, and the Prometheus collectors when attached.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// UPDATE batches applied by the RIB task.
@@ -16,21 +19,72 @@ pub struct Stats {
     pub update_processing_us: AtomicU64,
     /// FIB changes handed to the FIB thread.
     pub fib_changes: AtomicU64,
+    metrics: OnceLock<Arc<Metrics>>,
+}
+
+/// Message type label of a BGP message type code.
+fn type_label(ty: u8) -> &'static str {
+    match ty {
+        1 => "open",
+        2 => "update",
+        3 => "notification",
+        4 => "keepalive",
+        5 => "route_refresh",
+        _ => "unknown",
+    }
 }
 
 impl Stats {
-    /// One RIB batch of `updates` UPDATEs took `d` (the `update_processing_seconds`
-    /// histogram's observation point).
+    /// Attaches the Prometheus collectors (once).
+    pub fn set_metrics(&self, m: Arc<Metrics>) {
+        let _ = self.metrics.set(m);
+    }
+
+    /// One RIB batch of `updates` UPDATEs took `d`: each UPDATE is observed at the batch's
+    /// mean (`update_processing_seconds`).
     pub fn rib_batch(&self, updates: usize, d: Duration) {
         self.rib_batches.fetch_add(1, Ordering::Relaxed);
         self.updates_applied
             .fetch_add(updates as u64, Ordering::Relaxed);
         self.update_processing_us
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        if let (Some(m), true) = (self.metrics.get(), updates > 0) {
+            let each = d.as_secs_f64() / updates as f64;
+            for _ in 0..updates.min(64) {
+                m.update_processing_seconds.observe(each);
+            }
+        }
     }
 
     /// `n` FIB changes were sent to the FIB thread.
     pub fn fib_sent(&self, n: usize) {
         self.fib_changes.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Routes whose last kernel install failed.
+    pub fn fib_failed(&self, n: usize) {
+        if let Some(m) = self.metrics.get() {
+            m.fib_failed.set(n as i64);
+        }
+    }
+
+    /// Loc-RIB prefixes per family.
+    pub fn rib_routes(&self, v4: usize, v6: usize) {
+        if let Some(m) = self.metrics.get() {
+            m.rib_routes.with_label_values(&["ipv4"]).set(v4 as i64);
+            m.rib_routes.with_label_values(&["ipv6"]).set(v6 as i64);
+        }
+    }
+
+    /// A message of type code `ty` was received from (`inbound`) or sent to `peer`.
+    pub fn message(&self, peer: &str, ty: u8, inbound: bool) {
+        if let Some(m) = self.metrics.get() {
+            let c = if inbound {
+                &m.messages_in
+            } else {
+                &m.messages_out
+            };
+            c.with_label_values(&[peer, type_label(ty)]).inc();
+        }
     }
 }
