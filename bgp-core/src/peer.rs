@@ -137,7 +137,8 @@ impl Peer {
 
     /// An administrative command (applies to both sessions for a stop).
     pub fn handle_command(&mut self, now: Instant, cmd: Command) {
-        if let (Command::Stop { .. }, Some(s)) = (&cmd, self.second.as_mut()) {
+        let stop = matches!(cmd, Command::Stop { .. } | Command::GracefulStop { .. });
+        if let (true, Some(s)) = (stop, self.second.as_mut()) {
             s.session.handle_command(now, cmd.clone());
         }
         self.main.session.handle_command(now, cmd);

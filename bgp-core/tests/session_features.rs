@@ -244,6 +244,42 @@ fn n_bit_keeps_routes_over_a_hold_timer_expiry_but_not_a_hard_reset() {
 }
 
 #[test]
+fn graceful_stop_lets_the_peer_keep_our_routes() {
+    // With the N bit: Cease/Administrative Shutdown, not wrapped in a Hard Reset, so the
+    // helper keeps our routes (RFC 8538 §4) and the operator still reads the message.
+    let mut p = pair_with(n_bit(1), n_bit(2), 10);
+    up(&mut p, 10);
+    p.command(
+        Side::A,
+        Command::GracefulStop {
+            message: "bgpd restarting".into(),
+        },
+    );
+    let d = downs(&p.b.events);
+    let DownReason::NotificationReceived(n) = &d[0].reason else {
+        panic!("{d:?}");
+    };
+    assert_eq!((n.code, n.subcode), (6, 2));
+    assert_eq!(n.shutdown_communication(), Some("bgpd restarting"));
+    assert_eq!(d[0].keep_stale, [V4, V6]);
+    assert_eq!(p.a.session.state(), StateKind::Idle);
+
+    // Without the N bit a NOTIFICATION would end graceful restart: the connection just closes,
+    // which the peer takes for a restart.
+    let mut p = pair_with(cfg(1), cfg(2), 10);
+    up(&mut p, 10);
+    p.command(
+        Side::A,
+        Command::GracefulStop {
+            message: "bgpd restarting".into(),
+        },
+    );
+    let d = downs(&p.b.events);
+    assert_eq!(d[0].reason, DownReason::ConnectionClosed);
+    assert_eq!(d[0].keep_stale, [V4, V6]);
+}
+
+#[test]
 fn shutdown_communication_is_delivered_and_the_session_stays_down() {
     let mut p = pair_with(cfg(1), cfg(2), 10);
     up(&mut p, 10);

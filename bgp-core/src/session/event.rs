@@ -52,6 +52,16 @@ pub enum Command {
     },
     /// Ask the peer to re-send its routes of a family (RFC 2918).
     RouteRefresh(Family),
+    /// We are restarting and want the peer to keep our routes (RFC 4724 as the restarting
+    /// speaker): when both sides set the N bit (RFC 8538), send Cease / Administrative
+    /// Shutdown with the shutdown communication `message` but *not* wrapped in a Hard Reset,
+    /// which the peer's graceful-restart helper survives (RFC 8538 §4); without the N bit,
+    /// close the connection without a NOTIFICATION, which the peer treats as a restart. Then
+    /// stay down like [`Command::Stop`].
+    GracefulStop {
+        /// Shutdown communication, UTF-8, truncated to 255 octets.
+        message: String,
+    },
 }
 
 impl Command {

@@ -264,25 +264,44 @@ impl Session {
                     self.start(now);
                 }
             }
-            Command::Stop { subcode, message } => {
+            Command::Stop { .. } | Command::GracefulStop { .. } => {
                 self.life.auto_start = false;
                 self.life.errors = 0;
                 self.timers.stop(Timer::IdleHold);
                 self.timers.stop(Timer::ConnectRetry);
                 self.timers.stop(Timer::DelayOpen);
-                match self.state() {
-                    StateKind::OpenSent | StateKind::OpenConfirm | StateKind::Established => {
+                match (self.state(), cmd) {
+                    (StateKind::Established, Command::GracefulStop { message }) => {
+                        if self.n_bit() {
+                            let n = Notification::shutdown(cease::ADMIN_SHUTDOWN, &message);
+                            self.close(now, DownReason::NotificationSent(n), Restart::Never, true);
+                        } else {
+                            self.close(now, DownReason::ConnectionClosed, Restart::Never, true);
+                        }
+                    }
+                    (
+                        StateKind::OpenSent | StateKind::OpenConfirm | StateKind::Established,
+                        Command::Stop { subcode, message },
+                    ) => {
                         let n = self.cease(subcode, &message);
                         self.close(now, DownReason::NotificationSent(n), Restart::Never, true);
                     }
-                    StateKind::Connect | StateKind::Active => {
+                    (
+                        StateKind::OpenSent | StateKind::OpenConfirm,
+                        Command::GracefulStop { message },
+                    ) => {
+                        let n = Notification::shutdown(cease::ADMIN_SHUTDOWN, &message);
+                        self.close(now, DownReason::NotificationSent(n), Restart::Never, true);
+                    }
+                    (StateKind::OpenSent | StateKind::OpenConfirm | StateKind::Established, _) => {}
+                    (StateKind::Connect | StateKind::Active, _) => {
                         // A pending attempt or a DelayOpen connection is abandoned silently.
                         if self.is_connected() || self.state() == StateKind::Connect {
                             self.actions.push_back(Action::Close);
                         }
                         self.set_state(State::Idle);
                     }
-                    StateKind::Idle => {}
+                    (StateKind::Idle, _) => {}
                 }
                 // Stopped for good: kept stale routes go too.
                 self.expire_stale();
@@ -745,8 +764,9 @@ impl Session {
         self.maybe_hard_reset(n)
     }
 
-    fn maybe_hard_reset(&self, n: Notification) -> Notification {
-        let n_bit = self.negotiated().is_some_and(|neg| {
+    /// Both sides announced graceful restart with the N bit (RFC 8538).
+    fn n_bit(&self) -> bool {
+        self.negotiated().is_some_and(|neg| {
             neg.peer_graceful_restart
                 .as_ref()
                 .is_some_and(|g| g.notification)
@@ -754,8 +774,11 @@ impl Session {
                     .local_graceful_restart
                     .as_ref()
                     .is_some_and(|g| g.notification)
-        });
-        if n_bit {
+        })
+    }
+
+    fn maybe_hard_reset(&self, n: Notification) -> Notification {
+        if self.n_bit() {
             n.into_hard_reset()
         } else {
             n

@@ -434,17 +434,22 @@ impl PeerTask {
                 }
             }
             PeerCmd::Shutdown { notify } => {
-                // bgp-core sends every administrative Cease as a Hard Reset once the N bit is
-                // negotiated (RFC 8538 §5), which ends the peer's graceful-restart helper
-                // state; so the graceful mode closes TCP without NOTIFICATION, which every
-                // GR-capable peer treats as a restart and keeps our routes.
                 if notify {
+                    // `shutdown = "notify"`: an administrative shutdown (a Hard Reset when the N
+                    // bit is negotiated): the peer drops our routes.
                     self.peer
                         .handle_command(now, Command::shutdown("bgpd shutting down"));
-                    self.process().await;
                 } else {
-                    tracing::info!("closing without NOTIFICATION: the peer keeps our routes (graceful restart)");
+                    // The default: the peer keeps our routes as stale (bgp-core sends Cease
+                    // without Hard Reset under the N bit, or closes without NOTIFICATION).
+                    self.peer.handle_command(
+                        now,
+                        Command::GracefulStop {
+                            message: "bgpd restarting".into(),
+                        },
+                    );
                 }
+                self.process().await;
                 self.done = true;
             }
             PeerCmd::RouteRefresh => {
