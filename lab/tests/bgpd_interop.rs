@@ -1,0 +1,185 @@
+//! Issue 6 with bgpd in the lab: each test is one scenario of the issue with bgpd as one (or
+//! more) of the nodes, asserted through every daemon's own interface, bgpd's `--json` CLI and
+//! the kernel tables. Run as root: `cargo build -p bgpd && cargo test -p bgpd-lab --test
+//! bgpd_interop -- --test-threads=1`.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bgpd_lab::bgpd::BgpdPool;
+use bgpd_lab::bird16::{calico_passive, mesh_name};
+use bgpd_lab::kernel::{self, render};
+use bgpd_lab::{
+    wait_learns, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer, Bird2Config, Bird2Peer,
+    CalicoBird16Config, Family, FrrConfig, FrrNeighbor, KernelExport, Lab, Observed, TunnelSupport,
+};
+
+const AS: u32 = 64512;
+const CONVERGE: Duration = Duration::from_secs(40);
+const POLL: Duration = Duration::from_millis(250);
+
+fn block(host: u8) -> String {
+    format!("10.244.{host}.0/26")
+}
+
+fn report(test: &str, start: Instant) {
+    eprintln!(
+        "bgpd-lab: {test} passed in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// The best route of `prefix` in bgpd's RIB (`show route PREFIX --json`).
+fn best(bgpd: &Bgpd, prefix: &str) -> bgpd_lab::bgpd::BgpdRoute {
+    let rs = bgpd.route(prefix).unwrap();
+    rs.iter()
+        .find(|r| r.primary)
+        .cloned()
+        .unwrap_or_else(|| panic!("bgpd has no best route for {prefix}: {rs:?}"))
+}
+
+/// Scenario 1: Calico-style iBGP full mesh of bgpd, BIRD 1.6 (calico-node config), BIRD 2 and
+/// FRR, one AS, one shared subnet, each announcing its /26 block; bgpd's pool 10.244.0.0/16 is
+/// IP-in-IP `ipip` (`always`: `via NODE dev tunl0 onlink`; `cross-subnet`: the shared subnet is
+/// on-link, so `via NODE dev eth0`).
+fn calico_mesh(test: &str, ipip: &str) {
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let hosts: [(&str, u8); 4] = [("bgpd", 11), ("bird16", 12), ("bird2", 13), ("frr", 14)];
+    let nodes: Vec<_> = hosts
+        .iter()
+        .map(|(name, h)| {
+            lab.node(name, &[(&lan, *h)], Some(Ipv4Addr::new(10, 244, *h, 1)))
+                .unwrap()
+        })
+        .collect();
+    let ips: Vec<Ipv4Addr> = nodes.iter().map(|n| n.ip4()).collect();
+    let blocks: Vec<String> = hosts.iter().map(|(_, h)| block(*h)).collect();
+    let (nb, n16, n2, nfrr) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
+
+    // bgpd: Calico's shape (pool, blackhole block, tunl0, Mesh_<ip> peers, passive rule).
+    let mut cb = BgpdConfig::new(nb, AS);
+    cb.tunnel = Some("tunl0".into());
+    cb.pools.push(BgpdPool {
+        cidr: "10.244.0.0/16".into(),
+        ipip: ipip.into(),
+    });
+    cb.blackhole_blocks.push(blocks[0].clone());
+    let tunnel = TunnelSupport::detect(lab.artefacts());
+    let b16 = CalicoBird16Config::new(n16, AS, &blocks[1], "10.244.0.0/16", &ips, tunnel)
+        .start(n16)
+        .unwrap();
+    let mut c2 = Bird2Config::new(n2, AS);
+    c2.statics.push(format!("{} blackhole", blocks[2]));
+    c2.kernel = KernelExport::Tunnel {
+        dev: "tunl0".into(),
+        direct_subnet: None,
+    };
+    let mut cf = FrrConfig::new(nfrr, AS);
+    cf.networks.push(blocks[3].clone());
+    for (i, peer) in ips.iter().enumerate() {
+        for (j, me) in [(0, nb), (2, n2), (3, nfrr)] {
+            if i == j {
+                continue;
+            }
+            let passive = calico_passive(&me.ip4().to_string(), &peer.to_string());
+            let name = mesh_name(&peer.to_string());
+            match j {
+                0 => {
+                    let mut p = BgpdPeer::new(&name, *peer, AS);
+                    p.passive = passive;
+                    cb.peers.push(p);
+                }
+                2 => {
+                    let mut p = Bird2Peer::new(&name, *peer, AS);
+                    p.passive = passive;
+                    p.export = "where source = RTS_STATIC".into();
+                    c2.peers.push(p);
+                }
+                _ => {
+                    let mut n = FrrNeighbor::new(*peer, AS);
+                    n.passive = passive;
+                    cf.neighbors.push(n);
+                }
+            }
+        }
+    }
+    let bgpd = cb.start(nb).unwrap();
+    let b2 = c2.start(n2).unwrap();
+    let frr = cf.start(nfrr).unwrap();
+
+    wait_sessions(&bgpd, 3, CONVERGE).unwrap();
+    wait_sessions(&b16, 3, CONVERGE).unwrap();
+    wait_sessions(&b2, 3, CONVERGE).unwrap();
+    wait_sessions(&frr, 3, CONVERGE).unwrap();
+    wait_learns(&bgpd, Family::V4, &blocks, CONVERGE).unwrap();
+    wait_learns(&b16, Family::V4, &blocks, CONVERGE).unwrap();
+    wait_learns(&b2, Family::V4, &blocks, CONVERGE).unwrap();
+    wait_learns(&frr, Family::V4, &blocks, CONVERGE).unwrap();
+
+    // bgpd's RIB: each block from its owner's Mesh_ protocol, next hop = the owner.
+    for k in 1..4 {
+        let r = best(&bgpd, &blocks[k]);
+        assert_eq!(r.protocol, mesh_name(&ips[k].to_string()), "{r:?}");
+        let attrs = r.bgp.as_ref().expect("BGP attributes");
+        assert_eq!(
+            attrs.next_hop.as_deref(),
+            Some(ips[k].to_string().as_str()),
+            "{r:?}"
+        );
+    }
+    // The peers learned bgpd's block from bgpd (next hop bgpd's address).
+    let r = b16.ctl.routes(&format!("for {}", blocks[0])).unwrap();
+    let r = r.iter().find(|r| r.primary).unwrap();
+    assert_eq!(r.protocol, mesh_name(&ips[0].to_string()), "{r:?}");
+    assert_eq!(r.attr("next_hop"), Some(ips[0].to_string().as_str()));
+    let v = frr.route(Family::V4, &blocks[0]).unwrap();
+    assert_eq!(
+        v["paths"][0]["nexthops"][0]["ip"],
+        ips[0].to_string(),
+        "{v}"
+    );
+
+    // bgpd's kernel: own block blackholed, the others `via NODE dev tunl0 onlink proto bird`
+    // (always) or `via NODE dev eth0 proto bird` (cross-subnet, all on one subnet).
+    let (dev, onlink) = if ipip == "always" {
+        ("tunl0", true)
+    } else {
+        ("eth0", false)
+    };
+    let desc = format!("bgpd's kernel: blackhole own block, others via NODE dev {dev} (onlink {onlink}) proto bird");
+    wait_observing(CONVERGE, POLL, &desc, || {
+        let k = kernel::routes(&nb.ns, Family::V4, "main", Some("bird"))?;
+        let mut ok = k.iter().any(|r| r.dst == blocks[0] && r.is_blackhole());
+        for i in 1..4 {
+            ok &= k.iter().any(|r| {
+                r.dst == blocks[i]
+                    && r.is_via(&ips[i].to_string(), dev, onlink)
+                    && r.protocol.as_deref() == Some("bird")
+            });
+        }
+        Ok(Observed::when(ok, render(&k)))
+    })
+    .unwrap();
+    // BIRD 2 installs bgpd's block through its tunnel like any other node's.
+    wait_observing(CONVERGE, POLL, "BIRD 2's kernel has bgpd's block", || {
+        let k = kernel::routes(&n2.ns, Family::V4, "main", Some("bird"))?;
+        let ok = k
+            .iter()
+            .any(|r| r.dst == blocks[0] && r.is_via(&ips[0].to_string(), "tunl0", true));
+        Ok(Observed::when(ok, render(&k)))
+    })
+    .unwrap();
+    report(test, start);
+}
+
+#[test]
+fn bgpd_calico_mesh_ipip_always() {
+    calico_mesh("bgpd_calico_mesh_ipip_always", "always");
+}
+
+#[test]
+fn bgpd_calico_mesh_cross_subnet() {
+    calico_mesh("bgpd_calico_mesh_cross_subnet", "cross-subnet");
+}
