@@ -11,7 +11,8 @@ use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::kernel::{self, render};
 use bgpd_lab::{
     wait_learns, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer, Bird2Config, Bird2Peer,
-    CalicoBird16Config, Family, FrrConfig, FrrNeighbor, KernelExport, Lab, Observed, TunnelSupport,
+    CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig, GobgpNeighbor, KernelExport,
+    Lab, Observed, TunnelSupport,
 };
 
 const AS: u32 = 64512;
@@ -182,4 +183,123 @@ fn bgpd_calico_mesh_ipip_always() {
 #[test]
 fn bgpd_calico_mesh_cross_subnet() {
     calico_mesh("bgpd_calico_mesh_cross_subnet", "cross-subnet");
+}
+
+/// Scenario 2: bgpd as route reflector (cluster ID set, kernel off) with BIRD 2, FRR, GoBGP and
+/// bgpd clients: every client learns every other client's route, with ORIGINATOR_ID and
+/// CLUSTER_LIST (FRR's JSON, birdc, bgpd's JSON) and the next hop unchanged.
+#[test]
+fn bgpd_route_reflector() {
+    let test = "bgpd_route_reflector";
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let nrr = lab.node("rr", &[(&lan, 10)], None).unwrap();
+    let nb = lab.node("bird2", &[(&lan, 12)], None).unwrap();
+    let nf = lab.node("frr", &[(&lan, 13)], None).unwrap();
+    let ng = lab.node("gobgp", &[(&lan, 14)], None).unwrap();
+    let nc = lab.node("bgpdc", &[(&lan, 15)], None).unwrap();
+    let cluster = Ipv4Addr::new(10, 255, 0, 1);
+    let prefix = |h: u8| format!("10.1.{h}.0/26");
+    let all: Vec<String> = [12, 13, 14, 15].iter().map(|h| prefix(*h)).collect();
+
+    let mut cr = BgpdConfig::new(&nrr, AS);
+    cr.kernel_enabled = false;
+    cr.rr_cluster_id = Some(cluster);
+    for (name, n) in [("bird2", &nb), ("frr", &nf), ("gobgp", &ng), ("bgpdc", &nc)] {
+        let mut p = BgpdPeer::new(name, n.ip4(), AS);
+        p.rr_client = true;
+        p.passive = true;
+        cr.peers.push(p);
+    }
+    let rr = cr.start(&nrr).unwrap();
+
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.statics.push(format!("{} blackhole", prefix(12)));
+    cb.peers.push(Bird2Peer::new("reflector", nrr.ip4(), AS));
+    cb.kernel = KernelExport::Plain;
+    let bird = cb.start(&nb).unwrap();
+    let mut cf = FrrConfig::new(&nf, AS);
+    cf.neighbors.push(FrrNeighbor::new(nrr.ip4(), AS));
+    cf.networks.push(prefix(13));
+    let frr = cf.start(&nf).unwrap();
+    let mut cg = GobgpConfig::new(&ng, AS);
+    cg.neighbors.push(GobgpNeighbor::new(nrr.ip4(), AS));
+    cg.announce
+        .push(format!("{} community 64512:14", prefix(14)));
+    let gobgp = cg.start(&ng).unwrap();
+    let mut cc = BgpdConfig::new(&nc, AS);
+    cc.blackhole_blocks.push(prefix(15));
+    cc.peers.push(BgpdPeer::new("reflector", nrr.ip4(), AS));
+    let client = cc.start(&nc).unwrap();
+
+    wait_sessions(&rr, 4, CONVERGE).unwrap();
+    wait_learns(&rr, Family::V4, &all, CONVERGE).unwrap();
+    wait_learns(&bird, Family::V4, &all, CONVERGE).unwrap();
+    wait_learns(&frr, Family::V4, &all, CONVERGE).unwrap();
+    wait_learns(&gobgp, Family::V4, &all, CONVERGE).unwrap();
+    wait_learns(&client, Family::V4, &all, CONVERGE).unwrap();
+
+    // FRR's JSON: ORIGINATOR_ID = the originating client, CLUSTER_LIST = [cluster], next hop
+    // the originator's address (reflection leaves it alone).
+    for (h, n) in [(12u8, &nb), (14, &ng), (15, &nc)] {
+        let v = frr.route(Family::V4, &prefix(h)).unwrap();
+        let p = &v["paths"][0];
+        assert_eq!(p["originatorId"], n.ip4().to_string(), "{v}");
+        assert!(
+            p["clusterList"].to_string().contains(&cluster.to_string()),
+            "CLUSTER_LIST {v}"
+        );
+        assert_eq!(p["nexthops"][0]["ip"], n.ip4().to_string(), "{v}");
+    }
+    // birdc: FRR's route reflected.
+    let r = bird.ctl.routes(&format!("for {}", prefix(13))).unwrap();
+    let r = r.iter().find(|r| r.primary).unwrap();
+    assert_eq!(r.attr("originator_id"), Some(nf.ip4().to_string().as_str()));
+    assert_eq!(r.attr("cluster_list"), Some(cluster.to_string().as_str()));
+    // GoBGP: bgpd client's route, ORIGINATOR_ID (type 9) and CLUSTER_LIST (type 10).
+    let orig = gobgp
+        .best_attr(Family::V4, &prefix(15), 9)
+        .unwrap()
+        .unwrap();
+    assert!(orig.to_string().contains(&nc.ip4().to_string()), "{orig}");
+    let cl = gobgp
+        .best_attr(Family::V4, &prefix(15), 10)
+        .unwrap()
+        .unwrap();
+    assert!(cl.to_string().contains(&cluster.to_string()), "{cl}");
+    // bgpd client's JSON: GoBGP's route with its community, originator and cluster list.
+    let r = best(&client, &prefix(14));
+    let a = r.bgp.as_ref().unwrap();
+    assert_eq!(
+        a.originator_id.as_deref(),
+        Some(ng.ip4().to_string().as_str()),
+        "{r:?}"
+    );
+    assert_eq!(a.cluster_list, vec![cluster.to_string()], "{r:?}");
+    assert_eq!(a.communities, vec![(64512, 14)], "{r:?}");
+    assert_eq!(
+        a.next_hop.as_deref(),
+        Some(ng.ip4().to_string().as_str()),
+        "{r:?}"
+    );
+    // The bgpd client installs the reflected routes via their originators.
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "bgpd client's kernel has the reflected routes",
+        || {
+            let k = kernel::routes(&nc.ns, Family::V4, "main", Some("bird"))?;
+            let ok = [(12u8, &nb), (13, &nf), (14, &ng)].iter().all(|(h, n)| {
+                k.iter()
+                    .any(|r| r.dst == prefix(*h) && r.is_via(&n.ip4().to_string(), "eth0", false))
+            });
+            Ok(Observed::when(ok, render(&k)))
+        },
+    )
+    .unwrap();
+    // The reflector itself programs nothing (kernel disabled).
+    let k = kernel::routes(&nrr.ns, Family::V4, "main", Some("bird")).unwrap();
+    assert!(k.is_empty(), "RR kernel: {}", render(&k));
+    report(test, start);
 }
