@@ -568,3 +568,64 @@ default = "reject"
     .unwrap();
     report(test, start);
 }
+
+/// Scenario 9: TCP-MD5 between bgpd and FRR: the matching password establishes and exchanges
+/// routes; a bgpd with the wrong password is never Established on either side in a 10 s window.
+#[test]
+fn bgpd_tcp_md5_frr() {
+    let test = "bgpd_tcp_md5_frr";
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let nf = lab.node("frr", &[(&lan, 10)], None).unwrap();
+    let ngood = lab.node("bgpd-good", &[(&lan, 21)], None).unwrap();
+    let nbad = lab.node("bgpd-bad", &[(&lan, 22)], None).unwrap();
+
+    let mut cf = FrrConfig::new(&nf, AS);
+    cf.networks.push("10.1.10.0/26".into());
+    for ip in [ngood.ip4(), nbad.ip4()] {
+        let mut n = FrrNeighbor::new(ip, AS);
+        n.password = Some("s3cret-md5".into());
+        cf.neighbors.push(n);
+    }
+    let frr = cf.start(&nf).unwrap();
+    let start_bgpd = |node, pw: &str, block: &str| -> Bgpd {
+        let mut c = BgpdConfig::new(node, AS);
+        let mut p = BgpdPeer::new("frr", nf.ip4(), AS);
+        p.password = Some(pw.into());
+        c.peers.push(p);
+        c.blackhole_blocks.push(block.into());
+        c.start(node).unwrap()
+    };
+    let good = start_bgpd(&ngood, "s3cret-md5", "10.1.21.0/26");
+    let bad = start_bgpd(&nbad, "not-the-secret", "10.1.22.0/26");
+
+    wait_sessions(&good, 1, CONVERGE).unwrap();
+    wait_learns(&good, Family::V4, &["10.1.10.0/26".into()], CONVERGE).unwrap();
+    wait_learns(&frr, Family::V4, &["10.1.21.0/26".into()], CONVERGE).unwrap();
+    let window = Instant::now();
+    let mut polls = 0;
+    while window.elapsed() < Duration::from_secs(10) {
+        let b = bad.established().unwrap();
+        assert!(b.is_empty(), "wrong password established on bgpd: {b:?}");
+        let f = frr.neighbor_states().unwrap();
+        assert_ne!(
+            f.get(&nbad.ip4().to_string()).map(String::as_str),
+            Some("Established"),
+            "{f:?}"
+        );
+        assert_eq!(
+            f.get(&ngood.ip4().to_string()).map(String::as_str),
+            Some("Established"),
+            "{f:?}"
+        );
+        polls += 1;
+        std::thread::sleep(POLL);
+    }
+    assert!(polls > 10);
+    assert!(!frr
+        .prefixes(Family::V4)
+        .unwrap()
+        .contains(&"10.1.22.0/26".to_string()));
+    report(test, start);
+}
