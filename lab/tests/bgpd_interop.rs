@@ -3,6 +3,7 @@
 //! the kernel tables. Run as root: `cargo build -p bgpd && cargo test -p bgpd-lab --test
 //! bgpd_interop -- --test-threads=1`.
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -10,9 +11,9 @@ use bgpd_lab::bgpd::BgpdPool;
 use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::kernel::{self, render};
 use bgpd_lab::{
-    wait_learns, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer, Bird2Config, Bird2Peer,
-    CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig, GobgpNeighbor, KernelExport,
-    Lab, Observed, TunnelSupport,
+    wait_exactly, wait_learns, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer,
+    Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig,
+    GobgpNeighbor, KernelExport, Lab, Observed, TunnelSupport,
 };
 
 const AS: u32 = 64512;
@@ -627,5 +628,88 @@ fn bgpd_tcp_md5_frr() {
         .prefixes(Family::V4)
         .unwrap()
         .contains(&"10.1.22.0/26".to_string()));
+    report(test, start);
+}
+
+/// The n-th /26 of 10.0.0.0/8.
+fn nth26(i: u32) -> String {
+    format!("10.{}.{}.{}/26", i >> 10, (i >> 2) & 255, (i & 3) * 64)
+}
+
+/// Waits until bgpd's kernel (`proto bird`, main) holds exactly `want`, each via `gw` on eth0.
+fn wait_kernel_exactly(ns: &str, want: &[String], gw: &str, deadline: Duration) {
+    let want_set: BTreeSet<&String> = want.iter().collect();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "bgpd's kernel matches the peer's table",
+        || {
+            let k = kernel::routes(ns, Family::V4, "main", Some("bird"))?;
+            let have: BTreeSet<&String> = k.iter().map(|r| &r.dst).collect();
+            let missing = want_set.difference(&have).count();
+            let extra = have.difference(&want_set).count();
+            let wrong = k.iter().filter(|r| !r.is_via(gw, "eth0", false)).count();
+            Ok(Observed::when(
+                missing == 0 && extra == 0 && wrong == 0,
+                format!(
+                    "{} routes, {missing} missing, {extra} extra, {wrong} not via {gw}",
+                    have.len()
+                ),
+            ))
+        },
+    )
+    .unwrap();
+}
+
+/// Scenario 7: BIRD 2 announces 10k routes to bgpd, then three back-to-back waves of
+/// withdrawals and announcements (`birdc configure`); at the end bgpd's RIB (`show route
+/// --json`, nothing missing, nothing extra) and kernel match BIRD's table exactly.
+#[test]
+fn bgpd_churn_10k_from_bird2() {
+    let test = "bgpd_churn_10k_from_bird2";
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let nb = lab.node("bird2", &[(&lan, 1)], None).unwrap();
+    let nd = lab.node("bgpd", &[(&lan, 2)], None).unwrap();
+    let mut cd = BgpdConfig::new(&nd, AS);
+    let mut p = BgpdPeer::new("bird2", nb.ip4(), AS);
+    p.passive = true;
+    cd.peers.push(p);
+    let bgpd = cd.start(&nd).unwrap();
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.peers.push(Bird2Peer::new("bgpd", nd.ip4(), AS));
+    let set = |ids: &[u32]| -> Vec<String> {
+        ids.iter()
+            .map(|&i| format!("{} blackhole", nth26(i)))
+            .collect()
+    };
+    let mut ids: Vec<u32> = (0..10_000).collect();
+    cb.statics = set(&ids);
+    let mut bird = cb.start(&nb).unwrap();
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    let wave1: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    wait_exactly(&bgpd, Family::V4, &wave1, Duration::from_secs(60)).unwrap();
+    ids.retain(|&i| i >= 5_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    ids.retain(|&i| i % 2 == 1);
+    ids.extend(10_000..12_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    ids.retain(|&i| !(10_000..11_000).contains(&i));
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+
+    let want: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    let deadline = Duration::from_secs(90);
+    wait_exactly(&bgpd, Family::V4, &want, deadline).unwrap();
+    wait_kernel_exactly(&nd.ns, &want, &nb.ip4().to_string(), deadline);
+    assert_eq!(
+        bird.ctl.route_count("table master4").unwrap(),
+        want.len() as u64
+    );
+    let (routes, networks) = bgpd.route_count().unwrap();
+    assert_eq!((routes, networks), (want.len() as u64, want.len() as u64));
     report(test, start);
 }
