@@ -713,3 +713,70 @@ fn bgpd_churn_10k_from_bird2() {
     assert_eq!((routes, networks), (want.len() as u64, want.len() as u64));
     report(test, start);
 }
+
+/// Scenario 10: 100k routes from BIRD 2 reach bgpd's RIB (`show route count --json`) and its
+/// kernel (`kernel::count`), spot-checked through the full parsers.
+#[test]
+fn bgpd_scale_100k_from_bird2() {
+    let test = "bgpd_scale_100k_from_bird2";
+    let start = Instant::now();
+    let n: u32 = std::env::var("BGPLAB_SCALE_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let ns = lab.node("sender", &[(&lan, 1)], None).unwrap();
+    let nd = lab.node("bgpd", &[(&lan, 2)], None).unwrap();
+    let mut cs = Bird2Config::new(&ns, AS);
+    cs.statics = (0..n).map(|i| format!("{} blackhole", nth26(i))).collect();
+    let mut p = Bird2Peer::new("bgpd", nd.ip4(), AS);
+    p.passive = true;
+    cs.peers.push(p);
+    let sender = cs.start(&ns).unwrap();
+    let mut cd = BgpdConfig::new(&nd, AS);
+    cd.peers.push(BgpdPeer::new("sender", ns.ip4(), AS));
+    let bgpd = cd.start(&nd).unwrap();
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    let deadline = Duration::from_secs(120);
+    let want = u64::from(n);
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "bgpd's RIB has every route",
+        || {
+            let (routes, networks) = bgpd.route_count()?;
+            Ok(Observed::when(
+                routes == want && networks == want,
+                format!("{routes} routes, {networks} networks of {want}"),
+            ))
+        },
+    )
+    .unwrap();
+    let rib_at = start.elapsed();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "bgpd's kernel has every route",
+        || {
+            let c = kernel::count(&nd.ns, Family::V4, "main", Some("bird"))?;
+            Ok(Observed::when(c as u64 == want, format!("{c} of {want}")))
+        },
+    )
+    .unwrap();
+    let last = nth26(n - 1);
+    let r = best(&bgpd, &last);
+    assert_eq!(r.protocol, "sender", "{r:?}");
+    let k = kernel::routes(&nd.ns, Family::V4, "main", Some("bird")).unwrap();
+    assert_eq!(k.len(), n as usize);
+    assert!(k
+        .iter()
+        .any(|r| r.dst == last && r.is_via(&ns.ip4().to_string(), "eth0", false)));
+    let _ = sender;
+    eprintln!(
+        "bgpd-lab: {n} routes: in bgpd's RIB after {:.1}s, kernel after {:.1}s",
+        rib_at.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    report(test, start);
+}
