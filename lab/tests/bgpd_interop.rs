@@ -780,3 +780,102 @@ fn bgpd_scale_100k_from_bird2() {
     );
     report(test, start);
 }
+
+/// Scenario 3: a route reflector of another implementation (`"bird2"` or `"frr"`, cluster ID
+/// set) with two bgpd clients: each learns the other's block with ORIGINATOR_ID and
+/// CLUSTER_LIST (bgpd's JSON) and installs it via the originating client.
+fn rr_with_bgpd_clients(test: &str, rr_kind: &str) {
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let nrr = lab.node("rr", &[(&lan, 10)], None).unwrap();
+    let n1 = lab.node("bgpd1", &[(&lan, 21)], None).unwrap();
+    let n2 = lab.node("bgpd2", &[(&lan, 22)], None).unwrap();
+    let cluster = Ipv4Addr::new(10, 255, 0, 3);
+    let prefix = |h: u8| format!("10.3.{h}.0/26");
+    let clients = [(&n1, 21u8), (&n2, 22u8)];
+    let all: Vec<String> = clients.iter().map(|(_, h)| prefix(*h)).collect();
+
+    // Keep the reflector alive for the whole test (either kind).
+    let (_bird, _frr) = if rr_kind == "bird2" {
+        let mut c = Bird2Config::new(&nrr, AS);
+        c.rr_cluster_id = Some(cluster);
+        for (n, h) in clients {
+            let mut p = Bird2Peer::new(&format!("client{h}"), n.ip4(), AS);
+            p.rr_client = true;
+            p.passive = true;
+            c.peers.push(p);
+        }
+        (Some(c.start(&nrr).unwrap()), None)
+    } else {
+        let mut c = FrrConfig::new(&nrr, AS);
+        c.cluster_id = Some(cluster);
+        for (n, _) in clients {
+            let mut nb = FrrNeighbor::new(n.ip4(), AS);
+            nb.rr_client = true;
+            nb.passive = true;
+            c.neighbors.push(nb);
+        }
+        (None, Some(c.start(&nrr).unwrap()))
+    };
+    let bgpds: Vec<Bgpd> = clients
+        .iter()
+        .map(|(n, h)| {
+            let mut c = BgpdConfig::new(n, AS);
+            c.blackhole_blocks.push(prefix(*h));
+            c.peers.push(BgpdPeer::new("reflector", nrr.ip4(), AS));
+            c.start(n).unwrap()
+        })
+        .collect();
+    for b in &bgpds {
+        wait_sessions(b, 1, CONVERGE).unwrap();
+        wait_learns(b, Family::V4, &all, CONVERGE).unwrap();
+    }
+    match (&_bird, &_frr) {
+        (Some(b), _) => wait_learns(b, Family::V4, &all, CONVERGE).unwrap(),
+        (_, Some(f)) => wait_learns(f, Family::V4, &all, CONVERGE).unwrap(),
+        _ => unreachable!(),
+    }
+    for (i, b) in bgpds.iter().enumerate() {
+        let (other, h) = clients[1 - i];
+        let r = best(b, &prefix(h));
+        assert_eq!(r.protocol, "reflector", "{r:?}");
+        let a = r.bgp.as_ref().unwrap();
+        assert_eq!(
+            a.originator_id.as_deref(),
+            Some(other.ip4().to_string().as_str()),
+            "{r:?}"
+        );
+        assert_eq!(a.cluster_list, vec![cluster.to_string()], "{r:?}");
+        assert_eq!(
+            a.next_hop.as_deref(),
+            Some(other.ip4().to_string().as_str()),
+            "{r:?}"
+        );
+        let me = clients[i].0;
+        wait_observing(
+            CONVERGE,
+            POLL,
+            "bgpd client's kernel has the other client's block",
+            || {
+                let k = kernel::routes(&me.ns, Family::V4, "main", Some("bird"))?;
+                let ok = k.iter().any(|r| {
+                    r.dst == prefix(h) && r.is_via(&other.ip4().to_string(), "eth0", false)
+                });
+                Ok(Observed::when(ok, render(&k)))
+            },
+        )
+        .unwrap();
+    }
+    report(test, start);
+}
+
+#[test]
+fn bgpd_clients_of_bird2_rr() {
+    rr_with_bgpd_clients("bgpd_clients_of_bird2_rr", "bird2");
+}
+
+#[test]
+fn bgpd_clients_of_frr_rr() {
+    rr_with_bgpd_clients("bgpd_clients_of_frr_rr", "frr");
+}
