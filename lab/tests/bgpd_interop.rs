@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bgpd_lab::bgpd::BgpdPool;
 use bgpd_lab::bird16::{calico_passive, mesh_name};
-use bgpd_lab::kernel::{self, render};
+use bgpd_lab::kernel::{self, render, RouteMonitor};
 use bgpd_lab::{
     wait_exactly, wait_learns, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer,
     Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig,
@@ -878,4 +878,126 @@ fn bgpd_clients_of_bird2_rr() {
 #[test]
 fn bgpd_clients_of_frr_rr() {
     rr_with_bgpd_clients("bgpd_clients_of_frr_rr", "frr");
+}
+
+/// Scenario 4: two bgpd reflectors sharing a cluster ID (kernel off), BIRD 2 and FRR clients
+/// of both; rr1 stopped (SIGTERM): for 4 s no client loses a route, and BIRD's kernel sees no
+/// deletion (`RouteMonitor`).
+#[test]
+fn bgpd_redundant_rr_cluster() {
+    let test = "bgpd_redundant_rr_cluster";
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let n1 = lab.node("rr1", &[(&lan, 10)], None).unwrap();
+    let n2 = lab.node("rr2", &[(&lan, 11)], None).unwrap();
+    let nb = lab.node("bird2", &[(&lan, 12)], None).unwrap();
+    let nf = lab.node("frr", &[(&lan, 13)], None).unwrap();
+    let cluster = Ipv4Addr::new(10, 255, 0, 4);
+    let mut rrs = Vec::new();
+    for (me, other, other_name) in [(&n1, &n2, "rr2"), (&n2, &n1, "rr1")] {
+        let mut c = BgpdConfig::new(me, AS);
+        c.kernel_enabled = false;
+        c.rr_cluster_id = Some(cluster);
+        for (name, n) in [("bird2", &nb), ("frr", &nf)] {
+            let mut p = BgpdPeer::new(name, n.ip4(), AS);
+            p.rr_client = true;
+            p.passive = true;
+            c.peers.push(p);
+        }
+        let mut p = BgpdPeer::new(other_name, other.ip4(), AS);
+        p.passive = calico_passive(&me.ip4().to_string(), &other.ip4().to_string());
+        c.peers.push(p);
+        rrs.push(c.start(me).unwrap());
+    }
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.statics.push("10.4.12.0/26 blackhole".into());
+    cb.kernel = KernelExport::Plain;
+    cb.peers.push(Bird2Peer::new("rr1", n1.ip4(), AS));
+    cb.peers.push(Bird2Peer::new("rr2", n2.ip4(), AS));
+    let bird = cb.start(&nb).unwrap();
+    let mut cf = FrrConfig::new(&nf, AS);
+    cf.neighbors.push(FrrNeighbor::new(n1.ip4(), AS));
+    cf.neighbors.push(FrrNeighbor::new(n2.ip4(), AS));
+    cf.networks.push("10.4.13.0/26".into());
+    let frr = cf.start(&nf).unwrap();
+
+    for rr in &rrs {
+        wait_sessions(rr, 3, CONVERGE).unwrap();
+    }
+    let both = vec!["10.4.12.0/26".to_string(), "10.4.13.0/26".to_string()];
+    wait_learns(&bird, Family::V4, &both, CONVERGE).unwrap();
+    wait_learns(&frr, Family::V4, &both, CONVERGE).unwrap();
+    // Each client holds the other's route from both reflectors.
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "BIRD has FRR's route from rr1 and rr2",
+        || {
+            let rs = bird.ctl.routes("for 10.4.13.0/26")?;
+            let from: BTreeSet<String> = rs.iter().map(|r| r.protocol.clone()).collect();
+            Ok(Observed::when(from.len() == 2, format!("{from:?}")))
+        },
+    )
+    .unwrap();
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "FRR has BIRD's route from rr1 and rr2",
+        || {
+            let v = frr.route(Family::V4, "10.4.12.0/26")?;
+            let n = v["paths"].as_array().map_or(0, Vec::len);
+            Ok(Observed::when(n == 2, v.to_string()))
+        },
+    )
+    .unwrap();
+    let v = frr.route(Family::V4, "10.4.12.0/26").unwrap();
+    for p in v["paths"].as_array().unwrap() {
+        assert_eq!(p["originatorId"], nb.ip4().to_string(), "{v}");
+        assert!(
+            p["clusterList"].to_string().contains(&cluster.to_string()),
+            "{v}"
+        );
+    }
+    wait_observing(CONVERGE, POLL, "BIRD's kernel has FRR's route", || {
+        let k = kernel::routes(&nb.ns, Family::V4, "main", Some("bird"))?;
+        Ok(Observed::when(
+            k.iter().any(|r| r.dst == "10.4.13.0/26"),
+            render(&k),
+        ))
+    })
+    .unwrap();
+    let monitor = RouteMonitor::start(&nb.ns, &nb.path("ip-monitor.log")).unwrap();
+
+    let mut rr1 = rrs.remove(0);
+    rr1.stop(libc::SIGTERM).unwrap();
+    wait_observing(
+        Duration::from_secs(20),
+        POLL,
+        "BIRD notices rr1 is gone",
+        || {
+            let s = bird.ctl.bgp_states()?;
+            Ok(Observed::when(
+                s.get("rr1").is_some_and(|s| s != "Established"),
+                format!("{s:?}"),
+            ))
+        },
+    )
+    .unwrap();
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(4) {
+        let b = bird.prefixes(Family::V4).unwrap();
+        let f = frr.prefixes(Family::V4).unwrap();
+        for p in &both {
+            assert!(
+                b.contains(p) && f.contains(p),
+                "a client lost {p}: BIRD {b:?}, FRR {f:?}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let gone = monitor.deletions_of(&both).unwrap();
+    assert!(gone.is_empty(), "BIRD's kernel lost a route: {gone:?}");
+    monitor.stop();
+    report(test, start);
 }
