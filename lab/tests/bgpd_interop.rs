@@ -1314,3 +1314,80 @@ fn bgpd_graceful_restart() {
     monitor.stop();
     report(test, start);
 }
+
+/// Scenario 1, cross-subnet across a router: bgpd (pool `cross-subnet`) on subnet 0 with BIRD 2
+/// on subnet 0 and FRR on subnet 1 behind a router (iBGP, multihop): BIRD 2's block directly
+/// `via NODE dev eth0`, FRR's block `via NODE dev tunl0 onlink`.
+#[test]
+fn bgpd_cross_subnet_routed() {
+    let test = "bgpd_cross_subnet_routed";
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan0 = lab.lan().unwrap();
+    let lan1 = lab
+        .bridge(
+            "lan1",
+            Ipv4Addr::new(172, 31, 1, 0),
+            "fd00:31:1::".parse().unwrap(),
+        )
+        .unwrap();
+    let r = lab.node("router", &[(&lan0, 1), (&lan1, 1)], None).unwrap();
+    r.enable_forwarding().unwrap();
+    let nd = lab
+        .node("bgpd", &[(&lan0, 11)], Some(Ipv4Addr::new(10, 244, 11, 1)))
+        .unwrap();
+    let nb = lab
+        .node("bird2", &[(&lan0, 12)], Some(Ipv4Addr::new(10, 244, 12, 1)))
+        .unwrap();
+    let nf = lab
+        .node("frr", &[(&lan1, 14)], Some(Ipv4Addr::new(10, 244, 14, 1)))
+        .unwrap();
+    for n in [&nd, &nb] {
+        n.add_route(&lan1.prefix4(), lan0.v4(1).into()).unwrap();
+    }
+    nf.add_route(&lan0.prefix4(), lan1.v4(1).into()).unwrap();
+
+    let mut cf = FrrConfig::new(&nf, AS);
+    cf.neighbors.push(FrrNeighbor::new(nd.ip4(), AS));
+    cf.networks.push(block(14));
+    let frr = cf.start(&nf).unwrap();
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.statics.push(format!("{} blackhole", block(12)));
+    cb.peers.push(Bird2Peer::new("bgpd", nd.ip4(), AS));
+    let bird = cb.start(&nb).unwrap();
+    let mut cd = BgpdConfig::new(&nd, AS);
+    cd.tunnel = Some("tunl0".into());
+    cd.pools.push(BgpdPool {
+        cidr: "10.244.0.0/16".into(),
+        ipip: "cross-subnet".into(),
+    });
+    cd.blackhole_blocks.push(block(11));
+    for (name, n) in [("bird2", &nb), ("frr", &nf)] {
+        let mut p = BgpdPeer::new(name, n.ip4(), AS);
+        p.passive = true;
+        cd.peers.push(p);
+    }
+    let bgpd = cd.start(&nd).unwrap();
+
+    wait_sessions(&bgpd, 2, CONVERGE).unwrap();
+    let all = vec![block(11), block(12), block(14)];
+    wait_learns(&bgpd, Family::V4, &all, CONVERGE).unwrap();
+    wait_learns(&bird, Family::V4, &[block(11)], CONVERGE).unwrap();
+    wait_learns(&frr, Family::V4, &[block(11)], CONVERGE).unwrap();
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "bgpd's kernel: same subnet direct on eth0, other subnet via tunl0 onlink",
+        || {
+            let k = kernel::routes(&nd.ns, Family::V4, "main", Some("bird"))?;
+            let ok = k.iter().any(|r| r.dst == block(11) && r.is_blackhole())
+                && k.iter()
+                    .any(|r| r.dst == block(12) && r.is_via(&nb.ip4().to_string(), "eth0", false))
+                && k.iter()
+                    .any(|r| r.dst == block(14) && r.is_via(&nf.ip4().to_string(), "tunl0", true));
+            Ok(Observed::when(ok, render(&k)))
+        },
+    )
+    .unwrap();
+    report(test, start);
+}
