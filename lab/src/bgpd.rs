@@ -1,10 +1,9 @@
-//! DOC: the node kind for our own daemon. PLACEHOLDER until the daemon runs: the hooks are
-//! final (start `bgpd -c FILE -s SOCKET` in the node's namespace, query
-//! `bgpd -s SOCKET show protocols|route --json`, stop with SIGTERM/SIGKILL, start again), the
-//! config generator writes a best-guess TOML schema that must be aligned with bgpd's config
-//! module when it lands (or pass exact TOML with [`BgpdConfig::raw`]), and the JSON mirrors
-//! follow `bgpd/src/status.rs` (`ProtocolStatus`, `RouteEntry`) loosely: unknown fields are
-//! ignored and missing ones default, so small schema changes do not break the lab.
+//! DOC: the node kind for our own daemon: start `bgpd -c FILE -s SOCKET` in the node's
+//! namespace, query `bgpd -s SOCKET show protocols|route|status --json` (`docs/cli.md`), stop
+//! with SIGTERM/SIGKILL, start again. [`BgpdConfig::render`] writes the TOML schema of
+//! `docs/config.md` (or pass exact TOML with [`BgpdConfig::raw`]); the JSON mirrors follow
+//! `bgpd/src/status.rs` (`ProtocolStatus`, `RouteEntry`) loosely: unknown fields are ignored
+//! and missing ones default, so small schema changes do not break the lab.
 //!
 //! The binary is `$BGPD_BIN`, else the newest of `target/{debug,release}/bgpd`.
 
@@ -22,7 +21,7 @@ use crate::lab::NodeNet;
 use crate::process::Process;
 use crate::wait::wait_until;
 
-/// One configured neighbour.
+/// One configured neighbour (`[[peers]]` of `docs/config.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpdPeer {
     /// Protocol name (`Mesh_172_31_0_12`, `frr`, ...).
@@ -37,10 +36,24 @@ pub struct BgpdPeer {
     pub rr_client: bool,
     /// TCP-MD5 password.
     pub password: Option<String>,
-    /// ADD-PATH (`"rx"`, `"tx"`, `"both"`).
+    /// ADD-PATH: `"receive"`, `"send"`, `"both"` (also accepted: `"rx"`, `"tx"`).
     pub add_paths: Option<String>,
-    /// IPv6 unicast over this session.
+    /// IPv6 unicast over this session (families `["ipv4", "ipv6"]`, else `["ipv4"]`).
     pub ipv6: bool,
+    /// `next_hop`: `"self"`, `"keep"`.
+    pub next_hop: Option<String>,
+    /// Our IPv6 next hop for IPv6 routes over an IPv4 session.
+    pub next_hop_v6: Option<String>,
+    /// Import policy name.
+    pub import: Option<String>,
+    /// Export policy name (default of the generator: `lab_export`, static + BGP routes only).
+    pub export: Option<String>,
+    /// Hold time (default: [`BgpdConfig::hold_time`]).
+    pub hold_time: Option<u16>,
+    /// Multihop TTL.
+    pub multihop: Option<u8>,
+    /// Graceful-restart time for this peer.
+    pub graceful_restart_time: Option<u16>,
 }
 
 impl BgpdPeer {
@@ -55,100 +68,167 @@ impl BgpdPeer {
             password: None,
             add_paths: None,
             ipv6: false,
+            next_hop: None,
+            next_hop_v6: None,
+            import: None,
+            export: None,
+            hold_time: None,
+            multihop: None,
+            graceful_restart_time: None,
         }
     }
 }
 
-/// bgpd's configuration (TOML).
+/// One Calico IP pool (`[[pools]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpdPool {
+    /// The pool's CIDR.
+    pub cidr: String,
+    /// `"always"`, `"cross-subnet"`, `"never"`.
+    pub ipip: String,
+}
+
+/// bgpd's configuration: renders the TOML schema of `docs/config.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpdConfig {
     /// Router ID.
     pub router_id: Ipv4Addr,
     /// Local AS.
     pub asn: u32,
-    /// Source address.
+    /// Source address (informational; `source_address` also forces next-hop self in bgpd, so
+    /// it is only written for peers through [`BgpdConfig::source_address`]).
     pub local: IpAddr,
+    /// Write `source_address = local` for every peer.
+    pub source_address: bool,
     /// Neighbours.
     pub peers: Vec<BgpdPeer>,
     /// Blocks announced as static blackhole routes (Calico IPAM blocks).
     pub blackhole_blocks: Vec<String>,
-    /// Route-reflector cluster ID.
+    /// Further static routes: (prefix, gateway).
+    pub static_via: Vec<(String, String)>,
+    /// Route-reflector cluster ID (writes `[route_reflector]`).
     pub rr_cluster_id: Option<Ipv4Addr>,
+    /// Program the kernel at all (`[kernel] enabled`).
+    pub kernel_enabled: bool,
     /// Kernel route protocol (Calico: 12 = `bird`).
     pub kernel_protocol: u8,
-    /// IP-in-IP: install via this tunnel device (`tunl0`).
+    /// `[kernel] tunnel_device` (`tunl0`); pools with IP-in-IP go through it.
     pub tunnel: Option<String>,
-    /// Cross-subnet: next hops in this prefix are installed directly.
-    pub cross_subnet: Option<String>,
-    /// Hold time.
+    /// Calico IP pools.
+    pub pools: Vec<BgpdPool>,
+    /// `[kernel] ecmp_max`.
+    pub ecmp_max: Option<u16>,
+    /// Hold time (per peer unless the peer sets one).
     pub hold_time: u16,
-    /// Graceful restart (restart time, seconds).
+    /// Graceful restart: `Some(restart time)`, `None` disables the capability.
     pub graceful_restart: Option<u16>,
+    /// `[graceful_restart] wait_time` (after our own restart).
+    pub graceful_restart_wait: Option<u16>,
+    /// `shutdown = "graceful" | "notify"`.
+    pub shutdown: Option<String>,
+    /// Extra TOML appended verbatim (`[[policies]]`, ...).
+    pub extra: String,
     /// Exact TOML to use instead of the generated text.
     pub raw: Option<String>,
 }
 
+/// The generator's default export policy: static and BGP routes (never the direct subnets).
+pub const LAB_EXPORT: &str = "lab_export";
+
 impl BgpdConfig {
-    /// Lab defaults: hold 9 s, kernel protocol 12, graceful restart 120 s.
+    /// Lab defaults: hold 9 s, kernel protocol 12 (`bird`), graceful restart 120 s, listening
+    /// on 0.0.0.0 and ::, export `lab_export` (static + BGP).
     pub fn new(node: &NodeNet, asn: u32) -> Self {
         BgpdConfig {
             router_id: node.ip4(),
             asn,
             local: node.ip4().into(),
+            source_address: false,
             peers: Vec::new(),
             blackhole_blocks: Vec::new(),
+            static_via: Vec::new(),
             rr_cluster_id: None,
+            kernel_enabled: true,
             kernel_protocol: 12,
             tunnel: None,
-            cross_subnet: None,
+            pools: Vec::new(),
+            ecmp_max: None,
             hold_time: 9,
             graceful_restart: Some(120),
+            graceful_restart_wait: None,
+            shutdown: None,
+            extra: String::new(),
             raw: None,
         }
     }
 
-    /// The TOML text. SCHEMA IS A GUESS until bgpd's config module exists: align it then.
+    /// The TOML text (schema of `docs/config.md`).
     pub fn render(&self) -> String {
         if let Some(r) = &self.raw {
             return r.clone();
         }
+        let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
         let mut c = String::new();
+        let _ = writeln!(c, "# generated by bgpd-lab (docs/config.md)");
+        let _ = writeln!(c, "router_id = \"{}\"\nasn = {}", self.router_id, self.asn);
+        if let Some(s) = &self.shutdown {
+            let _ = writeln!(c, "shutdown = {}", q(s));
+        }
+        let _ = writeln!(c, "\n[listen]\naddresses = [\"0.0.0.0\", \"::\"]");
         let _ = writeln!(
             c,
-            "# generated by bgpd-lab (schema to be aligned with bgpd's config module)"
+            "\n[kernel]\nenabled = {}\nprotocol = {}",
+            self.kernel_enabled, self.kernel_protocol
         );
-        let _ = writeln!(
-            c,
-            "router_id = \"{}\"\nasn = {}\nhold_time = {}",
-            self.router_id, self.asn, self.hold_time
-        );
-        if let Some(id) = self.rr_cluster_id {
-            let _ = writeln!(c, "rr_cluster_id = \"{id}\"");
-        }
-        if let Some(gr) = self.graceful_restart {
-            let _ = writeln!(c, "graceful_restart_time = {gr}");
-        }
-        let _ = writeln!(c, "\n[kernel]\nprotocol = {}", self.kernel_protocol);
         if let Some(t) = &self.tunnel {
-            let _ = writeln!(c, "tunnel = \"{t}\"");
+            let _ = writeln!(c, "tunnel_device = {}", q(t));
         }
-        if let Some(s) = &self.cross_subnet {
-            let _ = writeln!(c, "cross_subnet = \"{s}\"");
+        if let Some(e) = self.ecmp_max {
+            let _ = writeln!(c, "ecmp_max = {e}");
         }
-        if !self.blackhole_blocks.is_empty() {
-            let blocks: Vec<String> = self
-                .blackhole_blocks
-                .iter()
-                .map(|b| format!("\"{b}\""))
-                .collect();
-            let _ = writeln!(c, "\n[static]\nblackhole = [{}]", blocks.join(", "));
+        match self.graceful_restart {
+            Some(t) => {
+                let _ = writeln!(
+                    c,
+                    "\n[graceful_restart]\nenabled = true\nrestart_time = {t}"
+                );
+                if let Some(w) = self.graceful_restart_wait {
+                    let _ = writeln!(c, "wait_time = {w}");
+                }
+            }
+            None => {
+                let _ = writeln!(c, "\n[graceful_restart]\nenabled = false");
+            }
+        }
+        if let Some(id) = self.rr_cluster_id {
+            let _ = writeln!(c, "\n[route_reflector]\ncluster_id = \"{id}\"");
+        }
+        for p in &self.pools {
+            let _ = writeln!(
+                c,
+                "\n[[pools]]\ncidr = {}\nipip = {}",
+                q(&p.cidr),
+                q(&p.ipip)
+            );
+        }
+        for b in &self.blackhole_blocks {
+            let _ = writeln!(c, "\n[[static]]\nprefix = {}\nblackhole = true", q(b));
+        }
+        for (prefix, via) in &self.static_via {
+            let _ = writeln!(c, "\n[[static]]\nprefix = {}\nvia = {}", q(prefix), q(via));
         }
         for p in &self.peers {
             let _ = writeln!(
                 c,
-                "\n[[peer]]\nname = \"{}\"\naddress = \"{}\"\nasn = {}\nlocal_address = \"{}\"",
-                p.name, p.addr, p.asn, self.local
+                "\n[[peers]]\nname = {}\naddress = \"{}\"\nasn = {}\nhold_time = {}",
+                q(&p.name),
+                p.addr,
+                p.asn,
+                p.hold_time.unwrap_or(self.hold_time)
             );
+            if self.source_address {
+                let _ = writeln!(c, "source_address = \"{}\"", self.local);
+            }
             if p.passive {
                 let _ = writeln!(c, "passive = true");
             }
@@ -156,17 +236,49 @@ impl BgpdConfig {
                 let _ = writeln!(c, "rr_client = true");
             }
             if let Some(pw) = &p.password {
-                let _ = writeln!(c, "password = \"{pw}\"");
+                let _ = writeln!(c, "password = {}", q(pw));
             }
             if let Some(a) = &p.add_paths {
-                let _ = writeln!(c, "add_paths = \"{a}\"");
+                let a = match a.as_str() {
+                    "rx" => "receive",
+                    "tx" => "send",
+                    other => other,
+                };
+                let _ = writeln!(c, "add_path = {}", q(a));
             }
+            if let Some(n) = &p.next_hop {
+                let _ = writeln!(c, "next_hop = {}", q(n));
+            }
+            if let Some(n) = &p.next_hop_v6 {
+                let _ = writeln!(c, "next_hop_v6 = {}", q(n));
+            }
+            if let Some(m) = p.multihop {
+                let _ = writeln!(c, "multihop = {m}");
+            }
+            if let Some(g) = p.graceful_restart_time {
+                let _ = writeln!(c, "graceful_restart_time = {g}");
+            }
+            if let Some(i) = &p.import {
+                let _ = writeln!(c, "import = {}", q(i));
+            }
+            let _ = writeln!(
+                c,
+                "export = {}",
+                q(p.export.as_deref().unwrap_or(LAB_EXPORT))
+            );
             let fams = if p.ipv6 {
                 "[\"ipv4\", \"ipv6\"]"
             } else {
                 "[\"ipv4\"]"
             };
             let _ = writeln!(c, "families = {fams}");
+        }
+        let _ = writeln!(
+            c,
+            "\n[[policies]]\nname = \"{LAB_EXPORT}\"\ndefault = \"reject\"\n  [[policies.terms]]\n  match = {{ source = [\"static\", \"bgp\"] }}\n  verdict = \"accept\""
+        );
+        if !self.extra.is_empty() {
+            let _ = writeln!(c, "\n{}", self.extra);
         }
         c
     }
@@ -398,6 +510,31 @@ impl Bgpd {
     /// `show route --json` (every path).
     pub fn routes(&self) -> Result<Vec<BgpdRoute>> {
         parse_routes(&self.cli(&["show", "route", "--json"])?)
+    }
+
+    /// `show route PREFIX --json`: every path of one prefix (empty when not in the table).
+    pub fn route(&self, prefix: &str) -> Result<Vec<BgpdRoute>> {
+        match self.cli(&["show", "route", prefix, "--json"]) {
+            Ok(out) => parse_routes(&out),
+            Err(e) if e.to_string().contains("8001") => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `show route count --json`: (routes, networks).
+    pub fn route_count(&self) -> Result<(u64, u64)> {
+        let v: Value = serde_json::from_str(&self.cli(&["show", "route", "count", "--json"])?)?;
+        let c = &v["count"];
+        match (c["routes"].as_u64(), c["networks"].as_u64()) {
+            (Some(r), Some(n)) => Ok((r, n)),
+            _ => Err(Error(format!("unexpected count document: {v}"))),
+        }
+    }
+
+    /// `show status --json` (the `status` object).
+    pub fn status(&self) -> Result<Value> {
+        let v: Value = serde_json::from_str(&self.cli(&["show", "status", "--json"])?)?;
+        Ok(v["status"].clone())
     }
 
     /// Prefixes of the best routes in `family`.
