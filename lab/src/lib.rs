@@ -7,7 +7,7 @@
 //!   namespace and queries it through its own interface: [`Bird2Config`] / [`Bird`] (birdc),
 //!   [`CalicoBird16Config`] (BIRD 1.6 with a calico-node style config), [`FrrConfig`] /
 //!   [`Frr`] (vtysh JSON), [`GobgpConfig`] / [`Gobgp`] (`gobgp -j`), and [`BgpdConfig`] /
-//!   [`Bgpd`] (our daemon; placeholder until it runs).
+//!   [`Bgpd`] (our daemon: `BgpdConfig` renders its TOML, the driver reads its `--json` CLI).
 //! - Helpers: [`wait_until`] / [`wait_observing`] (deadlines, never fixed sleeps),
 //!   [`kernel::routes`] (a namespace's kernel routes), [`Process`] (daemons as children,
 //!   always reaped), [`cmd`] (commands with time limits).
