@@ -289,6 +289,11 @@ impl Fib {
         self.desired.len()
     }
 
+    /// Routes whose add, replace or delete is waiting to be sent to the kernel.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.desired.is_empty()
     }

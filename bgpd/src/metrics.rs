@@ -34,7 +34,8 @@ pub struct Metrics {
     pub messages_out: IntCounterVec,
     /// Time to process one received UPDATE through the RIB: `bgpd_update_processing_seconds`.
     pub update_processing_seconds: Histogram,
-    /// Time from sending a netlink batch to its last ACK: `bgpd_netlink_batch_seconds`.
+    /// Time to send one netlink batch and read the acknowledgements then available:
+    /// `bgpd_netlink_batch_seconds`.
     pub netlink_batch_seconds: Histogram,
     /// Routes installed in the kernel and confirmed: `bgpd_fib_routes_installed`.
     pub fib_installed: IntGauge,
@@ -86,7 +87,7 @@ impl Metrics {
         );
         let netlink_batch_seconds = hist(
             "netlink_batch_seconds",
-            "Time from sending a netlink batch to its last acknowledgement.",
+            "Time to send one netlink batch and read the acknowledgements then available.",
             prometheus::exponential_buckets(1e-5, 4.0, 11).expect("valid buckets"),
         );
         let gauge = |name: &str, help: &str| {

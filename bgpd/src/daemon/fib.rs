@@ -91,7 +91,11 @@ pub(crate) fn kernel_has_our_routes(config: &Config) -> bool {
 
 impl FibBridge {
     /// Starts the FIB thread; `adopt`: keep our routes found in the kernel until released.
-    pub fn start(config: &Config, adopt: bool) -> io::Result<FibBridge> {
+    pub fn start(
+        config: &Config,
+        adopt: bool,
+        shared: std::sync::Arc<super::Shared>,
+    ) -> io::Result<FibBridge> {
         use std::os::fd::{AsRawFd, FromRawFd};
         let cfg = fib_config(config);
         let sock = FibSocket::open(true)?;
@@ -110,7 +114,7 @@ impl FibBridge {
         let (etx, erx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("bgpd-fib".into())
-            .spawn(move || fib_thread(cfg, adopt, sock, rx, wake_fd, etx))?;
+            .spawn(move || fib_thread(cfg, adopt, sock, rx, wake_fd, etx, shared))?;
         Ok(FibBridge {
             tx: Some(tx),
             wake,
@@ -201,6 +205,7 @@ fn fib_thread(
     rx: std::sync::mpsc::Receiver<FibCmd>,
     wake: std::os::fd::RawFd,
     events: mpsc::UnboundedSender<FibEvent>,
+    shared: std::sync::Arc<super::Shared>,
 ) -> io::Result<()> {
     use std::sync::mpsc::TryRecvError;
     use std::time::{Duration, Instant};
@@ -233,9 +238,15 @@ fn fib_thread(
             if !more {
                 break;
             }
+            let sent = Instant::now();
             sock.send_batch(&tx)?;
             sock.read_replies(&mut fib, now)?;
+            shared.stats.netlink_batch(sent.elapsed());
         }
+        let pending = fib.pending();
+        shared
+            .stats
+            .fib_state(fib.len().saturating_sub(pending), pending);
         while let Some(ev) = fib.poll_event() {
             let _ = events.send(ev);
         }

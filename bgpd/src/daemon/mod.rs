@@ -343,7 +343,10 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         .collect();
 
     let fib = if fib_enabled {
-        Some(fib::FibBridge::start(&config, restarting).map_err(StartError::Fib)?)
+        Some(
+            fib::FibBridge::start(&config, restarting, Arc::clone(&shared))
+                .map_err(StartError::Fib)?,
+        )
     } else {
         None
     };

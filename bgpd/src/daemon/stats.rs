@@ -68,6 +68,23 @@ impl Stats {
         }
     }
 
+    /// One netlink batch was sent and the acknowledgements then available were read in `d`
+    /// (`netlink_batch_seconds`).
+    pub fn netlink_batch(&self, d: Duration) {
+        if let Some(m) = self.metrics.get() {
+            m.netlink_batch_seconds.observe(d.as_secs_f64());
+        }
+    }
+
+    /// The FIB thread's view: routes we want in the kernel whose operation is done
+    /// (`installed`) and those still waiting to be sent (`pending`).
+    pub fn fib_state(&self, installed: usize, pending: usize) {
+        if let Some(m) = self.metrics.get() {
+            m.fib_installed.set(installed as i64);
+            m.fib_pending.set(pending as i64);
+        }
+    }
+
     /// Loc-RIB prefixes per family.
     pub fn rib_routes(&self, v4: usize, v6: usize) {
         if let Some(m) = self.metrics.get() {
