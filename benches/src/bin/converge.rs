@@ -174,12 +174,8 @@ fn dump_count(fd: i32, proto: u8, seq: u32, buf: &mut [u8]) -> std::io::Result<u
             match h.kind {
                 3 => return Ok(n), // NLMSG_DONE
                 2 => return Err(std::io::Error::other("netlink dump error")),
-                24 => {
-                    // rtmsg: family, dst_len, src_len, tos, table, protocol, ...
-                    if p.get(4) == Some(&254) && p.get(5) == Some(&proto) {
-                        n += 1;
-                    }
-                }
+                // RTM_NEWROUTE; rtmsg: family, dst_len, src_len, tos, table, protocol, ...
+                24 if p.get(4) == Some(&254) && p.get(5) == Some(&proto) => n += 1,
                 _ => {}
             }
         }
@@ -1283,10 +1279,13 @@ fn shape_table(shape: &str, file: &Value) -> String {
     t
 }
 
+/// One bar: label, value, colour.
+type Bar = (String, f64, &'static str);
+
 /// Horizontal bars: per daemon, 1×1M RIB and FIB time and peak RSS (SVG written by hand: no
 /// font or plotting dependency).
 fn svg(files: &[(String, Value)]) -> String {
-    let mut bars: Vec<(String, Vec<(String, f64, &str)>)> = Vec::new();
+    let mut bars: Vec<(String, Vec<Bar>)> = Vec::new();
     for (shape, f) in files {
         let rows: Vec<Value> = f["rows"].as_array().cloned().unwrap_or_default();
         for (d, v) in by_daemon(&rows) {
