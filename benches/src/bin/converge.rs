@@ -1135,17 +1135,23 @@ fn shape_table(shape: &str, file: &Value) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "Run {} (UTC), {} repetition(s), load average at start/end of each run: {}.  \nCommand: `{}`\n",
+        "Run {} (UTC), {} repetition(s), 1-minute load average {} over the runs (start and end of each).  \nCommand: `{}`\n",
         file["date"].as_str().unwrap_or("?"),
         file["reps"],
-        rows.iter()
-            .map(|r| format!(
-                "{} → {}",
-                r["load_start"].as_str().unwrap_or("?"),
-                r["load_end"].as_str().unwrap_or("?")
-            ))
-            .collect::<Vec<_>>()
-            .join("; "),
+        {
+            let l: Vec<f64> = rows
+                .iter()
+                .flat_map(|r| [&r["load_start"], &r["load_end"]])
+                .filter_map(|v| v.as_str()?.split_whitespace().next()?.parse().ok())
+                .collect();
+            match (
+                l.iter().copied().reduce(f64::min),
+                l.iter().copied().reduce(f64::max),
+            ) {
+                (Some(a), Some(b)) => format!("{a:.2}–{b:.2}"),
+                _ => "not recorded".into(),
+            }
+        },
         file["command"].as_str().unwrap_or("?")
     );
     if shape == "sender" {
@@ -1180,19 +1186,26 @@ fn shape_table(shape: &str, file: &Value) -> String {
             let _ = writeln!(t, "|---|---|---|---|---|---|---|---|");
             for (d, v) in &groups {
                 let up = med(v, "up_all_s");
+                let timed_out = v.iter().any(|r| r["up_all_s"].is_null());
+                let up_s = if timed_out && up.is_none() {
+                    "> 180 s (not all up)".to_string()
+                } else {
+                    fmt_s(up)
+                };
                 let fo = med(v, "fanout_s");
                 let rss = med(v, "peak_rss_mb");
                 let _ = writeln!(
                     t,
-                    "| {} | {} | {} | {} | {} | {} | {} | {:.2} |",
+                    "| {} | {up_s} | {} | {} | {} | {} | {} | {} |",
                     label_of(d),
-                    fmt_s(up),
                     ratio(up, bm("up_all_s")),
                     fmt_s(fo),
                     ratio(fo, bm("fanout_s")),
                     fmt_mb(rss),
                     ratio(rss, bm("peak_rss_mb")),
-                    med(v, "cpu_s").unwrap_or(f64::NAN)
+                    med(v, "cpu_s")
+                        .map(|c| format!("{c:.2}"))
+                        .unwrap_or_else(|| "—".into())
                 );
             }
             for r in &rows {
@@ -1279,86 +1292,102 @@ fn shape_table(shape: &str, file: &Value) -> String {
     t
 }
 
-/// One bar: label, value, colour.
-type Bar = (String, f64, &'static str);
+/// One metric's bars: (daemon, value).
+type Bars = Vec<(String, f64)>;
 
-/// Horizontal bars: per daemon, 1×1M RIB and FIB time and peak RSS (SVG written by hand: no
-/// font or plotting dependency).
+/// Horizontal bars grouped by metric (1×1M RIB, FIB, withdraw, peak RSS; RR fan-out and RSS;
+/// idle RSS), each metric on its own scale, one bar per daemon. SVG written by hand: no font
+/// or plotting dependency.
 fn svg(files: &[(String, Value)]) -> String {
-    let mut bars: Vec<(String, Vec<Bar>)> = Vec::new();
-    for (shape, f) in files {
-        let rows: Vec<Value> = f["rows"].as_array().cloned().unwrap_or_default();
-        for (d, v) in by_daemon(&rows) {
-            let mut items = Vec::new();
-            match shape.as_str() {
-                "full" => {
-                    for (k, c) in [
-                        ("rib_s", "#4477aa"),
-                        ("fib_s", "#66ccee"),
-                        ("wd_fib_s", "#aa3377"),
-                    ] {
-                        if let Some(x) = med(&v, k) {
-                            items.push((format!("1×1M {k}"), x, c));
-                        }
-                    }
-                    if let Some(x) = med(&v, "peak_rss_mb") {
-                        items.push(("1×1M peak RSS MB/100".into(), x / 100.0, "#ccbb44"));
-                    }
-                }
-                "rr" => {
-                    if let Some(x) = med(&v, "fanout_s") {
-                        items.push(("RR fan-out s".into(), x, "#228833"));
-                    }
-                }
-                _ => {}
-            }
-            if items.is_empty() {
+    let metrics: [(&str, &str, &str, &str); 8] = [
+        ("full", "rib_s", "1×1M: RIB complete (s)", "#4477aa"),
+        ("full", "fib_s", "1×1M: kernel FIB complete (s)", "#66ccee"),
+        (
+            "full",
+            "wd_fib_s",
+            "1×1M: withdraw, FIB empty (s)",
+            "#aa3377",
+        ),
+        ("full", "peak_rss_mb", "1×1M: peak RSS (MB)", "#ccbb44"),
+        (
+            "rr",
+            "fanout_s",
+            "RR 1,000 clients: every client has every block (s)",
+            "#228833",
+        ),
+        (
+            "rr",
+            "peak_rss_mb",
+            "RR 1,000 clients: peak RSS (MB)",
+            "#ccbb44",
+        ),
+        ("idle", "rss_mb", "Idle, 100 peers: RSS (MB)", "#ccbb44"),
+        (
+            "idle",
+            "idle_cpu_per_min",
+            "Idle, 100 peers: CPU s per minute",
+            "#ee6677",
+        ),
+    ];
+    let mut groups: Vec<(&str, &str, Bars)> = Vec::new();
+    for (shape, key, title, colour) in metrics {
+        let mut bars = Bars::new();
+        for (s, f) in files {
+            if s != shape {
                 continue;
             }
-            match bars.iter_mut().find(|(k, _)| *k == d) {
-                Some((_, b)) => b.extend(items),
-                None => bars.push((d, items)),
+            let rows: Vec<Value> = f["rows"].as_array().cloned().unwrap_or_default();
+            for (d, v) in by_daemon(&rows) {
+                if let Some(x) = med(&v, key) {
+                    if !bars.iter().any(|(k, _)| *k == d) {
+                        bars.push((d, x));
+                    }
+                }
             }
         }
+        if !bars.is_empty() {
+            groups.push((title, colour, bars));
+        }
     }
-    let max = bars
-        .iter()
-        .flat_map(|(_, b)| b.iter().map(|x| x.1))
-        .fold(1.0f64, f64::max);
     let row_h = 16.0;
-    let width = 900.0;
-    let left = 330.0;
-    let scale = (width - left - 80.0) / max;
-    let n: usize = bars.iter().map(|(_, b)| b.len() + 1).sum();
+    let (width, left) = (760.0, 230.0);
+    let n: usize = groups.iter().map(|(_, _, b)| b.len() + 2).sum();
     let height = 40.0 + n as f64 * row_h;
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"18\" font-size=\"14\">Convergence (seconds, medians) and peak RSS (MB/100) per daemon — benches/REPORT.md</text>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"18\" font-size=\"14\">Medians per daemon (benches/REPORT.md); each metric on its own scale; shorter is better</text>\n"
     );
-    let mut y = 34.0;
-    for (d, b) in &bars {
+    let mut y = 30.0;
+    for (title, colour, bars) in &groups {
+        let max = bars.iter().map(|b| b.1).fold(f64::MIN_POSITIVE, f64::max);
+        let scale = (width - left - 70.0) / max;
         let _ = writeln!(
             s,
-            "<text x=\"10\" y=\"{:.0}\" font-weight=\"bold\">{}</text>",
-            y + 12.0,
-            label_of(d)
+            "<text x=\"10\" y=\"{:.0}\" font-weight=\"bold\">{title}</text>",
+            y + 16.0
         );
-        y += row_h;
-        for (what, v, c) in b {
+        y += row_h * 1.3;
+        for (d, v) in bars {
             let _ = writeln!(
                 s,
-                "<text x=\"30\" y=\"{:.0}\">{what}</text><rect x=\"{left}\" y=\"{:.0}\" width=\"{:.1}\" height=\"{:.0}\" fill=\"{c}\"/><text x=\"{:.1}\" y=\"{:.0}\">{v:.2}</text>",
+                "<text x=\"20\" y=\"{:.0}\">{}</text><rect x=\"{left}\" y=\"{:.0}\" width=\"{:.1}\" height=\"{:.0}\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.0}\">{}</text>",
                 y + 12.0,
+                label_of(d),
                 y + 2.0,
-                v * scale,
+                (v * scale).max(1.0),
                 row_h - 4.0,
-                left + v * scale + 4.0,
-                y + 12.0
+                left + (v * scale).max(1.0) + 4.0,
+                y + 12.0,
+                if *v >= 10.0 { format!("{v:.0}") } else { format!("{v:.2}") }
             );
             y += row_h;
         }
+        y += row_h * 0.7;
     }
     s.push_str("</svg>\n");
-    s
+    s.replace(
+        &format!("height=\"{height}\""),
+        &format!("height=\"{:.0}\"", y + 10.0),
+    )
 }
 
 fn machine() -> String {
