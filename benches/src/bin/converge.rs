@@ -422,13 +422,14 @@ fn frr_config(kind: Kind) -> String {
     if kind.rr() {
         let _ = writeln!(c, " bgp cluster-id 1.1.1.1\n bgp listen limit 5000\n neighbor clients peer-group\n neighbor clients remote-as {DUT_AS}\n neighbor clients timers 30 90\n bgp listen range 100.64.0.0/22 peer-group clients\n address-family ipv4 unicast\n  neighbor clients activate\n  neighbor clients route-reflector-client\n exit-address-family");
     } else {
+        // Export nothing (as BIRD's `export none`): the shapes measure receive → RIB → FIB.
         let _ = writeln!(c, " neighbor inj peer-group\n neighbor inj remote-as {peer_as}\n neighbor inj passive\n neighbor inj timers 30 90");
         for i in 0..kind.sessions() {
             let _ = writeln!(c, " neighbor {} peer-group inj", src_addr(i));
         }
         let _ = writeln!(
             c,
-            " address-family ipv4 unicast\n  neighbor inj activate\n exit-address-family"
+            " address-family ipv4 unicast\n  neighbor inj activate\n  neighbor inj route-map NONE out\n exit-address-family\n!\nroute-map NONE deny 10"
         );
     }
     c
@@ -449,7 +450,12 @@ fn gobgp_config(kind: Kind, node: &NodeNet) -> String {
             n.passive = true;
             g.neighbors.push(n);
         }
-        g.render()
+        // Export nothing (as BIRD's `export none`).
+        g.render().replacen(
+            "\n\n[[neighbors]]",
+            "\n[global.apply-policy.config]\n  default-export-policy = \"reject-route\"\n\n[[neighbors]]",
+            1,
+        )
     }
 }
 
@@ -462,13 +468,17 @@ fn bgpd_config(kind: Kind) -> String {
         "router_id = \"{DUT_ADDR}\"\nasn = {DUT_AS}\n\n[listen]\naddresses = [\"{DUT_ADDR}\"]\n\n[kernel]\nenabled = {}\nprotocol = 12\npersist = false\n\n[graceful_restart]\nenabled = false\n\n[direct]\ninterfaces = []\n",
         !kind.rr()
     );
+    if !kind.rr() {
+        // Export nothing (as BIRD's `export none`).
+        let _ = writeln!(c, "\n[[policies]]\nname = \"none\"\ndefault = \"reject\"");
+    }
     if kind.rr() {
         let _ = writeln!(c, "\n[route_reflector]\ncluster_id = \"1.1.1.1\"\n\n[[peer_ranges]]\nname = \"c\"\nprefix = \"100.64.0.0/22\"\nasn = {DUT_AS}\nrr_client = true\npassive = true\nhold_time = 90\nfamilies = [\"ipv4\"]");
     } else {
         for i in 0..kind.sessions() {
             let _ = writeln!(
                 c,
-                "\n[[peers]]\nname = \"p{i}\"\naddress = \"{}\"\nasn = {peer_as}\npassive = true\nhold_time = 90\nfamilies = [\"ipv4\"]",
+                "\n[[peers]]\nname = \"p{i}\"\naddress = \"{}\"\nasn = {peer_as}\npassive = true\nhold_time = 90\nfamilies = [\"ipv4\"]\nexport = \"none\"",
                 src_addr(i)
             );
         }
