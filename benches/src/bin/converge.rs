@@ -1436,7 +1436,11 @@ fn write_report() -> R<()> {
         .collect();
     names.sort();
     for s in SHAPES {
-        for n in names.iter().filter(|n| n.trim_end_matches(".json") == s).chain(&names) {
+        for n in names
+            .iter()
+            .filter(|n| n.trim_end_matches(".json") == s)
+            .chain(&names)
+        {
             let stem = n.trim_end_matches(".json");
             if stem != s && stem.strip_prefix(s).is_some_and(|r| r.starts_with('-'))
                 || stem == s && !files.iter().any(|(k, _): &(String, Value)| k == s)
