@@ -198,6 +198,12 @@ impl Lab {
     /// cleared first), starts the port-179 capture, and waits for any other lab of this
     /// process to finish first.
     pub fn new(test: &str) -> Result<Lab> {
+        Lab::with_capture(test, true)
+    }
+
+    /// [`Lab::new`] without the port-179 capture (`capture = false`): for benchmarks, where
+    /// dumpcap would compete with the daemons for CPU and write gigabytes.
+    pub fn with_capture(test: &str, capture: bool) -> Result<Lab> {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         require_root()?;
         take_own_lock();
@@ -225,7 +231,10 @@ impl Lab {
             _serial: serial,
         };
         // A lab that cannot even start is a failure: keep what it wrote (dumpcap.log).
-        if let Err(e) = lab.add_netns(&hub).and_then(|()| lab.start_capture()) {
+        let started =
+            lab.add_netns(&hub)
+                .and_then(|()| if capture { lab.start_capture() } else { Ok(()) });
+        if let Err(e) = started {
             lab.failed = true;
             return Err(e);
         }

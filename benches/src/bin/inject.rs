@@ -1,0 +1,505 @@
+//! The convergence harness's BGP load generator: one process, many sessions, built on
+//! bgp-core's codec. Events go to stdout as `EVENT <monotonic ns> [detail]` lines (the clock is
+//! `CLOCK_MONOTONIC`, the same in every network namespace, so the harness can compare them
+//! with its own readings); commands come from stdin, one per line.
+//!
+//! Modes:
+//! * `send`: `--sessions N` sessions connect to `--target` from `--src` + i, each does the
+//!   OPEN/KEEPALIVE handshake; once all are up (`all_up`) every session writes its pre-encoded
+//!   UPDATEs (`--routes` prefixes of `/--plen` each, distinct across sessions, one attribute
+//!   set, packed by `encode_announcements`) and End-of-RIB with large writes (`go`, then
+//!   `sent` when the last write returns). Keepalives follow every hold/3 seconds. Stdin `close`
+//!   closes every session (`closed`): the daemon must then withdraw everything. Stdin EOF or
+//!   `exit` ends the process.
+//! * `rr`: the same sessions as iBGP route-reflector clients; they connect at once
+//!   (`up_first`, `all_up`); on `announce` each sends one `/--plen` of its own (`announced`)
+//!   and counts the distinct client blocks it receives; `all_received` once every session
+//!   has all the others' blocks. `progress` lines report counts on demand (`status`).
+//! * `sink`: listens on `--listen`, accepts one session, reads UPDATEs until End-of-RIB
+//!   (`established`, `eor <prefixes>`): measures a sender (this injector or BIRD 2).
+//!
+//! Bounded: `--max-secs` (default 900) ends the process whatever happens.
+//!
+//! `inject --mode send --target 100.64.0.1:179 --src 100.64.0.10 --sessions 1 --routes 1000000`
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp_core::wire::{
+    encode_announcements, encode_keepalive, frame, AsPath, Capability, Family, Message, Negotiated,
+    NextHop, Nlri, Open, Origin, PathAttributes, Update,
+};
+use bytes::{Bytes, BytesMut};
+use ipnet::{IpNet, Ipv4Net};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+
+fn mono_ns() -> u128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
+}
+
+fn event(name: &str, detail: &str) {
+    println!("{name} {} {detail}", mono_ns());
+}
+
+#[derive(Debug, Clone)]
+struct Args {
+    mode: String,
+    target: SocketAddr,
+    listen: SocketAddr,
+    src: Ipv4Addr,
+    sessions: usize,
+    routes: usize,
+    plen: u8,
+    prefix_base: Ipv4Addr,
+    asn: u32,
+    peer_as: u32,
+    hold: u16,
+    max_secs: u64,
+    router_id_base: Ipv4Addr,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        mode: "send".into(),
+        target: "100.64.0.1:179".parse().map_err(|_| "addr")?,
+        listen: "0.0.0.0:179".parse().map_err(|_| "addr")?,
+        src: Ipv4Addr::new(100, 64, 0, 10),
+        sessions: 1,
+        routes: 1000,
+        plen: 24,
+        prefix_base: Ipv4Addr::new(10, 0, 0, 0),
+        asn: 65001,
+        peer_as: 64512,
+        hold: 90,
+        max_secs: 900,
+        router_id_base: Ipv4Addr::new(192, 168, 0, 0),
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(format!("{k} needs a value"))?;
+        let bad = |_| format!("bad value for {k}: {v}");
+        match k.as_str() {
+            "--mode" => a.mode = v.clone(),
+            "--target" => a.target = v.parse().map_err(|_| format!("bad {k}"))?,
+            "--listen" => a.listen = v.parse().map_err(|_| format!("bad {k}"))?,
+            "--src" => a.src = v.parse().map_err(|_| format!("bad {k}"))?,
+            "--sessions" => a.sessions = v.parse().map_err(bad)?,
+            "--routes" => a.routes = v.parse().map_err(bad)?,
+            "--plen" => a.plen = v.parse().map_err(bad)?,
+            "--prefix-base" => a.prefix_base = v.parse().map_err(|_| format!("bad {k}"))?,
+            "--asn" => a.asn = v.parse().map_err(bad)?,
+            "--peer-as" => a.peer_as = v.parse().map_err(bad)?,
+            "--hold" => a.hold = v.parse().map_err(bad)?,
+            "--max-secs" => a.max_secs = v.parse().map_err(bad)?,
+            _ => return Err(format!("unknown option {k}")),
+        }
+    }
+    Ok(a)
+}
+
+fn add_v4(a: Ipv4Addr, n: u32) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(a).wrapping_add(n))
+}
+
+/// The `i`-th prefix of length `plen` from `base` (prefixes laid end to end).
+fn nth_prefix(base: Ipv4Addr, plen: u8, i: usize) -> Nlri {
+    let step = 1u32 << (32 - u32::from(plen));
+    let addr = add_v4(base, (i as u32).wrapping_mul(step));
+    Nlri::new(IpNet::V4(Ipv4Net::new(addr, plen).expect("plen <= 32")))
+}
+
+fn local_open(asn: u32, hold: u16, id: Ipv4Addr) -> Open {
+    // No graceful restart: closing the session must withdraw everything at once.
+    Open::new(
+        asn,
+        hold,
+        id,
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(asn),
+        ],
+    )
+}
+
+/// All UPDATEs announcing `nlri` with next hop `nh`, then End-of-RIB, in one buffer.
+fn encode_table(ctx: &Negotiated, nlri: &[Nlri], nh: Ipv4Addr, ibgp: bool) -> Bytes {
+    let attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(if ibgp {
+            AsPath::from_sequence(&[])
+        } else {
+            AsPath::from_sequence(&[ctx.local_as])
+        }),
+        next_hop: Some(nh),
+        local_pref: ibgp.then_some(100),
+        ..PathAttributes::default()
+    };
+    let mut out = BytesMut::with_capacity(nlri.len() * 5 + 4096);
+    let mut rest = nlri;
+    let hop = NextHop::V4(nh);
+    while !rest.is_empty() {
+        let took = encode_announcements(ctx, &attrs, Family::IPV4_UNICAST, &hop, rest, &mut out)
+            .expect("encode");
+        rest = &rest[took..];
+    }
+    Update::end_of_rib(Family::IPV4_UNICAST)
+        .encode(ctx, &mut out)
+        .expect("eor");
+    out.freeze()
+}
+
+/// Reads one whole message from `s` (with `buf` holding what was read beyond it).
+async fn read_message(s: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<Bytes> {
+    loop {
+        match frame(buf, 65535) {
+            Ok(Some(len)) => return Ok(buf.split_to(len).freeze()),
+            Ok(None) => {}
+            Err(e) => return Err(std::io::Error::other(format!("framing: {e:?}"))),
+        }
+        if s.read_buf(buf).await? == 0 {
+            return Err(std::io::Error::other("peer closed during handshake"));
+        }
+    }
+}
+
+/// OPEN/KEEPALIVE exchange; returns the negotiated context.
+async fn handshake(
+    s: &mut TcpStream,
+    buf: &mut BytesMut,
+    open: &Open,
+) -> std::io::Result<Negotiated> {
+    let mut out = BytesMut::new();
+    open.encode(&mut out)
+        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    encode_keepalive(&mut out).map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    let mut sent_ka = false;
+    let mut ctx = None;
+    // OPEN first, KEEPALIVE after the peer's OPEN.
+    let (open_part, ka_part) = out.split_at(out.len() - 19);
+    s.write_all(open_part).await?;
+    let pre = Negotiated::pre_open();
+    loop {
+        let msg = read_message(s, buf).await?;
+        match Message::decode(msg, ctx.as_ref().unwrap_or(&pre)) {
+            Ok(Message::Open(remote)) => {
+                ctx = Some(Negotiated::new(open, &remote));
+                if !sent_ka {
+                    s.write_all(ka_part).await?;
+                    sent_ka = true;
+                }
+            }
+            Ok(Message::Keepalive) if ctx.is_some() => {
+                return Ok(ctx.unwrap_or_else(Negotiated::pre_open))
+            }
+            Ok(Message::Notification(n)) => {
+                return Err(std::io::Error::other(format!("NOTIFICATION {n:?}")))
+            }
+            Ok(other) => {
+                return Err(std::io::Error::other(format!(
+                    "unexpected {:?} in handshake",
+                    other.message_type()
+                )))
+            }
+            Err(e) => return Err(std::io::Error::other(format!("decode: {e:?}"))),
+        }
+    }
+}
+
+async fn connect(src: Ipv4Addr, target: SocketAddr) -> std::io::Result<TcpStream> {
+    let sock = TcpSocket::new_v4()?;
+    sock.set_reuseaddr(true)?;
+    sock.bind(SocketAddr::V4(SocketAddrV4::new(src, 0)))?;
+    sock.set_send_buffer_size(4 << 20)?;
+    sock.set_recv_buffer_size(1 << 20)?;
+    let s = sock.connect(target).await?;
+    s.set_nodelay(true)?;
+    Ok(s)
+}
+
+/// Connects with retries (the daemon may not listen yet, or refuses while it starts).
+async fn connect_retry(src: Ipv4Addr, a: &Args, open: &Open) -> (TcpStream, BytesMut, Negotiated) {
+    loop {
+        match connect(src, a.target).await {
+            Ok(mut s) => {
+                let mut buf = BytesMut::with_capacity(64 * 1024);
+                match handshake(&mut s, &mut buf, open).await {
+                    Ok(ctx) => return (s, buf, ctx),
+                    Err(e) => eprintln!("{src}: handshake: {e}"),
+                }
+            }
+            Err(e) => eprintln!("{src}: connect: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Per-session counters of the `rr` mode.
+struct RrCounts {
+    complete: AtomicUsize,
+}
+
+/// Reads and decodes what the daemon sends; in `rr` mode counts distinct client blocks.
+async fn reader(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    mut buf: BytesMut,
+    ctx: Negotiated,
+    count_blocks: Option<(Ipv4Addr, u8, usize, Arc<RrCounts>)>,
+) {
+    let mut seen: Vec<bool> = Vec::new();
+    let mut have = 0usize;
+    loop {
+        loop {
+            match frame(&buf, ctx.max_message_len()) {
+                Ok(Some(len)) => {
+                    let msg = buf.split_to(len).freeze();
+                    if let Some((base, plen, n, counts)) = &count_blocks {
+                        if let Ok(Message::Update(u)) = Message::decode(msg, &ctx) {
+                            if seen.is_empty() {
+                                seen = vec![false; *n];
+                            }
+                            let shift = 32 - u32::from(*plen);
+                            for a in u.announced() {
+                                for p in a.nlri {
+                                    if let IpNet::V4(v4) = p.prefix {
+                                        let off = u32::from(v4.network())
+                                            .wrapping_sub(u32::from(*base))
+                                            >> shift;
+                                        if let Some(s) = seen.get_mut(off as usize) {
+                                            if !*s {
+                                                *s = true;
+                                                have += 1;
+                                                if have + 1 == *n {
+                                                    counts.complete.fetch_add(1, Ordering::SeqCst);
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        match r.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn keepalives(w: &mut tokio::net::tcp::OwnedWriteHalf, hold: u16) {
+    let mut ka = BytesMut::new();
+    let _ = encode_keepalive(&mut ka);
+    let every = Duration::from_secs(u64::from((hold / 3).max(1)));
+    loop {
+        tokio::time::sleep(every).await;
+        if w.write_all(&ka).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn run_sessions(a: Args) {
+    let rr = a.mode == "rr";
+    let (go_tx, go_rx) = watch::channel(false);
+    let (close_tx, close_rx) = watch::channel(false);
+    let (up_tx, mut up_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let counts = Arc::new(RrCounts {
+        complete: AtomicUsize::new(0),
+    });
+    let mut handles = Vec::new();
+    for i in 0..a.sessions {
+        let a = a.clone();
+        let mut go_rx = go_rx.clone();
+        let mut close_rx = close_rx.clone();
+        let up_tx = up_tx.clone();
+        let sent_tx = sent_tx.clone();
+        let counts = counts.clone();
+        handles.push(tokio::spawn(async move {
+            let src = add_v4(a.src, i as u32);
+            let id = add_v4(a.router_id_base, i as u32 + 1);
+            let open = local_open(a.asn, a.hold, id);
+            let (s, buf, ctx) = connect_retry(src, &a, &open).await;
+            let _ = up_tx.send(());
+            // Pre-encode this session's table (before `go`, so `go` → `sent` is pure I/O).
+            let table = if rr {
+                let p = nth_prefix(a.prefix_base, a.plen, i);
+                encode_table(&ctx, &[p], src, true)
+            } else {
+                let nlri: Vec<Nlri> = (0..a.routes)
+                    .map(|k| nth_prefix(a.prefix_base, a.plen, i * a.routes + k))
+                    .collect();
+                encode_table(&ctx, &nlri, src, a.asn == a.peer_as)
+            };
+            let (r, mut w) = s.into_split();
+            let count = rr.then(|| (a.prefix_base, a.plen, a.sessions, counts.clone()));
+            let rd = tokio::spawn(reader(r, buf, ctx, count));
+            let _ = go_rx.wait_for(|g| *g).await;
+            if w.write_all(&table).await.is_ok() {
+                let _ = sent_tx.send(());
+            }
+            tokio::select! {
+                _ = keepalives(&mut w, a.hold) => {}
+                _ = close_rx.wait_for(|c| *c) => {}
+            }
+            rd.abort();
+            drop(w);
+        }));
+    }
+    drop(up_tx);
+    drop(sent_tx);
+    // Wait for every session, then go (send mode) or wait for `announce` (rr mode).
+    let mut up = 0;
+    while up < a.sessions {
+        if up_rx.recv().await.is_none() {
+            break;
+        }
+        up += 1;
+        if up == 1 {
+            event("up_first", "");
+        }
+    }
+    event("all_up", &format!("{up}"));
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let mut go_sent = false;
+    if !rr {
+        event("go", "");
+        let _ = go_tx.send(true);
+        go_sent = true;
+        let mut sent = 0;
+        while sent < a.sessions {
+            if sent_rx.recv().await.is_none() {
+                break;
+            }
+            sent += 1;
+        }
+        event("sent", &format!("{sent}"));
+    }
+    let mut poll = tokio::time::interval(Duration::from_millis(10));
+    let mut reported = false;
+    loop {
+        tokio::select! {
+            line = stdin.next_line() => {
+                match line.ok().flatten().as_deref().map(str::trim) {
+                    Some("announce") if !go_sent => {
+                        event("announced", "");
+                        let _ = go_tx.send(true);
+                        go_sent = true;
+                    }
+                    Some("status") => event("progress", &format!("{}", counts.complete.load(Ordering::SeqCst))),
+                    Some("close") => {
+                        let _ = close_tx.send(true);
+                        for h in handles.drain(..) { let _ = h.await; }
+                        event("closed", "");
+                    }
+                    Some("exit") | None => break,
+                    Some(_) => {}
+                }
+            }
+            _ = poll.tick(), if rr && go_sent && !reported => {
+                if counts.complete.load(Ordering::SeqCst) >= a.sessions {
+                    event("all_received", &format!("{}", a.sessions));
+                    reported = true;
+                }
+            }
+        }
+    }
+    let _ = close_tx.send(true);
+}
+
+/// One passive session that reads until End-of-RIB (`eor`), then idles until stdin closes.
+async fn run_sink(a: Args) {
+    let listener = match tokio::net::TcpListener::bind(a.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("listen {}: {e}", a.listen);
+            return;
+        }
+    };
+    event("listening", "");
+    let Ok((mut s, _)) = listener.accept().await else {
+        return;
+    };
+    let open = local_open(a.asn, a.hold, Ipv4Addr::new(192, 168, 255, 1));
+    let mut buf = BytesMut::with_capacity(1 << 20);
+    let ctx = match handshake(&mut s, &mut buf, &open).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sink handshake: {e}");
+            return;
+        }
+    };
+    event("established", "");
+    let (mut r, mut w) = s.into_split();
+    tokio::spawn(async move { keepalives(&mut w, 90).await });
+    let mut prefixes = 0usize;
+    let mut first = true;
+    loop {
+        while let Ok(Some(len)) = frame(&buf, ctx.max_message_len()) {
+            let msg = buf.split_to(len).freeze();
+            if let Ok(Message::Update(u)) = Message::decode(msg, &ctx) {
+                if first {
+                    event("first_update", "");
+                    first = false;
+                }
+                if u.end_of_rib_family().is_some() {
+                    event("eor", &format!("{prefixes}"));
+                    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+                    while let Ok(Some(_)) = stdin.next_line().await {}
+                    return;
+                }
+                prefixes += u.announced().map(|x| x.nlri.len()).sum::<usize>();
+            }
+        }
+        match r.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => {
+                event("closed", &format!("{prefixes}"));
+                return;
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+fn main() {
+    let a = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("inject: {e}");
+            std::process::exit(2);
+        }
+    };
+    let max = Duration::from_secs(a.max_secs);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let work = async {
+            match a.mode.as_str() {
+                "sink" => run_sink(a).await,
+                "send" | "rr" => run_sessions(a).await,
+                m => eprintln!("inject: unknown mode {m}"),
+            }
+        };
+        if tokio::time::timeout(max, work).await.is_err() {
+            event("timeout", "");
+        }
+    });
+}
