@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 
+use crate::store::{Interned, KeyMap, KeyQueue, TableMetrics};
 use crate::types::*;
 use crate::wire::{self, DumpKind, KernelRoute, WireNextHop, WireTarget};
 
@@ -82,14 +83,14 @@ type FxSet<K> = HashSet<K, FxBuild>;
 // Compact desired-state entries.
 
 /// Device of a stored next hop: interface names are interned (`Name(id)`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Dev {
     Any,
     Index(u32),
     Name(u32),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Nh {
     gateway: IpAddr,
     dev: Dev,
@@ -97,7 +98,7 @@ struct Nh {
     weight: u16,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Target {
     Blackhole,
     Unreachable,
@@ -106,15 +107,45 @@ enum Target {
     Many(Box<[Nh]>),
 }
 
-#[derive(Clone, Debug)]
+/// One desired route in 8 octets: its interned target and, packed into `bits`, whether our
+/// route under this key is (believed to be) in the kernel (update with REPLACE), whether the
+/// key is in the send queue, and the reconcile epoch in which the kernel last showed it.
+#[derive(Clone, Copy, Debug)]
 struct Entry {
-    target: Target,
-    /// Our route under this key is (believed to be) in the kernel: update with REPLACE.
-    installed: bool,
-    /// In the send queue.
-    queued: bool,
-    /// The reconcile epoch in which the kernel last showed this route.
-    seen: u32,
+    target: u32,
+    bits: u32,
+}
+
+const INSTALLED: u32 = 1;
+const QUEUED: u32 = 2;
+/// Epochs live in the 30 bits above the two flags.
+const EPOCH_MASK: u32 = (1 << 30) - 1;
+
+impl Entry {
+    fn new(target: u32, installed: bool, queued: bool) -> Entry {
+        let mut e = Entry { target, bits: 0 };
+        e.set_installed(installed);
+        e.set_queued(queued);
+        e
+    }
+    fn installed(&self) -> bool {
+        self.bits & INSTALLED != 0
+    }
+    fn queued(&self) -> bool {
+        self.bits & QUEUED != 0
+    }
+    fn seen(&self) -> u32 {
+        self.bits >> 2
+    }
+    fn set_installed(&mut self, v: bool) {
+        self.bits = (self.bits & !INSTALLED) | if v { INSTALLED } else { 0 };
+    }
+    fn set_queued(&mut self, v: bool) {
+        self.bits = (self.bits & !QUEUED) | if v { QUEUED } else { 0 };
+    }
+    fn set_seen(&mut self, epoch: u32) {
+        self.bits = (self.bits & 3) | ((epoch & EPOCH_MASK) << 2);
+    }
 }
 
 struct Batch {
@@ -162,11 +193,15 @@ pub struct FibStats {
 /// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
 pub struct Fib {
     cfg: FibConfig,
-    desired: FxMap<RouteKey, Entry>,
+    /// Packs route keys for the tables below.
+    tm: TableMetrics,
+    desired: KeyMap<Entry>,
+    /// The distinct targets of the desired routes.
+    targets: Interned<Target>,
     /// Keys removed from the desired state whose delete is not sent yet, with whether our
     /// route was installed (so a quick re-add replaces instead of failing with EEXIST).
-    pending_deletes: FxMap<RouteKey, bool>,
-    queue: VecDeque<RouteKey>,
+    pending_deletes: KeyMap<bool>,
+    queue: KeyQueue,
     names: Vec<Box<str>>,
     /// Interface index of each interned name (0: no such interface now), kept in step with
     /// `link_by_name` so resolving a device costs an array read.
@@ -248,9 +283,11 @@ impl Fib {
         tables.extend(cfg.tables.iter().copied());
         Fib {
             cfg,
-            desired: FxMap::default(),
-            pending_deletes: FxMap::default(),
-            queue: VecDeque::new(),
+            tm: TableMetrics::default(),
+            desired: KeyMap::default(),
+            targets: Interned::default(),
+            pending_deletes: KeyMap::default(),
+            queue: KeyQueue::default(),
             names: Vec::new(),
             name_ifindex: Vec::new(),
             name_ids: HashMap::default(),
@@ -344,16 +381,22 @@ impl Fib {
     /// Bytes of heap held by the desired-state table (approximation: hash buckets,
     /// control bytes and boxed multipath next hops).
     pub fn desired_heap_bytes(&self) -> usize {
-        let bucket = std::mem::size_of::<(RouteKey, Entry)>() + 1;
-        let boxed: usize = self
-            .desired
-            .values()
-            .map(|e| match &e.target {
-                Target::Many(v) => v.len() * std::mem::size_of::<Nh>(),
-                _ => 0,
+        let targets: usize = (0..self.targets.len() as u32)
+            .filter_map(|i| self.targets.get(i))
+            .map(|t| {
+                std::mem::size_of::<Target>() * 2
+                    + match t {
+                        Target::Many(v) => v.len() * std::mem::size_of::<Nh>(),
+                        _ => 0,
+                    }
             })
             .sum();
-        self.desired.capacity() * bucket + boxed
+        self.desired.heap_bytes() + targets
+    }
+
+    /// Distinct kernel targets (next-hop sets) held for the desired routes.
+    pub fn distinct_targets(&self) -> usize {
+        self.targets.len()
     }
 
     // -----------------------------------------------------------------------------------
@@ -362,7 +405,7 @@ impl Fib {
     /// Reserves room for `additional` more desired routes (avoids rehashing while a full
     /// table is loaded).
     pub fn reserve(&mut self, additional: usize) {
-        self.desired.reserve(additional);
+        self.desired.reserve_v4(additional);
     }
 
     /// Applies a desired-state change. Repeated changes to the same key before it is sent
@@ -418,47 +461,56 @@ impl Fib {
         if !self.tables.contains(&key.table) {
             self.tables.insert(key.table);
         }
+        let Some(pk) = self.tm.pack(&key) else {
+            // More distinct (table, metric) pairs than a packed key can name.
+            self.report_failure(key, RouteOp::Add, libc::ENOSPC);
+            return;
+        };
         let was_installed = if self.pending_deletes.is_empty() {
             false
         } else {
-            self.pending_deletes.remove(&key).unwrap_or(false)
+            self.pending_deletes.remove(pk).unwrap_or(false)
         };
-        match self.desired.entry(key) {
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                let e = o.get_mut();
-                if e.target == target && e.installed && !e.queued {
-                    return;
+        let id = self.targets.acquire(target);
+        match self.desired.get_mut(pk) {
+            Some(e) => {
+                let old = e.target;
+                e.target = id;
+                let unchanged = old == id && e.installed() && !e.queued();
+                let enqueue = !unchanged && !e.queued();
+                if enqueue {
+                    e.set_queued(true);
                 }
-                e.target = target;
-                if !e.queued {
-                    e.queued = true;
-                    self.queue.push_back(key);
+                self.targets.release(old);
+                if enqueue {
+                    self.queue.push_back(pk);
                 }
             }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(Entry {
-                    target,
-                    installed: was_installed,
-                    queued: true,
-                    seen: 0,
-                });
-                self.queue.push_back(key);
+            None => {
+                self.desired.insert(pk, Entry::new(id, was_installed, true));
+                self.queue.push_back(pk);
             }
         }
     }
 
     fn remove(&mut self, key: RouteKey) {
         let key = RouteKey::new(key.table, key.prefix, key.metric);
+        self.failed.remove(&key);
+        let Some(pk) = self.tm.pack(&key) else {
+            self.report_failure(key, RouteOp::Delete, libc::ENOSPC);
+            return;
+        };
         // An entry never sent and never installed needs no delete; but a route of ours may
         // be in the kernel unknown to us (adopted), so always send the delete.
-        let installed = self
-            .desired
-            .remove(&key)
-            .map(|e| e.installed)
-            .unwrap_or(true);
-        self.failed.remove(&key);
-        if self.pending_deletes.insert(key, installed).is_none() {
-            self.queue.push_back(key);
+        let installed = match self.desired.remove(pk) {
+            Some(e) => {
+                self.targets.release(e.target);
+                e.installed()
+            }
+            None => true,
+        };
+        if self.pending_deletes.insert(pk, installed).is_none() {
+            self.queue.push_back(pk);
         }
     }
 
@@ -484,7 +536,7 @@ impl Fib {
         }
         self.next_scan = None;
         if self.cfg.flush_on_shutdown {
-            let keys: Vec<RouteKey> = self.desired.keys().copied().collect();
+            let keys: Vec<RouteKey> = self.desired.keys().map(|k| self.tm.unpack(k)).collect();
             for k in keys {
                 self.remove(k);
             }
@@ -623,8 +675,8 @@ impl Fib {
             let ok = errno == 0 || (op == RouteOp::Delete && errno_ok_for_delete(errno));
             if ok {
                 if op != RouteOp::Delete {
-                    if let Some(e) = self.desired.get_mut(&key) {
-                        e.installed = true;
+                    if let Some(e) = self.tm.find(&key).and_then(|k| self.desired.get_mut(k)) {
+                        e.set_installed(true);
                     }
                 }
                 let was_failed = self.failed.remove(&key).is_some();
@@ -905,29 +957,37 @@ impl Fib {
         }
         let key = RouteKey::new(r.table, r.prefix, r.metric);
         let epoch = self.epoch;
-        match self.desired.get_mut(&key) {
-            Some(e) if e.seen == epoch => {} // a duplicate under our key: leave it
-            Some(e) => {
-                e.seen = epoch;
-                e.installed = true;
-                if target_matches(&self.name_ifindex, &e.target, r) {
+        let pk = self.tm.find(&key);
+        match pk.and_then(|k| self.desired.get_mut(k).map(|e| (k, e))) {
+            Some((_, e)) if e.seen() == epoch => {} // a duplicate under our key: leave it
+            Some((pk, e)) => {
+                e.set_seen(epoch);
+                e.set_installed(true);
+                let matches = self
+                    .targets
+                    .get(e.target)
+                    .is_some_and(|t| target_matches(&self.name_ifindex, t, r));
+                if matches {
                     // Already right in the kernel (adopted at start-up): nothing to send.
-                    e.queued = false;
+                    e.set_queued(false);
                 } else {
                     self.scan.replaced += 1;
-                    if !e.queued {
-                        e.queued = true;
-                        self.queue.push_back(key);
+                    if !e.queued() {
+                        e.set_queued(true);
+                        self.queue.push_back(pk);
                     }
                 }
             }
             None => {
-                if self.pending_deletes.contains_key(&key) {
+                if pk.is_some_and(|k| self.pending_deletes.contains(k)) {
                     return; // a delete is already queued
                 }
                 if !self.adopting {
-                    self.pending_deletes.insert(key, true);
-                    self.queue.push_back(key);
+                    let Some(pk) = self.tm.pack(&key) else {
+                        return;
+                    };
+                    self.pending_deletes.insert(pk, true);
+                    self.queue.push_back(pk);
                     self.scan.deleted += 1;
                 }
             }
@@ -974,12 +1034,12 @@ impl Fib {
                 }
                 let mut missing = Vec::new();
                 for (k, e) in self.desired.iter_mut() {
-                    if e.seen != gen {
-                        e.installed = false;
+                    if e.seen() != gen {
+                        e.set_installed(false);
                         self.scan.added += 1;
-                        if !e.queued {
-                            e.queued = true;
-                            missing.push(*k);
+                        if !e.queued() {
+                            e.set_queued(true);
+                            missing.push(k);
                         }
                     }
                 }
@@ -1042,7 +1102,7 @@ impl Fib {
                 if kind == DumpKind::Routes {
                     self.scan = ScanCounts::default();
                 }
-                self.epoch = self.epoch.wrapping_add(1).max(1);
+                self.epoch = (self.epoch.wrapping_add(1) & EPOCH_MASK).max(1);
                 wire::encode_dump(buf, seq, kind);
                 self.dump = Some(Dump {
                     kind,
@@ -1061,16 +1121,17 @@ impl Fib {
         let mut last_at = 0usize;
         let mut nhbuf: Vec<WireNextHop> = Vec::new();
         while buf.len() + 512 <= max {
-            let Some(key) = self.queue.pop_front() else {
+            let Some(pk) = self.queue.pop_front() else {
                 break;
             };
+            let key = self.tm.unpack(pk);
             let protocol = self.cfg.protocol;
-            if let Some(e) = self.desired.get_mut(&key) {
-                if !e.queued {
+            if let Some(e) = self.desired.get_mut(pk) {
+                if !e.queued() {
                     continue;
                 }
-                e.queued = false;
-                let replace = e.installed;
+                e.set_queued(false);
+                let replace = e.installed();
                 nhbuf.clear();
                 let mut unresolved = false;
                 let mut nh = |n: &Nh| WireNextHop {
@@ -1085,7 +1146,7 @@ impl Fib {
                     onlink: n.onlink,
                     weight: n.weight,
                 };
-                let kind = match &e.target {
+                let kind = match self.targets.get(e.target).unwrap_or(&Target::Unreachable) {
                     Target::Blackhole => wire::RTN_BLACKHOLE,
                     Target::Unreachable => wire::RTN_UNREACHABLE,
                     Target::Prohibit => wire::RTN_PROHIBIT,
@@ -1127,7 +1188,7 @@ impl Fib {
                     target,
                 );
                 ops.push((key, op, 0));
-            } else if self.pending_deletes.remove(&key).is_some() {
+            } else if self.pending_deletes.remove(pk).is_some() {
                 let seq = self.next_seq();
                 last_at = buf.len();
                 wire::encode_delroute(
@@ -1143,9 +1204,7 @@ impl Fib {
                 ops.push((key, RouteOp::Delete, 0));
             }
         }
-        if self.queue.is_empty() && self.queue.capacity() > 4096 {
-            self.queue = VecDeque::new(); // a full load's queue is not kept around
-        }
+        self.queue.release_if_empty(); // a full load's queue is not kept around
         if ops.is_empty() {
             buf.clear();
             return false;

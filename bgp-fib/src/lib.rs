@@ -94,6 +94,7 @@
 pub mod fib;
 pub mod protos;
 pub mod socket;
+mod store;
 pub mod types;
 pub mod wire;
 

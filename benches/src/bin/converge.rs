@@ -1492,6 +1492,22 @@ fn main() -> R<()> {
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
+    const USAGE: &str = "usage: converge [--quick] [--reps N] [--shapes a,b] [--daemons a,b] \
+[--tag T] [--no-renice] [--report-only]\n  shapes: full,peers10,peers100,rr,idle,sender\n  \
+daemons: bird2,bird16,frr,gobgp,bgpd";
+    if has("--help") || has("-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    // Refuse unknown flags: a typo must not start an hour of measurements.
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        match a.as_str() {
+            "--quick" | "--no-renice" | "--report-only" => i += 1,
+            "--reps" | "--shapes" | "--daemons" | "--tag" => i += 2,
+            other => return err(format!("converge: unknown argument {other:?}\n{USAGE}")),
+        }
+    }
     if has("--report-only") {
         return write_report();
     }

@@ -36,8 +36,23 @@ use crate::status::{MessageCounts, RouteCounts};
 
 /// Reads in flight per connection (each up to [`READ_CHUNK`] octets).
 const READ_DEPTH: usize = 4;
-/// Read size.
+/// Largest read. A connection starts with [`READ_MIN`]-octet reads (an idle session gets a
+/// KEEPALIVE now and then, and 100 idle sessions must not pin 100 × 64 KiB) and doubles the
+/// size while reads fill the buffer (a table transfer), halving it again when they do not.
 const READ_CHUNK: usize = 64 * 1024;
+/// Smallest read.
+const READ_MIN: usize = 4 * 1024;
+
+/// The next read size after a read of `got` octets into a buffer of `size`.
+fn next_read_size(size: usize, got: usize) -> usize {
+    if got >= size {
+        (size * 2).min(READ_CHUNK)
+    } else if got < size / 4 {
+        (size / 2).max(READ_MIN)
+    } else {
+        size
+    }
+}
 /// Pull UPDATEs only while the write buffer is below this.
 const TX_HIGH: usize = 64 * 1024;
 
@@ -357,14 +372,16 @@ impl PeerTask {
         let (mut rd, wr) = stream.into_split();
         let tx = self.in_tx.clone();
         let reader = tokio::spawn(async move {
+            let mut size = READ_MIN;
             loop {
-                let mut buf = BytesMut::with_capacity(READ_CHUNK);
+                let mut buf = BytesMut::with_capacity(size);
                 match rd.read_buf(&mut buf).await {
                     Ok(0) | Err(_) => {
                         let _ = tx.send(Input::Closed(id)).await;
                         return;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
+                        size = next_read_size(size, n);
                         if tx.send(Input::Bytes(id, buf.freeze())).await.is_err() {
                             return;
                         }
@@ -698,4 +715,28 @@ async fn close_conn(mut c: Conn) {
         let _ = tokio::time::timeout(Duration::from_secs(1), c.wr.write_all(&c.tx)).await;
     }
     let _ = c.wr.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_size_grows_under_load_and_shrinks_when_idle() {
+        // Full reads double up to the maximum.
+        let mut s = READ_MIN;
+        let mut steps = 0;
+        while s < READ_CHUNK {
+            s = next_read_size(s, s);
+            steps += 1;
+        }
+        assert_eq!((s, steps), (READ_CHUNK, 4));
+        assert_eq!(next_read_size(READ_CHUNK, READ_CHUNK), READ_CHUNK);
+        // A half-full read keeps the size; KEEPALIVEs shrink it back to the minimum.
+        assert_eq!(next_read_size(READ_CHUNK, READ_CHUNK / 2), READ_CHUNK);
+        for _ in 0..8 {
+            s = next_read_size(s, 19);
+        }
+        assert_eq!(s, READ_MIN);
+    }
 }

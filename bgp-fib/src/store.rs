@@ -1,0 +1,494 @@
+//! DOC: compact storage for the FIB's per-route state. At a million routes the desired state
+//! dominates the daemon's memory, so a route key (table, prefix, metric) is stored packed:
+//! the (table, metric) pair, nearly always one of a handful, is interned into a small index,
+//! and an IPv4 key becomes one `u64` (an IPv6 key five `u32`s). [`KeyMap`] is a map on such
+//! keys, [`KeyQueue`] a FIFO of them, [`Interned`] a reference-counted set of values (the
+//! kernel targets, shared by every route with the same next hops). Packed keys hash with a
+//! folded 128-bit multiply, so sequential prefixes (whose low bits are all zero) still spread
+//! over the whole table.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::types::RouteKey;
+
+/// Largest number of distinct (table, metric) pairs (24 bits of a packed key).
+pub(crate) const MAX_TABLE_METRICS: usize = 1 << 24;
+
+/// Hasher for packed keys: each word is folded in with a 64×64→128-bit multiply whose halves
+/// are XORed, so every input bit reaches the low bits hashbrown indexes with.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FoldHasher {
+    hash: u64,
+}
+
+const FOLD_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+impl FoldHasher {
+    #[inline]
+    fn fold(&mut self, w: u64) {
+        let m = u128::from(self.hash ^ w) * u128::from(FOLD_SEED);
+        self.hash = (m as u64) ^ ((m >> 64) as u64);
+    }
+}
+
+impl Hasher for FoldHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            if let Some(d) = w.get_mut(..c.len()) {
+                d.copy_from_slice(c);
+            }
+            self.fold(u64::from_le_bytes(w));
+        }
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.fold(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.fold(i);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.fold(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+type FoldMap<K, V> = HashMap<K, V, BuildHasherDefault<FoldHasher>>;
+
+/// An IPv6 key: the address as four words, then `tm << 8 | prefix length`.
+type Key6 = [u32; 5];
+
+/// The interned (table, metric) pairs. Never shrinks: a pair stays valid for every packed key
+/// that mentions it (there are as many pairs as distinct kernel tables × metrics configured).
+#[derive(Default)]
+pub(crate) struct TableMetrics {
+    pairs: Vec<(u32, u32)>,
+    ids: HashMap<(u32, u32), u32>,
+}
+
+/// A packed route key, as queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packed {
+    V4(u64),
+    V6(Key6),
+}
+
+impl TableMetrics {
+    /// Packs `key`; `None` only when [`MAX_TABLE_METRICS`] distinct pairs are already in use.
+    pub fn pack(&mut self, key: &RouteKey) -> Option<Packed> {
+        let tm = match self.ids.get(&(key.table, key.metric)) {
+            Some(i) => *i,
+            None => {
+                if self.pairs.len() >= MAX_TABLE_METRICS {
+                    return None;
+                }
+                let i = self.pairs.len() as u32;
+                self.pairs.push((key.table, key.metric));
+                self.ids.insert((key.table, key.metric), i);
+                i
+            }
+        };
+        Some(Self::pack_with(tm, &key.prefix))
+    }
+
+    /// Packs `key` if its (table, metric) pair is known (a key never packed is in no map).
+    pub fn find(&self, key: &RouteKey) -> Option<Packed> {
+        let tm = *self.ids.get(&(key.table, key.metric))?;
+        Some(Self::pack_with(tm, &key.prefix))
+    }
+
+    fn pack_with(tm: u32, prefix: &IpNet) -> Packed {
+        match prefix {
+            IpNet::V4(n) => Packed::V4(
+                (u64::from(tm) << 40)
+                    | (u64::from(n.prefix_len()) << 32)
+                    | u64::from(u32::from(n.network())),
+            ),
+            IpNet::V6(n) => {
+                let a = u128::from(n.network());
+                Packed::V6([
+                    (a >> 96) as u32,
+                    (a >> 64) as u32,
+                    (a >> 32) as u32,
+                    a as u32,
+                    (tm << 8) | u32::from(n.prefix_len()),
+                ])
+            }
+        }
+    }
+
+    /// The route key of a packed key.
+    pub fn unpack(&self, p: Packed) -> RouteKey {
+        let (tm, prefix) = match p {
+            Packed::V4(k) => {
+                let len = ((k >> 32) & 0xff) as u8;
+                let net = Ipv4Net::new(Ipv4Addr::from(k as u32), len.min(32))
+                    .map(IpNet::V4)
+                    .unwrap_or_default();
+                ((k >> 40) as u32, net)
+            }
+            Packed::V6([a, b, c, d, e]) => {
+                let addr = (u128::from(a) << 96)
+                    | (u128::from(b) << 64)
+                    | (u128::from(c) << 32)
+                    | u128::from(d);
+                let len = (e & 0xff) as u8;
+                let net = Ipv6Net::new(Ipv6Addr::from(addr), len.min(128))
+                    .map(IpNet::V6)
+                    .unwrap_or_default();
+                (e >> 8, net)
+            }
+        };
+        let (table, metric) = self.pairs.get(tm as usize).copied().unwrap_or((0, 0));
+        RouteKey {
+            table,
+            prefix,
+            metric,
+        }
+    }
+}
+
+/// A map from packed route keys to `V`.
+pub(crate) struct KeyMap<V> {
+    v4: FoldMap<u64, V>,
+    v6: FoldMap<Key6, V>,
+}
+
+impl<V> Default for KeyMap<V> {
+    fn default() -> Self {
+        KeyMap {
+            v4: FoldMap::default(),
+            v6: FoldMap::default(),
+        }
+    }
+}
+
+impl<V> KeyMap<V> {
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    /// Bytes of heap held by the tables (buckets and control bytes).
+    pub fn heap_bytes(&self) -> usize {
+        self.v4.capacity() * (std::mem::size_of::<(u64, V)>() + 1)
+            + self.v6.capacity() * (std::mem::size_of::<(Key6, V)>() + 1)
+    }
+
+    pub fn reserve_v4(&mut self, additional: usize) {
+        self.v4.reserve(additional);
+    }
+
+    pub fn get(&self, k: Packed) -> Option<&V> {
+        match k {
+            Packed::V4(k) => self.v4.get(&k),
+            Packed::V6(k) => self.v6.get(&k),
+        }
+    }
+
+    pub fn get_mut(&mut self, k: Packed) -> Option<&mut V> {
+        match k {
+            Packed::V4(k) => self.v4.get_mut(&k),
+            Packed::V6(k) => self.v6.get_mut(&k),
+        }
+    }
+
+    pub fn contains(&self, k: Packed) -> bool {
+        self.get(k).is_some()
+    }
+
+    pub fn insert(&mut self, k: Packed, v: V) -> Option<V> {
+        match k {
+            Packed::V4(k) => self.v4.insert(k, v),
+            Packed::V6(k) => self.v6.insert(k, v),
+        }
+    }
+
+    pub fn remove(&mut self, k: Packed) -> Option<V> {
+        let r = match k {
+            Packed::V4(k) => self.v4.remove(&k),
+            Packed::V6(k) => self.v6.remove(&k),
+        };
+        self.shrink_when_sparse();
+        r
+    }
+
+    /// After a mass withdrawal, give the memory back (a table a quarter full or less).
+    fn shrink_when_sparse(&mut self) {
+        if self.v4.capacity() > 4096 && self.v4.len() * 4 < self.v4.capacity() {
+            self.v4.shrink_to(self.v4.len() * 2);
+        }
+        if self.v6.capacity() > 4096 && self.v6.len() * 4 < self.v6.capacity() {
+            self.v6.shrink_to(self.v6.len() * 2);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Packed, &V)> {
+        self.v4
+            .iter()
+            .map(|(k, v)| (Packed::V4(*k), v))
+            .chain(self.v6.iter().map(|(k, v)| (Packed::V6(*k), v)))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Packed, &mut V)> {
+        self.v4
+            .iter_mut()
+            .map(|(k, v)| (Packed::V4(*k), v))
+            .chain(self.v6.iter_mut().map(|(k, v)| (Packed::V6(*k), v)))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = Packed> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+}
+
+/// A FIFO of packed keys: IPv4 and IPv6 in two queues, served in turn.
+#[derive(Default)]
+pub(crate) struct KeyQueue {
+    v4: VecDeque<u64>,
+    v6: VecDeque<Key6>,
+    turn_v6: bool,
+}
+
+impl KeyQueue {
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    pub fn push_back(&mut self, k: Packed) {
+        match k {
+            Packed::V4(k) => self.v4.push_back(k),
+            Packed::V6(k) => self.v6.push_back(k),
+        }
+    }
+
+    pub fn extend(&mut self, ks: impl IntoIterator<Item = Packed>) {
+        for k in ks {
+            self.push_back(k);
+        }
+    }
+
+    pub fn pop_front(&mut self) -> Option<Packed> {
+        self.turn_v6 = !self.turn_v6;
+        if self.turn_v6 {
+            if let Some(k) = self.v6.pop_front() {
+                return Some(Packed::V6(k));
+            }
+            self.v4.pop_front().map(Packed::V4)
+        } else {
+            if let Some(k) = self.v4.pop_front() {
+                return Some(Packed::V4(k));
+            }
+            self.v6.pop_front().map(Packed::V6)
+        }
+    }
+
+    /// Drops the memory of a drained queue after a full load.
+    pub fn release_if_empty(&mut self) {
+        if self.v4.is_empty() && self.v4.capacity() > 4096 {
+            self.v4 = VecDeque::new();
+        }
+        if self.v6.is_empty() && self.v6.capacity() > 4096 {
+            self.v6 = VecDeque::new();
+        }
+    }
+}
+
+/// A reference-counted set of values, each stored once and named by a `u32`.
+pub(crate) struct Interned<T> {
+    values: Vec<Option<(T, u32)>>,
+    ids: HashMap<T, u32, BuildHasherDefault<FoldHasher>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Interned<T> {
+    fn default() -> Self {
+        Interned {
+            values: Vec::new(),
+            ids: HashMap::default(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + Hash> Interned<T> {
+    /// The id of `v` with one more reference.
+    pub fn acquire(&mut self, v: T) -> u32 {
+        if let Some(id) = self.ids.get(&v) {
+            if let Some(Some((_, refs))) = self.values.get_mut(*id as usize) {
+                *refs += 1;
+            }
+            return *id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.values.get_mut(id as usize) {
+                    *slot = Some((v.clone(), 1));
+                }
+                id
+            }
+            None => {
+                self.values.push(Some((v.clone(), 1)));
+                (self.values.len() - 1) as u32
+            }
+        };
+        self.ids.insert(v, id);
+        id
+    }
+
+    /// Drops one reference to `id`.
+    pub fn release(&mut self, id: u32) {
+        let Some(slot) = self.values.get_mut(id as usize) else {
+            return;
+        };
+        let gone = match slot {
+            Some((_, refs)) if *refs > 1 => {
+                *refs -= 1;
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
+        if gone {
+            if let Some((v, _)) = slot.take() {
+                self.ids.remove(&v);
+                self.free.push(id);
+            }
+        }
+    }
+
+    pub fn get(&self, id: u32) -> Option<&T> {
+        self.values
+            .get(id as usize)
+            .and_then(|s| s.as_ref())
+            .map(|(v, _)| v)
+    }
+
+    /// Distinct values held.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(table: u32, p: &str, metric: u32) -> RouteKey {
+        RouteKey::new(table, p.parse().unwrap(), metric)
+    }
+
+    #[test]
+    fn pack_unpack_round_trips() {
+        let mut tm = TableMetrics::default();
+        for k in [
+            key(254, "10.0.0.0/24", 0),
+            key(254, "0.0.0.0/0", 0),
+            key(100, "255.255.255.255/32", 7),
+            key(254, "2001:db8::/48", 1024),
+            key(1, "::/0", 5),
+            key(
+                u32::MAX,
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128",
+                u32::MAX,
+            ),
+        ] {
+            let p = tm.pack(&k).unwrap();
+            assert_eq!(tm.unpack(p), k);
+            assert_eq!(tm.find(&k), Some(p));
+        }
+        assert_eq!(tm.find(&key(9, "10.0.0.0/8", 9)), None);
+        // Same prefix, other table or metric: other keys.
+        let a = tm.pack(&key(254, "10.0.0.0/24", 0)).unwrap();
+        let b = tm.pack(&key(254, "10.0.0.0/24", 1)).unwrap();
+        let c = tm.pack(&key(253, "10.0.0.0/24", 0)).unwrap();
+        let d = tm.pack(&key(254, "10.0.0.0/25", 0)).unwrap();
+        assert!(a != b && a != c && b != c && a != d);
+    }
+
+    #[test]
+    fn sequential_prefixes_spread_over_buckets() {
+        // The low bits of sequential /24 keys are all zero: the hash must still use them.
+        let mut tm = TableMetrics::default();
+        let mut low = std::collections::HashSet::new();
+        for i in 0..4096u32 {
+            let k = key(
+                254,
+                &format!("{}.{}.{}.0/24", 10 + (i >> 16), (i >> 8) & 255, i & 255),
+                0,
+            );
+            let Packed::V4(p) = tm.pack(&k).unwrap() else {
+                panic!()
+            };
+            let mut h = FoldHasher::default();
+            p.hash(&mut h);
+            low.insert(h.finish() & 0xfff);
+        }
+        // 4096 keys over 4096 buckets: a good hash fills ~63% of them.
+        assert!(low.len() > 2000, "{} distinct low-12-bit hashes", low.len());
+    }
+
+    #[test]
+    fn map_and_queue_hold_both_families() {
+        let mut tm = TableMetrics::default();
+        let mut m = KeyMap::default();
+        let mut q = KeyQueue::default();
+        let k4 = tm.pack(&key(254, "10.1.0.0/16", 0)).unwrap();
+        let k6 = tm.pack(&key(254, "2001:db8::/32", 1024)).unwrap();
+        assert_eq!(m.insert(k4, 1), None);
+        assert_eq!(m.insert(k6, 2), None);
+        assert_eq!(m.insert(k4, 3), Some(1));
+        assert_eq!((m.len(), m.get(k4), m.get(k6)), (2, Some(&3), Some(&2)));
+        let mut keys: Vec<_> = m.keys().map(|k| tm.unpack(k)).collect();
+        keys.sort();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(m.remove(k4), Some(3));
+        assert!(!m.contains(k4) && m.contains(k6));
+        q.push_back(k4);
+        q.push_back(k4);
+        q.push_back(k6);
+        let mut got = Vec::new();
+        while let Some(k) = q.pop_front() {
+            got.push(k);
+        }
+        assert_eq!(got.len(), 3);
+        assert_eq!(got.iter().filter(|k| **k == k4).count(), 2);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn interned_values_are_shared_and_freed() {
+        let mut i = Interned::default();
+        let a = i.acquire("a".to_string());
+        let b = i.acquire("b".to_string());
+        assert_eq!(i.acquire("a".to_string()), a);
+        assert_ne!(a, b);
+        assert_eq!(i.len(), 2);
+        i.release(a);
+        assert_eq!(i.get(a).map(String::as_str), Some("a"));
+        i.release(a);
+        assert_eq!(i.get(a), None);
+        assert_eq!(i.len(), 1);
+        // The freed id is reused for the next new value.
+        assert_eq!(i.acquire("c".to_string()), a);
+        assert_eq!(i.get(b).map(String::as_str), Some("b"));
+    }
+}
