@@ -160,6 +160,19 @@ struct Dump {
     kind: DumpKind,
     seq: u32,
     interrupted: bool,
+    /// When its first reply arrived (the cost of a route scan is measured from there).
+    first_reply: Option<Instant>,
+}
+
+/// A periodic route scan is scheduled at least this many of its own durations after the
+/// last one ended, so reconciling a large table costs at most a tenth of a core.
+const SCAN_COST_FACTOR: u32 = 10;
+/// ... but never further apart than this because of that rule.
+const SCAN_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When the next periodic scan is due after one that took `took`.
+fn next_scan_delay(interval: std::time::Duration, took: std::time::Duration) -> std::time::Duration {
+    interval.max((took * SCAN_COST_FACTOR).min(SCAN_BACKOFF_MAX))
 }
 
 #[derive(Clone, Debug)]
@@ -598,6 +611,7 @@ impl Fib {
             let (hdr, payload) = m?;
             if let Some(d) = &mut self.dump {
                 if hdr.seq == d.seq {
+                    d.first_reply.get_or_insert(now);
                     if hdr.flags & wire::NLM_F_DUMP_INTR != 0 {
                         d.interrupted = true;
                     }
@@ -1067,7 +1081,8 @@ impl Fib {
                     });
                 }
                 self.synced = true;
-                self.next_scan = Some(now + self.cfg.scan_interval);
+                let took = now.saturating_duration_since(d.first_reply.unwrap_or(now));
+                self.next_scan = Some(now + next_scan_delay(self.cfg.scan_interval, took));
             }
         }
     }
@@ -1108,6 +1123,7 @@ impl Fib {
                     kind,
                     seq,
                     interrupted: false,
+                    first_reply: None,
                 });
                 return true;
             }
@@ -1702,6 +1718,46 @@ mod tests {
         let sent = decode(&b);
         assert_eq!(sent[0].3.rtype, RTN_BLACKHOLE);
         assert_eq!(sent[0].1 & NLM_F_REPLACE, NLM_F_REPLACE);
+    }
+
+    #[test]
+    fn a_slow_scan_pushes_the_next_one_out() {
+        let now = Instant::now();
+        let mut fib = Fib::new(cfg(), false);
+        fib.apply(FibChange::Upsert(route(
+            "10.0.1.0/24",
+            RouteKind::Blackhole,
+        )));
+        start(
+            &mut fib,
+            now,
+            &[(12, 254, "10.0.1.0/24", 0, WireTarget::Blackhole)],
+        );
+        // The start-up scan took no time: the configured interval.
+        assert_eq!(fib.poll_timeout(), Some(now + Duration::from_secs(2)));
+        let mut b = Vec::new();
+        assert!(!fib.poll_transmit(&mut b)); // nothing to send: the route was right
+        let t = now + Duration::from_secs(2);
+        fib.handle_timeout(t);
+        assert!(fib.poll_transmit(&mut b));
+        let seq = u32::from_ne_bytes(b[8..12].try_into().unwrap());
+        // The routes arrive at t, NLMSG_DONE 1.5 s later (a large table): ten times that.
+        let d = dump(seq, &[(12, 254, "10.0.1.0/24", 0, WireTarget::Blackhole)]);
+        let (routes, done) = d.split_at(d.len() - 20);
+        assert_eq!(u16::from_ne_bytes(done[4..6].try_into().unwrap()), NLMSG_DONE);
+        fib.handle_reply(t, routes).unwrap();
+        let end = t + Duration::from_millis(1500);
+        fib.handle_reply(end, done).unwrap();
+        assert_eq!(fib.poll_timeout(), Some(end + Duration::from_secs(15)));
+        // Capped at a minute; never below the configured interval.
+        assert_eq!(
+            next_scan_delay(Duration::from_secs(2), Duration::from_secs(30)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            next_scan_delay(Duration::from_secs(300), Duration::from_secs(30)),
+            Duration::from_secs(300)
+        );
     }
 
     #[test]

@@ -39,7 +39,9 @@
 //!    by the next reconcile. An ACK for a later batch while an earlier one is open, or
 //!    `ENOBUFS`, means a lost message: `FibEvent::Overrun` and a full resync.
 //! 3. Reconcile: a route dump (`RTM_GETROUTE`) at start-up, every `scan_interval` (2 s by
-//!    default, BIRD's `scan time 2`) and after an overrun. Each route of our protocol in a
+//!    default, BIRD's `scan time 2`; a scan taking longer than a tenth of that pushes the next
+//!    one out to ten times its duration, at most 60 s, so a 1M-route table is not dumped every
+//!    2 s) and after an overrun. Each route of our protocol in a
 //!    managed table is compared with the desired entry (type, gateways, device index,
 //!    `onlink`, weights): a route that differs - including one that moved between `dev
 //!    tunl0 onlink` and a direct device, the old BIRD bug - is replaced in place, a desired
