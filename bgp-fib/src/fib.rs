@@ -171,7 +171,10 @@ const SCAN_COST_FACTOR: u32 = 10;
 const SCAN_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// When the next periodic scan is due after one that took `took`.
-fn next_scan_delay(interval: std::time::Duration, took: std::time::Duration) -> std::time::Duration {
+fn next_scan_delay(
+    interval: std::time::Duration,
+    took: std::time::Duration,
+) -> std::time::Duration {
     interval.max((took * SCAN_COST_FACTOR).min(SCAN_BACKOFF_MAX))
 }
 
@@ -1137,7 +1140,7 @@ impl Fib {
         let mut last_at = 0usize;
         let mut nhbuf: Vec<WireNextHop> = Vec::new();
         while buf.len() + 512 <= max {
-            let Some(pk) = self.queue.pop_front() else {
+            let Some(pk) = self.queue.pop() else {
                 break;
             };
             let key = self.tm.unpack(pk);
@@ -1744,7 +1747,10 @@ mod tests {
         // The routes arrive at t, NLMSG_DONE 1.5 s later (a large table): ten times that.
         let d = dump(seq, &[(12, 254, "10.0.1.0/24", 0, WireTarget::Blackhole)]);
         let (routes, done) = d.split_at(d.len() - 20);
-        assert_eq!(u16::from_ne_bytes(done[4..6].try_into().unwrap()), NLMSG_DONE);
+        assert_eq!(
+            u16::from_ne_bytes(done[4..6].try_into().unwrap()),
+            NLMSG_DONE
+        );
         fib.handle_reply(t, routes).unwrap();
         let end = t + Duration::from_millis(1500);
         fib.handle_reply(end, done).unwrap();

@@ -256,12 +256,22 @@ impl<V> KeyMap<V> {
     }
 }
 
-/// A FIFO of packed keys: IPv4 and IPv6 in two queues, served in turn.
+/// Queue length above which keys are taken from scattered positions.
+pub(crate) const SCATTER_ABOVE: usize = 1024;
+
+/// The keys waiting to be sent, IPv4 and IPv6 served in turn, each taken from a scattered
+/// position rather than in arrival order: the kernel's LC-trie removes a table in address
+/// order several times slower than in scattered order (500k /24 deletes on this machine's
+/// kernel: 14.4 s ascending, 4.4 s descending, 3.8 s shuffled; inserts 4.0 s vs 3.7 s), and a
+/// withdrawn peer's routes arrive in address order. Each key's operation is decided when it is
+/// taken (from the desired state), so the order is free.
 #[derive(Default)]
 pub(crate) struct KeyQueue {
     v4: VecDeque<u64>,
     v6: VecDeque<Key6>,
     turn_v6: bool,
+    /// xorshift64 state picking the positions (deterministic, non-zero).
+    rng: u64,
 }
 
 impl KeyQueue {
@@ -286,18 +296,35 @@ impl KeyQueue {
         }
     }
 
-    pub fn pop_front(&mut self) -> Option<Packed> {
+    fn pick(&mut self, len: usize) -> usize {
+        if self.rng == 0 {
+            self.rng = 0x2545_f491_4f6c_dd1d;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng % len.max(1) as u64) as usize
+    }
+
+    /// Takes a key: in arrival order from a short queue (a few changes keep their order),
+    /// from a scattered position once more than [`SCATTER_ABOVE`] wait (see the type's docs).
+    pub fn pop(&mut self) -> Option<Packed> {
         self.turn_v6 = !self.turn_v6;
-        if self.turn_v6 {
-            if let Some(k) = self.v6.pop_front() {
-                return Some(Packed::V6(k));
+        let v6_first = self.turn_v6 && !self.v6.is_empty() || self.v4.is_empty();
+        if v6_first {
+            let len = self.v6.len();
+            if len <= SCATTER_ABOVE {
+                return self.v6.pop_front().map(Packed::V6);
             }
-            self.v4.pop_front().map(Packed::V4)
+            let i = self.pick(len);
+            self.v6.swap_remove_back(i).map(Packed::V6)
         } else {
-            if let Some(k) = self.v4.pop_front() {
-                return Some(Packed::V4(k));
+            let len = self.v4.len();
+            if len <= SCATTER_ABOVE {
+                return self.v4.pop_front().map(Packed::V4);
             }
-            self.v6.pop_front().map(Packed::V6)
+            let i = self.pick(len);
+            self.v4.swap_remove_back(i).map(Packed::V4)
         }
     }
 
@@ -466,12 +493,59 @@ mod tests {
         q.push_back(k4);
         q.push_back(k6);
         let mut got = Vec::new();
-        while let Some(k) = q.pop_front() {
+        while let Some(k) = q.pop() {
             got.push(k);
         }
         assert_eq!(got.len(), 3);
         assert_eq!(got.iter().filter(|k| **k == k4).count(), 2);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn queue_gives_every_key_once_in_scattered_order() {
+        let mut tm = TableMetrics::default();
+        let mut q = KeyQueue::default();
+        let mut keys: Vec<Packed> = Vec::new();
+        for i in 0..5000u32 {
+            keys.push(
+                tm.pack(&key(254, &format!("10.{}.{}.0/24", i >> 8, i & 255), 0))
+                    .unwrap(),
+            );
+        }
+        for i in 0..10u32 {
+            keys.push(
+                tm.pack(&key(254, &format!("2001:db8:{i}::/48"), 0))
+                    .unwrap(),
+            );
+        }
+        q.extend(keys.iter().copied());
+        let mut got = Vec::new();
+        while let Some(k) = q.pop() {
+            got.push(k);
+        }
+        assert_eq!(got.len(), keys.len());
+        let mut a: Vec<_> = got.iter().map(|k| tm.unpack(*k)).collect();
+        let mut b: Vec<_> = keys.iter().map(|k| tm.unpack(*k)).collect();
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        // Not address order: few neighbours in the output are neighbours in the input.
+        let v4: Vec<_> = got.iter().filter(|k| matches!(k, Packed::V4(_))).collect();
+        let adjacent = v4
+            .windows(2)
+            .filter(|w| match (w[0], w[1]) {
+                (Packed::V4(x), Packed::V4(y)) => y.abs_diff(*x) == 256,
+                _ => false,
+            })
+            .count();
+        // Only the last SCATTER_ABOVE keys come out in arrival order.
+        assert!(
+            adjacent < SCATTER_ABOVE + 100,
+            "{adjacent} of 4999 pairs still in address order"
+        );
+        // IPv6 keys are served in turn, not after all IPv4 ones.
+        let first_v6 = got.iter().position(|k| matches!(k, Packed::V6(_))).unwrap();
+        assert!(first_v6 < 5);
     }
 
     #[test]
