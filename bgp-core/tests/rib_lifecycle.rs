@@ -599,3 +599,43 @@ fn refresh_export_resends_all_or_only_differences() {
     assert_eq!(n(&msgs), 1);
     assert_eq!(msgs[0].withdrawn, vec![nlri("10.2.0.0/16")]);
 }
+
+#[test]
+fn a_peer_exporting_nothing_gets_end_of_rib_only_until_its_filter_opens() {
+    let mut r = rib();
+    r.set_policy("none", Policy::reject_all());
+    let src = up(&mut r, "src", "10.0.0.2", 65100);
+    ann(&mut r, src, "10.0.0.2", &["10.1.0.0/16", "10.2.0.0/16"]);
+    let mut c = PeerConfig::new("quiet", ip("10.0.0.3"));
+    c.local_v4 = Some(v4("10.0.0.1"));
+    c.export = Some("none".into());
+    let quiet = r.add_peer(c).unwrap();
+    let ctx = neg(AS, "10.0.0.1", 65200, "10.0.0.3");
+    r.peer_up(quiet, ctx.clone());
+    // The initial feed is just End-of-RIB.
+    let got = pull(&mut r, quiet, &ctx);
+    let eors: Vec<_> = got.iter().filter_map(|u| u.end_of_rib_family()).collect();
+    assert_eq!(eors.len(), got.len(), "{got:?}");
+    assert!(eors.contains(&Family::IPV4_UNICAST), "{got:?}");
+    // New routes do not even mark the peer.
+    ann(&mut r, src, "10.0.0.2", &["10.3.0.0/16"]);
+    assert!(!r.has_pending(quiet));
+    assert!(pull(&mut r, quiet, &ctx).is_empty());
+    // The filter opens (a reload): the refresh sends the whole table.
+    r.set_policy("none", Policy::accept_all());
+    r.refresh_export(quiet, false);
+    let got = pull(&mut r, quiet, &ctx);
+    let n: usize = got.iter().map(|u| u.nlri.len()).sum();
+    assert_eq!(n, 3, "{got:?}");
+    ann(&mut r, src, "10.0.0.2", &["10.4.0.0/16"]);
+    assert!(r.has_pending(quiet));
+    let n: usize = pull(&mut r, quiet, &ctx).iter().map(|u| u.nlri.len()).sum();
+    assert_eq!(n, 1);
+    // And closes again: everything is withdrawn.
+    r.set_policy("none", Policy::reject_all());
+    r.refresh_export(quiet, false);
+    let got = pull(&mut r, quiet, &ctx);
+    let w: usize = got.iter().map(|u| u.withdrawn.len()).sum();
+    assert_eq!(w, 4, "{got:?}");
+    assert!(r.adj_rib_out(quiet, &net("10.1.0.0/16")).is_empty());
+}

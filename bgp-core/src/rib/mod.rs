@@ -360,6 +360,24 @@ impl Shared {
     }
 
     /// The filter called `name`; a name that is not defined rejects everything (fail closed).
+    /// The change flags that concern source `i`'s Adj-RIB-Out: none when its export filter
+    /// rejects everything (no per-route export work at all for such a peer).
+    fn out_mask(&self, i: usize, add_path: bool) -> u8 {
+        let exports_nothing = self
+            .sources
+            .get(i)
+            .and_then(|s| s.peer.as_ref())
+            .and_then(|c| self.policy(c.export.as_ref()))
+            .is_some_and(|p| p.rejects_all());
+        if exports_nothing {
+            0
+        } else if add_path {
+            cf::BEST | cf::ATTRS | cf::WITHDRAWN | cf::PATHS | cf::MULTIPATH
+        } else {
+            cf::BEST | cf::ATTRS | cf::WITHDRAWN
+        }
+    }
+
     pub fn policy(&self, name: Option<&String>) -> Option<Arc<Policy>> {
         let name = name?;
         Some(
@@ -899,33 +917,23 @@ impl Rib {
         let fams = neg.families.clone();
         let ap: Vec<Family> = neg.add_path_tx.clone();
         s.session = Some(neg);
-        fn start<K: Key>(t: &mut Table<K>, i: usize, on: bool, add_path: bool) {
-            let feed = on.then(|| (t.shared_keys(), 0));
+        fn start<K: Key>(t: &mut Table<K>, i: usize, on: bool, mask: u8) {
+            // A peer that exports nothing gets End-of-RIB at once and no feed.
+            let feed = (on && mask != 0).then(|| (t.shared_keys(), 0));
             if let Some(o) = t.out.get_mut(i) {
                 *o = table::OutState::default();
                 o.active = on;
                 o.eor_pending = on;
-                o.mask = cf::BEST | cf::ATTRS | cf::WITHDRAWN;
-                if add_path {
-                    o.mask |= cf::PATHS | cf::MULTIPATH;
-                }
+                o.mask = mask;
                 o.feed = feed;
             }
         }
         release_adj_out(&mut self.v4, &mut self.sh, i);
         release_adj_out(&mut self.v6, &mut self.sh, i);
-        start(
-            &mut self.v4,
-            i,
-            fams.contains(&Family::IPV4_UNICAST),
-            ap.contains(&Family::IPV4_UNICAST),
-        );
-        start(
-            &mut self.v6,
-            i,
-            fams.contains(&Family::IPV6_UNICAST),
-            ap.contains(&Family::IPV6_UNICAST),
-        );
+        let m4 = self.sh.out_mask(i, ap.contains(&Family::IPV4_UNICAST));
+        let m6 = self.sh.out_mask(i, ap.contains(&Family::IPV6_UNICAST));
+        start(&mut self.v4, i, fams.contains(&Family::IPV4_UNICAST), m4);
+        start(&mut self.v6, i, fams.contains(&Family::IPV6_UNICAST), m6);
     }
 
     /// The session with `peer` went down. With `graceful` (the peer negotiated graceful restart
@@ -1160,6 +1168,12 @@ impl Rib {
             if !t.out.get(i).is_some_and(|o| o.active) {
                 return;
             }
+            let add_path = sh
+                .sources
+                .get(i)
+                .and_then(|s| s.session.as_ref())
+                .is_some_and(|n| n.add_path_tx.contains(&K::FAMILY));
+            let mask = sh.out_mask(i, add_path);
             let keys = t.shared_keys();
             if let Some(o) = t.out.get_mut(i) {
                 if full {
@@ -1167,7 +1181,9 @@ impl Rib {
                         sh.out_interner.decref(id);
                     }
                 }
-                o.feed = Some((keys, 0));
+                o.mask = mask;
+                // Nothing to withdraw and nothing can pass: no walk over the table.
+                o.feed = (mask != 0 || !o.adj_out.is_empty()).then_some((keys, 0));
                 o.queue.clear();
                 o.dirty.clear();
             }

@@ -73,6 +73,16 @@ impl Policy {
             default: Verdict::Reject,
         }
     }
+
+    /// Whether no route can pass: no term accepts and the default rejects. The RIB does no
+    /// export work at all for a peer whose export filter is such.
+    pub fn rejects_all(&self) -> bool {
+        self.default == Verdict::Reject
+            && self
+                .terms
+                .iter()
+                .all(|t| t.verdict != Some(Verdict::Accept))
+    }
 }
 
 /// One `if <all matches> then { <actions>; [accept|reject]; }`.

@@ -108,6 +108,11 @@ impl<K> Default for AdjOut<K> {
 }
 
 impl<K: Key> AdjOut<K> {
+    /// The peer has nothing from us.
+    pub fn is_empty(&self) -> bool {
+        self.first.is_empty()
+    }
+
     /// Removes the entry of `key` into `into` (cleared first).
     pub fn take(&mut self, key: &K, into: &mut Vec<(u32, AttrId)>) {
         into.clear();
