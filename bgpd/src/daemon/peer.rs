@@ -278,7 +278,7 @@ impl PeerTask {
         let ebgp = self.spec.asn != self.shared.config().asn();
         let hops = c.multihop.unwrap_or(if ebgp { 1 } else { 64 });
         if c.ttl_security {
-            (255, Some(255u8.saturating_sub(hops.saturating_sub(1))))
+            (255, Some(sockets::gtsm_min_ttl(hops)))
         } else {
             (hops, None)
         }
@@ -351,7 +351,12 @@ impl PeerTask {
 
     fn add_conn(&mut self, id: ConnId, stream: TcpStream) {
         let (ttl, gtsm) = self.ttl();
-        let _ = sockets::set_ttl(stream.as_raw_fd(), self.spec.address.is_ipv6(), ttl, gtsm);
+        let v6 = stream
+            .local_addr()
+            .map_or(self.spec.address.is_ipv6(), |a| a.is_ipv6());
+        if let Err(e) = sockets::set_ttl(stream.as_raw_fd(), v6, ttl, gtsm) {
+            tracing::error!(ttl, ?gtsm, "cannot set the TTL of the connection: {e}");
+        }
         let _ = stream.set_nodelay(true);
         lock(&self.h.status).local_addr = stream.local_addr().ok().map(|a| a.ip());
         let (mut rd, wr) = stream.into_split();

@@ -79,3 +79,46 @@ pub fn via(r: &[KernelRoute], dst: &str, gw: &str) -> bool {
     r.iter()
         .any(|k| k.dst == dst && k.gateway.as_deref() == Some(gw))
 }
+
+/// Starts the `bgpd` binary of this build on `n` with its control socket (queried with
+/// `bgpd -s SOCKET ... --json` through [`bgpd_lab::Bgpd`]).
+pub fn start_bgpd(n: &NodeNet, config: &str) -> bgpd_lab::Bgpd {
+    bgpd_lab::Bgpd::start_with(n, config, PathBuf::from(env!("CARGO_BIN_EXE_bgpd"))).unwrap()
+}
+
+/// The state of BGP protocol `name` in `show protocols --json` (`""` when absent).
+pub fn session_state(b: &bgpd_lab::Bgpd, name: &str) -> String {
+    b.protocols()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.name == name)
+        .and_then(|p| p.bgp)
+        .map(|s| s.state)
+        .unwrap_or_default()
+}
+
+/// Waits until BGP protocol `name` of `b` is Established.
+pub fn wait_established(b: &bgpd_lab::Bgpd, name: &str, secs: u64) {
+    wait_observing(
+        Duration::from_secs(secs),
+        Duration::from_millis(200),
+        &format!("{}: {name} Established", b.node.name),
+        || {
+            let s = session_state(b, name);
+            Ok(Observed::when(s == "Established", s))
+        },
+    )
+    .unwrap();
+}
+
+/// A kernel SNMP/netstat counter of the namespace (`nstat -asz NAME`), e.g.
+/// `TcpExtTCPMinTTLDrop`.
+pub fn nstat(ns: &str, name: &str) -> u64 {
+    let out = bgpd_lab::cmd::run(Some(ns), "nstat", &["-asz", name]).unwrap();
+    out.lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(name)).then(|| w.next()?.parse().ok())?
+        })
+        .unwrap_or(0)
+}
