@@ -196,7 +196,7 @@ impl RibTask {
                 if let Some(p) = self.shared.peer_by_id(id) {
                     let mut st = lock(&p.status);
                     st.routes.received += recv;
-                    st.routes.imported += acc;
+                    st.routes.accepted += acc;
                     st.routes.rejected += filt;
                 }
                 n
