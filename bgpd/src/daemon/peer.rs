@@ -162,6 +162,12 @@ impl UpdateSource for RibSource<'_> {
         _ctx: &Negotiated,
         out: &mut BytesMut,
     ) -> Result<SourceStatus, EncodeError> {
+        // RFC 4724 §4.1: while we recover from our own restart (Restart State bit sent), route
+        // selection and advertisement wait until every peer sent End-of-RIB or the wait timer
+        // ended; the RIB task then wakes the peers, which send their routes and End-of-RIB.
+        if deferring(self.shared) {
+            return Ok(SourceStatus::Pending);
+        }
         // The RIB writes the End-of-RIB markers itself after its initial feed.
         Ok(match lock(&self.shared.rib).poll_update(self.id, out)? {
             true => SourceStatus::Wrote,
@@ -176,6 +182,12 @@ impl UpdateSource for RibSource<'_> {
     fn sends_end_of_rib(&self) -> bool {
         true
     }
+}
+
+/// Whether our advertisements are deferred: the graceful-restart recovery of our own restart
+/// is in progress.
+fn deferring(shared: &Shared) -> bool {
+    lock(&shared.recovery).is_some()
 }
 
 enum Input {
@@ -569,7 +581,11 @@ impl PeerTask {
                 let _ = self
                     .shared
                     .rib_tx
-                    .send(RibMsg::PeerUp(self.h.id, neg.families.clone()))
+                    .send(RibMsg::PeerUp(
+                        self.h.id,
+                        neg.families.clone(),
+                        neg.peer_graceful_restart.is_some(),
+                    ))
                     .await;
             }
             Event::Down(d) => {

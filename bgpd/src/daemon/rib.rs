@@ -40,8 +40,9 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 pub(crate) enum RibMsg {
     /// UPDATEs of a peer's session `epoch`.
     Updates(SourceId, u64, Vec<Update>),
-    /// A session came up with these families (already `peer_up` in the RIB).
-    PeerUp(SourceId, Vec<Family>),
+    /// A session came up with these families (already `peer_up` in the RIB), and whether the
+    /// peer announced the graceful-restart capability.
+    PeerUp(SourceId, Vec<Family>, bool),
     /// End-of-RIB of a session.
     EndOfRib(SourceId, u64, Family),
     /// Someone changed the RIB directly: drain its changes.
@@ -201,10 +202,8 @@ impl RibTask {
                 }
                 n
             }
-            RibMsg::PeerUp(id, fams) => {
-                if lock(&self.shared.recovery).is_some() {
-                    self.eor_pending.insert(id, fams.into_iter().collect());
-                }
+            RibMsg::PeerUp(id, fams, gr) => {
+                self.recovery_peer_up(id, fams, gr);
                 0
             }
             RibMsg::EndOfRib(id, epoch, f) => {
@@ -239,6 +238,19 @@ impl RibTask {
                 }
                 0
             }
+        }
+    }
+
+    /// During our recovery, a peer's session came up: wait for its End-of-RIB in every
+    /// family, unless it is not GR-capable (RFC 4724 §4.1 defers only for GR-capable peers).
+    fn recovery_peer_up(&mut self, id: SourceId, fams: Vec<Family>, gr: bool) {
+        let mut rec = lock(&self.shared.recovery);
+        let Some(r) = rec.as_mut() else { return };
+        if gr {
+            self.eor_pending.insert(id, fams.into_iter().collect());
+        } else {
+            self.eor_pending.remove(&id);
+            r.waiting.remove(&id);
         }
     }
 
@@ -533,6 +545,10 @@ impl RibTask {
             *lock(&self.shared.recovery) = None;
             if let Some(f) = &self.fib {
                 f.release_stale();
+            }
+            // The deferred advertisements (RFC 4724 §4.1) may go now.
+            for p in lock(&self.shared.peers).iter() {
+                p.notify.notify_one();
             }
         }
     }
