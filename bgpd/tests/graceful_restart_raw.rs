@@ -3,6 +3,9 @@
 //! State bit, and defers its advertisements until the GR-capable peer sent End-of-RIB; then it
 //! sends its routes followed by its own End-of-RIB. With a short wait timer and no End-of-RIB
 //! from the peer, the timer ends the deferral. A peer without the capability is not waited for.
+//!
+//! Helper side: a GR-capable peer whose TCP connection closes without NOTIFICATION (it is
+//! restarting) may reconnect at once; the error IdleHold does not refuse it.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -288,5 +291,60 @@ async fn a_peer_without_graceful_restart_is_not_waited_for() {
         d.control().status().graceful_restart.is_none()
     })
     .await;
+    d.stop().await;
+}
+
+fn state(h: &Handle) -> String {
+    h.control()
+        .protocols()
+        .into_iter()
+        .find(|p| p.name == "raw")
+        .and_then(|p| p.bgp)
+        .map(|b| b.state)
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarting_peer_reconnects_at_once() {
+    let port = free_port();
+    let d = Daemon::start(
+        config(port, 600),
+        StartOptions {
+            no_kernel: true,
+            recovery: false,
+        },
+    )
+    .await
+    .unwrap();
+    let (mut s, _) = tokio::task::spawn_blocking(move || establish(port, true))
+        .await
+        .unwrap();
+    let good = [&ORIGIN_IGP[..], &AS_PATH_EMPTY, &NEXT_HOP, &LOCAL_PREF].concat();
+    s.write_all(&update(&good, &[24, 10, 2, 0])).unwrap();
+    s.write_all(&EOR).unwrap();
+    wait("10.2.0.0/24 learned", || has(&d, "10.2.0.0/24")).await;
+    // The speaker "restarts": TCP closed without NOTIFICATION.
+    drop(s);
+    wait("session down", || state(&d) != "Established").await;
+    assert!(has(&d, "10.2.0.0/24"), "helper keeps the routes (stale)");
+    // It comes back at once: the daemon answers with its OPEN (an error IdleHold would
+    // refuse the connection, closing it unanswered).
+    let (mut s, _) = tokio::task::spawn_blocking(move || establish(port, true))
+        .await
+        .unwrap();
+    wait("Established again", || state(&d) == "Established").await;
+    s.write_all(&update(&good, &[24, 10, 2, 0])).unwrap();
+    s.write_all(&EOR).unwrap();
+    wait("route refreshed, not stale", || {
+        d.control()
+            .routes(&RouteQuery {
+                prefix: Some("10.2.0.0/24".parse().unwrap()),
+                ..Default::default()
+            })
+            .first()
+            .is_some_and(|r| !r.stale)
+    })
+    .await;
+    drop(s);
     d.stop().await;
 }
