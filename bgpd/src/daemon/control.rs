@@ -405,14 +405,30 @@ impl Control for DaemonControl {
             ));
         };
         let new = Config::load(&path).map_err(|e| ControlError::Config(e.to_string()))?;
+        // What cannot be applied live (and listener bind errors) is refused before anything
+        // else changes, so `bgpd reload` reports it; the rest goes on in the background.
+        let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::clone(&self.shared);
-        self.shared.reconfiguring.store(true, Ordering::SeqCst);
         self.shared.runtime.spawn(async move {
-            if let Err(e) = reload::apply(&shared, new).await {
-                tracing::error!("reload: {e}");
+            let r = reload::prepare(&shared, &new).await;
+            let ok = r.is_ok();
+            let _ = tx.send(r);
+            if ok {
+                if let Err(e) = reload::finish(&shared, new).await {
+                    tracing::error!("reload: {e}");
+                }
             }
         });
-        Ok(())
+        match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!("reload refused: {e}");
+                Err(e)
+            }
+            Err(_) => Err(ControlError::Config(
+                "reload: no answer from the daemon within 10 s".into(),
+            )),
+        }
     }
 
     fn shutdown(&self) {
