@@ -399,6 +399,7 @@ impl RibTask {
                 subnet,
             } => {
                 self.view.subnets.push((subnet, ifindex, address));
+                self.recompute_onlink(rib, &cfg, subnet);
                 if let (Some(d), Some(name)) = (&cfg.file.direct, self.view.links.get(&ifindex)) {
                     if d.matches(name) && subnet.prefix_len() < subnet.max_prefix_len() {
                         rib.add_local(
@@ -422,6 +423,7 @@ impl RibTask {
                 self.view
                     .subnets
                     .retain(|(s, i, a)| !(*s == subnet && *i == ifindex && *a == address));
+                self.recompute_onlink(rib, &cfg, subnet);
                 if cfg.file.direct.is_some()
                     && !self.view.subnets.iter().any(|(s, _, _)| *s == subnet)
                 {
@@ -438,6 +440,56 @@ impl RibTask {
                 }
             }
             FibEvent::Overrun => tracing::warn!("netlink overrun: resyncing the kernel"),
+        }
+    }
+
+    /// A local on-link subnet appeared or went: the kernel form of the routes whose gateway
+    /// is inside it may change (`cross-subnet` pools: directly on the interface or `via tunl0
+    /// onlink`; other routes: the interface), so they are computed again and sent to the FIB
+    /// thread (which leaves unchanged routes alone). One pass over the table, on address
+    /// changes only.
+    fn recompute_onlink(&mut self, rib: &Rib, cfg: &Config, subnet: IpNet) {
+        let Some(f) = &self.fib else { return };
+        let kpol: Option<Policy> = cfg.file.kernel.export.as_ref().and_then(|n| {
+            cfg.policies()
+                .into_iter()
+                .find(|(name, _)| name == n.get_ref())
+                .map(|(_, p)| p)
+        });
+        let default_lp = rib.config().default_local_pref;
+        let fam = match subnet {
+            IpNet::V4(_) => Family::IPV4_UNICAST,
+            IpNet::V6(_) => Family::IPV6_UNICAST,
+        };
+        let mut changes = Vec::new();
+        for prefix in rib.prefixes(fam) {
+            let sel = rib.selected(&prefix);
+            if !sel.iter().any(|r| {
+                r.attrs
+                    .next_hop_addr()
+                    .is_some_and(|gw| subnet.contains(&gw))
+            }) {
+                continue;
+            }
+            let Some(route) = fib_route(&sel, kpol.as_ref(), prefix, default_lp) else {
+                continue;
+            };
+            if let Some(kr) = kernel_route(cfg, &self.view, prefix, &route) {
+                changes.push(bgp_fib::FibChange::Upsert(kr));
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        tracing::info!(%subnet, routes = changes.len(), "on-link subnets changed: kernel routes recomputed");
+        self.shared.stats.fib_sent(changes.len());
+        match self.fib_backlog.as_mut() {
+            Some(b) => b.extend(changes),
+            None => {
+                if let Err(b) = f.try_send(changes) {
+                    self.fib_backlog = Some(b);
+                }
+            }
         }
     }
 
@@ -569,6 +621,55 @@ impl RibTask {
         }
         tracing::info!("stopped");
     }
+}
+
+/// The FIB form of a prefix's selected routes (best first), as the RIB hands it over in a
+/// `FibChange` (the kernel filter applied per path; rejected paths left out).
+fn fib_route(
+    selected: &[bgp_core::rib::RouteInfo],
+    kernel_policy: Option<&Policy>,
+    prefix: IpNet,
+    default_local_pref: u32,
+) -> Option<bgp_core::rib::FibRoute> {
+    let mut route: Option<bgp_core::rib::FibRoute> = None;
+    for r in selected.iter().take_while(|r| r.selected) {
+        let owned;
+        let a = match kernel_policy {
+            None => &*r.attrs,
+            Some(pol) => {
+                let o = pol.evaluate(&prefix, &r.attrs, r.source_kind);
+                if o.verdict == bgp_core::rib::Verdict::Reject {
+                    continue;
+                }
+                match o.modified {
+                    Some(m) => {
+                        owned = m;
+                        &owned
+                    }
+                    None => &*r.attrs,
+                }
+            }
+        };
+        let hop = bgp_core::rib::FibNextHop {
+            addr: a.next_hop_addr(),
+            tunnel: a.meta.tunnel.clone(),
+            source: r.source,
+        };
+        match &mut route {
+            Some(x) => x.next_hops.push(hop),
+            None => {
+                route = Some(bgp_core::rib::FibRoute {
+                    source: r.source_kind,
+                    route_type: a.meta.route_type,
+                    next_hops: vec![hop],
+                    ifname: a.meta.ifname.clone(),
+                    krt_metric: a.meta.krt_metric,
+                    local_pref: a.attrs.local_pref.unwrap_or(default_local_pref),
+                })
+            }
+        }
+    }
+    route
 }
 
 fn local_of(r: &LocalRoute) -> RibLocal {
