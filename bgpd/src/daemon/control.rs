@@ -134,6 +134,24 @@ impl DaemonControl {
         }
     }
 
+    /// The table's counters (`show protocols`, `show route count`, metrics): counted afresh,
+    /// unless the last count is younger than ten times what it took (a large table is then
+    /// counted at most ~10% of the time, so clients polling cannot keep the RIB locked; a
+    /// small one is counted on every call).
+    fn protocol_counts(&self) -> Arc<TableCounts> {
+        let s = &self.shared;
+        if let Some((at, took, c)) = lock(&s.table_counts).as_ref() {
+            if at.elapsed() < *took * 10 {
+                return Arc::clone(c);
+            }
+        }
+        let peer_ids: Vec<SourceId> = lock(&s.peers).iter().map(|p| p.id).collect();
+        let t0 = std::time::Instant::now();
+        let c = Arc::new(table_counts(&lock(&s.rib), &peer_ids));
+        *lock(&s.table_counts) = Some((t0, t0.elapsed(), Arc::clone(&c)));
+        c
+    }
+
     fn peer_cmd(&self, name: &str, c: PeerCmd) -> Result<(), ControlError> {
         let p = self
             .shared
@@ -183,8 +201,7 @@ impl Control for DaemonControl {
             routes: RouteCounts::default(),
             bgp: None,
         };
-        let peer_ids: Vec<SourceId> = lock(&s.peers).iter().map(|p| p.id).collect();
-        let counts = table_counts(&lock(&s.rib), &peer_ids);
+        let counts = self.protocol_counts();
         let with_counts = |mut p: ProtocolStatus, id: SourceId| {
             let (imported, preferred, exported) =
                 counts.per_source.get(&id).copied().unwrap_or_default();
@@ -341,7 +358,7 @@ impl Control for DaemonControl {
     }
 
     fn route_count(&self) -> (u64, u64) {
-        let t = table_counts(&lock(&self.shared.rib), &[]);
+        let t = self.protocol_counts();
         (t.routes, t.networks)
     }
 
