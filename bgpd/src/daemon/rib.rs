@@ -398,8 +398,11 @@ impl RibTask {
                 address,
                 subnet,
             } => {
+                let new_subnet = !self.view.subnets.iter().any(|(s, _, _)| *s == subnet);
                 self.view.subnets.push((subnet, ifindex, address));
-                self.recompute_onlink(rib, &cfg, subnet);
+                if new_subnet {
+                    self.recompute_onlink(rib, &cfg, subnet);
+                }
                 if let (Some(d), Some(name)) = (&cfg.file.direct, self.view.links.get(&ifindex)) {
                     if d.matches(name) && subnet.prefix_len() < subnet.max_prefix_len() {
                         rib.add_local(
@@ -423,7 +426,9 @@ impl RibTask {
                 self.view
                     .subnets
                     .retain(|(s, i, a)| !(*s == subnet && *i == ifindex && *a == address));
-                self.recompute_onlink(rib, &cfg, subnet);
+                if !self.view.subnets.iter().any(|(s, _, _)| *s == subnet) {
+                    self.recompute_onlink(rib, &cfg, subnet);
+                }
                 if cfg.file.direct.is_some()
                     && !self.view.subnets.iter().any(|(s, _, _)| *s == subnet)
                 {
@@ -446,8 +451,9 @@ impl RibTask {
     /// A local on-link subnet appeared or went: the kernel form of the routes whose gateway
     /// is inside it may change (`cross-subnet` pools: directly on the interface or `via tunl0
     /// onlink`; other routes: the interface), so they are computed again and sent to the FIB
-    /// thread (which leaves unchanged routes alone). One pass over the table, on address
-    /// changes only.
+    /// thread (which leaves unchanged routes alone). One pass over the table of that family,
+    /// only when the subnet itself appears or goes (not for a further address in it, such as
+    /// every pod interface's `fe80::/64`).
     fn recompute_onlink(&mut self, rib: &Rib, cfg: &Config, subnet: IpNet) {
         let Some(f) = &self.fib else { return };
         let kpol: Option<Policy> = cfg.file.kernel.export.as_ref().and_then(|n| {
