@@ -527,3 +527,53 @@ fn routes_of_families_not_negotiated_are_dropped() {
     assert!(p.established());
     assert!(!p.b.events.iter().any(|e| matches!(e, Event::Update(_))));
 }
+
+#[test]
+fn a_restarting_peer_may_reconnect_at_once() {
+    // A's TCP connection breaks without NOTIFICATION (A restarting): B keeps A's routes and
+    // listens again at once instead of refusing connections during the error IdleHold.
+    let mut p = pair_with(cfg(1), cfg(2), 10);
+    up(&mut p, 10);
+    p.cut();
+    assert_eq!(p.b.session.stale_families(), [V4, V6]);
+    assert_eq!(p.b.session.state(), StateKind::Active);
+    assert_eq!(p.b.session.timer(Timer::IdleHold), None);
+    // The active side starts over at once too (Active, connect delay), not from Idle.
+    assert_ne!(p.a.session.state(), StateKind::Idle);
+    assert_eq!(p.a.session.timer(Timer::IdleHold), None);
+}
+
+#[test]
+fn a_peer_without_graceful_restart_waits_the_error_idle_hold() {
+    let mut a = cfg(1);
+    a.graceful_restart = None;
+    let mut p = pair_with(a, cfg(2), 10);
+    up(&mut p, 10);
+    p.cut();
+    assert_eq!(p.b.session.state(), StateKind::Idle);
+    assert_eq!(
+        p.b.session.timer(Timer::IdleHold),
+        Some(p.now + Duration::from_secs(5))
+    );
+}
+
+#[test]
+fn a_graceful_stop_under_the_n_bit_lets_the_peer_reconnect_at_once_a_hard_reset_not() {
+    let mut p = pair_with(n_bit(1), n_bit(2), 10);
+    up(&mut p, 10);
+    p.command(
+        Side::A,
+        Command::GracefulStop {
+            message: "bgpd restarting".into(),
+        },
+    );
+    assert_eq!(p.b.session.stale_families(), [V4, V6]);
+    assert_eq!(p.b.session.state(), StateKind::Active);
+    assert_eq!(p.b.session.timer(Timer::IdleHold), None);
+
+    let mut p = pair_with(n_bit(1), n_bit(2), 10);
+    up(&mut p, 10);
+    p.command(Side::A, Command::shutdown("maintenance"));
+    assert_eq!(p.b.session.state(), StateKind::Idle);
+    assert!(p.b.session.timer(Timer::IdleHold).is_some());
+}

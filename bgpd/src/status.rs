@@ -78,16 +78,20 @@ pub enum ProtoState {
 /// Route counters of one protocol (`Routes: N imported, N exported, N preferred`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RouteCounts {
-    /// Routes accepted from this protocol (after import policy).
+    /// Routes of this protocol in the table now (after import policy; BIRD's `imported`).
     pub imported: u64,
-    /// Routes this protocol advertises (BGP) or installs (kernel).
+    /// Routes this protocol advertises now (BGP: its Adj-RIB-Out) or, for the kernel, wants
+    /// installed.
     pub exported: u64,
-    /// Imported routes that are best.
+    /// Of the imported routes, those that are the best route of their network now.
     pub preferred: u64,
-    /// Routes received before import policy (BGP).
+    /// Route announcements received so far, before import policy (BGP; cumulative).
     pub received: u64,
-    /// Routes rejected by import policy or RFC 7606 treat-as-withdraw.
+    /// Announcements rejected so far by import policy or RFC 7606 treat-as-withdraw
+    /// (cumulative).
     pub rejected: u64,
+    /// Announcements accepted so far (cumulative: BIRD's `Import updates ... accepted`).
+    pub accepted: u64,
 }
 
 /// One protocol instance.

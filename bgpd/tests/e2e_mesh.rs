@@ -1,6 +1,6 @@
-//! End to end in network namespaces (root): three bgpd processes (the `embed` example, which
-//! runs the whole daemon) in a Calico-style iBGP full mesh with the passive rule, checked
-//! through the kernel tables:
+//! End to end in network namespaces (root): three bgpd processes in a Calico-style iBGP full
+//! mesh with the passive rule, checked through the kernel tables and each daemon's control
+//! socket (`bgpd show protocols|route --json`: sessions, best routes, stale routes):
 //! * blackhole IPAM blocks announced and installed as `blackhole proto bird`;
 //! * IP-in-IP `always` pool routes installed `via NODE dev tunl0 onlink` (tunl0 is a veth);
 //! * `cross-subnet` pool routes with an on-link next hop installed `via NODE dev eth0`;
@@ -142,6 +142,64 @@ fn converge(nodes: &[NodeNet], learned_from: Option<u8>, secs: u64, what: &str) 
     }
 }
 
+/// The same expectations through the control socket: every node has its two mesh sessions
+/// Established, its own blocks best from `static1`, the others' best from their `Mesh_`
+/// protocol with their address as next hop, and the learned route from `kernel1` at the
+/// node that learned it.
+fn converge_ctl(nodes: &[NodeNet], learned_from: Option<u8>, secs: u64, what: &str) {
+    for (i, n) in nodes.iter().enumerate() {
+        let me = i as u8 + 1;
+        common::wait_all_established(n, 2, secs);
+        let mut want: Vec<(String, String, Option<String>)> = Vec::new();
+        for (j, o) in nodes.iter().enumerate() {
+            let idx = j as u8 + 1;
+            for p in prefixes_of(idx) {
+                want.push(if idx == me {
+                    (p, "static1".into(), None)
+                } else {
+                    (
+                        p,
+                        format!("Mesh_{}", o.ip4().to_string().replace('.', "_")),
+                        Some(o.ip4().to_string()),
+                    )
+                });
+            }
+        }
+        if let Some(l) = learned_from {
+            let src = &nodes[l as usize - 1];
+            want.push(if l == me {
+                ("10.77.0.0/24".into(), "kernel1".into(), None)
+            } else {
+                (
+                    "10.77.0.0/24".into(),
+                    format!("Mesh_{}", src.ip4().to_string().replace('.', "_")),
+                    Some(src.ip4().to_string()),
+                )
+            });
+        }
+        common::wait_routes(n, secs, &format!("{what} (show route)"), |rs| {
+            want.iter().all(|(p, proto, nh)| {
+                rs.iter().any(|r| {
+                    r.primary
+                        && r.prefix == *p
+                        && r.protocol == *proto
+                        && (nh.is_none()
+                            || r.bgp.as_ref().and_then(|b| b.next_hop.as_ref()) == nh.as_ref())
+                })
+            })
+        });
+    }
+}
+
+/// `n`'s best routes of `prefixes` through the control socket are all kept stale (graceful
+/// restart helper: their peer is away).
+fn stale_at(n: &NodeNet, prefixes: &[String]) -> bool {
+    let rs = common::routes(n).unwrap_or_default();
+    prefixes
+        .iter()
+        .all(|p| rs.iter().any(|r| r.primary && r.prefix == *p && r.stale))
+}
+
 fn prefixes_of(idx: u8) -> Vec<String> {
     vec![format!("10.244.{idx}.0/26"), format!("10.96.{idx}.0/26")]
 }
@@ -172,6 +230,7 @@ fn mesh_calico_forms_learn_and_graceful_restart() {
         40,
         "mesh converged: blocks as blackhole, direct and tunl0 onlink forms",
     );
+    converge_ctl(&nodes, None, 20, "mesh converged");
 
     // `learn`: a route added by hand on n1 reaches n2 and n3 via n1.
     bgpd_lab::cmd::run(
@@ -189,6 +248,7 @@ fn mesh_calico_forms_learn_and_graceful_restart() {
     )
     .unwrap();
     converge(&nodes, Some(1), 20, "learned kernel route exported");
+    converge_ctl(&nodes, Some(1), 20, "learned kernel route exported");
 
     // Graceful restart 1: SIGKILL n3. Its routes stay everywhere, including its own kernel.
     let mons: Vec<RouteMonitor> = nodes
@@ -198,9 +258,22 @@ fn mesh_calico_forms_learn_and_graceful_restart() {
     procs[2].kill();
     std::thread::sleep(Duration::from_secs(3));
     converge(&nodes, Some(1), 5, "routes kept while n3 is dead");
+    for n in &nodes[..2] {
+        bgpd_lab::wait_until(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            "n3's routes kept stale by its peers (show route)",
+            || Ok(stale_at(n, &prefixes_of(3))),
+        )
+        .unwrap();
+    }
     procs[2] = start(&nodes[2], 1);
     std::thread::sleep(Duration::from_secs(2));
     converge(&nodes, Some(1), 40, "converged after n3's restart");
+    converge_ctl(&nodes, Some(1), 40, "converged after n3's restart");
+    for n in &nodes[..2] {
+        assert!(!stale_at(n, &prefixes_of(3)), "{}: refreshed", n.name);
+    }
 
     // Graceful restart 2: SIGTERM n2 (graceful shutdown), restart.
     procs[1].signal(libc::SIGTERM).unwrap();
@@ -210,9 +283,17 @@ fn mesh_calico_forms_learn_and_graceful_restart() {
     );
     std::thread::sleep(Duration::from_secs(2));
     converge(&nodes, Some(1), 5, "routes kept while n2 is stopped");
+    for n in [&nodes[0], &nodes[2]] {
+        assert!(
+            stale_at(n, &prefixes_of(2)),
+            "{}: n2's routes kept stale",
+            n.name
+        );
+    }
     procs[1] = start(&nodes[1], 1);
     std::thread::sleep(Duration::from_secs(2));
     converge(&nodes, Some(1), 40, "converged after n2's restart");
+    converge_ctl(&nodes, Some(1), 40, "converged after n2's restart");
 
     let watched: Vec<String> = [
         prefixes_of(1),

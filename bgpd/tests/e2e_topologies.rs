@@ -1,8 +1,8 @@
-//! End to end in network namespaces (root), several bgpd processes, checked through the
-//! kernel tables: two route reflectors in one cluster with three clients (stopping one RR
-//! loses nothing), eBGP over IPv4 and IPv6 sessions with a SIGHUP reload that adds a peer and a
-//! static route without resetting the sessions, TCP-MD5 match and mismatch. The daemon
-//! processes are the `embed` example: run through `cargo test -p bgpd`, which builds it.
+//! End to end in network namespaces (root), several bgpd processes (the `bgpd` binary of this
+//! build), checked through the kernel tables and the daemons' control sockets (`bgpd show
+//! protocols|route --json`): two route reflectors in one cluster with three clients (stopping
+//! one RR loses nothing), eBGP over IPv4 and IPv6 sessions with a SIGHUP reload that adds a
+//! peer and a static route without resetting the sessions, TCP-MD5 match and mismatch.
 
 mod common;
 
@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use bgpd_lab::kernel::RouteMonitor;
 use bgpd_lab::{Family, Lab, NodeNet};
-use common::{ours, start, via, wait_kernel};
+use common::{
+    best, ours, protocols, sessions, start, via, wait_all_established, wait_kernel, wait_routes,
+};
 
 fn rr_config(n: &NodeNet, other_rr: &NodeNet) -> String {
     format!(
@@ -103,6 +105,43 @@ fn two_route_reflectors_one_cluster_three_clients() {
             |r| all_learned(i, r),
         );
     }
+    // Through the control sockets: each RR has its RR peer and three dynamic clients up and
+    // holds every block from its owner; each client has both RRs up, and two paths (one per
+    // RR) of every other block, reflected (ORIGINATOR_ID the owner, CLUSTER_LIST our cluster).
+    for rr in [&rr1, &rr2] {
+        wait_all_established(rr, 4, 30);
+        wait_routes(rr, 30, "an RR holds every block from its owner", |rs| {
+            clients.iter().enumerate().all(|(j, o)| {
+                let dst = format!("10.244.{}.0/26", j + 1);
+                let owner = o.ip4().to_string();
+                rs.iter().any(|r| {
+                    r.primary
+                        && r.prefix == dst
+                        && r.bgp.as_ref().and_then(|b| b.next_hop.as_deref()) == Some(&*owner)
+                })
+            })
+        });
+    }
+    for (i, c) in clients.iter().enumerate() {
+        wait_all_established(c, 2, 30);
+        wait_routes(c, 30, "two reflected paths per block", |rs| {
+            clients.iter().enumerate().all(|(j, o)| {
+                let dst = format!("10.244.{}.0/26", j + 1);
+                let paths: Vec<_> = rs.iter().filter(|r| r.prefix == dst).collect();
+                if j == i {
+                    return paths.len() == 1 && paths[0].protocol == "static1";
+                }
+                let owner = o.ip4().to_string();
+                paths.len() == 2
+                    && paths.iter().all(|r| {
+                        r.bgp.as_ref().is_some_and(|b| {
+                            b.originator_id.as_deref() == Some(&*owner)
+                                && b.cluster_list == ["10.255.0.1"]
+                        })
+                    })
+            })
+        });
+    }
     // Stop RR 1 with Cease (shutdown = "notify": no GR on the clients' side): nothing lost,
     // RR 2 still reflects everything.
     let mons: Vec<RouteMonitor> = clients
@@ -118,6 +157,27 @@ fn two_route_reflectors_one_cluster_three_clients() {
             "{}: lost routes after RR 1 stopped",
             c.name
         );
+    }
+    for (i, c) in clients.iter().enumerate() {
+        let s = sessions(c);
+        let rr2_name = format!("Global_{}", rr2.ip4().to_string().replace('.', "_"));
+        assert!(
+            s.contains(&(rr2_name, true)) && s.iter().filter(|(_, up)| *up).count() == 1,
+            "{}: only the session with RR 2 up: {s:?}",
+            c.name
+        );
+        for (j, o) in clients.iter().enumerate() {
+            if j != i {
+                let dst = format!("10.244.{}.0/26", j + 1);
+                let b = best(c, &dst);
+                assert_eq!(
+                    b.as_ref().and_then(|(_, nh)| nh.clone()),
+                    Some(o.ip4().to_string()),
+                    "{}: {dst} still best through RR 2: {b:?}",
+                    c.name
+                );
+            }
+        }
     }
     let watched: Vec<String> = (1..=3).map(|j| format!("10.244.{j}.0/26")).collect();
     for (c, m) in clients.iter().zip(mons) {
@@ -202,6 +262,42 @@ fn ebgp_ipv4_and_ipv6_sessions() {
     wait_kernel(&b, Family::V6, 30, "b learns fd00:1::/48 via a", |r| {
         via(r, "fd00:1::/48", &a6)
     });
+    // Control socket: both sessions up on both sides; eBGP routes with the peer's AS.
+    for n in [&a, &b] {
+        wait_all_established(n, 2, 30);
+    }
+    let ebgp = |r: &bgpd_lab::bgpd::BgpdRoute, proto: &str, nh: &str, asn: &str| {
+        r.primary
+            && r.protocol == proto
+            && r.bgp
+                .as_ref()
+                .is_some_and(|x| x.as_path == asn && x.next_hop.as_deref() == Some(nh))
+    };
+    wait_routes(&a, 20, "a: b's routes over v4 and v6", |rs| {
+        rs.iter()
+            .any(|r| r.prefix == "10.2.0.0/24" && ebgp(r, "v4", &b4, "65002"))
+            && rs
+                .iter()
+                .any(|r| r.prefix == "fd00:2::/48" && ebgp(r, "v6", &b6, "65002"))
+    });
+    let since = |n: &NodeNet| -> Vec<(String, serde_json::Value)> {
+        let v: serde_json::Value =
+            serde_json::from_str(&common::cli(n, &["show", "protocols", "--json"]).unwrap())
+                .unwrap();
+        v["protocols"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "bgp")
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_string(),
+                    p["bgp"]["established_since"].clone(),
+                )
+            })
+            .collect()
+    };
+    let b_before = since(&b);
 
     // SIGHUP with a peer added and a static route added: the sessions with b are not reset
     // (b never withdraws a's routes: no deletion in b's kernel), the new static reaches b.
@@ -224,6 +320,15 @@ fn ebgp_ipv4_and_ipv6_sessions() {
         .unwrap();
     assert!(d.is_empty(), "the reload reset a session: {d:?}");
     mon.stop();
+    // Control socket: a has the new peer (not up: nobody there), its sessions with b are the
+    // same ones (b's `established_since` did not move).
+    let ps = protocols(&a).unwrap();
+    assert!(ps.iter().any(|p| p.name == "absent"), "{ps:?}");
+    assert!(sessions(&a)
+        .iter()
+        .filter(|(n, _)| n != "absent")
+        .all(|(_, up)| *up));
+    assert_eq!(since(&b), b_before, "b's sessions were not reset");
 }
 
 #[test]
@@ -278,4 +383,13 @@ hold_time = 9
         "mismatched key: no session, no route from c"
     );
     assert!(!ours(&c, Family::V4).iter().any(|k| k.dst == "10.1.0.0/24"));
+    // Control socket: a's sessions with b up, with c not; c's with a not.
+    let sa = sessions(&a);
+    assert!(
+        sa.contains(&("v4".into(), true)) && sa.contains(&("c".into(), false)),
+        "{sa:?}"
+    );
+    assert_eq!(sessions(&c), [("a".to_string(), false)]);
+    assert!(best(&a, "10.3.0.0/24").is_none());
+    assert!(best(&a, "10.2.0.0/24").is_some());
 }

@@ -181,7 +181,7 @@ fn enter_netns(ns: &str) {
     assert_eq!(r, 0, "setns");
 }
 
-/// The full path: N /24s from an injector namespace to a bgpd process (the `embed` example)
+/// The full path: N /24s from an injector namespace to a bgpd process (the `bgpd` binary)
 /// in another, over a veth pair; time until its RIB... and its kernel hold all of them, and
 /// the daemon's peak RSS (VmHWM). Root; ignored by default:
 /// `cargo test --release -p bgpd --test flood flood_kernel -- --ignored --nocapture`.

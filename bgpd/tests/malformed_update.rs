@@ -1,6 +1,8 @@
 //! A raw test speaker (plain TCP, hand-made messages) sends malformed UPDATEs to an embedded
 //! daemon over loopback: RFC 7606 treat-as-withdraw keeps the session up and withdraws only
-//! the affected prefixes; the daemon keeps running and accepts the next valid UPDATE.
+//! the affected prefixes; the daemon keeps running and accepts the next valid UPDATE. Once
+//! with an embedded daemon (checked through its control API), once with a `bgpd` process on
+//! loopback checked only through its control socket (`bgpd -s SOCKET ... --json`).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -186,4 +188,130 @@ fn socket_from(src: Ipv4Addr, port: u16) -> TcpStream {
         s.set_nonblocking(false).unwrap();
         s
     })
+}
+
+/// `bgpd -s SOCK ARGS --json` output, or `None` when it fails (e.g. 8001 not in table).
+fn ctl_json(sock: &std::path::Path, args: &[&str]) -> Option<serde_json::Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bgpd"))
+        .arg("-s")
+        .arg(sock)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The same scenario against a `bgpd` process, observed through its control socket only.
+#[test]
+fn malformed_updates_against_a_bgpd_process() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, sock) = (dir.path().join("bgpd.toml"), dir.path().join("bgpd.ctl"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "router_id = \"10.0.0.1\"\nasn = 64512\n[listen]\naddresses = [\"127.0.0.1\"]\nport = {port}\n[kernel]\nenabled = false\n[[peers]]\nname = \"raw\"\naddress = \"127.0.0.9\"\nasn = 64512\npassive = true\n"
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bgpd"))
+        .arg("-c")
+        .arg(&cfg)
+        .arg("-s")
+        .arg(&sock)
+        .stderr(std::fs::File::create(dir.path().join("bgpd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait("control socket", &|| {
+        ctl_json(&sock, &["show", "status"]).is_some()
+    });
+    let has = |p: &str| ctl_json(&sock, &["show", "route", p]).is_some();
+    let established = || {
+        ctl_json(&sock, &["show", "protocols"]).is_some_and(|v| {
+            v["protocols"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "raw" && p["bgp"]["state"] == "Established")
+        })
+    };
+
+    let mut s = socket_from(Ipv4Addr::new(127, 0, 0, 9), port);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut open = BytesMut::new();
+    Open::new(
+        64512,
+        90,
+        Ipv4Addr::new(10, 0, 0, 9),
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::FourOctetAs(64512),
+        ],
+    )
+    .encode(&mut open)
+    .unwrap();
+    s.write_all(&open).unwrap();
+    assert_eq!(read_msg(&mut s).0, 1, "OPEN from the daemon");
+    let mut ka = vec![0xff; 16];
+    ka.extend([0, 19, 4]);
+    s.write_all(&ka).unwrap();
+    wait("Established", &established);
+
+    let good = [&ORIGIN_IGP[..], &AS_PATH_EMPTY, &NEXT_HOP, &LOCAL_PREF].concat();
+    s.write_all(&update(&good, &[24, 10, 5, 0, 24, 10, 6, 0]))
+        .unwrap();
+    wait("10.5.0.0/24 and 10.6.0.0/24 learned", &|| {
+        has("10.5.0.0/24") && has("10.6.0.0/24")
+    });
+    // Undefined ORIGIN (RFC 7606 §7.1, treat-as-withdraw).
+    let bad_origin = [
+        &[0x40u8, 1, 1, 7][..],
+        &AS_PATH_EMPTY,
+        &NEXT_HOP,
+        &LOCAL_PREF,
+    ]
+    .concat();
+    s.write_all(&update(&bad_origin, &[24, 10, 5, 0])).unwrap();
+    wait("10.5.0.0/24 withdrawn", &|| !has("10.5.0.0/24"));
+    assert!(has("10.6.0.0/24"), "other prefixes untouched");
+    // A NEXT_HOP of the wrong length (RFC 7606 §7.3: treat-as-withdraw).
+    let bad_nh = [
+        &ORIGIN_IGP[..],
+        &AS_PATH_EMPTY,
+        &[0x40, 3, 3, 127, 0, 0],
+        &LOCAL_PREF,
+    ]
+    .concat();
+    s.write_all(&update(&bad_nh, &[24, 10, 6, 0])).unwrap();
+    wait("10.6.0.0/24 withdrawn", &|| !has("10.6.0.0/24"));
+    assert!(established(), "session kept");
+    s.write_all(&update(&good, &[24, 10, 7, 0])).unwrap();
+    wait("10.7.0.0/24 learned", &|| has("10.7.0.0/24"));
+    assert!(child.try_wait().unwrap().is_none(), "bgpd still running");
+    assert!(established());
+    drop(s);
+    let _ = ctl_json(&sock, &["down"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        panic!("bgpd did not stop on `down`");
+    }
 }

@@ -143,8 +143,26 @@ struct Pending {
 
 enum Restart {
     Backoff,
+    /// The peer dropped the session: at once when it is restarting gracefully (the routes are
+    /// kept stale, RFC 4724 §4.2), else [`Restart::Backoff`].
+    PeerGone,
+    /// Start again at once (a restarting peer may reconnect).
+    Now,
     After(Duration),
     Never,
+}
+
+/// Whether the peer ended the session the way a restarting GR speaker does: its TCP connection
+/// closed without NOTIFICATION, or (RFC 8538, N bit) a Cease/Administrative Shutdown or Reset
+/// that is not a Hard Reset, as bgpd's own graceful stop sends.
+fn peer_restarting(reason: &DownReason) -> bool {
+    match reason {
+        DownReason::ConnectionClosed => true,
+        DownReason::NotificationReceived(n) => {
+            n.code == 6 && (n.subcode == cease::ADMIN_SHUTDOWN || n.subcode == cease::ADMIN_RESET)
+        }
+        DownReason::NotificationSent(_) => false,
+    }
 }
 
 /// One BGP connection's state machine. See the module documentation for the contract.
@@ -386,7 +404,7 @@ impl Session {
                 }
             }
             StateKind::OpenConfirm | StateKind::Established => {
-                self.close(now, DownReason::ConnectionClosed, Restart::Backoff, false);
+                self.close(now, DownReason::ConnectionClosed, Restart::PeerGone, false);
             }
         }
     }
@@ -839,6 +857,19 @@ impl Session {
                 _ => self.timers.stop(Timer::GracefulRestart),
             }
         }
+        // A restarting GR peer may reconnect at once: the error IdleHold (during which Idle
+        // refuses its connection) is for errors, not for a peer's graceful restart.
+        let restart = match restart {
+            Restart::PeerGone
+                if from == StateKind::Established
+                    && !keep_stale.is_empty()
+                    && peer_restarting(&reason) =>
+            {
+                Restart::Now
+            }
+            Restart::PeerGone => Restart::Backoff,
+            r => r,
+        };
         if from >= StateKind::OpenSent {
             self.events.push_back(Event::Down(Down {
                 reason,
@@ -850,13 +881,17 @@ impl Session {
             return;
         }
         match restart {
+            Restart::Now if self.life.auto_start => {
+                self.timers.stop(Timer::IdleHold);
+                self.start(now);
+            }
             Restart::Never => self.life.auto_start = false,
             Restart::After(d) => self.timers.set(Timer::IdleHold, now + d),
             Restart::Backoff if self.life.auto_start => {
                 let d = self.backoff(now);
                 self.timers.set(Timer::IdleHold, now + d);
             }
-            Restart::Backoff => {}
+            Restart::Backoff | Restart::PeerGone | Restart::Now => {}
         }
     }
 
@@ -1188,7 +1223,7 @@ impl Session {
                 self.close(
                     now,
                     DownReason::NotificationReceived(n),
-                    Restart::Backoff,
+                    Restart::PeerGone,
                     true,
                 );
             }

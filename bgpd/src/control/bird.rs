@@ -240,8 +240,8 @@ pub fn protocol_details(w: &mut ReplyWriter, p: &ProtocolStatus) {
                 r.imported, r.exported, r.preferred
             ),
         );
-        // status.rs carries import counters only (received, rejected, accepted); the columns
-        // BIRD fills from counters we do not keep print 0.
+        // status.rs carries cumulative import counters only (received, rejected, accepted);
+        // the columns BIRD fills from counters we do not keep print 0.
         w.cont(
             1006,
             "  Route change stats:     received   rejected   filtered    ignored   accepted",
@@ -250,7 +250,7 @@ pub fn protocol_details(w: &mut ReplyWriter, p: &ProtocolStatus) {
             1006,
             &format!(
                 "    Import updates:     {:>10} {:>10} {:>10} {:>10} {:>10}",
-                r.received, r.rejected, 0, 0, r.imported
+                r.received, r.rejected, 0, 0, r.accepted
             ),
         );
         w.cont(

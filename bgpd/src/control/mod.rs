@@ -512,6 +512,9 @@ impl Conn {
         }
         if args.count {
             let (routes, nets) = self.call(|c| c.route_count()).await?;
+            // BIRD 1.6 counts the routes it looked at: with `primary` only the first route
+            // of each network.
+            let routes = if args.primary { nets } else { routes };
             self.count_reply(json, shown, routes, nets);
             return Ok(());
         }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bgp_core::rib::{RouteInfo, RouteType, SourceKind};
+use std::collections::HashMap;
+
+use bgp_core::rib::{Rib, RouteInfo, RouteType, SourceId, SourceKind};
 use bgp_core::wire::{Family, Origin, SegmentKind};
 use ipnet::IpNet;
 
@@ -132,6 +134,24 @@ impl DaemonControl {
         }
     }
 
+    /// The table's counters (`show protocols`, `show route count`, metrics): counted afresh,
+    /// unless the last count is younger than ten times what it took (a large table is then
+    /// counted at most ~10% of the time, so clients polling cannot keep the RIB locked; a
+    /// small one is counted on every call).
+    fn protocol_counts(&self) -> Arc<TableCounts> {
+        let s = &self.shared;
+        if let Some((at, took, c)) = lock(&s.table_counts).as_ref() {
+            if at.elapsed() < *took * 10 {
+                return Arc::clone(c);
+            }
+        }
+        let peer_ids: Vec<SourceId> = lock(&s.peers).iter().map(|p| p.id).collect();
+        let t0 = std::time::Instant::now();
+        let c = Arc::new(table_counts(&lock(&s.rib), &peer_ids));
+        *lock(&s.table_counts) = Some((t0, t0.elapsed(), Arc::clone(&c)));
+        c
+    }
+
     fn peer_cmd(&self, name: &str, c: PeerCmd) -> Result<(), ControlError> {
         let p = self
             .shared
@@ -181,6 +201,15 @@ impl Control for DaemonControl {
             routes: RouteCounts::default(),
             bgp: None,
         };
+        let counts = self.protocol_counts();
+        let with_counts = |mut p: ProtocolStatus, id: SourceId| {
+            let (imported, preferred, exported) =
+                counts.per_source.get(&id).copied().unwrap_or_default();
+            p.routes.imported = imported;
+            p.routes.preferred = preferred;
+            p.routes.exported = exported;
+            p
+        };
         let mut out = vec![
             local(
                 "kernel1",
@@ -189,10 +218,21 @@ impl Control for DaemonControl {
             ),
             local("device1", ProtoKind::Device, up),
         ];
-        if cfg.file.direct.is_some() {
-            out.push(local("direct1", ProtoKind::Direct, up));
+        if let Some(k) = out.first_mut() {
+            *k = with_counts(k.clone(), SourceId::KERNEL);
+            // The kernel protocol "exports" the routes it wants installed.
+            k.routes.exported = s.stats.fib_installed() + s.stats.fib_pending();
         }
-        out.push(local("static1", ProtoKind::Static, up));
+        if cfg.file.direct.is_some() {
+            out.push(with_counts(
+                local("direct1", ProtoKind::Direct, up),
+                SourceId::DIRECT,
+            ));
+        }
+        out.push(with_counts(
+            local("static1", ProtoKind::Static, up),
+            SourceId::STATIC,
+        ));
         for p in lock(&s.peers).iter() {
             let spec = lock(&p.spec).clone();
             let st = lock(&p.status).clone();
@@ -233,7 +273,16 @@ impl Control for DaemonControl {
                     .export
                     .clone()
                     .unwrap_or_else(|| "ACCEPT".into()),
-                routes: st.routes,
+                routes: {
+                    let (imported, preferred, exported) =
+                        counts.per_source.get(&p.id).copied().unwrap_or_default();
+                    RouteCounts {
+                        imported,
+                        preferred,
+                        exported,
+                        ..st.routes
+                    }
+                },
                 bgp: Some(BgpStatus {
                     state: bgp_state,
                     neighbor_address: spec.address,
@@ -309,9 +358,8 @@ impl Control for DaemonControl {
     }
 
     fn route_count(&self) -> (u64, u64) {
-        let rib = lock(&self.shared.rib);
-        let n = (rib.len(Family::IPV4_UNICAST) + rib.len(Family::IPV6_UNICAST)) as u64;
-        (n, n)
+        let t = self.protocol_counts();
+        (t.routes, t.networks)
     }
 
     fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
@@ -346,11 +394,11 @@ impl Control for DaemonControl {
                 state: "installed".into(),
             });
         }
-        let counts = FibCounts {
-            installed: out.len() as u64,
-            failed: lock(&self.shared.fib_counts).failed,
-            pending: 0,
-        };
+        let counts = fib_counts(
+            out.len(),
+            lock(&self.shared.fib_counts).failed,
+            &self.shared.stats,
+        );
         (out, counts)
     }
 
@@ -374,19 +422,89 @@ impl Control for DaemonControl {
             ));
         };
         let new = Config::load(&path).map_err(|e| ControlError::Config(e.to_string()))?;
+        // What cannot be applied live (and listener bind errors) is refused before anything
+        // else changes, so `bgpd reload` reports it; the rest goes on in the background.
+        let (tx, rx) = std::sync::mpsc::channel();
         let shared = Arc::clone(&self.shared);
-        self.shared.reconfiguring.store(true, Ordering::SeqCst);
         self.shared.runtime.spawn(async move {
-            if let Err(e) = reload::apply(&shared, new).await {
-                tracing::error!("reload: {e}");
+            let r = reload::prepare(&shared, &new).await;
+            let ok = r.is_ok();
+            let _ = tx.send(r);
+            if ok {
+                if let Err(e) = reload::finish(&shared, new).await {
+                    tracing::error!("reload: {e}");
+                }
             }
         });
-        Ok(())
+        match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!("reload refused: {e}");
+                Err(e)
+            }
+            Err(_) => Err(ControlError::Config(
+                "reload: no answer from the daemon within 10 s".into(),
+            )),
+        }
     }
 
     fn shutdown(&self) {
         self.shared.request_stop();
     }
+}
+
+/// `show fib`'s counters: what the kernel read-back found installed, the routes failing to
+/// install, and the FIB thread's real backlog (its last report through [`super::Stats`]).
+pub(crate) fn fib_counts(read_back: usize, failed: u64, stats: &super::Stats) -> FibCounts {
+    FibCounts {
+        installed: read_back as u64,
+        failed,
+        pending: stats.fib_pending(),
+    }
+}
+
+/// The table's exact counters at one instant (one pass over the Loc-RIB under its lock).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct TableCounts {
+    /// Per source: (routes in the table, of those the best of their network, routes in its
+    /// Adj-RIB-Out — the latter for the peers asked about only).
+    pub per_source: HashMap<SourceId, (u64, u64, u64)>,
+    /// Every route (path) of every network (`show route count`'s "of Y routes").
+    pub routes: u64,
+    /// Networks with at least one route ("for Z networks").
+    pub networks: u64,
+}
+
+/// Counts what `show protocols` (BIRD 1.6: `Routes: N imported, M exported, K preferred`) and
+/// `show route count` print: per source the routes it has in the table and those that are
+/// the best (first selected) route of their network; per BGP peer in `peers` what its
+/// Adj-RIB-Out holds (ADD-PATH paths count one each); the totals of routes and networks.
+pub(crate) fn table_counts(rib: &Rib, peers: &[SourceId]) -> TableCounts {
+    let mut t = TableCounts::default();
+    for fam in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+        for p in rib.prefixes(fam) {
+            let routes = rib.routes(&p);
+            if routes.is_empty() {
+                continue;
+            }
+            t.networks += 1;
+            t.routes += routes.len() as u64;
+            for (i, r) in routes.iter().enumerate() {
+                let c = t.per_source.entry(r.source).or_default();
+                c.0 += 1;
+                if i == 0 && r.selected {
+                    c.1 += 1;
+                }
+            }
+            for &peer in peers {
+                let n = rib.adj_rib_out(peer, &p).len() as u64;
+                if n > 0 {
+                    t.per_source.entry(peer).or_default().2 += n;
+                }
+            }
+        }
+    }
+    t
 }
 
 /// Starts the control socket server (`crate::control`): the socket is bound here, so a bind
@@ -404,5 +522,20 @@ pub(crate) fn serve_control_socket(path: PathBuf, control: Arc<dyn Control>) {
             });
         }
         Err(e) => tracing::error!(socket = %path.display(), "cannot bind the control socket: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_fib_pending_is_the_fib_threads_backlog() {
+        let stats = super::super::Stats::default();
+        stats.fib_state(10, 7);
+        let c = fib_counts(12, 1, &stats);
+        assert_eq!((c.installed, c.failed, c.pending), (12, 1, 7));
+        stats.fib_state(17, 0);
+        assert_eq!(fib_counts(17, 0, &stats).pending, 0);
     }
 }

@@ -4,27 +4,104 @@
 //! Unknown addresses are closed at once.
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
 use super::{lock, peer, sockets, Shared};
 use crate::config::Config;
+use crate::status::ControlError;
+
+/// One running listener.
+pub(crate) struct ListenerEntry {
+    /// The address as configured (a port 0 stays 0).
+    pub configured: SocketAddr,
+    /// The address bound.
+    pub bound: SocketAddr,
+    /// Its fd (MD5 keys after a reload).
+    pub fd: RawFd,
+    /// The accept loop; aborting it closes the socket.
+    pub task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A bound listener and the configured address it is for.
+pub(crate) type Bound = (SocketAddr, TcpListener);
+
+/// The configured listen addresses.
+fn wanted(config: &Config) -> Vec<SocketAddr> {
+    let l = &config.file.listen;
+    l.addresses
+        .iter()
+        .map(|a| SocketAddr::new(*a, l.port))
+        .collect()
+}
+
+/// Binds `addrs`, with the MD5 keys of `config`'s peers.
+fn bind(config: &Config, addrs: &[SocketAddr]) -> Result<Vec<Bound>, (SocketAddr, std::io::Error)> {
+    let mut out = Vec::new();
+    for addr in addrs {
+        out.push((*addr, sockets::listen(*addr).map_err(|e| (*addr, e))?));
+    }
+    for (_, l) in &out {
+        install_md5(config, std::slice::from_ref(l));
+    }
+    Ok(out)
+}
 
 /// Binds every listen address of `config`.
-pub(crate) fn bind_all(config: &Config) -> Result<Vec<TcpListener>, (SocketAddr, std::io::Error)> {
-    let l = &config.file.listen;
-    let mut out = Vec::new();
-    for a in &l.addresses {
-        let addr = SocketAddr::new(*a, l.port);
-        out.push(sockets::listen(addr).map_err(|e| (addr, e))?);
+pub(crate) fn bind_all(config: &Config) -> Result<Vec<Bound>, (SocketAddr, std::io::Error)> {
+    bind(config, &wanted(config))
+}
+
+/// Makes the running listeners those of `new` (a reload): listeners of removed addresses are
+/// closed first (a wildcard may be in the way of a specific address on the same port), then the
+/// added ones are bound; kept addresses keep their socket. If an address cannot be bound,
+/// the closed ones are bound again (best effort) and the reload is refused.
+pub(crate) async fn rebind(shared: &Arc<Shared>, new: &Config) -> Result<(), ControlError> {
+    let want = wanted(new);
+    let gone: Vec<ListenerEntry> = {
+        let mut cur = lock(&shared.listeners);
+        let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut *cur)
+            .into_iter()
+            .partition(|e| want.contains(&e.configured));
+        *cur = keep;
+        gone
+    };
+    let gone_addrs: Vec<SocketAddr> = gone.iter().map(|e| e.configured).collect();
+    for mut e in gone {
+        if let Some(t) = e.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+        tracing::info!(addr = %e.bound, "listener closed");
     }
-    let all: Vec<SocketAddr> = out.iter().filter_map(|l| l.local_addr().ok()).collect();
-    // With port 0 and several addresses, the ports differ; that is fine for tests.
-    let _ = all;
-    install_md5(config, &out);
-    Ok(out)
+    let have: Vec<SocketAddr> = lock(&shared.listeners)
+        .iter()
+        .map(|e| e.configured)
+        .collect();
+    let add: Vec<SocketAddr> = want.into_iter().filter(|a| !have.contains(a)).collect();
+    match bind(new, &add) {
+        Ok(bound) => {
+            for (_, l) in &bound {
+                if let Ok(a) = l.local_addr() {
+                    tracing::info!(addr = %a, "listening");
+                }
+            }
+            spawn(shared, bound);
+            Ok(())
+        }
+        Err((addr, e)) => {
+            let old = shared.config();
+            match bind(&old, &gone_addrs) {
+                Ok(b) => spawn(shared, b),
+                Err((a, e)) => tracing::error!(addr = %a, "cannot listen again: {e}"),
+            }
+            Err(ControlError::Config(format!(
+                "cannot listen on {addr}: {e} (listen addresses unchanged)"
+            )))
+        }
+    }
 }
 
 /// Installs the MD5 keys of every peer with a password on every listener of its family.
@@ -47,7 +124,10 @@ pub(crate) fn install_md5(config: &Config, listeners: &[TcpListener]) {
 /// Re-installs the MD5 keys after a reload (keys of removed peers stay until a restart; an
 /// unknown address cannot connect anyway).
 pub(crate) fn reinstall_md5(shared: &Shared, config: &Config) {
-    let fds = super::lock(&shared.listen_fds).clone();
+    let fds: Vec<(RawFd, bool)> = lock(&shared.listeners)
+        .iter()
+        .map(|e| (e.fd, e.bound.is_ipv4()))
+        .collect();
     for p in config.peers() {
         let Some(pw) = &p.common.password else {
             continue;
@@ -62,11 +142,14 @@ pub(crate) fn reinstall_md5(shared: &Shared, config: &Config) {
     }
 }
 
-/// Spawns one accept loop per listener.
-pub(crate) fn spawn(shared: &Arc<Shared>, listeners: Vec<TcpListener>) {
-    for l in listeners {
+/// Spawns one accept loop per listener and registers it.
+pub(crate) fn spawn(shared: &Arc<Shared>, listeners: Vec<Bound>) {
+    for (configured, l) in listeners {
+        let Ok(bound) = l.local_addr() else { continue };
+        let fd = l.as_raw_fd();
+        let shared2 = Arc::clone(shared);
         let shared = Arc::clone(shared);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut stop = shared.stop_tx.subscribe();
             loop {
                 tokio::select! {
@@ -80,6 +163,12 @@ pub(crate) fn spawn(shared: &Arc<Shared>, listeners: Vec<TcpListener>) {
                     _ = super::stopped(&mut stop) => break,
                 }
             }
+        });
+        lock(&shared2.listeners).push(ListenerEntry {
+            configured,
+            bound,
+            fd,
+            task: Some(task),
         });
     }
 }

@@ -157,9 +157,10 @@ pub(crate) struct Shared {
     /// Set once a shutdown was requested.
     pub stop_tx: watch::Sender<bool>,
     pub stats: Stats,
-    pub listen_addrs: Mutex<Vec<SocketAddr>>,
-    /// Raw fds of the listeners (and whether IPv4), for MD5 keys after a reload.
-    pub listen_fds: Mutex<Vec<(std::os::fd::RawFd, bool)>>,
+    /// The last route count of `show protocols`: when it was taken, how long it took.
+    pub table_counts: Mutex<Option<(Instant, Duration, Arc<control::TableCounts>)>>,
+    /// The running listeners (rebound by a reload that changes `listen`).
+    pub listeners: Mutex<Vec<listener::ListenerEntry>>,
     /// The runtime, for work started from synchronous control calls.
     pub runtime: tokio::runtime::Handle,
 }
@@ -263,7 +264,10 @@ impl Handle {
 
     /// The addresses the BGP listener is bound to (useful with `port = 0`).
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        lock(&self.shared.listen_addrs).clone()
+        lock(&self.shared.listeners)
+            .iter()
+            .map(|e| e.bound)
+            .collect()
     }
 
     /// Asks for a graceful shutdown and waits until it is done.
@@ -321,26 +325,13 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         peer_tx,
         stop_tx,
         stats: Stats::default(),
-        listen_addrs: Mutex::new(Vec::new()),
-        listen_fds: Mutex::new(Vec::new()),
+        listeners: Mutex::new(Vec::new()),
+        table_counts: Mutex::new(None),
         runtime: tokio::runtime::Handle::current(),
     });
 
     // Listeners first: a bind error aborts the start before anything runs.
     let listeners = listener::bind_all(&config).map_err(|(a, e)| StartError::Listen(a, e))?;
-    *lock(&shared.listen_addrs) = listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .collect();
-    *lock(&shared.listen_fds) = listeners
-        .iter()
-        .filter_map(|l| {
-            Some((
-                std::os::fd::AsRawFd::as_raw_fd(l),
-                l.local_addr().ok()?.is_ipv4(),
-            ))
-        })
-        .collect();
 
     let fib = if fib_enabled {
         Some(

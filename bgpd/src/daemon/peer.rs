@@ -177,6 +177,12 @@ impl UpdateSource for RibSource<'_> {
         _ctx: &Negotiated,
         out: &mut BytesMut,
     ) -> Result<SourceStatus, EncodeError> {
+        // RFC 4724 §4.1: while we recover from our own restart (Restart State bit sent), route
+        // selection and advertisement wait until every peer sent End-of-RIB or the wait timer
+        // ended; the RIB task then wakes the peers, which send their routes and End-of-RIB.
+        if deferring(self.shared) {
+            return Ok(SourceStatus::Pending);
+        }
         // The RIB writes the End-of-RIB markers itself after its initial feed.
         Ok(match lock(&self.shared.rib).poll_update(self.id, out)? {
             true => SourceStatus::Wrote,
@@ -191,6 +197,12 @@ impl UpdateSource for RibSource<'_> {
     fn sends_end_of_rib(&self) -> bool {
         true
     }
+}
+
+/// Whether our advertisements are deferred: the graceful-restart recovery of our own restart
+/// is in progress.
+fn deferring(shared: &Shared) -> bool {
+    lock(&shared.recovery).is_some()
 }
 
 enum Input {
@@ -293,7 +305,7 @@ impl PeerTask {
         let ebgp = self.spec.asn != self.shared.config().asn();
         let hops = c.multihop.unwrap_or(if ebgp { 1 } else { 64 });
         if c.ttl_security {
-            (255, Some(255u8.saturating_sub(hops.saturating_sub(1))))
+            (255, Some(sockets::gtsm_min_ttl(hops)))
         } else {
             (hops, None)
         }
@@ -366,7 +378,12 @@ impl PeerTask {
 
     fn add_conn(&mut self, id: ConnId, stream: TcpStream) {
         let (ttl, gtsm) = self.ttl();
-        let _ = sockets::set_ttl(stream.as_raw_fd(), self.spec.address.is_ipv6(), ttl, gtsm);
+        let v6 = stream
+            .local_addr()
+            .map_or(self.spec.address.is_ipv6(), |a| a.is_ipv6());
+        if let Err(e) = sockets::set_ttl(stream.as_raw_fd(), v6, ttl, gtsm) {
+            tracing::error!(ttl, ?gtsm, "cannot set the TTL of the connection: {e}");
+        }
         let _ = stream.set_nodelay(true);
         lock(&self.h.status).local_addr = stream.local_addr().ok().map(|a| a.ip());
         let (mut rd, wr) = stream.into_split();
@@ -581,7 +598,11 @@ impl PeerTask {
                 let _ = self
                     .shared
                     .rib_tx
-                    .send(RibMsg::PeerUp(self.h.id, neg.families.clone()))
+                    .send(RibMsg::PeerUp(
+                        self.h.id,
+                        neg.families.clone(),
+                        neg.peer_graceful_restart.is_some(),
+                    ))
                     .await;
             }
             Event::Down(d) => {

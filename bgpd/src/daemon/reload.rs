@@ -3,7 +3,13 @@
 //! change. Added peers start, removed ones stop with Cease 6/3, peers whose session settings
 //! changed reset with Cease 6/6; policy-only changes go to the RIB (`set_peer_config`, the new
 //! filters) and take effect through the stored Adj-RIB-In (`reimport`) or a ROUTE-REFRESH, and
-//! `refresh_export`. `[kernel]` and `listen` changes need a restart (logged).
+//! `refresh_export`.
+//!
+//! Daemon-wide settings: `listen` changes rebind the listeners live (kept addresses keep their
+//! socket; a bind error refuses the reload); an `asn` or `router_id` change resets every session
+//! with the new identity (as BIRD restarts its protocols). `[kernel]` is read once at start-up
+//! (FIB thread, kernel filter), so a reload that changes it is refused, with an error saying a
+//! restart is required, before anything changes ([`check`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -15,6 +21,7 @@ use bgp_core::rib::SourceId;
 use super::peer::{self, PeerCmd};
 use super::rib::RibMsg;
 use super::{listener, lock, Shared};
+use crate::config::Kernel;
 use crate::config::{Config, PeerSpec};
 use crate::status::ControlError;
 
@@ -38,22 +45,93 @@ fn session_changed(a: &PeerSpec, b: &PeerSpec) -> bool {
         || x.next_hop_v6 != y.next_hop_v6
 }
 
+/// The `[kernel]` keys that differ between `a` and `b`.
+fn kernel_changes(a: &Kernel, b: &Kernel) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    let mut diff = |changed: bool, key: &'static str| {
+        if changed {
+            v.push(key);
+        }
+    };
+    diff(a.enabled != b.enabled, "enabled");
+    diff(a.protocol.get_ref() != b.protocol.get_ref(), "protocol");
+    diff(a.table != b.table, "table");
+    diff(a.metric != b.metric, "metric");
+    diff(a.learn != b.learn, "learn");
+    diff(a.persist != b.persist, "persist");
+    diff(
+        a.scan_interval.get_ref() != b.scan_interval.get_ref(),
+        "scan_interval",
+    );
+    diff(a.ecmp_max.get_ref() != b.ecmp_max.get_ref(), "ecmp_max");
+    diff(a.tunnel_device != b.tunnel_device, "tunnel_device");
+    diff(
+        a.export.as_ref().map(|e| e.get_ref()) != b.export.as_ref().map(|e| e.get_ref()),
+        "export",
+    );
+    v
+}
+
+/// What a running daemon cannot apply: `[kernel]` changes (read once at start-up), and a new
+/// `router_id` on a route reflector whose cluster ID defaults to it (the RIB keeps the
+/// start-up cluster ID). Such a reload is refused before anything changes.
+pub(crate) fn check(old: &Config, new: &Config) -> Result<(), ControlError> {
+    let k = kernel_changes(&old.file.kernel, &new.file.kernel);
+    if !k.is_empty() {
+        return Err(ControlError::Config(format!(
+            "[kernel] {} changed: restart bgpd to apply it (the running configuration is unchanged)",
+            k.join(", ")
+        )));
+    }
+    let default_cluster = |c: &Config| {
+        c.file
+            .route_reflector
+            .as_ref()
+            .map(|r| r.cluster_id.is_none())
+    };
+    if old.router_id() != new.router_id()
+        && (default_cluster(old) == Some(true) || default_cluster(new) == Some(true))
+    {
+        return Err(ControlError::Config(
+            "router_id changed on a route reflector whose cluster_id defaults to it: restart bgpd to apply it (the running configuration is unchanged)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Applies `new` to the running daemon.
 pub(crate) async fn apply(shared: &Arc<Shared>, new: Config) -> Result<(), ControlError> {
+    prepare(shared, &new).await?;
+    finish(shared, new).await
+}
+
+/// The part of a reload that may fail, done first so that a failure changes nothing else:
+/// [`check`], then the listeners of a changed `listen`.
+pub(crate) async fn prepare(shared: &Arc<Shared>, new: &Config) -> Result<(), ControlError> {
     if shared.shutting_down.load(Ordering::SeqCst) {
         return Err(ControlError::ShuttingDown);
     }
+    let old = shared.config();
+    check(&old, new)?;
+    let (ol, nl) = (&old.file.listen, &new.file.listen);
+    if ol.addresses != nl.addresses || ol.port != nl.port {
+        listener::rebind(shared, new).await?;
+    }
+    Ok(())
+}
+
+/// The rest of a reload, after [`prepare`] succeeded: peers, policies, statics.
+pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), ControlError> {
     shared.reconfiguring.store(true, Ordering::SeqCst);
     let old = shared.config();
     let new = Arc::new(new);
-    if old.file.kernel.table != new.file.kernel.table
-        || old.file.kernel.protocol.get_ref() != new.file.kernel.protocol.get_ref()
-        || old.file.listen.port != new.file.listen.port
-        || old.file.listen.addresses != new.file.listen.addresses
-        || old.asn() != new.asn()
-        || old.router_id() != new.router_id()
-    {
-        tracing::warn!("changes to asn, router_id, listen or the kernel table/protocol take effect after a restart");
+    let identity = old.asn() != new.asn() || old.router_id() != new.router_id();
+    if identity {
+        tracing::info!(
+            asn = new.asn(),
+            router_id = %new.router_id(),
+            "new identity: resetting every session"
+        );
     }
     let old_policies: HashMap<String, bgp_core::rib::Policy> = old.policies().into_iter().collect();
     let changed_policies: Vec<String> = new
@@ -72,7 +150,7 @@ pub(crate) async fn apply(shared: &Arc<Shared>, new: Config) -> Result<(), Contr
         if spec.origin == crate::config::PeerOrigin::Dynamic {
             // Dynamic neighbours follow their range; a vanished range removes them.
             match new.dynamic_peer(spec.address) {
-                Some(n) if !session_changed(&spec, &n) => {
+                Some(n) if !identity && !session_changed(&spec, &n) => {
                     update_policy(
                         shared,
                         h.id,
@@ -98,7 +176,7 @@ pub(crate) async fn apply(shared: &Arc<Shared>, new: Config) -> Result<(), Contr
                 tracing::info!(peer = %spec.name, "removed from the configuration");
                 let _ = h.cmd.send(PeerCmd::Remove);
             }
-            Some(w) if session_changed(&spec, w) => {
+            Some(w) if identity || session_changed(&spec, w) => {
                 lock(&shared.rib).set_peer_config(h.id, new.rib_peer_config(w));
                 let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w.clone())));
             }

@@ -40,8 +40,9 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 pub(crate) enum RibMsg {
     /// UPDATEs of a peer's session `epoch`.
     Updates(SourceId, u64, Vec<Update>),
-    /// A session came up with these families (already `peer_up` in the RIB).
-    PeerUp(SourceId, Vec<Family>),
+    /// A session came up with these families (already `peer_up` in the RIB), and whether the
+    /// peer announced the graceful-restart capability.
+    PeerUp(SourceId, Vec<Family>, bool),
     /// End-of-RIB of a session.
     EndOfRib(SourceId, u64, Family),
     /// Someone changed the RIB directly: drain its changes.
@@ -196,15 +197,13 @@ impl RibTask {
                 if let Some(p) = self.shared.peer_by_id(id) {
                     let mut st = lock(&p.status);
                     st.routes.received += recv;
-                    st.routes.imported += acc;
+                    st.routes.accepted += acc;
                     st.routes.rejected += filt;
                 }
                 n
             }
-            RibMsg::PeerUp(id, fams) => {
-                if lock(&self.shared.recovery).is_some() {
-                    self.eor_pending.insert(id, fams.into_iter().collect());
-                }
+            RibMsg::PeerUp(id, fams, gr) => {
+                self.recovery_peer_up(id, fams, gr);
                 0
             }
             RibMsg::EndOfRib(id, epoch, f) => {
@@ -239,6 +238,19 @@ impl RibTask {
                 }
                 0
             }
+        }
+    }
+
+    /// During our recovery, a peer's session came up: wait for its End-of-RIB in every
+    /// family, unless it is not GR-capable (RFC 4724 §4.1 defers only for GR-capable peers).
+    fn recovery_peer_up(&mut self, id: SourceId, fams: Vec<Family>, gr: bool) {
+        let mut rec = lock(&self.shared.recovery);
+        let Some(r) = rec.as_mut() else { return };
+        if gr {
+            self.eor_pending.insert(id, fams.into_iter().collect());
+        } else {
+            self.eor_pending.remove(&id);
+            r.waiting.remove(&id);
         }
     }
 
@@ -386,7 +398,11 @@ impl RibTask {
                 address,
                 subnet,
             } => {
+                let new_subnet = !self.view.subnets.iter().any(|(s, _, _)| *s == subnet);
                 self.view.subnets.push((subnet, ifindex, address));
+                if new_subnet {
+                    self.recompute_onlink(rib, &cfg, subnet);
+                }
                 if let (Some(d), Some(name)) = (&cfg.file.direct, self.view.links.get(&ifindex)) {
                     if d.matches(name) && subnet.prefix_len() < subnet.max_prefix_len() {
                         rib.add_local(
@@ -410,6 +426,9 @@ impl RibTask {
                 self.view
                     .subnets
                     .retain(|(s, i, a)| !(*s == subnet && *i == ifindex && *a == address));
+                if !self.view.subnets.iter().any(|(s, _, _)| *s == subnet) {
+                    self.recompute_onlink(rib, &cfg, subnet);
+                }
                 if cfg.file.direct.is_some()
                     && !self.view.subnets.iter().any(|(s, _, _)| *s == subnet)
                 {
@@ -426,6 +445,57 @@ impl RibTask {
                 }
             }
             FibEvent::Overrun => tracing::warn!("netlink overrun: resyncing the kernel"),
+        }
+    }
+
+    /// A local on-link subnet appeared or went: the kernel form of the routes whose gateway
+    /// is inside it may change (`cross-subnet` pools: directly on the interface or `via tunl0
+    /// onlink`; other routes: the interface), so they are computed again and sent to the FIB
+    /// thread (which leaves unchanged routes alone). One pass over the table of that family,
+    /// only when the subnet itself appears or goes (not for a further address in it, such as
+    /// every pod interface's `fe80::/64`).
+    fn recompute_onlink(&mut self, rib: &Rib, cfg: &Config, subnet: IpNet) {
+        let Some(f) = &self.fib else { return };
+        let kpol: Option<Policy> = cfg.file.kernel.export.as_ref().and_then(|n| {
+            cfg.policies()
+                .into_iter()
+                .find(|(name, _)| name == n.get_ref())
+                .map(|(_, p)| p)
+        });
+        let default_lp = rib.config().default_local_pref;
+        let fam = match subnet {
+            IpNet::V4(_) => Family::IPV4_UNICAST,
+            IpNet::V6(_) => Family::IPV6_UNICAST,
+        };
+        let mut changes = Vec::new();
+        for prefix in rib.prefixes(fam) {
+            let sel = rib.selected(&prefix);
+            if !sel.iter().any(|r| {
+                r.attrs
+                    .next_hop_addr()
+                    .is_some_and(|gw| subnet.contains(&gw))
+            }) {
+                continue;
+            }
+            let Some(route) = fib_route(&sel, kpol.as_ref(), prefix, default_lp) else {
+                continue;
+            };
+            if let Some(kr) = kernel_route(cfg, &self.view, prefix, &route) {
+                changes.push(bgp_fib::FibChange::Upsert(kr));
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        tracing::info!(%subnet, routes = changes.len(), "on-link subnets changed: kernel routes recomputed");
+        self.shared.stats.fib_sent(changes.len());
+        match self.fib_backlog.as_mut() {
+            Some(b) => b.extend(changes),
+            None => {
+                if let Err(b) = f.try_send(changes) {
+                    self.fib_backlog = Some(b);
+                }
+            }
         }
     }
 
@@ -534,6 +604,10 @@ impl RibTask {
             if let Some(f) = &self.fib {
                 f.release_stale();
             }
+            // The deferred advertisements (RFC 4724 §4.1) may go now.
+            for p in lock(&self.shared.peers).iter() {
+                p.notify.notify_one();
+            }
         }
     }
 
@@ -553,6 +627,55 @@ impl RibTask {
         }
         tracing::info!("stopped");
     }
+}
+
+/// The FIB form of a prefix's selected routes (best first), as the RIB hands it over in a
+/// `FibChange` (the kernel filter applied per path; rejected paths left out).
+fn fib_route(
+    selected: &[bgp_core::rib::RouteInfo],
+    kernel_policy: Option<&Policy>,
+    prefix: IpNet,
+    default_local_pref: u32,
+) -> Option<bgp_core::rib::FibRoute> {
+    let mut route: Option<bgp_core::rib::FibRoute> = None;
+    for r in selected.iter().take_while(|r| r.selected) {
+        let owned;
+        let a = match kernel_policy {
+            None => &*r.attrs,
+            Some(pol) => {
+                let o = pol.evaluate(&prefix, &r.attrs, r.source_kind);
+                if o.verdict == bgp_core::rib::Verdict::Reject {
+                    continue;
+                }
+                match o.modified {
+                    Some(m) => {
+                        owned = m;
+                        &owned
+                    }
+                    None => &*r.attrs,
+                }
+            }
+        };
+        let hop = bgp_core::rib::FibNextHop {
+            addr: a.next_hop_addr(),
+            tunnel: a.meta.tunnel.clone(),
+            source: r.source,
+        };
+        match &mut route {
+            Some(x) => x.next_hops.push(hop),
+            None => {
+                route = Some(bgp_core::rib::FibRoute {
+                    source: r.source_kind,
+                    route_type: a.meta.route_type,
+                    next_hops: vec![hop],
+                    ifname: a.meta.ifname.clone(),
+                    krt_metric: a.meta.krt_metric,
+                    local_pref: a.attrs.local_pref.unwrap_or(default_local_pref),
+                })
+            }
+        }
+    }
+    route
 }
 
 fn local_of(r: &LocalRoute) -> RibLocal {

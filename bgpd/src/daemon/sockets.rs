@@ -65,6 +65,52 @@ pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&str>) -> io::Result<()> {
     setsockopt(fd, libc::IPPROTO_TCP, TCP_MD5SIG, &sig)
 }
 
+/// `IP_MINTTL` (linux/in.h).
+const IP_MINTTL: libc::c_int = 21;
+/// `IPV6_MINHOPCOUNT` (linux/in6.h).
+const IPV6_MINHOPCOUNT: libc::c_int = 73;
+
+/// The GTSM minimum TTL (RFC 5082) for a peer `hops` hops away: `255 - hops + 1` (255 for a
+/// directly connected peer; `hops` 0 counts as 1).
+pub fn gtsm_min_ttl(hops: u8) -> u8 {
+    255u8.saturating_sub(hops.max(1) - 1)
+}
+
+fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` and `len` are live locals of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            &mut v as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
+}
+
+/// The (TTL, minimum TTL) a socket is set to: `IP_TTL`/`IP_MINTTL`, or for IPv6
+/// `IPV6_UNICAST_HOPS`/`IPV6_MINHOPCOUNT` (a TTL of -1 means the system default).
+pub fn get_ttl(fd: RawFd, v6: bool) -> io::Result<(i32, i32)> {
+    if v6 {
+        Ok((
+            getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)?,
+            getsockopt_int(fd, libc::IPPROTO_IPV6, IPV6_MINHOPCOUNT)?,
+        ))
+    } else {
+        Ok((
+            getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TTL)?,
+            getsockopt_int(fd, libc::IPPROTO_IP, IP_MINTTL)?,
+        ))
+    }
+}
+
 /// TTL of outgoing packets and, with GTSM, the minimum TTL accepted.
 pub fn set_ttl(fd: RawFd, v6: bool, ttl: u8, gtsm_min: Option<u8>) -> io::Result<()> {
     let t = libc::c_int::from(ttl);
@@ -74,19 +120,14 @@ pub fn set_ttl(fd: RawFd, v6: bool, ttl: u8, gtsm_min: Option<u8>) -> io::Result
             setsockopt(
                 fd,
                 libc::IPPROTO_IPV6,
-                73, /* IPV6_MINHOPCOUNT */
+                IPV6_MINHOPCOUNT,
                 &libc::c_int::from(m),
             )?;
         }
     } else {
         setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, &t)?;
         if let Some(m) = gtsm_min {
-            setsockopt(
-                fd,
-                libc::IPPROTO_IP,
-                21, /* IP_MINTTL */
-                &libc::c_int::from(m),
-            )?;
+            setsockopt(fd, libc::IPPROTO_IP, IP_MINTTL, &libc::c_int::from(m))?;
         }
     }
     Ok(())
@@ -126,7 +167,10 @@ pub async fn connect(o: &ConnectOpts) -> io::Result<TcpStream> {
 }
 
 /// A listening socket (`SO_REUSEADDR`, IPv6 sockets `IPV6_V6ONLY` so `0.0.0.0` and `::` can
-/// both be bound).
+/// both be bound). Its TTL (hop limit) is 255: the SYN-ACK leaves with the listener's TTL,
+/// and a GTSM peer (RFC 5082) connecting to us drops anything below 255 from a directly
+/// connected neighbour, `IP_MINTTL` being set on its socket before `connect`. Each accepted
+/// connection then gets its peer's own TTL and minimum (see `peer.rs`).
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let s = if addr.is_ipv4() {
         TcpSocket::new_v4()?
@@ -140,7 +184,79 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
         )?;
         s
     };
+    set_ttl(s.as_raw_fd(), addr.is_ipv6(), 255, None)?;
     s.set_reuseaddr(true)?;
     s.bind(addr)?;
     s.listen(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gtsm_minimum_is_255_minus_hops_plus_one() {
+        assert_eq!(gtsm_min_ttl(1), 255);
+        assert_eq!(gtsm_min_ttl(0), 255);
+        assert_eq!(gtsm_min_ttl(2), 254);
+        assert_eq!(gtsm_min_ttl(64), 192);
+        assert_eq!(gtsm_min_ttl(255), 1);
+    }
+
+    #[tokio::test]
+    async fn listeners_send_with_ttl_255_v4_and_v6() {
+        let l4 = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_eq!(get_ttl(l4.as_raw_fd(), false).unwrap().0, 255);
+        if let Ok(l6) = listen("[::1]:0".parse().unwrap()) {
+            assert_eq!(get_ttl(l6.as_raw_fd(), true).unwrap().0, 255);
+        }
+    }
+
+    #[tokio::test]
+    async fn connecting_sockets_get_ttl_and_gtsm_minimum() {
+        for (bind, v6) in [("127.0.0.1:0", false), ("[::1]:0", true)] {
+            let Ok(l) = listen(bind.parse().unwrap()) else {
+                assert!(v6, "IPv4 loopback must work");
+                continue; // no IPv6 loopback here
+            };
+            let peer = l.local_addr().unwrap();
+            let gtsm = ConnectOpts {
+                peer,
+                source: None,
+                md5: None,
+                ttl: 255,
+                gtsm_min: Some(gtsm_min_ttl(2)),
+                timeout: Duration::from_secs(5),
+            };
+            let s = connect(&gtsm).await.unwrap();
+            assert_eq!(get_ttl(s.as_raw_fd(), v6).unwrap(), (255, 254));
+            let (acc, _) = l.accept().await.unwrap();
+            // What the peer task does with an accepted connection.
+            set_ttl(acc.as_raw_fd(), v6, 255, Some(255)).unwrap();
+            assert_eq!(get_ttl(acc.as_raw_fd(), v6).unwrap(), (255, 255));
+            let plain = ConnectOpts {
+                ttl: 1,
+                gtsm_min: None,
+                ..gtsm
+            };
+            let s = connect(&plain).await.unwrap();
+            assert_eq!(get_ttl(s.as_raw_fd(), v6).unwrap(), (1, 0));
+        }
+    }
+
+    /// Why listeners send with TTL 255: a GTSM socket drops a SYN-ACK sent with the default
+    /// TTL (64), so its `connect` never completes.
+    #[tokio::test]
+    async fn gtsm_connect_to_a_default_ttl_listener_fails() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let o = ConnectOpts {
+            peer: l.local_addr().unwrap(),
+            source: None,
+            md5: None,
+            ttl: 255,
+            gtsm_min: Some(255),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(connect(&o).await.is_err());
+    }
 }

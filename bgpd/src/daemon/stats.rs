@@ -19,6 +19,11 @@ pub struct Stats {
     pub update_processing_us: AtomicU64,
     /// FIB changes handed to the FIB thread.
     pub fib_changes: AtomicU64,
+    /// The FIB thread's last report: routes we want in the kernel whose operation is done.
+    fib_installed: AtomicU64,
+    /// The FIB thread's last report: routes whose add, replace or delete waits to be sent
+    /// (`bgp_fib::Fib::pending`).
+    fib_pending: AtomicU64,
     metrics: OnceLock<Arc<Metrics>>,
 }
 
@@ -79,10 +84,23 @@ impl Stats {
     /// The FIB thread's view: routes we want in the kernel whose operation is done
     /// (`installed`) and those still waiting to be sent (`pending`).
     pub fn fib_state(&self, installed: usize, pending: usize) {
+        self.fib_installed
+            .store(installed as u64, Ordering::Relaxed);
+        self.fib_pending.store(pending as u64, Ordering::Relaxed);
         if let Some(m) = self.metrics.get() {
             m.fib_installed.set(installed as i64);
             m.fib_pending.set(pending as i64);
         }
+    }
+
+    /// Installed routes as the FIB thread last reported them (`show fib`).
+    pub fn fib_installed(&self) -> u64 {
+        self.fib_installed.load(Ordering::Relaxed)
+    }
+
+    /// Pending kernel operations as the FIB thread last reported them (`show fib`).
+    pub fn fib_pending(&self) -> u64 {
+        self.fib_pending.load(Ordering::Relaxed)
     }
 
     /// Loc-RIB prefixes per family.
@@ -103,5 +121,20 @@ impl Stats {
             };
             c.with_label_values(&[peer, type_label(ty)]).inc();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fib_state_is_kept_for_show_fib_without_metrics() {
+        let s = Stats::default();
+        assert_eq!((s.fib_installed(), s.fib_pending()), (0, 0));
+        s.fib_state(40, 2);
+        assert_eq!((s.fib_installed(), s.fib_pending()), (40, 2));
+        s.fib_state(42, 0);
+        assert_eq!((s.fib_installed(), s.fib_pending()), (42, 0));
     }
 }

@@ -1,5 +1,6 @@
-//! Helpers of the namespace tests: the daemon process (the `embed` example runs the whole
-//! daemon from a config file) and kernel-table expectations.
+//! Helpers of the namespace tests: the daemon process (the `bgpd` binary of this build, with
+//! its control socket `<node dir>/bgpd.ctl`), queries through that socket (`bgpd -s SOCKET
+//! ... --json`), and kernel-table expectations.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -20,7 +21,102 @@ pub fn embed_bin() -> PathBuf {
     p
 }
 
-/// Writes `config` to the node's `bgpd.toml` and starts the daemon (log `bgpd.<run>.log`).
+/// The control socket of the daemon [`start`] runs on `n`.
+pub fn socket(n: &NodeNet) -> PathBuf {
+    n.path("bgpd.ctl")
+}
+
+/// `bgpd -s SOCKET ARGS` against the daemon of `n`.
+pub fn cli(n: &NodeNet, args: &[&str]) -> bgpd_lab::Result<String> {
+    let mut argv = vec![
+        env!("CARGO_BIN_EXE_bgpd").to_string(),
+        "-s".into(),
+        socket(n).display().to_string(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    bgpd_lab::cmd::run_argv(&argv, bgpd_lab::cmd::COMMAND_TIMEOUT)
+}
+
+/// `show protocols --json` of the daemon of `n`.
+pub fn protocols(n: &NodeNet) -> bgpd_lab::Result<Vec<bgpd_lab::bgpd::BgpdProtocol>> {
+    bgpd_lab::bgpd::parse_protocols(&cli(n, &["show", "protocols", "--json"])?)
+}
+
+/// `show route --json` (every path) of the daemon of `n`.
+pub fn routes(n: &NodeNet) -> bgpd_lab::Result<Vec<bgpd_lab::bgpd::BgpdRoute>> {
+    bgpd_lab::bgpd::parse_routes(&cli(n, &["show", "route", "--json"])?)
+}
+
+/// The best route of `prefix` at `n` as (protocol, next hop), from `show route --json`.
+pub fn best(n: &NodeNet, prefix: &str) -> Option<(String, Option<String>)> {
+    routes(n)
+        .ok()?
+        .into_iter()
+        .find(|r| r.primary && r.prefix == prefix)
+        .map(|r| (r.protocol, r.bgp.and_then(|b| b.next_hop)))
+}
+
+/// The names of the BGP protocols of `n` and whether each is Established.
+pub fn sessions(n: &NodeNet) -> Vec<(String, bool)> {
+    protocols(n)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| {
+            let up = p.bgp.as_ref()?.state == "Established";
+            Some((p.name, up))
+        })
+        .collect()
+}
+
+/// Waits until `n` has exactly `count` BGP protocols, all Established (`show protocols`).
+pub fn wait_all_established(n: &NodeNet, count: usize, secs: u64) {
+    wait_observing(
+        Duration::from_secs(secs),
+        Duration::from_millis(200),
+        &format!("{}: {count} BGP sessions Established", n.name),
+        || {
+            let s = sessions(n);
+            Ok(Observed::when(
+                s.len() == count && s.iter().all(|(_, up)| *up),
+                format!("{s:?}"),
+            ))
+        },
+    )
+    .unwrap();
+}
+
+/// Waits until `pred` holds for `n`'s `show route --json`.
+pub fn wait_routes(
+    n: &NodeNet,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&[bgpd_lab::bgpd::BgpdRoute]) -> bool,
+) {
+    wait_observing(
+        Duration::from_secs(secs),
+        Duration::from_millis(200),
+        what,
+        || {
+            let r = routes(n)?;
+            let shown: Vec<String> = r
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} {}{}",
+                        x.prefix,
+                        x.protocol,
+                        if x.primary { "*" } else { "" }
+                    )
+                })
+                .collect();
+            Ok(Observed::when(pred(&r), format!("{}: {shown:?}", n.name)))
+        },
+    )
+    .unwrap();
+}
+
+/// Writes `config` to the node's `bgpd.toml` and starts `bgpd -c bgpd.toml -s bgpd.ctl` (log
+/// `bgpd.<run>.log`); returns once the control socket answers.
 pub fn start(n: &NodeNet, config: &str, run: u32) -> Process {
     let cfg = n.path("bgpd.toml");
     std::fs::write(&cfg, config).unwrap();
@@ -38,12 +134,27 @@ pub fn start(n: &NodeNet, config: &str, run: u32) -> Process {
     if let Ok(a) = std::env::var("BGPD_MALLOC_ARENA_MAX") {
         argv.extend(["env".into(), format!("MALLOC_ARENA_MAX={a}")]);
     }
+    let sock = socket(n);
+    let _ = std::fs::remove_file(&sock);
     argv.extend([
-        embed_bin().display().to_string(),
+        env!("CARGO_BIN_EXE_bgpd").to_string(),
         "-c".into(),
         cfg.display().to_string(),
+        "-s".into(),
+        sock.display().to_string(),
     ]);
-    Process::spawn("bgpd", &argv, &n.path(&format!("bgpd.{run}.log"))).unwrap()
+    let mut p = Process::spawn("bgpd", &argv, &n.path(&format!("bgpd.{run}.log"))).unwrap();
+    bgpd_lab::wait_until(
+        Duration::from_secs(15),
+        Duration::from_millis(50),
+        "bgpd control socket answers",
+        || {
+            p.ensure_running()?;
+            Ok(cli(n, &["show", "status", "--json"]).is_ok())
+        },
+    )
+    .unwrap();
+    p
 }
 
 /// Our routes (`proto bird`) of the node's main table.
@@ -78,4 +189,47 @@ pub fn wait_kernel(
 pub fn via(r: &[KernelRoute], dst: &str, gw: &str) -> bool {
     r.iter()
         .any(|k| k.dst == dst && k.gateway.as_deref() == Some(gw))
+}
+
+/// Starts the `bgpd` binary of this build on `n` with its control socket (queried with
+/// `bgpd -s SOCKET ... --json` through [`bgpd_lab::Bgpd`]).
+pub fn start_bgpd(n: &NodeNet, config: &str) -> bgpd_lab::Bgpd {
+    bgpd_lab::Bgpd::start_with(n, config, PathBuf::from(env!("CARGO_BIN_EXE_bgpd"))).unwrap()
+}
+
+/// The state of BGP protocol `name` in `show protocols --json` (`""` when absent).
+pub fn session_state(b: &bgpd_lab::Bgpd, name: &str) -> String {
+    b.protocols()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| p.name == name)
+        .and_then(|p| p.bgp)
+        .map(|s| s.state)
+        .unwrap_or_default()
+}
+
+/// Waits until BGP protocol `name` of `b` is Established.
+pub fn wait_established(b: &bgpd_lab::Bgpd, name: &str, secs: u64) {
+    wait_observing(
+        Duration::from_secs(secs),
+        Duration::from_millis(200),
+        &format!("{}: {name} Established", b.node.name),
+        || {
+            let s = session_state(b, name);
+            Ok(Observed::when(s == "Established", s))
+        },
+    )
+    .unwrap();
+}
+
+/// A kernel SNMP/netstat counter of the namespace (`nstat -asz NAME`), e.g.
+/// `TcpExtTCPMinTTLDrop`.
+pub fn nstat(ns: &str, name: &str) -> u64 {
+    let out = bgpd_lab::cmd::run(Some(ns), "nstat", &["-asz", name]).unwrap();
+    out.lines()
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some(name)).then(|| w.next()?.parse().ok())?
+        })
+        .unwrap_or(0)
 }

@@ -93,6 +93,7 @@ pub fn mesh12(since: SystemTime) -> ProtocolStatus {
         preferred: 2,
         received: 2,
         rejected: 0,
+        accepted: 2,
     };
     let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
     p.bgp = Some(BgpStatus {
