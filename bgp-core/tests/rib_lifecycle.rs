@@ -639,3 +639,27 @@ fn a_peer_exporting_nothing_gets_end_of_rib_only_until_its_filter_opens() {
     assert_eq!(w, 4, "{got:?}");
     assert!(r.adj_rib_out(quiet, &net("10.1.0.0/16")).is_empty());
 }
+
+#[test]
+fn a_new_identity_is_used_for_loop_detection() {
+    let mut r = rib();
+    let p = up(&mut r, "rr", "10.0.0.2", AS); // iBGP
+    let mut a = attrs(&[]);
+    a.originator_id = Some(v4("10.0.0.9"));
+    a.cluster_list = vec![v4("10.9.9.9")];
+    let n = [nlri("10.1.0.0/16")];
+    let s = r.announce(p, Family::IPV4_UNICAST, &a, nh("10.0.0.2"), &n);
+    assert_eq!((s.accepted, s.looped), (1, 0));
+    // We become 10.0.0.9: our own ORIGINATOR_ID now means a loop.
+    r.set_identity(AS, v4("10.0.0.9"), None);
+    let n2 = [nlri("10.2.0.0/16")];
+    let s = r.announce(p, Family::IPV4_UNICAST, &a, nh("10.0.0.2"), &n2);
+    assert_eq!((s.accepted, s.looped), (0, 1));
+    // And so does our new cluster ID in the CLUSTER_LIST.
+    r.set_identity(AS, v4("10.0.0.1"), Some(v4("10.9.9.9")));
+    let s = r.announce(p, Family::IPV4_UNICAST, &a, nh("10.0.0.2"), &n2);
+    assert_eq!((s.accepted, s.looped), (0, 1));
+    r.set_identity(AS, v4("10.0.0.1"), None);
+    let s = r.announce(p, Family::IPV4_UNICAST, &a, nh("10.0.0.2"), &n2);
+    assert_eq!((s.accepted, s.looped), (1, 0));
+}

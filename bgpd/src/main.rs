@@ -24,7 +24,11 @@ fn tune_malloc() {
             }
         };
         set("MALLOC_MMAP_THRESHOLD_", libc::M_MMAP_THRESHOLD, 256 * 1024);
-        set("MALLOC_TRIM_THRESHOLD_", libc::M_TRIM_THRESHOLD, 1024 * 1024);
+        set(
+            "MALLOC_TRIM_THRESHOLD_",
+            libc::M_TRIM_THRESHOLD,
+            1024 * 1024,
+        );
         set("MALLOC_ARENA_MAX", libc::M_ARENA_MAX, 2);
     }
 }

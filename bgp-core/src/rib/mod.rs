@@ -776,6 +776,26 @@ impl Rib {
         &self.sh.cfg
     }
 
+    /// Changes our identity (a reload with a new `asn`, `router_id` or cluster ID): used from
+    /// now on for loop detection (ORIGINATOR_ID, CLUSTER_LIST, AS_PATH), the local routes'
+    /// tie-breaking, the default IPv4 next hop and the reflected attributes. The caller resets
+    /// the BGP sessions, whose OPENs carried the old identity.
+    pub fn set_identity(
+        &mut self,
+        local_as: u32,
+        router_id: Ipv4Addr,
+        cluster_id: Option<Ipv4Addr>,
+    ) {
+        self.sh.cfg.local_as = local_as;
+        self.sh.cfg.router_id = router_id;
+        self.sh.cfg.cluster_id = cluster_id;
+        for s in self.sh.sources.iter_mut() {
+            if s.kind != SourceKind::Bgp {
+                s.router_id = router_id;
+            }
+        }
+    }
+
     /// Defines or replaces the filter `name`. Routes already in the RIB are not re-filtered:
     /// call [`Rib::reimport`] / [`Rib::refresh_export`] for the peers that use it.
     pub fn set_policy(&mut self, name: impl Into<String>, policy: Policy) {

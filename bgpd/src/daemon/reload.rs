@@ -72,9 +72,8 @@ fn kernel_changes(a: &Kernel, b: &Kernel) -> Vec<&'static str> {
     v
 }
 
-/// What a running daemon cannot apply: `[kernel]` changes (read once at start-up), and a new
-/// `router_id` on a route reflector whose cluster ID defaults to it (the RIB keeps the
-/// start-up cluster ID). Such a reload is refused before anything changes.
+/// What a running daemon cannot apply: `[kernel]` changes (read once at start-up). Such a
+/// reload is refused before anything changes.
 pub(crate) fn check(old: &Config, new: &Config) -> Result<(), ControlError> {
     let k = kernel_changes(&old.file.kernel, &new.file.kernel);
     if !k.is_empty() {
@@ -82,19 +81,6 @@ pub(crate) fn check(old: &Config, new: &Config) -> Result<(), ControlError> {
             "[kernel] {} changed: restart bgpd to apply it (the running configuration is unchanged)",
             k.join(", ")
         )));
-    }
-    let default_cluster = |c: &Config| {
-        c.file
-            .route_reflector
-            .as_ref()
-            .map(|r| r.cluster_id.is_none())
-    };
-    if old.router_id() != new.router_id()
-        && (default_cluster(old) == Some(true) || default_cluster(new) == Some(true))
-    {
-        return Err(ControlError::Config(
-            "router_id changed on a route reflector whose cluster_id defaults to it: restart bgpd to apply it (the running configuration is unchanged)".into(),
-        ));
     }
     Ok(())
 }
@@ -132,6 +118,12 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
             router_id = %new.router_id(),
             "new identity: resetting every session"
         );
+        let cluster = new
+            .file
+            .route_reflector
+            .as_ref()
+            .map(|r| r.cluster_id.unwrap_or(new.router_id()));
+        lock(&shared.rib).set_identity(new.asn(), new.router_id(), cluster);
     }
     let old_policies: HashMap<String, bgp_core::rib::Policy> = old.policies().into_iter().collect();
     let changed_policies: Vec<String> = new
