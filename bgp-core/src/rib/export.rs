@@ -8,6 +8,8 @@
 //! differences, grouped by outgoing attribute set; then it encodes one UPDATE from the staged
 //! groups. Memory under backpressure is therefore bounded by the dirty set and one batch.
 
+use std::collections::VecDeque;
+
 use bytes::BytesMut;
 use ipnet::IpNet;
 
@@ -404,6 +406,11 @@ impl Rib {
                         if let Some(id) = st.out {
                             sh.out_interner.decref(id);
                         }
+                    }
+                    // Drained: give the batch's memory back (a reflector with 1,000 clients
+                    // would otherwise keep 1,000 queues of up to BATCH entries).
+                    if s.staged.is_empty() && s.staged.capacity() > 8 {
+                        s.staged = VecDeque::new();
                     }
                 }
                 return r.map(|_| true);
