@@ -383,6 +383,31 @@ fn run(ops: &[Op], opts: DecisionOptions) -> Result<(), TestCaseError> {
     // Every interned set is referenced by some path.
     let paths: usize = PREFIXES.iter().map(|p| rib.routes(&net(p)).len()).sum();
     prop_assert!(rib.attr_sets() <= paths);
+    // The running counters equal a walk over the table.
+    let mut per: BTreeMap<u16, (u64, u64)> = BTreeMap::new();
+    let mut networks = 0u64;
+    for p in PREFIXES {
+        let rs = rib.routes(&net(p));
+        networks += u64::from(!rs.is_empty());
+        for (i, r) in rs.iter().enumerate() {
+            let e = per.entry(r.source.0).or_default();
+            e.0 += 1;
+            e.1 += u64::from(i == 0 && r.selected);
+        }
+    }
+    prop_assert_eq!(rib.table_counts(), (networks, paths as u64));
+    for id in ids.iter().chain(&obs) {
+        let want = per.get(&id.0).copied().unwrap_or((0, 0));
+        let c = rib.source_counts(*id);
+        prop_assert_eq!((c.routes, c.best), want, "source {}", id.0);
+    }
+    for &id in &obs {
+        let exported: u64 = PREFIXES
+            .iter()
+            .map(|p| rib.adj_rib_out(id, &net(p)).len() as u64)
+            .sum();
+        prop_assert_eq!(rib.source_counts(id).exported, exported);
+    }
     Ok(())
 }
 

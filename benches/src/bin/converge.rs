@@ -505,11 +505,23 @@ fn start_dut(d: Daemon, kind: Kind, node: &NodeNet) -> R<Dut> {
     })
 }
 
-/// Starts `bgpd -c FILE -s SOCK` in the node's namespace and waits until it listens on 179.
-/// (Not the lab's `Bgpd::start`, which waits for the control socket: the daemon branch's
-/// control socket is not wired yet, and the harness must still measure its FIB, RSS and CPU.)
+/// The bgpd under test: `$BGPD_BIN`, else the release build (never a newer debug build: the
+/// lab's `Bgpd::binary` takes the newest of the two, which suits tests, not measurements).
+fn bgpd_binary() -> R<std::path::PathBuf> {
+    if std::env::var_os("BGPD_BIN").is_some() {
+        return Ok(Bgpd::binary()?);
+    }
+    let release = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/bgpd");
+    if release.exists() {
+        return Ok(release);
+    }
+    err("no target/release/bgpd: run `cargo build --release -p bgpd` (or set BGPD_BIN)")
+}
+
+/// Starts `bgpd -c FILE -s SOCK` in the node's namespace and waits until it listens on 179
+/// (its control socket answers from then on too).
 fn start_bgpd(node: &NodeNet, config: &str) -> R<Dut> {
-    let binary = Bgpd::binary()?;
+    let binary = bgpd_binary()?;
     let conf = node.path("bgpd.toml");
     std::fs::write(&conf, config)?;
     let socket = node.path("bgpd.ctl");

@@ -217,6 +217,17 @@ pub struct LocalRoute {
     pub krt_metric: Option<u32>,
 }
 
+/// A source's counters ([`Rib::source_counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceCounts {
+    /// Its paths in the table.
+    pub routes: u64,
+    /// Prefixes whose best path is its.
+    pub best: u64,
+    /// What a BGP peer's Adj-RIB-Out holds (prefix, path) pairs.
+    pub exported: u64,
+}
+
 /// What an UPDATE did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UpdateStats {
@@ -1297,6 +1308,28 @@ impl Rib {
             self.v6.len()
         } else {
             0
+        }
+    }
+
+    /// Networks (prefixes with at least one path) and routes (paths) over both families:
+    /// BIRD's `show route count`. Kept as the tables change: O(1).
+    pub fn table_counts(&self) -> (u64, u64) {
+        let (a, b) = (&self.v4.counts, &self.v6.counts);
+        ((a.networks + b.networks) as u64, (a.paths + b.paths) as u64)
+    }
+
+    /// A source's counters over both families (BIRD's `Routes: N imported, M exported, K
+    /// preferred`): its paths in the table, the prefixes whose best path is its, and for a BGP
+    /// peer what its Adj-RIB-Out holds. O(1) apart from ADD-PATH overflow entries.
+    pub fn source_counts(&self, src: SourceId) -> SourceCounts {
+        let i = usize::from(src.0);
+        let get = |v: &Vec<usize>| v.get(i).copied().unwrap_or(0) as u64;
+        let e4 = self.v4.out.get(i).map_or(0, |o| o.adj_out.len() as u64);
+        let e6 = self.v6.out.get(i).map_or(0, |o| o.adj_out.len() as u64);
+        SourceCounts {
+            routes: get(&self.v4.counts.src_paths) + get(&self.v6.counts.src_paths),
+            best: get(&self.v4.counts.src_best) + get(&self.v6.counts.src_best),
+            exported: e4 + e6,
         }
     }
 

@@ -113,6 +113,11 @@ impl<K: Key> AdjOut<K> {
         self.first.is_empty()
     }
 
+    /// The (prefix, path) pairs the peer has from us.
+    pub fn len(&self) -> usize {
+        self.first.len() + self.more.values().map(Vec::len).sum::<usize>()
+    }
+
     /// Removes the entry of `key` into `into` (cleared first).
     pub fn take(&mut self, key: &K, into: &mut Vec<(u32, AttrId)>) {
         into.clear();
@@ -254,6 +259,33 @@ impl Ctx<'_> {
     }
 }
 
+/// A table's running totals.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Counts {
+    /// Prefixes with at least one path.
+    pub networks: usize,
+    /// Paths of every prefix.
+    pub paths: usize,
+    /// Paths per source index.
+    pub src_paths: Vec<usize>,
+    /// Prefixes whose best path is the source's, per source index.
+    pub src_best: Vec<usize>,
+}
+
+fn bump(v: &mut Vec<usize>, src: u16, up: bool) {
+    let i = usize::from(src);
+    if v.len() <= i {
+        v.resize(i + 1, 0);
+    }
+    if let Some(c) = v.get_mut(i) {
+        *c = if up {
+            c.saturating_add(1)
+        } else {
+            c.saturating_sub(1)
+        };
+    }
+}
+
 /// One family's table.
 pub(crate) struct Table<K> {
     pub map: KeyMap<K, Slot>,
@@ -266,7 +298,11 @@ pub(crate) struct Table<K> {
     snapshot: Option<(u64, Arc<[K]>)>,
     pub src: Vec<SrcState<K>>,
     pub out: Vec<OutState<K>>,
+    /// Counters kept as paths change (read in O(1) by `show route count` and metrics).
+    pub counts: Counts,
     scratch: Vec<Path>,
+    /// The sources of a prefix's paths before a modification.
+    before: Vec<u16>,
     old: Vec<Path>,
     ordered: Vec<Path>,
     sel: Vec<u32>,
@@ -284,7 +320,9 @@ impl<K: Key> Default for Table<K> {
             snapshot: None,
             src: Vec::new(),
             out: Vec::new(),
+            counts: Counts::default(),
             scratch: Vec::new(),
+            before: Vec::new(),
             old: Vec::new(),
             ordered: Vec::new(),
             sel: Vec::new(),
@@ -349,7 +387,7 @@ impl<K: Key> Table<K> {
 
     /// Number of prefixes with at least one path.
     pub fn len(&self) -> usize {
-        self.map.values().filter(|s| s.src != EMPTY).count()
+        self.counts.networks
     }
 
     /// Applies `f` to the path list of `key`, reruns the decision process and records what
@@ -381,11 +419,15 @@ impl<K: Key> Table<K> {
             ordered,
             sel,
             keyset_version,
+            counts,
+            before,
             ..
         } = self;
         let len_before = map.len();
         let slot = map.entry(key).or_insert(EMPTY_SLOT);
         load(slot, multi, scratch);
+        before.clear();
+        before.extend(scratch.iter().map(|p| p.src));
         old.clear();
         old.extend(scratch.iter().take_while(|p| p.selected()).copied());
         let is_touched = |p: &&Path| touched.is_some_and(|(s, i)| p.src == s && p.pid == i);
@@ -539,6 +581,31 @@ impl<K: Key> Table<K> {
                 slot.attr = idx;
                 slot.pid = 0;
                 slot.pflags = 0;
+            }
+        }
+        // Running totals.
+        match (before.is_empty(), scratch.is_empty()) {
+            (true, false) => counts.networks += 1,
+            (false, true) => counts.networks = counts.networks.saturating_sub(1),
+            _ => {}
+        }
+        counts.paths = (counts.paths + scratch.len()).saturating_sub(before.len());
+        for &s in before.iter() {
+            bump(&mut counts.src_paths, s, false);
+        }
+        for p in scratch.iter() {
+            bump(&mut counts.src_paths, p.src, true);
+        }
+        let (best_was, best_is) = (
+            old.first().map(|p| p.src),
+            scratch.first().filter(|p| p.selected()).map(|p| p.src),
+        );
+        if best_was != best_is {
+            if let Some(s) = best_was {
+                bump(&mut counts.src_best, s, false);
+            }
+            if let Some(s) = best_is {
+                bump(&mut counts.src_best, s, true);
             }
         }
         let fib = flags & (cf::BEST | cf::ATTRS | cf::MULTIPATH | cf::WITHDRAWN);

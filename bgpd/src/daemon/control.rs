@@ -134,22 +134,12 @@ impl DaemonControl {
         }
     }
 
-    /// The table's counters (`show protocols`, `show route count`, metrics): counted afresh,
-    /// unless the last count is younger than ten times what it took (a large table is then
-    /// counted at most ~10% of the time, so clients polling cannot keep the RIB locked; a
-    /// small one is counted on every call).
+    /// The table's counters (`show protocols`, `show route count`, metrics): the RIB keeps
+    /// them as it changes, so reading them costs a lock and one look per source.
     fn protocol_counts(&self) -> Arc<TableCounts> {
         let s = &self.shared;
-        if let Some((at, took, c)) = lock(&s.table_counts).as_ref() {
-            if at.elapsed() < *took * 10 {
-                return Arc::clone(c);
-            }
-        }
         let peer_ids: Vec<SourceId> = lock(&s.peers).iter().map(|p| p.id).collect();
-        let t0 = std::time::Instant::now();
-        let c = Arc::new(table_counts(&lock(&s.rib), &peer_ids));
-        *lock(&s.table_counts) = Some((t0, t0.elapsed(), Arc::clone(&c)));
-        c
+        Arc::new(table_counts(&lock(&s.rib), &peer_ids))
     }
 
     fn peer_cmd(&self, name: &str, c: PeerCmd) -> Result<(), ControlError> {
@@ -463,7 +453,7 @@ pub(crate) fn fib_counts(read_back: usize, failed: u64, stats: &super::Stats) ->
     }
 }
 
-/// The table's exact counters at one instant (one pass over the Loc-RIB under its lock).
+/// The table's exact counters at one instant (kept by the RIB as routes change).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct TableCounts {
     /// Per source: (routes in the table, of those the best of their network, routes in its
@@ -480,31 +470,20 @@ pub(crate) struct TableCounts {
 /// the best (first selected) route of their network; per BGP peer in `peers` what its
 /// Adj-RIB-Out holds (ADD-PATH paths count one each); the totals of routes and networks.
 pub(crate) fn table_counts(rib: &Rib, peers: &[SourceId]) -> TableCounts {
-    let mut t = TableCounts::default();
-    for fam in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-        for p in rib.prefixes(fam) {
-            let routes = rib.routes(&p);
-            if routes.is_empty() {
-                continue;
-            }
-            t.networks += 1;
-            t.routes += routes.len() as u64;
-            for (i, r) in routes.iter().enumerate() {
-                let c = t.per_source.entry(r.source).or_default();
-                c.0 += 1;
-                if i == 0 && r.selected {
-                    c.1 += 1;
-                }
-            }
-            for &peer in peers {
-                let n = rib.adj_rib_out(peer, &p).len() as u64;
-                if n > 0 {
-                    t.per_source.entry(peer).or_default().2 += n;
-                }
-            }
+    let (networks, routes) = rib.table_counts();
+    let mut per_source = HashMap::new();
+    let locals = [SourceId::STATIC, SourceId::KERNEL, SourceId::DIRECT];
+    for src in locals.into_iter().chain(peers.iter().copied()) {
+        let c = rib.source_counts(src);
+        if c != bgp_core::rib::SourceCounts::default() {
+            per_source.insert(src, (c.routes, c.best, c.exported));
         }
     }
-    t
+    TableCounts {
+        per_source,
+        routes,
+        networks,
+    }
 }
 
 /// Starts the control socket server (`crate::control`): the socket is bound here, so a bind

@@ -157,8 +157,6 @@ pub(crate) struct Shared {
     /// Set once a shutdown was requested.
     pub stop_tx: watch::Sender<bool>,
     pub stats: Stats,
-    /// The last route count of `show protocols`: when it was taken, how long it took.
-    pub table_counts: Mutex<Option<(Instant, Duration, Arc<control::TableCounts>)>>,
     /// The running listeners (rebound by a reload that changes `listen`).
     pub listeners: Mutex<Vec<listener::ListenerEntry>>,
     /// The runtime, for work started from synchronous control calls.
@@ -326,7 +324,6 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         stop_tx,
         stats: Stats::default(),
         listeners: Mutex::new(Vec::new()),
-        table_counts: Mutex::new(None),
         runtime: tokio::runtime::Handle::current(),
     });
 
