@@ -9,73 +9,20 @@
 //! `handle_reply`) and `poll_event`, then sleep until `poll_timeout` or socket readiness.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 use std::time::Instant;
 
 use ipnet::IpNet;
 
-use crate::store::{Interned, KeyMap, KeyQueue, TableMetrics};
+use crate::store::{FoldHasher, Interned, KeyMap, KeyQueue, TableMetrics};
 use crate::types::*;
 use crate::wire::{self, DumpKind, KernelRoute, WireNextHop, WireTarget};
 
-// ---------------------------------------------------------------------------------------
-// A small fast hasher for route keys (FxHash). Keys come from our own desired state and the
-// kernel; a peer could choose prefixes, so this trades HashDoS resistance for speed at 1M
-// routes; the map still works (only slower) under adversarial collisions.
-
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher {
-    hash: u64,
-}
-
-const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, w: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ w).wrapping_mul(FX_SEED);
-    }
-}
-
-impl Hasher for FxHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut w = [0u8; 8];
-            if let Some(d) = w.get_mut(..c.len()) {
-                d.copy_from_slice(c);
-            }
-            self.add(u64::from_le_bytes(w));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
-pub type FxBuild = BuildHasherDefault<FxHasher>;
+// Hash maps keyed by our own state and the kernel's: the packed-key hasher of `store` (a peer
+// could choose prefixes, so this trades HashDoS resistance for speed at 1M routes; the maps
+// still work, only slower, under adversarial collisions).
+type FxBuild = BuildHasherDefault<FoldHasher>;
 type FxMap<K, V> = HashMap<K, V, FxBuild>;
 type FxSet<K> = HashSet<K, FxBuild>;
 

@@ -47,6 +47,14 @@ impl Hasher for FoldHasher {
         }
     }
     #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.fold(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.fold(u64::from(i));
+    }
+    #[inline]
     fn write_u32(&mut self, i: u32) {
         self.fold(u64::from(i));
     }
