@@ -3,21 +3,15 @@
 //! best-path stream, a withdrawal removes it, reload adds a peer without resetting the other,
 //! and `stop` is graceful.
 
-use std::net::TcpListener;
+mod loopback;
+
 use std::time::Duration;
 
 use bgpd::config::Config;
 use bgpd::daemon::LocalRoute;
 use bgpd::status::{ProtoKind, RouteQuery};
 use bgpd::{Daemon, Handle, StartOptions};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use loopback::free_port;
 
 fn config(me: u8, other: u8, port: u16, extra: &str) -> Config {
     let text = format!(

@@ -7,8 +7,10 @@
 //! Helper side: a GR-capable peer whose TCP connection closes without NOTIFICATION (it is
 //! restarting) may reconnect at once; the error IdleHold does not refuse it.
 
+mod loopback;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
 use bgp_core::wire::{Capability, Family, GracefulRestartCap, Open};
@@ -16,6 +18,7 @@ use bgpd::config::Config;
 use bgpd::status::RouteQuery;
 use bgpd::{Daemon, Handle, StartOptions};
 use bytes::{Bytes, BytesMut};
+use loopback::{free_port, socket_from, update};
 
 const ORIGIN_IGP: [u8; 4] = [0x40, 1, 1, 0];
 const AS_PATH_EMPTY: [u8; 3] = [0x40, 2, 0];
@@ -26,18 +29,6 @@ const EOR: [u8; 23] = [
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     0, 23, 2, 0, 0, 0, 0,
 ];
-
-fn update(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
-    let len = 19 + 2 + 2 + attrs.len() + nlri.len();
-    let mut m = vec![0xff; 16];
-    m.extend((len as u16).to_be_bytes());
-    m.push(2);
-    m.extend([0, 0]);
-    m.extend((attrs.len() as u16).to_be_bytes());
-    m.extend(attrs);
-    m.extend(nlri);
-    m
-}
 
 fn config(port: u16, wait: u32) -> Config {
     Config::parse(
@@ -94,35 +85,6 @@ fn available(s: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
     }
     s.set_nonblocking(false).unwrap();
     out
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn socket_from(src: Ipv4Addr, port: u16) -> TcpStream {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let o = bgpd::daemon::sockets::ConnectOpts {
-            peer: format!("127.0.0.1:{port}").parse().unwrap(),
-            source: Some(src.into()),
-            md5: None,
-            ttl: 64,
-            gtsm_min: None,
-            timeout: Duration::from_secs(5),
-        };
-        let s = bgpd::daemon::sockets::connect(&o).await.unwrap();
-        let s = s.into_std().unwrap();
-        s.set_nonblocking(false).unwrap();
-        s
-    })
 }
 
 /// Opens the session from 127.0.0.9 (with or without the GR capability); returns the socket

@@ -4,8 +4,10 @@
 //! with an embedded daemon (checked through its control API), once with a `bgpd` process on
 //! loopback checked only through its control socket (`bgpd -s SOCKET ... --json`).
 
+mod loopback;
+
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
 use bgp_core::wire::{Capability, Family, Open};
@@ -13,18 +15,7 @@ use bgpd::config::Config;
 use bgpd::status::RouteQuery;
 use bgpd::{Daemon, StartOptions};
 use bytes::BytesMut;
-
-fn update(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
-    let len = 19 + 2 + 2 + attrs.len() + nlri.len();
-    let mut m = vec![0xff; 16];
-    m.extend((len as u16).to_be_bytes());
-    m.push(2);
-    m.extend([0, 0]);
-    m.extend((attrs.len() as u16).to_be_bytes());
-    m.extend(attrs);
-    m.extend(nlri);
-    m
-}
+use loopback::{free_port, socket_from, update};
 
 const ORIGIN_IGP: [u8; 4] = [0x40, 1, 1, 0];
 const AS_PATH_EMPTY: [u8; 3] = [0x40, 2, 0];
@@ -42,11 +33,7 @@ fn read_msg(s: &mut TcpStream) -> (u8, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_updates_are_treated_as_withdraw() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = Config::parse(
         &format!(
             r#"
@@ -168,28 +155,6 @@ passive = true
         .unwrap();
 }
 
-fn socket_from(src: Ipv4Addr, port: u16) -> TcpStream {
-    // std has no bind-before-connect: use the daemon's socket helper through tokio.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let o = bgpd::daemon::sockets::ConnectOpts {
-            peer: format!("127.0.0.1:{port}").parse().unwrap(),
-            source: Some(src.into()),
-            md5: None,
-            ttl: 64,
-            gtsm_min: None,
-            timeout: Duration::from_secs(5),
-        };
-        let s = bgpd::daemon::sockets::connect(&o).await.unwrap();
-        let s = s.into_std().unwrap();
-        s.set_nonblocking(false).unwrap();
-        s
-    })
-}
-
 /// `bgpd -s SOCK ARGS --json` output, or `None` when it fails (e.g. 8001 not in table).
 fn ctl_json(sock: &std::path::Path, args: &[&str]) -> Option<serde_json::Value> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_bgpd"))
@@ -208,11 +173,7 @@ fn ctl_json(sock: &std::path::Path, args: &[&str]) -> Option<serde_json::Value> 
 /// The same scenario against a `bgpd` process, observed through its control socket only.
 #[test]
 fn malformed_updates_against_a_bgpd_process() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let (cfg, sock) = (dir.path().join("bgpd.toml"), dir.path().join("bgpd.ctl"));
     std::fs::write(

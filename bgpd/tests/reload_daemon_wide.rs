@@ -9,6 +9,8 @@
 
 mod control_common;
 
+mod loopback;
+
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -16,14 +18,7 @@ use bgpd::config::Config;
 use bgpd::status::{ControlError, RouteQuery};
 use bgpd::{Daemon, Handle, StartOptions};
 use control_common::Client;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use loopback::free_port;
 
 struct Node {
     me: u8,

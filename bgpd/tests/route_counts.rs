@@ -6,7 +6,8 @@
 
 mod control_common;
 
-use std::net::TcpListener;
+mod loopback;
+
 use std::time::Duration;
 
 use bgpd::config::Config;
@@ -14,14 +15,7 @@ use bgpd::daemon::LocalRoute;
 use bgpd::status::{ProtoKind, RouteCounts};
 use bgpd::{Daemon, Handle, StartOptions};
 use control_common::Client;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use loopback::free_port;
 
 fn config(me: u8, other: u8, port: u16, statics: &[&str]) -> Config {
     let mut text = format!(
