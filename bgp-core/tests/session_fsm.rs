@@ -559,3 +559,47 @@ fn ebgp_pair_with_four_octet_ases_establishes() {
     assert!(p.run_until(Duration::from_secs(60), Pair::established));
     assert_eq!(p.a.session.negotiated().unwrap().peer_as, 4_200_000_002);
 }
+
+/// The delays of a session's first `n` connection attempts (start, then each attempt fails).
+fn attempt_delays(c: SessionConfig, n: usize) -> Vec<Duration> {
+    let mut s = Session::new(c).unwrap();
+    let mut now = Instant::now();
+    s.handle_command(now, Command::Start);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let t = s.poll_timeout().unwrap();
+        out.push(t - now);
+        now = t;
+        s.handle_timeout(now);
+        // The attempt fails: back to Active with ConnectRetry.
+        s.handle_disconnected(now);
+        while s.poll_action().is_some() {}
+        let _ = drain(&mut s);
+    }
+    out
+}
+
+#[test]
+fn connect_timers_are_jittered_when_asked_and_differ_between_speakers() {
+    // Off (the library default): exact timers.
+    // (The first deadline is the start itself.)
+    let exact = attempt_delays(cfg(1), 6);
+    assert!(
+        exact[1..].iter().all(|d| *d == cfg(1).connect_retry),
+        "{exact:?}"
+    );
+    // On: every delay within [0.75, 1] of the configured one (RFC 4271 §10), not all equal, and
+    // two speakers started together draw different delays.
+    let jit = |id| {
+        let mut c = cfg(id);
+        c.jitter = true;
+        attempt_delays(c, 6)
+    };
+    let (a, b) = (jit(1), jit(2));
+    for d in a[1..].iter().chain(&b[1..]) {
+        let r = d.as_secs_f64() / cfg(1).connect_retry.as_secs_f64();
+        assert!((0.75..=1.0).contains(&r), "{r} from {a:?} {b:?}");
+    }
+    assert_ne!(a[1..], b[1..]);
+    assert!(a[1..].windows(2).any(|w| w[0] != w[1]));
+}

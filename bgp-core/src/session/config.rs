@@ -83,6 +83,12 @@ pub struct SessionConfig {
     pub error_wait: (Duration, Duration),
     /// Errors further apart than this do not count as consecutive (BIRD `error forget time`).
     pub error_forget: Duration,
+    /// RFC 4271 §10: "jitter should be applied to the timers associated with ...
+    /// ConnectRetryTimer": scale the connect delay, ConnectRetry and the error IdleHold by a
+    /// factor in [0.75, 1], drawn from the local identifier and a counter. Two speakers started
+    /// together then do not keep connecting at the same instant (each collision would cost
+    /// both sessions). Off by default (exact timers); the daemon turns it on.
+    pub jitter: bool,
     /// DelayOpen (RFC 4271 §8.1.1 option): wait this long for the peer's OPEN before sending ours.
     pub delay_open: Option<Duration>,
     /// Families announced in the multiprotocol capability.
@@ -146,6 +152,7 @@ impl SessionConfig {
             connect_retry: Duration::from_secs(5),
             error_wait: (Duration::from_secs(5), Duration::from_secs(30)),
             error_forget: Duration::from_secs(300),
+            jitter: false,
             delay_open: None,
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             route_refresh: true,

@@ -132,6 +132,8 @@ pub(crate) struct Lifecycle {
     last_error: Option<Instant>,
     /// Graceful restart helper: families whose routes from the peer are kept stale.
     stale: Vec<Family>,
+    /// Jittered delays drawn so far.
+    jitter_seq: u64,
 }
 
 #[derive(Debug, Default)]
@@ -708,24 +710,42 @@ impl Session {
             self.connect_now(now);
         } else {
             self.set_state(State::Active { connected: false });
-            self.timers
-                .set(Timer::ConnectRetry, now + self.config.connect_delay);
+            let d = self.jittered(self.config.connect_delay);
+            self.timers.set(Timer::ConnectRetry, now + d);
         }
     }
 
     fn connect_now(&mut self, now: Instant) {
         self.set_state(State::Connect { connected: false });
         self.actions.push_back(Action::Connect);
-        self.timers
-            .set(Timer::ConnectRetry, now + self.config.connect_retry);
+        let d = self.jittered(self.config.connect_retry);
+        self.timers.set(Timer::ConnectRetry, now + d);
     }
 
     fn enter_active(&mut self, now: Instant) {
         self.set_state(State::Active { connected: false });
         if !self.config.passive && !self.life.one_shot {
-            self.timers
-                .set(Timer::ConnectRetry, now + self.config.connect_retry);
+            let d = self.jittered(self.config.connect_retry);
+            self.timers.set(Timer::ConnectRetry, now + d);
         }
+    }
+
+    /// `d` scaled by a factor in [0.75, 1] when [`SessionConfig::jitter`] is on (RFC 4271
+    /// §10), else `d`. The factor comes from a hash of the local identifier and a counter:
+    /// deterministic for one speaker, different between two.
+    fn jittered(&mut self, d: Duration) -> Duration {
+        if !self.config.jitter {
+            return d;
+        }
+        self.life.jitter_seq = self.life.jitter_seq.wrapping_add(1);
+        let mut x = u64::from(u32::from(self.config.local_id))
+            ^ self.life.jitter_seq.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        // 768..=1023 of 1024.
+        let k = 768 + (x % 256) as u32;
+        d * k / 1024
     }
 
     fn send_open(&mut self, now: Instant) {
@@ -909,7 +929,8 @@ impl Session {
         self.life.last_error = Some(now);
         let exp = self.life.errors.min(16);
         self.life.errors = self.life.errors.saturating_add(1);
-        min.saturating_mul(1u32 << exp).min(max)
+        let d = min.saturating_mul(1u32 << exp).min(max);
+        self.jittered(d)
     }
 
     fn expire_stale(&mut self) {

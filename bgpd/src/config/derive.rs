@@ -188,6 +188,7 @@ impl Config {
         let c = &p.common;
         let mut s = SessionConfig::new(self.asn(), self.router_id(), Some(p.asn));
         s.passive = c.passive;
+        s.jitter = true;
         if let Some(h) = c.hold_time {
             s.hold_time = h;
         }
