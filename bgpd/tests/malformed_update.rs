@@ -31,6 +31,33 @@ fn read_msg(s: &mut TcpStream) -> (u8, Vec<u8>) {
     (h[18], body)
 }
 
+/// Over an established session `s`: a valid UPDATE for 10.5.0.0/24 and 10.6.0.0/24, then one
+/// with an undefined ORIGIN for 10.5.0.0/24 (RFC 7606 §7.1: treat-as-withdraw), which must
+/// withdraw that prefix only. Returns the valid path attributes.
+fn learn_then_bad_origin(
+    s: &mut TcpStream,
+    has: &dyn Fn(&str) -> bool,
+    wait: &dyn Fn(&str, &dyn Fn() -> bool),
+) -> Vec<u8> {
+    let good = [&ORIGIN_IGP[..], &AS_PATH_EMPTY, &NEXT_HOP, &LOCAL_PREF].concat();
+    s.write_all(&update(&good, &[24, 10, 5, 0, 24, 10, 6, 0]))
+        .unwrap();
+    wait("10.5.0.0/24 and 10.6.0.0/24 learned", &|| {
+        has("10.5.0.0/24") && has("10.6.0.0/24")
+    });
+    let bad_origin = [
+        &[0x40u8, 1, 1, 7][..],
+        &AS_PATH_EMPTY,
+        &NEXT_HOP,
+        &LOCAL_PREF,
+    ]
+    .concat();
+    s.write_all(&update(&bad_origin, &[24, 10, 5, 0])).unwrap();
+    wait("10.5.0.0/24 withdrawn", &|| !has("10.5.0.0/24"));
+    assert!(has("10.6.0.0/24"), "other prefixes untouched");
+    good
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_updates_are_treated_as_withdraw() {
     let port = free_port();
@@ -113,25 +140,7 @@ passive = true
     };
     wait("Established", &established);
 
-    // A valid UPDATE: 10.5.0.0/24 and 10.6.0.0/24.
-    let good = [&ORIGIN_IGP[..], &AS_PATH_EMPTY, &NEXT_HOP, &LOCAL_PREF].concat();
-    s.write_all(&update(&good, &[24, 10, 5, 0, 24, 10, 6, 0]))
-        .unwrap();
-    wait("10.5.0.0/24 learned", &|| {
-        has("10.5.0.0/24") && has("10.6.0.0/24")
-    });
-
-    // ORIGIN with an undefined value (RFC 7606 §7.1: treat-as-withdraw) for 10.5.0.0/24.
-    let bad_origin = [
-        &[0x40u8, 1, 1, 7][..],
-        &AS_PATH_EMPTY,
-        &NEXT_HOP,
-        &LOCAL_PREF,
-    ]
-    .concat();
-    s.write_all(&update(&bad_origin, &[24, 10, 5, 0])).unwrap();
-    wait("10.5.0.0/24 withdrawn", &|| !has("10.5.0.0/24"));
-    assert!(has("10.6.0.0/24"), "other prefixes untouched");
+    let good = learn_then_bad_origin(&mut s, &has, &wait);
 
     // AS_PATH with an unknown segment type (§7.2: treat-as-withdraw) for 10.6.0.0/24.
     let bad_path = [
@@ -233,23 +242,7 @@ fn malformed_updates_against_a_bgpd_process() {
     s.write_all(&ka).unwrap();
     wait("Established", &established);
 
-    let good = [&ORIGIN_IGP[..], &AS_PATH_EMPTY, &NEXT_HOP, &LOCAL_PREF].concat();
-    s.write_all(&update(&good, &[24, 10, 5, 0, 24, 10, 6, 0]))
-        .unwrap();
-    wait("10.5.0.0/24 and 10.6.0.0/24 learned", &|| {
-        has("10.5.0.0/24") && has("10.6.0.0/24")
-    });
-    // Undefined ORIGIN (RFC 7606 §7.1, treat-as-withdraw).
-    let bad_origin = [
-        &[0x40u8, 1, 1, 7][..],
-        &AS_PATH_EMPTY,
-        &NEXT_HOP,
-        &LOCAL_PREF,
-    ]
-    .concat();
-    s.write_all(&update(&bad_origin, &[24, 10, 5, 0])).unwrap();
-    wait("10.5.0.0/24 withdrawn", &|| !has("10.5.0.0/24"));
-    assert!(has("10.6.0.0/24"), "other prefixes untouched");
+    let good = learn_then_bad_origin(&mut s, &has, &wait);
     // A NEXT_HOP of the wrong length (RFC 7606 §7.3: treat-as-withdraw).
     let bad_nh = [
         &ORIGIN_IGP[..],
