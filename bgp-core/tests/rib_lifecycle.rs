@@ -663,3 +663,19 @@ fn a_new_identity_is_used_for_loop_detection() {
     let s = r.announce(p, Family::IPV4_UNICAST, &a, nh("10.0.0.2"), &n2);
     assert_eq!((s.accepted, s.looped), (1, 0));
 }
+
+#[test]
+fn fib_route_is_what_the_fib_queue_hands_over() {
+    let mut r = rib();
+    let p = up(&mut r, "p", "10.0.0.2", 65100);
+    ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16", "10.2.0.0/16"]);
+    let changes = drain_fib(&mut r);
+    assert_eq!(changes.len(), 2);
+    for c in &changes {
+        assert!(c.route.is_some());
+        assert_eq!(r.fib_route(&c.prefix), c.route, "{}", c.prefix);
+    }
+    // Without a route, nothing; and asking does not queue anything.
+    assert_eq!(r.fib_route(&net("10.9.0.0/16")), None);
+    assert!(drain_fib(&mut r).is_empty());
+}

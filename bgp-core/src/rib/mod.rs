@@ -694,54 +694,65 @@ fn fib_change<K: Key>(t: &mut Table<K>, sh: &Shared) -> Option<FibChange> {
     let kpol = sh.policy(sh.kernel_policy.as_ref());
     t.pop_fib(|key, flags, ps| {
         let prefix = key.to_net();
-        let mut route: Option<FibRoute> = None;
-        for p in ps.iter().take_while(|p| p.selected()) {
-            let Some(s) = sh.sources.get(usize::from(p.src)) else {
-                continue;
-            };
-            let base = sh.interner.get(p.attr);
-            let owned;
-            let a = match &kpol {
-                None => base,
-                Some(pol) => {
-                    let o = pol.evaluate(&prefix, base, s.kind);
-                    if o.verdict == Verdict::Reject {
-                        continue;
-                    }
-                    match o.modified {
-                        Some(m) => {
-                            owned = m;
-                            &owned
-                        }
-                        None => base,
-                    }
-                }
-            };
-            let hop = FibNextHop {
-                addr: a.next_hop_addr(),
-                tunnel: a.meta.tunnel.clone(),
-                source: SourceId(p.src),
-            };
-            match &mut route {
-                Some(r) => r.next_hops.push(hop),
-                None => {
-                    route = Some(FibRoute {
-                        source: s.kind,
-                        route_type: a.meta.route_type,
-                        next_hops: vec![hop],
-                        ifname: a.meta.ifname.clone(),
-                        krt_metric: a.meta.krt_metric,
-                        local_pref: a.attrs.local_pref.unwrap_or(sh.cfg.default_local_pref),
-                    })
-                }
-            }
-        }
         FibChange {
             prefix,
             changed: ChangeFlags(flags),
-            route,
+            route: fib_route_of(sh, &prefix, kpol.as_deref(), ps),
         }
     })
+}
+
+/// The FIB form of a prefix's paths: its selected ones (best first), the kernel filter applied
+/// per path (rejected paths left out); `None` when nothing is left.
+fn fib_route_of(
+    sh: &Shared,
+    prefix: &IpNet,
+    kpol: Option<&Policy>,
+    ps: &[Path],
+) -> Option<FibRoute> {
+    let mut route: Option<FibRoute> = None;
+    for p in ps.iter().take_while(|p| p.selected()) {
+        let Some(s) = sh.sources.get(usize::from(p.src)) else {
+            continue;
+        };
+        let base = sh.interner.get(p.attr);
+        let owned;
+        let a = match kpol {
+            None => base,
+            Some(pol) => {
+                let o = pol.evaluate(prefix, base, s.kind);
+                if o.verdict == Verdict::Reject {
+                    continue;
+                }
+                match o.modified {
+                    Some(m) => {
+                        owned = m;
+                        &owned
+                    }
+                    None => base,
+                }
+            }
+        };
+        let hop = FibNextHop {
+            addr: a.next_hop_addr(),
+            tunnel: a.meta.tunnel.clone(),
+            source: SourceId(p.src),
+        };
+        match &mut route {
+            Some(r) => r.next_hops.push(hop),
+            None => {
+                route = Some(FibRoute {
+                    source: s.kind,
+                    route_type: a.meta.route_type,
+                    next_hops: vec![hop],
+                    ifname: a.meta.ifname.clone(),
+                    krt_metric: a.meta.krt_metric,
+                    local_pref: a.attrs.local_pref.unwrap_or(sh.cfg.default_local_pref),
+                })
+            }
+        }
+    }
+    route
 }
 
 impl Rib {
@@ -1308,6 +1319,24 @@ impl Rib {
             self.v6.len()
         } else {
             0
+        }
+    }
+
+    /// What the FIB should hold for `prefix` now (as [`Rib::poll_fib_change`] would hand it
+    /// over), without touching the FIB queue: for a driver whose own view changed (a local
+    /// subnet appeared, so cross-subnet routes take another form).
+    pub fn fib_route(&self, prefix: &IpNet) -> Option<FibRoute> {
+        let kpol = self.sh.policy(self.sh.kernel_policy.as_ref());
+        let kpol = kpol.as_deref();
+        match prefix {
+            IpNet::V4(_) => V4Key::from_net(prefix).and_then(|k| {
+                self.v4
+                    .with_paths(&k, |ps| fib_route_of(&self.sh, prefix, kpol, ps))
+            }),
+            IpNet::V6(_) => V6Key::from_net(prefix).and_then(|k| {
+                self.v6
+                    .with_paths(&k, |ps| fib_route_of(&self.sh, prefix, kpol, ps))
+            }),
         }
     }
 

@@ -456,13 +456,6 @@ impl RibTask {
     /// every pod interface's `fe80::/64`).
     fn recompute_onlink(&mut self, rib: &Rib, cfg: &Config, subnet: IpNet) {
         let Some(f) = &self.fib else { return };
-        let kpol: Option<Policy> = cfg.file.kernel.export.as_ref().and_then(|n| {
-            cfg.policies()
-                .into_iter()
-                .find(|(name, _)| name == n.get_ref())
-                .map(|(_, p)| p)
-        });
-        let default_lp = rib.config().default_local_pref;
         let fam = match subnet {
             IpNet::V4(_) => Family::IPV4_UNICAST,
             IpNet::V6(_) => Family::IPV6_UNICAST,
@@ -477,7 +470,7 @@ impl RibTask {
             }) {
                 continue;
             }
-            let Some(route) = fib_route(&sel, kpol.as_ref(), prefix, default_lp) else {
+            let Some(route) = rib.fib_route(&prefix) else {
                 continue;
             };
             if let Some(kr) = kernel_route(cfg, &self.view, prefix, &route) {
@@ -627,55 +620,6 @@ impl RibTask {
         }
         tracing::info!("stopped");
     }
-}
-
-/// The FIB form of a prefix's selected routes (best first), as the RIB hands it over in a
-/// `FibChange` (the kernel filter applied per path; rejected paths left out).
-fn fib_route(
-    selected: &[bgp_core::rib::RouteInfo],
-    kernel_policy: Option<&Policy>,
-    prefix: IpNet,
-    default_local_pref: u32,
-) -> Option<bgp_core::rib::FibRoute> {
-    let mut route: Option<bgp_core::rib::FibRoute> = None;
-    for r in selected.iter().take_while(|r| r.selected) {
-        let owned;
-        let a = match kernel_policy {
-            None => &*r.attrs,
-            Some(pol) => {
-                let o = pol.evaluate(&prefix, &r.attrs, r.source_kind);
-                if o.verdict == bgp_core::rib::Verdict::Reject {
-                    continue;
-                }
-                match o.modified {
-                    Some(m) => {
-                        owned = m;
-                        &owned
-                    }
-                    None => &*r.attrs,
-                }
-            }
-        };
-        let hop = bgp_core::rib::FibNextHop {
-            addr: a.next_hop_addr(),
-            tunnel: a.meta.tunnel.clone(),
-            source: r.source,
-        };
-        match &mut route {
-            Some(x) => x.next_hops.push(hop),
-            None => {
-                route = Some(bgp_core::rib::FibRoute {
-                    source: r.source_kind,
-                    route_type: a.meta.route_type,
-                    next_hops: vec![hop],
-                    ifname: a.meta.ifname.clone(),
-                    krt_metric: a.meta.krt_metric,
-                    local_pref: a.attrs.local_pref.unwrap_or(default_local_pref),
-                })
-            }
-        }
-    }
-    route
 }
 
 fn local_of(r: &LocalRoute) -> RibLocal {
