@@ -1611,8 +1611,8 @@ mod tests {
         panic!("no resync dump");
     }
 
-    #[test]
-    fn enobufs_triggers_resync_and_repairs() {
+    /// A synced FIB wanting the blackhole 10.0.1.0/24, which the start-up dump showed right.
+    fn synced_with_blackhole() -> (Fib, Instant) {
         let now = Instant::now();
         let mut fib = Fib::new(cfg(), false);
         fib.apply(FibChange::Upsert(route(
@@ -1624,6 +1624,12 @@ mod tests {
             now,
             &[(12, 254, "10.0.1.0/24", 0, WireTarget::Blackhole)],
         );
+        (fib, now)
+    }
+
+    #[test]
+    fn enobufs_triggers_resync_and_repairs() {
+        let (mut fib, now) = synced_with_blackhole();
         let mut b = Vec::new();
         assert!(!fib.poll_transmit(&mut b));
         fib.handle_reply_overrun(now);
@@ -1639,17 +1645,7 @@ mod tests {
 
     #[test]
     fn periodic_scan_repairs_and_respects_interval() {
-        let now = Instant::now();
-        let mut fib = Fib::new(cfg(), false);
-        fib.apply(FibChange::Upsert(route(
-            "10.0.1.0/24",
-            RouteKind::Blackhole,
-        )));
-        start(
-            &mut fib,
-            now,
-            &[(12, 254, "10.0.1.0/24", 0, WireTarget::Blackhole)],
-        );
+        let (mut fib, now) = synced_with_blackhole();
         assert_eq!(fib.poll_timeout(), Some(now + Duration::from_secs(2)));
         let mut b = Vec::new();
         fib.handle_timeout(now + Duration::from_secs(1));
@@ -1672,17 +1668,7 @@ mod tests {
 
     #[test]
     fn a_slow_scan_pushes_the_next_one_out() {
-        let now = Instant::now();
-        let mut fib = Fib::new(cfg(), false);
-        fib.apply(FibChange::Upsert(route(
-            "10.0.1.0/24",
-            RouteKind::Blackhole,
-        )));
-        start(
-            &mut fib,
-            now,
-            &[(12, 254, "10.0.1.0/24", 0, WireTarget::Blackhole)],
-        );
+        let (mut fib, now) = synced_with_blackhole();
         // The start-up scan took no time: the configured interval.
         assert_eq!(fib.poll_timeout(), Some(now + Duration::from_secs(2)));
         let mut b = Vec::new();
