@@ -344,8 +344,9 @@ impl Fib {
     /// Bytes of heap held by the desired-state table (approximation: hash buckets,
     /// control bytes and boxed multipath next hops).
     pub fn desired_heap_bytes(&self) -> usize {
-        let targets: usize = (0..self.targets.len() as u32)
-            .filter_map(|i| self.targets.get(i))
+        let targets: usize = self
+            .targets
+            .values()
             .map(|t| {
                 std::mem::size_of::<Target>() * 2
                     + match t {
@@ -355,11 +356,6 @@ impl Fib {
             })
             .sum();
         self.desired.heap_bytes() + targets
-    }
-
-    /// Distinct kernel targets (next-hop sets) held for the desired routes.
-    pub fn distinct_targets(&self) -> usize {
-        self.targets.len()
     }
 
     // -----------------------------------------------------------------------------------

@@ -417,9 +417,9 @@ impl<T: Clone + Eq + Hash> Interned<T> {
             .map(|(v, _)| v)
     }
 
-    /// Distinct values held.
-    pub fn len(&self) -> usize {
-        self.ids.len()
+    /// Every value held.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.values.iter().flatten().map(|(v, _)| v)
     }
 }
 
@@ -563,12 +563,12 @@ mod tests {
         let b = i.acquire("b".to_string());
         assert_eq!(i.acquire("a".to_string()), a);
         assert_ne!(a, b);
-        assert_eq!(i.len(), 2);
+        assert_eq!(i.values().count(), 2);
         i.release(a);
         assert_eq!(i.get(a).map(String::as_str), Some("a"));
         i.release(a);
         assert_eq!(i.get(a), None);
-        assert_eq!(i.len(), 1);
+        assert_eq!(i.values().count(), 1);
         // The freed id is reused for the next new value.
         assert_eq!(i.acquire("c".to_string()), a);
         assert_eq!(i.get(b).map(String::as_str), Some("b"));
