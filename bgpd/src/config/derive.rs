@@ -49,6 +49,7 @@ pub struct PeerCommon {
     pub description: Option<String>,
     pub disabled: bool,
     pub next_hop_v6: Option<std::net::Ipv6Addr>,
+    pub bfd: Option<super::bfd::BfdSetting>,
 }
 
 macro_rules! impl_common {
@@ -76,6 +77,7 @@ macro_rules! impl_common {
                     description: self.description.clone(),
                     disabled: self.disabled,
                     next_hop_v6: self.next_hop_v6,
+                    bfd: self.bfd.clone(),
                 }
             }
         }
@@ -235,6 +237,12 @@ impl Config {
             }
         }
         s
+    }
+
+    /// The BFD session parameters of a peer, or `None` without BFD.
+    pub fn bfd_peer(&self, p: &PeerSpec) -> Option<super::bfd::BfdPeer> {
+        let c = &p.common;
+        c.bfd.as_ref()?.resolve(&self.file.bfd, c.multihop)
     }
 
     /// The RIB's view of a peer.

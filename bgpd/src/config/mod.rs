@@ -6,8 +6,10 @@
 //! * `schema`: the raw serde types (unknown keys are errors);
 //! * `errors`: [`ConfigErrors`], `FILE:LINE:COL: KEY: message` per problem;
 //! * `validate`: checks across the whole file (references, duplicates, ranges, families);
+//! * `bfd`: the BFD keys (`[bfd]`, per-peer `bfd`) and their resolution;
 //! * `derive`: [`Config::peers`] (configured + mesh) and the bgp-core values built from them.
 
+pub mod bfd;
 mod derive;
 mod errors;
 mod schema;

@@ -62,6 +62,9 @@ pub struct ConfigFile {
     /// Logging.
     #[serde(default)]
     pub log: Log,
+    /// BFD defaults (`docs/bfd.md`).
+    #[serde(default)]
+    pub bfd: super::bfd::BfdDefaults,
 }
 
 fn default_socket() -> PathBuf {
@@ -443,6 +446,9 @@ macro_rules! peer_settings {
             /// Our IPv6 next hop towards this peer (for IPv6 routes over an IPv4 session).
             #[serde(default)]
             pub next_hop_v6: Option<std::net::Ipv6Addr>,
+            /// BFD towards this peer: `true` or `{ min_rx, min_tx, idle_tx, multiplier, multihop }`.
+            #[serde(default)]
+            pub bfd: Option<super::bfd::BfdSetting>,
         }
     };
 }
