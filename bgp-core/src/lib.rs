@@ -11,6 +11,9 @@
 //!   context (4-octet AS, ADD-PATH, extended messages), and encoded back the same way. Malformed
 //!   input becomes either a [`wire::DecodeError`] naming the NOTIFICATION to send, or, for path
 //!   attributes, an RFC 7606 disposition recorded on the decoded [`wire::Update`].
+//! * [`bfd`]: Bidirectional Forwarding Detection (RFC 5880, 5881, 5883): the session state
+//!   machine, its Control packet codec and the set of sessions of a speaker, sans-IO like the
+//!   rest; the daemon binds its sessions to BGP peers.
 //! * [`session`]: one BGP connection's state machine (RFC 4271 §8). The driver feeds it bytes,
 //!   connection changes, commands and timeouts (`handle_*`, each with the current time) and
 //!   drains what it produces (`poll_*`): events for the owner ([`session::Event`]: Established,
@@ -35,6 +38,7 @@
 //! Untrusted bytes never panic this crate: non-test code is built with clippy's `unwrap_used`,
 //! `expect_used`, `indexing_slicing` and `panic` lints denied.
 
+pub mod bfd;
 pub mod peer;
 pub mod rib;
 pub mod session;

@@ -1,0 +1,396 @@
+//! DOC: Bidirectional Forwarding Detection (RFC 5880), sans-IO, for the transports of
+//! RFC 5881 (single hop, UDP 3784, TTL 255 sent and required) and RFC 5883 (multihop, UDP
+//! 4784), IPv4 and IPv6. Asynchronous mode only: the Echo function and authentication are not
+//! implemented (a packet with the Authentication bit is dropped, as RFC 5880 §6.8.6 requires
+//! when none is configured); a peer's Demand mode is honoured.
+//!
+//! # The sans-IO contract
+//!
+//! [`Bfd`] is the set of sessions of one speaker. It owns no socket and no clock: the driver
+//! passes `now` to every call.
+//!
+//! * **Inputs**: [`Bfd::add`] / [`Bfd::remove`] (sessions are shared: adding the same
+//!   [`Key`] twice returns the same session and counts a reference), [`Bfd::set_params`],
+//!   [`Bfd::handle_packet`] (a received datagram with its source, its hop mode (the port it came
+//!   to) and its TTL / hop limit: every check of §6.8.6 and RFC 5881 §5 is applied; a dropped
+//!   packet is counted by [`DropReason`] and never panics) and [`Bfd::handle_timeout`].
+//! * **Outputs**: [`Bfd::poll_transmit`] (the next packet, encoded into the caller's 24-octet
+//!   buffer: nothing is allocated per packet), [`Bfd::poll_event`] (state changes with their
+//!   diagnostic) and [`Bfd::poll_timeout`] (when to call `handle_timeout` next; `now` while a
+//!   packet is owed).
+//! * **The driver's loop**: one input, then `poll_transmit` until `None`, drain `poll_event`,
+//!   sleep until `poll_timeout` or the next datagram.
+//!
+//! Local discriminators are random, non-zero and unique; a removed session sends one AdminDown
+//! packet (RFC 5880 §6.8.16) before it is forgotten.
+
+mod packet;
+mod session;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::time::Instant;
+
+pub use packet::{Diag, DropReason, Packet, State, PACKET_LEN, VERSION};
+pub use session::{Session, SessionParams, Transition};
+
+/// UDP port of single-hop BFD (RFC 5881).
+pub const PORT_SINGLE_HOP: u16 = 3784;
+/// UDP port of multihop BFD (RFC 5883).
+pub const PORT_MULTIHOP: u16 = 4784;
+/// The source port range (RFC 5881 §4).
+pub const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// What identifies a session: the peer's address, our address (when configured) and the hop
+/// mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// The peer.
+    pub remote: IpAddr,
+    /// Our source address, if fixed.
+    pub local: Option<IpAddr>,
+    /// RFC 5883 multihop (port 4784) rather than single hop (3784).
+    pub multihop: bool,
+}
+
+/// A state change to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BfdEvent {
+    /// The session.
+    pub key: Key,
+    /// Its local discriminator.
+    pub discr: u32,
+    /// What changed.
+    pub transition: Transition,
+}
+
+/// A packet to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// To whom, from where, which port.
+    pub key: Key,
+    /// The local discriminator of the sending session.
+    pub discr: u32,
+    /// Octets written into the buffer.
+    pub len: usize,
+}
+
+/// How a received datagram arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address, when the driver knows it.
+    pub dst: Option<IpAddr>,
+    /// It came to the multihop port.
+    pub multihop: bool,
+    /// IP TTL / IPv6 hop limit, when the driver knows it.
+    pub ttl: Option<u8>,
+}
+
+/// Counters of the whole set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Packets accepted.
+    pub rx: u64,
+    /// Packets built for sending.
+    pub tx: u64,
+    /// Dropped, per [`DropReason::ALL`] index.
+    pub dropped: [u64; 12],
+}
+
+impl Counters {
+    /// Drops of one reason.
+    pub fn dropped(&self, r: DropReason) -> u64 {
+        DropReason::ALL
+            .iter()
+            .position(|x| *x == r)
+            .and_then(|i| self.dropped.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    key: Key,
+    session: Session,
+    refs: u32,
+    /// Removed: one AdminDown packet, then gone.
+    removing: bool,
+    rx: u64,
+    tx: u64,
+}
+
+/// The BFD sessions of one speaker.
+#[derive(Debug)]
+pub struct Bfd {
+    sessions: BTreeMap<u32, Entry>,
+    events: VecDeque<BfdEvent>,
+    rng: u64,
+    counters: Counters,
+    /// Round-robin start of the transmit scan.
+    cursor: u32,
+}
+
+/// A read-only view of one session (for `show bfd sessions`).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionView<'a> {
+    /// Its key.
+    pub key: Key,
+    /// Its protocol state.
+    pub session: &'a Session,
+    /// How many clients share it.
+    pub refs: u32,
+    /// Packets accepted.
+    pub rx: u64,
+    /// Packets sent.
+    pub tx: u64,
+}
+
+impl Bfd {
+    /// An empty set; `seed` feeds the discriminators and the jitter (any value).
+    pub fn new(seed: u64) -> Bfd {
+        Bfd {
+            sessions: BTreeMap::new(),
+            events: VecDeque::new(),
+            rng: seed ^ 0x9E37_79B9_7F4A_7C15 | 1,
+            counters: Counters::default(),
+            cursor: 0,
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// The session of `key`, if any.
+    pub fn find(&self, key: &Key) -> Option<u32> {
+        self.sessions
+            .iter()
+            .find(|(_, e)| e.key == *key && !e.removing)
+            .map(|(d, _)| *d)
+    }
+
+    /// Adds a client of the session `key` (creating it in Down); returns its discriminator.
+    /// An existing session takes the new parameters.
+    pub fn add(&mut self, now: Instant, key: Key, params: SessionParams) -> u32 {
+        if let Some(d) = self.find(&key) {
+            if let Some(e) = self.sessions.get_mut(&d) {
+                e.refs += 1;
+                if e.session.params() != params {
+                    e.session.set_params(now, params);
+                }
+            }
+            return d;
+        }
+        let discr = loop {
+            let d = (self.random() >> 32) as u32;
+            if d != 0 && !self.sessions.contains_key(&d) {
+                break d;
+            }
+        };
+        let seed = self.random();
+        self.sessions.insert(
+            discr,
+            Entry {
+                key,
+                session: Session::new(now, discr, params, seed),
+                refs: 1,
+                removing: false,
+                rx: 0,
+                tx: 0,
+            },
+        );
+        discr
+    }
+
+    /// Drops a client; the last one takes the session AdminDown, sends that once, and forgets
+    /// it. Returns whether the session is going away.
+    pub fn remove(&mut self, now: Instant, discr: u32) -> bool {
+        let Some(e) = self.sessions.get_mut(&discr) else {
+            return false;
+        };
+        e.refs = e.refs.saturating_sub(1);
+        if e.refs > 0 {
+            return false;
+        }
+        e.removing = true;
+        if let Some(t) = e.session.set_admin_down(now, true) {
+            self.events.push_back(BfdEvent {
+                key: e.key,
+                discr,
+                transition: t,
+            });
+        }
+        true
+    }
+
+    /// New parameters for a session (a Poll Sequence if it is Up).
+    pub fn set_params(&mut self, now: Instant, discr: u32, params: SessionParams) {
+        if let Some(e) = self.sessions.get_mut(&discr) {
+            e.session.set_params(now, params);
+        }
+    }
+
+    /// Administratively down (true) or back up (false).
+    pub fn set_admin_down(&mut self, now: Instant, discr: u32, down: bool) {
+        if let Some(e) = self.sessions.get_mut(&discr) {
+            if let Some(t) = e.session.set_admin_down(now, down) {
+                self.events.push_back(BfdEvent {
+                    key: e.key,
+                    discr,
+                    transition: t,
+                });
+            }
+        }
+    }
+
+    fn drop_packet(&mut self, r: DropReason) -> Result<(), DropReason> {
+        if let Some(i) = DropReason::ALL.iter().position(|x| *x == r) {
+            if let Some(c) = self.counters.dropped.get_mut(i) {
+                *c += 1;
+            }
+        }
+        Err(r)
+    }
+
+    /// A received datagram (RFC 5880 §6.8.6, RFC 5881 §5, RFC 5883). `Err` names why it was
+    /// dropped (already counted).
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        rx: Received,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
+        if !rx.multihop && rx.ttl.is_some_and(|t| t != 255) {
+            return self.drop_packet(DropReason::Ttl);
+        }
+        let p = match Packet::decode(bytes) {
+            Ok(p) => p,
+            Err(r) => return self.drop_packet(r),
+        };
+        let discr = if p.your_discr != 0 {
+            match self.sessions.get(&p.your_discr) {
+                None => return self.drop_packet(DropReason::UnknownDiscriminator),
+                Some(e) if e.key.remote != rx.src || e.key.multihop != rx.multihop => {
+                    return self.drop_packet(DropReason::AddressMismatch)
+                }
+                Some(_) => p.your_discr,
+            }
+        } else {
+            if !matches!(p.state, State::Down | State::AdminDown) {
+                return self.drop_packet(DropReason::ZeroDiscriminator);
+            }
+            let found = self.sessions.iter().find(|(_, e)| {
+                !e.removing
+                    && e.key.remote == rx.src
+                    && e.key.multihop == rx.multihop
+                    && match (e.key.local, rx.dst) {
+                        (Some(l), Some(d)) => l == d,
+                        _ => true,
+                    }
+            });
+            match found {
+                Some((d, _)) => *d,
+                None => return self.drop_packet(DropReason::NoSession),
+            }
+        };
+        self.counters.rx += 1;
+        if let Some(e) = self.sessions.get_mut(&discr) {
+            e.rx += 1;
+            if let Some(t) = e.session.handle_packet(now, &p) {
+                self.events.push_back(BfdEvent {
+                    key: e.key,
+                    discr,
+                    transition: t,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Deadlines that passed (spurious calls are no-ops).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (d, e) in self.sessions.iter_mut() {
+            if let Some(t) = e.session.handle_timeout(now) {
+                self.events.push_back(BfdEvent {
+                    key: e.key,
+                    discr: *d,
+                    transition: t,
+                });
+            }
+        }
+    }
+
+    /// The next packet owed, written into `buf`. Sessions are served round-robin.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8; PACKET_LEN]) -> Option<Transmit> {
+        let start = self.cursor;
+        let found = self
+            .sessions
+            .range(start..)
+            .chain(self.sessions.range(..start))
+            .find(|(_, e)| e.session.wants_transmit(now))
+            .map(|(d, _)| *d)?;
+        self.cursor = found.wrapping_add(1);
+        let e = self.sessions.get_mut(&found)?;
+        let p = e.session.transmit(now);
+        p.encode(buf);
+        e.tx += 1;
+        self.counters.tx += 1;
+        let t = Transmit {
+            key: e.key,
+            discr: found,
+            len: PACKET_LEN,
+        };
+        if e.removing {
+            self.sessions.remove(&found);
+        }
+        Some(t)
+    }
+
+    /// The next state change.
+    pub fn poll_event(&mut self) -> Option<BfdEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Bfd::handle_timeout`] / [`Bfd::poll_transmit`] next.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        self.sessions
+            .values()
+            .filter_map(|e| e.session.poll_timeout(now))
+            .min()
+    }
+
+    /// Every session.
+    pub fn sessions(&self) -> impl Iterator<Item = SessionView<'_>> {
+        self.sessions
+            .values()
+            .filter(|e| !e.removing)
+            .map(|e| SessionView {
+                key: e.key,
+                session: &e.session,
+                refs: e.refs,
+                rx: e.rx,
+                tx: e.tx,
+            })
+    }
+
+    /// One session.
+    pub fn session(&self, discr: u32) -> Option<&Session> {
+        self.sessions.get(&discr).map(|e| &e.session)
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}
