@@ -167,12 +167,7 @@ impl Config {
 
     /// The range a dynamic neighbour at `addr` belongs to, as a peer spec.
     pub fn dynamic_peer(&self, addr: IpAddr) -> Option<PeerSpec> {
-        let r = self
-            .file
-            .peer_ranges
-            .iter()
-            .filter(|r| r.prefix.get_ref().contains(&addr))
-            .max_by_key(|r| r.prefix.get_ref().prefix_len())?;
+        let r = self.range_of(addr)?;
         let mut common = r.common();
         common.passive = true;
         common.rr_client |= self.listed_client(r.name.get_ref());
@@ -183,6 +178,23 @@ impl Config {
             origin: PeerOrigin::Dynamic,
             common,
         })
+    }
+
+    /// How long a dynamic neighbour at `addr` lingers once it owes nothing (`forget_after` of
+    /// its range; zero when no range holds it any more).
+    pub fn forget_after(&self, addr: IpAddr) -> Duration {
+        self.range_of(addr).map_or(Duration::ZERO, |r| {
+            Duration::from_secs(u64::from(r.forget_after))
+        })
+    }
+
+    /// The most specific `[[peer_ranges]]` entry holding `addr`.
+    fn range_of(&self, addr: IpAddr) -> Option<&PeerRange> {
+        self.file
+            .peer_ranges
+            .iter()
+            .filter(|r| r.prefix.get_ref().contains(&addr))
+            .max_by_key(|r| r.prefix.get_ref().prefix_len())
     }
 
     /// The bgp-core session configuration of a peer. `restarting`: the R bit (our recovery).

@@ -498,6 +498,11 @@ peer_settings! {
         pub prefix: Spanned<IpNet>,
         /// Their AS.
         pub asn: Spanned<u32>,
+        /// Seconds a neighbour of this range is kept after its session ended and nothing more
+        /// is owed to it (a graceful-restart-capable one first keeps its routes as stale until
+        /// its restart time ends); then it leaves `show protocols` and the metrics. Default 0.
+        #[serde(default)]
+        pub forget_after: u32,
     }
 }
 

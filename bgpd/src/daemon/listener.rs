@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use super::{lock, peer, sockets, Shared};
 use crate::config::Config;
@@ -190,18 +191,23 @@ fn dispatch(shared: &Arc<Shared>, s: tokio::net::TcpStream, from: SocketAddr) {
         .iter()
         .find(|p| lock(&p.spec).address == ip)
         .cloned();
-    let handle = match existing {
-        Some(h) => h,
-        None => {
-            let cfg = shared.config();
-            let Some(spec) = cfg.dynamic_peer(ip) else {
-                tracing::debug!(%from, "connection from an unknown address refused");
-                return;
-            };
-            tracing::info!(peer = %spec.name, "dynamic neighbour");
-            peer::spawn(shared, spec)
-        }
-    };
     let _ = s.set_nodelay(true);
+    let s = match existing {
+        Some(h) => match h.cmd.send(peer::PeerCmd::Incoming(s)) {
+            Ok(()) => return,
+            // The peer's task ended meanwhile (a dynamic neighbour just forgotten): the
+            // connection goes to a new one below.
+            Err(mpsc::error::SendError(peer::PeerCmd::Incoming(s))) => s,
+            Err(_) => return,
+        },
+        None => s,
+    };
+    let cfg = shared.config();
+    let Some(spec) = cfg.dynamic_peer(ip) else {
+        tracing::debug!(%from, "connection from an unknown address refused");
+        return;
+    };
+    tracing::info!(peer = %spec.name, "dynamic neighbour");
+    let handle = peer::spawn(shared, spec);
     let _ = handle.cmd.send(peer::PeerCmd::Incoming(s));
 }

@@ -31,7 +31,7 @@ use tracing::Instrument;
 
 use super::rib::RibMsg;
 use super::{lock, sockets, PeerHandle, PeerStateChange, Shared};
-use crate::config::PeerSpec;
+use crate::config::{PeerOrigin, PeerSpec};
 use crate::status::{MessageCounts, RouteCounts};
 
 /// Reads in flight per connection (each up to [`READ_CHUNK`] octets).
@@ -219,6 +219,14 @@ struct Conn {
     counter: MsgCounter,
 }
 
+/// A session epoch no earlier handle used: RIB source slots are reused once a peer is removed
+/// (a forgotten dynamic neighbour, a de-configured peer), and a message still queued for the
+/// slot's previous owner must not match its new one.
+fn epoch_base() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1 << 32, Ordering::Relaxed)
+}
+
 /// Registers the peer with the RIB and the shared table and starts its task.
 pub(crate) fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
     let cfg = shared.config();
@@ -229,7 +237,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
     let h = Arc::new(PeerHandle {
         id,
         spec: Mutex::new(spec.clone()),
-        epoch: std::sync::atomic::AtomicU64::new(0),
+        epoch: std::sync::atomic::AtomicU64::new(epoch_base()),
         notify: Notify::new(),
         cmd: tx,
         status: Mutex::new(PeerStatus {
@@ -255,6 +263,9 @@ struct PeerTask {
     in_rx: mpsc::Receiver<Input>,
     /// UPDATEs decoded since the last hand-off to the RIB.
     batch: Vec<Update>,
+    /// When this dynamic neighbour is forgotten: set while it owes nothing (no connection, no
+    /// session past Active, no stale routes kept for graceful restart), cleared otherwise.
+    forget_at: Option<tokio::time::Instant>,
     done: bool,
 }
 
@@ -296,6 +307,7 @@ impl PeerTask {
             in_tx,
             in_rx,
             batch: Vec::new(),
+            forget_at: None,
             done: false,
         }
     }
@@ -318,7 +330,9 @@ impl PeerTask {
         }
         self.process().await;
         while !self.done {
+            self.update_forget();
             let deadline = self.peer.poll_timeout().map(tokio::time::Instant::from_std);
+            let forget_at = self.forget_at;
             let want_write = self.conns.iter().position(|c| !c.tx.is_empty());
             tokio::select! {
                 biased;
@@ -331,6 +345,10 @@ impl PeerTask {
                     self.peer.handle_timeout(Instant::now());
                 }
                 _ = self.h.notify.notified() => {}
+                _ = async { match forget_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending::<()>().await } } => {
+                    self.forget().await;
+                    continue;
+                }
                 _ = async {
                     match want_write.and_then(|i| self.conns.get(i)) {
                         Some(c) => { let _ = c.wr.writable().await; }
@@ -505,13 +523,59 @@ impl PeerTask {
                     },
                 );
                 self.process().await;
-                self.h.epoch.fetch_add(1, Ordering::SeqCst);
-                lock(&self.shared.rib).peer_down(self.h.id, false);
-                let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
-                lock(&self.shared.peers).retain(|p| !Arc::ptr_eq(p, &self.h));
-                self.done = true;
+                self.remove().await;
             }
         }
+    }
+
+    /// Whether this is a dynamic neighbour that owes nothing: no connection, no session past
+    /// Active, no stale routes kept for its graceful restart.
+    fn owes_nothing(&self) -> bool {
+        self.spec.origin == PeerOrigin::Dynamic
+            && self.conns.is_empty()
+            && matches!(
+                self.peer.state(),
+                StateKind::Idle | StateKind::Connect | StateKind::Active
+            )
+            && !lock(&self.h.status).stale
+    }
+
+    /// Starts or cancels the linger of a dynamic neighbour (`forget_after` of its range).
+    fn update_forget(&mut self) {
+        if !self.owes_nothing() {
+            self.forget_at = None;
+        } else if self.forget_at.is_none() {
+            let linger = self.shared.config().forget_after(self.spec.address);
+            self.forget_at = Some(tokio::time::Instant::now() + linger);
+        }
+    }
+
+    /// The linger of a dynamic neighbour that owes nothing ended: it leaves the daemon, unless
+    /// a command (an incoming connection) arrived meanwhile.
+    async fn forget(&mut self) {
+        self.forget_at = None;
+        if let Ok(c) = self.cmd_rx.try_recv() {
+            self.command(c).await;
+            self.process().await;
+            return;
+        }
+        if !self.owes_nothing() {
+            return;
+        }
+        tracing::info!("dynamic neighbour gone: forgotten");
+        self.remove().await;
+    }
+
+    /// Leaves the daemon: the RIB drops the peer's routes and frees its source slot, the peer
+    /// leaves the shared table (`show protocols`, scrape-time metrics) and its message counters
+    /// leave the metrics. The task ends.
+    async fn remove(&mut self) {
+        self.h.epoch.fetch_add(1, Ordering::SeqCst);
+        lock(&self.shared.rib).remove_peer(self.h.id);
+        let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
+        lock(&self.shared.peers).retain(|p| !Arc::ptr_eq(p, &self.h));
+        self.shared.stats.forget_peer(&self.spec.name);
+        self.done = true;
     }
 
     /// Drains events and actions, hands UPDATEs to the RIB, writes what fits.

@@ -122,6 +122,17 @@ impl Stats {
             c.with_label_values(&[peer, type_label(ty)]).inc();
         }
     }
+
+    /// A peer left the daemon: its message counter series go with it (a reflector that sees
+    /// thousands of dynamic neighbours come and go keeps no label set per departed one).
+    pub fn forget_peer(&self, peer: &str) {
+        if let Some(m) = self.metrics.get() {
+            for ty in 0..=5 {
+                let _ = m.messages_in.remove_label_values(&[peer, type_label(ty)]);
+                let _ = m.messages_out.remove_label_values(&[peer, type_label(ty)]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
