@@ -25,6 +25,9 @@
 //! * [`peer`]: one configured neighbour: at most two sessions (outgoing and incoming),
 //!   collision resolution by BGP identifier (RFC 4271 §6.8), passive mode, connection ids for
 //!   the driver.
+//! * [`filter`]: the one route-filter engine: BIRD 1.6's filter language as an IR (built by
+//!   the BIRD and TOML front-ends) and its interpreter, used by the RIB for import, export
+//!   and the kernel filter.
 //! * [`rib`]: the routing table. Decoded UPDATEs ([`rib::Rib::apply_update`]) and local routes
 //!   ([`rib::Rib::add_local`]) enter per-source Adj-RIBs-In through loop checks and import
 //!   filters ([`rib::policy`]); the decision process (RFC 4271 §9.1, RFC 4456 §9) keeps each
@@ -39,6 +42,7 @@
 //! `expect_used`, `indexing_slicing` and `panic` lints denied.
 
 pub mod bfd;
+pub mod filter;
 pub mod peer;
 pub mod rib;
 pub mod session;

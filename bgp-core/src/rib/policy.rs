@@ -28,12 +28,12 @@
 //! of a given set of applied terms per attribute set.
 
 use std::net::IpAddr;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
 
 use super::attrs::{KernelTunnel, RouteAttrs, SourceKind};
+pub use crate::filter::{glob_match, PrefixRange, PrefixRangeError};
 use crate::wire::{AsPath, Community, LargeCommunity, NextHop};
 
 /// A filter's final word on a route.
@@ -188,110 +188,6 @@ pub enum Action {
     SetPreference(u16),
 }
 
-/// A prefix with a length range: `10.244.0.0/16{26,32}` matches every prefix inside
-/// 10.244.0.0/16 whose length is 26 to 32. Written `a/b` alone it matches exactly `a/b`
-/// (BIRD `net = a/b`), `a/b+` matches `a/b` and everything inside (BIRD `net ~ a/b`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(serde::Serialize, serde::Deserialize),
-    serde(try_from = "String", into = "String")
-)]
-pub struct PrefixRange {
-    /// The covering prefix.
-    pub prefix: IpNet,
-    /// Shortest length matched.
-    pub min_len: u8,
-    /// Longest length matched.
-    pub max_len: u8,
-}
-
-impl PrefixRange {
-    /// Exactly `prefix`.
-    pub fn exact(prefix: IpNet) -> Self {
-        let l = prefix.prefix_len();
-        PrefixRange {
-            prefix: prefix.trunc(),
-            min_len: l,
-            max_len: l,
-        }
-    }
-    /// `prefix` and everything inside it.
-    pub fn orlonger(prefix: IpNet) -> Self {
-        PrefixRange {
-            prefix: prefix.trunc(),
-            min_len: prefix.prefix_len(),
-            max_len: prefix.max_prefix_len(),
-        }
-    }
-    /// Whether `net` is inside the range.
-    pub fn matches(&self, net: &IpNet) -> bool {
-        let l = net.prefix_len();
-        l >= self.min_len
-            && l <= self.max_len
-            && l >= self.prefix.prefix_len()
-            && self.prefix.contains(&net.network())
-    }
-}
-
-/// Why a prefix range string is malformed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid prefix range {0:?}: expected a/b, a/b+ or a/b{{min,max}}")]
-pub struct PrefixRangeError(pub String);
-
-impl FromStr for PrefixRange {
-    type Err = PrefixRangeError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || PrefixRangeError(s.to_string());
-        let s = s.trim();
-        if let Some(p) = s.strip_suffix('+') {
-            return Ok(PrefixRange::orlonger(p.parse().map_err(|_| err())?));
-        }
-        if let Some((p, r)) = s.split_once('{') {
-            let prefix: IpNet = p.parse().map_err(|_| err())?;
-            let r = r.strip_suffix('}').ok_or_else(err)?;
-            let (a, b) = r.split_once(',').ok_or_else(err)?;
-            let min_len: u8 = a.trim().parse().map_err(|_| err())?;
-            let max_len: u8 = b.trim().parse().map_err(|_| err())?;
-            if min_len > max_len || max_len > prefix.max_prefix_len() {
-                return Err(err());
-            }
-            return Ok(PrefixRange {
-                prefix: prefix.trunc(),
-                min_len,
-                max_len,
-            });
-        }
-        Ok(PrefixRange::exact(s.parse().map_err(|_| err())?))
-    }
-}
-
-impl TryFrom<String> for PrefixRange {
-    type Error = PrefixRangeError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl std::fmt::Display for PrefixRange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let l = self.prefix.prefix_len();
-        if self.min_len == l && self.max_len == l {
-            write!(f, "{}", self.prefix)
-        } else if self.min_len == l && self.max_len == self.prefix.max_prefix_len() {
-            write!(f, "{}+", self.prefix)
-        } else {
-            write!(f, "{}{{{},{}}}", self.prefix, self.min_len, self.max_len)
-        }
-    }
-}
-
-impl From<PrefixRange> for String {
-    fn from(p: PrefixRange) -> String {
-        p.to_string()
-    }
-}
-
 /// Text forms of communities: `"a:b"` and `"a:b:c"`.
 pub mod text {
     use crate::wire::{Community, LargeCommunity};
@@ -347,36 +243,6 @@ pub mod text {
                 .ok_or_else(|| serde::de::Error::custom("expected \"global:local1:local2\""))
         }
     }
-}
-
-/// Shell-style match: `*` any run of characters, `?` exactly one.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, ti));
-                pi += 1;
-            }
-            Some(&c) if c == '?' || Some(&c) == t.get(ti) => {
-                pi += 1;
-                ti += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    pi = sp + 1;
-                    ti = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
 }
 
 /// The route a filter is evaluated on.
@@ -521,49 +387,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prefix_ranges_parse_and_match() {
-        // (range, prefix, matches)
-        let cases = [
-            ("10.244.0.0/16{26,32}", "10.244.3.0/26", true),
-            ("10.244.0.0/16{26,32}", "10.244.3.7/32", true),
-            ("10.244.0.0/16{26,32}", "10.244.0.0/16", false),
-            ("10.244.0.0/16{26,32}", "10.245.0.0/26", false),
-            ("10.244.0.0/16{26,32}", "10.244.0.0/24", false),
-            ("10.244.0.0/16", "10.244.0.0/16", true),
-            ("10.244.0.0/16", "10.244.0.0/17", false),
-            ("10.244.0.0/16+", "10.244.0.0/17", true),
-            ("10.244.0.0/16+", "10.0.0.0/8", false),
-            ("fd00::/48{64,128}", "fd00:0:0:1::/64", true),
-            ("fd00::/48{64,128}", "10.244.0.0/26", false),
-        ];
-        for (r, p, want) in cases {
-            let r: PrefixRange = r.parse().unwrap();
-            assert_eq!(r.matches(&p.parse().unwrap()), want, "{r:?} {p}");
-        }
-        for bad in [
-            "10.0.0.0/8{9}",
-            "10.0.0.0/8{20,10}",
-            "10.0.0.0/8{8,33}",
-            "x/8",
-        ] {
-            assert!(bad.parse::<PrefixRange>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn prefix_ranges_display_round_trip() {
-        for s in [
-            "10.244.0.0/16{26,32}",
-            "10.0.0.0/8",
-            "10.0.0.0/8+",
-            "fd00::/48{64,128}",
-        ] {
-            let r: PrefixRange = s.parse().unwrap();
-            assert_eq!(r.to_string(), s);
-        }
-    }
-
-    #[test]
     fn community_text() {
         assert_eq!(
             text::parse_community("65000:100"),
@@ -591,23 +414,5 @@ mod tests {
         assert_eq!(Verdict::deserialize(d).unwrap(), Verdict::Accept);
         let d: StrDeserializer<'_, Error> = "10.0.0.0/33".into_deserializer();
         assert!(PrefixRange::deserialize(d).is_err());
-    }
-
-    #[test]
-    fn globs() {
-        let cases = [
-            ("*.cali", "eth0.cali", true),
-            ("*.cali", "cali123", false),
-            ("bpf*.cali", "bpfout.cali", true),
-            ("bpf*.cali", "bpf.calico", false),
-            ("tunl0", "tunl0", true),
-            ("tunl?", "tunl0", true),
-            ("*", "", true),
-            ("cali*", "cali1234abcd", true),
-            ("cali*", "eth0", false),
-        ];
-        for (p, t, want) in cases {
-            assert_eq!(glob_match(p, t), want, "{p} {t}");
-        }
     }
 }

@@ -2,7 +2,10 @@
 //! value ranges, address families, duplicates and references to undefined policies or peers.
 //! Every problem is reported (not only the first), each with the span of the offending value.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use bgp_core::filter::Filter;
 use std::net::IpAddr;
 use std::ops::Range;
 
@@ -43,12 +46,18 @@ fn same_family(a: IpAddr, b: IpAddr) -> bool {
 }
 
 /// Every problem in `f`.
-pub(crate) fn validate(f: &ConfigFile, file: &str, text: &str) -> ConfigErrors {
+/// `filters` are the front-end's compiled filters: their names are valid references too.
+pub(crate) fn validate(
+    f: &ConfigFile,
+    filters: &BTreeMap<String, Arc<Filter>>,
+    file: &str,
+    text: &str,
+) -> ConfigErrors {
     let mut c = Ctx {
         file,
         text,
         errs: ConfigErrors::default(),
-        policies: HashSet::new(),
+        policies: filters.keys().cloned().collect(),
     };
     if f.router_id.get_ref().is_unspecified() {
         c.err(Some(f.router_id.span()), "router_id", "must not be 0.0.0.0");
