@@ -261,7 +261,9 @@ fn fib_thread(
         let timeout = fib
             .poll_timeout()
             .map(|t| t.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_secs(1));
+            .unwrap_or(Duration::from_secs(1))
+            // At least one turn a second: the systemd watchdog counts turns (`notify.rs`).
+            .min(Duration::from_secs(1));
         bgp_fib::socket::wait_readable(&fds, Some(timeout))?;
         let mut drain = [0u8; 8];
         // SAFETY: reads 8 bytes from our non-blocking eventfd into a local buffer.

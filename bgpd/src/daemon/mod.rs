@@ -8,11 +8,13 @@
 //! * `fib`: the bridge to bgp-fib's FIB thread and the kernel form of routes (Calico pools);
 //! * `control`: the [`crate::status::Control`] implementation;
 //! * `reload`: applying a changed configuration;
-//! * `stats`: the counters the metrics endpoint reads.
+//! * `stats`: the counters the metrics endpoint reads;
+//! * `notify`: systemd readiness, reload/stop notifications and the watchdog (`sd-notify`).
 
 mod control;
 mod fib;
 mod listener;
+mod notify;
 mod peer;
 mod reload;
 mod rib;
@@ -427,16 +429,24 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        control::serve_control_socket(socket, handle.control());
+        control::serve_control_socket(socket.clone(), handle.control());
         if let Some(addr) = metrics_addr {
             let (metrics, control) = (crate::metrics::Metrics::new(), handle.control());
             handle.stats().set_metrics(std::sync::Arc::clone(&metrics));
-            tokio::spawn(async move {
-                if let Err(e) = crate::metrics::serve(addr, metrics, control).await {
-                    tracing::error!(%addr, "metrics endpoint: {e}");
+            // Bound before READY=1; served by its own task.
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    tokio::spawn(async move {
+                        if let Err(e) = crate::metrics::serve_listener(l, metrics, control).await {
+                            tracing::error!(%addr, "metrics endpoint: {e}");
+                        }
+                    });
                 }
-            });
+                Err(e) => tracing::error!(%addr, "metrics endpoint: {e}"),
+            }
         }
+        notify::ready(&format!("serving {}", socket.display()));
+        notify::spawn_watchdog(&handle);
         signals(handle.clone(), opts.config_path.clone()).await;
         ExitCode::SUCCESS
     })
@@ -458,18 +468,24 @@ async fn signals(handle: Handle, path: PathBuf) {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                match Config::load(&path) {
+                notify::reloading();
+                let status = match Config::load(&path) {
                     Ok(c) => match handle.reload(c).await {
-                        Ok(()) => tracing::info!("reconfigured"),
-                        Err(e) => tracing::error!("reload failed: {e}"),
+                        Ok(()) => { tracing::info!("reconfigured"); "reconfigured".to_string() }
+                        Err(e) => { tracing::error!("reload failed: {e}"); format!("reload failed: {e}") }
                     },
-                    Err(e) => tracing::error!("reload: configuration errors, keeping the running one:\n{e}"),
-                }
+                    Err(e) => {
+                        tracing::error!("reload: configuration errors, keeping the running one:\n{e}");
+                        "reload refused: configuration errors".to_string()
+                    }
+                };
+                notify::ready(&status);
             }
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = done.stopped() => return,
         }
     }
+    notify::stopping();
     handle.stop().await;
 }

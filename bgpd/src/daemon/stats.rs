@@ -24,6 +24,9 @@ pub struct Stats {
     /// The FIB thread's last report: routes whose add, replace or delete waits to be sent
     /// (`bgp_fib::Fib::pending`).
     fib_pending: AtomicU64,
+    /// FIB thread loop turns (`fib_state` reports): its liveness signal for the systemd
+    /// watchdog (`daemon/notify.rs`).
+    fib_turns: AtomicU64,
     metrics: OnceLock<Arc<Metrics>>,
 }
 
@@ -87,6 +90,7 @@ impl Stats {
         self.fib_installed
             .store(installed as u64, Ordering::Relaxed);
         self.fib_pending.store(pending as u64, Ordering::Relaxed);
+        self.fib_turns.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = self.metrics.get() {
             m.fib_installed.set(installed as i64);
             m.fib_pending.set(pending as i64);
@@ -101,6 +105,11 @@ impl Stats {
     /// Pending kernel operations as the FIB thread last reported them (`show fib`).
     pub fn fib_pending(&self) -> u64 {
         self.fib_pending.load(Ordering::Relaxed)
+    }
+
+    /// FIB thread loop turns so far.
+    pub fn fib_turns(&self) -> u64 {
+        self.fib_turns.load(Ordering::Relaxed)
     }
 
     /// Loc-RIB prefixes per family.
