@@ -47,15 +47,20 @@
 
 mod builder;
 pub mod check;
+mod interp;
 mod ir;
+mod ops;
 mod prefix;
+mod route;
 mod value;
 
 pub use builder::{Frame, Program, ProgramBuilder};
+pub use interp::{Outcome, RouteCtx, Verdict, MAX_CALL_DEPTH};
 pub use ir::{
     Analysis, ArithOp, Attr, CmpOp, Expr, Filter, FuncId, Function, MaskTerm, Method, ModOp, Slot,
     Stmt, Var,
 };
+pub use ops::{compare, in_range, path_match, same, RuntimeError};
 pub use prefix::{glob_match, PrefixRange, PrefixRangeError, PrefixSet};
 pub use value::{
     pack_pair, pair_product, EnumKind, EnumValue, MaskItem, RangeSet, Set, SetKind, Type, Value,
@@ -118,3 +123,8 @@ pub enum IrError {
     #[error("too many functions")]
     TooManyFunctions,
 }
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_stmt;

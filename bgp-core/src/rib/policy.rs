@@ -36,16 +36,7 @@ use super::attrs::{KernelTunnel, RouteAttrs, SourceKind};
 pub use crate::filter::{glob_match, PrefixRange, PrefixRangeError};
 use crate::wire::{AsPath, Community, LargeCommunity, NextHop};
 
-/// A filter's final word on a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Verdict {
-    /// Keep the route (with the modifications applied).
-    Accept,
-    /// Drop the route.
-    Reject,
-}
+pub use crate::filter::Verdict;
 
 /// A named filter: ordered terms and a default verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]

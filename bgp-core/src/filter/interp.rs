@@ -1,0 +1,464 @@
+//! The interpreter: runs a [`Filter`] on one route with BIRD 1.6's semantics.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use smallvec::SmallVec;
+
+use super::ir::{Attr, Expr, Filter, Function, MaskTerm, Slot, Stmt, Var};
+use super::ops::{self, RuntimeError};
+use super::route;
+use super::value::{Type, Value};
+use crate::rib::attrs::{RouteAttrs, SourceKind};
+
+/// Deepest function-call nesting; deeper calls are a run-time error (BIRD has no limit but a
+/// finite stack).
+pub const MAX_CALL_DEPTH: usize = 64;
+
+/// A filter's final word on a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Verdict {
+    /// Keep the route (with the modifications made).
+    Accept,
+    /// Drop the route.
+    Reject,
+}
+
+/// What a filter sees of a route besides its attribute set.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteCtx<'a> {
+    /// The prefix (`net`).
+    pub prefix: &'a IpNet,
+    /// Where it came from (`source`).
+    pub source: SourceKind,
+    /// The neighbour it came from (`from`), if any.
+    pub from: Option<IpAddr>,
+    /// The protocol's name (`proto`).
+    pub proto: &'a str,
+}
+
+/// The result of running a filter on a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Accepted or rejected.
+    pub verdict: Verdict,
+    /// The modified attributes, when the filter assigned something.
+    pub modified: Option<RouteAttrs>,
+    /// The run-time error that rejected the route, if one did (to be logged and counted);
+    /// also set when the filter ended without `accept` or `reject`, which BIRD 1.6 reports
+    /// ("did not return accept nor reject") and treats as a reject.
+    pub error: Option<RuntimeError>,
+    /// Lines written by `print`/`printn` (BIRD logs them at level info).
+    pub output: Vec<String>,
+}
+
+/// How a statement list ended normally.
+enum Flow {
+    Next,
+    Return(Value),
+}
+
+/// What unwinds the interpreter: a verdict (from any depth) or a run-time error.
+enum Stop {
+    Verdict(Verdict),
+    Error(RuntimeError),
+}
+
+impl From<RuntimeError> for Stop {
+    fn from(e: RuntimeError) -> Self {
+        Stop::Error(e)
+    }
+}
+
+type S<T> = Result<T, Stop>;
+
+fn err<T>(msg: &'static str) -> S<T> {
+    Err(Stop::Error(RuntimeError(msg)))
+}
+
+/// The variables of the running body: parameters, then locals.
+#[derive(Clone, Copy)]
+struct FrameVars<'f> {
+    params: &'f [Var],
+    locals: &'f [Var],
+}
+
+impl FrameVars<'_> {
+    fn ty(&self, s: Slot) -> Option<Type> {
+        let i = usize::from(s.0);
+        match self.params.get(i) {
+            Some(v) => Some(v.ty),
+            None => self.locals.get(i - self.params.len()).map(|v| v.ty),
+        }
+    }
+    fn len(&self) -> usize {
+        self.params.len() + self.locals.len()
+    }
+}
+
+struct Interp<'f, 'r> {
+    functions: &'f [Function],
+    ctx: &'r RouteCtx<'r>,
+    orig: &'r RouteAttrs,
+    modified: Option<RouteAttrs>,
+    stack: SmallVec<[Value; 16]>,
+    base: usize,
+    vars: FrameVars<'f>,
+    depth: usize,
+    output: Vec<String>,
+    line: String,
+}
+
+impl Filter {
+    /// Runs the filter on a route (BIRD's `f_run`). Never panics: a run-time error rejects
+    /// the route and is returned in [`Outcome::error`].
+    pub fn run(&self, ctx: &RouteCtx<'_>, attrs: &RouteAttrs) -> Outcome {
+        let vars = FrameVars {
+            params: &[],
+            locals: &self.locals,
+        };
+        let mut it = Interp {
+            functions: &self.functions,
+            ctx,
+            orig: attrs,
+            modified: None,
+            stack: SmallVec::new(),
+            base: 0,
+            vars,
+            depth: 0,
+            output: Vec::new(),
+            line: String::new(),
+        };
+        it.stack.extend((0..vars.len()).map(|_| Value::Void));
+        let (verdict, error) = match it.stmts(&self.body) {
+            Err(Stop::Verdict(v)) => (v, None),
+            Ok(_) => (
+                Verdict::Reject,
+                Some(RuntimeError("Filter did not return accept nor reject")),
+            ),
+            Err(Stop::Error(e)) => (Verdict::Reject, Some(e)),
+        };
+        if !it.line.is_empty() {
+            it.output.push(std::mem::take(&mut it.line));
+        }
+        Outcome {
+            verdict,
+            modified: if verdict == Verdict::Accept {
+                it.modified
+            } else {
+                None
+            },
+            error,
+            output: it.output,
+        }
+    }
+}
+
+fn need_bool(v: &Value, msg: &'static str) -> S<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        _ => err(msg),
+    }
+}
+
+fn need_int(v: &Value, msg: &'static str) -> S<u32> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        _ => err(msg),
+    }
+}
+
+/// Whether a value may be stored in a variable of type `ty` (void always may, as in BIRD;
+/// an IPv4 address may go into a quad).
+fn fits(ty: Type, v: &Value) -> bool {
+    let vt = v.ty();
+    vt == ty
+        || vt == Type::Void
+        || matches!((ty, v), (Type::Quad, Value::Ip(IpAddr::V4(_))))
+        || matches!((ty, vt), (Type::Set(_), Type::Set(_)))
+}
+
+/// Converts for storage (an IPv4 address stored in a quad becomes the quad).
+fn convert(ty: Type, v: Value) -> Value {
+    match (ty, v) {
+        (Type::Quad, Value::Ip(IpAddr::V4(a))) => Value::Quad(u32::from(a)),
+        (_, v) => v,
+    }
+}
+
+impl Interp<'_, '_> {
+    fn attrs(&self) -> &RouteAttrs {
+        self.modified.as_ref().unwrap_or(self.orig)
+    }
+
+    fn attrs_mut(&mut self) -> &mut RouteAttrs {
+        let orig = self.orig;
+        self.modified.get_or_insert_with(|| orig.clone())
+    }
+
+    fn stmts(&mut self, body: &[Stmt]) -> S<Flow> {
+        for s in body {
+            if let Flow::Return(v) = self.stmt(s)? {
+                return Ok(Flow::Return(v));
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> S<Flow> {
+        match s {
+            Stmt::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let c = need_bool(&self.eval(cond)?, "If requires boolean expression")?;
+                self.stmts(if c { then } else { otherwise })
+            }
+            Stmt::Block(b) => self.stmts(b),
+            Stmt::Accept => Err(Stop::Verdict(Verdict::Accept)),
+            Stmt::Reject => Err(Stop::Verdict(Verdict::Reject)),
+            Stmt::Return(e) => Ok(Flow::Return(match e {
+                Some(e) => self.eval(e)?,
+                None => Value::Void,
+            })),
+            Stmt::SetAttr(a, e) => {
+                let v = self.eval(e)?;
+                self.set_attr(*a, v)?;
+                Ok(Flow::Next)
+            }
+            Stmt::UnsetAttr(a) => {
+                self.unset_attr(*a)?;
+                Ok(Flow::Next)
+            }
+            Stmt::SetVar(s, e) => {
+                let v = self.eval(e)?;
+                self.set_var(*s, v)?;
+                Ok(Flow::Next)
+            }
+            Stmt::Print { args, newline } => {
+                for a in args {
+                    let v = self.eval(a)?;
+                    ops::format(&v, &mut self.line);
+                }
+                if *newline {
+                    self.output.push(std::mem::take(&mut self.line));
+                }
+                Ok(Flow::Next)
+            }
+            Stmt::Expr(e) => self.eval(e).map(|_| Flow::Next),
+        }
+    }
+
+    fn set_var(&mut self, s: Slot, v: Value) -> S<()> {
+        let Some(ty) = self.vars.ty(s) else {
+            return err("variable outside the frame");
+        };
+        if !fits(ty, &v) {
+            return err("Assigning to variable of incompatible type");
+        }
+        match self.stack.get_mut(self.base + usize::from(s.0)) {
+            Some(slot) => {
+                *slot = convert(ty, v);
+                Ok(())
+            }
+            None => err("variable outside the frame"),
+        }
+    }
+
+    fn call(&mut self, id: u32, args: &[Expr]) -> S<Value> {
+        let functions = self.functions;
+        let Some(f) = usize::try_from(id).ok().and_then(|i| functions.get(i)) else {
+            return err("call of an unknown function");
+        };
+        if self.depth >= MAX_CALL_DEPTH {
+            return err("function calls nested too deeply");
+        }
+        if f.params.len() != args.len() {
+            return err("wrong number of arguments");
+        }
+        let new_base = self.stack.len();
+        for (p, a) in f.params.iter().zip(args) {
+            let v = match self.eval(a) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.stack.truncate(new_base);
+                    return Err(e);
+                }
+            };
+            if !fits(p.ty, &v) {
+                self.stack.truncate(new_base);
+                return err("Assigning to variable of incompatible type");
+            }
+            self.stack.push(convert(p.ty, v));
+        }
+        self.stack.extend(f.locals.iter().map(|_| Value::Void));
+        let saved = (self.base, self.vars);
+        self.base = new_base;
+        self.vars = FrameVars {
+            params: &f.params,
+            locals: &f.locals,
+        };
+        self.depth += 1;
+        let r = self.stmts(&f.body);
+        self.depth -= 1;
+        (self.base, self.vars) = saved;
+        self.stack.truncate(new_base);
+        match r? {
+            Flow::Return(v) => Ok(v),
+            Flow::Next => Ok(Value::Void),
+        }
+    }
+
+    fn eval(&mut self, e: &Expr) -> S<Value> {
+        Ok(match e {
+            Expr::Const(v) => v.clone(),
+            Expr::Attr(a) => self.attr(*a),
+            Expr::Var(s) => match self.stack.get(self.base + usize::from(s.0)) {
+                Some(v) => v.clone(),
+                None => return err("variable outside the frame"),
+            },
+            Expr::Defined(x) => Value::Bool(self.eval(x)? != Value::Void),
+            Expr::Not(x) => Value::Bool(!need_bool(&self.eval(x)?, "Not applied to non-boolean")?),
+            Expr::And(x, y) | Expr::Or(x, y) => {
+                let short = matches!(e, Expr::Or(..));
+                let msg = "Can't do boolean operation on non-booleans";
+                if need_bool(&self.eval(x)?, msg)? == short {
+                    Value::Bool(short)
+                } else {
+                    Value::Bool(need_bool(&self.eval(y)?, msg)?)
+                }
+            }
+            Expr::Cmp(op, x, y) => {
+                let (a, b) = (self.eval(x)?, self.eval(y)?);
+                Value::Bool(cmp(*op, &a, &b)?)
+            }
+            Expr::Match {
+                negated,
+                left,
+                right,
+            } => {
+                let r = self.matches(left, right)?;
+                Value::Bool(r != *negated)
+            }
+            Expr::Arith(op, x, y) => {
+                let (a, b) = (self.eval(x)?, self.eval(y)?);
+                ops::arith(*op, &a, &b)?
+            }
+            Expr::Pair(x, y) => {
+                let msg = "Can't operate with value of non-integer type in pair constructor";
+                let a = need_int(&self.eval(x)?, msg)?;
+                let b = need_int(&self.eval(y)?, msg)?;
+                match (u16::try_from(a), u16::try_from(b)) {
+                    (Ok(a), Ok(b)) => Value::pair(a, b),
+                    _ => return err("Can't operate with value out of bounds in pair constructor"),
+                }
+            }
+            Expr::Lc(x, y, z) => {
+                let msg = "Can't operate with value of non-integer type in LC constructor";
+                let a = need_int(&self.eval(x)?, msg)?;
+                let b = need_int(&self.eval(y)?, msg)?;
+                let c = need_int(&self.eval(z)?, msg)?;
+                Value::Lc(crate::wire::LargeCommunity::new(a, b, c))
+            }
+            Expr::Method(m, x) => ops::method(*m, &self.eval(x)?)?,
+            Expr::Modify(op, l, a) => {
+                let (l, a) = (self.eval(l)?, self.eval(a)?);
+                ops::modify(*op, &l, &a)?
+            }
+            Expr::PathMask(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for t in items {
+                    out.push(match t {
+                        MaskTerm::Item(i) => *i,
+                        MaskTerm::Asn(x) => super::MaskItem::Asn(need_int(
+                            &self.eval(x)?,
+                            "AS path mask item is not an integer",
+                        )?),
+                    });
+                }
+                Value::PathMask(Arc::from(out))
+            }
+            Expr::Call(id, args) => self.call(id.0, args)?,
+        })
+    }
+
+    /// `left ~ right`, with fast paths that avoid building values for the common Calico
+    /// shapes (`net ~ CONST`, `PAIR ~ bgp_community`, `LC ~ bgp_large_community`).
+    fn matches(&mut self, left: &Expr, right: &Expr) -> S<bool> {
+        match (left, right) {
+            (Expr::Attr(Attr::Net), Expr::Const(c)) => {
+                let net = Value::Prefix(*self.ctx.prefix);
+                ops::in_range(&net, c)
+                    .ok_or(Stop::Error(RuntimeError("~ applied on unknown type pair")))
+            }
+            (l, Expr::Attr(Attr::BgpCommunity)) => match self.eval(l)? {
+                Value::Pair(x) | Value::Quad(x) => Ok(self
+                    .attrs()
+                    .attrs
+                    .communities
+                    .contains(&crate::wire::Community(x))),
+                v => self.match_values(&v, &self.attr(Attr::BgpCommunity)),
+            },
+            (l, Expr::Attr(Attr::BgpLargeCommunity)) => match self.eval(l)? {
+                Value::Lc(x) => Ok(self.attrs().attrs.large_communities.contains(&x)),
+                v => self.match_values(&v, &self.attr(Attr::BgpLargeCommunity)),
+            },
+            _ => {
+                let (a, b) = (self.eval(left)?, self.eval(right)?);
+                self.match_values(&a, &b)
+            }
+        }
+    }
+
+    fn match_values(&self, a: &Value, b: &Value) -> S<bool> {
+        ops::in_range(a, b).ok_or(Stop::Error(RuntimeError("~ applied on unknown type pair")))
+    }
+}
+
+/// A comparison with BIRD's rules: `=`/`!=` never fail, the orderings fail on incompatible
+/// types.
+fn cmp(op: super::CmpOp, a: &Value, b: &Value) -> S<bool> {
+    use super::CmpOp::*;
+    use std::cmp::Ordering::*;
+    if let Eq | Ne = op {
+        return Ok(ops::same(a, b) == (op == Eq));
+    }
+    let Some(o) = ops::compare(a, b) else {
+        return err("Can't compare values of incompatible types");
+    };
+    Ok(match op {
+        Lt => o == Less,
+        Gt => o == Greater,
+        Le => o != Greater,
+        Ge => o != Less,
+        Eq | Ne => false,
+    })
+}
+
+impl Interp<'_, '_> {
+    fn attr(&self, a: Attr) -> Value {
+        route::read(a, self.ctx, self.attrs())
+    }
+
+    fn set_attr(&mut self, a: Attr, v: Value) -> S<()> {
+        // Writing the value a scalar attribute already has changes nothing: keep the input
+        // shared (Calico's kernel filter rewrites krt_metric/krt_tunnel on every route).
+        let scalar = !matches!(
+            a,
+            Attr::BgpCommunity | Attr::BgpLargeCommunity | Attr::BgpPath
+        );
+        if scalar && v != Value::Void && route::read(a, self.ctx, self.attrs()) == v {
+            return Ok(());
+        }
+        let family_v4 = self.ctx.prefix.addr().is_ipv4();
+        route::write(a, self.attrs_mut(), v, family_v4).map_err(Stop::Error)
+    }
+
+    fn unset_attr(&mut self, a: Attr) -> S<()> {
+        route::unset(a, self.attrs_mut()).map_err(Stop::Error)
+    }
+}

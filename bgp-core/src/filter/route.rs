@@ -1,0 +1,246 @@
+//! Route attributes as filters see them: reading and writing [`RouteAttrs`] with BIRD 1.6's
+//! types and rules (`filter/filter.c`, cases `'a'`, `'aS'`, `'ea'`, `'eS'`, `'P'`, `'PS'`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use super::interp::RouteCtx;
+use super::ir::Attr;
+use super::ops::RuntimeError;
+use super::value::{EnumKind, EnumValue, Value};
+use crate::rib::attrs::{KernelTunnel, RouteAttrs, RouteType, SourceKind};
+use crate::wire::{NextHop, Origin};
+
+type R<T> = Result<T, RuntimeError>;
+
+fn source_enum(s: SourceKind) -> EnumValue {
+    match s {
+        SourceKind::Bgp => EnumValue::RTS_BGP,
+        SourceKind::Static => EnumValue::RTS_STATIC,
+        SourceKind::Kernel => EnumValue::RTS_INHERIT,
+        SourceKind::Direct => EnumValue::RTS_DEVICE,
+    }
+}
+
+fn ip_of(nh: &NextHop) -> Option<IpAddr> {
+    match nh {
+        NextHop::V4(a) => Some(IpAddr::V4(*a)),
+        NextHop::V6 { global, .. } => Some(IpAddr::V6(*global)),
+        NextHop::Opaque(_) => None,
+    }
+}
+
+fn next_hop_of(ip: IpAddr) -> NextHop {
+    match ip {
+        IpAddr::V4(a) => NextHop::V4(a),
+        IpAddr::V6(a) => NextHop::V6 {
+            global: a,
+            link_local: None,
+        },
+    }
+}
+
+fn unspecified(v4: bool) -> IpAddr {
+    if v4 {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    }
+}
+
+fn origin_value(o: Origin) -> Value {
+    Value::Enum(EnumValue::new(EnumKind::Origin, o.code()))
+}
+
+/// Reads an attribute. Static attributes always have a value (`gw` and `from` read as the
+/// unspecified address when the route has none, `ifname` as `""`, `preference` as the source's
+/// default); optional BGP attributes read as void when absent, except the community lists,
+/// which read as empty lists (BIRD: "undefined int_set looks like empty int_set").
+/// `bgp_next_hop` is defined for BGP routes only.
+pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
+    let p = &r.attrs;
+    let v4 = ctx.prefix.addr().is_ipv4();
+    match a {
+        Attr::Net => Value::Prefix(*ctx.prefix),
+        Attr::Source => Value::Enum(source_enum(ctx.source)),
+        Attr::Dest => Value::Enum(match r.meta.route_type {
+            RouteType::Blackhole => EnumValue::RTD_BLACKHOLE,
+            RouteType::Unreachable => EnumValue::RTD_UNREACHABLE,
+            RouteType::Unicast if r.next_hop.is_some() => EnumValue::RTD_ROUTER,
+            RouteType::Unicast => EnumValue::RTD_DEVICE,
+        }),
+        Attr::Ifname => Value::String(r.meta.ifname.clone().unwrap_or_else(|| Arc::from(""))),
+        Attr::Preference => Value::Int(u32::from(
+            r.meta
+                .preference
+                .unwrap_or_else(|| ctx.source.default_preference()),
+        )),
+        Attr::Gw => Value::Ip(
+            r.next_hop
+                .as_ref()
+                .and_then(ip_of)
+                .unwrap_or_else(|| unspecified(v4)),
+        ),
+        Attr::From => Value::Ip(ctx.from.unwrap_or_else(|| unspecified(v4))),
+        Attr::Proto => Value::string(ctx.proto),
+        Attr::KrtMetric => r.meta.krt_metric.map_or(Value::Void, Value::Int),
+        Attr::KrtTunnel => match &r.meta.tunnel {
+            None => Value::Void,
+            Some(KernelTunnel::Direct) => Value::string(""),
+            Some(KernelTunnel::Dev(d)) => Value::String(d.clone()),
+        },
+        Attr::BgpOrigin => p.origin.map_or(Value::Void, origin_value),
+        Attr::BgpPath => p
+            .as_path
+            .as_ref()
+            .map_or(Value::Void, |x| Value::Path(Arc::new(x.clone()))),
+        Attr::BgpNextHop => match ctx.source {
+            SourceKind::Bgp => r
+                .next_hop
+                .as_ref()
+                .and_then(ip_of)
+                .map_or(Value::Void, Value::Ip),
+            _ => Value::Void,
+        },
+        Attr::BgpMed => p.med.map_or(Value::Void, Value::Int),
+        Attr::BgpLocalPref => p.local_pref.map_or(Value::Void, Value::Int),
+        Attr::BgpCommunity => Value::Clist(Arc::from(p.communities.as_slice())),
+        Attr::BgpLargeCommunity => Value::Lclist(Arc::from(p.large_communities.as_slice())),
+        Attr::BgpOriginatorId => p
+            .originator_id
+            .map_or(Value::Void, |a| Value::Quad(u32::from(a))),
+    }
+}
+
+fn int(v: &Value, msg: &'static str) -> R<u32> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        _ => Err(RuntimeError(msg)),
+    }
+}
+
+fn ip(v: &Value, v4: bool, msg: &'static str) -> R<IpAddr> {
+    match v {
+        Value::Ip(a) if a.is_ipv4() == v4 => Ok(*a),
+        _ => Err(RuntimeError(msg)),
+    }
+}
+
+/// Writes an attribute with BIRD's type checks ("Setting int attribute to non-int value"...).
+/// `v4`: the route's family (a next hop or gateway of the other family is an error).
+pub(super) fn write(a: Attr, r: &mut RouteAttrs, v: Value, v4: bool) -> R<()> {
+    let p = &mut r.attrs;
+    match a {
+        Attr::Net | Attr::Source | Attr::Ifname | Attr::From | Attr::Proto => {
+            return Err(RuntimeError("attribute is read-only"))
+        }
+        Attr::Dest => {
+            r.meta.route_type = match v {
+                Value::Enum(e) if e == EnumValue::RTD_BLACKHOLE => RouteType::Blackhole,
+                Value::Enum(e) if e == EnumValue::RTD_UNREACHABLE => RouteType::Unreachable,
+                Value::Enum(e) if e.kind == EnumKind::Dest => {
+                    return Err(RuntimeError(
+                        "Destination can be changed only to blackhole or unreachable",
+                    ))
+                }
+                _ => {
+                    return Err(RuntimeError(
+                        "Attempt to set static attribute to incompatible type",
+                    ))
+                }
+            };
+            r.next_hop = None;
+        }
+        Attr::Preference => {
+            let x = int(&v, "Can't set preference to non-integer")?;
+            let x = u16::try_from(x)
+                .map_err(|_| RuntimeError("Setting preference value out of bounds"))?;
+            r.meta.preference = Some(x);
+        }
+        Attr::Gw => {
+            let a = ip(&v, v4, "Invalid gw address")?;
+            r.next_hop = Some(next_hop_of(a));
+            r.meta.route_type = RouteType::Unicast;
+        }
+        Attr::BgpNextHop => {
+            r.next_hop = Some(next_hop_of(ip(
+                &v,
+                v4,
+                "Setting ip attribute to non-ip value",
+            )?))
+        }
+        Attr::KrtMetric => {
+            r.meta.krt_metric = Some(int(&v, "Setting int attribute to non-int value")?)
+        }
+        Attr::KrtTunnel => match v {
+            Value::String(s) => {
+                r.meta.tunnel = Some(if s.is_empty() {
+                    KernelTunnel::Direct
+                } else {
+                    KernelTunnel::Dev(s)
+                })
+            }
+            _ => return Err(RuntimeError("Setting string attribute to non-string value")),
+        },
+        Attr::BgpOrigin => {
+            let code = match v {
+                Value::Enum(e) if e.kind == EnumKind::Origin => e.value,
+                Value::Int(i) => u8::try_from(i).unwrap_or(u8::MAX),
+                _ => return Err(RuntimeError("Setting int attribute to non-int value")),
+            };
+            p.origin =
+                Some(Origin::from_code(code).ok_or(RuntimeError("Invalid BGP origin value"))?);
+        }
+        Attr::BgpPath => match v {
+            Value::Path(x) => p.as_path = Some((*x).clone()),
+            _ => return Err(RuntimeError("Setting path attribute to non-path value")),
+        },
+        Attr::BgpMed => p.med = Some(int(&v, "Setting int attribute to non-int value")?),
+        Attr::BgpLocalPref => {
+            p.local_pref = Some(int(&v, "Setting int attribute to non-int value")?)
+        }
+        Attr::BgpCommunity => match v {
+            Value::Clist(l) => p.communities = l.to_vec(),
+            _ => return Err(RuntimeError("Setting clist attribute to non-clist value")),
+        },
+        Attr::BgpLargeCommunity => match v {
+            Value::Lclist(l) => p.large_communities = l.to_vec(),
+            _ => return Err(RuntimeError("Setting lclist attribute to non-lclist value")),
+        },
+        Attr::BgpOriginatorId => {
+            p.originator_id = Some(Ipv4Addr::from(match v {
+                Value::Quad(q) | Value::Int(q) => q,
+                Value::Ip(IpAddr::V4(a)) => u32::from(a),
+                _ => return Err(RuntimeError("Setting quad attribute to non-quad value")),
+            }))
+        }
+    }
+    Ok(())
+}
+
+/// `unset(attr)`: removes an optional (extended) attribute; static attributes cannot be
+/// unset.
+pub(super) fn unset(a: Attr, r: &mut RouteAttrs) -> R<()> {
+    let p = &mut r.attrs;
+    match a {
+        Attr::KrtMetric => r.meta.krt_metric = None,
+        Attr::KrtTunnel => r.meta.tunnel = None,
+        Attr::BgpOrigin => p.origin = None,
+        Attr::BgpPath => p.as_path = None,
+        Attr::BgpNextHop => r.next_hop = None,
+        Attr::BgpMed => p.med = None,
+        Attr::BgpLocalPref => p.local_pref = None,
+        Attr::BgpCommunity => p.communities.clear(),
+        Attr::BgpLargeCommunity => p.large_communities.clear(),
+        Attr::BgpOriginatorId => p.originator_id = None,
+        Attr::Net
+        | Attr::Source
+        | Attr::Dest
+        | Attr::Ifname
+        | Attr::Preference
+        | Attr::Gw
+        | Attr::From
+        | Attr::Proto => return Err(RuntimeError("Only extended attributes can be unset")),
+    }
+    Ok(())
+}
