@@ -137,6 +137,15 @@ pub enum Show {
         #[arg(long)]
         json: bool,
     },
+    /// BFD: `show bfd sessions`.
+    Bfd {
+        /// `sessions`.
+        #[arg(value_parser = ["sessions"], default_value = "sessions")]
+        what: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Quotes a protocol argument for the wire when it is a pattern.
@@ -174,6 +183,7 @@ impl ClientCommand {
                     (format!("show protocols all {}", proto_word(name)), *json)
                 }
                 Show::Fib { json } => ("show fib".into(), *json),
+                Show::Bfd { json, .. } => ("show bfd sessions".into(), *json),
             },
             ClientCommand::Enable { peer, json } => (format!("enable {}", proto_word(peer)), *json),
             ClientCommand::Disable {

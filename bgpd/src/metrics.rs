@@ -45,6 +45,12 @@ pub struct Metrics {
     pub fib_pending: IntGauge,
     /// Loc-RIB routes by `family` (`ipv4`, `ipv6`): `bgpd_rib_routes`.
     pub rib_routes: IntGaugeVec,
+    /// BFD state changes by `peer` (address) and `state` entered:
+    /// `bgpd_bfd_state_changes_total`.
+    pub bfd_state_changes: IntCounterVec,
+    /// Time from a BFD session's last received packet to its Down by detection timeout:
+    /// `bgpd_bfd_detection_seconds`.
+    pub bfd_detection_seconds: Histogram,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,8 +115,26 @@ impl Metrics {
         registry
             .register(Box::new(rib_routes.clone()))
             .expect("unique name");
+        let bfd_state_changes = IntCounterVec::new(
+            opts(
+                "bfd_state_changes_total",
+                "BFD session state changes, by state entered.",
+            ),
+            &["peer", "state"],
+        )
+        .expect("valid counter");
+        registry
+            .register(Box::new(bfd_state_changes.clone()))
+            .expect("unique name");
+        let bfd_detection_seconds = hist(
+            "bfd_detection_seconds",
+            "Time from a BFD session's last received packet to its Down by detection timeout.",
+            prometheus::exponential_buckets(0.01, 1.5, 16).expect("valid buckets"),
+        );
         Arc::new(Metrics {
             registry,
+            bfd_state_changes,
+            bfd_detection_seconds,
             messages_in,
             messages_out,
             update_processing_seconds,
@@ -144,6 +168,44 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// BFD at scrape time: sessions by state, and the engine's packet counters (cumulative, so
+/// exposed as counters).
+fn scrape_bfd(reg: &Registry, control: &dyn Control) -> prometheus::Result<()> {
+    let sessions = control.bfd_sessions();
+    let c = control.bfd_counters();
+    if sessions.is_empty() && c.packets_out == 0 {
+        return Ok(()); // BFD not configured
+    }
+    let by_state = IntGaugeVec::new(opts("bfd_sessions", "BFD sessions, by state."), &["state"])?;
+    for st in bgp_core::bfd::State::ALL {
+        let n = sessions.iter().filter(|s| s.state == st.name()).count();
+        by_state.with_label_values(&[st.name()]).set(n as i64);
+    }
+    let packets = prometheus::IntCounterVec::new(
+        opts(
+            "bfd_packets_total",
+            "BFD Control packets, by direction (in: accepted).",
+        ),
+        &["direction"],
+    )?;
+    packets.with_label_values(&["in"]).inc_by(c.packets_in);
+    packets.with_label_values(&["out"]).inc_by(c.packets_out);
+    let dropped = prometheus::IntCounterVec::new(
+        opts(
+            "bfd_packets_dropped_total",
+            "BFD packets dropped by the checks of RFC 5880 §6.8.6 / RFC 5881 §5, by reason.",
+        ),
+        &["reason"],
+    )?;
+    for (r, n) in &c.dropped {
+        dropped.with_label_values(&[r.as_str()]).inc_by(*n);
+    }
+    reg.register(Box::new(by_state))?;
+    reg.register(Box::new(packets))?;
+    reg.register(Box::new(dropped))?;
+    Ok(())
 }
 
 /// RFC 4271 / BGP4-MIB `bgpPeerState` numbers; BIRD's `Passive` (waiting for the peer to
@@ -235,6 +297,7 @@ fn scrape_gauges(reg: &Registry, control: &dyn Control) -> prometheus::Result<()
     for c in [&state, &uptime, &received, &accepted, &advertised, &up] {
         reg.register(Box::new(c.clone()))?;
     }
+    scrape_bfd(reg, control)?;
     if let Some(proc) = ProcessStats::read() {
         let cpu = Gauge::with_opts(Opts::new(
             "process_cpu_seconds_total",

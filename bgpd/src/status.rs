@@ -329,4 +329,72 @@ pub trait Control: Send + Sync + 'static {
     fn reload(&self) -> Result<(), ControlError>;
     /// `down`: graceful shutdown.
     fn shutdown(&self);
+    /// `show bfd sessions`: every BFD session (none when BFD is not configured).
+    fn bfd_sessions(&self) -> Vec<BfdSessionStatus> {
+        Vec::new()
+    }
+    /// BFD packet counters of the whole daemon.
+    fn bfd_counters(&self) -> BfdCounters {
+        BfdCounters::default()
+    }
+}
+
+/// One BFD session (`show bfd sessions`, `docs/bfd.md`). Intervals in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BfdSessionStatus {
+    /// The neighbour.
+    pub address: IpAddr,
+    /// Our source address, when configured.
+    pub local: Option<IpAddr>,
+    /// RFC 5883 multihop (UDP 4784) rather than single hop (3784).
+    pub multihop: bool,
+    /// `AdminDown`, `Down`, `Init`, `Up`.
+    pub state: String,
+    /// The neighbour's state as it last said.
+    pub remote_state: String,
+    /// Since when in this state.
+    pub since: SystemTime,
+    /// Our discriminator.
+    pub local_discriminator: u32,
+    /// The neighbour's (0 until known).
+    pub remote_discriminator: u32,
+    /// Why our state last changed (RFC 5880 diagnostic words).
+    pub local_diagnostic: String,
+    /// The neighbour's diagnostic.
+    pub remote_diagnostic: String,
+    /// Configured Desired Min TX Interval once Up.
+    pub min_tx_ms: f64,
+    /// Configured Required Min RX Interval.
+    pub min_rx_ms: f64,
+    /// Configured TX interval while not Up.
+    pub idle_tx_ms: f64,
+    /// Our Detect Mult.
+    pub multiplier: u8,
+    /// The neighbour's Detect Mult (0 until known).
+    pub remote_multiplier: u8,
+    /// The neighbour's Required Min RX Interval.
+    pub remote_min_rx_ms: f64,
+    /// The neighbour's Desired Min TX Interval.
+    pub remote_min_tx_ms: f64,
+    /// The negotiated transmit interval (before jitter); none when not sending periodically.
+    pub tx_interval_ms: Option<f64>,
+    /// The Detection Time; none before the first packet.
+    pub detection_time_ms: Option<f64>,
+    /// Packets accepted.
+    pub packets_in: u64,
+    /// Packets sent.
+    pub packets_out: u64,
+    /// The BGP protocols bound to it.
+    pub peers: Vec<String>,
+}
+
+/// BFD packet counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BfdCounters {
+    /// Accepted.
+    pub packets_in: u64,
+    /// Sent.
+    pub packets_out: u64,
+    /// Dropped, by reason (`docs/bfd.md`).
+    pub dropped: Vec<(String, u64)>,
 }

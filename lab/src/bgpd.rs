@@ -54,6 +54,8 @@ pub struct BgpdPeer {
     pub multihop: Option<u8>,
     /// Graceful-restart time for this peer.
     pub graceful_restart_time: Option<u16>,
+    /// `bfd = <this TOML value>` (`true`, `{ min_rx = "100ms", ... }`).
+    pub bfd: Option<String>,
 }
 
 impl BgpdPeer {
@@ -75,6 +77,7 @@ impl BgpdPeer {
             hold_time: None,
             multihop: None,
             graceful_restart_time: None,
+            bfd: None,
         }
     }
 }
@@ -257,6 +260,9 @@ impl BgpdConfig {
             }
             if let Some(g) = p.graceful_restart_time {
                 let _ = writeln!(c, "graceful_restart_time = {g}");
+            }
+            if let Some(b) = &p.bfd {
+                let _ = writeln!(c, "bfd = {b}");
             }
             if let Some(i) = &p.import {
                 let _ = writeln!(c, "import = {}", q(i));

@@ -225,6 +225,15 @@ pub fn preference(k: ProtoKind) -> u32 {
 
 /// The `1006` detail lines of `show protocols all` after the row, blank line included.
 pub fn protocol_details(w: &mut ReplyWriter, p: &ProtocolStatus) {
+    protocol_details_then(w, p, &mut |_| {});
+}
+
+/// [`protocol_details`] with more lines (`extra`, e.g. BFD) before the blank line.
+pub fn protocol_details_then(
+    w: &mut ReplyWriter,
+    p: &ProtocolStatus,
+    extra: &mut dyn FnMut(&mut ReplyWriter),
+) {
     if let Some(d) = &p.description {
         w.cont(1006, &format!("  Description:    {d}"));
     }
@@ -315,6 +324,7 @@ pub fn protocol_details(w: &mut ReplyWriter, p: &ProtocolStatus) {
             w.cont(1006, &format!("    Last error:       {e}"));
         }
     }
+    extra(w);
     w.cont(1006, "");
 }
 

@@ -60,6 +60,8 @@ pub enum Command {
     ShowRoute(RouteArgs),
     /// `show fib` (bgpd extension).
     ShowFib,
+    /// `show bfd sessions` (BIRD 2).
+    ShowBfdSessions,
     /// `enable NAME`.
     Enable(ProtoArg),
     /// `disable NAME ["message"]`.
@@ -203,6 +205,9 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
     let command = match (kw(0), kw(1)) {
         (Some("show"), Some("status")) if rest.len() == 2 => Command::ShowStatus,
         (Some("show"), Some("fib")) if rest.len() == 2 => Command::ShowFib,
+        (Some("show"), Some("bfd")) if rest.len() == 3 && kw(2) == Some("sessions") => {
+            Command::ShowBfdSessions
+        }
         (Some("show"), Some("protocols" | "protocol")) => {
             let mut all = false;
             let mut which = None;

@@ -14,6 +14,7 @@
 //! are answered `8007 Too many connections` and closed at once, so a flood never makes a
 //! probe wait.
 
+pub mod bfd;
 pub mod bird;
 pub mod command;
 pub mod json;
@@ -299,11 +300,18 @@ impl Conn {
                         .fragments(JSON_CODE, &json::envelope("protocols", &ps));
                 } else {
                     let tf = self.tf();
+                    let bfd = if all {
+                        self.call(|c| c.bfd_sessions()).await?
+                    } else {
+                        Vec::new()
+                    };
                     bird::protocols_heading(&mut self.w);
                     for p in &ps {
                         bird::protocol_row(&mut self.w, p, &tf);
                         if all {
-                            bird::protocol_details(&mut self.w, p);
+                            bird::protocol_details_then(&mut self.w, p, &mut |w| {
+                                bfd::protocol_lines(w, &p.name, &bfd)
+                            });
                         }
                         self.maybe_flush().await?;
                     }
@@ -325,6 +333,17 @@ impl Conn {
                     }
                     bird::fib_summary(&mut self.w, &counts);
                 }
+            }
+            Command::ShowBfdSessions => {
+                let list = self.call(|c| c.bfd_sessions()).await?;
+                if json {
+                    self.w
+                        .fragments(JSON_CODE, &json::envelope("bfd_sessions", &list));
+                } else {
+                    let tf = self.tf();
+                    bfd::sessions(&mut self.w, &list, &tf);
+                }
+                self.w.last(0, "");
             }
             Command::Enable(p) => self.apply(p, json, Action::Enable).await?,
             Command::Disable(p, msg) => self.apply(p, json, Action::Disable(msg)).await?,

@@ -154,6 +154,22 @@ impl DaemonControl {
 }
 
 impl Control for DaemonControl {
+    fn bfd_sessions(&self) -> Vec<crate::status::BfdSessionStatus> {
+        self.shared
+            .bfd
+            .get()
+            .map(|b| b.sessions())
+            .unwrap_or_default()
+    }
+
+    fn bfd_counters(&self) -> crate::status::BfdCounters {
+        self.shared
+            .bfd
+            .get()
+            .map(|b| b.counters())
+            .unwrap_or_default()
+    }
+
     fn status(&self) -> DaemonStatus {
         let s = &self.shared;
         DaemonStatus {

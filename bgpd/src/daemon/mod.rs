@@ -6,11 +6,14 @@
 //! * `peer`: one task per neighbour driving `bgp_core::peer::Peer`;
 //! * `rib`: the RIB task (batches, FIB hand-off, graceful-restart recovery, local routes);
 //! * `fib`: the bridge to bgp-fib's FIB thread and the kernel form of routes (Calico pools);
+//! * `bfd`, `bfd_sockets`: the BFD task (sessions bound to BGP peers) and its UDP sockets;
 //! * `control`: the [`crate::status::Control`] implementation;
 //! * `reload`: applying a changed configuration;
 //! * `stats`: the counters the metrics endpoint reads;
 //! * `notify`: systemd readiness, reload/stop notifications and the watchdog (`sd-notify`).
 
+mod bfd;
+mod bfd_sockets;
 mod control;
 mod fib;
 mod listener;
@@ -163,6 +166,8 @@ pub(crate) struct Shared {
     pub listeners: Mutex<Vec<listener::ListenerEntry>>,
     /// The runtime, for work started from synchronous control calls.
     pub runtime: tokio::runtime::Handle,
+    /// The BFD task, started by the first peer with BFD.
+    pub bfd: std::sync::OnceLock<Arc<bfd::BfdHandle>>,
 }
 
 /// Waits until the watched flag is true (or its sender is gone).
@@ -327,6 +332,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         stats: Stats::default(),
         listeners: Mutex::new(Vec::new()),
         runtime: tokio::runtime::Handle::current(),
+        bfd: std::sync::OnceLock::new(),
     });
 
     // Listeners first: a bind error aborts the start before anything runs.

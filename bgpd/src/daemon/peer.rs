@@ -267,6 +267,8 @@ struct PeerTask {
     /// session past Active, no stale routes kept for graceful restart), cleared otherwise.
     forget_at: Option<tokio::time::Instant>,
     done: bool,
+    /// The BFD session bound to this peer (`bfd` set).
+    bfd: Option<super::bfd::PeerBfd>,
 }
 
 fn new_peer(shared: &Shared, spec: &PeerSpec) -> Peer {
@@ -297,7 +299,9 @@ impl PeerTask {
         cmd_rx: mpsc::UnboundedReceiver<PeerCmd>,
     ) -> Self {
         let (in_tx, in_rx) = mpsc::channel(READ_DEPTH * 2);
+        let bfd = super::bfd::PeerBfd::attach(&shared, &spec);
         PeerTask {
+            bfd,
             peer: new_peer(&shared, &spec),
             shared,
             h,
@@ -349,6 +353,12 @@ impl PeerTask {
                     self.forget().await;
                     continue;
                 }
+                v = async {
+                    match &mut self.bfd {
+                        Some(b) => b.changed().await,
+                        None => std::future::pending().await,
+                    }
+                } => self.bfd_verdict(v),
                 _ = async {
                     match want_write.and_then(|i| self.conns.get(i)) {
                         Some(c) => { let _ = c.wr.writable().await; }
@@ -359,6 +369,11 @@ impl PeerTask {
             self.process().await;
         }
         self.close_all().await;
+    }
+
+    fn bfd_verdict(&mut self, v: super::bfd::Verdict) {
+        let held = self.bfd.as_ref().is_some_and(|b| b.held);
+        super::bfd::apply_verdict(&mut self.peer, &self.h, held, v);
     }
 
     fn input(&mut self, inp: Input) {
@@ -480,6 +495,8 @@ impl PeerTask {
                 self.close_all().await;
                 self.spec = *spec;
                 *lock(&self.h.spec) = self.spec.clone();
+                self.bfd = None;
+                self.bfd = super::bfd::PeerBfd::attach(&self.shared, &self.spec);
                 self.peer = new_peer(&self.shared, &self.spec);
                 if !self.spec.common.disabled {
                     self.peer.handle_command(Instant::now(), Command::Start);

@@ -120,6 +120,22 @@ impl Stats {
         }
     }
 
+    /// A BFD session changed state; `since_rx`: time since its last packet (for a detection
+    /// by timeout, `bgpd_bfd_detection_seconds`).
+    pub fn bfd_transition(&self, ev: &bgp_core::bfd::BfdEvent, since_rx: Option<Duration>) {
+        if let Some(m) = self.metrics.get() {
+            let t = ev.transition;
+            m.bfd_state_changes
+                .with_label_values(&[&ev.key.remote.to_string(), t.to.name()])
+                .inc();
+            if t.diag == bgp_core::bfd::Diag::TIME_EXPIRED {
+                if let Some(d) = since_rx {
+                    m.bfd_detection_seconds.observe(d.as_secs_f64());
+                }
+            }
+        }
+    }
+
     /// A message of type code `ty` was received from (`inbound`) or sent to `peer`.
     pub fn message(&self, peer: &str, ty: u8, inbound: bool) {
         if let Some(m) = self.metrics.get() {

@@ -1,0 +1,485 @@
+//! DOC: the BFD task: one tokio task drives the sans-IO `bgp_core::bfd::Bfd` engine with the
+//! UDP sockets of `bfd_sockets`, and binds its sessions to BGP peers. It starts with the first
+//! peer that has `bfd` set (a daemon without BFD opens no BFD port).
+//!
+//! * A peer with BFD attaches ([`PeerBfd::attach`]) a client to the session of its key
+//!   (address, source address, hop mode): peers to one address share one session, which is
+//!   removed (after an AdminDown packet) when its last client goes.
+//! * Session states reach the peer tasks through a `watch` per key. When a session that was Up
+//!   goes Down, every BGP session bound to it is closed at once (Cease, subcode 10 "BFD Down",
+//!   RFC 9384; routes withdrawn as for any closed session) and, with `[bfd] wait_for_up`
+//!   (BIRD's behaviour), held down until BFD is Up again. A Down caused by the peer's
+//!   AdminDown does not touch BGP (RFC 5882 §3.2).
+//! * Every state change is logged with its diagnostic and counted in the metrics.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use bgp_core::bfd::{
+    Bfd, BfdEvent, Key, Received, SessionParams, State, PACKET_LEN, PORT_MULTIHOP, PORT_SINGLE_HOP,
+};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+
+use bgp_core::peer::Peer;
+use bgp_core::session::Command;
+
+use super::{bfd_sockets, lock, PeerHandle, Shared};
+use crate::config::PeerSpec;
+use crate::status::{BfdCounters, BfdSessionStatus};
+
+/// What a peer task sees of its BFD session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Link {
+    pub state: State,
+    /// Changes seen so far (so two quick flips are not lost).
+    pub seq: u64,
+    /// The last change was a Down from Up caused by a failure (not by the peer's AdminDown).
+    pub failed: bool,
+}
+
+enum Cmd {
+    Add(Key, SessionParams),
+    Remove(Key),
+}
+
+struct Client {
+    tx: watch::Sender<Link>,
+    refs: usize,
+    peers: Vec<String>,
+}
+
+/// The BFD task's shared side.
+pub(crate) struct BfdHandle {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    clients: Mutex<HashMap<Key, Client>>,
+    engine: Arc<Mutex<Bfd>>,
+    /// Since when each session is in its state, wall clock.
+    since: Mutex<HashMap<Key, SystemTime>>,
+    /// Whether the receive sockets could be opened.
+    pub listening: Mutex<Vec<String>>,
+}
+
+impl BfdHandle {
+    fn start(shared: &Arc<Shared>) -> Arc<BfdHandle> {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()) << 32;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let h = Arc::new(BfdHandle {
+            cmd: tx,
+            clients: Mutex::new(HashMap::new()),
+            engine: Arc::new(Mutex::new(Bfd::new(seed))),
+            since: Mutex::new(HashMap::new()),
+            listening: Mutex::new(Vec::new()),
+        });
+        let task = Task {
+            h: Arc::clone(&h),
+            shared: Arc::clone(shared),
+            tx_socks: HashMap::new(),
+            port_seed: (seed >> 16) as u16,
+        };
+        shared.runtime.spawn(task.run(rx));
+        h
+    }
+
+    /// Every session, for `show bfd sessions` and the metrics.
+    pub fn sessions(&self) -> Vec<BfdSessionStatus> {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        let clients = lock(&self.clients);
+        let since = lock(&self.since);
+        let e = lock(&self.engine);
+        e.sessions()
+            .map(|v| {
+                let s = v.session;
+                let p = s.params();
+                BfdSessionStatus {
+                    address: v.key.remote,
+                    local: v.key.local,
+                    multihop: v.key.multihop,
+                    state: s.state().name().to_string(),
+                    remote_state: s.remote_state().name().to_string(),
+                    since: since
+                        .get(&v.key)
+                        .copied()
+                        .unwrap_or_else(|| wall - now.saturating_duration_since(s.since())),
+                    local_discriminator: s.local_discr(),
+                    remote_discriminator: s.remote_discr(),
+                    local_diagnostic: s.local_diag().text().to_string(),
+                    remote_diagnostic: s.remote_diag().text().to_string(),
+                    min_tx_ms: p.min_tx.as_secs_f64() * 1e3,
+                    min_rx_ms: p.min_rx.as_secs_f64() * 1e3,
+                    idle_tx_ms: p.idle_tx.as_secs_f64() * 1e3,
+                    multiplier: p.detect_mult,
+                    remote_multiplier: s.remote_detect_mult(),
+                    remote_min_rx_ms: s.remote_min_rx().as_secs_f64() * 1e3,
+                    remote_min_tx_ms: s.remote_min_tx().as_secs_f64() * 1e3,
+                    tx_interval_ms: s.tx_interval().map(|d| d.as_secs_f64() * 1e3),
+                    detection_time_ms: s.detection_time().map(|d| d.as_secs_f64() * 1e3),
+                    packets_in: v.rx,
+                    packets_out: v.tx,
+                    peers: clients
+                        .get(&v.key)
+                        .map(|c| c.peers.clone())
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// Packet counters of the whole daemon.
+    pub fn counters(&self) -> BfdCounters {
+        let e = lock(&self.engine);
+        let c = e.counters();
+        BfdCounters {
+            packets_in: c.rx,
+            packets_out: c.tx,
+            dropped: bgp_core::bfd::DropReason::ALL
+                .iter()
+                .map(|r| (r.label().to_string(), c.dropped(*r)))
+                .collect(),
+        }
+    }
+}
+
+/// The session parameters of a peer, from the configuration.
+fn params(shared: &Shared, spec: &PeerSpec) -> Option<(Key, SessionParams, bool)> {
+    let cfg = shared.config();
+    let b = cfg.bfd_peer(spec)?;
+    Some((
+        Key {
+            remote: spec.address,
+            local: spec.common.source_address,
+            multihop: b.multihop,
+        },
+        SessionParams {
+            min_tx: b.min_tx,
+            min_rx: b.min_rx,
+            idle_tx: b.idle_tx,
+            detect_mult: b.multiplier,
+        },
+        cfg.file.bfd.wait_for_up,
+    ))
+}
+
+/// What the peer task must do after a BFD change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Close the BGP session now (and keep it down while held).
+    Close,
+    /// BFD is Up again: start the BGP session that was held down.
+    Release,
+    /// Nothing.
+    Nothing,
+}
+
+/// Applies a BFD verdict to a peer's BGP: close at once (Cease 10 "BFD Down", RFC 9384; the
+/// routes go as for any closed session), restarting it unless `held`; or start it again once
+/// BFD is back Up. An administratively disabled peer stays down.
+pub(crate) fn apply_verdict(peer: &mut Peer, h: &PeerHandle, held: bool, v: Verdict) {
+    let now = Instant::now();
+    let enabled = lock(&h.status).enabled;
+    match v {
+        Verdict::Close => {
+            tracing::warn!("BFD session down: closing the BGP session");
+            lock(&h.status).last_error = Some("BFD session down".into());
+            peer.handle_command(
+                now,
+                Command::Stop {
+                    subcode: 10,
+                    message: "BFD down".into(),
+                },
+            );
+            if !held && enabled {
+                peer.handle_command(now, Command::Start);
+            }
+        }
+        Verdict::Release if enabled => {
+            tracing::info!("BFD session up: starting the BGP session");
+            peer.handle_command(now, Command::Start);
+        }
+        Verdict::Release | Verdict::Nothing => {}
+    }
+}
+
+/// A peer's attachment to its BFD session (dropping it detaches).
+pub(crate) struct PeerBfd {
+    h: Arc<BfdHandle>,
+    key: Key,
+    name: String,
+    rx: watch::Receiver<Link>,
+    seen: u64,
+    wait_for_up: bool,
+    /// BGP is held down until BFD is Up.
+    pub held: bool,
+}
+
+impl PeerBfd {
+    /// Attaches `spec` to its BFD session if it has `bfd` set.
+    pub fn attach(shared: &Arc<Shared>, spec: &PeerSpec) -> Option<PeerBfd> {
+        let (key, p, wait_for_up) = params(shared, spec)?;
+        let h = Arc::clone(shared.bfd.get_or_init(|| BfdHandle::start(shared)));
+        let rx = {
+            let mut clients = lock(&h.clients);
+            let c = clients.entry(key).or_insert_with(|| Client {
+                tx: watch::channel(Link {
+                    state: State::Down,
+                    seq: 0,
+                    failed: false,
+                })
+                .0,
+                refs: 0,
+                peers: Vec::new(),
+            });
+            c.refs += 1;
+            c.peers.push(spec.name.clone());
+            c.tx.subscribe()
+        };
+        let _ = h.cmd.send(Cmd::Add(key, p));
+        let seen = rx.borrow().seq;
+        Some(PeerBfd {
+            h,
+            key,
+            name: spec.name.clone(),
+            rx,
+            seen,
+            wait_for_up,
+            held: false,
+        })
+    }
+
+    /// Waits for the next change and says what BGP must do.
+    pub async fn changed(&mut self) -> Verdict {
+        if self.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        let l = *self.rx.borrow_and_update();
+        let missed_failure = l.seq > self.seen + 1;
+        self.seen = l.seq;
+        if l.failed || (missed_failure && l.state != State::Up) {
+            self.held = self.wait_for_up;
+            return Verdict::Close;
+        }
+        if l.state == State::Up && self.held {
+            self.held = false;
+            return Verdict::Release;
+        }
+        Verdict::Nothing
+    }
+}
+
+impl Drop for PeerBfd {
+    fn drop(&mut self) {
+        let mut clients = lock(&self.h.clients);
+        let last = match clients.get_mut(&self.key) {
+            Some(c) => {
+                c.refs = c.refs.saturating_sub(1);
+                if let Some(i) = c.peers.iter().position(|p| *p == self.name) {
+                    c.peers.remove(i);
+                }
+                c.refs == 0
+            }
+            None => false,
+        };
+        if last {
+            clients.remove(&self.key);
+        }
+        let _ = self.h.cmd.send(Cmd::Remove(self.key));
+    }
+}
+
+struct Task {
+    h: Arc<BfdHandle>,
+    shared: Arc<Shared>,
+    tx_socks: HashMap<u32, std::net::UdpSocket>,
+    port_seed: u16,
+}
+
+/// Waits until `s` (if any) is readable.
+async fn readable(s: &Option<UdpSocket>) {
+    match s {
+        Some(s) => {
+            let _ = s.readable().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Task {
+    async fn run(mut self, mut cmd_rx: mpsc::UnboundedReceiver<Cmd>) {
+        let open = |v6: bool, port: u16| match bfd_sockets::rx_socket(v6, port) {
+            Ok(s) => {
+                lock(&self.h.listening)
+                    .push(format!("{}:{port}", if v6 { "[::]" } else { "0.0.0.0" }));
+                Some(s)
+            }
+            Err(e) => {
+                tracing::error!(port, v6, "BFD: cannot open the receive socket: {e}");
+                None
+            }
+        };
+        let socks = [
+            (open(false, PORT_SINGLE_HOP), false),
+            (open(true, PORT_SINGLE_HOP), false),
+            (open(false, PORT_MULTIHOP), true),
+            (open(true, PORT_MULTIHOP), true),
+        ];
+        let mut stop = self.shared.stop_tx.subscribe();
+        let mut buf = [0u8; 512];
+        loop {
+            let deadline = lock(&self.h.engine)
+                .poll_timeout(Instant::now())
+                .map(tokio::time::Instant::from_std);
+            let [(s0, _), (s1, _), (s2, _), (s3, _)] = &socks;
+            tokio::select! {
+                biased;
+                _ = super::stopped(&mut stop) => {
+                    self.shutdown();
+                    return;
+                }
+                c = cmd_rx.recv() => match c {
+                    Some(c) => self.command(c),
+                    None => return,
+                },
+                _ = readable(s0) => self.read(&socks[0], &mut buf),
+                _ = readable(s1) => self.read(&socks[1], &mut buf),
+                _ = readable(s2) => self.read(&socks[2], &mut buf),
+                _ = readable(s3) => self.read(&socks[3], &mut buf),
+                _ = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    lock(&self.h.engine).handle_timeout(Instant::now());
+                }
+            }
+            self.flush();
+        }
+    }
+
+    fn command(&mut self, c: Cmd) {
+        let now = Instant::now();
+        let mut e = lock(&self.h.engine);
+        match c {
+            Cmd::Add(key, p) => {
+                let d = e.add(now, key, p);
+                if !self.tx_socks.contains_key(&d) {
+                    let start = self.port_seed.wrapping_add(d as u16);
+                    match bfd_sockets::tx_socket(key.remote, key.local, start) {
+                        Ok(s) => {
+                            self.tx_socks.insert(d, s);
+                        }
+                        Err(e) => {
+                            tracing::error!(peer = %key.remote, "BFD: cannot open a send socket: {e}")
+                        }
+                    }
+                    tracing::info!(peer = %key.remote, multihop = key.multihop, discriminator = d, "BFD session created");
+                }
+            }
+            Cmd::Remove(key) => {
+                if let Some(d) = e.find(&key) {
+                    e.remove(now, d);
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, sock: &(Option<UdpSocket>, bool), buf: &mut [u8; 512]) {
+        let (Some(s), multihop) = sock else { return };
+        for _ in 0..64 {
+            match bfd_sockets::recv(s, buf) {
+                Ok((n, from, ttl)) => {
+                    let rx = Received {
+                        src: from.ip(),
+                        dst: None,
+                        multihop: *multihop,
+                        ttl,
+                    };
+                    let bytes = buf.get(..n).unwrap_or(&[]);
+                    let r = lock(&self.h.engine).handle_packet(Instant::now(), rx, bytes);
+                    if let Err(reason) = r {
+                        tracing::debug!(%from, %reason, "BFD packet dropped");
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Sends what is owed and publishes state changes.
+    fn flush(&mut self) {
+        let now = Instant::now();
+        let mut pkt = [0u8; PACKET_LEN];
+        let mut events: Vec<BfdEvent> = Vec::new();
+        {
+            let mut e = lock(&self.h.engine);
+            while let Some(t) = e.poll_transmit(now, &mut pkt) {
+                let port = if t.key.multihop {
+                    PORT_MULTIHOP
+                } else {
+                    PORT_SINGLE_HOP
+                };
+                if let Some(s) = self.tx_socks.get(&t.discr) {
+                    let _ = s.send_to(
+                        pkt.get(..t.len).unwrap_or(&[]),
+                        SocketAddr::new(t.key.remote, port),
+                    );
+                }
+                if e.session(t.discr).is_none() {
+                    self.tx_socks.remove(&t.discr);
+                }
+            }
+            while let Some(ev) = e.poll_event() {
+                events.push(ev);
+            }
+        }
+        for ev in events {
+            self.publish(ev);
+        }
+    }
+
+    fn publish(&mut self, ev: BfdEvent) {
+        let t = ev.transition;
+        tracing::info!(
+            peer = %ev.key.remote,
+            multihop = ev.key.multihop,
+            "BFD session {} -> {}: {}{}",
+            t.from,
+            t.to,
+            t.diag,
+            if t.remote_admin_down { " (neighbour AdminDown)" } else { "" }
+        );
+        lock(&self.h.since).insert(ev.key, SystemTime::now());
+        self.shared.stats.bfd_transition(&ev, {
+            let e = lock(&self.h.engine);
+            e.session(ev.discr)
+                .and_then(|s| s.last_rx())
+                .map(|l| l.elapsed())
+        });
+        if let Some(c) = lock(&self.h.clients).get(&ev.key) {
+            c.tx.send_modify(|l| {
+                l.state = t.to;
+                l.seq += 1;
+                l.failed = t.from == State::Up && t.to != State::Up && !t.remote_admin_down;
+            });
+        }
+    }
+
+    fn shutdown(&mut self) {
+        // AdminDown to every peer (RFC 5880 §6.8.16), so they do not count it as a failure.
+        let now = Instant::now();
+        {
+            let mut e = lock(&self.h.engine);
+            let ds: Vec<u32> = e.sessions().map(|v| v.session.local_discr()).collect();
+            for d in ds {
+                e.set_admin_down(now, d, true);
+            }
+        }
+        self.flush();
+    }
+}
