@@ -1,5 +1,8 @@
 //! Workload generators shared by the benchmarks: deterministic messages and route sets.
 
+pub mod procstat;
+pub mod speaker;
+
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bgp_core::wire::{

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use bgpd_benches::procstat::{cpu_s, cpu_split, loadavg, rss_mb};
 use bgpd_lab::lab::netns_pids;
 use bgpd_lab::Process;
 use bgpd_lab::{
@@ -653,56 +654,6 @@ fn dut_pids(ns: &str, d: Daemon) -> (Option<i32>, Option<i32>) {
         }
     }
     (main, zebra)
-}
-
-/// Peak RSS (VmHWM) and current RSS (VmRSS) in MB.
-fn rss_mb(pid: i32) -> (f64, f64) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
-        s.lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|x| x.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(f64::NAN)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
-/// utime + stime in seconds.
-fn cpu_s(pid: i32) -> f64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = s.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // Fields after the comm: state is [0]; utime is field 14 overall → [11], stime [12].
-    let t = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (t(11) + t(12)) / hz
-}
-
-/// (utime, stime) in seconds since the process started.
-fn cpu_split(pid: i32) -> (f64, f64) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = s
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let t = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (t(11) / hz, t(12) / hz)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Polls `f` every [`POLL`] until `done(value)`; returns the time (mono ns, taken after the

@@ -23,7 +23,6 @@ use bgp_core::rib::SourceId;
 use bgp_core::session::{Command, DownReason, Event, SourceStatus, StateKind, UpdateSource};
 use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncReadExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
@@ -419,14 +418,25 @@ impl PeerTask {
         }
         let _ = stream.set_nodelay(true);
         lock(&self.h.status).local_addr = stream.local_addr().ok().map(|a| a.ip());
-        let (mut rd, wr) = stream.into_split();
+        let (rd, wr) = stream.into_split();
         let tx = self.in_tx.clone();
         let reader = tokio::spawn(async move {
             let mut size = READ_MIN;
             loop {
+                // No buffer while idle: an established session that only gets a KEEPALIVE now
+                // and then holds none between reads.
+                if rd.readable().await.is_err() {
+                    let _ = tx.send(Input::Closed(id)).await;
+                    return;
+                }
                 let mut buf = BytesMut::with_capacity(size);
-                match rd.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => {
+                match rd.try_read_buf(&mut buf) {
+                    Ok(0) => {
+                        let _ = tx.send(Input::Closed(id)).await;
+                        return;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(_) => {
                         let _ = tx.send(Input::Closed(id)).await;
                         return;
                     }
