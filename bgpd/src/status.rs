@@ -8,7 +8,7 @@
 //! answered by the owning task): a command never waits for the RIB to finish a large batch,
 //! and `show route` over a million routes is produced in pages, not one lock.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::SystemTime;
 
 use ipnet::IpNet;
@@ -32,6 +32,9 @@ pub struct DaemonStatus {
     pub reconfiguring: bool,
     /// `down` / SIGTERM received.
     pub shutting_down: bool,
+    /// The addresses the BGP listener is bound to (with `port = 0`, the port the kernel
+    /// chose): JSON only, BIRD prints no such line.
+    pub listen: Vec<SocketAddr>,
 }
 
 /// Graceful-restart recovery after a restart of the daemon.

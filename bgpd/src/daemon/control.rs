@@ -184,6 +184,7 @@ impl Control for DaemonControl {
             }),
             reconfiguring: s.reconfiguring.load(Ordering::SeqCst),
             shutting_down: s.shutting_down.load(Ordering::SeqCst),
+            listen: lock(&s.listeners).iter().map(|e| e.bound).collect(),
         }
     }
 

@@ -273,6 +273,7 @@ impl Mock {
                 graceful_restart: None,
                 reconfiguring: false,
                 shutting_down: false,
+                listen: vec!["0.0.0.0:179".parse().unwrap()],
             }),
             protocols: Mutex::new(fixture_protocols()),
             routes: Mutex::new(fixture_routes()),
