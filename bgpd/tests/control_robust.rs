@@ -4,7 +4,7 @@
 
 mod control_common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::net::Shutdown;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -87,23 +87,48 @@ fn pipelined_requests_and_half_closed_socket() {
     assert!(out.ends_with("0000 \n9001 syntax error\n"), "{out}");
 }
 
+/// Waits until `f` holds (checked every 10 ms), failing after `secs` seconds.
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits until the server closed `s` (POLLHUP/POLLRDHUP are raised on a unix socket whose
+/// peer closed, even with unread data left in it): returns whether it did within `secs`.
+fn closed_by_server(s: &UnixStream, secs: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut fd = libc::pollfd {
+        fd: s.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call.
+    let n = unsafe { libc::poll(&mut fd, 1, (secs * 1000) as libc::c_int) };
+    n == 1 && fd.revents & (libc::POLLHUP | libc::POLLRDHUP) != 0
+}
+
+/// A client that asks for a huge reply (~60k routes with attributes, far beyond the socket
+/// buffers) and never reads: while the server is blocked writing to it, other clients are
+/// served in full; the stuck reply is complete once it reads (no write timeout here).
 #[test]
-fn a_client_that_never_reads_holds_nothing() {
+fn others_are_served_while_a_client_never_reads() {
     let mock = Mock::fixture();
     mock.synthetic_routes.store(60_000, Ordering::Relaxed);
     let opts = ServerOptions {
-        write_timeout: Duration::from_millis(500),
+        write_timeout: Duration::from_secs(3600),
         route_page: 1000,
         ..fixture_options()
     };
     let (path, _rt) = start(mock.clone(), opts, "stuck");
-    // The stuck client asks for ~60k routes with attributes and never reads.
     let mut stuck = UnixStream::connect(&path).unwrap();
     stuck.write_all(b"show route all\n").unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    // Others are served at once, while it is stuck.
+    wait_until("the server started the stuck client's reply", 10, || {
+        mock.route_calls.load(Ordering::Relaxed) > 0
+    });
     for _ in 0..20 {
-        let t = Instant::now();
         let mut c = Client::connect(&path);
         assert!(c
             .ask(b"show status")
@@ -111,15 +136,37 @@ fn a_client_that_never_reads_holds_nothing() {
         assert!(c
             .ask(b"show route count")
             .starts_with("0014 60005 of 60005"));
-        assert!(
-            t.elapsed() < Duration::from_millis(500),
-            "{:?}",
-            t.elapsed()
-        );
     }
-    // The server gave up on it after the write timeout: the reply it gets is cut short, and
-    // it stopped asking the daemon for pages.
-    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!closed_by_server(&stuck, 0), "the stuck client was dropped");
+    // It was held mid-reply all along: reading now gets the whole reply.
+    stuck.shutdown(Shutdown::Write).unwrap();
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut out = Vec::new();
+    stuck.read_to_end(&mut out).unwrap();
+    assert!(out.len() > 1_000_000, "{} bytes", out.len());
+    assert!(out.ends_with(b"0000 \n"), "reply complete");
+}
+
+/// With a short write timeout, the server gives up on a client that never reads: it closes
+/// the connection with the reply cut short and stops asking the daemon for pages.
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
+    let mock = Mock::fixture();
+    mock.synthetic_routes.store(60_000, Ordering::Relaxed);
+    let opts = ServerOptions {
+        write_timeout: Duration::from_millis(500),
+        route_page: 1000,
+        ..fixture_options()
+    };
+    let (path, _rt) = start(mock.clone(), opts, "stuck-timeout");
+    let mut stuck = UnixStream::connect(&path).unwrap();
+    stuck.write_all(b"show route all\n").unwrap();
+    assert!(
+        closed_by_server(&stuck, 60),
+        "the server never gave up on the stuck client"
+    );
     let calls = mock.route_calls.load(Ordering::Relaxed);
     assert!(calls < 60, "paged reads continued: {calls}");
     stuck
@@ -129,6 +176,11 @@ fn a_client_that_never_reads_holds_nothing() {
     stuck.read_to_end(&mut out).unwrap();
     assert!(!out.ends_with(b"0000 \n"));
     assert!(out.len() < 20_000_000);
+    // Others are served afterwards.
+    let mut c = Client::connect(&path);
+    assert!(c
+        .ask(b"show status")
+        .ends_with("0013 Daemon is up and running\n"));
 }
 
 #[test]
@@ -164,7 +216,6 @@ fn thousands_of_connections_are_bounded() {
         ..fixture_options()
     };
     let (path, _rt) = start(Mock::fixture(), opts, "flood");
-    let t = Instant::now();
     let mut conns = Vec::new();
     let (mut served, mut refused) = (0, 0);
     for _ in 0..3000 {
@@ -185,12 +236,20 @@ fn thousands_of_connections_are_bounded() {
     }
     assert_eq!(served, 64);
     assert!(refused > 2000, "{refused}");
-    assert!(t.elapsed() < Duration::from_secs(20));
     drop(conns);
-    // Slots come back when clients leave.
-    std::thread::sleep(Duration::from_millis(200));
+    // Slots come back when clients leave (the server notices the closes on its own time:
+    // until then a new client may still get 8007).
+    let mut greeting = String::new();
+    wait_until("a slot free again", 30, || {
+        let Ok(s) = UnixStream::connect(&path) else {
+            return false;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        greeting.clear();
+        let _ = std::io::BufReader::new(s).read_line(&mut greeting);
+        greeting.starts_with("0001 ")
+    });
     let mut c = Client::connect(&path);
-    assert!(c.greeting.starts_with("0001 "));
     assert!(c
         .ask(b"show status")
         .ends_with("0013 Daemon is up and running\n"));
@@ -204,7 +263,8 @@ fn idle_clients_are_closed() {
     };
     let (path, _rt) = start(Mock::fixture(), opts, "idle");
     let mut c = Client::connect(&path);
-    std::thread::sleep(Duration::from_millis(800));
+    // Blocks until the server closes the idle connection (EOF, nothing sent); the client's
+    // 10 s read timeout fails the test if it never does.
     let mut rest = Vec::new();
     c.rd.get_mut().read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
@@ -238,15 +298,18 @@ fn socket_file_mode_and_stale_files() {
     // it (Send + 'static) and serves.
     let nested = path.with_file_name("run").join("bgpd").join("bgpd.ctl");
     let server = rt.spawn(bgpd::control::serve(nested.clone(), Mock::fixture()));
-    rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+    wait_until("serve() bound its socket", 10, || {
+        UnixStream::connect(&nested).is_ok()
+    });
     let mut c = Client::connect(&nested);
     assert!(c.ask(b"show route count").starts_with("0014 "));
     assert!(!server.is_finished());
 }
 
-/// `show route` over a million routes while a probe asks `show protocols` every 50 ms: the
-/// probe is answered well inside calico-node's 2 s deadline throughout. Slow in debug builds:
-/// run with `cargo test --release -p bgpd --test control_robust -- --ignored`.
+/// `show route` over a million routes while a probe asks `show protocols` again and again:
+/// every probe is answered in full while the big reply streams. The slowest probe is printed
+/// as a figure (calico-node's deadline is 2 s), not asserted: timings are for benchmarks.
+/// Slow in debug builds: `cargo test --release -p bgpd --test control_robust -- --ignored`.
 #[test]
 #[ignore]
 fn million_routes_while_probing() {
@@ -276,7 +339,6 @@ fn million_routes_while_probing() {
         let mut c = Client::connect(&path);
         assert!(c.ask(b"show protocols").ends_with("0000 \n"));
         worst = worst.max(t.elapsed());
-        std::thread::sleep(Duration::from_millis(50));
     }
     let lines = big.join().unwrap();
     eprintln!(
@@ -285,7 +347,6 @@ fn million_routes_while_probing() {
         worst
     );
     assert_eq!(lines, 1_000_005 + 2);
-    assert!(worst < Duration::from_millis(500), "{worst:?}");
 }
 
 /// A core whose `routes` ignores `offset`/`limit` must not make `show route` loop forever.

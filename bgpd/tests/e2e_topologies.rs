@@ -9,9 +9,10 @@ mod common;
 use std::time::Duration;
 
 use bgpd_lab::kernel::RouteMonitor;
-use bgpd_lab::{Family, Lab, NodeNet};
+use bgpd_lab::{wait_observing, Family, Lab, NodeNet, Observed};
 use common::{
-    best, ours, protocols, sessions, start, via, wait_all_established, wait_kernel, wait_routes,
+    best, nstat, ours, protocols, sessions, start, via, wait_all_established, wait_kernel,
+    wait_routes,
 };
 
 fn rr_config(n: &NodeNet, other_rr: &NodeNet) -> String {
@@ -150,7 +151,21 @@ fn two_route_reflectors_one_cluster_three_clients() {
         .collect();
     p_rr1.signal(libc::SIGTERM).unwrap();
     assert!(p_rr1.wait_exit(Duration::from_secs(10)).is_some());
-    std::thread::sleep(Duration::from_secs(3));
+    // Each client saw RR 1 go (its Cease); `ip monitor` records any deletion from the start.
+    let rr1_name = format!("Global_{}", rr1.ip4().to_string().replace('.', "_"));
+    for c in &clients {
+        wait_observing(
+            Duration::from_secs(30),
+            Duration::from_millis(200),
+            &format!("{}: session with RR 1 down", c.name),
+            || {
+                let s = sessions(c);
+                let down = s.iter().any(|(n, up)| *n == rr1_name && !up);
+                Ok(Observed::when(down, format!("{s:?}")))
+            },
+        )
+        .unwrap();
+    }
     for (i, c) in clients.iter().enumerate() {
         assert!(
             all_learned(i, &ours(c, Family::V4)),
@@ -377,7 +392,32 @@ hold_time = 9
         "matching keys: a learns b's route",
         |r| via(r, "10.2.0.0/24", &b4),
     );
-    std::thread::sleep(Duration::from_secs(8));
+    // c and a keep trying: wait until each side's kernel dropped several of the other's
+    // segments for their wrong MD5 signature (TcpExtTCPMD5Failure).
+    for n in [&a, &c] {
+        wait_observing(
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            &format!("{}: segments with a wrong MD5 signature dropped", n.name),
+            || {
+                let d = nstat(&n.ns, "TcpExtTCPMD5Failure");
+                Ok(Observed::when(d >= 3, format!("TcpExtTCPMD5Failure {d}")))
+            },
+        )
+        .unwrap();
+    }
+    // Over that whole window no TCP connection came up between them: not one OPEN either way
+    // (cumulative counters), hence no session and no route.
+    let opens = |n: &NodeNet, peer: &str| {
+        protocols(n)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == peer)
+            .and_then(|p| p.bgp)
+            .map(|b| (b.messages_in.open, b.messages_out.open))
+    };
+    assert_eq!(opens(&a, "c"), Some((0, 0)), "a <-> c: an OPEN crossed");
+    assert_eq!(opens(&c, "a"), Some((0, 0)), "c <-> a: an OPEN crossed");
     assert!(
         !ours(&a, Family::V4).iter().any(|k| k.dst == "10.3.0.0/24"),
         "mismatched key: no session, no route from c"

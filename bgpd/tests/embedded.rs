@@ -11,16 +11,20 @@ use bgpd::config::Config;
 use bgpd::daemon::LocalRoute;
 use bgpd::status::{ProtoKind, RouteQuery};
 use bgpd::{Daemon, Handle, StartOptions};
-use loopback::free_port;
-
-fn config(me: u8, other: u8, port: u16, extra: &str) -> Config {
+/// Daemon `me` listening on 127.0.0.`me`, port 0 (the kernel picks; [`Handle::listen_addrs`]
+/// says which), with peer `other`: reached at `port`, or passive when `port` is `None`.
+fn config(me: u8, other: u8, port: Option<u16>, extra: &str) -> Config {
+    let (port, passive) = match port {
+        Some(p) => (p, false),
+        None => (179, true),
+    };
     let text = format!(
         r#"
 router_id = "10.0.0.{me}"
 asn = 64512
 [listen]
 addresses = ["127.0.0.{me}"]
-port = {port}
+port = 0
 [kernel]
 enabled = false
 [[peers]]
@@ -28,6 +32,7 @@ name = "n{other}"
 address = "127.0.0.{other}"
 asn = 64512
 port = {port}
+passive = {passive}
 source_address = "127.0.0.{me}"
 hold_time = 9
 {extra}
@@ -70,15 +75,19 @@ async fn two_embedded_daemons_exchange_routes() {
         .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
         .with_test_writer()
         .try_init();
-    let port = free_port();
     let opts = StartOptions {
         no_kernel: true,
         ..StartOptions::default()
     };
-    let a = Daemon::start(config(1, 2, port, ""), opts.clone())
+    // A waits for B's connection on the port it was given; B connects to it.
+    let a = Daemon::start(config(1, 2, None, ""), opts.clone())
         .await
         .unwrap();
-    let b = Daemon::start(config(2, 1, port, ""), opts).await.unwrap();
+    let port = a.listen_addrs()[0].port();
+    assert_ne!(port, 0);
+    let b = Daemon::start(config(2, 1, Some(port), ""), opts)
+        .await
+        .unwrap();
     let mut best = b.subscribe_best_paths();
     wait_until("both sessions Established", 20, || {
         established(&a, "n2") && established(&b, "n1")
@@ -138,12 +147,32 @@ asn = 64512
 port = 1
 passive = true
 "#;
-    b.reload(config(2, 1, port, extra)).await.unwrap();
+    let mut states = b.subscribe_peer_states();
+    b.reload(config(2, 1, Some(port), extra)).await.unwrap();
     wait_until("n3 appears", 5, || {
         b.control().protocols().iter().any(|p| p.name == "n3")
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The session carries traffic after the reload: a route A announces now reaches B.
+    a.announce(LocalRoute {
+        prefix: "10.2.0.0/24".parse().unwrap(),
+        via: None,
+        communities: Vec::new(),
+    })
+    .await
+    .unwrap();
+    wait_until("B learns 10.2.0.0/24 after the reload", 20, || {
+        has_route(&b, "10.2.0.0/24")
+    })
+    .await;
+    // Over the whole window (reload, n3's arrival, the new route), n1 never changed state.
+    loop {
+        match states.try_recv() {
+            Ok(c) => assert_ne!(c.name, "n1", "session n1 reset by the reload: {c:?}"),
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+            Err(e) => panic!("peer state stream: {e}"),
+        }
+    }
     let p1 = b
         .control()
         .protocols()

@@ -5,7 +5,7 @@
 //! sets N, default 1,000,000).
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::time::{Duration, Instant};
 
 use bgp_core::wire::{Capability, Family, Open};
@@ -60,15 +60,8 @@ async fn flood_rib() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let cfg = Config::parse(
-        &format!(
-            "router_id = \"10.0.0.1\"\nasn = 64512\n[listen]\naddresses = [\"127.0.0.1\"]\nport = {port}\n[kernel]\nenabled = false\n[[peers]]\nname = \"inj\"\naddress = \"127.0.0.1\"\nasn = 65001\npassive = true\nmultihop = 2\n"
-        ),
+        "router_id = \"10.0.0.1\"\nasn = 64512\n[listen]\naddresses = [\"127.0.0.1\"]\nport = 0\n[kernel]\nenabled = false\n[[peers]]\nname = \"inj\"\naddress = \"127.0.0.1\"\nasn = 65001\npassive = true\nmultihop = 2\n",
         "t",
     )
     .unwrap();
@@ -81,6 +74,7 @@ async fn flood_rib() {
     )
     .await
     .unwrap();
+    let port = d.listen_addrs()[0].port();
     let ctl = d.control();
     let data = updates(n, [127, 0, 0, 9]);
     let base_rss = rss_kb("VmRSS:");
@@ -202,8 +196,8 @@ fn flood_kernel() {
         ip = dut.ip4(),
         pi = inj.ip4()
     );
+    // Returns once the control socket answers: the listener is bound by then.
     let mut p = common::start(&dut, &cfg, 0);
-    std::thread::sleep(Duration::from_millis(500));
     let data = updates(n, inj.ip4().octets());
     let ns = inj.ns.clone();
     let to = (dut.ip4(), 179);

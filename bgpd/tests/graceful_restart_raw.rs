@@ -9,7 +9,7 @@
 
 mod loopback;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use bgpd::config::Config;
 use bgpd::status::RouteQuery;
 use bgpd::{Daemon, Handle, StartOptions};
 use bytes::{Bytes, BytesMut};
-use loopback::{free_port, socket_from, update};
+use loopback::{socket_from, update};
 
 const ORIGIN_IGP: [u8; 4] = [0x40, 1, 1, 0];
 const AS_PATH_EMPTY: [u8; 3] = [0x40, 2, 0];
@@ -30,7 +30,9 @@ const EOR: [u8; 23] = [
     0, 23, 2, 0, 0, 0, 0,
 ];
 
-fn config(port: u16, wait: u32) -> Config {
+/// The daemon, listening on 127.0.0.1 port 0 (the kernel picks; `Handle::listen_addrs`), with
+/// the raw speaker as GR-capable peer (hold time `hold`).
+fn config(wait: u32, hold: u16) -> Config {
     Config::parse(
         &format!(
             r#"
@@ -38,7 +40,7 @@ router_id = "10.0.0.1"
 asn = 64512
 [listen]
 addresses = ["127.0.0.1"]
-port = {port}
+port = 0
 [kernel]
 enabled = false
 [graceful_restart]
@@ -52,6 +54,7 @@ address = "127.0.0.9"
 asn = 64512
 passive = true
 families = ["ipv4"]
+hold_time = {hold}
 "#
         ),
         "t",
@@ -70,22 +73,10 @@ fn read_msg(s: &mut TcpStream) -> (u8, Vec<u8>) {
     (h[18], m)
 }
 
-/// Messages already waiting in the socket (none block).
-fn available(s: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
-    s.set_nonblocking(true).unwrap();
-    let mut out = Vec::new();
-    let mut peek = [0u8; 1];
-    while matches!(s.peek(&mut peek), Ok(1)) {
-        s.set_nonblocking(false).unwrap();
-        out.push(read_msg(s));
-        s.set_nonblocking(true).unwrap();
-    }
-    if let Err(e) = s.peek(&mut peek) {
-        assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}");
-    }
-    s.set_nonblocking(false).unwrap();
-    out
-}
+const KEEPALIVE: [u8; 19] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0, 19, 4,
+];
 
 /// Opens the session from 127.0.0.9 (with or without the GR capability); returns the socket
 /// and the daemon's OPEN.
@@ -167,9 +158,9 @@ fn announces_10_1(m: &[u8]) -> bool {
     m.ends_with(&[24, 10, 1, 0])
 }
 
-async fn start(port: u16, wait: u32) -> Handle {
+async fn start(wait: u32, hold: u16) -> Handle {
     Daemon::start(
-        config(port, wait),
+        config(wait, hold),
         StartOptions {
             no_kernel: true,
             recovery: true,
@@ -181,27 +172,48 @@ async fn start(port: u16, wait: u32) -> Handle {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_speaker_defers_until_the_peers_end_of_rib() {
-    let port = free_port();
-    let d = start(port, 600).await;
+    // Hold time 3 s: the daemon sends a KEEPALIVE every second, which we answer.
+    let d = start(600, 3).await;
+    let port = d.listen_addrs()[0].port();
     let (mut s, theirs) = tokio::task::spawn_blocking(move || establish(port, true))
         .await
         .unwrap();
     assert_eq!(restart_state(&theirs), Some(true), "R bit in recovery");
 
-    // Our route reaches the daemon's RIB: by then, without deferral, its own UPDATE (written
-    // right when the session came up) would already be in our socket.
+    // The window: from the session's start until we send our End-of-RIB. Every message the
+    // daemon sends in it is read as it comes: KEEPALIVEs only. It closes once our route is in
+    // the daemon's RIB (without deferral, the daemon's own UPDATE was due when the session
+    // came up, before that) and two more of the daemon's KEEPALIVEs came after that.
     let good = [&ORIGIN_IGP[..], &AS_PATH_EMPTY, &NEXT_HOP, &LOCAL_PREF].concat();
     s.write_all(&update(&good, &[24, 10, 2, 0])).unwrap();
-    wait("10.2.0.0/24 learned", || has(&d, "10.2.0.0/24")).await;
+    let ctl = d.control();
+    let mut s = tokio::task::spawn_blocking(move || {
+        let learned = || {
+            !ctl.routes(&RouteQuery {
+                prefix: Some("10.2.0.0/24".parse().unwrap()),
+                ..Default::default()
+            })
+            .is_empty()
+        };
+        let (mut seen, mut after) = (Vec::new(), 0);
+        while after < 2 {
+            let (ty, _) = read_msg(&mut s);
+            seen.push(ty);
+            assert_eq!(
+                ty, 4,
+                "only KEEPALIVEs before our End-of-RIB, got types {seen:?}"
+            );
+            s.write_all(&KEEPALIVE).unwrap();
+            if learned() {
+                after += 1;
+            }
+        }
+        s
+    })
+    .await
+    .unwrap();
+    assert!(has(&d, "10.2.0.0/24"));
     assert!(d.control().status().graceful_restart.is_some());
-    let (early, mut s) = tokio::task::spawn_blocking(move || (available(&mut s), s))
-        .await
-        .unwrap();
-    assert!(
-        early.iter().all(|(ty, _)| *ty == 4),
-        "only KEEPALIVEs before our End-of-RIB, got types {:?}",
-        early.iter().map(|(t, _)| *t).collect::<Vec<_>>()
-    );
 
     // Our End-of-RIB ends the recovery: the daemon's routes, then its End-of-RIB.
     s.write_all(&EOR).unwrap();
@@ -221,8 +233,8 @@ async fn restarting_speaker_defers_until_the_peers_end_of_rib() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wait_timer_ends_the_deferral() {
-    let port = free_port();
-    let d = start(port, 2).await;
+    let d = start(2, 90).await;
+    let port = d.listen_addrs()[0].port();
     let (mut s, theirs) = tokio::task::spawn_blocking(move || establish(port, true))
         .await
         .unwrap();
@@ -238,8 +250,8 @@ async fn the_wait_timer_ends_the_deferral() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_without_graceful_restart_is_not_waited_for() {
-    let port = free_port();
-    let d = start(port, 600).await;
+    let d = start(600, 90).await;
+    let port = d.listen_addrs()[0].port();
     let (mut s, _) = tokio::task::spawn_blocking(move || establish(port, false))
         .await
         .unwrap();
@@ -268,9 +280,8 @@ fn state(h: &Handle) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarting_peer_reconnects_at_once() {
-    let port = free_port();
     let d = Daemon::start(
-        config(port, 600),
+        config(600, 90),
         StartOptions {
             no_kernel: true,
             recovery: false,
@@ -278,6 +289,7 @@ async fn a_restarting_peer_reconnects_at_once() {
     )
     .await
     .unwrap();
+    let port = d.listen_addrs()[0].port();
     let (mut s, _) = tokio::task::spawn_blocking(move || establish(port, true))
         .await
         .unwrap();

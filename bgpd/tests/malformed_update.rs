@@ -15,12 +15,28 @@ use bgpd::config::Config;
 use bgpd::status::RouteQuery;
 use bgpd::{Daemon, StartOptions};
 use bytes::BytesMut;
-use loopback::{free_port, socket_from, update};
+use loopback::{socket_from, update};
 
 const ORIGIN_IGP: [u8; 4] = [0x40, 1, 1, 0];
 const AS_PATH_EMPTY: [u8; 3] = [0x40, 2, 0];
 const NEXT_HOP: [u8; 7] = [0x40, 3, 4, 127, 0, 0, 9];
 const LOCAL_PREF: [u8; 7] = [0x40, 5, 4, 0, 0, 0, 100];
+
+/// The daemon: listening on 127.0.0.1, port 0 (the kernel picks), waiting for the raw speaker.
+const CONFIG: &str = r#"
+router_id = "10.0.0.1"
+asn = 64512
+[listen]
+addresses = ["127.0.0.1"]
+port = 0
+[kernel]
+enabled = false
+[[peers]]
+name = "raw"
+address = "127.0.0.9"
+asn = 64512
+passive = true
+"#;
 
 fn read_msg(s: &mut TcpStream) -> (u8, Vec<u8>) {
     let mut h = [0u8; 19];
@@ -60,27 +76,7 @@ fn learn_then_bad_origin(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_updates_are_treated_as_withdraw() {
-    let port = free_port();
-    let cfg = Config::parse(
-        &format!(
-            r#"
-router_id = "10.0.0.1"
-asn = 64512
-[listen]
-addresses = ["127.0.0.1"]
-port = {port}
-[kernel]
-enabled = false
-[[peers]]
-name = "raw"
-address = "127.0.0.9"
-asn = 64512
-passive = true
-"#
-        ),
-        "t",
-    )
-    .unwrap();
+    let cfg = Config::parse(CONFIG, "t").unwrap();
     let d = Daemon::start(
         cfg,
         StartOptions {
@@ -90,6 +86,7 @@ passive = true
     )
     .await
     .unwrap();
+    let port = d.listen_addrs()[0].port();
     let ctl = d.control();
 
     let speaker = tokio::task::spawn_blocking(move || {
@@ -139,6 +136,11 @@ passive = true
         }
     };
     wait("Established", &established);
+    let up_since = ctl
+        .protocols()
+        .into_iter()
+        .find_map(|p| p.bgp.filter(|_| p.name == "raw"))
+        .and_then(|b| b.established_since);
 
     let good = learn_then_bad_origin(&mut s, &has, &wait);
 
@@ -157,7 +159,16 @@ passive = true
     assert!(established(), "session reset by a treat-as-withdraw error");
     s.write_all(&update(&good, &[24, 10, 7, 0])).unwrap();
     wait("10.7.0.0/24 learned", &|| has("10.7.0.0/24"));
-    assert!(established());
+    // Over the whole run: the daemon sent no NOTIFICATION and the session never went down
+    // (a cumulative counter and the Established time cover every moment, not one sample).
+    let b = ctl
+        .protocols()
+        .into_iter()
+        .find_map(|p| p.bgp.filter(|_| p.name == "raw"))
+        .unwrap();
+    assert_eq!(b.state, "Established");
+    assert_eq!(b.messages_out.notification, 0, "NOTIFICATION sent");
+    assert_eq!(b.established_since, up_since, "session went down meanwhile");
     drop(s);
     tokio::time::timeout(Duration::from_secs(10), d.stop())
         .await
@@ -182,16 +193,9 @@ fn ctl_json(sock: &std::path::Path, args: &[&str]) -> Option<serde_json::Value> 
 /// The same scenario against a `bgpd` process, observed through its control socket only.
 #[test]
 fn malformed_updates_against_a_bgpd_process() {
-    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let (cfg, sock) = (dir.path().join("bgpd.toml"), dir.path().join("bgpd.ctl"));
-    std::fs::write(
-        &cfg,
-        format!(
-            "router_id = \"10.0.0.1\"\nasn = 64512\n[listen]\naddresses = [\"127.0.0.1\"]\nport = {port}\n[kernel]\nenabled = false\n[[peers]]\nname = \"raw\"\naddress = \"127.0.0.9\"\nasn = 64512\npassive = true\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, CONFIG).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bgpd"))
         .arg("-c")
         .arg(&cfg)
@@ -210,6 +214,15 @@ fn malformed_updates_against_a_bgpd_process() {
     wait("control socket", &|| {
         ctl_json(&sock, &["show", "status"]).is_some()
     });
+    // The port the kernel gave the listener, as `show status --json` reports it.
+    let status = ctl_json(&sock, &["show", "status"]).unwrap();
+    let listen: std::net::SocketAddr = status["status"]["listen"][0]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let port = listen.port();
+    assert_ne!(port, 0);
     let has = |p: &str| ctl_json(&sock, &["show", "route", p]).is_some();
     let established = || {
         ctl_json(&sock, &["show", "protocols"]).is_some_and(|v| {
@@ -241,6 +254,13 @@ fn malformed_updates_against_a_bgpd_process() {
     ka.extend([0, 19, 4]);
     s.write_all(&ka).unwrap();
     wait("Established", &established);
+    let established_at = ctl_json(&sock, &["show", "protocols"]).unwrap()["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "raw")
+        .unwrap()["bgp"]["established_since"]
+        .clone();
 
     let good = learn_then_bad_origin(&mut s, &has, &wait);
     // A NEXT_HOP of the wrong length (RFC 7606 §7.3: treat-as-withdraw).
@@ -257,7 +277,37 @@ fn malformed_updates_against_a_bgpd_process() {
     s.write_all(&update(&good, &[24, 10, 7, 0])).unwrap();
     wait("10.7.0.0/24 learned", &|| has("10.7.0.0/24"));
     assert!(child.try_wait().unwrap().is_none(), "bgpd still running");
-    assert!(established());
+    // Over the whole run: no NOTIFICATION sent, one Established period, and the socket holds
+    // nothing but KEEPALIVEs and the End-of-RIB (it would hold the NOTIFICATION and EOF of a
+    // reset).
+    let p = ctl_json(&sock, &["show", "protocols"]).unwrap();
+    let raw = p["protocols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "raw")
+        .unwrap()
+        .clone();
+    assert_eq!(raw["bgp"]["state"], "Established");
+    assert_eq!(raw["bgp"]["messages_out"]["notification"], 0, "{raw}");
+    assert_eq!(raw["bgp"]["established_since"], established_at, "{raw}");
+    s.set_nonblocking(true).unwrap();
+    let mut rest = Vec::new();
+    match s.read_to_end(&mut rest) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        r => panic!("the daemon closed the session: {r:?}"),
+    }
+    let mut at = 0;
+    while at + 19 <= rest.len() {
+        let len = u16::from_be_bytes([rest[at + 16], rest[at + 17]]) as usize;
+        // KEEPALIVE, or the End-of-RIB (an empty UPDATE): nothing else.
+        let ty = rest[at + 18];
+        assert!(
+            ty == 4 || (ty == 2 && len == 23),
+            "only KEEPALIVEs and End-of-RIB from the daemon: {rest:?}"
+        );
+        at += len;
+    }
     drop(s);
     let _ = ctl_json(&sock, &["down"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

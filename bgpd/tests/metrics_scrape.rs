@@ -27,9 +27,19 @@ fn value(body: &str, series: &str) -> f64 {
         .unwrap()
 }
 
+/// User plus system CPU time of this process, in clock ticks (`/proc/self/stat`).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `rest` starts at field 3.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
 #[test]
 fn scrape() {
     let mock = Mock::fixture();
+    let before = SystemTime::now();
     {
         let mut ps = mock.protocols.lock().unwrap();
         ps[4].bgp.as_mut().unwrap().established_since =
@@ -72,13 +82,16 @@ fn scrape() {
         mock.clone(),
     ));
 
-    // Burn some CPU so the process counter is visibly above zero.
-    let t = std::time::Instant::now();
+    // Burn CPU until the kernel has charged this process at least one clock tick, so the
+    // process counter is visibly above zero.
     let mut x = 1u64;
-    while t.elapsed() < Duration::from_millis(150) {
-        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    while cpu_ticks() == 0 {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
     }
     let resp = http(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let after = SystemTime::now();
     let (head, body) = resp.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(head.contains("Content-Type: text/plain; version=0.0.4"));
@@ -123,8 +136,14 @@ fn scrape() {
         ),
         3.0
     );
+    // Established 100 s before `before`: the uptime is 100 s plus however long the test took
+    // until the scrape (whole seconds), no more.
     let up = value(body, &format!("bgpd_bgp_session_uptime_seconds{{{peer}}}"));
-    assert!((100.0..110.0).contains(&up), "{up}");
+    let took = after.duration_since(before).unwrap().as_secs_f64().ceil();
+    assert!(
+        up >= 100.0 && up <= 100.0 + took + 1.0,
+        "{up} (test took {took} s)"
+    );
     assert_eq!(
         value(
             body,

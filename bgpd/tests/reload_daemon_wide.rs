@@ -11,14 +11,14 @@ mod control_common;
 
 mod loopback;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use bgpd::config::Config;
 use bgpd::status::{ControlError, RouteQuery};
 use bgpd::{Daemon, Handle, StartOptions};
 use control_common::Client;
-use loopback::free_port;
+use loopback::own_listeners;
 
 struct Node {
     me: u8,
@@ -26,6 +26,8 @@ struct Node {
     router_id: Ipv4Addr,
     listen: Vec<String>,
     peer_as: u32,
+    /// The peer's port (`None`: passive, it connects to us).
+    peer_port: Option<u16>,
     extra: String,
 }
 
@@ -37,11 +39,14 @@ impl Node {
             router_id: Ipv4Addr::new(10, 0, 0, me),
             listen: vec![format!("127.0.0.{me}")],
             peer_as: 64512,
+            peer_port: None,
             extra: String::new(),
         }
     }
 
-    fn text(&self, port: u16) -> String {
+    /// The configuration: listeners on port 0 (the kernel picks; `Handle::listen_addrs` says
+    /// which).
+    fn text(&self) -> String {
         let other = 3 - self.me;
         format!(
             r#"
@@ -49,7 +54,7 @@ router_id = "{rid}"
 asn = {asn}
 [listen]
 addresses = [{listen}]
-port = {port}
+port = 0
 [kernel]
 enabled = false
 {extra}
@@ -61,6 +66,7 @@ name = "n{other}"
 address = "127.0.0.{other}"
 asn = {peer_as}
 port = {port}
+passive = {passive}
 source_address = "127.0.0.{me}"
 hold_time = 9
 "#,
@@ -75,11 +81,13 @@ hold_time = 9
             extra = self.extra,
             me = self.me,
             peer_as = self.peer_as,
+            port = self.peer_port.unwrap_or(179),
+            passive = self.peer_port.is_none(),
         )
     }
 
-    fn config(&self, port: u16) -> Config {
-        Config::parse(&self.text(port), "test").unwrap()
+    fn config(&self) -> Config {
+        Config::parse(&self.text(), "test").unwrap()
     }
 }
 
@@ -119,41 +127,53 @@ fn as_path(h: &Handle, prefix: &str) -> Option<String> {
         .find_map(|r| r.bgp.map(|b| b.as_path))
 }
 
-fn accepts(addr: &str, port: u16) -> bool {
-    let a: SocketAddr = format!("{addr}:{port}").parse().unwrap();
+fn accepts(a: SocketAddr) -> bool {
     TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok()
+}
+
+/// The listeners of `d`, sorted.
+fn bound(d: &Handle) -> Vec<SocketAddr> {
+    let mut b = d.listen_addrs();
+    b.sort();
+    b
+}
+
+fn ips(a: &[SocketAddr]) -> Vec<String> {
+    a.iter().map(|a| a.ip().to_string()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listen_changes_rebind_live() {
-    let port = free_port();
     let mut n = Node::new(1);
-    let d = Daemon::start(n.config(port), opts()).await.unwrap();
-    assert!(accepts("127.0.0.1", port));
+    let d = Daemon::start(n.config(), opts()).await.unwrap();
+    let first = bound(&d);
+    assert_eq!(ips(&first), ["127.0.0.1"]);
+    assert!(accepts(first[0]));
     n.listen = vec!["127.0.0.3".into(), "127.0.0.4".into()];
-    d.reload(n.config(port)).await.unwrap();
-    assert!(!accepts("127.0.0.1", port), "old address closed");
-    assert!(accepts("127.0.0.3", port) && accepts("127.0.0.4", port));
-    let mut bound: Vec<SocketAddr> = d.listen_addrs();
-    bound.sort();
-    assert_eq!(
-        bound,
-        [
-            format!("127.0.0.3:{port}").parse().unwrap(),
-            format!("127.0.0.4:{port}").parse::<SocketAddr>().unwrap()
-        ]
-    );
-
-    // 127.0.0.5 is taken: the reload is refused and the listeners stay as they were.
-    let _taken = TcpListener::bind(format!("127.0.0.5:{port}")).unwrap();
-    n.listen = vec!["127.0.0.3".into(), "127.0.0.5".into()];
-    n.extra = "[[static]]\nprefix = \"10.99.0.0/24\"\nblackhole = true\n".into();
-    let e = d.reload(n.config(port)).await.unwrap_err();
+    d.reload(n.config()).await.unwrap();
+    let now = bound(&d);
+    assert_eq!(ips(&now), ["127.0.0.3", "127.0.0.4"]);
+    assert!(now.iter().all(|a| accepts(*a)));
+    // The old listener is closed: no socket of this process listens there any more (asked of
+    // the kernel, not by connecting to a port another process may have bound since).
+    let ours = own_listeners();
     assert!(
-        matches!(&e, ControlError::Config(m) if m.contains("127.0.0.5")),
+        !ours.contains(&first[0]),
+        "old address still open: {ours:?}"
+    );
+    assert!(now.iter().all(|a| ours.contains(a)), "{ours:?} {now:?}");
+
+    // 192.0.2.1 (TEST-NET-1) is no address of this host: it cannot be bound, so the reload
+    // is refused and the listeners stay as they were.
+    n.listen = vec!["127.0.0.3".into(), "192.0.2.1".into()];
+    n.extra = "[[static]]\nprefix = \"10.99.0.0/24\"\nblackhole = true\n".into();
+    let e = d.reload(n.config()).await.unwrap_err();
+    assert!(
+        matches!(&e, ControlError::Config(m) if m.contains("192.0.2.1")),
         "{e}"
     );
-    assert!(accepts("127.0.0.3", port) && accepts("127.0.0.4", port));
+    assert_eq!(ips(&bound(&d)), ["127.0.0.3", "127.0.0.4"]);
+    assert!(bound(&d).iter().all(|a| accepts(*a)));
     assert!(
         d.control()
             .routes(&RouteQuery {
@@ -168,11 +188,12 @@ async fn listen_changes_rebind_live() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asn_and_router_id_changes_reset_sessions_with_the_new_identity() {
-    let port = free_port();
+    // a waits for b, which connects to the port a's listener got.
     let mut na = Node::new(1);
     let mut nb = Node::new(2);
-    let a = Daemon::start(na.config(port), opts()).await.unwrap();
-    let b = Daemon::start(nb.config(port), opts()).await.unwrap();
+    let a = Daemon::start(na.config(), opts()).await.unwrap();
+    nb.peer_port = Some(a.listen_addrs()[0].port());
+    let b = Daemon::start(nb.config(), opts()).await.unwrap();
     wait("up", || {
         session(&b, "n1") == ("Established".into(), Some(Ipv4Addr::new(10, 0, 0, 1)))
     })
@@ -184,7 +205,7 @@ async fn asn_and_router_id_changes_reset_sessions_with_the_new_identity() {
 
     // New router ID on a: the session comes back with it.
     na.router_id = Ipv4Addr::new(10, 0, 0, 11);
-    a.reload(na.config(port)).await.unwrap();
+    a.reload(na.config()).await.unwrap();
     wait("b sees a's new router ID", || {
         session(&b, "n1") == ("Established".into(), Some(Ipv4Addr::new(10, 0, 0, 11)))
     })
@@ -193,8 +214,8 @@ async fn asn_and_router_id_changes_reset_sessions_with_the_new_identity() {
     // New AS on a (b expects it too): eBGP now, a's AS leads the AS_PATH.
     na.asn = 65001;
     nb.peer_as = 65001;
-    a.reload(na.config(port)).await.unwrap();
-    b.reload(nb.config(port)).await.unwrap();
+    a.reload(na.config()).await.unwrap();
+    b.reload(nb.config()).await.unwrap();
     wait("AS_PATH 65001 at b", || {
         as_path(&b, "10.1.0.0/24").as_deref() == Some("65001")
     })
@@ -205,18 +226,17 @@ async fn asn_and_router_id_changes_reset_sessions_with_the_new_identity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kernel_changes_are_refused_with_restart_required() {
-    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bgpd.toml");
     let mut n = Node::new(1);
-    std::fs::write(&file, n.text(port)).unwrap();
+    std::fs::write(&file, n.text()).unwrap();
     let d = Daemon::start(Config::load(&file).unwrap(), opts())
         .await
         .unwrap();
 
     // A new static and a new kernel table: refused as a whole.
     n.extra = "[[static]]\nprefix = \"10.99.0.0/24\"\nblackhole = true\n".into();
-    let text = n.text(port).replace(
+    let text = n.text().replace(
         "[kernel]\nenabled = false\n",
         "[kernel]\nenabled = false\ntable = 100\ntunnel_device = \"tunl9\"\n",
     );
@@ -258,7 +278,7 @@ async fn kernel_changes_are_refused_with_restart_required() {
     assert!(!has_99());
 
     // The same file without the kernel change applies.
-    std::fs::write(&file, n.text(port)).unwrap();
+    std::fs::write(&file, n.text()).unwrap();
     let sock = dir.path().join("ctl");
     let reply = tokio::task::spawn_blocking(move || Client::connect(&sock).ask(b"configure"))
         .await

@@ -6,8 +6,6 @@
 
 mod control_common;
 
-mod loopback;
-
 use std::time::Duration;
 
 use bgpd::config::Config;
@@ -15,16 +13,18 @@ use bgpd::daemon::LocalRoute;
 use bgpd::status::{ProtoKind, RouteCounts};
 use bgpd::{Daemon, Handle, StartOptions};
 use control_common::Client;
-use loopback::free_port;
 
-fn config(me: u8, other: u8, port: u16, statics: &[&str]) -> Config {
+/// Daemon `me` listening on 127.0.0.`me` port 0 (the kernel picks), with peer `other` reached
+/// at `port`, or passive when `port` is `None`.
+fn config(me: u8, other: u8, port: Option<u16>, statics: &[&str]) -> Config {
+    let (port, passive) = (port.unwrap_or(179), port.is_none());
     let mut text = format!(
         r#"
 router_id = "10.0.0.{me}"
 asn = 64512
 [listen]
 addresses = ["127.0.0.{me}"]
-port = {port}
+port = 0
 [kernel]
 enabled = false
 [[peers]]
@@ -32,6 +32,7 @@ name = "n{other}"
 address = "127.0.0.{other}"
 asn = 64512
 port = {port}
+passive = {passive}
 source_address = "127.0.0.{me}"
 hold_time = 9
 "#
@@ -82,19 +83,24 @@ fn iep(c: RouteCounts) -> (u64, u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_and_table_counters_are_exact() {
-    let port = free_port();
     let opts = StartOptions {
         no_kernel: true,
         ..StartOptions::default()
     };
     let a = Daemon::start(
-        config(1, 2, port, &["10.1.1.0/24", "10.1.2.0/24", "10.9.0.0/24"]),
+        config(1, 2, None, &["10.1.1.0/24", "10.1.2.0/24", "10.9.0.0/24"]),
         opts.clone(),
     )
     .await
     .unwrap();
+    let port = a.listen_addrs()[0].port();
     let b = Daemon::start(
-        config(2, 1, port, &["10.2.1.0/24", "10.2.2.0/24", "10.9.0.0/24"]),
+        config(
+            2,
+            1,
+            Some(port),
+            &["10.2.1.0/24", "10.2.2.0/24", "10.9.0.0/24"],
+        ),
         opts,
     )
     .await
