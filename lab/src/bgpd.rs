@@ -5,7 +5,9 @@
 //! `bgpd/src/status.rs` (`ProtocolStatus`, `RouteEntry`) loosely: unknown fields are ignored
 //! and missing ones default, so small schema changes do not break the lab.
 //!
-//! The binary is `$BGPD_BIN`, else the newest of `target/{debug,release}/bgpd`.
+//! The binary is the one the caller names ([`Bgpd::start_with`], [`BgpdConfig::binary`]:
+//! bgpd's tests pass `CARGO_BIN_EXE_bgpd`, the binary cargo built for that run), else
+//! `$BGPD_BIN`; never a guess from `target/`.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -133,6 +135,8 @@ pub struct BgpdConfig {
     pub extra: String,
     /// Exact TOML to use instead of the generated text.
     pub raw: Option<String>,
+    /// The bgpd binary to start (`None`: `$BGPD_BIN`).
+    pub binary: Option<PathBuf>,
 }
 
 /// The generator's default export policy: static and BGP routes (never the direct subnets).
@@ -162,6 +166,7 @@ impl BgpdConfig {
             shutdown: None,
             extra: String::new(),
             raw: None,
+            binary: None,
         }
     }
 
@@ -289,9 +294,13 @@ impl BgpdConfig {
         c
     }
 
-    /// Writes the config and starts bgpd on `node`.
+    /// Writes the config and starts bgpd ([`BgpdConfig::binary`], else `$BGPD_BIN`) on
+    /// `node`.
     pub fn start(&self, node: &NodeNet) -> Result<Bgpd> {
-        Bgpd::start(node, &self.render())
+        match &self.binary {
+            Some(b) => Bgpd::start_with(node, &self.render(), b.clone()),
+            None => Bgpd::start(node, &self.render()),
+        }
     }
 }
 
@@ -311,6 +320,24 @@ pub struct BgpdSession {
     pub graceful_restart_stale: bool,
     /// Last error.
     pub last_error: Option<String>,
+    /// Messages received since the daemon started (every session of the peer).
+    pub messages_in: BgpdMessageCounts,
+    /// Messages sent since the daemon started.
+    pub messages_out: BgpdMessageCounts,
+}
+
+/// Message counters by type (mirror of `status::MessageCounts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct BgpdMessageCounts {
+    /// OPEN.
+    pub open: u64,
+    /// UPDATE.
+    pub update: u64,
+    /// NOTIFICATION.
+    pub notification: u64,
+    /// KEEPALIVE.
+    pub keepalive: u64,
 }
 
 /// Route counters (mirror of `status::RouteCounts`).
@@ -419,29 +446,18 @@ pub struct Bgpd {
 }
 
 impl Bgpd {
-    /// The bgpd binary: `$BGPD_BIN`, else the newest of `target/{debug,release}/bgpd`.
+    /// The bgpd binary: `$BGPD_BIN` (the lab does not guess one from `target/`: a stale
+    /// build there would be tested instead of this run's).
     pub fn binary() -> Result<PathBuf> {
-        if let Some(p) = std::env::var_os("BGPD_BIN") {
-            return Ok(PathBuf::from(p));
-        }
-        let target = crate::lab::artefact_root()
-            .parent()
+        std::env::var_os("BGPD_BIN")
             .map(PathBuf::from)
-            .unwrap_or_default();
-        let mut found: Vec<(std::time::SystemTime, PathBuf)> = ["debug", "release"]
-            .iter()
-            .map(|p| target.join(p).join("bgpd"))
-            .filter_map(|p| {
-                std::fs::metadata(&p)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .map(|t| (t, p))
+            .ok_or_else(|| {
+                Error(
+                "no bgpd binary: set BGPD_BIN, or start it with Bgpd::start_with (bgpd's tests \
+                 pass env!(\"CARGO_BIN_EXE_bgpd\"))"
+                    .into(),
+            )
             })
-            .collect();
-        found.sort();
-        found.pop().map(|(_, p)| p).ok_or_else(|| {
-            Error(format!("no bgpd binary in {}/{{debug,release}} (run `cargo build -p bgpd` or set BGPD_BIN)", target.display()))
-        })
     }
 
     /// Writes `config` and starts `bgpd -c FILE -s SOCKET`; returns once `show protocols`

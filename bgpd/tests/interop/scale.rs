@@ -1,0 +1,155 @@
+//! Churn of 10k routes and 100k routes from BIRD 2: bgpd's RIB and kernel match exactly.
+
+use std::collections::BTreeSet;
+
+use super::*;
+
+/// The n-th /26 of 10.0.0.0/8.
+fn nth26(i: u32) -> String {
+    format!("10.{}.{}.{}/26", i >> 10, (i >> 2) & 255, (i & 3) * 64)
+}
+
+/// Waits until bgpd's kernel (`proto bird`, main) holds exactly `want`, each via `gw` on eth0.
+fn wait_kernel_exactly(ns: &str, want: &[String], gw: &str, deadline: Duration) {
+    let want_set: BTreeSet<&String> = want.iter().collect();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "bgpd's kernel matches the peer's table",
+        || {
+            let k = kernel::routes(ns, Family::V4, "main", Some("bird"))?;
+            let have: BTreeSet<&String> = k.iter().map(|r| &r.dst).collect();
+            let missing = want_set.difference(&have).count();
+            let extra = have.difference(&want_set).count();
+            let wrong = k.iter().filter(|r| !r.is_via(gw, "eth0", false)).count();
+            Ok(Observed::when(
+                missing == 0 && extra == 0 && wrong == 0,
+                format!(
+                    "{} routes, {missing} missing, {extra} extra, {wrong} not via {gw}",
+                    have.len()
+                ),
+            ))
+        },
+    )
+    .unwrap();
+}
+
+/// Scenario 7: BIRD 2 announces 10k routes to bgpd, then three back-to-back waves of
+/// withdrawals and announcements (`birdc configure`); at the end bgpd's RIB (`show route
+/// --json`, nothing missing, nothing extra) and kernel match BIRD's table exactly.
+#[test]
+fn bgpd_churn_10k_from_bird2() {
+    let test = "bgpd_churn_10k_from_bird2";
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let nb = lab.node("bird2", &[(&lan, 1)], None).unwrap();
+    let nd = lab.node("bgpd", &[(&lan, 2)], None).unwrap();
+    let mut cd = bgpd_config(&nd, AS);
+    let mut p = BgpdPeer::new("bird2", nb.ip4(), AS);
+    p.passive = true;
+    cd.peers.push(p);
+    let bgpd = cd.start(&nd).unwrap();
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.peers.push(Bird2Peer::new("bgpd", nd.ip4(), AS));
+    let set = |ids: &[u32]| -> Vec<String> {
+        ids.iter()
+            .map(|&i| format!("{} blackhole", nth26(i)))
+            .collect()
+    };
+    let mut ids: Vec<u32> = (0..10_000).collect();
+    cb.statics = set(&ids);
+    let mut bird = cb.start(&nb).unwrap();
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    let wave1: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    wait_exactly(&bgpd, Family::V4, &wave1, Duration::from_secs(60)).unwrap();
+    ids.retain(|&i| i >= 5_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    ids.retain(|&i| i % 2 == 1);
+    ids.extend(10_000..12_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    ids.retain(|&i| !(10_000..11_000).contains(&i));
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+
+    let want: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    let deadline = Duration::from_secs(90);
+    wait_exactly(&bgpd, Family::V4, &want, deadline).unwrap();
+    wait_kernel_exactly(&nd.ns, &want, &nb.ip4().to_string(), deadline);
+    assert_eq!(
+        bird.ctl.route_count("table master4").unwrap(),
+        want.len() as u64
+    );
+    let (routes, networks) = bgpd.route_count().unwrap();
+    assert_eq!((routes, networks), (want.len() as u64, want.len() as u64));
+    report(test, start);
+}
+
+/// Scenario 10: 100k routes from BIRD 2 reach bgpd's RIB (`show route count --json`) and its
+/// kernel (`kernel::count`), spot-checked through the full parsers.
+#[test]
+fn bgpd_scale_100k_from_bird2() {
+    let test = "bgpd_scale_100k_from_bird2";
+    let start = Instant::now();
+    let n: u32 = std::env::var("BGPLAB_SCALE_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut lab = Lab::heavy(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let ns = lab.node("sender", &[(&lan, 1)], None).unwrap();
+    let nd = lab.node("bgpd", &[(&lan, 2)], None).unwrap();
+    let mut cs = Bird2Config::new(&ns, AS);
+    cs.statics = (0..n).map(|i| format!("{} blackhole", nth26(i))).collect();
+    let mut p = Bird2Peer::new("bgpd", nd.ip4(), AS);
+    p.passive = true;
+    cs.peers.push(p);
+    let sender = cs.start(&ns).unwrap();
+    let mut cd = bgpd_config(&nd, AS);
+    cd.peers.push(BgpdPeer::new("sender", ns.ip4(), AS));
+    let bgpd = cd.start(&nd).unwrap();
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    let deadline = Duration::from_secs(120);
+    let want = u64::from(n);
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "bgpd's RIB has every route",
+        || {
+            let (routes, networks) = bgpd.route_count()?;
+            Ok(Observed::when(
+                routes == want && networks == want,
+                format!("{routes} routes, {networks} networks of {want}"),
+            ))
+        },
+    )
+    .unwrap();
+    let rib_at = start.elapsed();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "bgpd's kernel has every route",
+        || {
+            let c = kernel::count(&nd.ns, Family::V4, "main", Some("bird"))?;
+            Ok(Observed::when(c as u64 == want, format!("{c} of {want}")))
+        },
+    )
+    .unwrap();
+    let last = nth26(n - 1);
+    let r = best(&bgpd, &last);
+    assert_eq!(r.protocol, "sender", "{r:?}");
+    let k = kernel::routes(&nd.ns, Family::V4, "main", Some("bird")).unwrap();
+    assert_eq!(k.len(), n as usize);
+    assert!(k
+        .iter()
+        .any(|r| r.dst == last && r.is_via(&ns.ip4().to_string(), "eth0", false)));
+    let _ = sender;
+    eprintln!(
+        "bgpd-lab: {n} routes: in bgpd's RIB after {:.1}s, kernel after {:.1}s",
+        rib_at.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    report(test, start);
+}
