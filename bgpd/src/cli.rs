@@ -39,12 +39,54 @@ pub struct Args {
     /// Start in graceful-restart recovery (BIRD -R).
     #[arg(short = 'R', long = "recovery")]
     pub recovery: bool,
+    /// Parse the configuration and exit, as BIRD's `-p`: exit 0 when valid; otherwise exit 1
+    /// and BIRD 1.6.8's `bird: FILE:LINE:COL message` on standard error.
+    #[arg(short = 'p')]
+    pub parse_only: bool,
+    /// Configuration language: `toml` or `bird` (default: `.toml` files are TOML, others BIRD).
+    #[arg(long = "config-format", value_name = "FORMAT")]
+    pub config_format: Option<crate::config::ConfigFormat>,
+    /// The one address family handled, `ipv4` or `ipv6` (default: BIRD syntax IPv4, TOML both).
+    #[arg(long = "family", value_name = "FAMILY", value_parser = parse_family)]
+    pub family: Option<crate::config::FamilyName>,
     /// Stay in the foreground (BIRD -d; bgpd never daemonizes, so this changes nothing).
     #[arg(short = 'd', long = "foreground")]
     pub foreground: bool,
     /// Client command; none runs the daemon.
     #[command(subcommand)]
     pub command: Option<ClientCommand>,
+}
+
+fn parse_family(s: &str) -> Result<crate::config::FamilyName, String> {
+    match s {
+        "ipv4" | "4" => Ok(crate::config::FamilyName::Ipv4),
+        "ipv6" | "6" => Ok(crate::config::FamilyName::Ipv6),
+        _ => Err(format!("unknown family {s:?} (ipv4 or ipv6)")),
+    }
+}
+
+impl Args {
+    /// How to read the config file.
+    pub fn load_options(&self) -> crate::config::LoadOptions {
+        crate::config::LoadOptions {
+            format: self.config_format,
+            family: self.family,
+        }
+    }
+}
+
+/// BIRD's `-p`: 0 when `path` is a valid configuration; else 1 and BIRD's message form (the
+/// first problem) on standard error.
+pub fn bird_parse_check(path: &Path, opts: crate::config::LoadOptions) -> ExitCode {
+    match crate::config::Config::load_with(path, opts) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            for err in e.0.iter().take(1) {
+                eprintln!("{}", crate::config::bird::bird_message(err));
+            }
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Control-socket commands.
@@ -216,6 +258,8 @@ pub struct DaemonArgs {
     pub socket: Option<PathBuf>,
     /// `-R`.
     pub recovery: bool,
+    /// `--config-format`, `--family`.
+    pub load: crate::config::LoadOptions,
 }
 
 /// Entry points of the daemon core.
@@ -228,8 +272,8 @@ mod core_entry {
     use std::process::ExitCode;
 
     /// Loads and validates a config; the error text is `FILE:LINE:COL: KEY: message` lines.
-    pub fn check(path: &Path) -> Result<(), String> {
-        crate::config::Config::load(path)
+    pub fn check(path: &Path, opts: crate::config::LoadOptions) -> Result<(), String> {
+        crate::config::Config::load_with(path, opts)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
@@ -247,6 +291,7 @@ mod core_entry {
             config_path: a.config_path,
             socket: a.socket,
             recovery: a.recovery,
+            load: a.load,
         })
     }
 }
@@ -286,9 +331,13 @@ pub fn main() -> ExitCode {
             }
         }
         None => {
+            let load = args.load_options();
             let config_path = args.config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+            if args.parse_only {
+                return bird_parse_check(&config_path, load);
+            }
             if args.check {
-                return match core_entry::check(&config_path) {
+                return match core_entry::check(&config_path, load) {
                     Ok(()) => {
                         println!("{}: configuration OK", config_path.display());
                         ExitCode::SUCCESS
@@ -303,6 +352,7 @@ pub fn main() -> ExitCode {
                 config_path,
                 socket: args.socket,
                 recovery: args.recovery,
+                load,
             })
         }
     }

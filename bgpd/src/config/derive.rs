@@ -50,6 +50,12 @@ pub struct PeerCommon {
     pub disabled: bool,
     pub next_hop_v6: Option<std::net::Ipv6Addr>,
     pub bfd: Option<super::bfd::BfdSetting>,
+    pub local_asn: Option<u32>,
+    pub allow_local_as: u8,
+    pub preference: Option<u16>,
+    pub connect_delay_time: Option<u16>,
+    pub connect_retry_time: Option<u16>,
+    pub error_wait_time: Option<[u16; 2]>,
 }
 
 macro_rules! impl_common {
@@ -78,6 +84,12 @@ macro_rules! impl_common {
                     disabled: self.disabled,
                     next_hop_v6: self.next_hop_v6,
                     bfd: self.bfd.clone(),
+                    local_asn: self.local_asn,
+                    allow_local_as: self.allow_local_as,
+                    preference: self.preference,
+                    connect_delay_time: self.connect_delay_time,
+                    connect_retry_time: self.connect_retry_time,
+                    error_wait_time: self.error_wait_time,
                 }
             }
         }
@@ -200,8 +212,24 @@ impl Config {
     /// The bgp-core session configuration of a peer. `restarting`: the R bit (our recovery).
     pub fn session_config(&self, p: &PeerSpec, restarting: bool) -> SessionConfig {
         let c = &p.common;
-        let mut s = SessionConfig::new(self.asn(), self.router_id(), Some(p.asn));
+        let mut s = SessionConfig::new(
+            c.local_asn.unwrap_or(self.asn()),
+            self.router_id(),
+            Some(p.asn),
+        );
         s.passive = c.passive;
+        if let Some(t) = c.connect_delay_time {
+            s.connect_delay = Duration::from_secs(u64::from(t));
+        }
+        if let Some(t) = c.connect_retry_time {
+            s.connect_retry = Duration::from_secs(u64::from(t));
+        }
+        if let Some([a, b]) = c.error_wait_time {
+            s.error_wait = (
+                Duration::from_secs(u64::from(a)),
+                Duration::from_secs(u64::from(b)),
+            );
+        }
         s.jitter = true;
         if let Some(h) = c.hold_time {
             s.hold_time = h;
@@ -262,6 +290,10 @@ impl Config {
         let c = &p.common;
         let mut pc = PeerConfig::new(p.name.clone(), p.address);
         pc.rr_client = c.rr_client;
+        pc.allow_local_as = c.allow_local_as;
+        if let Some(p) = c.preference {
+            pc.preference = p;
+        }
         pc.next_hop = match c.next_hop {
             NextHopSetting::Default => NextHopMode::Default,
             NextHopSetting::SelfAlways => NextHopMode::SelfAlways,

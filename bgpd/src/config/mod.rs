@@ -7,9 +7,15 @@
 //! * `errors`: [`ConfigErrors`], `FILE:LINE:COL: KEY: message` per problem;
 //! * `validate`: checks across the whole file (references, duplicates, ranges, families);
 //! * `bfd`: the BFD keys (`[bfd]`, per-peer `bfd`) and their resolution;
-//! * `derive`: [`Config::peers`] (configured + mesh) and the bgp-core values built from them.
+//! * `derive`: [`Config::peers`] (configured + mesh) and the bgp-core values built from them;
+//! * `bird`: the second front-end, BIRD 1.6's configuration language (`bird.cfg` as Calico's
+//!   confd renders it), lowered onto the same [`ConfigFile`]; `docs/bird-config.md`.
+//!
+//! Which front-end reads a file ([`Config::load`]): a name ending in `.toml` is TOML, any other
+//! BIRD syntax, unless [`LoadOptions::format`] forces one.
 
 pub mod bfd;
+pub mod bird;
 mod derive;
 mod errors;
 mod schema;
@@ -28,6 +34,47 @@ pub use derive::{
 pub use errors::{ConfigError, ConfigErrors};
 pub use schema::*;
 
+/// The configuration languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigFormat {
+    /// bgpd's TOML (`docs/config.md`).
+    Toml,
+    /// BIRD 1.6's language (`docs/bird-config.md`).
+    Bird,
+}
+
+impl ConfigFormat {
+    /// The front-end a file name selects: `.toml` is TOML, anything else BIRD.
+    pub fn of_path(path: &Path) -> ConfigFormat {
+        if path.extension().is_some_and(|e| e == "toml") {
+            ConfigFormat::Toml
+        } else {
+            ConfigFormat::Bird
+        }
+    }
+}
+
+impl std::str::FromStr for ConfigFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "toml" => Ok(ConfigFormat::Toml),
+            "bird" => Ok(ConfigFormat::Bird),
+            _ => Err(format!("unknown config format {s:?} (toml or bird)")),
+        }
+    }
+}
+
+/// How [`Config::load_with`] reads a file; kept in the [`Config`] so a reload reads the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadOptions {
+    /// Force a front-end (`--config-format`); `None`: by the file name.
+    pub format: Option<ConfigFormat>,
+    /// The address family the daemon handles (`--family`; a BIRD 1.6 daemon handles one).
+    /// `None`: TOML handles both, BIRD syntax IPv4 (as `bird`; `bird6` passes IPv6).
+    pub family: Option<FamilyName>,
+}
+
 /// A loaded, validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -39,11 +86,79 @@ pub struct Config {
     /// name. Peers' `import`/`export` and the kernel's `export` refer to them exactly as to
     /// TOML `[[policies]]` names (a name must not be both). Empty for TOML files.
     pub filters: BTreeMap<String, Arc<Filter>>,
+    /// How it was read (a reload reads the same way).
+    pub load: LoadOptions,
+    /// The front-end that read it.
+    pub format: ConfigFormat,
+    /// The only address family handled, when restricted (BIRD syntax: always).
+    pub family: Option<FamilyName>,
+    /// The protocols as BIRD names them (BIRD syntax: `kernel1`, `device1`, `direct1`,
+    /// `static1`, the BGP protocols...); empty for TOML.
+    pub protocols: Vec<bird::ProtoInfo>,
 }
 
 impl Config {
-    /// Reads, parses and validates `path`. Errors name the file, line, column and key.
+    /// Reads, parses and validates `path`, choosing the front-end by its name. Errors name the
+    /// file, line, column and key (or construct).
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Config::load_with(path, LoadOptions::default())
+    }
+
+    /// Reads `path` again the way this configuration was read (SIGHUP, `bgpd reload`).
+    pub fn reread(&self, path: &Path) -> Result<Config, ConfigErrors> {
+        Config::load_with(path, self.load)
+    }
+
+    /// [`Config::load`] with a forced front-end and/or family.
+    pub fn load_with(path: &Path, opts: LoadOptions) -> Result<Config, ConfigErrors> {
+        let format = opts.format.unwrap_or_else(|| ConfigFormat::of_path(path));
+        let mut c = match format {
+            ConfigFormat::Toml => Config::load_toml(path)?,
+            ConfigFormat::Bird => {
+                let family = opts.family.unwrap_or(FamilyName::Ipv4);
+                let l = bird::load(path, &mut bird::Fs, family)?;
+                Config::from_bird(l, family, &path.display().to_string())?
+            }
+        };
+        if format == ConfigFormat::Toml {
+            if let Some(f) = opts.family {
+                c.restrict_family(f);
+            }
+        }
+        c.path = Some(path.to_path_buf());
+        c.load = opts;
+        Ok(c)
+    }
+
+    /// A configuration from the lowered BIRD tree (checked like any front-end's; `name`: the
+    /// root file, for messages).
+    pub fn from_bird(
+        l: bird::Lowered,
+        family: FamilyName,
+        name: &str,
+    ) -> Result<Config, ConfigErrors> {
+        let mut c = Config::from_parts(l.file, l.compiled, name, "")?;
+        c.format = ConfigFormat::Bird;
+        c.family = Some(family);
+        c.protocols = l.protocols;
+        Ok(c)
+    }
+
+    /// Handles only `f`: peers keep only that family, listeners only its wildcard address.
+    fn restrict_family(&mut self, f: FamilyName) {
+        self.family = Some(f);
+        let want_v4 = f == FamilyName::Ipv4;
+        self.file
+            .listen
+            .addresses
+            .retain(|a| a.is_ipv4() == want_v4);
+        for p in &mut self.file.peers {
+            let fams = p.families.get_mut();
+            fams.retain(|x| *x == f);
+        }
+    }
+
+    fn load_toml(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigErrors::single(ConfigError {
                 file: path.display().to_string(),
@@ -82,6 +197,10 @@ impl Config {
             path: None,
             file,
             filters,
+            load: LoadOptions::default(),
+            format: ConfigFormat::Toml,
+            family: None,
+            protocols: Vec::new(),
         })
     }
 }

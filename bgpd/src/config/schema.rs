@@ -449,6 +449,25 @@ macro_rules! peer_settings {
             /// BFD towards this peer: `true` or `{ min_rx, min_tx, idle_tx, multiplier, multihop }`.
             #[serde(default)]
             pub bfd: Option<super::bfd::BfdSetting>,
+            /// Our AS towards this peer (BIRD `local as` per protocol; default: `asn`).
+            #[serde(default)]
+            pub local_asn: Option<u32>,
+            /// Accept routes whose AS_PATH holds our AS up to this many times (BIRD
+            /// `allow local as [N]`; default 0).
+            #[serde(default)]
+            pub allow_local_as: u8,
+            /// Preference of this peer's routes (BIRD `preference`; default 100).
+            #[serde(default)]
+            pub preference: Option<u16>,
+            /// Seconds from start to the first connection attempt (BIRD `connect delay time`).
+            #[serde(default)]
+            pub connect_delay_time: Option<u16>,
+            /// Seconds between failed connection attempts (BIRD `connect retry time`).
+            #[serde(default)]
+            pub connect_retry_time: Option<u16>,
+            /// Back-off after an error, first and largest, seconds (BIRD `error wait time A,B`).
+            #[serde(default)]
+            pub error_wait_time: Option<[u16; 2]>,
         }
     };
 }

@@ -17,7 +17,6 @@ use ipnet::IpNet;
 use super::peer::PeerCmd;
 use super::rib::source_name;
 use super::{lock, reload, Shared};
-use crate::config::Config;
 use crate::status::*;
 
 /// The running daemon as the control plane sees it.
@@ -428,7 +427,11 @@ impl Control for DaemonControl {
                 "no configuration file to re-read".into(),
             ));
         };
-        let new = Config::load(&path).map_err(|e| ControlError::Config(e.to_string()))?;
+        let new = self
+            .shared
+            .config()
+            .reread(&path)
+            .map_err(|e| ControlError::Config(e.to_string()))?;
         // What cannot be applied live (and listener bind errors) is refused before anything
         // else changes, so `bgpd reload` reports it; the rest goes on in the background.
         let (tx, rx) = std::sync::mpsc::channel();

@@ -52,6 +52,9 @@ pub struct DaemonOptions {
     /// `-R`: graceful-restart recovery (as BIRD's `-R`), even when the kernel holds none of
     /// our routes.
     pub recovery: bool,
+    /// `--config-format` / `--family` (or a BIRD personality's family); reloads read the
+    /// same way.
+    pub load: crate::config::LoadOptions,
 }
 
 /// Options of an embedded daemon.
@@ -394,7 +397,7 @@ pub fn init_logging(config: &Config) {
 
 /// The binary's daemon: loads the config, runs until SIGTERM/SIGINT/`down`, SIGHUP reloads.
 pub fn run(opts: DaemonOptions) -> ExitCode {
-    let config = match Config::load(&opts.config_path) {
+    let config = match Config::load_with(&opts.config_path, opts.load) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -453,13 +456,13 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
         }
         notify::ready(&format!("serving {}", socket.display()));
         notify::spawn_watchdog(&handle);
-        signals(handle.clone(), opts.config_path.clone()).await;
+        signals(handle.clone(), opts.config_path.clone(), opts.load).await;
         ExitCode::SUCCESS
     })
 }
 
 /// SIGHUP reloads; SIGTERM / SIGINT stop; also returns when stopped by `down`.
-async fn signals(handle: Handle, path: PathBuf) {
+async fn signals(handle: Handle, path: PathBuf, load: crate::config::LoadOptions) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -475,7 +478,7 @@ async fn signals(handle: Handle, path: PathBuf) {
         tokio::select! {
             _ = hup.recv() => {
                 notify::reloading();
-                let status = match Config::load(&path) {
+                let status = match Config::load_with(&path, load) {
                     Ok(c) => match handle.reload(c).await {
                         Ok(()) => { tracing::info!("reconfigured"); "reconfigured".to_string() }
                         Err(e) => { tracing::error!("reload failed: {e}"); format!("reload failed: {e}") }

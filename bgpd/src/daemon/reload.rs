@@ -43,6 +43,10 @@ fn session_changed(a: &PeerSpec, b: &PeerSpec) -> bool {
         || x.max_prefixes != y.max_prefixes
         || x.families != y.families
         || x.next_hop_v6 != y.next_hop_v6
+        || x.local_asn != y.local_asn
+        || x.connect_delay_time != y.connect_delay_time
+        || x.connect_retry_time != y.connect_retry_time
+        || x.error_wait_time != y.error_wait_time
 }
 
 /// The `[kernel]` keys that differ between `a` and `b`.
