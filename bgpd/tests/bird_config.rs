@@ -22,7 +22,10 @@ fn top_files() -> Vec<(PathBuf, FamilyName)> {
         .collect();
     dirs.sort();
     for d in dirs {
-        for (f, fam) in [("bird.cfg", FamilyName::Ipv4), ("bird6.cfg", FamilyName::Ipv6)] {
+        for (f, fam) in [
+            ("bird.cfg", FamilyName::Ipv4),
+            ("bird6.cfg", FamilyName::Ipv6),
+        ] {
             let p = d.join(f);
             if p.exists() {
                 v.push((p, fam));
@@ -117,8 +120,11 @@ fn every_fixture_passes_bgpd_parse_check() {
 fn bgpd_parse_check_reports_like_bird() {
     let t = tempfile::tempdir().unwrap();
     let p = t.path().join("bird.cfg");
-    std::fs::write(&p, "router id 10.0.0.1;\nprotocol bgp x {\n  neighbour 10.0.0.2 as 1;\n}\n")
-        .unwrap();
+    std::fs::write(
+        &p,
+        "router id 10.0.0.1;\nprotocol bgp x {\n  neighbour 10.0.0.2 as 1;\n}\n",
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_bgpd"))
         .arg("-p")
         .arg("-c")
@@ -179,7 +185,10 @@ fn mesh_node_means_what_confd_meant() {
     assert_eq!(f.statics.len(), 1);
     assert!(f.statics[0].blackhole);
     assert_eq!(f.statics[0].prefix.get_ref().to_string(), "192.168.1.0/26");
-    assert_eq!(f.listen.addresses, vec!["0.0.0.0".parse::<IpAddr>().unwrap()]);
+    assert_eq!(
+        f.listen.addresses,
+        vec!["0.0.0.0".parse::<IpAddr>().unwrap()]
+    );
     let peers = c.peers();
     assert_eq!(peers.len(), 2);
     let p3 = &peers[0];
@@ -189,7 +198,10 @@ fn mesh_node_means_what_confd_meant() {
     assert!(p3.common.passive, "10.192.0.3 > 10.192.0.2: passive on");
     assert_eq!(p3.common.multihop, Some(64));
     assert!(!p3.common.ttl_security);
-    assert_eq!(p3.common.source_address, Some("10.192.0.2".parse().unwrap()));
+    assert_eq!(
+        p3.common.source_address,
+        Some("10.192.0.2".parse().unwrap())
+    );
     assert_eq!(p3.common.families, [FamilyName::Ipv4]);
     assert_eq!(p3.common.connect_delay_time, Some(2));
     assert_eq!(p3.common.connect_retry_time, Some(5));
@@ -228,7 +240,11 @@ fn explicit_peers_options() {
         .iter()
         .map(|s| (s.prefix.get_ref().to_string(), s.blackhole, s.via))
         .collect();
-    assert!(s.contains(&("172.16.0.1/32".into(), false, Some("10.192.0.1".parse().unwrap()))));
+    assert!(s.contains(&(
+        "172.16.0.1/32".into(),
+        false,
+        Some("10.192.0.1".parse().unwrap())
+    )));
     // Our AS towards the session with the override.
     let spec = peers.iter().find(|p| p.name == "Node_172_16_0_1").unwrap();
     assert_eq!(c.session_config(spec, false).local_as, 64600);
@@ -251,8 +267,9 @@ fn route_reflector_and_client() {
     let c = load("route-reflector-client", "bird.cfg");
     assert!(c.file.route_reflector.is_none());
     let p = c.peers();
-    assert!(p.iter().all(|p| p.common.graceful_restart_time == Some(300)
-        && p.common.keepalive_time == Some(20)));
+    assert!(p.iter().all(
+        |p| p.common.graceful_restart_time == Some(300) && p.common.keepalive_time == Some(20)
+    ));
     // The /32 block is not a static route (confd skips it).
     assert_eq!(c.file.statics.len(), 1);
 }
@@ -261,7 +278,10 @@ fn route_reflector_and_client() {
 fn ipv6_daemon() {
     let c = load("ipv6", "bird6.cfg");
     assert_eq!(c.family, Some(FamilyName::Ipv6));
-    assert_eq!(c.file.listen.addresses, vec!["::".parse::<IpAddr>().unwrap()]);
+    assert_eq!(
+        c.file.listen.addresses,
+        vec!["::".parse::<IpAddr>().unwrap()]
+    );
     let peers = c.peers();
     assert_eq!(peers.len(), 3);
     assert!(peers

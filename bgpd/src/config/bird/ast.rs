@@ -153,14 +153,24 @@ pub enum Opt {
     KernelTable(u64),
     Metric(u64),
     GracefulRestart(GrMode),
-    MergePaths { on: bool, limit: Option<u64> },
+    MergePaths {
+        on: bool,
+        limit: Option<u64>,
+    },
     // direct / device
     Interface(Vec<IfacePattern>),
     // static
     Route(At<IpNet>, RouteTarget),
     // bgp
-    LocalAs { address: Option<IpAddr>, asn: Option<u64> },
-    Neighbor { address: IpAddr, port: Option<u64>, asn: Option<u64> },
+    LocalAs {
+        address: Option<IpAddr>,
+        asn: Option<u64>,
+    },
+    Neighbor {
+        address: IpAddr,
+        port: Option<u64>,
+        asn: Option<u64>,
+    },
     SourceAddress(IpAddr),
     Multihop(Option<u64>),
     Direct,
@@ -181,14 +191,20 @@ pub enum Opt {
     ConnectRetryTime(u64),
     ErrorWaitTime(u64, u64),
     ErrorForgetTime(u64),
-    Gateway { recursive: bool },
+    Gateway {
+        recursive: bool,
+    },
     Bfd(bool),
     EnableRouteRefresh(bool),
     EnableAs4(bool),
     // bfd protocol
     BfdInterface(Vec<IfacePattern>, BfdIfaceOpts),
     BfdMultihop(BfdIfaceOpts),
-    BfdNeighbor { address: IpAddr, iface: Option<String>, multihop: bool },
+    BfdNeighbor {
+        address: IpAddr,
+        iface: Option<String>,
+        multihop: bool,
+    },
 }
 
 /// `filter NAME ...` body, and inline filters: local variables and statements.

@@ -140,10 +140,7 @@ impl Checker {
                     FilterRef::Named(n) => match self.globals.get(&n.v) {
                         Some((Sym::Filter, _)) => {}
                         _ => {
-                            return Err(BirdError::new(
-                                n.pos,
-                                format!("no filter named `{}`", n.v),
-                            ))
+                            return Err(BirdError::new(n.pos, format!("no filter named `{}`", n.v)))
                         }
                     },
                     FilterRef::Inline(b) => self.body(b, &[])?,

@@ -22,7 +22,14 @@ pub type R<T> = Result<T, BirdError>;
 
 impl<'a> Cursor<'a> {
     pub fn new(toks: &'a [Token]) -> Self {
-        let last = toks.last().map(|t| t.pos).unwrap_or_default();
+        // End of input: just after the last token.
+        let last = toks
+            .last()
+            .map(|t| Pos {
+                col: t.pos.col + t.len,
+                ..t.pos
+            })
+            .unwrap_or_default();
         Cursor {
             toks,
             i: 0,
@@ -31,6 +38,7 @@ impl<'a> Cursor<'a> {
                 tok: Tok::Eof,
                 pos: last,
                 line_start: false,
+                len: 0,
             },
         }
     }

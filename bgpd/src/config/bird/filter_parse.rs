@@ -17,7 +17,10 @@ use super::BirdError;
 
 fn var_type(c: &mut Cursor) -> R<Option<VarType>> {
     let t = match c.peek() {
-        Tok::Sym { name, quoted: false } => match name.to_ascii_lowercase().as_str() {
+        Tok::Sym {
+            name,
+            quoted: false,
+        } => match name.to_ascii_lowercase().as_str() {
             "int" => VarType::Int,
             "bool" => VarType::Bool,
             "ip" => VarType::Ip,
@@ -210,7 +213,10 @@ fn stmt_inner(c: &mut Cursor) -> R<Stmt> {
         c.expect_p(";")?;
         return Ok(Stmt::Method {
             target,
-            method: At { pos: method.pos, v: m },
+            method: At {
+                pos: method.pos,
+                v: m,
+            },
             arg,
         });
     }
@@ -336,14 +342,21 @@ fn postfix(c: &mut Cursor) -> R<Expr> {
                 ))
             }
         };
-        e = Expr::Member(pos, Box::new(e), At { pos: m.pos, v: lower }, arg);
+        e = Expr::Member(
+            pos,
+            Box::new(e),
+            At {
+                pos: m.pos,
+                v: lower,
+            },
+            arg,
+        );
     }
     Ok(e)
 }
 
 /// `A/N` after an address token (the address already read).
-fn net_of(c: &mut Cursor, a: IpAddr) -> R<IpNet> {
-    let pos = c.pos();
+fn net_of(c: &mut Cursor, a: IpAddr, pos: super::Pos) -> R<IpNet> {
     c.expect_p("/")?;
     let len = c.num()?;
     let net = match a {
@@ -368,8 +381,9 @@ fn net_of(c: &mut Cursor, a: IpAddr) -> R<IpNet> {
 
 /// A prefix literal `A/N`.
 pub fn prefix(c: &mut Cursor) -> R<IpNet> {
+    let pos = c.pos();
     let a = c.ip()?;
-    net_of(c, a)
+    net_of(c, a, pos)
 }
 
 fn primary(c: &mut Cursor) -> R<Expr> {
@@ -386,7 +400,7 @@ fn primary(c: &mut Cursor) -> R<Expr> {
         Tok::Ip(a) => {
             c.bump();
             if c.is_p("/") && matches!(c.peek_at(1), Tok::Num(_)) {
-                return Ok(Expr::Prefix(pos, net_of(c, a)?));
+                return Ok(Expr::Prefix(pos, net_of(c, a, pos)?));
             }
             Ok(Expr::Ip(pos, a))
         }
@@ -466,9 +480,8 @@ fn set(c: &mut Cursor, pos: super::Pos) -> R<Expr> {
     }
     loop {
         if let (Tok::Ip(a), true) = (c.peek().clone(), c.is_p_at(1, "/")) {
-            c.bump();
-            let ppos = c.pos();
-            let net = net_of(c, a)?;
+            let ppos = c.bump().pos;
+            let net = net_of(c, a, ppos)?;
             let len = net.prefix_len();
             let maxlen = net.max_prefix_len();
             let (min, max) = if c.eat_p("+") {

@@ -30,7 +30,10 @@ impl Tok {
     /// How the token reads in an error message.
     pub fn describe(&self) -> String {
         match self {
-            Tok::Sym { name, quoted: false } => format!("`{name}`"),
+            Tok::Sym {
+                name,
+                quoted: false,
+            } => format!("`{name}`"),
             Tok::Sym { name, quoted: true } => format!("`'{name}'`"),
             Tok::Str(s) => format!("string \"{s}\""),
             Tok::Num(n) => format!("number {n}"),
@@ -48,6 +51,8 @@ pub struct Token {
     pub tok: Tok,
     pub pos: Pos,
     pub line_start: bool,
+    /// Length in characters.
+    pub len: u32,
 }
 
 const PUNCT2: [&str; 9] = ["[=", "=]", "!=", "!~", "<=", ">=", "&&", "||", ".."];
@@ -60,7 +65,11 @@ pub const MAX_FILE_BYTES: usize = 16 << 20;
 pub fn lex(text: &str, file: u16) -> Result<Vec<Token>, BirdError> {
     if text.len() > MAX_FILE_BYTES {
         return Err(BirdError::new(
-            Pos { file, line: 1, col: 1 },
+            Pos {
+                file,
+                line: 1,
+                col: 1,
+            },
             "file too large",
         ));
     }
@@ -140,7 +149,10 @@ pub fn lex(text: &str, file: u16) -> Result<Vec<Token>, BirdError> {
                         .chars()
                         .all(|x| x.is_ascii_alphanumeric() || "_.:-".contains(x))
                 {
-                    return Err(BirdError::new(pos, format!("invalid quoted symbol '{body}'")));
+                    return Err(BirdError::new(
+                        pos,
+                        format!("invalid quoted symbol '{body}'"),
+                    ));
                 }
                 Tok::Sym {
                     name: body,
@@ -179,6 +191,7 @@ pub fn lex(text: &str, file: u16) -> Result<Vec<Token>, BirdError> {
             tok,
             pos,
             line_start,
+            len: (i - start) as u32,
         });
         line_start = false;
     }
@@ -225,13 +238,12 @@ fn address(chars: &[char], i: usize) -> Option<(Tok, usize)> {
 
 /// A number at `i` (decimal or `0x` hex): (token, length).
 fn number(chars: &[char], i: usize) -> Option<(Tok, usize)> {
-    let (radix, skip) = if chars.get(i) == Some(&'0')
-        && chars.get(i + 1).is_some_and(|c| *c == 'x' || *c == 'X')
-    {
-        (16, 2)
-    } else {
-        (10, 0)
-    };
+    let (radix, skip) =
+        if chars.get(i) == Some(&'0') && chars.get(i + 1).is_some_and(|c| *c == 'x' || *c == 'X') {
+            (16, 2)
+        } else {
+            (10, 0)
+        };
     let mut j = i + skip;
     while chars.get(j).is_some_and(|c| c.is_digit(radix)) {
         j += 1;
@@ -262,20 +274,99 @@ mod tests {
     #[test]
     fn vectors() {
         let cases: Vec<(&str, Vec<Tok>)> = vec![
-            ("router id 10.0.0.1;", vec![sym("router"), sym("id"), Tok::Ip("10.0.0.1".parse().unwrap()), Tok::P(";")]),
-            ("fd00::1/64", vec![Tok::Ip("fd00::1".parse().unwrap()), Tok::P("/"), Tok::Num(64)]),
+            (
+                "router id 10.0.0.1;",
+                vec![
+                    sym("router"),
+                    sym("id"),
+                    Tok::Ip("10.0.0.1".parse().unwrap()),
+                    Tok::P(";"),
+                ],
+            ),
+            (
+                "fd00::1/64",
+                vec![
+                    Tok::Ip("fd00::1".parse().unwrap()),
+                    Tok::P("/"),
+                    Tok::Num(64),
+                ],
+            ),
             ("::", vec![Tok::Ip("::".parse().unwrap())]),
-            ("2001:db8:0:1:2:3:4:5", vec![Tok::Ip("2001:db8:0:1:2:3:4:5".parse().unwrap())]),
+            (
+                "2001:db8:0:1:2:3:4:5",
+                vec![Tok::Ip("2001:db8:0:1:2:3:4:5".parse().unwrap())],
+            ),
             ("add paths", vec![sym("add"), sym("paths")]),
-            ("bgp_path.len", vec![sym("bgp_path"), Tok::P("."), sym("len")]),
+            (
+                "bgp_path.len",
+                vec![sym("bgp_path"), Tok::P("."), sym("len")],
+            ),
             ("0x10 42", vec![Tok::Num(16), Tok::Num(42)]),
-            ("'bgp_a-b_importFilterV4'()", vec![Tok::Sym { name: "bgp_a-b_importFilterV4".into(), quoted: true }, Tok::P("("), Tok::P(")")]),
-            ("[= 65000 * =]", vec![Tok::P("[="), Tok::Num(65000), Tok::P("*"), Tok::P("=]")]),
-            ("a!~b != c <= >= && || ..", vec![sym("a"), Tok::P("!~"), sym("b"), Tok::P("!="), sym("c"), Tok::P("<="), Tok::P(">="), Tok::P("&&"), Tok::P("||"), Tok::P("..")]),
+            (
+                "'bgp_a-b_importFilterV4'()",
+                vec![
+                    Tok::Sym {
+                        name: "bgp_a-b_importFilterV4".into(),
+                        quoted: true,
+                    },
+                    Tok::P("("),
+                    Tok::P(")"),
+                ],
+            ),
+            (
+                "[= 65000 * =]",
+                vec![Tok::P("[="), Tok::Num(65000), Tok::P("*"), Tok::P("=]")],
+            ),
+            (
+                "a!~b != c <= >= && || ..",
+                vec![
+                    sym("a"),
+                    Tok::P("!~"),
+                    sym("b"),
+                    Tok::P("!="),
+                    sym("c"),
+                    Tok::P("<="),
+                    Tok::P(">="),
+                    Tok::P("&&"),
+                    Tok::P("||"),
+                    Tok::P(".."),
+                ],
+            ),
             ("x # comment\n/* multi\nline */ y", vec![sym("x"), sym("y")]),
-            ("krt_tunnel=\"\";", vec![sym("krt_tunnel"), Tok::P("="), Tok::Str(String::new()), Tok::P(";")]),
-            ("10.0.0.0/8{16,24}", vec![Tok::Ip("10.0.0.0".parse().unwrap()), Tok::P("/"), Tok::Num(8), Tok::P("{"), Tok::Num(16), Tok::P(","), Tok::Num(24), Tok::P("}")]),
-            ("error wait time 5,30;", vec![sym("error"), sym("wait"), sym("time"), Tok::Num(5), Tok::P(","), Tok::Num(30), Tok::P(";")]),
+            (
+                "krt_tunnel=\"\";",
+                vec![
+                    sym("krt_tunnel"),
+                    Tok::P("="),
+                    Tok::Str(String::new()),
+                    Tok::P(";"),
+                ],
+            ),
+            (
+                "10.0.0.0/8{16,24}",
+                vec![
+                    Tok::Ip("10.0.0.0".parse().unwrap()),
+                    Tok::P("/"),
+                    Tok::Num(8),
+                    Tok::P("{"),
+                    Tok::Num(16),
+                    Tok::P(","),
+                    Tok::Num(24),
+                    Tok::P("}"),
+                ],
+            ),
+            (
+                "error wait time 5,30;",
+                vec![
+                    sym("error"),
+                    sym("wait"),
+                    sym("time"),
+                    Tok::Num(5),
+                    Tok::P(","),
+                    Tok::Num(30),
+                    Tok::P(";"),
+                ],
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(toks(text), want, "{text}");
@@ -285,7 +376,10 @@ mod tests {
     #[test]
     fn positions() {
         let t = lex("a\n  bb /* x\n */ c", 3).unwrap();
-        let p: Vec<_> = t.iter().map(|t| (t.pos.line, t.pos.col, t.line_start)).collect();
+        let p: Vec<_> = t
+            .iter()
+            .map(|t| (t.pos.line, t.pos.col, t.line_start))
+            .collect();
         assert_eq!(p, vec![(1, 1, true), (2, 3, true), (3, 5, false)]);
         assert_eq!(t[0].pos.file, 3);
     }
@@ -303,7 +397,11 @@ mod tests {
         ];
         for (text, line, col, msg) in cases {
             let e = lex(text, 0).unwrap_err();
-            assert_eq!((e.pos.line, e.pos.col, e.msg.as_str()), (line, col, msg), "{text}");
+            assert_eq!(
+                (e.pos.line, e.pos.col, e.msg.as_str()),
+                (line, col, msg),
+                "{text}"
+            );
         }
     }
 }

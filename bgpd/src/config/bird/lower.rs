@@ -137,7 +137,10 @@ pub fn lower(tree: &Tree, family: FamilyName) -> Result<Lowered, BirdError> {
                     if !same_family(*a, family) {
                         return err(
                             *pos,
-                            format!("listen address {a} is not of this daemon's family, {}", family_word(family)),
+                            format!(
+                                "listen address {a} is not of this daemon's family, {}",
+                                family_word(family)
+                            ),
                         );
                     }
                 }
@@ -153,14 +156,10 @@ pub fn lower(tree: &Tree, family: FamilyName) -> Result<Lowered, BirdError> {
                 if let Some(n) = &p.name {
                     l.templates.insert(&n.v, p);
                     if p.kind == Kind::Bgp && template_asn.is_none() {
-                        template_asn = l
-                            .resolve(p)?
-                            .iter()
-                            .rev()
-                            .find_map(|o| match o.v {
-                                Opt::LocalAs { asn: Some(a), .. } => Some(a as u32),
-                                _ => None,
-                            });
+                        template_asn = l.resolve(p)?.iter().rev().find_map(|o| match o.v {
+                            Opt::LocalAs { asn: Some(a), .. } => Some(a as u32),
+                            _ => None,
+                        });
                     }
                 }
             }
@@ -197,7 +196,10 @@ pub fn lower(tree: &Tree, family: FamilyName) -> Result<Lowered, BirdError> {
                         if let Some(prev) = direct_seen {
                             return err(
                                 p.pos,
-                                format!("a second direct protocol (the first is at line {})", prev.line),
+                                format!(
+                                    "a second direct protocol (the first is at line {})",
+                                    prev.line
+                                ),
                             );
                         }
                         direct_seen = Some(p.pos);
@@ -234,7 +236,10 @@ pub fn lower(tree: &Tree, family: FamilyName) -> Result<Lowered, BirdError> {
         }
     }
     let Some(rid) = router_id else {
-        return err(Pos::default(), "no `router id` (bgpd does not pick one from the interfaces)");
+        return err(
+            Pos::default(),
+            "no `router id` (bgpd does not pick one from the interfaces)",
+        );
     };
     out.file.router_id = sp(rid);
     // Our AS: the BGP template's `local as` (confd's `bgp_template`), else the first
@@ -341,7 +346,12 @@ impl<'a> Lower<'a> {
     }
 
     /// Registers the filter of an `import`/`export` clause; its name.
-    pub(super) fn filter(&mut self, proto: &str, dir: &str, r: &FilterRef) -> Result<String, BirdError> {
+    pub(super) fn filter(
+        &mut self,
+        proto: &str,
+        dir: &str,
+        r: &FilterRef,
+    ) -> Result<String, BirdError> {
         let (name, src) = match r {
             FilterRef::All => (ALL.to_string(), FilterSrc::All),
             FilterRef::None => (NONE.to_string(), FilterSrc::None),
@@ -365,21 +375,25 @@ impl<'a> Lower<'a> {
                 Opt::Import(_) => {
                     return err(
                         o.pos,
-                        format!("import filters on a {} protocol are not supported", kind.word()),
-                    )
-                }
-                Opt::Preference(n) if *n != u64::from(default_pref(kind)) => {
-                    return err(
-                        o.pos,
                         format!(
-                            "`preference` of a {} protocol other than its default {} is not supported",
-                            kind.word(),
-                            default_pref(kind)
+                            "import filters on a {} protocol are not supported",
+                            kind.word()
                         ),
                     )
                 }
+                Opt::Preference(n) if *n != u64::from(default_pref(kind)) => return err(
+                    o.pos,
+                    format!(
+                        "`preference` of a {} protocol other than its default {} is not supported",
+                        kind.word(),
+                        default_pref(kind)
+                    ),
+                ),
                 Opt::Disabled(true) => {
-                    return err(o.pos, format!("a disabled {} protocol is not supported", kind.word()))
+                    return err(
+                        o.pos,
+                        format!("a disabled {} protocol is not supported", kind.word()),
+                    )
                 }
                 _ => {}
             }
@@ -399,9 +413,7 @@ impl<'a> Lower<'a> {
                 Opt::MergePaths { on, limit } => {
                     k.ecmp_max = sp(if *on { limit.unwrap_or(16) as u32 } else { 1 });
                 }
-                Opt::DeviceRoutes(true) => {
-                    return err(o.pos, "`device routes` is not supported")
-                }
+                Opt::DeviceRoutes(true) => return err(o.pos, "`device routes` is not supported"),
                 Opt::Export(r) => {
                     k.export = Some(sp(self.filter(name, "export", r)?));
                 }
@@ -412,7 +424,15 @@ impl<'a> Lower<'a> {
                 | Opt::Debug
                 | Opt::Preference(_)
                 | Opt::Disabled(_) => {}
-                other => return err(o.pos, format!("option {} is not valid in a kernel protocol", opt_word(other))),
+                other => {
+                    return err(
+                        o.pos,
+                        format!(
+                            "option {} is not valid in a kernel protocol",
+                            opt_word(other)
+                        ),
+                    )
+                }
             }
         }
         Ok(())
@@ -423,8 +443,22 @@ impl<'a> Lower<'a> {
         for o in opts {
             match &o.v {
                 // bgpd follows links through netlink events: no scan needed.
-                Opt::ScanTime(_) | Opt::Description(_) | Opt::Debug | Opt::Preference(_) | Opt::Disabled(_) | Opt::Import(_) | Opt::Export(_) => {}
-                other => return err(o.pos, format!("option {} is not valid in a device protocol", opt_word(other))),
+                Opt::ScanTime(_)
+                | Opt::Description(_)
+                | Opt::Debug
+                | Opt::Preference(_)
+                | Opt::Disabled(_)
+                | Opt::Import(_)
+                | Opt::Export(_) => {}
+                other => {
+                    return err(
+                        o.pos,
+                        format!(
+                            "option {} is not valid in a device protocol",
+                            opt_word(other)
+                        ),
+                    )
+                }
             }
         }
         Ok(())
@@ -442,8 +476,21 @@ impl<'a> Lower<'a> {
                         p.pattern.clone()
                     }
                 })),
-                Opt::Description(_) | Opt::Debug | Opt::Preference(_) | Opt::Disabled(_) | Opt::Import(_) | Opt::Export(_) => {}
-                other => return err(o.pos, format!("option {} is not valid in a direct protocol", opt_word(other))),
+                Opt::Description(_)
+                | Opt::Debug
+                | Opt::Preference(_)
+                | Opt::Disabled(_)
+                | Opt::Import(_)
+                | Opt::Export(_) => {}
+                other => {
+                    return err(
+                        o.pos,
+                        format!(
+                            "option {} is not valid in a direct protocol",
+                            opt_word(other)
+                        ),
+                    )
+                }
             }
         }
         if interfaces.is_empty() {
@@ -458,7 +505,14 @@ impl<'a> Lower<'a> {
             match &o.v {
                 Opt::Route(net, t) => {
                     if !same_family(net.v.addr(), self.family) {
-                        return err(net.pos, format!("route {} is not of this daemon's family, {}", net.v, family_word(self.family)));
+                        return err(
+                            net.pos,
+                            format!(
+                                "route {} is not of this daemon's family, {}",
+                                net.v,
+                                family_word(self.family)
+                            ),
+                        );
                     }
                     if out.iter().any(|s| *s.prefix.get_ref() == net.v) {
                         return err(net.pos, format!("duplicate static route {}", net.v));
@@ -483,8 +537,21 @@ impl<'a> Lower<'a> {
                         communities: Vec::new(),
                     });
                 }
-                Opt::Description(_) | Opt::Debug | Opt::Preference(_) | Opt::Disabled(_) | Opt::Import(_) | Opt::Export(_) => {}
-                other => return err(o.pos, format!("option {} is not valid in a static protocol", opt_word(other))),
+                Opt::Description(_)
+                | Opt::Debug
+                | Opt::Preference(_)
+                | Opt::Disabled(_)
+                | Opt::Import(_)
+                | Opt::Export(_) => {}
+                other => {
+                    return err(
+                        o.pos,
+                        format!(
+                            "option {} is not valid in a static protocol",
+                            opt_word(other)
+                        ),
+                    )
+                }
             }
         }
         Ok(())
@@ -511,12 +578,10 @@ fn bfd_defaults(
                 b
             }
             Opt::BfdMultihop(b) => b,
-            Opt::BfdNeighbor { .. } => {
-                return err(
-                    o.pos,
-                    "BFD `neighbor` statements are not supported (BGP's `bfd on` creates the sessions)",
-                )
-            }
+            Opt::BfdNeighbor { .. } => return err(
+                o.pos,
+                "BFD `neighbor` statements are not supported (BGP's `bfd on` creates the sessions)",
+            ),
             Opt::Description(_) | Opt::Debug | Opt::Disabled(false) => continue,
             other => {
                 return err(

@@ -20,6 +20,9 @@ fn err<T>(pos: Pos, msg: impl Into<String>) -> Result<T, BirdError> {
     Err(BirdError::new(pos, msg))
 }
 
+/// A lowered `protocol bgp`: the peer, its `local as`, its `rr cluster id` and where.
+pub(super) type BgpOut = (Peer, Option<u32>, Option<(Pos, Ipv4Addr)>);
+
 impl Lower<'_> {
     /// The peer, its `local as`, and its `rr cluster id` (with where it was set).
     pub(super) fn bgp(
@@ -27,7 +30,7 @@ impl Lower<'_> {
         p: &ProtoDef,
         name: &str,
         opts: &[At<Opt>],
-    ) -> Result<(Peer, Option<u32>, Option<(Pos, Ipv4Addr)>), BirdError> {
+    ) -> Result<BgpOut, BirdError> {
         let mut neighbor: Option<(IpAddr, Option<u64>, Option<u64>)> = None;
         let mut local_as = None;
         let mut local_addr = None;
@@ -171,7 +174,10 @@ impl Lower<'_> {
             return err(p.pos, format!("BGP protocol `{name}` has no `neighbor`"));
         };
         let Some(asn) = asn else {
-            return err(p.pos, format!("BGP protocol `{name}` has no neighbor AS (`neighbor ... as N`)"));
+            return err(
+                p.pos,
+                format!("BGP protocol `{name}` has no neighbor AS (`neighbor ... as N`)"),
+            );
         };
         peer.address = sp(address);
         peer.asn = sp(asn as u32);
@@ -179,7 +185,10 @@ impl Lower<'_> {
         if let Some((pos, a)) = local_addr {
             match peer.source_address {
                 Some(s) if s != a => {
-                    return err(pos, format!("`local {a}` differs from `source address {s}`"))
+                    return err(
+                        pos,
+                        format!("`local {a}` differs from `source address {s}`"),
+                    )
                 }
                 _ => peer.source_address = Some(a),
             }
@@ -192,7 +201,10 @@ impl Lower<'_> {
         };
         peer.next_hop = match (next_hop_self, next_hop_keep) {
             (true, true) => {
-                return err(p.pos, format!("BGP protocol `{name}` has both `next hop self` and `next hop keep`"))
+                return err(
+                    p.pos,
+                    format!("BGP protocol `{name}` has both `next hop self` and `next hop keep`"),
+                )
             }
             (true, false) => NextHopSetting::SelfAlways,
             (false, true) => NextHopSetting::Keep,

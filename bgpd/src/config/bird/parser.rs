@@ -53,11 +53,7 @@ fn item(c: &mut Cursor) -> R<Item> {
                 }
             }
             c.expect_p(";")?;
-            Ok(Item::Listen {
-                pos,
-                address,
-                port,
-            })
+            Ok(Item::Listen { pos, address, port })
         }
         "log" => {
             c.skip_statement()?;
@@ -99,7 +95,10 @@ fn item(c: &mut Cursor) -> R<Item> {
 
 fn kind(c: &mut Cursor) -> R<Kind> {
     let k = match c.peek() {
-        Tok::Sym { name, quoted: false } => match name.to_ascii_lowercase().as_str() {
+        Tok::Sym {
+            name,
+            quoted: false,
+        } => match name.to_ascii_lowercase().as_str() {
             "kernel" => Kind::Kernel,
             "device" => Kind::Device,
             "direct" => Kind::Direct,
@@ -250,10 +249,7 @@ fn bfd_opts(c: &mut Cursor) -> R<BfdIfaceOpts> {
         } else if c.at_eof() {
             return c.expected("`}`");
         } else {
-            return c.err(format!(
-                "unsupported BFD option {}",
-                c.peek().describe()
-            ));
+            return c.err(format!("unsupported BFD option {}", c.peek().describe()));
         }
         c.expect_p(";")?;
     }

@@ -132,9 +132,10 @@ impl State<'_> {
             let is_include = t.line_start
                 && matches!(&t.tok, Tok::Sym { name, quoted: false } if name == "include");
             if is_include {
-                let (Some(Tok::Str(name)), Some(Tok::P(";"))) =
-                    (toks.get(i + 1).map(|t| &t.tok), toks.get(i + 2).map(|t| &t.tok))
-                else {
+                let (Some(Tok::Str(name)), Some(Tok::P(";"))) = (
+                    toks.get(i + 1).map(|t| &t.tok),
+                    toks.get(i + 2).map(|t| &t.tok),
+                ) else {
                     return Err(BirdError::new(
                         t.pos,
                         "syntax error: expected `include \"FILE\";`",
