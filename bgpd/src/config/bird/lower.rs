@@ -381,14 +381,16 @@ impl<'a> Lower<'a> {
                         ),
                     )
                 }
-                Opt::Preference(n) if *n != u64::from(default_pref(kind)) => return err(
-                    o.pos,
-                    format!(
+                Opt::Preference(n) if *n != u64::from(default_pref(kind)) => {
+                    return err(
+                        o.pos,
+                        format!(
                         "`preference` of a {} protocol other than its default {} is not supported",
                         kind.word(),
                         default_pref(kind)
                     ),
-                ),
+                    )
+                }
                 Opt::Disabled(true) => {
                     return err(
                         o.pos,

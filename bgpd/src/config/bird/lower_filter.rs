@@ -44,8 +44,7 @@ pub fn compile(l: &Lowered) -> Result<BTreeMap<String, Arc<f::Filter>>, BirdErro
             frame.local(&n.v, ty(*t)).map_err(|e| ir(n.pos, e))?;
         }
         let body = c.stmts(&func.body.body, &frame)?;
-        c.pb
-            .function(&func.name.v, frame, body)
+        c.pb.function(&func.name.v, frame, body)
             .map_err(|e| ir(func.name.pos, e))?;
     }
     for (name, src) in &l.filters {
@@ -118,9 +117,8 @@ fn err<T>(pos: Pos, msg: impl Into<String>) -> Result<T, BirdError> {
 }
 
 fn attr(n: &At<String>) -> Result<Attr, BirdError> {
-    Attr::by_name(&n.v).ok_or_else(|| {
-        BirdError::new(n.pos, format!("route attribute `{}` is not supported", n.v))
-    })
+    Attr::by_name(&n.v)
+        .ok_or_else(|| BirdError::new(n.pos, format!("route attribute `{}` is not supported", n.v)))
 }
 
 impl Compiler {
@@ -169,10 +167,7 @@ impl Compiler {
                 } else {
                     let a = attr(t)?;
                     if !a.writable() {
-                        return err(
-                            t.pos,
-                            format!("route attribute `{}` is read-only", t.v),
-                        );
+                        return err(t.pos, format!("route attribute `{}` is read-only", t.v));
                     }
                     f::Stmt::SetAttr(a, v)
                 }
@@ -322,7 +317,10 @@ impl Compiler {
         }
         err(
             n.pos,
-            format!("`{}` is not supported (not a variable, constant or supported route attribute)", n.v),
+            format!(
+                "`{}` is not supported (not a variable, constant or supported route attribute)",
+                n.v
+            ),
         )
     }
 
@@ -394,7 +392,9 @@ impl Compiler {
                     values
                         .iter()
                         .map(|v| match v {
-                            (Value::Enum(a), Value::Enum(b)) if a.kind == k.kind && b.kind == k.kind => {
+                            (Value::Enum(a), Value::Enum(b))
+                                if a.kind == k.kind && b.kind == k.kind =>
+                            {
                                 Ok((a.value, b.value))
                             }
                             _ => Err(mixed()),

@@ -221,7 +221,7 @@ fn function_and_filter_definitions() {
         [
             ("is_same_as", ast::VarType::Bool),
             ("n", ast::VarType::Int),
-            ("p", ast::VarType::Set)
+            ("p", ast::VarType::Set(ast::SetElem::Prefix))
         ]
     );
     assert_eq!(f.body.vars.len(), 1);
