@@ -200,6 +200,9 @@ pub struct Frr {
     pub node: NodeNet,
     zebra: Option<Process>,
     bgpd: Option<Process>,
+    /// bfdd, for configs with BFD ([`Frr::start_with_bfdd`]).
+    bfdd: Option<Process>,
+    want_bfdd: bool,
     starts: u32,
 }
 
@@ -210,7 +213,20 @@ fn chown_frr(path: &std::path::Path) -> Result<()> {
 impl Frr {
     /// Starts zebra and bgpd with config text `config`; returns when bgpd's vty answers.
     pub fn start(node: &NodeNet, config: &str) -> Result<Frr> {
-        for b in ["zebra", "bgpd"] {
+        Self::start_daemons(node, config, false)
+    }
+
+    /// [`Frr::start`] plus bfdd (between zebra and bgpd), for `neighbor X bfd` and `bfd`
+    /// blocks.
+    pub fn start_with_bfdd(node: &NodeNet, config: &str) -> Result<Frr> {
+        Self::start_daemons(node, config, true)
+    }
+
+    fn start_daemons(node: &NodeNet, config: &str, want_bfdd: bool) -> Result<Frr> {
+        for b in ["zebra", "bgpd", "bfdd"] {
+            if b == "bfdd" && !want_bfdd {
+                continue;
+            }
             let p = std::path::Path::new(FRR_LIB).join(b);
             if !p.exists() {
                 return Err(Error(format!(
@@ -228,6 +244,8 @@ impl Frr {
             node: node.clone(),
             zebra: None,
             bgpd: None,
+            bfdd: None,
+            want_bfdd,
             starts: 0,
         };
         f.start_processes()?;
@@ -260,7 +278,7 @@ impl Frr {
 
     fn start_processes(&mut self) -> Result<()> {
         self.starts += 1;
-        for daemon in ["zebra", "bgpd"] {
+        for daemon in ["zebra", "bgpd", "bfdd"] {
             let log = self.node.path(&format!("{daemon}.log"));
             if !log.exists() {
                 std::fs::write(&log, "")?;
@@ -285,6 +303,25 @@ impl Frr {
             },
         )?;
         self.zebra = Some(zebra);
+        if self.want_bfdd {
+            let out = self.node.path(&format!("bfdd-stdout.{}.log", self.starts));
+            let mut bfdd = Process::spawn(
+                &format!("bfdd@{}", self.node.name),
+                &self.daemon_argv("bfdd"),
+                &out,
+            )?;
+            let vty = self.node.path("bfdd.vty");
+            wait_until(
+                Duration::from_secs(15),
+                Duration::from_millis(20),
+                "bfdd vty socket exists",
+                || {
+                    bfdd.ensure_running()?;
+                    Ok(vty.exists())
+                },
+            )?;
+            self.bfdd = Some(bfdd);
+        }
         let bgpd_out = self.node.path(&format!("bgpd-stdout.{}.log", self.starts));
         let mut bgpd = Process::spawn(
             &format!("bgpd@{}", self.node.name),
@@ -308,7 +345,7 @@ impl Frr {
 
     /// Stops bgpd then zebra with `signal` (SIGTERM or SIGKILL).
     pub fn stop(&mut self, signal: i32) -> Result<()> {
-        for p in [self.bgpd.as_mut(), self.zebra.as_mut()]
+        for p in [self.bgpd.as_mut(), self.bfdd.as_mut(), self.zebra.as_mut()]
             .into_iter()
             .flatten()
         {
@@ -318,6 +355,7 @@ impl Frr {
             }
         }
         self.bgpd = None;
+        self.bfdd = None;
         self.zebra = None;
         Ok(())
     }
@@ -418,6 +456,9 @@ impl Drop for Frr {
         }
         // bgpd before zebra (bgpd needs zebra to withdraw its routes cleanly).
         if let Some(mut p) = self.bgpd.take() {
+            p.stop(Duration::from_secs(3));
+        }
+        if let Some(mut p) = self.bfdd.take() {
             p.stop(Duration::from_secs(3));
         }
         if let Some(mut p) = self.zebra.take() {

@@ -5,13 +5,13 @@
 //! (Calico's), so every assertion that a session went down within the deadline (30 s) is BFD's
 //! doing. Run as root: `cargo build -p bgpd && cargo test -p bgpd-lab --test bfd`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bgpd_lab::kernel::{self, Family};
 use bgpd_lab::{
     cmd, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer, Bird, Bird2Config, Bird2Peer,
-    KernelExport, Lab, NodeNet, Observed,
+    Frr, FrrConfig, FrrNeighbor, KernelExport, Lab, NodeNet, Observed,
 };
 use serde_json::Value;
 
@@ -300,7 +300,6 @@ fn bird2_interop(test: &str, multihop: bool) {
     wait_route(&a, &block(12), true, CONVERGE);
     wait_route(&b, &block(11), true, CONVERGE);
     eprintln!("{test} passed in {:.1}s", start.elapsed().as_secs_f64());
-    let _ = Ipv4Addr::LOCALHOST;
 }
 
 #[test]
@@ -311,4 +310,184 @@ fn bfd_bird2_single_hop_v4() {
 #[test]
 fn bfd_bird2_multihop_v4() {
     bird2_interop("bfd_bird2_multihop_v4", true);
+}
+
+/// FRR's view of its BFD peer `addr`: `up`, `down`, `init`, `shutdown`, or `none`.
+fn frr_bfd_state(f: &Frr, addr: &str) -> Result<String, bgpd_lab::Error> {
+    let v = f.json("show bfd peers json")?;
+    Ok(v.as_array()
+        .and_then(|a| a.iter().find(|p| p["peer"].as_str() == Some(addr)))
+        .and_then(|p| p["status"].as_str())
+        .unwrap_or("none")
+        .to_string())
+}
+
+fn wait_frr_bfd(f: &Frr, addr: &str, state: &str, deadline: Duration) {
+    wait_observing(
+        deadline,
+        POLL,
+        &format!("FRR: BFD to {addr} {state}"),
+        || {
+            let s = frr_bfd_state(f, addr)?;
+            Ok(Observed::when(s == state, s))
+        },
+    )
+    .unwrap();
+}
+
+fn wait_frr_session(f: &Frr, up: bool, deadline: Duration) {
+    wait_observing(
+        deadline,
+        POLL,
+        &format!("FRR: session {}", if up { "Established" } else { "down" }),
+        || {
+            let e = f.established()?;
+            Ok(Observed::when(e.is_empty() != up, format!("{e:?}")))
+        },
+    )
+    .unwrap();
+}
+
+/// bgpd against FRR's bfdd (`neighbor X bfd profile fast`), eBGP: single hop or multihop,
+/// IPv4 or IPv6 transport. Sessions come Up with the 100 ms timers negotiated, a cut takes BFD
+/// and then BGP down on both sides (and the routes out of both kernels, IPv4 runs), restoring
+/// brings everything back.
+fn frr_interop(test: &str, multihop: bool, v6: bool) {
+    let start = Instant::now();
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let a = lab.node("bgpd", &[(&lan, 11)], None).unwrap();
+    let b = lab.node("frr", &[(&lan, 12)], None).unwrap();
+    let (ip_a, ip_b): (IpAddr, IpAddr) = if v6 {
+        (lan.v6(11).into(), lan.v6(12).into())
+    } else {
+        (lan.v4(11).into(), lan.v4(12).into())
+    };
+    let mut fc = FrrConfig::new(&b, 65002);
+    fc.timers = (80, 240);
+    let mut n = FrrNeighbor::new(ip_a, AS);
+    if v6 {
+        n.ipv4 = false;
+        n.ipv6 = true;
+    }
+    fc.neighbors.push(n);
+    fc.networks.push(block(12));
+    // After the neighbour exists: a second `router bgp` block.
+    let mut nb = format!("router bgp 65002\n neighbor {ip_a} bfd profile fast\n");
+    if multihop {
+        nb.push_str(&format!(" neighbor {ip_a} ebgp-multihop 2\n"));
+    }
+    fc.extra = format!(
+        "bfd\n profile fast\n  receive-interval 100\n  transmit-interval 100\n  detect-multiplier 3\n !\n!\n{nb}!"
+    );
+    let frr = Frr::start_with_bfdd(&b, &fc.render()).unwrap();
+    let mut ac = BgpdConfig::new(&a, AS);
+    ac.blackhole_blocks.push(block(11));
+    let mut p = BgpdPeer::new("frr", ip_b, 65002);
+    p.hold_time = Some(HOLD);
+    p.ipv6 = v6;
+    if multihop {
+        p.multihop = Some(2);
+    }
+    p.bfd = Some(FAST.into());
+    ac.peers.push(p);
+    let bgpd = ac.start(&a).unwrap();
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    wait_frr_session(&frr, true, CONVERGE);
+    wait_bgpd_bfd(&bgpd, &ip_b.to_string(), "Up", CONVERGE);
+    wait_frr_bfd(&frr, &ip_a.to_string(), "up", CONVERGE);
+    // FRR's 100 ms timers against ours: 100 ms both ways, detection 3 × 100 ms.
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "timers negotiated (poll sequence done)",
+        || {
+            let s = bgpd_bfd(&bgpd)?;
+            let v = &s
+                .first()
+                .ok_or_else(|| bgpd_lab::Error("no session".into()))?
+                .2;
+            let ok = v["tx_interval_ms"].as_f64() == Some(100.0)
+                && v["detection_time_ms"].as_f64() == Some(300.0)
+                && v["multihop"].as_bool() == Some(multihop);
+            Ok(Observed::when(ok, v.to_string()))
+        },
+    )
+    .unwrap();
+    if !v6 {
+        wait_route(&a, &block(12), true, CONVERGE);
+        wait_route(&b, &block(11), true, CONVERGE);
+    }
+    cut(&lab, 1, true);
+    wait_bgpd_bfd(&bgpd, &ip_b.to_string(), "Down", BFD_DEADLINE);
+    wait_frr_bfd(&frr, &ip_a.to_string(), "down", BFD_DEADLINE);
+    wait_frr_session(&frr, false, BFD_DEADLINE);
+    assert!(!bgpd_established(&bgpd, "frr"));
+    if !v6 {
+        wait_route(&a, &block(12), false, BFD_DEADLINE);
+        wait_route(&b, &block(11), false, BFD_DEADLINE);
+    }
+    cut(&lab, 1, false);
+    wait_bgpd_bfd(&bgpd, &ip_b.to_string(), "Up", CONVERGE);
+    wait_frr_bfd(&frr, &ip_a.to_string(), "up", CONVERGE);
+    wait_bgpd_session(&bgpd, "frr", true, CONVERGE);
+    wait_frr_session(&frr, true, CONVERGE);
+    if !v6 {
+        wait_route(&a, &block(12), true, CONVERGE);
+        wait_route(&b, &block(11), true, CONVERGE);
+    }
+    if !multihop && !v6 {
+        // A timer change on a live session (reload): the same session (discriminator) stays Up
+        // and negotiates 300 ms with a Poll Sequence; FRR sees our new interval.
+        let before = bgpd_bfd(&bgpd).unwrap()[0].2["local_discriminator"].clone();
+        ac.peers[0].bfd = Some("{ min_rx = \"100ms\", min_tx = \"300ms\", multiplier = 3 }".into());
+        std::fs::write(&bgpd.config, ac.render()).unwrap();
+        bgpd.cli(&["reload"]).unwrap();
+        wait_observing(CONVERGE, POLL, "300 ms negotiated on both sides", || {
+            let s = bgpd_bfd(&bgpd)?;
+            let v = &s
+                .first()
+                .ok_or_else(|| bgpd_lab::Error("no session".into()))?
+                .2;
+            let f = frr.json("show bfd peers json")?;
+            let fp = f
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .find(|p| p["peer"].as_str() == Some(&ip_a.to_string()))
+                })
+                .cloned()
+                .unwrap_or_default();
+            let ok = v["tx_interval_ms"].as_f64() == Some(300.0)
+                && v["state"] == "Up"
+                && fp["remote-transmit-interval"].as_u64() == Some(300)
+                && fp["status"] == "up";
+            Ok(Observed::when(ok, format!("{v}\n{fp}")))
+        })
+        .unwrap();
+        let s = bgpd_bfd(&bgpd).unwrap();
+        assert_eq!(s[0].2["local_discriminator"], before, "same session: {s:?}");
+        assert_eq!(s.len(), 1);
+    }
+    eprintln!("{test} passed in {:.1}s", start.elapsed().as_secs_f64());
+}
+
+#[test]
+fn bfd_frr_single_hop_v4() {
+    frr_interop("bfd_frr_single_hop_v4", false, false);
+}
+
+#[test]
+fn bfd_frr_multihop_v4() {
+    frr_interop("bfd_frr_multihop_v4", true, false);
+}
+
+#[test]
+fn bfd_frr_single_hop_v6() {
+    frr_interop("bfd_frr_single_hop_v6", false, true);
+}
+
+#[test]
+fn bfd_frr_multihop_v6() {
+    frr_interop("bfd_frr_multihop_v6", true, true);
 }

@@ -206,6 +206,30 @@ pub(crate) fn apply_verdict(peer: &mut Peer, h: &PeerHandle, held: bool, v: Verd
     }
 }
 
+/// New BFD settings of a peer: attaches the new client before `old` goes, so a session whose
+/// timers changed stays Up and negotiates them with a Poll Sequence; a hold on BGP carries
+/// over, and is released when BFD is no longer configured.
+pub(crate) fn reattach(
+    shared: &Arc<Shared>,
+    spec: &PeerSpec,
+    old: Option<PeerBfd>,
+    peer: &mut Peer,
+    h: &PeerHandle,
+) -> Option<PeerBfd> {
+    let held = old.as_ref().is_some_and(|b| b.held);
+    let mut new = PeerBfd::attach(shared, spec);
+    drop(old);
+    match &mut new {
+        Some(b) => b.held = held && b.rx.borrow().state != State::Up,
+        None if held => apply_verdict(peer, h, false, Verdict::Release),
+        None => {}
+    }
+    if held && new.as_ref().is_some_and(|b| !b.held) {
+        apply_verdict(peer, h, false, Verdict::Release);
+    }
+    new
+}
+
 /// A peer's attachment to its BFD session (dropping it detaches).
 pub(crate) struct PeerBfd {
     h: Arc<BfdHandle>,

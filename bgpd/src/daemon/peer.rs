@@ -74,6 +74,8 @@ pub(crate) enum PeerCmd {
     Remove,
     /// Ask the peer to send its routes again (its import filter changed).
     RouteRefresh,
+    /// Only the BFD settings changed (reload): re-attach, BGP untouched.
+    Bfd(Box<PeerSpec>),
 }
 
 /// What `show protocols` shows of a peer.
@@ -505,8 +507,9 @@ impl PeerTask {
                 self.close_all().await;
                 self.spec = *spec;
                 *lock(&self.h.spec) = self.spec.clone();
-                self.bfd = None;
-                self.bfd = super::bfd::PeerBfd::attach(&self.shared, &self.spec);
+                let old = self.bfd.take();
+                self.bfd =
+                    super::bfd::reattach(&self.shared, &self.spec, old, &mut self.peer, &self.h);
                 self.peer = new_peer(&self.shared, &self.spec);
                 if !self.spec.common.disabled {
                     self.peer.handle_command(Instant::now(), Command::Start);
@@ -530,6 +533,12 @@ impl PeerTask {
                 }
                 self.process().await;
                 self.done = true;
+            }
+            PeerCmd::Bfd(spec) => {
+                self.spec = *spec;
+                let old = self.bfd.take();
+                self.bfd =
+                    super::bfd::reattach(&self.shared, &self.spec, old, &mut self.peer, &self.h);
             }
             PeerCmd::RouteRefresh => {
                 let fams = self

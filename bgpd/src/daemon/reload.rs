@@ -186,6 +186,11 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                     &changed_policies,
                     &mut reimport,
                 );
+                if old.bfd_peer(&spec) != new.bfd_peer(w)
+                    || old.file.bfd.wait_for_up != new.file.bfd.wait_for_up
+                {
+                    let _ = h.cmd.send(PeerCmd::Bfd(Box::new(w.clone())));
+                }
                 if spec.common.disabled != w.common.disabled {
                     let _ = h.cmd.send(if w.common.disabled {
                         PeerCmd::Disable("disabled by configuration".into())
