@@ -240,7 +240,8 @@ pub struct RouteEntry {
     pub primary: bool,
     /// Preference (BIRD: 100 BGP, 200 static, 240 direct, 10 kernel).
     pub preference: u16,
-    /// IGP metric shown as `(100/0)` for BGP routes, `(pref)` otherwise.
+    /// IGP metric of the route resolving a BGP next hop, shown as `(100/0)`; `(pref)` when
+    /// `None`. [`IGP_METRIC_UNKNOWN`] prints `?`, [`IGP_METRIC_UNRESOLVED`] prints `-`.
     pub igp_metric: Option<u32>,
     /// BGP attributes, for BGP routes.
     pub bgp: Option<BgpRouteAttrs>,
@@ -248,9 +249,47 @@ pub struct RouteEntry {
     pub stale: bool,
 }
 
+/// An address family, for the view of a control socket: `bird` (IPv4) and `bird6` (IPv6)
+/// each see only their family's routes and neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    /// IPv4.
+    Ipv4,
+    /// IPv6.
+    Ipv6,
+}
+
+impl IpFamily {
+    /// The family of an address.
+    pub fn of_addr(a: &IpAddr) -> IpFamily {
+        match a {
+            IpAddr::V4(_) => IpFamily::Ipv4,
+            IpAddr::V6(_) => IpFamily::Ipv6,
+        }
+    }
+
+    /// The family of a prefix.
+    pub fn of_net(n: &IpNet) -> IpFamily {
+        match n {
+            IpNet::V4(_) => IpFamily::Ipv4,
+            IpNet::V6(_) => IpFamily::Ipv6,
+        }
+    }
+}
+
+/// [`RouteEntry::igp_metric`] of a BGP route whose next hop resolves through a route with a
+/// gateway: BIRD's `IGP_METRIC_UNKNOWN`, printed `(100/?)`.
+pub const IGP_METRIC_UNKNOWN: u32 = 0x8000_0000;
+/// [`RouteEntry::igp_metric`] of a BGP route whose next hop does not resolve: printed
+/// `(100/-)` (and the route is `unreachable`), as BIRD does.
+pub const IGP_METRIC_UNRESOLVED: u32 = u32::MAX;
+
 /// Which routes `show route` wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteQuery {
+    /// Only this family (the socket's view), or both.
+    pub family: Option<IpFamily>,
     /// One prefix (exact), or all.
     pub prefix: Option<IpNet>,
     /// Only routes from this protocol.
@@ -320,6 +359,12 @@ pub trait Control: Send + Sync + 'static {
     fn routes(&self, query: &RouteQuery) -> Vec<RouteEntry>;
     /// `show route count`: (routes, networks).
     fn route_count(&self) -> (u64, u64);
+    /// `show route count` on a socket whose view is one family: (routes, networks) of that
+    /// family. The default counts both families.
+    fn route_count_of(&self, family: Option<IpFamily>) -> (u64, u64) {
+        let _ = family;
+        self.route_count()
+    }
     /// `show fib`: what the kernel holds of ours, and counters.
     fn fib(&self) -> (Vec<FibEntry>, FibCounts);
     /// `enable NAME`.

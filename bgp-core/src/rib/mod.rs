@@ -1347,6 +1347,19 @@ impl Rib {
         ((a.networks + b.networks) as u64, (a.paths + b.paths) as u64)
     }
 
+    /// Networks and routes (paths) of one family: `show route count` on a control socket
+    /// whose view is that family (BIRD's `bird` / `bird6`). O(1).
+    pub fn family_counts(&self, family: Family) -> (u64, u64) {
+        let c = if family == Family::IPV4_UNICAST {
+            &self.v4.counts
+        } else if family == Family::IPV6_UNICAST {
+            &self.v6.counts
+        } else {
+            return (0, 0);
+        };
+        (c.networks as u64, c.paths as u64)
+    }
+
     /// A source's counters over both families (BIRD's `Routes: N imported, M exported, K
     /// preferred`): its paths in the table, the prefixes whose best path is its, and for a BGP
     /// peer what its Adj-RIB-Out holds. O(1) apart from ADD-PATH overflow entries.

@@ -23,6 +23,11 @@ pub struct ConfigFile {
     /// Control socket path (`-s` overrides it).
     #[serde(default = "default_socket")]
     pub control_socket: PathBuf,
+    /// A second control socket whose view is IPv6 only (what `bird6` would show); with it,
+    /// `control_socket` shows IPv4 only, so one bgpd answers calico-node's `bird` and `bird6`
+    /// probes.
+    #[serde(default)]
+    pub control_socket_v6: Option<PathBuf>,
     /// What SIGTERM/`down` does to sessions.
     #[serde(default)]
     pub shutdown: ShutdownMode,

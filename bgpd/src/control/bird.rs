@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::status::{
     BgpRouteAttrs, DaemonStatus, FibCounts, FibEntry, ProtoKind, ProtoState, ProtocolStatus,
-    RouteDest, RouteEntry,
+    RouteDest, RouteEntry, IGP_METRIC_UNKNOWN, IGP_METRIC_UNRESOLVED,
 };
 
 use super::wire::ReplyWriter;
@@ -366,8 +366,13 @@ fn route_info(r: &RouteEntry) -> String {
     match &r.bgp {
         Some(b) => {
             let mut s = format!(" ({}", r.preference);
-            if let Some(m) = r.igp_metric {
-                let _ = write!(s, "/{m}");
+            match r.igp_metric {
+                Some(IGP_METRIC_UNRESOLVED) => s.push_str("/-"),
+                Some(m) if m >= IGP_METRIC_UNKNOWN => s.push_str("/?"),
+                Some(m) => {
+                    let _ = write!(s, "/{m}");
+                }
+                None => {}
             }
             s.push_str(") [");
             if let Some(a) = last_as(&b.as_path) {

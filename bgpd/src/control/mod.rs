@@ -33,7 +33,7 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use crate::status::{Control, ControlError, ProtocolStatus, RouteQuery};
+use crate::status::{Control, ControlError, IpFamily, ProtocolStatus, RouteQuery};
 
 use self::bird::TimeFmt;
 use self::command::{Command, ParseError, ProtoArg, RouteArgs};
@@ -62,6 +62,9 @@ pub struct ServerOptions {
     pub now: fn() -> SystemTime,
     /// UTC offset in seconds; `None` = the system's local time, as BIRD.
     pub utc_offset: Option<i64>,
+    /// The socket's view: one family's routes and BGP neighbours only (BIRD 1.6's `bird` and
+    /// `bird6` each know one family), or both.
+    pub view: Option<IpFamily>,
 }
 
 impl Default for ServerOptions {
@@ -73,6 +76,7 @@ impl Default for ServerOptions {
             route_page: 8192,
             now: SystemTime::now,
             utc_offset: None,
+            view: None,
         }
     }
 }
@@ -167,6 +171,8 @@ pub async fn serve_listener(
 }
 
 struct Conn {
+    /// `restrict` was sent: only `show` commands from now on.
+    restricted: bool,
     wr: OwnedWriteHalf,
     w: ReplyWriter,
     control: Arc<dyn Control>,
@@ -183,6 +189,7 @@ async fn connection(
 ) -> io::Result<()> {
     let (mut rd, wr) = stream.into_split();
     let mut c = Conn {
+        restricted: false,
         wr,
         w: ReplyWriter::new(),
         control,
@@ -272,7 +279,23 @@ impl Conn {
             }
         };
         let json = parsed.json;
+        let changes_state = matches!(
+            parsed.command,
+            Command::Enable(_)
+                | Command::Disable(..)
+                | Command::Restart(_)
+                | Command::Configure
+                | Command::Down
+        );
+        if self.restricted && changes_state {
+            self.w.last(8007, "Access denied");
+            return Ok(());
+        }
         match parsed.command {
+            Command::Restrict => {
+                self.restricted = true;
+                self.done(json, 16, "Access restricted");
+            }
             Command::ShowStatus => {
                 let s = self.call(|c| c.status()).await?;
                 if json {
@@ -284,7 +307,7 @@ impl Conn {
                 }
             }
             Command::ShowProtocols { all, which } => {
-                let ps = self.call(|c| c.protocols()).await?;
+                let ps = self.protocols().await?;
                 let ps: Vec<ProtocolStatus> = match &which {
                     None => ps,
                     Some(w) => ps.into_iter().filter(|p| w.matches(&p.name)).collect(),
@@ -363,6 +386,20 @@ impl Conn {
         Ok(())
     }
 
+    /// The protocols this socket shows: with a one-family view, BGP neighbours of the other
+    /// family are not there (they would be in the other BIRD).
+    async fn protocols(&self) -> io::Result<Vec<ProtocolStatus>> {
+        let view = self.opts.view;
+        let ps = self.call(|c| c.protocols()).await?;
+        Ok(ps
+            .into_iter()
+            .filter(|p| match (view, &p.bgp) {
+                (Some(f), Some(b)) => IpFamily::of_addr(&b.neighbor_address) == f,
+                _ => true,
+            })
+            .collect())
+    }
+
     /// A one-line success (`0003 Reconfigured`), or its JSON form.
     fn done(&mut self, json: bool, code: u16, text: &str) {
         if json {
@@ -394,7 +431,7 @@ impl Conn {
         let names: Vec<String> = match &which {
             ProtoArg::Name(n) => vec![n.clone()],
             ProtoArg::Pattern(_) => {
-                let ps = self.call(|c| c.protocols()).await?;
+                let ps = self.protocols().await?;
                 ps.into_iter()
                     .map(|p| p.name)
                     .filter(|n| which.matches(n))
@@ -448,6 +485,14 @@ impl Conn {
     }
 
     async fn show_route(&mut self, mut args: RouteArgs, json: bool) -> io::Result<()> {
+        let view = self.opts.view;
+        if let (Some(f), Some(p)) = (view, args.prefix) {
+            if IpFamily::of_net(&p) != f {
+                // BIRD's grammar reads addresses of its own family only.
+                self.w.last(9001, "syntax error");
+                return Ok(());
+            }
+        }
         if let (true, Some(p)) = (args.longest_match, args.prefix) {
             // `show route for X`: the longest network containing X, then as `show route NET`.
             let found = self
@@ -455,6 +500,7 @@ impl Conn {
                     (0..=p.prefix_len()).rev().find_map(|len| {
                         let net = IpNet::new(p.addr(), len).ok()?.trunc();
                         let q = RouteQuery {
+                            family: view,
                             prefix: Some(net),
                             limit: 1,
                             ..RouteQuery::default()
@@ -473,9 +519,7 @@ impl Conn {
         }
         if let Some(p) = &args.protocol {
             let p = p.clone();
-            let known = self
-                .call(move |c| c.protocols().iter().any(|x| x.name == p))
-                .await?;
+            let known = self.protocols().await?.iter().any(|x| x.name == p);
             if !known {
                 self.w.last(
                     9001,
@@ -489,12 +533,13 @@ impl Conn {
         }
         let filtered = args.prefix.is_some() || args.protocol.is_some() || args.primary;
         if args.count && !filtered {
-            let (routes, nets) = self.call(|c| c.route_count()).await?;
+            let (routes, nets) = self.call(move |c| c.route_count_of(view)).await?;
             self.count_reply(json, routes, routes, nets);
             return Ok(());
         }
         let page = self.opts.route_page.max(1);
         let mut q = RouteQuery {
+            family: view,
             prefix: args.prefix,
             protocol: args.protocol.clone(),
             primary_only: args.primary,
@@ -530,7 +575,7 @@ impl Conn {
             q.offset += n;
         }
         if args.count {
-            let (routes, nets) = self.call(|c| c.route_count()).await?;
+            let (routes, nets) = self.call(move |c| c.route_count_of(view)).await?;
             // BIRD 1.6 counts the routes it looked at: with `primary` only the first route
             // of each network.
             let routes = if args.primary { nets } else { routes };
@@ -546,6 +591,7 @@ impl Conn {
                     && self
                         .call(move |c| {
                             !c.routes(&RouteQuery {
+                                family: view,
                                 prefix: Some(prefix),
                                 limit: 1,
                                 ..RouteQuery::default()

@@ -14,6 +14,7 @@ use bgp_core::rib::{Rib, RouteInfo, RouteType, SourceId, SourceKind};
 use bgp_core::wire::{Family, Origin, SegmentKind};
 use ipnet::IpNet;
 
+use super::fib::KernelView;
 use super::peer::PeerCmd;
 use super::rib::source_name;
 use super::{lock, reload, Shared};
@@ -63,29 +64,157 @@ fn as_path_text(p: &bgp_core::wire::AsPath) -> String {
         .join(" ")
 }
 
+/// How a next hop is reached, as BIRD's recursive resolution (`rt_update_hostentry`) finds
+/// it: the gateway packets go to, the interface, and the IGP metric shown after the preference.
+#[derive(Debug, Clone)]
+struct Resolved {
+    gw: IpAddr,
+    iface: String,
+    metric: u32,
+}
+
+/// Resolves next hops against the kernel view and the RIB's local routes, caching per next
+/// hop for one query (a page of `show route` has few distinct next hops).
+struct Resolver<'a> {
+    rib: &'a Rib,
+    view: &'a KernelView,
+    cache: HashMap<IpAddr, Option<Resolved>>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(rib: &'a Rib, view: &'a KernelView) -> Self {
+        Resolver {
+            rib,
+            view,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// An on-link subnet containing `nh` gives `via NH on IFACE` (metric 0, BIRD's device
+    /// route); else the longest local route (kernel, direct, static) covering it: a device
+    /// route gives `via NH on ITS IFACE`, a route with a gateway `via ITS GW on ITS IFACE`
+    /// (metric unknown). BGP routes never resolve other BGP routes (BIRD refuses recursive
+    /// resolution through a recursive route).
+    fn resolve(&mut self, nh: IpAddr) -> Option<Resolved> {
+        if let Some(r) = self.cache.get(&nh) {
+            return r.clone();
+        }
+        let r = self.lookup(nh);
+        self.cache.insert(nh, r.clone());
+        r
+    }
+
+    fn lookup(&self, nh: IpAddr) -> Option<Resolved> {
+        if let Some(name) = self
+            .view
+            .onlink_iface(nh)
+            .and_then(|i| self.view.links.get(&i))
+        {
+            return Some(Resolved {
+                gw: nh,
+                iface: name.clone(),
+                metric: 0,
+            });
+        }
+        let max = match nh {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => 128,
+        };
+        for len in (0..=max).rev() {
+            let Ok(net) = IpNet::new(nh, len).map(|n| n.trunc()) else {
+                continue;
+            };
+            let Some(best) = self.rib.best(&net) else {
+                continue;
+            };
+            if best.source_kind == SourceKind::Bgp {
+                return None;
+            }
+            let a = &best.attrs;
+            if a.meta.route_type != RouteType::Unicast {
+                return None;
+            }
+            let iface = a.meta.ifname.as_deref().map(str::to_string).or_else(|| {
+                a.next_hop_addr()
+                    .and_then(|g| self.view.onlink_iface(g))
+                    .and_then(|i| self.view.links.get(&i).cloned())
+            })?;
+            return Some(match a.next_hop_addr() {
+                Some(gw) => Resolved {
+                    gw,
+                    iface,
+                    metric: IGP_METRIC_UNKNOWN,
+                },
+                None => Resolved {
+                    gw: nh,
+                    iface,
+                    metric: 0,
+                },
+            });
+        }
+        None
+    }
+}
+
 impl DaemonControl {
     fn entry(
         &self,
         rib: &bgp_core::rib::Rib,
+        res: &mut Resolver<'_>,
         prefix: IpNet,
         r: &RouteInfo,
         primary: bool,
     ) -> RouteEntry {
         let a = &r.attrs;
+        let is_bgp = r.source_kind == SourceKind::Bgp;
+        let mut igp_metric = None;
+        let mut gateway = None;
         let dest = match a.meta.route_type {
             RouteType::Blackhole => RouteDest::Blackhole,
             RouteType::Unreachable => RouteDest::Unreachable,
-            RouteType::Unicast => match a.next_hop_addr() {
-                Some(nh) => RouteDest::Via {
-                    nexthops: vec![(nh, a.meta.ifname.as_ref().map(|s| s.to_string()))],
+            RouteType::Unicast => match (a.next_hop_addr(), a.meta.ifname.as_deref()) {
+                // A local route that knows its interface (kernel-learned, static `dev`).
+                (Some(nh), Some(ifname)) if !is_bgp => {
+                    gateway = Some(nh);
+                    RouteDest::Via {
+                        nexthops: vec![(nh, Some(ifname.to_string()))],
+                    }
+                }
+                (Some(nh), _) => match res.resolve(nh) {
+                    Some(x) => {
+                        if is_bgp {
+                            igp_metric = Some(x.metric);
+                        }
+                        // Static routes name their gateway; BGP routes show the resolved one.
+                        let gw = if is_bgp { x.gw } else { nh };
+                        gateway = Some(gw);
+                        RouteDest::Via {
+                            nexthops: vec![(gw, Some(x.iface))],
+                        }
+                    }
+                    // Without the kernel (no FIB) the daemon knows no interfaces: the
+                    // next hop as it is.
+                    None if !self.shared.fib_enabled => {
+                        gateway = Some(nh);
+                        RouteDest::Via {
+                            nexthops: vec![(nh, None)],
+                        }
+                    }
+                    // BIRD: a next hop no route resolves makes the route unreachable.
+                    None => {
+                        if is_bgp {
+                            igp_metric = Some(IGP_METRIC_UNRESOLVED);
+                        }
+                        RouteDest::Unreachable
+                    }
                 },
-                None => RouteDest::Dev {
-                    iface: a.meta.ifname.as_deref().unwrap_or("?").to_string(),
+                (None, ifname) => RouteDest::Dev {
+                    iface: ifname.unwrap_or("?").to_string(),
                 },
             },
         };
         let protocol = source_name(rib, r.source);
-        let bgp = (r.source_kind == SourceKind::Bgp).then(|| {
+        let bgp = is_bgp.then(|| {
             let pa = &a.attrs;
             BgpRouteAttrs {
                 origin: match pa.origin.unwrap_or_default() {
@@ -112,10 +241,11 @@ impl DaemonControl {
                 cluster_list: pa.cluster_list.clone(),
             }
         });
+        // BIRD: ` from NEIGHBOR` when the neighbour is not the gateway shown.
         let from = rib
             .peer_config(r.source)
             .map(|p| p.address)
-            .filter(|addr| Some(*addr) != a.next_hop_addr());
+            .filter(|addr| Some(*addr) != gateway);
         RouteEntry {
             prefix,
             dest,
@@ -127,7 +257,7 @@ impl DaemonControl {
                 .meta
                 .preference
                 .unwrap_or(r.source_kind.default_preference()),
-            igp_metric: (r.source_kind == SourceKind::Bgp).then_some(0),
+            igp_metric,
             bgp,
             stale: r.stale,
         }
@@ -329,12 +459,20 @@ impl Control for DaemonControl {
     }
 
     fn routes(&self, q: &RouteQuery) -> Vec<RouteEntry> {
+        let view = Arc::clone(&lock(&self.shared.kernel_view));
         let rib = lock(&self.shared.rib);
+        let mut res = Resolver::new(&rib, &view);
         let prefixes: Vec<IpNet> = match q.prefix {
+            Some(p) if q.family.is_some_and(|f| f != IpFamily::of_net(&p)) => Vec::new(),
             Some(p) => vec![p.trunc()],
             None => {
-                let mut v = rib.prefixes(Family::IPV4_UNICAST);
-                v.extend(rib.prefixes(Family::IPV6_UNICAST));
+                let mut v = Vec::new();
+                if q.family != Some(IpFamily::Ipv6) {
+                    v.extend(rib.prefixes(Family::IPV4_UNICAST));
+                }
+                if q.family != Some(IpFamily::Ipv4) {
+                    v.extend(rib.prefixes(Family::IPV6_UNICAST));
+                }
                 v
             }
         };
@@ -346,7 +484,7 @@ impl Control for DaemonControl {
                 if q.primary_only && !primary {
                     continue;
                 }
-                let e = self.entry(&rib, p, r, primary);
+                let e = self.entry(&rib, &mut res, p, r, primary);
                 if q.protocol.as_ref().is_some_and(|n| *n != e.protocol) {
                     continue;
                 }
@@ -366,6 +504,16 @@ impl Control for DaemonControl {
     fn route_count(&self) -> (u64, u64) {
         let t = self.protocol_counts();
         (t.routes, t.networks)
+    }
+
+    fn route_count_of(&self, family: Option<IpFamily>) -> (u64, u64) {
+        let fam = match family {
+            None => return self.route_count(),
+            Some(IpFamily::Ipv4) => Family::IPV4_UNICAST,
+            Some(IpFamily::Ipv6) => Family::IPV6_UNICAST,
+        };
+        let (networks, routes) = lock(&self.shared.rib).family_counts(fam);
+        (routes, networks)
     }
 
     fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
@@ -508,14 +656,20 @@ pub(crate) fn table_counts(rib: &Rib, peers: &[SourceId]) -> TableCounts {
 
 /// Starts the control socket server (`crate::control`): the socket is bound here, so a bind
 /// failure is reported at start-up; serving runs as its own task.
-pub(crate) fn serve_control_socket(path: PathBuf, control: Arc<dyn Control>) {
+pub(crate) fn serve_control_socket(
+    path: PathBuf,
+    control: Arc<dyn Control>,
+    view: Option<IpFamily>,
+) {
     match crate::control::bind(&path) {
         Ok(listener) => {
-            tracing::info!(socket = %path.display(), "control socket listening");
+            tracing::info!(socket = %path.display(), ?view, "control socket listening");
+            let opts = crate::control::ServerOptions {
+                view,
+                ..Default::default()
+            };
             tokio::spawn(async move {
-                if let Err(e) =
-                    crate::control::serve_listener(listener, control, Default::default()).await
-                {
+                if let Err(e) = crate::control::serve_listener(listener, control, opts).await {
                     tracing::error!(socket = %path.display(), "control socket: {e}");
                 }
             });

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, IpipMode};
 
 /// What the monitor told us about interfaces and addresses.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct KernelView {
     pub links: HashMap<u32, String>,
     /// (on-link subnet, interface index, address).

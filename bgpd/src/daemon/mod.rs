@@ -37,7 +37,7 @@ use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, watch, Notify};
 
 use crate::config::{Config, PeerSpec};
-use crate::status::{Control, ControlError, FibCounts};
+use crate::status::{Control, ControlError, FibCounts, IpFamily};
 
 pub use peer::PeerStatus;
 pub use stats::Stats;
@@ -55,6 +55,10 @@ pub struct DaemonOptions {
     /// `--config-format` / `--family` (or a BIRD personality's family); reloads read the
     /// same way.
     pub load: crate::config::LoadOptions,
+    /// The control socket's view: `bird` serves IPv4 only, `bird6` IPv6 only; `None` (bgpd)
+    /// serves both on `control_socket`, or IPv4 there and IPv6 on `control_socket_v6` when
+    /// the config names one.
+    pub view: Option<crate::status::IpFamily>,
 }
 
 /// Options of an embedded daemon.
@@ -171,6 +175,9 @@ pub(crate) struct Shared {
     pub runtime: tokio::runtime::Handle,
     /// The BFD task, started by the first peer with BFD.
     pub bfd: std::sync::OnceLock<Arc<bfd::BfdHandle>>,
+    /// The RIB task's view of links and addresses, as last published (`show route` names the
+    /// interface a next hop is reached through).
+    pub kernel_view: Mutex<Arc<fib::KernelView>>,
 }
 
 /// Waits until the watched flag is true (or its sender is gone).
@@ -336,6 +343,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         listeners: Mutex::new(Vec::new()),
         runtime: tokio::runtime::Handle::current(),
         bfd: std::sync::OnceLock::new(),
+        kernel_view: Mutex::new(Arc::default()),
     });
 
     // Listeners first: a bind error aborts the start before anything runs.
@@ -418,6 +426,7 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
         }
     };
     let metrics_addr = config.file.metrics.as_ref().map(|m| m.listen);
+    let control_socket_v6 = config.file.control_socket_v6.clone();
     rt.block_on(async move {
         let socket = opts
             .socket
@@ -438,7 +447,15 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        control::serve_control_socket(socket.clone(), handle.control());
+        let v6_socket = control_socket_v6.filter(|_| opts.view.is_none());
+        let view = match (&v6_socket, opts.view) {
+            (Some(_), _) => Some(IpFamily::Ipv4),
+            (None, v) => v,
+        };
+        control::serve_control_socket(socket.clone(), handle.control(), view);
+        if let Some(s6) = v6_socket {
+            control::serve_control_socket(s6, handle.control(), Some(IpFamily::Ipv6));
+        }
         if let Some(addr) = metrics_addr {
             let (metrics, control) = (crate::metrics::Metrics::new(), handle.control());
             handle.stats().set_metrics(std::sync::Arc::clone(&metrics));

@@ -389,9 +389,11 @@ impl RibTask {
             }
             FibEvent::Link { index, name, .. } => {
                 self.view.links.insert(index, name);
+                self.publish_view();
             }
             FibEvent::LinkRemoved { index, .. } => {
                 self.view.links.remove(&index);
+                self.publish_view();
             }
             FibEvent::AddressAdd {
                 ifindex,
@@ -400,11 +402,12 @@ impl RibTask {
             } => {
                 let new_subnet = !self.view.subnets.iter().any(|(s, _, _)| *s == subnet);
                 self.view.subnets.push((subnet, ifindex, address));
+                self.publish_view();
                 if new_subnet {
                     self.recompute_onlink(rib, &cfg, subnet);
                 }
                 if let (Some(d), Some(name)) = (&cfg.file.direct, self.view.links.get(&ifindex)) {
-                    if d.matches(name) && subnet.prefix_len() < subnet.max_prefix_len() {
+                    if d.matches(name) && direct_address(address) {
                         rib.add_local(
                             SourceKind::Direct,
                             subnet,
@@ -426,6 +429,7 @@ impl RibTask {
                 self.view
                     .subnets
                     .retain(|(s, i, a)| !(*s == subnet && *i == ifindex && *a == address));
+                self.publish_view();
                 if !self.view.subnets.iter().any(|(s, _, _)| *s == subnet) {
                     self.recompute_onlink(rib, &cfg, subnet);
                 }
@@ -446,6 +450,11 @@ impl RibTask {
             }
             FibEvent::Overrun => tracing::warn!("netlink overrun: resyncing the kernel"),
         }
+    }
+
+    /// Publishes the kernel view for the control plane (`show route`'s `on IFACE`).
+    fn publish_view(&self) {
+        *lock(&self.shared.kernel_view) = Arc::new(self.view.clone());
     }
 
     /// A local on-link subnet appeared or went: the kernel form of the routes whose gateway
@@ -619,6 +628,18 @@ impl RibTask {
             f.shutdown().await;
         }
         tracing::info!("stopped");
+    }
+}
+
+/// Whether an interface address makes a `direct` route, as BIRD 1.6's direct protocol decides
+/// (`dev_ifa_notify`, scopes from `ipa_classify`): not for host-scope (loopback) or link-scope
+/// (IPv6 link-local) addresses; host-length addresses (`tunl0`'s /32) do make one.
+fn direct_address(a: std::net::IpAddr) -> bool {
+    match a {
+        std::net::IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_unspecified(),
+        std::net::IpAddr::V6(v6) => {
+            !v6.is_loopback() && !v6.is_unspecified() && !v6.is_unicast_link_local()
+        }
     }
 }
 
