@@ -292,6 +292,7 @@ mod core_entry {
             socket: a.socket,
             recovery: a.recovery,
             load: a.load,
+            view: None,
         })
     }
 }

@@ -49,6 +49,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod metrics;
+pub mod personality;
 pub mod status;
 
 pub use daemon::{Daemon, Handle, StartError, StartOptions};

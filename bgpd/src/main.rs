@@ -2,9 +2,20 @@
 
 use std::process::ExitCode;
 
+use bgpd::personality::{self, Personality};
+
 fn main() -> ExitCode {
     tune_malloc();
-    bgpd::cli::main()
+    // Installed under BIRD's names (`bird`, `bird6`, `birdcl`, ...) it is that program.
+    let mut argv = std::env::args_os();
+    let arg0 = argv.next().unwrap_or_default();
+    let prog = arg0.to_string_lossy().into_owned();
+    let args = || -> Vec<String> { argv.map(|a| a.to_string_lossy().into_owned()).collect() };
+    match Personality::of_argv0(&arg0) {
+        Personality::Bgpd => bgpd::cli::main(),
+        Personality::Daemon(f) => personality::daemon_main(f, &prog, &args()),
+        Personality::Client(f) => personality::client_main(f, &prog, &args()),
+    }
 }
 
 /// glibc's allocator raises its mmap threshold each time a large block is freed, after which

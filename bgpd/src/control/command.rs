@@ -72,6 +72,8 @@ pub enum Command {
     Configure,
     /// `down`.
     Down,
+    /// `restrict`: this connection may only show things from now on (`birdcl -r`).
+    Restrict,
 }
 
 /// A request: a command and whether the answer is JSON (`json ` prefix, a bgpd extension that
@@ -168,6 +170,7 @@ fn is_keyword(w: &str) -> bool {
             | "restart"
             | "configure"
             | "down"
+            | "restrict"
             | "soft"
     )
 }
@@ -288,6 +291,7 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
         (Some("configure"), None) => Command::Configure,
         (Some("configure"), Some("soft")) if rest.len() == 2 => Command::Configure,
         (Some("down"), None) => Command::Down,
+        (Some("restrict"), None) => Command::Restrict,
         _ => return Err(syntax()),
     };
     Ok(Parsed { json, command })

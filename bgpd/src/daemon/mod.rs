@@ -56,8 +56,8 @@ pub struct DaemonOptions {
     /// same way.
     pub load: crate::config::LoadOptions,
     /// The control socket's view: `bird` serves IPv4 only, `bird6` IPv6 only; `None` (bgpd)
-    /// serves both on `control_socket`, or IPv4 there and IPv6 on `control_socket_v6` when
-    /// the config names one.
+    /// serves both. When the config names `control_socket_v6`, the first socket shows IPv4
+    /// and that one IPv6, whatever the name.
     pub view: Option<crate::status::IpFamily>,
 }
 
@@ -447,7 +447,8 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        let v6_socket = control_socket_v6.filter(|_| opts.view.is_none());
+        // `control_socket_v6` splits the views whatever the program's name.
+        let v6_socket = control_socket_v6;
         let view = match (&v6_socket, opts.view) {
             (Some(_), _) => Some(IpFamily::Ipv4),
             (None, v) => v,

@@ -295,6 +295,7 @@ fn empty_file(family: FamilyName) -> ConfigFile {
             port: 179,
         },
         control_socket: std::path::PathBuf::from("/run/bgpd/bgpd.ctl"),
+        control_socket_v6: None,
         shutdown: ShutdownMode::default(),
         kernel,
         graceful_restart: GracefulRestart::default(),
