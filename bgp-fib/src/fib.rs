@@ -294,6 +294,11 @@ impl Fib {
         self.queue.len()
     }
 
+    /// Routes whose last kernel operation failed (until one succeeds or they are removed).
+    pub fn failed(&self) -> usize {
+        self.failed.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.desired.is_empty()
     }

@@ -356,8 +356,9 @@ impl Control for DaemonControl {
         ];
         if let Some(k) = out.first_mut() {
             *k = with_counts(k.clone(), SourceId::KERNEL);
-            // The kernel protocol "exports" the routes it wants installed.
-            k.routes.exported = s.stats.fib_installed() + s.stats.fib_pending();
+            // The kernel protocol "exports" the routes it wants installed (refused ones too).
+            k.routes.exported =
+                s.stats.fib_installed() + s.stats.fib_pending() + lock(&s.fib_counts).failed;
         }
         if cfg.file.direct.is_some() {
             out.push(with_counts(

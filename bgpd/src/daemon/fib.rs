@@ -244,9 +244,9 @@ fn fib_thread(
             shared.stats.netlink_batch(sent.elapsed());
         }
         let pending = fib.pending();
-        shared
-            .stats
-            .fib_state(fib.len().saturating_sub(pending), pending);
+        // Installed: desired, sent, and not refused by the kernel.
+        let installed = fib.len().saturating_sub(pending + fib.failed());
+        shared.stats.fib_state(installed, pending);
         while let Some(ev) = fib.poll_event() {
             let _ = events.send(ev);
         }

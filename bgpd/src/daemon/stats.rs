@@ -24,6 +24,8 @@ pub struct Stats {
     /// The FIB thread's last report: routes whose add, replace or delete waits to be sent
     /// (`bgp_fib::Fib::pending`).
     fib_pending: AtomicU64,
+    /// Routes whose last kernel install failed (the RIB task's count).
+    fib_failed: AtomicU64,
     /// FIB thread loop turns (`fib_state` reports): its liveness signal for the systemd
     /// watchdog (`daemon/notify.rs`).
     fib_turns: AtomicU64,
@@ -45,6 +47,14 @@ fn type_label(ty: u8) -> &'static str {
 impl Stats {
     /// Attaches the Prometheus collectors (once).
     pub fn set_metrics(&self, m: Arc<Metrics>) {
+        // The gauges start from what was reported before they existed (a route refused at
+        // start-up is reported once, before the metrics endpoint is up).
+        m.fib_installed
+            .set(self.fib_installed.load(Ordering::Relaxed) as i64);
+        m.fib_pending
+            .set(self.fib_pending.load(Ordering::Relaxed) as i64);
+        m.fib_failed
+            .set(self.fib_failed.load(Ordering::Relaxed) as i64);
         let _ = self.metrics.set(m);
     }
 
@@ -71,6 +81,7 @@ impl Stats {
 
     /// Routes whose last kernel install failed.
     pub fn fib_failed(&self, n: usize) {
+        self.fib_failed.store(n as u64, Ordering::Relaxed);
         if let Some(m) = self.metrics.get() {
             m.fib_failed.set(n as i64);
         }
