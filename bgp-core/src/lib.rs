@@ -30,7 +30,7 @@
 //!   and the kernel filter.
 //! * [`rib`]: the routing table. Decoded UPDATEs ([`rib::Rib::apply_update`]) and local routes
 //!   ([`rib::Rib::add_local`]) enter per-source Adj-RIBs-In through loop checks and import
-//!   filters ([`rib::policy`]); the decision process (RFC 4271 §9.1, RFC 4456 §9) keeps each
+//!   filters ([`filter`]); the decision process (RFC 4271 §9.1, RFC 4456 §9) keeps each
 //!   prefix's paths in preference order with the ECMP set first; every change is recorded once
 //!   per prefix for two consumers: the FIB ([`rib::Rib::poll_fib_change`]) and each peer's
 //!   Adj-RIB-Out, which the session pulls as encoded UPDATEs when it can write

@@ -11,8 +11,8 @@
 mod rib_common;
 
 use bgp_core::rib::{
-    ChangeFlags, LocalRoute, Match, NhState, PeerConfig, Policy, Rib, RibConfig, RouteType,
-    SourceId, SourceKind, Term, Verdict,
+    ChangeFlags, Filter, LocalRoute, NhState, PeerConfig, Rib, RibConfig, RouteType, SourceId,
+    SourceKind,
 };
 use bgp_core::wire::{frame, Family, Message, Negotiated, NextHop, Nlri, Update, MAX_MESSAGE_LEN};
 use bytes::BytesMut;
@@ -306,7 +306,7 @@ fn add_path_receive_and_send() {
 #[test]
 fn soft_reconfiguration_inbound_reruns_the_import_filter() {
     let mut r = rib();
-    r.set_policy("imp", Policy::accept_all());
+    r.set_policy("imp", Filter::accept_all());
     let mut c = PeerConfig::new("p", ip("10.0.0.2"));
     c.import = Some("imp".into());
     c.soft_reconfig_inbound = true;
@@ -314,20 +314,10 @@ fn soft_reconfiguration_inbound_reruns_the_import_filter() {
     r.peer_up(p, neg(AS, "10.0.0.1", AS, "10.0.0.2"));
     ann(&mut r, p, "10.0.0.2", &["10.1.0.0/16", "10.2.0.0/16"]);
     assert_eq!(r.len(Family::IPV4_UNICAST), 2);
-    r.set_policy(
-        "imp",
-        Policy {
-            terms: vec![Term {
-                matches: vec![Match::Prefix(vec!["10.1.0.0/16".parse().unwrap()])],
-                actions: vec![],
-                verdict: Some(Verdict::Reject),
-            }],
-            default: Verdict::Accept,
-        },
-    );
+    r.set_policy("imp", reject_exactly("10.1.0.0/16"));
     assert!(r.reimport(p));
     assert_eq!(r.prefixes(Family::IPV4_UNICAST), vec![net("10.2.0.0/16")]);
-    r.set_policy("imp", Policy::accept_all());
+    r.set_policy("imp", Filter::accept_all());
     assert!(r.reimport(p));
     assert_eq!(r.len(Family::IPV4_UNICAST), 2);
     // Without soft reconfiguration there is nothing to rerun on.
@@ -565,7 +555,7 @@ fn refresh_export_resends_all_or_only_differences() {
     let mut r = rib();
     let e = up(&mut r, "e", "192.0.2.1", 65100);
     ann(&mut r, e, "192.0.2.1", &["10.1.0.0/16", "10.2.0.0/16"]);
-    r.set_policy("out", Policy::accept_all());
+    r.set_policy("out", Filter::accept_all());
     let mut c = PeerConfig::new("i", ip("10.0.0.2"));
     c.local_v4 = Some(v4("10.0.0.1"));
     c.export = Some("out".into());
@@ -583,17 +573,7 @@ fn refresh_export_resends_all_or_only_differences() {
     r.refresh_export_family(i, Family::IPV4_UNICAST, true);
     assert_eq!(n(&pull(&mut r, i, &ctx)), 2);
     // Export filter changed to drop 10.2/16: only that withdrawal goes out.
-    r.set_policy(
-        "out",
-        Policy {
-            terms: vec![Term {
-                matches: vec![Match::Prefix(vec!["10.2.0.0/16".parse().unwrap()])],
-                actions: vec![],
-                verdict: Some(Verdict::Reject),
-            }],
-            default: Verdict::Accept,
-        },
-    );
+    r.set_policy("out", reject_exactly("10.2.0.0/16"));
     r.refresh_export(i, false);
     let msgs = pull(&mut r, i, &ctx);
     assert_eq!(n(&msgs), 1);
@@ -603,7 +583,7 @@ fn refresh_export_resends_all_or_only_differences() {
 #[test]
 fn a_peer_exporting_nothing_gets_end_of_rib_only_until_its_filter_opens() {
     let mut r = rib();
-    r.set_policy("none", Policy::reject_all());
+    r.set_policy("none", Filter::reject_all());
     let src = up(&mut r, "src", "10.0.0.2", 65100);
     ann(&mut r, src, "10.0.0.2", &["10.1.0.0/16", "10.2.0.0/16"]);
     let mut c = PeerConfig::new("quiet", ip("10.0.0.3"));
@@ -622,7 +602,7 @@ fn a_peer_exporting_nothing_gets_end_of_rib_only_until_its_filter_opens() {
     assert!(!r.has_pending(quiet));
     assert!(pull(&mut r, quiet, &ctx).is_empty());
     // The filter opens (a reload): the refresh sends the whole table.
-    r.set_policy("none", Policy::accept_all());
+    r.set_policy("none", Filter::accept_all());
     r.refresh_export(quiet, false);
     let got = pull(&mut r, quiet, &ctx);
     let n: usize = got.iter().map(|u| u.nlri.len()).sum();
@@ -632,7 +612,7 @@ fn a_peer_exporting_nothing_gets_end_of_rib_only_until_its_filter_opens() {
     let n: usize = pull(&mut r, quiet, &ctx).iter().map(|u| u.nlri.len()).sum();
     assert_eq!(n, 1);
     // And closes again: everything is withdrawn.
-    r.set_policy("none", Policy::reject_all());
+    r.set_policy("none", Filter::reject_all());
     r.refresh_export(quiet, false);
     let got = pull(&mut r, quiet, &ctx);
     let w: usize = got.iter().map(|u| u.withdrawn.len()).sum();
@@ -678,4 +658,23 @@ fn fib_route_is_what_the_fib_queue_hands_over() {
     // Without a route, nothing; and asking does not queue anything.
     assert_eq!(r.fib_route(&net("10.9.0.0/16")), None);
     assert!(drain_fib(&mut r).is_empty());
+}
+
+/// `if net = P then reject; accept;`
+fn reject_exactly(p: &str) -> Filter {
+    use bgp_core::filter::{Attr, Expr, Stmt, Value};
+    Filter::simple(
+        "reject_exactly",
+        vec![
+            Stmt::if_then(
+                Expr::eq(
+                    Expr::attr(Attr::Net),
+                    Expr::val(Value::Prefix(p.parse().unwrap())),
+                ),
+                vec![Stmt::Reject],
+            ),
+            Stmt::Accept,
+        ],
+    )
+    .unwrap()
 }

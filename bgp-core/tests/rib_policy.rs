@@ -1,6 +1,7 @@
-//! DOC: the policy language: every match and action on a table of routes, term semantics, a
-//! translation of Calico's BGP export filter proven on a table of routes, and Calico's kernel
-//! programming filter (IP-in-IP `Always` / `CrossSubnet`, VXLAN rejected) through the FIB.
+//! DOC: filters in the RIB: Calico's BGP export filter (as confd writes it, in the filter IR)
+//! proven on a table of routes and end to end through a peer's Adj-RIB-Out, Calico's kernel
+//! programming filter (IP-in-IP `Always` / `CrossSubnet`, VXLAN rejected) through the FIB, and
+//! import filters (result caching, fail-closed on an undefined name, run-time errors counted).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,271 +13,111 @@ mod rib_common;
 
 use std::sync::Arc;
 
-use bgp_core::rib::policy::RouteView;
-use bgp_core::rib::{
-    Action, KernelTunnel, LocalRoute, Match, PeerConfig, Policy, PrefixRange, Rib, RibConfig,
-    RouteAttrs, RouteMeta, RouteType, SourceKind, Term, Verdict,
+use bgp_core::filter::{
+    Attr, CmpOp, Expr, Filter, Frame, PrefixRange, PrefixSet, ProgramBuilder, RouteCtx, Set, Stmt,
+    Type, Value,
 };
-use bgp_core::wire::{AsPath, Community, Family, LargeCommunity, NextHop};
+use bgp_core::rib::{
+    KernelTunnel, LocalRoute, PeerConfig, Rib, RibConfig, RouteAttrs, RouteType, SourceKind,
+    Verdict,
+};
+use bgp_core::wire::{Community, Family};
 use rib_common::*;
 
-fn route(path: &[u32]) -> RouteAttrs {
-    RouteAttrs {
-        attrs: attrs(path),
-        next_hop: nh("10.192.0.5"),
-        meta: RouteMeta::default(),
-    }
+fn a(x: Attr) -> Expr {
+    Expr::attr(x)
+}
+/// `net ~ [ P ]` (a prefix-set pattern: `a/b`, `a/b+`, `a/b{m,n}`).
+fn net_in(p: &str) -> Expr {
+    let set = Set::Prefix(PrefixSet::new([p.parse::<PrefixRange>().unwrap()]));
+    Expr::matches(a(Attr::Net), Expr::val(Value::set(set)))
+}
+fn net_is(p: &str) -> Expr {
+    Expr::eq(a(Attr::Net), Expr::val(Value::Prefix(p.parse().unwrap())))
+}
+fn ifname_like(p: &str) -> Expr {
+    Expr::matches(a(Attr::Ifname), Expr::string(p))
+}
+fn set_str(x: Attr, v: &str) -> Stmt {
+    Stmt::SetAttr(x, Expr::string(v))
 }
 
-fn pr(s: &str) -> PrefixRange {
-    s.parse().unwrap()
-}
-
-#[test]
-fn every_match() {
-    let mut r = route(&[65001, 65002, 65003]);
-    r.attrs.communities = vec![Community::new(65000, 100)];
-    r.attrs.large_communities = vec![LargeCommunity::new(65000, 1, 2)];
-    r.attrs.local_pref = Some(200);
-    r.meta.ifname = Some(Arc::from("cali1234"));
-    r.meta.krt_metric = Some(512);
-    let p = net("10.244.3.0/26");
-    // (match, expected)
-    let cases: Vec<(Match, bool)> = vec![
-        (Match::Prefix(vec![pr("10.244.0.0/16{26,32}")]), true),
-        (Match::Prefix(vec![pr("10.244.0.0/16{27,32}")]), false),
-        (
-            Match::Prefix(vec![pr("10.0.0.0/8"), pr("10.244.3.0/26")]),
-            true,
-        ),
-        (Match::NextHopIn(vec![net("10.192.0.0/16")]), true),
-        (Match::NextHopIn(vec![net("10.193.0.0/16")]), false),
-        (Match::Community(Community::new(65000, 100)), true),
-        (Match::Community(Community::new(65000, 101)), false),
-        (
-            Match::LargeCommunity(LargeCommunity::new(65000, 1, 2)),
-            true,
-        ),
-        (
-            Match::LargeCommunity(LargeCommunity::new(65000, 1, 3)),
-            false,
-        ),
-        (Match::AsPathFirst(65001), true),
-        (Match::AsPathFirst(65002), false),
-        (Match::AsPathContains(65002), true),
-        (Match::AsPathContains(65009), false),
-        (Match::AsPathLen { min: 3, max: 3 }, true),
-        (Match::AsPathLen { min: 0, max: 2 }, false),
-        (
-            Match::Source(vec![SourceKind::Kernel, SourceKind::Bgp]),
-            true,
-        ),
-        (Match::Source(vec![SourceKind::Static]), false),
-        (Match::Interface(vec!["cali*".into()]), true),
-        (
-            Match::Interface(vec!["*.cali".into(), "tunl0".into()]),
-            false,
-        ),
-        (
-            Match::LocalPref {
-                min: 150,
-                max: u32::MAX,
-            },
-            true,
-        ),
-        (Match::LocalPref { min: 0, max: 150 }, false),
-        (Match::KernelMetricBelow(1024), true),
-        (Match::KernelMetricBelow(512), false),
-        (Match::Not(Box::new(Match::AsPathFirst(65002))), true),
-        (Match::Not(Box::new(Match::AsPathFirst(65001))), false),
-        (
-            Match::Any(vec![Match::AsPathFirst(1), Match::AsPathFirst(65001)]),
-            true,
-        ),
-        (
-            Match::Any(vec![Match::AsPathFirst(1), Match::AsPathFirst(2)]),
-            false,
-        ),
-    ];
-    let view = RouteView {
-        prefix: &p,
-        attrs: &r,
-        source: SourceKind::Bgp,
-    };
-    for (m, want) in cases {
-        assert_eq!(m.eval(&view), want, "{m:?}");
-    }
-    // Matches on absent values are false.
-    let bare = RouteAttrs::default();
-    let view = RouteView {
-        prefix: &p,
-        attrs: &bare,
-        source: SourceKind::Static,
-    };
-    for m in [
-        Match::NextHopIn(vec![net("0.0.0.0/0")]),
-        Match::Interface(vec!["*".into()]),
-        Match::KernelMetricBelow(u32::MAX),
-        Match::AsPathFirst(0),
-    ] {
-        assert!(!m.eval(&view), "{m:?}");
-    }
-}
-
-#[test]
-fn every_action() {
-    let base = {
-        let mut r = route(&[65001]);
-        r.attrs.communities = vec![Community::new(1, 1)];
-        r.attrs.large_communities = vec![LargeCommunity::new(1, 1, 1)];
-        r
-    };
-    // (action, check on the result)
-    type Check = Box<dyn Fn(&RouteAttrs) -> bool>;
-    let cases: Vec<(Action, Check)> = vec![
-        (
-            Action::SetLocalPref(300),
-            Box::new(|r| r.attrs.local_pref == Some(300)),
-        ),
-        (Action::SetMed(7), Box::new(|r| r.attrs.med == Some(7))),
-        (
-            Action::AddCommunity(Community::new(65000, 100)),
-            Box::new(|r| {
-                r.attrs.communities == vec![Community::new(1, 1), Community::new(65000, 100)]
-            }),
-        ),
-        (
-            Action::AddCommunity(Community::new(1, 1)),
-            Box::new(|r| r.attrs.communities == vec![Community::new(1, 1)]),
-        ),
-        (
-            Action::RemoveCommunity(Community::new(1, 1)),
-            Box::new(|r| r.attrs.communities.is_empty()),
-        ),
-        (
-            Action::AddLargeCommunity(LargeCommunity::new(65000, 2, 3)),
-            Box::new(|r| r.attrs.large_communities.len() == 2),
-        ),
-        (
-            Action::RemoveLargeCommunity(LargeCommunity::new(1, 1, 1)),
-            Box::new(|r| r.attrs.large_communities.is_empty()),
-        ),
-        (
-            Action::PrependAs {
-                asn: 65000,
-                times: 2,
-            },
-            Box::new(|r| r.attrs.as_path == Some(AsPath::from_sequence(&[65000, 65000, 65001]))),
-        ),
-        (
-            Action::SetNextHop(ip("10.0.0.9")),
-            Box::new(|r| r.next_hop == Some(NextHop::V4(v4("10.0.0.9")))),
-        ),
-        (
-            Action::SetKernelTunnel(KernelTunnel::Dev(Arc::from("tunl0"))),
-            Box::new(|r| r.meta.tunnel == Some(KernelTunnel::Dev(Arc::from("tunl0")))),
-        ),
-        (
-            Action::SetKernelMetric(512),
-            Box::new(|r| r.meta.krt_metric == Some(512)),
-        ),
-        (
-            Action::SetPreference(200),
-            Box::new(|r| r.meta.preference == Some(200)),
-        ),
-    ];
-    for (act, ok) in cases {
-        let pol = Policy {
-            terms: vec![Term {
-                matches: vec![],
-                actions: vec![act.clone()],
-                verdict: Some(Verdict::Accept),
-            }],
-            default: Verdict::Reject,
-        };
-        let o = pol.evaluate(&net("10.0.0.0/8"), &base, SourceKind::Bgp);
-        assert_eq!(o.verdict, Verdict::Accept);
-        assert!(ok(o.modified.as_ref().unwrap()), "{act:?}");
-    }
-}
-
-#[test]
-fn terms_fall_through_see_modifications_and_default() {
-    let pol = Policy {
-        terms: vec![
-            // Modify and fall through.
-            Term {
-                matches: vec![Match::Prefix(vec![pr("10.0.0.0/8+")])],
-                actions: vec![Action::SetLocalPref(300)],
-                verdict: None,
-            },
-            // Sees the modification.
-            Term {
-                matches: vec![Match::LocalPref { min: 300, max: 300 }],
-                actions: vec![Action::SetMed(1)],
-                verdict: Some(Verdict::Accept),
-            },
-        ],
-        default: Verdict::Reject,
-    };
-    let r = route(&[1]);
-    let o = pol.evaluate(&net("10.1.0.0/16"), &r, SourceKind::Bgp);
-    assert_eq!(o.verdict, Verdict::Accept);
-    let m = o.modified.unwrap();
-    assert_eq!((m.attrs.local_pref, m.attrs.med), (Some(300), Some(1)));
-    assert_eq!(o.applied, Some(0b11));
-    let o = pol.evaluate(&net("192.168.0.0/16"), &r, SourceKind::Bgp);
-    assert_eq!((o.verdict, o.modified), (Verdict::Reject, None));
-}
-
-/// Calico's `calico_export_to_bgp_peers(true); reject;` for a node with IPAM block
+/// Calico's `calico_export_to_bgp_peers(bool internal_peer)` for a node with IPAM block
 /// 10.244.1.0/26 of enabled pool 10.244.0.0/16 (community 65000:100 on pool routes), disabled
-/// pool 10.250.0.0/16, Felix owning IP-in-IP routes.
-fn calico_export(internal_peer: bool) -> Policy {
-    let ifs = |v: &[&str]| Match::Interface(v.iter().map(|s| s.to_string()).collect());
-    let reject = |m: Vec<Match>| Term {
-        matches: m,
-        actions: vec![],
-        verdict: Some(Verdict::Reject),
-    };
-    let accept = |m: Vec<Match>| Term {
-        matches: m,
-        actions: vec![],
-        verdict: Some(Verdict::Accept),
-    };
-    let mut terms = vec![
+/// pool 10.250.0.0/16, Felix owning IP-in-IP routes; the peer filter is
+/// `calico_export_to_bgp_peers(<internal>); reject;`.
+fn calico_export(internal_peer: bool) -> Filter {
+    let mut b = ProgramBuilder::new();
+    let mut fr = Frame::new();
+    let internal = fr.param("internal_peer", Type::Bool).unwrap();
+    let body = vec![
         // reject_disabled_pools()
-        reject(vec![Match::Prefix(vec![pr("10.250.0.0/16+")])]),
-    ];
-    if internal_peer {
-        // reject_tunnel_routes(): ifname ~ "*.cali" | "*.calico" | "tunl0"
-        terms.push(reject(vec![ifs(&["*.cali", "*.calico", "tunl0"])]));
-    }
-    terms.extend([
+        Stmt::if_then(net_in("10.250.0.0/16+"), vec![Stmt::Reject]),
+        // reject_tunnel_routes() for iBGP
+        Stmt::if_then(
+            Expr::and(
+                Expr::var(internal),
+                Expr::or(
+                    ifname_like("*.cali"),
+                    Expr::or(ifname_like("*.calico"), ifname_like("tunl0")),
+                ),
+            ),
+            vec![Stmt::Reject],
+        ),
         // reject_local_routes()
-        reject(vec![ifs(&["bpf*.cali"])]),
+        Stmt::if_then(ifname_like("bpf*.cali"), vec![Stmt::Reject]),
         // apply_communities()
-        Term {
-            matches: vec![Match::Prefix(vec![pr("10.244.0.0/16+")])],
-            actions: vec![Action::AddCommunity(Community::new(65000, 100))],
-            verdict: None,
-        },
-        // calico_aggr(): net = B accept; net ~ B && krt_metric < 1024 accept; net ~ B reject
-        accept(vec![Match::Prefix(vec![pr("10.244.1.0/26")])]),
-        accept(vec![
-            Match::Prefix(vec![pr("10.244.1.0/26+")]),
-            Match::KernelMetricBelow(1024),
-        ]),
-        reject(vec![Match::Prefix(vec![pr("10.244.1.0/26+")])]),
+        Stmt::if_then(
+            net_in("10.244.0.0/16+"),
+            vec![Stmt::modify_attr(
+                bgp_core::filter::ModOp::Add,
+                Attr::BgpCommunity,
+                Expr::val(Value::pair(65000, 100)),
+            )],
+        ),
+        // calico_aggr()
+        Stmt::if_then(net_is("10.244.1.0/26"), vec![Stmt::Accept]),
+        Stmt::if_then(
+            Expr::and(
+                net_in("10.244.1.0/26+"),
+                Expr::cmp(CmpOp::Lt, a(Attr::KrtMetric), Expr::int(1024)),
+            ),
+            vec![Stmt::Accept],
+        ),
+        Stmt::if_then(net_in("10.244.1.0/26+"), vec![Stmt::Reject]),
         // static routes (advertised service IPs)
-        accept(vec![Match::Source(vec![SourceKind::Static])]),
+        Stmt::if_then(
+            Expr::eq(
+                a(Attr::Source),
+                Expr::val(Value::Enum(bgp_core::filter::EnumValue::RTS_STATIC)),
+            ),
+            vec![Stmt::Accept],
+        ),
         // enabled pools
-        accept(vec![Match::Prefix(vec![pr("10.244.0.0/16+")])]),
-    ]);
-    Policy {
-        terms,
-        default: Verdict::Reject,
-    }
+        Stmt::if_then(net_in("10.244.0.0/16+"), vec![Stmt::Accept]),
+    ];
+    let f = b.function("calico_export_to_bgp_peers", fr, body).unwrap();
+    b.filter(
+        "calico_export",
+        vec![],
+        vec![Stmt::call(f, vec![Expr::bool(internal_peer)]), Stmt::Reject],
+    )
+    .unwrap();
+    let mut p = b.finish().unwrap();
+    Arc::unwrap_or_clone(p.filters.remove("calico_export").unwrap())
+}
+
+fn run(f: &Filter, prefix: &str, r: &RouteAttrs, source: SourceKind) -> bgp_core::filter::Outcome {
+    let p = net(prefix);
+    f.run(
+        &RouteCtx {
+            prefix: &p,
+            source,
+            from: None,
+            proto: "t",
+        },
+        r,
+    )
 }
 
 #[test]
@@ -385,7 +226,7 @@ fn calico_export_filter_on_a_table_of_routes() {
         let mut r = RouteAttrs::default();
         r.meta.ifname = ifname.map(Arc::from);
         r.meta.krt_metric = *metric;
-        let o = pol.evaluate(&net(p), &r, *src);
+        let o = run(&pol, p, &r, *src);
         assert_eq!(o.verdict == Verdict::Accept, *want, "{case}");
         if *want && p.starts_with("10.244.") {
             let m = o.modified.unwrap();
@@ -399,7 +240,7 @@ fn calico_export_filter_on_a_table_of_routes() {
     let ebgp = calico_export(false);
     let mut r = RouteAttrs::default();
     r.meta.ifname = Some(Arc::from("tunl0"));
-    let o = ebgp.evaluate(&net("10.244.9.1/32"), &r, SourceKind::Kernel);
+    let o = run(&ebgp, "10.244.9.1/32", &r, SourceKind::Kernel);
     assert_eq!(o.verdict, Verdict::Accept);
 
     // End to end: the same filter as a peer's export filter; only the accepted routes reach it.
@@ -436,35 +277,38 @@ fn calico_export_filter_on_a_table_of_routes() {
 fn calico_kernel_programming_filter_sets_tunnels() {
     // Pool 172.16.0.0/16 CrossSubnet (node subnet 10.192.0.0/16), 192.168.0.0/16 Always,
     // 10.10.0.0/16 VXLAN (rejected: "VXLAN routes are handled by Felix").
-    let tunl0 = || Action::SetKernelTunnel(KernelTunnel::Dev(Arc::from("tunl0")));
-    let kernel = Policy {
-        terms: vec![
-            Term {
-                matches: vec![Match::Prefix(vec![pr("10.10.0.0/16+")])],
-                actions: vec![],
-                verdict: Some(Verdict::Reject),
-            },
-            Term {
-                matches: vec![
-                    Match::Prefix(vec![pr("172.16.0.0/16+")]),
-                    Match::NextHopIn(vec![net("10.192.0.0/16")]),
-                ],
-                actions: vec![Action::SetKernelTunnel(KernelTunnel::Direct)],
-                verdict: Some(Verdict::Accept),
-            },
-            Term {
-                matches: vec![Match::Prefix(vec![pr("172.16.0.0/16+")])],
-                actions: vec![tunl0()],
-                verdict: Some(Verdict::Accept),
-            },
-            Term {
-                matches: vec![Match::Prefix(vec![pr("192.168.0.0/16+")])],
-                actions: vec![tunl0()],
-                verdict: Some(Verdict::Accept),
-            },
-        ],
-        default: Verdict::Accept,
+    let next_hop_in = |p: &str| {
+        Expr::and(
+            Expr::defined(a(Attr::BgpNextHop)),
+            Expr::matches(
+                a(Attr::BgpNextHop),
+                Expr::val(Value::Prefix(p.parse().unwrap())),
+            ),
+        )
     };
+    let kernel = Filter::simple(
+        "calico_kernel_programming",
+        vec![
+            Stmt::if_then(net_in("10.10.0.0/16+"), vec![Stmt::Reject]),
+            Stmt::if_then(
+                net_in("172.16.0.0/16+"),
+                vec![
+                    Stmt::if_else(
+                        next_hop_in("10.192.0.0/16"),
+                        vec![set_str(Attr::KrtTunnel, "")],
+                        vec![set_str(Attr::KrtTunnel, "tunl0")],
+                    ),
+                    Stmt::Accept,
+                ],
+            ),
+            Stmt::if_then(
+                net_in("192.168.0.0/16+"),
+                vec![set_str(Attr::KrtTunnel, "tunl0"), Stmt::Accept],
+            ),
+            Stmt::Accept,
+        ],
+    )
+    .unwrap();
     let mut rib = Rib::new(RibConfig::new(65000, v4("10.192.0.1")));
     rib.set_policy("calico_kernel_programming", kernel);
     rib.set_kernel_policy(Some("calico_kernel_programming".into()));
@@ -506,17 +350,23 @@ fn calico_kernel_programming_filter_sets_tunnels() {
 #[test]
 fn import_filter_and_undefined_filter_fails_closed() {
     let mut rib = Rib::new(RibConfig::new(65000, v4("10.0.0.1")));
-    rib.set_policy(
+    // if net ~ [ 10.0.0.0/8{8,24} ] then { bgp_local_pref = 250; accept; } reject;
+    let imp = Filter::simple(
         "imp",
-        Policy {
-            terms: vec![Term {
-                matches: vec![Match::Prefix(vec![pr("10.0.0.0/8{8,24}")])],
-                actions: vec![Action::SetLocalPref(250)],
-                verdict: Some(Verdict::Accept),
-            }],
-            default: Verdict::Reject,
-        },
-    );
+        vec![
+            Stmt::if_then(
+                net_in("10.0.0.0/8{8,24}"),
+                vec![
+                    Stmt::SetAttr(Attr::BgpLocalPref, Expr::int(250)),
+                    Stmt::Accept,
+                ],
+            ),
+            Stmt::Reject,
+        ],
+    )
+    .unwrap();
+    assert!(imp.analysis.reads_prefix);
+    rib.set_policy("imp", imp);
     let mut c = PeerConfig::new("a", ip("10.0.0.2"));
     c.import = Some("imp".into());
     let a = rib.add_peer(c).unwrap();
@@ -557,4 +407,80 @@ fn import_filter_and_undefined_filter_fails_closed() {
         &[nlri("10.3.0.0/16")],
     );
     assert_eq!((s.accepted, s.filtered), (0, 1));
+}
+
+#[test]
+fn prefix_independent_import_filters_run_once_per_update_and_errors_are_counted() {
+    let mut rib = Rib::new(RibConfig::new(65000, v4("10.0.0.1")));
+    // if bgp_local_pref > 2147482623 then preference = 200; accept;  (Calico v3.32 import)
+    rib.set_policy(
+        "imp",
+        Filter::simple(
+            "imp",
+            vec![
+                Stmt::if_then(
+                    Expr::cmp(CmpOp::Gt, a(Attr::BgpLocalPref), Expr::int(2147482623)),
+                    vec![Stmt::SetAttr(Attr::Preference, Expr::int(200))],
+                ),
+                Stmt::Accept,
+            ],
+        )
+        .unwrap(),
+    );
+    // bgp_med + 1 on a route without MED: a run-time error, which rejects.
+    rib.set_policy(
+        "broken",
+        Filter::simple(
+            "broken",
+            vec![
+                Stmt::SetAttr(
+                    Attr::BgpMed,
+                    Expr::arith(
+                        bgp_core::filter::ArithOp::Add,
+                        a(Attr::BgpMed),
+                        Expr::int(1),
+                    ),
+                ),
+                Stmt::Accept,
+            ],
+        )
+        .unwrap(),
+    );
+    let mut c = PeerConfig::new("a", ip("10.0.0.2"));
+    c.import = Some("imp".into());
+    let pa = rib.add_peer(c).unwrap();
+    let mut c = PeerConfig::new("b", ip("10.0.0.3"));
+    c.import = Some("broken".into());
+    let pb = rib.add_peer(c).unwrap();
+    for p in [pa, pb] {
+        rib.peer_up(p, neg(65000, "10.0.0.1", 65000, "10.0.0.9"));
+    }
+    let mut high = attrs(&[]);
+    high.local_pref = Some(2147483000);
+    let s = rib.announce(
+        pa,
+        Family::IPV4_UNICAST,
+        &high,
+        nh("10.0.0.2"),
+        &[nlri("10.1.0.0/16"), nlri("10.2.0.0/16")],
+    );
+    assert_eq!((s.accepted, s.filtered), (2, 0));
+    let best = rib.best(&net("10.2.0.0/16")).unwrap();
+    assert_eq!(best.attrs.meta.preference, Some(200));
+    assert_eq!(rib.attr_sets(), 1);
+    assert_eq!(rib.filter_errors().0, 0);
+    let s = rib.announce(
+        pb,
+        Family::IPV4_UNICAST,
+        &attrs(&[]),
+        nh("10.0.0.3"),
+        &[nlri("10.3.0.0/16"), nlri("10.4.0.0/16")],
+    );
+    assert_eq!((s.accepted, s.filtered), (0, 2));
+    let (n, last) = rib.filter_errors();
+    // One run for the whole UPDATE: the filter does not read `net`.
+    assert_eq!(n, 1);
+    let (name, e) = last.unwrap();
+    assert_eq!(name, "broken");
+    assert_eq!(e.0, "Can't operate with values of type void");
 }

@@ -228,6 +228,16 @@ impl Filter {
         })
     }
 
+    /// This filter with `prelude` run first, under a new name (the daemon's generated export
+    /// wrappers: non-exported pools rejected, static routes' communities added). The prelude
+    /// must not use variables or call functions.
+    pub fn with_prelude(&self, name: &str, prelude: Vec<Stmt>) -> Result<Filter, IrError> {
+        check::check_body(name, 0, &prelude, &[])?;
+        let mut body = prelude;
+        body.extend(self.body.iter().cloned());
+        Filter::new(name, self.locals.clone(), body, self.functions.clone())
+    }
+
     /// A filter without functions or variables.
     pub fn simple(name: &str, body: Vec<Stmt>) -> Result<Filter, IrError> {
         Filter::new(name, Vec::new(), body, Arc::from(Vec::new()))

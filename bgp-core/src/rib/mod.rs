@@ -32,7 +32,6 @@
 pub mod attrs;
 pub mod decision;
 mod export;
-pub mod policy;
 pub mod prefix;
 mod table;
 
@@ -42,15 +41,18 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+pub use crate::filter::{Filter, PrefixRange, Verdict};
 pub use attrs::{AttrId, KernelTunnel, NhState, RouteAttrs, RouteMeta, RouteType, SourceKind};
 pub use decision::DecisionOptions;
-pub use policy::{Action, Match, Policy, PrefixRange, Term, Verdict};
 
+use crate::filter::{Outcome, RouteCtx};
 use crate::wire::{Family, Negotiated, NextHop, NextHopRef, Nlri, Origin, PathAttributes, Update};
 use attrs::Interner;
-use policy::PolicySet;
 use prefix::{FastMap, Key, V4Key, V6Key};
 use table::{cf, Ctx, Path, Table, STALE};
+
+/// Filters by name, shared by the peers that use them.
+pub type PolicySet = std::collections::HashMap<String, Arc<Filter>>;
 
 /// A route source: a BGP peer or one of the local sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -336,6 +338,10 @@ pub(crate) struct Shared {
     pub sources: Vec<Source>,
     pub policies: PolicySet,
     pub kernel_policy: Option<String>,
+    /// Filter runs that ended in a run-time error (the route was rejected).
+    pub filter_errors: std::cell::Cell<u64>,
+    /// The last such error: the filter's name and the message.
+    pub last_filter_error: std::cell::RefCell<Option<(String, crate::filter::RuntimeError)>>,
     pub nh_states: FastMap<IpAddr, NhState>,
     pub released: Vec<AttrId>,
 }
@@ -379,7 +385,7 @@ impl Shared {
             .get(i)
             .and_then(|s| s.peer.as_ref())
             .and_then(|c| self.policy(c.export.as_ref()))
-            .is_some_and(|p| p.rejects_all());
+            .is_some_and(|p| p.analysis.rejects_all);
         if exports_nothing {
             0
         } else if add_path {
@@ -389,14 +395,43 @@ impl Shared {
         }
     }
 
-    pub fn policy(&self, name: Option<&String>) -> Option<Arc<Policy>> {
+    pub fn policy(&self, name: Option<&String>) -> Option<Arc<Filter>> {
         let name = name?;
         Some(
             self.policies
                 .get(name)
                 .cloned()
-                .unwrap_or_else(|| Arc::new(Policy::reject_all())),
+                .unwrap_or_else(|| Arc::new(Filter::reject_all())),
         )
+    }
+
+    /// Runs `f` on a route of source `s`, counting a run-time error (which rejects).
+    pub fn run_filter(
+        &self,
+        f: &Filter,
+        s: &Source,
+        prefix: &IpNet,
+        attrs: &RouteAttrs,
+    ) -> Outcome {
+        let proto = match (&s.peer, s.kind) {
+            (Some(p), _) => p.name.as_str(),
+            (None, SourceKind::Static) => "static",
+            (None, SourceKind::Kernel) => "kernel",
+            (None, SourceKind::Direct) => "direct",
+            (None, SourceKind::Bgp) => "bgp",
+        };
+        let ctx = RouteCtx {
+            prefix,
+            source: s.kind,
+            from: s.addr,
+            proto,
+        };
+        let o = f.run(&ctx, attrs);
+        if let Some(e) = o.error {
+            self.filter_errors.set(self.filter_errors.get() + 1);
+            *self.last_filter_error.borrow_mut() = Some((f.name.clone(), e));
+        }
+        o
     }
 }
 
@@ -437,11 +472,15 @@ fn announce_in<K: Key>(
     let Some(source) = sh.sources.get(usize::from(src)) else {
         return;
     };
-    let kind = source.kind;
     let policy = sh.policy(source.peer.as_ref().and_then(|p| p.import.as_ref()));
     let nh = sh.nh_state(base);
     let base_id = sh.interner.intern(base, nh);
-    let mut cache: Vec<(u64, AttrId)> = Vec::new();
+    // Interned results of the filter, each holding one reference: a filter that never reads
+    // `net` gives one outcome for the whole UPDATE (`fixed`); otherwise the modified attribute
+    // sets seen so far are reused rather than re-interned (`cache`).
+    let mut cache: Vec<(RouteAttrs, AttrId)> = Vec::new();
+    let per_prefix = policy.as_ref().is_some_and(|p| p.analysis.reads_prefix);
+    let mut fixed: Option<Option<AttrId>> = None;
     let keep_pre = t.src.get(usize::from(src)).is_some_and(|s| s.pre.is_some());
     for n in nlri {
         let Some(key) = K::from_net(&n.prefix) else {
@@ -459,34 +498,33 @@ fn announce_in<K: Key>(
                 sh.interner.decref(old);
             }
         }
-        let id = match &policy {
-            None => Some(base_id),
-            Some(p) => {
-                let o = p.evaluate(&key.to_net(), base, kind);
-                match (o.verdict, o.modified) {
+        let id = match (&policy, fixed) {
+            (None, _) => Some(base_id),
+            (Some(_), Some(f)) => f,
+            (Some(p), None) => {
+                let Some(source) = sh.sources.get(usize::from(src)) else {
+                    return;
+                };
+                let o = sh.run_filter(p, source, &key.to_net(), base);
+                let id = match (o.verdict, o.modified) {
                     (Verdict::Reject, _) => None,
                     (Verdict::Accept, None) => Some(base_id),
-                    (Verdict::Accept, Some(m)) => {
-                        let hit = o
-                            .applied
-                            .and_then(|mask| cache.iter().find(|(b, _)| *b == mask))
-                            .map(|(_, id)| *id);
-                        Some(match hit {
+                    (Verdict::Accept, Some(m)) => Some(
+                        match cache.iter().find(|(a, _)| *a == m).map(|(_, id)| *id) {
                             Some(id) => id,
                             None => {
+                                // The cache keeps the reference intern() gives.
                                 let id = sh.interner.intern(&m, sh.nh_state(&m));
-                                if let Some(mask) = o.applied {
-                                    cache.push((mask, id));
-                                    sh.interner.incref(id);
-                                }
-                                // The cache's reference is kept; this one goes to the path
-                                // below, so balance it now.
-                                sh.interner.decref(id);
+                                cache.push((m, id));
                                 id
                             }
-                        })
-                    }
+                        },
+                    ),
+                };
+                if !per_prefix {
+                    fixed = Some(id);
                 }
+                id
             }
         };
         match id {
@@ -707,7 +745,7 @@ fn fib_change<K: Key>(t: &mut Table<K>, sh: &Shared) -> Option<FibChange> {
 fn fib_route_of(
     sh: &Shared,
     prefix: &IpNet,
-    kpol: Option<&Policy>,
+    kpol: Option<&Filter>,
     ps: &[Path],
 ) -> Option<FibRoute> {
     let mut route: Option<FibRoute> = None;
@@ -720,7 +758,7 @@ fn fib_route_of(
         let a = match kpol {
             None => base,
             Some(pol) => {
-                let o = pol.evaluate(prefix, base, s.kind);
+                let o = sh.run_filter(pol, s, prefix, base);
                 if o.verdict == Verdict::Reject {
                     continue;
                 }
@@ -782,6 +820,8 @@ impl Rib {
                 ],
                 policies: PolicySet::new(),
                 kernel_policy: None,
+                filter_errors: Default::default(),
+                last_filter_error: Default::default(),
                 nh_states: FastMap::default(),
                 released: Vec::new(),
             },
@@ -820,8 +860,17 @@ impl Rib {
 
     /// Defines or replaces the filter `name`. Routes already in the RIB are not re-filtered:
     /// call [`Rib::reimport`] / [`Rib::refresh_export`] for the peers that use it.
-    pub fn set_policy(&mut self, name: impl Into<String>, policy: Policy) {
-        self.sh.policies.insert(name.into(), Arc::new(policy));
+    pub fn set_policy(&mut self, name: impl Into<String>, policy: impl Into<Arc<Filter>>) {
+        self.sh.policies.insert(name.into(), policy.into());
+    }
+
+    /// How many filter runs ended in a run-time error (each rejected its route), and the last
+    /// such error with its filter's name.
+    pub fn filter_errors(&self) -> (u64, Option<(String, crate::filter::RuntimeError)>) {
+        (
+            self.sh.filter_errors.get(),
+            self.sh.last_filter_error.borrow().clone(),
+        )
     }
 
     /// Names the filter applied to each selected path before it reaches the FIB (Calico's

@@ -1,17 +1,15 @@
 //! DOC: values derived from the file: the effective peer list (configured peers plus the mesh
 //! expanded, with Calico's passive rule), each peer's bgp-core `SessionConfig` and RIB
-//! `PeerConfig`, and the policies as `bgp_core::rib::Policy` (pools folded into export).
+//! `PeerConfig`, and the filters the RIB runs (TOML policies compiled, BIRD filters, export
+//! wrappers with the non-exported pools folded in).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use bgp_core::rib::{
-    Action, KernelTunnel, Match, NextHopMode, PeerConfig, Policy, PrefixRange, SourceKind, Term,
-    Verdict,
-};
+use bgp_core::filter::{Filter, PrefixRange, Stmt};
+use bgp_core::rib::{NextHopMode, PeerConfig};
 use bgp_core::session::{GracefulRestartConfig, MaxPrefix, SessionConfig};
 use bgp_core::wire::{AddPathMode, Community, Family, LargeCommunity};
-use ipnet::IpNet;
 
 use super::schema::*;
 use super::Config;
@@ -317,50 +315,48 @@ impl Config {
         pc
     }
 
-    /// Every policy as bgp-core values, plus one export wrapper per export name in use
-    /// (`export:<name>`, or `export:` for none) that rejects routes inside non-exported pools
-    /// first. Errors here were already reported by validation.
-    pub fn policies(&self) -> Vec<(String, Policy)> {
-        let mut out: Vec<(String, Policy)> = self
+    /// Every filter the RIB runs, by name: the TOML policies compiled into the filter IR,
+    /// the front-end's compiled filters ([`Config::filters`]), and one export wrapper per
+    /// export name in use (`export:<name>`, or `export:` for none) that rejects routes inside
+    /// non-exported pools first. A policy that does not compile (validation reports it) is
+    /// left out, so references to it fail closed.
+    pub fn policies(&self) -> Vec<(String, Filter)> {
+        let mut out: Vec<(String, Filter)> = self
             .file
             .policies
             .iter()
-            .map(|p| (p.name.get_ref().clone(), convert_policy(p, self.asn())))
+            .filter_map(|p| {
+                let f = super::policy::compile(p, self.asn()).ok()?;
+                Some((p.name.get_ref().clone(), f))
+            })
             .collect();
-        let pool_terms: Vec<Term> = self
+        out.extend(self.filters.iter().map(|(n, f)| (n.clone(), (**f).clone())));
+        let hidden: Vec<PrefixRange> = self
             .file
             .pools
             .iter()
             .filter(|p| !p.export)
-            .map(|p| Term {
-                matches: vec![Match::Prefix(vec![PrefixRange::orlonger(
-                    *p.cidr.get_ref(),
-                )])],
-                actions: Vec::new(),
-                verdict: Some(Verdict::Reject),
-            })
+            .map(|p| PrefixRange::orlonger(*p.cidr.get_ref()))
             .collect();
+        let prelude = if hidden.is_empty() {
+            Vec::new()
+        } else {
+            vec![Stmt::if_then(
+                super::policy::prefix_in(hidden),
+                vec![Stmt::Reject],
+            )]
+        };
         let mut names: Vec<Option<String>> = vec![None];
-        names.extend(
-            self.file
-                .policies
-                .iter()
-                .map(|p| Some(p.name.get_ref().clone())),
-        );
+        names.extend(out.iter().map(|(n, _)| Some(n.clone())));
         for n in names {
+            let wrapper = export_policy_name(n.as_deref());
             let base = n
                 .as_ref()
-                .and_then(|n| out.iter().find(|(k, _)| k == n).map(|(_, p)| p.clone()))
-                .unwrap_or_else(Policy::accept_all);
-            let mut terms = pool_terms.clone();
-            terms.extend(base.terms);
-            out.push((
-                export_policy_name(n.as_deref()),
-                Policy {
-                    terms,
-                    default: base.default,
-                },
-            ));
+                .and_then(|n| out.iter().find(|(k, _)| k == n).map(|(_, f)| f.clone()))
+                .unwrap_or_else(Filter::accept_all);
+            if let Ok(f) = base.with_prelude(&wrapper, prelude.clone()) {
+                out.push((wrapper, f));
+            }
         }
         out
     }
@@ -406,154 +402,4 @@ pub fn parse_large_community(s: &str) -> Option<LargeCommunity> {
         return None;
     }
     Some(LargeCommunity::new(a, b, c))
-}
-
-fn verdict(v: VerdictName) -> Verdict {
-    match v {
-        VerdictName::Accept => Verdict::Accept,
-        VerdictName::Reject => Verdict::Reject,
-    }
-}
-
-fn source_kind(s: SourceName) -> SourceKind {
-    match s {
-        SourceName::Bgp => SourceKind::Bgp,
-        SourceName::Static => SourceKind::Static,
-        SourceName::Kernel => SourceKind::Kernel,
-        SourceName::Direct => SourceKind::Direct,
-    }
-}
-
-/// The conjunction of a match table's conditions.
-pub(crate) fn convert_matches(m: &MatchDef) -> Vec<Match> {
-    let mut v = Vec::new();
-    if let Some(p) = &m.prefix {
-        v.push(Match::Prefix(
-            p.iter().filter_map(|s| s.get_ref().parse().ok()).collect(),
-        ));
-    }
-    if let Some(n) = &m.next_hop_in {
-        v.push(Match::NextHopIn(n.iter().map(IpNet::trunc).collect()));
-    }
-    if let Some(c) = m
-        .community
-        .as_ref()
-        .and_then(|c| parse_community(c.get_ref()))
-    {
-        v.push(Match::Community(c));
-    }
-    if let Some(c) = m
-        .large_community
-        .as_ref()
-        .and_then(|c| parse_large_community(c.get_ref()))
-    {
-        v.push(Match::LargeCommunity(c));
-    }
-    if let Some(a) = m.as_path_first {
-        v.push(Match::AsPathFirst(a));
-    }
-    if let Some(a) = m.as_path_contains {
-        v.push(Match::AsPathContains(a));
-    }
-    if let Some([min, max]) = m.as_path_len {
-        v.push(Match::AsPathLen { min, max });
-    }
-    if let Some(s) = &m.source {
-        v.push(Match::Source(s.iter().map(|s| source_kind(*s)).collect()));
-    }
-    if let Some(i) = &m.interface {
-        v.push(Match::Interface(i.clone()));
-    }
-    if let Some([min, max]) = m.local_pref {
-        v.push(Match::LocalPref { min, max });
-    }
-    if let Some(k) = m.krt_metric_below {
-        v.push(Match::KernelMetricBelow(k));
-    }
-    if let Some(n) = &m.not {
-        let inner = convert_matches(n);
-        // not (a and b) = (not a) or (not b)
-        v.push(Match::Any(
-            inner.into_iter().map(|x| Match::Not(Box::new(x))).collect(),
-        ));
-    }
-    if let Some(any) = &m.any {
-        // any of (conjunctions): each conjunction with one condition maps directly; longer
-        // conjunctions become not(any(not ...)).
-        v.push(Match::Any(
-            any.iter()
-                .map(|c| {
-                    let inner = convert_matches(c);
-                    if inner.len() == 1 {
-                        inner.into_iter().next().unwrap_or(Match::Any(Vec::new()))
-                    } else {
-                        Match::Not(Box::new(Match::Any(
-                            inner.into_iter().map(|x| Match::Not(Box::new(x))).collect(),
-                        )))
-                    }
-                })
-                .collect(),
-        ));
-    }
-    v
-}
-
-fn convert_actions(a: &ActionsDef, asn: u32) -> Vec<Action> {
-    let mut v = Vec::new();
-    if let Some(x) = a.local_pref {
-        v.push(Action::SetLocalPref(x));
-    }
-    if let Some(x) = a.med {
-        v.push(Action::SetMed(x));
-    }
-    for c in &a.add_communities {
-        if let Some(c) = parse_community(c.get_ref()) {
-            v.push(Action::AddCommunity(c));
-        }
-    }
-    for c in &a.remove_communities {
-        if let Some(c) = parse_community(c.get_ref()) {
-            v.push(Action::RemoveCommunity(c));
-        }
-    }
-    for c in &a.add_large_communities {
-        if let Some(c) = parse_large_community(c.get_ref()) {
-            v.push(Action::AddLargeCommunity(c));
-        }
-    }
-    if let Some(times) = a.prepend {
-        v.push(Action::PrependAs { asn, times });
-    }
-    if let Some(nh) = a.next_hop {
-        v.push(Action::SetNextHop(nh));
-    }
-    if let Some(t) = &a.kernel_tunnel {
-        v.push(Action::SetKernelTunnel(if t.is_empty() {
-            KernelTunnel::Direct
-        } else {
-            KernelTunnel::Dev(t.as_str().into())
-        }));
-    }
-    if let Some(m) = a.krt_metric {
-        v.push(Action::SetKernelMetric(m));
-    }
-    if let Some(p) = a.preference {
-        v.push(Action::SetPreference(p));
-    }
-    v
-}
-
-fn convert_policy(p: &PolicyDef, asn: u32) -> Policy {
-    Policy {
-        terms: p
-            .terms
-            .iter()
-            .map(|t| Term {
-                matches: convert_matches(&t.matches),
-                actions: convert_actions(&t.actions, asn),
-                verdict: t.verdict.map(verdict),
-            })
-            .collect(),
-        default: verdict(p.default),
-    }
 }

@@ -1,7 +1,7 @@
 //! DOC: the TOML configuration: its schema (serde types, one per table), loading with
 //! file/line/column error reports, validation (`bgpd --check`), and the derived values the
 //! daemon runs on (session and RIB settings per peer, the mesh expanded into peers, policies
-//! turned into `bgp_core::rib::Policy`). Every key is documented in `docs/config.md`.
+//! compiled into bgp-core's filter IR). Every key is documented in `docs/config.md`.
 //!
 //! * `schema`: the raw serde types (unknown keys are errors);
 //! * `errors`: [`ConfigErrors`], `FILE:LINE:COL: KEY: message` per problem;
@@ -18,6 +18,7 @@ pub mod bfd;
 pub mod bird;
 mod derive;
 mod errors;
+mod policy;
 mod schema;
 mod validate;
 

@@ -328,7 +328,7 @@ impl Direct {
                 Some(rest) => (true, rest),
                 None => (false, p.as_str()),
             };
-            if bgp_core::rib::policy::glob_match(pat, ifname) {
+            if bgp_core::filter::glob_match(pat, ifname) {
                 return !neg;
             }
         }

@@ -129,7 +129,8 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
             .map(|r| r.cluster_id.unwrap_or(new.router_id()));
         lock(&shared.rib).set_identity(new.asn(), new.router_id(), cluster);
     }
-    let old_policies: HashMap<String, bgp_core::rib::Policy> = old.policies().into_iter().collect();
+    let old_policies: HashMap<String, bgp_core::filter::Filter> =
+        old.policies().into_iter().collect();
     let changed_policies: Vec<String> = new
         .policies()
         .into_iter()

@@ -14,10 +14,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::rib::{
-    Action, FibChange, LocalRoute as RibLocal, Match, Policy, PrefixRange, Rib, RouteType,
-    SourceId, SourceKind, Term,
-};
+use bgp_core::filter::{Attr, EnumValue, Expr, ModOp, Stmt, Value};
+use bgp_core::rib::{FibChange, LocalRoute as RibLocal, Rib, RouteType, SourceId, SourceKind};
 use bgp_core::wire::{Community, Family, Update};
 use bgp_fib::{FibEvent, RouteKey};
 use ipnet::IpNet;
@@ -322,22 +320,34 @@ impl RibTask {
             if cs.is_empty() {
                 continue;
             }
-            comm_terms.push(Term {
-                matches: vec![
-                    Match::Prefix(vec![PrefixRange::exact(p)]),
-                    Match::Source(vec![SourceKind::Static]),
-                ],
-                actions: cs.into_iter().map(Action::AddCommunity).collect(),
-                verdict: None,
-            });
+            // if net = P && source = RTS_STATIC then { bgp_community.add(C); ... }
+            comm_terms.push(Stmt::if_then(
+                Expr::and(
+                    Expr::eq(Expr::attr(Attr::Net), Expr::val(Value::Prefix(p))),
+                    Expr::eq(
+                        Expr::attr(Attr::Source),
+                        Expr::val(Value::Enum(EnumValue::RTS_STATIC)),
+                    ),
+                ),
+                cs.into_iter()
+                    .map(|c| {
+                        Stmt::modify_attr(
+                            ModOp::Add,
+                            Attr::BgpCommunity,
+                            Expr::val(Value::Pair(c.0)),
+                        )
+                    })
+                    .collect(),
+            ));
         }
         for (name, pol) in cfg.policies() {
             let pol = if name.starts_with("export:") && !comm_terms.is_empty() {
-                let mut terms = comm_terms.clone();
-                terms.extend(pol.terms);
-                Policy {
-                    terms,
-                    default: pol.default,
+                match pol.with_prelude(&name, comm_terms.clone()) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        tracing::error!(filter = %name, error = %e, "cannot add static route communities");
+                        pol
+                    }
                 }
             } else {
                 pol
