@@ -1,8 +1,8 @@
 //! calico-node cannot tell bgpd from BIRD 1.6 (issue 15), on running daemons in network
 //! namespaces (root): a Calico-shaped three-node iBGP mesh (pool IP-in-IP always, one
 //! blackhole block per node, `tunl0` with a /32 in the block, direct on every interface but
-//! `cali*`), node 1 first bgpd, then BIRD 1.6, the other two BIRD 1.6 with Calico's confd
-//! configuration. Calico's parsers (`calico_node`) read node 1's socket: readiness, liveness,
+//! `cali*`), node 1 BIRD 1.6, then bgpd with a TOML config, then bgpd with the very `bird.cfg`
+//! BIRD 1.6 read (Calico's confd shape); the other two BIRD 1.6 with Calico's configuration. Calico's parsers (`calico_node`) read node 1's socket: readiness, liveness,
 //! `calicoctl node status`, the status reporter (`show status`, `show protocols` +
 //! `show protocols all NAME` on one connection, `show route` through its four regexes); the
 //! two outputs must be equal field by field, times aside. `show route all`, `for`, `protocol`
@@ -175,7 +175,13 @@ fn mesh(test: &str, subject: &str) -> Seen {
     let mut subject_bird = None;
     let sock = n1.path("bird.ctl");
     let mut cfg_path = n1.path("bird.toml");
-    if subject == "bgpd" {
+    if subject == "bgpd-bird-cfg" {
+        // The configuration calico-node's confd renders, the same text BIRD 1.6 gets.
+        cfg_path = n1.path("bird.cfg");
+        let c = CalicoBird16Config::new(n1, AS, &block(HOSTS[0]), "10.244.0.0/16", &ips, tunnel);
+        std::fs::write(&cfg_path, c.render(&n1.path("bird.log"))).unwrap();
+    }
+    if subject.starts_with("bgpd") {
         let mut c = BgpdConfig::new(n1, AS);
         c.tunnel = Some("tunl0".into());
         c.pools.push(BgpdPool {
@@ -190,7 +196,9 @@ fn mesh(test: &str, subject: &str) -> Seen {
             c.peers.push(bp);
         }
         c.extra = "[direct]\ninterfaces = [\"-cali*\", \"-kube-ipvs*\", \"*\"]\n".into();
-        std::fs::write(&cfg_path, c.render()).unwrap();
+        if subject == "bgpd" {
+            std::fs::write(&cfg_path, c.render()).unwrap();
+        }
         let bin = bird_names(lab.artefacts());
         let bird = bin.join("bird");
         // calico-node's runit script: exec bird -R -s /var/run/calico/bird.ctl -d -c FILE
@@ -405,6 +413,9 @@ fn transcript_shapes(sock: &Path, peers: &[String], peer_block: &str) {
 fn calico_sees_bgpd_as_bird16() {
     let bird = mesh("calico_live_bird16", "bird16");
     let bgpd = mesh("calico_live_bgpd", "bgpd");
+    // bgpd reading the very bird.cfg BIRD 1.6 reads.
+    let bgpd_cfg = mesh("calico_live_bgpd_bird_cfg", "bgpd-bird-cfg");
+    assert_eq!(bgpd_cfg, bird);
     assert_eq!(bgpd.ready, Ok(()));
     assert!(!bgpd.gr);
     assert_eq!(bgpd.peers.len(), 2);
