@@ -5,7 +5,9 @@ use arbitrary::{Arbitrary, Unstructured};
 use bgp_core::wire::{self, Message, Negotiated};
 use bytes::{Bytes, BytesMut};
 
+pub mod bfd;
 pub mod session;
+pub use bfd::bfd;
 pub use session::session;
 
 /// `frame`: splitting an arbitrary stream into messages never panics, and every length it returns

@@ -32,6 +32,32 @@ fn roundtrip_corpus() {
 }
 
 #[test]
+fn bfd_corpus() {
+    replay("bfd", bgp_fuzz::bfd);
+}
+
+/// Deterministic pseudo-random datagrams on top of the corpus (stable Rust, no libFuzzer).
+#[test]
+fn bfd_random_datagrams() {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 120) as usize;
+        let mut data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        // Mostly well-formed headers, so the state machine is reached.
+        for c in data.iter_mut().skip(1).step_by(24) {
+            *c = 0x20 | (*c & 0x1f);
+        }
+        bgp_fuzz::bfd(&data);
+    }
+}
+
+#[test]
 fn session_corpus() {
     replay("session", bgp_fuzz::session);
 }
