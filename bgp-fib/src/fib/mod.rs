@@ -1,0 +1,542 @@
+//! DOC: the sans-IO FIB state machine. It owns the desired state (one compact entry per
+//! (table, prefix, metric)), the queue of coalesced changes not yet sent, the batches in
+//! flight with their sequence numbers, the dump/reconcile state, and what the monitor has
+//! told us (interfaces, local addresses, learned routes). It never touches a socket: the
+//! driver feeds it bytes and time and asks it for bytes to send and events to deliver.
+//!
+//! Parts: `reply` (answers matched to batches), `kernel_view` (links, addresses, learned
+//! routes), `reconcile` (dumps against the desired state), `transmit` (batched requests).
+//!
+//! Driver contract (like bgp-core's sessions): after any `handle_*`/`apply` call, drain
+//! `poll_transmit` (send each buffer on the request socket, then read the replies into
+//! `handle_reply`) and `poll_event`, then sleep until `poll_timeout` or socket readiness.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::BuildHasherDefault;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use crate::store::{FoldHasher, Interned, KeyMap, KeyQueue, TableMetrics};
+use crate::types::*;
+use crate::wire::{self, DumpKind, KernelRoute, WireNextHop, WireTarget};
+
+mod kernel_view;
+mod reconcile;
+mod reply;
+mod transmit;
+
+#[cfg(test)]
+mod tests;
+
+// Hash maps keyed by our own state and the kernel's: the packed-key hasher of `store` (a peer
+// could choose prefixes, so this trades HashDoS resistance for speed at 1M routes; the maps
+// still work, only slower, under adversarial collisions).
+type FxBuild = BuildHasherDefault<FoldHasher>;
+type FxMap<K, V> = HashMap<K, V, FxBuild>;
+type FxSet<K> = HashSet<K, FxBuild>;
+
+// ---------------------------------------------------------------------------------------
+// Compact desired-state entries.
+
+/// Device of a stored next hop: interface names are interned (`Name(id)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Dev {
+    Any,
+    Index(u32),
+    Name(u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Nh {
+    gateway: IpAddr,
+    dev: Dev,
+    onlink: bool,
+    weight: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Target {
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    One(Nh),
+    Many(Box<[Nh]>),
+}
+
+/// One desired route in 8 octets: its interned target and, packed into `bits`, whether our
+/// route under this key is (believed to be) in the kernel (update with REPLACE), whether the
+/// key is in the send queue, and the reconcile epoch in which the kernel last showed it.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    target: u32,
+    bits: u32,
+}
+
+const INSTALLED: u32 = 1;
+const QUEUED: u32 = 2;
+/// Epochs live in the 30 bits above the two flags.
+const EPOCH_MASK: u32 = (1 << 30) - 1;
+
+impl Entry {
+    fn new(target: u32, installed: bool, queued: bool) -> Entry {
+        let mut e = Entry { target, bits: 0 };
+        e.set_installed(installed);
+        e.set_queued(queued);
+        e
+    }
+    fn installed(&self) -> bool {
+        self.bits & INSTALLED != 0
+    }
+    fn queued(&self) -> bool {
+        self.bits & QUEUED != 0
+    }
+    fn seen(&self) -> u32 {
+        self.bits >> 2
+    }
+    fn set_installed(&mut self, v: bool) {
+        self.bits = (self.bits & !INSTALLED) | if v { INSTALLED } else { 0 };
+    }
+    fn set_queued(&mut self, v: bool) {
+        self.bits = (self.bits & !QUEUED) | if v { QUEUED } else { 0 };
+    }
+    fn set_seen(&mut self, epoch: u32) {
+        self.bits = (self.bits & 3) | ((epoch & EPOCH_MASK) << 2);
+    }
+}
+
+struct Batch {
+    first_seq: u32,
+    /// The last message carries `NLM_F_ACK`; its ACK completes the batch.
+    ack_seq: u32,
+    /// One per message: key, op, errno reported (0 = none yet).
+    ops: Vec<(RouteKey, RouteOp, i32)>,
+}
+
+struct Dump {
+    kind: DumpKind,
+    seq: u32,
+    interrupted: bool,
+    /// When its first reply arrived (the cost of a route scan is measured from there).
+    first_reply: Option<Instant>,
+}
+
+/// A periodic route scan is scheduled at least this many of its own durations after the
+/// last one ended, so reconciling a large table costs at most a tenth of a core.
+const SCAN_COST_FACTOR: u32 = 10;
+/// ... but never further apart than this because of that rule.
+const SCAN_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When the next periodic scan is due after one that took `took`.
+fn next_scan_delay(
+    interval: std::time::Duration,
+    took: std::time::Duration,
+) -> std::time::Duration {
+    interval.max((took * SCAN_COST_FACTOR).min(SCAN_BACKOFF_MAX))
+}
+
+#[derive(Clone, Debug)]
+struct LinkRec {
+    name: Box<str>,
+    up: bool,
+    admin_up: bool,
+    gen: u32,
+}
+
+#[derive(Default)]
+struct ScanCounts {
+    added: usize,
+    replaced: usize,
+    deleted: usize,
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FibStats {
+    pub messages_sent: u64,
+    pub batches_sent: u64,
+    pub errors: u64,
+    pub overruns: u64,
+    pub scans: u64,
+    /// Notifications about routes of our own protocol that reached us (the monitor's
+    /// socket filter should keep this at 0).
+    pub own_route_notifications: u64,
+}
+
+/// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
+pub struct Fib {
+    cfg: FibConfig,
+    /// Packs route keys for the tables below.
+    tm: TableMetrics,
+    desired: KeyMap<Entry>,
+    /// The distinct targets of the desired routes.
+    targets: Interned<Target>,
+    /// Keys removed from the desired state whose delete is not sent yet, with whether our
+    /// route was installed (so a quick re-add replaces instead of failing with EEXIST).
+    pending_deletes: KeyMap<bool>,
+    queue: KeyQueue,
+    names: Vec<Box<str>>,
+    /// Interface index of each interned name (0: no such interface now), kept in step with
+    /// `link_by_name` so resolving a device costs an array read.
+    name_ifindex: Vec<u32>,
+    name_ids: HashMap<Box<str>, u32, FxBuild>,
+    links: FxMap<u32, LinkRec>,
+    link_by_name: HashMap<Box<str>, u32, FxBuild>,
+    /// Local addresses by interface index: (address, prefix length, generation).
+    addrs: FxMap<u32, Vec<(IpAddr, u8, u32)>>,
+    learned: FxMap<RouteKey, (LearnedRoute, u32)>,
+    tables: FxSet<u32>,
+    failed: FxMap<RouteKey, i32>,
+    seq: u32,
+    in_flight: VecDeque<Batch>,
+    dump: Option<Dump>,
+    dump_queue: VecDeque<DumpKind>,
+    epoch: u32,
+    scan: ScanCounts,
+    synced: bool,
+    adopting: bool,
+    shutting_down: bool,
+    next_scan: Option<Instant>,
+    events: VecDeque<FibEvent>,
+    stats: FibStats,
+    /// Reused parse buffer for route messages.
+    scratch: KernelRoute,
+}
+
+/// The interface index of a stored device (0 = let the kernel choose); `None` when a
+/// named device is not known (yet).
+fn resolve(name_ifindex: &[u32], dev: Dev) -> Option<u32> {
+    match dev {
+        Dev::Any => Some(0),
+        Dev::Index(i) => Some(i),
+        Dev::Name(id) => name_ifindex.get(id as usize).copied().filter(|i| *i != 0),
+    }
+}
+
+fn nh_matches(name_ifindex: &[u32], want: &Nh, got: &wire::KernelNextHop) -> bool {
+    got.gateway == Some(want.gateway)
+        && got.onlink == want.onlink
+        && got.weight == want.weight
+        && match want.dev {
+            Dev::Any => true,
+            d => resolve(name_ifindex, d) == Some(got.ifindex),
+        }
+}
+
+fn target_matches(name_ifindex: &[u32], t: &Target, r: &KernelRoute) -> bool {
+    let m = |w: &Nh, g: &wire::KernelNextHop| nh_matches(name_ifindex, w, g);
+    match t {
+        Target::Blackhole => r.rtype == wire::RTN_BLACKHOLE,
+        Target::Unreachable => r.rtype == wire::RTN_UNREACHABLE,
+        Target::Prohibit => r.rtype == wire::RTN_PROHIBIT,
+        Target::One(nh) => {
+            r.rtype == wire::RTN_UNICAST && matches!(r.nexthops.as_slice(), [got] if m(nh, got))
+        }
+        Target::Many(nhs) => {
+            r.rtype == wire::RTN_UNICAST
+                && r.nexthops.len() == nhs.len()
+                && nhs.iter().all(|w| r.nexthops.iter().any(|g| m(w, g)))
+                && r.nexthops.iter().all(|g| nhs.iter().any(|w| m(w, g)))
+        }
+    }
+}
+
+fn errno_ok_for_delete(e: i32) -> bool {
+    e == libc::ESRCH || e == libc::ENOENT
+}
+
+impl Fib {
+    /// A FIB that starts by dumping interfaces, addresses and routes (the start-up
+    /// reconcile). Until `release_stale` is called, routes of ours that are not desired
+    /// are adopted (kept in the kernel) rather than removed, so a restart does not
+    /// withdraw forwarding while BGP re-converges; set `adopt_stale` false to remove them
+    /// at the first scan instead.
+    pub fn new(cfg: FibConfig, adopt_stale: bool) -> Self {
+        let mut tables = FxSet::default();
+        tables.extend(cfg.tables.iter().copied());
+        Fib {
+            cfg,
+            tm: TableMetrics::default(),
+            desired: KeyMap::default(),
+            targets: Interned::default(),
+            pending_deletes: KeyMap::default(),
+            queue: KeyQueue::default(),
+            names: Vec::new(),
+            name_ifindex: Vec::new(),
+            name_ids: HashMap::default(),
+            links: FxMap::default(),
+            link_by_name: HashMap::default(),
+            addrs: FxMap::default(),
+            learned: FxMap::default(),
+            tables,
+            failed: FxMap::default(),
+            seq: 1,
+            in_flight: VecDeque::new(),
+            dump: None,
+            dump_queue: VecDeque::from([DumpKind::Links, DumpKind::Addresses, DumpKind::Routes]),
+            epoch: 1,
+            scan: ScanCounts::default(),
+            synced: false,
+            adopting: adopt_stale,
+            shutting_down: false,
+            next_scan: None,
+            events: VecDeque::new(),
+            stats: FibStats::default(),
+            scratch: KernelRoute::default(),
+        }
+    }
+
+    pub fn config(&self) -> &FibConfig {
+        &self.cfg
+    }
+
+    pub fn stats(&self) -> FibStats {
+        self.stats
+    }
+
+    /// Number of desired routes.
+    pub fn len(&self) -> usize {
+        self.desired.len()
+    }
+
+    /// Routes whose add, replace or delete is waiting to be sent to the kernel.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Routes whose last kernel operation failed (until one succeeds or they are removed).
+    pub fn failed(&self) -> usize {
+        self.failed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.desired.is_empty()
+    }
+
+    /// Number of interfaces currently known (deleted ones are forgotten).
+    pub fn link_count(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Capacity of the interface tables (for churn tests: must not grow with churn).
+    pub fn link_capacity(&self) -> usize {
+        self.links.capacity() + self.link_by_name.capacity() + self.names.capacity()
+    }
+
+    /// Name of a known interface.
+    pub fn link_name(&self, index: u32) -> Option<&str> {
+        self.links.get(&index).map(|l| &*l.name)
+    }
+
+    /// Index of a known interface.
+    pub fn link_index(&self, name: &str) -> Option<u32> {
+        self.link_by_name.get(name).copied()
+    }
+
+    /// Number of local addresses currently known.
+    pub fn address_count(&self) -> usize {
+        self.addrs.values().map(Vec::len).sum()
+    }
+
+    /// Number of learned (foreign) routes currently known.
+    pub fn learned_count(&self) -> usize {
+        self.learned.len()
+    }
+
+    /// True once the start-up route dump has been reconciled.
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// True when nothing is queued, in flight or being dumped.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+            && self.in_flight.is_empty()
+            && self.dump.is_none()
+            && self.dump_queue.is_empty()
+    }
+
+    /// Bytes of heap held by the desired-state table (approximation: hash buckets,
+    /// control bytes and boxed multipath next hops).
+    pub fn desired_heap_bytes(&self) -> usize {
+        let targets: usize = self
+            .targets
+            .values()
+            .map(|t| {
+                std::mem::size_of::<Target>() * 2
+                    + match t {
+                        Target::Many(v) => v.len() * std::mem::size_of::<Nh>(),
+                        _ => 0,
+                    }
+            })
+            .sum();
+        self.desired.heap_bytes() + targets
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Inputs
+
+    /// Reserves room for `additional` more desired routes (avoids rehashing while a full
+    /// table is loaded).
+    pub fn reserve(&mut self, additional: usize) {
+        self.desired.reserve_v4(additional);
+    }
+
+    /// Applies a desired-state change. Repeated changes to the same key before it is sent
+    /// are coalesced into one message.
+    pub fn apply(&mut self, change: FibChange) {
+        match change {
+            FibChange::Upsert(route) => self.upsert(route),
+            FibChange::Remove(key) => self.remove(key),
+        }
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.name_ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.into());
+        self.name_ifindex
+            .push(self.link_by_name.get(name).copied().unwrap_or(0));
+        self.name_ids.insert(name.into(), id);
+        id
+    }
+
+    fn compact_nh(&mut self, nh: &NextHop) -> Nh {
+        let dev = match &nh.device {
+            None => Dev::Any,
+            Some(Device::Index(i)) => Dev::Index(*i),
+            Some(Device::Name(n)) => Dev::Name(self.intern(n)),
+        };
+        Nh {
+            gateway: nh.gateway,
+            dev,
+            onlink: nh.onlink,
+            weight: nh.weight.clamp(1, 256),
+        }
+    }
+
+    fn upsert(&mut self, route: FibRoute) {
+        let key = route.key();
+        let target = match &route.kind {
+            RouteKind::Blackhole => Target::Blackhole,
+            RouteKind::Unreachable => Target::Unreachable,
+            RouteKind::Prohibit => Target::Prohibit,
+            RouteKind::Unicast(nhs) => match nhs.as_slice() {
+                [] => Target::Unreachable,
+                [one] => Target::One(self.compact_nh(one)),
+                many => {
+                    let v: Vec<Nh> = many.iter().map(|n| self.compact_nh(n)).collect();
+                    Target::Many(v.into_boxed_slice())
+                }
+            },
+        };
+        if !self.tables.contains(&key.table) {
+            self.tables.insert(key.table);
+        }
+        let Some(pk) = self.tm.pack(&key) else {
+            // More distinct (table, metric) pairs than a packed key can name.
+            self.report_failure(key, RouteOp::Add, libc::ENOSPC);
+            return;
+        };
+        let was_installed = if self.pending_deletes.is_empty() {
+            false
+        } else {
+            self.pending_deletes.remove(pk).unwrap_or(false)
+        };
+        let id = self.targets.acquire(target);
+        match self.desired.get_mut(pk) {
+            Some(e) => {
+                let old = e.target;
+                e.target = id;
+                let unchanged = old == id && e.installed() && !e.queued();
+                let enqueue = !unchanged && !e.queued();
+                if enqueue {
+                    e.set_queued(true);
+                }
+                self.targets.release(old);
+                if enqueue {
+                    self.queue.push_back(pk);
+                }
+            }
+            None => {
+                self.desired.insert(pk, Entry::new(id, was_installed, true));
+                self.queue.push_back(pk);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: RouteKey) {
+        let key = RouteKey::new(key.table, key.prefix, key.metric);
+        self.failed.remove(&key);
+        let Some(pk) = self.tm.pack(&key) else {
+            self.report_failure(key, RouteOp::Delete, libc::ENOSPC);
+            return;
+        };
+        // An entry never sent and never installed needs no delete; but a route of ours may
+        // be in the kernel unknown to us (adopted), so always send the delete.
+        let installed = match self.desired.remove(pk) {
+            Some(e) => {
+                self.targets.release(e.target);
+                e.installed()
+            }
+            None => true,
+        };
+        if self.pending_deletes.insert(pk, installed).is_none() {
+            self.queue.push_back(pk);
+        }
+    }
+
+    /// Ends the adoption of stale routes found at start-up: the next reconcile removes our
+    /// routes that are not desired. Call it once the RIB has converged.
+    pub fn release_stale(&mut self, now: Instant) {
+        self.adopting = false;
+        self.request_scan(now);
+    }
+
+    /// Schedules a reconcile as soon as possible.
+    pub fn request_scan(&mut self, now: Instant) {
+        self.next_scan = Some(now);
+    }
+
+    /// Stops the FIB: with `flush_on_shutdown`, queues the deletion of every route of ours;
+    /// otherwise (BIRD's `persist`) leaves them. Drain `poll_transmit` until `is_idle`.
+    pub fn shutdown(&mut self) {
+        self.shutting_down = true;
+        if self.synced {
+            // Otherwise the start-up dumps must still run: nothing is sent before them.
+            self.dump_queue.clear();
+        }
+        self.next_scan = None;
+        if self.cfg.flush_on_shutdown {
+            let keys: Vec<RouteKey> = self.desired.keys().map(|k| self.tm.unpack(k)).collect();
+            for k in keys {
+                self.remove(k);
+            }
+        }
+    }
+
+    /// Time passes: start a periodic reconcile when it is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        if let Some(t) = self.next_scan {
+            if now >= t && self.dump.is_none() && !self.dump_queue.contains(&DumpKind::Routes) {
+                self.dump_queue.push_back(DumpKind::Routes);
+                self.next_scan = None;
+            }
+        }
+    }
+
+    /// When `handle_timeout` wants to be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.shutting_down {
+            return None;
+        }
+        self.next_scan
+    }
+}

@@ -1,0 +1,141 @@
+//! DOC: reconcile after a dump: each of our kernel routes compared with the desired state
+//! (kept, replaced or deleted; strays of our protocol removed), the dump's end and the next
+//! scan's delay (a scan of a large table pushes the next one out).
+
+use super::*;
+
+impl Fib {
+    pub(super) fn dumped_route(&mut self, r: &KernelRoute) {
+        if r.table == wire::RT_TABLE_LOCAL {
+            return;
+        }
+        if r.protocol != self.cfg.protocol {
+            if self.learnable(r) {
+                self.learn(r);
+            }
+            return;
+        }
+        if !self.tables.contains(&r.table) {
+            return;
+        }
+        let key = RouteKey::new(r.table, r.prefix, r.metric);
+        let epoch = self.epoch;
+        let pk = self.tm.find(&key);
+        match pk.and_then(|k| self.desired.get_mut(k).map(|e| (k, e))) {
+            Some((_, e)) if e.seen() == epoch => {} // a duplicate under our key: leave it
+            Some((pk, e)) => {
+                e.set_seen(epoch);
+                e.set_installed(true);
+                let matches = self
+                    .targets
+                    .get(e.target)
+                    .is_some_and(|t| target_matches(&self.name_ifindex, t, r));
+                if matches {
+                    // Already right in the kernel (adopted at start-up): nothing to send.
+                    e.set_queued(false);
+                } else {
+                    self.scan.replaced += 1;
+                    if !e.queued() {
+                        e.set_queued(true);
+                        self.queue.push_back(pk);
+                    }
+                }
+            }
+            None => {
+                if pk.is_some_and(|k| self.pending_deletes.contains(k)) {
+                    return; // a delete is already queued
+                }
+                if !self.adopting {
+                    let Some(pk) = self.tm.pack(&key) else {
+                        return;
+                    };
+                    self.pending_deletes.insert(pk, true);
+                    self.queue.push_back(pk);
+                    self.scan.deleted += 1;
+                }
+            }
+        }
+    }
+
+    pub(super) fn finish_dump(&mut self, now: Instant) {
+        let Some(d) = self.dump.take() else { return };
+        let gen = self.epoch;
+        match d.kind {
+            DumpKind::Links => {
+                let gone: Vec<u32> = self
+                    .links
+                    .iter()
+                    .filter(|(_, l)| l.gen != gen)
+                    .map(|(i, _)| *i)
+                    .collect();
+                for i in gone {
+                    self.forget_link(i);
+                }
+            }
+            DumpKind::Addresses => {
+                let mut gone = Vec::new();
+                for (i, v) in self.addrs.iter_mut() {
+                    v.retain(|e| {
+                        if e.2 != gen {
+                            gone.push((*i, e.0, e.1));
+                        }
+                        e.2 == gen
+                    });
+                }
+                self.addrs.retain(|_, v| !v.is_empty());
+                for k in gone {
+                    self.address_event(false, k);
+                }
+            }
+            DumpKind::Routes => {
+                self.stats.scans += 1;
+                if d.interrupted {
+                    // The table changed during the dump: what we saw is inconsistent.
+                    self.scan = ScanCounts::default();
+                    self.request_scan(now);
+                    return;
+                }
+                let mut missing = Vec::new();
+                for (k, e) in self.desired.iter_mut() {
+                    if e.seen() != gen {
+                        e.set_installed(false);
+                        self.scan.added += 1;
+                        if !e.queued() {
+                            e.set_queued(true);
+                            missing.push(k);
+                        }
+                    }
+                }
+                self.queue.extend(missing);
+                let gone: Vec<RouteKey> = self
+                    .learned
+                    .iter()
+                    .filter(|(_, (_, g))| *g != gen)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in gone {
+                    self.learned.remove(&k);
+                    self.events.push_back(FibEvent::LearnedRemove(k));
+                }
+                let s = std::mem::take(&mut self.scan);
+                if s.added + s.replaced + s.deleted > 0 {
+                    tracing::info!(s.added, s.replaced, s.deleted, "kernel FIB reconciled");
+                }
+                // Reported after the start-up reconcile and whenever a scan had to act.
+                if !self.synced || s.added + s.replaced + s.deleted > 0 {
+                    self.events.push_back(FibEvent::Reconciled {
+                        added: s.added,
+                        replaced: s.replaced,
+                        deleted: s.deleted,
+                    });
+                }
+                self.synced = true;
+                let took = now.saturating_duration_since(d.first_reply.unwrap_or(now));
+                self.next_scan = Some(now + next_scan_delay(self.cfg.scan_interval, took));
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Outputs
+}

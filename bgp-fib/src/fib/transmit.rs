@@ -1,0 +1,167 @@
+//! DOC: what is sent: sequence numbers, coalesced changes taken from the queue (in scattered
+//! order once many wait: the kernel's trie deletes faster that way) and packed into batched
+//! netlink requests, and the events delivered to the driver.
+
+use super::*;
+
+impl Fib {
+    pub(super) fn next_seq(&mut self) -> u32 {
+        let s = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        s
+    }
+
+    /// Fills `buf` (cleared first) with the next thing to send on the request socket: a
+    /// dump request, or a batch of route messages (up to `max_batch_bytes`, the last one
+    /// asking for an ACK). Returns false when there is nothing to send now.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        if self.dump.is_some() {
+            return false;
+        }
+        if let Some(kind) = self.dump_queue.front().copied() {
+            if !self.in_flight.is_empty() {
+                return false; // dump once our writes are acknowledged
+            }
+            // Sending the route dump waits until queued route changes are flushed, except
+            // at start-up (nothing may be sent before the first reconcile).
+            if kind != DumpKind::Routes || !self.synced || self.queue.is_empty() {
+                self.dump_queue.pop_front();
+                let seq = self.next_seq();
+                if kind == DumpKind::Routes {
+                    self.scan = ScanCounts::default();
+                }
+                self.epoch = (self.epoch.wrapping_add(1) & EPOCH_MASK).max(1);
+                wire::encode_dump(buf, seq, kind);
+                self.dump = Some(Dump {
+                    kind,
+                    seq,
+                    interrupted: false,
+                    first_reply: None,
+                });
+                return true;
+            }
+        }
+        if !self.synced || self.in_flight.len() >= self.cfg.max_batches_in_flight.max(1) {
+            return false;
+        }
+        let max = self.cfg.max_batch_bytes.max(1024);
+        let mut ops = Vec::new();
+        let first_seq = self.seq;
+        let mut last_at = 0usize;
+        let mut nhbuf: Vec<WireNextHop> = Vec::new();
+        while buf.len() + 512 <= max {
+            let Some(pk) = self.queue.pop() else {
+                break;
+            };
+            let key = self.tm.unpack(pk);
+            let protocol = self.cfg.protocol;
+            if let Some(e) = self.desired.get_mut(pk) {
+                if !e.queued() {
+                    continue;
+                }
+                e.set_queued(false);
+                let replace = e.installed();
+                nhbuf.clear();
+                let mut unresolved = false;
+                let mut nh = |n: &Nh| WireNextHop {
+                    gateway: n.gateway,
+                    ifindex: match resolve(&self.name_ifindex, n.dev) {
+                        Some(i) => i,
+                        None => {
+                            unresolved = true;
+                            0
+                        }
+                    },
+                    onlink: n.onlink,
+                    weight: n.weight,
+                };
+                let kind = match self.targets.get(e.target).unwrap_or(&Target::Unreachable) {
+                    Target::Blackhole => wire::RTN_BLACKHOLE,
+                    Target::Unreachable => wire::RTN_UNREACHABLE,
+                    Target::Prohibit => wire::RTN_PROHIBIT,
+                    Target::One(n) => {
+                        nhbuf.push(nh(n));
+                        wire::RTN_UNICAST
+                    }
+                    Target::Many(nhs) => {
+                        nhbuf.extend(nhs.iter().map(&mut nh));
+                        wire::RTN_UNICAST
+                    }
+                };
+                let target = match kind {
+                    wire::RTN_BLACKHOLE => WireTarget::Blackhole,
+                    wire::RTN_UNREACHABLE => WireTarget::Unreachable,
+                    wire::RTN_PROHIBIT => WireTarget::Prohibit,
+                    _ => WireTarget::Unicast(&nhbuf),
+                };
+                let op = if replace {
+                    RouteOp::Replace
+                } else {
+                    RouteOp::Add
+                };
+                if unresolved {
+                    self.report_failure(key, op, libc::ENODEV);
+                    continue;
+                }
+                let seq = self.next_seq();
+                last_at = buf.len();
+                wire::encode_newroute(
+                    buf,
+                    seq,
+                    false,
+                    replace,
+                    protocol,
+                    key.table,
+                    &key.prefix,
+                    key.metric,
+                    target,
+                );
+                ops.push((key, op, 0));
+            } else if self.pending_deletes.remove(pk).is_some() {
+                let seq = self.next_seq();
+                last_at = buf.len();
+                wire::encode_delroute(
+                    buf,
+                    seq,
+                    false,
+                    protocol,
+                    key.table,
+                    &key.prefix,
+                    key.metric,
+                    wire::RTN_UNSPEC,
+                );
+                ops.push((key, RouteOp::Delete, 0));
+            }
+        }
+        self.queue.release_if_empty(); // a full load's queue is not kept around
+        if ops.is_empty() {
+            buf.clear();
+            return false;
+        }
+        // Ask for an ACK on the last message: the kernel handles a batch in order, so its
+        // ACK means every earlier message without an error report succeeded.
+        if let Some(f) = buf.get_mut(last_at + 6..last_at + 8) {
+            if let Ok(b) = <[u8; 2]>::try_from(&*f) {
+                let flags = u16::from_ne_bytes(b) | wire::NLM_F_ACK;
+                f.copy_from_slice(&flags.to_ne_bytes());
+            }
+        }
+        let ack_seq = first_seq.wrapping_add(ops.len() as u32 - 1);
+        self.stats.messages_sent += ops.len() as u64;
+        self.stats.batches_sent += 1;
+        self.in_flight.push_back(Batch {
+            first_seq,
+            ack_seq,
+            ops,
+        });
+        true
+    }
+
+    /// The next event for the daemon.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<FibEvent> {
+        self.events.pop_front()
+    }
+}
