@@ -262,6 +262,28 @@ fn scrape_gauges(reg: &Registry, control: &dyn Control) -> prometheus::Result<()
         opts("protocol_up", "1 when the protocol instance is up."),
         &["protocol", "kind"],
     )?;
+    let stale = GaugeVec::new(
+        opts(
+            "bgp_graceful_restart_stale",
+            "1 while the peer's routes are kept as stale through its graceful restart.",
+        ),
+        &["peer"],
+    )?;
+    // Our own restart (routes adopted from the kernel, End-of-RIB awaited).
+    let recovery = Gauge::with_opts(opts(
+        "graceful_restart_recovery",
+        "1 while bgpd recovers from its own graceful restart (advertisements deferred, stale kernel routes kept).",
+    ))?;
+    let waiting = Gauge::with_opts(opts(
+        "graceful_restart_waiting_peers",
+        "Peers that have not yet sent End-of-RIB during our graceful-restart recovery.",
+    ))?;
+    if let Some(g) = control.status().graceful_restart {
+        recovery.set(1.0);
+        waiting.set(f64::from(g.waiting_for));
+    }
+    reg.register(Box::new(recovery))?;
+    reg.register(Box::new(waiting))?;
     let now = SystemTime::now();
     for p in control.protocols() {
         let kind = serde_json::to_value(p.kind)
@@ -293,8 +315,19 @@ fn scrape_gauges(reg: &Registry, control: &dyn Control) -> prometheus::Result<()
         advertised
             .with_label_values(&[name])
             .set(p.routes.exported as f64);
+        stale
+            .with_label_values(&[name])
+            .set(f64::from(u8::from(b.graceful_restart_stale)));
     }
-    for c in [&state, &uptime, &received, &accepted, &advertised, &up] {
+    for c in [
+        &state,
+        &uptime,
+        &received,
+        &accepted,
+        &advertised,
+        &up,
+        &stale,
+    ] {
         reg.register(Box::new(c.clone()))?;
     }
     scrape_bfd(reg, control)?;
