@@ -53,5 +53,29 @@ step "build the fuzz targets and replay their corpus (stable Rust)"
 step "build the benchmarks"
 cargo bench -p bgpd-benches --locked --no-run
 
+# --- packaging (issue 18): the Debian package, the systemd unit, man pages, alert rules -----
+# systemd-analyze (package systemd) verifies the unit offline; groff renders the man pages;
+# promtool comes from Debian's prometheus package, unpacked into /opt/prometheus rather than
+# installed (19 MB download, a few seconds; installing would pull its web assets and a service).
+pkg_missing=()
+for p in systemd groff-base binutils; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || pkg_missing+=("$p")
+done
+if [ "${#pkg_missing[@]}" -gt 0 ]; then
+    step "installing Debian packages for the package checks: ${pkg_missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkg_missing[@]}"
+fi
+if [ ! -x /opt/prometheus/usr/bin/promtool ]; then
+    step "unpacking promtool (Debian package prometheus) into /opt/prometheus"
+    tmp=$(mktemp -d)
+    (cd "$tmp" && { apt-get download prometheus 2>/dev/null || { apt-get update -qq && apt-get download prometheus; }; })
+    dpkg-deb -x "$tmp"/prometheus_*.deb /opt/prometheus
+    rm -rf "$tmp"
+fi
+step "Debian package: build, contents, scratch install, unit, man pages, rules (scripts/test-package.sh)"
+scripts/test-package.sh
+# --- end packaging ---------------------------------------------------------------------------
+
 step "cargo test (workspace)"
 cargo test --workspace --locked
