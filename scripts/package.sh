@@ -6,6 +6,9 @@
 #                                       without a release build: fat LTO costs minutes there)
 #   scripts/package.sh --dist-only      only the generated files (man pages, completions) in
 #                                       target/dist, for `cargo deb -p bgpd`
+#   scripts/package.sh --no-build       package target/<profile>/bgpd as it is (CI: the binary
+#                                       `cargo test` built, instead of a second build with
+#                                       other features)
 #
 # What goes where is [package.metadata.deb] of bgpd/Cargo.toml, cargo-deb's format: `xtask
 # stage` lays that tree out, `dpkg-deb --build` packs it. Needs cargo, dpkg-deb, gzip; strip
@@ -15,11 +18,13 @@ cd "$(dirname "$0")/.."
 
 profile=release
 dist_only=0
+no_build=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --profile) profile=$2; shift 2 ;;
     --dist-only) dist_only=1; shift ;;
-    *) echo "usage: $0 [--profile release|debug] [--dist-only]" >&2; exit 2 ;;
+    --no-build) no_build=1; shift ;;
+    *) echo "usage: $0 [--profile release|debug] [--dist-only] [--no-build]" >&2; exit 2 ;;
     esac
 done
 case "$profile" in
@@ -30,14 +35,20 @@ esac
 target=${CARGO_TARGET_DIR:-target}
 
 echo "==> man pages and completions (target/dist)"
-cargo build --locked -q -p xtask
+# --no-build: the xtask binary cargo test built (xtask/tests/dist.rs runs it).
+if [ "$no_build" = 0 ] || [ ! -x "$target/debug/xtask" ]; then cargo build --locked -q -p xtask; fi
 rm -rf "$target/dist"
 "$target/debug/xtask" dist "$target/dist"
 gzip -9nf "$target"/dist/man/*
 [ "$dist_only" = 1 ] && exit 0
 
-echo "==> cargo build ${build[*]:-} -p bgpd"
-cargo build --locked "${build[@]}" -p bgpd --bin bgpd
+if [ "$no_build" = 0 ]; then
+    echo "==> cargo build ${build[*]:-} -p bgpd"
+    cargo build --locked "${build[@]}" -p bgpd --bin bgpd
+elif [ ! -x "$target/$profile/bgpd" ]; then
+    echo "--no-build: $target/$profile/bgpd missing" >&2
+    exit 1
+fi
 
 work="$target/debian"
 rm -rf "$work/bin" "$work/root"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the Debian package as a host would receive it (docs/package.md):
 # * builds it (scripts/package.sh; `--profile debug` by default, PROFILE=release to check the
-#   release package) and checks its control data (`dpkg-deb -I`) and contents (`dpkg-deb -c`);
+#   release package; PREBUILT=1 packages the binary already in target/, as test-all.sh does
+#   after `cargo test`) and checks its control data (`dpkg-deb -I`) and contents (`dpkg-deb -c`);
 # * unpacks it into a scratch root (`dpkg -x`), runs the packaged binary's --version and
 #   --check on the packaged /etc/bgpd/bgpd.toml, follows the BIRD-name links, checks the
 #   maintainer scripts' syntax;
@@ -27,7 +28,9 @@ check() { # check DESCRIPTION COMMAND...: passes when COMMAND succeeds
     if out=$("$@" 2>&1); then ok "$d"; else bad "$d" "$out"; fi
 }
 
-scripts/package.sh --profile "$profile" || { echo "test-package: 0 passed, 1 failed"; exit 1; }
+opts=(--profile "$profile")
+[ "${PREBUILT:-0}" = 1 ] && opts+=(--no-build)
+scripts/package.sh "${opts[@]}" || { echo "test-package: 0 passed, 1 failed"; exit 1; }
 deb=$(ls target/debian/bgpd_*.deb)
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1) # [workspace.package]
 
