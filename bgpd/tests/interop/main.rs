@@ -5,6 +5,7 @@
 //! and TCP-MD5, churn and scale, graceful restart. Run as root: `cargo test -p bgpd --test
 //! interop` (labs serialise themselves within a process).
 
+mod addpath_send;
 mod ebgp;
 mod gr;
 mod mesh;
