@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::check;
 use super::ir::{
     ArithOp, Attr, CmpOp, Expr, Filter, FuncId, Function, Method, ModOp, Slot, Stmt, Var,
 };
 use super::value::{Type, Value};
 use super::IrError;
+use super::{check, index};
 
 /// A compiled program: its function table and its named filters.
 #[derive(Debug, Clone, Default)]
@@ -184,10 +184,11 @@ impl ProgramBuilder {
     /// arities, assignments to writable attributes, nesting depth) and freezes the program.
     pub fn finish(self) -> Result<Program, IrError> {
         let mut functions = Vec::with_capacity(self.functions.len());
-        for (f, defined) in self.functions {
+        for (mut f, defined) in self.functions {
             if !defined {
                 return Err(IrError::UndefinedFunction(f.name));
             }
+            f.body = index::optimize(f.body);
             functions.push(f);
         }
         let functions: Arc<[Function]> = Arc::from(functions);
@@ -218,6 +219,7 @@ impl Filter {
         functions: Arc<[Function]>,
     ) -> Result<Filter, IrError> {
         check::check_body(name, locals.len(), &body, &functions)?;
+        let body = index::optimize(body);
         let analysis = check::analyse(&body, &functions);
         Ok(Filter {
             name: name.to_string(),

@@ -87,6 +87,7 @@ impl Checker<'_> {
                 self.expr(e, depth + 1)
             }
             Stmt::Print { args, .. } => args.iter().try_for_each(|e| self.expr(e, depth + 1)),
+            Stmt::Indexed(ix) => self.stmts(&ix.stmts, depth),
         }
     }
 
@@ -200,6 +201,10 @@ impl Walker<'_> {
             Stmt::Print { args, .. } => {
                 self.facts.prints = true;
                 args.iter().for_each(|e| self.expr(e));
+            }
+            Stmt::Indexed(ix) => {
+                self.facts.reads_prefix = true;
+                self.stmts(&ix.stmts);
             }
         }
     }

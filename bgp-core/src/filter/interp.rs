@@ -250,6 +250,14 @@ impl Interp<'_, '_> {
                 Ok(Flow::Next)
             }
             Stmt::Expr(e) => self.eval(e).map(|_| Flow::Next),
+            Stmt::Indexed(ix) => {
+                for s in ix.candidates(self.ctx.prefix) {
+                    if let Flow::Return(v) = self.stmt(s)? {
+                        return Ok(Flow::Return(v));
+                    }
+                }
+                Ok(Flow::Next)
+            }
         }
     }
 

@@ -297,6 +297,10 @@ pub enum Stmt {
     },
     /// An expression run for its effects, typically a function call `f(x);`.
     Expr(Expr),
+    /// A run of prefix-guarded `if`s with an index ([`super::PrefixIndex`]): produced when a
+    /// filter or function is built, never needed from a front-end; runs exactly as the
+    /// statements it holds would.
+    Indexed(Arc<super::PrefixIndex>),
 }
 
 /// A variable declaration (parameter or local): its source name (for messages) and type.

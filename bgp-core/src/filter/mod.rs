@@ -39,14 +39,28 @@
 //! * Functions return with `return [e]`; their value is void without one. Calls are bounded in
 //!   depth.
 //! * `int` is 32-bit unsigned; `+`, `-`, `*` wrap; `/` by zero is an error.
-//! * Reading an attribute the route lacks gives void; `defined(x)` tests for it. Using void
-//!   where a value is needed (comparing it, adding to it, matching it) is a run-time error.
+//! * Reading an attribute the route lacks gives void (community lists read as empty lists);
+//!   `defined(x)` tests for it. Void compares below every value (`krt_metric < 1024` holds
+//!   when `krt_metric` is unset, as in BIRD 1.6), `=` never fails; using void in arithmetic,
+//!   `~`, or assigning it to an attribute is a run-time error.
+//! * `~` and `!~` dispatch on their operands' types as BIRD's `val_in_range` does (see
+//!   [`in_range`]).
 //! * A run-time error (wrong types, void operands, a pair half above 65535) rejects the route
 //!   and is reported to the caller, which logs and counts it; the engine never panics.
 //! * Assignments change the route the filter returns, and later statements see them.
+//!
+//! # Running
+//!
+//! [`Filter::run`] takes the route's [`RouteCtx`] (prefix, source, neighbour, protocol name)
+//! and attributes and returns an [`Outcome`]: the verdict, the modified attributes (only when
+//! accepted and changed), the run-time error if any, and the `print` output. The RIB runs
+//! every import, export and kernel filter this way; a filter whose [`Analysis::reads_prefix`]
+//! is false gives the same outcome for every prefix of an UPDATE, which the RIB uses to run it
+//! once per UPDATE.
 
 mod builder;
 pub mod check;
+mod index;
 mod interp;
 mod ir;
 mod ops;
@@ -55,6 +69,7 @@ mod route;
 mod value;
 
 pub use builder::{Frame, Program, ProgramBuilder};
+pub use index::{PrefixIndex, MIN_RUN};
 pub use interp::{Outcome, RouteCtx, Verdict, MAX_CALL_DEPTH};
 pub use ir::{
     Analysis, ArithOp, Attr, CmpOp, Expr, Filter, FuncId, Function, MaskTerm, Method, ModOp, Slot,

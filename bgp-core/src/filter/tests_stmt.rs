@@ -450,3 +450,66 @@ fn calico_kernel_programming() {
     assert_eq!(tunnel("192.168.3.0/26", "10.192.0.5"), dev);
     assert_eq!(tunnel("10.1.0.0/24", "10.192.0.5"), None);
 }
+
+/// Runs of prefix-guarded `if`s are indexed and give the same results as running them one by
+/// one (the reference wraps each `if` in a block, which the indexer leaves alone).
+#[test]
+fn prefix_index_is_transparent() {
+    let p = |s: &str| Expr::val(Value::Prefix(s.parse().unwrap()));
+    let mut stmts = Vec::new();
+    for j in 0..12u32 {
+        let b = format!("10.{}.{}.0/26", 100 + j % 3, j);
+        stmts.push(Stmt::if_then(
+            Expr::eq(a(Attr::Net), p(&b)),
+            vec![set(Attr::BgpMed, i(j)), Stmt::Accept],
+        ));
+        stmts.push(Stmt::if_then(
+            Expr::and(
+                Expr::matches(a(Attr::Net), p(&b)),
+                Expr::cmp(CmpOp::Lt, a(Attr::KrtMetric), i(1024)),
+            ),
+            vec![set(Attr::BgpMed, i(100 + j))],
+        ));
+        stmts.push(Stmt::if_then(
+            Expr::matches(a(Attr::Net), p(&format!("10.{}.0.0/16", 100 + j % 3))),
+            vec![Stmt::modify_attr(
+                ModOp::Add,
+                Attr::BgpCommunity,
+                pair(1, j as u16),
+            )],
+        ));
+    }
+    stmts.push(Stmt::if_then(
+        Expr::matches(a(Attr::Net), p("fd00::/48")),
+        vec![Stmt::Reject],
+    ));
+    stmts.push(Stmt::Accept);
+    let fast = Filter::simple("fast", stmts.clone()).unwrap();
+    assert!(matches!(fast.body.first(), Some(Stmt::Indexed(_))));
+    let slow_body = stmts.into_iter().map(|s| Stmt::Block(vec![s])).collect();
+    let slow = Filter::simple("slow", slow_body).unwrap();
+    assert!(!slow.body.iter().any(|s| matches!(s, Stmt::Indexed(_))));
+    let mut n = 0;
+    for net in [
+        "10.100.0.0/26",
+        "10.101.1.0/26",
+        "10.101.1.5/32",
+        "10.101.2.5/32",
+        "10.102.11.0/26",
+        "10.102.11.0/25",
+        "10.102.0.0/16",
+        "10.103.0.0/26",
+        "0.0.0.0/0",
+        "fd00::/64",
+        "fd01::/64",
+    ] {
+        for metric in [None, Some(5), Some(2000)] {
+            let mut r = bgp_route();
+            r.meta.krt_metric = metric;
+            let (x, y) = (ctx_run(&fast, net, &r), ctx_run(&slow, net, &r));
+            assert_eq!(x, y, "{net} {metric:?}");
+            n += usize::from(x.modified.is_some());
+        }
+    }
+    assert!(n > 10, "the vectors exercise the statements ({n})");
+}
