@@ -79,6 +79,15 @@ for n in bird birdc birdcl; do
     check "bird-compat/$n resolves to the packaged bgpd" \
         test "$(readlink -f "$root/usr/lib/bgpd/bird-compat/$n")" = "$(readlink -f "$root/usr/sbin/bgpd")"
 done
+# Started under BIRD's names through the packaged links, the binary is that program.
+compat="$root/usr/lib/bgpd/bird-compat"
+check "bird-compat/bird --version answers as BIRD 1.6" bash -c "'$compat/bird' --version 2>&1 | grep -q '^BIRD version v1.6'"
+check "bird-compat/bird -p -c /etc/bgpd/bgpd.toml parses the packaged config" \
+    "$compat/bird" -p -c "$root/etc/bgpd/bgpd.toml"
+for n in birdc birdcl birdc6 birdcl6; do
+    check "bird-compat/$n is BIRD's client (its error and exit 1 without a socket)" bash -c \
+        "out=\$('$compat/$n' -s '$root/none.ctl' show status 2>&1); [ \$? -eq 1 ] && grep -q 'Unable to connect to server control socket' <<<\"\$out\""
+done
 for s in postinst prerm postrm; do
     check "maintainer script $s parses (sh -n)" bash -c "dpkg-deb --ctrl-tarfile '$deb' | tar -xO ./$s | sh -n"
 done

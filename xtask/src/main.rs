@@ -94,7 +94,9 @@ The Debian package installs \fBbgpd.service\fR (\fIType=notify\fR): \fBbgpd\fR s
 .SH "BIRD COMPATIBILITY"
 \fI/usr/lib/bgpd/bird\-compat/\fR holds links named \fBbird\fR, \fBbird6\fR, \fBbirdc\fR,
 \fBbirdcl\fR, \fBbirdc6\fR, \fBbirdcl6\fR to \fI/usr/sbin/bgpd\fR, for images that replace
-BIRD: put that directory first in \fBPATH\fR. They do not clash with Debian's bird packages.
+BIRD: put that directory first in \fBPATH\fR. Started under those names the binary is BIRD
+1.6's daemon (\fBbird\fR, \fBbird6\fR) or client (\fBbirdc\fR, \fBbirdcl\fR, ...), with BIRD's
+flags and Calico's default paths. They do not clash with Debian's bird packages.
 .SH FILES
 .TP
 .I /etc/bgpd/bgpd.toml
