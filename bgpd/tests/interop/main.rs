@@ -6,6 +6,7 @@
 //! interop` (labs serialise themselves within a process).
 
 mod addpath_send;
+mod as2;
 mod ebgp;
 mod gr;
 mod mesh;
