@@ -13,6 +13,7 @@ use bgpd_lab::{wait_observing, Lab, NodeNet, Observed};
 use bytes::BytesMut;
 
 mod common;
+mod loopback;
 
 const CLIENT_AS: u32 = 65010;
 
@@ -41,16 +42,7 @@ fn announce(prefix: [u8; 3], nh: Ipv4Addr) -> Vec<u8> {
     attrs.extend(CLIENT_AS.to_be_bytes());
     attrs.extend([0x40, 3, 4]);
     attrs.extend(nh.octets());
-    let nlri = [24, prefix[0], prefix[1], prefix[2]];
-    let len = 19 + 2 + 2 + attrs.len() + nlri.len();
-    let mut m = vec![0xff; 16];
-    m.extend((len as u16).to_be_bytes());
-    m.push(2);
-    m.extend([0, 0]);
-    m.extend((attrs.len() as u16).to_be_bytes());
-    m.extend(attrs);
-    m.extend(nlri);
-    m
+    loopback::update(&attrs, &[24, prefix[0], prefix[1], prefix[2]])
 }
 
 /// A raw eBGP speaker in namespace `ns`, connecting from `src` to `dst`:179: OPEN (with a
@@ -210,6 +202,21 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> (bool, String)) {
     .unwrap();
 }
 
+/// Waits until `n`'s RIB has `prefix`.
+fn wait_route(n: &NodeNet, prefix: &str, what: &str) {
+    wait_for(what, 20, || {
+        (has_route(n, prefix), format!("{:?}", bgp_names(n)))
+    });
+}
+
+/// Waits until `n` lists no BGP protocol (every dynamic neighbour forgotten).
+fn wait_none_listed(n: &NodeNet, what: &str) {
+    wait_for(what, 30, || {
+        let names = bgp_names(n);
+        (names.is_empty(), format!("{names:?}"))
+    });
+}
+
 fn has_route(n: &NodeNet, prefix: &str) -> bool {
     common::routes(n)
         .unwrap_or_default()
@@ -253,10 +260,7 @@ fn dynamic_neighbours_are_forgotten_when_their_session_ends() {
         );
         close(s);
     }
-    wait_for("every dynamic neighbour forgotten", 30, || {
-        let names = bgp_names(&rr);
-        (names.is_empty(), format!("{names:?}"))
-    });
+    wait_none_listed(&rr, "every dynamic neighbour forgotten");
     for i in 0..10 {
         assert!(!has_route(&rr, &format!("10.50.{i}.0/24")));
     }
@@ -275,12 +279,7 @@ fn dynamic_neighbours_are_forgotten_when_their_session_ends() {
     let src = srcs[0];
     let name = bgpd::config::peer_name("Dyn", IpAddr::V4(src));
     let s = speaker(&cl.ns, src, rr.ip4(), Some(4), [10, 60, 0]);
-    wait_for("GR neighbour's route", 20, || {
-        (
-            has_route(&rr, "10.60.0.0/24"),
-            format!("{:?}", bgp_names(&rr)),
-        )
-    });
+    wait_route(&rr, "10.60.0.0/24", "GR neighbour's route");
     close(s);
     wait_for("GR neighbour down, its route kept stale", 20, || {
         let ps = common::protocols(&rr).unwrap_or_default();
@@ -302,18 +301,10 @@ fn dynamic_neighbours_are_forgotten_when_their_session_ends() {
 
     // The same address comes back: a new neighbour of the same name, working as before.
     let s = speaker(&cl.ns, src, rr.ip4(), None, [10, 61, 0]);
-    wait_for("returning neighbour's route", 20, || {
-        (
-            has_route(&rr, "10.61.0.0/24"),
-            format!("{:?}", bgp_names(&rr)),
-        )
-    });
+    wait_route(&rr, "10.61.0.0/24", "returning neighbour's route");
     assert_eq!(bgp_names(&rr), vec![name]);
     close(s);
-    wait_for("returning neighbour forgotten", 30, || {
-        let names = bgp_names(&rr);
-        (names.is_empty(), format!("{names:?}"))
-    });
+    wait_none_listed(&rr, "returning neighbour forgotten");
     p.ensure_running().unwrap();
 }
 
@@ -326,12 +317,7 @@ fn forget_after_lingers_and_a_reconnect_keeps_the_neighbour() {
     let mut p = common::start(&rr, &rr_config(&rr, &lan.prefix4(), 15), 0);
     let name = bgpd::config::peer_name("Dyn", IpAddr::V4(cl.ip4()));
     let s = speaker(&cl.ns, cl.ip4(), rr.ip4(), None, [10, 70, 0]);
-    wait_for("neighbour's route", 20, || {
-        (
-            has_route(&rr, "10.70.0.0/24"),
-            format!("{:?}", bgp_names(&rr)),
-        )
-    });
+    wait_route(&rr, "10.70.0.0/24", "neighbour's route");
     close(s);
     // Down, routes gone at once (no GR), but still listed while it lingers.
     wait_for("neighbour down and lingering", 20, || {
@@ -343,18 +329,10 @@ fn forget_after_lingers_and_a_reconnect_keeps_the_neighbour() {
     });
     // Back within the linger: the same neighbour, Established again.
     let s = speaker(&cl.ns, cl.ip4(), rr.ip4(), None, [10, 71, 0]);
-    wait_for("neighbour back", 20, || {
-        (
-            has_route(&rr, "10.71.0.0/24"),
-            format!("{:?}", bgp_names(&rr)),
-        )
-    });
+    wait_route(&rr, "10.71.0.0/24", "neighbour back");
     assert_eq!(bgp_names(&rr), vec![name]);
     close(s);
-    wait_for("neighbour forgotten after its linger", 30, || {
-        let names = bgp_names(&rr);
-        (names.is_empty(), format!("{names:?}"))
-    });
+    wait_none_listed(&rr, "neighbour forgotten after its linger");
     p.ensure_running().unwrap();
 }
 
