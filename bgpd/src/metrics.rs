@@ -45,6 +45,9 @@ pub struct Metrics {
     pub fib_pending: IntGauge,
     /// Loc-RIB routes by `family` (`ipv4`, `ipv6`): `bgpd_rib_routes`.
     pub rib_routes: IntGaugeVec,
+    /// Filter runs that ended in a run-time error, which rejected the route:
+    /// `bgpd_filter_errors_total`.
+    pub filter_errors: prometheus::IntCounter,
     /// BFD state changes by `peer` (address) and `state` entered:
     /// `bgpd_bfd_state_changes_total`.
     pub bfd_state_changes: IntCounterVec,
@@ -115,6 +118,14 @@ impl Metrics {
         registry
             .register(Box::new(rib_routes.clone()))
             .expect("unique name");
+        let filter_errors = prometheus::IntCounter::with_opts(opts(
+            "filter_errors_total",
+            "Filter runs that ended in a run-time error (the route was rejected).",
+        ))
+        .expect("valid counter");
+        registry
+            .register(Box::new(filter_errors.clone()))
+            .expect("unique name");
         let bfd_state_changes = IntCounterVec::new(
             opts(
                 "bfd_state_changes_total",
@@ -143,6 +154,7 @@ impl Metrics {
             fib_failed,
             fib_pending,
             rib_routes,
+            filter_errors,
         })
     }
 

@@ -74,6 +74,8 @@ struct RibTask {
     fib_more: bool,
     /// Last update of the RIB size gauges.
     gauges_at: Instant,
+    /// Filter run-time errors already reported (log and metric).
+    filter_errors_seen: u64,
 }
 
 /// Starts the RIB task.
@@ -96,6 +98,7 @@ pub(crate) fn spawn(
         fib_backlog: None,
         fib_more: false,
         gauges_at: Instant::now(),
+        filter_errors_seen: 0,
     };
     tokio::spawn(async move {
         let cfg = t.shared.config();
@@ -584,6 +587,16 @@ impl RibTask {
                 }
             }
             self.shared.stats.rib_batch(updates, t0.elapsed());
+            // Filter run-time errors (each rejected a route): one warning per batch with the
+            // latest, and the counter.
+            let (n, last) = rib.filter_errors();
+            if n > self.filter_errors_seen {
+                if let Some((filter, e)) = last {
+                    tracing::warn!(%filter, error = %e, count = n - self.filter_errors_seen, "filter run-time error: route rejected");
+                }
+                self.shared.stats.filter_errors(n - self.filter_errors_seen);
+                self.filter_errors_seen = n;
+            }
             // RIB size gauges (O(1) counters), refreshed every 5 s.
             if self.gauges_at.elapsed() >= Duration::from_secs(5) {
                 self.gauges_at = Instant::now();

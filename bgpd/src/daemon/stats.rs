@@ -123,6 +123,13 @@ impl Stats {
         self.fib_turns.load(Ordering::Relaxed)
     }
 
+    /// Filter runs that ended in a run-time error (`bgpd_filter_errors_total`).
+    pub fn filter_errors(&self, n: u64) {
+        if let Some(m) = self.metrics.get() {
+            m.filter_errors.inc_by(n);
+        }
+    }
+
     /// Loc-RIB prefixes per family.
     pub fn rib_routes(&self, v4: usize, v6: usize) {
         if let Some(m) = self.metrics.get() {
