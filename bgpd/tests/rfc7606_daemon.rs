@@ -229,3 +229,78 @@ fn attribute_discard_treat_as_withdraw_and_session_reset() {
         "{p:?}"
     );
 }
+
+/// A speaker without the 4-octet AS capability (RFC 6793 OLD speaker) sends a path with an
+/// AS_SET whose 4-octet ASes it only knows as AS_TRANS, plus the AS4_PATH a NEW speaker
+/// before it attached: bgpd merges them (the leading AS of AS_PATH, then AS4_PATH, the
+/// AS_SET intact) and no AS_TRANS is left.
+#[test]
+fn two_octet_speaker_path_with_an_as_set_is_merged_with_as4_path() {
+    let mut lab = Lab::new("bgpd_as4_merge").unwrap();
+    let lan = lab.lan().unwrap();
+    let d = lab.node("d", &[(&lan, 11)], None).unwrap();
+    let sp = lab.node("speaker", &[(&lan, 12)], None).unwrap();
+    let _p = start(&d, &config(&d, sp.ip4()), 0);
+    let nh = sp.ip4().octets();
+
+    let mut s = connect_from(&sp.ns, d.ip4());
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut open = BytesMut::new();
+    Open::new(
+        u32::from(SPEAKER_AS),
+        90,
+        sp.ip4(),
+        vec![Capability::Multiprotocol(Family::IPV4_UNICAST)],
+    )
+    .encode(&mut open)
+    .unwrap();
+    s.write_all(&open).unwrap();
+    assert_eq!(read_msg(&mut s).0, 1, "OPEN from the daemon");
+    s.write_all(&[[0xff; 16].as_slice(), &[0, 19, 4]].concat())
+        .unwrap();
+    wait_all_established(&d, 1, 30);
+
+    let [s1, s2] = SPEAKER_AS.to_be_bytes();
+    let trans = 23456u16.to_be_bytes();
+    let as10 = 65010u16.to_be_bytes();
+    // AS_PATH (2-octet): SEQ (65009 23456), SET {23456 65010}.
+    let as_path = [
+        0x40, 2, 12, 2, 2, s1, s2, trans[0], trans[1], 1, 2, trans[0], trans[1], as10[0], as10[1],
+    ];
+    // AS4_PATH: SEQ (4200000005), SET {4200000006 65010}.
+    let a5 = 4_200_000_005u32.to_be_bytes();
+    let a6 = 4_200_000_006u32.to_be_bytes();
+    let a10 = 65010u32.to_be_bytes();
+    let as4_path = [&[0xc0u8, 17, 16, 2, 1][..], &a5, &[1, 2], &a6, &a10].concat();
+    let attrs = [
+        &[0x40u8, 1, 1, 0][..],
+        &as_path,
+        &[0x40, 3, 4, nh[0], nh[1], nh[2], nh[3]],
+        &as4_path,
+    ]
+    .concat();
+    s.write_all(&update(&attrs, &[24, 10, 64, 0])).unwrap();
+    wait_kernel(
+        &d,
+        bgpd_lab::Family::V4,
+        30,
+        "10.64.0.0/24 installed",
+        |r| r.iter().any(|k| k.dst == "10.64.0.0/24"),
+    );
+    let r = route(&d, "10.64.0.0/24").unwrap();
+    let path = r
+        .bgp
+        .as_ref()
+        .map(|b| b.as_path.clone())
+        .unwrap_or_default();
+    assert!(path.starts_with("65009 4200000005 "), "{path}");
+    let set = path.trim_start_matches("65009 4200000005 ");
+    for asn in ["4200000006", "65010"] {
+        assert!(set.contains(asn), "{asn} in the AS_SET: {path}");
+    }
+    assert!(
+        set.starts_with('{') && set.ends_with('}'),
+        "an AS_SET: {path}"
+    );
+    assert!(!path.contains("23456"), "AS_TRANS left: {path}");
+}
