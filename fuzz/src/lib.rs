@@ -6,8 +6,10 @@ use bgp_core::wire::{self, Message, Negotiated};
 use bytes::{Bytes, BytesMut};
 
 pub mod bfd;
+pub mod bird_config;
 pub mod session;
 pub use bfd::bfd;
+pub use bird_config::bird_config;
 pub use session::session;
 
 /// `frame`: splitting an arbitrary stream into messages never panics, and every length it returns
