@@ -636,6 +636,85 @@ fn rib_count(dut: &Dut) -> R<u64> {
     }
 }
 
+/// The BIRD-style control socket of a daemon under test.
+fn ctl_socket(dut: &Dut) -> Option<PathBuf> {
+    match dut {
+        Dut::Bird(b) => Some(b.ctl.socket.clone()),
+        Dut::Bgpd { socket, .. } => Some(socket.clone()),
+        _ => None,
+    }
+}
+
+/// A thread asking what calico-node's probes ask, timing each answer (Calico's read deadline
+/// is 2 s; a timed-out probe restarts the node's networking).
+struct CtlProbe {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<f64>>,
+}
+
+impl CtlProbe {
+    fn start(sock: PathBuf) -> CtlProbe {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut ms = Vec::new();
+            let mut i = 0usize;
+            while !flag.load(Ordering::Relaxed) {
+                let cmd = if i.is_multiple_of(2) {
+                    "show protocols"
+                } else {
+                    "show status"
+                };
+                i += 1;
+                let t0 = Instant::now();
+                if ctl_ask(&sock, cmd).is_ok() {
+                    ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ms
+        });
+        CtlProbe { stop, thread }
+    }
+
+    /// (answers, p50, p99, max) in milliseconds.
+    fn finish(self) -> (usize, Option<f64>, Option<f64>, Option<f64>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut v = self.thread.join().unwrap_or_default();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| -> Option<f64> {
+            let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+            v.get(i).copied()
+        };
+        (v.len(), q(0.5), q(0.99), v.last().copied())
+    }
+}
+
+/// One command on a fresh connection, read to the last line of the reply (`NNNN `).
+fn ctl_ask(sock: &Path, cmd: &str) -> R<()> {
+    let s = std::os::unix::net::UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut w = s.try_clone()?;
+    w.write_all(format!("{cmd}\n").as_bytes())?;
+    let mut r = BufReader::new(s);
+    let mut greeting = true;
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l)? == 0 {
+            return err("closed");
+        }
+        let b = l.as_bytes();
+        let code = b.get(..4).is_some_and(|c| c.iter().all(u8::is_ascii_digit));
+        if code && b.get(4) == Some(&b' ') {
+            if greeting && l.starts_with("0001") {
+                greeting = false;
+                continue;
+            }
+            return Ok(());
+        }
+    }
+}
+
 /// (daemon pid, zebra pid) found by name among the namespace's processes.
 fn dut_pids(ns: &str, d: Daemon) -> (Option<i32>, Option<i32>) {
     let want = match d {
@@ -787,6 +866,9 @@ fn run_once(shape: &str, kind: Kind, d: Daemon, rep: usize, budget: Duration) ->
         "routes": total, "sessions": kind.sessions(),
     });
     out["rib_supported"] = first["rib_supported"].clone();
+    // Calico's probes, all along the load: `show protocols` and `show status` on a fresh
+    // connection every 100 ms, each timed from connect to its last line.
+    let probe = ctl_socket(&dut).map(CtlProbe::start);
     let t_spawn = mono_ns();
     let mut inj = Injector::spawn(
         &topo.inj.ns,
@@ -909,6 +991,13 @@ fn run_once(shape: &str, kind: Kind, d: Daemon, rep: usize, budget: Duration) ->
             out["rss_mb"] = json!(rss_mb(pid).1);
             out["idle_window_s"] = json!(window);
         }
+    }
+    if let Some(p) = probe {
+        let (n, p50, p99, max) = p.finish();
+        out["ctl_probes"] = json!(n);
+        out["ctl_p50_ms"] = json!(p50);
+        out["ctl_p99_ms"] = json!(p99);
+        out["ctl_max_ms"] = json!(max);
     }
     let (hwm, _) = rss_mb(pid);
     out["peak_rss_mb"] = json!(hwm);
