@@ -1,0 +1,39 @@
+//! The lab proved against real peers only (BIRD 1.6, BIRD 2, FRR, GoBGP): these tests exercise
+//! every node kind, the kernel assertions, the capture and the failure path of the harness.
+//! Run as root: `cargo test -p bgpd-lab -- --test-threads=1` (labs also serialise themselves).
+
+mod harness;
+mod mesh;
+mod rr;
+mod scale;
+mod sessions;
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bgpd_lab::bird16::{calico_passive, mesh_name};
+use bgpd_lab::kernel::RouteMonitor;
+use bgpd_lab::kernel::{self, render};
+use bgpd_lab::{
+    cmd, wait_exactly, wait_learns, wait_observing, wait_sessions, wait_until, Bird, Bird2Config,
+    Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor, GobgpConfig, GobgpNeighbor,
+    KernelExport, Lab, Observed, TunnelSupport,
+};
+
+const AS: u32 = 64512;
+const CONVERGE: Duration = Duration::from_secs(40);
+const POLL: Duration = Duration::from_millis(250);
+
+fn block(host: u8) -> String {
+    format!("10.244.{host}.0/26")
+}
+
+fn report(test: &str, start: Instant) {
+    eprintln!(
+        "bgpd-lab: {test} passed in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+}

@@ -1,0 +1,159 @@
+//! Scale and churn with real peers only.
+
+use super::*;
+
+/// Scale smoke with real peers only (scenario 10 with BIRD 2 in bgpd's place): 100k routes
+/// (`BGPLAB_SCALE_ROUTES` to change) from one BIRD 2 reach another BIRD 2's RIB and kernel;
+/// proves the harness's counting helpers and deadlines at that size.
+#[test]
+fn scale_bird2_100k() {
+    let start = Instant::now();
+    let n: u32 = std::env::var("BGPLAB_SCALE_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let mut lab = Lab::heavy("scale_bird2_100k").unwrap();
+    let lan = lab.lan().unwrap();
+    let ns = lab.node("sender", &[(&lan, 1)], None).unwrap();
+    let nr = lab.node("receiver", &[(&lan, 2)], None).unwrap();
+    let mut cs = Bird2Config::new(&ns, AS);
+    // /26 blocks of 10.0.0.0/8, in order.
+    cs.statics = (0..n)
+        .map(|i| {
+            format!(
+                "10.{}.{}.{}/26 blackhole",
+                i >> 10,
+                (i >> 2) & 255,
+                (i & 3) * 64
+            )
+        })
+        .collect();
+    let mut p = Bird2Peer::new("receiver", nr.ip4(), AS);
+    p.passive = true;
+    cs.peers.push(p);
+    let sender = cs.start(&ns).unwrap();
+    let mut cr = Bird2Config::new(&nr, AS);
+    cr.kernel = KernelExport::Plain;
+    cr.peers.push(Bird2Peer::new("sender", ns.ip4(), AS));
+    let receiver = cr.start(&nr).unwrap();
+    wait_sessions(&receiver, 1, CONVERGE).unwrap();
+    let deadline = Duration::from_secs(120);
+    let want = u64::from(n);
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "receiver's RIB has every route",
+        || {
+            let c = receiver.ctl.route_count("table master4 protocol sender")?;
+            Ok(Observed::when(c == want, format!("{c} of {want}")))
+        },
+    )
+    .unwrap();
+    let rib_at = start.elapsed();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "receiver's kernel has every route",
+        || {
+            let c = kernel::count(&nr.ns, Family::V4, "main", Some("bird"))?;
+            Ok(Observed::when(c as u64 == want, format!("{c} of {want}")))
+        },
+    )
+    .unwrap();
+    // Spot check through the full parsers: the last route, in the RIB and in the kernel.
+    let last = format!(
+        "10.{}.{}.{}/26",
+        (n - 1) >> 10,
+        ((n - 1) >> 2) & 255,
+        ((n - 1) & 3) * 64
+    );
+    let r = receiver.ctl.routes(&format!("for {last}")).unwrap();
+    assert!(r.iter().any(|r| r.prefix == last && r.primary), "{r:?}");
+    let k = kernel::routes(&nr.ns, Family::V4, "main", Some("bird")).unwrap();
+    assert_eq!(k.len(), n as usize);
+    assert!(k
+        .iter()
+        .any(|r| r.dst == last && r.is_via(&ns.ip4().to_string(), "eth0", false)));
+    let _ = sender;
+    eprintln!(
+        "bgpd-lab: {n} routes: in the receiver's RIB after {:.1}s, kernel after {:.1}s",
+        rib_at.as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    report("scale_bird2_100k", start);
+}
+
+/// The n-th /26 of 10.0.0.0/8.
+fn nth26(i: u32) -> String {
+    format!("10.{}.{}.{}/26", i >> 10, (i >> 2) & 255, (i & 3) * 64)
+}
+
+/// Churn with real peers only (scenario 7 with FRR in bgpd's place): BIRD 2 announces and
+/// withdraws routes in waves (`birdc configure`): 10k, then three back-to-back waves of
+/// withdrawals and announcements; at the end FRR's RIB and kernel match BIRD's table exactly.
+#[test]
+fn churn_bird2_to_frr() {
+    let start = Instant::now();
+    let mut lab = Lab::new("churn_bird2_to_frr").unwrap();
+    let lan = lab.lan().unwrap();
+    let nb = lab.node("bird2", &[(&lan, 1)], None).unwrap();
+    let nf = lab.node("frr", &[(&lan, 2)], None).unwrap();
+    let mut cf = FrrConfig::new(&nf, AS);
+    let mut n = FrrNeighbor::new(nb.ip4(), AS);
+    n.passive = true;
+    cf.neighbors.push(n);
+    let frr = cf.start(&nf).unwrap();
+    let mut cb = Bird2Config::new(&nb, AS);
+    cb.peers.push(Bird2Peer::new("frr", nf.ip4(), AS));
+    let set = |ids: &[u32]| -> Vec<String> {
+        ids.iter()
+            .map(|&i| format!("{} blackhole", nth26(i)))
+            .collect()
+    };
+    // Wave 1: 10k routes.
+    let mut ids: Vec<u32> = (0..10_000).collect();
+    cb.statics = set(&ids);
+    let mut bird = cb.start(&nb).unwrap();
+    wait_sessions(&bird, 1, CONVERGE).unwrap();
+    let wave1: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    wait_exactly(&frr, Family::V4, &wave1, Duration::from_secs(60)).unwrap();
+    // Waves 2-4 back to back, without waiting. Wave 2: withdraw the first half.
+    ids.retain(|&i| i >= 5_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    // Wave 3: 2k new routes, and every even one of the remaining half withdrawn.
+    ids.retain(|&i| i % 2 == 1);
+    ids.extend(10_000..12_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+    // Wave 4: withdraw 1k of the new ones again.
+    ids.retain(|&i| !(10_000..11_000).contains(&i));
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird).unwrap();
+
+    let want: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    let deadline = Duration::from_secs(90);
+    wait_exactly(&frr, Family::V4, &want, deadline).unwrap();
+    let want_set: BTreeSet<&String> = want.iter().collect();
+    wait_observing(
+        deadline,
+        Duration::from_secs(1),
+        "FRR's kernel matches BIRD's table",
+        || {
+            let k = kernel::routes(&nf.ns, Family::V4, "main", Some("bgp"))?;
+            let have: BTreeSet<&String> = k.iter().map(|r| &r.dst).collect();
+            let missing = want_set.difference(&have).count();
+            let extra = have.difference(&want_set).count();
+            Ok(Observed::when(
+                missing == 0 && extra == 0,
+                format!("{} routes, {missing} missing, {extra} extra", have.len()),
+            ))
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        bird.ctl.route_count("table master4").unwrap(),
+        want.len() as u64
+    );
+    report("churn_bird2_to_frr", start);
+}
