@@ -199,12 +199,7 @@ pub fn stage(o: &Options) -> Result<(), String> {
         .get("description")
         .and_then(Value::as_str)
         .ok_or("[package] description missing")?;
-    let mut extended = String::new();
-    for l in str_of(deb, "extended-description")?.trim().lines() {
-        extended.push_str(if l.trim().is_empty() { " ." } else { " " });
-        extended.push_str(l.trim_end());
-        extended.push('\n');
-    }
+    let extended = control_paragraphs(str_of(deb, "extended-description")?);
     let control = format!(
         "Package: {name}\nVersion: {version}-1\nArchitecture: {arch}\nMaintainer: {maint}\n\
          Installed-Size: {size_kib}\nDepends: {depends}\nSection: {section}\nPriority: {priority}\n\
@@ -220,8 +215,47 @@ pub fn stage(o: &Options) -> Result<(), String> {
     std::fs::write(&p, control).map_err(io(&p))
 }
 
+/// The extended description as control-file lines: words wrapped at 79 columns (as
+/// cargo-deb does), each line indented by one space, blank lines between paragraphs as ` .`.
+fn control_paragraphs(text: &str) -> String {
+    let mut out = String::new();
+    for (i, para) in text.trim().split("\n\n").enumerate() {
+        if i > 0 {
+            out.push_str(" .\n");
+        }
+        let mut line = String::new();
+        for word in para.split_whitespace() {
+            if !line.is_empty() && line.len() + 1 + word.len() > 78 {
+                out.push_str(&format!(" {line}\n"));
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            out.push_str(&format!(" {line}\n"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn description_paragraphs_wrap() {
+        let text = format!("{}\n\nshort", "word ".repeat(30));
+        let out = super::control_paragraphs(&text);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines.iter().all(|l| l.starts_with(' ') && l.len() <= 79),
+            "{out}"
+        );
+        assert_eq!(lines.len(), 4, "{out}");
+        assert_eq!(&lines[2..], [" .", " short"]);
+    }
+
     use super::*;
 
     #[test]
