@@ -265,10 +265,24 @@ impl DaemonControl {
 
     /// The table's counters (`show protocols`, `show route count`, metrics): the RIB keeps
     /// them as it changes, so reading them costs a lock and one look per source.
+    ///
+    /// A probe must not wait behind a RIB batch (calico-node's read deadline is 2 s): while
+    /// the RIB task holds the lock, the counters last read are answered (at most one batch
+    /// old); they are read fresh whenever the lock is free.
     fn protocol_counts(&self) -> Arc<TableCounts> {
         let s = &self.shared;
         let peer_ids: Vec<SourceId> = lock(&s.peers).iter().map(|p| p.id).collect();
-        Arc::new(table_counts(&lock(&s.rib), &peer_ids))
+        let cached = lock(&s.counts_cache).clone();
+        let rib = match (s.rib.try_lock(), cached) {
+            (Ok(rib), _) => rib,
+            (Err(std::sync::TryLockError::WouldBlock), Some(c)) => return c,
+            (Err(std::sync::TryLockError::Poisoned(p)), _) => p.into_inner(),
+            (Err(std::sync::TryLockError::WouldBlock), None) => lock(&s.rib),
+        };
+        let c = Arc::new(table_counts(&rib, &peer_ids));
+        drop(rib);
+        *lock(&s.counts_cache) = Some(Arc::clone(&c));
+        c
     }
 
     fn peer_cmd(&self, name: &str, c: PeerCmd) -> Result<(), ControlError> {

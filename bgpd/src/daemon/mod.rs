@@ -178,6 +178,8 @@ pub(crate) struct Shared {
     /// The RIB task's view of links and addresses, as last published (`show route` names the
     /// interface a next hop is reached through).
     pub kernel_view: Mutex<Arc<fib::KernelView>>,
+    /// The table counters the control plane read last (answered while the RIB is busy).
+    pub counts_cache: Mutex<Option<Arc<control::TableCounts>>>,
 }
 
 /// Waits until the watched flag is true (or its sender is gone).
@@ -344,6 +346,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         runtime: tokio::runtime::Handle::current(),
         bfd: std::sync::OnceLock::new(),
         kernel_view: Mutex::new(Arc::default()),
+        counts_cache: Mutex::new(None),
     });
 
     // Listeners first: a bind error aborts the start before anything runs.
