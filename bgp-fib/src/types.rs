@@ -218,6 +218,35 @@ pub struct FibConfig {
     pub max_batch_bytes: usize,
     /// How many batches may be unacknowledged at once.
     pub max_batches_in_flight: usize,
+    /// The address families whose routes are ours to reconcile and to learn. A daemon that
+    /// handles one family (BIRD 1.6's `bird` and `bird6` run side by side, both with protocol
+    /// `bird`) must neither delete nor learn the other one's routes. Default both.
+    pub families: FibFamilies,
+}
+
+/// Which address families a [`Fib`](crate::Fib) manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FibFamilies {
+    /// IPv4 routes.
+    pub ipv4: bool,
+    /// IPv6 routes.
+    pub ipv6: bool,
+}
+
+impl FibFamilies {
+    /// Both families.
+    pub const BOTH: FibFamilies = FibFamilies {
+        ipv4: true,
+        ipv6: true,
+    };
+
+    /// Whether routes to `prefix` are managed.
+    pub fn contains(&self, prefix: &IpNet) -> bool {
+        match prefix {
+            IpNet::V4(_) => self.ipv4,
+            IpNet::V6(_) => self.ipv6,
+        }
+    }
 }
 
 impl FibConfig {
@@ -243,6 +272,7 @@ impl Default for FibConfig {
             report_success: false,
             max_batch_bytes: 128 * 1024,
             max_batches_in_flight: 8,
+            families: FibFamilies::BOTH,
         }
     }
 }

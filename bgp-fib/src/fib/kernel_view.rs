@@ -200,7 +200,7 @@ impl Fib {
 
     pub(super) fn notified_route(&mut self, present: bool, r: &KernelRoute) {
         // Our own routes are checked by the periodic reconcile, not by notifications.
-        if !self.learnable(r) {
+        if !self.learnable(r) || !self.cfg.families.contains(&r.prefix) {
             return;
         }
         if present {

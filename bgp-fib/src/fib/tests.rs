@@ -589,3 +589,46 @@ fn interface_churn_is_forgotten() {
     assert!(fib.link_by_name.is_empty());
     assert!(fib.names.is_empty());
 }
+
+#[test]
+fn a_one_family_fib_leaves_the_other_family_alone() {
+    // `bird` (IPv4) beside `bird6`: the IPv6 routes of protocol bird are not its own to
+    // delete, nor foreign routes to learn.
+    let now = Instant::now();
+    let mut fib = Fib::new(
+        FibConfig {
+            families: FibFamilies {
+                ipv4: true,
+                ipv6: false,
+            },
+            ..cfg()
+        },
+        false,
+    );
+    start(
+        &mut fib,
+        now,
+        &[
+            (12, 254, "10.0.4.0/24", 0, WireTarget::Blackhole), // stale, ours
+            (12, 254, "fd00:4::/64", 0, WireTarget::Blackhole), // bird6's
+            (4, 254, "fd00:5::/64", 0, WireTarget::Blackhole),  // foreign IPv6
+        ],
+    );
+    let ev = events(&mut fib);
+    assert!(
+        ev.contains(&FibEvent::Reconciled {
+            added: 0,
+            replaced: 0,
+            deleted: 1
+        }),
+        "{ev:?}"
+    );
+    assert!(
+        !ev.iter().any(|e| matches!(e, FibEvent::LearnedAdd(_))),
+        "{ev:?}"
+    );
+    let mut b = Vec::new();
+    assert!(fib.poll_transmit(&mut b));
+    let deleted: Vec<IpNet> = decode(&b).iter().map(|(_, _, _, r)| r.prefix).collect();
+    assert_eq!(deleted, vec![net("10.0.4.0/24")]);
+}

@@ -71,7 +71,24 @@ pub(crate) fn fib_config(config: &Config) -> FibConfig {
         learn_kernel_routes: false,
         scan_interval: std::time::Duration::from_secs(*k.scan_interval.get_ref()),
         flush_on_shutdown: !k.persist,
+        families: fib_families(config),
         ..FibConfig::default()
+    }
+}
+
+/// The families whose kernel routes are ours: one when the daemon handles one (`bird` and
+/// `bird6` side by side share the protocol number), else both.
+fn fib_families(config: &Config) -> bgp_fib::FibFamilies {
+    match config.family {
+        Some(crate::config::FamilyName::Ipv4) => bgp_fib::FibFamilies {
+            ipv4: true,
+            ipv6: false,
+        },
+        Some(crate::config::FamilyName::Ipv6) => bgp_fib::FibFamilies {
+            ipv4: false,
+            ipv6: true,
+        },
+        None => bgp_fib::FibFamilies::BOTH,
     }
 }
 
@@ -79,9 +96,11 @@ pub(crate) fn fib_config(config: &Config) -> FibConfig {
 pub(crate) fn kernel_has_our_routes(config: &Config) -> bool {
     let cfg = fib_config(config);
     match FibSocket::open(false).and_then(|mut s| s.dump_routes()) {
-        Ok(routes) => routes
-            .iter()
-            .any(|r| r.protocol == cfg.protocol && r.table == config.file.kernel.table),
+        Ok(routes) => routes.iter().any(|r| {
+            r.protocol == cfg.protocol
+                && r.table == config.file.kernel.table
+                && cfg.families.contains(&r.prefix)
+        }),
         Err(e) => {
             tracing::warn!("cannot dump the kernel routes: {e}");
             false
