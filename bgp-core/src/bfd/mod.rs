@@ -30,7 +30,8 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -123,6 +124,10 @@ struct Entry {
     removing: bool,
     rx: u64,
     tx: u64,
+    /// The deadline last pushed on the timer heap (older heap entries are stale).
+    pushed: Option<Instant>,
+    /// In the transmit queue.
+    queued: bool,
 }
 
 /// The BFD sessions of one speaker.
@@ -132,8 +137,11 @@ pub struct Bfd {
     events: VecDeque<BfdEvent>,
     rng: u64,
     counters: Counters,
-    /// Round-robin start of the transmit scan.
-    cursor: u32,
+    /// Deadlines (lazy: an entry is valid while it equals its session's `pushed`), so a
+    /// timeout or a transmission costs O(log n), not a scan of every session.
+    timers: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Sessions with a packet due, in order (served first come, first served).
+    due: VecDeque<u32>,
 }
 
 /// A read-only view of one session (for `show bfd sessions`).
@@ -159,7 +167,8 @@ impl Bfd {
             events: VecDeque::new(),
             rng: seed ^ 0x9E37_79B9_7F4A_7C15 | 1,
             counters: Counters::default(),
-            cursor: 0,
+            timers: BinaryHeap::new(),
+            due: VecDeque::new(),
         }
     }
 
@@ -170,6 +179,26 @@ impl Bfd {
         x ^= x >> 27;
         self.rng = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// After a session changed: queue it if a packet is owed now, push its new deadline.
+    fn touch(&mut self, discr: u32, now: Instant) {
+        let Some(e) = self.sessions.get_mut(&discr) else {
+            return;
+        };
+        if !e.queued && e.session.wants_transmit(now) {
+            e.queued = true;
+            self.due.push_back(discr);
+        }
+        // A queued session's due transmission is the queue's business (its next deadline is
+        // pushed once it has sent).
+        let d = e.session.next_deadline().filter(|t| !e.queued || *t > now);
+        if d != e.pushed {
+            e.pushed = d;
+            if let Some(t) = d {
+                self.timers.push(Reverse((t, discr)));
+            }
+        }
     }
 
     /// The session of `key`, if any.
@@ -190,6 +219,7 @@ impl Bfd {
                     e.session.set_params(now, params);
                 }
             }
+            self.touch(d, now);
             return d;
         }
         let discr = loop {
@@ -208,8 +238,11 @@ impl Bfd {
                 removing: false,
                 rx: 0,
                 tx: 0,
+                pushed: None,
+                queued: false,
             },
         );
+        self.touch(discr, now);
         discr
     }
 
@@ -231,6 +264,7 @@ impl Bfd {
                 transition: t,
             });
         }
+        self.touch(discr, now);
         true
     }
 
@@ -239,6 +273,7 @@ impl Bfd {
         if let Some(e) = self.sessions.get_mut(&discr) {
             e.session.set_params(now, params);
         }
+        self.touch(discr, now);
     }
 
     /// Administratively down (true) or back up (false).
@@ -252,6 +287,7 @@ impl Bfd {
                 });
             }
         }
+        self.touch(discr, now);
     }
 
     fn drop_packet(&mut self, r: DropReason) -> Result<(), DropReason> {
@@ -315,46 +351,64 @@ impl Bfd {
                 });
             }
         }
+        self.touch(discr, now);
         Ok(())
     }
 
     /// Deadlines that passed (spurious calls are no-ops).
     pub fn handle_timeout(&mut self, now: Instant) {
-        for (d, e) in self.sessions.iter_mut() {
-            if let Some(t) = e.session.handle_timeout(now) {
+        while let Some(Reverse((t, d))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(e) = self.sessions.get_mut(&d) else {
+                continue;
+            };
+            if e.pushed != Some(t) {
+                continue; // stale
+            }
+            e.pushed = None;
+            if let Some(tr) = e.session.handle_timeout(now) {
                 self.events.push_back(BfdEvent {
                     key: e.key,
-                    discr: *d,
-                    transition: t,
+                    discr: d,
+                    transition: tr,
                 });
             }
+            self.touch(d, now);
         }
     }
 
-    /// The next packet owed, written into `buf`. Sessions are served round-robin.
+    /// The next packet owed, written into `buf`; sessions are served in the order their
+    /// packets fell due.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8; PACKET_LEN]) -> Option<Transmit> {
-        let start = self.cursor;
-        let found = self
-            .sessions
-            .range(start..)
-            .chain(self.sessions.range(..start))
-            .find(|(_, e)| e.session.wants_transmit(now))
-            .map(|(d, _)| *d)?;
-        self.cursor = found.wrapping_add(1);
-        let e = self.sessions.get_mut(&found)?;
-        let p = e.session.transmit(now);
-        p.encode(buf);
-        e.tx += 1;
-        self.counters.tx += 1;
-        let t = Transmit {
-            key: e.key,
-            discr: found,
-            len: PACKET_LEN,
-        };
-        if e.removing {
-            self.sessions.remove(&found);
+        while let Some(d) = self.due.pop_front() {
+            let Some(e) = self.sessions.get_mut(&d) else {
+                continue;
+            };
+            e.queued = false;
+            if !e.session.wants_transmit(now) {
+                self.touch(d, now);
+                continue;
+            }
+            let p = e.session.transmit(now);
+            p.encode(buf);
+            e.tx += 1;
+            self.counters.tx += 1;
+            let t = Transmit {
+                key: e.key,
+                discr: d,
+                len: PACKET_LEN,
+            };
+            if e.removing {
+                self.sessions.remove(&d);
+            } else {
+                self.touch(d, now);
+            }
+            return Some(t);
         }
-        Some(t)
+        None
     }
 
     /// The next state change.
@@ -362,12 +416,13 @@ impl Bfd {
         self.events.pop_front()
     }
 
-    /// When to call [`Bfd::handle_timeout`] / [`Bfd::poll_transmit`] next.
+    /// When to call [`Bfd::handle_timeout`] / [`Bfd::poll_transmit`] next (may be early:
+    /// a spurious call is a no-op).
     pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
-        self.sessions
-            .values()
-            .filter_map(|e| e.session.poll_timeout(now))
-            .min()
+        if !self.due.is_empty() {
+            return Some(now);
+        }
+        self.timers.peek().map(|Reverse((t, _))| *t)
     }
 
     /// Every session.

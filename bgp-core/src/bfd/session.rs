@@ -206,6 +206,19 @@ impl Session {
         }
     }
 
+    /// The next timer deadline (transmission or detection), ignoring packets owed at once.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.next_tx, self.detect_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A packet is owed at once (state change, poll start, Final).
+    pub fn owes_packet(&self) -> bool {
+        self.send_final || self.send_now
+    }
+
     /// Whether a packet is due now (Final owed, state change, periodic timer).
     pub fn wants_transmit(&self, now: Instant) -> bool {
         self.send_final || self.send_now || self.next_tx.is_some_and(|t| t <= now)
