@@ -701,7 +701,14 @@ impl PeerTask {
                     .send(RibMsg::PeerUp(
                         self.h.id,
                         neg.families.clone(),
-                        neg.peer_graceful_restart.is_some(),
+                        // RFC 4724 §4.1: a restarting speaker waits for End-of-RIB from its
+                        // peers "excluding the ones with the Restart State bit set in the
+                        // received capability and excluding the ones that do not advertise
+                        // the graceful restart capability": two nodes restarting together
+                        // must not wait for each other until the wait timer.
+                        neg.peer_graceful_restart
+                            .as_ref()
+                            .is_some_and(|g| !g.restart_state),
                     ))
                     .await;
             }

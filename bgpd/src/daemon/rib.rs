@@ -38,8 +38,8 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 pub(crate) enum RibMsg {
     /// UPDATEs of a peer's session `epoch`.
     Updates(SourceId, u64, Vec<Update>),
-    /// A session came up with these families (already `peer_up` in the RIB), and whether the
-    /// peer announced the graceful-restart capability.
+    /// A session came up with these families (already `peer_up` in the RIB), and whether our
+    /// recovery waits for its End-of-RIB (GR-capable, not restarting itself).
     PeerUp(SourceId, Vec<Family>, bool),
     /// End-of-RIB of a session.
     EndOfRib(SourceId, u64, Family),
@@ -243,11 +243,11 @@ impl RibTask {
     }
 
     /// During our recovery, a peer's session came up: wait for its End-of-RIB in every
-    /// family, unless it is not GR-capable (RFC 4724 §4.1 defers only for GR-capable peers).
-    fn recovery_peer_up(&mut self, id: SourceId, fams: Vec<Family>, gr: bool) {
+    /// family when `wait` (it is GR-capable and not restarting itself: RFC 4724 §4.1).
+    fn recovery_peer_up(&mut self, id: SourceId, fams: Vec<Family>, wait: bool) {
         let mut rec = lock(&self.shared.recovery);
         let Some(r) = rec.as_mut() else { return };
-        if gr {
+        if wait {
             self.eor_pending.insert(id, fams.into_iter().collect());
         } else {
             self.eor_pending.remove(&id);
