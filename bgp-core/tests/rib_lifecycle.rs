@@ -551,6 +551,68 @@ fn removed_peer_frees_its_routes_and_slot() {
 }
 
 #[test]
+fn a_reused_slot_starts_without_its_previous_owners_export_state() {
+    // A peer with exports under way is removed mid-feed; the next peer in its slot must see
+    // only its own feed, and every poll that reports progress must write something.
+    let mut r = rib();
+    let src = up(&mut r, "src", "192.0.2.1", 65100);
+    let prefixes: Vec<String> = (0..300)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    ann(&mut r, src, "192.0.2.1", &refs);
+    let old = up(&mut r, "old", "10.0.0.2", AS);
+    let mut buf = BytesMut::new();
+    assert!(
+        r.poll_update(old, &mut buf).unwrap(),
+        "the old peer's feed starts"
+    );
+    r.remove_peer(old);
+    let new = r.add_peer(PeerConfig::new("new", ip("10.0.0.3"))).unwrap();
+    assert_eq!(new, old, "slot reused");
+    assert!(
+        !r.has_pending(new),
+        "nothing pending before the new session is up"
+    );
+    let mut buf = BytesMut::new();
+    assert!(!r.poll_update(new, &mut buf).unwrap() && buf.is_empty());
+    let ctx = neg(AS, "10.0.0.1", AS, "10.0.0.3");
+    r.peer_up(new, ctx.clone());
+    let mut buf = BytesMut::new();
+    let mut polls = 0;
+    loop {
+        let before = buf.len();
+        if !r.poll_update(new, &mut buf).unwrap() {
+            break;
+        }
+        assert!(buf.len() > before, "progress reported without a message");
+        polls += 1;
+        assert!(polls < 10_000, "the feed never ends");
+    }
+    let got: usize = pull_from(buf, &ctx).iter().map(|u| u.nlri.len()).sum();
+    assert_eq!(got, 300, "the new peer gets the whole table once");
+}
+
+/// Decodes the UPDATEs in `buf` with `ctx` mirrored.
+fn pull_from(buf: BytesMut, ctx: &Negotiated) -> Vec<Update> {
+    let mut b = buf.freeze();
+    let rx = ctx.mirror();
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let Ok(Some(len)) = bgp_core::wire::frame(&b, 65535) else {
+            break;
+        };
+        let m = b.split_to(len);
+        if let Ok(bgp_core::wire::Message::Update(u)) = bgp_core::wire::Message::decode(m, &rx) {
+            if !u.nlri.is_empty() {
+                out.push(u);
+            }
+        }
+    }
+    out
+}
+
+#[test]
 fn refresh_export_resends_all_or_only_differences() {
     let mut r = rib();
     let e = up(&mut r, "e", "192.0.2.1", 65100);

@@ -912,6 +912,11 @@ impl Rib {
         }
         self.v4.ensure_source(i);
         self.v6.ensure_source(i);
+        // A reused slot starts clean: nothing of its previous owner's export state (queues,
+        // feed position, Adj-RIB-Out, pending End-of-RIB) or intake log may leak into the new
+        // peer's (a forgotten dynamic neighbour's slot is reused by the next one).
+        self.v4.reset_source(i);
+        self.v6.reset_source(i);
         if soft {
             if let Some(s) = self.v4.src.get_mut(i) {
                 s.pre = Some(FastMap::default());

@@ -364,6 +364,20 @@ impl<K: Key> Table<K> {
         }
     }
 
+    /// Forgets everything about source slot `i` (its log and export state), for reuse.
+    pub fn reset_source(&mut self, i: usize) {
+        if let Some(s) = self.src.get_mut(i) {
+            *s = SrcState {
+                log: Vec::new(),
+                live: 0,
+                pre: None,
+            };
+        }
+        if let Some(o) = self.out.get_mut(i) {
+            *o = OutState::default();
+        }
+    }
+
     /// Visits the paths of `key` without allocating.
     pub fn with_paths<R>(&self, key: &K, f: impl FnOnce(&[Path]) -> R) -> R {
         match self.map.get(key) {

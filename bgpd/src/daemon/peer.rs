@@ -802,6 +802,11 @@ impl PeerTask {
                     break;
                 }
                 any = true;
+                if c.tx.len() == start {
+                    // Progress without a message (nothing encodable this round): never spin
+                    // here, the task must get back to the scheduler.
+                    break;
+                }
                 if let Some(ty) = c.tx.get(start + 18) {
                     count(&mut lock(&self.h.status).msgs_out, *ty);
                     self.shared.stats.message(&self.spec.name, *ty, false);
