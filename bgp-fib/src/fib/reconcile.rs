@@ -6,7 +6,7 @@ use super::*;
 
 impl Fib {
     pub(super) fn dumped_route(&mut self, r: &KernelRoute) {
-        if r.table == wire::RT_TABLE_LOCAL {
+        if r.table == wire::RT_TABLE_LOCAL || !self.cfg.families.contains(&r.prefix) {
             return;
         }
         if r.protocol != self.cfg.protocol {
