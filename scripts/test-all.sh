@@ -54,7 +54,9 @@ step "build the benchmarks"
 cargo bench -p bgpd-benches --locked --no-run
 
 step "cargo test (workspace)"
-cargo test --workspace --locked
+# The lab's own tests (lab/tests/*.rs) start bgpd through BGPD_BIN: the binary this very
+# `cargo test` builds (bgpd's integration tests need it, so it exists before any test runs).
+BGPD_BIN="$(pwd)/target/debug/bgpd" cargo test --workspace --locked
 
 # --- packaging (issue 18): the Debian package, the systemd unit, man pages, alert rules -----
 # systemd-analyze (package systemd) verifies the unit offline; groff renders the man pages;
