@@ -204,6 +204,17 @@ impl Update {
                 "attribute list cannot be parsed and no NLRI can be located",
             ));
         }
+        // RFC 4760 §3: a NEXT_HOP in an UPDATE without NLRI field "SHOULD" be ignored, so a
+        // malformed one costs no route carried in MP_REACH_NLRI.
+        if u.nlri.is_empty() {
+            for e in u
+                .errors
+                .iter_mut()
+                .filter(|e| e.type_code == attr_code::NEXT_HOP)
+            {
+                e.disposition = Disposition::AttributeDiscard;
+            }
+        }
         // RFC 7606 §3 d: "If any of the well-known mandatory attributes are not present in an
         // UPDATE message, then "treat-as-withdraw" MUST be used." They are needed only where
         // routes are announced; NEXT_HOP only for the NLRI field (RFC 4760 §3).

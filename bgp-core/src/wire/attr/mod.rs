@@ -328,29 +328,39 @@ pub(crate) struct DecodedAttributes<'u> {
 pub(crate) struct AttrScan {
     /// The attribute field could not be parsed to its end (RFC 7606 §4).
     pub(crate) incomplete: bool,
-    /// The attribute types present (after discards), for the mandatory-attribute check.
+    /// The attribute types met so far, valid or not: a later occurrence is a repeat
+    /// (RFC 7606 §3 g: only the first counts, even when the first is malformed).
     seen: [u64; 4],
+    /// The attribute types present and valid (after discards), for the mandatory-attribute
+    /// check.
+    present: [u64; 4],
+}
+
+/// Sets bit `code` of `set`; whether it was set already.
+fn set_bit(set: &mut [u64; 4], code: u8) -> bool {
+    let (word, bit) = (usize::from(code / 64), code % 64);
+    match set.get_mut(word) {
+        Some(w) => {
+            let was = *w & (1 << bit) != 0;
+            *w |= 1 << bit;
+            was
+        }
+        None => false,
+    }
 }
 
 impl AttrScan {
     pub(crate) fn has(&self, code: u8) -> bool {
-        self.seen
+        self.present
             .get(usize::from(code / 64))
             .is_some_and(|w| w & (1 << (code % 64)) != 0)
     }
 }
 
 impl DecodedAttributes<'_> {
+    /// Records an occurrence of `code`; whether it is a repeat.
     fn mark(&mut self, code: u8) -> bool {
-        let (word, bit) = (usize::from(code / 64), code % 64);
-        match self.scan.seen.get_mut(word) {
-            Some(w) => {
-                let was = *w & (1 << bit) != 0;
-                *w |= 1 << bit;
-                was
-            }
-            None => false,
-        }
+        set_bit(&mut self.scan.seen, code)
     }
 
     fn fail(&mut self, code: u8, disposition: Disposition, reason: &'static str) {
@@ -442,25 +452,46 @@ pub(crate) fn decode_attributes(
             out.fail(code, Disposition::AttributeDiscard, "repeated attribute");
             continue;
         }
+        // Attributes discarded whatever their content: LOCAL_PREF (RFC 7606 §7.5),
+        // ORIGINATOR_ID and CLUSTER_LIST (§7.9, §7.10) from an external peer; AS4_PATH and
+        // AS4_AGGREGATOR between two 4-octet speakers (RFC 6793 §4.1).
+        if let Some(reason) = ignored(code, ebgp, ctx.four_octet_as) {
+            if let Some(reason) = reason {
+                out.fail(code, Disposition::AttributeDiscard, reason);
+            }
+            continue;
+        }
         // RFC 7606 §3 c: Optional/Transitive bits in conflict with the attribute's definition
-        // make it malformed.
-        let flags_ok = flags & (flag::OPTIONAL | flag::TRANSITIVE) == desc.flags;
-        let result = if flags_ok {
-            decode_known(
-                &mut out,
-                root,
-                code,
-                value,
-                ctx,
-                ebgp,
-                &mut as4_path,
-                &mut as4_aggregator,
-            )
-        } else {
-            Err("attribute flags conflict with the attribute type")
-        };
-        if let Err(reason) = result {
-            match desc.on_error {
+        // make it malformed, and "treat-as-withdraw" is used whatever its own length or
+        // value errors would get; MP_REACH_NLRI / MP_UNREACH_NLRI carry the NLRI, so a
+        // session reset (RFC 4271 §6.3 Attribute Flags Error, with the attribute as data).
+        if flags & (flag::OPTIONAL | flag::TRANSITIVE) != desc.flags {
+            let reason = "attribute flags conflict with the attribute type";
+            if desc.on_error == OnError::Reset {
+                return Err(DecodeError::update(
+                    update_subcode::ATTRIBUTE_FLAGS,
+                    whole,
+                    reason,
+                ));
+            }
+            out.fail(code, Disposition::TreatAsWithdraw, reason);
+            continue;
+        }
+        let result = decode_known(
+            &mut out,
+            root,
+            code,
+            value,
+            ctx,
+            ebgp,
+            &mut as4_path,
+            &mut as4_aggregator,
+        );
+        match result {
+            Ok(()) => {
+                set_bit(&mut out.scan.present, code);
+            }
+            Err(reason) => match desc.on_error {
                 OnError::Reset => {
                     return Err(DecodeError::update(
                         update_subcode::OPTIONAL_ATTRIBUTE,
@@ -470,8 +501,7 @@ pub(crate) fn decode_attributes(
                 }
                 OnError::Discard => out.fail(code, Disposition::AttributeDiscard, reason),
                 OnError::Withdraw => out.fail(code, Disposition::TreatAsWithdraw, reason),
-            }
-            unmark(&mut out, code);
+            },
         }
     }
     if !ctx.four_octet_as {
@@ -480,11 +510,23 @@ pub(crate) fn decode_attributes(
     Ok(out.scan)
 }
 
-fn unmark(out: &mut DecodedAttributes<'_>, code: u8) {
-    if let Some(w) = out.scan.seen.get_mut(usize::from(code / 64)) {
-        *w &= !(1 << (code % 64));
+/// Whether attribute `code` is dropped unread on this session: `Some(reason)` to record as an
+/// attribute discard, `Some(None)` to drop silently, `None` to decode it.
+fn ignored(code: u8, ebgp: bool, four_octet_as: bool) -> Option<Option<&'static str>> {
+    match code {
+        code::LOCAL_PREF if ebgp => Some(Some("LOCAL_PREF from an external peer")),
+        code::ORIGINATOR_ID | code::CLUSTER_LIST if ebgp => {
+            Some(Some("route reflection attribute from an external peer"))
+        }
+        // RFC 6793 §4.1: between two 4-octet speakers AS4_PATH and AS4_AGGREGATOR are not
+        // used.
+        code::AS4_PATH | code::AS4_AGGREGATOR if four_octet_as => Some(None),
+        _ => None,
     }
 }
+
+/// IPv6 Address Specific Extended Community (RFC 5701): carried opaque, its length checked.
+const IPV6_EXT_COMMUNITIES: u8 = 25;
 
 fn unknown_attribute(
     out: &mut DecodedAttributes<'_>,
@@ -503,6 +545,17 @@ fn unknown_attribute(
     }
     if out.mark(code) {
         out.fail(code, Disposition::AttributeDiscard, "repeated attribute");
+        return Ok(());
+    }
+    // RFC 7606 §7.15: an IPv6 Address Specific Extended Community attribute (RFC 5701) whose
+    // length is not a non-zero multiple of 20 is treat-as-withdraw, even though it is carried
+    // through as an opaque attribute.
+    if code == IPV6_EXT_COMMUNITIES && (value.is_empty() || !value.len().is_multiple_of(20)) {
+        out.fail(
+            code,
+            Disposition::TreatAsWithdraw,
+            "IPv6 Address Specific Extended Community length is not a multiple of 20",
+        );
         return Ok(());
     }
     if flags & flag::TRANSITIVE != 0 {
@@ -557,6 +610,10 @@ fn decode_known(
         }
         code::AS_PATH => {
             let path = AsPath::decode(value, ctx.four_octet_as).map_err(|e| e.0)?;
+            // RFC 7607 §2: AS 0 in AS_PATH is malformed (RFC 7606 §7.2: treat-as-withdraw).
+            if path.contains(0) {
+                return Err("AS 0 in AS_PATH");
+            }
             if ebgp {
                 // RFC 7606 §7.2 / RFC 5065: confederation segments from outside the
                 // confederation, or a path that does not start with the neighbour's AS
@@ -582,20 +639,7 @@ fn decode_known(
             a.next_hop = Some(nh);
         }
         code::MED => a.med = Some(u32_of(value).ok_or("MULTI_EXIT_DISC length is not 4")?),
-        code::LOCAL_PREF => {
-            let v = u32_of(value).ok_or("LOCAL_PREF length is not 4");
-            if ebgp {
-                // RFC 7606 §7.5: from an external neighbour, discarded.
-                out.fail(
-                    code,
-                    Disposition::AttributeDiscard,
-                    "LOCAL_PREF from an external peer",
-                );
-                unmark(out, code);
-                return Ok(());
-            }
-            a.local_pref = Some(v?);
-        }
+        code::LOCAL_PREF => a.local_pref = Some(u32_of(value).ok_or("LOCAL_PREF length is not 4")?),
         code::ATOMIC_AGGREGATE => {
             if !value.is_empty() {
                 return Err("ATOMIC_AGGREGATE length is not 0");
@@ -603,21 +647,16 @@ fn decode_known(
             a.atomic_aggregate = true;
         }
         code::AGGREGATOR => {
-            a.aggregator =
-                Some(aggregator_of(value, ctx.four_octet_as).ok_or("AGGREGATOR length invalid")?)
+            let agg = aggregator_of(value, ctx.four_octet_as).ok_or("AGGREGATOR length invalid")?;
+            // RFC 7607 §2: AS 0 in AGGREGATOR is malformed (RFC 7606 §7.7: discard).
+            if agg.asn == 0 {
+                return Err("AS 0 in AGGREGATOR");
+            }
+            a.aggregator = Some(agg);
         }
         code::COMMUNITIES => {
             a.communities =
                 community::decode_communities(value).ok_or("COMMUNITIES length invalid")?
-        }
-        code::ORIGINATOR_ID | code::CLUSTER_LIST if ebgp => {
-            // RFC 7606 §7.9, §7.10: from an external neighbour, discarded.
-            out.fail(
-                code,
-                Disposition::AttributeDiscard,
-                "route reflection attribute from an external peer",
-            );
-            unmark(out, code);
         }
         code::ORIGINATOR_ID => {
             a.originator_id = Some(ipv4_of(value).ok_or("ORIGINATOR_ID length is not 4")?)
@@ -646,24 +685,24 @@ fn decode_known(
                 .ok_or("EXTENDED_COMMUNITIES length invalid")?
         }
         code::AS4_PATH => {
-            // RFC 6793 §4.1: between two 4-octet speakers AS4_PATH is not used; discard it.
-            if ctx.four_octet_as {
-                return Ok(());
-            }
             let p = AsPath::decode(value, true).map_err(|e| e.0)?;
             if p.segments()
                 .any(|s| matches!(s.kind, SegmentKind::ConfedSequence | SegmentKind::ConfedSet))
             {
                 return Err("confederation segment in AS4_PATH");
             }
+            // RFC 7607 §2: AS 0 in AS4_PATH is malformed (RFC 6793: attribute discard).
+            if p.contains(0) {
+                return Err("AS 0 in AS4_PATH");
+            }
             *as4_path = Some(p);
         }
         code::AS4_AGGREGATOR => {
-            if ctx.four_octet_as {
-                return Ok(());
+            let agg = aggregator_of(value, true).ok_or("AS4_AGGREGATOR length is not 8")?;
+            if agg.asn == 0 {
+                return Err("AS 0 in AS4_AGGREGATOR");
             }
-            *as4_aggregator =
-                Some(aggregator_of(value, true).ok_or("AS4_AGGREGATOR length is not 8")?);
+            *as4_aggregator = Some(agg);
         }
         code::LARGE_COMMUNITY => {
             a.large_communities = community::decode_large_communities(value)
