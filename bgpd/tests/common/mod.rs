@@ -233,3 +233,4 @@ pub fn nstat(ns: &str, name: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+pub mod raw;
