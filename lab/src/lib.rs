@@ -8,7 +8,7 @@
 //!   [`CalicoBird16Config`] (BIRD 1.6 with a calico-node style config), [`FrrConfig`] /
 //!   [`Frr`] (vtysh JSON), [`GobgpConfig`] / [`Gobgp`] (`gobgp -j`), and [`BgpdConfig`] /
 //!   [`Bgpd`] (our daemon: `BgpdConfig` renders its TOML, the driver reads its `--json` CLI).
-//! - Helpers: [`wait_until`] / [`wait_observing`] (deadlines, never fixed sleeps),
+//! - Helpers: [`bfd`] (BFD session states of bgpd, BIRD 2 and FRR), [`wait_until`] / [`wait_observing`] (deadlines, never fixed sleeps),
 //!   [`kernel::routes`] (a namespace's kernel routes), [`Process`] (daemons as children,
 //!   always reaped), [`cmd`] (commands with time limits).
 //!
@@ -43,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bfd;
 pub mod bgpd;
 pub mod bird;
 pub mod bird16;

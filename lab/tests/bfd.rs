@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use bgpd_lab::kernel::{self, Family};
 use bgpd_lab::{
-    cmd, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer, Bird, Bird2Config, Bird2Peer,
-    Frr, FrrConfig, FrrNeighbor, KernelExport, Lab, NodeNet, Observed,
+    bfd, cmd, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer, Bird, Bird2Config,
+    Bird2Peer, Frr, FrrConfig, FrrNeighbor, KernelExport, Lab, NodeNet, Observed,
 };
-use serde_json::Value;
 
 const AS: u32 = 64512;
 const CONVERGE: Duration = Duration::from_secs(40);
@@ -38,32 +37,13 @@ fn cut(lab: &Lab, node_index: usize, cut: bool) {
     cmd::ip(&args).unwrap();
 }
 
-/// `show bfd sessions --json` of a bgpd: (address, state) pairs.
-fn bgpd_bfd(b: &Bgpd) -> Result<Vec<(String, String, Value)>, bgpd_lab::Error> {
-    let out = b.cli(&["show", "bfd", "sessions", "--json"])?;
-    let v: Value = serde_json::from_str(&out)?;
-    Ok(v["bfd_sessions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| {
-            (
-                s["address"].as_str().unwrap_or("").to_string(),
-                s["state"].as_str().unwrap_or("").to_string(),
-                s,
-            )
-        })
-        .collect())
-}
-
 fn wait_bgpd_bfd(b: &Bgpd, addr: &str, state: &str, deadline: Duration) {
     wait_observing(
         deadline,
         POLL,
         &format!("{}: BFD to {addr} {state}", b.node.name),
         || {
-            let s = bgpd_bfd(b)?;
+            let s = bfd::bgpd_sessions(b)?;
             let ok = s.iter().any(|(a, st, _)| a == addr && st == state);
             Ok(Observed::when(ok, format!("{s:?}")))
         },
@@ -164,7 +144,7 @@ fn bfd_bgpd_mesh_cut_and_restore() {
         }
     }
     // The negotiated timers: 100 ms interval, 300 ms detection.
-    let s = bgpd_bfd(&daemons[0]).unwrap();
+    let s = bfd::bgpd_sessions(&daemons[0]).unwrap();
     for (_, _, v) in &s {
         assert_eq!(v["tx_interval_ms"].as_f64(), Some(100.0), "{v}");
         assert_eq!(v["detection_time_ms"].as_f64(), Some(300.0), "{v}");
@@ -212,7 +192,7 @@ fn bfd_bgpd_mesh_cut_and_restore() {
         }
     }
     // Metrics-free check of the counters through the CLI: packets flowed both ways.
-    let s = bgpd_bfd(&daemons[2]).unwrap();
+    let s = bfd::bgpd_sessions(&daemons[2]).unwrap();
     assert!(
         s.iter()
             .all(|(_, _, v)| v["packets_in"].as_u64() > Some(10)),
@@ -224,23 +204,13 @@ fn bfd_bgpd_mesh_cut_and_restore() {
     );
 }
 
-fn bird_bfd_state(b: &Bird, addr: &str) -> Result<String, bgpd_lab::Error> {
-    let out = b.ctl.cmd("show bfd sessions")?;
-    Ok(out
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(addr))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .unwrap_or("none")
-        .to_string())
-}
-
 fn wait_bird_bfd(b: &Bird, addr: &str, state: &str, deadline: Duration) {
     wait_observing(
         deadline,
         POLL,
         &format!("BIRD: BFD to {addr} {state}"),
         || {
-            let s = bird_bfd_state(b, addr)?;
+            let s = bfd::bird_state(b, addr)?;
             Ok(Observed::when(s == state, s))
         },
     )
@@ -282,7 +252,7 @@ fn bird2_interop(test: &str, multihop: bool) {
     let (ip_a, ip_b) = (lan.v4(11).to_string(), lan.v4(12).to_string());
     wait_bgpd_bfd(&bgpd, &ip_b, "Up", CONVERGE);
     wait_bird_bfd(&bird, &ip_a, "Up", CONVERGE);
-    let s = bgpd_bfd(&bgpd).unwrap();
+    let s = bfd::bgpd_sessions(&bgpd).unwrap();
     assert_eq!(s[0].2["multihop"].as_bool(), Some(multihop));
     wait_route(&a, &block(12), true, CONVERGE);
     wait_route(&b, &block(11), true, CONVERGE);
@@ -312,23 +282,13 @@ fn bfd_bird2_multihop_v4() {
     bird2_interop("bfd_bird2_multihop_v4", true);
 }
 
-/// FRR's view of its BFD peer `addr`: `up`, `down`, `init`, `shutdown`, or `none`.
-fn frr_bfd_state(f: &Frr, addr: &str) -> Result<String, bgpd_lab::Error> {
-    let v = f.json("show bfd peers json")?;
-    Ok(v.as_array()
-        .and_then(|a| a.iter().find(|p| p["peer"].as_str() == Some(addr)))
-        .and_then(|p| p["status"].as_str())
-        .unwrap_or("none")
-        .to_string())
-}
-
 fn wait_frr_bfd(f: &Frr, addr: &str, state: &str, deadline: Duration) {
     wait_observing(
         deadline,
         POLL,
         &format!("FRR: BFD to {addr} {state}"),
         || {
-            let s = frr_bfd_state(f, addr)?;
+            let s = bfd::frr_state(f, addr)?;
             Ok(Observed::when(s == state, s))
         },
     )
@@ -402,7 +362,7 @@ fn frr_interop(test: &str, multihop: bool, v6: bool) {
         POLL,
         "timers negotiated (poll sequence done)",
         || {
-            let s = bgpd_bfd(&bgpd)?;
+            let s = bfd::bgpd_sessions(&bgpd)?;
             let v = &s
                 .first()
                 .ok_or_else(|| bgpd_lab::Error("no session".into()))?
@@ -439,12 +399,12 @@ fn frr_interop(test: &str, multihop: bool, v6: bool) {
     if !multihop && !v6 {
         // A timer change on a live session (reload): the same session (discriminator) stays Up
         // and negotiates 300 ms with a Poll Sequence; FRR sees our new interval.
-        let before = bgpd_bfd(&bgpd).unwrap()[0].2["local_discriminator"].clone();
+        let before = bfd::bgpd_sessions(&bgpd).unwrap()[0].2["local_discriminator"].clone();
         ac.peers[0].bfd = Some("{ min_rx = \"100ms\", min_tx = \"300ms\", multiplier = 3 }".into());
         std::fs::write(&bgpd.config, ac.render()).unwrap();
         bgpd.cli(&["reload"]).unwrap();
         wait_observing(CONVERGE, POLL, "300 ms negotiated on both sides", || {
-            let s = bgpd_bfd(&bgpd)?;
+            let s = bfd::bgpd_sessions(&bgpd)?;
             let v = &s
                 .first()
                 .ok_or_else(|| bgpd_lab::Error("no session".into()))?
@@ -465,7 +425,7 @@ fn frr_interop(test: &str, multihop: bool, v6: bool) {
             Ok(Observed::when(ok, format!("{v}\n{fp}")))
         })
         .unwrap();
-        let s = bgpd_bfd(&bgpd).unwrap();
+        let s = bfd::bgpd_sessions(&bgpd).unwrap();
         assert_eq!(s[0].2["local_discriminator"], before, "same session: {s:?}");
         assert_eq!(s.len(), 1);
     }

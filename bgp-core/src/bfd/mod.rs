@@ -33,7 +33,7 @@ mod tests;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use packet::{Diag, DropReason, Packet, State, PACKET_LEN, VERSION};
 pub use session::{Session, SessionParams, Transition};
@@ -142,6 +142,11 @@ pub struct Bfd {
     timers: BinaryHeap<Reverse<(Instant, u32)>>,
     /// Sessions with a packet due, in order (served first come, first served).
     due: VecDeque<u32>,
+    /// See [`Bfd::set_tx_slack`].
+    slack: Duration,
+    /// Deadlines met inside the slack window of one `handle_timeout`, pushed back on the heap
+    /// after it (kept: its capacity is reused).
+    deferred: Vec<(Instant, u32)>,
 }
 
 /// A read-only view of one session (for `show bfd sessions`).
@@ -169,6 +174,20 @@ impl Bfd {
             counters: Counters::default(),
             timers: BinaryHeap::new(),
             due: VecDeque::new(),
+            slack: Duration::ZERO,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Lets periodic packets go up to `slack` early (per session at most a tenth of its
+    /// interval; [`Session::set_tx_slack`]): one wake-up then serves every session whose packet
+    /// falls due within the window, instead of one wake-up per session. With 200 sessions at
+    /// 100 ms and 5 ms of slack, a driver wakes at most ~200 times a second for transmission
+    /// instead of ~2,000. Zero (the default) sends each packet at its own deadline.
+    pub fn set_tx_slack(&mut self, slack: Duration) {
+        self.slack = slack;
+        for e in self.sessions.values_mut() {
+            e.session.set_tx_slack(slack);
         }
     }
 
@@ -229,11 +248,13 @@ impl Bfd {
             }
         };
         let seed = self.random();
+        let mut session = Session::new(now, discr, params, seed);
+        session.set_tx_slack(self.slack);
         self.sessions.insert(
             discr,
             Entry {
                 key,
-                session: Session::new(now, discr, params, seed),
+                session,
                 refs: 1,
                 removing: false,
                 rx: 0,
@@ -355,10 +376,12 @@ impl Bfd {
         Ok(())
     }
 
-    /// Deadlines that passed (spurious calls are no-ops).
+    /// Deadlines that passed, and periodic packets due within the slack (spurious calls are
+    /// no-ops).
     pub fn handle_timeout(&mut self, now: Instant) {
+        let horizon = now + self.slack;
         while let Some(Reverse((t, d))) = self.timers.peek().copied() {
-            if t > now {
+            if t > horizon {
                 break;
             }
             self.timers.pop();
@@ -376,7 +399,25 @@ impl Bfd {
                     transition: tr,
                 });
             }
-            self.touch(d, now);
+            if !e.queued && e.session.wants_transmit(now) {
+                e.queued = true;
+                self.due.push_back(d);
+            }
+            // A queued session pushes its next deadline once it has sent (`poll_transmit`);
+            // a deadline still inside the window (a detection time, or a session with less
+            // slack) goes back on the heap after the loop.
+            let next = e.session.next_deadline().filter(|_| !e.queued);
+            if let Some(x) = next {
+                e.pushed = Some(x);
+                if x <= horizon {
+                    self.deferred.push((x, d));
+                } else {
+                    self.timers.push(Reverse((x, d)));
+                }
+            }
+        }
+        for (x, d) in self.deferred.drain(..) {
+            self.timers.push(Reverse((x, d)));
         }
     }
 

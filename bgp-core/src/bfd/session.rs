@@ -81,6 +81,9 @@ pub struct Session {
     since: Instant,
     last_rx: Option<Instant>,
     rng: u64,
+    /// How early a periodic packet may go to share a wake-up with others (see
+    /// [`Session::set_tx_slack`]).
+    slack: Duration,
 }
 
 impl Session {
@@ -112,6 +115,7 @@ impl Session {
             since: now,
             last_rx: None,
             rng: seed | 1,
+            slack: Duration::ZERO,
         };
         s.next_tx = Some(now);
         s
@@ -219,9 +223,29 @@ impl Session {
         self.send_final || self.send_now
     }
 
-    /// Whether a packet is due now (Final owed, state change, periodic timer).
+    /// Whether a packet is due now (Final owed, state change, periodic timer, which may be up
+    /// to the slack early).
     pub fn wants_transmit(&self, now: Instant) -> bool {
-        self.send_final || self.send_now || self.next_tx.is_some_and(|t| t <= now)
+        self.send_final || self.send_now || self.periodic_due(now)
+    }
+
+    fn periodic_due(&self, now: Instant) -> bool {
+        self.next_tx.is_some_and(|t| t <= now + self.tx_slack())
+    }
+
+    /// Lets periodic packets go up to `slack` early (at most a tenth of the transmit interval),
+    /// so that a driver serving many sessions wakes once for all the packets due within that
+    /// window. §6.8.7 still holds: the jittered interval is drawn from [75 % + slack, 100 %]
+    /// (90 % with Detect Mult 1), so a packet sent early is never closer than 75 % to the
+    /// previous one, nor later than 100 %.
+    pub fn set_tx_slack(&mut self, slack: Duration) {
+        self.slack = slack;
+    }
+
+    /// The slack in effect for the current transmit interval.
+    fn tx_slack(&self) -> Duration {
+        self.tx_interval()
+            .map_or(Duration::ZERO, |i| self.slack.min(i / 10))
     }
 
     fn next_random(&mut self) -> u64 {
@@ -234,13 +258,20 @@ impl Session {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// §6.8.7: the interval reduced by 0–25 % (10–25 % when Detect Mult is 1).
+    /// §6.8.7: the interval reduced by 0–25 % (10–25 % when Detect Mult is 1), drawn
+    /// uniformly in microseconds; the lower bound is raised by the slack (a packet may go that
+    /// much early).
     fn jittered(&mut self, interval: Duration) -> Duration {
-        let max_cut = 25;
-        let min_cut = if self.params.detect_mult == 1 { 10 } else { 0 };
-        let span = (max_cut - min_cut + 1) as u64;
-        let cut = min_cut as u64 + self.next_random() % span;
-        interval * (100 - cut as u32) / 100
+        let i = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX / 2);
+        let slack = u64::try_from(self.slack.min(interval / 10).as_micros()).unwrap_or(0);
+        let lo = i * 3 / 4 + slack;
+        let hi = if self.params.detect_mult == 1 {
+            i * 9 / 10
+        } else {
+            i
+        }
+        .max(lo);
+        Duration::from_micros(lo + self.next_random() % (hi - lo + 1))
     }
 
     fn schedule_tx(&mut self, now: Instant) {
@@ -251,7 +282,7 @@ impl Session {
     /// [`Session::wants_transmit`] is true.
     pub fn transmit(&mut self, now: Instant) -> Packet {
         let final_ = std::mem::take(&mut self.send_final);
-        let periodic = self.send_now || self.next_tx.is_some_and(|t| t <= now);
+        let periodic = self.send_now || self.periodic_due(now);
         self.send_now = false;
         if periodic || self.next_tx.is_none() {
             self.schedule_tx(now);

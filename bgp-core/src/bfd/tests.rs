@@ -354,8 +354,9 @@ fn detection_time_expiry_takes_up_and_init_down_and_clears_the_remote_discrimina
     // Detection time: remote mult 3 × max(our 100 ms RX, its 100 ms TX).
     assert_eq!(n.sa().detection_time(), Some(ms(300)));
     n.cut = true;
-    let cut_at = n.now;
-    n.run(ms(299));
+    // Down exactly one detection time after the last packet (which came before the cut).
+    let last = n.sa().last_rx().unwrap();
+    n.run(last + ms(299) - n.now);
     assert_eq!(n.state_a(), State::Up, "before the detection time");
     n.run(ms(200));
     assert_eq!(n.state_a(), State::Down);
@@ -364,7 +365,7 @@ fn detection_time_expiry_takes_up_and_init_down_and_clears_the_remote_discrimina
         vec![(State::Up, State::Down, Diag::TIME_EXPIRED)]
     );
     assert_eq!(n.sa().remote_discr(), 0);
-    assert!(n.sa().since() - cut_at <= ms(300));
+    assert_eq!(n.sa().since() - last, ms(300));
     // Init also expires.
     let now = Instant::now();
     let mut s = Session::new(now, 7, params(100, 100, 3), 1);

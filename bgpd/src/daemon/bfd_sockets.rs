@@ -2,7 +2,9 @@
 //! (IPv4 and IPv6, `IPV6_V6ONLY`) that report each datagram's TTL / hop limit through
 //! `IP_RECVTTL` / `IPV6_RECVHOPLIMIT` control messages, and one send socket per session, bound
 //! to the session's source address (if any) and a source port in 49152–65535, sending with TTL
-//! / hop limit 255. Plain libc calls on the raw fds of tokio / std sockets.
+//! / hop limit 255, connected to the peer when a route exists (the kernel then keeps the route
+//! instead of looking it up for every packet). Plain libc calls on the raw fds of tokio / std
+//! sockets.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -116,11 +118,7 @@ pub(crate) fn rx_socket(v6: bool, port: u16) -> io::Result<UdpSocket> {
 
 /// A send socket for one session: source `local` (or any), a free port in 49152–65535 tried
 /// from `start`, TTL / hop limit 255.
-pub(crate) fn tx_socket(
-    remote: IpAddr,
-    local: Option<IpAddr>,
-    start: u16,
-) -> io::Result<std::net::UdpSocket> {
+fn tx_socket(remote: IpAddr, local: Option<IpAddr>, start: u16) -> io::Result<std::net::UdpSocket> {
     let v6 = remote.is_ipv6();
     let s = socket(v6)?;
     let fd = s.as_raw_fd();
@@ -146,6 +144,39 @@ pub(crate) fn tx_socket(
         }
     }
     Err(last)
+}
+
+/// A session's send socket.
+pub(crate) struct TxSocket {
+    s: std::net::UdpSocket,
+    to: SocketAddr,
+    connected: bool,
+}
+
+impl TxSocket {
+    /// Opens it (see [`tx_socket`]) and connects it to `to` if the kernel has a route now;
+    /// otherwise every packet names its destination.
+    pub(crate) fn open(to: SocketAddr, local: Option<IpAddr>, start: u16) -> io::Result<TxSocket> {
+        let s = tx_socket(to.ip(), local, start)?;
+        let connected = s.connect(to).is_ok();
+        Ok(TxSocket { s, to, connected })
+    }
+
+    /// Sends one datagram, without blocking; errors (no route, a full buffer) are dropped:
+    /// BFD's timers deal with lost packets. A connected socket reports an earlier ICMP error
+    /// (port unreachable while the peer's BFD was not running) on the next send instead of
+    /// sending: that packet is sent again.
+    pub(crate) fn send(&self, b: &[u8]) {
+        if !self.connected {
+            let _ = self.s.send_to(b, self.to);
+            return;
+        }
+        if let Err(e) = self.s.send(b) {
+            if e.kind() == io::ErrorKind::ConnectionRefused {
+                let _ = self.s.send(b);
+            }
+        }
+    }
 }
 
 /// One datagram read without blocking: (length, source, TTL / hop limit if reported).
