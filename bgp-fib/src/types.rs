@@ -113,6 +113,17 @@ impl FibRoute {
     }
 }
 
+/// A route the kernel refused (`Fib::failures`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedRoute {
+    /// The route's key.
+    pub key: RouteKey,
+    /// The kernel's error (positive errno: `ENETUNREACH`, `ENODEV`, `EEXIST`, ...).
+    pub errno: i32,
+    /// The route as we want it; `None` for a delete that failed.
+    pub kind: Option<RouteKind>,
+}
+
 /// A change to the desired state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FibChange {

@@ -7,8 +7,9 @@
 //!   `show route count`, error replies), their numbers checked against the `--json` answers;
 //! * a `/metrics` scrape of a once the session is up and routes arrived: session state,
 //!   prefixes received/accepted/advertised and FIB counters equal what the control socket says;
-//! * a route the kernel refuses is counted as failed by `show fib` and the metrics, does not
-//!   block the other routes, and is installed by a retry once the gateway becomes reachable.
+//! * a route the kernel refuses is listed (with the kernel's error) and counted as failed by
+//!   `show fib`, counted by the metrics, does not block the other routes, and is installed by a
+//!   retry once the gateway becomes reachable.
 //!
 //! `show route` lines are matched as BIRD 1.6 prints them (`via GW on IFACE`, `dev IFACE`,
 //! `blackhole`), the `since` column (time or date) left open, ` on IFACE` optional for now.
@@ -148,24 +149,56 @@ fn control_socket_metrics_and_fib_failures_of_a_live_daemon() {
         },
     );
 
-    // The refused route: counted as failed by `show fib`, absent from the kernel, the others
-    // installed. (`show fib` lists what the kernel holds: a refused route is only counted.)
+    // The refused route: listed and counted as failed by `show fib` (with the kernel's error
+    // and the route as wanted), absent from the kernel, the others installed.
     wait_observing(
         Duration::from_secs(30),
         Duration::from_millis(200),
-        "show fib counts 10.1.2.0/24 as failed",
+        "show fib lists 10.1.2.0/24 as failed",
         || {
             let f = fib_counts(&a);
-            Ok(Observed::when(f["failed"] == 1, format!("{f}")))
+            let s = fib_state(&a, "10.1.2.0/24");
+            Ok(Observed::when(
+                f["failed"] == 1
+                    && s.as_deref()
+                        .is_some_and(|s| s.starts_with("failed: Network is unreachable")),
+                format!("{f} {s:?}"),
+            ))
         },
     )
     .unwrap();
     assert!(!ours(&a, Family::V4).iter().any(|k| k.dst == "10.1.2.0/24"));
     assert_eq!(fib_state(&a, "10.2.0.0/24").as_deref(), Some("installed"));
-    assert_eq!(fib_state(&a, "10.1.2.0/24"), None);
+    let failed: Vec<serde_json::Value> = json(&a, &["show", "fib"])["fib"]["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] != "installed")
+        .cloned()
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["prefix"], "10.1.2.0/24");
+    assert_eq!(
+        failed[0]["dest"]["nexthops"][0][0], "10.9.9.9",
+        "{failed:?}"
+    );
 
     let mut c = Client::connect(&socket(&a));
     assert!(c.greeting.starts_with("0001 BIRD v"), "{}", c.greeting);
+
+    // show fib (text): the refused route's row with its error, the summary counting it.
+    let r = c.ask(b"show fib");
+    let re = Regex::new(
+        r"^10\.1\.2\.0/24\s+via 10\.9\.9\.9\s+254\s+32\s+failed: Network is unreachable",
+    )
+    .unwrap();
+    assert!(texts(&r).iter().any(|l| re.is_match(l)), "{r}");
+    assert!(
+        Regex::new(r"\n0100 \d+ installed, 1 failed, \d+ pending\n$")
+            .unwrap()
+            .is_match(&r),
+        "{r}"
+    );
 
     // show status
     let r = c.ask(b"show status");

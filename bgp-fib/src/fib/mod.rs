@@ -310,6 +310,55 @@ impl Fib {
         self.failed.len()
     }
 
+    /// The routes whose last kernel operation failed, with the error and the route as we want
+    /// it (what `show fib` lists), in prefix order; at most `limit`. A failed route stays
+    /// desired: the next reconcile scan (or an interface or address change) retries it.
+    pub fn failures(&self, limit: usize) -> Vec<FailedRoute> {
+        let mut keys: Vec<(&RouteKey, i32)> = self.failed.iter().map(|(k, e)| (k, *e)).collect();
+        keys.sort_unstable_by(|a, b| {
+            (a.0.table, a.0.prefix, a.0.metric).cmp(&(b.0.table, b.0.prefix, b.0.metric))
+        });
+        keys.into_iter()
+            .take(limit)
+            .map(|(key, errno)| FailedRoute {
+                key: *key,
+                errno,
+                kind: self
+                    .tm
+                    .find(key)
+                    .and_then(|k| self.desired.get(k))
+                    .and_then(|e| self.targets.get(e.target))
+                    .map(|t| self.public_kind(t)),
+            })
+            .collect()
+    }
+
+    /// A stored target as the public [`RouteKind`].
+    fn public_kind(&self, t: &Target) -> RouteKind {
+        let nh = |n: &Nh| NextHop {
+            gateway: n.gateway,
+            device: match n.dev {
+                Dev::Any => None,
+                Dev::Index(i) => Some(Device::Index(i)),
+                Dev::Name(id) => Some(Device::Name(
+                    self.names
+                        .get(id as usize)
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                )),
+            },
+            onlink: n.onlink,
+            weight: n.weight,
+        };
+        match t {
+            Target::Blackhole => RouteKind::Blackhole,
+            Target::Unreachable => RouteKind::Unreachable,
+            Target::Prohibit => RouteKind::Prohibit,
+            Target::One(n) => RouteKind::Unicast(vec![nh(n)]),
+            Target::Many(v) => RouteKind::Unicast(v.iter().map(nh).collect()),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.desired.is_empty()
     }

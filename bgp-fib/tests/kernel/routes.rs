@@ -306,6 +306,23 @@ fn per_route_errors_do_not_fail_the_batch() {
             (net("10.55.0.0/24"), libc::ENETUNREACH), // the kernel's answer without onlink
         ]
     );
+    // The FIB lists them (what `show fib` shows): key, errno and the route as wanted.
+    let failed = fib.failures(usize::MAX);
+    let listed: Vec<_> = failed.iter().map(|f| (f.key.prefix, f.errno)).collect();
+    assert_eq!(
+        listed, errs,
+        "failures() in prefix order, the errors reported"
+    );
+    assert_eq!(fib.failed(), 5);
+    let f51 = failed
+        .iter()
+        .find(|f| f.key.prefix == net("10.51.0.0/24"))
+        .unwrap();
+    assert_eq!(
+        f51.kind,
+        Some(uni(vec![NextHop::via(ip("172.16.0.1"), dev("eth0"))]))
+    );
+    assert_eq!(fib.failures(2).len(), 2, "the limit holds");
     let k = ours(&mut rd, TABLE_MAIN);
     assert_eq!(
         k.keys().copied().collect::<Vec<_>>(),

@@ -563,8 +563,11 @@ impl Control for DaemonControl {
                 state: "installed".into(),
             });
         }
+        let installed = out.len();
+        // The routes the kernel refused, as the FIB thread lists them (retried at each scan).
+        out.extend(lock(&self.shared.fib_failures).iter().map(failed_entry));
         let counts = fib_counts(
-            out.len(),
+            installed,
             lock(&self.shared.fib_counts).failed,
             &self.shared.stats,
         );
@@ -636,6 +639,39 @@ pub(crate) fn fib_counts(read_back: usize, failed: u64, stats: &super::Stats) ->
     }
 }
 
+/// `show fib`'s row for a route the kernel refused: the route as wanted, the error as state.
+pub(crate) fn failed_entry(f: &bgp_fib::FailedRoute) -> FibEntry {
+    use bgp_fib::{Device, RouteKind};
+    let (dest, onlink) = match &f.kind {
+        Some(RouteKind::Blackhole) => (RouteDest::Blackhole, false),
+        Some(RouteKind::Unreachable) | None => (RouteDest::Unreachable, false),
+        Some(RouteKind::Prohibit) => (RouteDest::Prohibit, false),
+        Some(RouteKind::Unicast(nhs)) => (
+            RouteDest::Via {
+                nexthops: nhs
+                    .iter()
+                    .map(|h| {
+                        let dev = h.device.as_ref().map(|d| match d {
+                            Device::Index(i) => i.to_string(),
+                            Device::Name(n) => n.clone(),
+                        });
+                        (h.gateway, dev)
+                    })
+                    .collect(),
+            },
+            nhs.iter().any(|h| h.onlink),
+        ),
+    };
+    FibEntry {
+        prefix: f.key.prefix,
+        dest,
+        onlink,
+        table: f.key.table,
+        metric: f.key.metric,
+        state: format!("failed: {}", std::io::Error::from_raw_os_error(f.errno)),
+    }
+}
+
 /// The table's exact counters at one instant (kept by the RIB as routes change).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct TableCounts {
@@ -696,6 +732,33 @@ pub(crate) fn serve_control_socket(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_route_is_listed_with_its_error() {
+        let key = bgp_fib::RouteKey::new(254, "10.1.2.0/24".parse().unwrap(), 32);
+        let nh = bgp_fib::NextHop::onlink(
+            "10.9.9.9".parse().unwrap(),
+            bgp_fib::Device::Name("tunl0".into()),
+        );
+        let e = failed_entry(&bgp_fib::FailedRoute {
+            key,
+            errno: libc::ENETUNREACH,
+            kind: Some(bgp_fib::RouteKind::Unicast(vec![nh])),
+        });
+        assert_eq!(e.prefix.to_string(), "10.1.2.0/24");
+        assert_eq!((e.table, e.metric, e.onlink), (254, 32, true));
+        assert_eq!(
+            e.dest,
+            RouteDest::Via {
+                nexthops: vec![("10.9.9.9".parse().unwrap(), Some("tunl0".into()))]
+            }
+        );
+        assert!(
+            e.state.starts_with("failed: Network is unreachable"),
+            "{}",
+            e.state
+        );
+    }
 
     #[test]
     fn show_fib_pending_is_the_fib_threads_backlog() {

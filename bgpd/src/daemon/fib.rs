@@ -47,6 +47,8 @@ pub(crate) const FIB_CHUNK: usize = 16 * 1024;
 /// Hand-offs queued for the FIB thread: beyond that the RIB keeps the changes (coalesced per
 /// prefix in its own FIB queue) until the thread catches up, so memory stays bounded.
 const FIB_DEPTH: usize = 4;
+/// Refused routes `show fib` lists (all are counted).
+const FAILURES_LISTED: usize = 1000;
 /// Netlink batches sent between two looks at the command channel.
 const BATCHES_PER_TURN: usize = 8;
 
@@ -230,6 +232,7 @@ fn fib_thread(
     use std::time::{Duration, Instant};
     let mut fib = bgp_fib::Fib::new(cfg, adopt);
     let mut stopping = false;
+    let mut failed_listed = 0;
     let mut tx = Vec::new();
     loop {
         let now = Instant::now();
@@ -266,8 +269,18 @@ fn fib_thread(
         // Installed: desired, sent, and not refused by the kernel.
         let installed = fib.len().saturating_sub(pending + fib.failed());
         shared.stats.fib_state(installed, pending);
+        let mut outcomes = false;
         while let Some(ev) = fib.poll_event() {
+            outcomes |= matches!(ev, FibEvent::Outcome { .. });
             let _ = events.send(ev);
+        }
+        // The refused routes, listed for `show fib` and counted for the metrics, whenever
+        // they change (an outcome, or a failed route no longer wanted).
+        if outcomes || fib.failed() != failed_listed {
+            failed_listed = fib.failed();
+            *super::lock(&shared.fib_failures) = fib.failures(FAILURES_LISTED);
+            super::lock(&shared.fib_counts).failed = failed_listed as u64;
+            shared.stats.fib_failed(failed_listed);
         }
         if stopping && fib.is_idle() {
             return Ok(());

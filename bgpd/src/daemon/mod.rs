@@ -163,6 +163,8 @@ pub(crate) struct Shared {
     pub recovery: Mutex<Option<Recovery>>,
     pub restarting: bool,
     pub fib_counts: Mutex<FibCounts>,
+    /// The routes the kernel refused, as the FIB thread last listed them (`show fib`).
+    pub fib_failures: Mutex<Vec<bgp_fib::FailedRoute>>,
     pub fib_enabled: bool,
     pub best_tx: broadcast::Sender<BestPathChange>,
     pub peer_tx: broadcast::Sender<PeerStateChange>,
@@ -337,6 +339,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         recovery: Mutex::new(None),
         restarting,
         fib_counts: Mutex::new(FibCounts::default()),
+        fib_failures: Mutex::new(Vec::new()),
         fib_enabled,
         best_tx,
         peer_tx,

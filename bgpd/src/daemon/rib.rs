@@ -66,8 +66,6 @@ struct RibTask {
     config_statics: HashSet<IpNet>,
     /// Kernel keys we installed with a metric other than the default.
     metrics: HashMap<IpNet, u32>,
-    /// Kernel routes failing to install.
-    failing: HashSet<RouteKey>,
     /// Kernel changes the FIB thread could not take yet.
     fib_backlog: Option<Vec<bgp_fib::FibChange>>,
     /// The RIB may hold more FIB changes than one hand-off took.
@@ -94,7 +92,6 @@ pub(crate) fn spawn(
         api_routes: BTreeMap::new(),
         config_statics: HashSet::new(),
         metrics: HashMap::new(),
-        failing: HashSet::new(),
         fib_backlog: None,
         fib_more: false,
         gauges_at: Instant::now(),
@@ -366,14 +363,12 @@ impl RibTask {
         let cfg = self.shared.config();
         match ev {
             FibEvent::Outcome { key, errno, op } => {
+                // Listed and counted by the FIB thread (`show fib`, metrics); logged here.
                 if errno != 0 {
                     tracing::warn!(prefix = %key.prefix, ?op, "kernel refused the route: {}", std::io::Error::from_raw_os_error(errno));
-                    self.failing.insert(key);
                 } else {
-                    self.failing.remove(&key);
+                    tracing::info!(prefix = %key.prefix, ?op, "kernel accepted the route after a failure");
                 }
-                lock(&self.shared.fib_counts).failed = self.failing.len() as u64;
-                self.shared.stats.fib_failed(self.failing.len());
             }
             FibEvent::LearnedAdd(r) => {
                 if cfg.file.kernel.learn {
