@@ -240,6 +240,18 @@ impl Peer {
         wrote
     }
 
+    /// Whether the session on connection `id` has a NOTIFICATION, OPEN or KEEPALIVE waiting
+    /// (see [`Session::has_control_message`]): pull it even when the write buffer is full.
+    #[must_use]
+    pub fn has_control_message(&self, id: ConnId) -> bool {
+        let slot = if self.main.conn == Some(id) {
+            Some(&self.main)
+        } else {
+            self.second.as_ref().filter(|s| s.conn == Some(id))
+        };
+        slot.is_some_and(|s| s.session.has_control_message())
+    }
+
     /// The next event of either session.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -592,14 +592,23 @@ impl Session {
         self.actions.pop_front()
     }
 
+    /// Whether a protocol message other than an UPDATE (NOTIFICATION, OPEN, KEEPALIVE) waits
+    /// for [`Session::poll_transmit`]. A driver that stops pulling UPDATEs while its write
+    /// buffer is full must still pull these: they are small, and until they are taken
+    /// [`Session::poll_timeout`] stays at `now` (a NOTIFICATION waiting behind a peer that
+    /// stopped reading would otherwise never be sent, nor the connection closed).
+    #[must_use]
+    pub fn has_control_message(&self) -> bool {
+        self.tx.notification.is_some()
+            || (self.is_connected() && (self.tx.open || self.tx.keepalive))
+    }
+
     /// When to call [`Session::handle_timeout`]: the earliest deadline, or the last `now` seen
     /// while events, actions or protocol messages are waiting to be polled.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let pending = !self.events.is_empty()
-            || !self.actions.is_empty()
-            || self.tx.notification.is_some()
-            || (self.is_connected() && (self.tx.open || self.tx.keepalive));
+        let pending =
+            !self.events.is_empty() || !self.actions.is_empty() || self.has_control_message();
         match (pending, self.now) {
             (true, Some(now)) => Some(now),
             _ => self.timers.next(),

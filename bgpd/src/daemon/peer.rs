@@ -630,7 +630,9 @@ impl PeerTask {
             if self.transmit() {
                 progress = true;
             }
-            self.write_some();
+            if self.write_some() {
+                progress = true;
+            }
             if !progress {
                 break;
             }
@@ -796,7 +798,11 @@ impl PeerTask {
                 shared: &src_shared,
                 id: self.h.id,
             };
-            while c.tx.len() < TX_HIGH {
+            // UPDATEs only while the buffer is below TX_HIGH; a NOTIFICATION or KEEPALIVE also
+            // above it (a peer that stopped reading must still get its hold-timer NOTIFICATION
+            // and be closed; the session's pending output would otherwise keep its timeout at
+            // `now` and this task spinning).
+            while c.tx.len() < TX_HIGH || self.peer.has_control_message(c.id) {
                 let start = c.tx.len();
                 if !self.peer.poll_transmit(now, c.id, &mut c.tx, &mut src) {
                     break;
@@ -816,7 +822,10 @@ impl PeerTask {
         any
     }
 
-    fn write_some(&mut self) {
+    /// Writes what the sockets take; whether a connection was found broken (the session then
+    /// has its loss to process).
+    fn write_some(&mut self) -> bool {
+        let mut broken = Vec::new();
         for c in &mut self.conns {
             while !c.tx.is_empty() {
                 match c.wr.try_write(&c.tx) {
@@ -824,7 +833,16 @@ impl PeerTask {
                         let _ = c.tx.split_to(n);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => break, // the reader sees the close
+                    Err(e) => {
+                        // The connection is gone (reset, broken pipe): what is queued can never
+                        // leave, and a socket in error is always "writable", so waiting on it
+                        // would spin. The session learns of the loss now, not when the reader
+                        // gets round to it.
+                        tracing::debug!("write failed: {e}");
+                        c.tx = BytesMut::new();
+                        broken.push(c.id);
+                        break;
+                    }
                 }
             }
             // A drained buffer is given back: a route reflector with 1,000 clients otherwise
@@ -833,6 +851,11 @@ impl PeerTask {
                 c.tx = BytesMut::new();
             }
         }
+        let any = !broken.is_empty();
+        for id in broken {
+            self.input(Input::Closed(id));
+        }
+        any
     }
 
     async fn close_all(&mut self) {
