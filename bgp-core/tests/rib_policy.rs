@@ -484,3 +484,54 @@ fn prefix_independent_import_filters_run_once_per_update_and_errors_are_counted(
     assert_eq!(name, "broken");
     assert_eq!(e.0, "Can't operate with values of type void");
 }
+
+/// BIRD's kernel `import` filter: kernel-learned routes pass it before they enter the RIB;
+/// naming another filter (or none) re-filters the routes already learned.
+#[test]
+fn kernel_import_filter_applies_to_learned_routes() {
+    let mut rib = Rib::new(RibConfig::new(65000, v4("10.0.0.1")));
+    // if net ~ [ 10.66.1.0/24+ ] then accept; reject;
+    let kimp = Filter::simple(
+        "kimp",
+        vec![
+            Stmt::if_then(net_in("10.66.1.0/24+"), vec![Stmt::Accept]),
+            Stmt::Reject,
+        ],
+    )
+    .unwrap();
+    rib.set_policy("kimp", kimp);
+    rib.set_kernel_import(Some("kimp".into()));
+    let learned = || LocalRoute {
+        next_hop: Some(ip("172.31.0.11")),
+        route_type: RouteType::Unicast,
+        ifname: Some(Arc::from("eth0")),
+        krt_metric: Some(0),
+    };
+    for p in ["10.66.1.0/24", "10.66.2.0/24"] {
+        rib.add_local(SourceKind::Kernel, net(p), learned());
+    }
+    // Static routes do not pass the kernel's import filter.
+    rib.add_local(
+        SourceKind::Static,
+        net("10.66.3.0/24"),
+        LocalRoute {
+            next_hop: None,
+            route_type: RouteType::Blackhole,
+            ifname: None,
+            krt_metric: None,
+        },
+    );
+    let present = |rib: &Rib, p: &str| !rib.routes(&net(p)).is_empty();
+    assert!(present(&rib, "10.66.1.0/24"));
+    assert!(!present(&rib, "10.66.2.0/24"));
+    assert!(present(&rib, "10.66.3.0/24"));
+    // `import all`: the route the filter held back enters the RIB.
+    rib.set_kernel_import(None);
+    assert!(present(&rib, "10.66.2.0/24"));
+    // A kernel withdrawal removes it whatever the filter.
+    rib.remove_local(SourceKind::Kernel, net("10.66.2.0/24"));
+    rib.set_kernel_import(Some("kimp".into()));
+    rib.set_kernel_import(None);
+    assert!(!present(&rib, "10.66.2.0/24"));
+    assert!(present(&rib, "10.66.1.0/24"));
+}

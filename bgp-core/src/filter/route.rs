@@ -66,6 +66,7 @@ pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
         Attr::Dest => Value::Enum(match r.meta.route_type {
             RouteType::Blackhole => EnumValue::RTD_BLACKHOLE,
             RouteType::Unreachable => EnumValue::RTD_UNREACHABLE,
+            RouteType::Prohibit => EnumValue::RTD_PROHIBIT,
             RouteType::Unicast if r.next_hop.is_some() => EnumValue::RTD_ROUTER,
             RouteType::Unicast => EnumValue::RTD_DEVICE,
         }),
@@ -138,9 +139,10 @@ pub(super) fn write(a: Attr, r: &mut RouteAttrs, v: Value, v4: bool) -> R<()> {
             r.meta.route_type = match v {
                 Value::Enum(e) if e == EnumValue::RTD_BLACKHOLE => RouteType::Blackhole,
                 Value::Enum(e) if e == EnumValue::RTD_UNREACHABLE => RouteType::Unreachable,
+                Value::Enum(e) if e == EnumValue::RTD_PROHIBIT => RouteType::Prohibit,
                 Value::Enum(e) if e.kind == EnumKind::Dest => {
                     return Err(RuntimeError(
-                        "Destination can be changed only to blackhole or unreachable",
+                        "Destination can be changed only to blackhole, unreachable or prohibit",
                     ))
                 }
                 _ => {

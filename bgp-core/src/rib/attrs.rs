@@ -54,6 +54,8 @@ pub enum RouteType {
     Blackhole,
     /// Drop with ICMP unreachable.
     Unreachable,
+    /// Drop with ICMP administratively prohibited (BIRD's `prohibit`).
+    Prohibit,
 }
 
 /// How the kernel should reach a route's next hop (Calico's `krt_tunnel`). As text (TOML):

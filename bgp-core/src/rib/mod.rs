@@ -338,6 +338,8 @@ pub(crate) struct Shared {
     pub sources: Vec<Source>,
     pub policies: PolicySet,
     pub kernel_policy: Option<String>,
+    /// The import filter of routes learned from the kernel (BIRD's kernel `import`).
+    pub kernel_import: Option<String>,
     /// Filter runs that ended in a run-time error (the route was rejected).
     pub filter_errors: std::cell::Cell<u64>,
     /// The last such error: the filter's name and the message.
@@ -472,7 +474,11 @@ fn announce_in<K: Key>(
     let Some(source) = sh.sources.get(usize::from(src)) else {
         return;
     };
-    let policy = sh.policy(source.peer.as_ref().and_then(|p| p.import.as_ref()));
+    let import = match source.kind {
+        SourceKind::Kernel => sh.kernel_import.as_ref(),
+        _ => source.peer.as_ref().and_then(|p| p.import.as_ref()),
+    };
+    let policy = sh.policy(import);
     let nh = sh.nh_state(base);
     let base_id = sh.interner.intern(base, nh);
     // Interned results of the filter, each holding one reference: a filter that never reads
@@ -820,6 +826,7 @@ impl Rib {
                 ],
                 policies: PolicySet::new(),
                 kernel_policy: None,
+                kernel_import: None,
                 filter_errors: Default::default(),
                 last_filter_error: Default::default(),
                 nh_states: FastMap::default(),
@@ -877,6 +884,26 @@ impl Rib {
     /// `calico_kernel_programming`); `None` passes everything.
     pub fn set_kernel_policy(&mut self, name: Option<String>) {
         self.sh.kernel_policy = name;
+    }
+
+    /// Names the import filter of kernel-learned routes (BIRD's kernel `import`); `None`
+    /// accepts all. Learned routes are kept before the filter from the first call on, so a
+    /// later call (or [`Rib::reimport`] of [`SourceId::KERNEL`] after the filter's text
+    /// changed) re-filters them.
+    pub fn set_kernel_import(&mut self, name: Option<String>) {
+        let i = usize::from(SourceId::KERNEL.0);
+        self.v4.ensure_source(i);
+        self.v6.ensure_source(i);
+        if let Some(t) = self.v4.src.get_mut(i) {
+            t.pre.get_or_insert_with(FastMap::default);
+        }
+        if let Some(t) = self.v6.src.get_mut(i) {
+            t.pre.get_or_insert_with(FastMap::default);
+        }
+        if self.sh.kernel_import != name {
+            self.sh.kernel_import = name;
+            self.reimport(SourceId::KERNEL);
+        }
     }
 
     /// Adds a BGP peer (not yet established), reusing the slot of a removed one. `None` when

@@ -28,6 +28,11 @@ pub struct GracefulRestartConfig {
     /// back, waiting for its End-of-RIB (RFC 4724 §4.2's optional upper bound; FRR's
     /// `stalepath-time`, default 360 s).
     pub stale_time: Duration,
+    /// Helper only (BIRD's `graceful restart aware`): the capability is announced with restart
+    /// time 0, no flags and no families (RFC 4724 §3 allows a speaker to be a receiving speaker
+    /// only), so the peer keeps nothing for us when we restart; we still keep its routes when
+    /// it restarts.
+    pub aware_only: bool,
 }
 
 impl Default for GracefulRestartConfig {
@@ -38,6 +43,7 @@ impl Default for GracefulRestartConfig {
             forwarding_preserved: true,
             notification: false,
             stale_time: Duration::from_secs(360),
+            aware_only: false,
         }
     }
 }
@@ -207,7 +213,14 @@ impl SessionConfig {
         if self.extended_message {
             caps.push(Capability::ExtendedMessage);
         }
-        if let Some(gr) = &self.graceful_restart {
+        if self.graceful_restart.as_ref().is_some_and(|g| g.aware_only) {
+            caps.push(Capability::GracefulRestart(GracefulRestartCap {
+                restart_state: false,
+                notification: false,
+                restart_time: 0,
+                families: Vec::new(),
+            }));
+        } else if let Some(gr) = &self.graceful_restart {
             caps.push(Capability::GracefulRestart(GracefulRestartCap {
                 restart_state: gr.restarting,
                 notification: gr.notification,

@@ -40,6 +40,8 @@ pub struct PeerCommon {
     pub rr_client: bool,
     pub add_path: AddPathSetting,
     pub graceful_restart_time: Option<u32>,
+    pub graceful_restart: Option<PeerGracefulRestart>,
+    pub gateway: GatewayMode,
     pub import: Option<String>,
     pub export: Option<String>,
     pub max_prefixes: MaxPrefixes,
@@ -74,6 +76,8 @@ macro_rules! impl_common {
                     rr_client: self.rr_client,
                     add_path: self.add_path,
                     graceful_restart_time: self.graceful_restart_time.as_ref().map(|g| *g.get_ref()),
+                    graceful_restart: self.graceful_restart,
+                    gateway: self.gateway,
                     import: self.import.as_ref().map(|s| s.get_ref().clone()),
                     export: self.export.as_ref().map(|s| s.get_ref().clone()),
                     max_prefixes: self.max_prefixes,
@@ -252,7 +256,12 @@ impl Config {
                 .collect(),
         };
         let gr = &self.file.graceful_restart;
-        s.graceful_restart = gr.enabled.then(|| GracefulRestartConfig {
+        let mode = c.graceful_restart.unwrap_or(if gr.enabled {
+            PeerGracefulRestart::On
+        } else {
+            PeerGracefulRestart::Off
+        });
+        s.graceful_restart = (mode != PeerGracefulRestart::Off).then(|| GracefulRestartConfig {
             restart_time: c
                 .graceful_restart_time
                 .unwrap_or(*gr.restart_time.get_ref())
@@ -261,6 +270,7 @@ impl Config {
             forwarding_preserved: true,
             notification: gr.notification,
             stale_time: Duration::from_secs(u64::from(gr.stale_time)),
+            aware_only: mode == PeerGracefulRestart::Aware,
         });
         for (f, lim) in [
             (Family::IPV4_UNICAST, c.max_prefixes.ipv4),

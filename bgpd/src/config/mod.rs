@@ -96,6 +96,9 @@ pub struct Config {
     /// The protocols as BIRD names them (BIRD syntax: `kernel1`, `device1`, `direct1`,
     /// `static1`, the BGP protocols...); empty for TOML.
     pub protocols: Vec<bird::ProtoInfo>,
+    /// The router ID was chosen from the host's interfaces (BIRD syntax without `router id`);
+    /// a reload keeps it, as BIRD does.
+    pub router_id_auto: bool,
 }
 
 impl Config {
@@ -107,7 +110,12 @@ impl Config {
 
     /// Reads `path` again the way this configuration was read (SIGHUP, `bgpd reload`).
     pub fn reread(&self, path: &Path) -> Result<Config, ConfigErrors> {
-        Config::load_with(path, self.load)
+        let mut c = Config::load_with(path, self.load)?;
+        if c.router_id_auto && self.router_id_auto {
+            // BIRD 1.6 (`global_commit`): a configuration without `router id` keeps the old one.
+            c.file.router_id = self.file.router_id.clone();
+        }
+        Ok(c)
     }
 
     /// [`Config::load`] with a forced front-end and/or family.
@@ -134,11 +142,31 @@ impl Config {
     /// A configuration from the lowered BIRD tree (checked like any front-end's; `name`: the
     /// root file, for messages).
     pub fn from_bird(
-        l: bird::Lowered,
+        mut l: bird::Lowered,
         family: FamilyName,
         name: &str,
     ) -> Result<Config, ConfigErrors> {
+        if l.router_id_auto {
+            let addrs = bird::host_addresses();
+            // BIRD 1.6's IPv6 build cannot choose one ("Cannot determine router ID").
+            let chosen = (family == FamilyName::Ipv4)
+                .then(|| bird::router_id_from(&addrs))
+                .flatten();
+            let Some((id, iface)) = chosen else {
+                return Err(ConfigErrors::single(ConfigError {
+                    file: name.to_string(),
+                    line: 0,
+                    col: 0,
+                    key: "bird".into(),
+                    message: "Cannot determine router ID, please configure it manually".into(),
+                }));
+            };
+            tracing::info!(router_id = %id, %iface, "Chosen router ID according to interface");
+            l.file.router_id = serde_spanned::Spanned::new(0..0, id);
+        }
+        let auto = l.router_id_auto;
         let mut c = Config::from_parts(l.file, l.compiled, name, "")?;
+        c.router_id_auto = auto;
         c.format = ConfigFormat::Bird;
         c.family = Some(family);
         c.protocols = l.protocols;
@@ -202,6 +230,7 @@ impl Config {
             format: ConfigFormat::Toml,
             family: None,
             protocols: Vec::new(),
+            router_id_auto: false,
         })
     }
 }

@@ -154,6 +154,10 @@ pub struct Kernel {
     /// Filter applied before routes reach the kernel (Calico's `calico_kernel_programming`).
     #[serde(default)]
     pub export: Option<Spanned<String>>,
+    /// Filter applied to routes learned from the kernel (`learn`) before they enter the RIB
+    /// (BIRD's kernel `import`); default: accept all.
+    #[serde(default)]
+    pub import: Option<Spanned<String>>,
 }
 
 impl Default for Kernel {
@@ -169,6 +173,7 @@ impl Default for Kernel {
             ecmp_max: default_ecmp(),
             tunnel_device: default_tunnel(),
             export: None,
+            import: None,
         }
     }
 }
@@ -290,6 +295,30 @@ pub struct Pool {
     pub export: bool,
 }
 
+/// Per-peer graceful restart (BIRD's `graceful restart on|aware|off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerGracefulRestart {
+    /// Restarting and receiving speaker.
+    On,
+    /// Receiving speaker only.
+    Aware,
+    /// No graceful restart.
+    Off,
+}
+
+/// BIRD's `gateway direct|recursive`: how a BGP next hop becomes the kernel's gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayMode {
+    /// The next hop is installed as the gateway; the kernel resolves it.
+    #[default]
+    Recursive,
+    /// BIRD 1.6's direct mode: a next hop on a directly connected network is the gateway, any
+    /// other is replaced by the peer's address.
+    Direct,
+}
+
 /// `[[static]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,6 +328,12 @@ pub struct StaticRoute {
     /// A blackhole route (an IPAM block).
     #[serde(default)]
     pub blackhole: bool,
+    /// An unreachable route (the kernel answers ICMP unreachable; BIRD's `unreachable`).
+    #[serde(default)]
+    pub unreachable: bool,
+    /// A prohibit route (ICMP administratively prohibited; BIRD's `prohibit`).
+    #[serde(default)]
+    pub prohibit: bool,
     /// Gateway.
     #[serde(default)]
     pub via: Option<IpAddr>,
@@ -430,6 +465,16 @@ macro_rules! peer_settings {
             /// Graceful restart time announced to this peer (overrides `[graceful_restart]`).
             #[serde(default)]
             pub graceful_restart_time: Option<Spanned<u32>>,
+            /// Graceful restart towards this peer (BIRD's `graceful restart on|aware|off`):
+            /// `"on"` (the default while `[graceful_restart] enabled`), `"aware"` (helper only:
+            /// the capability without restart time or families), `"off"` (no capability).
+            #[serde(default)]
+            pub graceful_restart: Option<PeerGracefulRestart>,
+            /// How the kernel route reaches this peer's next hops (BIRD's `gateway`):
+            /// `"recursive"` (default) or `"direct"` (a next hop on a connected network is used
+            /// as is, any other is replaced by the peer's own address).
+            #[serde(default)]
+            pub gateway: GatewayMode,
             /// Import filter (default: accept all).
             #[serde(default)]
             pub import: Option<Spanned<String>>,

@@ -155,6 +155,8 @@ pub(crate) fn validate(
     }
     let kexp = k.export.clone();
     c.policy_ref(&kexp, "kernel.export");
+    let kimp = k.import.clone();
+    c.policy_ref(&kimp, "kernel.import");
 
     // [graceful_restart]
     if *f.graceful_restart.restart_time.get_ref() > 4095 {
@@ -208,23 +210,26 @@ pub(crate) fn validate(
                 "duplicate static route",
             );
         }
-        match (s.blackhole, s.via) {
-            (true, Some(_)) => c.err(
+        let kinds = [s.blackhole, s.unreachable, s.prohibit, s.via.is_some()];
+        match kinds.iter().filter(|k| **k).count() {
+            0 => c.err(
                 Some(s.prefix.span()),
                 &key,
-                "`blackhole` and `via` exclude each other",
+                "needs `via` or one of `blackhole`, `unreachable`, `prohibit` = true",
             ),
-            (false, None) => c.err(
+            1 => {}
+            _ => c.err(
                 Some(s.prefix.span()),
                 &key,
-                "needs `blackhole = true` or `via`",
+                "`via`, `blackhole`, `unreachable` and `prohibit` exclude each other",
             ),
-            (_, Some(v)) if !same_family(v, net.addr()) => c.err(
+        }
+        if s.via.is_some_and(|v| !same_family(v, net.addr())) {
+            c.err(
                 Some(s.prefix.span()),
                 &format!("{key}.via"),
                 "gateway of another address family",
-            ),
-            _ => {}
+            );
         }
         for cm in &s.communities {
             if parse_community(cm.get_ref()).is_none() {

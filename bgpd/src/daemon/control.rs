@@ -172,6 +172,7 @@ impl DaemonControl {
         let dest = match a.meta.route_type {
             RouteType::Blackhole => RouteDest::Blackhole,
             RouteType::Unreachable => RouteDest::Unreachable,
+            RouteType::Prohibit => RouteDest::Prohibit,
             RouteType::Unicast => match (a.next_hop_addr(), a.meta.ifname.as_deref()) {
                 // A local route that knows its interface (kernel-learned, static `dev`).
                 (Some(nh), Some(ifname)) if !is_bgp => {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
 
-use bgp_core::rib::{FibRoute as RibRoute, KernelTunnel, RouteType, SourceKind};
+use bgp_core::rib::{FibRoute as RibRoute, KernelTunnel, RouteType, SourceId, SourceKind};
 use bgp_fib::{Device, FibConfig, FibEvent, FibSocket, NextHop, RouteKind};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
@@ -306,9 +306,13 @@ fn fib_thread(
 }
 
 /// The kernel route for a Loc-RIB route, or `None` when we must not hold one for the prefix.
+/// `direct`: the peers in BIRD's `gateway direct` mode, with their addresses: a next hop of
+/// theirs that is not on a connected network is replaced by the peer's address (BIRD 1.6's
+/// `bgp_set_next_hop`).
 pub(crate) fn kernel_route(
     config: &Config,
     view: &KernelView,
+    direct: &[(SourceId, IpAddr)],
     prefix: IpNet,
     r: &RibRoute,
 ) -> Option<bgp_fib::FibRoute> {
@@ -325,6 +329,7 @@ pub(crate) fn kernel_route(
             RouteKind::Blackhole
         }
         RouteType::Unreachable => RouteKind::Unreachable,
+        RouteType::Prohibit => RouteKind::Prohibit,
         RouteType::Unicast => {
             let pool = config
                 .file
@@ -346,7 +351,12 @@ pub(crate) fn kernel_route(
                 .next_hops
                 .iter()
                 .filter_map(|h| {
-                    let gw = h.addr?;
+                    let mut gw = h.addr?;
+                    if let Some((_, peer)) = direct.iter().find(|(s, _)| *s == h.source) {
+                        if view.onlink_iface(gw).is_none() {
+                            gw = *peer;
+                        }
+                    }
                     let direct = || NextHop {
                         gateway: gw,
                         device: view.onlink_iface(gw).map(Device::Index),
@@ -462,6 +472,7 @@ vxlan = true
         let h = hop(kernel_route(
             &c,
             &v,
+            &[],
             "10.244.3.0/26".parse().unwrap(),
             &bgp("172.31.0.13", None),
         ));
@@ -472,6 +483,7 @@ vxlan = true
         let h = hop(kernel_route(
             &c,
             &v,
+            &[],
             "10.244.3.0/26".parse().unwrap(),
             &bgp("192.168.9.9", None),
         ));
@@ -483,6 +495,7 @@ vxlan = true
         let h = hop(kernel_route(
             &c,
             &v,
+            &[],
             "10.96.3.0/26".parse().unwrap(),
             &bgp("172.31.0.13", None),
         ));
@@ -492,6 +505,7 @@ vxlan = true
         let h = hop(kernel_route(
             &c,
             &v,
+            &[],
             "192.0.2.0/24".parse().unwrap(),
             &bgp("172.31.0.13", None),
         ));
@@ -499,6 +513,7 @@ vxlan = true
         let h = hop(kernel_route(
             &c,
             &v,
+            &[],
             "192.0.2.0/24".parse().unwrap(),
             &bgp("192.168.7.7", None),
         ));
@@ -507,6 +522,7 @@ vxlan = true
         let h = hop(kernel_route(
             &c,
             &v,
+            &[],
             "10.96.3.0/26".parse().unwrap(),
             &bgp("172.31.0.13", Some(KernelTunnel::Direct)),
         ));
@@ -515,6 +531,7 @@ vxlan = true
         assert!(kernel_route(
             &c,
             &v,
+            &[],
             "10.250.1.0/26".parse().unwrap(),
             &bgp("172.31.0.13", None)
         )
@@ -528,13 +545,57 @@ vxlan = true
         r.source = SourceKind::Static;
         r.route_type = RouteType::Blackhole;
         r.next_hops.clear();
-        let k = kernel_route(&c, &v, "10.244.1.0/26".parse().unwrap(), &r).unwrap();
+        let k = kernel_route(&c, &v, &[], "10.244.1.0/26".parse().unwrap(), &r).unwrap();
         assert_eq!((k.kind, k.metric, k.table), (RouteKind::Blackhole, 32, 254));
         assert!(
-            kernel_route(&c, &v, "10.244.1.7/32".parse().unwrap(), &r).is_none(),
+            kernel_route(&c, &v, &[], "10.244.1.7/32".parse().unwrap(), &r).is_none(),
             "Calico skips /32 blocks"
         );
         r.source = SourceKind::Kernel;
-        assert!(kernel_route(&c, &v, "10.244.1.0/26".parse().unwrap(), &r).is_none());
+        assert!(kernel_route(&c, &v, &[], "10.244.1.0/26".parse().unwrap(), &r).is_none());
+    }
+
+    #[test]
+    fn gateway_direct_uses_the_peer_when_the_next_hop_is_not_connected() {
+        let (c, v) = (cfg(), view());
+        let direct = [(SourceId(3), "172.31.0.13".parse().unwrap())];
+        let prefix: IpNet = "192.0.2.0/24".parse().unwrap();
+        // Not on a connected network: the peer's address, on its interface.
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            &direct,
+            prefix,
+            &bgp("198.51.100.9", None),
+        ));
+        assert_eq!(
+            h,
+            NextHop::via("172.31.0.13".parse().unwrap(), Device::Index(2))
+        );
+        // On a connected network: used as is.
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            &direct,
+            prefix,
+            &bgp("172.31.0.20", None),
+        ));
+        assert_eq!(
+            h,
+            NextHop::via("172.31.0.20".parse().unwrap(), Device::Index(2))
+        );
+        // Another source (recursive mode): the next hop as is, the kernel resolves it.
+        let other = [(SourceId(4), "172.31.0.14".parse().unwrap())];
+        let h = hop(kernel_route(
+            &c,
+            &v,
+            &other,
+            prefix,
+            &bgp("198.51.100.9", None),
+        ));
+        assert_eq!(
+            (h.gateway, h.device),
+            ("198.51.100.9".parse().unwrap(), None)
+        );
     }
 }

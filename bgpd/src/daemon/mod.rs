@@ -315,6 +315,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         rib_core.set_policy(name, p);
     }
     rib_core.set_kernel_policy(f.kernel.export.as_ref().map(|e| e.get_ref().clone()));
+    rib_core.set_kernel_import(f.kernel.import.as_ref().map(|e| e.get_ref().clone()));
 
     let fib_enabled = f.kernel.enabled && !opts.no_kernel;
     // Our routes already in the kernel mean we restarted: recover gracefully (BIRD -R).

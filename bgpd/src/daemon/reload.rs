@@ -73,6 +73,10 @@ fn kernel_changes(a: &Kernel, b: &Kernel) -> Vec<&'static str> {
         a.export.as_ref().map(|e| e.get_ref()) != b.export.as_ref().map(|e| e.get_ref()),
         "export",
     );
+    diff(
+        a.import.as_ref().map(|e| e.get_ref()) != b.import.as_ref().map(|e| e.get_ref()),
+        "import",
+    );
     v
 }
 
@@ -142,6 +146,16 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
     let running: Vec<_> = lock(&shared.peers).clone();
     let wanted = new.peers();
     let mut reimport: Vec<SourceId> = Vec::new();
+    // The kernel import filter's text changed: re-filter the learned routes.
+    if new
+        .file
+        .kernel
+        .import
+        .as_ref()
+        .is_some_and(|i| changed_policies.contains(i.get_ref()))
+    {
+        reimport.push(SourceId::KERNEL);
+    }
     for h in &running {
         let spec = lock(&h.spec).clone();
         if spec.origin == crate::config::PeerOrigin::Dynamic {

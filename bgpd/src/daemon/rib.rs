@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use super::fib::{kernel_route, FibBridge, KernelView};
 use super::peer::PeerCmd;
 use super::{lock, BestPath, BestPathChange, LocalRoute, Shared};
-use crate::config::{parse_community, Config, ShutdownMode};
+use crate::config::{parse_community, Config, GatewayMode, ShutdownMode};
 
 /// Messages waiting for the RIB task.
 pub(crate) const CHANNEL_DEPTH: usize = 64;
@@ -276,6 +276,10 @@ impl RibTask {
                     next_hop: s.via,
                     route_type: if s.blackhole {
                         RouteType::Blackhole
+                    } else if s.unreachable {
+                        RouteType::Unreachable
+                    } else if s.prohibit {
+                        RouteType::Prohibit
                     } else {
                         RouteType::Unicast
                     },
@@ -382,6 +386,7 @@ impl RibTask {
                             route_type: match r.route_type {
                                 6 => RouteType::Blackhole,
                                 7 => RouteType::Unreachable,
+                                8 => RouteType::Prohibit,
                                 _ => RouteType::Unicast,
                             },
                             ifname: self.view.links.get(&ifindex).map(|s| s.as_str().into()),
@@ -478,6 +483,7 @@ impl RibTask {
             IpNet::V6(_) => Family::IPV6_UNICAST,
         };
         let mut changes = Vec::new();
+        let direct = direct_gateway_peers(&self.shared);
         for prefix in rib.prefixes(fam) {
             let sel = rib.selected(&prefix);
             if !sel.iter().any(|r| {
@@ -490,7 +496,7 @@ impl RibTask {
             let Some(route) = rib.fib_route(&prefix) else {
                 continue;
             };
-            if let Some(kr) = kernel_route(cfg, &self.view, prefix, &route) {
+            if let Some(kr) = kernel_route(cfg, &self.view, &direct, prefix, &route) {
                 changes.push(bgp_fib::FibChange::Upsert(kr));
             }
         }
@@ -523,6 +529,7 @@ impl RibTask {
             }
         }
         let fib_blocked = self.fib_backlog.is_some();
+        let direct = direct_gateway_peers(&self.shared);
         {
             let rib = &mut *lock(&self.shared.rib);
             self.fib_more = false;
@@ -551,7 +558,7 @@ impl RibTask {
                 if let Some(f) = &self.fib {
                     let kr = route
                         .as_ref()
-                        .and_then(|r| kernel_route(&cfg, &self.view, prefix, r));
+                        .and_then(|r| kernel_route(&cfg, &self.view, &direct, prefix, r));
                     let old = self.metrics.get(&prefix).copied().unwrap_or(f.metric);
                     match kr {
                         Some(kr) => {
@@ -659,6 +666,17 @@ fn direct_address(a: std::net::IpAddr) -> bool {
             !v6.is_loopback() && !v6.is_unspecified() && !v6.is_unicast_link_local()
         }
     }
+}
+
+/// The peers in `gateway direct` mode with their addresses (read before the RIB is locked).
+fn direct_gateway_peers(shared: &super::Shared) -> Vec<(SourceId, std::net::IpAddr)> {
+    lock(&shared.peers)
+        .iter()
+        .filter_map(|p| {
+            let s = lock(&p.spec);
+            (s.common.gateway == GatewayMode::Direct).then_some((p.id, s.address))
+        })
+        .collect()
 }
 
 fn local_of(r: &LocalRoute) -> RibLocal {

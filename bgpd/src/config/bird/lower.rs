@@ -67,6 +67,9 @@ pub struct Lowered {
     pub bfd: Vec<At<Opt>>,
     /// The filters of `filters`, compiled.
     pub compiled: BTreeMap<String, std::sync::Arc<bgp_core::filter::Filter>>,
+    /// No `router id` statement: `file.router_id` is 0.0.0.0 until chosen from the host's
+    /// interfaces as BIRD 1.6 does ([`super::router_id_from`]).
+    pub router_id_auto: bool,
 }
 
 fn err<T>(pos: Pos, msg: impl Into<String>) -> Result<T, BirdError> {
@@ -118,6 +121,7 @@ pub fn lower(tree: &Tree, family: FamilyName) -> Result<Lowered, BirdError> {
         defines: Vec::new(),
         bfd: Vec::new(),
         compiled: BTreeMap::new(),
+        router_id_auto: false,
     };
     let mut kernel_seen: Option<Pos> = None;
     let mut direct_seen: Option<Pos> = None;
@@ -235,13 +239,8 @@ pub fn lower(tree: &Tree, family: FamilyName) -> Result<Lowered, BirdError> {
             }
         }
     }
-    let Some(rid) = router_id else {
-        return err(
-            Pos::default(),
-            "no `router id` (bgpd does not pick one from the interfaces)",
-        );
-    };
-    out.file.router_id = sp(rid);
+    out.router_id_auto = router_id.is_none();
+    out.file.router_id = sp(router_id.unwrap_or(Ipv4Addr::UNSPECIFIED));
     // Our AS: the BGP template's `local as` (confd's `bgp_template`), else the first
     // protocol's; protocols with another `local as` keep theirs per peer.
     let asn = template_asn.or(locals.first().copied()).unwrap_or(65535);
@@ -270,6 +269,22 @@ pub fn lower(tree: &Tree, family: FamilyName) -> Result<Lowered, BirdError> {
         out.file.kernel.enabled = false;
     }
     out.filters = l.filters;
+    // The defaults (`export none` of BGP and kernel protocols without an `export`) refer to
+    // `@none` without a clause having registered it.
+    let uses_none = out
+        .file
+        .kernel
+        .export
+        .as_ref()
+        .is_some_and(|e| e.get_ref() == NONE)
+        || out
+            .file
+            .peers
+            .iter()
+            .any(|p| p.export.as_ref().is_some_and(|e| e.get_ref() == NONE));
+    if uses_none {
+        out.filters.insert(NONE.to_string(), FilterSrc::None);
+    }
     Ok(out)
 }
 
@@ -373,6 +388,7 @@ impl<'a> Lower<'a> {
         for o in opts {
             match &o.v {
                 Opt::Import(FilterRef::All) | Opt::Export(_) => {}
+                Opt::Import(_) if kind == Kind::Kernel => {}
                 Opt::Import(_) => {
                     return err(
                         o.pos,
@@ -420,9 +436,12 @@ impl<'a> Lower<'a> {
                 Opt::Export(r) => {
                     k.export = Some(sp(self.filter(name, "export", r)?));
                 }
+                Opt::Import(FilterRef::All) => k.import = None,
+                Opt::Import(r) => {
+                    k.import = Some(sp(self.filter(name, "import", r)?));
+                }
                 Opt::DeviceRoutes(false)
                 | Opt::GracefulRestart(_)
-                | Opt::Import(_)
                 | Opt::Description(_)
                 | Opt::Debug
                 | Opt::Preference(_)
@@ -520,25 +539,35 @@ impl<'a> Lower<'a> {
                     if out.iter().any(|s| *s.prefix.get_ref() == net.v) {
                         return err(net.pos, format!("duplicate static route {}", net.v));
                     }
-                    let (blackhole, via) = match t {
-                        RouteTarget::Blackhole => (true, None),
+                    let mut route = StaticRoute {
+                        prefix: sp(net.v),
+                        blackhole: false,
+                        unreachable: false,
+                        prohibit: false,
+                        via: None,
+                        communities: Vec::new(),
+                    };
+                    match t {
+                        RouteTarget::Blackhole => route.blackhole = true,
+                        RouteTarget::Unreachable => route.unreachable = true,
+                        RouteTarget::Prohibit => route.prohibit = true,
                         RouteTarget::Via(a) => {
                             if !same_family(*a, self.family) {
-                                return err(net.pos, format!("gateway {a} is not of the route's family"));
+                                return err(
+                                    net.pos,
+                                    format!("gateway {a} is not of the route's family"),
+                                );
                             }
-                            (false, Some(*a))
+                            route.via = Some(*a);
                         }
-                        RouteTarget::ViaIface(_) => return err(net.pos, "static routes `via \"interface\"` are not supported"),
-                        RouteTarget::Unreachable | RouteTarget::Prohibit => {
-                            return err(net.pos, "`unreachable` and `prohibit` static routes are not supported (use `blackhole`)")
+                        RouteTarget::ViaIface(_) => {
+                            return err(
+                                net.pos,
+                                "static routes `via \"interface\"` are not supported",
+                            )
                         }
-                    };
-                    out.push(StaticRoute {
-                        prefix: sp(net.v),
-                        blackhole,
-                        via,
-                        communities: Vec::new(),
-                    });
+                    }
+                    out.push(route);
                 }
                 Opt::Description(_)
                 | Opt::Debug

@@ -1,7 +1,7 @@
 //! DOC: a `protocol bgp` onto a `[[peers]]` entry: every option of Calico's templates mapped
 //! (see `docs/bird-config.md` for the table), BIRD 1.6's defaults where bgpd's differ
-//! (`export none`, `multihop` alone = 64, graceful restart `aware`), the family checked
-//! against the daemon's.
+//! (`export none`, `multihop` alone = 64, graceful restart `aware`, `gateway direct` for a
+//! single-hop eBGP neighbor), the family checked against the daemon's.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -54,6 +54,9 @@ impl Lower<'_> {
             rr_client: false,
             add_path: AddPathSetting::Off,
             graceful_restart_time: None,
+            // BIRD 1.6's default: `graceful restart aware`.
+            graceful_restart: Some(PeerGracefulRestart::Aware),
+            gateway: GatewayMode::Recursive,
             import: None,
             export: None,
             max_prefixes: MaxPrefixes::default(),
@@ -71,6 +74,7 @@ impl Lower<'_> {
         };
         let mut next_hop_self = false;
         let mut next_hop_keep = false;
+        let mut gateway: Option<(Pos, GatewayMode)> = None;
         for o in opts {
             let pos = o.pos;
             match &o.v {
@@ -85,9 +89,7 @@ impl Lower<'_> {
                     }
                 }
                 Opt::Export(r) => export = Some(sp(self.filter(name, "export", r)?)),
-                Opt::RouterId(_) => {
-                    return err(pos, "a per-protocol `router id` is not supported")
-                }
+                Opt::RouterId(_) => return err(pos, "a per-protocol `router id` is not supported"),
                 Opt::LocalAs { address, asn } => {
                     if let Some(a) = asn {
                         local_as = Some(*a as u32);
@@ -111,7 +113,10 @@ impl Lower<'_> {
                 }
                 Opt::SourceAddress(a) => {
                     if !super::lower::same_family(*a, self.family) {
-                        return err(pos, format!("source address {a} is not of the neighbor's family"));
+                        return err(
+                            pos,
+                            format!("source address {a} is not of the neighbor's family"),
+                        );
                     }
                     peer.source_address = Some(*a);
                 }
@@ -133,10 +138,13 @@ impl Lower<'_> {
                         AddPaths::On => AddPathSetting::Both,
                     }
                 }
-                Opt::GracefulRestart(GrMode::Off) => {
-                    return err(pos, "`graceful restart off` is not supported per protocol (bgpd announces graceful restart to every peer)")
+                Opt::GracefulRestart(m) => {
+                    peer.graceful_restart = Some(match m {
+                        GrMode::On => PeerGracefulRestart::On,
+                        GrMode::Aware => PeerGracefulRestart::Aware,
+                        GrMode::Off => PeerGracefulRestart::Off,
+                    })
                 }
-                Opt::GracefulRestart(_) => {}
                 Opt::GracefulRestartTime(t) => peer.graceful_restart_time = Some(sp(*t as u32)),
                 Opt::KeepaliveTime(t) => peer.keepalive_time = Some(*t as u16),
                 Opt::HoldTime(t) => {
@@ -145,28 +153,36 @@ impl Lower<'_> {
                     }
                     peer.hold_time = Some(sp(*t as u16));
                 }
-                Opt::StartupHoldTime(_) => {
-                    return err(pos, "`startup hold time` is not supported")
-                }
+                Opt::StartupHoldTime(_) => return err(pos, "`startup hold time` is not supported"),
                 Opt::ConnectDelayTime(t) => peer.connect_delay_time = Some(*t as u16),
                 Opt::ConnectRetryTime(t) => peer.connect_retry_time = Some(*t as u16),
                 Opt::ErrorWaitTime(a, b) => peer.error_wait_time = Some([*a as u16, *b as u16]),
-                Opt::ErrorForgetTime(_) => {
-                    return err(pos, "`error forget time` is not supported")
-                }
-                Opt::Gateway { recursive: true } => {}
-                Opt::Gateway { recursive: false } => {
-                    return err(pos, "`gateway direct` is not supported (bgpd resolves next hops as `gateway recursive`)")
+                Opt::ErrorForgetTime(_) => return err(pos, "`error forget time` is not supported"),
+                Opt::Gateway { recursive } => {
+                    gateway = Some((
+                        pos,
+                        if *recursive {
+                            GatewayMode::Recursive
+                        } else {
+                            GatewayMode::Direct
+                        },
+                    ))
                 }
                 Opt::Bfd(b) => {
                     peer.bfd = Some(crate::config::bfd::BfdSetting::Enabled(*b));
                 }
                 Opt::EnableRouteRefresh(true) | Opt::EnableAs4(true) => {}
                 Opt::EnableRouteRefresh(false) | Opt::EnableAs4(false) => {
-                    return err(pos, "disabling route refresh or 4-octet AS numbers is not supported")
+                    return err(
+                        pos,
+                        "disabling route refresh or 4-octet AS numbers is not supported",
+                    )
                 }
                 other => {
-                    return err(pos, format!("option {} is not valid in a bgp protocol", opt_word(other)))
+                    return err(
+                        pos,
+                        format!("option {} is not valid in a bgp protocol", opt_word(other)),
+                    )
                 }
             }
         }
@@ -198,6 +214,18 @@ impl Lower<'_> {
             // `multihop;` alone: BIRD 1.6 uses TTL 64.
             Some(None) => Some(sp(64)),
             None => None,
+        };
+        // BIRD 1.6 (`bgp_check_config`): direct mode for a single-hop eBGP neighbor unless set;
+        // a multihop session cannot use it.
+        peer.gateway = match gateway {
+            Some((pos, GatewayMode::Direct)) if peer.multihop.is_some() => {
+                return err(pos, "Multihop BGP cannot use direct gateway mode")
+            }
+            Some((_, g)) => g,
+            None if peer.multihop.is_none() && local_as.is_some_and(|l| l != asn as u32) => {
+                GatewayMode::Direct
+            }
+            None => GatewayMode::Recursive,
         };
         peer.next_hop = match (next_hop_self, next_hop_keep) {
             (true, true) => {

@@ -15,6 +15,7 @@ pub mod ast;
 mod check;
 mod cursor;
 mod filter_parse;
+mod host;
 pub mod lexer;
 mod lower;
 mod lower_bgp;
@@ -25,6 +26,7 @@ pub mod source;
 use std::fmt;
 use std::path::Path;
 
+pub use host::{host_addresses, router_id_from, HostAddress};
 pub use lower::{Lowered, ProtoInfo};
 pub use source::{Files, Fs, MemFiles};
 

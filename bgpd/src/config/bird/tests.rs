@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::config::{Config, GatewayMode, PeerGracefulRestart};
 
 /// Loads `files` (name, text) from memory, the first being the root.
 pub(super) fn load_mem(files: &[(&str, &str)], family: FamilyName) -> Result<Lowered, String> {
@@ -480,7 +481,6 @@ fn error_vectors() {
         ("router id 10.0.0.1", "1:19: syntax error: expected `;`, found end of file"),
         ("router id 1.2.3.4;\nroute 1;", "2:1: unsupported statement `route`"),
         ("router id 0.0.0.0;", "1:11: router id must not be 0.0.0.0"),
-        ("", "0:0: no `router id` (bgpd does not pick one from the interfaces)"),
         ("router id 1.2.3.4;\nprotocol ospf { }", "2:10: unsupported protocol type `ospf`"),
         ("router id 1.2.3.4;\nprotocol bgp x { neighbor 10.0.0.2 as 1; }", "2:1: BGP protocol `x` has no `local as`"),
         ("router id 1.2.3.4;\nprotocol bgp x { local as 1; }", "2:1: BGP protocol `x` has no `neighbor`"),
@@ -506,7 +506,8 @@ fn error_vectors() {
         ("router id 1.2.3.4;\nprotocol kernel { }\nprotocol kernel { }", "3:1: a second kernel protocol (the first is at line 2): bgpd programs one kernel table"),
         ("router id 1.2.3.4;\nprotocol kernel { metric 5000000000; }", "2:26: value 5000000000 out of range 0..4294967295"),
         ("router id 1.2.3.4;\nprotocol bgp x { local as 1; neighbor 10.0.0.2 as 2; hold time 2; }", "2:54: hold time must be 0 or at least 3"),
-        ("router id 1.2.3.4;\nprotocol bgp x { local as 1; neighbor 10.0.0.2 as 2; gateway direct; }", "2:54: `gateway direct` is not supported (bgpd resolves next hops as `gateway recursive`)"),
+        ("router id 1.2.3.4;\nprotocol bgp x { local as 1; neighbor 10.0.0.2 as 2; multihop; gateway direct; }", "2:64: Multihop BGP cannot use direct gateway mode"),
+        ("router id 1.2.3.4;\nprotocol static { route 10.0.0.0/8 via \"eth0\"; }", "2:25: static routes `via \"interface\"` are not supported"),
         ("router id 1.2.3.4;\nprotocol bgp x { local as 1; neighbor 10.0.0.2 as 2; next hop self; next hop keep; }", "2:1: BGP protocol `x` has both `next hop self` and `next hop keep`"),
         ("router id 1.2.3.4;\nprotocol bgp x { local as 1; neighbor 10.0.0.2 as 2; import limit 5; }", "2:61: import/export limits and `import keep filtered` are not supported"),
         ("router id 1.2.3.4;\nprotocol bgp x { local as 1; neighbor 10.0.0.2 as 2; rr cluster id 1.2.3.4; }\nprotocol bgp y { local as 1; neighbor 10.0.0.3 as 2; rr cluster id 1.2.3.5; }", "3:54: `rr cluster id 1.2.3.5` differs from 1.2.3.4 given before: one cluster id per daemon is supported"),
@@ -560,4 +561,158 @@ fn ipv6_family() {
         e,
         "bird6.cfg:2:25: route 10.0.0.0/8 is not of this daemon's family, IPv6 (bird6)"
     );
+}
+
+#[test]
+fn static_route_kinds() {
+    let l = v4(&format!(
+        "{HEAD}protocol static {{ route 10.0.0.0/8 blackhole; route 10.1.0.0/16 via 192.0.2.1; \
+         route 10.2.0.0/16 unreachable; route 10.3.0.0/16 prohibit; }}\n"
+    ))
+    .unwrap();
+    let kinds: Vec<(String, bool, bool, bool, Option<std::net::IpAddr>)> = l
+        .file
+        .statics
+        .iter()
+        .map(|s| {
+            (
+                s.prefix.get_ref().to_string(),
+                s.blackhole,
+                s.unreachable,
+                s.prohibit,
+                s.via,
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("10.0.0.0/8".into(), true, false, false, None),
+            (
+                "10.1.0.0/16".into(),
+                false,
+                false,
+                false,
+                Some("192.0.2.1".parse().unwrap())
+            ),
+            ("10.2.0.0/16".into(), false, true, false, None),
+            ("10.3.0.0/16".into(), false, false, true, None),
+        ]
+    );
+    // The lowered file passes the model's own validation.
+    Config::from_bird(l, FamilyName::Ipv4, "bird.cfg").unwrap();
+}
+
+#[test]
+fn graceful_restart_and_gateway_per_protocol() {
+    let l = v4(&format!(
+        "{HEAD}template bgp t {{ local as 64512; }}\n\
+         protocol bgp plain from t {{ neighbor 10.0.0.2 as 64512; }}\n\
+         protocol bgp on from t {{ neighbor 10.0.0.3 as 64512; graceful restart; }}\n\
+         protocol bgp off from t {{ neighbor 10.0.0.4 as 64512; graceful restart off; }}\n\
+         protocol bgp aware from t {{ neighbor 10.0.0.5 as 64512; graceful restart aware; }}\n\
+         protocol bgp ebgp from t {{ neighbor 10.0.0.6 as 65001; }}\n\
+         protocol bgp ebgp_mh from t {{ neighbor 10.0.0.7 as 65001; multihop; }}\n\
+         protocol bgp ebgp_rec from t {{ neighbor 10.0.0.8 as 65001; gateway recursive; }}\n\
+         protocol bgp ibgp_direct from t {{ neighbor 10.0.0.9 as 64512; gateway direct; }}\n"
+    ))
+    .unwrap();
+    let got: Vec<(&str, Option<PeerGracefulRestart>, GatewayMode)> = l
+        .file
+        .peers
+        .iter()
+        .map(|p| (p.name.get_ref().as_str(), p.graceful_restart, p.gateway))
+        .collect();
+    use GatewayMode::*;
+    use PeerGracefulRestart::*;
+    assert_eq!(
+        got,
+        vec![
+            // BIRD 1.6's default is `graceful restart aware`.
+            ("plain", Some(Aware), Recursive),
+            ("on", Some(On), Recursive),
+            ("off", Some(Off), Recursive),
+            ("aware", Some(Aware), Recursive),
+            // BIRD 1.6: direct by default for a single-hop eBGP neighbor only.
+            ("ebgp", Some(Aware), Direct),
+            ("ebgp_mh", Some(Aware), Recursive),
+            ("ebgp_rec", Some(Aware), Recursive),
+            ("ibgp_direct", Some(Aware), Direct),
+        ]
+    );
+    // What each announces in its OPEN.
+    let c = Config::from_bird(l, FamilyName::Ipv4, "bird.cfg").unwrap();
+    let peers = c.peers();
+    let gr = |name: &str| {
+        let p = peers.iter().find(|p| p.name == name).unwrap();
+        c.session_config(p, false)
+            .open()
+            .capabilities
+            .into_iter()
+            .find_map(|cap| match cap {
+                bgp_core::wire::Capability::GracefulRestart(g) => Some(g),
+                _ => None,
+            })
+    };
+    let on = gr("on").unwrap();
+    assert_eq!((on.restart_time, on.families.len()), (120, 1));
+    assert_eq!(gr("off"), None);
+    let aware = gr("aware").unwrap();
+    assert_eq!(
+        (
+            aware.restart_time,
+            aware.families.len(),
+            aware.restart_state,
+            aware.notification
+        ),
+        (0, 0, false, false)
+    );
+}
+
+#[test]
+fn router_id_absent_is_chosen_later() {
+    let l = v4("protocol device { }\n").unwrap();
+    assert!(l.router_id_auto);
+    assert!(l.file.router_id.get_ref().is_unspecified());
+    let l = v4(HEAD).unwrap();
+    assert!(!l.router_id_auto);
+    // bird6 cannot choose one (BIRD 1.6's IPv6 build dies: "Cannot determine router ID").
+    let l = load_mem(&[("bird6.cfg", "protocol device { }\n")], FamilyName::Ipv6).unwrap();
+    let e = Config::from_bird(l, FamilyName::Ipv6, "bird6.cfg").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("Cannot determine router ID, please configure it manually"),
+        "{e}"
+    );
+}
+
+#[test]
+fn kernel_import_filters() {
+    let l = v4(&format!(
+        "{HEAD}filter kimp {{ if net ~ 10.66.0.0/16 then accept; reject; }}\n\
+         protocol kernel {{ learn; import filter kimp; export all; }}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        l.file.kernel.import.as_ref().map(|i| i.get_ref().as_str()),
+        Some("kimp")
+    );
+    let l = v4(&format!(
+        "{HEAD}protocol kernel {{ learn; import where net ~ 10.66.0.0/16; }}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        l.file.kernel.import.as_ref().map(|i| i.get_ref().as_str()),
+        Some("@kernel1.import")
+    );
+    let c = Config::from_bird(l, FamilyName::Ipv4, "bird.cfg").unwrap();
+    assert!(c.filters.contains_key("@kernel1.import"));
+    for (text, want) in [("import all;", None), ("import none;", Some("@none"))] {
+        let l = v4(&format!("{HEAD}protocol kernel {{ learn; {text} }}\n")).unwrap();
+        assert_eq!(
+            l.file.kernel.import.as_ref().map(|i| i.get_ref().as_str()),
+            want,
+            "{text}"
+        );
+    }
 }
