@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use bgpd_lab::bird::{Bird, BirdVersion};
 use bgpd_lab::kernel::KernelRoute;
-use bgpd_lab::{wait_observing, Family, Lab, NodeNet, Observed, Process};
-use common::{cli, protocols, routes, wait_all_established, wait_kernel};
+use bgpd_lab::{wait_observing, Family, Lab, NodeNet, Observed};
+use common::{protocols, routes, start_bird_cfg as start_bgpd, wait_all_established, wait_kernel};
 
 const NODES: [(&str, u8); 3] = [("a", 11), ("b", 12), ("c", 13)];
 const ALWAYS_POOL: &str = "10.244.0.0/16";
@@ -207,35 +207,6 @@ fn for_bird16(t: &[String; 3]) -> String {
         .replace("include \"bird_ipam.cfg\";", &t[2]);
     re.replace_all(&flat, r#"print "krt_tunnel $1";"#)
         .into_owned()
-}
-
-/// `bgpd -c <node>/bird.cfg -s <node>/bgpd.ctl`.
-fn start_bgpd(n: &NodeNet) -> Process {
-    let sock = common::socket(n);
-    let _ = std::fs::remove_file(&sock);
-    let argv: Vec<String> = vec![
-        "ip".into(),
-        "netns".into(),
-        "exec".into(),
-        n.ns.clone(),
-        env!("CARGO_BIN_EXE_bgpd").into(),
-        "-c".into(),
-        n.path("bird.cfg").display().to_string(),
-        "-s".into(),
-        sock.display().to_string(),
-    ];
-    let mut p = Process::spawn("bgpd", &argv, &n.path("bgpd.1.log")).unwrap();
-    bgpd_lab::wait_until(
-        Duration::from_secs(15),
-        Duration::from_millis(50),
-        "bgpd control socket answers",
-        || {
-            p.ensure_running()?;
-            Ok(cli(n, &["show", "status", "--json"]).is_ok())
-        },
-    )
-    .unwrap();
-    p
 }
 
 fn find<'a>(r: &'a [KernelRoute], dst: &str) -> Option<&'a KernelRoute> {

@@ -234,3 +234,33 @@ pub fn nstat(ns: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 pub mod raw;
+
+/// `bgpd -c <node>/bird.cfg -s <node>/bgpd.ctl` (BIRD syntax, the file already written), once
+/// its control socket answers.
+pub fn start_bird_cfg(n: &NodeNet) -> Process {
+    let sock = socket(n);
+    let _ = std::fs::remove_file(&sock);
+    let argv: Vec<String> = vec![
+        "ip".into(),
+        "netns".into(),
+        "exec".into(),
+        n.ns.clone(),
+        env!("CARGO_BIN_EXE_bgpd").into(),
+        "-c".into(),
+        n.path("bird.cfg").display().to_string(),
+        "-s".into(),
+        sock.display().to_string(),
+    ];
+    let mut p = Process::spawn("bgpd", &argv, &n.path("bgpd.1.log")).unwrap();
+    bgpd_lab::wait_until(
+        Duration::from_secs(15),
+        Duration::from_millis(50),
+        "bgpd control socket answers",
+        || {
+            p.ensure_running()?;
+            Ok(cli(n, &["show", "status", "--json"]).is_ok())
+        },
+    )
+    .unwrap();
+    p
+}
