@@ -386,8 +386,9 @@ fn route_info(r: &RouteEntry) -> String {
     }
 }
 
-/// One route (`rt_show_rte`), with its attribute lines when `verbose`.
-pub fn route(w: &mut ReplyWriter, r: &RouteEntry, verbose: bool, tf: &TimeFmt) {
+/// One route (`rt_show_rte`), with its attribute lines when `verbose`; the prefix column is
+/// blank unless it is the `first` route shown of its network (`rt_show_net`).
+pub fn route(w: &mut ReplyWriter, r: &RouteEntry, first: bool, verbose: bool, tf: &TimeFmt) {
     let from = match r.from {
         Some(f) if !is_gateway(&r.dest, f) => format!(" from {f}"),
         _ => String::new(),
@@ -396,7 +397,11 @@ pub fn route(w: &mut ReplyWriter, r: &RouteEntry, verbose: bool, tf: &TimeFmt) {
         1007,
         &format!(
             "{:<18} {} [{} {}{}]{}{}",
-            r.prefix.to_string(),
+            if first {
+                r.prefix.to_string()
+            } else {
+                String::new()
+            },
             via(&r.dest),
             r.protocol,
             tf.short(r.since),
@@ -517,6 +522,17 @@ pub fn fib_row(w: &mut ReplyWriter, f: &FibEntry) {
             f.state
         ),
     );
+    // ECMP: one line per next hop, as `show route` prints a multipath route.
+    if let RouteDest::Via { nexthops } = &f.dest {
+        if nexthops.len() > 1 {
+            for (gw, ifname) in nexthops {
+                w.cont(
+                    1100,
+                    &format!("\tvia {gw} on {}", ifname.as_deref().unwrap_or("???")),
+                );
+            }
+        }
+    }
 }
 
 /// `show fib` summary, the last line (code 0100).

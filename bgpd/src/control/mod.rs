@@ -548,6 +548,8 @@ impl Conn {
         };
         let tf = self.tf();
         let mut shown: u64 = 0;
+        // BIRD prints a network's prefix on its first route shown only (`rt_show_net`).
+        let mut last_net = None;
         loop {
             let qq = q.clone();
             let routes = self.call(move |c| c.routes(&qq)).await?;
@@ -559,7 +561,9 @@ impl Conn {
                         let item = format!("{sep}{}", json::to_string(r));
                         self.w.fragments(JSON_CODE, &item);
                     } else {
-                        bird::route(&mut self.w, r, args.all, &tf);
+                        let first = last_net != Some(r.prefix);
+                        last_net = Some(r.prefix);
+                        bird::route(&mut self.w, r, first, args.all, &tf);
                     }
                     shown += 1;
                 }

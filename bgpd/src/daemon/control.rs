@@ -551,7 +551,7 @@ impl Control for DaemonControl {
                     nexthops: r
                         .nexthops
                         .iter()
-                        .filter_map(|h| Some((h.gateway?, Some(h.ifindex.to_string()))))
+                        .filter_map(|h| Some((h.gateway?, Some(ifname(h.ifindex)))))
                         .collect::<Vec<(IpAddr, Option<String>)>>(),
                 },
             };
@@ -638,6 +638,21 @@ pub(crate) fn fib_counts(read_back: usize, failed: u64, stats: &super::Stats) ->
         failed,
         pending: stats.fib_pending(),
     }
+}
+
+/// The name of interface `index` in the daemon's namespace (the index as text if it is gone).
+fn ifname(index: u32) -> String {
+    let mut buf = [0u8; libc::IF_NAMESIZE];
+    // SAFETY: `buf` holds IF_NAMESIZE bytes, as if_indextoname requires; it writes a
+    // NUL-terminated name into it or returns NULL.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return index.to_string();
+    }
+    std::ffi::CStr::from_bytes_until_nul(&buf)
+        .ok()
+        .and_then(|c| c.to_str().ok())
+        .map_or_else(|| index.to_string(), String::from)
 }
 
 /// `show fib`'s row for a route the kernel refused: the route as wanted, the error as state.
