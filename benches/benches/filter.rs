@@ -295,6 +295,7 @@ fn run_all(f: &Filter, routes: &[Route]) -> usize {
                 source: r.source,
                 from: None,
                 proto: "Mesh_10_192_0_3",
+                bgp_export: false,
             },
             &r.attrs,
         );
@@ -319,6 +320,7 @@ fn benches(c: &mut Criterion) {
                 source: r.source,
                 from: None,
                 proto: "p",
+                bgp_export: false,
             };
             assert_eq!(
                 f.run(&ctx, &r.attrs).error,

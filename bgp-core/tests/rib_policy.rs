@@ -115,6 +115,7 @@ fn run(f: &Filter, prefix: &str, r: &RouteAttrs, source: SourceKind) -> bgp_core
             source,
             from: None,
             proto: "t",
+            bgp_export: false,
         },
         r,
     )

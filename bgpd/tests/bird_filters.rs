@@ -58,6 +58,7 @@ fn run(f: &Filter, prefix: &str, source: SourceKind, r: &RouteAttrs) -> Outcome 
         source,
         from,
         proto: "Mesh_10_192_0_3",
+        bgp_export: false,
     };
     let o = f.run(&ctx, r);
     if let Some(e) = &o.error {

@@ -38,6 +38,11 @@ pub struct RouteCtx<'a> {
     pub from: Option<IpAddr>,
     /// The protocol's name (`proto`).
     pub proto: &'a str,
+    /// The route is on its way to a BGP neighbor with the attributes the BGP protocol gave it
+    /// for that neighbor (BIRD 1.6 runs the export filter after `bgp_create_attrs` /
+    /// `bgp_update_attrs`: our AS prepended towards eBGP, next hop self): `bgp_next_hop` is the
+    /// outgoing next hop whatever the route's source.
+    pub bgp_export: bool,
 }
 
 /// The result of running a filter on a route.

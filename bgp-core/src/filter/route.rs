@@ -96,6 +96,11 @@ pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
             .as_ref()
             .map_or(Value::Void, |x| Value::Path(Arc::new(x.clone()))),
         Attr::BgpNextHop => match ctx.source {
+            _ if ctx.bgp_export => r
+                .next_hop
+                .as_ref()
+                .and_then(ip_of)
+                .map_or(Value::Void, Value::Ip),
             SourceKind::Bgp => r
                 .next_hop
                 .as_ref()

@@ -41,6 +41,7 @@ fn run_on(body: Vec<Stmt>, prefix: &str, source: SourceKind, r: &RouteAttrs) -> 
         source,
         from: Some("10.192.0.5".parse().unwrap()),
         proto: "Mesh_10_192_0_5",
+        bgp_export: false,
     };
     f.run(&ctx, r)
 }

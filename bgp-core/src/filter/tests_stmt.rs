@@ -28,6 +28,7 @@ fn ctx_run(f: &Filter, prefix: &str, r: &RouteAttrs) -> Outcome {
             source: SourceKind::Bgp,
             from: None,
             proto: "p",
+            bgp_export: false,
         },
         r,
     )

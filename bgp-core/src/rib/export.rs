@@ -131,7 +131,7 @@ pub(crate) fn export_path(
     out.attrs.origin.get_or_insert(Origin::Igp);
     out.attrs.as_path.get_or_insert_with(AsPath::new);
     if let Some(pol) = sh.policy(tcfg.export.as_ref()) {
-        let o = sh.run_filter(&pol, s, prefix, &out);
+        let o = sh.run_export_filter(&pol, s, prefix, &out);
         if o.verdict == Verdict::Reject {
             return None;
         }

@@ -415,6 +415,29 @@ impl Shared {
         prefix: &IpNet,
         attrs: &RouteAttrs,
     ) -> Outcome {
+        self.run_filter_as(f, s, prefix, attrs, false)
+    }
+
+    /// [`Shared::run_filter`] for a BGP export filter: `attrs` are what the neighbor would
+    /// receive (see [`RouteCtx::bgp_export`]).
+    pub fn run_export_filter(
+        &self,
+        f: &Filter,
+        s: &Source,
+        prefix: &IpNet,
+        attrs: &RouteAttrs,
+    ) -> Outcome {
+        self.run_filter_as(f, s, prefix, attrs, true)
+    }
+
+    fn run_filter_as(
+        &self,
+        f: &Filter,
+        s: &Source,
+        prefix: &IpNet,
+        attrs: &RouteAttrs,
+        bgp_export: bool,
+    ) -> Outcome {
         let proto = match (&s.peer, s.kind) {
             (Some(p), _) => p.name.as_str(),
             (None, SourceKind::Static) => "static",
@@ -427,6 +450,7 @@ impl Shared {
             source: s.kind,
             from: s.addr,
             proto,
+            bgp_export,
         };
         let o = f.run(&ctx, attrs);
         if let Some(e) = o.error {

@@ -293,6 +293,7 @@ mod tests {
                 source: SourceKind::Bgp,
                 from: None,
                 proto: "t",
+                bgp_export: false,
             },
             r,
         );
