@@ -75,8 +75,9 @@ fn unicast_v4() -> impl Strategy<Value = Ipv4Addr> {
 }
 
 fn as_path(four: bool) -> impl Strategy<Value = AsPath> {
+    // AS 0 is malformed (RFC 7607).
     let asn = if four {
-        any::<u32>().boxed()
+        (1u32..=u32::MAX).boxed()
     } else {
         (1u32..=65535).boxed()
     };
@@ -98,7 +99,8 @@ fn as_path(four: bool) -> impl Strategy<Value = AsPath> {
 /// Valid attributes; unknown ones are optional transitive with the Partial bit, as decoding
 /// leaves them.
 fn attrs(four: bool, announce_v4: bool) -> impl Strategy<Value = PathAttributes> {
-    let unknown_codes = prop_oneof![11u8..14, 19u8..32, 33u8..=255];
+    // 25 (IPv6 Address Specific Extended Community) has its length checked: not arbitrary.
+    let unknown_codes = prop_oneof![11u8..14, 19u8..25, 26u8..32, 33u8..=255];
     (
         (
             option::of(prop_oneof![
@@ -149,7 +151,7 @@ fn attrs(four: bool, announce_v4: bool) -> impl Strategy<Value = PathAttributes>
                     local_pref: lp,
                     atomic_aggregate: atomic,
                     aggregator: agg.map(|(a, ip)| Aggregator {
-                        asn: if four { a } else { a % 65536 },
+                        asn: if four { a.max(1) } else { (a % 65536).max(1) },
                         address: Ipv4Addr::from(ip),
                     }),
                     communities: comms.into_iter().map(Community).collect(),
@@ -190,7 +192,11 @@ fn update(ctx: &Negotiated) -> impl Strategy<Value = Update> {
                 Just(announced.clone()),
                 attrs(four, announce),
                 nlri(v6_prefix(), ap6, 30),
-                (any::<u128>(), option::of(any::<u128>())),
+                (
+                    // A host's address: not multicast, not `::` (RFC 4271 §6.3).
+                    any::<u128>().prop_filter("unicast", |g| *g != 0 && g >> 120 != 0xff),
+                    option::of(any::<u128>()),
+                ),
                 Just(ipv6),
                 Just(mp_kind),
             )
