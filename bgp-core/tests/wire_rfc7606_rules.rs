@@ -285,3 +285,38 @@ fn ipv6_address_specific_extended_communities_length() {
     assert!(u.errors.is_empty(), "{:?}", u.errors);
     assert_eq!(u.attrs.unknown.len(), 1);
 }
+
+#[test]
+fn mp_reach_next_hop_that_is_no_host_address_withdraws_its_routes() {
+    for nh in [[0u8, 0, 0, 0], [224, 0, 0, 5], [255, 255, 255, 255]] {
+        let mut v = vec![0u8, 1, 1, 4];
+        v.extend(nh);
+        v.extend([0, 24, 10, 1, 1]);
+        let u = decode(&ibgp(), &[&attr(0x80, 14, &v), ORIGIN_IGP, EMPTY_PATH], &[]).unwrap();
+        assert!(withdrawn(&u, 14), "{nh:?}: {:?}", u.errors);
+    }
+    // IPv6: a multicast global address; `::` with a link-local one is fine.
+    let v6 = |global: [u8; 16], ll: Option<[u8; 16]>| {
+        let mut v = vec![0u8, 2, 1, if ll.is_some() { 32 } else { 16 }];
+        v.extend(global);
+        v.extend(ll.into_iter().flatten());
+        v.extend([0, 32, 0x20, 1, 0xd, 0xb8]);
+        attr(0x80, 14, &v)
+    };
+    let mut mc = [0u8; 16];
+    mc[0] = 0xff;
+    mc[15] = 1;
+    let u = decode(&ibgp(), &[&v6(mc, None), ORIGIN_IGP, EMPTY_PATH], &[]).unwrap();
+    assert!(u.treat_as_withdraw(), "{:?}", u.errors);
+    let mut ll = [0u8; 16];
+    ll[0] = 0xfe;
+    ll[1] = 0x80;
+    ll[15] = 1;
+    let u = decode(
+        &ibgp(),
+        &[&v6([0; 16], Some(ll)), ORIGIN_IGP, EMPTY_PATH],
+        &[],
+    )
+    .unwrap();
+    assert!(u.errors.is_empty(), "{:?}", u.errors);
+}

@@ -97,7 +97,7 @@ fn bases(e: Ipv4Addr, i: Ipv4Addr, o: Ipv4Addr) -> [Base; 3] {
 
 /// The rule table: one case per rule, each with its own prefix (10.100.<index>.0/24).
 #[rustfmt::skip]
-fn cases(b: &[Base; 3], e_ip: Ipv4Addr, o_ip: Ipv4Addr) -> Vec<Case> {
+fn cases(b: &[Base; 3], d_ip: Ipv4Addr, e_ip: Ipv4Addr, o_ip: Ipv4Addr) -> Vec<Case> {
     use Expect::{Keep, Withdraw};
     use Src::{E, I, O};
     let [be, bi, bo] = b;
@@ -147,6 +147,17 @@ fn cases(b: &[Base; 3], e_ip: Ipv4Addr, o_ip: Ipv4Addr) -> Vec<Case> {
             nlri_field: false,
             expect: Keep(|r, _| r.bgp.as_ref().is_some_and(|b| b.next_hop.is_some())),
         },
+        Case {
+            rule: "6.3 MP_REACH_NLRI next hop 0.0.0.0",
+            from: E,
+            attrs: [&attr(0x80, 14, &[0, 1, 1, 4, 0, 0, 0, 0, 0])[..], &be.origin, &be.path].concat(),
+            nlri_field: false,
+            expect: Withdraw,
+        },
+        // Loops (RFC 4271 §9.1.2, RFC 4456 §8): the route is not used.
+        c("9.1.2 own AS in the AS_PATH", E, e_path(&seg4(2, &[E_AS, D_AS])), Withdraw),
+        c("4456 ORIGINATOR_ID is our router ID (iBGP)", I, with(bi, &attr(0x80, 9, &d_ip.octets())), Withdraw),
+        c("4456 CLUSTER_LIST holds our cluster ID (iBGP)", I, with(bi, &attr(0x80, 10, &[&[10u8, 98, 98, 98][..], &d_ip.octets()].concat())), Withdraw),
         // MULTI_EXIT_DISC (§7.4).
         c("7.4 MED length 3", E, with(be, &attr(0x80, 4, &[0, 0, 5])), Withdraw),
         c("3c MED flagged well-known", E, with(be, &attr(0x40, 4, &[0, 0, 0, 5])), Withdraw),
@@ -260,7 +271,7 @@ fn attribute_errors_rule_by_rule_discard_or_treat_as_withdraw() {
     let up = sessions(&d);
 
     let b = bases(e.ip4(), i.ip4(), o.ip4());
-    let table = cases(&b, e.ip4(), o.ip4());
+    let table = cases(&b, d.ip4(), e.ip4(), o.ip4());
     let gw = |f: Src| match f {
         Src::E => e.ip4().to_string(),
         Src::I => i.ip4().to_string(),

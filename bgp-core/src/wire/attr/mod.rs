@@ -673,8 +673,25 @@ fn decode_known(
                 .collect();
         }
         code::MP_REACH_NLRI => {
-            *out.mp_reach =
-                Some(mp::decode_mp_reach(root, value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?)
+            let mp = mp::decode_mp_reach(root, value, |f| ctx.add_path_rx(f)).map_err(|e| e.0)?;
+            // RFC 4271 §6.3 semantics for the next hop MP_REACH_NLRI carries: one that cannot
+            // be a host's address makes its routes unusable; its NLRI parsed, so they are
+            // withdrawn rather than the session reset.
+            let unusable = match &mp.next_hop {
+                NextHop::V4(a) => a.is_unspecified() || a.is_multicast() || a.is_broadcast(),
+                NextHop::V6 { global, link_local } => {
+                    global.is_multicast() || (global.is_unspecified() && link_local.is_none())
+                }
+                NextHop::Opaque(_) => false,
+            };
+            *out.mp_reach = Some(mp);
+            if unusable {
+                out.fail(
+                    code,
+                    Disposition::TreatAsWithdraw,
+                    "MP_REACH_NLRI next hop is not a unicast address",
+                );
+            }
         }
         code::MP_UNREACH_NLRI => {
             *out.mp_unreach =
