@@ -6,7 +6,8 @@
 //! `calicoctl node status`, the status reporter (`show status`, `show protocols` +
 //! `show protocols all NAME` on one connection, `show route` through its four regexes); the
 //! two outputs must be equal field by field, times aside. `show route all`, `for`, `protocol`
-//! and `count` must be equal as text with times masked.
+//! and `count` must be equal as text with times masked, also for a block both other nodes
+//! announce (two equal paths: ECMP).
 //!
 //! bgpd runs under the name `bird`, started as calico-node's runit script starts BIRD
 //! (`bird -R -s SOCK -d -c FILE`); its socket is then read by bgpd's `birdcl`/`birdc`
@@ -34,6 +35,8 @@ const HOSTS: [u8; 3] = [11, 12, 13];
 const CONVERGE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(250);
 const BIRD16_BIRDC: &str = "/opt/bird16/usr/sbin/birdc";
+/// A block nodes 2 and 3 both announce (a block two nodes claim, as after a borrow).
+const SHARED_BLOCK: &str = "10.244.99.0/26";
 
 fn block(h: u8) -> String {
     format!("10.244.{h}.0/26")
@@ -121,6 +124,9 @@ fn observe(sock: &Path, peer_names: &[String]) -> Seen {
     let mut texts = BTreeMap::new();
     for c in [
         format!("show route all {}", block(HOSTS[1])),
+        // The ECMP network: two paths, the prefix on the first line only.
+        format!("show route {SHARED_BLOCK}"),
+        format!("show route all {SHARED_BLOCK}"),
         format!("show route for {}", "10.244.12.5"),
         format!("show route protocol {}", peer_names[1]),
         "show route protocol static1".into(),
@@ -131,7 +137,18 @@ fn observe(sock: &Path, peer_names: &[String]) -> Seen {
     ] {
         // The greeting names the version: left out.
         let r = cn::query1(sock, &c).unwrap();
-        texts.insert(c.clone(), text(r.get(1..).unwrap_or_default()));
+        let mut t = text(r.get(1..).unwrap_or_default());
+        if c.starts_with("show route protocol") {
+            // Networks come in BIRD's hash order, bgpd's in prefix order (Calico does not
+            // care): compared as a set of one-line routes, codes aside.
+            let mut lines: Vec<&str> = t
+                .lines()
+                .map(|l| l.strip_prefix("1007-").or(l.strip_prefix(' ')).unwrap_or(l))
+                .collect();
+            lines.sort_unstable();
+            t = lines.join("\n");
+        }
+        texts.insert(c.clone(), t);
     }
     Seen {
         ready: cn::ready(sock),
@@ -166,7 +183,9 @@ fn mesh(test: &str, subject: &str) -> Seen {
     let tunnel = TunnelSupport::detect(lab.artefacts());
     let mut birds = Vec::new();
     for (i, n) in nodes.iter().enumerate().skip(1) {
-        let c = CalicoBird16Config::new(n, AS, &block(HOSTS[i]), "10.244.0.0/16", &ips, tunnel);
+        let mut c = CalicoBird16Config::new(n, AS, &block(HOSTS[i]), "10.244.0.0/16", &ips, tunnel);
+        // A block both other nodes announce: node 1 holds two equal paths (ECMP).
+        c.blocks.push(SHARED_BLOCK.into());
         birds.push(c.start(n).unwrap());
     }
     let n1 = &nodes[0];
@@ -238,8 +257,11 @@ fn mesh(test: &str, subject: &str) -> Seen {
             .and_then(|l| cn::scan_peers(&l))
             .map(|p| p.len())
             .unwrap_or(0);
+        let shared_paths = cn::query1(&sock, &format!("show route {SHARED_BLOCK}"))
+            .map(|l| l.iter().filter(|l| l.contains(" via ")).count())
+            .unwrap_or(0);
         Ok(Observed::when(
-            r.is_ok() && learned && peers == 2,
+            r.is_ok() && learned && peers == 2 && shared_paths == 2,
             format!("{r:?} {routes:?}"),
         ))
     })
@@ -324,12 +346,12 @@ fn personalities(bin: &Path, sock: &Path, ips: &[Ipv4Addr]) {
     let greeting = out.lines().next().unwrap().to_string();
     assert_eq!(
         out,
-        format!("{greeting}\nbird> show route count\n5 of 5 routes for 5 networks\nbird> show protocols all nosuch\nnosuch is not a protocol\nbird> \n")
+        format!("{greeting}\nbird> show route count\n7 of 7 routes for 6 networks\nbird> show protocols all nosuch\nnosuch is not a protocol\nbird> \n")
     );
     // -v shows the codes.
     let (_, out, _) = run(&[&birdcl, "-v", "-s", &s, "show", "route", "count"], None);
     assert!(
-        out.ends_with("0014 5 of 5 routes for 5 networks\n"),
+        out.ends_with("0014 7 of 7 routes for 6 networks\n"),
         "{out}"
     );
     // -r: restricted; state-changing commands are refused.
