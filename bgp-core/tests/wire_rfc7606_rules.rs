@@ -320,3 +320,35 @@ fn mp_reach_next_hop_that_is_no_host_address_withdraws_its_routes() {
     .unwrap();
     assert!(u.errors.is_empty(), "{:?}", u.errors);
 }
+
+#[test]
+fn a_withdrawing_error_without_reachable_nlri_resets_rfc7606_5_2() {
+    // Attributes, no NLRI field, no MP_REACH_NLRI: a bad ORIGIN cannot be treat-as-withdraw.
+    let e = decode(&ibgp(), &[&attr(0x40, 1, &[7]), EMPTY_PATH, NEXT_HOP], &[]).unwrap_err();
+    assert_eq!((e.code, e.subcode), (3, 1), "{e}");
+    // Beside MP_UNREACH_NLRI too.
+    let unreach = attr(0x80, 15, &[0, 1, 1, 24, 10, 1, 1]);
+    let bad_comm = attr(0xc0, 8, &[0, 1, 0]);
+    let e = decode(&ibgp(), &[&unreach, &bad_comm], &[]).unwrap_err();
+    assert_eq!((e.code, e.subcode), (3, 1), "{e}");
+    // An attribute discard is no reason to reset.
+    let u = decode(&ibgp(), &[&unreach, &attr(0x40, 6, &[1])], &[]).unwrap();
+    assert_eq!(u.disposition(), Some(Disposition::AttributeDiscard));
+    // With NLRI it stays treat-as-withdraw.
+    let u = decode(&ibgp(), &[&attr(0x40, 1, &[7]), EMPTY_PATH, NEXT_HOP], NLRI).unwrap();
+    assert!(withdrawn(&u, 1));
+}
+
+#[test]
+fn an_empty_as4_path_is_malformed() {
+    // RFC 7606 §4: only AS_PATH and ATOMIC_AGGREGATE may have length 0; AS4_PATH goes
+    // (RFC 6793 §6: attribute discard).
+    let path = attr(0x40, 2, &[2, 2, 0xfd, 0xe9, 0x5b, 0xa0]);
+    let u = decode(
+        &two_octet(),
+        &[ORIGIN_IGP, &path, NEXT_HOP, &attr(0xc0, 17, &[])],
+        NLRI,
+    )
+    .unwrap();
+    assert!(discarded(&u, 17), "{:?}", u.errors);
+}

@@ -74,6 +74,8 @@ fn session_reset_errors_rule_by_rule_send_the_notification() {
         ("3c MP_REACH_NLRI flagged transitive", Bad::UpdateBody(body(&[], &[&attr(0xc0, 14, &good_mp[3..])[..], &origin, &path].concat(), &[])), (3, 4)),
         ("6.3 unrecognized well-known attribute", Bad::UpdateBody(body(&[], &[&base[..], &attr(0x40, 99, &[1])].concat(), &[24, 10, 1, 1])), (3, 2)),
         ("4 attribute list unparsable and no NLRI to withdraw", Bad::UpdateBody(body(&[], &[&base[..], &[0xc0, 8, 40, 0, 1]].concat(), &[])), (3, 1)),
+        ("5.2 a malformed ORIGIN in an UPDATE without NLRI", Bad::UpdateBody(body(&[], &[&attr(0x40, 1, &[7])[..], &path, &nh].concat(), &[])), (3, 1)),
+        ("5.2 malformed COMMUNITIES beside MP_UNREACH_NLRI only", Bad::UpdateBody(body(&[], &[&attr(0x80, 15, &[0, 1, 1, 24, 10, 150, 0])[..], &attr(0xc0, 8, &[0, 1, 0])].concat(), &[])), (3, 1)),
         ("6.1 UPDATE shorter than 23 octets", Bad::Raw(with_header(2, &[0, 0])), (1, 2)),
         ("7607 OPEN with My AS 0", Bad::Open(open0), (2, 2)),
     ];

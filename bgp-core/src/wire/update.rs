@@ -236,6 +236,14 @@ impl Update {
                 }
             }
         }
+        // RFC 7606 §5.2: path attributes but no reachable NLRI (no NLRI field, no
+        // MP_REACH_NLRI): the NLRI cannot be known to have been parsed, so an error stronger
+        // than attribute discard resets the session (as BIRD: Malformed Attribute List).
+        if u.treat_as_withdraw() && u.nlri.is_empty() && u.mp_reach.is_none() {
+            return Err(malformed(
+                "malformed attribute in an UPDATE without reachable NLRI",
+            ));
+        }
         Ok(u)
     }
 

@@ -702,6 +702,10 @@ fn decode_known(
                 .ok_or("EXTENDED_COMMUNITIES length invalid")?
         }
         code::AS4_PATH => {
+            // RFC 7606 §4: only AS_PATH and ATOMIC_AGGREGATE may be empty.
+            if value.is_empty() {
+                return Err("AS4_PATH of length 0");
+            }
             let p = AsPath::decode(value, true).map_err(|e| e.0)?;
             if p.segments()
                 .any(|s| matches!(s.kind, SegmentKind::ConfedSequence | SegmentKind::ConfedSet))
@@ -801,7 +805,9 @@ impl PathAttributes {
             p.encode(four, &mut v);
             out.put_slice(&v);
             if !four && !p.is_two_octet() {
-                as4_path = Some(p.without_confed());
+                // Confederation segments stay out of AS4_PATH (RFC 6793 §3); a path of 4-octet
+                // ASes in confederation segments only needs none (an empty one is malformed).
+                as4_path = Some(p.without_confed()).filter(|a| !a.is_empty());
             }
         }
         if let Some(nh) = next_hop {
