@@ -352,3 +352,20 @@ fn an_empty_as4_path_is_malformed() {
     .unwrap();
     assert!(discarded(&u, 17), "{:?}", u.errors);
 }
+
+#[test]
+fn a_malformed_update_reports_its_errors_nlri_and_octets_rfc7606_6() {
+    let u = decode(&ibgp(), &[&attr(0x40, 1, &[7]), EMPTY_PATH, NEXT_HOP], NLRI).unwrap();
+    let r = u.malformed_report().unwrap();
+    assert!(
+        r.starts_with(
+            "ORIGIN: undefined ORIGIN value (treat-as-withdraw); NLRI: 10.1.1.0/24; UPDATE ("
+        ),
+        "{r}"
+    );
+    // The body: withdrawn length 0, attribute length 14, the bad ORIGIN first.
+    assert!(r.contains("octets): 0000000e40010107"), "{r}");
+    let clean = decode(&ibgp(), &[ORIGIN_IGP, EMPTY_PATH, NEXT_HOP], NLRI).unwrap();
+    assert_eq!(clean.malformed_report(), None);
+    assert_eq!(clean.malformed, None);
+}

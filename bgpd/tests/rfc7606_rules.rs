@@ -378,6 +378,23 @@ fn attribute_errors_rule_by_rule_discard_or_treat_as_withdraw() {
             })
         },
     );
+    // RFC 7606 §6: each malformed UPDATE is logged with its errors, NLRI and octets (case 1:
+    // the undefined ORIGIN 3 of 10.100.1.0/24).
+    let log = d.path("bgpd.0.log");
+    bgpd_lab::wait_until(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(100),
+        "the malformed UPDATE of case 1 logged",
+        || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            Ok(text.lines().any(|l| {
+                l.contains("malformed UPDATE: ORIGIN: undefined ORIGIN value (treat-as-withdraw)")
+                    && l.contains("NLRI: 10.100.1.0/24;")
+                    && l.contains("40010103")
+            }))
+        },
+    )
+    .unwrap();
     // Over the whole run: no NOTIFICATION sent to anyone, no session went down.
     assert_eq!(sessions(&d), up, "a session was reset");
     for (name, p) in [("e", &pe), ("i", &pi), ("o", &po), ("rx", &rx)] {

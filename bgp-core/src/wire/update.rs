@@ -49,6 +49,9 @@ pub struct Update {
     pub mp_unreach: Option<MpUnreach>,
     /// Malformed attributes the session survived (RFC 7606); empty for a clean UPDATE.
     pub errors: Vec<AttrError>,
+    /// The UPDATE's body as received, kept only when `errors` is not empty (RFC 7606 §6:
+    /// the error is logged with the NLRI involved and the entire malformed UPDATE).
+    pub malformed: Option<Bytes>,
 }
 
 /// The announced routes of one family with their next hop.
@@ -109,6 +112,53 @@ impl Update {
     /// The strongest RFC 7606 disposition applied while decoding, if any attribute was malformed.
     pub fn disposition(&self) -> Option<Disposition> {
         self.errors.iter().map(|e| e.disposition).max()
+    }
+
+    /// The RFC 7606 §6 report of a malformed UPDATE: each error (attribute, what was done,
+    /// why), the NLRI involved (at most 32 listed) and the whole UPDATE body in hex (at most
+    /// 4096 octets); `None` for a clean UPDATE.
+    pub fn malformed_report(&self) -> Option<String> {
+        use std::fmt::Write;
+        if self.errors.is_empty() {
+            return None;
+        }
+        let mut s = String::new();
+        for (i, e) in self.errors.iter().enumerate() {
+            let name = attr::attribute_name(e.type_code)
+                .map_or_else(|| format!("attribute {}", e.type_code), String::from);
+            let what = match e.disposition {
+                Disposition::AttributeDiscard => "attribute discard",
+                Disposition::TreatAsWithdraw => "treat-as-withdraw",
+            };
+            let sep = if i == 0 { "" } else { "; " };
+            let _ = write!(s, "{sep}{name}: {} ({what})", e.reason);
+        }
+        let nlri: Vec<String> = self
+            .withdrawn_routes()
+            .map(|(_, n)| n.prefix)
+            .chain(
+                self.announced()
+                    .flat_map(|a| a.nlri.iter().map(|n| n.prefix)),
+            )
+            .map(|p| p.to_string())
+            .collect();
+        let listed = nlri.len().min(32);
+        let _ = write!(
+            s,
+            "; NLRI: {}",
+            nlri.get(..listed).unwrap_or_default().join(" ")
+        );
+        if nlri.len() > listed {
+            let _ = write!(s, " (+{} more)", nlri.len() - listed);
+        }
+        if let Some(raw) = &self.malformed {
+            let shown = raw.get(..raw.len().min(4096)).unwrap_or_default();
+            let _ = write!(s, "; UPDATE ({} octets): ", raw.len());
+            for b in shown {
+                let _ = write!(s, "{b:02x}");
+            }
+        }
+        Some(s)
     }
 
     /// Whether RFC 7606 turned this UPDATE's announcements into withdrawals.
@@ -235,6 +285,9 @@ impl Update {
                     });
                 }
             }
+        }
+        if !u.errors.is_empty() {
+            u.malformed = Some(Bytes::copy_from_slice(body));
         }
         // RFC 7606 §5.2: path attributes but no reachable NLRI (no NLRI field, no
         // MP_REACH_NLRI): the NLRI cannot be known to have been parsed, so an error stronger

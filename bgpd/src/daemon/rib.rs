@@ -184,6 +184,15 @@ impl RibTask {
                 let n = ups.len();
                 let (mut acc, mut filt, mut recv) = (0u64, 0u64, 0u64);
                 for u in &ups {
+                    if let Some(report) = u.malformed_report() {
+                        // RFC 7606 §6: the error, the NLRI involved, the whole UPDATE.
+                        let peer = self
+                            .shared
+                            .peer_by_id(id)
+                            .map(|p| lock(&p.spec).name.clone())
+                            .unwrap_or_default();
+                        tracing::warn!(%peer, "malformed UPDATE: {report}");
+                    }
                     let s = rib.apply_update(id, u);
                     acc += s.accepted as u64;
                     filt += s.filtered as u64;
