@@ -68,7 +68,9 @@ struct Slot {
 pub struct Peer {
     config: Arc<SessionConfig>,
     main: Slot,
-    second: Option<Slot>,
+    /// Boxed: it exists only during a collision, and inline it would double the size of
+    /// every idle peer.
+    second: Option<Box<Slot>>,
     next_conn: u64,
     actions: VecDeque<PeerAction>,
 }
@@ -132,7 +134,7 @@ impl Peer {
         if self.main.conn == Some(id) {
             return Some(&mut self.main);
         }
-        self.second.as_mut().filter(|s| s.conn == Some(id))
+        self.second.as_deref_mut().filter(|s| s.conn == Some(id))
     }
 
     /// An administrative command (applies to both sessions for a stop).
@@ -166,11 +168,11 @@ impl Peer {
             s.set_one_shot();
             s.accept_mode(now);
             s.handle_connected(now);
-            self.second = Some(Slot {
+            self.second = Some(Box::new(Slot {
                 session: s,
                 conn: Some(id),
                 incoming: true,
-            });
+            }));
             id
         } else {
             return None;
@@ -247,7 +249,7 @@ impl Peer {
         let slot = if self.main.conn == Some(id) {
             Some(&self.main)
         } else {
-            self.second.as_ref().filter(|s| s.conn == Some(id))
+            self.second.as_deref().filter(|s| s.conn == Some(id))
         };
         slot.is_some_and(|s| s.session.has_control_message())
     }
@@ -347,7 +349,7 @@ impl Peer {
         let Some(mut old) = self.second.take() else {
             return;
         };
-        std::mem::swap(&mut self.main, &mut old);
+        std::mem::swap(&mut self.main, &mut *old);
         self.main.session.adopt_lifecycle(&mut old.session);
         self.second = Some(old);
     }
@@ -407,5 +409,18 @@ impl Peer {
                 s.session.abandon(now);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_idle_peer_is_one_session_in_size() {
+        // A reflector keeps one Peer per neighbour for as long as it is configured or connected
+        // (issue 19: an idle neighbour's whole cost ≤ 4 KB): the collision session is boxed,
+        // so an idle peer is its main session and little else.
+        let peer = std::mem::size_of::<super::Peer>();
+        let session = std::mem::size_of::<crate::session::Session>();
+        assert!(peer <= session + 128, "Peer is {peer} bytes, Session {session}");
     }
 }

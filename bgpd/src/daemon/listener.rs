@@ -8,7 +8,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use super::{lock, peer, sockets, Shared};
 use crate::config::Config;
@@ -197,7 +196,7 @@ fn dispatch(shared: &Arc<Shared>, s: tokio::net::TcpStream, from: SocketAddr) {
             Ok(()) => return,
             // The peer's task ended meanwhile (a dynamic neighbour just forgotten): the
             // connection goes to a new one below.
-            Err(mpsc::error::SendError(peer::PeerCmd::Incoming(s))) => s,
+            Err(peer::PeerCmd::Incoming(s)) => s,
             Err(_) => return,
         },
         None => s,

@@ -16,6 +16,7 @@ mod bfd;
 mod bfd_sockets;
 mod control;
 mod fib;
+mod inbox;
 mod listener;
 mod notify;
 mod peer;
@@ -141,12 +142,13 @@ pub(crate) struct Recovery {
 /// Per-peer data shared between its task, the RIB task and the control plane.
 pub(crate) struct PeerHandle {
     pub id: SourceId,
-    pub spec: Mutex<PeerSpec>,
+    /// Shared with the peer's task (one copy per peer); a reload swaps it.
+    pub spec: Mutex<Arc<PeerSpec>>,
     /// Incremented when a session goes down: RIB messages of an older session are dropped.
     pub epoch: std::sync::atomic::AtomicU64,
     /// Signalled by the RIB task when the peer has outbound UPDATEs.
     pub notify: Notify,
-    pub cmd: mpsc::UnboundedSender<peer::PeerCmd>,
+    pub cmd: inbox::Sender<peer::PeerCmd>,
     pub status: Mutex<PeerStatus>,
 }
 

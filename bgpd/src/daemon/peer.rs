@@ -25,7 +25,9 @@ use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
 use bytes::{Bytes, BytesMut};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
+
+use super::inbox;
 use tracing::Instrument;
 
 use super::rib::RibMsg;
@@ -231,13 +233,14 @@ fn epoch_base() -> u64 {
 /// Registers the peer with the RIB and the shared table and starts its task.
 pub(crate) fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
     let cfg = shared.config();
+    let spec = Arc::new(spec);
     let id = lock(&shared.rib)
         .add_peer(cfg.rib_peer_config(&spec))
         .unwrap_or(SourceId(u16::MAX));
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = inbox::unbounded();
     let h = Arc::new(PeerHandle {
         id,
-        spec: Mutex::new(spec.clone()),
+        spec: Mutex::new(Arc::clone(&spec)),
         epoch: std::sync::atomic::AtomicU64::new(epoch_base()),
         notify: Notify::new(),
         cmd: tx,
@@ -248,7 +251,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
     });
     lock(&shared.peers).push(Arc::clone(&h));
     let span = tracing::info_span!("peer", name = %spec.name, addr = %spec.address);
-    let task = PeerTask::new(Arc::clone(shared), Arc::clone(&h), spec, rx);
+    let task = Box::new(PeerTask::new(Arc::clone(shared), Arc::clone(&h), spec, rx));
     tokio::spawn(task.run().instrument(span));
     h
 }
@@ -256,12 +259,12 @@ pub(crate) fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
 struct PeerTask {
     shared: Arc<Shared>,
     h: Arc<PeerHandle>,
-    spec: PeerSpec,
+    spec: Arc<PeerSpec>,
     peer: Peer,
     conns: Vec<Conn>,
-    cmd_rx: mpsc::UnboundedReceiver<PeerCmd>,
-    in_tx: mpsc::Sender<Input>,
-    in_rx: mpsc::Receiver<Input>,
+    cmd_rx: inbox::Receiver<PeerCmd>,
+    in_tx: inbox::Sender<Input>,
+    in_rx: inbox::Receiver<Input>,
     /// UPDATEs decoded since the last hand-off to the RIB.
     batch: Vec<Update>,
     /// When this dynamic neighbour is forgotten: set while it owes nothing (no connection, no
@@ -296,10 +299,10 @@ impl PeerTask {
     fn new(
         shared: Arc<Shared>,
         h: Arc<PeerHandle>,
-        spec: PeerSpec,
-        cmd_rx: mpsc::UnboundedReceiver<PeerCmd>,
+        spec: Arc<PeerSpec>,
+        cmd_rx: inbox::Receiver<PeerCmd>,
     ) -> Self {
-        let (in_tx, in_rx) = mpsc::channel(READ_DEPTH * 2);
+        let (in_tx, in_rx) = inbox::bounded(READ_DEPTH * 2);
         let bfd = super::bfd::PeerBfd::attach(&shared, &spec);
         PeerTask {
             bfd,
@@ -328,7 +331,9 @@ impl PeerTask {
         }
     }
 
-    async fn run(mut self) {
+    /// `self` boxed: an async fn keeps its argument and its moved-in local apart, so a task
+    /// taken by value would sit twice in the future kept for each idle neighbour.
+    async fn run(mut self: Box<Self>) {
         let now = Instant::now();
         if !self.spec.common.disabled {
             self.peer.handle_command(now, Command::Start);
@@ -342,7 +347,9 @@ impl PeerTask {
             tokio::select! {
                 biased;
                 cmd = self.cmd_rx.recv() => match cmd {
-                    Some(c) => self.command(c).await,
+                    // Boxed, like every rare path here: the task's future is as large as
+                    // its largest await, and it is kept for each idle neighbour.
+                    Some(c) => Box::pin(self.command(c)).await,
                     None => self.done = true,
                 },
                 Some(inp) = self.in_rx.recv() => self.input(inp),
@@ -351,7 +358,7 @@ impl PeerTask {
                 }
                 _ = self.h.notify.notified() => {}
                 _ = async { match forget_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending::<()>().await } } => {
-                    self.forget().await;
+                    Box::pin(self.forget()).await;
                     continue;
                 }
                 v = async {
@@ -369,7 +376,7 @@ impl PeerTask {
             }
             self.process().await;
         }
-        self.close_all().await;
+        Box::pin(self.close_all()).await;
     }
 
     fn bfd_verdict(&mut self, v: super::bfd::Verdict) {
@@ -428,23 +435,23 @@ impl PeerTask {
                 // No buffer while idle: an established session that only gets a KEEPALIVE now
                 // and then holds none between reads.
                 if rd.readable().await.is_err() {
-                    let _ = tx.send(Input::Closed(id)).await;
+                    let _ = tx.send_wait(Input::Closed(id)).await;
                     return;
                 }
                 let mut buf = BytesMut::with_capacity(size);
                 match rd.try_read_buf(&mut buf) {
                     Ok(0) => {
-                        let _ = tx.send(Input::Closed(id)).await;
+                        let _ = tx.send_wait(Input::Closed(id)).await;
                         return;
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(_) => {
-                        let _ = tx.send(Input::Closed(id)).await;
+                        let _ = tx.send_wait(Input::Closed(id)).await;
                         return;
                     }
                     Ok(n) => {
                         size = next_read_size(size, n);
-                        if tx.send(Input::Bytes(id, buf.freeze())).await.is_err() {
+                        if tx.send_wait(Input::Bytes(id, buf.freeze())).await.is_err() {
                             return;
                         }
                     }
@@ -505,7 +512,7 @@ impl PeerTask {
                 );
                 self.process().await;
                 self.close_all().await;
-                self.spec = *spec;
+                self.spec = Arc::new(*spec);
                 *lock(&self.h.spec) = self.spec.clone();
                 let old = self.bfd.take();
                 self.bfd =
@@ -535,7 +542,7 @@ impl PeerTask {
                 self.done = true;
             }
             PeerCmd::Bfd(spec) => {
-                self.spec = *spec;
+                self.spec = Arc::new(*spec);
                 let old = self.bfd.take();
                 self.bfd =
                     super::bfd::reattach(&self.shared, &self.spec, old, &mut self.peer, &self.h);
@@ -590,7 +597,7 @@ impl PeerTask {
     /// a command (an incoming connection) arrived meanwhile.
     async fn forget(&mut self) {
         self.forget_at = None;
-        if let Ok(c) = self.cmd_rx.try_recv() {
+        if let Some(c) = self.cmd_rx.try_recv() {
             self.command(c).await;
             self.process().await;
             return;
@@ -620,12 +627,20 @@ impl PeerTask {
             let mut progress = false;
             while let Some(ev) = self.peer.poll_event() {
                 progress = true;
-                self.event(ev).await;
+                match ev {
+                    Event::Update(u) => {
+                        self.batch.push(u);
+                        if self.batch.len() >= 64 {
+                            self.flush_batch().await;
+                        }
+                    }
+                    ev => Box::pin(self.event(ev)).await,
+                }
             }
             self.flush_batch().await;
             while let Some(a) = self.peer.poll_action() {
                 progress = true;
-                self.action(a).await;
+                Box::pin(self.action(a)).await;
             }
             if self.transmit() {
                 progress = true;
@@ -776,7 +791,7 @@ impl PeerTask {
                 let tx = self.in_tx.clone();
                 tokio::spawn(async move {
                     let r = sockets::connect(&o).await;
-                    let _ = tx.send(Input::Connected(id, r)).await;
+                    let _ = tx.send_wait(Input::Connected(id, r)).await;
                 });
             }
             PeerAction::Close(id) => {

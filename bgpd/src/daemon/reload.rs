@@ -171,7 +171,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                         &changed_policies,
                         &mut reimport,
                     );
-                    *lock(&h.spec) = n;
+                    *lock(&h.spec) = Arc::new(n);
                 }
                 Some(n) => {
                     let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(n)));
@@ -213,7 +213,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                         PeerCmd::Enable
                     });
                 }
-                *lock(&h.spec) = w.clone();
+                *lock(&h.spec) = Arc::new(w.clone());
             }
         }
     }
