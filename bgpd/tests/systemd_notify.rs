@@ -200,17 +200,20 @@ fn notify_ready_watchdog_reload_stop() {
         .collect();
     let batch_file = feeder.path("routes.batch");
     std::fs::write(&batch_file, batch).unwrap();
-    // Drain what came before the load, then load.
+    // Drain what came before the load, then load (in the background: the daemon starts
+    // installing while the feeder's kernel still fills, and the counts below watch it).
     while notify.next(0).is_some() {}
-    bgpd_lab::cmd::run(
-        Some(&feeder.ns),
-        "ip",
-        &["-batch", &batch_file.display().to_string()],
-    )
-    .unwrap();
-    // Each WATCHDOG=1 is paired with the kernel's count of our routes right after it arrived:
-    // pings must keep coming while the table is still loading (some route in, not all).
-    let mut counts_at_pings = Vec::new();
+    let feeder_ns = feeder.ns.clone();
+    let batch_arg = batch_file.display().to_string();
+    let loader = std::thread::spawn(move || {
+        bgpd_lab::cmd::run(Some(&feeder_ns), "ip", &["-batch", &batch_arg]).map(|_| ())
+    });
+    // Every WATCHDOG=1 with its arrival instant, every kernel count with the instants its
+    // `ip route` began and ended. A ping came mid-load if a count finished before it saw some
+    // routes in, and a count begun after it saw not all of them: pings must keep coming while
+    // the table is loading (an order of events, not a gap length).
+    let mut pings = Vec::new();
+    let mut samples: Vec<(Instant, Instant, usize)> = Vec::new();
     let mut installed = 0;
     let deadline = Instant::now() + Duration::from_secs(180);
     while installed < ROUTES as usize {
@@ -219,24 +222,37 @@ fn notify_ready_watchdog_reload_stop() {
             "{installed} of {ROUTES} routes installed after 180 s"
         );
         p.ensure_running().unwrap();
-        let ping = notify
-            .rx
-            .recv_timeout(Duration::from_millis(200))
-            .is_ok_and(|(_, m)| m.lines().any(|l| l == "WATCHDOG=1"));
-        installed = kernel_count(&node.ns);
-        if ping {
-            counts_at_pings.push(installed);
+        if let Ok(m) = notify.rx.recv_timeout(Duration::from_millis(100)) {
+            pings.extend(
+                std::iter::once(m)
+                    .chain(notify.rx.try_iter())
+                    .filter_map(|(t, m)| m.lines().any(|l| l == "WATCHDOG=1").then_some(t)),
+            );
         }
+        let began = Instant::now();
+        installed = kernel_count(&node.ns);
+        samples.push((began, Instant::now(), installed));
     }
-    let mid_load = counts_at_pings
+    loader.join().unwrap().unwrap();
+    let mid_load = pings
         .iter()
-        .filter(|&&n| n > 0 && n < ROUTES as usize)
+        .filter(|&&t| {
+            samples.iter().any(|&(_, end, n)| end <= t && n > 0)
+                && samples
+                    .iter()
+                    .any(|&(start, _, n)| start >= t && n < ROUTES as usize)
+        })
         .count();
-    eprintln!("routes installed at each WATCHDOG=1 during the load: {counts_at_pings:?}");
+    let counts: Vec<usize> = samples.iter().map(|s| s.2).collect();
+    eprintln!(
+        "{} WATCHDOG=1 during the load, {mid_load} of them mid-load; kernel counts: {counts:?}",
+        pings.len()
+    );
     assert!(
         mid_load > 0,
-        "no WATCHDOG=1 while the {ROUTES} routes were loading (installed count at each ping: \
-         {counts_at_pings:?})"
+        "no WATCHDOG=1 while the {ROUTES} routes were loading ({} pings; kernel counts seen: \
+         {counts:?})",
+        pings.len()
     );
     // And they go on once it is done.
     notify.until("WATCHDOG=1", 30);
