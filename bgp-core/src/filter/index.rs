@@ -25,11 +25,29 @@ pub const MIN_RUN: usize = 4;
 pub struct PrefixIndex {
     /// The statements, in their original order.
     pub stmts: Vec<Stmt>,
-    /// (guard truncated, statement index), sorted.
-    entries: Vec<(IpNet, u32)>,
+    /// (guard as a [`Key`], statement index), sorted: integer keys, so the binary search
+    /// compares integers rather than `IpNet`s.
+    entries: Vec<(Key, u32)>,
     /// Distinct guard lengths, IPv4 and IPv6.
     lens_v4: Vec<u8>,
     lens_v6: Vec<u8>,
+}
+
+/// A truncated prefix as integers: (IPv6, length, network address).
+type Key = (bool, u8, u128);
+
+fn key(net: &IpNet, len: u8) -> Key {
+    let l = u32::from(len);
+    match net {
+        IpNet::V4(n) => {
+            let mask = u32::MAX.checked_shl(32u32.saturating_sub(l)).unwrap_or(0);
+            (false, len, u128::from(u32::from(n.addr()) & mask))
+        }
+        IpNet::V6(n) => {
+            let mask = u128::MAX.checked_shl(128u32.saturating_sub(l)).unwrap_or(0);
+            (true, len, u128::from(n.addr()) & mask)
+        }
+    }
 }
 
 fn is_net(e: &Expr) -> bool {
@@ -75,7 +93,7 @@ impl PrefixIndex {
         let (mut lens_v4, mut lens_v6) = (Vec::new(), Vec::new());
         for (i, s) in stmts.iter().enumerate() {
             if let (Some(g), Ok(i)) = (stmt_guard(s), u32::try_from(i)) {
-                entries.push((g, i));
+                entries.push((key(&g, g.prefix_len()), i));
                 let lens = if g.addr().is_ipv4() {
                     &mut lens_v4
                 } else {
@@ -106,9 +124,7 @@ impl PrefixIndex {
             &self.lens_v6
         };
         for &l in lens.iter().take_while(|&&l| l <= net.prefix_len()) {
-            let Ok(key) = IpNet::new(net.addr(), l).map(|k| k.trunc()) else {
-                continue;
-            };
+            let key = key(net, l);
             let start = self.entries.partition_point(|(p, _)| *p < key);
             for (p, i) in self.entries.iter().skip(start) {
                 if *p != key {

@@ -334,7 +334,10 @@ impl Interp<'_, '_> {
                 Some(v) => v.clone(),
                 None => return err("variable outside the frame"),
             },
-            Expr::Defined(x) => Value::Bool(self.eval(x)? != Value::Void),
+            Expr::Defined(x) => Value::Bool(match &**x {
+                Expr::Attr(a) => route::defined(*a, self.ctx, self.attrs()),
+                x => self.eval(x)? != Value::Void,
+            }),
             Expr::Not(x) => Value::Bool(!need_bool(&self.eval(x)?, "Not applied to non-boolean")?),
             Expr::And(x, y) | Expr::Or(x, y) => {
                 let short = matches!(e, Expr::Or(..));
@@ -345,10 +348,14 @@ impl Interp<'_, '_> {
                     Value::Bool(need_bool(&self.eval(y)?, msg)?)
                 }
             }
-            Expr::Cmp(op, x, y) => {
-                let (a, b) = (self.eval(x)?, self.eval(y)?);
-                Value::Bool(cmp(*op, &a, &b)?)
-            }
+            // A constant operand is compared in place (no clone of a shared value).
+            Expr::Cmp(op, x, y) => match &**y {
+                Expr::Const(b) => Value::Bool(cmp(*op, &self.eval(x)?, b)?),
+                _ => {
+                    let (a, b) = (self.eval(x)?, self.eval(y)?);
+                    Value::Bool(cmp(*op, &a, &b)?)
+                }
+            },
             Expr::Match {
                 negated,
                 left,
@@ -420,6 +427,13 @@ impl Interp<'_, '_> {
                 Value::Lc(x) => Ok(self.attrs().attrs.large_communities.contains(&x)),
                 v => self.match_values(&v, &self.attr(Attr::BgpLargeCommunity)),
             },
+            (Expr::Attr(Attr::Ifname), Expr::Const(Value::String(pat))) => {
+                Ok(route::ifname_matches(self.attrs(), pat))
+            }
+            (l, Expr::Const(c)) => {
+                let a = self.eval(l)?;
+                self.match_values(&a, c)
+            }
             _ => {
                 let (a, b) = (self.eval(left)?, self.eval(right)?);
                 self.match_values(&a, &b)

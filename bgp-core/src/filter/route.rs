@@ -52,6 +52,41 @@ fn origin_value(o: Origin) -> Value {
     Value::Enum(EnumValue::new(EnumKind::Origin, o.code()))
 }
 
+/// The empty string, shared (read on every route without an interface: no allocation).
+fn empty_str() -> Arc<str> {
+    static EMPTY: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+    Arc::clone(&EMPTY)
+}
+
+/// Whether reading `a` gives a value (BIRD's `defined(a)`), without building it: static
+/// attributes always do, community lists too (they read as empty lists).
+pub(super) fn defined(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> bool {
+    let p = &r.attrs;
+    match a {
+        Attr::KrtMetric => r.meta.krt_metric.is_some(),
+        Attr::KrtTunnel => r.meta.tunnel.is_some(),
+        Attr::BgpOrigin => p.origin.is_some(),
+        Attr::BgpPath => p.as_path.is_some(),
+        Attr::BgpMed => p.med.is_some(),
+        Attr::BgpLocalPref => p.local_pref.is_some(),
+        Attr::BgpOriginatorId => p.originator_id.is_some(),
+        Attr::BgpNextHop | Attr::Gw | Attr::From => read(a, ctx, r) != Value::Void,
+        Attr::Net
+        | Attr::Source
+        | Attr::Dest
+        | Attr::Ifname
+        | Attr::Preference
+        | Attr::Proto
+        | Attr::BgpCommunity
+        | Attr::BgpLargeCommunity => true,
+    }
+}
+
+/// `ifname ~ PATTERN` without building the name's value.
+pub(super) fn ifname_matches(r: &RouteAttrs, pattern: &str) -> bool {
+    super::prefix::glob_match(pattern, r.meta.ifname.as_deref().unwrap_or(""))
+}
+
 /// Reads an attribute. Static attributes always have a value (`gw` and `from` read as the
 /// unspecified address when the route has none, `ifname` as `""`, `preference` as the source's
 /// default); optional BGP attributes read as void when absent, except the community lists,
@@ -70,7 +105,7 @@ pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
             RouteType::Unicast if r.next_hop.is_some() => EnumValue::RTD_ROUTER,
             RouteType::Unicast => EnumValue::RTD_DEVICE,
         }),
-        Attr::Ifname => Value::String(r.meta.ifname.clone().unwrap_or_else(|| Arc::from(""))),
+        Attr::Ifname => Value::String(r.meta.ifname.clone().unwrap_or_else(empty_str)),
         Attr::Preference => Value::Int(u32::from(
             r.meta
                 .preference
@@ -87,7 +122,7 @@ pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
         Attr::KrtMetric => r.meta.krt_metric.map_or(Value::Void, Value::Int),
         Attr::KrtTunnel => match &r.meta.tunnel {
             None => Value::Void,
-            Some(KernelTunnel::Direct) => Value::string(""),
+            Some(KernelTunnel::Direct) => Value::String(empty_str()),
             Some(KernelTunnel::Dev(d)) => Value::String(d.clone()),
         },
         Attr::BgpOrigin => p.origin.map_or(Value::Void, origin_value),
@@ -95,19 +130,12 @@ pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
             .as_path
             .as_ref()
             .map_or(Value::Void, |x| Value::Path(Arc::new(x.clone()))),
-        Attr::BgpNextHop => match ctx.source {
-            _ if ctx.bgp_export => r
-                .next_hop
-                .as_ref()
-                .and_then(ip_of)
-                .map_or(Value::Void, Value::Ip),
-            SourceKind::Bgp => r
-                .next_hop
-                .as_ref()
-                .and_then(ip_of)
-                .map_or(Value::Void, Value::Ip),
-            _ => Value::Void,
-        },
+        Attr::BgpNextHop if ctx.bgp_export || ctx.source == SourceKind::Bgp => r
+            .next_hop
+            .as_ref()
+            .and_then(ip_of)
+            .map_or(Value::Void, Value::Ip),
+        Attr::BgpNextHop => Value::Void,
         Attr::BgpMed => p.med.map_or(Value::Void, Value::Int),
         Attr::BgpLocalPref => p.local_pref.map_or(Value::Void, Value::Int),
         Attr::BgpCommunity => Value::Clist(Arc::from(p.communities.as_slice())),

@@ -440,3 +440,62 @@ fn defined_constructors_methods_and_print() {
     ]);
     assert_eq!(o.output, ["a=1 b", "tail"]);
 }
+
+/// `defined(attr)` (answered without building the value) agrees with reading the attribute,
+/// for every attribute, on routes of every source, with and without the export view.
+#[test]
+fn defined_agrees_with_read() {
+    use Attr::*;
+    let all = [
+        Net,
+        Source,
+        Dest,
+        Ifname,
+        Preference,
+        Gw,
+        From,
+        Proto,
+        KrtMetric,
+        KrtTunnel,
+        BgpOrigin,
+        BgpPath,
+        BgpNextHop,
+        BgpMed,
+        BgpLocalPref,
+        BgpCommunity,
+        BgpLargeCommunity,
+        BgpOriginatorId,
+    ];
+    let mut with_meta = bgp_route();
+    with_meta.meta.krt_metric = Some(5);
+    with_meta.meta.tunnel = Some(crate::rib::attrs::KernelTunnel::Direct);
+    with_meta.meta.ifname = Some(Arc::from("eth0"));
+    with_meta.attrs.med = Some(1);
+    with_meta.attrs.originator_id = Some("1.2.3.4".parse().unwrap());
+    let p = net("10.244.1.0/26");
+    for r in [
+        bgp_route(),
+        static_route(),
+        with_meta,
+        RouteAttrs::default(),
+    ] {
+        for source in [SourceKind::Bgp, SourceKind::Static, SourceKind::Kernel] {
+            for bgp_export in [false, true] {
+                let ctx = RouteCtx {
+                    prefix: &p,
+                    source,
+                    from: None,
+                    proto: "p",
+                    bgp_export,
+                };
+                for a in all {
+                    assert_eq!(
+                        route::defined(a, &ctx, &r),
+                        route::read(a, &ctx, &r) != Value::Void,
+                        "{a:?} {source:?} export={bgp_export} {r:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -480,6 +480,17 @@ fn prefix_index_is_transparent() {
             )],
         ));
     }
+    // Zero-length and host-length guards (the index masks addresses by length).
+    for (g, c) in [("0.0.0.0/0", 1), ("::/0", 2), ("10.101.1.5/32", 3)] {
+        stmts.push(Stmt::if_then(
+            Expr::matches(a(Attr::Net), p(g)),
+            vec![Stmt::modify_attr(
+                ModOp::Add,
+                Attr::BgpCommunity,
+                pair(2, c),
+            )],
+        ));
+    }
     stmts.push(Stmt::if_then(
         Expr::matches(a(Attr::Net), p("fd00::/48")),
         vec![Stmt::Reject],
