@@ -221,6 +221,18 @@ fn bird_cfg_statics_gateway_gr_kernel_import_router_id() {
         },
     );
 
+    // `show route` says the same: via p on eth0 (BIRD 1.6 shows the direct-mode gateway).
+    let shown = routes(&b)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.prefix == "10.88.0.0/24")
+        .map(|r| r.dest.to_string());
+    assert_eq!(
+        shown.as_deref(),
+        Some(r#"{"nexthops":[["172.31.0.11","eth0"]],"type":"via"}"#),
+        "show route of 10.88.0.0/24"
+    );
+
     // Graceful restart as each peer saw it in b's OPEN.
     let caps_p = neighbor_caps(&bird_p);
     assert!(!caps_p.contains("Graceful restart"), "off: {caps_p}");

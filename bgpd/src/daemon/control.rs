@@ -79,15 +79,36 @@ struct Resolver<'a> {
     rib: &'a Rib,
     view: &'a KernelView,
     cache: HashMap<IpAddr, Option<Resolved>>,
+    /// The peers in `gateway direct` mode, with their addresses.
+    direct: Vec<(SourceId, IpAddr)>,
 }
 
 impl<'a> Resolver<'a> {
-    fn new(rib: &'a Rib, view: &'a KernelView) -> Self {
+    fn new(rib: &'a Rib, view: &'a KernelView, direct: Vec<(SourceId, IpAddr)>) -> Self {
         Resolver {
             rib,
             view,
             cache: HashMap::new(),
+            direct,
         }
+    }
+
+    /// BIRD 1.6's `gateway direct` (`bgp_set_next_hop`): a next hop on a connected network
+    /// is the gateway, any other is replaced by the neighbor's address; `None` for a source in
+    /// recursive mode.
+    fn direct(&self, src: SourceId, nh: IpAddr) -> Option<Option<Resolved>> {
+        let (_, peer) = self.direct.iter().find(|(s, _)| *s == src)?;
+        let on_link = |a: IpAddr| {
+            self.view
+                .onlink_iface(a)
+                .and_then(|i| self.view.links.get(&i))
+                .map(|name| Resolved {
+                    gw: a,
+                    iface: name.clone(),
+                    metric: 0,
+                })
+        };
+        Some(on_link(nh).or_else(|| on_link(*peer)))
     }
 
     /// An on-link subnet containing `nh` gives `via NH on IFACE` (metric 0, BIRD's device
@@ -181,34 +202,36 @@ impl DaemonControl {
                         nexthops: vec![(nh, Some(ifname.to_string()))],
                     }
                 }
-                (Some(nh), _) => match res.resolve(nh) {
-                    Some(x) => {
-                        if is_bgp {
-                            igp_metric = Some(x.metric);
+                (Some(nh), _) => {
+                    match res.direct(r.source, nh).unwrap_or_else(|| res.resolve(nh)) {
+                        Some(x) => {
+                            if is_bgp {
+                                igp_metric = Some(x.metric);
+                            }
+                            // Static routes name their gateway; BGP routes show the resolved one.
+                            let gw = if is_bgp { x.gw } else { nh };
+                            gateway = Some(gw);
+                            RouteDest::Via {
+                                nexthops: vec![(gw, Some(x.iface))],
+                            }
                         }
-                        // Static routes name their gateway; BGP routes show the resolved one.
-                        let gw = if is_bgp { x.gw } else { nh };
-                        gateway = Some(gw);
-                        RouteDest::Via {
-                            nexthops: vec![(gw, Some(x.iface))],
+                        // Without the kernel (no FIB) the daemon knows no interfaces: the
+                        // next hop as it is.
+                        None if !self.shared.fib_enabled => {
+                            gateway = Some(nh);
+                            RouteDest::Via {
+                                nexthops: vec![(nh, None)],
+                            }
+                        }
+                        // BIRD: a next hop no route resolves makes the route unreachable.
+                        None => {
+                            if is_bgp {
+                                igp_metric = Some(IGP_METRIC_UNRESOLVED);
+                            }
+                            RouteDest::Unreachable
                         }
                     }
-                    // Without the kernel (no FIB) the daemon knows no interfaces: the
-                    // next hop as it is.
-                    None if !self.shared.fib_enabled => {
-                        gateway = Some(nh);
-                        RouteDest::Via {
-                            nexthops: vec![(nh, None)],
-                        }
-                    }
-                    // BIRD: a next hop no route resolves makes the route unreachable.
-                    None => {
-                        if is_bgp {
-                            igp_metric = Some(IGP_METRIC_UNRESOLVED);
-                        }
-                        RouteDest::Unreachable
-                    }
-                },
+                }
                 (None, ifname) => RouteDest::Dev {
                     iface: ifname.unwrap_or("?").to_string(),
                 },
@@ -476,8 +499,9 @@ impl Control for DaemonControl {
 
     fn routes(&self, q: &RouteQuery) -> Vec<RouteEntry> {
         let view = Arc::clone(&lock(&self.shared.kernel_view));
+        let direct = super::rib::direct_gateway_peers(&self.shared);
         let rib = lock(&self.shared.rib);
-        let mut res = Resolver::new(&rib, &view);
+        let mut res = Resolver::new(&rib, &view, direct);
         let prefixes: Vec<IpNet> = match q.prefix {
             Some(p) if q.family.is_some_and(|f| f != IpFamily::of_net(&p)) => Vec::new(),
             Some(p) => vec![p.trunc()],

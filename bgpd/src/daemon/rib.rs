@@ -678,7 +678,7 @@ fn direct_address(a: std::net::IpAddr) -> bool {
 }
 
 /// The peers in `gateway direct` mode with their addresses (read before the RIB is locked).
-fn direct_gateway_peers(shared: &super::Shared) -> Vec<(SourceId, std::net::IpAddr)> {
+pub(crate) fn direct_gateway_peers(shared: &super::Shared) -> Vec<(SourceId, std::net::IpAddr)> {
     lock(&shared.peers)
         .iter()
         .filter_map(|p| {
