@@ -1,5 +1,6 @@
 //! Workload generators shared by the benchmarks: deterministic messages and route sets.
 
+pub mod bfd_report;
 pub mod procstat;
 pub mod speaker;
 

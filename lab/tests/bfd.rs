@@ -13,6 +13,7 @@ use bgpd_lab::{
     bfd, cmd, wait_observing, wait_sessions, Bgpd, BgpdConfig, BgpdPeer, Bird, Bird2Config,
     Bird2Peer, Frr, FrrConfig, FrrNeighbor, KernelExport, Lab, NodeNet, Observed,
 };
+use serde_json::Value;
 
 const AS: u32 = 64512;
 const CONVERGE: Duration = Duration::from_secs(40);
@@ -270,6 +271,97 @@ fn bird2_interop(test: &str, multihop: bool) {
     wait_route(&a, &block(12), true, CONVERGE);
     wait_route(&b, &block(11), true, CONVERGE);
     eprintln!("{test} passed in {:.1}s", start.elapsed().as_secs_f64());
+}
+
+/// A dynamic neighbour (`[[peer_ranges]]` with `bfd`) gets its BFD session, and follows its
+/// range on reload: slower timers are negotiated on the same session (same discriminator,
+/// still Up, BGP not reset), and a range without `bfd` removes the session.
+#[test]
+fn bfd_dynamic_range_reload() {
+    let mut lab = Lab::new("bfd_dynamic_range_reload").unwrap();
+    let lan = lab.lan().unwrap();
+    let a = lab.node("bgpd", &[(&lan, 11)], None).unwrap();
+    let b = lab.node("bird2", &[(&lan, 12)], None).unwrap();
+    let mut bc = Bird2Config::new(&b, 65002);
+    bc.hold_time = HOLD;
+    let mut bp = Bird2Peer::new("bgpd", lan.v4(11), AS);
+    bp.extra = "  bfd on;\n".into();
+    bc.peers.push(bp);
+    bc.extra.push_str(
+        "protocol bfd {\n  interface \"*\" { min rx interval 200 ms; min tx interval 200 ms; multiplier 5; };\n}\n",
+    );
+    let bird = bc.start(&b).unwrap();
+    let range = |bfd: Option<&str>| {
+        let mut r = format!(
+            "[[peer_ranges]]\nname = \"dyn\"\nprefix = \"{}/24\"\nasn = 65002\nhold_time = {HOLD}\n",
+            lan.v4(0)
+        );
+        if let Some(b) = bfd {
+            r.push_str(&format!("bfd = {b}\n"));
+        }
+        r
+    };
+    let mut ac = BgpdConfig::new(&a, AS);
+    // Slow timers (detection ≥ 1 s): this test is about reload, not speed.
+    ac.extra = range(Some(
+        "{ min_rx = \"200ms\", min_tx = \"200ms\", multiplier = 5 }",
+    ));
+    let bgpd = ac.start(&a).unwrap();
+    let (ip_a, ip_b) = (lan.v4(11).to_string(), lan.v4(12).to_string());
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    wait_bgpd_bfd(&bgpd, &ip_b, "Up", CONVERGE);
+    wait_bird_bfd(&bird, &ip_a, "Up", CONVERGE);
+    let session = |b: &Bgpd| -> Result<Value, bgpd_lab::Error> {
+        bfd::bgpd_sessions(b)?
+            .into_iter()
+            .next()
+            .map(|s| s.2)
+            .ok_or_else(|| bgpd_lab::Error("no BFD session".into()))
+    };
+    let before = session(&bgpd).unwrap();
+    let established = bgpd.established().unwrap();
+    assert_eq!(established.len(), 1, "{established:?}");
+
+    ac.extra = range(Some(
+        "{ min_rx = \"100ms\", min_tx = \"300ms\", multiplier = 3 }",
+    ));
+    std::fs::write(&bgpd.config, ac.render()).unwrap();
+    bgpd.cli(&["reload"]).unwrap();
+    wait_observing(
+        CONVERGE,
+        POLL,
+        "300 ms negotiated on the same session",
+        || {
+            let v = session(&bgpd)?;
+            let ok = v["tx_interval_ms"].as_f64() == Some(300.0) && v["state"] == "Up";
+            Ok(Observed::when(ok, v.to_string()))
+        },
+    )
+    .unwrap();
+    let after = session(&bgpd).unwrap();
+    assert_eq!(
+        after["local_discriminator"], before["local_discriminator"],
+        "same session"
+    );
+    assert_eq!(bfd::bird_state(&bird, &ip_a).unwrap(), "Up");
+    assert_eq!(
+        bgpd.established().unwrap(),
+        established,
+        "BGP kept its session"
+    );
+
+    ac.extra = range(None);
+    std::fs::write(&bgpd.config, ac.render()).unwrap();
+    bgpd.cli(&["reload"]).unwrap();
+    wait_observing(CONVERGE, POLL, "BFD session removed", || {
+        let s = bfd::bgpd_sessions(&bgpd)?;
+        Ok(Observed::when(s.is_empty(), format!("{s:?}")))
+    })
+    .unwrap();
+    // BIRD 2 with `bfd on` closes BGP when our session goes AdminDown (it does not make the
+    // RFC 5882 §3.2 exception); the neighbour it reconnects as has no BFD session.
+    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
+    assert!(bfd::bgpd_sessions(&bgpd).unwrap().is_empty());
 }
 
 #[test]

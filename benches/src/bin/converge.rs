@@ -1524,6 +1524,11 @@ fn write_report() -> R<()> {
     if let Ok(n) = std::fs::read_to_string(dir.join("notes.md")) {
         r.push_str(&n);
     }
+    // The BFD figures (`bfd_figures`) keep their section.
+    if let Ok(t) = std::fs::read_to_string(dir.join("bfd.json")) {
+        let bfd = bgpd_benches::bfd_report::render(&serde_json::from_str(&t)?);
+        r = bgpd_benches::bfd_report::splice(&r, &bfd);
+    }
     std::fs::write(dir.join("..").join("REPORT.md"), r)?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use bgp_core::rib::SourceId;
 
 use super::peer::{self, PeerCmd};
 use super::rib::RibMsg;
-use super::{listener, lock, Shared};
+use super::{listener, lock, PeerHandle, Shared};
 use crate::config::Kernel;
 use crate::config::{Config, PeerSpec};
 use crate::status::ControlError;
@@ -171,6 +171,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                         &changed_policies,
                         &mut reimport,
                     );
+                    bfd_follow(h, &old, &new, &spec, &n);
                     *lock(&h.spec) = Arc::new(n);
                 }
                 Some(n) => {
@@ -201,11 +202,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                     &changed_policies,
                     &mut reimport,
                 );
-                if old.bfd_peer(&spec) != new.bfd_peer(w)
-                    || old.file.bfd.wait_for_up != new.file.bfd.wait_for_up
-                {
-                    let _ = h.cmd.send(PeerCmd::Bfd(Box::new(w.clone())));
-                }
+                bfd_follow(h, &old, &new, &spec, w);
                 if spec.common.disabled != w.common.disabled {
                     let _ = h.cmd.send(if w.common.disabled {
                         PeerCmd::Disable("disabled by configuration".into())
@@ -231,6 +228,15 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
     *lock(&shared.last_reconfig) = SystemTime::now();
     shared.reconfiguring.store(false, Ordering::SeqCst);
     Ok(())
+}
+
+/// New BFD settings of a peer (configured or dynamic) that keeps its BGP session: its BFD
+/// session renegotiates (or starts, or goes) without touching BGP.
+fn bfd_follow(h: &PeerHandle, old: &Config, new: &Config, spec: &PeerSpec, w: &PeerSpec) {
+    if old.bfd_peer(spec) != new.bfd_peer(w) || old.file.bfd.wait_for_up != new.file.bfd.wait_for_up
+    {
+        let _ = h.cmd.send(PeerCmd::Bfd(Box::new(w.clone())));
+    }
 }
 
 /// Policy-level changes of a peer that keeps its session.
