@@ -19,6 +19,15 @@ pub fn quantile(v: &[f64], p: f64) -> Option<f64> {
     s.get(i as usize).copied()
 }
 
+/// "bgpd: BUILD. Command: `CMD`." of one part.
+fn provenance(c: &Value) -> String {
+    format!(
+        "bgpd: `{}`. Command: `{}`.",
+        c["bgpd_build"].as_str().unwrap_or("?"),
+        c["command"].as_str().unwrap_or("?")
+    )
+}
+
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "—".to_string(), |x| format!("{x:.0}"))
 }
@@ -30,21 +39,19 @@ pub fn render(v: &Value) -> String {
         r,
         "{BEGIN}\n## BFD: failure detection bound to BGP (issue 17)\n"
     );
-    let s = |k: &str| v[k].as_str().unwrap_or("?").to_string();
     let _ = writeln!(
         r,
-        "bgpd: `{}`. Command: `{}`.\n",
-        s("bgpd_build"),
-        s("command")
+        "Raw samples: `benches/report/bfd.json`; method and discussion: `benches/README.md`, BFD.\n"
     );
     if let Some(c) = v.get("cut") {
         let _ = writeln!(
             r,
-            "### Cut to route gone, 100 ms × 3, hold time 240 s\n\nRun {} UTC, load average {} → {}. {}\n",
+            "### Cut to route gone, 100 ms × 3, hold time 240 s\n\nRun {} UTC, load average {} → {}. {} {}\n",
             c["date"].as_str().unwrap_or("?"),
             c["load_start"].as_str().unwrap_or("?"),
             c["load_end"].as_str().unwrap_or("?"),
-            c["method"].as_str().unwrap_or("")
+            c["method"].as_str().unwrap_or(""),
+            provenance(c)
         );
         let _ = writeln!(
             r,
@@ -70,16 +77,40 @@ pub fn render(v: &Value) -> String {
                 xs.len()
             );
         }
+        for d in c["daemons"].as_array().into_iter().flatten() {
+            let f = |k: &str| -> Vec<f64> {
+                d[k].as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_f64)
+                    .collect()
+            };
+            let (total, down) = (f("ms"), f("bfd_down_ms"));
+            if down.is_empty() || down.len() != total.len() {
+                continue;
+            }
+            let rest: Vec<f64> = total.iter().zip(&down).map(|(t, d)| t - d).collect();
+            let _ = writeln!(
+                r,
+                "{}, split by its own log: cut → BFD Down median {} ms (max {}); BFD Down → route gone from the kernel median {} ms (max {}).",
+                d["name"].as_str().unwrap_or("?"),
+                ms(quantile(&down, 0.5)),
+                ms(quantile(&down, 1.0)),
+                ms(quantile(&rest, 0.5)),
+                ms(quantile(&rest, 1.0))
+            );
+        }
         r.push('\n');
     }
     if let Some(c) = v.get("cpu") {
         let _ = writeln!(
             r,
-            "### CPU of 200 sessions at 100 ms × 3\n\nRun {} UTC, load average {} → {}. {}\n",
+            "### CPU of 200 sessions at 100 ms × 3\n\nRun {} UTC, load average {} → {}. {} {}\n",
             c["date"].as_str().unwrap_or("?"),
             c["load_start"].as_str().unwrap_or("?"),
             c["load_end"].as_str().unwrap_or("?"),
-            c["method"].as_str().unwrap_or("")
+            c["method"].as_str().unwrap_or(""),
+            provenance(c)
         );
         let _ = writeln!(
             r,

@@ -123,6 +123,32 @@ fn ready(
     ))
 }
 
+/// Seconds since midnight UTC of `t`.
+fn day_secs(t: std::time::SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() % 86_400.0)
+}
+
+/// The times (seconds since midnight UTC) of bgpd's "BFD session Up -> Down" log lines.
+fn bgpd_bfd_downs(log: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("BFD session Up -> Down"))
+        .filter_map(|l| {
+            // `2026-12-02T21:06:41.535085Z` after ANSI colour codes.
+            let i = l.find('T')?;
+            let hms = l.get(i + 1..)?.split('Z').next()?;
+            let mut f = hms.split(':');
+            let (h, m, s) = (f.next()?, f.next()?, f.next()?);
+            Some(
+                h.parse::<f64>().ok()? * 3600.0
+                    + m.parse::<f64>().ok()? * 60.0
+                    + s.parse::<f64>().ok()?,
+            )
+        })
+        .collect()
+}
+
 fn cut_part(cuts: usize) -> R<Value> {
     let date = utc_now();
     let load_start = loadavg();
@@ -170,6 +196,9 @@ fn cut_part(cuts: usize) -> R<Value> {
     ];
 
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); duts.len()];
+    // bgpd only: cut to its "BFD session Up -> Down" log line, ms.
+    let mut bgpd_detect: Vec<f64> = Vec::new();
+    let bgpd_log = nodes[0].path("bgpd.1.log");
     for round in 0..cuts {
         for (i, d) in duts.iter().enumerate() {
             let dut_ip = lan.v4(hosts[i]).to_string();
@@ -188,6 +217,8 @@ fn cut_part(cuts: usize) -> R<Value> {
                 );
             }
             // The DUT (node i + 1) is cut off: the other DUTs keep their sessions.
+            let downs_before = bgpd_bfd_downs(&bgpd_log).len();
+            let wall0 = std::time::SystemTime::now();
             port(&lab, i + 1, false)?;
             let t0 = Instant::now();
             while has_route(d.ns()) {
@@ -197,6 +228,11 @@ fn cut_part(cuts: usize) -> R<Value> {
                 std::thread::sleep(Duration::from_millis(5));
             }
             let ms = t0.elapsed().as_secs_f64() * 1e3;
+            if matches!(d, Dut::Bgpd(_)) {
+                if let Some(t) = bgpd_bfd_downs(&bgpd_log).get(downs_before) {
+                    bgpd_detect.push((t - day_secs(wall0)) * 1e3);
+                }
+            }
             port(&lab, i + 1, true)?;
             eprintln!("cut {round} {}: {ms:.0} ms", d.name());
             if let Some(r) = results.get_mut(i) {
@@ -207,7 +243,10 @@ fn cut_part(cuts: usize) -> R<Value> {
     let daemons: Vec<Value> = duts
         .iter()
         .zip(&results)
-        .map(|(d, r)| json!({"name": d.name(), "ms": r}))
+        .map(|(d, r)| match d {
+            Dut::Bgpd(_) => json!({"name": d.name(), "ms": r, "bfd_down_ms": bgpd_detect}),
+            _ => json!({"name": d.name(), "ms": r}),
+        })
         .collect();
     Ok(json!({
         "date": date,
@@ -397,19 +436,22 @@ fn main() -> R<()> {
         let cuts: usize = arg("--cuts").map_or(Ok(20), |s| s.parse())?;
         let window = Duration::from_secs(arg("--window").map_or(Ok(60), |s| s.parse())?);
         let bin = Bgpd::binary()?;
-        v["bgpd_build"] = json!(format!(
+        let build = json!(format!(
             "{} ({})",
             bin.display(),
             std::env::var("BGPD_BUILD")
                 .unwrap_or_else(|_| "build not stated: set BGPD_BUILD".into())
         ));
-        v["command"] = json!(format!("bfd_figures {}", args.join(" ")));
+        let command = json!(format!("bfd_figures {}", args.join(" ")));
         for part in parts.split(',') {
-            match part {
-                "cut" => v["cut"] = cut_part(cuts)?,
-                "cpu" => v["cpu"] = cpu_part(window)?,
+            let mut r = match part {
+                "cut" => cut_part(cuts)?,
+                "cpu" => cpu_part(window)?,
                 p => return Err(format!("unknown part {p}").into()),
-            }
+            };
+            r["bgpd_build"] = build.clone();
+            r["command"] = command.clone();
+            v[part] = r;
             std::fs::write(&json_path, serde_json::to_string_pretty(&v)?)?;
         }
     }
