@@ -19,13 +19,23 @@ pub fn quantile(v: &[f64], p: f64) -> Option<f64> {
     s.get(i as usize).copied()
 }
 
-/// "bgpd: BUILD. Command: `CMD`." of one part.
-fn provenance(c: &Value) -> String {
-    format!(
-        "bgpd: `{}`. Command: `{}`.",
-        c["bgpd_build"].as_str().unwrap_or("?"),
-        c["command"].as_str().unwrap_or("?")
-    )
+/// A part's title, when and under what load it ran, its method, bgpd's build and the command.
+fn header(r: &mut String, title: &str, c: &Value) {
+    let f = |k: &str| c[k].as_str().unwrap_or("?");
+    let _ = writeln!(
+        r,
+        "### {title}\n\nRun {} UTC, load average {} → {}. {} bgpd: `{}`. Command: `{}`.\n",
+        f("date"),
+        f("load_start"),
+        f("load_end"),
+        f("method"),
+        f("bgpd_build"),
+        f("command")
+    );
+}
+
+fn ms1(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_string(), |x| format!("{x:.1}"))
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -44,15 +54,7 @@ pub fn render(v: &Value) -> String {
         "Raw samples: `benches/report/bfd.json`; method and discussion: `benches/README.md`, BFD.\n"
     );
     if let Some(c) = v.get("cut") {
-        let _ = writeln!(
-            r,
-            "### Cut to route gone, 100 ms × 3, hold time 240 s\n\nRun {} UTC, load average {} → {}. {} {}\n",
-            c["date"].as_str().unwrap_or("?"),
-            c["load_start"].as_str().unwrap_or("?"),
-            c["load_end"].as_str().unwrap_or("?"),
-            c["method"].as_str().unwrap_or(""),
-            provenance(c)
-        );
+        header(&mut r, "Cut to route gone, 100 ms × 3, hold time 240 s", c);
         let _ = writeln!(
             r,
             "| daemon under test | cuts | min ms | median ms | p90 ms | max ms | ≤ 400 ms |\n|---|---|---|---|---|---|---|"
@@ -92,26 +94,18 @@ pub fn render(v: &Value) -> String {
             let rest: Vec<f64> = total.iter().zip(&down).map(|(t, d)| t - d).collect();
             let _ = writeln!(
                 r,
-                "{}, split by its own log: cut → BFD Down median {} ms (max {}); BFD Down → route gone from the kernel median {} ms (max {}).",
+                "\n{}, split by its own log: cut → BFD Down median {} ms (max {}); BFD Down → route gone from the kernel median {} ms (max {}).",
                 d["name"].as_str().unwrap_or("?"),
                 ms(quantile(&down, 0.5)),
                 ms(quantile(&down, 1.0)),
-                ms(quantile(&rest, 0.5)),
-                ms(quantile(&rest, 1.0))
+                ms1(quantile(&rest, 0.5)),
+                ms1(quantile(&rest, 1.0))
             );
         }
         r.push('\n');
     }
     if let Some(c) = v.get("cpu") {
-        let _ = writeln!(
-            r,
-            "### CPU of 200 sessions at 100 ms × 3\n\nRun {} UTC, load average {} → {}. {} {}\n",
-            c["date"].as_str().unwrap_or("?"),
-            c["load_start"].as_str().unwrap_or("?"),
-            c["load_end"].as_str().unwrap_or("?"),
-            c["method"].as_str().unwrap_or(""),
-            provenance(c)
-        );
+        header(&mut r, "CPU of 200 sessions at 100 ms × 3", c);
         let _ = writeln!(
             r,
             "| pair | process | user s | system s | % of one core | sessions Up after |\n|---|---|---|---|---|---|"

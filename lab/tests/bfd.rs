@@ -218,20 +218,28 @@ fn wait_bird_bfd(b: &Bird, addr: &str, state: &str, deadline: Duration) {
     .unwrap();
 }
 
-/// bgpd against BIRD 2 (`protocol bfd` + `bfd on`), single hop over IPv4 or multihop: sessions
-/// come Up, a cut takes BFD and then BGP down on both sides, restoring brings both back.
-fn bird2_interop(test: &str, multihop: bool) {
+/// bgpd against BIRD 2 (`protocol bfd` + `bfd on`), single hop or multihop, IPv4 or IPv6
+/// transport: sessions come Up, a cut takes BFD and then BGP down on both sides (and the routes
+/// out of both kernels, IPv4 runs), restoring brings both back.
+fn bird2_interop(test: &str, multihop: bool, v6: bool) {
     let start = Instant::now();
     let mut lab = Lab::new(test).unwrap();
     let lan = lab.lan().unwrap();
     let a = lab.node("bgpd", &[(&lan, 11)], None).unwrap();
     let b = lab.node("bird2", &[(&lan, 12)], None).unwrap();
+    let (ip_a, ip_b): (IpAddr, IpAddr) = if v6 {
+        (lan.v6(11).into(), lan.v6(12).into())
+    } else {
+        (lan.v4(11).into(), lan.v4(12).into())
+    };
     let mut bc = Bird2Config::new(&b, 65002);
+    bc.local = ip_b;
     bc.statics.push(format!("{} blackhole", block(12)));
     bc.kernel = KernelExport::Plain;
     bc.hold_time = HOLD;
-    let mut bp = Bird2Peer::new("bgpd", lan.v4(11), AS);
+    let mut bp = Bird2Peer::new("bgpd", ip_a, AS);
     bp.multihop = multihop;
+    bp.ipv6 = v6;
     bp.extra = "  bfd on;\n".into();
     bc.peers.push(bp);
     bc.extra.push_str(
@@ -240,8 +248,9 @@ fn bird2_interop(test: &str, multihop: bool) {
     let bird = bc.start(&b).unwrap();
     let mut ac = BgpdConfig::new(&a, AS);
     ac.blackhole_blocks.push(block(11));
-    let mut p = BgpdPeer::new("bird2", lan.v4(12), 65002);
+    let mut p = BgpdPeer::new("bird2", ip_b, 65002);
     p.hold_time = Some(HOLD);
+    p.ipv6 = v6;
     if multihop {
         p.multihop = Some(2);
     }
@@ -250,26 +259,32 @@ fn bird2_interop(test: &str, multihop: bool) {
     let bgpd = ac.start(&a).unwrap();
     wait_sessions(&bgpd, 1, CONVERGE).unwrap();
     wait_sessions(&bird, 1, CONVERGE).unwrap();
-    let (ip_a, ip_b) = (lan.v4(11).to_string(), lan.v4(12).to_string());
+    let (ip_a, ip_b) = (ip_a.to_string(), ip_b.to_string());
     wait_bgpd_bfd(&bgpd, &ip_b, "Up", CONVERGE);
     wait_bird_bfd(&bird, &ip_a, "Up", CONVERGE);
     let s = bfd::bgpd_sessions(&bgpd).unwrap();
     assert_eq!(s[0].2["multihop"].as_bool(), Some(multihop));
-    wait_route(&a, &block(12), true, CONVERGE);
-    wait_route(&b, &block(11), true, CONVERGE);
+    if !v6 {
+        wait_route(&a, &block(12), true, CONVERGE);
+        wait_route(&b, &block(11), true, CONVERGE);
+    }
 
     cut(&lab, 1, true);
     wait_bgpd_bfd(&bgpd, &ip_b, "Down", BFD_DEADLINE);
-    wait_route(&a, &block(12), false, BFD_DEADLINE);
     wait_bird_bfd(&bird, &ip_a, "Down", BFD_DEADLINE);
-    wait_route(&b, &block(11), false, BFD_DEADLINE);
+    if !v6 {
+        wait_route(&a, &block(12), false, BFD_DEADLINE);
+        wait_route(&b, &block(11), false, BFD_DEADLINE);
+    }
     assert!(!bgpd_established(&bgpd, "bird2"));
     cut(&lab, 1, false);
     wait_bgpd_bfd(&bgpd, &ip_b, "Up", CONVERGE);
     wait_bird_bfd(&bird, &ip_a, "Up", CONVERGE);
     wait_bgpd_session(&bgpd, "bird2", true, CONVERGE);
-    wait_route(&a, &block(12), true, CONVERGE);
-    wait_route(&b, &block(11), true, CONVERGE);
+    if !v6 {
+        wait_route(&a, &block(12), true, CONVERGE);
+        wait_route(&b, &block(11), true, CONVERGE);
+    }
     eprintln!("{test} passed in {:.1}s", start.elapsed().as_secs_f64());
 }
 
@@ -366,12 +381,22 @@ fn bfd_dynamic_range_reload() {
 
 #[test]
 fn bfd_bird2_single_hop_v4() {
-    bird2_interop("bfd_bird2_single_hop_v4", false);
+    bird2_interop("bfd_bird2_single_hop_v4", false, false);
 }
 
 #[test]
 fn bfd_bird2_multihop_v4() {
-    bird2_interop("bfd_bird2_multihop_v4", true);
+    bird2_interop("bfd_bird2_multihop_v4", true, false);
+}
+
+#[test]
+fn bfd_bird2_single_hop_v6() {
+    bird2_interop("bfd_bird2_single_hop_v6", false, true);
+}
+
+#[test]
+fn bfd_bird2_multihop_v6() {
+    bird2_interop("bfd_bird2_multihop_v6", true, true);
 }
 
 fn wait_frr_bfd(f: &Frr, addr: &str, state: &str, deadline: Duration) {
