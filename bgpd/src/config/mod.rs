@@ -270,4 +270,25 @@ export = "nope"
         let e = Config::parse(TEXT, "t").unwrap_err().to_string();
         assert_eq!(e.lines().count(), 3, "{e}");
     }
+
+    #[test]
+    fn peer_gateway_and_graceful_restart_keys() {
+        let base = "router_id = \"10.0.0.1\"\nasn = 64512\n[[peers]]\nname = \"a\"\naddress = \"10.0.0.2\"\nasn = 65001\n";
+        let c = Config::parse(
+            &format!("{base}gateway = \"direct\"\ngraceful_restart = \"aware\"\n"),
+            "t",
+        )
+        .unwrap();
+        let p = &c.peers()[0];
+        assert_eq!(p.common.gateway, GatewayMode::Direct);
+        assert_eq!(p.common.graceful_restart, Some(PeerGracefulRestart::Aware));
+        let e = Config::parse(&format!("{base}gateway = \"direct\"\nmultihop = 2\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("peers[0].gateway"), "{e}");
+        let e = Config::parse(&format!("{base}graceful_restart = \"maybe\"\n"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("graceful_restart"), "{e}");
+    }
 }

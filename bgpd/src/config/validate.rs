@@ -421,6 +421,14 @@ fn check_common(
     }
     c.policy_ref(sp.import, &format!("{key}.import"));
     c.policy_ref(sp.export, &format!("{key}.export"));
+    // BIRD: "Multihop BGP cannot use direct gateway mode".
+    if p.gateway == GatewayMode::Direct && p.multihop.is_some_and(|m| m > 1) {
+        c.err(
+            sp.multihop.map(|m| m.span()),
+            &format!("{key}.gateway"),
+            "\"direct\" needs a single-hop session (multihop > 1 cannot use it)",
+        );
+    }
     if sp.families.get_ref().is_empty() {
         c.err(
             Some(sp.families.span()),
