@@ -421,6 +421,9 @@ mod tests {
         // so an idle peer is its main session and little else.
         let peer = std::mem::size_of::<super::Peer>();
         let session = std::mem::size_of::<crate::session::Session>();
-        assert!(peer <= session + 128, "Peer is {peer} bytes, Session {session}");
+        assert!(
+            peer <= session + 128,
+            "Peer is {peer} bytes, Session {session}"
+        );
     }
 }

@@ -369,3 +369,18 @@ fn a_malformed_update_reports_its_errors_nlri_and_octets_rfc7606_6() {
     assert_eq!(clean.malformed_report(), None);
     assert_eq!(clean.malformed, None);
 }
+
+#[test]
+fn a_next_hop_that_is_our_own_address_is_ignored_rfc4271_6_3() {
+    let own: std::net::IpAddr = "192.0.2.1".parse().unwrap(); // NEXT_HOP's address
+    let mut u = decode(&ibgp(), &[ORIGIN_IGP, EMPTY_PATH, NEXT_HOP], NLRI).unwrap();
+    assert!(!u.ignore_own_next_hop("192.0.2.9".parse().unwrap()));
+    assert!(u.errors.is_empty());
+    assert!(u.ignore_own_next_hop(own));
+    assert!(withdrawn(&u, 3), "{:?}", u.errors);
+    // In MP_REACH_NLRI too.
+    let mp = attr(0x80, 14, &[0, 1, 1, 4, 192, 0, 2, 1, 0, 24, 10, 1, 1]);
+    let mut u = decode(&ibgp(), &[&mp, ORIGIN_IGP, EMPTY_PATH], &[]).unwrap();
+    assert!(u.ignore_own_next_hop(own));
+    assert!(u.treat_as_withdraw() && u.announced().count() == 0);
+}

@@ -138,6 +138,7 @@ fn cases(b: &[Base; 3], d_ip: Ipv4Addr, e_ip: Ipv4Addr, o_ip: Ipv4Addr) -> Vec<C
         c("7.3 NEXT_HOP length 3", E, e_nh(&[10, 0, 0]), Withdraw),
         c("6.3 NEXT_HOP 0.0.0.0", E, e_nh(&[0, 0, 0, 0]), Withdraw),
         c("6.3 NEXT_HOP multicast", E, e_nh(&[224, 0, 0, 5]), Withdraw),
+        c("6.3 NEXT_HOP is the receiving speaker's own address", E, e_nh(&d_ip.octets()), Withdraw),
         c("3c NEXT_HOP flagged optional", E, [&be.origin[..], &be.path, &attr(0xc0, 3, &e_ip.octets())].concat(), Withdraw),
         Case {
             rule: "4760 §3 malformed NEXT_HOP beside MP_REACH_NLRI only: ignored",

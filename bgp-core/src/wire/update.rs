@@ -114,6 +114,34 @@ impl Update {
         self.errors.iter().map(|e| e.disposition).max()
     }
 
+    /// RFC 4271 §6.3: "The IP address in the NEXT_HOP MUST NOT be the IP address of the
+    /// receiving speaker"; such a route "SHOULD be ignored" (without NOTIFICATION). When a
+    /// next hop of this UPDATE's announcements (NEXT_HOP, or MP_REACH_NLRI's) is `own`, the
+    /// UPDATE becomes treat-as-withdraw; returns whether it did.
+    pub fn ignore_own_next_hop(&mut self, own: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let v4 =
+            !self.nlri.is_empty() && self.attrs.next_hop.is_some_and(|nh| IpAddr::V4(nh) == own);
+        let mp = self.mp_reach.as_ref().is_some_and(|m| {
+            !m.nlri.is_empty()
+                && match &m.next_hop {
+                    NextHop::V4(a) => IpAddr::V4(*a) == own,
+                    NextHop::V6 { global, .. } => IpAddr::V6(*global) == own,
+                    NextHop::Opaque(_) => false,
+                }
+        });
+        for (hit, code) in [(v4, attr_code::NEXT_HOP), (mp, attr_code::MP_REACH_NLRI)] {
+            if hit {
+                self.errors.push(AttrError {
+                    type_code: code,
+                    disposition: Disposition::TreatAsWithdraw,
+                    reason: "next hop is the receiving speaker's own address",
+                });
+            }
+        }
+        v4 || mp
+    }
+
     /// The RFC 7606 §6 report of a malformed UPDATE: each error (attribute, what was done,
     /// why), the NLRI involved (at most 32 listed) and the whole UPDATE body in hex (at most
     /// 4096 octets); `None` for a clean UPDATE.

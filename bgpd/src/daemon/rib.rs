@@ -177,13 +177,21 @@ impl RibTask {
                 .map(|p| p.epoch.load(Ordering::SeqCst))
         };
         match m {
-            RibMsg::Updates(id, epoch, ups) => {
+            RibMsg::Updates(id, epoch, mut ups) => {
                 if current(id) != Some(epoch) {
                     return 0;
                 }
                 let n = ups.len();
                 let (mut acc, mut filt, mut recv) = (0u64, 0u64, 0u64);
-                for u in &ups {
+                // Our address on this session: routes via it are ignored (RFC 4271 §6.3).
+                let own = self
+                    .shared
+                    .peer_by_id(id)
+                    .and_then(|p| lock(&p.status).local_addr);
+                for u in &mut ups {
+                    if let Some(a) = own {
+                        u.ignore_own_next_hop(a);
+                    }
                     if let Some(report) = u.malformed_report() {
                         // RFC 7606 §6: the error, the NLRI involved, the whole UPDATE.
                         let peer = self
