@@ -27,11 +27,6 @@ const NS: &str = "bgpd";
 /// The daemon's metrics. The registry is owned here; the core updates the public collectors.
 pub struct Metrics {
     registry: Registry,
-    /// BGP messages received, by `peer` (protocol name) and `type` (`open`, `update`,
-    /// `notification`, `keepalive`, `route_refresh`): `bgpd_bgp_messages_received_total`.
-    pub messages_in: IntCounterVec,
-    /// BGP messages sent, same labels: `bgpd_bgp_messages_sent_total`.
-    pub messages_out: IntCounterVec,
     /// Time to process one received UPDATE through the RIB: `bgpd_update_processing_seconds`.
     pub update_processing_seconds: Histogram,
     /// Time to send one netlink batch and read the acknowledgements then available:
@@ -72,13 +67,6 @@ impl Metrics {
     /// Creates the collectors and registers them.
     pub fn new() -> Arc<Metrics> {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str| {
-            let c = IntCounterVec::new(opts(name, help), &["peer", "type"]).expect("valid counter");
-            registry.register(Box::new(c.clone())).expect("unique name");
-            c
-        };
-        let messages_in = counter("bgp_messages_received_total", "BGP messages received.");
-        let messages_out = counter("bgp_messages_sent_total", "BGP messages sent.");
         let hist = |name: &str, help: &str, buckets: Vec<f64>| {
             let h = Histogram::with_opts(
                 HistogramOpts::new(name, help)
@@ -146,8 +134,6 @@ impl Metrics {
             registry,
             bfd_state_changes,
             bfd_detection_seconds,
-            messages_in,
-            messages_out,
             update_processing_seconds,
             netlink_batch_seconds,
             fib_installed,
@@ -270,6 +256,18 @@ fn scrape_gauges(reg: &Registry, control: &dyn Control) -> prometheus::Result<()
         ),
         &["peer"],
     )?;
+    // Per-peer message counters are built at scrape time from the peer table, like the gauges
+    // above: a series per peer and message type kept in the registry cost every neighbour
+    // ~2 KB for as long as it lived (issue 19), and had to be removed when it left.
+    let messages = |name: &str, help: &str| IntCounterVec::new(opts(name, help), &["peer", "type"]);
+    let messages_in = messages(
+        "bgp_messages_received_total",
+        "BGP messages received, by peer and type (open, update, notification, keepalive, route_refresh).",
+    )?;
+    let messages_out = messages(
+        "bgp_messages_sent_total",
+        "BGP messages sent, by peer and type.",
+    )?;
     let up = GaugeVec::new(
         opts("protocol_up", "1 when the protocol instance is up."),
         &["protocol", "kind"],
@@ -330,7 +328,19 @@ fn scrape_gauges(reg: &Registry, control: &dyn Control) -> prometheus::Result<()
         stale
             .with_label_values(&[name])
             .set(f64::from(u8::from(b.graceful_restart_stale)));
+        for (vec, counts) in [
+            (&messages_in, &b.messages_in),
+            (&messages_out, &b.messages_out),
+        ] {
+            for (ty, n) in counts.by_type() {
+                if n > 0 {
+                    vec.with_label_values(&[name, ty]).inc_by(n);
+                }
+            }
+        }
     }
+    reg.register(Box::new(messages_in))?;
+    reg.register(Box::new(messages_out))?;
     for c in [
         &state,
         &uptime,

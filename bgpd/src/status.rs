@@ -178,6 +178,19 @@ pub struct MessageCounts {
     pub route_refresh: u64,
 }
 
+impl MessageCounts {
+    /// (metric label, count) of each message type.
+    pub fn by_type(&self) -> [(&'static str, u64); 5] {
+        [
+            ("open", self.open),
+            ("update", self.update),
+            ("notification", self.notification),
+            ("keepalive", self.keepalive),
+            ("route_refresh", self.route_refresh),
+        ]
+    }
+}
+
 /// How a route forwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]

@@ -145,7 +145,7 @@ struct MsgCounter {
 }
 
 impl MsgCounter {
-    fn feed(&mut self, mut data: &[u8], counts: &mut MessageCounts, seen: &mut Vec<u8>) {
+    fn feed(&mut self, mut data: &[u8], counts: &mut MessageCounts) {
         while !data.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(data.len());
@@ -160,7 +160,6 @@ impl MsgCounter {
             if self.have == 19 {
                 let len = usize::from(u16::from_be_bytes([self.hdr[16], self.hdr[17]]));
                 count(counts, self.hdr[18]);
-                seen.push(self.hdr[18]);
                 self.skip = len.saturating_sub(19);
                 self.have = 0;
             }
@@ -389,12 +388,7 @@ impl PeerTask {
         match inp {
             Input::Bytes(id, b) => {
                 if let Some(c) = self.conns.iter_mut().find(|c| c.id == id) {
-                    let mut seen = Vec::new();
-                    c.counter
-                        .feed(&b, &mut lock(&self.h.status).msgs_in, &mut seen);
-                    for ty in seen {
-                        self.shared.stats.message(&self.spec.name, ty, true);
-                    }
+                    c.counter.feed(&b, &mut lock(&self.h.status).msgs_in);
                 }
                 self.peer.handle_bytes(now, id, &b);
             }
@@ -610,14 +604,13 @@ impl PeerTask {
     }
 
     /// Leaves the daemon: the RIB drops the peer's routes and frees its source slot, the peer
-    /// leaves the shared table (`show protocols`, scrape-time metrics) and its message counters
-    /// leave the metrics. The task ends.
+    /// leaves the shared table (`show protocols` and the metrics, which are built from it at
+    /// scrape time, its message counters included). The task ends.
     async fn remove(&mut self) {
         self.h.epoch.fetch_add(1, Ordering::SeqCst);
         lock(&self.shared.rib).remove_peer(self.h.id);
         let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
         lock(&self.shared.peers).retain(|p| !Arc::ptr_eq(p, &self.h));
-        self.shared.stats.forget_peer(&self.spec.name);
         self.done = true;
     }
 
@@ -830,7 +823,6 @@ impl PeerTask {
                 }
                 if let Some(ty) = c.tx.get(start + 18) {
                     count(&mut lock(&self.h.status).msgs_out, *ty);
-                    self.shared.stats.message(&self.spec.name, *ty, false);
                 }
             }
         }

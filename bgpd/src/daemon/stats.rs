@@ -32,18 +32,6 @@ pub struct Stats {
     metrics: OnceLock<Arc<Metrics>>,
 }
 
-/// Message type label of a BGP message type code.
-fn type_label(ty: u8) -> &'static str {
-    match ty {
-        1 => "open",
-        2 => "update",
-        3 => "notification",
-        4 => "keepalive",
-        5 => "route_refresh",
-        _ => "unknown",
-    }
-}
-
 impl Stats {
     /// Attaches the Prometheus collectors (once).
     pub fn set_metrics(&self, m: Arc<Metrics>) {
@@ -150,29 +138,6 @@ impl Stats {
                 if let Some(d) = since_rx {
                     m.bfd_detection_seconds.observe(d.as_secs_f64());
                 }
-            }
-        }
-    }
-
-    /// A message of type code `ty` was received from (`inbound`) or sent to `peer`.
-    pub fn message(&self, peer: &str, ty: u8, inbound: bool) {
-        if let Some(m) = self.metrics.get() {
-            let c = if inbound {
-                &m.messages_in
-            } else {
-                &m.messages_out
-            };
-            c.with_label_values(&[peer, type_label(ty)]).inc();
-        }
-    }
-
-    /// A peer left the daemon: its message counter series go with it (a reflector that sees
-    /// thousands of dynamic neighbours come and go keeps no label set per departed one).
-    pub fn forget_peer(&self, peer: &str) {
-        if let Some(m) = self.metrics.get() {
-            for ty in 0..=5 {
-                let _ = m.messages_in.remove_label_values(&[peer, type_label(ty)]);
-                let _ = m.messages_out.remove_label_values(&[peer, type_label(ty)]);
             }
         }
     }
