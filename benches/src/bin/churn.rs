@@ -5,7 +5,7 @@
 //! stops by itself.
 //!
 //! `churn [--daemons bgpd,bird2] [--parts idle,dynamic,static,iface,soak] [--idle N]
-//!  [--dynamic N] [--static N] [--ifaces N] [--soak-secs S] [--report-only]`
+//!  [--dynamic N] [--static N] [--ifaces N] [--soak-secs S] [--report-only] [--append]`
 //!
 //! Parts (defaults in brackets):
 //! * `idle`: N [1000] dynamic neighbours connect and stay Established, idle: RSS per
@@ -87,6 +87,8 @@ struct Args {
     ifaces: usize,
     soak_secs: u64,
     report_only: bool,
+    /// Merge into the existing churn.json (a part and daemon measured again replaces its row).
+    append: bool,
 }
 
 fn parse_args() -> R<Args> {
@@ -101,6 +103,7 @@ fn parse_args() -> R<Args> {
         ifaces: 10_000,
         soak_secs: 300,
         report_only: false,
+        append: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -127,6 +130,7 @@ fn parse_args() -> R<Args> {
             "--ifaces" => a.ifaces = val()?.parse()?,
             "--soak-secs" => a.soak_secs = val()?.parse()?,
             "--report-only" => a.report_only = true,
+            "--append" => a.append = true,
             "--help" | "-h" => {
                 println!("{}", USAGE);
                 std::process::exit(0);
@@ -138,7 +142,7 @@ fn parse_args() -> R<Args> {
     Ok(a)
 }
 
-const USAGE: &str = "churn [--daemons bgpd,bird2] [--parts idle,dynamic,static,iface,soak] [--idle N] [--dynamic N] [--static N] [--ifaces N] [--soak-secs S] [--report-only]";
+const USAGE: &str = "churn [--daemons bgpd,bird2] [--parts idle,dynamic,static,iface,soak] [--idle N] [--dynamic N] [--static N] [--ifaces N] [--soak-secs S] [--report-only] [--append]";
 
 // ---------------------------------------------------------------------------------------
 // The daemon under test.
@@ -999,8 +1003,29 @@ fn main() {
             .ok()
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
             .unwrap_or_default();
+        let mut command = std::env::args().collect::<Vec<_>>().join(" ");
+        if a.append {
+            // Earlier rows stay unless measured again; the commands accumulate.
+            let old: Value = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or(Value::Null);
+            let key = |v: &Value| (v["part"].clone(), v["daemon"].clone());
+            let mut merged: Vec<Value> = old["runs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| !runs.iter().any(|n| key(n) == key(o)))
+                .collect();
+            merged.append(&mut runs);
+            runs = merged;
+            if let Some(c) = old["meta"]["command"].as_str() {
+                command = format!("{c}; then {command}");
+            }
+        }
         let doc = json!({
-            "meta": {"date": date, "commit": commit, "command": std::env::args().collect::<Vec<_>>().join(" ")},
+            "meta": {"date": date, "commit": commit, "command": command},
             "runs": runs,
         });
         if let Err(e) = std::fs::write(
