@@ -137,7 +137,7 @@ impl Filter {
             output: Vec::new(),
             line: String::new(),
         };
-        it.stack.extend((0..vars.len()).map(|_| Value::Void));
+        push_voids(&mut it.stack, vars.len());
         let (verdict, error) = match it.stmts(&self.body) {
             Err(Stop::Verdict(v)) => (v, None),
             Ok(_) => (
@@ -159,6 +159,13 @@ impl Filter {
             error,
             output: it.output,
         }
+    }
+}
+
+/// Room for `n` variables (void). Most frames have none: no iterator machinery then.
+fn push_voids(stack: &mut SmallVec<[Value; 16]>, n: usize) {
+    for _ in 0..n {
+        stack.push(Value::Void);
     }
 }
 
@@ -308,7 +315,7 @@ impl Interp<'_, '_> {
             }
             self.stack.push(convert(p.ty, v));
         }
-        self.stack.extend(f.locals.iter().map(|_| Value::Void));
+        push_voids(&mut self.stack, f.locals.len());
         let saved = (self.base, self.vars);
         self.base = new_base;
         self.vars = FrameVars {
