@@ -1,6 +1,6 @@
 //! The BFD figures of issue 17 (benches/README.md, "BFD"): run as root,
 //! `BGPD_BIN=target/release/bgpd target/debug/bfd_figures [--parts cut,cpu] [--cuts 20]
-//! [--window 60] [--report-only]`. Writes `benches/report/bfd.json` (every sample) and
+//! [--window 60] [--peers bgpd,bird2,frr] [--report-only]` (`--peers`: the cpu part's pairs). Writes `benches/report/bfd.json` (every sample) and
 //! regenerates the BFD part of `benches/REPORT.md` from it.
 //!
 //! * `cut`: a peer (BIRD 2, announcing 10.244.20.0/26 with BFD to every DUT) and three daemons
@@ -350,12 +350,20 @@ fn count_up(states: impl Iterator<Item = String>) -> u64 {
     states.filter(|s| s.eq_ignore_ascii_case("up")).count() as u64
 }
 
-fn cpu_part(window: Duration) -> R<Value> {
+fn cpu_part(window: Duration, peers: &[&str]) -> R<Value> {
     let n = 200u32;
     let date = utc_now();
     let load_start = loadavg();
     let mut pairs = Vec::new();
     for other in ["bgpd", "BIRD 2", "FRR bfdd"] {
+        let tag = match other {
+            "bgpd" => "bgpd",
+            "BIRD 2" => "bird2",
+            _ => "frr",
+        };
+        if !peers.contains(&tag) {
+            continue;
+        }
         let mut lab = Lab::with_capture("bfd_figures_cpu", false)?;
         let lan = lab.lan()?;
         let a = lab.node("a", &[(&lan, 11)], None)?;
@@ -492,6 +500,7 @@ fn main() -> R<()> {
         .unwrap_or_else(|| json!({}));
     if !args.iter().any(|a| a == "--report-only") {
         let parts = arg("--parts").unwrap_or_else(|| "cut,cpu".into());
+        let peers = arg("--peers").unwrap_or_else(|| "bgpd,bird2,frr".into());
         let cuts: usize = arg("--cuts").map_or(Ok(20), |s| s.parse())?;
         let window = Duration::from_secs(arg("--window").map_or(Ok(60), |s| s.parse())?);
         let bin = Bgpd::binary()?;
@@ -505,7 +514,7 @@ fn main() -> R<()> {
         for part in parts.split(',') {
             let mut r = match part {
                 "cut" => cut_part(cuts)?,
-                "cpu" => cpu_part(window)?,
+                "cpu" => cpu_part(window, &peers.split(',').collect::<Vec<_>>())?,
                 p => return Err(format!("unknown part {p}").into()),
             };
             r["bgpd_build"] = build.clone();

@@ -6,7 +6,7 @@
 //!   delayed by route processing on the daemon's workers (a busy RIB must not look like a dead
 //!   link to the peer), and a wake-up costs no cross-thread hand-off. Periodic packets go up
 //!   to [`TX_SLACK`] early, so one wake-up serves every packet due within that window
-//!   (`Bfd::set_tx_slack`: 200 sessions at 100 ms wake it ~200 times a second, not ~2,300).
+//!   (`Bfd::set_tx_slack`: 200 sessions at 100 ms wake it ~100 times a second, not ~2,300).
 //!
 //! * A peer with BFD attaches ([`PeerBfd::attach`]) a client to the session of its key
 //!   (address, source address, hop mode): peers to one address share one session, which is
@@ -38,7 +38,7 @@ use crate::status::{BfdCounters, BfdSessionStatus};
 
 /// How early a periodic packet may go to share a wake-up (at most a tenth of a session's
 /// interval; the jitter range narrows by as much, RFC 5880 §6.8.7 holds).
-const TX_SLACK: std::time::Duration = std::time::Duration::from_millis(5);
+const TX_SLACK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// What a peer task sees of its BFD session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
