@@ -293,6 +293,21 @@ impl Config {
         c.bfd.as_ref()?.resolve(&self.file.bfd, c.multihop)
     }
 
+    /// The RIB's view of a peer whose session runs from our address `local` (the connection's):
+    /// without a configured `source_address`, that address is our next hop for "self", as in
+    /// BIRD, rather than the router ID (which need not be an address of this host).
+    pub fn rib_peer_config_on(&self, p: &PeerSpec, local: Option<IpAddr>) -> PeerConfig {
+        let mut pc = self.rib_peer_config(p);
+        if p.common.source_address.is_none() {
+            match local {
+                Some(IpAddr::V4(a)) => pc.local_v4 = Some(a),
+                Some(IpAddr::V6(a)) if p.common.next_hop_v6.is_none() => pc.local_v6 = Some(a),
+                _ => {}
+            }
+        }
+        pc
+    }
+
     /// The RIB's view of a peer.
     pub fn rib_peer_config(&self, p: &PeerSpec) -> PeerConfig {
         let c = &p.common;

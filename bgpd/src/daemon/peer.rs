@@ -704,7 +704,14 @@ impl PeerTask {
                     st.established_since = Some(SystemTime::now());
                     st.last_error = None;
                 }
-                lock(&self.shared.rib).peer_up(self.h.id, (*neg).clone());
+                {
+                    // Our address on this connection becomes the next hop for "self".
+                    let local = lock(&self.h.status).local_addr;
+                    let pc = self.shared.config().rib_peer_config_on(&self.spec, local);
+                    let mut rib = lock(&self.shared.rib);
+                    rib.set_peer_config(self.h.id, pc);
+                    rib.peer_up(self.h.id, (*neg).clone());
+                }
                 let _ = self
                     .shared
                     .rib_tx

@@ -162,15 +162,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
             // Dynamic neighbours follow their range; a vanished range removes them.
             match new.dynamic_peer(spec.address) {
                 Some(n) if !identity && !session_changed(&spec, &n) => {
-                    update_policy(
-                        shared,
-                        h.id,
-                        &new,
-                        &spec,
-                        &n,
-                        &changed_policies,
-                        &mut reimport,
-                    );
+                    update_policy(shared, h, &new, &spec, &n, &changed_policies, &mut reimport);
                     bfd_follow(h, &old, &new, &spec, &n);
                     *lock(&h.spec) = Arc::new(n);
                 }
@@ -193,15 +185,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                 let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w.clone())));
             }
             Some(w) => {
-                update_policy(
-                    shared,
-                    h.id,
-                    &new,
-                    &spec,
-                    w,
-                    &changed_policies,
-                    &mut reimport,
-                );
+                update_policy(shared, h, &new, &spec, w, &changed_policies, &mut reimport);
                 bfd_follow(h, &old, &new, &spec, w);
                 if spec.common.disabled != w.common.disabled {
                     let _ = h.cmd.send(if w.common.disabled {
@@ -242,19 +226,22 @@ fn bfd_follow(h: &PeerHandle, old: &Config, new: &Config, spec: &PeerSpec, w: &P
 /// Policy-level changes of a peer that keeps its session.
 fn update_policy(
     shared: &Shared,
-    id: SourceId,
+    h: &PeerHandle,
     new: &Config,
     old: &PeerSpec,
     w: &PeerSpec,
     changed: &[String],
     reimport: &mut Vec<SourceId>,
 ) {
+    let id = h.id;
+    // The session's own address stays the next hop for "self" (see rib_peer_config_on).
+    let local = lock(&h.status).local_addr;
     let import_changed = old.common.import != w.common.import
         || w.common
             .import
             .as_ref()
             .is_some_and(|i| changed.contains(i));
-    lock(&shared.rib).set_peer_config(id, new.rib_peer_config(w));
+    lock(&shared.rib).set_peer_config(id, new.rib_peer_config_on(w, local));
     if import_changed {
         reimport.push(id);
     }
