@@ -1,0 +1,153 @@
+//! The RIB's FIB output: the per-prefix FIB form of the selected paths (kernel filter applied),
+//! the FIB change queue, and next-hop state changes that re-run the decision process.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::attrs::{AttrId, NhState};
+use super::prefix::{Key, V4Key, V6Key};
+use super::shared::Shared;
+use super::table::{Path, Table};
+use super::{
+    ctx, ChangeFlags, FibChange, FibNextHop, FibRoute, Filter, NextHopResolver, Rib, SourceId,
+    Verdict,
+};
+
+/// Reruns the decision process at every prefix using one of `ids`.
+pub(super) fn recompute<K: Key>(t: &mut Table<K>, sh: &mut Shared, ids: &[AttrId]) {
+    let keys: Vec<K> = t
+        .map
+        .keys()
+        .copied()
+        .filter(|k| {
+            t.with_paths(k, |ps| {
+                ps.iter().any(|p| ids.binary_search(&p.attr).is_ok())
+            })
+        })
+        .collect();
+    for key in keys {
+        let ctx = ctx!(sh);
+        t.modify(key, &ctx, &mut sh.released, None, |_, _| true);
+    }
+}
+
+pub(super) fn fib_change<K: Key>(t: &mut Table<K>, sh: &Shared) -> Option<FibChange> {
+    let kpol = sh.policy(sh.kernel_policy.as_ref());
+    t.pop_fib(|key, flags, ps| {
+        let prefix = key.to_net();
+        FibChange {
+            prefix,
+            changed: ChangeFlags(flags),
+            route: fib_route_of(sh, &prefix, kpol.as_deref(), ps),
+        }
+    })
+}
+
+/// The FIB form of a prefix's paths: its selected ones (best first), the kernel filter applied
+/// per path (rejected paths left out); `None` when nothing is left.
+pub(super) fn fib_route_of(
+    sh: &Shared,
+    prefix: &IpNet,
+    kpol: Option<&Filter>,
+    ps: &[Path],
+) -> Option<FibRoute> {
+    let mut route: Option<FibRoute> = None;
+    for p in ps.iter().take_while(|p| p.selected()) {
+        let Some(s) = sh.sources.get(usize::from(p.src)) else {
+            continue;
+        };
+        let base = sh.interner.get(p.attr);
+        let owned;
+        let a = match kpol {
+            None => base,
+            Some(pol) => {
+                let o = sh.run_filter(pol, s, prefix, base);
+                if o.verdict == Verdict::Reject {
+                    continue;
+                }
+                match o.modified {
+                    Some(m) => {
+                        owned = m;
+                        &owned
+                    }
+                    None => base,
+                }
+            }
+        };
+        let hop = FibNextHop {
+            addr: a.next_hop_addr(),
+            tunnel: a.meta.tunnel.clone(),
+            source: SourceId(p.src),
+        };
+        match &mut route {
+            Some(r) => r.next_hops.push(hop),
+            None => {
+                route = Some(FibRoute {
+                    source: s.kind,
+                    route_type: a.meta.route_type,
+                    next_hops: vec![hop],
+                    ifname: a.meta.ifname.clone(),
+                    krt_metric: a.meta.krt_metric,
+                    local_pref: a.attrs.local_pref.unwrap_or(sh.cfg.default_local_pref),
+                })
+            }
+        }
+    }
+    route
+}
+
+impl Rib {
+    /// The daemon's answer about next hop `addr`; prefixes whose paths use it are re-decided
+    /// when it changed (one pass over the table, rare).
+    pub fn set_next_hop_state(&mut self, addr: IpAddr, st: NhState) {
+        self.sh.nh_states.insert(addr, st);
+        let mut ids = self.sh.interner.set_nh(addr, st);
+        if ids.is_empty() {
+            return;
+        }
+        ids.sort_unstable();
+        recompute(&mut self.v4, &mut self.sh, &ids);
+        recompute(&mut self.v6, &mut self.sh, &ids);
+    }
+
+    /// Asks `r` about every next hop in use and applies the answers (one pass over the table
+    /// for all changed next hops together).
+    pub fn resolve_next_hops(&mut self, r: &mut impl NextHopResolver) {
+        let mut ids = Vec::new();
+        for addr in self.sh.interner.next_hops() {
+            let st = r.resolve(addr);
+            self.sh.nh_states.insert(addr, st);
+            ids.extend(self.sh.interner.set_nh(addr, st));
+        }
+        if !ids.is_empty() {
+            ids.sort_unstable();
+            recompute(&mut self.v4, &mut self.sh, &ids);
+            recompute(&mut self.v6, &mut self.sh, &ids);
+        }
+    }
+
+    /// The next Loc-RIB change for the FIB, each changed prefix once with its latest state.
+    #[must_use]
+    pub fn poll_fib_change(&mut self) -> Option<FibChange> {
+        fib_change(&mut self.v4, &self.sh).or_else(|| fib_change(&mut self.v6, &self.sh))
+    }
+
+    /// What the FIB should hold for `prefix` now (as [`Rib::poll_fib_change`] would hand it
+    /// over), without touching the FIB queue: for a driver whose own view changed (a local
+    /// subnet appeared, so cross-subnet routes take another form).
+    pub fn fib_route(&self, prefix: &IpNet) -> Option<FibRoute> {
+        let kpol = self.sh.policy(self.sh.kernel_policy.as_ref());
+        let kpol = kpol.as_deref();
+        match prefix {
+            IpNet::V4(_) => V4Key::from_net(prefix).and_then(|k| {
+                self.v4
+                    .with_paths(&k, |ps| fib_route_of(&self.sh, prefix, kpol, ps))
+            }),
+            IpNet::V6(_) => V6Key::from_net(prefix).and_then(|k| {
+                self.v6
+                    .with_paths(&k, |ps| fib_route_of(&self.sh, prefix, kpol, ps))
+            }),
+        }
+    }
+}
