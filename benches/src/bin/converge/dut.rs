@@ -1,0 +1,222 @@
+//! Daemons under test: their configs for each shape, and starting them.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bgpd_lab::Process;
+use bgpd_lab::{cmd, Bgpd, Bird, BirdVersion, Frr, Gobgp, GobgpConfig, GobgpNeighbor, NodeNet};
+
+use super::{err, src_addr, Daemon, Kind, DUT_ADDR, DUT_AS, EBGP_AS, R};
+
+pub(crate) enum Dut {
+    Bird(Bird),
+    Frr(Frr),
+    Gobgp(Gobgp),
+    Bgpd {
+        _process: Process,
+        node: NodeNet,
+        binary: PathBuf,
+        socket: PathBuf,
+    },
+}
+
+pub(crate) fn bird_config(v2: bool, kind: Kind, node: &NodeNet, kernel: bool) -> String {
+    let mut c = String::new();
+    let _ = writeln!(
+        c,
+        "log \"{}\" {{ warning, error, fatal }};\nrouter id {DUT_ADDR};\nprotocol device {{ scan time 10; }}",
+        node.path("bird.log").display()
+    );
+    let (imp, exp) = if kind.rr() {
+        ("all", "all")
+    } else {
+        ("all", "none")
+    };
+    let peer_as = if kind.ibgp() { DUT_AS } else { EBGP_AS };
+    if v2 {
+        if kernel {
+            let _ = writeln!(
+                c,
+                "protocol kernel k4 {{ scan time 60; ipv4 {{ import none; export all; }}; }}"
+            );
+        }
+        let _ = writeln!(c, "template bgp inj {{\n  local {DUT_ADDR} as {DUT_AS};\n  hold time 90; keepalive time 30;\n  passive on;\n  direct;\n  ipv4 {{ import {imp}; export {exp}; }};");
+        if kind.rr() {
+            let _ = writeln!(c, "  rr client; rr cluster id 1.1.1.1;");
+        }
+        let _ = writeln!(c, "}}");
+        if kind.rr() {
+            let _ = writeln!(
+                c,
+                "protocol bgp clients from inj {{ neighbor range 100.64.0.0/22 internal; }}"
+            );
+        } else {
+            for i in 0..kind.sessions() {
+                let _ = writeln!(
+                    c,
+                    "protocol bgp p{i} from inj {{ neighbor {} as {peer_as}; }}",
+                    src_addr(i)
+                );
+            }
+        }
+    } else {
+        if kernel {
+            let _ = writeln!(c, "protocol kernel {{ scan time 60; export all; }}");
+        }
+        let _ = writeln!(c, "template bgp inj {{\n  local {DUT_ADDR} as {DUT_AS};\n  hold time 90; keepalive time 30;\n  passive on;\n  import {imp}; export {exp};");
+        if kind.rr() {
+            let _ = writeln!(c, "  rr client; rr cluster id 1.1.1.1;");
+        }
+        let _ = writeln!(c, "}}");
+        for i in 0..kind.sessions() {
+            let _ = writeln!(
+                c,
+                "protocol bgp p{i} from inj {{ neighbor {} as {peer_as}; }}",
+                src_addr(i)
+            );
+        }
+    }
+    c
+}
+
+pub(crate) fn frr_config(kind: Kind) -> String {
+    let mut c = String::new();
+    let peer_as = if kind.ibgp() { DUT_AS } else { EBGP_AS };
+    let _ = writeln!(c, "frr defaults traditional\nhostname dut\n!\nrouter bgp {DUT_AS}\n bgp router-id {DUT_ADDR}\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n no bgp network import-check");
+    if kind.rr() {
+        let _ = writeln!(c, " bgp cluster-id 1.1.1.1\n bgp listen limit 5000\n neighbor clients peer-group\n neighbor clients remote-as {DUT_AS}\n neighbor clients timers 30 90\n bgp listen range 100.64.0.0/22 peer-group clients\n address-family ipv4 unicast\n  neighbor clients activate\n  neighbor clients route-reflector-client\n exit-address-family");
+    } else {
+        // Export nothing (as BIRD's `export none`): the shapes measure receive → RIB → FIB.
+        let _ = writeln!(c, " neighbor inj peer-group\n neighbor inj remote-as {peer_as}\n neighbor inj passive\n neighbor inj timers 30 90");
+        for i in 0..kind.sessions() {
+            let _ = writeln!(c, " neighbor {} peer-group inj", src_addr(i));
+        }
+        let _ = writeln!(
+            c,
+            " address-family ipv4 unicast\n  neighbor inj activate\n  neighbor inj route-map NONE out\n exit-address-family\n!\nroute-map NONE deny 10"
+        );
+    }
+    c
+}
+
+pub(crate) fn gobgp_config(kind: Kind, node: &NodeNet) -> String {
+    let peer_as = if kind.ibgp() { DUT_AS } else { EBGP_AS };
+    if kind.rr() {
+        format!(
+            "[global.config]\n  as = {DUT_AS}\n  router-id = \"{DUT_ADDR}\"\n\n[[peer-groups]]\n  [peer-groups.config]\n    peer-group-name = \"clients\"\n    peer-as = {DUT_AS}\n  [peer-groups.timers.config]\n    hold-time = 90\n    keepalive-interval = 30\n  [peer-groups.transport.config]\n    passive-mode = true\n  [peer-groups.route-reflector.config]\n    route-reflector-client = true\n    route-reflector-cluster-id = \"1.1.1.1\"\n  [[peer-groups.afi-safis]]\n    [peer-groups.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n\n[[dynamic-neighbors]]\n  [dynamic-neighbors.config]\n    prefix = \"100.64.0.0/22\"\n    peer-group = \"clients\"\n"
+        )
+    } else {
+        let mut g = GobgpConfig::new(node, DUT_AS);
+        g.router_id = DUT_ADDR.parse().unwrap_or(g.router_id);
+        g.hold_time = 90;
+        for i in 0..kind.sessions() {
+            let mut n = GobgpNeighbor::new(src_addr(i), peer_as);
+            n.passive = true;
+            g.neighbors.push(n);
+        }
+        // Export nothing (as BIRD's `export none`).
+        g.render().replacen(
+            "\n\n[[neighbors]]",
+            "\n[global.apply-policy.config]\n  default-export-policy = \"reject-route\"\n\n[[neighbors]]",
+            1,
+        )
+    }
+}
+
+pub(crate) fn bgpd_config(kind: Kind) -> String {
+    // The schema of bgpd/docs/config.md (branch `daemon`): no direct routes (they would count
+    // in `show route count`), no graceful restart (the injector does not announce it either),
+    // kernel protocol 12 as Calico runs BIRD.
+    let peer_as = if kind.ibgp() { DUT_AS } else { EBGP_AS };
+    let mut c = format!(
+        "router_id = \"{DUT_ADDR}\"\nasn = {DUT_AS}\n\n[listen]\naddresses = [\"{DUT_ADDR}\"]\n\n[kernel]\nenabled = {}\nprotocol = 12\npersist = false\n\n[graceful_restart]\nenabled = false\n\n[direct]\ninterfaces = []\n",
+        !kind.rr()
+    );
+    if !kind.rr() {
+        // Export nothing (as BIRD's `export none`).
+        let _ = writeln!(c, "\n[[policies]]\nname = \"none\"\ndefault = \"reject\"");
+    }
+    if kind.rr() {
+        let _ = writeln!(c, "\n[route_reflector]\ncluster_id = \"1.1.1.1\"\n\n[[peer_ranges]]\nname = \"c\"\nprefix = \"100.64.0.0/22\"\nasn = {DUT_AS}\nrr_client = true\npassive = true\nhold_time = 90\nfamilies = [\"ipv4\"]");
+    } else {
+        for i in 0..kind.sessions() {
+            let _ = writeln!(
+                c,
+                "\n[[peers]]\nname = \"p{i}\"\naddress = \"{}\"\nasn = {peer_as}\npassive = true\nhold_time = 90\nfamilies = [\"ipv4\"]\nexport = \"none\"",
+                src_addr(i)
+            );
+        }
+    }
+    c
+}
+
+pub(crate) fn start_dut(d: Daemon, kind: Kind, node: &NodeNet) -> R<Dut> {
+    let kernel = !kind.rr() && std::env::var_os("CONVERGE_NO_KERNEL").is_none();
+    Ok(match d {
+        Daemon::Bird2 => Dut::Bird(Bird::start(
+            BirdVersion::V2,
+            node,
+            &bird_config(true, kind, node, kernel),
+        )?),
+        Daemon::Bird16 => Dut::Bird(Bird::start(
+            BirdVersion::V16,
+            node,
+            &bird_config(false, kind, node, kernel),
+        )?),
+        Daemon::Frr => Dut::Frr(Frr::start(node, &frr_config(kind))?),
+        Daemon::Gobgp => Dut::Gobgp(Gobgp::start(node, &gobgp_config(kind, node))?),
+        Daemon::Bgpd => start_bgpd(node, &bgpd_config(kind))?,
+    })
+}
+
+/// The bgpd under test: `$BGPD_BIN`, else the release build (never a newer debug build: the
+/// lab's `Bgpd::binary` takes the newest of the two, which suits tests, not measurements).
+pub(crate) fn bgpd_binary() -> R<std::path::PathBuf> {
+    if std::env::var_os("BGPD_BIN").is_some() {
+        return Ok(Bgpd::binary()?);
+    }
+    let release = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/bgpd");
+    if release.exists() {
+        return Ok(release);
+    }
+    err("no target/release/bgpd: run `cargo build --release -p bgpd` (or set BGPD_BIN)")
+}
+
+/// Starts `bgpd -c FILE -s SOCK` in the node's namespace and waits until it listens on 179
+/// (its control socket answers from then on too).
+pub(crate) fn start_bgpd(node: &NodeNet, config: &str) -> R<Dut> {
+    let binary = bgpd_binary()?;
+    let conf = node.path("bgpd.toml");
+    std::fs::write(&conf, config)?;
+    let socket = node.path("bgpd.ctl");
+    let argv = cmd::in_netns(
+        Some(&node.ns),
+        &binary.to_string_lossy(),
+        &[
+            "-c",
+            &conf.to_string_lossy(),
+            "-s",
+            &socket.to_string_lossy(),
+        ],
+    );
+    let mut p = Process::spawn("bgpd", &argv, &node.path("bgpd.log"))?;
+    let t = Instant::now();
+    loop {
+        p.ensure_running()?;
+        let ss = cmd::run(Some(&node.ns), "ss", &["-Hltn", "sport = :179"]).unwrap_or_default();
+        if !ss.trim().is_empty() {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(15) {
+            return err("bgpd does not listen on port 179");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Dut::Bgpd {
+        _process: p,
+        node: node.clone(),
+        binary,
+        socket,
+    })
+}

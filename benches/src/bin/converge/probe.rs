@@ -1,0 +1,221 @@
+//! Asking a daemon under test: RIB counts, control-socket latency probes, pids, polling.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bgpd_lab::cmd;
+use bgpd_lab::lab::netns_pids;
+use serde_json::Value;
+
+use super::dut::Dut;
+use super::{err, mono_ns, secs, Daemon, POLL, R};
+
+pub(crate) fn json_u64(v: &Value, key: &str) -> Option<u64> {
+    v.get(key).and_then(Value::as_u64)
+}
+
+/// `show route count` straight over BIRD's control socket (no `birdc` process per ask).
+pub(crate) fn bird_count(sock: &Path) -> R<u64> {
+    use std::io::Read;
+    let mut s = std::os::unix::net::UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(b"show route count\n")?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            return err("BIRD closed the control socket");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf);
+        // Reply code 0014 carries the count; a line starting with `0000` or an error ends it.
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("0014") {
+                let rest = rest.trim_start_matches([' ', '-']);
+                let rest = rest.strip_prefix("Total:").unwrap_or(rest);
+                if let Some(n) = rest.split_whitespace().next() {
+                    return Ok(n.parse()?);
+                }
+            }
+            if l.starts_with('8') || l.starts_with('9') {
+                return err(format!("BIRD: {l}"));
+            }
+        }
+    }
+}
+
+/// The daemon's own count of IPv4 routes in its RIB.
+pub(crate) fn rib_count(dut: &Dut) -> R<u64> {
+    match dut {
+        Dut::Bird(b) => bird_count(&b.ctl.socket),
+        Dut::Frr(f) => {
+            let v = f.json("show bgp ipv4 unicast summary json")?;
+            // The sum of the peers' accepted prefixes: `ribCount` counts table nodes
+            // (1,175,079 of them for 1M prefixes), so it reaches the target too early.
+            let s = v.get("ipv4Unicast").unwrap_or(&v);
+            Ok(s.get("peers")
+                .and_then(Value::as_object)
+                .map(|p| p.values().filter_map(|x| json_u64(x, "pfxRcd")).sum())
+                .unwrap_or(0))
+        }
+        Dut::Gobgp(g) => {
+            let t = g.gobgp(&["global", "rib", "summary", "-a", "ipv4"])?;
+            let n = t
+                .split("Destination:")
+                .nth(1)
+                .and_then(|r| r.split(',').next())
+                .and_then(|x| x.trim().parse().ok());
+            n.ok_or_else(|| format!("gobgp summary: {t}").into())
+        }
+        Dut::Bgpd {
+            node,
+            binary,
+            socket,
+            ..
+        } => {
+            let out = cmd::run(
+                Some(&node.ns),
+                &binary.to_string_lossy(),
+                &["-s", &socket.to_string_lossy(), "show", "route", "count"],
+            )?;
+            bgpd_lab::bird::parse_route_count(&out)
+                .or_else(|| {
+                    out.split_whitespace()
+                        .find_map(|w| w.parse::<u64>().ok().filter(|_| !w.starts_with("00")))
+                })
+                .ok_or_else(|| format!("bgpd route count: {out}").into())
+        }
+    }
+}
+
+/// The BIRD-style control socket of a daemon under test.
+pub(crate) fn ctl_socket(dut: &Dut) -> Option<PathBuf> {
+    match dut {
+        Dut::Bird(b) => Some(b.ctl.socket.clone()),
+        Dut::Bgpd { socket, .. } => Some(socket.clone()),
+        _ => None,
+    }
+}
+
+/// A thread asking what calico-node's probes ask, timing each answer (Calico's read deadline
+/// is 2 s; a timed-out probe restarts the node's networking).
+pub(crate) struct CtlProbe {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<f64>>,
+}
+
+impl CtlProbe {
+    pub(crate) fn start(sock: PathBuf) -> CtlProbe {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut ms = Vec::new();
+            let mut i = 0usize;
+            while !flag.load(Ordering::Relaxed) {
+                let cmd = if i.is_multiple_of(2) {
+                    "show protocols"
+                } else {
+                    "show status"
+                };
+                i += 1;
+                let t0 = Instant::now();
+                if ctl_ask(&sock, cmd).is_ok() {
+                    ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ms
+        });
+        CtlProbe { stop, thread }
+    }
+
+    /// (answers, p50, p99, max) in milliseconds.
+    pub(crate) fn finish(self) -> (usize, Option<f64>, Option<f64>, Option<f64>) {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut v = self.thread.join().unwrap_or_default();
+        v.sort_by(f64::total_cmp);
+        let q = |p: f64| -> Option<f64> {
+            let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+            v.get(i).copied()
+        };
+        (v.len(), q(0.5), q(0.99), v.last().copied())
+    }
+}
+
+/// One command on a fresh connection, read to the last line of the reply (`NNNN `).
+pub(crate) fn ctl_ask(sock: &Path, cmd: &str) -> R<()> {
+    let s = std::os::unix::net::UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut w = s.try_clone()?;
+    w.write_all(format!("{cmd}\n").as_bytes())?;
+    let mut r = BufReader::new(s);
+    let mut greeting = true;
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l)? == 0 {
+            return err("closed");
+        }
+        let b = l.as_bytes();
+        let code = b.get(..4).is_some_and(|c| c.iter().all(u8::is_ascii_digit));
+        if code && b.get(4) == Some(&b' ') {
+            if greeting && l.starts_with("0001") {
+                greeting = false;
+                continue;
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// (daemon pid, zebra pid) found by name among the namespace's processes.
+pub(crate) fn dut_pids(ns: &str, d: Daemon) -> (Option<i32>, Option<i32>) {
+    let want = match d {
+        Daemon::Bird2 | Daemon::Bird16 => "bird",
+        Daemon::Frr | Daemon::Bgpd => "bgpd",
+        Daemon::Gobgp => "gobgpd",
+    };
+    let mut main = None;
+    let mut zebra = None;
+    for pid in netns_pids(ns) {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        match comm.trim() {
+            c if c == want && main.is_none() => main = Some(pid),
+            "zebra" => zebra = Some(pid),
+            _ => {}
+        }
+    }
+    (main, zebra)
+}
+
+/// Polls `f` every [`POLL`] until `done(value)`; returns the time (mono ns, taken after the
+/// answer) and the mean cost of one ask in seconds.
+pub(crate) fn poll_until(
+    deadline: Instant,
+    stop: &AtomicBool,
+    mut f: impl FnMut() -> R<u64>,
+    done: impl Fn(u64) -> bool,
+) -> (Option<u128>, f64, u64) {
+    let mut cost = 0.0;
+    let mut asks = 0u64;
+    let mut last = 0;
+    while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        let t0 = mono_ns();
+        let r = f();
+        let t1 = mono_ns();
+        cost += secs(t0, t1);
+        asks += 1;
+        if let Ok(n) = r {
+            last = n;
+            if done(n) {
+                return (Some(t1), cost / asks as f64, n);
+            }
+        }
+        // An ask that costs more than the interval (a 1M-route table walk or dump) would
+        // otherwise eat the CPU it measures: wait at least as long as the ask took.
+        std::thread::sleep(POLL.max(Duration::from_nanos((t1 - t0) as u64)));
+    }
+    (None, cost / asks.max(1) as f64, last)
+}
