@@ -333,13 +333,13 @@ fn ebgp_export_rewrites_attributes() {
     let got = n.nodes[e].rib.best(&net("10.3.0.0/16")).unwrap();
     let ga = &got.attrs.attrs;
     // RFC 4271 §5.1.2 prepend, §5.1.3 next hop self, §5.1.5 no LOCAL_PREF to eBGP (and e
-    // ignores one anyway), §5.1.4 MED not propagated.
+    // ignores one anyway, attaching its default as BIRD 1.6 does), §5.1.4 MED not propagated.
     assert_eq!(
         ga.as_path.as_ref().unwrap().asns().collect::<Vec<_>>(),
         vec![AS]
     );
     assert_eq!(got.attrs.next_hop, nh("10.0.0.1"));
-    assert_eq!(ga.local_pref, None);
+    assert_eq!(ga.local_pref, Some(100));
     assert_eq!(ga.med, None);
 }
 

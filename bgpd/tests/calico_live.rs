@@ -17,9 +17,8 @@
 
 mod calico_node;
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use bgpd_lab::bgpd::BgpdPool;
@@ -29,6 +28,7 @@ use bgpd_lab::{
     TunnelSupport,
 };
 use calico_node as cn;
+use cn::seen::{assert_same, bird_names, observe, spawn_bird, Seen};
 
 const AS: u32 = 64512;
 const HOSTS: [u8; 3] = [11, 12, 13];
@@ -40,18 +40,6 @@ const SHARED_BLOCK: &str = "10.244.99.0/26";
 
 fn block(h: u8) -> String {
     format!("10.244.{h}.0/26")
-}
-
-/// A directory of links to this build's binary under BIRD's names.
-fn bird_names(dir: &Path) -> PathBuf {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    for n in ["bird", "bird6", "birdc", "birdcl", "birdc6", "birdcl6"] {
-        let p = bin.join(n);
-        let _ = std::fs::remove_file(&p);
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_bgpd"), &p).unwrap();
-    }
-    bin
 }
 
 fn run(argv: &[&str], stdin: Option<&str>) -> (Option<i32>, String, String) {
@@ -75,92 +63,6 @@ fn run(argv: &[&str], stdin: Option<&str>) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
-}
-
-/// Times (`12:34:56`, `2026-12-02`) masked.
-fn mask(s: &str) -> String {
-    let t = regex::Regex::new(r"\d\d:\d\d:\d\d|\d{4}-\d\d-\d\d").unwrap();
-    t.replace_all(s, "T").into_owned()
-}
-
-fn text(lines: &[String]) -> String {
-    mask(&lines.join("\n"))
-}
-
-/// Everything Calico reads from node 1, times aside.
-#[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    ready: Result<(), String>,
-    gr: bool,
-    status_ready: bool,
-    router_id: String,
-    peers: Vec<cn::Peer>,
-    calicoctl: Vec<[String; 5]>,
-    details: BTreeMap<String, (String, String)>,
-    routes: Vec<cn::Route>,
-    /// Raw text (times masked) of the other `show route` forms.
-    texts: BTreeMap<String, String>,
-}
-
-fn observe(sock: &Path, peer_names: &[String]) -> Seen {
-    let status = cn::status(&cn::query1(sock, "show status").unwrap());
-    let mut cmds = vec!["show protocols".to_string()];
-    cmds.extend(peer_names.iter().map(|n| format!("show protocols all {n}")));
-    let cmd_refs: Vec<&str> = cmds.iter().map(String::as_str).collect();
-    let replies = cn::query(sock, &cmd_refs).unwrap();
-    let mut peers = cn::scan_peers(&replies[0]).unwrap();
-    let time = regex::Regex::new(r"^\d\d:\d\d:\d\d$").unwrap();
-    for p in &mut peers {
-        // `since` must be one token (a time): checked, then left out of the comparison.
-        assert!(time.is_match(&p.since), "{p:?}");
-        p.since.clear();
-    }
-    let mut details = BTreeMap::new();
-    for (n, r) in peer_names.iter().zip(&replies[1..]) {
-        details.insert(n.clone(), cn::protocol_details(r).unwrap());
-    }
-    let mut routes = cn::routes(&cn::query1(sock, "show route").unwrap()).unwrap();
-    routes.sort();
-    let mut texts = BTreeMap::new();
-    for c in [
-        format!("show route all {}", block(HOSTS[1])),
-        // The ECMP network: two paths, the prefix on the first line only.
-        format!("show route {SHARED_BLOCK}"),
-        format!("show route all {SHARED_BLOCK}"),
-        format!("show route for {}", "10.244.12.5"),
-        format!("show route protocol {}", peer_names[1]),
-        "show route protocol static1".into(),
-        "show route count".into(),
-        "show route 10.99.0.0/24".into(),
-        "show protocols all nosuch".into(),
-        "show nonsense".into(),
-    ] {
-        // The greeting names the version: left out.
-        let r = cn::query1(sock, &c).unwrap();
-        let mut t = text(r.get(1..).unwrap_or_default());
-        if c.starts_with("show route protocol") {
-            // Networks come in BIRD's hash order, bgpd's in prefix order (Calico does not
-            // care): compared as a set of one-line routes, codes aside.
-            let mut lines: Vec<&str> = t
-                .lines()
-                .map(|l| l.strip_prefix("1007-").or(l.strip_prefix(' ')).unwrap_or(l))
-                .collect();
-            lines.sort_unstable();
-            t = lines.join("\n");
-        }
-        texts.insert(c.clone(), t);
-    }
-    Seen {
-        ready: cn::ready(sock),
-        gr: cn::gr_in_progress(&cn::query1(sock, "show status").unwrap()).unwrap(),
-        status_ready: status.ready,
-        router_id: status.router_id,
-        calicoctl: cn::calicoctl_rows(&peers),
-        peers,
-        details,
-        routes,
-        texts,
-    }
 }
 
 /// Node 1 is `subject` (`"bgpd"` or `"bird16"`); returns what Calico sees once converged and,
@@ -219,21 +121,8 @@ fn mesh(test: &str, subject: &str) -> Seen {
             std::fs::write(&cfg_path, c.render()).unwrap();
         }
         let bin = bird_names(lab.artefacts());
-        let bird = bin.join("bird");
         // calico-node's runit script: exec bird -R -s /var/run/calico/bird.ctl -d -c FILE
-        let argv = cmd::in_netns(
-            Some(&n1.ns),
-            &bird.to_string_lossy(),
-            &[
-                "-R",
-                "-s",
-                &sock.to_string_lossy(),
-                "-d",
-                "-c",
-                &cfg_path.to_string_lossy(),
-            ],
-        );
-        bgpd_proc = Some(Process::spawn("bird(bgpd)", &argv, &n1.path("bird.log")).unwrap());
+        bgpd_proc = Some(spawn_bird(&bin, n1, &sock, &cfg_path));
     } else {
         cfg_path = n1.path("bird.conf");
         let c = CalicoBird16Config::new(n1, AS, &block(HOSTS[0]), "10.244.0.0/16", &ips, tunnel);
@@ -266,7 +155,20 @@ fn mesh(test: &str, subject: &str) -> Seen {
         ))
     })
     .unwrap();
-    let seen = observe(&sock, &peer_names);
+    let cmds = [
+        format!("show route all {}", block(HOSTS[1])),
+        // The ECMP network: two paths, the prefix on the first line only.
+        format!("show route {SHARED_BLOCK}"),
+        format!("show route all {SHARED_BLOCK}"),
+        format!("show route for {}", "10.244.12.5"),
+        format!("show route protocol {}", peer_names[1]),
+        "show route protocol static1".into(),
+        "show route count".into(),
+        "show route 10.99.0.0/24".into(),
+        "show protocols all nosuch".into(),
+        "show nonsense".into(),
+    ];
+    let seen = observe(&sock, &peer_names, &cmds);
 
     if subject == "bgpd" {
         let bin = lab.artefacts().join("bin");
@@ -438,20 +340,8 @@ fn calico_sees_bgpd_as_bird16() {
     // bgpd reading the very bird.cfg BIRD 1.6 reads.
     let bgpd_cfg = mesh("calico_live_bgpd_bird_cfg", "bgpd-bird-cfg");
     assert_eq!(bgpd_cfg, bird);
-    assert_eq!(bgpd.ready, Ok(()));
-    assert!(!bgpd.gr);
     assert_eq!(bgpd.peers.len(), 2);
-    // Field by field, times aside.
-    assert_eq!(bgpd.status_ready, bird.status_ready);
-    assert_eq!(bgpd.router_id, bird.router_id);
-    assert_eq!(bgpd.peers, bird.peers);
-    assert_eq!(bgpd.calicoctl, bird.calicoctl);
-    assert_eq!(bgpd.details, bird.details);
-    assert_eq!(bgpd.routes, bird.routes);
-    for (c, b) in &bird.texts {
-        assert_eq!(bgpd.texts.get(c), Some(b), "{c}");
-    }
-    assert_eq!(bgpd, bird);
+    assert_same(&bgpd, &bird);
 }
 
 /// One bgpd for `bird` and `bird6`: with `control_socket_v6`, the first socket shows IPv4 only

@@ -276,7 +276,9 @@ impl Rib {
             if !s.ibgp {
                 // RFC 4271 §5.1.5: LOCAL_PREF "received from an external peer ... MUST be
                 // ignored by the receiving speaker, except in the case of BGP Confederations".
-                base.attrs.local_pref = None;
+                // BIRD 1.6 then attaches its default (`BGP.local_pref: 100` in `show route
+                // all`, `bgp_local_pref` defined for filters such as Calico's kernel export).
+                base.attrs.local_pref = Some(self.sh.cfg.default_local_pref);
             }
         }
         with_table!(self, family, |t, sh| announce_in(

@@ -473,8 +473,19 @@ impl Control for DaemonControl {
                             if spec.common.multihop.is_some() {
                                 f.push("multihop".into());
                             }
+                            // BIRD 1.6's order: route-reflector, AS4, then what add-path
+                            // negotiated.
+                            if spec.common.rr_client {
+                                f.push("route-reflector".into());
+                            }
                             if n.four_octet_as {
                                 f.push("AS4".into());
+                            }
+                            if !n.add_path_rx.is_empty() {
+                                f.push("add-path-rx".into());
+                            }
+                            if !n.add_path_tx.is_empty() {
+                                f.push("add-path-tx".into());
                             }
                             f
                         })

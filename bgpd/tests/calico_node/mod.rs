@@ -5,6 +5,8 @@
 //! with. Run against bgpd and against BIRD 1.6 in the same topology, the outputs must agree.
 #![allow(dead_code)]
 
+pub mod seen;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;

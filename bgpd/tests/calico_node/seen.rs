@@ -1,0 +1,134 @@
+//! The harness around the parsers: everything Calico reads from one node's socket, gathered
+//! into one value so a bgpd node and a BIRD 1.6 node in the same topology can be compared
+//! field by field (times aside), and bgpd started the way calico-node's runit script starts
+//! BIRD.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bgpd_lab::{cmd, NodeNet, Process};
+
+/// Times (`12:34:56`, `2026-12-02`) masked.
+pub fn mask(s: &str) -> String {
+    let t = regex::Regex::new(r"\d\d:\d\d:\d\d|\d{4}-\d\d-\d\d").unwrap();
+    t.replace_all(s, "T").into_owned()
+}
+
+/// Reply lines (times masked) as one text.
+pub fn text(lines: &[String]) -> String {
+    mask(&lines.join("\n"))
+}
+
+/// Everything Calico reads from a node, times aside.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub ready: Result<(), String>,
+    pub gr: bool,
+    pub status_ready: bool,
+    pub router_id: String,
+    pub peers: Vec<super::Peer>,
+    pub calicoctl: Vec<[String; 5]>,
+    pub details: BTreeMap<String, (String, String)>,
+    pub routes: Vec<super::Route>,
+    /// Raw text (times masked) of the other commands asked.
+    pub texts: BTreeMap<String, String>,
+}
+
+/// Reads `sock` as calico-node does (readiness, `show status`, `show protocols` and
+/// `show protocols all NAME` for each of `peer_names` on one connection, `show route`
+/// through the status reporter's regexes), plus the raw text of `cmds`.
+pub fn observe(sock: &Path, peer_names: &[String], cmds: &[String]) -> Seen {
+    let status = super::status(&super::query1(sock, "show status").unwrap());
+    let mut all = vec!["show protocols".to_string()];
+    all.extend(peer_names.iter().map(|n| format!("show protocols all {n}")));
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let replies = super::query(sock, &refs).unwrap();
+    let mut peers = super::scan_peers(&replies[0]).unwrap();
+    let time = regex::Regex::new(r"^\d\d:\d\d:\d\d$").unwrap();
+    for p in &mut peers {
+        // `since` must be one token (a time): checked, then left out of the comparison.
+        assert!(time.is_match(&p.since), "{p:?}");
+        p.since.clear();
+    }
+    let mut details = BTreeMap::new();
+    for (n, r) in peer_names.iter().zip(&replies[1..]) {
+        details.insert(n.clone(), super::protocol_details(r).unwrap());
+    }
+    let mut routes = super::routes(&super::query1(sock, "show route").unwrap()).unwrap();
+    routes.sort();
+    let mut texts = BTreeMap::new();
+    for c in cmds {
+        // The greeting names the version: left out.
+        let r = super::query1(sock, c).unwrap();
+        let mut t = text(r.get(1..).unwrap_or_default());
+        if c.starts_with("show route protocol") {
+            // Networks come in BIRD's hash order, bgpd's in prefix order (Calico does not
+            // care): compared as a set of one-line routes, codes aside.
+            let mut lines: Vec<&str> = t
+                .lines()
+                .map(|l| l.strip_prefix("1007-").or(l.strip_prefix(' ')).unwrap_or(l))
+                .collect();
+            lines.sort_unstable();
+            t = lines.join("\n");
+        }
+        texts.insert(c.clone(), t);
+    }
+    Seen {
+        ready: super::ready(sock),
+        gr: super::gr_in_progress(&super::query1(sock, "show status").unwrap()).unwrap(),
+        status_ready: status.ready,
+        router_id: status.router_id,
+        calicoctl: super::calicoctl_rows(&peers),
+        peers,
+        details,
+        routes,
+        texts,
+    }
+}
+
+/// Compares field by field first (clearer failures), then as a whole.
+pub fn assert_same(bgpd: &Seen, bird: &Seen) {
+    assert_eq!(bgpd.ready, Ok(()));
+    assert!(!bgpd.gr);
+    assert_eq!(bgpd.status_ready, bird.status_ready);
+    assert_eq!(bgpd.router_id, bird.router_id);
+    assert_eq!(bgpd.peers, bird.peers);
+    assert_eq!(bgpd.calicoctl, bird.calicoctl);
+    assert_eq!(bgpd.details, bird.details);
+    assert_eq!(bgpd.routes, bird.routes);
+    for (c, b) in &bird.texts {
+        assert_eq!(bgpd.texts.get(c), Some(b), "{c}");
+    }
+    assert_eq!(bgpd, bird);
+}
+
+/// A directory of links to this build's binary under BIRD's names.
+pub fn bird_names(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for n in ["bird", "bird6", "birdc", "birdcl", "birdc6", "birdcl6"] {
+        let p = bin.join(n);
+        let _ = std::fs::remove_file(&p);
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_bgpd"), &p).unwrap();
+    }
+    bin
+}
+
+/// bgpd under the name `bird`, started as calico-node's runit script starts BIRD:
+/// `bird -R -s SOCK -d -c FILE`, in `node`'s namespace; `bin` from [`bird_names`].
+pub fn spawn_bird(bin: &Path, node: &NodeNet, sock: &Path, cfg: &Path) -> Process {
+    let bird = bin.join("bird");
+    let argv = cmd::in_netns(
+        Some(&node.ns),
+        &bird.to_string_lossy(),
+        &[
+            "-R",
+            "-s",
+            &sock.to_string_lossy(),
+            "-d",
+            "-c",
+            &cfg.to_string_lossy(),
+        ],
+    );
+    Process::spawn("bird(bgpd)", &argv, &node.path("bird.log")).unwrap()
+}
