@@ -135,21 +135,7 @@ pub fn render(v: &Value) -> String {
 
 /// `report` with its BFD section replaced by `section` (or `section` appended).
 pub fn splice(report: &str, section: &str) -> String {
-    match (report.find(BEGIN), report.find(END)) {
-        (Some(b), Some(e)) if e > b => {
-            let tail = report.get(e + END.len()..).unwrap_or("");
-            let tail = tail.strip_prefix('\n').unwrap_or(tail);
-            format!("{}{section}{tail}", report.get(..b).unwrap_or(""))
-        }
-        _ => {
-            let sep = if report.ends_with('\n') || report.is_empty() {
-                ""
-            } else {
-                "\n"
-            };
-            format!("{report}{sep}\n{section}")
-        }
-    }
+    crate::report_section::splice(report, BEGIN, END, section)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 pub mod bfd_report;
 pub mod procstat;
+pub mod report_section;
 pub mod speaker;
 
 use std::net::{Ipv4Addr, Ipv6Addr};

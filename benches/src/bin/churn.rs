@@ -1045,5 +1045,12 @@ fn main() {
     if let Err(e) = std::fs::write(&out, &md) {
         eprintln!("churn: {}: {e}", out.display());
     }
+    // The same tables in benches/REPORT.md, between their markers (converge keeps them).
+    let report = report_dir().join("..").join("REPORT.md");
+    let r = std::fs::read_to_string(&report).unwrap_or_default();
+    let r = bgpd_benches::report_section::with_churn(&r, &report_dir());
+    if let Err(e) = std::fs::write(&report, r) {
+        eprintln!("churn: {}: {e}", report.display());
+    }
     print!("{md}");
 }

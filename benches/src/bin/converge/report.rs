@@ -443,6 +443,8 @@ pub(crate) fn write_report() -> R<()> {
         let bfd = bgpd_benches::bfd_report::render(&serde_json::from_str(&t)?);
         r = bgpd_benches::bfd_report::splice(&r, &bfd);
     }
+    // And the churn tables (`churn`, issue 19).
+    r = bgpd_benches::report_section::with_churn(&r, &dir);
     std::fs::write(dir.join("..").join("REPORT.md"), r)?;
     Ok(())
 }
