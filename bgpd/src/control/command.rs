@@ -22,7 +22,7 @@ impl ProtoArg {
     pub fn matches(&self, name: &str) -> bool {
         match self {
             ProtoArg::Name(n) => n == name,
-            ProtoArg::Pattern(p) => glob(p.as_bytes(), name.as_bytes()),
+            ProtoArg::Pattern(p) => bgp_core::filter::glob_match(p, name),
         }
     }
 }
@@ -295,33 +295,6 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
         _ => return Err(syntax()),
     };
     Ok(Parsed { json, command })
-}
-
-/// Shell-style glob with `*` and `?` (BIRD `patmatch`).
-fn glob(p: &[u8], s: &[u8]) -> bool {
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi, si));
-                pi += 1;
-            }
-            Some(&c) if c == b'?' || c == s[si] => {
-                pi += 1;
-                si += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    pi = sp + 1;
-                    si = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
