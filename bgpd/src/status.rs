@@ -260,6 +260,8 @@ pub struct RouteEntry {
     pub bgp: Option<BgpRouteAttrs>,
     /// Stale (kept through a peer's graceful restart).
     pub stale: bool,
+    /// The kernel refused this primary route (BIRD 1.6's `KRF_SYNC_ERROR`: `!` in place of `*`).
+    pub sync_error: bool,
 }
 
 /// An address family, for the view of a control socket: `bird` (IPv4) and `bird6` (IPv6)

@@ -406,7 +406,11 @@ pub fn route(w: &mut ReplyWriter, r: &RouteEntry, first: bool, verbose: bool, tf
             r.protocol,
             tf.short(r.since),
             from,
-            if r.primary { " *" } else { "" },
+            match (r.primary, r.sync_error) {
+                (true, false) => " *",
+                (true, true) => " !",
+                (false, _) => "",
+            },
             route_info(r)
         ),
     );

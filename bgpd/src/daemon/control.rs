@@ -284,6 +284,7 @@ impl DaemonControl {
             igp_metric,
             bgp,
             stale: r.stale,
+            sync_error: false,
         }
     }
 
@@ -527,6 +528,12 @@ impl Control for DaemonControl {
                 v
             }
         };
+        // Networks whose install the kernel refused (BIRD 1.6 prints their primary route `!`).
+        let refused: std::collections::HashSet<IpNet> = lock(&self.shared.fib_failures)
+            .iter()
+            .filter(|f| f.kind.is_some())
+            .map(|f| f.key.prefix)
+            .collect();
         let mut out = Vec::new();
         let mut skipped = 0;
         for p in prefixes {
@@ -535,7 +542,8 @@ impl Control for DaemonControl {
                 if q.primary_only && !primary {
                     continue;
                 }
-                let e = self.entry(&rib, &mut res, p, r, primary);
+                let mut e = self.entry(&rib, &mut res, p, r, primary);
+                e.sync_error = primary && refused.contains(&p);
                 if q.protocol.as_ref().is_some_and(|n| *n != e.protocol) {
                     continue;
                 }

@@ -201,6 +201,7 @@ fn route(
         igp_metric: None,
         bgp: None,
         stale: false,
+        sync_error: false,
     }
 }
 

@@ -1,0 +1,129 @@
+//! IP-in-IP routes as calico-node's status reporter reads them (issue 15), on running daemons
+//! in network namespaces (root): a Calico node (`tunl0` holding a /32 of its block, Calico's
+//! `bird.cfg`: kernel `learn`, `import all`) whose kernel table holds routes BIRD did not put
+//! there: an IP-in-IP route `via NODE dev tunl0 onlink` (what Felix programs from Calico v3.33
+//! on, and what Calico's BIRD fork installed before), a cross-subnet route `via NODE dev eth0`,
+//! a device route on `tunl0` and a route to a block the node also learns over BGP (BGP and
+//! kernel paths on one network). Node 1 runs BIRD 1.6, then bgpd (as `bird`, same file); the
+//! other node is BIRD 1.6. `show route` (all forms) must be equal as text, times masked, and
+//! every line must pass the status reporter's regexes.
+
+mod calico_node;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use bgpd_lab::bird16::mesh_name;
+use bgpd_lab::{
+    cmd, wait_observing, Bird, BirdVersion, CalicoBird16Config, Lab, NodeNet, Observed, Process,
+    TunnelSupport,
+};
+use calico_node as cn;
+use cn::seen::{bird_names, spawn_bird, text};
+
+const AS: u32 = 64512;
+const POOL: &str = "10.244.0.0/16";
+const CONVERGE: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(250);
+
+fn block(h: u8) -> String {
+    format!("10.244.{h}.0/26")
+}
+
+/// Kernel routes of another origin (`proto 80`, as Felix's), added on node 1 before its
+/// daemon starts: (destination, `ip route` arguments after it).
+const ALIEN: [(&str, &str); 4] = [
+    ("10.244.50.0/26", "via 172.31.0.12 dev tunl0 onlink"),
+    ("10.244.51.0/26", "via 172.31.0.12 dev eth0"),
+    ("10.244.52.0/26", "dev tunl0"),
+    // Node 2's block: node 1 learns it over BGP too.
+    ("10.244.12.0/26", "via 172.31.0.12 dev tunl0 onlink"),
+];
+
+fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let nodes: Vec<NodeNet> = [11u8, 12]
+        .iter()
+        .map(|h| {
+            lab.node(
+                &format!("n{h}"),
+                &[(&lan, *h)],
+                Some(Ipv4Addr::new(10, 244, *h, 1)),
+            )
+            .unwrap()
+        })
+        .collect();
+    let ips: Vec<Ipv4Addr> = nodes.iter().map(NodeNet::ip4).collect();
+    let tunnel = TunnelSupport::detect(lab.artefacts());
+    let cfg = |i: usize| {
+        let c = CalicoBird16Config::new(&nodes[i], AS, &block([11, 12][i]), POOL, &ips, tunnel);
+        c.render(&nodes[i].path("bird.log"))
+    };
+    let _other = Bird::start(BirdVersion::V16, &nodes[1], &cfg(1)).unwrap();
+    let n1 = &nodes[0];
+    for (dst, how) in ALIEN {
+        let mut argv = vec!["-n", &n1.ns, "route", "add", dst];
+        argv.extend(how.split(' '));
+        argv.extend(["proto", "80"]);
+        cmd::ip(&argv).unwrap();
+    }
+    let sock = n1.path("bird.ctl");
+    let mut proc: Option<Process> = None;
+    let mut _subject = None;
+    if bgpd {
+        let path = n1.path("bird.cfg");
+        std::fs::write(&path, cfg(0)).unwrap();
+        let bin = bird_names(lab.artefacts());
+        proc = Some(spawn_bird(&bin, n1, &sock, &path));
+    } else {
+        _subject = Some(Bird::start(BirdVersion::V16, n1, &cfg(0)).unwrap());
+    }
+    let peer = mesh_name(&ips[1].to_string());
+    let want: Vec<&str> = ALIEN.iter().map(|(d, _)| *d).collect();
+    wait_observing(CONVERGE, POLL, "kernel and BGP routes", || {
+        if let Some(p) = proc.as_mut() {
+            p.ensure_running()?;
+        }
+        let r = cn::query1(&sock, "show route").and_then(|l| cn::routes(&l));
+        let ok = r.as_ref().is_ok_and(|r| {
+            want.iter().all(|w| r.iter().any(|x| x.dest == *w))
+                && r.iter().any(|x| x.dest == block(12) && x.from == peer)
+        });
+        Ok(Observed::when(ok, format!("{r:?}")))
+    })
+    .unwrap();
+    let mut r = cn::routes(&cn::query1(&sock, "show route").unwrap()).unwrap();
+    r.sort();
+    let mut texts = BTreeMap::new();
+    for c in ALIEN.iter().map(|(d, _)| format!("show route {d}")).chain([
+        "show route for 10.244.50.9".to_string(),
+        "show route protocol kernel1".into(),
+        "show route count".into(),
+    ]) {
+        let l = cn::query1(&sock, &c).unwrap();
+        texts.insert(c, text(l.get(1..).unwrap_or_default()));
+    }
+    if let Some(p) = proc.as_mut() {
+        assert!(p.is_running());
+    }
+    (r, texts)
+}
+
+#[test]
+fn calico_tunnel_and_kernel_routes() {
+    let bird = view("calico_tun_bird16", false);
+    let bgpd = view("calico_tun_bgpd", true);
+    for (c, b) in &bird.1 {
+        assert_eq!(bgpd.1.get(c), Some(b), "{c}");
+    }
+    assert_eq!(bgpd.0, bird.0);
+    // The IP-in-IP route as Calico records it: via the node, on tunl0, from the kernel.
+    let r = bgpd.0.iter().find(|r| r.dest == "10.244.50.0/26").unwrap();
+    assert_eq!(
+        (r.kind.as_str(), r.gateway.as_str(), r.iface.as_str()),
+        ("via", "172.31.0.12", "tunl0")
+    );
+    assert!(r.from.starts_with("kernel"), "{r:?}");
+}
