@@ -11,6 +11,9 @@
 //! - Helpers: [`bfd`] (BFD session states of bgpd, BIRD 2 and FRR), [`wait_until`] / [`wait_observing`] (deadlines, never fixed sleeps),
 //!   [`kernel::routes`] (a namespace's kernel routes), [`Process`] (daemons as children,
 //!   always reaped), [`cmd`] (commands with time limits).
+//! - [`scenario`]: what the interop scenarios with bgpd (`bgpd/tests/interop`) and with real
+//!   peers only (`lab/tests/interop`) share: constants, route sets, the churn waves, the
+//!   ADD-PATH reflector, waiting for a mesh to converge.
 //!
 //! Tests must be run as root; see `lab/README.md`. A scenario reads like this (fail by
 //! panicking: that is what keeps the artefacts):
@@ -55,6 +58,7 @@ pub mod isolation;
 pub mod kernel;
 pub mod lab;
 pub mod process;
+pub mod scenario;
 pub mod speaker;
 pub mod wait;
 

@@ -19,25 +19,12 @@ use std::time::{Duration, Instant};
 use bgpd_lab::bgpd::BgpdPool;
 use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::kernel::{self, render, RouteMonitor};
+use bgpd_lab::scenario::{block, report, wait_converged, AddPathRr, AS, CONVERGE, POLL};
 use bgpd_lab::{
     cmd, wait_exactly, wait_learns, wait_observing, wait_sessions, wait_until, Bgpd, BgpdConfig,
     BgpdPeer, Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor,
     GobgpConfig, GobgpNeighbor, KernelExport, Lab, Observed, Process, TunnelSupport,
 };
-const AS: u32 = 64512;
-const CONVERGE: Duration = Duration::from_secs(40);
-const POLL: Duration = Duration::from_millis(250);
-
-fn block(host: u8) -> String {
-    format!("10.244.{host}.0/26")
-}
-
-fn report(test: &str, start: Instant) {
-    eprintln!(
-        "bgpd-lab: {test} passed in {:.1}s",
-        start.elapsed().as_secs_f64()
-    );
-}
 
 /// The best route of `prefix` in bgpd's RIB (`show route PREFIX --json`).
 fn best(bgpd: &Bgpd, prefix: &str) -> bgpd_lab::bgpd::BgpdRoute {

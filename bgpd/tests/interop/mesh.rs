@@ -76,14 +76,7 @@ fn calico_mesh(test: &str, ipip: &str) {
     let b2 = c2.start(n2).unwrap();
     let frr = cf.start(nfrr).unwrap();
 
-    wait_sessions(&bgpd, 3, CONVERGE).unwrap();
-    wait_sessions(&b16, 3, CONVERGE).unwrap();
-    wait_sessions(&b2, 3, CONVERGE).unwrap();
-    wait_sessions(&frr, 3, CONVERGE).unwrap();
-    wait_learns(&bgpd, Family::V4, &blocks, CONVERGE).unwrap();
-    wait_learns(&b16, Family::V4, &blocks, CONVERGE).unwrap();
-    wait_learns(&b2, Family::V4, &blocks, CONVERGE).unwrap();
-    wait_learns(&frr, Family::V4, &blocks, CONVERGE).unwrap();
+    wait_converged(&[&bgpd, &b16, &b2, &frr], 3, Family::V4, &blocks).unwrap();
 
     // bgpd's RIB: each block from its owner's Mesh_ protocol, next hop = the owner.
     for k in 1..4 {

@@ -354,38 +354,17 @@ fn bgpd_add_paths_ecmp_from_bird2_rr() {
     let test = "bgpd_add_paths_ecmp_from_bird2_rr";
     let start = Instant::now();
     let mut lab = Lab::new(test).unwrap();
-    let lan = lab.lan().unwrap();
-    let nrr = lab.node("rr", &[(&lan, 10)], None).unwrap();
-    let na = lab.node("gobgp-a", &[(&lan, 11)], None).unwrap();
-    let nb = lab.node("gobgp-b", &[(&lan, 12)], None).unwrap();
-    let nd = lab.node("bgpd", &[(&lan, 13)], None).unwrap();
-    let prefix = "10.8.0.0/24".to_string();
-
-    let mut crr = Bird2Config::new(&nrr, AS);
-    crr.rr_cluster_id = Some(Ipv4Addr::new(10, 255, 0, 2));
-    for (name, node) in [("gobgp_a", &na), ("gobgp_b", &nb), ("bgpd", &nd)] {
-        let mut p = Bird2Peer::new(name, node.ip4(), AS);
-        p.rr_client = true;
-        p.passive = true;
-        p.add_paths = Some("tx".into());
-        crr.peers.push(p);
-    }
-    let rr = crr.start(&nrr).unwrap();
-    let mut gobgps = Vec::new();
-    for node in [&na, &nb] {
-        let mut c = GobgpConfig::new(node, AS);
-        c.neighbors.push(GobgpNeighbor::new(nrr.ip4(), AS));
-        c.announce.push(prefix.clone());
-        gobgps.push(c.start(node).unwrap());
-    }
-    let mut cd = bgpd_config(&nd, AS);
+    let rr = AddPathRr::start(&mut lab, "bgpd").unwrap();
+    let (nrr, nd) = (&rr.rr_node, &rr.client);
+    let prefix = AddPathRr::PREFIX.to_string();
+    let mut cd = bgpd_config(nd, AS);
     let mut p = BgpdPeer::new("reflector", nrr.ip4(), AS);
     p.add_paths = Some("receive".into());
     cd.peers.push(p);
-    let bgpd = cd.start(&nd).unwrap();
+    let bgpd = cd.start(nd).unwrap();
 
-    wait_sessions(&rr, 3, CONVERGE).unwrap();
-    let want_hops: BTreeSet<String> = [na.ip4().to_string(), nb.ip4().to_string()].into();
+    wait_sessions(&rr.rr, 3, CONVERGE).unwrap();
+    let want_hops = rr.want_hops();
     wait_observing(CONVERGE, POLL, "bgpd has both paths of 10.8.0.0/24", || {
         let rs = bgpd.route(&prefix)?;
         let hops: BTreeSet<String> = rs

@@ -2,12 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use super::*;
+use bgpd_lab::scenario::{bird2_churn_waves, nth26};
 
-/// The n-th /26 of 10.0.0.0/8.
-fn nth26(i: u32) -> String {
-    format!("10.{}.{}.{}/26", i >> 10, (i >> 2) & 255, (i & 3) * 64)
-}
+use super::*;
 
 /// Waits until bgpd's kernel (`proto bird`, main) holds exactly `want`, each via `gw` on eth0.
 fn wait_kernel_exactly(ns: &str, want: &[String], gw: &str, deadline: Duration) {
@@ -52,29 +49,7 @@ fn bgpd_churn_10k_from_bird2() {
     let bgpd = cd.start(&nd).unwrap();
     let mut cb = Bird2Config::new(&nb, AS);
     cb.peers.push(Bird2Peer::new("bgpd", nd.ip4(), AS));
-    let set = |ids: &[u32]| -> Vec<String> {
-        ids.iter()
-            .map(|&i| format!("{} blackhole", nth26(i)))
-            .collect()
-    };
-    let mut ids: Vec<u32> = (0..10_000).collect();
-    cb.statics = set(&ids);
-    let mut bird = cb.start(&nb).unwrap();
-    wait_sessions(&bgpd, 1, CONVERGE).unwrap();
-    let wave1: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
-    wait_exactly(&bgpd, Family::V4, &wave1, Duration::from_secs(60)).unwrap();
-    ids.retain(|&i| i >= 5_000);
-    cb.statics = set(&ids);
-    cb.reconfigure(&mut bird).unwrap();
-    ids.retain(|&i| i % 2 == 1);
-    ids.extend(10_000..12_000);
-    cb.statics = set(&ids);
-    cb.reconfigure(&mut bird).unwrap();
-    ids.retain(|&i| !(10_000..11_000).contains(&i));
-    cb.statics = set(&ids);
-    cb.reconfigure(&mut bird).unwrap();
-
-    let want: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    let (bird, want) = bird2_churn_waves(&mut cb, &nb, &bgpd).unwrap();
     let deadline = Duration::from_secs(90);
     wait_exactly(&bgpd, Family::V4, &want, deadline).unwrap();
     wait_kernel_exactly(&nd.ns, &want, &nb.ip4().to_string(), deadline);

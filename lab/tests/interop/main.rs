@@ -23,17 +23,4 @@ use bgpd_lab::{
     KernelExport, Lab, Observed, TunnelSupport,
 };
 
-const AS: u32 = 64512;
-const CONVERGE: Duration = Duration::from_secs(40);
-const POLL: Duration = Duration::from_millis(250);
-
-fn block(host: u8) -> String {
-    format!("10.244.{host}.0/26")
-}
-
-fn report(test: &str, start: Instant) {
-    eprintln!(
-        "bgpd-lab: {test} passed in {:.1}s",
-        start.elapsed().as_secs_f64()
-    );
-}
+use bgpd_lab::scenario::{block, report, wait_converged, AddPathRr, AS, CONVERGE, POLL};

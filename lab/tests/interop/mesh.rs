@@ -70,15 +70,7 @@ fn calico_mesh_four_daemons() {
     let frr = cf.start(nfrr).unwrap();
     let gobgp = cg.start(ngo).unwrap();
 
-    wait_sessions(&b16, 3, CONVERGE).unwrap();
-    wait_sessions(&b2, 3, CONVERGE).unwrap();
-    wait_sessions(&frr, 3, CONVERGE).unwrap();
-    wait_sessions(&gobgp, 3, CONVERGE).unwrap();
-
-    wait_learns(&b16, Family::V4, &blocks, CONVERGE).unwrap();
-    wait_learns(&b2, Family::V4, &blocks, CONVERGE).unwrap();
-    wait_learns(&frr, Family::V4, &blocks, CONVERGE).unwrap();
-    wait_learns(&gobgp, Family::V4, &blocks, CONVERGE).unwrap();
+    wait_converged(&[&b16, &b2, &frr, &gobgp], 3, Family::V4, &blocks).unwrap();
 
     // BIRD 1.6 learned each block from its owner, next hop = the owner's address.
     let routes = b16.ctl.routes("").unwrap();

@@ -113,38 +113,17 @@ fn frr_route_reflector() {
 fn bird2_rr_add_paths_ecmp() {
     let start = Instant::now();
     let mut lab = Lab::new("bird2_rr_add_paths_ecmp").unwrap();
-    let lan = lab.lan().unwrap();
-    let nrr = lab.node("rr", &[(&lan, 10)], None).unwrap();
-    let na = lab.node("gobgp-a", &[(&lan, 11)], None).unwrap();
-    let nb = lab.node("gobgp-b", &[(&lan, 12)], None).unwrap();
-    let nf = lab.node("frr", &[(&lan, 13)], None).unwrap();
-    let prefix = "10.8.0.0/24".to_string();
-
-    let mut crr = Bird2Config::new(&nrr, AS);
-    crr.rr_cluster_id = Some(Ipv4Addr::new(10, 255, 0, 2));
-    for (name, node) in [("gobgp_a", &na), ("gobgp_b", &nb), ("frr", &nf)] {
-        let mut p = Bird2Peer::new(name, node.ip4(), AS);
-        p.rr_client = true;
-        p.passive = true;
-        p.add_paths = Some("tx".into());
-        crr.peers.push(p);
-    }
-    let rr = crr.start(&nrr).unwrap();
-    let mut gobgps = Vec::new();
-    for node in [&na, &nb] {
-        let mut c = GobgpConfig::new(node, AS);
-        c.neighbors.push(GobgpNeighbor::new(nrr.ip4(), AS));
-        c.announce.push(prefix.clone());
-        gobgps.push(c.start(node).unwrap());
-    }
-    let mut cf = FrrConfig::new(&nf, AS);
+    let rr = AddPathRr::start(&mut lab, "frr").unwrap();
+    let (nrr, nf) = (&rr.rr_node, &rr.client);
+    let prefix = AddPathRr::PREFIX.to_string();
+    let mut cf = FrrConfig::new(nf, AS);
     cf.neighbors.push(FrrNeighbor::new(nrr.ip4(), AS));
     cf.maximum_paths = Some(4);
-    let frr = cf.start(&nf).unwrap();
+    let frr = cf.start(nf).unwrap();
 
-    wait_sessions(&rr, 3, CONVERGE).unwrap();
+    wait_sessions(&rr.rr, 3, CONVERGE).unwrap();
     // FRR receives two paths for the prefix (ADD-PATH ids), one per GoBGP next hop.
-    let want_hops: BTreeSet<String> = [na.ip4().to_string(), nb.ip4().to_string()].into();
+    let want_hops = rr.want_hops();
     wait_observing(CONVERGE, POLL, "FRR has both paths of 10.8.0.0/24", || {
         let v = frr.route(Family::V4, &prefix)?;
         let hops: BTreeSet<String> = v["paths"]

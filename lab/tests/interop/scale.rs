@@ -1,5 +1,7 @@
 //! Scale and churn with real peers only.
 
+use bgpd_lab::scenario::bird2_churn_waves;
+
 use super::*;
 
 /// Scale smoke with real peers only (scenario 10 with BIRD 2 in bgpd's place): 100k routes
@@ -83,11 +85,6 @@ fn scale_bird2_100k() {
     report("scale_bird2_100k", start);
 }
 
-/// The n-th /26 of 10.0.0.0/8.
-fn nth26(i: u32) -> String {
-    format!("10.{}.{}.{}/26", i >> 10, (i >> 2) & 255, (i & 3) * 64)
-}
-
 /// Churn with real peers only (scenario 7 with FRR in bgpd's place): BIRD 2 announces and
 /// withdraws routes in waves (`birdc configure`): 10k, then three back-to-back waves of
 /// withdrawals and announcements; at the end FRR's RIB and kernel match BIRD's table exactly.
@@ -105,33 +102,7 @@ fn churn_bird2_to_frr() {
     let frr = cf.start(&nf).unwrap();
     let mut cb = Bird2Config::new(&nb, AS);
     cb.peers.push(Bird2Peer::new("frr", nf.ip4(), AS));
-    let set = |ids: &[u32]| -> Vec<String> {
-        ids.iter()
-            .map(|&i| format!("{} blackhole", nth26(i)))
-            .collect()
-    };
-    // Wave 1: 10k routes.
-    let mut ids: Vec<u32> = (0..10_000).collect();
-    cb.statics = set(&ids);
-    let mut bird = cb.start(&nb).unwrap();
-    wait_sessions(&bird, 1, CONVERGE).unwrap();
-    let wave1: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
-    wait_exactly(&frr, Family::V4, &wave1, Duration::from_secs(60)).unwrap();
-    // Waves 2-4 back to back, without waiting. Wave 2: withdraw the first half.
-    ids.retain(|&i| i >= 5_000);
-    cb.statics = set(&ids);
-    cb.reconfigure(&mut bird).unwrap();
-    // Wave 3: 2k new routes, and every even one of the remaining half withdrawn.
-    ids.retain(|&i| i % 2 == 1);
-    ids.extend(10_000..12_000);
-    cb.statics = set(&ids);
-    cb.reconfigure(&mut bird).unwrap();
-    // Wave 4: withdraw 1k of the new ones again.
-    ids.retain(|&i| !(10_000..11_000).contains(&i));
-    cb.statics = set(&ids);
-    cb.reconfigure(&mut bird).unwrap();
-
-    let want: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    let (bird, want) = bird2_churn_waves(&mut cb, &nb, &frr).unwrap();
     let deadline = Duration::from_secs(90);
     wait_exactly(&frr, Family::V4, &want, deadline).unwrap();
     let want_set: BTreeSet<&String> = want.iter().collect();

@@ -1,0 +1,153 @@
+//! Pieces of the interop scenarios that run both with bgpd as a node (`bgpd/tests/interop`) and
+//! with real peers only (`lab/tests/interop`): the common constants, the route sets, and the
+//! parts of a scenario that do not depend on which daemon sits in bgpd's place.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use crate::lab::{Lab, NodeNet};
+use crate::speaker::{wait_exactly, wait_learns, wait_sessions, Speaker};
+use crate::{Bird, Bird2Config, Bird2Peer, Family, Gobgp, GobgpConfig, GobgpNeighbor, Result};
+
+/// The AS of every iBGP scenario (Calico's default).
+pub const AS: u32 = 64512;
+/// How long sessions and routes may take to converge.
+pub const CONVERGE: Duration = Duration::from_secs(40);
+/// How often the scenarios look again.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// Node `host`'s Calico block, `10.244.HOST.0/26`.
+pub fn block(host: u8) -> String {
+    format!("10.244.{host}.0/26")
+}
+
+/// The `i`-th /26 of 10.0.0.0/8 (the churn and scale route sets).
+pub fn nth26(i: u32) -> String {
+    format!("10.{}.{}.{}/26", i >> 10, (i >> 2) & 255, (i & 3) * 64)
+}
+
+/// Prints how long a passed scenario took.
+pub fn report(test: &str, start: Instant) {
+    eprintln!(
+        "bgpd-lab: {test} passed in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+}
+
+/// Waits until every speaker has `sessions` established sessions, then until every one has
+/// learned `prefixes` (a mesh has converged).
+pub fn wait_converged(
+    speakers: &[&dyn Speaker],
+    sessions: usize,
+    family: Family,
+    prefixes: &[String],
+) -> Result<()> {
+    for s in speakers {
+        wait_sessions(*s, sessions, CONVERGE)?;
+    }
+    for s in speakers {
+        wait_learns(*s, family, prefixes, CONVERGE)?;
+    }
+    Ok(())
+}
+
+/// The churn of scenario 7: BIRD 2 (configured by `cb` on `node`, already peering with
+/// `receiver`) announces 10,000 /26 blackholes; once `receiver` holds exactly those, three
+/// waves follow back to back through `birdc configure` (the first half withdrawn; every even
+/// one of the rest withdrawn and 2,000 new ones announced; 1,000 of the new ones withdrawn
+/// again). Returns BIRD and the prefixes it announces at the end.
+pub fn bird2_churn_waves(
+    cb: &mut Bird2Config,
+    node: &NodeNet,
+    receiver: &dyn Speaker,
+) -> Result<(Bird, Vec<String>)> {
+    let set = |ids: &[u32]| -> Vec<String> {
+        ids.iter()
+            .map(|&i| format!("{} blackhole", nth26(i)))
+            .collect()
+    };
+    // Wave 1: 10k routes.
+    let mut ids: Vec<u32> = (0..10_000).collect();
+    cb.statics = set(&ids);
+    let mut bird = cb.start(node)?;
+    wait_sessions(&bird, 1, CONVERGE)?;
+    let wave1: Vec<String> = ids.iter().map(|&i| nth26(i)).collect();
+    wait_exactly(receiver, Family::V4, &wave1, Duration::from_secs(60))?;
+    // Waves 2-4 back to back, without waiting. Wave 2: withdraw the first half.
+    ids.retain(|&i| i >= 5_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird)?;
+    // Wave 3: 2k new routes, and every even one of the remaining half withdrawn.
+    ids.retain(|&i| i % 2 == 1);
+    ids.extend(10_000..12_000);
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird)?;
+    // Wave 4: withdraw 1k of the new ones again.
+    ids.retain(|&i| !(10_000..11_000).contains(&i));
+    cb.statics = set(&ids);
+    cb.reconfigure(&mut bird)?;
+    Ok((bird, ids.iter().map(|&i| nth26(i)).collect()))
+}
+
+/// Scenario 8's reflector side: BIRD 2 as route reflector with `add paths tx` for three
+/// passive clients (two GoBGP speakers both announcing [`AddPathRr::PREFIX`], and the client
+/// under test), and the two GoBGP speakers started.
+pub struct AddPathRr {
+    /// The reflector's node.
+    pub rr_node: NodeNet,
+    /// The GoBGP clients' nodes: their addresses are the next hops of the two paths.
+    pub announcers: [NodeNet; 2],
+    /// The client under test's node (address 13 on the LAN).
+    pub client: NodeNet,
+    /// The reflector.
+    pub rr: Bird,
+    /// The GoBGP clients.
+    pub gobgps: Vec<Gobgp>,
+}
+
+impl AddPathRr {
+    /// The prefix both GoBGP clients announce.
+    pub const PREFIX: &'static str = "10.8.0.0/24";
+
+    /// Builds the topology in `lab` and starts the reflector and the GoBGP clients; the client
+    /// under test (node and BIRD protocol `client_name`) is started by the caller.
+    pub fn start(lab: &mut Lab, client_name: &str) -> Result<AddPathRr> {
+        let lan = lab.lan()?;
+        let rr_node = lab.node("rr", &[(&lan, 10)], None)?;
+        let na = lab.node("gobgp-a", &[(&lan, 11)], None)?;
+        let nb = lab.node("gobgp-b", &[(&lan, 12)], None)?;
+        let client = lab.node(client_name, &[(&lan, 13)], None)?;
+        let mut crr = Bird2Config::new(&rr_node, AS);
+        crr.rr_cluster_id = Some(Ipv4Addr::new(10, 255, 0, 2));
+        for (name, node) in [("gobgp_a", &na), ("gobgp_b", &nb), (client_name, &client)] {
+            let mut p = Bird2Peer::new(name, node.ip4(), AS);
+            p.rr_client = true;
+            p.passive = true;
+            p.add_paths = Some("tx".into());
+            crr.peers.push(p);
+        }
+        let rr = crr.start(&rr_node)?;
+        let mut gobgps = Vec::new();
+        for node in [&na, &nb] {
+            let mut c = GobgpConfig::new(node, AS);
+            c.neighbors.push(GobgpNeighbor::new(rr_node.ip4(), AS));
+            c.announce.push(Self::PREFIX.to_string());
+            gobgps.push(c.start(node)?);
+        }
+        Ok(AddPathRr {
+            rr_node,
+            announcers: [na, nb],
+            client,
+            rr,
+            gobgps,
+        })
+    }
+
+    /// The next hops the client under test should hold for [`AddPathRr::PREFIX`].
+    pub fn want_hops(&self) -> std::collections::BTreeSet<String> {
+        self.announcers
+            .iter()
+            .map(|n| n.ip4().to_string())
+            .collect()
+    }
+}
