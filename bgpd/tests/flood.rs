@@ -24,33 +24,9 @@ fn rss_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `n` distinct /24s from 1.0.0.0/24 in packed 4 KB UPDATEs (AS_PATH 65001).
 fn updates(n: u32, nh: [u8; 4]) -> Vec<u8> {
-    let attrs: [u8; 20] = [
-        0x40, 1, 1, 0, // ORIGIN IGP
-        0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9, // AS_PATH 65001
-        0x40, 3, 4, nh[0], nh[1], nh[2], nh[3], // NEXT_HOP
-    ];
-    let per = (4096 - 19 - 4 - attrs.len()) / 4;
-    let mut out = Vec::new();
-    let mut i = 0u32;
-    while i < n {
-        let k = (n - i).min(per as u32);
-        let len = 19 + 4 + attrs.len() + 4 * k as usize;
-        out.extend([0xff; 16]);
-        out.extend((len as u16).to_be_bytes());
-        out.push(2);
-        out.extend([0, 0]);
-        out.extend((attrs.len() as u16).to_be_bytes());
-        out.extend(attrs);
-        for j in i..i + k {
-            // 1.0.0.0/24 onwards: distinct /24s.
-            let a = 0x0100_0000u32 + (j << 8);
-            out.push(24);
-            out.extend(&a.to_be_bytes()[..3]);
-        }
-        i += k;
-    }
-    out
+    common::raw::packed_updates(n, Ipv4Addr::new(1, 0, 0, 0), 24, 65001, nh.into())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

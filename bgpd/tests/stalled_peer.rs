@@ -15,6 +15,7 @@ use std::time::Duration;
 use bgp_core::wire::{Capability, Family, Open};
 use bgpd_lab::{cmd, Lab, NodeNet};
 use bytes::BytesMut;
+use common::raw::{config, connect_from, packed_updates, peer, read_msg};
 use common::start;
 
 const FEEDER_AS: u32 = 65010;
@@ -22,53 +23,6 @@ const STALL_AS: u32 = 65020;
 /// Routes the feeder announces: packed, they make well over TX_HIGH (64 KB) of UPDATEs towards
 /// the stalled peer on top of the (shrunk) kernel buffers.
 const ROUTES: u32 = 40_000;
-
-fn config(d: &NodeNet, feeder: Ipv4Addr, stall: Ipv4Addr) -> String {
-    format!(
-        r#"
-router_id = "{ip}"
-asn = 65001
-[listen]
-addresses = ["{ip}"]
-[[peers]]
-name = "feeder"
-address = "{feeder}"
-asn = {FEEDER_AS}
-passive = true
-families = ["ipv4"]
-[[peers]]
-name = "stall"
-address = "{stall}"
-asn = {STALL_AS}
-passive = true
-families = ["ipv4"]
-"#,
-        ip = d.ip4(),
-    )
-}
-
-/// Connects from `ns` (a thread that enters it) to `to`:179.
-fn connect_from(ns: &str, to: Ipv4Addr) -> TcpStream {
-    let ns = ns.to_string();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        // SAFETY: setns on a valid namespace fd; affects only this thread.
-        let r = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) };
-        assert_eq!(r, 0, "setns");
-        TcpStream::connect_timeout(&(to, 179).into(), Duration::from_secs(10)).unwrap()
-    })
-    .join()
-    .unwrap()
-}
-
-fn read_msg(s: &mut TcpStream) -> (u8, Vec<u8>) {
-    let mut h = [0u8; 19];
-    s.read_exact(&mut h).unwrap();
-    let len = u16::from_be_bytes([h[16], h[17]]) as usize;
-    let mut body = vec![0; len - 19];
-    s.read_exact(&mut body).unwrap();
-    (h[18], body)
-}
 
 /// OPEN (hold time `hold`), then the daemon's OPEN read, then our KEEPALIVE.
 fn establish(s: &mut TcpStream, asn: u32, id: Ipv4Addr, hold: u16) {
@@ -86,38 +40,9 @@ fn establish(s: &mut TcpStream, asn: u32, id: Ipv4Addr, hold: u16) {
     .encode(&mut open)
     .unwrap();
     s.write_all(&open).unwrap();
-    assert_eq!(read_msg(s).0, 1, "OPEN from the daemon");
+    assert_eq!(read_msg(s).unwrap().0, 1, "OPEN from the daemon");
     s.write_all(&[[0xff; 16].as_slice(), &[0, 19, 4]].concat())
         .unwrap();
-}
-
-/// `n` distinct /32s from 10.0.0.0 in packed 4 KB UPDATEs, all with next hop `nh`.
-fn updates(n: u32, asn: u32, nh: [u8; 4]) -> Vec<u8> {
-    let a = asn.to_be_bytes();
-    let attrs: [u8; 20] = [
-        0x40, 1, 1, 0, // ORIGIN IGP
-        0x40, 2, 6, 2, 1, a[0], a[1], a[2], a[3], // AS_PATH
-        0x40, 3, 4, nh[0], nh[1], nh[2], nh[3], // NEXT_HOP
-    ];
-    let per = (4096 - 19 - 4 - attrs.len()) / 5;
-    let mut out = Vec::new();
-    let mut i = 0u32;
-    while i < n {
-        let k = (n - i).min(per as u32);
-        let len = 19 + 4 + attrs.len() + 5 * k as usize;
-        out.extend([0xff; 16]);
-        out.extend((len as u16).to_be_bytes());
-        out.push(2);
-        out.extend([0, 0]);
-        out.extend((attrs.len() as u16).to_be_bytes());
-        out.extend(attrs);
-        for j in i..i + k {
-            out.push(32);
-            out.extend((0x0a00_0000u32 + j).to_be_bytes());
-        }
-        i += k;
-    }
-    out
 }
 
 fn wait_established(d: &NodeNet, name: &str) {
@@ -149,11 +74,15 @@ fn a_peer_that_stops_reading_gets_its_hold_timer_notification_and_is_closed() {
     ] {
         cmd::run(Some(ns), "sysctl", &["-qw", key]).unwrap();
     }
-    let _p = start(&d, &config(&d, feeder.ip4(), stall.ip4()), 0);
+    let peers = [
+        peer("feeder", feeder.ip4(), FEEDER_AS, ""),
+        peer("stall", stall.ip4(), STALL_AS, ""),
+    ];
+    let _p = start(&d, &config(&d, &peers), 0);
 
     // The stalled peer: hold time 3 s; it never reads, and sends KEEPALIVEs (on a thread) only
     // until the daemon has the feeder's table to export to it.
-    let mut st = connect_from(&stall.ns, d.ip4());
+    let mut st = connect_from(&stall.ns, d.ip4()).unwrap();
     establish(&mut st, STALL_AS, stall.ip4(), 3);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let keepalives = {
@@ -171,11 +100,17 @@ fn a_peer_that_stops_reading_gets_its_hold_timer_notification_and_is_closed() {
 
     // The feeder: a table the daemon exports to the stalled peer (keeps reading what the daemon
     // sends it, on a thread, so that its own session is not stalled too).
-    let mut fd = connect_from(&feeder.ns, d.ip4());
+    let mut fd = connect_from(&feeder.ns, d.ip4()).unwrap();
     establish(&mut fd, FEEDER_AS, feeder.ip4(), 90);
     wait_established(&d, "feeder");
-    fd.write_all(&updates(ROUTES, FEEDER_AS, feeder.ip4().octets()))
-        .unwrap();
+    fd.write_all(&packed_updates(
+        ROUTES,
+        Ipv4Addr::new(10, 0, 0, 0),
+        32,
+        FEEDER_AS,
+        feeder.ip4(),
+    ))
+    .unwrap();
     let mut drain = fd.try_clone().unwrap();
     drain.set_read_timeout(None).unwrap();
     let drainer = std::thread::spawn(move || {

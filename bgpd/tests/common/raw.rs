@@ -114,6 +114,40 @@ pub fn read_msg(s: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
     Ok((h[18], body))
 }
 
+/// `n` distinct IPv4 prefixes of length `len` (1..=32) from `first` upwards, in UPDATEs packed
+/// to 4,096 octets, all with ORIGIN IGP, AS_PATH `asn` (4-octet encoding) and NEXT_HOP `nh`.
+pub fn packed_updates(n: u32, first: Ipv4Addr, len: u8, asn: u32, nh: Ipv4Addr) -> Vec<u8> {
+    let a = asn.to_be_bytes();
+    let nh = nh.octets();
+    let attrs: [u8; 20] = [
+        0x40, 1, 1, 0, // ORIGIN IGP
+        0x40, 2, 6, 2, 1, a[0], a[1], a[2], a[3], // AS_PATH
+        0x40, 3, 4, nh[0], nh[1], nh[2], nh[3], // NEXT_HOP
+    ];
+    let octets = usize::from(len).div_ceil(8);
+    let per = ((4096 - 19 - 4 - attrs.len()) / (1 + octets)) as u32;
+    let step = 1u32 << (32 - u32::from(len));
+    let base = u32::from(first);
+    let mut out = Vec::new();
+    let mut i = 0u32;
+    while i < n {
+        let k = (n - i).min(per);
+        let total = 19 + 4 + attrs.len() + (1 + octets) * k as usize;
+        out.extend([0xff; 16]);
+        out.extend((total as u16).to_be_bytes());
+        out.push(2);
+        out.extend([0, 0]);
+        out.extend((attrs.len() as u16).to_be_bytes());
+        out.extend(attrs);
+        for j in i..i + k {
+            out.push(len);
+            out.extend(&(base + j * step).to_be_bytes()[..octets]);
+        }
+        i += k;
+    }
+    out
+}
+
 /// The OPEN of a speaker of AS `asn` (2-octet only unless `four_octet`).
 pub fn open_msg(asn: u32, id: Ipv4Addr, four_octet: bool) -> Vec<u8> {
     let mut caps = vec![Capability::Multiprotocol(Family::IPV4_UNICAST)];
