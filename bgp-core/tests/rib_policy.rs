@@ -259,6 +259,7 @@ fn calico_export_filter_on_a_table_of_routes() {
                 route_type: RouteType::Unicast,
                 ifname: ifname.map(Arc::from),
                 krt_metric: *metric,
+                krt_source: None,
             },
         );
     }
@@ -507,6 +508,7 @@ fn kernel_import_filter_applies_to_learned_routes() {
         route_type: RouteType::Unicast,
         ifname: Some(Arc::from("eth0")),
         krt_metric: Some(0),
+        krt_source: None,
     };
     for p in ["10.66.1.0/24", "10.66.2.0/24"] {
         rib.add_local(SourceKind::Kernel, net(p), learned());
@@ -520,6 +522,7 @@ fn kernel_import_filter_applies_to_learned_routes() {
             route_type: RouteType::Blackhole,
             ifname: None,
             krt_metric: None,
+            krt_source: None,
         },
     );
     let present = |rib: &Rib, p: &str| !rib.routes(&net(p)).is_empty();

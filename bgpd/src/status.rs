@@ -262,6 +262,9 @@ pub struct RouteEntry {
     pub stale: bool,
     /// The kernel refused this primary route (BIRD 1.6's `KRF_SYNC_ERROR`: `!` in place of `*`).
     pub sync_error: bool,
+    /// `(krt_source, krt_metric)` of a route learned from the kernel: `Kernel.source` and
+    /// `Kernel.metric` in `show route all`.
+    pub krt: Option<(u8, u32)>,
 }
 
 /// An address family, for the view of a control socket: `bird` (IPv4) and `bird6` (IPv6)

@@ -5,8 +5,9 @@
 //! on, and what Calico's BIRD fork installed before), a cross-subnet route `via NODE dev eth0`,
 //! a device route on `tunl0` and a route to a block the node also learns over BGP (BGP and
 //! kernel paths on one network). Node 1 runs BIRD 1.6, then bgpd (as `bird`, same file); the
-//! other node is BIRD 1.6. `show route` (all forms) must be equal as text, times masked, and
-//! every line must pass the status reporter's regexes.
+//! other node is BIRD 1.6. `show route` (all forms, `all` with its `Kernel.source` and
+//! `Kernel.metric` lines) must be equal as text, times masked, and every line must pass the
+//! status reporter's regexes.
 
 mod calico_node;
 
@@ -97,11 +98,15 @@ fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
     let mut r = cn::routes(&cn::query1(&sock, "show route").unwrap()).unwrap();
     r.sort();
     let mut texts = BTreeMap::new();
-    for c in ALIEN.iter().map(|(d, _)| format!("show route {d}")).chain([
-        "show route for 10.244.50.9".to_string(),
-        "show route protocol kernel1".into(),
-        "show route count".into(),
-    ]) {
+    for c in ALIEN
+        .iter()
+        .flat_map(|(d, _)| [format!("show route {d}"), format!("show route all {d}")])
+        .chain([
+            "show route for 10.244.50.9".to_string(),
+            "show route protocol kernel1".into(),
+            "show route count".into(),
+        ])
+    {
         let l = cn::query1(&sock, &c).unwrap();
         texts.insert(c, text(l.get(1..).unwrap_or_default()));
     }

@@ -102,6 +102,8 @@ pub struct RouteMeta {
     pub ifname: Option<Arc<str>>,
     /// Kernel metric of a learned kernel route, or one set by policy (BIRD's `krt_metric`).
     pub krt_metric: Option<u32>,
+    /// Kernel protocol (`rtm_protocol`) of a learned kernel route (BIRD's `krt_source`).
+    pub krt_source: Option<u8>,
     /// Tunnel decision for the kernel, set by policy (BIRD's `krt_tunnel`).
     pub tunnel: Option<KernelTunnel>,
     /// Route preference overriding the source's (BIRD's `preference`), set by policy.

@@ -321,6 +321,7 @@ impl Rib {
                 route_type: route.route_type,
                 ifname: route.ifname,
                 krt_metric: route.krt_metric,
+                krt_source: route.krt_source,
                 tunnel: None,
                 preference: None,
             },

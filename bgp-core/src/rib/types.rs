@@ -174,6 +174,8 @@ pub struct LocalRoute {
     pub ifname: Option<Arc<str>>,
     /// Kernel metric (learned kernel routes).
     pub krt_metric: Option<u32>,
+    /// Kernel protocol (`rtm_protocol`) of a learned kernel route (BIRD's `krt_source`).
+    pub krt_source: Option<u8>,
 }
 
 /// A source's counters ([`Rib::source_counts`](super::Rib::source_counts)).

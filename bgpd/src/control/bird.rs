@@ -432,6 +432,12 @@ pub fn route(w: &mut ReplyWriter, r: &RouteEntry, first: bool, verbose: bool, tf
         if let Some(b) = &r.bgp {
             bgp_attrs(w, b);
         }
+        if let Some((source, metric)) = r.krt {
+            // BIRD 1.6's kernel attributes of a learned route (`EA_KRT_SOURCE`,
+            // `EA_KRT_METRIC`); `Kernel.prefsrc`/`realm` are not kept.
+            w.cont(1012, &format!("\tKernel.source: {source}"));
+            w.cont(1012, &format!("\tKernel.metric: {metric}"));
+        }
     }
 }
 

@@ -285,6 +285,10 @@ impl DaemonControl {
             bgp,
             stale: r.stale,
             sync_error: false,
+            krt: a
+                .meta
+                .krt_source
+                .map(|s| (s, a.meta.krt_metric.unwrap_or(0))),
         }
     }
 

@@ -302,6 +302,7 @@ impl RibTask {
                     },
                     ifname: None,
                     krt_metric: None,
+                    krt_source: None,
                 },
             );
         }
@@ -408,6 +409,7 @@ impl RibTask {
                             },
                             ifname: self.view.links.get(&ifindex).map(|s| s.as_str().into()),
                             krt_metric: Some(r.key.metric),
+                            krt_source: Some(r.protocol),
                         },
                     );
                 }
@@ -446,6 +448,7 @@ impl RibTask {
                                 route_type: RouteType::Unicast,
                                 ifname: Some(name.as_str().into()),
                                 krt_metric: None,
+                                krt_source: None,
                             },
                         );
                     }
@@ -706,6 +709,7 @@ fn local_of(r: &LocalRoute) -> RibLocal {
         },
         ifname: None,
         krt_metric: None,
+        krt_source: None,
     }
 }
 

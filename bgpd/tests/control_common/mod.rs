@@ -202,6 +202,7 @@ fn route(
         bgp: None,
         stale: false,
         sync_error: false,
+        krt: None,
     }
 }
 
