@@ -6,18 +6,9 @@
 use std::hint::black_box;
 
 use bgp_core::wire::Message;
+use bgpd_benches::clock::thread_cpu_ns;
 use bgpd_benches::{ebgp_ctx, ipv4_update, ipv6_update};
 use bytes::{Bytes, BytesMut};
-
-fn thread_cpu_ns() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
-}
 
 fn run(what: &str, msg: &Bytes, n: usize) {
     let ctx = ebgp_ctx();

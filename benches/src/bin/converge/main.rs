@@ -19,16 +19,6 @@ fn err<T>(m: impl Into<String>) -> R<T> {
     Err(m.into().into())
 }
 
-fn mono_ns() -> u128 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
-}
-
 fn secs(from: u128, to: u128) -> f64 {
     to.saturating_sub(from) as f64 / 1e9
 }
@@ -135,6 +125,7 @@ mod probe;
 mod report;
 mod run;
 
+use bgpd_benches::clock::mono_ns;
 use report::{report_dir, shape_kind, shape_table, utc_now, write_report, SHAPES};
 use run::{run_once, run_sender};
 
