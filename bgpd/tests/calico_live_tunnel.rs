@@ -3,8 +3,9 @@
 //! `bird.cfg`: kernel `learn`, `import all`) whose kernel table holds routes BIRD did not put
 //! there: an IP-in-IP route `via NODE dev tunl0 onlink` (what Felix programs from Calico v3.33
 //! on, and what Calico's BIRD fork installed before), a cross-subnet route `via NODE dev eth0`,
-//! a device route on `tunl0` and a route to a block the node also learns over BGP (BGP and
-//! kernel paths on one network). Node 1 runs BIRD 1.6, then bgpd (as `bird`, same file); the
+//! a device route on `tunl0`, an `unreachable` route, and a route to a block the node also
+//! learns over BGP (BGP and kernel paths on one network; BIRD's own install then fails with
+//! `EEXIST` and its primary route is marked `!`). Node 1 runs BIRD 1.6, then bgpd (as `bird`, same file); the
 //! other node is BIRD 1.6. `show route` (all forms, `all` with its `Kernel.source` and
 //! `Kernel.metric` lines) must be equal as text, times masked, and every line must pass the
 //! status reporter's regexes.
@@ -21,7 +22,7 @@ use bgpd_lab::{
     TunnelSupport,
 };
 use calico_node as cn;
-use cn::seen::{bird_names, spawn_bird, text};
+use cn::seen::{bird_names, reply_text, spawn_bird};
 
 const AS: u32 = 64512;
 const POOL: &str = "10.244.0.0/16";
@@ -33,14 +34,20 @@ fn block(h: u8) -> String {
 }
 
 /// Kernel routes of another origin (`proto 80`, as Felix's), added on node 1 before its
-/// daemon starts: (destination, `ip route` arguments after it).
-const ALIEN: [(&str, &str); 4] = [
+/// daemon starts: (`[type] destination`, `ip route` arguments after it).
+const ALIEN: [(&str, &str); 5] = [
     ("10.244.50.0/26", "via 172.31.0.12 dev tunl0 onlink"),
+    ("unreachable 10.244.54.0/26", ""),
     ("10.244.51.0/26", "via 172.31.0.12 dev eth0"),
     ("10.244.52.0/26", "dev tunl0"),
     // Node 2's block: node 1 learns it over BGP too.
     ("10.244.12.0/26", "via 172.31.0.12 dev tunl0 onlink"),
 ];
+
+/// The destination of an [`ALIEN`] entry (its route type word left out).
+fn dest(d: &str) -> &str {
+    d.rsplit(' ').next().unwrap_or(d)
+}
 
 fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
     let mut lab = Lab::new(test).unwrap();
@@ -65,8 +72,9 @@ fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
     let _other = Bird::start(BirdVersion::V16, &nodes[1], &cfg(1)).unwrap();
     let n1 = &nodes[0];
     for (dst, how) in ALIEN {
-        let mut argv = vec!["-n", &n1.ns, "route", "add", dst];
-        argv.extend(how.split(' '));
+        let mut argv = vec!["-n", &n1.ns, "route", "add"];
+        argv.extend(dst.split(' '));
+        argv.extend(how.split_whitespace());
         argv.extend(["proto", "80"]);
         cmd::ip(&argv).unwrap();
     }
@@ -82,7 +90,7 @@ fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
         _subject = Some(Bird::start(BirdVersion::V16, n1, &cfg(0)).unwrap());
     }
     let peer = mesh_name(&ips[1].to_string());
-    let want: Vec<&str> = ALIEN.iter().map(|(d, _)| *d).collect();
+    let want: Vec<&str> = ALIEN.iter().map(|(d, _)| dest(d)).collect();
     wait_observing(CONVERGE, POLL, "kernel and BGP routes", || {
         if let Some(p) = proc.as_mut() {
             p.ensure_running()?;
@@ -100,7 +108,8 @@ fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
     let mut texts = BTreeMap::new();
     for c in ALIEN
         .iter()
-        .flat_map(|(d, _)| [format!("show route {d}"), format!("show route all {d}")])
+        .map(|(d, _)| dest(d))
+        .flat_map(|d| [format!("show route {d}"), format!("show route all {d}")])
         .chain([
             "show route for 10.244.50.9".to_string(),
             "show route protocol kernel1".into(),
@@ -108,7 +117,7 @@ fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
         ])
     {
         let l = cn::query1(&sock, &c).unwrap();
-        texts.insert(c, text(l.get(1..).unwrap_or_default()));
+        texts.insert(c.clone(), reply_text(&c, &l));
     }
     if let Some(p) = proc.as_mut() {
         assert!(p.is_running());

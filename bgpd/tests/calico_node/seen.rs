@@ -19,6 +19,22 @@ pub fn text(lines: &[String]) -> String {
     mask(&lines.join("\n"))
 }
 
+/// A reply (greeting left out: it names the version) as compared: times masked; the networks
+/// of `show route protocol` come in BIRD's hash order, bgpd's in prefix order (Calico does not
+/// care), so that reply is compared as a set of one-line routes, codes aside.
+pub fn reply_text(cmd: &str, reply: &[String]) -> String {
+    let t = text(reply.get(1..).unwrap_or_default());
+    if !cmd.starts_with("show route protocol") {
+        return t;
+    }
+    let mut lines: Vec<&str> = t
+        .lines()
+        .map(|l| l.strip_prefix("1007-").or(l.strip_prefix(' ')).unwrap_or(l))
+        .collect();
+    lines.sort_unstable();
+    lines.join("\n")
+}
+
 /// Everything Calico reads from a node, times aside.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Seen {
@@ -58,20 +74,8 @@ pub fn observe(sock: &Path, peer_names: &[String], cmds: &[String]) -> Seen {
     routes.sort();
     let mut texts = BTreeMap::new();
     for c in cmds {
-        // The greeting names the version: left out.
         let r = super::query1(sock, c).unwrap();
-        let mut t = text(r.get(1..).unwrap_or_default());
-        if c.starts_with("show route protocol") {
-            // Networks come in BIRD's hash order, bgpd's in prefix order (Calico does not
-            // care): compared as a set of one-line routes, codes aside.
-            let mut lines: Vec<&str> = t
-                .lines()
-                .map(|l| l.strip_prefix("1007-").or(l.strip_prefix(' ')).unwrap_or(l))
-                .collect();
-            lines.sort_unstable();
-            t = lines.join("\n");
-        }
-        texts.insert(c.clone(), t);
+        texts.insert(c.clone(), reply_text(c, &r));
     }
     Seen {
         ready: super::ready(sock),
