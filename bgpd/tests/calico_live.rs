@@ -19,28 +19,21 @@ mod calico_node;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::Duration;
 
 use bgpd_lab::bgpd::BgpdPool;
 use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::{
     cmd, wait_observing, BgpdConfig, BgpdPeer, CalicoBird16Config, Lab, NodeNet, Observed, Process,
-    TunnelSupport,
 };
 use calico_node as cn;
-use cn::seen::{assert_same, bird_names, observe, spawn_bird, Seen};
+use cn::seen::{
+    assert_same, bird_names, block, calico_lab, observe, spawn_bird, Seen, AS, CONVERGE, POLL,
+};
 
-const AS: u32 = 64512;
 const HOSTS: [u8; 3] = [11, 12, 13];
-const CONVERGE: Duration = Duration::from_secs(60);
-const POLL: Duration = Duration::from_millis(250);
 const BIRD16_BIRDC: &str = "/opt/bird16/usr/sbin/birdc";
 /// A block nodes 2 and 3 both announce (a block two nodes claim, as after a borrow).
 const SHARED_BLOCK: &str = "10.244.99.0/26";
-
-fn block(h: u8) -> String {
-    format!("10.244.{h}.0/26")
-}
 
 fn run(argv: &[&str], stdin: Option<&str>) -> (Option<i32>, String, String) {
     use std::io::Write;
@@ -68,21 +61,8 @@ fn run(argv: &[&str], stdin: Option<&str>) -> (Option<i32>, String, String) {
 /// Node 1 is `subject` (`"bgpd"` or `"bird16"`); returns what Calico sees once converged and,
 /// for bgpd, runs the personality, reload and transcript checks while the lab is up.
 fn mesh(test: &str, subject: &str) -> Seen {
-    let mut lab = Lab::new(test).unwrap();
-    let lan = lab.lan().unwrap();
-    let nodes: Vec<NodeNet> = HOSTS
-        .iter()
-        .map(|h| {
-            lab.node(
-                &format!("n{h}"),
-                &[(&lan, *h)],
-                Some(Ipv4Addr::new(10, 244, *h, 1)),
-            )
-            .unwrap()
-        })
-        .collect();
+    let (lab, nodes, tunnel) = calico_lab(test, &HOSTS.map(|h| (h, true)));
     let ips: Vec<Ipv4Addr> = nodes.iter().map(NodeNet::ip4).collect();
-    let tunnel = TunnelSupport::detect(lab.artefacts());
     let mut birds = Vec::new();
     for (i, n) in nodes.iter().enumerate().skip(1) {
         let mut c = CalicoBird16Config::new(n, AS, &block(HOSTS[i]), "10.244.0.0/16", &ips, tunnel);

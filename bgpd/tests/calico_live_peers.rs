@@ -21,24 +21,16 @@ mod calico_node;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use bgpd_lab::bird16::mesh_name;
 use bgpd_lab::{
-    wait_observing, Bird, BirdVersion, CalicoBird16Config, Lab, NodeNet, Observed, Process,
+    wait_observing, Bird, BirdVersion, CalicoBird16Config, NodeNet, Observed, Process,
     TunnelSupport,
 };
 use calico_node as cn;
-use cn::seen::{assert_same, bird_names, observe, spawn_bird, Seen};
-
-const AS: u32 = 64512;
-const POOL: &str = "10.244.0.0/16";
-const CONVERGE: Duration = Duration::from_secs(60);
-const POLL: Duration = Duration::from_millis(250);
-
-fn block(h: u8) -> String {
-    format!("10.244.{h}.0/26")
-}
+use cn::seen::{
+    assert_same, bird_names, block, calico_lab, observe, spawn_bird, Seen, AS, CONVERGE, POLL, POOL,
+};
 
 /// Calico's protocol name for a BGPPeer (`Node_172_31_0_12`, `Global_...`).
 fn peer_name(kind: &str, ip: Ipv4Addr) -> String {
@@ -143,16 +135,7 @@ fn run(
     want: &[String],
     cmds: &[String],
 ) -> View {
-    let mut lab = Lab::new(test).unwrap();
-    let lan = lab.lan().unwrap();
-    let nodes: Vec<NodeNet> = hosts
-        .iter()
-        .map(|(h, calico)| {
-            let tunl0 = calico.then(|| Ipv4Addr::new(10, 244, *h, 1));
-            lab.node(&format!("n{h}"), &[(&lan, *h)], tunl0).unwrap()
-        })
-        .collect();
-    let tunnel = TunnelSupport::detect(lab.artefacts());
+    let (lab, nodes, tunnel) = calico_lab(test, hosts);
     let mut birds: Vec<Bird> = Vec::new();
     for (n, (h, _)) in nodes.iter().zip(hosts).skip(1) {
         birds.push(Bird::start(BirdVersion::V16, n, &cfg(n, *h, tunnel)).unwrap());

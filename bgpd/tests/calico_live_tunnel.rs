@@ -14,24 +14,13 @@ mod calico_node;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use bgpd_lab::bird16::mesh_name;
 use bgpd_lab::{
-    cmd, wait_observing, Bird, BirdVersion, CalicoBird16Config, Lab, NodeNet, Observed, Process,
-    TunnelSupport,
+    cmd, wait_observing, Bird, BirdVersion, CalicoBird16Config, NodeNet, Observed, Process,
 };
 use calico_node as cn;
-use cn::seen::{bird_names, reply_text, spawn_bird};
-
-const AS: u32 = 64512;
-const POOL: &str = "10.244.0.0/16";
-const CONVERGE: Duration = Duration::from_secs(60);
-const POLL: Duration = Duration::from_millis(250);
-
-fn block(h: u8) -> String {
-    format!("10.244.{h}.0/26")
-}
+use cn::seen::{bird_names, block, calico_lab, reply_text, spawn_bird, AS, CONVERGE, POLL, POOL};
 
 /// Kernel routes of another origin (`proto 80`, as Felix's), added on node 1 before its
 /// daemon starts: (`[type] destination`, `ip route` arguments after it).
@@ -50,21 +39,8 @@ fn dest(d: &str) -> &str {
 }
 
 fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
-    let mut lab = Lab::new(test).unwrap();
-    let lan = lab.lan().unwrap();
-    let nodes: Vec<NodeNet> = [11u8, 12]
-        .iter()
-        .map(|h| {
-            lab.node(
-                &format!("n{h}"),
-                &[(&lan, *h)],
-                Some(Ipv4Addr::new(10, 244, *h, 1)),
-            )
-            .unwrap()
-        })
-        .collect();
+    let (lab, nodes, tunnel) = calico_lab(test, &[(11, true), (12, true)]);
     let ips: Vec<Ipv4Addr> = nodes.iter().map(NodeNet::ip4).collect();
-    let tunnel = TunnelSupport::detect(lab.artefacts());
     let cfg = |i: usize| {
         let c = CalicoBird16Config::new(&nodes[i], AS, &block([11, 12][i]), POOL, &ips, tunnel);
         c.render(&nodes[i].path("bird.log"))

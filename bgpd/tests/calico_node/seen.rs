@@ -4,9 +4,42 @@
 //! BIRD.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use bgpd_lab::{cmd, NodeNet, Process};
+use bgpd_lab::{cmd, Lab, NodeNet, Process, TunnelSupport};
+
+/// The Calico cluster's AS in these labs.
+pub const AS: u32 = 64512;
+/// Its IP pool (IP-in-IP always).
+pub const POOL: &str = "10.244.0.0/16";
+/// How long a lab may take to converge.
+pub const CONVERGE: Duration = Duration::from_secs(60);
+/// How often it is polled meanwhile.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// Host `h`'s IPAM block.
+pub fn block(h: u8) -> String {
+    format!("10.244.{h}.0/26")
+}
+
+/// A lab with one LAN and a node `n<host>` per `(host, calico)` at `.host`; a Calico node has
+/// `tunl0` holding the first address of its block. Also tells whether BIRD 1.6 here knows
+/// `krt_tunnel`.
+pub fn calico_lab(test: &str, hosts: &[(u8, bool)]) -> (Lab, Vec<NodeNet>, TunnelSupport) {
+    let mut lab = Lab::new(test).unwrap();
+    let lan = lab.lan().unwrap();
+    let nodes = hosts
+        .iter()
+        .map(|(h, calico)| {
+            let tunl0 = calico.then(|| Ipv4Addr::new(10, 244, *h, 1));
+            lab.node(&format!("n{h}"), &[(&lan, *h)], tunl0).unwrap()
+        })
+        .collect();
+    let tunnel = TunnelSupport::detect(lab.artefacts());
+    (lab, nodes, tunnel)
+}
 
 /// Times (`12:34:56`, `2026-12-02`) masked.
 pub fn mask(s: &str) -> String {
