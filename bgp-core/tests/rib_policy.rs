@@ -260,6 +260,7 @@ fn calico_export_filter_on_a_table_of_routes() {
                 ifname: ifname.map(Arc::from),
                 krt_metric: *metric,
                 krt_source: None,
+                multipath: Vec::new(),
             },
         );
     }
@@ -509,6 +510,7 @@ fn kernel_import_filter_applies_to_learned_routes() {
         ifname: Some(Arc::from("eth0")),
         krt_metric: Some(0),
         krt_source: None,
+        multipath: Vec::new(),
     };
     for p in ["10.66.1.0/24", "10.66.2.0/24"] {
         rib.add_local(SourceKind::Kernel, net(p), learned());
@@ -523,6 +525,7 @@ fn kernel_import_filter_applies_to_learned_routes() {
             ifname: None,
             krt_metric: None,
             krt_source: None,
+            multipath: Vec::new(),
         },
     );
     let present = |rib: &Rib, p: &str| !rib.routes(&net(p)).is_empty();

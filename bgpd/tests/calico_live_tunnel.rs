@@ -8,7 +8,9 @@
 //! `EEXIST` and its primary route is marked `!`). Node 1 runs BIRD 1.6, then bgpd (as `bird`, same file); the
 //! other node is BIRD 1.6. `show route` (all forms, `all` with its `Kernel.source` and
 //! `Kernel.metric` lines) must be equal as text, times masked, and every line must pass the
-//! status reporter's regexes.
+//! status reporter's regexes. Then a multipath kernel route is added: BIRD 1.6's `multipath`
+//! line (and its `via ... weight 1` lines) must be printed alike, and make Calico's status
+//! reporter fail alike.
 
 mod calico_node;
 
@@ -20,7 +22,9 @@ use bgpd_lab::{
     cmd, wait_observing, Bird, BirdVersion, CalicoBird16Config, NodeNet, Observed, Process,
 };
 use calico_node as cn;
-use cn::seen::{bird_names, block, calico_lab, reply_text, spawn_bird, AS, CONVERGE, POLL, POOL};
+use cn::seen::{
+    bird_names, block, calico_lab, mask, reply_text, spawn_bird, AS, CONVERGE, POLL, POOL,
+};
 
 /// Kernel routes of another origin (`proto 80`, as Felix's), added on node 1 before its
 /// daemon starts: (`[type] destination`, `ip route` arguments after it).
@@ -32,6 +36,9 @@ const ALIEN: [(&str, &str); 5] = [
     // Node 2's block: node 1 learns it over BGP too.
     ("10.244.12.0/26", "via 172.31.0.12 dev tunl0 onlink"),
 ];
+
+/// A kernel route with two next hops, added once the others are compared.
+const MULTIPATH: &str = "10.244.53.0/26";
 
 /// The destination of an [`ALIEN`] entry (its route type word left out).
 fn dest(d: &str) -> &str {
@@ -95,6 +102,40 @@ fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
         let l = cn::query1(&sock, &c).unwrap();
         texts.insert(c.clone(), reply_text(&c, &l));
     }
+    // Then an ECMP route of another origin: BIRD 1.6 prints `multipath` and a `via ... weight 1`
+    // line per next hop, a line no regex of the status reporter matches.
+    cmd::ip(&[
+        "-n",
+        &n1.ns,
+        "route",
+        "add",
+        MULTIPATH,
+        "proto",
+        "80",
+        "nexthop",
+        "via",
+        "172.31.0.12",
+        "dev",
+        "eth0",
+        "nexthop",
+        "via",
+        "172.31.0.13",
+        "dev",
+        "eth0",
+    ])
+    .unwrap();
+    let c = format!("show route {MULTIPATH}");
+    wait_observing(CONVERGE, POLL, "the multipath kernel route", || {
+        let l = cn::query1(&sock, &c).unwrap_or_default();
+        Ok(Observed::when(l.len() > 2, format!("{l:?}")))
+    })
+    .unwrap();
+    for c in [c, format!("show route all {MULTIPATH}")] {
+        let l = cn::query1(&sock, &c).unwrap();
+        texts.insert(c.clone(), reply_text(&c, &l));
+    }
+    let parsed = cn::routes(&cn::query1(&sock, "show route").unwrap());
+    texts.insert("status reporter".into(), mask(&format!("{parsed:?}")));
     if let Some(p) = proc.as_mut() {
         assert!(p.is_running());
     }
@@ -116,4 +157,10 @@ fn calico_tunnel_and_kernel_routes() {
         ("via", "172.31.0.12", "tunl0")
     );
     assert!(r.from.starts_with("kernel"), "{r:?}");
+    // With the multipath route, Calico's status reporter fails on both daemons alike.
+    assert!(
+        bgpd.1["status reporter"].contains("route line matches no regex"),
+        "{:?}",
+        bgpd.1
+    );
 }

@@ -92,6 +92,9 @@ impl From<KernelTunnel> for String {
     }
 }
 
+/// One next hop of a learned multipath kernel route: gateway, interface.
+pub type KernelNextHop = (IpAddr, Option<Arc<str>>);
+
 /// Route metadata that is not a BGP attribute: never sent to peers, visible to policy and to the
 /// FIB.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -104,6 +107,9 @@ pub struct RouteMeta {
     pub krt_metric: Option<u32>,
     /// Kernel protocol (`rtm_protocol`) of a learned kernel route (BIRD's `krt_source`).
     pub krt_source: Option<u8>,
+    /// Every next hop of a learned multipath kernel route (gateway, interface): BIRD's
+    /// `multipath` route. `None` for a route with one.
+    pub multipath: Option<Arc<[KernelNextHop]>>,
     /// Tunnel decision for the kernel, set by policy (BIRD's `krt_tunnel`).
     pub tunnel: Option<KernelTunnel>,
     /// Route preference overriding the source's (BIRD's `preference`), set by policy.

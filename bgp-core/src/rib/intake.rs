@@ -322,6 +322,7 @@ impl Rib {
                 ifname: route.ifname,
                 krt_metric: route.krt_metric,
                 krt_source: route.krt_source,
+                multipath: (!route.multipath.is_empty()).then(|| route.multipath.into()),
                 tunnel: None,
                 preference: None,
             },

@@ -176,6 +176,9 @@ pub struct LocalRoute {
     pub krt_metric: Option<u32>,
     /// Kernel protocol (`rtm_protocol`) of a learned kernel route (BIRD's `krt_source`).
     pub krt_source: Option<u8>,
+    /// Every next hop of a learned multipath kernel route (gateway, interface); empty for a
+    /// route with one (then `next_hop`/`ifname`).
+    pub multipath: Vec<(IpAddr, Option<Arc<str>>)>,
 }
 
 /// A source's counters ([`Rib::source_counts`](super::Rib::source_counts)).

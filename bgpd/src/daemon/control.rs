@@ -194,6 +194,16 @@ impl DaemonControl {
             RouteType::Blackhole => RouteDest::Blackhole,
             RouteType::Unreachable => RouteDest::Unreachable,
             RouteType::Prohibit => RouteDest::Prohibit,
+            // A learned multipath kernel route: BIRD's `multipath` with a line per next hop.
+            RouteType::Unicast if !is_bgp && a.meta.multipath.is_some() => RouteDest::Via {
+                nexthops: a
+                    .meta
+                    .multipath
+                    .iter()
+                    .flat_map(|m| m.iter())
+                    .map(|(g, i)| (*g, i.as_deref().map(str::to_string)))
+                    .collect(),
+            },
             RouteType::Unicast => match (a.next_hop_addr(), a.meta.ifname.as_deref()) {
                 // A local route that knows its interface (kernel-learned, static `dev`).
                 (Some(nh), Some(ifname)) if !is_bgp => {

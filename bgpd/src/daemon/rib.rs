@@ -303,6 +303,7 @@ impl RibTask {
                     ifname: None,
                     krt_metric: None,
                     krt_source: None,
+                    multipath: Vec::new(),
                 },
             );
         }
@@ -410,6 +411,17 @@ impl RibTask {
                             ifname: self.view.links.get(&ifindex).map(|s| s.as_str().into()),
                             krt_metric: Some(r.key.metric),
                             krt_source: Some(r.protocol),
+                            multipath: if r.nexthops.len() > 1 {
+                                r.nexthops
+                                    .iter()
+                                    .filter_map(|(g, i)| {
+                                        let name = self.view.links.get(i);
+                                        g.map(|g| (g, name.map(|s| s.as_str().into())))
+                                    })
+                                    .collect()
+                            } else {
+                                Vec::new()
+                            },
                         },
                     );
                 }
@@ -449,6 +461,7 @@ impl RibTask {
                                 ifname: Some(name.as_str().into()),
                                 krt_metric: None,
                                 krt_source: None,
+                                multipath: Vec::new(),
                             },
                         );
                     }
@@ -710,6 +723,7 @@ fn local_of(r: &LocalRoute) -> RibLocal {
         ifname: None,
         krt_metric: None,
         krt_source: None,
+        multipath: Vec::new(),
     }
 }
 
