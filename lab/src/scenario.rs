@@ -151,3 +151,95 @@ impl AddPathRr {
             .collect()
     }
 }
+
+/// Scenario 10's route count: `BGPLAB_SCALE_ROUTES`, 100,000 by default.
+pub fn scale_routes() -> u32 {
+    std::env::var("BGPLAB_SCALE_ROUTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// Scenario 10's sender: BIRD 2 on `node` announcing the first `n` of [`nth26`] as blackholes
+/// to `receiver` (BIRD protocol `receiver_name`), which connects to it.
+pub fn bird2_scale_sender(
+    node: &NodeNet,
+    receiver_name: &str,
+    receiver: &NodeNet,
+    n: u32,
+) -> Result<Bird> {
+    let mut cs = Bird2Config::new(node, AS);
+    cs.statics = (0..n).map(|i| format!("{} blackhole", nth26(i))).collect();
+    let mut p = Bird2Peer::new(receiver_name, receiver.ip4(), AS);
+    p.passive = true;
+    cs.peers.push(p);
+    cs.start(node)
+}
+
+/// Scenario 10's kernel side: waits until namespace `ns` holds `n` routes of `proto bird` in
+/// table main (`who` names it in the failure), then checks through the full parser that there
+/// are exactly `n` and that the last one, [`nth26`]`(n - 1)`, goes via `gw` on eth0.
+pub fn wait_scale_kernel(ns: &str, n: u32, gw: Ipv4Addr, who: &str) -> Result<()> {
+    let want = u64::from(n);
+    crate::wait_observing(
+        Duration::from_secs(120),
+        Duration::from_secs(1),
+        &format!("{who}'s kernel has every route"),
+        || {
+            let c = crate::kernel::count(ns, Family::V4, "main", Some("bird"))?;
+            Ok(crate::Observed::when(
+                c as u64 == want,
+                format!("{c} of {want}"),
+            ))
+        },
+    )?;
+    let last = nth26(n.saturating_sub(1));
+    let k = crate::kernel::routes(ns, Family::V4, "main", Some("bird"))?;
+    let ok = k.len() == n as usize
+        && k.iter()
+            .any(|r| r.dst == last && r.is_via(&gw.to_string(), "eth0", false));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::Error(format!(
+            "{who}'s kernel: {} routes of {n}, or {last} not via {gw} on eth0",
+            k.len()
+        )))
+    }
+}
+
+/// The nodes of a Calico-style mesh on one LAN ([`mesh_nodes`]).
+pub struct MeshNodes {
+    /// The nodes, in the order of the hosts given.
+    pub nodes: Vec<NodeNet>,
+    /// Their LAN addresses.
+    pub ips: Vec<Ipv4Addr>,
+    /// Their blocks ([`block`] of the host number).
+    pub blocks: Vec<String>,
+}
+
+/// One node per `(name, host)` on one LAN, with router address `10.244.HOST.1`.
+pub fn mesh_nodes(lab: &mut Lab, hosts: &[(&str, u8)]) -> Result<MeshNodes> {
+    let lan = lab.lan()?;
+    let mut nodes = Vec::new();
+    for (name, h) in hosts {
+        nodes.push(lab.node(name, &[(&lan, *h)], Some(Ipv4Addr::new(10, 244, *h, 1)))?);
+    }
+    Ok(MeshNodes {
+        ips: nodes.iter().map(|n| n.ip4()).collect(),
+        blocks: hosts.iter().map(|(_, h)| block(*h)).collect(),
+        nodes,
+    })
+}
+
+/// BIRD 2 in a Calico node's role: its block as a blackhole, and Calico's `krt_tunnel`
+/// emulated on export to the kernel (`via NODE dev tunl0 onlink`). Peers are the caller's.
+pub fn calico_bird2(node: &NodeNet, block: &str) -> Bird2Config {
+    let mut c = Bird2Config::new(node, AS);
+    c.statics.push(format!("{block} blackhole"));
+    c.kernel = crate::KernelExport::Tunnel {
+        dev: "tunl0".into(),
+        direct_subnet: None,
+    };
+    c
+}

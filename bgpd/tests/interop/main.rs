@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 use bgpd_lab::bgpd::BgpdPool;
 use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::kernel::{self, render, RouteMonitor};
-use bgpd_lab::scenario::{block, report, wait_converged, AddPathRr, AS, CONVERGE, POLL};
+use bgpd_lab::scenario::{
+    block, calico_bird2, mesh_nodes, report, wait_converged, AddPathRr, MeshNodes, AS, CONVERGE,
+    POLL,
+};
 use bgpd_lab::{
     cmd, wait_exactly, wait_learns, wait_observing, wait_sessions, wait_until, Bgpd, BgpdConfig,
     BgpdPeer, Bird2Config, Bird2Peer, CalicoBird16Config, Family, FrrConfig, FrrNeighbor,

@@ -12,17 +12,8 @@ use super::*;
 fn calico_mesh(test: &str, ipip: &str) {
     let start = Instant::now();
     let mut lab = Lab::new(test).unwrap();
-    let lan = lab.lan().unwrap();
     let hosts: [(&str, u8); 4] = [("bgpd", 11), ("bird16", 12), ("bird2", 13), ("frr", 14)];
-    let nodes: Vec<_> = hosts
-        .iter()
-        .map(|(name, h)| {
-            lab.node(name, &[(&lan, *h)], Some(Ipv4Addr::new(10, 244, *h, 1)))
-                .unwrap()
-        })
-        .collect();
-    let ips: Vec<Ipv4Addr> = nodes.iter().map(|n| n.ip4()).collect();
-    let blocks: Vec<String> = hosts.iter().map(|(_, h)| block(*h)).collect();
+    let MeshNodes { nodes, ips, blocks } = mesh_nodes(&mut lab, &hosts).unwrap();
     let (nb, n16, n2, nfrr) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
 
     // bgpd: Calico's shape (pool, blackhole block, tunl0, Mesh_<ip> peers, passive rule).
@@ -37,12 +28,7 @@ fn calico_mesh(test: &str, ipip: &str) {
     let b16 = CalicoBird16Config::new(n16, AS, &blocks[1], "10.244.0.0/16", &ips, tunnel)
         .start(n16)
         .unwrap();
-    let mut c2 = Bird2Config::new(n2, AS);
-    c2.statics.push(format!("{} blackhole", blocks[2]));
-    c2.kernel = KernelExport::Tunnel {
-        dev: "tunl0".into(),
-        direct_subnet: None,
-    };
+    let mut c2 = calico_bird2(n2, &blocks[2]);
     let mut cf = FrrConfig::new(nfrr, AS);
     cf.networks.push(blocks[3].clone());
     for (i, peer) in ips.iter().enumerate() {

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use bgpd_lab::scenario::{bird2_churn_waves, nth26};
+use bgpd_lab::scenario::{
+    bird2_churn_waves, bird2_scale_sender, nth26, scale_routes, wait_scale_kernel,
+};
 
 use super::*;
 
@@ -68,20 +70,12 @@ fn bgpd_churn_10k_from_bird2() {
 fn bgpd_scale_100k_from_bird2() {
     let test = "bgpd_scale_100k_from_bird2";
     let start = Instant::now();
-    let n: u32 = std::env::var("BGPLAB_SCALE_ROUTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = scale_routes();
     let mut lab = Lab::heavy(test).unwrap();
     let lan = lab.lan().unwrap();
     let ns = lab.node("sender", &[(&lan, 1)], None).unwrap();
     let nd = lab.node("bgpd", &[(&lan, 2)], None).unwrap();
-    let mut cs = Bird2Config::new(&ns, AS);
-    cs.statics = (0..n).map(|i| format!("{} blackhole", nth26(i))).collect();
-    let mut p = Bird2Peer::new("bgpd", nd.ip4(), AS);
-    p.passive = true;
-    cs.peers.push(p);
-    let sender = cs.start(&ns).unwrap();
+    let sender = bird2_scale_sender(&ns, "bgpd", &nd, n).unwrap();
     let mut cd = bgpd_config(&nd, AS);
     cd.peers.push(BgpdPeer::new("sender", ns.ip4(), AS));
     let bgpd = cd.start(&nd).unwrap();
@@ -102,24 +96,10 @@ fn bgpd_scale_100k_from_bird2() {
     )
     .unwrap();
     let rib_at = start.elapsed();
-    wait_observing(
-        deadline,
-        Duration::from_secs(1),
-        "bgpd's kernel has every route",
-        || {
-            let c = kernel::count(&nd.ns, Family::V4, "main", Some("bird"))?;
-            Ok(Observed::when(c as u64 == want, format!("{c} of {want}")))
-        },
-    )
-    .unwrap();
+    wait_scale_kernel(&nd.ns, n, ns.ip4(), "bgpd").unwrap();
     let last = nth26(n - 1);
     let r = best(&bgpd, &last);
     assert_eq!(r.protocol, "sender", "{r:?}");
-    let k = kernel::routes(&nd.ns, Family::V4, "main", Some("bird")).unwrap();
-    assert_eq!(k.len(), n as usize);
-    assert!(k
-        .iter()
-        .any(|r| r.dst == last && r.is_via(&ns.ip4().to_string(), "eth0", false)));
     let _ = sender;
     eprintln!(
         "bgpd-lab: {n} routes: in bgpd's RIB after {:.1}s, kernel after {:.1}s",

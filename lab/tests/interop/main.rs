@@ -23,4 +23,6 @@ use bgpd_lab::{
     KernelExport, Lab, Observed, TunnelSupport,
 };
 
-use bgpd_lab::scenario::{block, report, wait_converged, AddPathRr, AS, CONVERGE, POLL};
+use bgpd_lab::scenario::{
+    calico_bird2, mesh_nodes, report, wait_converged, AddPathRr, MeshNodes, AS, CONVERGE, POLL,
+};

@@ -9,17 +9,8 @@ use super::*;
 fn calico_mesh_four_daemons() {
     let start = Instant::now();
     let mut lab = Lab::new("calico_mesh_four_daemons").unwrap();
-    let lan = lab.lan().unwrap();
     let hosts: [(&str, u8); 4] = [("bird16", 11), ("bird2", 12), ("frr", 13), ("gobgp", 14)];
-    let nodes: Vec<_> = hosts
-        .iter()
-        .map(|(name, h)| {
-            lab.node(name, &[(&lan, *h)], Some(Ipv4Addr::new(10, 244, *h, 1)))
-                .unwrap()
-        })
-        .collect();
-    let ips: Vec<Ipv4Addr> = nodes.iter().map(|n| n.ip4()).collect();
-    let blocks: Vec<String> = hosts.iter().map(|(_, h)| block(*h)).collect();
+    let MeshNodes { nodes, ips, blocks } = mesh_nodes(&mut lab, &hosts).unwrap();
     let (n16, n2, nfrr, ngo) = (&nodes[0], &nodes[1], &nodes[2], &nodes[3]);
 
     // BIRD 1.6 with a calico-node config.
@@ -29,12 +20,7 @@ fn calico_mesh_four_daemons() {
         .unwrap();
 
     // BIRD 2: same roles, Calico's krt_tunnel emulated with ifname/onlink/gw.
-    let mut c2 = Bird2Config::new(n2, AS);
-    c2.statics.push(format!("{} blackhole", blocks[1]));
-    c2.kernel = KernelExport::Tunnel {
-        dev: "tunl0".into(),
-        direct_subnet: None,
-    };
+    let mut c2 = calico_bird2(n2, &blocks[1]);
     // FRR and GoBGP.
     let mut cf = FrrConfig::new(nfrr, AS);
     cf.networks.push(blocks[2].clone());

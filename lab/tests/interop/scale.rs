@@ -1,6 +1,8 @@
 //! Scale and churn with real peers only.
 
-use bgpd_lab::scenario::bird2_churn_waves;
+use bgpd_lab::scenario::{
+    bird2_churn_waves, bird2_scale_sender, nth26, scale_routes, wait_scale_kernel,
+};
 
 use super::*;
 
@@ -10,30 +12,12 @@ use super::*;
 #[test]
 fn scale_bird2_100k() {
     let start = Instant::now();
-    let n: u32 = std::env::var("BGPLAB_SCALE_ROUTES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = scale_routes();
     let mut lab = Lab::heavy("scale_bird2_100k").unwrap();
     let lan = lab.lan().unwrap();
     let ns = lab.node("sender", &[(&lan, 1)], None).unwrap();
     let nr = lab.node("receiver", &[(&lan, 2)], None).unwrap();
-    let mut cs = Bird2Config::new(&ns, AS);
-    // /26 blocks of 10.0.0.0/8, in order.
-    cs.statics = (0..n)
-        .map(|i| {
-            format!(
-                "10.{}.{}.{}/26 blackhole",
-                i >> 10,
-                (i >> 2) & 255,
-                (i & 3) * 64
-            )
-        })
-        .collect();
-    let mut p = Bird2Peer::new("receiver", nr.ip4(), AS);
-    p.passive = true;
-    cs.peers.push(p);
-    let sender = cs.start(&ns).unwrap();
+    let sender = bird2_scale_sender(&ns, "receiver", &nr, n).unwrap();
     let mut cr = Bird2Config::new(&nr, AS);
     cr.kernel = KernelExport::Plain;
     cr.peers.push(Bird2Peer::new("sender", ns.ip4(), AS));
@@ -52,30 +36,11 @@ fn scale_bird2_100k() {
     )
     .unwrap();
     let rib_at = start.elapsed();
-    wait_observing(
-        deadline,
-        Duration::from_secs(1),
-        "receiver's kernel has every route",
-        || {
-            let c = kernel::count(&nr.ns, Family::V4, "main", Some("bird"))?;
-            Ok(Observed::when(c as u64 == want, format!("{c} of {want}")))
-        },
-    )
-    .unwrap();
-    // Spot check through the full parsers: the last route, in the RIB and in the kernel.
-    let last = format!(
-        "10.{}.{}.{}/26",
-        (n - 1) >> 10,
-        ((n - 1) >> 2) & 255,
-        ((n - 1) & 3) * 64
-    );
+    wait_scale_kernel(&nr.ns, n, ns.ip4(), "receiver").unwrap();
+    // Spot check through the full parser: the last route in the RIB.
+    let last = nth26(n - 1);
     let r = receiver.ctl.routes(&format!("for {last}")).unwrap();
     assert!(r.iter().any(|r| r.prefix == last && r.primary), "{r:?}");
-    let k = kernel::routes(&nr.ns, Family::V4, "main", Some("bird")).unwrap();
-    assert_eq!(k.len(), n as usize);
-    assert!(k
-        .iter()
-        .any(|r| r.dst == last && r.is_via(&ns.ip4().to_string(), "eth0", false)));
     let _ = sender;
     eprintln!(
         "bgpd-lab: {n} routes: in the receiver's RIB after {:.1}s, kernel after {:.1}s",
