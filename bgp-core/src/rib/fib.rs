@@ -6,12 +6,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::attrs::{AttrId, NhState};
-use super::prefix::{Key, V4Key, V6Key};
+use super::prefix::Key;
 use super::shared::Shared;
 use super::table::{Path, Table};
 use super::{
-    ctx, ChangeFlags, FibChange, FibNextHop, FibRoute, Filter, NextHopResolver, Rib, SourceId,
-    Verdict,
+    ctx, family_of, ChangeFlags, FibChange, FibNextHop, FibRoute, Filter, K_from, NextHopResolver,
+    Rib, SourceId, Verdict,
 };
 
 /// Reruns the decision process at every prefix using one of `ids`.
@@ -139,15 +139,8 @@ impl Rib {
     pub fn fib_route(&self, prefix: &IpNet) -> Option<FibRoute> {
         let kpol = self.sh.policy(self.sh.kernel_policy.as_ref());
         let kpol = kpol.as_deref();
-        match prefix {
-            IpNet::V4(_) => V4Key::from_net(prefix).and_then(|k| {
-                self.v4
-                    .with_paths(&k, |ps| fib_route_of(&self.sh, prefix, kpol, ps))
-            }),
-            IpNet::V6(_) => V6Key::from_net(prefix).and_then(|k| {
-                self.v6
-                    .with_paths(&k, |ps| fib_route_of(&self.sh, prefix, kpol, ps))
-            }),
-        }
+        with_table!(ref self, family_of(prefix), |t, sh| K_from(t, prefix)
+            .and_then(|k| t.with_paths(&k, |ps| fib_route_of(sh, prefix, kpol, ps))))
+        .flatten()
     }
 }

@@ -41,19 +41,38 @@
 //! but a coalesced set of prefixes: a prefix changing five times before the peer drains is sent
 //! once, with its latest state.
 
-/// Runs `$body` with `$t` bound to the table of `$fam` (skipping other families).
+/// The one way to reach a family's table: runs `$body` with `$t` bound to the table of `$fam`
+/// and `$sh` to the shared state, `Some` of its value, or `None` for a family without a table.
+/// `with_table!(self, ..)` binds them mutably, `with_table!(ref self, ..)` shared.
 macro_rules! with_table {
     ($self:ident, $fam:expr, |$t:ident, $sh:ident| $body:expr) => {
-        if $fam == Family::IPV4_UNICAST {
-            let $t = &mut $self.v4;
-            let $sh = &mut $self.sh;
-            Some($body)
-        } else if $fam == Family::IPV6_UNICAST {
-            let $t = &mut $self.v6;
-            let $sh = &mut $self.sh;
-            Some($body)
-        } else {
-            None
+        match $fam {
+            f if f == $crate::wire::Family::IPV4_UNICAST => {
+                let $t = &mut $self.v4;
+                let $sh = &mut $self.sh;
+                Some($body)
+            }
+            f if f == $crate::wire::Family::IPV6_UNICAST => {
+                let $t = &mut $self.v6;
+                let $sh = &mut $self.sh;
+                Some($body)
+            }
+            _ => None,
+        }
+    };
+    (ref $self:ident, $fam:expr, |$t:ident, $sh:ident| $body:expr) => {
+        match $fam {
+            f if f == $crate::wire::Family::IPV4_UNICAST => {
+                let $t = &$self.v4;
+                let $sh = &$self.sh;
+                Some($body)
+            }
+            f if f == $crate::wire::Family::IPV6_UNICAST => {
+                let $t = &$self.v6;
+                let $sh = &$self.sh;
+                Some($body)
+            }
+            _ => None,
         }
     };
 }

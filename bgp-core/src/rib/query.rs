@@ -6,10 +6,10 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::attrs::RouteAttrs;
-use super::prefix::{Key, V4Key, V6Key};
+use super::prefix::Key;
 use super::shared::Shared;
 use super::table::{Table, STALE};
-use super::{Rib, RouteInfo, SourceCounts, SourceId};
+use super::{family_of, K_from, Rib, RouteInfo, SourceCounts, SourceId};
 use crate::wire::Family;
 
 pub(super) fn route_info<K: Key>(t: &Table<K>, sh: &Shared, key: &K) -> Vec<RouteInfo> {
@@ -50,25 +50,15 @@ impl Rib {
                 })
                 .collect()
         }
-        if family == Family::IPV4_UNICAST {
-            get(&self.v4, &self.sh, peer.0)
-        } else if family == Family::IPV6_UNICAST {
-            get(&self.v6, &self.sh, peer.0)
-        } else {
-            Vec::new()
-        }
+        with_table!(ref self, family, |t, sh| get(t, sh, peer.0)).unwrap_or_default()
     }
 
     /// Every path of `prefix`, selected ones first (best first).
     pub fn routes(&self, prefix: &IpNet) -> Vec<RouteInfo> {
-        match prefix {
-            IpNet::V4(_) => V4Key::from_net(prefix)
-                .map(|k| route_info(&self.v4, &self.sh, &k))
-                .unwrap_or_default(),
-            IpNet::V6(_) => V6Key::from_net(prefix)
-                .map(|k| route_info(&self.v6, &self.sh, &k))
-                .unwrap_or_default(),
-        }
+        with_table!(ref self, family_of(prefix), |t, sh| K_from(t, prefix)
+            .map(|k| route_info(t, sh, &k))
+            .unwrap_or_default())
+        .unwrap_or_default()
     }
 
     /// The best path of `prefix`.
@@ -92,24 +82,12 @@ impl Rib {
         fn keys<K: Key>(t: &Table<K>) -> Vec<IpNet> {
             t.sorted_keys().into_iter().map(Key::to_net).collect()
         }
-        if family == Family::IPV4_UNICAST {
-            keys(&self.v4)
-        } else if family == Family::IPV6_UNICAST {
-            keys(&self.v6)
-        } else {
-            Vec::new()
-        }
+        with_table!(ref self, family, |t, _sh| keys(t)).unwrap_or_default()
     }
 
     /// Number of prefixes of `family` with at least one path.
     pub fn len(&self, family: Family) -> usize {
-        if family == Family::IPV4_UNICAST {
-            self.v4.len()
-        } else if family == Family::IPV6_UNICAST {
-            self.v6.len()
-        } else {
-            0
-        }
+        with_table!(ref self, family, |t, _sh| t.len()).unwrap_or(0)
     }
 
     /// Networks (prefixes with at least one path) and routes (paths) over both families:
@@ -122,14 +100,11 @@ impl Rib {
     /// Networks and routes (paths) of one family: `show route count` on a control socket
     /// whose view is that family (BIRD's `bird` / `bird6`). O(1).
     pub fn family_counts(&self, family: Family) -> (u64, u64) {
-        let c = if family == Family::IPV4_UNICAST {
-            &self.v4.counts
-        } else if family == Family::IPV6_UNICAST {
-            &self.v6.counts
-        } else {
-            return (0, 0);
-        };
-        (c.networks as u64, c.paths as u64)
+        with_table!(ref self, family, |t, _sh| (
+            t.counts.networks as u64,
+            t.counts.paths as u64
+        ))
+        .unwrap_or((0, 0))
     }
 
     /// A source's counters over both families (BIRD's `Routes: N imported, M exported, K
@@ -180,9 +155,6 @@ impl Rib {
                 .unwrap_or_default()
         }
         let i = usize::from(peer.0);
-        match prefix {
-            IpNet::V4(_) => get(&self.v4, &self.sh, i, prefix),
-            IpNet::V6(_) => get(&self.v6, &self.sh, i, prefix),
-        }
+        with_table!(ref self, family_of(prefix), |t, sh| get(t, sh, i, prefix)).unwrap_or_default()
     }
 }
