@@ -243,3 +243,31 @@ pub fn calico_bird2(node: &NodeNet, block: &str) -> Bird2Config {
     };
     c
 }
+
+/// Scenario 4's BIRD 2 client: a client of both reflectors `rr1` and `rr2` (protocols `rr1`,
+/// `rr2`) announcing `10.4.12.0/26` (a blackhole), exporting what it learns to the kernel.
+pub fn bird2_cluster_client(node: &NodeNet, rr1: &NodeNet, rr2: &NodeNet) -> Result<Bird> {
+    let mut cb = Bird2Config::new(node, AS);
+    cb.statics.push("10.4.12.0/26 blackhole".into());
+    cb.kernel = crate::KernelExport::Plain;
+    cb.peers.push(Bird2Peer::new("rr1", rr1.ip4(), AS));
+    cb.peers.push(Bird2Peer::new("rr2", rr2.ip4(), AS));
+    cb.start(node)
+}
+
+/// Waits until BIRD 2 holds `prefix` from two protocols (a client of two reflectors: one
+/// path from each); `owner` names the route's origin in the failure.
+pub fn wait_bird_from_both(bird: &Bird, prefix: &str, owner: &str) -> Result<()> {
+    crate::wait_observing(
+        CONVERGE,
+        POLL,
+        &format!("BIRD has {owner}'s route from rr1 and rr2"),
+        || {
+            let rs = bird.ctl.routes(&format!("for {prefix}"))?;
+            let from: std::collections::BTreeSet<String> =
+                rs.iter().map(|r| r.protocol.clone()).collect();
+            Ok(crate::Observed::when(from.len() == 2, format!("{from:?}")))
+        },
+    )
+    .map(|_| ())
+}

@@ -254,12 +254,7 @@ fn bgpd_redundant_rr_cluster() {
         c.peers.push(p);
         rrs.push(c.start(me).unwrap());
     }
-    let mut cb = Bird2Config::new(&nb, AS);
-    cb.statics.push("10.4.12.0/26 blackhole".into());
-    cb.kernel = KernelExport::Plain;
-    cb.peers.push(Bird2Peer::new("rr1", n1.ip4(), AS));
-    cb.peers.push(Bird2Peer::new("rr2", n2.ip4(), AS));
-    let bird = cb.start(&nb).unwrap();
+    let bird = bird2_cluster_client(&nb, &n1, &n2).unwrap();
     let mut cf = FrrConfig::new(&nf, AS);
     cf.neighbors.push(FrrNeighbor::new(n1.ip4(), AS));
     cf.neighbors.push(FrrNeighbor::new(n2.ip4(), AS));
@@ -273,17 +268,7 @@ fn bgpd_redundant_rr_cluster() {
     wait_learns(&bird, Family::V4, &both, CONVERGE).unwrap();
     wait_learns(&frr, Family::V4, &both, CONVERGE).unwrap();
     // Each client holds the other's route from both reflectors.
-    wait_observing(
-        CONVERGE,
-        POLL,
-        "BIRD has FRR's route from rr1 and rr2",
-        || {
-            let rs = bird.ctl.routes("for 10.4.13.0/26")?;
-            let from: BTreeSet<String> = rs.iter().map(|r| r.protocol.clone()).collect();
-            Ok(Observed::when(from.len() == 2, format!("{from:?}")))
-        },
-    )
-    .unwrap();
+    wait_bird_from_both(&bird, "10.4.13.0/26", "FRR").unwrap();
     wait_observing(
         CONVERGE,
         POLL,

@@ -189,12 +189,7 @@ fn frr_redundant_rr_cluster() {
         c.neighbors.push(n);
         rrs.push(c.start(me).unwrap());
     }
-    let mut cb = Bird2Config::new(&nb, AS);
-    cb.statics.push("10.4.12.0/26 blackhole".into());
-    cb.kernel = KernelExport::Plain;
-    cb.peers.push(Bird2Peer::new("rr1", n1.ip4(), AS));
-    cb.peers.push(Bird2Peer::new("rr2", n2.ip4(), AS));
-    let bird = cb.start(&nb).unwrap();
+    let bird = bird2_cluster_client(&nb, &n1, &n2).unwrap();
     let mut cg = GobgpConfig::new(&ng, AS);
     cg.neighbors.push(GobgpNeighbor::new(n1.ip4(), AS));
     cg.neighbors.push(GobgpNeighbor::new(n2.ip4(), AS));
@@ -210,17 +205,7 @@ fn frr_redundant_rr_cluster() {
     wait_learns(&bird, Family::V4, &both, CONVERGE).unwrap();
     wait_learns(&gobgp, Family::V4, &both, CONVERGE).unwrap();
     // BIRD holds GoBGP's route from both reflectors.
-    wait_observing(
-        CONVERGE,
-        POLL,
-        "BIRD has GoBGP's route from rr1 and rr2",
-        || {
-            let rs = bird.ctl.routes("for 10.4.14.0/26")?;
-            let from: BTreeSet<String> = rs.iter().map(|r| r.protocol.clone()).collect();
-            Ok(Observed::when(from.len() == 2, format!("{from:?}")))
-        },
-    )
-    .unwrap();
+    wait_bird_from_both(&bird, "10.4.14.0/26", "GoBGP").unwrap();
     wait_observing(CONVERGE, POLL, "BIRD's kernel has GoBGP's route", || {
         let k = kernel::routes(&nb.ns, Family::V4, "main", Some("bird"))?;
         Ok(Observed::when(
