@@ -271,3 +271,18 @@ pub fn wait_bird_from_both(bird: &Bird, prefix: &str, owner: &str) -> Result<()>
     )
     .map(|_| ())
 }
+
+/// TCP-MD5 scenario, FRR's side: the neighbour at `bad` (wrong password) is not Established
+/// and the one at `good` is (one look; the scenarios call it throughout a window).
+pub fn check_frr_md5(frr: &crate::Frr, bad: &NodeNet, good: &NodeNet) -> Result<()> {
+    let f = frr.neighbor_states()?;
+    let state = |n: &NodeNet| f.get(&n.ip4().to_string()).map(String::as_str);
+    if state(bad) == Some("Established") || state(good) != Some("Established") {
+        return Err(crate::Error(format!(
+            "FRR: {} (wrong password) must not be Established, {} must be: {f:?}",
+            bad.ip4(),
+            good.ip4()
+        )));
+    }
+    Ok(())
+}

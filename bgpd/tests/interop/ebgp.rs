@@ -306,17 +306,7 @@ fn bgpd_tcp_md5_frr() {
     while window.elapsed() < Duration::from_secs(10) {
         let b = bad.established().unwrap();
         assert!(b.is_empty(), "wrong password established on bgpd: {b:?}");
-        let f = frr.neighbor_states().unwrap();
-        assert_ne!(
-            f.get(&nbad.ip4().to_string()).map(String::as_str),
-            Some("Established"),
-            "{f:?}"
-        );
-        assert_eq!(
-            f.get(&ngood.ip4().to_string()).map(String::as_str),
-            Some("Established"),
-            "{f:?}"
-        );
+        check_frr_md5(&frr, &nbad, &ngood).unwrap();
         polls += 1;
         std::thread::sleep(POLL);
     }

@@ -20,8 +20,8 @@ use bgpd_lab::bgpd::BgpdPool;
 use bgpd_lab::bird16::{calico_passive, mesh_name};
 use bgpd_lab::kernel::{self, render, RouteMonitor};
 use bgpd_lab::scenario::{
-    bird2_cluster_client, block, calico_bird2, mesh_nodes, report, wait_bird_from_both,
-    wait_converged, AddPathRr, MeshNodes, AS, CONVERGE, POLL,
+    bird2_cluster_client, block, calico_bird2, check_frr_md5, mesh_nodes, report,
+    wait_bird_from_both, wait_converged, AddPathRr, MeshNodes, AS, CONVERGE, POLL,
 };
 use bgpd_lab::{
     cmd, wait_exactly, wait_learns, wait_observing, wait_sessions, wait_until, Bgpd, BgpdConfig,

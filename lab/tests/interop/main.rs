@@ -24,6 +24,6 @@ use bgpd_lab::{
 };
 
 use bgpd_lab::scenario::{
-    bird2_cluster_client, calico_bird2, mesh_nodes, report, wait_bird_from_both, wait_converged,
-    AddPathRr, MeshNodes, AS, CONVERGE, POLL,
+    bird2_cluster_client, calico_bird2, check_frr_md5, mesh_nodes, report, wait_bird_from_both,
+    wait_converged, AddPathRr, MeshNodes, AS, CONVERGE, POLL,
 };
