@@ -135,8 +135,26 @@ pub struct PeerStateChange {
 pub(crate) struct Recovery {
     pub started: Instant,
     pub wait: Duration,
-    /// Peers not yet done (End-of-RIB for every negotiated family).
+    /// Peers not yet done (End-of-RIB for every negotiated family): our advertisements wait
+    /// for them.
     pub waiting: HashSet<SourceId>,
+    /// Peers that restart too (Restart State bit): our advertisements do not wait for them
+    /// (they wait for ours, RFC 4724 §4.1), but the sweep of our stale kernel routes does, or
+    /// it would delete their routes before they send them again.
+    pub late: HashSet<SourceId>,
+    /// The deferral of our advertisements is over (the sweep may still wait for `late`).
+    pub advertising: bool,
+}
+
+/// Which End-of-RIB our recovery waits for from a peer whose session came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EorWait {
+    /// None: the peer does not do graceful restart.
+    No,
+    /// Before the sweep only: the peer restarts too (Restart State bit).
+    SweepOnly,
+    /// Before our advertisements and the sweep.
+    Full,
 }
 
 /// Per-peer data shared between its task, the RIB task and the control plane.
@@ -373,6 +391,8 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
             started: Instant::now(),
             wait: Duration::from_secs(u64::from(f.graceful_restart.wait_time)),
             waiting: HashSet::new(),
+            late: HashSet::new(),
+            advertising: false,
         });
         tracing::info!(
             found_routes,

@@ -204,7 +204,9 @@ impl UpdateSource for RibSource<'_> {
 /// Whether our advertisements are deferred: the graceful-restart recovery of our own restart
 /// is in progress.
 fn deferring(shared: &Shared) -> bool {
-    lock(&shared.recovery).is_some()
+    lock(&shared.recovery)
+        .as_ref()
+        .is_some_and(|r| !r.advertising)
 }
 
 enum Input {
@@ -722,10 +724,13 @@ impl PeerTask {
                         // peers "excluding the ones with the Restart State bit set in the
                         // received capability and excluding the ones that do not advertise
                         // the graceful restart capability": two nodes restarting together
-                        // must not wait for each other until the wait timer.
-                        neg.peer_graceful_restart
-                            .as_ref()
-                            .is_some_and(|g| !g.restart_state),
+                        // must not wait for each other until the wait timer. The sweep of our
+                        // stale kernel routes still waits for such a peer's End-of-RIB.
+                        match &neg.peer_graceful_restart {
+                            None => super::EorWait::No,
+                            Some(g) if g.restart_state => super::EorWait::SweepOnly,
+                            Some(_) => super::EorWait::Full,
+                        },
                     ))
                     .await;
             }

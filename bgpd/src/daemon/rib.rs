@@ -38,9 +38,9 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 pub(crate) enum RibMsg {
     /// UPDATEs of a peer's session `epoch`.
     Updates(SourceId, u64, Vec<Update>),
-    /// A session came up with these families (already `peer_up` in the RIB), and whether our
-    /// recovery waits for its End-of-RIB (GR-capable, not restarting itself).
-    PeerUp(SourceId, Vec<Family>, bool),
+    /// A session came up with these families (already `peer_up` in the RIB), and what our
+    /// recovery waits for of its End-of-RIB.
+    PeerUp(SourceId, Vec<Family>, super::EorWait),
     /// End-of-RIB of a session.
     EndOfRib(SourceId, u64, Family),
     /// Someone changed the RIB directly: drain its changes.
@@ -258,14 +258,23 @@ impl RibTask {
 
     /// During our recovery, a peer's session came up: wait for its End-of-RIB in every
     /// family when `wait` (it is GR-capable and not restarting itself: RFC 4724 §4.1).
-    fn recovery_peer_up(&mut self, id: SourceId, fams: Vec<Family>, wait: bool) {
+    fn recovery_peer_up(&mut self, id: SourceId, fams: Vec<Family>, wait: super::EorWait) {
         let mut rec = lock(&self.shared.recovery);
         let Some(r) = rec.as_mut() else { return };
-        if wait {
-            self.eor_pending.insert(id, fams.into_iter().collect());
-        } else {
-            self.eor_pending.remove(&id);
-            r.waiting.remove(&id);
+        match wait {
+            super::EorWait::Full => {
+                self.eor_pending.insert(id, fams.into_iter().collect());
+            }
+            super::EorWait::SweepOnly => {
+                self.eor_pending.insert(id, fams.into_iter().collect());
+                r.waiting.remove(&id);
+                r.late.insert(id);
+            }
+            super::EorWait::No => {
+                self.eor_pending.remove(&id);
+                r.waiting.remove(&id);
+                r.late.remove(&id);
+            }
         }
     }
 
@@ -276,6 +285,7 @@ impl RibTask {
             p.remove(&f);
             if p.is_empty() {
                 r.waiting.remove(&id);
+                r.late.remove(&id);
             }
         }
     }
@@ -650,14 +660,30 @@ impl RibTask {
         for b in best {
             let _ = self.shared.best_tx.send(b);
         }
-        let done = {
-            let rec = lock(&self.shared.recovery);
-            rec.as_ref()
-                .is_some_and(|r| r.waiting.is_empty() || r.started.elapsed() >= r.wait)
-                // Only once every change so far was handed to the FIB thread.
-                && self.fib_backlog.is_none()
-                && !self.fib_more
+        let (advertise, done) = {
+            let mut rec = lock(&self.shared.recovery);
+            match rec.as_mut() {
+                None => (false, false),
+                Some(r) => {
+                    let timed_out = r.started.elapsed() >= r.wait;
+                    let advertise = !r.advertising && (r.waiting.is_empty() || timed_out);
+                    r.advertising |= advertise;
+                    let done = (timed_out || (r.waiting.is_empty() && r.late.is_empty()))
+                        // Only once every change so far was handed to the FIB thread.
+                        && self.fib_backlog.is_none()
+                        && !self.fib_more;
+                    (advertise, done)
+                }
+            }
         };
+        if advertise && !done {
+            tracing::info!(
+                "graceful restart: advertising (the sweep waits for peers that restart too)"
+            );
+            for p in lock(&self.shared.peers).iter() {
+                p.notify.notify_one();
+            }
+        }
         if done {
             tracing::info!("graceful restart recovery done: sweeping stale kernel routes");
             *lock(&self.shared.recovery) = None;
