@@ -3,8 +3,8 @@
 //! forwards what it reads over a bounded channel (depth [`READ_DEPTH`]), so when this task waits
 //! for room in the RIB channel the readers stop reading and TCP throttles the sender.
 //!
-//! Outbound: the session pulls UPDATEs through [`RibSource`] (a short lock of the shared RIB
-//! per UPDATE) only while the connection's write buffer is below [`TX_HIGH`]; the buffer is
+//! Outbound: the session pulls UPDATEs through [`RibSource`](conn::RibSource) (a short lock of the shared RIB
+//! per UPDATE) only while the connection's write buffer is below [`TX_HIGH`](conn::TX_HIGH); the buffer is
 //! written with non-blocking writes when the socket is writable. The RIB task signals
 //! `PeerHandle::notify` when the peer has something new to send. Nothing grows without bound.
 //!
@@ -35,27 +35,9 @@ use super::{lock, sockets, PeerHandle, PeerStateChange, Shared};
 use crate::config::{PeerOrigin, PeerSpec};
 use crate::status::{MessageCounts, RouteCounts};
 
-/// Reads in flight per connection (each up to [`READ_CHUNK`] octets).
-const READ_DEPTH: usize = 4;
-/// Largest read. A connection starts with [`READ_MIN`]-octet reads (an idle session gets a
-/// KEEPALIVE now and then, and 100 idle sessions must not pin 100 × 64 KiB) and doubles the
-/// size while reads fill the buffer (a table transfer), halving it again when they do not.
-const READ_CHUNK: usize = 64 * 1024;
-/// Smallest read.
-const READ_MIN: usize = 4 * 1024;
+mod conn;
 
-/// The next read size after a read of `got` octets into a buffer of `size`.
-fn next_read_size(size: usize, got: usize) -> usize {
-    if got >= size {
-        (size * 2).min(READ_CHUNK)
-    } else if got < size / 4 {
-        (size / 2).max(READ_MIN)
-    } else {
-        size
-    }
-}
-/// Pull UPDATEs only while the write buffer is below this.
-const TX_HIGH: usize = 64 * 1024;
+use conn::{close_conn, Conn, Input, READ_DEPTH};
 
 /// Commands to a peer task.
 #[derive(Debug)]
@@ -123,104 +105,6 @@ impl Default for PeerStatus {
             stale: false,
         }
     }
-}
-
-fn count(c: &mut MessageCounts, ty: u8) {
-    match ty {
-        1 => c.open += 1,
-        2 => c.update += 1,
-        3 => c.notification += 1,
-        4 => c.keepalive += 1,
-        5 => c.route_refresh += 1,
-        _ => {}
-    }
-}
-
-/// Counts messages by type in a byte stream (headers only).
-#[derive(Default)]
-struct MsgCounter {
-    hdr: [u8; 19],
-    have: usize,
-    skip: usize,
-}
-
-impl MsgCounter {
-    fn feed(&mut self, mut data: &[u8], counts: &mut MessageCounts) {
-        while !data.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(data.len());
-                self.skip -= n;
-                data = &data[n..];
-                continue;
-            }
-            let n = (19 - self.have).min(data.len());
-            self.hdr[self.have..self.have + n].copy_from_slice(&data[..n]);
-            self.have += n;
-            data = &data[n..];
-            if self.have == 19 {
-                let len = usize::from(u16::from_be_bytes([self.hdr[16], self.hdr[17]]));
-                count(counts, self.hdr[18]);
-                self.skip = len.saturating_sub(19);
-                self.have = 0;
-            }
-        }
-    }
-}
-
-/// The Adj-RIB-Out of one peer as the session's [`UpdateSource`].
-pub(crate) struct RibSource<'a> {
-    pub shared: &'a Shared,
-    pub id: SourceId,
-}
-
-impl UpdateSource for RibSource<'_> {
-    fn next_update(
-        &mut self,
-        _ctx: &Negotiated,
-        out: &mut BytesMut,
-    ) -> Result<SourceStatus, EncodeError> {
-        // RFC 4724 §4.1: while we recover from our own restart (Restart State bit sent), route
-        // selection and advertisement wait until every peer sent End-of-RIB or the wait timer
-        // ended; the RIB task then wakes the peers, which send their routes and End-of-RIB.
-        if deferring(self.shared) {
-            return Ok(SourceStatus::Pending);
-        }
-        // The RIB writes the End-of-RIB markers itself after its initial feed.
-        Ok(match lock(&self.shared.rib).poll_update(self.id, out)? {
-            true => SourceStatus::Wrote,
-            false => SourceStatus::Synced,
-        })
-    }
-
-    fn refresh(&mut self, _family: Family) {
-        lock(&self.shared.rib).refresh_export(self.id, true);
-    }
-
-    fn sends_end_of_rib(&self) -> bool {
-        true
-    }
-}
-
-/// Whether our advertisements are deferred: the graceful-restart recovery of our own restart
-/// is in progress.
-fn deferring(shared: &Shared) -> bool {
-    lock(&shared.recovery)
-        .as_ref()
-        .is_some_and(|r| !r.advertising)
-}
-
-enum Input {
-    Bytes(ConnId, Bytes),
-    Closed(ConnId),
-    Connected(ConnId, io::Result<TcpStream>),
-}
-
-struct Conn {
-    id: ConnId,
-    wr: OwnedWriteHalf,
-    tx: BytesMut,
-    reader: tokio::task::JoinHandle<()>,
-    counter: MsgCounter,
 }
 
 /// A session epoch no earlier handle used: RIB source slots are reused once a peer is removed
@@ -411,56 +295,6 @@ impl PeerTask {
                 self.peer.handle_disconnected(now, id);
             }
         }
-    }
-
-    fn add_conn(&mut self, id: ConnId, stream: TcpStream) {
-        let (ttl, gtsm) = self.ttl();
-        let v6 = stream
-            .local_addr()
-            .map_or(self.spec.address.is_ipv6(), |a| a.is_ipv6());
-        if let Err(e) = sockets::set_ttl(stream.as_raw_fd(), v6, ttl, gtsm) {
-            tracing::error!(ttl, ?gtsm, "cannot set the TTL of the connection: {e}");
-        }
-        let _ = stream.set_nodelay(true);
-        lock(&self.h.status).local_addr = stream.local_addr().ok().map(|a| a.ip());
-        let (rd, wr) = stream.into_split();
-        let tx = self.in_tx.clone();
-        let reader = tokio::spawn(async move {
-            let mut size = READ_MIN;
-            loop {
-                // No buffer while idle: an established session that only gets a KEEPALIVE now
-                // and then holds none between reads.
-                if rd.readable().await.is_err() {
-                    let _ = tx.send_wait(Input::Closed(id)).await;
-                    return;
-                }
-                let mut buf = BytesMut::with_capacity(size);
-                match rd.try_read_buf(&mut buf) {
-                    Ok(0) => {
-                        let _ = tx.send_wait(Input::Closed(id)).await;
-                        return;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(_) => {
-                        let _ = tx.send_wait(Input::Closed(id)).await;
-                        return;
-                    }
-                    Ok(n) => {
-                        size = next_read_size(size, n);
-                        if tx.send_wait(Input::Bytes(id, buf.freeze())).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        self.conns.push(Conn {
-            id,
-            wr,
-            tx: BytesMut::new(),
-            reader,
-            counter: MsgCounter::default(),
-        });
     }
 
     async fn command(&mut self, c: PeerCmd) {
@@ -806,114 +640,5 @@ impl PeerTask {
                 }
             }
         }
-    }
-
-    /// Pulls messages while the write buffers have room; whether anything was produced.
-    fn transmit(&mut self) -> bool {
-        let now = Instant::now();
-        let mut any = false;
-        let src_shared = Arc::clone(&self.shared);
-        for c in &mut self.conns {
-            let mut src = RibSource {
-                shared: &src_shared,
-                id: self.h.id,
-            };
-            // UPDATEs only while the buffer is below TX_HIGH; a NOTIFICATION or KEEPALIVE also
-            // above it (a peer that stopped reading must still get its hold-timer NOTIFICATION
-            // and be closed; the session's pending output would otherwise keep its timeout at
-            // `now` and this task spinning).
-            while c.tx.len() < TX_HIGH || self.peer.has_control_message(c.id) {
-                let start = c.tx.len();
-                if !self.peer.poll_transmit(now, c.id, &mut c.tx, &mut src) {
-                    break;
-                }
-                any = true;
-                if c.tx.len() == start {
-                    // Progress without a message (nothing encodable this round): never spin
-                    // here, the task must get back to the scheduler.
-                    break;
-                }
-                if let Some(ty) = c.tx.get(start + 18) {
-                    count(&mut lock(&self.h.status).msgs_out, *ty);
-                }
-            }
-        }
-        any
-    }
-
-    /// Writes what the sockets take; whether a connection was found broken (the session then
-    /// has its loss to process).
-    fn write_some(&mut self) -> bool {
-        let mut broken = Vec::new();
-        for c in &mut self.conns {
-            while !c.tx.is_empty() {
-                match c.wr.try_write(&c.tx) {
-                    Ok(n) => {
-                        let _ = c.tx.split_to(n);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        // The connection is gone (reset, broken pipe): what is queued can never
-                        // leave, and a socket in error is always "writable", so waiting on it
-                        // would spin. The session learns of the loss now, not when the reader
-                        // gets round to it.
-                        tracing::debug!("write failed: {e}");
-                        c.tx = BytesMut::new();
-                        broken.push(c.id);
-                        break;
-                    }
-                }
-            }
-            // A drained buffer is given back: a route reflector with 1,000 clients otherwise
-            // keeps 1,000 buffers of up to TX_HIGH (measured: 98 MB of its 141 MB peak).
-            if c.tx.is_empty() && c.tx.capacity() > 0 {
-                c.tx = BytesMut::new();
-            }
-        }
-        let any = !broken.is_empty();
-        for id in broken {
-            self.input(Input::Closed(id));
-        }
-        any
-    }
-
-    async fn close_all(&mut self) {
-        for c in std::mem::take(&mut self.conns) {
-            close_conn(c).await;
-        }
-    }
-}
-
-/// Writes what is left (a NOTIFICATION) within a second, then closes.
-async fn close_conn(mut c: Conn) {
-    use tokio::io::AsyncWriteExt;
-    c.reader.abort();
-    if !c.tx.is_empty() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), c.wr.write_all(&c.tx)).await;
-    }
-    let _ = c.wr.shutdown().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_size_grows_under_load_and_shrinks_when_idle() {
-        // Full reads double up to the maximum.
-        let mut s = READ_MIN;
-        let mut steps = 0;
-        while s < READ_CHUNK {
-            s = next_read_size(s, s);
-            steps += 1;
-        }
-        assert_eq!((s, steps), (READ_CHUNK, 4));
-        assert_eq!(next_read_size(READ_CHUNK, READ_CHUNK), READ_CHUNK);
-        // A half-full read keeps the size; KEEPALIVEs shrink it back to the minimum.
-        assert_eq!(next_read_size(READ_CHUNK, READ_CHUNK / 2), READ_CHUNK);
-        for _ in 0..8 {
-            s = next_read_size(s, 19);
-        }
-        assert_eq!(s, READ_MIN);
     }
 }
