@@ -289,6 +289,9 @@ fn mesh_calico_forms_learn_and_graceful_restart() {
     );
     converge(&nodes, Some(1), 40, "converged after n3's restart");
     converge_ctl(&nodes, Some(1), 40, "converged after n3's restart");
+    // The routes n3 adopted from its kernel at start-up were replaced, not added again (an
+    // exclusive add of an adopted route fails with EEXIST and lists it as refused).
+    assert_eq!(common::fib_failed(&nodes[2]), 0, "n3: routes refused");
 
     // Graceful restart 2: SIGTERM n2 (graceful shutdown), restart.
     procs[1].signal(libc::SIGTERM).unwrap();
@@ -303,6 +306,7 @@ fn mesh_calico_forms_learn_and_graceful_restart() {
     wait_stale(&others, 2, false, "n2's routes refreshed after its restart");
     converge(&nodes, Some(1), 40, "converged after n2's restart");
     converge_ctl(&nodes, Some(1), 40, "converged after n2's restart");
+    assert_eq!(common::fib_failed(&nodes[1]), 0, "n2: routes refused");
 
     let watched: Vec<String> = [
         prefixes_of(1),

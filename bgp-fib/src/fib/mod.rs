@@ -175,6 +175,9 @@ pub struct Fib {
     /// Keys removed from the desired state whose delete is not sent yet, with whether our
     /// route was installed (so a quick re-add replaces instead of failing with EEXIST).
     pending_deletes: KeyMap<bool>,
+    /// Routes of ours found in the kernel at start-up and kept while adopting: a desired
+    /// route under the same key replaces them (an exclusive add would fail with EEXIST).
+    adopted: KeyMap<()>,
     queue: KeyQueue,
     names: Vec<Box<str>>,
     /// Interface index of each interned name (0: no such interface now), kept in step with
@@ -261,6 +264,7 @@ impl Fib {
             desired: KeyMap::default(),
             targets: Interned::default(),
             pending_deletes: KeyMap::default(),
+            adopted: KeyMap::default(),
             queue: KeyQueue::default(),
             names: Vec::new(),
             name_ifindex: Vec::new(),
@@ -490,11 +494,13 @@ impl Fib {
             self.report_failure(key, RouteOp::Add, libc::ENOSPC);
             return;
         };
-        let was_installed = if self.pending_deletes.is_empty() {
+        let was_deleting = if self.pending_deletes.is_empty() {
             false
         } else {
             self.pending_deletes.remove(pk).unwrap_or(false)
         };
+        let was_adopted = !self.adopted.is_empty() && self.adopted.remove(pk).is_some();
+        let was_installed = was_deleting || was_adopted;
         let id = self.targets.acquire(target);
         match self.desired.get_mut(pk) {
             Some(e) => {
@@ -542,6 +548,7 @@ impl Fib {
     /// routes that are not desired. Call it once the RIB has converged.
     pub fn release_stale(&mut self, now: Instant) {
         self.adopting = false;
+        self.adopted = KeyMap::default();
         self.request_scan(now);
     }
 

@@ -45,10 +45,12 @@ impl Fib {
                 if pk.is_some_and(|k| self.pending_deletes.contains(k)) {
                     return; // a delete is already queued
                 }
-                if !self.adopting {
-                    let Some(pk) = self.tm.pack(&key) else {
-                        return;
-                    };
+                let Some(pk) = self.tm.pack(&key) else {
+                    return;
+                };
+                if self.adopting {
+                    self.adopted.insert(pk, ());
+                } else {
                     self.pending_deletes.insert(pk, true);
                     self.queue.push_back(pk);
                     self.scan.deleted += 1;

@@ -632,3 +632,38 @@ fn a_one_family_fib_leaves_the_other_family_alone() {
     let deleted: Vec<IpNet> = decode(&b).iter().map(|(_, _, _, r)| r.prefix).collect();
     assert_eq!(deleted, vec![net("10.0.4.0/24")]);
 }
+
+#[test]
+fn an_adopted_route_desired_again_is_replaced_not_added() {
+    // A restart: our route is in the kernel, adopted at start-up; BGP then learns it again.
+    // An exclusive add would fail with EEXIST; the FIB must replace the adopted route.
+    let now = Instant::now();
+    let mut fib = Fib::new(cfg(), true);
+    start(
+        &mut fib,
+        now,
+        &[(12, 254, "10.0.4.0/24", 0, WireTarget::Blackhole)],
+    );
+    fib.apply(FibChange::Upsert(route(
+        "10.0.4.0/24",
+        RouteKind::Unicast(vec![via("192.168.0.1", 3, false)]),
+    )));
+    let mut b = Vec::new();
+    assert!(fib.poll_transmit(&mut b));
+    let sent = decode(&b);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, RTM_NEWROUTE);
+    assert_eq!(sent[0].1 & NLM_F_REPLACE, NLM_F_REPLACE);
+    assert_eq!(sent[0].1 & NLM_F_EXCL, 0);
+    fib.handle_reply(now, &ack(sent[0].2, 0)).unwrap();
+    // A key that was not in the kernel is still added exclusively.
+    fib.apply(FibChange::Upsert(route(
+        "10.0.5.0/24",
+        RouteKind::Blackhole,
+    )));
+    let mut b = Vec::new();
+    assert!(fib.poll_transmit(&mut b));
+    let sent = decode(&b);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1 & NLM_F_EXCL, NLM_F_EXCL);
+}

@@ -3,7 +3,7 @@
 //! ... --json`), and kernel-table expectations.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bgpd_lab::kernel::{self, KernelRoute};
@@ -143,7 +143,13 @@ pub fn start(n: &NodeNet, config: &str, run: u32) -> Process {
         "-s".into(),
         sock.display().to_string(),
     ]);
-    let mut p = Process::spawn("bgpd", &argv, &n.path(&format!("bgpd.{run}.log"))).unwrap();
+    spawn_and_wait(n, &argv, &n.path(&format!("bgpd.{run}.log")))
+}
+
+/// Starts bgpd with `argv` (its control socket is [`socket`]`(n)`) and waits until the socket
+/// answers; fails at once if the process exits meanwhile.
+fn spawn_and_wait(n: &NodeNet, argv: &[String], log: &Path) -> Process {
+    let mut p = Process::spawn("bgpd", argv, log).unwrap();
     bgpd_lab::wait_until(
         Duration::from_secs(15),
         Duration::from_millis(50),
@@ -155,6 +161,13 @@ pub fn start(n: &NodeNet, config: &str, run: u32) -> Process {
     )
     .unwrap();
     p
+}
+
+/// The routes the kernel refused at `n` (`show fib --json`'s failed count).
+pub fn fib_failed(n: &NodeNet) -> u64 {
+    let out = cli(n, &["show", "fib", "--json"]).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["fib"]["counts"]["failed"].as_u64().unwrap()
 }
 
 /// Our routes (`proto bird`) of the node's main table.
@@ -251,16 +264,5 @@ pub fn start_bird_cfg(n: &NodeNet) -> Process {
         "-s".into(),
         sock.display().to_string(),
     ];
-    let mut p = Process::spawn("bgpd", &argv, &n.path("bgpd.1.log")).unwrap();
-    bgpd_lab::wait_until(
-        Duration::from_secs(15),
-        Duration::from_millis(50),
-        "bgpd control socket answers",
-        || {
-            p.ensure_running()?;
-            Ok(cli(n, &["show", "status", "--json"]).is_ok())
-        },
-    )
-    .unwrap();
-    p
+    spawn_and_wait(n, &argv, &n.path("bgpd.1.log"))
 }
