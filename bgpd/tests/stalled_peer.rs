@@ -12,10 +12,8 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
 
-use bgp_core::wire::{Capability, Family, Open};
 use bgpd_lab::{cmd, Lab, NodeNet};
-use bytes::BytesMut;
-use common::raw::{config, connect_from, packed_updates, peer, read_msg};
+use common::raw::{config, connect_from, open_msg_hold, packed_updates, peer, read_msg, KEEPALIVE};
 use common::start;
 
 const FEEDER_AS: u32 = 65010;
@@ -27,22 +25,9 @@ const ROUTES: u32 = 40_000;
 /// OPEN (hold time `hold`), then the daemon's OPEN read, then our KEEPALIVE.
 fn establish(s: &mut TcpStream, asn: u32, id: Ipv4Addr, hold: u16) {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut open = BytesMut::new();
-    Open::new(
-        asn,
-        hold,
-        id,
-        vec![
-            Capability::Multiprotocol(Family::IPV4_UNICAST),
-            Capability::FourOctetAs(asn),
-        ],
-    )
-    .encode(&mut open)
-    .unwrap();
-    s.write_all(&open).unwrap();
+    s.write_all(&open_msg_hold(asn, id, true, hold)).unwrap();
     assert_eq!(read_msg(s).unwrap().0, 1, "OPEN from the daemon");
-    s.write_all(&[[0xff; 16].as_slice(), &[0, 19, 4]].concat())
-        .unwrap();
+    s.write_all(&KEEPALIVE).unwrap();
 }
 
 fn wait_established(d: &NodeNet, name: &str) {

@@ -150,16 +150,21 @@ pub fn packed_updates(n: u32, first: Ipv4Addr, len: u8, asn: u32, nh: Ipv4Addr) 
 
 /// The OPEN of a speaker of AS `asn` (2-octet only unless `four_octet`).
 pub fn open_msg(asn: u32, id: Ipv4Addr, four_octet: bool) -> Vec<u8> {
+    open_msg_hold(asn, id, four_octet, 90)
+}
+
+/// [`open_msg`] with hold time `hold` (seconds).
+pub fn open_msg_hold(asn: u32, id: Ipv4Addr, four_octet: bool, hold: u16) -> Vec<u8> {
     let mut caps = vec![Capability::Multiprotocol(Family::IPV4_UNICAST)];
     if four_octet {
         caps.push(Capability::FourOctetAs(asn));
     }
     let mut open = BytesMut::new();
-    Open::new(asn, 90, id, caps).encode(&mut open).unwrap();
+    Open::new(asn, hold, id, caps).encode(&mut open).unwrap();
     open.to_vec()
 }
 
-const KEEPALIVE: [u8; 19] = [
+pub const KEEPALIVE: [u8; 19] = [
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
     0, 19, 4,
 ];
