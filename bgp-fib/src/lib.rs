@@ -21,8 +21,9 @@
 //! - [`socket`]: the thin IO layer. [`socket::FibSocket`] holds two `netlink-sys` sockets:
 //!   the *request* socket (our writes, their ACKs/errors, our dumps; no multicast groups,
 //!   so notifications never crowd out an ACK) and the *monitor* socket (link, address,
-//!   IPv4/IPv6 route groups; a socket filter drops notifications of our own protocol in
-//!   the kernel, so installing 1M routes does not flood it). Large buffers (`SO_RCVBUFFORCE` 64 MiB, `SO_SNDBUFFORCE`
+//!   IPv4/IPv6 route groups; a socket filter drops, in the kernel, the notifications of our
+//!   own writes - our protocol's routes with our request socket's port id - so installing
+//!   1M routes does not flood it, while anyone else's change of our routes still arrives). Large buffers (`SO_RCVBUFFORCE` 64 MiB, `SO_SNDBUFFORCE`
 //!   4 MiB as root), `NETLINK_CAP_ACK`, `NETLINK_EXT_ACK`. [`socket::spawn`] runs
 //!   everything on one dedicated blocking thread.
 //! - [`protos`]: `rtm_protocol` by number or name (`/etc/iproute2/rt_protos`).
@@ -53,7 +54,11 @@
 //!    written; they are reported as learned routes.
 //! 4. The monitor socket's notifications update interfaces (deleted ones are forgotten at
 //!    once: churn of `cali*` veths costs no memory), addresses with their on-link subnets,
-//!    and learned routes; an `ENOBUFS` there re-dumps links, addresses and routes.
+//!    and learned routes; an `ENOBUFS` there re-dumps links, addresses and routes. A
+//!    notification about a route of our protocol comes from someone else (ours are
+//!    filtered, or recognised by port id): it is repaired at once as a scan would (a deleted
+//!    route re-added, a changed one replaced, an unwanted one deleted), so the scan is only
+//!    the safety net.
 //! 5. `Fib::poll_event` yields the events; the thread hands them to the daemon's sink.
 //!
 //! # Kernel rules applied

@@ -149,6 +149,8 @@ pub fn wait_readable(fds: &[RawFd], timeout: Option<Duration>) -> io::Result<()>
 /// The two netlink sockets of the FIB and the buffers to use them.
 pub struct FibSocket {
     req: Socket,
+    /// The request socket's netlink port id: notifications of our own writes carry it.
+    portid: u32,
     mon: Option<Socket>,
     rx: Vec<u8>,
     tx: Vec<u8>,
@@ -170,8 +172,11 @@ impl FibSocket {
         } else {
             None
         };
+        let mut addr = SocketAddr::new(0, 0);
+        req.get_address(&mut addr)?;
         Ok(FibSocket {
             req,
+            portid: addr.port_number(),
             mon,
             rx: vec![0; RX_BUF],
             tx: Vec::with_capacity(256 * 1024),
@@ -196,10 +201,11 @@ impl FibSocket {
         .map_err(|_| io::Error::other("netns thread panicked"))?
     }
 
-    /// Attaches a socket filter to the monitor socket that drops route notifications of
-    /// `protocol` (our own writes) in the kernel: installing 1M routes then costs the
-    /// monitor nothing and cannot overrun it. [`spawn`] does this with the configured
-    /// protocol.
+    /// Attaches a socket filter to the monitor socket that drops, in the kernel, the route
+    /// notifications of our own writes (routes of `protocol` changed through our request
+    /// socket): installing 1M routes then costs the monitor nothing and cannot overrun it,
+    /// while a change of one of our routes by anyone else still arrives and is repaired at
+    /// once. [`spawn`] does this with the configured protocol.
     pub fn ignore_own_route_notifications(&self, protocol: u8) -> io::Result<()> {
         let Some(mon) = &self.mon else { return Ok(()) };
         // Classic BPF over the nlmsghdr + rtmsg of each notification (one per skb).
@@ -209,20 +215,26 @@ impl FibSocket {
         } else {
             (5, 4)
         };
+        // A word load converts from network byte order: compare with the port id's
+        // host-endian bytes read as big-endian.
+        let pid = u32::from_be_bytes(self.portid.to_ne_bytes());
         const LDB: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+        const LDW: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
         const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
         const RET: u16 = 0x06; // BPF_RET | BPF_K
         let f = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
         let mut prog = [
             f(LDB, 0, 0, lo),                        // 0: A = type (low byte)
             f(JEQ, 1, 0, wire::RTM_NEWROUTE as u32), // 1: -> 3
-            f(JEQ, 0, 4, wire::RTM_DELROUTE as u32), // 2: -> 3, else accept
+            f(JEQ, 0, 6, wire::RTM_DELROUTE as u32), // 2: -> 3, else accept
             f(LDB, 0, 0, hi),                        // 3: A = type (high byte)
-            f(JEQ, 0, 2, 0),                         // 4: -> 5, else accept
+            f(JEQ, 0, 4, 0),                         // 4: -> 5, else accept
             f(LDB, 0, 0, 16 + 5),                    // 5: A = rtm_protocol
-            f(JEQ, 1, 0, protocol as u32),           // 6: ours -> drop
-            f(RET, 0, 0, u32::MAX),                  // 7: accept
-            f(RET, 0, 0, 0),                         // 8: drop
+            f(JEQ, 0, 2, protocol as u32),           // 6: ours -> 7, else accept
+            f(LDW, 0, 0, 12),                        // 7: A = nlmsg_pid
+            f(JEQ, 1, 0, pid),                       // 8: our socket -> drop
+            f(RET, 0, 0, u32::MAX),                  // 9: accept
+            f(RET, 0, 0, 0),                         // 10: drop
         ];
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
@@ -310,6 +322,7 @@ impl FibSocket {
             match recv(fd, &mut self.rx)? {
                 Read::Data(len) => {
                     n += 1;
+                    fib.set_own_portid(self.portid);
                     if let Err(e) = fib.handle_notification(now, self.rx.get(..len).unwrap_or(&[]))
                     {
                         tracing::warn!(%e, "malformed netlink notification");

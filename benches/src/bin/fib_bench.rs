@@ -8,6 +8,11 @@
 //!
 //! `cargo run --release -p bgpd-benches --bin fib_bench [-- V4_COUNT V6_COUNT]`
 //! (`FIB_BENCH_BATCH=bytes` changes the bytes per `send`). Not run by CI.
+//!
+//! `fib_bench --repair`: 10,000 IPv4 routes installed, then (`ip -batch`, behind our back)
+//! 100 of them deleted and one replaced with a wrong gateway; prints how long bgp-fib takes,
+//! from the end of that batch until a read-back dump shows the table right again, with the
+//! periodic scan an hour away (the route monitor's notifications alone repair).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
@@ -352,11 +357,76 @@ fn family(
     }
 }
 
+/// `--repair`: time from a third party's changes to a table that is right again.
+fn repair() {
+    const N: u32 = 10_000;
+    let ns = Netns::new();
+    let mut sock = FibSocket::open_in_netns(&ns.path(), true).expect("socket");
+    sock.ignore_own_route_notifications(BIRD).expect("filter");
+    let mut rd = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
+    let cfg = FibConfig {
+        learn: false,
+        scan_interval: Duration::from_secs(3600),
+        ..FibConfig::default()
+    };
+    let mut fib = Fib::new(cfg, false);
+    let gw: IpAddr = "192.168.0.2".parse().expect("ip");
+    let wrong: IpAddr = "192.168.0.3".parse().expect("ip");
+    let limit = Duration::from_secs(60);
+    for i in 0..N {
+        fib.apply(FibChange::Upsert(FibRoute {
+            prefix: v4(i),
+            kind: RouteKind::Unicast(vec![NextHop::via(gw, Device::Name("eth0".into()))]),
+            metric: 0,
+            table: TABLE_MAIN,
+        }));
+    }
+    assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
+    assert_eq!(count_ours(&mut rd, gw), N as usize);
+    let mut took = Vec::new();
+    for round in 0..rounds().max(1) * 3 {
+        let mut text = String::new();
+        for i in 0..100 {
+            let _ = writeln!(text, "route del {} proto bird", v4(round * 100 + i));
+        }
+        let _ = writeln!(
+            text,
+            "route replace {} via {wrong} dev eth0 proto bird",
+            v4(N - 1 - round)
+        );
+        ns.batch(&text);
+        let t = Instant::now();
+        loop {
+            sock.run_for(&mut fib, Duration::from_millis(2))
+                .expect("run");
+            if count_ours(&mut rd, gw) == N as usize {
+                break;
+            }
+            assert!(t.elapsed() < limit, "not repaired");
+        }
+        took.push(t.elapsed());
+    }
+    assert_eq!(fib.stats().scans, 1, "only the start-up scan ran");
+    took.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "bgp-fib repair of 100 deleted + 1 changed route out of {N} (no scan): {} rounds, min {:.1} ms, median {:.1} ms, max {:.1} ms (until a read-back dump is right)",
+        took.len(),
+        ms(took[0]),
+        ms(took[took.len() / 2]),
+        ms(took[took.len() - 1])
+    );
+}
+
 fn main() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("fib_bench needs root (it creates a network namespace)");
         std::process::exit(2);
+    }
+    if std::env::args().any(|a| a == "--repair") {
+        repair();
+        return;
     }
     let args: Vec<u32> = std::env::args()
         .skip(1)

@@ -159,9 +159,12 @@ pub struct FibStats {
     pub errors: u64,
     pub overruns: u64,
     pub scans: u64,
-    /// Notifications about routes of our own protocol that reached us (the monitor's
-    /// socket filter should keep this at 0).
+    /// Notifications of our own writes that reached us (the monitor's socket filter should
+    /// keep this at 0).
     pub own_route_notifications: u64,
+    /// Routes of our protocol changed or deleted by someone else, seen by the monitor and
+    /// repaired at once (the periodic scan is the safety net).
+    pub third_party_route_changes: u64,
 }
 
 /// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
@@ -199,6 +202,9 @@ pub struct Fib {
     scan: ScanCounts,
     synced: bool,
     adopting: bool,
+    /// The netlink port id of the request socket (0: unknown): notifications carrying it
+    /// are echoes of our own writes.
+    own_portid: u32,
     shutting_down: bool,
     next_scan: Option<Instant>,
     events: VecDeque<FibEvent>,
@@ -283,6 +289,7 @@ impl Fib {
             scan: ScanCounts::default(),
             synced: false,
             adopting: adopt_stale,
+            own_portid: 0,
             shutting_down: false,
             next_scan: None,
             events: VecDeque::new(),
@@ -550,6 +557,13 @@ impl Fib {
         self.adopting = false;
         self.adopted = KeyMap::default();
         self.request_scan(now);
+    }
+
+    /// The netlink port id of the socket the FIB's requests go out on: a route notification
+    /// carrying it is an echo of our own write, any other one about our protocol's routes is a
+    /// change behind our back, repaired at once. [`crate::FibSocket`] sets it.
+    pub fn set_own_portid(&mut self, portid: u32) {
+        self.own_portid = portid;
     }
 
     /// Schedules a reconcile as soon as possible.

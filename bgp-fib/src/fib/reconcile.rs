@@ -59,6 +59,47 @@ impl Fib {
         }
     }
 
+    /// A route of our protocol added, changed or deleted by someone else (the monitor saw
+    /// it): repaired now instead of at the next scan. A deleted route is added again (an
+    /// exclusive add, as after a scan: a foreign route that took its place is not
+    /// overwritten; a multipath route replaces, since only one of its next hops may have
+    /// gone), a changed one replaced, one we do not want removed (unless adopting).
+    pub(super) fn changed_behind_our_back(&mut self, present: bool, r: &KernelRoute) {
+        if r.table == wire::RT_TABLE_LOCAL
+            || !self.cfg.families.contains(&r.prefix)
+            || !self.tables.contains(&r.table)
+            || !self.synced
+            || self.shutting_down
+        {
+            return;
+        }
+        self.stats.third_party_route_changes += 1;
+        let key = RouteKey::new(r.table, r.prefix, r.metric);
+        let Some(pk) = self.tm.pack(&key) else {
+            return;
+        };
+        if let Some(e) = self.desired.get_mut(pk) {
+            let target = self.targets.get(e.target);
+            if present {
+                e.set_installed(true);
+                if target.is_some_and(|t| target_matches(&self.name_ifindex, t, r)) {
+                    return;
+                }
+            } else if !matches!(target, Some(Target::Many(_))) {
+                e.set_installed(false);
+            }
+            if !e.queued() {
+                e.set_queued(true);
+                self.queue.push_back(pk);
+            }
+        } else if present && self.adopting {
+            self.adopted.insert(pk, ());
+        } else if present && !self.pending_deletes.contains(pk) {
+            self.pending_deletes.insert(pk, true);
+            self.queue.push_back(pk);
+        }
+    }
+
     pub(super) fn finish_dump(&mut self, now: Instant) {
         let Some(d) = self.dump.take() else { return };
         let gen = self.epoch;

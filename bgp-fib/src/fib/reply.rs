@@ -51,7 +51,7 @@ impl Fib {
                             self.dump = None;
                             self.request_scan(now);
                         }
-                        _ => self.handle_object(now, hdr.kind, payload, true),
+                        _ => self.handle_object(now, hdr.kind, payload, Origin::Dump),
                     }
                     continue;
                 }
@@ -62,7 +62,7 @@ impl Fib {
                     self.handle_ack(now, hdr.seq, e);
                 }
                 wire::NLMSG_NOOP | wire::NLMSG_DONE | wire::NLMSG_OVERRUN => {}
-                k => self.handle_object(now, k, payload, false),
+                k => self.handle_object(now, k, payload, Origin::Own),
             }
         }
         Ok(())
@@ -76,7 +76,12 @@ impl Fib {
     ) -> Result<(), wire::WireError> {
         for m in wire::Messages::new(datagram) {
             let (hdr, payload) = m?;
-            self.handle_object(now, hdr.kind, payload, false);
+            let origin = if self.own_portid != 0 && hdr.pid == self.own_portid {
+                Origin::Own
+            } else {
+                Origin::Other
+            };
+            self.handle_object(now, hdr.kind, payload, origin);
         }
         Ok(())
     }
@@ -143,20 +148,21 @@ impl Fib {
         now: Instant,
         kind: u16,
         payload: &[u8],
-        from_dump: bool,
+        origin: Origin,
     ) {
         match kind {
             wire::RTM_NEWROUTE | wire::RTM_DELROUTE => {
                 let mut r = std::mem::take(&mut self.scratch);
                 match wire::parse_route_into(payload, &mut r) {
                     Ok(()) => {
-                        if from_dump {
-                            self.dumped_route(&r);
-                        } else {
-                            if r.protocol == self.cfg.protocol {
-                                self.stats.own_route_notifications += 1;
+                        let present = kind == wire::RTM_NEWROUTE;
+                        match origin {
+                            Origin::Dump => self.dumped_route(&r),
+                            _ if r.protocol != self.cfg.protocol => {
+                                self.notified_route(present, &r)
                             }
-                            self.notified_route(kind == wire::RTM_NEWROUTE, &r);
+                            Origin::Own => self.stats.own_route_notifications += 1,
+                            Origin::Other => self.changed_behind_our_back(present, &r),
                         }
                     }
                     Err(e) => tracing::debug!(%e, "unparsable route message"),
@@ -180,4 +186,15 @@ impl Fib {
     pub(super) fn dump_gen(&self) -> u32 {
         self.epoch
     }
+}
+
+/// Where a route, link or address message came from.
+#[derive(Clone, Copy)]
+pub(super) enum Origin {
+    /// A part of a dump we asked for.
+    Dump,
+    /// A notification of our own write (or an unsolicited message on the request socket).
+    Own,
+    /// A notification of someone else's change.
+    Other,
 }

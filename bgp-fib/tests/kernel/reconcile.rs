@@ -111,8 +111,14 @@ fn repair_after_third_party_changes() {
     let lab = Lab::new();
     let eth0 = lab.ifindex("eth0");
     let mut sock = lab.socket(true);
+    sock.ignore_own_route_notifications(BIRD).unwrap();
     let mut rd = lab.socket(false);
-    let mut fib = Fib::new(cfg(), false);
+    // No scan during the test: the monitor's notifications alone must repair.
+    let c = FibConfig {
+        scan_interval: Duration::from_secs(3600),
+        ..cfg()
+    };
+    let mut fib = Fib::new(c, false);
     for p in ["10.80.0.0/24", "10.81.0.0/24", "10.82.0.0/24"] {
         fib.apply(FibChange::Upsert(route(
             p,
@@ -121,6 +127,7 @@ fn repair_after_third_party_changes() {
     }
     settle(&mut sock, &mut fib);
     assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 3);
+    let scans = fib.stats().scans;
     // Behind our back: one deleted, one changed, one stale of ours added.
     lab.ip_batch(
         "route del 10.80.0.0/24 proto bird\n\
@@ -137,10 +144,10 @@ fn repair_after_third_party_changes() {
             && k.values()
                 .all(|r| hops(r) == vec![(ip("192.168.1.2"), eth0, false, 1)])
     });
-    eprintln!(
-        "repaired after {took:?} (scan interval {:?})",
-        cfg().scan_interval
-    );
+    eprintln!("repaired after {took:?} without a scan");
+    assert_eq!(fib.stats().scans, scans, "a scan ran");
+    assert!(fib.stats().third_party_route_changes >= 3);
+    assert_eq!(fib.stats().own_route_notifications, 0);
     let k = ours(&mut rd, TABLE_MAIN);
     for r in k.values() {
         assert_eq!(hops(r), vec![(ip("192.168.1.2"), eth0, false, 1)]);
