@@ -316,6 +316,12 @@ pub struct RouteQuery {
     pub primary_only: bool,
     /// Skip this many matching routes (paging).
     pub offset: usize,
+    /// The same position as `offset`, as a cursor: (network, n) = the last network shown and
+    /// how many of its matching routes were; the walk goes on with that network's other routes
+    /// (if it is still there) and then the networks after it (in prefix order, IPv4 before
+    /// IPv6). A core that walks its table in prefix order starts there instead of counting
+    /// `offset` routes from the first; one that does not ignores it.
+    pub resume: Option<(IpNet, usize)>,
     /// At most this many (paging; 0 = no limit).
     pub limit: usize,
 }
@@ -382,6 +388,13 @@ pub trait Control: Send + Sync + 'static {
     fn route_count_of(&self, family: Option<IpFamily>) -> (u64, u64) {
         let _ = family;
         self.route_count()
+    }
+    /// `show route count protocol NAME` without other filters: the routes `NAME` has in the
+    /// table (of `family`, or both), read from counters the table keeps; `None` when the core
+    /// keeps none for `NAME` (then the routes are walked and counted).
+    fn protocol_route_count(&self, name: &str, family: Option<IpFamily>) -> Option<u64> {
+        let _ = (name, family);
+        None
     }
     /// `show fib`: what the kernel holds of ours, and counters.
     fn fib(&self) -> (Vec<FibEntry>, FibCounts);

@@ -1,6 +1,7 @@
 //! Read-only queries: the paths of a prefix, a source's routes, prefix lists, counters and a
 //! peer's Adj-RIB-Out.
 
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -85,6 +86,52 @@ impl Rib {
         with_table!(ref self, family, |t, _sh| keys(t)).unwrap_or_default()
     }
 
+    /// A cursor over `family`'s prefixes: up to `n` prefixes with at least one path, ascending,
+    /// all greater than `after` (from the first when `None`). Paging with the last prefix of
+    /// one page as the `after` of the next returns each prefix once, and every prefix present
+    /// for the whole walk, whatever is added or removed between pages; a caller can release
+    /// the RIB between pages (`show route` of a large table). One pass over the table with an
+    /// `n`-element heap, no sorted copy of the key set.
+    ///
+    /// Prefixes order as [`IpNet`] does (IPv4 before IPv6): an `after` of IPv6 when `family`
+    /// is IPv4 gives nothing, an `after` of IPv4 when `family` is IPv6 starts at the first.
+    pub fn prefixes_after(&self, family: Family, after: Option<&IpNet>, n: usize) -> Vec<IpNet> {
+        fn page<K: Key>(t: &Table<K>, after: Option<&IpNet>, n: usize) -> Vec<IpNet> {
+            let after = match after {
+                None => None,
+                Some(a) => match K::from_net(a) {
+                    Some(k) => Some(k),
+                    // The other family: IPv4 is before IPv6 (start here), IPv6 after IPv4
+                    // (done).
+                    None if K::FAMILY == Family::IPV6_UNICAST => None,
+                    None => return Vec::new(),
+                },
+            };
+            if n == 0 {
+                return Vec::new();
+            }
+            // A max-heap of the `n` smallest keys seen so far.
+            let mut heap: BinaryHeap<K> = BinaryHeap::with_capacity(n.saturating_add(1));
+            for k in t.keys() {
+                if after.is_some_and(|a| k <= a) {
+                    continue;
+                }
+                if heap.len() < n {
+                    heap.push(k);
+                } else if let Some(mut top) = heap.peek_mut() {
+                    if k < *top {
+                        *top = k;
+                    }
+                }
+            }
+            heap.into_sorted_vec()
+                .into_iter()
+                .map(Key::to_net)
+                .collect()
+        }
+        with_table!(ref self, family, |t, _sh| page(t, after, n)).unwrap_or_default()
+    }
+
     /// Number of prefixes of `family` with at least one path.
     pub fn len(&self, family: Family) -> usize {
         with_table!(ref self, family, |t, _sh| t.len()).unwrap_or(0)
@@ -120,6 +167,19 @@ impl Rib {
             best: get(&self.v4.counts.src_best) + get(&self.v6.counts.src_best),
             exported: e4 + e6,
         }
+    }
+
+    /// A source's counters in one family (see [`Rib::source_counts`]): `show route count
+    /// protocol X` on a control socket whose view is that family, in O(1).
+    pub fn source_family_counts(&self, src: SourceId, family: Family) -> SourceCounts {
+        let i = usize::from(src.0);
+        let get = |v: &Vec<usize>| v.get(i).copied().unwrap_or(0) as u64;
+        with_table!(ref self, family, |t, _sh| SourceCounts {
+            routes: get(&t.counts.src_paths),
+            best: get(&t.counts.src_best),
+            exported: t.out.get(i).map_or(0, |o| o.adj_out.len() as u64),
+        })
+        .unwrap_or_default()
     }
 
     /// Whether the RIB has no path at all.

@@ -708,14 +708,17 @@ impl<K: Key> Table<K> {
         }
     }
 
-    /// Every prefix key, sorted ascending.
-    pub fn sorted_keys(&self) -> Vec<K> {
-        let mut v: Vec<K> = self
-            .map
+    /// Every prefix key with at least one path, in the map's (hash) order.
+    pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.map
             .iter()
             .filter(|(_, s)| s.src != EMPTY)
             .map(|(k, _)| *k)
-            .collect();
+    }
+
+    /// Every prefix key, sorted ascending.
+    pub fn sorted_keys(&self) -> Vec<K> {
+        let mut v: Vec<K> = self.keys().collect();
         v.sort_unstable();
         v
     }

@@ -537,6 +537,21 @@ impl Conn {
             self.count_reply(json, routes, routes, nets);
             return Ok(());
         }
+        if let (true, None, Some(name), false) =
+            (args.count, args.prefix, args.protocol.clone(), args.primary)
+        {
+            // A monitoring loop's `show route count protocol X`: counters, not a walk.
+            let counted = self
+                .call(move |c| {
+                    let shown = c.protocol_route_count(&name, view)?;
+                    Some((shown, c.route_count_of(view)))
+                })
+                .await?;
+            if let Some((shown, (routes, nets))) = counted {
+                self.count_reply(json, shown, routes, nets);
+                return Ok(());
+            }
+        }
         let page = self.opts.route_page.max(1);
         let mut q = RouteQuery {
             family: view,
@@ -544,6 +559,7 @@ impl Conn {
             protocol: args.protocol.clone(),
             primary_only: args.primary,
             offset: 0,
+            resume: None,
             limit: page,
         };
         let tf = self.tf();
@@ -576,6 +592,22 @@ impl Conn {
             if n != page {
                 break;
             }
+            // The next page resumes after the last network shown in full, skipping the routes
+            // of the page's last network already shown (that network may go on).
+            let last = routes.last().map(|r| r.prefix);
+            let tail = routes
+                .iter()
+                .rev()
+                .take_while(|r| Some(r.prefix) == last)
+                .count();
+            q.resume = match routes
+                .len()
+                .checked_sub(tail + 1)
+                .and_then(|i| routes.get(i))
+            {
+                Some(before) => Some((before.prefix, tail)),
+                None => q.resume.map(|(after, skip)| (after, skip + n)),
+            };
             q.offset += n;
         }
         if args.count {

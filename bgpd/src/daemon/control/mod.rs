@@ -1,7 +1,7 @@
 //! DOC: [`DaemonControl`], the daemon's implementation of [`crate::status::Control`]: snapshots
-//! taken under short locks (per-peer status, the RIB for one query), commands forwarded to
-//! the peer tasks, reload and shutdown. `show fib` reads the kernel back over a fresh netlink
-//! socket. No call waits for the RIB task.
+//! taken under short locks (per-peer status, the RIB for a page of a query), commands forwarded
+//! to the peer tasks, reload and shutdown. `show route`'s walk is in `routes.rs`. `show fib`
+//! reads the kernel back over a fresh netlink socket. No call waits for the RIB task.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -10,13 +10,12 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 
-use bgp_core::rib::{Rib, RouteInfo, RouteType, SourceId, SourceKind};
-use bgp_core::wire::{Family, Origin, SegmentKind};
-use ipnet::IpNet;
+use bgp_core::rib::{Rib, SourceId};
+use bgp_core::wire::Family;
 
-use super::fib::KernelView;
+mod routes;
+
 use super::peer::PeerCmd;
-use super::rib::source_name;
 use super::{lock, reload, Shared};
 use crate::status::*;
 
@@ -51,257 +50,7 @@ fn caps(n: &bgp_core::wire::Negotiated) -> Vec<String> {
     v
 }
 
-fn as_path_text(p: &bgp_core::wire::AsPath) -> String {
-    p.segments()
-        .map(|s| {
-            let asns: Vec<String> = s.asns.iter().map(u32::to_string).collect();
-            match s.kind {
-                SegmentKind::Sequence | SegmentKind::ConfedSequence => asns.join(" "),
-                _ => format!("{{{}}}", asns.join(",")),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// How a next hop is reached, as BIRD's recursive resolution (`rt_update_hostentry`) finds
-/// it: the gateway packets go to, the interface, and the IGP metric shown after the preference.
-#[derive(Debug, Clone)]
-struct Resolved {
-    gw: IpAddr,
-    iface: String,
-    metric: u32,
-}
-
-/// Resolves next hops against the kernel view and the RIB's local routes, caching per next
-/// hop for one query (a page of `show route` has few distinct next hops).
-struct Resolver<'a> {
-    rib: &'a Rib,
-    view: &'a KernelView,
-    cache: HashMap<IpAddr, Option<Resolved>>,
-    /// The peers in `gateway direct` mode, with their addresses.
-    direct: Vec<(SourceId, IpAddr)>,
-}
-
-impl<'a> Resolver<'a> {
-    fn new(rib: &'a Rib, view: &'a KernelView, direct: Vec<(SourceId, IpAddr)>) -> Self {
-        Resolver {
-            rib,
-            view,
-            cache: HashMap::new(),
-            direct,
-        }
-    }
-
-    /// BIRD 1.6's `gateway direct` (`bgp_set_next_hop`): a next hop on a connected network
-    /// is the gateway, any other is replaced by the neighbor's address; `None` for a source in
-    /// recursive mode.
-    fn direct(&self, src: SourceId, nh: IpAddr) -> Option<Option<Resolved>> {
-        let (_, peer) = self.direct.iter().find(|(s, _)| *s == src)?;
-        let on_link = |a: IpAddr| {
-            self.view
-                .onlink_iface(a)
-                .and_then(|i| self.view.links.get(&i))
-                .map(|name| Resolved {
-                    gw: a,
-                    iface: name.clone(),
-                    metric: 0,
-                })
-        };
-        Some(on_link(nh).or_else(|| on_link(*peer)))
-    }
-
-    /// An on-link subnet containing `nh` gives `via NH on IFACE` (metric 0, BIRD's device
-    /// route); else the longest local route (kernel, direct, static) covering it: a device
-    /// route gives `via NH on ITS IFACE`, a route with a gateway `via ITS GW on ITS IFACE`
-    /// (metric unknown). BGP routes never resolve other BGP routes (BIRD refuses recursive
-    /// resolution through a recursive route).
-    fn resolve(&mut self, nh: IpAddr) -> Option<Resolved> {
-        if let Some(r) = self.cache.get(&nh) {
-            return r.clone();
-        }
-        let r = self.lookup(nh);
-        self.cache.insert(nh, r.clone());
-        r
-    }
-
-    fn lookup(&self, nh: IpAddr) -> Option<Resolved> {
-        if let Some(name) = self
-            .view
-            .onlink_iface(nh)
-            .and_then(|i| self.view.links.get(&i))
-        {
-            return Some(Resolved {
-                gw: nh,
-                iface: name.clone(),
-                metric: 0,
-            });
-        }
-        let max = match nh {
-            IpAddr::V4(_) => 32,
-            IpAddr::V6(_) => 128,
-        };
-        for len in (0..=max).rev() {
-            let Ok(net) = IpNet::new(nh, len).map(|n| n.trunc()) else {
-                continue;
-            };
-            let Some(best) = self.rib.best(&net) else {
-                continue;
-            };
-            if best.source_kind == SourceKind::Bgp {
-                return None;
-            }
-            let a = &best.attrs;
-            if a.meta.route_type != RouteType::Unicast {
-                return None;
-            }
-            let iface = a.meta.ifname.as_deref().map(str::to_string).or_else(|| {
-                a.next_hop_addr()
-                    .and_then(|g| self.view.onlink_iface(g))
-                    .and_then(|i| self.view.links.get(&i).cloned())
-            })?;
-            return Some(match a.next_hop_addr() {
-                Some(gw) => Resolved {
-                    gw,
-                    iface,
-                    metric: IGP_METRIC_UNKNOWN,
-                },
-                None => Resolved {
-                    gw: nh,
-                    iface,
-                    metric: 0,
-                },
-            });
-        }
-        None
-    }
-}
-
 impl DaemonControl {
-    fn entry(
-        &self,
-        rib: &bgp_core::rib::Rib,
-        res: &mut Resolver<'_>,
-        prefix: IpNet,
-        r: &RouteInfo,
-        primary: bool,
-    ) -> RouteEntry {
-        let a = &r.attrs;
-        let is_bgp = r.source_kind == SourceKind::Bgp;
-        let mut igp_metric = None;
-        let mut gateway = None;
-        let dest = match a.meta.route_type {
-            RouteType::Blackhole => RouteDest::Blackhole,
-            RouteType::Unreachable => RouteDest::Unreachable,
-            RouteType::Prohibit => RouteDest::Prohibit,
-            // A learned multipath kernel route: BIRD's `multipath` with a line per next hop.
-            RouteType::Unicast if !is_bgp && a.meta.multipath.is_some() => RouteDest::Via {
-                nexthops: a
-                    .meta
-                    .multipath
-                    .iter()
-                    .flat_map(|m| m.iter())
-                    .map(|(g, i)| (*g, i.as_deref().map(str::to_string)))
-                    .collect(),
-            },
-            RouteType::Unicast => match (a.next_hop_addr(), a.meta.ifname.as_deref()) {
-                // A local route that knows its interface (kernel-learned, static `dev`).
-                (Some(nh), Some(ifname)) if !is_bgp => {
-                    gateway = Some(nh);
-                    RouteDest::Via {
-                        nexthops: vec![(nh, Some(ifname.to_string()))],
-                    }
-                }
-                (Some(nh), _) => {
-                    match res.direct(r.source, nh).unwrap_or_else(|| res.resolve(nh)) {
-                        Some(x) => {
-                            if is_bgp {
-                                igp_metric = Some(x.metric);
-                            }
-                            // Static routes name their gateway; BGP routes show the resolved one.
-                            let gw = if is_bgp { x.gw } else { nh };
-                            gateway = Some(gw);
-                            RouteDest::Via {
-                                nexthops: vec![(gw, Some(x.iface))],
-                            }
-                        }
-                        // Without the kernel (no FIB) the daemon knows no interfaces: the
-                        // next hop as it is.
-                        None if !self.shared.fib_enabled => {
-                            gateway = Some(nh);
-                            RouteDest::Via {
-                                nexthops: vec![(nh, None)],
-                            }
-                        }
-                        // BIRD: a next hop no route resolves makes the route unreachable.
-                        None => {
-                            if is_bgp {
-                                igp_metric = Some(IGP_METRIC_UNRESOLVED);
-                            }
-                            RouteDest::Unreachable
-                        }
-                    }
-                }
-                (None, ifname) => RouteDest::Dev {
-                    iface: ifname.unwrap_or("?").to_string(),
-                },
-            },
-        };
-        let protocol = source_name(rib, r.source);
-        let bgp = is_bgp.then(|| {
-            let pa = &a.attrs;
-            BgpRouteAttrs {
-                origin: match pa.origin.unwrap_or_default() {
-                    Origin::Igp => "IGP",
-                    Origin::Egp => "EGP",
-                    Origin::Incomplete => "Incomplete",
-                }
-                .into(),
-                as_path: pa.as_path.as_ref().map(as_path_text).unwrap_or_default(),
-                next_hop: a.next_hop_addr(),
-                med: pa.med,
-                local_pref: pa.local_pref,
-                communities: pa
-                    .communities
-                    .iter()
-                    .map(|c| (c.asn(), c.value()))
-                    .collect(),
-                large_communities: pa
-                    .large_communities
-                    .iter()
-                    .map(|c| (c.global, c.local1, c.local2))
-                    .collect(),
-                originator_id: pa.originator_id,
-                cluster_list: pa.cluster_list.clone(),
-            }
-        });
-        // BIRD: ` from NEIGHBOR` when the neighbour is not the gateway shown.
-        let from = rib
-            .peer_config(r.source)
-            .map(|p| p.address)
-            .filter(|addr| Some(*addr) != gateway);
-        RouteEntry {
-            prefix,
-            dest,
-            protocol,
-            since: self.shared.started,
-            from,
-            primary,
-            preference: a
-                .meta
-                .preference
-                .unwrap_or(r.source_kind.default_preference()),
-            igp_metric,
-            bgp,
-            stale: r.stale,
-            sync_error: false,
-            krt: a
-                .meta
-                .krt_source
-                .map(|s| (s, a.meta.krt_metric.unwrap_or(0))),
-        }
-    }
-
     /// The table's counters (`show protocols`, `show route count`, metrics): the RIB keeps
     /// them as it changes, so reading them costs a lock and one look per source.
     ///
@@ -524,54 +273,26 @@ impl Control for DaemonControl {
     }
 
     fn routes(&self, q: &RouteQuery) -> Vec<RouteEntry> {
-        let view = Arc::clone(&lock(&self.shared.kernel_view));
-        let direct = super::rib::direct_gateway_peers(&self.shared);
-        let rib = lock(&self.shared.rib);
-        let mut res = Resolver::new(&rib, &view, direct);
-        let prefixes: Vec<IpNet> = match q.prefix {
-            Some(p) if q.family.is_some_and(|f| f != IpFamily::of_net(&p)) => Vec::new(),
-            Some(p) => vec![p.trunc()],
-            None => {
-                let mut v = Vec::new();
-                if q.family != Some(IpFamily::Ipv6) {
-                    v.extend(rib.prefixes(Family::IPV4_UNICAST));
-                }
-                if q.family != Some(IpFamily::Ipv4) {
-                    v.extend(rib.prefixes(Family::IPV6_UNICAST));
-                }
-                v
-            }
+        self.walk_routes(q)
+    }
+
+    fn protocol_route_count(&self, name: &str, family: Option<IpFamily>) -> Option<u64> {
+        let src = match name {
+            "static1" => SourceId::STATIC,
+            "kernel1" => SourceId::KERNEL,
+            "direct1" => SourceId::DIRECT,
+            _ => self.shared.peer_by_name(name)?.id,
         };
-        // Networks whose install the kernel refused (BIRD 1.6 prints their primary route `!`).
-        let refused: std::collections::HashSet<IpNet> = lock(&self.shared.fib_failures)
-            .iter()
-            .filter(|f| f.kind.is_some())
-            .map(|f| f.key.prefix)
-            .collect();
-        let mut out = Vec::new();
-        let mut skipped = 0;
-        for p in prefixes {
-            for (i, r) in rib.routes(&p).iter().enumerate() {
-                let primary = i == 0 && r.selected;
-                if q.primary_only && !primary {
-                    continue;
-                }
-                let mut e = self.entry(&rib, &mut res, p, r, primary);
-                e.sync_error = primary && refused.contains(&p);
-                if q.protocol.as_ref().is_some_and(|n| *n != e.protocol) {
-                    continue;
-                }
-                if skipped < q.offset {
-                    skipped += 1;
-                    continue;
-                }
-                out.push(e);
-                if q.limit > 0 && out.len() >= q.limit {
-                    return out;
-                }
-            }
+        let rib = lock(&self.shared.rib);
+        // Only when the name is the one the walk would print for the source.
+        if super::rib::source_name(&rib, src) != name {
+            return None;
         }
-        out
+        Some(match family {
+            None => rib.source_counts(src).routes,
+            Some(IpFamily::Ipv4) => rib.source_family_counts(src, Family::IPV4_UNICAST).routes,
+            Some(IpFamily::Ipv6) => rib.source_family_counts(src, Family::IPV6_UNICAST).routes,
+        })
     }
 
     fn route_count(&self) -> (u64, u64) {
