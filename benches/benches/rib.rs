@@ -2,8 +2,9 @@
 //! attribute sets), the same with 10 peers announcing overlapping tables, and export as route
 //! reflector to 100 iBGP clients. Throughput is reported by criterion in elements (routes)/s.
 //! Before criterion runs, a heap report measured with a counting global allocator is printed:
-//! bytes of heap per route for the 1-peer table (steady state after the FIB queue is drained,
-//! and at the peak), for the 10-peer table and for the reflector's Adj-RIBs-Out.
+//! bytes of heap per route for the 1-peer table and per path for 10 peers x 100k (steady state
+//! after the FIB queue is drained, with the queue, and at the peak while building), for the
+//! 10-peer 1M table and for the reflector's Adj-RIBs-Out.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -281,6 +282,30 @@ fn heap_report() {
     println!("one-shot FIB drain after it: {}", rate(n, fib));
     drop(rib);
     drop(shuffled);
+    // 10 peers x 100k: the same 100k prefixes from each (1M paths).
+    let tables: Vec<Vec<Batch>> = (0..10).map(|p| table(PREFIXES / 10, p)).collect();
+    let base = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let (mut rib, ids) = rib_with_peers(10);
+    for (p, tb) in tables.iter().enumerate() {
+        insert(&mut rib, ids[p], tb, peer_addr(p));
+    }
+    let with_queue = CURRENT.load(Ordering::Relaxed) - base;
+    drain_fib(&mut rib);
+    let steady = CURRENT.load(Ordering::Relaxed) - base;
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    println!(
+        "heap 10 peers x {} (overlapping), {} attr sets: steady {:.1} B/path ({:.1} MB, {:.1} B/prefix), with FIB queue {:.1} B/path, peak {:.1} B/path",
+        PREFIXES / 10,
+        rib.attr_sets(),
+        steady as f64 / PREFIXES as f64,
+        mb(steady),
+        steady as f64 / (PREFIXES / 10) as f64,
+        with_queue as f64 / PREFIXES as f64,
+        peak as f64 / PREFIXES as f64,
+    );
+    drop(rib);
+    drop(tables);
     // 10 peers.
     let tables: Vec<Vec<Batch>> = (0..10).map(|p| table(PREFIXES, p)).collect();
     let base = CURRENT.load(Ordering::Relaxed);

@@ -26,7 +26,7 @@
 //! * `fib`: the FIB output and next-hop state changes;
 //! * `query`: read-only queries and counters;
 //! * `table`: the per-family tables, memory layout and change detection (`out_state`: a peer's
-//!   outbound state in a table);
+//!   outbound state in a table; `shards`: the sharded prefix map they are stored in);
 //! * [`decision`]: the decision process;
 //! * [`attrs`]: attribute sets and their interner;
 //! * `export`: export rules and UPDATE packing;
@@ -86,6 +86,7 @@ mod out_state;
 mod peers;
 pub mod prefix;
 mod query;
+mod shards;
 mod shared;
 mod table;
 mod types;

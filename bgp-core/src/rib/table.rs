@@ -4,9 +4,11 @@
 //! dirty sets and Adj-RIB-Out.
 //!
 //! Layout, chosen for memory (a million prefixes from one peer):
-//! * `map: prefix → Slot` (20 octets with the 8-octet IPv4 key). A prefix with one path keeps it
-//!   inline in its slot; with several, the slot points into the `multi` arena. Paths are kept
-//!   selected-first: best, its multipath partners, then the others by (source, path id).
+//! * `map: prefix → Slot` (16 octets with the 8-octet IPv4 key), split into 64 shards that grow
+//!   one at a time ([`ShardMap`]), so building the table never holds two copies of it. A prefix
+//!   with one path of path id 0 keeps it inline in its slot; with several (or an ADD-PATH path
+//!   id), the slot points into the `multi` arena. Paths are kept selected-first: best, its
+//!   multipath partners, then the others by (source, path id).
 //! * The FIB queue holds each changed prefix once (a flag in the slot deduplicates); a prefix
 //!   whose last path went stays as an empty tombstone until the FIB has seen the withdrawal.
 //! * Each source has an append-only log of the prefixes it has paths for, compacted when stale
@@ -18,7 +20,8 @@ use std::sync::Arc;
 use super::attrs::{AttrId, Interner};
 use super::decision::{head_key, select_into, Cand, DecisionOptions};
 pub(crate) use super::out_state::OutState;
-use super::prefix::{FastMap, Key, KeyMap};
+use super::prefix::{FastMap, Key};
+use super::shards::ShardMap;
 use super::Source;
 
 /// Path flag: kept across a graceful restart, not yet refreshed.
@@ -61,20 +64,21 @@ impl Path {
     }
 }
 
-/// The value stored per prefix: one inline path, or a pointer into the `multi` arena (`src ==
-/// MULTI`, `attr` = arena index), or nothing (`src == EMPTY`).
+/// The value stored per prefix (8 octets): one inline path with path id 0, or a pointer into
+/// the `multi` arena (`src == MULTI`, `attr` = arena index), or nothing (`src == EMPTY`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {
     attr: u32,
-    pid: u32,
     src: u16,
     pflags: u8,
     eflags: u8,
 }
 
+// The layout the memory figures rest on (benches/README.md, RIB): 8 + 8 octets per bucket.
+const _: () = assert!(std::mem::size_of::<Slot>() == 8);
+
 const EMPTY_SLOT: Slot = Slot {
     attr: 0,
-    pid: 0,
     src: EMPTY,
     pflags: 0,
     eflags: 0,
@@ -189,7 +193,7 @@ fn bump(v: &mut Vec<usize>, src: u16, up: bool) {
 
 /// One family's table.
 pub(crate) struct Table<K> {
-    pub map: KeyMap<K, Slot>,
+    pub map: ShardMap<K, Slot>,
     multi: Vec<Vec<Path>>,
     multi_free: Vec<u32>,
     pub fib_queue: Vec<K>,
@@ -213,7 +217,7 @@ pub(crate) struct Table<K> {
 impl<K: Key> Default for Table<K> {
     fn default() -> Self {
         Table {
-            map: KeyMap::default(),
+            map: ShardMap::default(),
             multi: Vec::new(),
             multi_free: Vec::new(),
             fib_queue: Vec::new(),
@@ -243,7 +247,7 @@ fn load(slot: &Slot, multi: &[Vec<Path>], into: &mut Vec<Path>) {
         }
         src => into.push(Path {
             attr: slot.attr,
-            pid: slot.pid,
+            pid: 0,
             src,
             flags: slot.pflags,
         }),
@@ -292,7 +296,7 @@ impl<K: Key> Table<K> {
                     .unwrap_or(&[])),
                 src => f(&[Path {
                     attr: s.attr,
-                    pid: s.pid,
+                    pid: 0,
                     src,
                     flags: s.pflags,
                 }]),
@@ -339,7 +343,9 @@ impl<K: Key> Table<K> {
             ..
         } = self;
         let len_before = map.len();
-        let slot = map.entry(key).or_insert(EMPTY_SLOT);
+        let Some(slot) = map.get_or_insert(key, EMPTY_SLOT) else {
+            return 0;
+        };
         load(slot, multi, scratch);
         before.clear();
         before.extend(scratch.iter().map(|p| p.src));
@@ -455,7 +461,7 @@ impl<K: Key> Table<K> {
         // Store back.
         let had_multi = (slot.src == MULTI).then_some(slot.attr);
         match scratch.len() {
-            0 | 1 => {
+            0 | 1 if scratch.first().is_none_or(|p| p.pid == 0) => {
                 if let Some(i) = had_multi {
                     if let Some(m) = multi.get_mut(i as usize) {
                         *m = Vec::new();
@@ -466,13 +472,11 @@ impl<K: Key> Table<K> {
                     None => {
                         slot.src = EMPTY;
                         slot.attr = 0;
-                        slot.pid = 0;
                         slot.pflags = 0;
                     }
                     Some(p) => {
                         slot.src = p.src;
                         slot.attr = p.attr;
-                        slot.pid = p.pid;
                         slot.pflags = p.flags;
                     }
                 }
@@ -489,12 +493,16 @@ impl<K: Key> Table<K> {
                     },
                 };
                 if let Some(m) = multi.get_mut(idx as usize) {
+                    // Exactly as long as needed: doubling left 10 paths in room for 16.
                     m.clear();
+                    if m.capacity() > scratch.len() + 1 {
+                        m.shrink_to(scratch.len());
+                    }
+                    m.reserve_exact(scratch.len());
                     m.extend_from_slice(scratch);
                 }
                 slot.src = MULTI;
                 slot.attr = idx;
-                slot.pid = 0;
                 slot.pflags = 0;
             }
         }
@@ -583,7 +591,7 @@ impl<K: Key> Table<K> {
                     flags,
                     &[Path {
                         attr: slot.attr,
-                        pid: slot.pid,
+                        pid: 0,
                         src,
                         flags: slot.pflags,
                     }],
@@ -629,7 +637,7 @@ impl<K: Key> Table<K> {
     /// Gives memory back after mass removals (peer down, withdrawing a table).
     pub fn maybe_shrink(&mut self) {
         if self.map.capacity() > 4096 && self.map.len() * 4 < self.map.capacity() {
-            self.map.shrink_to_fit();
+            self.map.shrink();
         }
         if self.fib_queue.is_empty() && self.fib_queue.capacity() > 4096 {
             self.fib_queue = Vec::new();
