@@ -110,6 +110,19 @@ impl<K: Key, V> ShardMap<K, V> {
         }
     }
 
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The entries of shard `i`, mutably (none for a shard that does not exist).
+    pub fn shard_iter_mut(&mut self, i: usize) -> impl Iterator<Item = (&K, &mut V)> + '_ {
+        self.shards
+            .get_mut(i)
+            .into_iter()
+            .flat_map(|s| s.iter_mut())
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
         self.shards.iter().flat_map(|s| s.iter())

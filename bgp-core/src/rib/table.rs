@@ -29,8 +29,14 @@ pub(crate) const STALE: u8 = 1;
 /// Path flag: in the selected (best + multipath) set.
 pub(crate) const SELECTED: u8 = 2;
 
-/// Slot flag: queued for the FIB.
+/// Slot flag: changed since the FIB last took the prefix.
 const FIB_DIRTY: u8 = 0x80;
+/// Slot flag: the prefix is in `fib_queue` (a dirty prefix without it waits for a rescan).
+const FIB_QUEUED: u8 = 0x40;
+/// Most prefixes the FIB queue holds: past it, changed prefixes are only flagged in their
+/// slots and found again by scanning the map shard by shard when the queue runs dry, so a
+/// FIB that lags a full-table load costs no memory that grows with the table.
+pub(crate) const FIB_QUEUE_CAP: usize = 32_768;
 /// Slot flags accumulated for the FIB (the low five bits are [`super::ChangeFlags`]).
 const CHANGE_MASK: u8 = 0x1f;
 
@@ -197,6 +203,9 @@ pub(crate) struct Table<K> {
     multi: Vec<Vec<Path>>,
     multi_free: Vec<u32>,
     pub fib_queue: Vec<K>,
+    /// Some dirty prefixes are not in `fib_queue` (it was full): the next shard to scan, and
+    /// whether more overflowed since the current pass over the shards began.
+    fib_rescan: Option<(usize, bool)>,
     /// Bumped whenever a prefix enters or leaves the map.
     keyset_version: u64,
     /// The last feed snapshot and the key-set version it was taken at.
@@ -221,6 +230,7 @@ impl<K: Key> Default for Table<K> {
             multi: Vec::new(),
             multi_free: Vec::new(),
             fib_queue: Vec::new(),
+            fib_rescan: None,
             keyset_version: 0,
             snapshot: None,
             src: Vec::new(),
@@ -331,6 +341,7 @@ impl<K: Key> Table<K> {
             multi,
             multi_free,
             fib_queue,
+            fib_rescan,
             out,
             scratch,
             old,
@@ -536,7 +547,12 @@ impl<K: Key> Table<K> {
             slot.eflags |= fib;
             if slot.eflags & FIB_DIRTY == 0 {
                 slot.eflags |= FIB_DIRTY;
-                fib_queue.push(key);
+                if fib_queue.len() < FIB_QUEUE_CAP {
+                    slot.eflags |= FIB_QUEUED;
+                    fib_queue.push(key);
+                } else {
+                    *fib_rescan = Some(fib_rescan.map_or((0, false), |(i, _)| (i, true)));
+                }
             }
         }
         if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
@@ -567,10 +583,17 @@ impl<K: Key> Table<K> {
     /// them; drops the prefix's tombstone if it has no path left.
     pub fn pop_fib<R>(&mut self, f: impl FnOnce(K, u8, &[Path]) -> R) -> Option<R> {
         loop {
-            let key = self.fib_queue.pop()?;
+            let key = match self.fib_queue.pop() {
+                Some(k) => k,
+                None => {
+                    self.refill_fib_queue();
+                    self.fib_queue.pop()?
+                }
+            };
             let Some(slot) = self.map.get_mut(&key) else {
                 continue;
             };
+            slot.eflags &= !FIB_QUEUED;
             if slot.eflags & FIB_DIRTY == 0 {
                 continue;
             }
@@ -601,10 +624,41 @@ impl<K: Key> Table<K> {
                 self.map.remove(&key);
                 self.keyset_version += 1;
             }
-            if self.fib_queue.is_empty() {
+            if self.fib_queue.is_empty() && self.fib_rescan.is_none() {
                 self.maybe_shrink();
             }
             return Some(r);
+        }
+    }
+
+    /// Refills the empty FIB queue with dirty prefixes it had no room for, scanning shards
+    /// from where the last refill stopped, until the queue is full or a whole pass over the
+    /// shards saw no overflow.
+    fn refill_fib_queue(&mut self) {
+        while let Some((start, _)) = self.fib_rescan {
+            for i in start..self.map.shard_count() {
+                let q = &mut self.fib_queue;
+                for (k, slot) in self.map.shard_iter_mut(i) {
+                    if slot.eflags & (FIB_DIRTY | FIB_QUEUED) == FIB_DIRTY {
+                        if q.len() >= FIB_QUEUE_CAP {
+                            // Full: this shard is scanned again next time.
+                            self.fib_rescan = self.fib_rescan.map(|(_, m)| (i, m));
+                            return;
+                        }
+                        slot.eflags |= FIB_QUEUED;
+                        q.push(*k);
+                    }
+                }
+            }
+            // A pass is complete. Prefixes that overflowed meanwhile may sit in shards it had
+            // passed: one more pass finds them.
+            self.fib_rescan = match self.fib_rescan {
+                Some((_, true)) => Some((0, false)),
+                _ => None,
+            };
+            if !self.fib_queue.is_empty() {
+                return;
+            }
         }
     }
 
