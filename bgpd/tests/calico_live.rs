@@ -29,6 +29,7 @@ use calico_node as cn;
 use cn::seen::{
     assert_same, bird_names, block, calico_lab, observe, spawn_bird, Seen, AS, CONVERGE, POLL,
 };
+use cn::Fam;
 
 const HOSTS: [u8; 3] = [11, 12, 13];
 const BIRD16_BIRDC: &str = "/opt/bird16/usr/sbin/birdc";
@@ -102,7 +103,7 @@ fn mesh(test: &str, subject: &str) -> Seen {
         }
         let bin = bird_names(lab.artefacts());
         // calico-node's runit script: exec bird -R -s /var/run/calico/bird.ctl -d -c FILE
-        bgpd_proc = Some(spawn_bird(&bin, n1, &sock, &cfg_path));
+        bgpd_proc = Some(spawn_bird(&bin, Fam::V4, n1, &sock, &cfg_path));
     } else {
         cfg_path = n1.path("bird.conf");
         let c = CalicoBird16Config::new(n1, AS, &block(HOSTS[0]), "10.244.0.0/16", &ips, tunnel);
@@ -115,7 +116,7 @@ fn mesh(test: &str, subject: &str) -> Seen {
         if let Some(p) = bgpd_proc.as_mut() {
             p.ensure_running()?;
         }
-        let r = cn::ready(&sock);
+        let r = cn::ready(&sock, Fam::V4);
         let routes = cn::query1(&sock, "show route")
             .and_then(|l| cn::routes(&l))
             .unwrap_or_default();
@@ -148,7 +149,7 @@ fn mesh(test: &str, subject: &str) -> Seen {
         "show protocols all nosuch".into(),
         "show nonsense".into(),
     ];
-    let seen = observe(&sock, &peer_names, &cmds);
+    let seen = observe(&sock, Fam::V4, &peer_names, &cmds);
 
     if subject == "bgpd" {
         let bin = lab.artefacts().join("bin");

@@ -18,19 +18,15 @@
 
 mod calico_node;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use bgpd_lab::bird16::mesh_name;
-use bgpd_lab::{
-    wait_observing, Bird, BirdVersion, CalicoBird16Config, NodeNet, Observed, Process,
-    TunnelSupport,
-};
+use bgpd_lab::{CalicoBird16Config, NodeNet, TunnelSupport};
 use calico_node as cn;
-use cn::seen::{
-    assert_same, bird_names, block, calico_lab, observe, spawn_bird, Seen, AS, CONVERGE, POLL, POOL,
-};
+use cn::seen::{block, AS, POOL};
+use cn::topo::{self, compare, View};
+use cn::Fam;
 
 /// Calico's protocol name for a BGPPeer (`Node_172_31_0_12`, `Global_...`).
 fn peer_name(kind: &str, ip: Ipv4Addr) -> String {
@@ -98,34 +94,6 @@ fn tor_cfg(n: &NodeNet, asn: u32, nets: &[&str], peer: Ipv4Addr, peer_as: u32) -
     s
 }
 
-/// What one run saw: Calico's view, plus the `show protocols all NAME` lines that describe
-/// the session (`Neighbor AS`, `Neighbor ID`, `Session`, `Source address`) per peer.
-type View = (Seen, BTreeMap<String, Vec<String>>);
-
-fn session_lines(sock: &std::path::Path, names: &[String]) -> BTreeMap<String, Vec<String>> {
-    let keys = [
-        "Neighbor AS:",
-        "Neighbor ID:",
-        "Session:",
-        "Source address:",
-    ];
-    names
-        .iter()
-        .map(|n| {
-            let r = cn::query1(sock, &format!("show protocols all {n}")).unwrap();
-            let l: Vec<String> = r
-                .iter()
-                .filter(|l| keys.iter().any(|k| l.trim_start().starts_with(k)))
-                .map(|l| l.trim().to_string())
-                .collect();
-            (n.clone(), l)
-        })
-        .collect()
-}
-
-/// Starts the lab: node `i` on the LAN as `hosts[i]` (Calico nodes get `tunl0`), its config
-/// from `cfg(node, host)`; node 0 is the subject, run by `bgpd` (else BIRD 1.6). Returns what
-/// Calico sees on node 0 once every peer is Established and `want` are primary routes.
 fn run(
     test: &str,
     bgpd: bool,
@@ -135,56 +103,7 @@ fn run(
     want: &[String],
     cmds: &[String],
 ) -> View {
-    let (lab, nodes, tunnel) = calico_lab(test, hosts);
-    let mut birds: Vec<Bird> = Vec::new();
-    for (n, (h, _)) in nodes.iter().zip(hosts).skip(1) {
-        birds.push(Bird::start(BirdVersion::V16, n, &cfg(n, *h, tunnel)).unwrap());
-    }
-    let n1 = &nodes[0];
-    let text = cfg(n1, hosts[0].0, tunnel);
-    let sock = n1.path("bird.ctl");
-    let mut proc: Option<Process> = None;
-    if bgpd {
-        // The very text BIRD 1.6 reads in the other run.
-        let path = n1.path("bird.cfg");
-        std::fs::write(&path, &text).unwrap();
-        let bin = bird_names(lab.artefacts());
-        proc = Some(spawn_bird(&bin, n1, &sock, &path));
-    } else {
-        birds.push(Bird::start(BirdVersion::V16, n1, &text).unwrap());
-    }
-    wait_observing(CONVERGE, POLL, "node 1 ready, routes learned", || {
-        if let Some(p) = proc.as_mut() {
-            p.ensure_running()?;
-        }
-        let r = cn::ready(&sock);
-        let routes = cn::query1(&sock, "show route")
-            .and_then(|l| cn::routes(&l))
-            .unwrap_or_default();
-        let learned = want
-            .iter()
-            .all(|w| routes.iter().any(|x| &x.dest == w && x.primary));
-        let peers = cn::query1(&sock, "show protocols")
-            .and_then(|l| cn::scan_peers(&l))
-            .map(|p| p.len())
-            .unwrap_or(0);
-        Ok(Observed::when(
-            r.is_ok() && learned && peers == peer_names.len(),
-            format!("{r:?} {routes:?}"),
-        ))
-    })
-    .unwrap();
-    let seen = observe(&sock, peer_names, cmds);
-    let sessions = session_lines(&sock, peer_names);
-    if let Some(p) = proc.as_mut() {
-        assert!(p.is_running());
-    }
-    (seen, sessions)
-}
-
-fn compare(bgpd: &View, bird: &View) {
-    assert_same(&bgpd.0, &bird.0);
-    assert_eq!(bgpd.1, bird.1);
+    topo::run(test, Fam::V4, bgpd, hosts, cfg, peer_names, want, cmds)
 }
 
 /// A route reflector (host 11) and two clients (12, 13); `subject` is the host read.

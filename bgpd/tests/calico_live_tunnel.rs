@@ -68,7 +68,7 @@ fn view(test: &str, bgpd: bool) -> (Vec<cn::Route>, BTreeMap<String, String>) {
         let path = n1.path("bird.cfg");
         std::fs::write(&path, cfg(0)).unwrap();
         let bin = bird_names(lab.artefacts());
-        proc = Some(spawn_bird(&bin, n1, &sock, &path));
+        proc = Some(spawn_bird(&bin, cn::Fam::V4, n1, &sock, &path));
     } else {
         _subject = Some(Bird::start(BirdVersion::V16, n1, &cfg(0)).unwrap());
     }

@@ -30,6 +30,8 @@ pub enum BirdVersion {
     V2,
     /// BIRD 1.6 (Debian `bird`, unpacked; IPv4 daemon `bird`).
     V16,
+    /// BIRD 1.6's IPv6 daemon `bird6` (client `birdc6`), from the same package.
+    V16Ip6,
 }
 
 impl BirdVersion {
@@ -37,11 +39,16 @@ impl BirdVersion {
     pub fn binaries(self) -> (PathBuf, PathBuf) {
         match self {
             BirdVersion::V2 => (BIRD2_BIN.into(), BIRDC2_BIN.into()),
-            BirdVersion::V16 => {
+            BirdVersion::V16 | BirdVersion::V16Ip6 => {
                 let root =
                     std::env::var("BGPLAB_BIRD16_ROOT").unwrap_or_else(|_| BIRD16_ROOT.into());
                 let root = Path::new(&root).join("usr/sbin");
-                (root.join("bird"), root.join("birdc"))
+                let (d, c) = if self == BirdVersion::V16 {
+                    ("bird", "birdc")
+                } else {
+                    ("bird6", "birdc6")
+                };
+                (root.join(d), root.join(c))
             }
         }
     }
@@ -357,27 +364,26 @@ impl Bird {
             starts: 0,
             reconfigs: 0,
         };
-        b.restart_process()?;
+        b.restart_process(false)?;
         Ok(b)
     }
 
-    fn restart_process(&mut self) -> Result<()> {
+    /// Starts the daemon; `recover`: with `-R` (graceful-restart recovery).
+    fn restart_process(&mut self, recover: bool) -> Result<()> {
         let (daemon, _) = self.version.binaries();
         let _ = std::fs::remove_file(&self.ctl.socket);
         self.starts += 1;
-        let argv = cmd::in_netns(
-            Some(&self.node.ns),
-            &daemon.to_string_lossy(),
-            &[
-                "-f",
-                "-c",
-                &self.config.to_string_lossy(),
-                "-s",
-                &self.ctl.socket.to_string_lossy(),
-                "-P",
-                &self.node.path("bird.pid").to_string_lossy(),
-            ],
+        let (conf, sock) = (
+            self.config.to_string_lossy(),
+            self.ctl.socket.to_string_lossy(),
         );
+        let pid = self.node.path("bird.pid");
+        let pid = pid.to_string_lossy();
+        let mut args = vec!["-f", "-c", &conf, "-s", &sock, "-P", &pid];
+        if recover {
+            args.push("-R");
+        }
+        let argv = cmd::in_netns(Some(&self.node.ns), &daemon.to_string_lossy(), &args);
         let log = self.node.path(&format!("bird-stdout.{}.log", self.starts));
         self.process = Some(Process::spawn(
             &format!("bird@{}", self.node.name),
@@ -421,7 +427,14 @@ impl Bird {
     /// Starts it again with the same config (after [`Bird::stop`]).
     pub fn start_again(&mut self) -> Result<()> {
         self.stop(libc::SIGTERM)?;
-        self.restart_process()
+        self.restart_process(false)
+    }
+
+    /// Stops it with SIGTERM and starts it again with `-R`, in graceful-restart recovery (as
+    /// calico-node's runit script always starts BIRD).
+    pub fn restart_recovering(&mut self) -> Result<()> {
+        self.stop(libc::SIGTERM)?;
+        self.restart_process(true)
     }
 
     /// Replaces the config with `config` (checked with `bird -p` first) and applies it with
@@ -474,12 +487,12 @@ impl Bird {
             .collect())
     }
 
-    /// Prefixes of the best routes in the table of `family` (BIRD 1.6: IPv4 only).
+    /// Prefixes of the best routes in the table of `family` (BIRD 1.6: its daemon's family).
     pub fn prefixes(&self, family: Family) -> Result<Vec<String>> {
         let args = match (self.version, family) {
             (BirdVersion::V2, Family::V4) => "table master4",
             (BirdVersion::V2, Family::V6) => "table master6",
-            (BirdVersion::V16, _) => "",
+            (BirdVersion::V16 | BirdVersion::V16Ip6, _) => "",
         };
         let mut v: Vec<String> = self
             .ctl

@@ -13,7 +13,7 @@
 //! which binary is at hand, so a fork build at `BGPLAB_BIRD16_ROOT` gets the real statement.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::bird::{Bird, BirdVersion};
@@ -86,11 +86,14 @@ pub fn mesh_name(peer: &str) -> String {
     format!("Mesh_{}", peer.replace(['.', ':'], "_"))
 }
 
-/// A Calico node's BIRD 1.6 (`bird`, IPv4) configuration.
+/// A Calico node's BIRD 1.6 configuration: `bird.cfg` (IPv4, [`CalicoBird16Config::new`]) or
+/// `bird6.cfg` (IPv6, [`CalicoBird16Config::new_v6`]: run by `bird6`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CalicoBird16Config {
-    /// Node IP (router ID, source address).
+    /// Node IPv4 address (router ID; source address of an IPv4 mesh).
     pub node_ip: Ipv4Addr,
+    /// The mesh's source address: `node_ip`, or the node's IPv6 address in `bird6.cfg`.
+    pub source: IpAddr,
     /// The node's subnet (`/bgp/v1/host/<n>/network_v4`), for cross-subnet.
     pub node_subnet: String,
     /// AS number.
@@ -99,8 +102,8 @@ pub struct CalicoBird16Config {
     pub blocks: Vec<String>,
     /// IP pools.
     pub pools: Vec<Pool>,
-    /// Mesh peers (other nodes' IPs).
-    pub mesh_peers: Vec<Ipv4Addr>,
+    /// Mesh peers (other nodes' IPs, of `source`'s family).
+    pub mesh_peers: Vec<IpAddr>,
     /// `nodeMeshPassword`.
     pub password: Option<String>,
     /// `keepalive time` per peer (Calico: `keepaliveTime`); hold time is 3×.
@@ -121,6 +124,7 @@ impl CalicoBird16Config {
     ) -> Self {
         CalicoBird16Config {
             node_ip: node.ip4(),
+            source: node.ip4().into(),
             node_subnet: format!("{}/24", {
                 let o = node.ip4().octets();
                 Ipv4Addr::new(o[0], o[1], o[2], 0)
@@ -131,11 +135,37 @@ impl CalicoBird16Config {
                 cidr: pool.to_string(),
                 ipip: IpipMode::Always,
             }],
-            mesh_peers: peers.iter().copied().filter(|p| *p != node.ip4()).collect(),
+            mesh_peers: peers
+                .iter()
+                .filter(|p| **p != node.ip4())
+                .map(|p| (*p).into())
+                .collect(),
             password: None,
             keepalive: Some(3),
             tunnel,
         }
+    }
+
+    /// The same node's `bird6.cfg`: an IPv6 block in an IPv6 pool (no encapsulation, as
+    /// Calico's IPv6 pools), meshed over the node's IPv6 address with `peers`; router ID the
+    /// node's IPv4 address, as confd renders it.
+    pub fn new_v6(node: &NodeNet, asn: u32, block: &str, pool: &str, peers: &[Ipv6Addr]) -> Self {
+        let mut c = Self::new(node, asn, block, pool, &[], TunnelSupport::Upstream);
+        c.source = node.ip6().into();
+        c.node_subnet = format!("{}/64", {
+            let s = node.ip6().segments();
+            Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0)
+        });
+        c.pools = vec![Pool {
+            cidr: pool.to_string(),
+            ipip: IpipMode::Never,
+        }];
+        c.mesh_peers = peers
+            .iter()
+            .filter(|p| **p != node.ip6())
+            .map(|p| (*p).into())
+            .collect();
+        c
     }
 
     /// The config text (`log` is the log file path).
@@ -206,12 +236,13 @@ impl CalicoBird16Config {
         let _ = writeln!(c, "protocol direct {{\n  debug {{ states }};\n  interface -\"cali*\", -\"kube-ipvs*\", \"*\"; # Exclude cali* and kube-ipvs* but\n                                           # include everything else.\n}}\n");
         let _ = writeln!(c, "# Template for all BGP clients\ntemplate bgp bgp_template {{\n  debug {{ states }};\n  description \"Connection to BGP peer\";\n  local as {};\n  gateway recursive; # This should be the default, but just in case.\n  add paths on;\n  graceful restart;  # See comment in kernel section about graceful restart.\n  connect delay time 2;\n  connect retry time 5;\n  error wait time 5,30;\n}}\n", self.asn);
         let _ = writeln!(c, "# ------------- Node-to-node mesh -------------");
-        let me = self.node_ip.to_string();
+        let me = self.source.to_string();
+        let v = if self.source.is_ipv4() { 4 } else { 6 };
         for p in &self.mesh_peers {
             let ps = p.to_string();
             let _ = writeln!(
                 c,
-                "# For peer /host/{ps}/ip_addr_v4\nprotocol bgp {} from bgp_template {{",
+                "# For peer /host/{ps}/ip_addr_v{v}\nprotocol bgp {} from bgp_template {{",
                 mesh_name(&ps)
             );
             let _ = writeln!(c, "  neighbor {ps} as {};", self.asn);
@@ -238,8 +269,13 @@ impl CalicoBird16Config {
         c
     }
 
-    /// Renders into the node's directory and starts BIRD 1.6.
+    /// Renders into the node's directory and starts BIRD 1.6 (`bird6` for a `bird6.cfg`).
     pub fn start(&self, node: &NodeNet) -> Result<Bird> {
-        Bird::start(BirdVersion::V16, node, &self.render(&node.path("bird.log")))
+        let v = if self.source.is_ipv4() {
+            BirdVersion::V16
+        } else {
+            BirdVersion::V16Ip6
+        };
+        Bird::start(v, node, &self.render(&node.path("bird.log")))
     }
 }

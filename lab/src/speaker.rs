@@ -27,6 +27,7 @@ impl Speaker for crate::bird::Bird {
         let v = match self.version {
             crate::bird::BirdVersion::V2 => "BIRD 2",
             crate::bird::BirdVersion::V16 => "BIRD 1.6",
+            crate::bird::BirdVersion::V16Ip6 => "BIRD 1.6 (bird6)",
         };
         format!("{v}@{}", self.node.name)
     }

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod seen;
+pub mod topo;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -16,6 +17,32 @@ use regex::Regex;
 
 /// Calico's read deadline on the socket (`birdTimeOut`).
 pub const DEADLINE: Duration = Duration::from_secs(2);
+
+/// Which of calico-node's two BIRDs a socket belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fam {
+    /// `bird`, `/var/run/calico/bird.ctl`.
+    V4,
+    /// `bird6`, `/var/run/calico/bird6.ctl`.
+    V6,
+}
+
+impl Fam {
+    /// The separator Calico decodes peer addresses from protocol names with (`ipSep`).
+    pub fn sep(self) -> &'static str {
+        match self {
+            Fam::V4 => ".",
+            Fam::V6 => ":",
+        }
+    }
+    /// The daemon's name.
+    pub fn daemon(self) -> &'static str {
+        match self {
+            Fam::V4 => "bird",
+            Fam::V6 => "bird6",
+        }
+    }
+}
 
 /// Sends `cmds` on one connection (as the status reporter does) and returns, per command, the
 /// raw reply lines; the greeting is part of the first reply (Calico sends its command without
@@ -168,10 +195,10 @@ pub fn live(birdcl_stdout: &str) -> bool {
     birdcl_stdout.starts_with("BIRD")
 }
 
-/// `--bird-ready`: every peer Established (the first 30 s after start) and no graceful
-/// restart in progress. Returns Calico's failure message.
-pub fn ready(sock: &Path) -> Result<(), String> {
-    let peers = scan_peers(&query1(sock, "show protocols")?)?;
+/// `--bird-ready` (`--bird6-ready` for [`Fam::V6`]): every peer Established (the first 30 s
+/// after start) and no graceful restart in progress. Returns Calico's failure message.
+pub fn ready(sock: &Path, fam: Fam) -> Result<(), String> {
+    let peers = scan_peers_sep(&query1(sock, "show protocols")?, fam.sep())?;
     for p in &peers {
         if p.bgp_state != "Established" {
             return Err(format!("BGP not established with {}", p.peer_ip));

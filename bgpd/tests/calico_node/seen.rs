@@ -83,16 +83,16 @@ pub struct Seen {
     pub texts: BTreeMap<String, String>,
 }
 
-/// Reads `sock` as calico-node does (readiness, `show status`, `show protocols` and
+/// Reads `sock` (the socket of `fam`'s daemon) as calico-node does (readiness, `show status`, `show protocols` and
 /// `show protocols all NAME` for each of `peer_names` on one connection, `show route`
 /// through the status reporter's regexes), plus the raw text of `cmds`.
-pub fn observe(sock: &Path, peer_names: &[String], cmds: &[String]) -> Seen {
+pub fn observe(sock: &Path, fam: super::Fam, peer_names: &[String], cmds: &[String]) -> Seen {
     let status = super::status(&super::query1(sock, "show status").unwrap());
     let mut all = vec!["show protocols".to_string()];
     all.extend(peer_names.iter().map(|n| format!("show protocols all {n}")));
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
     let replies = super::query(sock, &refs).unwrap();
-    let mut peers = super::scan_peers(&replies[0]).unwrap();
+    let mut peers = super::scan_peers_sep(&replies[0], fam.sep()).unwrap();
     let time = regex::Regex::new(r"^\d\d:\d\d:\d\d$").unwrap();
     for p in &mut peers {
         // `since` must be one token (a time): checked, then left out of the comparison.
@@ -111,7 +111,7 @@ pub fn observe(sock: &Path, peer_names: &[String], cmds: &[String]) -> Seen {
         texts.insert(c.clone(), reply_text(c, &r));
     }
     Seen {
-        ready: super::ready(sock),
+        ready: super::ready(sock, fam),
         gr: super::gr_in_progress(&super::query1(sock, "show status").unwrap()).unwrap(),
         status_ready: status.ready,
         router_id: status.router_id,
@@ -123,10 +123,17 @@ pub fn observe(sock: &Path, peer_names: &[String], cmds: &[String]) -> Seen {
     }
 }
 
-/// Compares field by field first (clearer failures), then as a whole.
+/// Compares field by field first (clearer failures), then as a whole; bgpd must be ready.
 pub fn assert_same(bgpd: &Seen, bird: &Seen) {
     assert_eq!(bgpd.ready, Ok(()));
     assert!(!bgpd.gr);
+    assert_fields(bgpd, bird);
+}
+
+/// Compares field by field first (clearer failures), then as a whole, whatever the state.
+pub fn assert_fields(bgpd: &Seen, bird: &Seen) {
+    assert_eq!(bgpd.ready, bird.ready);
+    assert_eq!(bgpd.gr, bird.gr);
     assert_eq!(bgpd.status_ready, bird.status_ready);
     assert_eq!(bgpd.router_id, bird.router_id);
     assert_eq!(bgpd.peers, bird.peers);
@@ -151,10 +158,11 @@ pub fn bird_names(dir: &Path) -> PathBuf {
     bin
 }
 
-/// bgpd under the name `bird`, started as calico-node's runit script starts BIRD:
-/// `bird -R -s SOCK -d -c FILE`, in `node`'s namespace; `bin` from [`bird_names`].
-pub fn spawn_bird(bin: &Path, node: &NodeNet, sock: &Path, cfg: &Path) -> Process {
-    let bird = bin.join("bird");
+/// bgpd under the name `bird` (`bird6` for [`super::Fam::V6`]), started as calico-node's runit
+/// script starts BIRD: `bird -R -s SOCK -d -c FILE`, in `node`'s namespace; `bin` from
+/// [`bird_names`].
+pub fn spawn_bird(bin: &Path, fam: super::Fam, node: &NodeNet, sock: &Path, cfg: &Path) -> Process {
+    let bird = bin.join(fam.daemon());
     let argv = cmd::in_netns(
         Some(&node.ns),
         &bird.to_string_lossy(),
@@ -167,5 +175,11 @@ pub fn spawn_bird(bin: &Path, node: &NodeNet, sock: &Path, cfg: &Path) -> Proces
             &cfg.to_string_lossy(),
         ],
     );
-    Process::spawn("bird(bgpd)", &argv, &node.path("bird.log")).unwrap()
+    let name = fam.daemon();
+    Process::spawn(
+        &format!("{name}(bgpd)"),
+        &argv,
+        &node.path(&format!("{name}.log")),
+    )
+    .unwrap()
 }
