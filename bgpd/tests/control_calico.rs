@@ -71,6 +71,14 @@ fn readiness_probe_and_calicoctl_node_status() {
     assert!(status.contains("0024-Graceful restart recovery in progress\n"));
     assert!(status.contains("   Wait timer is 230/240\n"));
     assert_eq!(gr_in_progress(&status), Ok(true));
+    // Meanwhile an Established session with a GR-capable peer is `wait`, as BIRD 1.6 shows a
+    // protocol whose export it postpones until recovery ends (calico_live_gr compares it live).
+    let reply = c.ask(b"show protocols");
+    assert!(
+        reply.contains(" Mesh_172_30_0_12 BGP      master   wait   00:01:44    Established   \n"),
+        "{reply}"
+    );
+    mock.status.lock().unwrap().graceful_restart = None;
 
     // An old session prints its date (`%F`): still one token. An error from before the
     // session came up is not shown (BIRD clears it on Established).

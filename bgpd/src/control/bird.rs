@@ -197,8 +197,29 @@ pub fn info_column(p: &ProtocolStatus) -> String {
     }
 }
 
-/// One `show protocols` row (`proto_cmd_show`).
-pub fn protocol_row(w: &mut ReplyWriter, p: &ProtocolStatus, tf: &TimeFmt) {
+/// The state word of a row. While graceful-restart recovery lasts (`recovering`), BIRD 1.6
+/// postpones its export to the kernel protocol and to BGP sessions whose peer can help
+/// (`gr_wait`), and shows such an up protocol as `wait` (`proto_state_name`: up, export
+/// down); bgpd holds the same routes back, so it says the same.
+pub fn row_state(p: &ProtocolStatus, recovering: bool) -> &'static str {
+    let waits = match p.kind {
+        ProtoKind::Kernel => true,
+        ProtoKind::Bgp => p.bgp.as_ref().is_some_and(|b| {
+            b.neighbor_caps
+                .iter()
+                .any(|c| c == "restart-able" || c == "restart-aware")
+        }),
+        _ => false,
+    };
+    if recovering && waits && p.state == ProtoState::Up {
+        "wait"
+    } else {
+        state_name(p.state)
+    }
+}
+
+/// One `show protocols` row (`proto_cmd_show`); `recovering`: see [`row_state`].
+pub fn protocol_row(w: &mut ReplyWriter, p: &ProtocolStatus, recovering: bool, tf: &TimeFmt) {
     w.cont(
         1002,
         &format!(
@@ -206,7 +227,7 @@ pub fn protocol_row(w: &mut ReplyWriter, p: &ProtocolStatus, tf: &TimeFmt) {
             p.name,
             kind_name(p.kind),
             "master",
-            state_name(p.state),
+            row_state(p, recovering),
             tf.short(p.since),
             info_column(p)
         ),

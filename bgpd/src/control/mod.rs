@@ -328,9 +328,10 @@ impl Conn {
                     } else {
                         Vec::new()
                     };
+                    let recovering = self.call(|c| c.status()).await?.graceful_restart.is_some();
                     bird::protocols_heading(&mut self.w);
                     for p in &ps {
-                        bird::protocol_row(&mut self.w, p, &tf);
+                        bird::protocol_row(&mut self.w, p, recovering, &tf);
                         if all {
                             bird::protocol_details_then(&mut self.w, p, &mut |w| {
                                 bfd::protocol_lines(w, &p.name, &bfd)

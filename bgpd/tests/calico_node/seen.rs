@@ -53,16 +53,22 @@ pub fn text(lines: &[String]) -> String {
 }
 
 /// A reply (greeting left out: it names the version) as compared: times masked; the networks
-/// of `show route protocol` come in BIRD's hash order, bgpd's in prefix order (Calico does not
-/// care), so that reply is compared as a set of one-line routes, codes aside.
+/// of `show route protocol` come in BIRD's hash order, bgpd's in prefix order, and the rows of
+/// `show protocols` in BIRD's configuration order, bgpd's in its own (Calico does not care),
+/// so those replies are compared as sets of lines, codes aside.
 pub fn reply_text(cmd: &str, reply: &[String]) -> String {
     let t = text(reply.get(1..).unwrap_or_default());
-    if !cmd.starts_with("show route protocol") {
+    if !cmd.starts_with("show route protocol") && cmd != "show protocols" {
         return t;
     }
     let mut lines: Vec<&str> = t
         .lines()
-        .map(|l| l.strip_prefix("1007-").or(l.strip_prefix(' ')).unwrap_or(l))
+        .map(|l| {
+            l.strip_prefix("1007-")
+                .or(l.strip_prefix("1002-"))
+                .or(l.strip_prefix(' '))
+                .unwrap_or(l)
+        })
         .collect();
     lines.sort_unstable();
     lines.join("\n")
