@@ -123,18 +123,25 @@ impl PrefixIndex {
         } else {
             &self.lens_v6
         };
+        let mut runs = 0;
         for &l in lens.iter().take_while(|&&l| l <= net.prefix_len()) {
             let key = key(net, l);
             let start = self.entries.partition_point(|(p, _)| *p < key);
-            for (p, i) in self.entries.iter().skip(start) {
+            let before = idx.len();
+            for (p, i) in self.entries.get(start..).unwrap_or_default() {
                 if *p != key {
                     break;
                 }
                 idx.push(*i);
             }
+            runs += usize::from(idx.len() > before);
         }
-        idx.sort_unstable();
-        idx.dedup();
+        // One guard length matched: its entries are sorted by statement already (and
+        // distinct); several: merge them.
+        if runs > 1 {
+            idx.sort_unstable();
+            idx.dedup();
+        }
         idx.into_iter()
             .filter_map(|i| usize::try_from(i).ok().and_then(|i| self.stmts.get(i)))
     }

@@ -227,7 +227,7 @@ impl Interp<'_, '_> {
                 then,
                 otherwise,
             } => {
-                let c = need_bool(&self.eval(cond)?, "If requires boolean expression")?;
+                let c = self.cond(cond, "If requires boolean expression")?;
                 self.stmts(if c { then } else { otherwise })
             }
             Stmt::Block(b) => self.stmts(b),
@@ -345,31 +345,9 @@ impl Interp<'_, '_> {
                 Expr::Attr(a) => route::defined(*a, self.ctx, self.attrs()),
                 x => self.eval(x)? != Value::Void,
             }),
-            Expr::Not(x) => Value::Bool(!need_bool(&self.eval(x)?, "Not applied to non-boolean")?),
-            Expr::And(x, y) | Expr::Or(x, y) => {
-                let short = matches!(e, Expr::Or(..));
-                let msg = "Can't do boolean operation on non-booleans";
-                if need_bool(&self.eval(x)?, msg)? == short {
-                    Value::Bool(short)
-                } else {
-                    Value::Bool(need_bool(&self.eval(y)?, msg)?)
-                }
-            }
-            // A constant operand is compared in place (no clone of a shared value).
-            Expr::Cmp(op, x, y) => match &**y {
-                Expr::Const(b) => Value::Bool(cmp(*op, &self.eval(x)?, b)?),
-                _ => {
-                    let (a, b) = (self.eval(x)?, self.eval(y)?);
-                    Value::Bool(cmp(*op, &a, &b)?)
-                }
-            },
-            Expr::Match {
-                negated,
-                left,
-                right,
-            } => {
-                let r = self.matches(left, right)?;
-                Value::Bool(r != *negated)
+            Expr::Not(..) | Expr::And(..) | Expr::Or(..) | Expr::Cmp(..) | Expr::Match { .. } => {
+                // Always a bool (or an error): `cond` computes it without building values.
+                Value::Bool(self.cond(e, "")?)
             }
             Expr::Arith(op, x, y) => {
                 let (a, b) = (self.eval(x)?, self.eval(y)?);
@@ -411,6 +389,43 @@ impl Interp<'_, '_> {
             }
             Expr::Call(id, args) => self.call(id.0, args)?,
         })
+    }
+
+    /// A condition's truth, without building [`Value::Bool`]s for its operators: `&&`, `||`,
+    /// `!`, comparisons and `~` are evaluated here directly; any other expression is evaluated
+    /// and must give a bool, else `msg` (the error of the operator or statement using it).
+    fn cond(&mut self, e: &Expr, msg: &'static str) -> S<bool> {
+        match e {
+            Expr::Not(x) => Ok(!self.cond(x, "Not applied to non-boolean")?),
+            Expr::And(x, y) | Expr::Or(x, y) => {
+                let short = matches!(e, Expr::Or(..));
+                let msg = "Can't do boolean operation on non-booleans";
+                if self.cond(x, msg)? == short {
+                    Ok(short)
+                } else {
+                    self.cond(y, msg)
+                }
+            }
+            Expr::Defined(x) => match &**x {
+                Expr::Attr(a) => Ok(route::defined(*a, self.ctx, self.attrs())),
+                x => Ok(self.eval(x)? != Value::Void),
+            },
+            // A constant operand is compared in place (no clone of a shared value).
+            Expr::Cmp(op, x, y) => match &**y {
+                Expr::Const(b) => cmp(*op, &self.eval(x)?, b),
+                _ => {
+                    let (a, b) = (self.eval(x)?, self.eval(y)?);
+                    cmp(*op, &a, &b)
+                }
+            },
+            Expr::Match {
+                negated,
+                left,
+                right,
+            } => Ok(self.matches(left, right)? != *negated),
+            Expr::Const(Value::Bool(b)) => Ok(*b),
+            e => need_bool(&self.eval(e)?, msg),
+        }
     }
 
     /// `left ~ right`, with fast paths that avoid building values for the common Calico

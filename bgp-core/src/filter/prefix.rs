@@ -169,6 +169,18 @@ impl PrefixSet {
 /// BIRD's string match (`string ~ "pattern"`): shell-style, `*` any run of characters, `?`
 /// exactly one; everything else literal.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    // `*SUFFIX` without other wildcards (Calico's `"*.cali"`, `"*.calico"`): a suffix test.
+    // SUFFIX is a whole UTF-8 string, so a byte match starts on a character boundary.
+    if let Some((&b'*', suffix)) = pattern.as_bytes().split_first() {
+        if !suffix.iter().any(|&c| c == b'*' || c == b'?') {
+            return text.as_bytes().ends_with(suffix);
+        }
+    }
+    glob_backtrack(pattern, text)
+}
+
+/// The general match, with backtracking to the last `*`.
+pub(super) fn glob_backtrack(pattern: &str, text: &str) -> bool {
     let p = pattern.as_bytes();
     let t = text.as_bytes();
     let (mut pi, mut ti) = (0usize, 0usize);
@@ -295,6 +307,43 @@ mod tests {
         ];
         for (p, t, want) in cases {
             assert_eq!(glob_match(p, t), want, "{p} {t}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod glob_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::{glob_backtrack, glob_match};
+    use proptest::prelude::*;
+
+    #[test]
+    fn calico_patterns() {
+        for (p, t, want) in [
+            ("*.cali", "cali12ab", false),
+            ("*.cali", "eth0.cali", true),
+            ("cali*", "cali12ab", true),
+            ("cali*", "cal", false),
+            ("bpf*.cali", "bpf0.cali", true),
+            ("bpf*.cali", "bpf.cali", true),
+            ("bpf*.cali", "bpf.cal", false),
+            ("a*a", "a", false),
+            ("a*b*c", "abbc", true),
+            ("a*b*c", "acb", false),
+            ("", "", true),
+            ("*", "", true),
+            ("é*", "éa", true),
+        ] {
+            assert_eq!(glob_match(p, t), want, "{p:?} ~ {t:?}");
+            assert_eq!(glob_backtrack(p, t), want, "{p:?} ~ {t:?}");
+        }
+    }
+
+    proptest! {
+        /// The suffix fast path answers as the backtracking matcher on every input.
+        #[test]
+        fn star_match_is_backtracking(p in "[ab.*é]{0,8}", t in "[ab.é]{0,10}") {
+            prop_assert_eq!(glob_match(&p, &t), glob_backtrack(&p, &t));
         }
     }
 }

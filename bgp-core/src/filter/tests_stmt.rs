@@ -525,3 +525,37 @@ fn prefix_index_is_transparent() {
     }
     assert!(n > 10, "the vectors exercise the statements ({n})");
 }
+
+/// Conditions of `if` are evaluated without building bool values; their errors are those of
+/// the operator that met the non-bool (BIRD 1.6's messages), and short-circuits still skip.
+#[test]
+fn if_conditions_keep_operator_errors() {
+    let if_accept = |c: Expr| vec![Stmt::if_then(c, vec![Stmt::Accept]), Stmt::Reject];
+    rejected_with(if_accept(i(1)), "If requires boolean expression");
+    rejected_with(if_accept(Expr::not(i(1))), "Not applied to non-boolean");
+    rejected_with(
+        if_accept(Expr::and(Expr::bool(true), i(1))),
+        "Can't do boolean operation on non-booleans",
+    );
+    rejected_with(
+        if_accept(Expr::or(Expr::not(Expr::bool(true)), i(1))),
+        "Can't do boolean operation on non-booleans",
+    );
+    rejected_with(
+        if_accept(Expr::not(Expr::and(Expr::bool(true), i(1)))),
+        "Can't do boolean operation on non-booleans",
+    );
+    // Short-circuits: the bad operand is never evaluated.
+    assert_eq!(
+        run(if_accept(Expr::or(Expr::bool(true), i(1)))).verdict,
+        Verdict::Accept
+    );
+    assert_eq!(
+        run(if_accept(Expr::and(
+            Expr::defined(a(Attr::KrtMetric)),
+            i(1)
+        )))
+        .error,
+        None
+    );
+}
