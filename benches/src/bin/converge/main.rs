@@ -3,7 +3,9 @@
 //! bridge; configs generated here; the same routes and the same injector for every daemon, in
 //! the same run. See `benches/README.md` (## Convergence) for the method and the command.
 //!
-//! `converge [--quick] [--reps N] [--shapes a,b] [--daemons a,b] [--report-only]`
+//! `converge [--quick] [--reps N] [--shapes a,b] [--daemons a,b] [--report-only]`; the daemons
+//! `bgpd-all` and `bgpd-calico` (not in the default list) run bgpd on BIRD text without and with
+//! Calico's import and kernel filters, for the filter cost of issue 13.
 //!
 //! Each shape writes `benches/report/<shape>.json` (every repetition, the load average, the
 //! date, the command); then `benches/REPORT.md` and `benches/report/convergence.svg` are
@@ -38,6 +40,12 @@ enum Daemon {
     Bird16,
     Frr,
     Gobgp,
+    /// bgpd reading BIRD text: BGP `import all`, kernel `export all` (the baseline of
+    /// `BgpdCalico`).
+    BgpdAll,
+    /// bgpd reading BIRD text with Calico's filters: the mesh import filter and
+    /// `calico_kernel_programming` over 20 IP pools (see `dut::bgpd_bird_config`).
+    BgpdCalico,
 }
 
 impl Daemon {
@@ -48,6 +56,8 @@ impl Daemon {
             Daemon::Bird16 => "bird16",
             Daemon::Frr => "frr",
             Daemon::Gobgp => "gobgp",
+            Daemon::BgpdAll => "bgpd-all",
+            Daemon::BgpdCalico => "bgpd-calico",
         }
     }
     fn label(self) -> &'static str {
@@ -57,6 +67,8 @@ impl Daemon {
             Daemon::Bird16 => "BIRD 1.6.8",
             Daemon::Frr => "FRR 8.4 (bgpd; zebra apart)",
             Daemon::Gobgp => "GoBGP 3 (no FIB)",
+            Daemon::BgpdAll => "bgpd (bird.cfg, import all / kernel export all)",
+            Daemon::BgpdCalico => "bgpd (bird.cfg, Calico import + kernel filters)",
         }
     }
     fn parse(s: &str) -> Option<Daemon> {
@@ -66,6 +78,8 @@ impl Daemon {
             Daemon::Bird16,
             Daemon::Frr,
             Daemon::Gobgp,
+            Daemon::BgpdAll,
+            Daemon::BgpdCalico,
         ]
         .into_iter()
         .find(|d| d.name() == s)
@@ -73,7 +87,11 @@ impl Daemon {
     /// The `rtm_protocol` of its kernel routes, if it programs the kernel.
     fn kernel_proto(self) -> Option<u8> {
         match self {
-            Daemon::Bird2 | Daemon::Bird16 | Daemon::Bgpd => Some(PROTO_BIRD),
+            Daemon::Bird2
+            | Daemon::Bird16
+            | Daemon::Bgpd
+            | Daemon::BgpdAll
+            | Daemon::BgpdCalico => Some(PROTO_BIRD),
             Daemon::Frr => Some(PROTO_BGP),
             Daemon::Gobgp => None,
         }
@@ -140,7 +158,7 @@ fn main() -> R<()> {
     };
     const USAGE: &str = "usage: converge [--quick] [--reps N] [--shapes a,b] [--daemons a,b] \
 [--tag T] [--no-renice] [--report-only]\n  shapes: full,peers10,peers100,rr,idle,sender\n  \
-daemons: bird2,bird16,frr,gobgp,bgpd";
+daemons: bird2,bird16,frr,gobgp,bgpd,bgpd-all,bgpd-calico";
     if has("--help") || has("-h") {
         println!("{USAGE}");
         return Ok(());

@@ -174,7 +174,7 @@ pub(crate) fn ctl_ask(sock: &Path, cmd: &str) -> R<()> {
 pub(crate) fn dut_pids(ns: &str, d: Daemon) -> (Option<i32>, Option<i32>) {
     let want = match d {
         Daemon::Bird2 | Daemon::Bird16 => "bird",
-        Daemon::Frr | Daemon::Bgpd => "bgpd",
+        Daemon::Frr | Daemon::Bgpd | Daemon::BgpdAll | Daemon::BgpdCalico => "bgpd",
         Daemon::Gobgp => "gobgpd",
     };
     let mut main = None;
