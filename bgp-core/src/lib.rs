@@ -36,6 +36,9 @@
 //!   Adj-RIB-Out, which the session pulls as encoded UPDATEs when it can write
 //!   ([`rib::Rib::poll_update`]). Attribute sets are interned; a path costs a few octets.
 //!
+//! * [`restart`]: the restarting speaker's deferral of RFC 4724 §4.1 (our advertisements wait
+//!   for the peers' End-of-RIB, the stale sweep also for peers that restart too).
+//!
 //! # Panics
 //!
 //! Untrusted bytes never panic this crate: non-test code is built with clippy's `unwrap_used`,
@@ -44,6 +47,7 @@
 pub mod bfd;
 pub mod filter;
 pub mod peer;
+pub mod restart;
 pub mod rib;
 pub mod session;
 pub mod wire;

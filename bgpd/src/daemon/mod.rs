@@ -25,7 +25,6 @@ mod rib;
 pub mod sockets;
 mod stats;
 
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -130,32 +129,9 @@ pub struct PeerStateChange {
     pub to: &'static str,
 }
 
-/// Graceful-restart recovery of our own restart.
-#[derive(Debug)]
-pub(crate) struct Recovery {
-    pub started: Instant,
-    pub wait: Duration,
-    /// Peers not yet done (End-of-RIB for every negotiated family): our advertisements wait
-    /// for them.
-    pub waiting: HashSet<SourceId>,
-    /// Peers that restart too (Restart State bit): our advertisements do not wait for them
-    /// (they wait for ours, RFC 4724 §4.1), but the sweep of our stale kernel routes does, or
-    /// it would delete their routes before they send them again.
-    pub late: HashSet<SourceId>,
-    /// The deferral of our advertisements is over (the sweep may still wait for `late`).
-    pub advertising: bool,
-}
-
-/// Which End-of-RIB our recovery waits for from a peer whose session came up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EorWait {
-    /// None: the peer does not do graceful restart.
-    No,
-    /// Before the sweep only: the peer restarts too (Restart State bit).
-    SweepOnly,
-    /// Before our advertisements and the sweep.
-    Full,
-}
+/// The graceful-restart recovery of our own restart (RFC 4724 §4.1), kept by bgp-core; the RIB
+/// task drives it, peer tasks read whether advertisements are deferred.
+pub(crate) use bgp_core::restart::{EorWait, Recovery};
 
 /// Per-peer data shared between its task, the RIB task and the control plane.
 pub(crate) struct PeerHandle {
@@ -387,13 +363,11 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
 
     // Recovery first: the peers' sessions announce the Restart State bit while it lasts.
     if restarting {
-        *lock(&shared.recovery) = Some(Recovery {
-            started: Instant::now(),
-            wait: Duration::from_secs(u64::from(f.graceful_restart.wait_time)),
-            waiting: HashSet::new(),
-            late: HashSet::new(),
-            advertising: false,
-        });
+        *lock(&shared.recovery) = Some(Recovery::new(
+            Instant::now(),
+            Duration::from_secs(u64::from(f.graceful_restart.wait_time)),
+            [],
+        ));
         tracing::info!(
             found_routes,
             "graceful restart recovery: keeping our kernel routes until every peer sent End-of-RIB"
@@ -403,11 +377,12 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         peer::spawn(&shared, spec);
     }
     if let Some(r) = lock(&shared.recovery).as_mut() {
-        r.waiting = lock(&shared.peers)
-            .iter()
-            .filter(|p| !lock(&p.spec).common.disabled)
-            .map(|p| p.id)
-            .collect();
+        r.expect(
+            lock(&shared.peers)
+                .iter()
+                .filter(|p| !lock(&p.spec).common.disabled)
+                .map(|p| p.id),
+        );
     }
     listener::spawn(&shared, listeners);
     rib::spawn(Arc::clone(&shared), rib_rx, fib, stop_rx, done_tx);

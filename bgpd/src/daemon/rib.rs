@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::filter::{Attr, EnumValue, Expr, ModOp, Stmt, Value};
+use bgp_core::restart::Step;
 use bgp_core::rib::{FibChange, LocalRoute as RibLocal, Rib, RouteType, SourceId, SourceKind};
 use bgp_core::wire::{Community, Family, Update};
 use bgp_fib::{FibEvent, RouteKey};
@@ -58,8 +59,6 @@ struct RibTask {
     shared: Arc<Shared>,
     fib: Option<FibBridge>,
     view: KernelView,
-    /// Families still owed End-of-RIB, per peer, during our recovery.
-    eor_pending: HashMap<SourceId, HashSet<Family>>,
     /// Local routes from the API and their communities.
     api_routes: BTreeMap<IpNet, LocalRoute>,
     /// Static prefixes from the config currently in the RIB.
@@ -88,7 +87,6 @@ pub(crate) fn spawn(
         shared,
         fib,
         view: KernelView::default(),
-        eor_pending: HashMap::new(),
         api_routes: BTreeMap::new(),
         config_statics: HashSet::new(),
         metrics: HashMap::new(),
@@ -256,37 +254,17 @@ impl RibTask {
         }
     }
 
-    /// During our recovery, a peer's session came up: wait for its End-of-RIB in every
-    /// family when `wait` (it is GR-capable and not restarting itself: RFC 4724 §4.1).
+    /// During our recovery, a peer's session came up: what to wait for from it (RFC 4724
+    /// §4.1, decided by its peer task).
     fn recovery_peer_up(&mut self, id: SourceId, fams: Vec<Family>, wait: super::EorWait) {
-        let mut rec = lock(&self.shared.recovery);
-        let Some(r) = rec.as_mut() else { return };
-        match wait {
-            super::EorWait::Full => {
-                self.eor_pending.insert(id, fams.into_iter().collect());
-            }
-            super::EorWait::SweepOnly => {
-                self.eor_pending.insert(id, fams.into_iter().collect());
-                r.waiting.remove(&id);
-                r.late.insert(id);
-            }
-            super::EorWait::No => {
-                self.eor_pending.remove(&id);
-                r.waiting.remove(&id);
-                r.late.remove(&id);
-            }
+        if let Some(r) = lock(&self.shared.recovery).as_mut() {
+            r.peer_up(id, &fams, wait);
         }
     }
 
     fn end_of_rib(&mut self, id: SourceId, f: Family) {
-        let mut rec = lock(&self.shared.recovery);
-        let Some(r) = rec.as_mut() else { return };
-        if let Some(p) = self.eor_pending.get_mut(&id) {
-            p.remove(&f);
-            if p.is_empty() {
-                r.waiting.remove(&id);
-                r.late.remove(&id);
-            }
+        if let Some(r) = lock(&self.shared.recovery).as_mut() {
+            r.end_of_rib(id, f);
         }
     }
 
@@ -660,22 +638,14 @@ impl RibTask {
         for b in best {
             let _ = self.shared.best_tx.send(b);
         }
-        let (advertise, done) = {
+        let step = {
+            // Only once every change so far was handed to the FIB thread may the sweep run.
+            let fib_idle = self.fib_backlog.is_none() && !self.fib_more;
             let mut rec = lock(&self.shared.recovery);
-            match rec.as_mut() {
-                None => (false, false),
-                Some(r) => {
-                    let timed_out = r.started.elapsed() >= r.wait;
-                    let advertise = !r.advertising && (r.waiting.is_empty() || timed_out);
-                    r.advertising |= advertise;
-                    let done = (timed_out || (r.waiting.is_empty() && r.late.is_empty()))
-                        // Only once every change so far was handed to the FIB thread.
-                        && self.fib_backlog.is_none()
-                        && !self.fib_more;
-                    (advertise, done)
-                }
-            }
+            rec.as_mut()
+                .map_or(Step::Wait, |r| r.poll(Instant::now(), fib_idle))
         };
+        let (advertise, done) = (step == Step::Advertise, step == Step::Done);
         if advertise && !done {
             tracing::info!(
                 "graceful restart: advertising (the sweep waits for peers that restart too)"

@@ -109,9 +109,9 @@ impl Control for DaemonControl {
             started: s.started,
             last_reconfiguration: *lock(&s.last_reconfig),
             graceful_restart: lock(&s.recovery).as_ref().map(|r| GracefulRecovery {
-                waiting_for: (r.waiting.len() + r.late.len()) as u32,
-                elapsed_secs: r.started.elapsed().as_secs() as u32,
-                wait_secs: r.wait.as_secs() as u32,
+                waiting_for: r.awaited() as u32,
+                elapsed_secs: r.started().elapsed().as_secs() as u32,
+                wait_secs: r.wait().as_secs() as u32,
             }),
             reconfiguring: s.reconfiguring.load(Ordering::SeqCst),
             shutting_down: s.shutting_down.load(Ordering::SeqCst),

@@ -110,7 +110,7 @@ impl UpdateSource for RibSource<'_> {
 fn deferring(shared: &Shared) -> bool {
     lock(&shared.recovery)
         .as_ref()
-        .is_some_and(|r| !r.advertising)
+        .is_some_and(|r| r.deferring())
 }
 
 pub(super) enum Input {
