@@ -587,7 +587,12 @@ impl<K: Key> Table<K> {
                 Some(k) => k,
                 None => {
                     self.refill_fib_queue();
-                    self.fib_queue.pop()?
+                    let Some(k) = self.fib_queue.pop() else {
+                        // The last refill found nothing: the queue is drained for good.
+                        self.maybe_shrink();
+                        return None;
+                    };
+                    k
                 }
             };
             let Some(slot) = self.map.get_mut(&key) else {
