@@ -1,12 +1,10 @@
 //! A queue between tasks that holds no memory while it is empty.
 //!
-//! Every peer has two inbound queues (commands from the listener, control socket and RIB; and
-//! what its connection readers read). tokio's `mpsc` keeps a block of 32 slots per channel
-//! from its creation on: for a peer's two channels about 2.8 KB, most of what an idle
-//! neighbour cost (issue 19: 1,000 idle dynamic neighbours on a reflector). This queue is a
-//! `VecDeque` that is given back whenever it drains, a [`Notify`] for the one receiver, and,
-//! when bounded, a [`Semaphore`] whose permits are the free places (the readers wait on it:
-//! backpressure).
+//! Every peer has an inbound queue (commands from the listener, control socket and RIB; what
+//! it reads it reads itself). tokio's `mpsc` keeps a block of 32 slots per channel from its
+//! creation on (about 1.4 KB, a third of what an idle neighbour may cost: issue 19, 1,000 idle
+//! dynamic neighbours on a reflector). This queue is a `VecDeque` that is given back whenever
+//! it drains and a [`Notify`] for the one receiver; it has no bound (commands are few).
 //!
 //! Semantics follow `mpsc`: a send fails (returning the value) once the receiver is gone;
 //! `recv` returns `None` once every sender is gone and the queue is empty.
@@ -15,12 +13,11 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 struct Shared<T> {
     queue: Mutex<Queue<T>>,
     ready: Notify,
-    space: Option<Semaphore>,
     senders: AtomicUsize,
 }
 
@@ -41,27 +38,17 @@ pub(crate) struct Sender<T>(Arc<Shared<T>>);
 /// The receiving side (one).
 pub(crate) struct Receiver<T>(Arc<Shared<T>>);
 
-fn new<T>(space: Option<Semaphore>) -> (Sender<T>, Receiver<T>) {
+/// A queue without bound ([`Sender::send`] never waits).
+pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     let s = Arc::new(Shared {
         queue: Mutex::new(Queue {
             items: VecDeque::new(),
             closed: false,
         }),
         ready: Notify::new(),
-        space,
         senders: AtomicUsize::new(1),
     });
     (Sender(Arc::clone(&s)), Receiver(s))
-}
-
-/// A queue without bound ([`Sender::send`] never waits).
-pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
-    new(None)
-}
-
-/// A queue of at most `depth` values for [`Sender::send_wait`].
-pub(crate) fn bounded<T>(depth: usize) -> (Sender<T>, Receiver<T>) {
-    new(Some(Semaphore::new(depth)))
 }
 
 impl<T> Sender<T> {
@@ -80,18 +67,6 @@ impl<T> Sender<T> {
     /// Whether the receiver is gone.
     pub(crate) fn is_closed(&self) -> bool {
         self.0.queue().closed
-    }
-
-    /// Waits for a free place (bounded queues), then queues `v`; `Err(v)` when the receiver
-    /// is gone.
-    pub(crate) async fn send_wait(&self, v: T) -> Result<(), T> {
-        if let Some(space) = &self.0.space {
-            match space.acquire().await {
-                Ok(p) => p.forget(),
-                Err(_) => return Err(v),
-            }
-        }
-        self.send(v)
     }
 }
 
@@ -118,10 +93,6 @@ impl<T> Receiver<T> {
         if q.items.is_empty() && q.items.capacity() > 0 {
             q.items = VecDeque::new();
         }
-        drop(q);
-        if let (Some(_), Some(space)) = (&v, &self.0.space) {
-            space.add_permits(1);
-        }
         v
     }
 
@@ -145,10 +116,6 @@ impl<T> Drop for Receiver<T> {
         let mut q = self.0.queue();
         q.closed = true;
         q.items = VecDeque::new();
-        drop(q);
-        if let Some(space) = &self.0.space {
-            space.close();
-        }
     }
 }
 
@@ -185,30 +152,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_send_fails_once_the_receiver_is_gone_even_while_waiting_for_space() {
-        let (tx, rx) = bounded(1);
-        tx.send_wait(1u8).await.unwrap();
-        let tx2 = tx.clone();
-        let blocked = tokio::spawn(async move { tx2.send_wait(2).await });
-        tokio::task::yield_now().await;
+    async fn a_send_fails_once_the_receiver_is_gone() {
+        let (tx, rx) = unbounded();
+        tx.send(1u8).unwrap();
         drop(rx);
-        assert_eq!(blocked.await.unwrap(), Err(2));
         assert!(tx.is_closed());
         assert_eq!(tx.send(3), Err(3));
-    }
-
-    #[tokio::test]
-    async fn a_bounded_sender_waits_until_the_receiver_takes_one() {
-        let (tx, mut rx) = bounded(2);
-        tx.send_wait(1u8).await.unwrap();
-        tx.send_wait(2).await.unwrap();
-        let sender = tokio::spawn(async move { tx.send_wait(3).await });
-        // The third waits for a place: it is not queued until one is taken.
-        tokio::task::yield_now().await;
-        assert_eq!(rx.0.queue().items.len(), 2);
-        assert_eq!(rx.recv().await, Some(1));
-        sender.await.unwrap().unwrap();
-        assert_eq!(rx.recv().await, Some(2));
-        assert_eq!(rx.recv().await, Some(3));
     }
 }

@@ -111,6 +111,25 @@ impl Dut {
         rss_mb(self.pid).1
     }
 
+    /// One sample of the soak's series, `min` minutes in: RSS, threads, open descriptors and
+    /// the BGP protocols listed (established ones apart).
+    pub(crate) fn sample(&self, min: f64) -> Value {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        let threads = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .map(|d| d.count())
+            .ok();
+        let (listed, up) = self.sessions().unwrap_or((0, 0));
+        json!({
+            "min": (min * 10.0).round() / 10.0, "rss_mb": self.rss(), "threads": threads,
+            "fds": fds, "protocols": listed, "established": up,
+        })
+    }
+
     pub(crate) fn cpu(&self) -> f64 {
         cpu_s(self.pid)
     }

@@ -20,8 +20,9 @@
 //!   daemon's namespace (Calico's pod interfaces): RSS and CPU per 1,000 events, first and
 //!   last thousand.
 //! * `soak`: S [300] seconds of route churn (one peer announcing and withdrawing 1,000
-//!   routes), session flaps (a second peer every 2 s) and interface churn (10/s): RSS after the
-//!   first minute and at the end; at the end the kernel's routes must equal the RIB's.
+//!   routes), session flaps (a second peer every 2 s) and interface churn (10/s): one sample a
+//!   minute (RSS, threads, open descriptors, protocols listed) and the growth after minute 2;
+//!   at the end the kernel's routes must equal the RIB's.
 //!
 //! Writes `benches/report/churn.json` (every figure, load averages, the commit) and
 //! `benches/report/churn.md`; `--report-only` regenerates the latter from the former.

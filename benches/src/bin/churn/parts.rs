@@ -317,16 +317,23 @@ pub(crate) fn part_soak(d: Daemon, secs: u64) -> R<Value> {
     });
     let t0 = Instant::now();
     let mut i = 0;
-    let mut rss_1min = None;
+    // One sample a minute (and one at the end): RSS, threads, open descriptors (a leaked
+    // connection or socket shows there) and the BGP protocols listed, to tell settling from
+    // growth.
+    let every = Duration::from_secs(60.min(secs.div_ceil(2)).max(1));
+    let mut series = vec![dut.sample(0.0)];
     while t0.elapsed() < dur {
         iface_cycles(&t.dut.ns, &t.dut.dir, i, 10)?;
         i += 10;
         dut.check()?;
-        if rss_1min.is_none() && t0.elapsed() > Duration::from_secs(60.min(secs / 2)) {
-            rss_1min = Some(dut.rss());
+        let due = every * u32::try_from(series.len()).unwrap_or(u32::MAX);
+        if t0.elapsed() >= due {
+            series.push(dut.sample(t0.elapsed().as_secs_f64() / 60.0));
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+    series.push(dut.sample(t0.elapsed().as_secs_f64() / 60.0));
+    let rss_1min = series.get(1).map(|s| s["rss_mb"].clone());
     let (rounds, flaps) = load.join().map_err(|_| "load panicked")??;
     // Quiet now: the kernel must hold exactly the RIB's selected BGP routes.
     let kernel = |dut: &Dut| -> R<u64> {
@@ -345,10 +352,19 @@ pub(crate) fn part_soak(d: Daemon, secs: u64) -> R<Value> {
         Ok(k == dut.rib_routes()? && k >= 1000)
     });
     let end = settled_rss(&dut);
+    // Growth once settled: the largest RSS of the samples from minute 2 on, minus the RSS at
+    // minute 2 (the first minutes are the daemon reaching its working set).
+    let rss = |s: &Value| s["rss_mb"].as_f64().unwrap_or(f64::NAN);
+    let later: Vec<f64> = series.iter().skip(2).map(rss).collect();
+    let growth = match later.first() {
+        Some(first) => later.iter().copied().fold(f64::MIN, f64::max) - first,
+        None => f64::NAN,
+    };
     Ok(json!({
         "part": "soak", "daemon": d.name(), "secs": secs, "route_rounds": rounds,
         "flaps": flaps, "iface_cycles": i,
         "rss_start_mb": start, "rss_1min_mb": rss_1min, "rss_end_mb": end,
+        "rss_growth_after_2min_mb": growth, "series": series,
         "kernel_equals_rib": equal.is_ok(), "kernel_routes": kernel(&dut).ok(),
         "rib_routes": dut.rib_routes().ok(), "load": loadavg(),
     }))

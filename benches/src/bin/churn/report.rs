@@ -157,11 +157,39 @@ pub(crate) fn render(runs: &[Value], meta: &Value) -> String {
             ("RSS start", "rss_start_mb", " MB"),
             ("after 1 min", "rss_1min_mb", " MB"),
             ("end", "rss_end_mb", " MB"),
+            ("growth after minute 2", "rss_growth_after_2min_mb", " MB"),
             ("kernel = RIB at the end", "kernel_equals_rib", ""),
             ("kernel / RIB routes", "kernel_routes", ""),
             ("", "rib_routes", ""),
             ("load", "load", ""),
         ],
     );
+    series(&mut t, runs);
     t
+}
+
+/// The soak's samples, one a minute: RSS, threads, descriptors, protocols listed.
+fn series(t: &mut String, runs: &[Value]) {
+    for r in rows(runs, "soak") {
+        let Some(samples) = r["series"].as_array() else {
+            continue;
+        };
+        let daemon = r["daemon"].as_str().unwrap_or("?");
+        let _ = writeln!(
+            t,
+            "\n### Soak, {daemon}: one sample a minute\n\n| minute | RSS MB | threads | fds | protocols (established) |\n|---|---|---|---|---|"
+        );
+        for s in samples {
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} ({}) |",
+                f(s, "min"),
+                f(s, "rss_mb"),
+                f(s, "threads"),
+                f(s, "fds"),
+                f(s, "protocols"),
+                f(s, "established")
+            );
+        }
+    }
 }

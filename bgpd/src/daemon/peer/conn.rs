@@ -1,11 +1,13 @@
-//! The connection side of a peer task: reading (a small reader task per connection feeding the
-//! task's bounded input queue), writing (the write buffer, pulled from the session while below
-//! [`TX_HIGH`]), message counting, and the Adj-RIB-Out as the session's [`UpdateSource`].
+//! The connection side of a peer task: reading (the task itself reads when a socket is
+//! readable: no reader task, no read queue), connecting (the connect futures are polled by the
+//! task), writing (the write buffer, pulled from the session while below [`TX_HIGH`]), message
+//! counting, and the Adj-RIB-Out as the session's [`UpdateSource`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use super::*;
-
-/// Reads in flight per connection (each up to [`READ_CHUNK`] octets).
-pub(super) const READ_DEPTH: usize = 4;
 
 /// Largest read. A connection starts with [`READ_MIN`]-octet reads (an idle session gets a
 /// KEEPALIVE now and then, and 100 idle sessions must not pin 100 × 64 KiB) and doubles the
@@ -113,28 +115,60 @@ fn deferring(shared: &Shared) -> bool {
         .is_some_and(|r| r.deferring())
 }
 
-pub(super) enum Input {
-    Bytes(ConnId, Bytes),
-    Closed(ConnId),
-    Connected(ConnId, io::Result<TcpStream>),
-}
+/// An outgoing connection being opened (polled by the peer task).
+pub(super) type Connecting = (
+    ConnId,
+    Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>,
+);
 
 pub(super) struct Conn {
     pub(super) id: ConnId,
-    pub(super) wr: OwnedWriteHalf,
+    pub(super) stream: TcpStream,
+    /// What the session produced and the socket has not taken yet.
     pub(super) tx: BytesMut,
-    pub(super) reader: tokio::task::JoinHandle<()>,
+    /// The size of the next read (see [`next_read_size`]).
+    read_size: usize,
     pub(super) counter: MsgCounter,
 }
 
 /// Writes what is left (a NOTIFICATION) within a second, then closes.
 pub(super) async fn close_conn(mut c: Conn) {
     use tokio::io::AsyncWriteExt;
-    c.reader.abort();
     if !c.tx.is_empty() {
-        let _ = tokio::time::timeout(Duration::from_secs(1), c.wr.write_all(&c.tx)).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), c.stream.write_all(&c.tx)).await;
     }
-    let _ = c.wr.shutdown().await;
+    let _ = c.stream.shutdown().await;
+}
+
+/// The index of a connection that is readable (or in error), once one is.
+pub(super) fn poll_readable(conns: &[Conn], cx: &mut Context<'_>) -> Poll<usize> {
+    for (i, c) in conns.iter().enumerate() {
+        if c.stream.poll_read_ready(cx).is_ready() {
+            return Poll::Ready(i);
+        }
+    }
+    Poll::Pending
+}
+
+/// The first connect attempt that finished, taken out of `pending`.
+pub(super) fn poll_connected(
+    pending: &mut Vec<Connecting>,
+    cx: &mut Context<'_>,
+) -> Poll<(ConnId, io::Result<TcpStream>)> {
+    for i in 0..pending.len() {
+        let Some((id, f)) = pending.get_mut(i) else {
+            break;
+        };
+        if let Poll::Ready(r) = f.as_mut().poll(cx) {
+            let id = *id;
+            drop(pending.swap_remove(i));
+            if pending.is_empty() {
+                *pending = Vec::new();
+            }
+            return Poll::Ready((id, r));
+        }
+    }
+    Poll::Pending
 }
 
 impl PeerTask {
@@ -148,44 +182,37 @@ impl PeerTask {
         }
         let _ = stream.set_nodelay(true);
         lock(&self.h.status).local_addr = stream.local_addr().ok().map(|a| a.ip());
-        let (rd, wr) = stream.into_split();
-        let tx = self.in_tx.clone();
-        let reader = tokio::spawn(async move {
-            let mut size = READ_MIN;
-            loop {
-                // No buffer while idle: an established session that only gets a KEEPALIVE now
-                // and then holds none between reads.
-                if rd.readable().await.is_err() {
-                    let _ = tx.send_wait(Input::Closed(id)).await;
-                    return;
-                }
-                let mut buf = BytesMut::with_capacity(size);
-                match rd.try_read_buf(&mut buf) {
-                    Ok(0) => {
-                        let _ = tx.send_wait(Input::Closed(id)).await;
-                        return;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(_) => {
-                        let _ = tx.send_wait(Input::Closed(id)).await;
-                        return;
-                    }
-                    Ok(n) => {
-                        size = next_read_size(size, n);
-                        if tx.send_wait(Input::Bytes(id, buf.freeze())).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
         self.conns.push(Conn {
             id,
-            wr,
+            stream,
             tx: BytesMut::new(),
-            reader,
+            read_size: READ_MIN,
             counter: MsgCounter::default(),
         });
+    }
+
+    /// Reads once from connection `i` (found readable): the bytes go to the session, end of
+    /// stream or an error to its loss. No buffer is kept between reads: an established session
+    /// that only gets a KEEPALIVE now and then holds none.
+    pub(super) fn read_from(&mut self, i: usize) {
+        let Some(c) = self.conns.get_mut(i) else {
+            return;
+        };
+        let id = c.id;
+        let mut buf = Vec::with_capacity(c.read_size);
+        match c.stream.try_read_buf(&mut buf) {
+            Ok(0) => self.closed(id),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                tracing::debug!("read failed: {e}");
+                self.closed(id);
+            }
+            Ok(n) => {
+                c.read_size = next_read_size(c.read_size, n);
+                c.counter.feed(&buf, &mut lock(&self.h.status).msgs_in);
+                self.peer.handle_bytes(Instant::now(), id, &buf);
+            }
+        }
     }
 
     /// Pulls messages while the write buffers have room; whether anything was produced.
@@ -227,7 +254,7 @@ impl PeerTask {
         let mut broken = Vec::new();
         for c in &mut self.conns {
             while !c.tx.is_empty() {
-                match c.wr.try_write(&c.tx) {
+                match c.stream.try_write(&c.tx) {
                     Ok(n) => {
                         let _ = c.tx.split_to(n);
                     }
@@ -235,8 +262,7 @@ impl PeerTask {
                     Err(e) => {
                         // The connection is gone (reset, broken pipe): what is queued can never
                         // leave, and a socket in error is always "writable", so waiting on it
-                        // would spin. The session learns of the loss now, not when the reader
-                        // gets round to it.
+                        // would spin. The session learns of the loss now, not at the next read.
                         tracing::debug!("write failed: {e}");
                         c.tx = BytesMut::new();
                         broken.push(c.id);
@@ -252,7 +278,7 @@ impl PeerTask {
         }
         let any = !broken.is_empty();
         for id in broken {
-            self.input(Input::Closed(id));
+            self.closed(id);
         }
         any
     }

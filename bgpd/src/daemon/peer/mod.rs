@@ -1,7 +1,8 @@
 //! DOC: the peer task: one tokio task per neighbour driving a `bgp_core::peer::Peer` (at most
-//! two connections; collision handling is bgp-core's). Per connection a small reader task
-//! forwards what it reads over a bounded channel (depth [`READ_DEPTH`]), so when this task waits
-//! for room in the RIB channel the readers stop reading and TCP throttles the sender.
+//! two connections; collision handling is bgp-core's). The task reads its connections itself
+//! when they are readable, one read at a time, so when it waits for room in the RIB channel
+//! nothing is read and TCP throttles the sender. It keeps no reader task and no read queue: an
+//! idle neighbour costs the task, its future and the session (issue 19: ≤ 4 KB of heap each).
 //!
 //! Outbound: the session pulls UPDATEs through [`RibSource`](conn::RibSource) (a short lock of the shared RIB
 //! per UPDATE) only while the connection's write buffer is below [`TX_HIGH`](conn::TX_HIGH); the buffer is
@@ -22,8 +23,7 @@ use bgp_core::peer::{ConnId, Peer, PeerAction};
 use bgp_core::rib::SourceId;
 use bgp_core::session::{Command, DownReason, Event, SourceStatus, StateKind, UpdateSource};
 use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
-use bytes::{Bytes, BytesMut};
-use tokio::net::tcp::OwnedWriteHalf;
+use bytes::BytesMut;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -37,7 +37,7 @@ use crate::status::{MessageCounts, RouteCounts};
 
 mod conn;
 
-use conn::{close_conn, Conn, Input, READ_DEPTH};
+use conn::{close_conn, poll_connected, poll_readable, Conn, Connecting};
 
 /// Commands to a peer task.
 #[derive(Debug)]
@@ -147,9 +147,9 @@ struct PeerTask {
     spec: Arc<PeerSpec>,
     peer: Peer,
     conns: Vec<Conn>,
+    /// Outgoing connections being opened.
+    connecting: Vec<Connecting>,
     cmd_rx: inbox::Receiver<PeerCmd>,
-    in_tx: inbox::Sender<Input>,
-    in_rx: inbox::Receiver<Input>,
     /// UPDATEs decoded since the last hand-off to the RIB.
     batch: Vec<Update>,
     /// When this dynamic neighbour is forgotten: set while it owes nothing (no connection, no
@@ -187,7 +187,6 @@ impl PeerTask {
         spec: Arc<PeerSpec>,
         cmd_rx: inbox::Receiver<PeerCmd>,
     ) -> Self {
-        let (in_tx, in_rx) = inbox::bounded(READ_DEPTH * 2);
         let bfd = super::bfd::PeerBfd::attach(&shared, &spec);
         PeerTask {
             bfd,
@@ -196,9 +195,8 @@ impl PeerTask {
             h,
             spec,
             conns: Vec::new(),
+            connecting: Vec::new(),
             cmd_rx,
-            in_tx,
-            in_rx,
             batch: Vec::new(),
             forget_at: None,
             done: false,
@@ -226,8 +224,12 @@ impl PeerTask {
         self.process().await;
         while !self.done {
             self.update_forget();
-            let deadline = self.peer.poll_timeout().map(tokio::time::Instant::from_std);
-            let forget_at = self.forget_at;
+            // One timer: the session's next timeout or the end of a dynamic neighbour's linger.
+            let deadline = match (self.peer.poll_timeout(), self.forget_at) {
+                (Some(d), Some(f)) => Some(tokio::time::Instant::from_std(d).min(f)),
+                (Some(d), None) => Some(tokio::time::Instant::from_std(d)),
+                (None, f) => f,
+            };
             let want_write = self.conns.iter().position(|c| !c.tx.is_empty());
             tokio::select! {
                 biased;
@@ -237,15 +239,18 @@ impl PeerTask {
                     Some(c) => Box::pin(self.command(c)).await,
                     None => self.done = true,
                 },
-                Some(inp) = self.in_rx.recv() => self.input(inp),
-                _ = async { if let Some(d) = deadline { tokio::time::sleep_until(d).await } else { std::future::pending::<()>().await } } => {
+                i = std::future::poll_fn(|cx| poll_readable(&self.conns, cx)) => self.read_from(i),
+                (id, r) = std::future::poll_fn(|cx| poll_connected(&mut self.connecting, cx)) => {
+                    self.connected(id, r)
+                }
+                _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending::<()>().await } } => {
+                    if self.forget_at.is_some_and(|f| f <= tokio::time::Instant::now()) {
+                        Box::pin(self.forget()).await;
+                        continue;
+                    }
                     self.peer.handle_timeout(Instant::now());
                 }
                 _ = self.h.notify.notified() => {}
-                _ = async { match forget_at { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending::<()>().await } } => {
-                    Box::pin(self.forget()).await;
-                    continue;
-                }
                 v = async {
                     match &mut self.bfd {
                         Some(b) => b.changed().await,
@@ -254,7 +259,7 @@ impl PeerTask {
                 } => self.bfd_verdict(v),
                 _ = async {
                     match want_write.and_then(|i| self.conns.get(i)) {
-                        Some(c) => { let _ = c.wr.writable().await; }
+                        Some(c) => { let _ = c.stream.writable().await; }
                         None => std::future::pending::<()>().await,
                     }
                 } => {}
@@ -269,28 +274,24 @@ impl PeerTask {
         super::bfd::apply_verdict(&mut self.peer, &self.h, held, v);
     }
 
-    fn input(&mut self, inp: Input) {
+    /// Connection `id` ended (end of stream, read or write error).
+    fn closed(&mut self, id: ConnId) {
+        if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+            drop(self.conns.swap_remove(i));
+            self.peer.handle_disconnected(Instant::now(), id);
+        }
+    }
+
+    /// An outgoing connection attempt finished.
+    fn connected(&mut self, id: ConnId, r: io::Result<TcpStream>) {
         let now = Instant::now();
-        match inp {
-            Input::Bytes(id, b) => {
-                if let Some(c) = self.conns.iter_mut().find(|c| c.id == id) {
-                    c.counter.feed(&b, &mut lock(&self.h.status).msgs_in);
-                }
-                self.peer.handle_bytes(now, id, &b);
-            }
-            Input::Closed(id) => {
-                if let Some(i) = self.conns.iter().position(|c| c.id == id) {
-                    let c = self.conns.swap_remove(i);
-                    c.reader.abort();
-                    self.peer.handle_disconnected(now, id);
-                }
-            }
-            Input::Connected(id, Ok(stream)) => {
+        match r {
+            Ok(stream) => {
                 if self.peer.handle_connected(now, id) {
                     self.add_conn(id, stream);
                 }
             }
-            Input::Connected(id, Err(e)) => {
+            Err(e) => {
                 tracing::debug!("connect failed: {e}");
                 self.peer.handle_disconnected(now, id);
             }
@@ -342,6 +343,8 @@ impl PeerTask {
                 );
                 self.process().await;
                 self.close_all().await;
+                // Attempts of the old session are abandoned (the new one numbers its own).
+                self.connecting = Vec::new();
                 self.spec = Arc::new(*spec);
                 *lock(&self.h.spec) = self.spec.clone();
                 let old = self.bfd.take();
@@ -513,7 +516,7 @@ impl PeerTask {
         }
         let updates = std::mem::take(&mut self.batch);
         let epoch = self.h.epoch.load(Ordering::SeqCst);
-        // Backpressure: waits while the RIB task is behind; the readers stop meanwhile.
+        // Backpressure: waits while the RIB task is behind; nothing is read meanwhile.
         let _ = self
             .shared
             .rib_tx
@@ -627,11 +630,8 @@ impl PeerTask {
                     gtsm_min: gtsm,
                     timeout: Duration::from_secs(5),
                 };
-                let tx = self.in_tx.clone();
-                tokio::spawn(async move {
-                    let r = sockets::connect(&o).await;
-                    let _ = tx.send_wait(Input::Connected(id, r)).await;
-                });
+                self.connecting
+                    .push((id, Box::pin(async move { sockets::connect(&o).await })));
             }
             PeerAction::Close(id) => {
                 if let Some(i) = self.conns.iter().position(|c| c.id == id) {
