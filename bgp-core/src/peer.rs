@@ -29,13 +29,12 @@
 //! `poll_timeout`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
 
 use crate::session::{
-    Action, Command, ConfigError, Event, Session, SessionConfig, StateKind, UpdateSource,
+    Action, Command, ConfigError, Event, Session, SessionConfig, Settings, StateKind, UpdateSource,
 };
 use crate::wire::notification::cease;
 use crate::wire::Negotiated;
@@ -66,7 +65,7 @@ struct Slot {
 /// One neighbour: up to two sessions and collision resolution. See the module documentation.
 #[derive(Debug)]
 pub struct Peer {
-    config: Arc<SessionConfig>,
+    settings: Settings,
     main: Slot,
     /// Boxed: it exists only during a collision, and inline it would double the size of
     /// every idle peer.
@@ -78,24 +77,27 @@ pub struct Peer {
 impl Peer {
     /// A peer in Idle; nothing happens until [`Command::Start`].
     pub fn new(config: SessionConfig) -> Result<Peer, ConfigError> {
-        config.validate()?;
-        let config = Arc::new(config);
-        Ok(Peer {
+        Ok(Peer::with_settings(&Settings::new(config)?))
+    }
+
+    /// A peer in Idle with shared settings (see [`Settings`]).
+    pub fn with_settings(settings: &Settings) -> Peer {
+        Peer {
             main: Slot {
-                session: Session::with_config(Arc::clone(&config)),
+                session: Session::with_settings(settings),
                 conn: None,
                 incoming: false,
             },
-            config,
+            settings: settings.clone(),
             second: None,
             next_conn: 0,
             actions: VecDeque::new(),
-        })
+        }
     }
 
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
-        &self.config
+        self.settings.config()
     }
 
     /// The main session: the established one when there is one.
@@ -164,7 +166,7 @@ impl Peer {
         } else if self.second.is_none() && self.main.session.state() != StateKind::Idle {
             // Our own connection (or attempt) is under way: this one may collide with it.
             let id = self.new_conn();
-            let mut s = Session::with_config(Arc::clone(&self.config));
+            let mut s = Session::with_settings(&self.settings);
             s.set_one_shot();
             s.accept_mode(now);
             s.handle_connected(now);
@@ -389,7 +391,7 @@ impl Peer {
                 // Two connections in the same direction: keep the older.
                 false
             } else {
-                let local = u32::from(self.config.local_id);
+                let local = u32::from(self.settings.config().local_id);
                 let remote = sec.session.peer_id().map_or(0, u32::from);
                 // Keep the connection initiated by the higher identifier.
                 let keep_incoming = local < remote;

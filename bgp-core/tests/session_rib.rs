@@ -50,7 +50,7 @@ impl UpdateSource for AdjRibOut<'_> {
 /// The glue the other way: what a session event means for the RIB.
 fn apply(rib: &mut Rib, peer: SourceId, e: &Event) {
     match e {
-        Event::Established(n) => rib.peer_up(peer, (**n).clone()),
+        Event::Established(n) => rib.peer_up(peer, std::sync::Arc::clone(n)),
         Event::Update(u) => {
             rib.apply_update(peer, u);
         }

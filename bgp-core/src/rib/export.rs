@@ -56,7 +56,7 @@ pub(crate) fn export_path(
 ) -> Option<RouteAttrs> {
     let target = sh.sources.get(peer)?;
     let tcfg = target.peer.as_ref()?;
-    let neg = target.session.as_ref()?;
+    let neg = target.session.as_deref()?;
     if usize::from(p.src) == peer {
         return None;
     }
@@ -195,7 +195,7 @@ fn refill<K: Key>(
     let add_path = sh
         .sources
         .get(peer)
-        .and_then(|s| s.session.as_ref())
+        .and_then(|s| s.session.as_deref())
         .is_some_and(|n| n.add_path_tx(K::FAMILY));
     let max_paths = sh
         .sources
@@ -377,7 +377,7 @@ impl Rib {
             let Some(s) = sh.sources.get_mut(i) else {
                 return Ok(false);
             };
-            let Some(neg) = s.session.as_ref() else {
+            let Some(neg) = s.session.as_deref() else {
                 return Ok(false);
             };
             if let Some(st) = s.staged.front_mut() {
@@ -422,9 +422,10 @@ impl Rib {
                 continue;
             }
             let eor = take_eor(&mut self.v4, i).or_else(|| take_eor(&mut self.v6, i));
-            if let (Some(f), Some(neg)) =
-                (eor, self.sh.sources.get(i).and_then(|s| s.session.as_ref()))
-            {
+            if let (Some(f), Some(neg)) = (
+                eor,
+                self.sh.sources.get(i).and_then(|s| s.session.as_deref()),
+            ) {
                 return Update::end_of_rib(f).encode(neg, out).map(|_| true);
             }
             if refill(&mut self.v4, &mut self.sh, i, BATCH, false)

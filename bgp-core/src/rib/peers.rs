@@ -172,7 +172,8 @@ impl Rib {
 
     /// The session with `peer` is established: remember what was negotiated and start the
     /// initial feed of every negotiated family (ended by End-of-RIB, RFC 4724 §2).
-    pub fn peer_up(&mut self, peer: SourceId, neg: Negotiated) {
+    pub fn peer_up(&mut self, peer: SourceId, neg: impl Into<std::sync::Arc<Negotiated>>) {
+        let neg = neg.into();
         let i = usize::from(peer.0);
         let Some(s) = self.sh.sources.get_mut(i) else {
             return;
@@ -265,7 +266,7 @@ impl Rib {
             let add_path = sh
                 .sources
                 .get(i)
-                .and_then(|s| s.session.as_ref())
+                .and_then(|s| s.session.as_deref())
                 .is_some_and(|n| n.add_path_tx.contains(&K::FAMILY));
             let mask = sh.out_mask(i, add_path);
             let keys = t.shared_keys();

@@ -32,7 +32,7 @@ pub(crate) struct Source {
     pub addr: Option<IpAddr>,
     pub rr_client: bool,
     pub peer: Option<PeerConfig>,
-    pub session: Option<Negotiated>,
+    pub session: Option<std::sync::Arc<Negotiated>>,
     pub staged: VecDeque<Staged>,
 }
 

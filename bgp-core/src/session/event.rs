@@ -143,7 +143,7 @@ pub enum Event {
         to: StateKind,
     },
     /// The session reached Established with this context.
-    Established(Box<Negotiated>),
+    Established(std::sync::Arc<Negotiated>),
     /// A validated UPDATE. Act on [`Update::announced`] and [`Update::withdrawn_routes`], which
     /// apply RFC 7606 treat-as-withdraw; families that were not negotiated have been removed.
     Update(Update),

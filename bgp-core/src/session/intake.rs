@@ -220,8 +220,9 @@ impl Session {
             }
             self.life.stale = keep;
         }
+        let negotiated = Arc::new(negotiated);
         let est = Established {
-            negotiated: negotiated.clone(),
+            negotiated: Arc::clone(&negotiated),
             keepalive,
             limits,
             eor_to_send,
@@ -234,8 +235,7 @@ impl Session {
             from: StateKind::OpenConfirm,
             to: StateKind::Established,
         });
-        self.events
-            .push_back(Event::Established(Box::new(negotiated)));
+        self.events.push_back(Event::Established(negotiated));
     }
 
     pub(super) fn established_message(&mut self, now: Instant, m: Message) {

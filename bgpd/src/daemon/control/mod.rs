@@ -194,7 +194,7 @@ impl Control for DaemonControl {
                 Some(e) if !established => format!("{bgp_state:<14}{e}"),
                 _ => bgp_state.clone(),
             };
-            let n = st.negotiated.as_ref();
+            let n = st.negotiated.as_deref();
             out.push(ProtocolStatus {
                 name: spec.name.clone(),
                 kind: ProtoKind::Bgp,
