@@ -178,6 +178,24 @@ impl Dut {
     }
 }
 
+/// For a profiler's snapshot of the settled daemon (live heap by allocation site): with
+/// `CHURN_HOLD_SECS` set, the part keeps its daemon running that long after its last reading,
+/// announcing its pid on stderr.
+pub(crate) fn hold(dut: &Dut) {
+    let secs: u64 = std::env::var("CHURN_HOLD_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    if secs > 0 {
+        eprintln!(
+            "churn: holding {} pid {} for {secs} s",
+            dut.d.name(),
+            dut.pid
+        );
+        std::thread::sleep(Duration::from_secs(secs));
+    }
+}
+
 /// Polls `f` until it returns true, every 200 ms, at most `secs`.
 pub(crate) fn wait(secs: u64, what: &str, mut f: impl FnMut() -> R<bool>) -> R<()> {
     let t = Instant::now();

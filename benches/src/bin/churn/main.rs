@@ -24,6 +24,9 @@
 //!   minute (RSS, threads, open descriptors, protocols listed) and the growth after minute 2;
 //!   at the end the kernel's routes must equal the RIB's.
 //!
+//! `CHURN_HOLD_SECS=S` keeps the daemon of the `dynamic` part running S seconds after its last
+//! reading (its pid on stderr), for a profiler's snapshot.
+//!
 //! Writes `benches/report/churn.json` (every figure, load averages, the commit) and
 //! `benches/report/churn.md`; `--report-only` regenerates the latter from the former.
 

@@ -146,6 +146,7 @@ pub(crate) fn part_dynamic(d: Daemon, n: usize) -> R<Value> {
     let end = settled_rss(&dut);
     let cpu = dut.cpu() - cpu0;
     let listed = dut.sessions()?.0;
+    hold(&dut);
     Ok(json!({
         "part": "dynamic", "daemon": d.name(), "sessions": n, "completed": first + rest,
         "rss_start_mb": start, "rss_settled_mb": settled, "rss_end_mb": end,
