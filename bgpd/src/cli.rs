@@ -398,11 +398,11 @@ pub fn parse_reply_line(line: &str, prev: u16) -> Option<ReplyLine> {
         });
     }
     let b = line.as_bytes();
-    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) {
+    if !b.get(..4)?.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let code: u16 = line[..4].parse().ok()?;
-    let last = match b[4] {
+    let code: u16 = line.get(..4)?.parse().ok()?;
+    let last = match *b.get(4)? {
         b' ' => true,
         b'-' => false,
         _ => return None,

@@ -43,6 +43,16 @@
 //! * The control plane ([`status::Control`], implemented in `daemon/control.rs`) reads
 //!   snapshots under short locks and sends commands to the peer tasks; it never waits for
 //!   the RIB task. Metrics: `daemon/stats.rs` is the one place counters are updated.
+// As in the core crates: no panicking shortcuts outside tests (integration tests allow them).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 pub mod cli;
 pub mod config;

@@ -1,4 +1,14 @@
 //! `bgpd` command-line entry point: the daemon and its control client (see [`bgpd::cli`]).
+// As in the core crates: no panicking shortcuts outside tests (integration tests allow them).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 use std::process::ExitCode;
 

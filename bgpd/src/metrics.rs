@@ -61,76 +61,65 @@ fn opts(name: &str, help: &str) -> Opts {
     Opts::new(name, help).namespace(NS)
 }
 
-// Registration of fresh collectors with distinct names into a fresh registry cannot fail; the
-// `expect`s below state that invariant (a failure is a programming error caught by the tests).
 impl Metrics {
-    /// Creates the collectors and registers them.
-    pub fn new() -> Arc<Metrics> {
+    /// Creates the collectors and registers them. Fresh collectors with distinct names in a
+    /// fresh registry do not fail; the error is passed on all the same.
+    pub fn new() -> Result<Arc<Metrics>, prometheus::Error> {
         let registry = Registry::new();
         let hist = |name: &str, help: &str, buckets: Vec<f64>| {
             let h = Histogram::with_opts(
                 HistogramOpts::new(name, help)
                     .namespace(NS)
                     .buckets(buckets),
-            )
-            .expect("valid histogram");
-            registry.register(Box::new(h.clone())).expect("unique name");
-            h
+            )?;
+            registry.register(Box::new(h.clone()))?;
+            Ok::<_, prometheus::Error>(h)
         };
         let update_processing_seconds = hist(
             "update_processing_seconds",
             "Time to process one received UPDATE through the RIB.",
-            prometheus::exponential_buckets(1e-6, 4.0, 12).expect("valid buckets"),
-        );
+            prometheus::exponential_buckets(1e-6, 4.0, 12)?,
+        )?;
         let netlink_batch_seconds = hist(
             "netlink_batch_seconds",
             "Time to send one netlink batch and read the acknowledgements then available.",
-            prometheus::exponential_buckets(1e-5, 4.0, 11).expect("valid buckets"),
-        );
+            prometheus::exponential_buckets(1e-5, 4.0, 11)?,
+        )?;
         let gauge = |name: &str, help: &str| {
-            let g = IntGauge::with_opts(opts(name, help)).expect("valid gauge");
-            registry.register(Box::new(g.clone())).expect("unique name");
-            g
+            let g = IntGauge::with_opts(opts(name, help))?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
         };
-        let fib_installed = gauge("fib_routes_installed", "Routes installed in the kernel.");
-        let fib_failed = gauge("fib_routes_failed", "Routes whose last install failed.");
+        let fib_installed = gauge("fib_routes_installed", "Routes installed in the kernel.")?;
+        let fib_failed = gauge("fib_routes_failed", "Routes whose last install failed.")?;
         let fib_pending = gauge(
             "fib_routes_pending",
             "Routes waiting to be sent to the kernel.",
-        );
+        )?;
         let rib_routes = IntGaugeVec::new(
             opts("rib_routes", "Routes in the Loc-RIB, by address family."),
             &["family"],
-        )
-        .expect("valid gauge");
-        registry
-            .register(Box::new(rib_routes.clone()))
-            .expect("unique name");
+        )?;
+        registry.register(Box::new(rib_routes.clone()))?;
         let filter_errors = prometheus::IntCounter::with_opts(opts(
             "filter_errors_total",
             "Filter runs that ended in a run-time error (the route was rejected).",
-        ))
-        .expect("valid counter");
-        registry
-            .register(Box::new(filter_errors.clone()))
-            .expect("unique name");
+        ))?;
+        registry.register(Box::new(filter_errors.clone()))?;
         let bfd_state_changes = IntCounterVec::new(
             opts(
                 "bfd_state_changes_total",
                 "BFD session state changes, by state entered.",
             ),
             &["peer", "state"],
-        )
-        .expect("valid counter");
-        registry
-            .register(Box::new(bfd_state_changes.clone()))
-            .expect("unique name");
+        )?;
+        registry.register(Box::new(bfd_state_changes.clone()))?;
         let bfd_detection_seconds = hist(
             "bfd_detection_seconds",
             "Time from a BFD session's last received packet to its Down by detection timeout.",
-            prometheus::exponential_buckets(0.01, 1.5, 16).expect("valid buckets"),
-        );
-        Arc::new(Metrics {
+            prometheus::exponential_buckets(0.01, 1.5, 16)?,
+        )?;
+        Ok(Arc::new(Metrics {
             registry,
             bfd_state_changes,
             bfd_detection_seconds,
@@ -141,7 +130,7 @@ impl Metrics {
             fib_pending,
             rib_routes,
             filter_errors,
-        })
+        }))
     }
 
     /// The registry (to register more collectors).
@@ -491,7 +480,7 @@ async fn http_conn(
             if n == 0 {
                 return Ok::<bool, io::Error>(false);
             }
-            head.extend_from_slice(&buf[..n]);
+            head.extend_from_slice(buf.get(..n).unwrap_or_default());
         }
     })
     .await;

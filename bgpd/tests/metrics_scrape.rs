@@ -48,7 +48,7 @@ fn scrape() {
         b.messages_in.update = 3;
         b.messages_out.keepalive = 1;
     }
-    let metrics = Metrics::new();
+    let metrics = Metrics::new().unwrap();
     metrics.update_processing_seconds.observe(0.000_2);
     metrics.netlink_batch_seconds.observe(0.01);
     metrics.fib_installed.set(4);

@@ -463,7 +463,7 @@ pub fn route(w: &mut ReplyWriter, r: &RouteEntry, first: bool, verbose: bool, tf
 }
 
 fn is_gateway(d: &RouteDest, a: IpAddr) -> bool {
-    matches!(d, RouteDest::Via { nexthops } if nexthops.len() == 1 && nexthops[0].0 == a)
+    matches!(d, RouteDest::Via { nexthops } if matches!(nexthops.as_slice(), [(g, _)] if *g == a))
 }
 
 /// BIRD's route source name (`rta_show` `src_names`), inferred from the route: BGP attributes

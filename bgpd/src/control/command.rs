@@ -205,6 +205,7 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
         rest.get(i)
             .and_then(|(w, q)| if *q { None } else { Some(w.as_str()) })
     };
+    let arg = |i: usize| rest.get(i).ok_or_else(syntax);
     let command = match (kw(0), kw(1)) {
         (Some("show"), Some("status")) if rest.len() == 2 => Command::ShowStatus,
         (Some("show"), Some("fib")) if rest.len() == 2 => Command::ShowFib,
@@ -214,7 +215,7 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
         (Some("show"), Some("protocols" | "protocol")) => {
             let mut all = false;
             let mut which = None;
-            let mut args = &rest[2..];
+            let mut args = rest.get(2..).unwrap_or_default();
             if let Some(((w, false), tail)) = args.split_first() {
                 if w == "all" {
                     all = true;
@@ -231,8 +232,7 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
         (Some("show"), Some("route")) => {
             let mut a = RouteArgs::default();
             let mut i = 2;
-            while i < rest.len() {
-                let (w, quoted) = &rest[i];
+            while let Some((w, quoted)) = rest.get(i) {
                 if *quoted {
                     return Err(syntax());
                 }
@@ -278,15 +278,15 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
             }
             Command::ShowRoute(a)
         }
-        (Some("enable"), _) if rest.len() == 2 => Command::Enable(proto_arg(&rest[1])?),
-        (Some("restart"), _) if rest.len() == 2 => Command::Restart(proto_arg(&rest[1])?),
+        (Some("enable"), _) if rest.len() == 2 => Command::Enable(proto_arg(arg(1)?)?),
+        (Some("restart"), _) if rest.len() == 2 => Command::Restart(proto_arg(arg(1)?)?),
         (Some("disable"), _) if rest.len() == 2 || rest.len() == 3 => {
             let msg = match rest.get(2) {
                 None => String::new(),
                 Some((m, true)) => m.clone(),
                 Some(_) => return Err(syntax()),
             };
-            Command::Disable(proto_arg(&rest[1])?, msg)
+            Command::Disable(proto_arg(arg(1)?)?, msg)
         }
         (Some("configure"), None) => Command::Configure,
         (Some("configure"), Some("soft")) if rest.len() == 2 => Command::Configure,

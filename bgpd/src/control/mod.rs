@@ -215,7 +215,7 @@ async fn connection(
             // The client closed its side (or both): everything it sent has been answered.
             return Ok(());
         }
-        lines.push(&buf[..n]);
+        lines.push(buf.get(..n).unwrap_or_default());
     }
 }
 
@@ -239,7 +239,7 @@ impl Conn {
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            rest = &rest[n..];
+            rest = rest.get(n..).unwrap_or_default();
         }
         Ok(())
     }

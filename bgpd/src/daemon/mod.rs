@@ -461,8 +461,15 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
         if let Some(s6) = v6_socket {
             control::serve_control_socket(s6, handle.control(), Some(IpFamily::Ipv6));
         }
-        if let Some(addr) = metrics_addr {
-            let (metrics, control) = (crate::metrics::Metrics::new(), handle.control());
+        let metrics = metrics_addr.and_then(|addr| match crate::metrics::Metrics::new() {
+            Ok(m) => Some((addr, m)),
+            Err(e) => {
+                tracing::error!(%addr, "metrics: {e}");
+                None
+            }
+        });
+        if let Some((addr, metrics)) = metrics {
+            let control = handle.control();
             handle.stats().set_metrics(std::sync::Arc::clone(&metrics));
             // Bound before READY=1; served by its own task.
             match tokio::net::TcpListener::bind(addr).await {

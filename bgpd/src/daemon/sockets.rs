@@ -59,8 +59,10 @@ pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&str>) -> io::Result<()> {
         }
     }
     let k = key.unwrap_or("").as_bytes();
-    let n = k.len().min(80);
-    sig.key[..n].copy_from_slice(&k[..n]);
+    let n = k.len().min(sig.key.len());
+    for (to, from) in sig.key.iter_mut().zip(k) {
+        *to = *from;
+    }
     sig.keylen = n as u16;
     setsockopt(fd, libc::IPPROTO_TCP, TCP_MD5SIG, &sig)
 }

@@ -56,13 +56,17 @@ impl MsgCounter {
             if self.skip > 0 {
                 let n = self.skip.min(data.len());
                 self.skip -= n;
-                data = &data[n..];
+                data = data.get(n..).unwrap_or_default();
                 continue;
             }
             let n = (19 - self.have).min(data.len());
-            self.hdr[self.have..self.have + n].copy_from_slice(&data[..n]);
+            if let (Some(to), Some(from)) =
+                (self.hdr.get_mut(self.have..self.have + n), data.get(..n))
+            {
+                to.copy_from_slice(from);
+            }
             self.have += n;
-            data = &data[n..];
+            data = data.get(n..).unwrap_or_default();
             if self.have == 19 {
                 let len = usize::from(u16::from_be_bytes([self.hdr[16], self.hdr[17]]));
                 count(counts, self.hdr[18]);
