@@ -74,9 +74,6 @@ pub struct StartOptions {
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The configuration is unusable.
-    #[error("configuration: {0}")]
-    Config(String),
     /// A listening socket could not be opened.
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
