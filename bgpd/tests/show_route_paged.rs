@@ -1,7 +1,8 @@
 //! `show route` of a 200,000-route table pages through the RIB (root): while a client holds a
 //! dump half read, one peer's UPDATE stream is imported in full and another peer withdraws
 //! half of the dumped table (on both sides of where the client stopped reading); the dump then completes in prefix order, with no network twice and
-//! every network that stayed present. `show route count protocol X` (a monitoring loop's
+//! every network that stayed present; pages that end inside a network go on with its other
+//! routes. `show route count protocol X` (a monitoring loop's
 //! question, answered from the table's counters) equals the routes the walk lists for X. The
 //! update rate during a dump is a figure of the convergence harness (benches/README.md).
 
@@ -131,6 +132,14 @@ fn show_route_of_a_large_table_pages_while_updates_stream() {
         }
         lines.push(line.trim_end().to_string());
     }
+    // One route per network here: a route line without its network is a route listed twice
+    // (BIRD prints a network's prefix on its first route only).
+    let repeated = lines
+        .iter()
+        .filter(|l| l.contains("[big ") || l.contains("[stream "))
+        .filter(|l| network(l).is_none())
+        .count();
+    assert_eq!(repeated, 0, "routes listed twice");
     let nets: Vec<IpNet> = lines.iter().filter_map(|l| network(l)).collect();
     assert!(
         nets.windows(2).all(|w| w[0] < w[1]),
@@ -165,5 +174,60 @@ fn show_route_of_a_large_table_pages_while_updates_stream() {
             Some(u64::from(n)),
             "show route count protocol {name}: {count}"
         );
+    }
+}
+
+/// Networks with three routes each, 3 × 5,000 = 15,000 routes: pages of 8,192 routes end in
+/// the middle of a network, and the next page goes on with that network's other routes. Every
+/// (network, protocol) is listed once, each network's primary route first.
+#[test]
+fn a_page_that_ends_inside_a_network_goes_on_with_its_other_routes() {
+    const NETS: u32 = 5_000;
+    let mut lab = Lab::new("bgpd_paged3").unwrap();
+    let lan = lab.lan().unwrap();
+    let d = lab.node("d", &[(&lan, 11)], None).unwrap();
+    let nodes: Vec<NodeNet> = (0..3u8)
+        .map(|i| lab.node(&format!("p{i}"), &[(&lan, 12 + i)], None).unwrap())
+        .collect();
+    let peers: Vec<String> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| peer(&format!("p{i}"), n.ip4(), BIG_AS + i as u32, ""))
+        .collect();
+    let _p = start(&d, &config(&d, &peers), 0);
+    let mut raw: Vec<RawPeer> = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let asn = BIG_AS + i as u32;
+        let mut r = RawPeer::connect(n, d.ip4(), D_AS, asn, true, 30);
+        r.send(&packed_updates(
+            NETS,
+            Ipv4Addr::new(10, 0, 0, 0),
+            32,
+            asn,
+            n.ip4(),
+        ));
+        raw.push(r);
+    }
+    for i in 0..3 {
+        wait_imported(&d, &format!("p{i}"), u64::from(NETS));
+    }
+    let routes = common::routes(&d).unwrap();
+    let ours = routes
+        .iter()
+        .filter(|r| ["p0", "p1", "p2"].contains(&r.protocol.as_str()));
+    assert_eq!(ours.clone().count(), 3 * NETS as usize);
+    let pairs: BTreeSet<(String, String)> = ours
+        .map(|r| (r.prefix.clone(), r.protocol.clone()))
+        .collect();
+    assert_eq!(pairs.len(), 3 * NETS as usize, "a route listed twice");
+    // In order, a network's routes together, its primary first.
+    let mut last: Option<IpNet> = None;
+    for r in &routes {
+        let p: IpNet = r.prefix.parse().unwrap();
+        if last != Some(p) {
+            assert!(last.is_none_or(|l| l < p), "{p} after {last:?}");
+            assert!(r.primary, "{p}: first route not primary");
+            last = Some(p);
+        }
     }
 }

@@ -593,22 +593,16 @@ impl Conn {
             if n != page {
                 break;
             }
-            // The next page resumes after the last network shown in full, skipping the routes
-            // of the page's last network already shown (that network may go on).
-            let last = routes.last().map(|r| r.prefix);
-            let tail = routes
-                .iter()
-                .rev()
-                .take_while(|r| Some(r.prefix) == last)
-                .count();
-            q.resume = match routes
-                .len()
-                .checked_sub(tail + 1)
-                .and_then(|i| routes.get(i))
-            {
-                Some(before) => Some((before.prefix, tail)),
-                None => q.resume.map(|(after, skip)| (after, skip + n)),
-            };
+            // The next page resumes with the last network shown: its routes not shown yet,
+            // then the networks after it.
+            if let Some(last) = routes.last().map(|r| r.prefix) {
+                let tail = routes.iter().rev().take_while(|r| r.prefix == last).count();
+                let before = match q.resume {
+                    Some((net, k)) if net == last && tail == n => k,
+                    _ => 0,
+                };
+                q.resume = Some((last, before + tail));
+            }
             q.offset += n;
         }
         if args.count {
