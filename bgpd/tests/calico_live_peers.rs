@@ -94,18 +94,6 @@ fn tor_cfg(n: &NodeNet, asn: u32, nets: &[&str], peer: Ipv4Addr, peer_as: u32) -
     s
 }
 
-fn run(
-    test: &str,
-    bgpd: bool,
-    hosts: &[(u8, bool)],
-    cfg: impl Fn(&NodeNet, u8, TunnelSupport) -> String,
-    peer_names: &[String],
-    want: &[String],
-    cmds: &[String],
-) -> View {
-    topo::run(test, Fam::V4, bgpd, hosts, cfg, peer_names, want, cmds)
-}
-
 /// A route reflector (host 11) and two clients (12, 13); `subject` is the host read.
 fn rr_view(test: &str, bgpd: bool, subject: u8) -> View {
     let lan_ip = |h: u8| Ipv4Addr::new(172, 31, 0, h);
@@ -146,8 +134,9 @@ fn rr_view(test: &str, bgpd: bool, subject: u8) -> View {
         format!("show route protocol {}", names[0]),
         "show route for 10.244.13.5".into(),
     ]);
-    run(
+    topo::run(
         test,
+        Fam::V4,
         bgpd,
         &hosts,
         |n, h, t| calico_cfg(n, h, &peers_of(h), t),
@@ -220,8 +209,9 @@ fn ebgp_view(test: &str, bgpd: bool) -> View {
         format!("show route protocol {}", names[1]),
         "show route for 10.99.13.7".into(),
     ];
-    run(
+    topo::run(
         test,
+        Fam::V4,
         bgpd,
         &hosts,
         |n, h, t| match h {
