@@ -89,7 +89,8 @@ fn restart(test: &str, bgpd: bool) -> Restart {
     up.restart_graceful();
     let sock = up.sock.clone();
     up.ensure_running().unwrap();
-    // Recovering: node 2 back (Established, its block learned again), node 3 not.
+    // Recovering: node 2 back (Established, its block learned again, its End-of-RIB in),
+    // node 3 not.
     wait_observing(CONVERGE, POLL, "node 2 back while recovering", || {
         up.ensure_running()?;
         let peers = cn::query1(&sock, "show protocols")
@@ -102,9 +103,12 @@ fn restart(test: &str, bgpd: bool) -> Restart {
             .and_then(|l| cn::routes(&l))
             .unwrap_or_default();
         let learned = routes.iter().any(|r| r.dest == block(12));
+        // Node 2's End-of-RIB counted: only node 3's session left to recover.
+        let gr = gr_lines(&sock);
+        let one_left = gr.iter().any(|l| l.contains("Waiting for 1 protocols"));
         Ok(Observed::when(
-            n2_up && learned,
-            format!("{peers:?} {routes:?}"),
+            n2_up && learned && one_left,
+            format!("{peers:?} {routes:?} {gr:?}"),
         ))
     })
     .unwrap();
