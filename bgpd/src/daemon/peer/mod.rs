@@ -701,3 +701,23 @@ impl PeerTask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_session_settings_are_built_once_and_shared() {
+        // A local AS no other test uses: the cache is the process's.
+        let a = SessionConfig::new(64_999, std::net::Ipv4Addr::new(10, 9, 9, 1), Some(65_000));
+        let s1 = settings(a.clone()).unwrap();
+        let s2 = settings(a.clone()).unwrap();
+        assert!(std::ptr::eq(s1.config(), s2.config()));
+        assert!(s1.is_shared());
+        let mut b = a;
+        b.peer_as = Some(65_001);
+        let s3 = settings(b).unwrap();
+        assert!(!std::ptr::eq(s1.config(), s3.config()));
+        assert_eq!(s3.config().peer_as, Some(65_001));
+    }
+}
