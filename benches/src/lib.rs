@@ -1,6 +1,7 @@
 //! Workload generators shared by the benchmarks: deterministic messages and route sets.
 
 pub mod bfd_report;
+pub mod calico_text;
 pub mod clock;
 pub mod procstat;
 pub mod report_section;

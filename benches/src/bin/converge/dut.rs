@@ -169,33 +169,15 @@ router id {DUT_ADDR};
 "
     );
     if calico {
-        c.push_str(
-            "filter calico_kernel_programming {
-  if (defined(source) && (source = RTS_BGP) && !defined(krt_metric)) then {
-    krt_metric = 1024;
-    if (defined(bgp_local_pref)) then {
-      krt_metric = 2147483647 - bgp_local_pref;
-    }
-    if (krt_metric < 1024) then {
-      preference = 200;
-    }
-  }
-",
-        );
-        let pools = (10..26)
+        let pools: Vec<String> = (10..26)
             .map(|a| format!("{a}.0.0.0/8"))
-            .chain((0..4).map(|b| format!("192.{b}.0.0/16")));
-        for (i, pool) in pools.enumerate() {
-            if i % 2 == 0 {
-                let _ = writeln!(c, "  if (net ~ {pool}) then {{ if (defined(bgp_next_hop)&&(bgp_next_hop ~ 100.64.0.0/22)) then krt_tunnel=\"\"; else krt_tunnel=\"tunl0\"; accept; }}");
-            } else {
-                let _ = writeln!(
-                    c,
-                    "  if (net ~ {pool}) then {{ krt_tunnel=\"tunl0\"; accept; }}"
-                );
-            }
-        }
-        c.push_str("  accept;\n}\n\n");
+            .chain((0..4).map(|b| format!("192.{b}.0.0/16")))
+            .collect();
+        c.push_str(&bgpd_benches::calico_text::calico_kernel_programming(
+            &pools,
+            "100.64.0.0/22",
+        ));
+        c.push('\n');
     }
     let kexp = if calico {
         "filter calico_kernel_programming"
