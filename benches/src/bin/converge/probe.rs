@@ -100,11 +100,18 @@ pub(crate) fn ctl_socket(dut: &Dut) -> Option<PathBuf> {
     }
 }
 
+/// (answers, p50, p99, max) in milliseconds.
+pub(crate) type Quantiles = (usize, Option<f64>, Option<f64>, Option<f64>);
+
+/// One answer: milliseconds, seconds since the probe started, command.
+type Answer = (f64, f64, &'static str);
+
 /// A thread asking what calico-node's probes ask, timing each answer (Calico's read deadline
 /// is 2 s; a timed-out probe restarts the node's networking).
 pub(crate) struct CtlProbe {
     stop: std::sync::Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<f64>>,
+    /// Each answer: (milliseconds, seconds since the probe started, command).
+    thread: std::thread::JoinHandle<Vec<Answer>>,
 }
 
 impl CtlProbe {
@@ -113,6 +120,7 @@ impl CtlProbe {
         let flag = std::sync::Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let mut ms = Vec::new();
+            let start = Instant::now();
             let mut i = 0usize;
             while !flag.load(Ordering::Relaxed) {
                 let cmd = if i.is_multiple_of(2) {
@@ -123,7 +131,8 @@ impl CtlProbe {
                 i += 1;
                 let t0 = Instant::now();
                 if ctl_ask(&sock, cmd).is_ok() {
-                    ms.push(t0.elapsed().as_secs_f64() * 1000.0);
+                    let at = t0.duration_since(start).as_secs_f64();
+                    ms.push((t0.elapsed().as_secs_f64() * 1000.0, at, cmd));
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -132,16 +141,21 @@ impl CtlProbe {
         CtlProbe { stop, thread }
     }
 
-    /// (answers, p50, p99, max) in milliseconds.
-    pub(crate) fn finish(self) -> (usize, Option<f64>, Option<f64>, Option<f64>) {
+    /// (answers, p50, p99, max) in milliseconds, and the slowest answers (at most 5:
+    /// milliseconds, when in seconds since the probe started, command) to tell where the
+    /// tail comes from.
+    pub(crate) fn finish(self) -> (Quantiles, serde_json::Value) {
         self.stop.store(true, Ordering::Relaxed);
-        let mut v = self.thread.join().unwrap_or_default();
+        let mut all = self.thread.join().unwrap_or_default();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let slowest = serde_json::json!(all.iter().take(5).collect::<Vec<_>>());
+        let mut v: Vec<f64> = all.iter().map(|x| x.0).collect();
         v.sort_by(f64::total_cmp);
         let q = |p: f64| -> Option<f64> {
             let i = ((v.len() as f64 - 1.0) * p).round() as usize;
             v.get(i).copied()
         };
-        (v.len(), q(0.5), q(0.99), v.last().copied())
+        ((v.len(), q(0.5), q(0.99), v.last().copied()), slowest)
     }
 }
 

@@ -248,7 +248,8 @@ pub(crate) fn run_once(
         }
     }
     if let Some(p) = probe {
-        let (n, p50, p99, max) = p.finish();
+        let ((n, p50, p99, max), slowest) = p.finish();
+        out["ctl_slowest"] = slowest;
         out["ctl_probes"] = json!(n);
         out["ctl_p50_ms"] = json!(p50);
         out["ctl_p99_ms"] = json!(p99);
