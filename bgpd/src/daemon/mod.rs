@@ -7,7 +7,8 @@
 //! * `rib`: the RIB task (batches, FIB hand-off, graceful-restart recovery, local routes);
 //! * `fib`: the bridge to bgp-fib's FIB thread and the kernel form of routes (Calico pools);
 //! * `bfd`, `bfd_sockets`: the BFD task (sessions bound to BGP peers) and its UDP sockets;
-//! * `control`: the [`crate::status::Control`] implementation;
+//! * `control`: the [`crate::status::Control`] implementation, and the control socket's own
+//!   thread (its answers never queue behind the sessions' tasks);
 //! * `reload`: applying a changed configuration;
 //! * `stats`: the counters the metrics endpoint reads;
 //! * `notify`: systemd readiness, reload/stop notifications and the watchdog (`sd-notify`).
@@ -454,9 +455,20 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
             (Some(_), _) => Some(IpFamily::Ipv4),
             (None, v) => v,
         };
-        control::serve_control_socket(socket.clone(), handle.control(), view);
+        // Each served from its own thread (not this runtime's workers, which the sessions
+        // share); dropped at the end of this block: stopped, socket files removed.
+        let mut control_servers = Vec::new();
+        control_servers.extend(control::serve_control_socket(
+            socket.clone(),
+            handle.control(),
+            view,
+        ));
         if let Some(s6) = v6_socket {
-            control::serve_control_socket(s6, handle.control(), Some(IpFamily::Ipv6));
+            control_servers.extend(control::serve_control_socket(
+                s6,
+                handle.control(),
+                Some(IpFamily::Ipv6),
+            ));
         }
         let metrics = metrics_addr.and_then(|addr| match crate::metrics::Metrics::new() {
             Ok(m) => Some((addr, m)),
@@ -483,6 +495,7 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
         notify::ready(&format!("serving {}", socket.display()));
         notify::spawn_watchdog(&handle);
         signals(handle.clone(), opts.config_path.clone(), opts.load).await;
+        drop(control_servers);
         ExitCode::SUCCESS
     })
 }

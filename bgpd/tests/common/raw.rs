@@ -225,6 +225,11 @@ impl RawPeer {
         self.out.write_all(m).unwrap();
     }
 
+    /// Sends raw octets; the error when the daemon closed the connection.
+    pub fn try_send(&mut self, m: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(m)
+    }
+
     /// The attributes of `prefix` as received, if held.
     pub fn route(&self, prefix: &str) -> Option<PathAttributes> {
         self.rx.lock().unwrap().routes.get(prefix).cloned()

@@ -14,6 +14,9 @@ use bgp_core::rib::{Rib, SourceId};
 use bgp_core::wire::Family;
 
 mod routes;
+mod server;
+
+pub(crate) use server::ControlServer;
 
 use super::peer::PeerCmd;
 use super::{lock, reload, Shared};
@@ -172,7 +175,11 @@ impl Control for DaemonControl {
             local("static1", ProtoKind::Static, up),
             SourceId::STATIC,
         ));
-        for p in lock(&s.peers).iter() {
+        // The list is copied (one Arc per peer) so the walk holds no daemon-wide lock: the
+        // RIB task takes `peers` after every batch and dynamic neighbours come and go through
+        // it. Each peer's spec and status are then cloned under their own short locks.
+        let peers: Vec<Arc<super::PeerHandle>> = lock(&s.peers).clone();
+        for p in &peers {
             let spec = lock(&p.spec).clone();
             let st = lock(&p.status).clone();
             let established = st.state == bgp_core::session::StateKind::Established;
@@ -499,27 +506,23 @@ pub(crate) fn table_counts(rib: &Rib, peers: &[SourceId]) -> TableCounts {
     }
 }
 
-/// Starts the control socket server (`crate::control`): the socket is bound here, so a bind
-/// failure is reported at start-up; serving runs as its own task.
+/// Starts the control socket server (`crate::control`) on its own thread (`server.rs`): the
+/// socket is bound before this returns, so a bind failure is reported at start-up. `None`
+/// when it could not be bound (logged).
 pub(crate) fn serve_control_socket(
     path: PathBuf,
     control: Arc<dyn Control>,
     view: Option<IpFamily>,
-) {
-    match crate::control::bind(&path) {
-        Ok(listener) => {
+) -> Option<ControlServer> {
+    match ControlServer::start(path.clone(), control, view) {
+        Ok(server) => {
             tracing::info!(socket = %path.display(), ?view, "control socket listening");
-            let opts = crate::control::ServerOptions {
-                view,
-                ..Default::default()
-            };
-            tokio::spawn(async move {
-                if let Err(e) = crate::control::serve_listener(listener, control, opts).await {
-                    tracing::error!(socket = %path.display(), "control socket: {e}");
-                }
-            });
+            Some(server)
         }
-        Err(e) => tracing::error!(socket = %path.display(), "cannot bind the control socket: {e}"),
+        Err(e) => {
+            tracing::error!(socket = %path.display(), "cannot bind the control socket: {e}");
+            None
+        }
     }
 }
 
