@@ -15,6 +15,9 @@
 //!   (`up_first`, `all_up`); on `announce` each sends one `/--plen` of its own (`announced`)
 //!   and counts the distinct client blocks it receives; `all_received` once every session
 //!   has all the others' blocks. `progress` lines report counts on demand (`status`).
+//!   `flap` (either mode): every session drops its connection (TCP close, no NOTIFICATION),
+//!   connects again and re-sends its table once `go`/`announce` was given (`flap <round>`
+//!   when asked, `flapped <round>` once every session is up again).
 //! * `sink`: listens on `--listen`, accepts one session, reads UPDATEs until End-of-RIB
 //!   (`established`, `eor <prefixes>`): measures a sender (this injector or BIRD 2).
 //!
@@ -215,6 +218,7 @@ async fn run_sessions(a: Args) {
     let rr = a.mode == "rr";
     let (go_tx, go_rx) = watch::channel(false);
     let (close_tx, close_rx) = watch::channel(false);
+    let (flap_tx, flap_rx) = watch::channel(0u64);
     let (up_tx, mut up_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let counts = Arc::new(RrCounts {
@@ -225,6 +229,7 @@ async fn run_sessions(a: Args) {
         let a = a.clone();
         let mut go_rx = go_rx.clone();
         let mut close_rx = close_rx.clone();
+        let mut flap_rx = flap_rx.clone();
         let up_tx = up_tx.clone();
         let sent_tx = sent_tx.clone();
         let counts = counts.clone();
@@ -232,31 +237,39 @@ async fn run_sessions(a: Args) {
             let src = add_v4(a.src, i as u32);
             let id = add_v4(a.router_id_base, i as u32 + 1);
             let open = local_open(a.asn, a.hold, id);
-            let (s, buf, ctx) = connect_retry(src, &a, &open).await;
-            let _ = up_tx.send(());
-            // Pre-encode this session's table (before `go`, so `go` → `sent` is pure I/O).
-            let table = if rr {
-                let p = nth_prefix(a.prefix_base, a.plen, i);
-                encode_table(&ctx, &[p], src, true)
-            } else {
-                let nlri: Vec<Nlri> = (0..a.routes)
-                    .map(|k| nth_prefix(a.prefix_base, a.plen, i * a.routes + k))
-                    .collect();
-                encode_table(&ctx, &nlri, src, a.asn == a.peer_as)
-            };
-            let (r, mut w) = s.into_split();
-            let count = rr.then(|| (a.prefix_base, a.plen, a.sessions, counts.clone()));
-            let rd = tokio::spawn(reader(r, buf, ctx, count));
-            let _ = go_rx.wait_for(|g| *g).await;
-            if w.write_all(&table).await.is_ok() {
-                let _ = sent_tx.send(());
+            let mut flaps_seen = 0u64;
+            loop {
+                let (s, buf, ctx) = connect_retry(src, &a, &open).await;
+                let _ = up_tx.send(());
+                // Pre-encode this session's table (before `go`, so `go` → `sent` is pure I/O).
+                let table = if rr {
+                    let p = nth_prefix(a.prefix_base, a.plen, i);
+                    encode_table(&ctx, &[p], src, true)
+                } else {
+                    let nlri: Vec<Nlri> = (0..a.routes)
+                        .map(|k| nth_prefix(a.prefix_base, a.plen, i * a.routes + k))
+                        .collect();
+                    encode_table(&ctx, &nlri, src, a.asn == a.peer_as)
+                };
+                let (r, mut w) = s.into_split();
+                let count = rr.then(|| (a.prefix_base, a.plen, a.sessions, counts.clone()));
+                let rd = tokio::spawn(reader(r, buf, ctx, count));
+                let _ = go_rx.wait_for(|g| *g).await;
+                if w.write_all(&table).await.is_ok() {
+                    let _ = sent_tx.send(());
+                }
+                let flapped = tokio::select! {
+                    _ = keepalives(&mut w, a.hold) => false,
+                    _ = close_rx.wait_for(|c| *c) => false,
+                    f = flap_rx.wait_for(|n| *n > flaps_seen) => f.is_ok(),
+                };
+                rd.abort();
+                drop(w);
+                if !flapped {
+                    break;
+                }
+                flaps_seen = *flap_rx.borrow();
             }
-            tokio::select! {
-                _ = keepalives(&mut w, a.hold) => {}
-                _ = close_rx.wait_for(|c| *c) => {}
-            }
-            rd.abort();
-            drop(w);
         }));
     }
     drop(up_tx);
@@ -290,8 +303,16 @@ async fn run_sessions(a: Args) {
     }
     let mut poll = tokio::time::interval(Duration::from_millis(10));
     let mut reported = false;
+    // The flap round under way and how many sessions are up again in it.
+    let (mut flap_round, mut reconnected) = (0u64, a.sessions);
     loop {
         tokio::select! {
+            Some(()) = up_rx.recv(), if reconnected < a.sessions => {
+                reconnected += 1;
+                if reconnected == a.sessions {
+                    event("flapped", &format!("{flap_round}"));
+                }
+            }
             line = stdin.next_line() => {
                 match line.ok().flatten().as_deref().map(str::trim) {
                     Some("announce") if !go_sent => {
@@ -304,6 +325,12 @@ async fn run_sessions(a: Args) {
                         let _ = close_tx.send(true);
                         for h in handles.drain(..) { let _ = h.await; }
                         event("closed", "");
+                    }
+                    Some("flap") if reconnected == a.sessions => {
+                        flap_round += 1;
+                        reconnected = 0;
+                        event("flap", &format!("{flap_round}"));
+                        let _ = flap_tx.send(flap_round);
                     }
                     Some("exit") | None => break,
                     Some(_) => {}

@@ -74,7 +74,18 @@ impl Injector {
     }
     /// Waits for event `name`; returns its time and detail.
     pub(crate) fn wait(&mut self, name: &str, timeout: Duration) -> R<(u128, String)> {
-        if let Some(e) = self.seen.iter().find(|e| e.0 == name) {
+        self.wait_detail(name, None, timeout)
+    }
+
+    /// Waits for event `name` (with that detail, if given); returns its time and detail.
+    pub(crate) fn wait_detail(
+        &mut self,
+        name: &str,
+        detail: Option<&str>,
+        timeout: Duration,
+    ) -> R<(u128, String)> {
+        let is = |e: &(String, u128, String)| e.0 == name && detail.is_none_or(|d| e.2 == d);
+        if let Some(e) = self.seen.iter().find(|e| is(e)) {
             return Ok((e.1, e.2.clone()));
         }
         let end = Instant::now() + timeout;
@@ -82,7 +93,7 @@ impl Injector {
             let left = end.saturating_duration_since(Instant::now());
             match self.events.recv_timeout(left) {
                 Ok(e) => {
-                    let hit = e.0 == name;
+                    let hit = is(&e);
                     let r = (e.1, e.2.clone());
                     self.seen.push(e);
                     if hit {

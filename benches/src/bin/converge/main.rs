@@ -107,20 +107,23 @@ enum Kind {
     Rr { clients: usize },
     /// Idle Calico-like node: `peers` iBGP mesh peers, one /26 each.
     Idle { peers: usize, window: u64 },
+    /// The route reflector of `Rr` once every client has every block; then `rounds` times
+    /// every client drops its session and connects again (issue 15's "1,000 peers flap").
+    Flap { clients: usize, rounds: usize },
 }
 
 impl Kind {
     fn sessions(self) -> usize {
         match self {
             Kind::Ebgp { sessions, .. } => sessions,
-            Kind::Rr { clients } => clients,
+            Kind::Rr { clients } | Kind::Flap { clients, .. } => clients,
             Kind::Idle { peers, .. } => peers,
         }
     }
     fn total_routes(self) -> u64 {
         match self {
             Kind::Ebgp { sessions, routes } => (sessions * routes) as u64,
-            Kind::Rr { clients } => clients as u64,
+            Kind::Rr { clients } | Kind::Flap { clients, .. } => clients as u64,
             Kind::Idle { peers, .. } => peers as u64,
         }
     }
@@ -128,7 +131,7 @@ impl Kind {
         !matches!(self, Kind::Ebgp { .. })
     }
     fn rr(self) -> bool {
-        matches!(self, Kind::Rr { .. })
+        matches!(self, Kind::Rr { .. } | Kind::Flap { .. })
     }
 }
 
@@ -157,7 +160,7 @@ fn main() -> R<()> {
             .cloned()
     };
     const USAGE: &str = "usage: converge [--quick] [--reps N] [--shapes a,b] [--daemons a,b] \
-[--tag T] [--no-renice] [--report-only]\n  shapes: full,peers10,peers100,rr,idle,sender\n  \
+[--tag T] [--no-renice] [--report-only]\n  shapes: full,peers10,peers100,rr,idle,sender,flap\n  \
 daemons: bird2,bird16,frr,gobgp,bgpd,bgpd-all,bgpd-calico";
     if has("--help") || has("-h") {
         println!("{USAGE}");
@@ -224,6 +227,7 @@ daemons: bird2,bird16,frr,gobgp,bgpd,bgpd-all,bgpd-calico";
             };
             let budget = Duration::from_secs(match kind {
                 Kind::Rr { .. } => 180,
+                Kind::Flap { rounds, .. } => 180 + 60 * rounds as u64,
                 Kind::Idle { window, .. } => 60 + window,
                 Kind::Ebgp { .. } => 90,
             });

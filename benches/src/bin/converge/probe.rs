@@ -100,17 +100,22 @@ pub(crate) fn ctl_socket(dut: &Dut) -> Option<PathBuf> {
     }
 }
 
-/// (answers, p50, p99, max) in milliseconds.
-pub(crate) type Quantiles = (usize, Option<f64>, Option<f64>, Option<f64>);
-
-/// One answer: milliseconds, seconds since the probe started, command.
-type Answer = (f64, f64, &'static str);
+/// One probe: milliseconds from connect to the reply's last line (or to the failure),
+/// seconds since the probe started, the command, whether it was answered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Answer {
+    pub ms: f64,
+    pub at: f64,
+    pub cmd: &'static str,
+    pub ok: bool,
+}
 
 /// A thread asking what calico-node's probes ask, timing each answer (Calico's read deadline
-/// is 2 s; a timed-out probe restarts the node's networking).
+/// is 2 s; a timed-out probe restarts the node's networking). An ask that fails (no answer
+/// within 10 s, connection refused or closed) is kept with the time it took: p99 must see it.
 pub(crate) struct CtlProbe {
     stop: std::sync::Arc<AtomicBool>,
-    /// Each answer: (milliseconds, seconds since the probe started, command).
+    started: Instant,
     thread: std::thread::JoinHandle<Vec<Answer>>,
 }
 
@@ -118,9 +123,9 @@ impl CtlProbe {
     pub(crate) fn start(sock: PathBuf) -> CtlProbe {
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&stop);
+        let started = Instant::now();
         let thread = std::thread::spawn(move || {
-            let mut ms = Vec::new();
-            let start = Instant::now();
+            let mut all = Vec::new();
             let mut i = 0usize;
             while !flag.load(Ordering::Relaxed) {
                 let cmd = if i.is_multiple_of(2) {
@@ -130,33 +135,66 @@ impl CtlProbe {
                 };
                 i += 1;
                 let t0 = Instant::now();
-                if ctl_ask(&sock, cmd).is_ok() {
-                    let at = t0.duration_since(start).as_secs_f64();
-                    ms.push((t0.elapsed().as_secs_f64() * 1000.0, at, cmd));
-                }
+                let ok = ctl_ask(&sock, cmd).is_ok();
+                all.push(Answer {
+                    ms: t0.elapsed().as_secs_f64() * 1000.0,
+                    at: t0.duration_since(started).as_secs_f64(),
+                    cmd,
+                    ok,
+                });
                 std::thread::sleep(Duration::from_millis(100));
             }
-            ms
+            all
         });
-        CtlProbe { stop, thread }
+        CtlProbe {
+            stop,
+            started,
+            thread,
+        }
     }
 
-    /// (answers, p50, p99, max) in milliseconds, and the slowest answers (at most 5:
-    /// milliseconds, when in seconds since the probe started, command) to tell where the
-    /// tail comes from.
-    pub(crate) fn finish(self) -> (Quantiles, serde_json::Value) {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut all = self.thread.join().unwrap_or_default();
-        all.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let slowest = serde_json::json!(all.iter().take(5).collect::<Vec<_>>());
-        let mut v: Vec<f64> = all.iter().map(|x| x.0).collect();
-        v.sort_by(f64::total_cmp);
-        let q = |p: f64| -> Option<f64> {
-            let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-            v.get(i).copied()
-        };
-        ((v.len(), q(0.5), q(0.99), v.last().copied()), slowest)
+    /// Seconds from the probe's start to `t` (to select the answers of a phase).
+    pub(crate) fn offset(&self, t: Instant) -> f64 {
+        t.saturating_duration_since(self.started).as_secs_f64()
     }
+
+    /// Stops the thread; every answer in order.
+    pub(crate) fn finish(self) -> Vec<Answer> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// Count, failures, p50, p99, max (milliseconds) of `answers`, and the five slowest
+/// (ms, seconds since the probe started, command) to tell where the tail comes from.
+pub(crate) fn probe_summary<'a>(answers: impl Iterator<Item = &'a Answer>) -> Value {
+    let mut all: Vec<&Answer> = answers.collect();
+    all.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    let slowest: Vec<Value> = all
+        .iter()
+        .take(5)
+        .map(|a| {
+            serde_json::json!([
+                (a.ms * 10.0).round() / 10.0,
+                (a.at * 10.0).round() / 10.0,
+                a.cmd,
+                a.ok
+            ])
+        })
+        .collect();
+    let v: Vec<f64> = all.iter().rev().map(|a| a.ms).collect();
+    let q = |p: f64| -> Option<f64> {
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v.get(i).copied()
+    };
+    serde_json::json!({
+        "probes": v.len(),
+        "failed": all.iter().filter(|a| !a.ok).count(),
+        "p50_ms": q(0.5),
+        "p99_ms": q(0.99),
+        "max_ms": v.last().copied(),
+        "slowest": slowest,
+    })
 }
 
 /// One command on a fresh connection, read to the last line of the reply (`NNNN `).

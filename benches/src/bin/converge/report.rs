@@ -30,7 +30,9 @@ pub(crate) fn report_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("report")
 }
 
-pub(crate) const SHAPES: [&str; 6] = ["full", "peers10", "peers100", "rr", "idle", "sender"];
+pub(crate) const SHAPES: [&str; 7] = [
+    "full", "peers10", "peers100", "rr", "idle", "sender", "flap",
+];
 
 pub(crate) fn shape_kind(shape: &str, quick: bool) -> Option<Kind> {
     Some(match (shape, quick) {
@@ -56,6 +58,14 @@ pub(crate) fn shape_kind(shape: &str, quick: bool) -> Option<Kind> {
         },
         ("rr", false) => Kind::Rr { clients: 1000 },
         ("rr", true) => Kind::Rr { clients: 100 },
+        ("flap", false) => Kind::Flap {
+            clients: 1000,
+            rounds: 10,
+        },
+        ("flap", true) => Kind::Flap {
+            clients: 100,
+            rounds: 3,
+        },
         ("idle", false) => Kind::Idle {
             peers: 100,
             window: 60,
@@ -192,6 +202,53 @@ pub(crate) fn shape_table(shape: &str, file: &Value) -> String {
                         label_of(r["daemon"].as_str().unwrap_or("")),
                         r["rep"]
                     );
+                }
+            }
+        }
+        "flap" => {
+            let _ = writeln!(t, "| daemon | all up, then fan-out | flap rounds | round: all up again / RIB full again (median) | control socket during the flaps: probes, p50 / p99 / max | peak RSS | CPU s |");
+            let _ = writeln!(t, "|---|---|---|---|---|---|---|");
+            let each = |v: &[&Value], k: &str| -> Vec<f64> {
+                v.iter()
+                    .filter_map(|r| r[k].as_array())
+                    .flatten()
+                    .filter_map(Value::as_f64)
+                    .collect()
+            };
+            let ms = |x: Option<f64>| x.map_or("—".into(), |m| format!("{m:.1} ms"));
+            for (d, v) in &groups {
+                let ctl: Vec<Value> = v.iter().map(|r| r["flap_ctl"].clone()).collect();
+                let ctl: Vec<&Value> = ctl.iter().collect();
+                let _ = writeln!(
+                    t,
+                    "| {} | {} / {} | {} | {} / {} | {:.0}, {} / {} / {} | {} | {} |",
+                    label_of(d),
+                    fmt_s(med(v, "up_all_s")),
+                    fmt_s(med(v, "fanout_s")),
+                    v.iter()
+                        .map(|r| r["flap_rounds"].to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    fmt_s(median(each(v, "flap_up_s"))),
+                    fmt_s(median(each(v, "flap_rib_s"))),
+                    med(&ctl, "probes").unwrap_or(f64::NAN),
+                    ms(med(&ctl, "p50_ms")),
+                    ms(med(&ctl, "p99_ms")),
+                    ms(med(&ctl, "max_ms")),
+                    fmt_mb(med(v, "peak_rss_mb")),
+                    med(v, "cpu_s").map_or("—".into(), |c| format!("{c:.2}")),
+                );
+            }
+            for r in &rows {
+                for k in ["fanout_note", "flap_note"] {
+                    if let Some(n) = r.get(k).and_then(Value::as_str) {
+                        let _ = writeln!(
+                            t,
+                            "\n{} rep {}: {n}",
+                            label_of(r["daemon"].as_str().unwrap_or("")),
+                            r["rep"]
+                        );
+                    }
                 }
             }
         }
@@ -423,6 +480,7 @@ pub(crate) fn write_report() -> R<()> {
         "peers100" => "100 peers × 1k /24 (eBGP)",
         "rr" => "Route-reflector fan-out (iBGP clients, one /26 each, connecting at once)",
         "idle" => "Idle Calico-like node: 100 iBGP mesh peers, 100 routes",
+        "flap" => "Route reflector: 1,000 clients up, then all dropped and reconnected, 10 rounds",
         _ => "The injector as a sender, against BIRD 2",
     };
     let mut r = String::new();

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::dut::{start_dut, Dut};
 use super::injector::Injector;
 use super::kernel::KernelCounter;
-use super::probe::{ctl_socket, dut_pids, poll_until, rib_count, CtlProbe};
+use super::probe::{ctl_socket, dut_pids, poll_until, probe_summary, rib_count, CtlProbe};
 use super::{err, mono_ns, secs, src_addr, Daemon, Kind, DUT_ADDR, DUT_AS, EBGP_AS, POLL, R};
 
 pub(crate) struct Topo {
@@ -51,7 +51,7 @@ pub(crate) fn topology(test: &str, sessions: usize) -> R<Topo> {
 pub(crate) fn inj_args(kind: Kind, max_secs: u64) -> Vec<String> {
     let (mode, routes, plen, base, asn) = match kind {
         Kind::Ebgp { routes, .. } => ("send", routes, 24, "10.0.0.0", EBGP_AS),
-        Kind::Rr { .. } => ("rr", 1, 26, "10.128.0.0", DUT_AS),
+        Kind::Rr { .. } | Kind::Flap { .. } => ("rr", 1, 26, "10.128.0.0", DUT_AS),
         Kind::Idle { .. } => ("send", 1, 26, "10.128.0.0", DUT_AS),
     };
     [
@@ -131,6 +131,8 @@ pub(crate) fn run_once(
         &topo.inj.path("inject.log"),
     )?;
     let stop = AtomicBool::new(false);
+    // When the flap rounds began (the probe's answers after it are the flap phase's).
+    let mut flap_from: Option<Instant> = None;
     match kind {
         Kind::Ebgp { .. } => {
             let (t_go, _) = inj.wait("go", budget)?;
@@ -187,7 +189,7 @@ pub(crate) fn run_once(
                 out["wd_fib_last"] = json!(f.2);
             }
         }
-        Kind::Rr { clients } => {
+        Kind::Rr { clients } | Kind::Flap { clients, .. } => {
             let (t_up, n) = match inj.wait("all_up", budget) {
                 Ok(x) => x,
                 Err(_) => {
@@ -220,6 +222,12 @@ pub(crate) fn run_once(
                     out["fanout_note"] = json!(format!("{e}; {:?} of {clients} complete", p.ok()));
                 }
             }
+            if let Kind::Flap { rounds, .. } = kind {
+                flap_from = Some(Instant::now());
+                flap_rounds(
+                    &mut inj, &dut, clients, rounds, deadline, &rib_count, &mut out,
+                );
+            }
             out["rib_last"] = json!(rib_count(&dut).unwrap_or(0));
         }
         Kind::Idle { window, .. } => {
@@ -248,12 +256,18 @@ pub(crate) fn run_once(
         }
     }
     if let Some(p) = probe {
-        let ((n, p50, p99, max), slowest) = p.finish();
-        out["ctl_slowest"] = slowest;
-        out["ctl_probes"] = json!(n);
-        out["ctl_p50_ms"] = json!(p50);
-        out["ctl_p99_ms"] = json!(p99);
-        out["ctl_max_ms"] = json!(max);
+        let from = flap_from.map(|t| p.offset(t));
+        let answers = p.finish();
+        let all = probe_summary(answers.iter());
+        out["ctl_probes"] = all["probes"].clone();
+        out["ctl_failed"] = all["failed"].clone();
+        out["ctl_p50_ms"] = all["p50_ms"].clone();
+        out["ctl_p99_ms"] = all["p99_ms"].clone();
+        out["ctl_max_ms"] = all["max_ms"].clone();
+        out["ctl_slowest"] = all["slowest"].clone();
+        if let Some(from) = from {
+            out["flap_ctl"] = probe_summary(answers.iter().filter(|a| a.at >= from));
+        }
     }
     let (hwm, _) = rss_mb(pid);
     out["peak_rss_mb"] = json!(hwm);
@@ -268,6 +282,51 @@ pub(crate) fn run_once(
     drop(dut);
     drop(topo);
     Ok(out)
+}
+
+/// `rounds` times: every client drops its session and connects again (`flap`); each round
+/// ends once every session is up again (`flap_up_s`) and the RIB holds every client's block
+/// again (`flap_rib_s`), both from the `flap` command. Stops at the first round that does not
+/// end before `deadline` (`flap_note`).
+fn flap_rounds(
+    inj: &mut Injector,
+    dut: &Dut,
+    clients: usize,
+    rounds: usize,
+    deadline: Instant,
+    rib_count: &dyn Fn(&Dut) -> R<u64>,
+    out: &mut Value,
+) {
+    let stop = AtomicBool::new(false);
+    let (mut up_s, mut rib_s) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let t0 = mono_ns();
+        if let Err(e) = inj.send("flap") {
+            out["flap_note"] = json!(format!("round {round}: {e}"));
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match inj.wait_detail("flapped", Some(&round.to_string()), left) {
+            Ok((t, _)) => up_s.push(secs(t0, t)),
+            Err(e) => {
+                out["flap_note"] = json!(format!("round {round}: {e}"));
+                break;
+            }
+        }
+        let all = clients as u64;
+        match poll_until(deadline, &stop, || rib_count(dut), |n| n >= all) {
+            (Some(t), _, _) => rib_s.push(secs(t0, t)),
+            (None, _, last) => {
+                out["flap_note"] = json!(format!(
+                    "round {round}: the RIB held {last} of {all} blocks at the deadline"
+                ));
+                break;
+            }
+        }
+    }
+    out["flap_rounds"] = json!(rib_s.len());
+    out["flap_up_s"] = json!(up_s);
+    out["flap_rib_s"] = json!(rib_s);
 }
 
 /// The injector against a sink, and BIRD 2 (1M static routes) against the same sink.
