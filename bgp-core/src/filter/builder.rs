@@ -11,7 +11,7 @@ use super::ir::{
 };
 use super::value::{Type, Value};
 use super::IrError;
-use super::{check, index};
+use super::{check, code, index};
 
 /// A compiled program: its function table and its named filters.
 #[derive(Debug, Clone, Default)]
@@ -192,6 +192,7 @@ impl ProgramBuilder {
             functions.push(f);
         }
         let functions: Arc<[Function]> = Arc::from(functions);
+        let compiled = code::functions(&functions);
         for f in functions.iter() {
             check::check_body(
                 &f.name,
@@ -202,7 +203,7 @@ impl ProgramBuilder {
         }
         let mut filters = BTreeMap::new();
         for (name, locals, body) in self.filters {
-            let f = Filter::new(&name, locals, body, functions.clone())?;
+            let f = Filter::build(&name, locals, body, functions.clone(), compiled.clone())?;
             filters.insert(name, Arc::new(f));
         }
         Ok(Program { functions, filters })
@@ -218,15 +219,30 @@ impl Filter {
         body: Vec<Stmt>,
         functions: Arc<[Function]>,
     ) -> Result<Filter, IrError> {
+        let compiled = code::functions(&functions);
+        Filter::build(name, locals, body, functions, compiled)
+    }
+
+    /// [`Filter::new`] with the function table compiled already (shared by a program's
+    /// filters).
+    fn build(
+        name: &str,
+        locals: Vec<Var>,
+        body: Vec<Stmt>,
+        functions: Arc<[Function]>,
+        compiled: Arc<[code::CFunc]>,
+    ) -> Result<Filter, IrError> {
         check::check_body(name, locals.len(), &body, &functions)?;
         let body = index::optimize(body);
         let analysis = check::analyse(&body, &functions);
+        let code = code::filter(&locals, &body, compiled);
         Ok(Filter {
             name: name.to_string(),
             locals,
             body,
             functions,
             analysis,
+            code,
         })
     }
 
@@ -237,7 +253,14 @@ impl Filter {
         check::check_body(name, 0, &prelude, &[])?;
         let mut body = prelude;
         body.extend(self.body.iter().cloned());
-        Filter::new(name, self.locals.clone(), body, self.functions.clone())
+        let compiled = self.code.0.functions.clone();
+        Filter::build(
+            name,
+            self.locals.clone(),
+            body,
+            self.functions.clone(),
+            compiled,
+        )
     }
 
     /// A filter without functions or variables.
@@ -258,12 +281,14 @@ impl Filter {
     fn from_checked(name: &str, body: Vec<Stmt>) -> Filter {
         let functions: Arc<[Function]> = Arc::from(Vec::new());
         let analysis = check::analyse(&body, &functions);
+        let code = code::filter(&[], &body, Arc::from(Vec::new()));
         Filter {
             name: name.to_string(),
             locals: Vec::new(),
             body,
             functions,
             analysis,
+            code,
         }
     }
 }

@@ -78,7 +78,7 @@ fn guard(c: &Expr) -> Option<IpNet> {
     }
 }
 
-fn stmt_guard(s: &Stmt) -> Option<IpNet> {
+pub(super) fn stmt_guard(s: &Stmt) -> Option<IpNet> {
     match s {
         Stmt::If {
             cond, otherwise, ..

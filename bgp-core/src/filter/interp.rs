@@ -1,88 +1,20 @@
-//! The interpreter: runs a [`Filter`] on one route with BIRD 1.6's semantics.
+//! The tree interpreter: runs a [`Filter`]'s program tree on one route with BIRD 1.6's
+//! semantics. Kept for tests only, as the reference [`super::exec`]'s compiled form must agree
+//! with (`tests_compiled.rs`).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use ipnet::IpNet;
 use smallvec::SmallVec;
 
+use super::exec::{
+    cmp, convert, err, fits, match_values, need_bool, need_int, Flow, Outcome, RouteCtx, Stop,
+    Verdict, MAX_CALL_DEPTH, S,
+};
 use super::ir::{Attr, Expr, Filter, Function, MaskTerm, Slot, Stmt, Var};
 use super::ops::{self, RuntimeError};
 use super::route;
 use super::value::{Type, Value};
-use crate::rib::attrs::{RouteAttrs, SourceKind};
-
-/// Deepest function-call nesting; deeper calls are a run-time error (BIRD has no limit but a
-/// finite stack).
-pub const MAX_CALL_DEPTH: usize = 64;
-
-/// A filter's final word on a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Verdict {
-    /// Keep the route (with the modifications made).
-    Accept,
-    /// Drop the route.
-    Reject,
-}
-
-/// What a filter sees of a route besides its attribute set.
-#[derive(Debug, Clone, Copy)]
-pub struct RouteCtx<'a> {
-    /// The prefix (`net`).
-    pub prefix: &'a IpNet,
-    /// Where it came from (`source`).
-    pub source: SourceKind,
-    /// The neighbour it came from (`from`), if any.
-    pub from: Option<IpAddr>,
-    /// The protocol's name (`proto`).
-    pub proto: &'a str,
-    /// The route is on its way to a BGP neighbor with the attributes the BGP protocol gave it
-    /// for that neighbor (BIRD 1.6 runs the export filter after `bgp_create_attrs` /
-    /// `bgp_update_attrs`: our AS prepended towards eBGP, next hop self): `bgp_next_hop` is the
-    /// outgoing next hop whatever the route's source.
-    pub bgp_export: bool,
-}
-
-/// The result of running a filter on a route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// Accepted or rejected.
-    pub verdict: Verdict,
-    /// The modified attributes, when the filter assigned something.
-    pub modified: Option<RouteAttrs>,
-    /// The run-time error that rejected the route, if one did (to be logged and counted);
-    /// also set when the filter ended without `accept` or `reject`, which BIRD 1.6 reports
-    /// ("did not return accept nor reject") and treats as a reject.
-    pub error: Option<RuntimeError>,
-    /// Lines written by `print`/`printn` (BIRD logs them at level info).
-    pub output: Vec<String>,
-}
-
-/// How a statement list ended normally.
-enum Flow {
-    Next,
-    Return(Value),
-}
-
-/// What unwinds the interpreter: a verdict (from any depth) or a run-time error.
-enum Stop {
-    Verdict(Verdict),
-    Error(RuntimeError),
-}
-
-impl From<RuntimeError> for Stop {
-    fn from(e: RuntimeError) -> Self {
-        Stop::Error(e)
-    }
-}
-
-type S<T> = Result<T, Stop>;
-
-fn err<T>(msg: &'static str) -> S<T> {
-    Err(Stop::Error(RuntimeError(msg)))
-}
+use crate::rib::attrs::RouteAttrs;
 
 /// The variables of the running body: parameters, then locals.
 #[derive(Clone, Copy)]
@@ -118,9 +50,9 @@ struct Interp<'f, 'r> {
 }
 
 impl Filter {
-    /// Runs the filter on a route (BIRD's `f_run`). Never panics: a run-time error rejects
-    /// the route and is returned in [`Outcome::error`].
-    pub fn run(&self, ctx: &RouteCtx<'_>, attrs: &RouteAttrs) -> Outcome {
+    /// Runs the filter on a route with the tree interpreter: the reference the compiled
+    /// form is tested against.
+    pub(crate) fn run_reference(&self, ctx: &RouteCtx<'_>, attrs: &RouteAttrs) -> Outcome {
         let vars = FrameVars {
             params: &[],
             locals: &self.locals,
@@ -166,38 +98,6 @@ impl Filter {
 fn push_voids(stack: &mut SmallVec<[Value; 16]>, n: usize) {
     for _ in 0..n {
         stack.push(Value::Void);
-    }
-}
-
-fn need_bool(v: &Value, msg: &'static str) -> S<bool> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        _ => err(msg),
-    }
-}
-
-fn need_int(v: &Value, msg: &'static str) -> S<u32> {
-    match v {
-        Value::Int(i) => Ok(*i),
-        _ => err(msg),
-    }
-}
-
-/// Whether a value may be stored in a variable of type `ty` (void always may, as in BIRD;
-/// an IPv4 address may go into a quad).
-fn fits(ty: Type, v: &Value) -> bool {
-    let vt = v.ty();
-    vt == ty
-        || vt == Type::Void
-        || matches!((ty, v), (Type::Quad, Value::Ip(IpAddr::V4(_))))
-        || matches!((ty, vt), (Type::Set(_), Type::Set(_)))
-}
-
-/// Converts for storage (an IPv4 address stored in a quad becomes the quad).
-fn convert(ty: Type, v: Value) -> Value {
-    match (ty, v) {
-        (Type::Quad, Value::Ip(IpAddr::V4(a))) => Value::Quad(u32::from(a)),
-        (_, v) => v,
     }
 }
 
@@ -464,28 +364,8 @@ impl Interp<'_, '_> {
     }
 
     fn match_values(&self, a: &Value, b: &Value) -> S<bool> {
-        ops::in_range(a, b).ok_or(Stop::Error(RuntimeError("~ applied on unknown type pair")))
+        match_values(a, b)
     }
-}
-
-/// A comparison with BIRD's rules: `=`/`!=` never fail, the orderings fail on incompatible
-/// types.
-fn cmp(op: super::CmpOp, a: &Value, b: &Value) -> S<bool> {
-    use super::CmpOp::*;
-    use std::cmp::Ordering::*;
-    if let Eq | Ne = op {
-        return Ok(ops::same(a, b) == (op == Eq));
-    }
-    let Some(o) = ops::compare(a, b) else {
-        return err("Can't compare values of incompatible types");
-    };
-    Ok(match op {
-        Lt => o == Less,
-        Gt => o == Greater,
-        Le => o != Greater,
-        Ge => o != Less,
-        Eq | Ne => false,
-    })
 }
 
 impl Interp<'_, '_> {

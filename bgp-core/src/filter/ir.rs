@@ -355,4 +355,6 @@ pub struct Filter {
     pub functions: Arc<[Function]>,
     /// Static facts, computed when the filter is built.
     pub analysis: Analysis,
+    /// The compiled form [`Filter::run`] executes, built with the filter.
+    pub(super) code: super::code::Compiled,
 }

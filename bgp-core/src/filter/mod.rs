@@ -60,7 +60,10 @@
 
 mod builder;
 pub mod check;
+mod code;
+mod exec;
 mod index;
+#[cfg(test)]
 mod interp;
 mod ir;
 mod ops;
@@ -69,8 +72,8 @@ mod route;
 mod value;
 
 pub use builder::{Frame, Program, ProgramBuilder};
+pub use exec::{Outcome, RouteCtx, Verdict, MAX_CALL_DEPTH};
 pub use index::{PrefixIndex, MIN_RUN};
-pub use interp::{Outcome, RouteCtx, Verdict, MAX_CALL_DEPTH};
 pub use ir::{
     Analysis, ArithOp, Attr, CmpOp, Expr, Filter, FuncId, Function, MaskTerm, Method, ModOp, Slot,
     Stmt, Var,
@@ -141,5 +144,7 @@ pub enum IrError {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compiled;
 #[cfg(test)]
 mod tests_stmt;

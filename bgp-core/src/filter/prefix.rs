@@ -179,6 +179,51 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     glob_backtrack(pattern, text)
 }
 
+/// A string pattern analysed once (when a filter is compiled): the shapes without `?` and
+/// with `*` only at one end are plain comparisons; anything else runs [`glob_match`]'s general
+/// match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Glob {
+    /// No wildcard: equality.
+    Exact(Box<str>),
+    /// `PREFIX*`.
+    Prefix(Box<str>),
+    /// `*SUFFIX`.
+    Suffix(Box<str>),
+    /// Anything else.
+    General(Box<str>),
+}
+
+impl Glob {
+    pub(super) fn new(pattern: &str) -> Glob {
+        let wild = |s: &str| s.bytes().any(|c| c == b'*' || c == b'?');
+        if !wild(pattern) {
+            return Glob::Exact(pattern.into());
+        }
+        if let Some(rest) = pattern.strip_prefix('*') {
+            if !wild(rest) {
+                return Glob::Suffix(rest.into());
+            }
+        }
+        if let Some(rest) = pattern.strip_suffix('*') {
+            if !wild(rest) {
+                return Glob::Prefix(rest.into());
+            }
+        }
+        Glob::General(pattern.into())
+    }
+
+    /// Whether `text` matches, as [`glob_match`] says.
+    pub(super) fn matches(&self, text: &str) -> bool {
+        match self {
+            Glob::Exact(p) => text == &**p,
+            Glob::Prefix(p) => text.as_bytes().starts_with(p.as_bytes()),
+            Glob::Suffix(p) => text.as_bytes().ends_with(p.as_bytes()),
+            Glob::General(p) => glob_backtrack(p, text),
+        }
+    }
+}
+
 /// The general match, with backtracking to the last `*`.
 pub(super) fn glob_backtrack(pattern: &str, text: &str) -> bool {
     let p = pattern.as_bytes();

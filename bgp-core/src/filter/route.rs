@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use super::interp::RouteCtx;
+use super::exec::RouteCtx;
 use super::ir::Attr;
 use super::ops::RuntimeError;
 use super::value::{EnumKind, EnumValue, Value};
@@ -63,12 +63,11 @@ fn empty_str() -> Arc<str> {
 pub(super) fn defined(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> bool {
     let p = &r.attrs;
     match a {
-        Attr::KrtMetric => r.meta.krt_metric.is_some(),
-        Attr::KrtTunnel => r.meta.tunnel.is_some(),
+        Attr::KrtMetric | Attr::KrtTunnel | Attr::BgpMed | Attr::BgpLocalPref => {
+            Scalars::load(r).defined(a)
+        }
         Attr::BgpOrigin => p.origin.is_some(),
         Attr::BgpPath => p.as_path.is_some(),
-        Attr::BgpMed => p.med.is_some(),
-        Attr::BgpLocalPref => p.local_pref.is_some(),
         Attr::BgpOriginatorId => p.originator_id.is_some(),
         Attr::BgpNextHop | Attr::Gw | Attr::From => read(a, ctx, r) != Value::Void,
         Attr::Net
@@ -82,7 +81,8 @@ pub(super) fn defined(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> bool {
     }
 }
 
-/// `ifname ~ PATTERN` without building the name's value.
+/// `ifname ~ PATTERN` without building the name's value (the tree interpreter's).
+#[cfg(test)]
 pub(super) fn ifname_matches(r: &RouteAttrs, pattern: &str) -> bool {
     super::prefix::glob_match(pattern, r.meta.ifname.as_deref().unwrap_or(""))
 }
@@ -106,11 +106,11 @@ pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
             RouteType::Unicast => EnumValue::RTD_DEVICE,
         }),
         Attr::Ifname => Value::String(r.meta.ifname.clone().unwrap_or_else(empty_str)),
-        Attr::Preference => Value::Int(u32::from(
-            r.meta
-                .preference
-                .unwrap_or_else(|| ctx.source.default_preference()),
-        )),
+        Attr::Preference
+        | Attr::KrtMetric
+        | Attr::KrtTunnel
+        | Attr::BgpMed
+        | Attr::BgpLocalPref => Scalars::load(r).read(a, ctx),
         Attr::Gw => Value::Ip(
             r.next_hop
                 .as_ref()
@@ -119,12 +119,6 @@ pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
         ),
         Attr::From => Value::Ip(ctx.from.unwrap_or_else(|| unspecified(v4))),
         Attr::Proto => Value::string(ctx.proto),
-        Attr::KrtMetric => r.meta.krt_metric.map_or(Value::Void, Value::Int),
-        Attr::KrtTunnel => match &r.meta.tunnel {
-            None => Value::Void,
-            Some(KernelTunnel::Direct) => Value::String(empty_str()),
-            Some(KernelTunnel::Dev(d)) => Value::String(d.clone()),
-        },
         Attr::BgpOrigin => p.origin.map_or(Value::Void, origin_value),
         Attr::BgpPath => p
             .as_path
@@ -136,8 +130,6 @@ pub(super) fn read(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Value {
             .and_then(ip_of)
             .map_or(Value::Void, Value::Ip),
         Attr::BgpNextHop => Value::Void,
-        Attr::BgpMed => p.med.map_or(Value::Void, Value::Int),
-        Attr::BgpLocalPref => p.local_pref.map_or(Value::Void, Value::Int),
         Attr::BgpCommunity => Value::Clist(Arc::from(p.communities.as_slice())),
         Attr::BgpLargeCommunity => Value::Lclist(Arc::from(p.large_communities.as_slice())),
         Attr::BgpOriginatorId => p
@@ -186,11 +178,14 @@ pub(super) fn write(a: Attr, r: &mut RouteAttrs, v: Value, v4: bool) -> R<()> {
             };
             r.next_hop = None;
         }
-        Attr::Preference => {
-            let x = int(&v, "Can't set preference to non-integer")?;
-            let x = u16::try_from(x)
-                .map_err(|_| RuntimeError("Setting preference value out of bounds"))?;
-            r.meta.preference = Some(x);
+        Attr::Preference
+        | Attr::KrtMetric
+        | Attr::KrtTunnel
+        | Attr::BgpMed
+        | Attr::BgpLocalPref => {
+            let mut s = Scalars::load(r);
+            s.write(a, v)?;
+            s.store(r);
         }
         Attr::Gw => {
             let a = ip(&v, v4, "Invalid gw address")?;
@@ -204,19 +199,6 @@ pub(super) fn write(a: Attr, r: &mut RouteAttrs, v: Value, v4: bool) -> R<()> {
                 "Setting ip attribute to non-ip value",
             )?))
         }
-        Attr::KrtMetric => {
-            r.meta.krt_metric = Some(int(&v, "Setting int attribute to non-int value")?)
-        }
-        Attr::KrtTunnel => match v {
-            Value::String(s) => {
-                r.meta.tunnel = Some(if s.is_empty() {
-                    KernelTunnel::Direct
-                } else {
-                    KernelTunnel::Dev(s)
-                })
-            }
-            _ => return Err(RuntimeError("Setting string attribute to non-string value")),
-        },
         Attr::BgpOrigin => {
             let code = match v {
                 Value::Enum(e) if e.kind == EnumKind::Origin => e.value,
@@ -230,10 +212,6 @@ pub(super) fn write(a: Attr, r: &mut RouteAttrs, v: Value, v4: bool) -> R<()> {
             Value::Path(x) => p.as_path = Some((*x).clone()),
             _ => return Err(RuntimeError("Setting path attribute to non-path value")),
         },
-        Attr::BgpMed => p.med = Some(int(&v, "Setting int attribute to non-int value")?),
-        Attr::BgpLocalPref => {
-            p.local_pref = Some(int(&v, "Setting int attribute to non-int value")?)
-        }
         Attr::BgpCommunity => match v {
             Value::Clist(l) => p.communities = l.to_vec(),
             _ => return Err(RuntimeError("Setting clist attribute to non-clist value")),
@@ -258,13 +236,14 @@ pub(super) fn write(a: Attr, r: &mut RouteAttrs, v: Value, v4: bool) -> R<()> {
 pub(super) fn unset(a: Attr, r: &mut RouteAttrs) -> R<()> {
     let p = &mut r.attrs;
     match a {
-        Attr::KrtMetric => r.meta.krt_metric = None,
-        Attr::KrtTunnel => r.meta.tunnel = None,
+        Attr::KrtMetric | Attr::KrtTunnel | Attr::BgpMed | Attr::BgpLocalPref => {
+            let mut s = Scalars::load(r);
+            s.unset(a)?;
+            s.store(r);
+        }
         Attr::BgpOrigin => p.origin = None,
         Attr::BgpPath => p.as_path = None,
         Attr::BgpNextHop => r.next_hop = None,
-        Attr::BgpMed => p.med = None,
-        Attr::BgpLocalPref => p.local_pref = None,
         Attr::BgpCommunity => p.communities.clear(),
         Attr::BgpLargeCommunity => p.large_communities.clear(),
         Attr::BgpOriginatorId => p.originator_id = None,
@@ -278,4 +257,143 @@ pub(super) fn unset(a: Attr, r: &mut RouteAttrs) -> R<()> {
         | Attr::Proto => return Err(RuntimeError("Only extended attributes can be unset")),
     }
     Ok(())
+}
+
+/// The scalar attributes filters write most (`krt_metric`, `krt_tunnel`, `preference`,
+/// `bgp_local_pref`, `bgp_med`), held apart from the route while a filter runs: writing one
+/// costs no copy of the route's attributes, which are built (once) only when the route is
+/// accepted. [`read`], [`write`], [`defined`] and [`unset`] go through this too, so the rules
+/// live here once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Scalars {
+    krt_metric: Option<u32>,
+    preference: Option<u16>,
+    local_pref: Option<u32>,
+    med: Option<u32>,
+    tunnel: Option<KernelTunnel>,
+}
+
+impl Scalars {
+    /// Whether `a` is one of them.
+    pub(super) fn holds(a: Attr) -> bool {
+        matches!(
+            a,
+            Attr::KrtMetric
+                | Attr::KrtTunnel
+                | Attr::Preference
+                | Attr::BgpLocalPref
+                | Attr::BgpMed
+        )
+    }
+
+    /// The route's values.
+    pub(super) fn load(r: &RouteAttrs) -> Scalars {
+        Scalars {
+            krt_metric: r.meta.krt_metric,
+            preference: r.meta.preference,
+            local_pref: r.attrs.local_pref,
+            med: r.attrs.med,
+            tunnel: r.meta.tunnel.clone(),
+        }
+    }
+
+    /// Writes them back into `r`.
+    pub(super) fn store(self, r: &mut RouteAttrs) {
+        r.meta.krt_metric = self.krt_metric;
+        r.meta.preference = self.preference;
+        r.attrs.local_pref = self.local_pref;
+        r.attrs.med = self.med;
+        r.meta.tunnel = self.tunnel;
+    }
+
+    /// An int attribute's value (`preference` defaults to the source's); `None` is void.
+    /// Only for `krt_metric`, `preference`, `bgp_local_pref`, `bgp_med`.
+    pub(super) fn int(&self, a: Attr, source: SourceKind) -> Option<u32> {
+        match a {
+            Attr::KrtMetric => self.krt_metric,
+            Attr::BgpLocalPref => self.local_pref,
+            Attr::BgpMed => self.med,
+            Attr::Preference => Some(u32::from(
+                self.preference
+                    .unwrap_or_else(|| source.default_preference()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// Reads one of them as [`read`] does.
+    pub(super) fn read(&self, a: Attr, ctx: &RouteCtx<'_>) -> Value {
+        match (a, &self.tunnel) {
+            (Attr::KrtTunnel, None) => Value::Void,
+            (Attr::KrtTunnel, Some(KernelTunnel::Direct)) => Value::String(empty_str()),
+            (Attr::KrtTunnel, Some(KernelTunnel::Dev(d))) => Value::String(d.clone()),
+            _ => self.int(a, ctx.source).map_or(Value::Void, Value::Int),
+        }
+    }
+
+    /// Whether reading `a` gives exactly `v` (what [`read`] would compare equal), without
+    /// building the value.
+    pub(super) fn holds_value(&self, a: Attr, v: &Value, source: SourceKind) -> bool {
+        match (a, v) {
+            (Attr::KrtTunnel, Value::String(s)) => match &self.tunnel {
+                Some(KernelTunnel::Direct) => s.is_empty(),
+                Some(KernelTunnel::Dev(d)) => d == s,
+                None => false,
+            },
+            (Attr::KrtTunnel, _) => false,
+            (_, Value::Int(x)) => self.int(a, source) == Some(*x),
+            _ => false,
+        }
+    }
+
+    /// `defined(a)`.
+    pub(super) fn defined(&self, a: Attr) -> bool {
+        match a {
+            Attr::KrtMetric => self.krt_metric.is_some(),
+            Attr::KrtTunnel => self.tunnel.is_some(),
+            Attr::BgpLocalPref => self.local_pref.is_some(),
+            Attr::BgpMed => self.med.is_some(),
+            _ => true,
+        }
+    }
+
+    /// Writes one of them with BIRD's type checks.
+    pub(super) fn write(&mut self, a: Attr, v: Value) -> R<()> {
+        let int_msg = "Setting int attribute to non-int value";
+        match a {
+            Attr::Preference => {
+                let x = int(&v, "Can't set preference to non-integer")?;
+                let x = u16::try_from(x)
+                    .map_err(|_| RuntimeError("Setting preference value out of bounds"))?;
+                self.preference = Some(x);
+            }
+            Attr::KrtMetric => self.krt_metric = Some(int(&v, int_msg)?),
+            Attr::BgpLocalPref => self.local_pref = Some(int(&v, int_msg)?),
+            Attr::BgpMed => self.med = Some(int(&v, int_msg)?),
+            Attr::KrtTunnel => match v {
+                Value::String(s) => {
+                    self.tunnel = Some(if s.is_empty() {
+                        KernelTunnel::Direct
+                    } else {
+                        KernelTunnel::Dev(s)
+                    })
+                }
+                _ => return Err(RuntimeError("Setting string attribute to non-string value")),
+            },
+            _ => return Err(RuntimeError("attribute is read-only")),
+        }
+        Ok(())
+    }
+
+    /// `unset(a)` (`preference` is static: an error).
+    pub(super) fn unset(&mut self, a: Attr) -> R<()> {
+        match a {
+            Attr::KrtMetric => self.krt_metric = None,
+            Attr::KrtTunnel => self.tunnel = None,
+            Attr::BgpLocalPref => self.local_pref = None,
+            Attr::BgpMed => self.med = None,
+            _ => return Err(RuntimeError("Only extended attributes can be unset")),
+        }
+        Ok(())
+    }
 }

@@ -43,7 +43,10 @@ fn run_on(body: Vec<Stmt>, prefix: &str, source: SourceKind, r: &RouteAttrs) -> 
         proto: "Mesh_10_192_0_5",
         bgp_export: false,
     };
-    f.run(&ctx, r)
+    let o = f.run(&ctx, r);
+    // Every vector also checks the compiled form against the tree interpreter.
+    assert_eq!(o, f.run_reference(&ctx, r), "compiled != reference");
+    o
 }
 
 fn run(body: Vec<Stmt>) -> Outcome {

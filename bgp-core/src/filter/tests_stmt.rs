@@ -22,16 +22,17 @@ fn bgp_route() -> RouteAttrs {
 
 fn ctx_run(f: &Filter, prefix: &str, r: &RouteAttrs) -> Outcome {
     let p: IpNet = prefix.parse().unwrap();
-    f.run(
-        &RouteCtx {
-            prefix: &p,
-            source: SourceKind::Bgp,
-            from: None,
-            proto: "p",
-            bgp_export: false,
-        },
-        r,
-    )
+    let ctx = RouteCtx {
+        prefix: &p,
+        source: SourceKind::Bgp,
+        from: None,
+        proto: "p",
+        bgp_export: false,
+    };
+    let o = f.run(&ctx, r);
+    // Every vector also checks the compiled form against the tree interpreter.
+    assert_eq!(o, f.run_reference(&ctx, r), "compiled != reference");
+    o
 }
 
 fn run(body: Vec<Stmt>) -> Outcome {
