@@ -17,7 +17,7 @@ use super::index::stmt_guard;
 use super::ir::{ArithOp, Attr, CmpOp, Expr, Function, MaskTerm, Method, ModOp, Stmt, Var};
 use super::prefix::Glob;
 use super::route::Scalars;
-use super::value::{MaskItem, Type, Value};
+use super::value::{EnumValue, MaskItem, Type, Value};
 
 /// A prefix as integers: family, address (an IPv4 one in the low 32 bits), length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +88,13 @@ pub(super) enum Cond {
     },
     /// A comparison of two integer expressions.
     IntCmp(CmpOp, IntEx, IntEx),
+    /// `source = E` (`equal` false: `!=`) for an enum constant E.
+    SourceIs {
+        equal: bool,
+        value: EnumValue,
+    },
+    /// `source OP CONST` otherwise.
+    SourceCmp(CmpOp, Value),
     /// A comparison with a constant on the right.
     CmpConst(CmpOp, Ex, Value),
     Cmp(CmpOp, Ex, Ex),
@@ -159,6 +166,8 @@ pub(super) enum Op {
     /// `var = e`: the slot and its declared type (`None`: outside the frame, an error).
     SetVar(u16, Option<Type>, Ex),
     Print(Box<[Ex]>, bool),
+    /// `f(args);`: a call whose value is dropped.
+    Call(u32, Box<[Ex]>),
     Eval(Ex),
     Index(Box<Index>),
 }
@@ -270,9 +279,12 @@ impl Compiler<'_> {
 
     fn push_stmts(&self, body: &[Stmt], out: &mut Vec<Op>) {
         for s in body {
-            match s {
-                Stmt::Block(b) => self.push_stmts(b, out),
-                s => out.push(self.stmt(s)),
+            match self.stmt(s) {
+                // A block, or an `if` whose condition is constant: its statements in place.
+                Op::If(Cond::Const(c), then, otherwise) => {
+                    out.extend(if c { then } else { otherwise }.into_vec())
+                }
+                op => out.push(op),
             }
         }
     }
@@ -297,6 +309,9 @@ impl Compiler<'_> {
             Stmt::SetVar(s, e) => Op::SetVar(s.0, self.var_type(s.0), self.ex(e)),
             Stmt::Print { args, newline } => {
                 Op::Print(args.iter().map(|a| self.ex(a)).collect(), *newline)
+            }
+            Stmt::Expr(Expr::Call(id, args)) => {
+                Op::Call(id.0, args.iter().map(|a| self.ex(a)).collect())
             }
             Stmt::Expr(e) => Op::Eval(self.ex(e)),
             Stmt::Indexed(ix) => Op::Index(Box::new(self.index(&ix.stmts))),
@@ -438,6 +453,13 @@ impl Compiler<'_> {
                     key: NetKey::of(p),
                 }
             }
+            (CmpOp::Eq | CmpOp::Ne, Expr::Attr(Attr::Source), Expr::Const(Value::Enum(e))) => {
+                Cond::SourceIs {
+                    equal: op == CmpOp::Eq,
+                    value: *e,
+                }
+            }
+            (_, Expr::Attr(Attr::Source), Expr::Const(c)) => Cond::SourceCmp(op, c.clone()),
             (_, x, Expr::Const(c)) => Cond::CmpConst(op, self.ex(x), c.clone()),
             _ => Cond::Cmp(op, self.ex(x), self.ex(y)),
         }

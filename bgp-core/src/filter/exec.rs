@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 
 use super::code::{CFunc, Cond, Ex, Index, IntEx, MaskEx, NetKey, Op};
 use super::ir::{Attr, CmpOp, Filter};
-use super::ops::{self, RuntimeError};
+use super::ops::{self, RuntimeError, R};
 use super::route::{self, Scalars};
 use super::value::{MaskItem, Type, Value};
 use crate::rib::attrs::{RouteAttrs, SourceKind};
@@ -65,41 +65,46 @@ pub struct Outcome {
     pub output: Vec<String>,
 }
 
-/// How a statement list ended normally.
-pub(super) enum Flow {
+/// How a statement list ended normally: on its end, or by `return` (the value is in
+/// [`Exec::ret`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
     Next,
-    Return(Value),
+    Return,
 }
 
-/// What unwinds the executor: a verdict (from any depth) or a run-time error.
-pub(super) enum Stop {
-    Verdict(Verdict),
-    Error(RuntimeError),
+/// What unwinds the executor: a verdict (from any depth) or a run-time error (the error is in
+/// [`Exec::error`]). One byte: every result the executor passes around fits a register.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Accept,
+    Reject,
+    Error,
 }
 
-impl From<RuntimeError> for Stop {
-    fn from(e: RuntimeError) -> Self {
-        Stop::Error(e)
-    }
+type S<T> = Result<T, Stop>;
+
+/// `e?` for a [`RuntimeError`] result inside the executor.
+macro_rules! tri {
+    ($x:ident, $e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Err($x.fail(e)),
+        }
+    };
 }
 
-pub(super) type S<T> = Result<T, Stop>;
-
-pub(super) fn err<T>(msg: &'static str) -> S<T> {
-    Err(Stop::Error(RuntimeError(msg)))
-}
-
-pub(super) fn need_bool(v: &Value, msg: &'static str) -> S<bool> {
+pub(super) fn need_bool(v: &Value, msg: &'static str) -> R<bool> {
     match v {
         Value::Bool(b) => Ok(*b),
-        _ => err(msg),
+        _ => Err(RuntimeError(msg)),
     }
 }
 
-pub(super) fn need_int(v: &Value, msg: &'static str) -> S<u32> {
+pub(super) fn need_int(v: &Value, msg: &'static str) -> R<u32> {
     match v {
         Value::Int(i) => Ok(*i),
-        _ => err(msg),
+        _ => Err(RuntimeError(msg)),
     }
 }
 
@@ -123,14 +128,14 @@ pub(super) fn convert(ty: Type, v: Value) -> Value {
 
 /// A comparison with BIRD's rules: `=`/`!=` never fail, the orderings fail on incompatible
 /// types.
-pub(super) fn cmp(op: CmpOp, a: &Value, b: &Value) -> S<bool> {
+pub(super) fn cmp(op: CmpOp, a: &Value, b: &Value) -> R<bool> {
     if let CmpOp::Eq | CmpOp::Ne = op {
         return Ok(ops::same(a, b) == (op == CmpOp::Eq));
     }
-    let Some(o) = ops::compare(a, b) else {
-        return err("Can't compare values of incompatible types");
-    };
-    Ok(order(op, o))
+    match ops::compare(a, b) {
+        Some(o) => Ok(order(op, o)),
+        None => Err(RuntimeError("Can't compare values of incompatible types")),
+    }
 }
 
 fn order(op: CmpOp, o: std::cmp::Ordering) -> bool {
@@ -145,8 +150,9 @@ fn order(op: CmpOp, o: std::cmp::Ordering) -> bool {
     }
 }
 
-pub(super) fn match_values(a: &Value, b: &Value) -> S<bool> {
-    ops::in_range(a, b).ok_or(Stop::Error(RuntimeError("~ applied on unknown type pair")))
+/// `a ~ b`.
+pub(super) fn match_values(a: &Value, b: &Value) -> R<bool> {
+    ops::in_range(a, b).ok_or(RuntimeError("~ applied on unknown type pair"))
 }
 
 fn int_value(x: Option<u32>) -> Value {
@@ -165,9 +171,11 @@ struct Exec<'c, 'r> {
     dirty: bool,
     stack: SmallVec<[Value; 8]>,
     base: usize,
-    /// The running body's variable types (parameters, then locals).
-    vars: &'c [Type],
     depth: usize,
+    /// The value of the last `return`.
+    ret: Value,
+    /// The error behind [`Stop::Error`].
+    error: Option<RuntimeError>,
     output: Vec<String>,
     line: String,
 }
@@ -187,19 +195,21 @@ impl Filter {
             dirty: false,
             stack: SmallVec::new(),
             base: 0,
-            vars: &code.locals,
             depth: 0,
+            ret: Value::Void,
+            error: None,
             output: Vec::new(),
             line: String::new(),
         };
-        x.stack.resize(code.locals.len(), Value::Void);
+        x.frame(code.locals.len());
         let (verdict, error) = match x.ops(&code.body) {
-            Err(Stop::Verdict(v)) => (v, None),
+            Err(Stop::Accept) => (Verdict::Accept, None),
+            Err(Stop::Reject) => (Verdict::Reject, None),
             Ok(_) => (
                 Verdict::Reject,
                 Some(RuntimeError("Filter did not return accept nor reject")),
             ),
-            Err(Stop::Error(e)) => (Verdict::Reject, Some(e)),
+            Err(Stop::Error) => (Verdict::Reject, x.error.take()),
         };
         if !x.line.is_empty() {
             x.output.push(std::mem::take(&mut x.line));
@@ -207,9 +217,9 @@ impl Filter {
         let modified = match verdict {
             Verdict::Reject => None,
             Verdict::Accept if x.dirty => {
-                let mut m = x.modified.take().unwrap_or_else(|| attrs.clone());
-                x.scalars.store(&mut m);
-                Some(m)
+                let m = x.modified.get_or_insert_with(|| attrs.clone());
+                x.scalars.store(m);
+                x.modified
             }
             Verdict::Accept => x.modified,
         };
@@ -223,6 +233,24 @@ impl Filter {
 }
 
 impl Exec<'_, '_> {
+    #[cold]
+    fn fail(&mut self, e: RuntimeError) -> Stop {
+        self.error = Some(e);
+        Stop::Error
+    }
+
+    #[cold]
+    fn err<T>(&mut self, msg: &'static str) -> S<T> {
+        Err(self.fail(RuntimeError(msg)))
+    }
+
+    /// Room for `n` more variables (void).
+    fn frame(&mut self, n: usize) {
+        for _ in 0..n {
+            self.stack.push(Value::Void);
+        }
+    }
+
     /// The attributes as modified so far, scalars aside.
     fn attrs(&self) -> &RouteAttrs {
         self.modified.as_ref().unwrap_or(self.orig)
@@ -235,8 +263,8 @@ impl Exec<'_, '_> {
 
     fn ops(&mut self, body: &[Op]) -> S<Flow> {
         for s in body {
-            if let Flow::Return(v) = self.op(s)? {
-                return Ok(Flow::Return(v));
+            if self.op(s)? == Flow::Return {
+                return Ok(Flow::Return);
             }
         }
         Ok(Flow::Next)
@@ -251,39 +279,53 @@ impl Exec<'_, '_> {
                     self.ops(otherwise)
                 }
             }
-            Op::Accept => Err(Stop::Verdict(Verdict::Accept)),
-            Op::Reject => Err(Stop::Verdict(Verdict::Reject)),
-            Op::Return(e) => Ok(Flow::Return(match e {
-                Some(e) => self.eval(e)?,
-                None => Value::Void,
-            })),
+            Op::Accept => Err(Stop::Accept),
+            Op::Reject => Err(Stop::Reject),
             Op::SetAttr(a, e) => {
                 let v = self.eval(e)?;
                 self.set_attr(*a, v)?;
                 Ok(Flow::Next)
             }
+            Op::Call(id, args) => {
+                self.call(*id, args)?;
+                Ok(Flow::Next)
+            }
+            Op::Index(ix) => self.index(ix),
+            s => self.op_cold(s),
+        }
+    }
+
+    /// The statements the hot filters do not use, out of [`Exec::op`]'s way.
+    #[inline(never)]
+    fn op_cold(&mut self, s: &Op) -> S<Flow> {
+        match s {
+            Op::Return(e) => {
+                self.ret = match e {
+                    Some(e) => self.eval(e)?,
+                    None => Value::Void,
+                };
+                return Ok(Flow::Return);
+            }
             Op::Unset(a) => {
                 if Scalars::holds(*a) {
-                    self.scalars.unset(*a)?;
+                    tri!(self, self.scalars.unset(*a));
                     self.dirty = true;
                 } else {
-                    route::unset(*a, self.attrs_mut())?;
+                    tri!(self, route::unset(*a, self.attrs_mut()));
                 }
-                Ok(Flow::Next)
             }
             Op::SetVar(slot, ty, e) => {
                 let v = self.eval(e)?;
                 let Some(ty) = *ty else {
-                    return err("variable outside the frame");
+                    return self.err("variable outside the frame");
                 };
                 if !fits(ty, &v) {
-                    return err("Assigning to variable of incompatible type");
+                    return self.err("Assigning to variable of incompatible type");
                 }
                 match self.stack.get_mut(self.base + usize::from(*slot)) {
                     Some(place) => *place = convert(ty, v),
-                    None => return err("variable outside the frame"),
+                    None => return self.err("variable outside the frame"),
                 }
-                Ok(Flow::Next)
             }
             Op::Print(args, newline) => {
                 for a in args.iter() {
@@ -293,14 +335,22 @@ impl Exec<'_, '_> {
                 if *newline {
                     self.output.push(std::mem::take(&mut self.line));
                 }
-                Ok(Flow::Next)
             }
-            Op::Eval(e) => self.eval(e).map(|_| Flow::Next),
-            Op::Index(ix) => self.index(ix),
+            Op::Eval(e) => {
+                self.eval(e)?;
+            }
+            Op::If(..)
+            | Op::Accept
+            | Op::Reject
+            | Op::SetAttr(..)
+            | Op::Call(..)
+            | Op::Index(_) => return self.op(s),
         }
+        Ok(Flow::Next)
     }
 
     /// Runs the statements of an index whose guard contains the route's prefix, in order.
+    #[inline(never)]
     fn index(&mut self, ix: &Index) -> S<Flow> {
         let levels = if self.net.v6 { &ix.v6 } else { &ix.v4 };
         let mut runs: SmallVec<[&[(u128, u32)]; 4]> = SmallVec::new();
@@ -331,23 +381,25 @@ impl Exec<'_, '_> {
             let Some(s) = usize::try_from(i).ok().and_then(|i| ops.get(i)) else {
                 continue;
             };
-            if let Flow::Return(v) = self.op(s)? {
-                return Ok(Flow::Return(v));
+            if self.op(s)? == Flow::Return {
+                return Ok(Flow::Return);
             }
         }
         Ok(Flow::Next)
     }
 
-    fn call(&mut self, id: u32, args: &[Ex]) -> S<Value> {
+    /// Calls a function; its value is left in `self.ret`.
+    #[inline(never)]
+    fn call(&mut self, id: u32, args: &[Ex]) -> S<()> {
         let functions = self.functions;
         let Some(f) = usize::try_from(id).ok().and_then(|i| functions.get(i)) else {
-            return err("call of an unknown function");
+            return self.err("call of an unknown function");
         };
         if self.depth >= MAX_CALL_DEPTH {
-            return err("function calls nested too deeply");
+            return self.err("function calls nested too deeply");
         }
         if f.params != args.len() {
-            return err("wrong number of arguments");
+            return self.err("wrong number of arguments");
         }
         let new_base = self.stack.len();
         for (ty, a) in f.vars.iter().zip(args.iter()) {
@@ -360,47 +412,46 @@ impl Exec<'_, '_> {
             };
             if !fits(*ty, &v) {
                 self.stack.truncate(new_base);
-                return err("Assigning to variable of incompatible type");
+                return self.err("Assigning to variable of incompatible type");
             }
             self.stack.push(convert(*ty, v));
         }
-        self.stack.resize(new_base + f.vars.len(), Value::Void);
-        let saved = (self.base, self.vars);
+        self.frame(f.vars.len() - f.params);
+        let saved = self.base;
         self.base = new_base;
-        self.vars = &f.vars;
         self.depth += 1;
         let r = self.ops(&f.body);
         self.depth -= 1;
-        (self.base, self.vars) = saved;
-        self.stack.truncate(new_base);
-        match r? {
-            Flow::Return(v) => Ok(v),
-            Flow::Next => Ok(Value::Void),
+        self.base = saved;
+        if self.stack.len() > new_base {
+            self.stack.truncate(new_base);
         }
+        if r? == Flow::Next {
+            self.ret = Value::Void;
+        }
+        Ok(())
     }
 
-    fn var(&self, slot: u16) -> S<&Value> {
+    fn var(&mut self, slot: u16) -> S<Value> {
         match self.stack.get(self.base + usize::from(slot)) {
-            Some(v) => Ok(v),
-            None => err("variable outside the frame"),
+            Some(v) => Ok(v.clone()),
+            None => self.err("variable outside the frame"),
         }
     }
 
-    fn int(&self, e: &IntEx) -> S<Option<u32>> {
+    fn int(&mut self, e: &IntEx) -> S<Option<u32>> {
         Ok(match e {
             IntEx::Const(n) => Some(*n),
             IntEx::Attr(a) => self.scalars.int(*a, self.ctx.source),
-            IntEx::Var(s) => match self.var(*s)? {
-                Value::Int(x) => Some(*x),
-                Value::Void => None,
-                _ => return err("Assigning to variable of incompatible type"),
+            IntEx::Var(s) => match self.stack.get(self.base + usize::from(*s)) {
+                Some(Value::Int(x)) => Some(*x),
+                Some(Value::Void) => None,
+                Some(_) => return self.err("Assigning to variable of incompatible type"),
+                None => return self.err("variable outside the frame"),
             },
             IntEx::Arith(op, x, y) => {
                 let (a, b) = (self.int(x)?, self.int(y)?);
-                match ops::arith(*op, &int_value(a), &int_value(b))? {
-                    Value::Int(r) => Some(r),
-                    _ => return err("Can't operate with values of incompatible types"),
-                }
+                Some(tri!(self, ops::int_arith(*op, a, b)))
             }
         })
     }
@@ -409,48 +460,71 @@ impl Exec<'_, '_> {
         Ok(match e {
             Ex::Const(v) => v.clone(),
             Ex::Attr(a) => self.attr(*a),
-            Ex::Var(s) => self.var(*s)?.clone(),
+            Ex::Var(s) => self.var(*s)?,
             Ex::Int(x) => int_value(self.int(x)?),
             Ex::Cond(c) => Value::Bool(self.cond(c)?),
+            Ex::Call(id, args) => {
+                self.call(*id, args)?;
+                std::mem::take(&mut self.ret)
+            }
+            e => self.eval_cold(e)?,
+        })
+    }
+
+    /// The expressions the hot filters do not use.
+    #[inline(never)]
+    fn eval_cold(&mut self, e: &Ex) -> S<Value> {
+        Ok(match e {
+            Ex::Const(_) | Ex::Attr(_) | Ex::Var(_) | Ex::Int(_) | Ex::Cond(_) | Ex::Call(..) => {
+                self.eval(e)?
+            }
             Ex::Arith(op, x, y) => {
                 let (a, b) = (self.eval(x)?, self.eval(y)?);
-                ops::arith(*op, &a, &b)?
+                tri!(self, ops::arith(*op, &a, &b))
             }
             Ex::Pair(x, y) => {
                 let msg = "Can't operate with value of non-integer type in pair constructor";
-                let a = need_int(&self.eval(x)?, msg)?;
-                let b = need_int(&self.eval(y)?, msg)?;
+                let a = tri!(self, need_int(&self.eval(x)?, msg));
+                let b = tri!(self, need_int(&self.eval(y)?, msg));
                 match (u16::try_from(a), u16::try_from(b)) {
                     (Ok(a), Ok(b)) => Value::pair(a, b),
-                    _ => return err("Can't operate with value out of bounds in pair constructor"),
+                    _ => {
+                        return self
+                            .err("Can't operate with value out of bounds in pair constructor")
+                    }
                 }
             }
             Ex::Lc(x, y, z) => {
                 let msg = "Can't operate with value of non-integer type in LC constructor";
-                let a = need_int(&self.eval(x)?, msg)?;
-                let b = need_int(&self.eval(y)?, msg)?;
-                let c = need_int(&self.eval(z)?, msg)?;
+                let a = tri!(self, need_int(&self.eval(x)?, msg));
+                let b = tri!(self, need_int(&self.eval(y)?, msg));
+                let c = tri!(self, need_int(&self.eval(z)?, msg));
                 Value::Lc(LargeCommunity::new(a, b, c))
             }
-            Ex::Method(m, x) => ops::method(*m, &self.eval(x)?)?,
+            Ex::Method(m, x) => {
+                let v = self.eval(x)?;
+                tri!(self, ops::method(*m, &v))
+            }
             Ex::Modify(op, l, a) => {
                 let (l, a) = (self.eval(l)?, self.eval(a)?);
-                ops::modify(*op, &l, &a)?
+                tri!(self, ops::modify(*op, &l, &a))
             }
             Ex::PathMask(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for t in items.iter() {
                     out.push(match t {
                         MaskEx::Item(i) => *i,
-                        MaskEx::Asn(x) => MaskItem::Asn(need_int(
-                            &self.eval(x)?,
-                            "AS path mask item is not an integer",
-                        )?),
+                        MaskEx::Asn(x) => {
+                            let v = self.eval(x)?;
+                            MaskItem::Asn(tri!(
+                                self,
+                                need_int(&v, "AS path mask item is not an integer")
+                            ))
+                        }
                     });
                 }
                 Value::PathMask(Arc::from(out))
             }
-            Ex::Call(id, args) => self.call(*id, args)?,
         })
     }
 
@@ -476,27 +550,56 @@ impl Exec<'_, '_> {
                 let (a, b) = (self.int(x)?, self.int(y)?);
                 order(*op, a.cmp(&b))
             }
-            Cond::CmpConst(op, x, b) => cmp(*op, &self.eval(x)?, b)?,
-            Cond::Cmp(op, x, y) => {
-                let (a, b) = (self.eval(x)?, self.eval(y)?);
-                cmp(*op, &a, &b)?
+            Cond::SourceIs { equal, value } => {
+                (route::source_enum(self.ctx.source) == *value) == *equal
             }
             Cond::Ifname { negated, glob } => {
                 glob.matches(self.attrs().meta.ifname.as_deref().unwrap_or("")) != *negated
             }
+            c => self.cond_cold(c)?,
+        })
+    }
+
+    /// The conditions the hot filters do not use.
+    #[inline(never)]
+    fn cond_cold(&mut self, c: &Cond) -> S<bool> {
+        Ok(match c {
+            Cond::SourceCmp(op, b) => {
+                let a = Value::Enum(route::source_enum(self.ctx.source));
+                tri!(self, cmp(*op, &a, b))
+            }
+            Cond::CmpConst(op, x, b) => {
+                let a = self.eval(x)?;
+                tri!(self, cmp(*op, &a, b))
+            }
+            Cond::Cmp(op, x, y) => {
+                let (a, b) = (self.eval(x)?, self.eval(y)?);
+                tri!(self, cmp(*op, &a, &b))
+            }
+            Cond::Const(_)
+            | Cond::Not(_)
+            | Cond::And(..)
+            | Cond::Or(..)
+            | Cond::Defined(_)
+            | Cond::DefinedEx(_)
+            | Cond::NetIn { .. }
+            | Cond::NetEq { .. }
+            | Cond::IntCmp(..)
+            | Cond::SourceIs { .. }
+            | Cond::Ifname { .. } => self.cond(c)?,
             Cond::InCommunities { negated, item } => {
                 let hit = match self.eval(item)? {
                     Value::Pair(x) | Value::Quad(x) => {
                         self.attrs().attrs.communities.contains(&Community(x))
                     }
-                    v => match_values(&v, &self.attr(Attr::BgpCommunity))?,
+                    v => tri!(self, match_values(&v, &self.attr(Attr::BgpCommunity))),
                 };
                 hit != *negated
             }
             Cond::InLargeCommunities { negated, item } => {
                 let hit = match self.eval(item)? {
                     Value::Lc(x) => self.attrs().attrs.large_communities.contains(&x),
-                    v => match_values(&v, &self.attr(Attr::BgpLargeCommunity))?,
+                    v => tri!(self, match_values(&v, &self.attr(Attr::BgpLargeCommunity))),
                 };
                 hit != *negated
             }
@@ -504,16 +607,22 @@ impl Exec<'_, '_> {
                 negated,
                 left,
                 right,
-            } => match_values(&self.eval(left)?, right)? != *negated,
+            } => {
+                let a = self.eval(left)?;
+                tri!(self, match_values(&a, right)) != *negated
+            }
             Cond::Match {
                 negated,
                 left,
                 right,
             } => {
                 let (a, b) = (self.eval(left)?, self.eval(right)?);
-                match_values(&a, &b)? != *negated
+                tri!(self, match_values(&a, &b)) != *negated
             }
-            Cond::Value(x, msg) => need_bool(&self.eval(x)?, msg)?,
+            Cond::Value(x, msg) => {
+                let v = self.eval(x)?;
+                tri!(self, need_bool(&v, msg))
+            }
         })
     }
 
@@ -533,12 +642,13 @@ impl Exec<'_, '_> {
         }
     }
 
+    #[inline(never)]
     fn set_attr(&mut self, a: Attr, v: Value) -> S<()> {
         if Scalars::holds(a) {
             // Writing the value it already has changes nothing (Calico's kernel filter
             // rewrites krt_metric/krt_tunnel on every route): the input stays shared.
             if !self.scalars.holds_value(a, &v, self.ctx.source) {
-                self.scalars.write(a, v)?;
+                tri!(self, self.scalars.write(a, v));
                 self.dirty = true;
             }
             return Ok(());
@@ -551,6 +661,7 @@ impl Exec<'_, '_> {
             return Ok(());
         }
         let family_v4 = !self.net.v6;
-        route::write(a, self.attrs_mut(), v, family_v4).map_err(Stop::Error)
+        tri!(self, route::write(a, self.attrs_mut(), v, family_v4));
+        Ok(())
     }
 }

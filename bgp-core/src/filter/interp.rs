@@ -7,14 +7,38 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use super::exec::{
-    cmp, convert, err, fits, match_values, need_bool, need_int, Flow, Outcome, RouteCtx, Stop,
-    Verdict, MAX_CALL_DEPTH, S,
+    cmp, convert, fits, match_values, need_bool, need_int, Outcome, RouteCtx, Verdict,
+    MAX_CALL_DEPTH,
 };
 use super::ir::{Attr, Expr, Filter, Function, MaskTerm, Slot, Stmt, Var};
 use super::ops::{self, RuntimeError};
 use super::route;
 use super::value::{Type, Value};
 use crate::rib::attrs::RouteAttrs;
+
+/// How a statement list ended normally.
+enum Flow {
+    Next,
+    Return(Value),
+}
+
+/// What unwinds the interpreter: a verdict (from any depth) or a run-time error.
+enum Stop {
+    Verdict(Verdict),
+    Error(RuntimeError),
+}
+
+impl From<RuntimeError> for Stop {
+    fn from(e: RuntimeError) -> Self {
+        Stop::Error(e)
+    }
+}
+
+type S<T> = Result<T, Stop>;
+
+fn err<T>(msg: &'static str) -> S<T> {
+    Err(Stop::Error(RuntimeError(msg)))
+}
 
 /// The variables of the running body: parameters, then locals.
 #[derive(Clone, Copy)]
@@ -312,10 +336,10 @@ impl Interp<'_, '_> {
             },
             // A constant operand is compared in place (no clone of a shared value).
             Expr::Cmp(op, x, y) => match &**y {
-                Expr::Const(b) => cmp(*op, &self.eval(x)?, b),
+                Expr::Const(b) => Ok(cmp(*op, &self.eval(x)?, b)?),
                 _ => {
                     let (a, b) = (self.eval(x)?, self.eval(y)?);
-                    cmp(*op, &a, &b)
+                    Ok(cmp(*op, &a, &b)?)
                 }
             },
             Expr::Match {
@@ -324,7 +348,7 @@ impl Interp<'_, '_> {
                 right,
             } => Ok(self.matches(left, right)? != *negated),
             Expr::Const(Value::Bool(b)) => Ok(*b),
-            e => need_bool(&self.eval(e)?, msg),
+            e => Ok(need_bool(&self.eval(e)?, msg)?),
         }
     }
 
@@ -364,7 +388,7 @@ impl Interp<'_, '_> {
     }
 
     fn match_values(&self, a: &Value, b: &Value) -> S<bool> {
-        match_values(a, b)
+        Ok(match_values(a, b)?)
     }
 }
 

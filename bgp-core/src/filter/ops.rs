@@ -109,21 +109,27 @@ fn in_set(v: &Value, s: &Set) -> Option<bool> {
 /// Integer arithmetic on 32-bit unsigned values, wrapping as BIRD's C does.
 pub fn arith(op: ArithOp, a: &Value, b: &Value) -> R<Value> {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => Ok(Value::Int(match op {
-            ArithOp::Add => x.wrapping_add(*y),
-            ArithOp::Sub => x.wrapping_sub(*y),
-            ArithOp::Mul => x.wrapping_mul(*y),
-            ArithOp::Div => x
-                .checked_div(*y)
-                .ok_or(RuntimeError("Mother told me not to divide by 0"))?,
-        })),
-        (Value::Void, _) | (_, Value::Void) => {
-            Err(RuntimeError("Can't operate with values of type void"))
-        }
+        (Value::Int(x), Value::Int(y)) => int_arith(op, Some(*x), Some(*y)).map(Value::Int),
+        (Value::Void, _) | (_, Value::Void) => int_arith(op, None, None).map(Value::Int),
         _ => Err(RuntimeError(
             "Can't operate with values of incompatible types",
         )),
     }
+}
+
+/// [`arith`] on ints (`None`: void).
+pub(crate) fn int_arith(op: ArithOp, a: Option<u32>, b: Option<u32>) -> R<u32> {
+    let (Some(x), Some(y)) = (a, b) else {
+        return Err(RuntimeError("Can't operate with values of type void"));
+    };
+    Ok(match op {
+        ArithOp::Add => x.wrapping_add(y),
+        ArithOp::Sub => x.wrapping_sub(y),
+        ArithOp::Mul => x.wrapping_mul(y),
+        ArithOp::Div => x
+            .checked_div(y)
+            .ok_or(RuntimeError("Mother told me not to divide by 0"))?,
+    })
 }
 
 /// `.len`, `.first`, `.last`, `.ip`.

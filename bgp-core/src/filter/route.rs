@@ -13,7 +13,7 @@ use crate::wire::{NextHop, Origin};
 
 type R<T> = Result<T, RuntimeError>;
 
-fn source_enum(s: SourceKind) -> EnumValue {
+pub(super) fn source_enum(s: SourceKind) -> EnumValue {
     match s {
         SourceKind::Bgp => EnumValue::RTS_BGP,
         SourceKind::Static => EnumValue::RTS_STATIC,

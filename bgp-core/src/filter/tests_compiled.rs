@@ -433,7 +433,7 @@ fn compile_specialises_the_hot_shapes() {
     let Some(Op::If(Cond::And(x, y), _, otherwise)) = code.body.first() else {
         panic!("{:?}", code.body.first());
     };
-    assert!(matches!(**x, Cond::CmpConst(CmpOp::Eq, ..)));
+    assert!(matches!(**x, Cond::SourceIs { equal: true, .. }));
     assert!(matches!(**y, Cond::Defined(Attr::BgpLocalPref)));
     assert!(matches!(
         otherwise.get(1),
