@@ -108,6 +108,8 @@ pub(crate) struct Answer {
     pub at: f64,
     pub cmd: &'static str,
     pub ok: bool,
+    /// Milliseconds from connect to the greeting (the accept side alone).
+    pub greet_ms: Option<f64>,
 }
 
 /// A thread asking what calico-node's probes ask, timing each answer (Calico's read deadline
@@ -135,12 +137,16 @@ impl CtlProbe {
                 };
                 i += 1;
                 let t0 = Instant::now();
-                let ok = ctl_ask(&sock, cmd).is_ok();
+                let r = ctl_ask(&sock, cmd);
                 all.push(Answer {
                     ms: t0.elapsed().as_secs_f64() * 1000.0,
                     at: t0.duration_since(started).as_secs_f64(),
                     cmd,
-                    ok,
+                    ok: r.is_ok(),
+                    greet_ms: r
+                        .ok()
+                        .flatten()
+                        .map(|g| g.duration_since(t0).as_secs_f64() * 1000.0),
                 });
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -166,7 +172,8 @@ impl CtlProbe {
 }
 
 /// Count, failures, p50, p99, max (milliseconds) of `answers`, and the five slowest
-/// (ms, seconds since the probe started, command) to tell where the tail comes from.
+/// (ms, seconds since the probe started, command, answered, ms to the greeting) to tell where
+/// the tail comes from.
 pub(crate) fn probe_summary<'a>(answers: impl Iterator<Item = &'a Answer>) -> Value {
     let mut all: Vec<&Answer> = answers.collect();
     all.sort_by(|a, b| b.ms.total_cmp(&a.ms));
@@ -174,12 +181,8 @@ pub(crate) fn probe_summary<'a>(answers: impl Iterator<Item = &'a Answer>) -> Va
         .iter()
         .take(5)
         .map(|a| {
-            serde_json::json!([
-                (a.ms * 10.0).round() / 10.0,
-                (a.at * 10.0).round() / 10.0,
-                a.cmd,
-                a.ok
-            ])
+            let r = |x: f64| (x * 10.0).round() / 10.0;
+            serde_json::json!([r(a.ms), r(a.at), a.cmd, a.ok, a.greet_ms.map(r)])
         })
         .collect();
     let v: Vec<f64> = all.iter().rev().map(|a| a.ms).collect();
@@ -197,14 +200,15 @@ pub(crate) fn probe_summary<'a>(answers: impl Iterator<Item = &'a Answer>) -> Va
     })
 }
 
-/// One command on a fresh connection, read to the last line of the reply (`NNNN `).
-pub(crate) fn ctl_ask(sock: &Path, cmd: &str) -> R<()> {
+/// One command on a fresh connection, read to the last line of the reply (`NNNN `); returns
+/// when the greeting (`0001`, written on accept, before any daemon call) had arrived.
+pub(crate) fn ctl_ask(sock: &Path, cmd: &str) -> R<Option<Instant>> {
     let s = std::os::unix::net::UnixStream::connect(sock)?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut w = s.try_clone()?;
     w.write_all(format!("{cmd}\n").as_bytes())?;
     let mut r = BufReader::new(s);
-    let mut greeting = true;
+    let mut greeting = None;
     loop {
         let mut l = String::new();
         if r.read_line(&mut l)? == 0 {
@@ -213,11 +217,11 @@ pub(crate) fn ctl_ask(sock: &Path, cmd: &str) -> R<()> {
         let b = l.as_bytes();
         let code = b.get(..4).is_some_and(|c| c.iter().all(u8::is_ascii_digit));
         if code && b.get(4) == Some(&b' ') {
-            if greeting && l.starts_with("0001") {
-                greeting = false;
+            if greeting.is_none() && l.starts_with("0001") {
+                greeting = Some(Instant::now());
                 continue;
             }
-            return Ok(());
+            return Ok(greeting);
         }
     }
 }
