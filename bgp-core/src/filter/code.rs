@@ -53,7 +53,9 @@ impl NetKey {
 }
 
 /// An integer expression: a value or void (`None`).
+// An explicit tag: dispatch is a plain jump, not a niche decode.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub(super) enum IntEx {
     Const(u32),
     /// `krt_metric`, `preference`, `bgp_local_pref` or `bgp_med`.
@@ -64,7 +66,9 @@ pub(super) enum IntEx {
 }
 
 /// A condition: a `bool` or a run-time error.
+// An explicit tag: dispatch is a plain jump, not a niche decode.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub(super) enum Cond {
     Const(bool),
     Not(Box<Cond>),
@@ -129,7 +133,9 @@ pub(super) enum Cond {
 }
 
 /// An expression giving a value.
+// An explicit tag: dispatch is a plain jump, not a niche decode.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub(super) enum Ex {
     Const(Value),
     Attr(Attr),
@@ -148,14 +154,18 @@ pub(super) enum Ex {
 }
 
 /// An item of a path mask expression.
+// An explicit tag: dispatch is a plain jump, not a niche decode.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub(super) enum MaskEx {
     Item(MaskItem),
     Asn(Ex),
 }
 
 /// A statement.
+// An explicit tag: dispatch is a plain jump, not a niche decode.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(u8)]
 pub(super) enum Op {
     If(Cond, Box<[Op]>, Box<[Op]>),
     Accept,
@@ -168,6 +178,9 @@ pub(super) enum Op {
     Print(Box<[Ex]>, bool),
     /// `f(args);`: a call whose value is dropped.
     Call(u32, Box<[Ex]>),
+    /// `f();` of a function without parameters, variables, `return` or calls: its body, run
+    /// in place (no frame; the call depth is checked as the call would).
+    Leaf(Box<[Op]>),
     Eval(Ex),
     Index(Box<Index>),
 }
@@ -227,7 +240,8 @@ fn types(vars: &[Var]) -> impl Iterator<Item = Type> + '_ {
 
 /// Compiles a program's function table.
 pub(super) fn functions(fs: &[Function]) -> Arc<[CFunc]> {
-    fs.iter()
+    let mut out: Vec<CFunc> = fs
+        .iter()
         .map(|f| {
             let vars: Box<[Type]> = types(&f.params).chain(types(&f.locals)).collect();
             let body = Compiler { vars: &vars }.stmts(&f.body);
@@ -237,13 +251,107 @@ pub(super) fn functions(fs: &[Function]) -> Arc<[CFunc]> {
                 body,
             }
         })
+        .collect();
+    let leaves = leaves(&out);
+    for f in &mut out {
+        inline(&mut f.body, &leaves);
+    }
+    out.into()
+}
+
+/// The bodies of the functions a call can be replaced by ([`Op::Leaf`]), by function.
+fn leaves(fs: &[CFunc]) -> Vec<Option<Box<[Op]>>> {
+    fs.iter()
+        .map(|f| (f.vars.is_empty() && is_leaf(&f.body)).then(|| f.body.clone()))
         .collect()
+}
+
+/// Replaces statement calls of leaf functions by their bodies.
+fn inline(ops: &mut [Op], leaves: &[Option<Box<[Op]>>]) {
+    for o in ops.iter_mut() {
+        match o {
+            Op::Call(id, args) if args.is_empty() => {
+                let body = usize::try_from(*id).ok().and_then(|i| leaves.get(i));
+                if let Some(Some(body)) = body {
+                    *o = Op::Leaf(body.clone());
+                }
+            }
+            Op::If(_, then, otherwise) => {
+                inline(then, leaves);
+                inline(otherwise, leaves);
+            }
+            Op::Index(ix) => inline(&mut ix.ops, leaves),
+            _ => {}
+        }
+    }
+}
+
+/// No `return`, call or variable anywhere in the statements.
+fn is_leaf(ops: &[Op]) -> bool {
+    ops.iter().all(|o| match o {
+        Op::If(c, then, otherwise) => cond_leaf(c) && is_leaf(then) && is_leaf(otherwise),
+        Op::Accept | Op::Reject | Op::Unset(_) => true,
+        Op::Return(_) | Op::Call(..) | Op::Leaf(_) | Op::SetVar(..) => false,
+        Op::SetAttr(_, e) | Op::Eval(e) => ex_leaf(e),
+        Op::Print(es, _) => es.iter().all(ex_leaf),
+        Op::Index(ix) => is_leaf(&ix.ops),
+    })
+}
+
+fn int_leaf(e: &IntEx) -> bool {
+    match e {
+        IntEx::Const(_) | IntEx::Attr(_) => true,
+        IntEx::Var(_) => false,
+        IntEx::Arith(_, x, y) => int_leaf(x) && int_leaf(y),
+    }
+}
+
+fn cond_leaf(c: &Cond) -> bool {
+    match c {
+        Cond::Const(_)
+        | Cond::Defined(_)
+        | Cond::NetIn { .. }
+        | Cond::NetEq { .. }
+        | Cond::SourceIs { .. }
+        | Cond::SourceCmp(..)
+        | Cond::Ifname { .. } => true,
+        Cond::Not(x) => cond_leaf(x),
+        Cond::And(x, y) | Cond::Or(x, y) => cond_leaf(x) && cond_leaf(y),
+        Cond::IntCmp(_, x, y) => int_leaf(x) && int_leaf(y),
+        Cond::DefinedEx(e)
+        | Cond::CmpConst(_, e, _)
+        | Cond::InCommunities { item: e, .. }
+        | Cond::InLargeCommunities { item: e, .. }
+        | Cond::MatchConst { left: e, .. }
+        | Cond::Value(e, _) => ex_leaf(e),
+        Cond::Cmp(_, x, y)
+        | Cond::Match {
+            left: x, right: y, ..
+        } => ex_leaf(x) && ex_leaf(y),
+    }
+}
+
+fn ex_leaf(e: &Ex) -> bool {
+    match e {
+        Ex::Const(_) | Ex::Attr(_) => true,
+        Ex::Var(_) | Ex::Call(..) => false,
+        Ex::Int(x) => int_leaf(x),
+        Ex::Cond(c) => cond_leaf(c),
+        Ex::Arith(_, x, y) | Ex::Pair(x, y) | Ex::Modify(_, x, y) => ex_leaf(x) && ex_leaf(y),
+        Ex::Lc(x, y, z) => ex_leaf(x) && ex_leaf(y) && ex_leaf(z),
+        Ex::Method(_, x) => ex_leaf(x),
+        Ex::PathMask(items) => items.iter().all(|i| match i {
+            MaskEx::Item(_) => true,
+            MaskEx::Asn(x) => ex_leaf(x),
+        }),
+    }
 }
 
 /// Compiles a filter body over compiled functions.
 pub(super) fn filter(locals: &[Var], body: &[Stmt], functions: Arc<[CFunc]>) -> Compiled {
     let locals: Box<[Type]> = types(locals).collect();
-    let body = Compiler { vars: &locals }.stmts(body);
+    let mut body = Compiler { vars: &locals }.stmts(body);
+    inline(&mut body, &leaves(&functions));
     Compiled(Arc::new(Code {
         locals,
         body,

@@ -290,6 +290,14 @@ impl Exec<'_, '_> {
                 self.call(*id, args)?;
                 Ok(Flow::Next)
             }
+            Op::Leaf(body) => {
+                if self.depth >= MAX_CALL_DEPTH {
+                    return self.err("function calls nested too deeply");
+                }
+                // No `return` inside: it ends normally or unwinds.
+                self.ops(body)?;
+                Ok(Flow::Next)
+            }
             Op::Index(ix) => self.index(ix),
             s => self.op_cold(s),
         }
@@ -344,6 +352,7 @@ impl Exec<'_, '_> {
             | Op::Reject
             | Op::SetAttr(..)
             | Op::Call(..)
+            | Op::Leaf(_)
             | Op::Index(_) => return self.op(s),
         }
         Ok(Flow::Next)

@@ -461,6 +461,14 @@ fn compile_specialises_the_hot_shapes() {
             if matches!(**x, Cond::NetIn { negated: false, len: 26, .. })
                 && matches!(**y, Cond::IntCmp(CmpOp::Lt, IntEx::Attr(Attr::KrtMetric), IntEx::Const(1024)))
     ));
+    // calico_export_to_bgp_peers (a parameter) stays a call; the leaf functions it calls,
+    // reject_local_routes() and calico_aggr(), run in place.
+    let peers = code.functions.get(2).unwrap();
+    assert!(matches!(peers.body.get(1), Some(Op::Leaf(_))));
+    assert!(
+        matches!(peers.body.get(2), Some(Op::Leaf(b)) if matches!(b.first(), Some(Op::Index(_))))
+    );
+    assert!(matches!(code.body.get(1), Some(Op::Call(2, _))));
     // A block inside a body is flattened into it.
     let f = Filter::simple(
         "b",
@@ -471,4 +479,63 @@ fn compile_specialises_the_hot_shapes() {
     )
     .unwrap();
     assert_eq!(&*f.code.0.body, &[Op::Accept, Op::Reject]);
+}
+
+/// A leaf function run in place still counts as a call for the depth limit.
+#[test]
+fn leaf_calls_keep_the_depth_limit() {
+    let mut b = ProgramBuilder::new();
+    let leaf = b
+        .function("leaf", Frame::new(), vec![set(Attr::BgpMed, i(1))])
+        .unwrap();
+    let mut fr = Frame::new();
+    let n = fr.param("n", Type::Int).unwrap();
+    let rec = b.declare_function("rec", fr.into_parts().0).unwrap();
+    b.define_function(
+        rec,
+        vec![],
+        vec![Stmt::if_else(
+            Expr::cmp(CmpOp::Gt, Expr::var(n), i(0)),
+            vec![Stmt::call(
+                rec,
+                vec![Expr::arith(ArithOp::Sub, Expr::var(n), i(1))],
+            )],
+            vec![Stmt::call(leaf, vec![])],
+        )],
+    )
+    .unwrap();
+    for depth in [60, 62, 63, 64] {
+        b.filter(
+            &format!("d{depth}"),
+            vec![],
+            vec![Stmt::call(rec, vec![i(depth)]), Stmt::Accept],
+        )
+        .unwrap();
+    }
+    let p = b.finish().unwrap();
+    let net: IpNet = "10.0.0.0/8".parse().unwrap();
+    let ctx = RouteCtx {
+        prefix: &net,
+        source: SourceKind::Bgp,
+        from: None,
+        proto: "p",
+        bgp_export: false,
+    };
+    let r = RouteAttrs::default();
+    let mut errors = Vec::new();
+    for f in p.filters.values() {
+        let o = f.run(&ctx, &r);
+        assert_eq!(o, f.run_reference(&ctx, &r), "{}", f.name);
+        errors.push((f.name.clone(), o.error));
+    }
+    let deep = Some(RuntimeError("function calls nested too deeply"));
+    assert_eq!(
+        errors,
+        vec![
+            ("d60".to_string(), None),
+            ("d62".to_string(), None),
+            ("d63".to_string(), deep),
+            ("d64".to_string(), deep),
+        ]
+    );
 }
