@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use super::index::stmt_guard;
 use super::ir::{ArithOp, Attr, CmpOp, Expr, Function, MaskTerm, Method, ModOp, Stmt, Var};
 use super::prefix::Glob;
-use super::route::Scalars;
+use super::route::{always_defined, Scalars};
 use super::value::{EnumValue, MaskItem, Type, Value};
 
 /// A prefix as integers: family, address (an IPv4 one in the low 32 bits), length.
@@ -357,21 +357,6 @@ pub(super) fn filter(locals: &[Var], body: &[Stmt], functions: Arc<[CFunc]>) -> 
         body,
         functions,
     }))
-}
-
-/// Attributes every route has a value for (`defined` is constantly true).
-fn always_defined(a: Attr) -> bool {
-    matches!(
-        a,
-        Attr::Net
-            | Attr::Source
-            | Attr::Dest
-            | Attr::Ifname
-            | Attr::Preference
-            | Attr::Proto
-            | Attr::BgpCommunity
-            | Attr::BgpLargeCommunity
-    )
 }
 
 struct Compiler<'a> {

@@ -1,5 +1,6 @@
 //! DOC: the filter engine: one representation of route filters for both configuration
-//! front-ends (BIRD's filter language and the TOML `[[policies]]` terms), and its interpreter.
+//! front-ends (BIRD's filter language and the TOML `[[policies]]` terms), compiled once per
+//! filter into the form its executor runs.
 //!
 //! # The representation
 //!
@@ -57,6 +58,14 @@
 //! every import, export and kernel filter this way; a filter whose [`Analysis::reads_prefix`]
 //! is false gives the same outcome for every prefix of an UPDATE, which the RIB uses to run it
 //! once per UPDATE.
+//!
+//! When a filter is built (`Filter::new`, [`ProgramBuilder::finish`]) its body and the
+//! program's functions are also compiled (`code.rs`) into a form with the common shapes
+//! specialised (conditions without values, unboxed ints, integer prefix tests, patterns
+//! analysed once, leaf functions in place, sorted per-length prefix index tables), which
+//! `Filter::run` executes (`exec.rs`) with scalar attribute writes held in an overlay until an
+//! accepted route is returned. The tree interpreter (`interp.rs`) is kept for tests, as the
+//! reference the compiled form must agree with.
 
 mod builder;
 pub mod check;

@@ -70,15 +70,24 @@ pub(super) fn defined(a: Attr, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> bool {
         Attr::BgpPath => p.as_path.is_some(),
         Attr::BgpOriginatorId => p.originator_id.is_some(),
         Attr::BgpNextHop | Attr::Gw | Attr::From => read(a, ctx, r) != Value::Void,
-        Attr::Net
-        | Attr::Source
-        | Attr::Dest
-        | Attr::Ifname
-        | Attr::Preference
-        | Attr::Proto
-        | Attr::BgpCommunity
-        | Attr::BgpLargeCommunity => true,
+        a => always_defined(a),
     }
+}
+
+/// Attributes every route has a value for (`defined` is constantly true; community lists
+/// read as empty lists).
+pub(super) fn always_defined(a: Attr) -> bool {
+    matches!(
+        a,
+        Attr::Net
+            | Attr::Source
+            | Attr::Dest
+            | Attr::Ifname
+            | Attr::Preference
+            | Attr::Proto
+            | Attr::BgpCommunity
+            | Attr::BgpLargeCommunity
+    )
 }
 
 /// `ifname ~ PATTERN` without building the name's value (the tree interpreter's).
