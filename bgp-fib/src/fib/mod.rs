@@ -532,20 +532,31 @@ impl Fib {
 
     fn remove(&mut self, key: RouteKey) {
         let key = RouteKey::new(key.table, key.prefix, key.metric);
-        self.failed.remove(&key);
+        let refused = self.failed.remove(&key).is_some();
         let Some(pk) = self.tm.pack(&key) else {
             self.report_failure(key, RouteOp::Delete, libc::ENOSPC);
             return;
         };
-        // An entry never sent and never installed needs no delete; but a route of ours may
-        // be in the kernel unknown to us (adopted), so always send the delete.
-        let installed = match self.desired.remove(pk) {
+        // A delete goes out only for a route that may be in the kernel: one installed or in
+        // flight, one adopted, or any key while the start-up adoption still runs. Never for a
+        // key we do not hold: the kernel takes a delete with metric 0 as "any metric" and
+        // would remove our route of the same prefix at another metric (the queue's order is
+        // free, so that route may well be added before this delete is sent).
+        let (send, installed) = match self.desired.remove(pk) {
             Some(e) => {
                 self.targets.release(e.target);
-                e.installed()
+                // Queued and not installed: not sent since it was last absent; refused by
+                // the kernel: not there either.
+                (e.installed() || !(e.queued() || refused), e.installed())
             }
-            None => true,
+            None => {
+                let adopted = !self.adopted.is_empty() && self.adopted.remove(pk).is_some();
+                (adopted || self.adopting, true)
+            }
         };
+        if !send {
+            return;
+        }
         if self.pending_deletes.insert(pk, installed).is_none() {
             self.queue.push_back(pk);
         }

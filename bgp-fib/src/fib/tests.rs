@@ -260,12 +260,12 @@ fn changes_are_coalesced() {
     let mut b = Vec::new();
     assert!(fib.poll_transmit(&mut b));
     let sent = decode(&b);
-    assert_eq!(sent.len(), 2, "{sent:?}");
+    // The blackhole, added and removed before it was ever sent, costs nothing.
+    assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(
         sent[0].3.nexthops[0].gateway,
         Some("192.168.0.3".parse().unwrap())
     );
-    assert_eq!(sent[1].0, RTM_DELROUTE);
 }
 
 #[test]
@@ -356,11 +356,19 @@ fn deleting_an_absent_route_is_fine() {
     let now = Instant::now();
     let mut fib = Fib::new(cfg(), false);
     start(&mut fib, now, &[]);
-    fib.apply(FibChange::Remove(RouteKey::new(254, net("10.9.0.0/16"), 0)));
-    let _ = events(&mut fib);
+    fib.apply(FibChange::Upsert(route(
+        "10.9.0.0/16",
+        RouteKind::Blackhole,
+    )));
     let mut b = Vec::new();
     assert!(fib.poll_transmit(&mut b));
+    fib.handle_reply(now, &ack(decode(&b)[0].2, 0)).unwrap();
+    // Someone deleted it before we do: ESRCH is success for a delete.
+    fib.apply(FibChange::Remove(RouteKey::new(254, net("10.9.0.0/16"), 0)));
+    let _ = events(&mut fib);
+    assert!(fib.poll_transmit(&mut b));
     let seq = decode(&b)[0].2;
+    assert_eq!(decode(&b)[0].0, RTM_DELROUTE);
     fib.handle_reply(now, &ack(seq, libc::ESRCH)).unwrap();
     assert_eq!(events(&mut fib), vec![]);
     assert!(fib.is_idle());
@@ -666,4 +674,55 @@ fn an_adopted_route_desired_again_is_replaced_not_added() {
     let sent = decode(&b);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].1 & NLM_F_EXCL, NLM_F_EXCL);
+}
+
+/// The kernel takes a delete with metric 0 as "this prefix at any metric": a delete for a key
+/// we never held (a metric that changed before the route was sent, or a caller removing at the
+/// default metric to be sure) would remove our route at the new metric whenever the queue
+/// happens to send it after the add. Only keys that may be in the kernel get a delete.
+#[test]
+fn no_delete_for_a_key_that_is_not_in_the_kernel() {
+    let now = Instant::now();
+    let mut fib = Fib::new(cfg(), false);
+    start(&mut fib, now, &[]);
+    let at = |metric| FibRoute {
+        metric,
+        ..route("10.7.0.0/24", RouteKind::Blackhole)
+    };
+    // Never held at metric 0.
+    fib.apply(FibChange::Remove(RouteKey::new(254, net("10.7.0.0/24"), 0)));
+    fib.apply(FibChange::Upsert(at(1024)));
+    // Held at metric 5 but not sent yet, then moved to 1024 as well.
+    fib.apply(FibChange::Upsert(FibRoute {
+        metric: 5,
+        ..route("10.8.0.0/24", RouteKind::Blackhole)
+    }));
+    fib.apply(FibChange::Remove(RouteKey::new(254, net("10.8.0.0/24"), 5)));
+    fib.apply(FibChange::Upsert(FibRoute {
+        metric: 1024,
+        ..route("10.8.0.0/24", RouteKind::Blackhole)
+    }));
+    let mut b = Vec::new();
+    assert!(fib.poll_transmit(&mut b));
+    let sent = decode(&b);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent
+        .iter()
+        .all(|m| m.0 == RTM_NEWROUTE && m.3.metric == 1024));
+    for m in &sent {
+        fib.handle_reply(now, &ack(m.2, 0)).unwrap();
+    }
+    // Installed at 1024 and moved to 0: the old key's delete goes out (exact: metric 1024).
+    fib.apply(FibChange::Remove(RouteKey::new(
+        254,
+        net("10.7.0.0/24"),
+        1024,
+    )));
+    fib.apply(FibChange::Upsert(at(0)));
+    assert!(fib.poll_transmit(&mut b));
+    let mut sent = decode(&b);
+    sent.sort_by_key(|m| m.0);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!((sent[0].0, sent[0].3.metric), (RTM_NEWROUTE, 0));
+    assert_eq!((sent[1].0, sent[1].3.metric), (RTM_DELROUTE, 1024));
 }
