@@ -53,6 +53,10 @@ fn examples_mean_what_they_say() {
     let d = rr.dynamic_peer("10.0.0.33".parse().unwrap()).unwrap();
     assert_eq!(d.name, "Client_10_0_0_33");
     assert!(d.common.rr_client && d.common.passive);
+    // A range's neighbours share one copy of its settings (issue 19: ~0.3 KB each).
+    let d2 = rr.dynamic_peer("10.0.0.34".parse().unwrap()).unwrap();
+    assert_eq!(d2.name, "Client_10_0_0_34");
+    assert!(std::sync::Arc::ptr_eq(&d.common, &d2.common));
     assert!(rr.dynamic_peer("10.9.0.1".parse().unwrap()).is_none());
 }
 

@@ -261,6 +261,8 @@ pub(crate) struct PeerBfd {
     key: Key,
     name: String,
     rx: watch::Receiver<Link>,
+    /// The wait for the next change ([`PeerBfd::poll_changed`]).
+    wait: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
     seen: u64,
     wait_for_up: bool,
     /// BGP is held down until BFD is Up.
@@ -295,17 +297,35 @@ impl PeerBfd {
             key,
             name: spec.name.clone(),
             rx,
+            wait: None,
             seen,
             wait_for_up,
             held: false,
         })
     }
 
-    /// Waits for the next change and says what BGP must do.
-    pub async fn changed(&mut self) -> Verdict {
-        if self.rx.changed().await.is_err() {
-            std::future::pending::<()>().await;
+    /// `Ready` with what BGP must do once the session changed. Polled by the peer task by
+    /// hand: the wait is a boxed future on a clone of the receiver (it has seen what this one
+    /// has), made when needed and dropped once it fired.
+    pub fn poll_changed(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Verdict> {
+        let rx = &self.rx;
+        let wait = self.wait.get_or_insert_with(|| {
+            let mut rx = rx.clone();
+            Box::pin(async move {
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            })
+        });
+        if wait.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
         }
+        self.wait = None;
+        std::task::Poll::Ready(self.verdict())
+    }
+
+    /// What the latest change means for BGP.
+    fn verdict(&mut self) -> Verdict {
         let l = *self.rx.borrow_and_update();
         let missed_failure = l.seq > self.seen + 1;
         self.seen = l.seq;

@@ -4,7 +4,9 @@
 //! it reads it reads itself). tokio's `mpsc` keeps a block of 32 slots per channel from its
 //! creation on (about 1.4 KB, a third of what an idle neighbour may cost: issue 19, 1,000 idle
 //! dynamic neighbours on a reflector). This queue is a `VecDeque` that is given back whenever
-//! it drains and a [`Notify`] for the one receiver; it has no bound (commands are few).
+//! it drains and the waker of the one receiver; it has no bound (commands are few). The
+//! receiver polls it ([`Receiver::poll_recv`]) without a future of its own, as it polls
+//! [`Signal`], the RIB's wake-up.
 //!
 //! Semantics follow `mpsc`: a send fails (returning the value) once the receiver is gone;
 //! `recv` returns `None` once every sender is gone and the queue is empty.
@@ -12,18 +14,26 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 struct Shared<T> {
     queue: Mutex<Queue<T>>,
-    ready: Notify,
     senders: AtomicUsize,
 }
 
 struct Queue<T> {
     items: VecDeque<T>,
     closed: bool,
+    /// The receiver waiting for a value.
+    waker: Option<Waker>,
+}
+
+/// Stores `cx`'s waker in `slot` (unless it is the one already there).
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
 }
 
 impl<T> Shared<T> {
@@ -44,8 +54,8 @@ pub(crate) fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
         queue: Mutex::new(Queue {
             items: VecDeque::new(),
             closed: false,
+            waker: None,
         }),
-        ready: Notify::new(),
         senders: AtomicUsize::new(1),
     });
     (Sender(Arc::clone(&s)), Receiver(s))
@@ -59,8 +69,11 @@ impl<T> Sender<T> {
             return Err(v);
         }
         q.items.push_back(v);
+        let w = q.waker.take();
         drop(q);
-        self.0.ready.notify_one();
+        if let Some(w) = w {
+            w.wake();
+        }
         Ok(())
     }
 
@@ -80,7 +93,10 @@ impl<T> Clone for Sender<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         if self.0.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.ready.notify_one();
+            let w = self.0.queue().waker.take();
+            if let Some(w) = w {
+                w.wake();
+            }
         }
     }
 }
@@ -96,18 +112,65 @@ impl<T> Receiver<T> {
         v
     }
 
+    /// The next value, or `None` once every sender is gone and nothing is left; `Pending`
+    /// (the task woken by the next send) otherwise. A value is taken only when returned.
+    pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut q = self.0.queue();
+        if let Some(v) = q.items.pop_front() {
+            if q.items.is_empty() && q.items.capacity() > 0 {
+                q.items = VecDeque::new();
+            }
+            return Poll::Ready(Some(v));
+        }
+        // The last sender's drop counts down before it takes the waker (under the lock held
+        // here): either this sees zero or its waker is woken.
+        if self.0.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(None);
+        }
+        register(&mut q.waker, cx);
+        Poll::Pending
+    }
+
     /// The next value; `None` once every sender is gone and nothing is left. Cancel-safe: a
     /// value is taken only by a call that returns it.
+    #[cfg(test)]
     pub(crate) async fn recv(&mut self) -> Option<T> {
-        loop {
-            if let Some(v) = self.try_recv() {
-                return Some(v);
-            }
-            if self.0.senders.load(Ordering::Acquire) == 0 {
-                return self.try_recv();
-            }
-            self.0.ready.notified().await;
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+}
+
+/// A wake-up for one task, set from anywhere (the RIB: "new output for you"), that the task
+/// polls by hand ([`Signal::poll`]): like `Notify::notify_one` with its stored permit, without
+/// a `Notified` future kept by the waiting task (issue 19: an idle neighbour's memory).
+#[derive(Default)]
+pub(crate) struct Signal(Mutex<(bool, Option<Waker>)>);
+
+impl Signal {
+    fn state(&self) -> MutexGuard<'_, (bool, Option<Waker>)> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the signal and wakes the task polling it.
+    pub(crate) fn notify_one(&self) {
+        let w = {
+            let mut s = self.state();
+            s.0 = true;
+            s.1.take()
+        };
+        if let Some(w) = w {
+            w.wake();
         }
+    }
+
+    /// `Ready` (clearing it) when set since the last `Ready`; otherwise the task is woken by
+    /// the next [`Signal::notify_one`].
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.state();
+        if std::mem::take(&mut s.0) {
+            return Poll::Ready(());
+        }
+        register(&mut s.1, cx);
+        Poll::Pending
     }
 }
 
@@ -116,6 +179,7 @@ impl<T> Drop for Receiver<T> {
         let mut q = self.0.queue();
         q.closed = true;
         q.items = VecDeque::new();
+        q.waker = None;
     }
 }
 
@@ -149,6 +213,21 @@ mod tests {
         });
         drop(tx2);
         assert_eq!(waiter.await.unwrap(), (Some(1), None));
+    }
+
+    #[tokio::test]
+    async fn a_signal_set_before_the_wait_is_kept_and_taken_once() {
+        let s = Arc::new(Signal::default());
+        s.notify_one();
+        s.notify_one();
+        std::future::poll_fn(|cx| s.poll(cx)).await;
+        let pending = std::future::poll_fn(|cx| Poll::Ready(s.poll(cx).is_pending())).await;
+        assert!(pending, "two notifications before a wait wake it once");
+        let s2 = Arc::clone(&s);
+        let waiter = tokio::spawn(async move { std::future::poll_fn(|cx| s2.poll(cx)).await });
+        tokio::task::yield_now().await;
+        s.notify_one();
+        waiter.await.unwrap();
     }
 
     #[tokio::test]

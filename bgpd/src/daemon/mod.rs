@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bgp_core::rib::{Rib, RibConfig, SourceId};
 use ipnet::IpNet;
-use tokio::sync::{broadcast, mpsc, watch, Notify};
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::{Config, PeerSpec};
 use crate::status::{Control, ControlError, FibCounts, IpFamily};
@@ -139,7 +139,7 @@ pub(crate) struct PeerHandle {
     /// Incremented when a session goes down: RIB messages of an older session are dropped.
     pub epoch: std::sync::atomic::AtomicU64,
     /// Signalled by the RIB task when the peer has outbound UPDATEs.
-    pub notify: Notify,
+    pub notify: inbox::Signal,
     pub cmd: inbox::Sender<peer::PeerCmd>,
     pub status: Mutex<PeerStatus>,
 }

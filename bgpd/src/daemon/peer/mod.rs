@@ -27,7 +27,6 @@ use bgp_core::session::{
 use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 
 use super::inbox;
 use tracing::Instrument;
@@ -38,19 +37,10 @@ use crate::config::{PeerOrigin, PeerSpec};
 use crate::status::{MessageCounts, RouteCounts};
 
 mod conn;
+mod wait;
 
-use conn::{close_conn, poll_connected, poll_readable, Conn, Connecting};
-
-/// What ended a peer task's wait.
-enum Wake {
-    Cmd(Option<PeerCmd>),
-    Read(usize),
-    Connected(ConnId, io::Result<TcpStream>),
-    Timer,
-    Bfd(super::bfd::Verdict),
-    /// New output to pull (the RIB's notify) or room to write.
-    Work,
-}
+use conn::{close_conn, Conn, Connecting};
+use wait::Wake;
 
 /// Commands to a peer task.
 #[derive(Debug)]
@@ -140,7 +130,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
         id,
         spec: Mutex::new(Arc::clone(&spec)),
         epoch: std::sync::atomic::AtomicU64::new(epoch_base()),
-        notify: Notify::new(),
+        notify: inbox::Signal::default(),
         cmd: tx,
         status: Mutex::new(PeerStatus {
             enabled: !spec.common.disabled,
@@ -168,8 +158,9 @@ struct PeerTask {
     /// session past Active, no stale routes kept for graceful restart), cleared otherwise.
     forget_at: Option<tokio::time::Instant>,
     done: bool,
-    /// The BFD session bound to this peer (`bfd` set).
-    bfd: Option<super::bfd::PeerBfd>,
+    /// The BFD session bound to this peer (`bfd` set); boxed, as most peers have none (its
+    /// ~0.1 KB would be in every peer's task).
+    bfd: Option<Box<super::bfd::PeerBfd>>,
 }
 
 fn new_peer(shared: &Shared, spec: &PeerSpec) -> Peer {
@@ -219,7 +210,7 @@ impl PeerTask {
         spec: Arc<PeerSpec>,
         cmd_rx: inbox::Receiver<PeerCmd>,
     ) -> Self {
-        let bfd = super::bfd::PeerBfd::attach(&shared, &spec);
+        let bfd = super::bfd::PeerBfd::attach(&shared, &spec).map(Box::new);
         PeerTask {
             bfd,
             peer: new_peer(&shared, &spec),
@@ -258,6 +249,9 @@ impl PeerTask {
     async fn run(mut self: Box<Self>) {
         let span = self.span();
         Box::pin(self.start().instrument(span)).await;
+        // The session's timer, reset to each next deadline (one, not one per wait).
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(sleep);
         while !self.done {
             self.update_forget();
             // One timer: the session's next timeout or the end of a dynamic neighbour's linger.
@@ -266,31 +260,19 @@ impl PeerTask {
                 (Some(d), None) => Some(tokio::time::Instant::from_std(d)),
                 (None, f) => f,
             };
-            let want_write = self.conns.iter().position(|c| !c.tx.is_empty());
-            // Only the waiting is in this future (kept for each idle neighbour); the work is
-            // boxed, in its span.
-            let wake = tokio::select! {
-                biased;
-                cmd = self.cmd_rx.recv() => Wake::Cmd(cmd),
-                i = std::future::poll_fn(|cx| poll_readable(&self.conns, cx)) => Wake::Read(i),
-                (id, r) = std::future::poll_fn(|cx| poll_connected(&mut self.connecting, cx)) => {
-                    Wake::Connected(id, r)
+            if let Some(d) = deadline {
+                if sleep.deadline() != d {
+                    sleep.as_mut().reset(d);
                 }
-                _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending::<()>().await } } => Wake::Timer,
-                _ = self.h.notify.notified() => Wake::Work,
-                v = async {
-                    match &mut self.bfd {
-                        Some(b) => b.changed().await,
-                        None => std::future::pending().await,
-                    }
-                } => Wake::Bfd(v),
-                _ = async {
-                    match want_write.and_then(|i| self.conns.get(i)) {
-                        Some(c) => { let _ = c.stream.writable().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => Wake::Work,
-            };
+            }
+            let want_write = self.conns.iter().position(|c| !c.tx.is_empty());
+            // Only the waiting is in this future (kept for each idle neighbour), and its
+            // sources are polled by hand, without a future each; the work is boxed, in its span.
+            let wake = std::future::poll_fn(|cx| {
+                let timer = deadline.map(|_| sleep.as_mut());
+                self.poll_wake(cx, timer, want_write)
+            })
+            .await;
             let span = self.span();
             Box::pin(self.wake(wake).instrument(span)).await;
         }
@@ -326,6 +308,13 @@ impl PeerTask {
             Wake::Work => {}
         }
         self.process().await;
+    }
+
+    /// BFD follows the peer's new settings.
+    fn reattach_bfd(&mut self) {
+        let old = self.bfd.take().map(|b| *b);
+        self.bfd = super::bfd::reattach(&self.shared, &self.spec, old, &mut self.peer, &self.h)
+            .map(Box::new);
     }
 
     fn bfd_verdict(&mut self, v: super::bfd::Verdict) {
@@ -406,9 +395,7 @@ impl PeerTask {
                 self.connecting = Vec::new();
                 self.spec = Arc::new(*spec);
                 *lock(&self.h.spec) = self.spec.clone();
-                let old = self.bfd.take();
-                self.bfd =
-                    super::bfd::reattach(&self.shared, &self.spec, old, &mut self.peer, &self.h);
+                self.reattach_bfd();
                 self.peer = new_peer(&self.shared, &self.spec);
                 if !self.spec.common.disabled {
                     self.peer.handle_command(Instant::now(), Command::Start);
@@ -435,9 +422,7 @@ impl PeerTask {
             }
             PeerCmd::Bfd(spec) => {
                 self.spec = Arc::new(*spec);
-                let old = self.bfd.take();
-                self.bfd =
-                    super::bfd::reattach(&self.shared, &self.spec, old, &mut self.peer, &self.h);
+                self.reattach_bfd();
             }
             PeerCmd::RouteRefresh => {
                 let fams = self
@@ -719,5 +704,18 @@ mod tests {
         let s3 = settings(b).unwrap();
         assert!(!std::ptr::eq(s1.config(), s3.config()));
         assert_eq!(s3.config().peer_as, Some(65_001));
+    }
+
+    #[test]
+    fn an_idle_peer_task_stays_small() {
+        // What every idle neighbour keeps (issue 19): the waiting future and the boxed task.
+        // The future was 712 octets with a `select!` over one future per source.
+        fn future_of<F: FnOnce(Box<PeerTask>) -> Fut, Fut>(_: F) -> usize {
+            std::mem::size_of::<Fut>()
+        }
+        let fut = future_of(PeerTask::run);
+        assert!(fut <= 320, "the peer task's future is {fut} octets");
+        let task = std::mem::size_of::<PeerTask>();
+        assert!(task <= 640, "the peer task is {task} octets");
     }
 }
