@@ -37,6 +37,7 @@ use crate::config::{PeerOrigin, PeerSpec};
 use crate::status::{MessageCounts, RouteCounts};
 
 mod conn;
+mod trim;
 mod wait;
 
 use conn::{close_conn, Conn, Connecting};
@@ -495,6 +496,7 @@ impl PeerTask {
         let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
         lock(&self.shared.peers).retain(|p| !Arc::ptr_eq(p, &self.h));
         self.done = true;
+        trim::soon();
     }
 
     /// Drains events and actions, hands UPDATEs to the RIB, writes what fits.
@@ -546,6 +548,9 @@ impl PeerTask {
             from
         };
         tracing::info!("{} -> {}", from.name(), now.name());
+        if from == StateKind::Established || now == StateKind::Established {
+            trim::soon();
+        }
         let _ = self.shared.peer_tx.send(PeerStateChange {
             name: self.spec.name.clone(),
             address: self.spec.address,
