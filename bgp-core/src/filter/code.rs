@@ -193,12 +193,75 @@ pub(super) struct Index {
     pub v6: Box<[Level]>,
 }
 
-/// The guards of one length: (truncated address, statement), sorted.
+/// The guards of one length: (truncated address, statement), sorted, and a hash table of the
+/// runs of equal addresses in them.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Level {
     pub len: u8,
     pub keys: Box<[(u128, u32)]>,
+    /// Open addressing, a power of two at least twice the runs: (address, start, end) of a run
+    /// of `keys`; `end == 0` is an empty slot.
+    table: Box<[(u128, u32, u32)]>,
 }
+
+fn hash(k: u128) -> usize {
+    let x = (k as u64) ^ ((k >> 64) as u64);
+    (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize
+}
+
+impl Level {
+    fn new(len: u8, mut keys: Vec<(u128, u32)>) -> Level {
+        keys.sort_unstable();
+        let mut runs: Vec<(u128, u32, u32)> = Vec::new();
+        for (i, &(k, _)) in keys.iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            match runs.last_mut() {
+                Some(r) if r.0 == k => r.2 = i.saturating_add(1),
+                _ => runs.push((k, i, i.saturating_add(1))),
+            }
+        }
+        let size = (runs.len() * 2).next_power_of_two().max(2);
+        let mut table = vec![(0u128, 0u32, 0u32); size];
+        for r in runs {
+            let mut h = hash(r.0) & (size - 1);
+            while let Some(slot) = table.get_mut(h) {
+                if slot.2 == 0 {
+                    *slot = r;
+                    break;
+                }
+                h = (h + 1) & (size - 1);
+            }
+        }
+        Level {
+            len,
+            keys: keys.into_boxed_slice(),
+            table: table.into_boxed_slice(),
+        }
+    }
+
+    /// The guards whose truncated address is `k` (statements in order).
+    pub(super) fn find(&self, k: u128) -> &[(u128, u32)] {
+        let mask = self.table.len().wrapping_sub(1);
+        let mut h = hash(k) & mask;
+        for _ in 0..self.table.len() {
+            match self.table.get(h) {
+                Some(&(key, start, end)) if end != 0 => {
+                    if key == k {
+                        let range = usize::try_from(start).unwrap_or(usize::MAX)
+                            ..usize::try_from(end).unwrap_or(usize::MAX);
+                        return self.keys.get(range).unwrap_or_default();
+                    }
+                }
+                _ => return &[],
+            }
+            h = (h + 1) & mask;
+        }
+        &[]
+    }
+}
+
+/// Guards by length, while an index is built.
+type LevelKeys = Vec<(u8, Vec<(u128, u32)>)>;
 
 /// A compiled function.
 #[derive(Debug, Clone, PartialEq)]
@@ -417,7 +480,7 @@ impl Compiler<'_> {
 
     fn index(&self, stmts: &[Stmt]) -> Index {
         let ops: Box<[Op]> = stmts.iter().map(|s| self.stmt(s)).collect();
-        let (mut v4, mut v6): (Vec<Level>, Vec<Level>) = (Vec::new(), Vec::new());
+        let (mut v4, mut v6): (LevelKeys, LevelKeys) = (Vec::new(), Vec::new());
         for (i, s) in stmts.iter().enumerate() {
             let (Some(g), Ok(i)) = (stmt_guard(s), u32::try_from(i)) else {
                 continue;
@@ -425,28 +488,22 @@ impl Compiler<'_> {
             let k = NetKey::of(&g);
             let levels = if k.v6 { &mut v6 } else { &mut v4 };
             let entry = (k.trunc(k.len), i);
-            match levels.iter_mut().find(|l| l.len == k.len) {
-                Some(l) => {
-                    let mut keys = std::mem::take(&mut l.keys).into_vec();
-                    keys.push(entry);
-                    l.keys = keys.into_boxed_slice();
-                }
-                None => levels.push(Level {
-                    len: k.len,
-                    keys: Box::new([entry]),
-                }),
+            match levels.iter_mut().find(|l| l.0 == k.len) {
+                Some(l) => l.1.push(entry),
+                None => levels.push((k.len, vec![entry])),
             }
         }
-        for levels in [&mut v4, &mut v6] {
-            levels.sort_unstable_by_key(|l| l.len);
-            for l in levels.iter_mut() {
-                l.keys.sort_unstable();
-            }
-        }
+        let build = |mut levels: LevelKeys| -> Box<[Level]> {
+            levels.sort_unstable_by_key(|l| l.0);
+            levels
+                .into_iter()
+                .map(|(len, keys)| Level::new(len, keys))
+                .collect()
+        };
         Index {
             ops,
-            v4: v4.into_boxed_slice(),
-            v6: v6.into_boxed_slice(),
+            v4: build(v4),
+            v6: build(v6),
         }
     }
 

@@ -273,10 +273,12 @@ impl Exec<'_, '_> {
     fn op(&mut self, s: &Op) -> S<Flow> {
         match s {
             Op::If(c, then, otherwise) => {
-                if self.cond(c)? {
-                    self.ops(then)
-                } else {
-                    self.ops(otherwise)
+                let branch = if self.operand(c)? { then } else { otherwise };
+                match &**branch {
+                    // `if c then accept;` and the like, without walking the branch.
+                    [Op::Accept] => Err(Stop::Accept),
+                    [Op::Reject] => Err(Stop::Reject),
+                    b => self.ops(b),
                 }
             }
             Op::Accept => Err(Stop::Accept),
@@ -364,11 +366,8 @@ impl Exec<'_, '_> {
         let levels = if self.net.v6 { &ix.v6 } else { &ix.v4 };
         let mut runs: SmallVec<[&[(u128, u32)]; 4]> = SmallVec::new();
         for l in levels.iter().take_while(|l| l.len <= self.net.len) {
-            let k = self.net.trunc(l.len);
-            let start = l.keys.partition_point(|e| e.0 < k);
-            let rest = l.keys.get(start..).unwrap_or_default();
-            let n = rest.iter().take_while(|e| e.0 == k).count();
-            if let Some(run) = rest.get(..n).filter(|r| !r.is_empty()) {
+            let run = l.find(self.net.trunc(l.len));
+            if !run.is_empty() {
                 runs.push(run);
             }
         }
@@ -537,14 +536,13 @@ impl Exec<'_, '_> {
         })
     }
 
-    fn cond(&mut self, c: &Cond) -> S<bool> {
-        Ok(match c {
+    /// The conditions that need no evaluation of operands (and cannot fail), answered in
+    /// place; `None` for the others.
+    #[inline(always)]
+    fn quick(&self, c: &Cond) -> Option<bool> {
+        Some(match c {
             Cond::Const(b) => *b,
-            Cond::Not(x) => !self.cond(x)?,
-            Cond::And(x, y) => self.cond(x)? && self.cond(y)?,
-            Cond::Or(x, y) => self.cond(x)? || self.cond(y)?,
             Cond::Defined(a) => self.defined(*a),
-            Cond::DefinedEx(x) => self.eval(x)? != Value::Void,
             Cond::NetIn {
                 negated,
                 v6,
@@ -555,15 +553,44 @@ impl Exec<'_, '_> {
                 (n.v6 == *v6 && n.len >= *len && n.trunc(*len) == *addr) != *negated
             }
             Cond::NetEq { equal, key } => (self.net == *key) == *equal,
-            Cond::IntCmp(op, x, y) => {
-                let (a, b) = (self.int(x)?, self.int(y)?);
-                order(*op, a.cmp(&b))
-            }
             Cond::SourceIs { equal, value } => {
                 (route::source_enum(self.ctx.source) == *value) == *equal
             }
             Cond::Ifname { negated, glob } => {
                 glob.matches(self.attrs().meta.ifname.as_deref().unwrap_or("")) != *negated
+            }
+            _ => return None,
+        })
+    }
+
+    /// A condition operand: [`Exec::quick`] or the call.
+    #[inline(always)]
+    fn operand(&mut self, c: &Cond) -> S<bool> {
+        match self.quick(c) {
+            Some(b) => Ok(b),
+            None => self.cond(c),
+        }
+    }
+
+    fn cond(&mut self, c: &Cond) -> S<bool> {
+        if let Some(b) = self.quick(c) {
+            return Ok(b);
+        }
+        Ok(match c {
+            Cond::Not(x) => !self.operand(x)?,
+            Cond::And(x, y) => self.operand(x)? && self.operand(y)?,
+            Cond::Or(x, y) => self.operand(x)? || self.operand(y)?,
+            Cond::DefinedEx(x) => self.eval(x)? != Value::Void,
+            Cond::IntCmp(op, x, y) => {
+                let (a, b) = (self.int(x)?, self.int(y)?);
+                order(*op, a.cmp(&b))
+            }
+            Cond::Value(Ex::Var(slot), msg) => {
+                match self.stack.get(self.base + usize::from(*slot)) {
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => return self.err(msg),
+                    None => return self.err("variable outside the frame"),
+                }
             }
             c => self.cond_cold(c)?,
         })

@@ -190,6 +190,8 @@ pub(super) enum Glob {
     Prefix(Box<str>),
     /// `*SUFFIX`.
     Suffix(Box<str>),
+    /// `PREFIX*SUFFIX`.
+    Both(Box<str>, Box<str>),
     /// Anything else.
     General(Box<str>),
 }
@@ -210,6 +212,11 @@ impl Glob {
                 return Glob::Prefix(rest.into());
             }
         }
+        if let Some((a, b)) = pattern.split_once('*') {
+            if !wild(a) && !wild(b) {
+                return Glob::Both(a.into(), b.into());
+            }
+        }
         Glob::General(pattern.into())
     }
 
@@ -219,6 +226,11 @@ impl Glob {
             Glob::Exact(p) => text == &**p,
             Glob::Prefix(p) => text.as_bytes().starts_with(p.as_bytes()),
             Glob::Suffix(p) => text.as_bytes().ends_with(p.as_bytes()),
+            Glob::Both(a, b) => {
+                text.len() >= a.len() + b.len()
+                    && text.as_bytes().starts_with(a.as_bytes())
+                    && text.as_bytes().ends_with(b.as_bytes())
+            }
             Glob::General(p) => glob_backtrack(p, text),
         }
     }
@@ -389,6 +401,12 @@ mod glob_tests {
         #[test]
         fn star_match_is_backtracking(p in "[ab.*é]{0,8}", t in "[ab.é]{0,10}") {
             prop_assert_eq!(glob_match(&p, &t), glob_backtrack(&p, &t));
+        }
+
+        /// Patterns analysed once match as the general matcher does.
+        #[test]
+        fn analysed_globs_match_as_the_general_one(p in "[ab.*?é]{0,8}", t in "[ab.é]{0,10}") {
+            prop_assert_eq!(super::Glob::new(&p).matches(&t), glob_backtrack(&p, &t), "{:?}", super::Glob::new(&p));
         }
     }
 }
