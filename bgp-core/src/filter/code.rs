@@ -172,6 +172,8 @@ pub(super) enum Op {
     Reject,
     Return(Option<Ex>),
     SetAttr(Attr, Ex),
+    /// `attr = e` for an int attribute and an int expression.
+    SetInt(Attr, IntEx),
     Unset(Attr),
     /// `var = e`: the slot and its declared type (`None`: outside the frame, an error).
     SetVar(u16, Option<Type>, Ex),
@@ -356,6 +358,7 @@ fn is_leaf(ops: &[Op]) -> bool {
         Op::Accept | Op::Reject | Op::Unset(_) => true,
         Op::Return(_) | Op::Call(..) | Op::Leaf(_) | Op::SetVar(..) => false,
         Op::SetAttr(_, e) | Op::Eval(e) => ex_leaf(e),
+        Op::SetInt(_, x) => int_leaf(x),
         Op::Print(es, _) => es.iter().all(ex_leaf),
         Op::Index(ix) => is_leaf(&ix.ops),
     })
@@ -460,7 +463,10 @@ impl Compiler<'_> {
             Stmt::Accept => Op::Accept,
             Stmt::Reject => Op::Reject,
             Stmt::Return(e) => Op::Return(e.as_ref().map(|e| self.ex(e))),
-            Stmt::SetAttr(a, e) => Op::SetAttr(*a, self.ex(e)),
+            Stmt::SetAttr(a, e) => match self.int(e) {
+                Some(x) if Scalars::holds(*a) && a.ty() == Type::Int => Op::SetInt(*a, x),
+                _ => Op::SetAttr(*a, self.ex(e)),
+            },
             Stmt::UnsetAttr(a) => Op::Unset(*a),
             Stmt::SetVar(s, e) => Op::SetVar(s.0, self.var_type(s.0), self.ex(e)),
             Stmt::Print { args, newline } => {

@@ -288,6 +288,18 @@ impl Exec<'_, '_> {
                 self.set_attr(*a, v)?;
                 Ok(Flow::Next)
             }
+            Op::SetInt(a, x) => {
+                match self.int(x)? {
+                    // Writing the value it has changes nothing (see `set_attr`).
+                    Some(v) if self.scalars.int(*a, self.ctx.source) == Some(v) => {}
+                    Some(v) => {
+                        tri!(self, self.scalars.write_int(*a, v));
+                        self.dirty = true;
+                    }
+                    None => self.set_attr(*a, Value::Void)?,
+                }
+                Ok(Flow::Next)
+            }
             Op::Call(id, args) => {
                 self.call(*id, args)?;
                 Ok(Flow::Next)
@@ -353,6 +365,7 @@ impl Exec<'_, '_> {
             | Op::Accept
             | Op::Reject
             | Op::SetAttr(..)
+            | Op::SetInt(..)
             | Op::Call(..)
             | Op::Leaf(_)
             | Op::Index(_) => return self.op(s),
@@ -458,7 +471,16 @@ impl Exec<'_, '_> {
                 None => return self.err("variable outside the frame"),
             },
             IntEx::Arith(op, x, y) => {
-                let (a, b) = (self.int(x)?, self.int(y)?);
+                let a = match &**x {
+                    IntEx::Const(n) => Some(*n),
+                    IntEx::Attr(a) => self.scalars.int(*a, self.ctx.source),
+                    x => self.int(x)?,
+                };
+                let b = match &**y {
+                    IntEx::Const(n) => Some(*n),
+                    IntEx::Attr(a) => self.scalars.int(*a, self.ctx.source),
+                    y => self.int(y)?,
+                };
                 Some(tri!(self, ops::int_arith(*op, a, b)))
             }
         })

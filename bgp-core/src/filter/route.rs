@@ -371,14 +371,11 @@ impl Scalars {
         let int_msg = "Setting int attribute to non-int value";
         match a {
             Attr::Preference => {
-                let x = int(&v, "Can't set preference to non-integer")?;
-                let x = u16::try_from(x)
-                    .map_err(|_| RuntimeError("Setting preference value out of bounds"))?;
-                self.preference = Some(x);
+                return self.write_int(a, int(&v, "Can't set preference to non-integer")?)
             }
-            Attr::KrtMetric => self.krt_metric = Some(int(&v, int_msg)?),
-            Attr::BgpLocalPref => self.local_pref = Some(int(&v, int_msg)?),
-            Attr::BgpMed => self.med = Some(int(&v, int_msg)?),
+            Attr::KrtMetric | Attr::BgpLocalPref | Attr::BgpMed => {
+                return self.write_int(a, int(&v, int_msg)?)
+            }
             Attr::KrtTunnel => match v {
                 Value::String(s) => {
                     self.tunnel = Some(if s.is_empty() {
@@ -390,6 +387,22 @@ impl Scalars {
                 _ => return Err(RuntimeError("Setting string attribute to non-string value")),
             },
             _ => return Err(RuntimeError("attribute is read-only")),
+        }
+        Ok(())
+    }
+
+    /// Writes an int attribute (`krt_metric`, `preference`, `bgp_local_pref`, `bgp_med`).
+    pub(super) fn write_int(&mut self, a: Attr, x: u32) -> R<()> {
+        match a {
+            Attr::Preference => {
+                let x = u16::try_from(x)
+                    .map_err(|_| RuntimeError("Setting preference value out of bounds"))?;
+                self.preference = Some(x);
+            }
+            Attr::KrtMetric => self.krt_metric = Some(x),
+            Attr::BgpLocalPref => self.local_pref = Some(x),
+            Attr::BgpMed => self.med = Some(x),
+            _ => return Err(RuntimeError("Setting int attribute to non-int value")),
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use proptest::prelude::*;
 
-use super::code::{Cond, Ex, IntEx, Op};
+use super::code::{Cond, IntEx, Op};
 use super::*;
 use crate::rib::attrs::{KernelTunnel, RouteAttrs, RouteType, SourceKind};
 use crate::wire::{AsPath, Community, LargeCommunity, NextHop};
@@ -437,9 +437,9 @@ fn compile_specialises_the_hot_shapes() {
     assert!(matches!(**y, Cond::Defined(Attr::BgpLocalPref)));
     assert!(matches!(
         otherwise.get(1),
-        Some(Op::SetAttr(
+        Some(Op::SetInt(
             Attr::BgpLocalPref,
-            Ex::Int(IntEx::Arith(ArithOp::Sub, ..))
+            IntEx::Arith(ArithOp::Sub, ..)
         ))
     ));
     let f = code.functions.first().unwrap(); // calico_aggr, declared first
