@@ -350,6 +350,54 @@ fn calico_kernel_programming_filter_sets_tunnels() {
     }
 }
 
+/// A new text of the kernel filter (a reload) re-hands every prefix to the FIB with its new
+/// kernel form; another filter's new text does not.
+#[test]
+fn a_changed_kernel_filter_sends_every_prefix_to_the_fib_again() {
+    let metric = |m: u32| {
+        Filter::simple(
+            "kern",
+            vec![Stmt::SetAttr(Attr::KrtMetric, Expr::int(m)), Stmt::Accept],
+        )
+        .unwrap()
+    };
+    let mut rib = Rib::new(RibConfig::new(65000, v4("10.192.0.1")));
+    rib.set_policy("kern", metric(1024));
+    rib.set_kernel_policy(Some("kern".into()));
+    let peer = rib
+        .add_peer(PeerConfig::new("m", ip("10.192.0.2")))
+        .unwrap();
+    rib.peer_up(peer, neg(65000, "10.192.0.1", 65000, "10.192.0.2"));
+    let prefixes: Vec<String> = (0..300)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    for p in &prefixes {
+        rib.announce(
+            peer,
+            Family::IPV4_UNICAST,
+            &attrs(&[]),
+            nh("10.192.0.2"),
+            &[nlri(p)],
+        );
+    }
+    let fib = drain_fib(&mut rib);
+    assert_eq!(fib.len(), 300);
+    assert!(fib
+        .iter()
+        .all(|c| c.route.as_ref().unwrap().krt_metric == Some(1024)));
+    // The same text again, or another filter changing: nothing for the FIB.
+    rib.set_policy("kern", metric(1024));
+    rib.set_policy("other", metric(5));
+    assert!(drain_fib(&mut rib).is_empty());
+    rib.set_policy("kern", metric(0));
+    let fib = drain_fib(&mut rib);
+    assert_eq!(fib.len(), 300, "every prefix once");
+    for p in &prefixes {
+        let ch = fib.iter().find(|c| c.prefix == net(p)).unwrap();
+        assert_eq!(ch.route.as_ref().unwrap().krt_metric, Some(0), "{p}");
+    }
+}
+
 #[test]
 fn import_filter_and_undefined_filter_fails_closed() {
     let mut rib = Rib::new(RibConfig::new(65000, v4("10.0.0.1")));

@@ -116,7 +116,17 @@ impl TableMetrics {
         Some(Self::pack_with(tm, &key.prefix))
     }
 
-    fn pack_with(tm: u32, prefix: &IpNet) -> Packed {
+    /// How many (table, metric) pairs are interned.
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// The (table, metric) pair with index `tm`.
+    pub fn pair(&self, tm: usize) -> Option<(u32, u32)> {
+        self.pairs.get(tm).copied()
+    }
+
+    pub fn pack_with(tm: u32, prefix: &IpNet) -> Packed {
         match prefix {
             IpNet::V4(n) => Packed::V4(
                 (u64::from(tm) << 40)

@@ -131,6 +131,12 @@ pub enum FibChange {
     Upsert(FibRoute),
     /// Remove the route with this key (absent is fine).
     Remove(RouteKey),
+    /// Install the route as the only one of ours for its prefix in its table: the same
+    /// prefix held at another metric is removed (a kernel protocol's one route per network,
+    /// whose metric a filter may change), so the caller need not remember the old metric.
+    Set(FibRoute),
+    /// Remove whatever of ours is held for the prefix in the table, at any metric.
+    Clear { table: u32, prefix: IpNet },
 }
 
 /// Which request a route outcome is about.

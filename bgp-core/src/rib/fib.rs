@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use super::attrs::{AttrId, NhState};
 use super::prefix::Key;
 use super::shared::Shared;
-use super::table::{Path, Table};
+use super::table::{Path, Table, FIB_DIRTY};
 use super::{
     ctx, family_of, ChangeFlags, FibChange, FibNextHop, FibRoute, Filter, K_from, NextHopResolver,
     Rib, SourceId, Verdict,
@@ -29,6 +29,21 @@ pub(super) fn recompute<K: Key>(t: &mut Table<K>, sh: &mut Shared, ids: &[AttrId
     for key in keys {
         let ctx = ctx!(sh);
         t.modify(key, &ctx, &mut sh.released, None, |_, _| true);
+    }
+}
+
+/// Flags every prefix for the FIB again, as changed attributes: the rescan of the map shard by
+/// shard (as after a queue overflow) hands them out, so this costs one pass and no memory.
+fn refresh_fib<K: Key>(t: &mut Table<K>) {
+    let mut any = false;
+    for i in 0..t.map.shard_count() {
+        for (_, slot) in t.map.shard_iter_mut(i) {
+            slot.eflags |= FIB_DIRTY | ChangeFlags::ATTRS.0;
+            any = true;
+        }
+    }
+    if any {
+        t.fib_rescan = Some((0, false));
     }
 }
 
@@ -125,6 +140,13 @@ impl Rib {
             recompute(&mut self.v4, &mut self.sh, &ids);
             recompute(&mut self.v6, &mut self.sh, &ids);
         }
+    }
+
+    /// Hands every prefix to the FIB again (through [`Rib::poll_fib_change`]): the kernel
+    /// filter changed, so each route's kernel form may have.
+    pub fn refresh_fib(&mut self) {
+        refresh_fib(&mut self.v4);
+        refresh_fib(&mut self.v6);
     }
 
     /// The next Loc-RIB change for the FIB, each changed prefix once with its latest state.

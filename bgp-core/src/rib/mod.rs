@@ -188,9 +188,21 @@ impl Rib {
     }
 
     /// Defines or replaces the filter `name`. Routes already in the RIB are not re-filtered:
-    /// call [`Rib::reimport`] / [`Rib::refresh_export`] for the peers that use it.
+    /// call [`Rib::reimport`] / [`Rib::refresh_export`] for the peers that use it. The kernel
+    /// filter is the exception: when it is `name` and its text changed, every prefix goes to
+    /// the FIB again ([`Rib::refresh_fib`]).
     pub fn set_policy(&mut self, name: impl Into<String>, policy: impl Into<Arc<Filter>>) {
-        self.sh.policies.insert(name.into(), policy.into());
+        let (name, policy) = (name.into(), policy.into());
+        let kernel = self.sh.kernel_policy.as_deref() == Some(name.as_str())
+            && self
+                .sh
+                .policies
+                .get(&name)
+                .is_none_or(|old| **old != *policy);
+        self.sh.policies.insert(name, policy);
+        if kernel {
+            self.refresh_fib();
+        }
     }
 
     /// How many filter runs ended in a run-time error (each rejected its route), and the last
@@ -204,8 +216,12 @@ impl Rib {
 
     /// Names the filter applied to each selected path before it reaches the FIB (Calico's
     /// `calico_kernel_programming`); `None` passes everything.
+    /// A different filter than before sends every prefix to the FIB again.
     pub fn set_kernel_policy(&mut self, name: Option<String>) {
-        self.sh.kernel_policy = name;
+        if self.sh.kernel_policy != name {
+            self.sh.kernel_policy = name;
+            self.refresh_fib();
+        }
     }
 
     /// Names the import filter of kernel-learned routes (BIRD's kernel `import`); `None`

@@ -30,7 +30,7 @@ pub(crate) const STALE: u8 = 1;
 pub(crate) const SELECTED: u8 = 2;
 
 /// Slot flag: changed since the FIB last took the prefix.
-const FIB_DIRTY: u8 = 0x80;
+pub(super) const FIB_DIRTY: u8 = 0x80;
 /// Slot flag: the prefix is in `fib_queue` (a dirty prefix without it waits for a rescan).
 const FIB_QUEUED: u8 = 0x40;
 /// Most prefixes the FIB queue holds: past it, changed prefixes are only flagged in their
@@ -77,7 +77,7 @@ pub(crate) struct Slot {
     attr: u32,
     src: u16,
     pflags: u8,
-    eflags: u8,
+    pub(super) eflags: u8,
 }
 
 // The layout the memory figures rest on (benches/README.md, RIB): 8 + 8 octets per bucket.
@@ -205,7 +205,7 @@ pub(crate) struct Table<K> {
     pub fib_queue: Vec<K>,
     /// Some dirty prefixes are not in `fib_queue` (it was full): the next shard to scan, and
     /// whether more overflowed since the current pass over the shards began.
-    fib_rescan: Option<(usize, bool)>,
+    pub(super) fib_rescan: Option<(usize, bool)>,
     /// Bumped whenever a prefix enters or leaves the map.
     keyset_version: u64,
     /// The last feed snapshot and the key-set version it was taken at.

@@ -449,6 +449,30 @@ impl Fib {
         match change {
             FibChange::Upsert(route) => self.upsert(route),
             FibChange::Remove(key) => self.remove(key),
+            FibChange::Set(route) => {
+                self.remove_other_metrics(route.table, route.prefix, Some(route.metric));
+                self.upsert(route);
+            }
+            FibChange::Clear { table, prefix } => self.remove_other_metrics(table, prefix, None),
+        }
+    }
+
+    /// Removes the keys of `prefix` in `table` we hold (desired, or adopted at start-up) at any
+    /// metric but `keep`. Costs one lookup per (table, metric) pair in use: a handful.
+    fn remove_other_metrics(&mut self, table: u32, prefix: IpNet, keep: Option<u32>) {
+        for tm in 0..self.tm.len() {
+            let Some((t, metric)) = self.tm.pair(tm) else {
+                continue;
+            };
+            if t != table || keep == Some(metric) {
+                continue;
+            }
+            let pk = TableMetrics::pack_with(tm as u32, &prefix);
+            let held = self.desired.get(pk).is_some()
+                || (!self.adopted.is_empty() && self.adopted.get(pk).is_some());
+            if held {
+                self.remove(RouteKey::new(table, prefix, metric));
+            }
         }
     }
 

@@ -726,3 +726,65 @@ fn no_delete_for_a_key_that_is_not_in_the_kernel() {
     assert_eq!((sent[0].0, sent[0].3.metric), (RTM_NEWROUTE, 0));
     assert_eq!((sent[1].0, sent[1].3.metric), (RTM_DELROUTE, 1024));
 }
+
+/// `Set` holds one route per prefix and table whatever its metric, `Clear` removes it at
+/// whichever metric it is held: the caller does not remember the metric a filter chose.
+#[test]
+fn set_replaces_the_prefix_at_another_metric_and_clear_removes_any() {
+    let now = Instant::now();
+    let mut fib = Fib::new(cfg(), false);
+    start(&mut fib, now, &[]);
+    let at = |prefix: &str, metric| FibRoute {
+        metric,
+        ..route(prefix, RouteKind::Blackhole)
+    };
+    let mut b = Vec::new();
+    let mut send = |fib: &mut Fib| {
+        let mut sent = Vec::new();
+        while fib.poll_transmit(&mut b) {
+            for m in decode(&b) {
+                fib.handle_reply(now, &ack(m.2, 0)).unwrap();
+                sent.push((m.0, m.3.prefix, m.3.metric));
+            }
+        }
+        sent.sort();
+        sent
+    };
+    fib.apply(FibChange::Set(at("10.1.0.0/24", 0)));
+    fib.apply(FibChange::Set(at("10.2.0.0/24", 0)));
+    // Another table's route of the same prefix is not ours to replace.
+    fib.apply(FibChange::Set(FibRoute {
+        table: 100,
+        ..at("10.1.0.0/24", 7)
+    }));
+    assert_eq!(send(&mut fib).len(), 3);
+    fib.apply(FibChange::Set(at("10.1.0.0/24", 1024)));
+    fib.apply(FibChange::Clear {
+        table: 254,
+        prefix: net("10.2.0.0/24"),
+    });
+    // Never held: nothing to send.
+    fib.apply(FibChange::Clear {
+        table: 254,
+        prefix: net("10.3.0.0/24"),
+    });
+    let sent = send(&mut fib);
+    assert_eq!(
+        sent,
+        vec![
+            (RTM_NEWROUTE, net("10.1.0.0/24"), 1024),
+            (RTM_DELROUTE, net("10.1.0.0/24"), 0),
+            (RTM_DELROUTE, net("10.2.0.0/24"), 0),
+        ]
+    );
+    assert_eq!(fib.len(), 2);
+    fib.apply(FibChange::Clear {
+        table: 254,
+        prefix: net("10.1.0.0/24"),
+    });
+    assert_eq!(
+        send(&mut fib),
+        vec![(RTM_DELROUTE, net("10.1.0.0/24"), 1024)]
+    );
+    assert_eq!(fib.len(), 1);
+}

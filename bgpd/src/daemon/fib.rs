@@ -60,7 +60,6 @@ pub(crate) struct FibBridge {
     thread: Option<std::thread::JoinHandle<io::Result<()>>>,
     pub events: mpsc::UnboundedReceiver<FibEvent>,
     pub table: u32,
-    pub metric: u32,
 }
 /// bgp-fib settings from `[kernel]`.
 pub(crate) fn fib_config(config: &Config) -> FibConfig {
@@ -142,7 +141,6 @@ impl FibBridge {
             thread: Some(thread),
             events: erx,
             table: config.file.kernel.table,
-            metric: config.file.kernel.metric,
         })
     }
 

@@ -8,8 +8,9 @@
 //! Daemon-wide settings: `listen` changes rebind the listeners live (kept addresses keep their
 //! socket; a bind error refuses the reload); an `asn` or `router_id` change resets every session
 //! with the new identity (as BIRD restarts its protocols). `[kernel]` is read once at start-up
-//! (FIB thread, kernel filter), so a reload that changes it is refused, with an error saying a
-//! restart is required, before anything changes ([`check`]).
+//! (FIB thread, which filters it names), so a reload that changes it is refused, with an error
+//! saying a restart is required, before anything changes ([`check`]); a new text of the kernel
+//! filters themselves applies (the RIB hands every route to the FIB again, `Rib::set_policy`).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

@@ -9,7 +9,7 @@
 //! restart (the stale sweep once every peer sent End-of-RIB or the wait timer ends). On stop
 //! it runs the shutdown sequence.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use bgp_core::filter::{Attr, EnumValue, Expr, ModOp, Stmt, Value};
 use bgp_core::restart::Step;
 use bgp_core::rib::{FibChange, LocalRoute as RibLocal, Rib, RouteType, SourceId, SourceKind};
 use bgp_core::wire::{Community, Family, Update};
-use bgp_fib::{FibEvent, RouteKey};
+use bgp_fib::FibEvent;
 use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 
@@ -63,8 +63,6 @@ struct RibTask {
     api_routes: BTreeMap<IpNet, LocalRoute>,
     /// Static prefixes from the config currently in the RIB.
     config_statics: HashSet<IpNet>,
-    /// Kernel keys we installed with a metric other than the default.
-    metrics: HashMap<IpNet, u32>,
     /// Kernel changes the FIB thread could not take yet.
     fib_backlog: Option<Vec<bgp_fib::FibChange>>,
     /// The RIB may hold more FIB changes than one hand-off took.
@@ -89,7 +87,6 @@ pub(crate) fn spawn(
         view: KernelView::default(),
         api_routes: BTreeMap::new(),
         config_statics: HashSet::new(),
-        metrics: HashMap::new(),
         fib_backlog: None,
         fib_more: false,
         gauges_at: Instant::now(),
@@ -518,7 +515,7 @@ impl RibTask {
                 continue;
             };
             if let Some(kr) = kernel_route(cfg, &self.view, &direct, prefix, &route) {
-                changes.push(bgp_fib::FibChange::Upsert(kr));
+                changes.push(bgp_fib::FibChange::Set(kr));
             }
         }
         if changes.is_empty() {
@@ -580,28 +577,15 @@ impl RibTask {
                     let kr = route
                         .as_ref()
                         .and_then(|r| kernel_route(&cfg, &self.view, &direct, prefix, r));
-                    let old = self.metrics.get(&prefix).copied().unwrap_or(f.metric);
-                    match kr {
-                        Some(kr) => {
-                            if kr.metric != old {
-                                fib_changes.push(bgp_fib::FibChange::Remove(RouteKey::new(
-                                    f.table, prefix, old,
-                                )));
-                            }
-                            if kr.metric != f.metric {
-                                self.metrics.insert(prefix, kr.metric);
-                            } else {
-                                self.metrics.remove(&prefix);
-                            }
-                            fib_changes.push(bgp_fib::FibChange::Upsert(kr));
-                        }
-                        None => {
-                            self.metrics.remove(&prefix);
-                            fib_changes.push(bgp_fib::FibChange::Remove(RouteKey::new(
-                                f.table, prefix, old,
-                            )));
-                        }
-                    }
+                    // bgp-fib removes the prefix held at another metric (`Set`, `Clear`):
+                    // a filter's `krt_metric` may change, and nothing here remembers it.
+                    fib_changes.push(match kr {
+                        Some(kr) => bgp_fib::FibChange::Set(kr),
+                        None => bgp_fib::FibChange::Clear {
+                            table: f.table,
+                            prefix,
+                        },
+                    });
                 }
             }
             for p in lock(&self.shared.peers).iter() {
