@@ -364,8 +364,23 @@ pub enum ControlError {
     #[error("Network not in table")]
     NotInTable,
     /// A reload with an invalid config; the running config stays.
-    #[error("configuration error: {0}")]
-    Config(String),
+    #[error("{0}")]
+    Config(crate::config::ConfigErrors),
+    /// A reload without a configuration file (an embedded daemon started from a value).
+    #[error("no configuration file to re-read")]
+    NoConfigFile,
+    /// A reload that changes what is read only at start-up (these `[kernel]` keys).
+    #[error("[kernel] {} changed: restart bgpd to apply it (the running configuration is unchanged)", .0.join(", "))]
+    RestartRequired(Vec<&'static str>),
+    /// A reload whose new `listen` address cannot be bound (`errno`).
+    #[error("cannot listen on {addr}: {} (listen addresses unchanged)", std::io::Error::from_raw_os_error(*.errno))]
+    Listen {
+        addr: std::net::SocketAddr,
+        errno: i32,
+    },
+    /// The daemon did not answer a reload in time.
+    #[error("reload: no answer from the daemon within {0} s")]
+    ReloadTimeout(u64),
     /// The daemon is shutting down.
     #[error("shutdown in progress")]
     ShuttingDown,

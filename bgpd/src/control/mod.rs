@@ -423,7 +423,11 @@ impl Conn {
         match e {
             ControlError::NoSuchProtocol(n) => self.w.last(9002, &format!("{n} is not a protocol")),
             ControlError::NotInTable => self.w.last(8001, "Network not in table"),
-            ControlError::Config(m) => self.w.last(8002, m),
+            e @ (ControlError::Config(_)
+            | ControlError::NoConfigFile
+            | ControlError::RestartRequired(_)
+            | ControlError::Listen { .. }
+            | ControlError::ReloadTimeout(_)) => self.w.last(8002, &e.to_string()),
             ControlError::ShuttingDown => self.w.last(8009, "Shutdown in progress"),
         }
     }

@@ -97,9 +97,10 @@ pub(crate) async fn rebind(shared: &Arc<Shared>, new: &Config) -> Result<(), Con
                 Ok(b) => spawn(shared, b),
                 Err((a, e)) => tracing::error!(addr = %a, "cannot listen again: {e}"),
             }
-            Err(ControlError::Config(format!(
-                "cannot listen on {addr}: {e} (listen addresses unchanged)"
-            )))
+            Err(ControlError::Listen {
+                addr,
+                errno: e.raw_os_error().unwrap_or(libc::EINVAL),
+            })
         }
     }
 }

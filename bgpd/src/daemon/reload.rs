@@ -86,10 +86,7 @@ fn kernel_changes(a: &Kernel, b: &Kernel) -> Vec<&'static str> {
 pub(crate) fn check(old: &Config, new: &Config) -> Result<(), ControlError> {
     let k = kernel_changes(&old.file.kernel, &new.file.kernel);
     if !k.is_empty() {
-        return Err(ControlError::Config(format!(
-            "[kernel] {} changed: restart bgpd to apply it (the running configuration is unchanged)",
-            k.join(", ")
-        )));
+        return Err(ControlError::RestartRequired(k));
     }
     Ok(())
 }

@@ -22,6 +22,9 @@ use super::peer::PeerCmd;
 use super::{lock, reload, Shared};
 use crate::status::*;
 
+/// How long `reload` waits for the daemon to accept or refuse a new configuration.
+const RELOAD_ANSWER_SECS: u64 = 10;
+
 /// The running daemon as the control plane sees it.
 pub(crate) struct DaemonControl {
     pub shared: Arc<Shared>,
@@ -375,15 +378,13 @@ impl Control for DaemonControl {
     fn reload(&self) -> Result<(), ControlError> {
         let path: Option<PathBuf> = self.shared.config().path.clone();
         let Some(path) = path else {
-            return Err(ControlError::Config(
-                "no configuration file to re-read".into(),
-            ));
+            return Err(ControlError::NoConfigFile);
         };
         let new = self
             .shared
             .config()
             .reread(&path)
-            .map_err(|e| ControlError::Config(e.to_string()))?;
+            .map_err(ControlError::Config)?;
         // What cannot be applied live (and listener bind errors) is refused before anything
         // else changes, so `bgpd reload` reports it; the rest goes on in the background.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -398,15 +399,13 @@ impl Control for DaemonControl {
                 }
             }
         });
-        match rx.recv_timeout(std::time::Duration::from_secs(10)) {
+        match rx.recv_timeout(std::time::Duration::from_secs(RELOAD_ANSWER_SECS)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 tracing::error!("reload refused: {e}");
                 Err(e)
             }
-            Err(_) => Err(ControlError::Config(
-                "reload: no answer from the daemon within 10 s".into(),
-            )),
+            Err(_) => Err(ControlError::ReloadTimeout(RELOAD_ANSWER_SECS)),
         }
     }
 
