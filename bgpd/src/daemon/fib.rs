@@ -51,6 +51,10 @@ const FIB_DEPTH: usize = 4;
 const FAILURES_LISTED: usize = 1000;
 /// Netlink batches sent between two looks at the command channel.
 const BATCHES_PER_TURN: usize = 8;
+/// Changes queued in bgp-fib beyond which the thread takes no further hand-off: the rest wait
+/// in the RIB, coalesced per prefix in its bounded FIB queue (flags in its slots past that), so
+/// a full-table load does not hold a second queue of the whole table here.
+const MAX_QUEUED: usize = 4 * FIB_CHUNK;
 
 /// The FIB thread (our loop around bgp-fib's sans-IO `Fib` and its `FibSocket`) and its
 /// event stream. A bounded command channel gives the RIB task backpressure.
@@ -234,7 +238,9 @@ fn fib_thread(
     let mut tx = Vec::new();
     loop {
         let now = Instant::now();
-        loop {
+        // Commands wait too while the queue is full (a shutdown or release only after the
+        // changes before it, which is their order anyway).
+        while fib.pending() < MAX_QUEUED {
             match rx.try_recv() {
                 Ok(FibCmd::Changes(v)) => v.into_iter().for_each(|c| fib.apply(c)),
                 Ok(FibCmd::ReleaseStale) => fib.release_stale(now),

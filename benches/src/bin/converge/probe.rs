@@ -126,14 +126,21 @@ impl CtlProbe {
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&stop);
         let started = Instant::now();
+        // `CONVERGE_PROBE=CMD`: ask CMD every time instead (a monitoring loop, e.g. `show
+        // route count protocol p0`; issue 14 measures what such a loop costs the load).
+        let only: Option<&'static str> = std::env::var("CONVERGE_PROBE")
+            .ok()
+            .filter(|c| c != "off")
+            .map(String::leak)
+            .map(|s| &*s);
         let thread = std::thread::spawn(move || {
             let mut all = Vec::new();
             let mut i = 0usize;
             while !flag.load(Ordering::Relaxed) {
-                let cmd = if i.is_multiple_of(2) {
-                    "show protocols"
-                } else {
-                    "show status"
+                let cmd = match only {
+                    Some(c) => c,
+                    None if i.is_multiple_of(2) => "show protocols",
+                    None => "show status",
                 };
                 i += 1;
                 let t0 = Instant::now();

@@ -123,7 +123,12 @@ pub(crate) fn run_once(
     out["rib_supported"] = first["rib_supported"].clone();
     // Calico's probes, all along the load: `show protocols` and `show status` on a fresh
     // connection every 100 ms, each timed from connect to its last line.
-    let probe = ctl_socket(&dut).map(CtlProbe::start);
+    // `CONVERGE_PROBE=off`: no probe (the baseline of a monitoring-loop measurement).
+    let probe = if std::env::var("CONVERGE_PROBE").is_ok_and(|v| v == "off") {
+        None
+    } else {
+        ctl_socket(&dut).map(CtlProbe::start)
+    };
     let t_spawn = mono_ns();
     let mut inj = Injector::spawn(
         &topo.inj.ns,
