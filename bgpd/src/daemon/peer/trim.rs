@@ -17,7 +17,7 @@ use tokio::time::{Duration, Instant};
 const QUIET: Duration = Duration::from_secs(2);
 
 /// The shortest time between two trims (each walks the allocator's free lists).
-const MIN_INTERVAL: Duration = Duration::from_secs(10);
+const MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 struct Trim {
     /// When to trim, if a change asked for one.
