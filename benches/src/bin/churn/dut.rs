@@ -210,18 +210,23 @@ pub(crate) fn wait(secs: u64, what: &str, mut f: impl FnMut() -> R<bool>) -> R<(
     }
 }
 
-/// RSS once it stopped moving (three readings 1 s apart within 0.2 MB), at most 15 s.
+/// RSS once it stopped moving: the last five readings, 1 s apart, within 0.1 MB (bgpd gives
+/// freed memory back 2 s after its sessions stopped changing; a reading taken before that would
+/// count the allocator's free pages), at most 30 s.
 pub(crate) fn settled_rss(dut: &Dut) -> f64 {
-    let mut last = dut.rss();
-    for _ in 0..15 {
+    let mut last: Vec<f64> = vec![dut.rss()];
+    for _ in 0..30 {
         std::thread::sleep(Duration::from_secs(1));
-        let now = dut.rss();
-        if (now - last).abs() < 0.2 {
-            return now;
+        last.push(dut.rss());
+        let recent = &last[last.len().saturating_sub(5)..];
+        let (lo, hi) = recent
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        if recent.len() == 5 && hi - lo < 0.1 {
+            return recent[4];
         }
-        last = now;
     }
-    last
+    last.last().copied().unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------

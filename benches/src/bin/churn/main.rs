@@ -9,7 +9,9 @@
 //!
 //! Parts (defaults in brackets):
 //! * `idle`: N [1000] dynamic neighbours connect and stay Established, idle: RSS per
-//!   neighbour; then they close: RSS once they are gone (bgpd forgets them).
+//!   neighbour (the base read after 20 neighbours came up and left, so the code and first
+//!   allocations every session needs are in it); then they close: RSS once they are gone
+//!   (bgpd forgets them).
 //! * `dynamic`: N [2000] short sessions, each from a new address of the range, announce 100
 //!   routes and close, 20 at a time: RSS at start, settled (after N/10), end; CPU per session;
 //!   protocols still listed at the end.
@@ -25,7 +27,9 @@
 //!   at the end the kernel's routes must equal the RIB's.
 //!
 //! `CHURN_HOLD_SECS=S` keeps the daemon of the `dynamic` part running S seconds after its last
-//! reading (its pid on stderr), for a profiler's snapshot.
+//! reading, and that of the `idle` part S seconds while its neighbours are up (its pid on
+//! stderr), for a profiler's snapshot. RSS is read once settled: five readings 1 s apart
+//! within 0.1 MB.
 //!
 //! Writes `benches/report/churn.json` (every figure, load averages, the commit) and
 //! `benches/report/churn.md`; `--report-only` regenerates the latter from the former.

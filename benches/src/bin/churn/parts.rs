@@ -39,9 +39,36 @@ pub(crate) fn topology(test: &str, sources: usize) -> R<Topo> {
     })
 }
 
+/// Neighbours that come up and leave before the idle part's base reading.
+const IDLE_WARM_UP: usize = 20;
+
 pub(crate) fn part_idle(d: Daemon, n: usize) -> R<Value> {
     let t = topology(&format!("churn-idle-{}", d.name()), n)?;
     let mut dut = Dut::start(d, &t.dut)?;
+    // Warm-up: a few neighbours come up and leave before the base is read, so the daemon's
+    // code pages and first allocations a session needs (a fixed cost, ~1 MB of RSS for bgpd)
+    // are in the base and not divided among the idle neighbours.
+    let ns = t.gen.ns.clone();
+    in_netns(&ns, move |rt| {
+        rt.block_on(async move {
+            let all: Vec<_> = (0..IDLE_WARM_UP.min(n))
+                .map(|i| {
+                    tokio::spawn(async move {
+                        if let Ok(mut s) = session(src(i), false, &[], 30).await {
+                            let _ = s.shutdown().await;
+                        }
+                    })
+                })
+                .collect();
+            for a in all {
+                let _ = a.await;
+            }
+        })
+    })?;
+    wait(120, "warm-up neighbours gone", || {
+        let (listed, est) = dut.sessions()?;
+        Ok(est == 0 && (d != Daemon::Bgpd || listed <= 2))
+    })?;
     let base = settled_rss(&dut);
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let ns = t.gen.ns.clone();
@@ -83,6 +110,7 @@ pub(crate) fn part_idle(d: Daemon, n: usize) -> R<Value> {
         Ok(dut.sessions()?.1 >= n)
     })?;
     let up = settled_rss(&dut);
+    hold(&dut);
     let _ = tx.send(());
     let opened = holder.join().map_err(|_| "holder panicked")??;
     let gone = wait(120, "neighbours gone", || {
@@ -93,6 +121,7 @@ pub(crate) fn part_idle(d: Daemon, n: usize) -> R<Value> {
     let listed = dut.sessions()?.0;
     Ok(json!({
         "part": "idle", "daemon": d.name(), "neighbours": n, "opened": opened,
+        "warm_up": IDLE_WARM_UP.min(n),
         "rss_base_mb": base, "rss_up_mb": up, "rss_after_mb": after,
         "per_neighbour_kb": (up - base) * 1024.0 / n as f64,
         "listed_after": listed, "forgotten": gone.is_ok(), "load": loadavg(),
