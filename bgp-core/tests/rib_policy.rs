@@ -230,7 +230,7 @@ fn calico_export_filter_on_a_table_of_routes() {
         let o = run(&pol, p, &r, *src);
         assert_eq!(o.verdict == Verdict::Accept, *want, "{case}");
         if *want && p.starts_with("10.244.") {
-            let m = o.modified.unwrap();
+            let m = o.modified(&r).unwrap();
             assert!(
                 m.attrs.communities.contains(&Community::new(65000, 100)),
                 "{case}"

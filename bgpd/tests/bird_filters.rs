@@ -78,7 +78,8 @@ type Seen = (
 );
 
 fn seen(o: &Outcome, orig: &RouteAttrs) -> Seen {
-    let r = o.modified.as_ref().unwrap_or(orig);
+    let m = o.modified(orig);
+    let r = m.as_ref().unwrap_or(orig);
     (
         o.verdict,
         r.meta.tunnel.clone(),
@@ -248,7 +249,7 @@ fn bgpfilter_functions() {
     r.attrs.communities = vec![Community::new(64512, 300)];
     let o = run(&g, "99.0.0.0/24", SourceKind::Bgp, &r);
     assert_eq!(o.verdict, A);
-    let path = o.modified.unwrap().attrs.as_path.unwrap();
+    let path = o.modified(&r).unwrap().attrs.as_path.unwrap();
     assert_eq!(path, AsPath::from_sequence(&[64512, 65001]));
     // The `is_same_as` argument: the mesh peer passes true, the global one false.
     r.attrs.communities.clear();
@@ -262,7 +263,7 @@ fn bgpfilter_functions() {
     let e = filter(&c, "@Global_10_192_0_254.export");
     let o = run(&e, "77.2.0.0/24", SourceKind::Bgp, &r);
     assert_eq!(o.verdict, A);
-    let m = o.modified.unwrap();
+    let m = o.modified(&r).unwrap();
     assert!(m.attrs.communities.contains(&Community::new(64512, 400)));
     assert_eq!(m.attrs.large_communities.len(), 1);
     assert_eq!(
@@ -278,7 +279,7 @@ fn communities_applied_on_export() {
     let b = blackhole();
     let o = run(&e, "192.168.1.0/26", SourceKind::Static, &b);
     assert_eq!(o.verdict, A);
-    let m = o.modified.unwrap();
+    let m = o.modified(&b).unwrap();
     assert_eq!(m.attrs.communities, vec![Community::new(64512, 100)]);
     assert_eq!(m.attrs.large_communities.len(), 1);
     // Routes of the disabled pool are never exported.

@@ -1,7 +1,6 @@
 //! Running a filter: the executor of the compiled form ([`super::code`]) with BIRD 1.6's
-//! semantics. Writes of the scalar attributes go to a [`Scalars`] overlay; the route's
-//! attributes are copied only for other writes, or once at the end when an accepted route
-//! changed.
+//! semantics. Writes of the scalar attributes go to a [`Scalars`] overlay, which an accepted
+//! route's [`Outcome`] carries; the route's attributes are copied only for other writes.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use smallvec::SmallVec;
 use super::code::{CFunc, Cond, Ex, Index, IntEx, MaskEx, NetKey, Op};
 use super::ir::{Attr, CmpOp, Filter};
 use super::ops::{self, RuntimeError, R};
+use super::outcome::{Changes, Outcome, Verdict};
 use super::route::{self, Scalars};
 use super::value::{MaskItem, Type, Value};
 use crate::rib::attrs::{RouteAttrs, SourceKind};
@@ -20,17 +20,6 @@ use crate::wire::{Community, LargeCommunity};
 /// Deepest function-call nesting; deeper calls are a run-time error (BIRD has no limit but a
 /// finite stack).
 pub const MAX_CALL_DEPTH: usize = 64;
-
-/// A filter's final word on a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Verdict {
-    /// Keep the route (with the modifications made).
-    Accept,
-    /// Drop the route.
-    Reject,
-}
 
 /// What a filter sees of a route besides its attribute set.
 #[derive(Debug, Clone, Copy)]
@@ -48,21 +37,6 @@ pub struct RouteCtx<'a> {
     /// `bgp_update_attrs`: our AS prepended towards eBGP, next hop self): `bgp_next_hop` is the
     /// outgoing next hop whatever the route's source.
     pub bgp_export: bool,
-}
-
-/// The result of running a filter on a route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// Accepted or rejected.
-    pub verdict: Verdict,
-    /// The modified attributes, when the filter assigned something.
-    pub modified: Option<RouteAttrs>,
-    /// The run-time error that rejected the route, if one did (to be logged and counted);
-    /// also set when the filter ended without `accept` or `reject`, which BIRD 1.6 reports
-    /// ("did not return accept nor reject") and treats as a reject.
-    pub error: Option<RuntimeError>,
-    /// Lines written by `print`/`printn` (BIRD logs them at level info).
-    pub output: Vec<String>,
 }
 
 /// How a statement list ended normally: on its end, or by `return` (the value is in
@@ -214,18 +188,14 @@ impl Filter {
         if !x.line.is_empty() {
             x.output.push(std::mem::take(&mut x.line));
         }
-        let modified = match verdict {
+        let changes = match verdict {
             Verdict::Reject => None,
-            Verdict::Accept if x.dirty => {
-                let m = x.modified.get_or_insert_with(|| attrs.clone());
-                x.scalars.store(m);
-                x.modified
-            }
-            Verdict::Accept => x.modified,
+            Verdict::Accept if x.dirty => Some(Changes::new(x.modified, Some(x.scalars))),
+            Verdict::Accept => x.modified.map(|m| Changes::new(Some(m), None)),
         };
         Outcome {
             verdict,
-            modified,
+            changes,
             error,
             output: x.output,
         }

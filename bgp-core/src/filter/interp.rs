@@ -7,11 +7,11 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use super::exec::{
-    cmp, convert, fits, match_values, need_bool, need_int, Outcome, RouteCtx, Verdict,
-    MAX_CALL_DEPTH,
+    cmp, convert, fits, match_values, need_bool, need_int, RouteCtx, MAX_CALL_DEPTH,
 };
 use super::ir::{Attr, Expr, Filter, Function, MaskTerm, Slot, Stmt, Var};
 use super::ops::{self, RuntimeError};
+use super::outcome::{Changes, Outcome, Verdict};
 use super::route;
 use super::value::{Type, Value};
 use crate::rib::attrs::RouteAttrs;
@@ -107,10 +107,9 @@ impl Filter {
         }
         Outcome {
             verdict,
-            modified: if verdict == Verdict::Accept {
-                it.modified
-            } else {
-                None
+            changes: match verdict {
+                Verdict::Accept => it.modified.map(|m| Changes::new(Some(m), None)),
+                Verdict::Reject => None,
             },
             error,
             output: it.output,

@@ -53,8 +53,9 @@
 //! # Running
 //!
 //! [`Filter::run`] takes the route's [`RouteCtx`] (prefix, source, neighbour, protocol name)
-//! and attributes and returns an [`Outcome`]: the verdict, the modified attributes (only when
-//! accepted and changed), the run-time error if any, and the `print` output. The RIB runs
+//! and attributes and returns an [`Outcome`]: the verdict, the [`Changes`] (only when
+//! accepted and changed: the final values of the scalar attributes written, and a copy of the
+//! attributes only when others were), the run-time error if any, and the `print` output. The RIB runs
 //! every import, export and kernel filter this way; a filter whose [`Analysis::reads_prefix`]
 //! is false gives the same outcome for every prefix of an UPDATE, which the RIB uses to run it
 //! once per UPDATE.
@@ -63,8 +64,8 @@
 //! program's functions are also compiled (`code.rs`) into a form with the common shapes
 //! specialised (conditions without values, unboxed ints, integer prefix tests, patterns
 //! analysed once, leaf functions in place, sorted per-length prefix index tables), which
-//! `Filter::run` executes (`exec.rs`) with scalar attribute writes held in an overlay until an
-//! accepted route is returned. The tree interpreter (`interp.rs`) is kept for tests, as the
+//! `Filter::run` executes (`exec.rs`) with scalar attribute writes held in an overlay, which
+//! an accepted route's [`Changes`] carries for the caller to apply where it builds its route. The tree interpreter (`interp.rs`) is kept for tests, as the
 //! reference the compiled form must agree with.
 
 mod builder;
@@ -76,18 +77,20 @@ mod index;
 mod interp;
 mod ir;
 mod ops;
+mod outcome;
 mod prefix;
 mod route;
 mod value;
 
 pub use builder::{Frame, Program, ProgramBuilder};
-pub use exec::{Outcome, RouteCtx, Verdict, MAX_CALL_DEPTH};
+pub use exec::{RouteCtx, MAX_CALL_DEPTH};
 pub use index::{PrefixIndex, MIN_RUN};
 pub use ir::{
     Analysis, ArithOp, Attr, CmpOp, Expr, Filter, FuncId, Function, MaskTerm, Method, ModOp, Slot,
     Stmt, Var,
 };
 pub use ops::{compare, in_range, path_match, same, RuntimeError};
+pub use outcome::{Changes, Outcome, Verdict};
 pub use prefix::{glob_match, PrefixRange, PrefixRangeError, PrefixSet};
 pub use value::{
     pack_pair, pair_product, EnumKind, EnumValue, MaskItem, RangeSet, Set, SetKind, Type, Value,

@@ -274,7 +274,7 @@ pub(super) fn unset(a: Attr, r: &mut RouteAttrs) -> R<()> {
 /// accepted. [`read`], [`write`], [`defined`] and [`unset`] go through this too, so the rules
 /// live here once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Scalars {
+pub(crate) struct Scalars {
     krt_metric: Option<u32>,
     preference: Option<u16>,
     local_pref: Option<u32>,
@@ -306,8 +306,23 @@ impl Scalars {
         }
     }
 
+    /// `krt_metric`.
+    pub(crate) fn krt_metric(&self) -> Option<u32> {
+        self.krt_metric
+    }
+
+    /// `krt_tunnel`.
+    pub(crate) fn tunnel(&self) -> Option<&KernelTunnel> {
+        self.tunnel.as_ref()
+    }
+
+    /// `bgp_local_pref`.
+    pub(crate) fn local_pref(&self) -> Option<u32> {
+        self.local_pref
+    }
+
     /// Writes them back into `r`.
-    pub(super) fn store(self, r: &mut RouteAttrs) {
+    pub(crate) fn store(self, r: &mut RouteAttrs) {
         r.meta.krt_metric = self.krt_metric;
         r.meta.preference = self.preference;
         r.attrs.local_pref = self.local_pref;

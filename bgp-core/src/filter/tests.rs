@@ -45,7 +45,11 @@ fn run_on(body: Vec<Stmt>, prefix: &str, source: SourceKind, r: &RouteAttrs) -> 
     };
     let o = f.run(&ctx, r);
     // Every vector also checks the compiled form against the tree interpreter.
-    assert_eq!(o, f.run_reference(&ctx, r), "compiled != reference");
+    assert_eq!(
+        o.resolved(r),
+        f.run_reference(&ctx, r).resolved(r),
+        "compiled != reference"
+    );
     o
 }
 

@@ -360,7 +360,12 @@ proptest! {
             bgp_export,
         };
         for f in programs() {
-            prop_assert_eq!(f.run(&ctx, &r), f.run_reference(&ctx, &r), "{}", f.name);
+            prop_assert_eq!(
+                f.run(&ctx, &r).resolved(&r),
+                f.run_reference(&ctx, &r).resolved(&r),
+                "{}",
+                f.name
+            );
         }
     }
 }
@@ -388,7 +393,7 @@ fn calico_programs_take_every_path() {
     bgp.next_hop = Some(NextHop::V4("10.192.0.9".parse().unwrap()));
     let o = run(&export, "10.101.7.0/26", SourceKind::Bgp, &bgp);
     assert_eq!(o.verdict, Verdict::Accept);
-    assert_eq!(o.modified.unwrap().meta.krt_metric, Some(2147483547));
+    assert_eq!(o.modified(&bgp).unwrap().meta.krt_metric, Some(2147483547));
     let mut wl = RouteAttrs::default();
     wl.meta.ifname = Some(Arc::from("cali0001"));
     assert_eq!(
@@ -402,16 +407,19 @@ fn calico_programs_take_every_path() {
         &RouteAttrs::default(),
     );
     assert_eq!(o.verdict, Verdict::Accept);
-    assert_eq!(o.modified.unwrap().attrs.local_pref, Some(2147482623));
+    assert_eq!(
+        o.modified(&RouteAttrs::default()).unwrap().attrs.local_pref,
+        Some(2147482623)
+    );
     let o = run(&kernel, "10.100.7.0/26", SourceKind::Bgp, &bgp);
-    let m = o.modified.unwrap();
+    let m = o.modified(&bgp).unwrap();
     assert_eq!(
         (m.meta.tunnel, m.meta.preference),
         (Some(KernelTunnel::Direct), None)
     );
     let o = run(&kernel, "10.101.7.0/26", SourceKind::Bgp, &bgp);
     assert_eq!(
-        o.modified.unwrap().meta.tunnel,
+        o.modified(&bgp).unwrap().meta.tunnel,
         Some(KernelTunnel::Dev(Arc::from("tunl0")))
     );
     // Writing what is there already leaves the route shared.
@@ -419,7 +427,7 @@ fn calico_programs_take_every_path() {
     done.meta.krt_metric = Some(7);
     done.meta.tunnel = Some(KernelTunnel::Dev(Arc::from("tunl0")));
     let o = run(&kernel, "10.101.7.0/26", SourceKind::Bgp, &done);
-    assert_eq!((o.verdict, o.modified), (Verdict::Accept, None));
+    assert_eq!((o.verdict, o.changes), (Verdict::Accept, None));
 }
 
 /// The compile step: constant `defined`s fold away, `net ~ P`/`net = P` become mask tests, int
@@ -525,7 +533,12 @@ fn leaf_calls_keep_the_depth_limit() {
     let mut errors = Vec::new();
     for f in p.filters.values() {
         let o = f.run(&ctx, &r);
-        assert_eq!(o, f.run_reference(&ctx, &r), "{}", f.name);
+        assert_eq!(
+            o.resolved(&r),
+            f.run_reference(&ctx, &r).resolved(&r),
+            "{}",
+            f.name
+        );
         errors.push((f.name.clone(), o.error));
     }
     let deep = Some(RuntimeError("function calls nested too deeply"));

@@ -31,7 +31,11 @@ fn ctx_run(f: &Filter, prefix: &str, r: &RouteAttrs) -> Outcome {
     };
     let o = f.run(&ctx, r);
     // Every vector also checks the compiled form against the tree interpreter.
-    assert_eq!(o, f.run_reference(&ctx, r), "compiled != reference");
+    assert_eq!(
+        o.resolved(r),
+        f.run_reference(&ctx, r).resolved(r),
+        "compiled != reference"
+    );
     o
 }
 
@@ -60,26 +64,26 @@ fn pair(x: u16, y: u16) -> Expr {
 fn accepted(body: Vec<Stmt>) -> RouteAttrs {
     let o = run(body);
     assert_eq!((o.verdict, o.error), (Verdict::Accept, None));
-    o.modified.unwrap_or_else(bgp_route)
+    o.modified(&bgp_route()).unwrap_or_else(bgp_route)
 }
 
 fn rejected_with(body: Vec<Stmt>, msg: &'static str) {
     let o = run(body);
     assert_eq!(o.verdict, Verdict::Reject);
     assert_eq!(o.error, Some(RuntimeError(msg)));
-    assert_eq!(o.modified, None);
+    assert_eq!(o.changes, None);
 }
 
 #[test]
 fn verdicts() {
     let o = run(vec![Stmt::Accept, Stmt::Reject]);
     assert_eq!(
-        (o.verdict, o.error, o.modified),
+        (o.verdict, o.error, o.changes),
         (Verdict::Accept, None, None)
     );
     let o = run(vec![set(Attr::BgpMed, i(1)), Stmt::Reject]);
     assert_eq!(
-        (o.verdict, o.error, o.modified),
+        (o.verdict, o.error, o.changes),
         (Verdict::Reject, None, None)
     );
     // No verdict: BIRD 1.6 rejects ("did not return accept nor reject"); so does `return`.
@@ -152,7 +156,7 @@ fn attribute_assignments() {
     assert_eq!(r.attrs.med, None);
     // Writing what is already there leaves the route unmodified.
     let o = run(vec![set(Attr::BgpLocalPref, i(100)), Stmt::Accept]);
-    assert_eq!(o.modified, None);
+    assert_eq!(o.changes, None);
 
     // BIRD's type errors.
     rejected_with(
@@ -281,7 +285,7 @@ fn variables() {
         &bgp_route(),
     );
     assert_eq!(o.error, None);
-    assert_eq!(o.modified.unwrap().attrs.med, Some(6));
+    assert_eq!(o.modified(&bgp_route()).unwrap().attrs.med, Some(6));
     let o = ctx_run(
         &f(vec![Stmt::SetVar(x, Expr::string("s"))]),
         "10.0.0.0/8",
@@ -372,7 +376,7 @@ fn functions() {
     assert_eq!(run("uses_value").verdict, Verdict::Accept);
     let o = run("accept_inside");
     assert_eq!(o.verdict, Verdict::Accept);
-    assert_eq!(o.modified.unwrap().attrs.med, Some(7));
+    assert_eq!(o.modified(&bgp_route()).unwrap().attrs.med, Some(7));
     assert_eq!(
         (run("void_result").verdict, run("void_result").error),
         (Verdict::Accept, None)
@@ -439,7 +443,7 @@ fn calico_kernel_programming() {
         r.next_hop = Some(NextHop::V4(nh.parse().unwrap()));
         let o = ctx_run(&f, prefix, &r);
         assert_eq!((o.verdict, o.error), (Verdict::Accept, None));
-        let m = o.modified.unwrap();
+        let m = o.modified(&r).unwrap();
         assert_eq!(m.meta.krt_metric, Some(2147483547));
         m.meta.tunnel
     };
@@ -521,7 +525,7 @@ fn prefix_index_is_transparent() {
             r.meta.krt_metric = metric;
             let (x, y) = (ctx_run(&fast, net, &r), ctx_run(&slow, net, &r));
             assert_eq!(x, y, "{net} {metric:?}");
-            n += usize::from(x.modified.is_some());
+            n += usize::from(x.changes.is_some());
         }
     }
     assert!(n > 10, "the vectors exercise the statements ({n})");

@@ -135,8 +135,8 @@ pub(crate) fn export_path(
         if o.verdict == Verdict::Reject {
             return None;
         }
-        if let Some(m) = o.modified {
-            out = m;
+        if let Some(c) = o.changes {
+            c.apply(&mut out);
         }
     }
     out.next_hop.as_ref()?;

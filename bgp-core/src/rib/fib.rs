@@ -73,26 +73,35 @@ pub(super) fn fib_route_of(
             continue;
         };
         let base = sh.interner.get(p.attr);
-        let owned;
-        let a = match kpol {
-            None => base,
+        let o;
+        // The kernel filter's changes are read in place: no attribute set is built.
+        let changes = match kpol {
+            None => None,
             Some(pol) => {
-                let o = sh.run_filter(pol, s, prefix, base);
+                o = sh.run_filter(pol, s, prefix, base);
                 if o.verdict == Verdict::Reject {
                     continue;
                 }
-                match o.modified {
-                    Some(m) => {
-                        owned = m;
-                        &owned
-                    }
-                    None => base,
-                }
+                o.changes.as_ref()
             }
+        };
+        let (a, tunnel, krt_metric, local_pref) = match changes {
+            None => (
+                base,
+                base.meta.tunnel.as_ref(),
+                base.meta.krt_metric,
+                base.attrs.local_pref,
+            ),
+            Some(c) => (
+                c.base(base),
+                c.tunnel(base),
+                c.krt_metric(base),
+                c.local_pref(base),
+            ),
         };
         let hop = FibNextHop {
             addr: a.next_hop_addr(),
-            tunnel: a.meta.tunnel.clone(),
+            tunnel: tunnel.cloned(),
             source: SourceId(p.src),
         };
         match &mut route {
@@ -103,8 +112,8 @@ pub(super) fn fib_route_of(
                     route_type: a.meta.route_type,
                     next_hops: vec![hop],
                     ifname: a.meta.ifname.clone(),
-                    krt_metric: a.meta.krt_metric,
-                    local_pref: a.attrs.local_pref.unwrap_or(sh.cfg.default_local_pref),
+                    krt_metric,
+                    local_pref: local_pref.unwrap_or(sh.cfg.default_local_pref),
                 })
             }
         }

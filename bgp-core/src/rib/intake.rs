@@ -10,6 +10,7 @@ use super::prefix::Key;
 use super::shared::Shared;
 use super::table::{Path, Table, STALE};
 use super::{ctx, family_of, K_from, LocalRoute, Rib, SourceId, UpdateStats, Verdict};
+use crate::filter::Changes;
 use crate::wire::{Family, NextHop, NextHopRef, Nlri, Origin, PathAttributes, Update};
 
 /// Imports `nlri` from `src` with `base` attributes (already loop-checked): import filter,
@@ -33,9 +34,10 @@ pub(super) fn announce_in<K: Key>(
     let nh = sh.nh_state(base);
     let base_id = sh.interner.intern(base, nh);
     // Interned results of the filter, each holding one reference: a filter that never reads
-    // `net` gives one outcome for the whole UPDATE (`fixed`); otherwise the modified attribute
-    // sets seen so far are reused rather than re-interned (`cache`).
-    let mut cache: Vec<(RouteAttrs, AttrId)> = Vec::new();
+    // `net` gives one outcome for the whole UPDATE (`fixed`); otherwise the attribute sets of
+    // the changes seen so far (all relative to `base`) are reused rather than rebuilt and
+    // re-interned (`cache`).
+    let mut cache: Vec<(Changes, AttrId)> = Vec::new();
     let per_prefix = policy.as_ref().is_some_and(|p| p.analysis.reads_prefix);
     let mut fixed: Option<Option<AttrId>> = None;
     let keep_pre = t.src.get(usize::from(src)).is_some_and(|s| s.pre.is_some());
@@ -63,16 +65,17 @@ pub(super) fn announce_in<K: Key>(
                     return;
                 };
                 let o = sh.run_filter(p, source, &key.to_net(), base);
-                let id = match (o.verdict, o.modified) {
+                let id = match (o.verdict, o.changes) {
                     (Verdict::Reject, _) => None,
                     (Verdict::Accept, None) => Some(base_id),
-                    (Verdict::Accept, Some(m)) => Some(
-                        match cache.iter().find(|(a, _)| *a == m).map(|(_, id)| *id) {
+                    (Verdict::Accept, Some(c)) => Some(
+                        match cache.iter().find(|(a, _)| *a == c).map(|(_, id)| *id) {
                             Some(id) => id,
                             None => {
                                 // The cache keeps the reference intern() gives.
+                                let m = c.to_attrs(base);
                                 let id = sh.interner.intern(&m, sh.nh_state(&m));
-                                cache.push((m, id));
+                                cache.push((c, id));
                                 id
                             }
                         },

@@ -298,7 +298,7 @@ mod tests {
             r,
         );
         assert_eq!(o.error, None, "{body}");
-        (o.verdict, o.modified)
+        (o.verdict, o.modified(r))
     }
 
     #[test]
