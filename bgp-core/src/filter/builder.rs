@@ -235,7 +235,7 @@ impl Filter {
         check::check_body(name, locals.len(), &body, &functions)?;
         let body = index::optimize(body);
         let analysis = check::analyse(&body, &functions);
-        let code = code::filter(&locals, &body, compiled);
+        let code = code::filter(&locals, &body, compiled, &functions);
         Ok(Filter {
             name: name.to_string(),
             locals,
@@ -281,7 +281,7 @@ impl Filter {
     fn from_checked(name: &str, body: Vec<Stmt>) -> Filter {
         let functions: Arc<[Function]> = Arc::from(Vec::new());
         let analysis = check::analyse(&body, &functions);
-        let code = code::filter(&[], &body, Arc::from(Vec::new()));
+        let code = code::filter(&[], &body, Arc::from(Vec::new()), &[]);
         Filter {
             name: name.to_string(),
             locals: Vec::new(),

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::exec::{convert, fits};
 use super::index::stmt_guard;
+use super::inline::{frameless, is_leaf};
 use super::ir::{ArithOp, Attr, CmpOp, Expr, Function, MaskTerm, Method, ModOp, Stmt, Var};
 use super::prefix::Glob;
 use super::route::{always_defined, Scalars};
@@ -183,6 +185,11 @@ pub(super) enum Op {
     /// `f();` of a function without parameters, variables, `return` or calls: its body, run
     /// in place (no frame; the call depth is checked as the call would).
     Leaf(Box<[Op]>),
+    /// `f(c, ...);` with constant arguments, of a function without local variables or
+    /// `return` that does not assign its parameters: its body compiled with the parameters
+    /// replaced by the constants, run in place (no frame; the call depth counts as the
+    /// call's).
+    Inline(Box<[Op]>),
     Eval(Ex),
     Index(Box<Index>),
 }
@@ -309,7 +316,11 @@ pub(super) fn functions(fs: &[Function]) -> Arc<[CFunc]> {
         .iter()
         .map(|f| {
             let vars: Box<[Type]> = types(&f.params).chain(types(&f.locals)).collect();
-            let body = Compiler { vars: &vars }.stmts(&f.body);
+            let body = Compiler {
+                vars: &vars,
+                consts: &[],
+            }
+            .stmts(&f.body);
             CFunc {
                 params: f.params.len(),
                 vars,
@@ -351,73 +362,22 @@ fn inline(ops: &mut [Op], leaves: &[Option<Box<[Op]>>]) {
     }
 }
 
-/// No `return`, call or variable anywhere in the statements.
-fn is_leaf(ops: &[Op]) -> bool {
-    ops.iter().all(|o| match o {
-        Op::If(c, then, otherwise) => cond_leaf(c) && is_leaf(then) && is_leaf(otherwise),
-        Op::Accept | Op::Reject | Op::Unset(_) => true,
-        Op::Return(_) | Op::Call(..) | Op::Leaf(_) | Op::SetVar(..) => false,
-        Op::SetAttr(_, e) | Op::Eval(e) => ex_leaf(e),
-        Op::SetInt(_, x) => int_leaf(x),
-        Op::Print(es, _) => es.iter().all(ex_leaf),
-        Op::Index(ix) => is_leaf(&ix.ops),
-    })
-}
-
-fn int_leaf(e: &IntEx) -> bool {
-    match e {
-        IntEx::Const(_) | IntEx::Attr(_) => true,
-        IntEx::Var(_) => false,
-        IntEx::Arith(_, x, y) => int_leaf(x) && int_leaf(y),
-    }
-}
-
-fn cond_leaf(c: &Cond) -> bool {
-    match c {
-        Cond::Const(_)
-        | Cond::Defined(_)
-        | Cond::NetIn { .. }
-        | Cond::NetEq { .. }
-        | Cond::SourceIs { .. }
-        | Cond::SourceCmp(..)
-        | Cond::Ifname { .. } => true,
-        Cond::Not(x) => cond_leaf(x),
-        Cond::And(x, y) | Cond::Or(x, y) => cond_leaf(x) && cond_leaf(y),
-        Cond::IntCmp(_, x, y) => int_leaf(x) && int_leaf(y),
-        Cond::DefinedEx(e)
-        | Cond::CmpConst(_, e, _)
-        | Cond::InCommunities { item: e, .. }
-        | Cond::InLargeCommunities { item: e, .. }
-        | Cond::MatchConst { left: e, .. }
-        | Cond::Value(e, _) => ex_leaf(e),
-        Cond::Cmp(_, x, y)
-        | Cond::Match {
-            left: x, right: y, ..
-        } => ex_leaf(x) && ex_leaf(y),
-    }
-}
-
-fn ex_leaf(e: &Ex) -> bool {
-    match e {
-        Ex::Const(_) | Ex::Attr(_) => true,
-        Ex::Var(_) | Ex::Call(..) => false,
-        Ex::Int(x) => int_leaf(x),
-        Ex::Cond(c) => cond_leaf(c),
-        Ex::Arith(_, x, y) | Ex::Pair(x, y) | Ex::Modify(_, x, y) => ex_leaf(x) && ex_leaf(y),
-        Ex::Lc(x, y, z) => ex_leaf(x) && ex_leaf(y) && ex_leaf(z),
-        Ex::Method(_, x) => ex_leaf(x),
-        Ex::PathMask(items) => items.iter().all(|i| match i {
-            MaskEx::Item(_) => true,
-            MaskEx::Asn(x) => ex_leaf(x),
-        }),
-    }
-}
-
 /// Compiles a filter body over compiled functions.
-pub(super) fn filter(locals: &[Var], body: &[Stmt], functions: Arc<[CFunc]>) -> Compiled {
+pub(super) fn filter(
+    locals: &[Var],
+    body: &[Stmt],
+    functions: Arc<[CFunc]>,
+    source: &[Function],
+) -> Compiled {
     let locals: Box<[Type]> = types(locals).collect();
-    let mut body = Compiler { vars: &locals }.stmts(body);
-    inline(&mut body, &leaves(&functions));
+    let mut body = Compiler {
+        vars: &locals,
+        consts: &[],
+    }
+    .stmts(body);
+    let leaves = leaves(&functions);
+    inline(&mut body, &leaves);
+    specialise(&mut body, source, &leaves);
     Compiled(Arc::new(Code {
         locals,
         body,
@@ -425,8 +385,63 @@ pub(super) fn filter(locals: &[Var], body: &[Stmt], functions: Arc<[CFunc]>) -> 
     }))
 }
 
+/// Replaces statement calls with constant arguments by their function's body compiled for
+/// those arguments ([`Op::Inline`]), where that is the same as the call: the function has no
+/// local variables, the arguments fit the parameters' types, and the body neither returns nor
+/// assigns a variable. One level: calls inside the inlined body stay calls.
+fn specialise(ops: &mut [Op], fs: &[Function], leaves: &[Option<Box<[Op]>>]) {
+    for o in ops.iter_mut() {
+        match o {
+            Op::Call(id, args) if !args.is_empty() => {
+                if let Some(body) = specialised(*id, args, fs, leaves) {
+                    *o = Op::Inline(body);
+                }
+            }
+            Op::If(_, then, otherwise) => {
+                specialise(then, fs, leaves);
+                specialise(otherwise, fs, leaves);
+            }
+            Op::Index(ix) => specialise(&mut ix.ops, fs, leaves),
+            _ => {}
+        }
+    }
+}
+
+fn specialised(
+    id: u32,
+    args: &[Ex],
+    fs: &[Function],
+    leaves: &[Option<Box<[Op]>>],
+) -> Option<Box<[Op]>> {
+    let f = fs.get(usize::try_from(id).ok()?)?;
+    if !f.locals.is_empty() || f.params.len() != args.len() {
+        return None;
+    }
+    let vars: Box<[Type]> = types(&f.params).collect();
+    let mut consts = Vec::with_capacity(args.len());
+    for (ty, a) in vars.iter().zip(args) {
+        match a {
+            Ex::Const(v) if fits(*ty, v) => consts.push(convert(*ty, v.clone())),
+            _ => return None,
+        }
+    }
+    let mut body = Compiler {
+        vars: &vars,
+        consts: &consts,
+    }
+    .stmts(&f.body);
+    if !frameless(&body) {
+        return None;
+    }
+    inline(&mut body, leaves);
+    Some(body)
+}
+
 struct Compiler<'a> {
     vars: &'a [Type],
+    /// Values of the first variables (a specialised function's parameters): reads of them
+    /// compile as constants.
+    consts: &'a [Value],
 }
 
 impl Compiler<'_> {
@@ -515,6 +530,9 @@ impl Compiler<'_> {
 
     /// An expression of static type int, if `e` is one.
     fn int(&self, e: &Expr) -> Option<IntEx> {
+        if let Some(c) = self.constant(e) {
+            return self.int(&c);
+        }
         Some(match e {
             Expr::Const(Value::Int(n)) => IntEx::Const(*n),
             Expr::Attr(a) if Scalars::holds(*a) && a.ty() == Type::Int => IntEx::Attr(*a),
@@ -526,7 +544,18 @@ impl Compiler<'_> {
         })
     }
 
+    /// A read of a variable with a known value, as that value.
+    fn constant(&self, e: &Expr) -> Option<Expr> {
+        match e {
+            Expr::Var(s) => self.consts.get(usize::from(s.0)).cloned().map(Expr::Const),
+            _ => None,
+        }
+    }
+
     fn ex(&self, e: &Expr) -> Ex {
+        if let Some(c) = self.constant(e) {
+            return self.ex(&c);
+        }
         let b = |e: &Expr| Box::new(self.ex(e));
         match e {
             Expr::Const(v) => Ex::Const(v.clone()),
@@ -564,6 +593,9 @@ impl Compiler<'_> {
 
     /// A condition; `msg` is the error when `e` turns out not to be a bool.
     fn cond(&self, e: &Expr, msg: &'static str) -> Cond {
+        if let Some(c) = self.constant(e) {
+            return self.cond(&c, msg);
+        }
         let bool_msg = "Can't do boolean operation on non-booleans";
         match e {
             Expr::Not(x) => match self.cond(x, "Not applied to non-boolean") {

@@ -282,6 +282,17 @@ impl Exec<'_, '_> {
                 self.ops(body)?;
                 Ok(Flow::Next)
             }
+            Op::Inline(body) => {
+                if self.depth >= MAX_CALL_DEPTH {
+                    return self.err("function calls nested too deeply");
+                }
+                // No `return` inside: it ends normally or unwinds.
+                self.depth += 1;
+                let r = self.ops(body);
+                self.depth -= 1;
+                r?;
+                Ok(Flow::Next)
+            }
             Op::Index(ix) => self.index(ix),
             s => self.op_cold(s),
         }
@@ -338,6 +349,7 @@ impl Exec<'_, '_> {
             | Op::SetInt(..)
             | Op::Call(..)
             | Op::Leaf(_)
+            | Op::Inline(_)
             | Op::Index(_) => return self.op(s),
         }
         Ok(Flow::Next)

@@ -63,7 +63,7 @@
 //! When a filter is built (`Filter::new`, [`ProgramBuilder::finish`]) its body and the
 //! program's functions are also compiled (`code.rs`) into a form with the common shapes
 //! specialised (conditions without values, unboxed ints, integer prefix tests, patterns
-//! analysed once, leaf functions in place, sorted per-length prefix index tables), which
+//! analysed once, leaf functions and calls with constant arguments in place, sorted per-length prefix index tables), which
 //! `Filter::run` executes (`exec.rs`) with scalar attribute writes held in an overlay, which
 //! an accepted route's [`Changes`] carries for the caller to apply where it builds its route. The tree interpreter (`interp.rs`) is kept for tests, as the
 //! reference the compiled form must agree with.
@@ -73,6 +73,7 @@ pub mod check;
 mod code;
 mod exec;
 mod index;
+mod inline;
 #[cfg(test)]
 mod interp;
 mod ir;

@@ -469,14 +469,21 @@ fn compile_specialises_the_hot_shapes() {
             if matches!(**x, Cond::NetIn { negated: false, len: 26, .. })
                 && matches!(**y, Cond::IntCmp(CmpOp::Lt, IntEx::Attr(Attr::KrtMetric), IntEx::Const(1024)))
     ));
-    // calico_export_to_bgp_peers (a parameter) stays a call; the leaf functions it calls,
+    // calico_export_to_bgp_peers (a parameter) stays a function; the leaf functions it calls,
     // reject_local_routes() and calico_aggr(), run in place.
     let peers = code.functions.get(2).unwrap();
     assert!(matches!(peers.body.get(1), Some(Op::Leaf(_))));
     assert!(
         matches!(peers.body.get(2), Some(Op::Leaf(b)) if matches!(b.first(), Some(Op::Index(_))))
     );
-    assert!(matches!(code.body.get(1), Some(Op::Call(2, _))));
+    // Its call with a constant, `calico_export_to_bgp_peers(true)`, runs its body in place,
+    // compiled for `internal_peer = true`: the `if (internal_peer)` is gone, the ifname test
+    // comes first, then the leaf bodies.
+    assert!(matches!(
+        code.body.get(1),
+        Some(Op::Inline(b)) if matches!(b.first(), Some(Op::If(Cond::Or(..), ..)))
+            && matches!(b.get(1), Some(Op::Leaf(_)))
+    ));
     // A block inside a body is flattened into it.
     let f = Filter::simple(
         "b",
@@ -520,7 +527,29 @@ fn leaf_calls_keep_the_depth_limit() {
         )
         .unwrap();
     }
+    // The same with an argument that is not a constant: a real call.
+    let mut fr = Frame::new();
+    let m = fr.local("m", Type::Int).unwrap();
+    b.filter(
+        "d60var",
+        fr.into_parts().1,
+        vec![
+            Stmt::SetVar(m, i(60)),
+            Stmt::call(rec, vec![Expr::var(m)]),
+            Stmt::Accept,
+        ],
+    )
+    .unwrap();
     let p = b.finish().unwrap();
+    // rec(60) runs in place (its parameter a constant); the recursion inside stays calls.
+    assert!(matches!(
+        p.filters["d60"].code.0.body.first(),
+        Some(Op::Inline(b)) if matches!(b.first(), Some(Op::If(_, t, _)) if matches!(t.first(), Some(Op::Call(..))))
+    ));
+    assert!(matches!(
+        p.filters["d60var"].code.0.body.get(1),
+        Some(Op::Call(..))
+    ));
     let net: IpNet = "10.0.0.0/8".parse().unwrap();
     let ctx = RouteCtx {
         prefix: &net,
@@ -546,6 +575,7 @@ fn leaf_calls_keep_the_depth_limit() {
         errors,
         vec![
             ("d60".to_string(), None),
+            ("d60var".to_string(), None),
             ("d62".to_string(), None),
             ("d63".to_string(), deep),
             ("d64".to_string(), deep),
