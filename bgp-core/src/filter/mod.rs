@@ -55,18 +55,19 @@
 //! [`Filter::run`] takes the route's [`RouteCtx`] (prefix, source, neighbour, protocol name)
 //! and attributes and returns an [`Outcome`]: the verdict, the [`Changes`] (only when
 //! accepted and changed: the final values of the scalar attributes written, and a copy of the
-//! attributes only when others were), the run-time error if any, and the `print` output. The RIB runs
-//! every import, export and kernel filter this way; a filter whose [`Analysis::reads_prefix`]
+//! attributes only when others were), the run-time error if any, and the `print` output. The
+//! RIB runs every import, export and kernel filter this way; a filter whose [`Analysis::reads_prefix`]
 //! is false gives the same outcome for every prefix of an UPDATE, which the RIB uses to run it
 //! once per UPDATE.
 //!
 //! When a filter is built (`Filter::new`, [`ProgramBuilder::finish`]) its body and the
 //! program's functions are also compiled (`code.rs`) into a form with the common shapes
 //! specialised (conditions without values, unboxed ints, integer prefix tests, patterns
-//! analysed once, leaf functions and calls with constant arguments in place, sorted per-length prefix index tables), which
-//! `Filter::run` executes (`exec.rs`) with scalar attribute writes held in an overlay, which
-//! an accepted route's [`Changes`] carries for the caller to apply where it builds its route. The tree interpreter (`interp.rs`) is kept for tests, as the
-//! reference the compiled form must agree with.
+//! analysed once, leaf functions and calls with constant arguments in place, sorted
+//! per-length prefix index tables), which `Filter::run` executes (`exec.rs`) with scalar
+//! attribute writes held in an overlay, which an accepted route's [`Changes`] carries for the
+//! caller to apply where it builds its route. The tree interpreter (`interp.rs`) is kept for
+//! tests, as the reference the compiled form must agree with.
 
 mod builder;
 pub mod check;
