@@ -138,8 +138,9 @@ struct Exec<'c, 'r> {
     ctx: &'r RouteCtx<'r>,
     net: NetKey,
     orig: &'r RouteAttrs,
-    /// A copy of the attributes, made by the first write of a non-scalar attribute.
-    modified: Option<RouteAttrs>,
+    /// A copy of the attributes, made by the first write of a non-scalar attribute (boxed:
+    /// moving the executor or its result then moves no attribute set).
+    modified: Option<Box<RouteAttrs>>,
     scalars: Scalars,
     /// A scalar was written.
     dirty: bool,
@@ -223,12 +224,12 @@ impl Exec<'_, '_> {
 
     /// The attributes as modified so far, scalars aside.
     fn attrs(&self) -> &RouteAttrs {
-        self.modified.as_ref().unwrap_or(self.orig)
+        self.modified.as_deref().unwrap_or(self.orig)
     }
 
     fn attrs_mut(&mut self) -> &mut RouteAttrs {
         let orig = self.orig;
-        self.modified.get_or_insert_with(|| orig.clone())
+        self.modified.get_or_insert_with(|| Box::new(orig.clone()))
     }
 
     fn ops(&mut self, body: &[Op]) -> S<Flow> {

@@ -108,7 +108,7 @@ impl Filter {
         Outcome {
             verdict,
             changes: match verdict {
-                Verdict::Accept => it.modified.map(|m| Changes::new(Some(m), None)),
+                Verdict::Accept => it.modified.map(|m| Changes::new(Some(Box::new(m)), None)),
                 Verdict::Reject => None,
             },
             error,

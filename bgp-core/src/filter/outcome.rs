@@ -56,11 +56,8 @@ pub struct Changes {
 }
 
 impl Changes {
-    pub(super) fn new(copy: Option<RouteAttrs>, scalars: Option<Scalars>) -> Changes {
-        Changes {
-            copy: copy.map(Box::new),
-            scalars,
-        }
+    pub(super) fn new(copy: Option<Box<RouteAttrs>>, scalars: Option<Scalars>) -> Changes {
+        Changes { copy, scalars }
     }
 
     /// The attributes with the changes of everything but `krt_metric`, `krt_tunnel`,
