@@ -1,4 +1,4 @@
-//! DOC: NOTIFICATION (RFC 4271 §4.5), Cease subcodes (RFC 4486, RFC 8538) and the shutdown
+//! DOC: NOTIFICATION (RFC 4271 §4.5), Cease subcodes (RFC 4486, RFC 8538, RFC 9384) and the shutdown
 //! communication (RFC 9003).
 //!
 //! ```text
@@ -14,7 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::error::{code, EncodeError};
 use super::header::{finish_message, start_message, MessageType};
 
-/// Cease subcodes (RFC 4486, RFC 8538).
+/// Cease subcodes (RFC 4486, RFC 8538, RFC 9384).
 pub mod cease {
     /// Maximum Number of Prefixes Reached.
     pub const MAX_PREFIXES: u8 = 1;
@@ -34,6 +34,8 @@ pub mod cease {
     pub const OUT_OF_RESOURCES: u8 = 8;
     /// Hard Reset (RFC 8538).
     pub const HARD_RESET: u8 = 9;
+    /// BFD Down (RFC 9384).
+    pub const BFD_DOWN: u8 = 10;
 }
 
 /// The longest shutdown communication (RFC 9003 §2).
@@ -231,6 +233,7 @@ impl Notification {
             (code::CEASE, 7) => "Connection Collision Resolution",
             (code::CEASE, 8) => "Out of Resources",
             (code::CEASE, 9) => "Hard Reset",
+            (code::CEASE, 10) => "BFD Down",
             (code::ROUTE_REFRESH, 1) => "Invalid Message Length",
             (_, 0) => "Unspecific",
             _ => "Unknown subcode",
@@ -296,6 +299,13 @@ mod tests {
             data: Bytes::from_static(&[2, 0xff, 0xfe]),
         };
         assert_eq!(n.shutdown_communication(), None);
+    }
+
+    #[test]
+    fn bfd_down_is_named() {
+        let n = Notification::new(code::CEASE, cease::BFD_DOWN);
+        assert_eq!(n.subcode, 10);
+        assert_eq!(n.describe(), ("Cease", "BFD Down"));
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub(crate) fn apply_verdict(peer: &mut Peer, h: &PeerHandle, held: bool, v: Verd
             peer.handle_command(
                 now,
                 Command::Stop {
-                    subcode: 10,
+                    subcode: bgp_core::wire::notification::cease::BFD_DOWN,
                     message: "BFD down".into(),
                 },
             );

@@ -24,6 +24,7 @@ use bgp_core::rib::SourceId;
 use bgp_core::session::{
     Command, DownReason, Event, SessionConfig, Settings, SourceStatus, StateKind, UpdateSource,
 };
+use bgp_core::wire::notification::cease;
 use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
@@ -375,7 +376,7 @@ impl PeerTask {
                 self.peer.handle_command(
                     now,
                     Command::Stop {
-                        subcode: 4,
+                        subcode: cease::ADMIN_RESET,
                         message: "restart".into(),
                     },
                 );
@@ -387,7 +388,7 @@ impl PeerTask {
                 self.peer.handle_command(
                     now,
                     Command::Stop {
-                        subcode: 6,
+                        subcode: cease::OTHER_CONFIG_CHANGE,
                         message: "configuration change".into(),
                     },
                 );
@@ -440,7 +441,7 @@ impl PeerTask {
                 self.peer.handle_command(
                     now,
                     Command::Stop {
-                        subcode: 3,
+                        subcode: cease::PEER_DECONFIGURED,
                         message: "peer de-configured".into(),
                     },
                 );
