@@ -33,6 +33,17 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
+/// Runs `f` and checks the compiled form against the tree interpreter (every test vector does).
+pub(super) fn run_checked(f: &Filter, ctx: &RouteCtx<'_>, r: &RouteAttrs) -> Outcome {
+    let o = f.run(ctx, r);
+    assert_eq!(
+        o.resolved(r),
+        f.run_reference(ctx, r).resolved(r),
+        "compiled != reference"
+    );
+    o
+}
+
 fn run_on(body: Vec<Stmt>, prefix: &str, source: SourceKind, r: &RouteAttrs) -> Outcome {
     let f = Filter::simple("t", body).unwrap();
     let p = net(prefix);
@@ -43,14 +54,7 @@ fn run_on(body: Vec<Stmt>, prefix: &str, source: SourceKind, r: &RouteAttrs) -> 
         proto: "Mesh_10_192_0_5",
         bgp_export: false,
     };
-    let o = f.run(&ctx, r);
-    // Every vector also checks the compiled form against the tree interpreter.
-    assert_eq!(
-        o.resolved(r),
-        f.run_reference(&ctx, r).resolved(r),
-        "compiled != reference"
-    );
-    o
+    run_checked(&f, &ctx, r)
 }
 
 fn run(body: Vec<Stmt>) -> Outcome {

@@ -29,14 +29,7 @@ fn ctx_run(f: &Filter, prefix: &str, r: &RouteAttrs) -> Outcome {
         proto: "p",
         bgp_export: false,
     };
-    let o = f.run(&ctx, r);
-    // Every vector also checks the compiled form against the tree interpreter.
-    assert_eq!(
-        o.resolved(r),
-        f.run_reference(&ctx, r).resolved(r),
-        "compiled != reference"
-    );
-    o
+    super::tests::run_checked(f, &ctx, r)
 }
 
 fn run(body: Vec<Stmt>) -> Outcome {
