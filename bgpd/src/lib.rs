@@ -22,11 +22,12 @@
 //!  sockets ◀─try_write─ 64 KiB tx buffer ◀── peer task pulls UpdateSource::next_update
 //!                                            = rib.poll_update under a short lock per UPDATE
 //! ```
-//! * The `Rib` lives in one `Mutex` in `Shared`. The RIB task is the only one applying
-//!   UPDATEs, local routes and kernel events, in batches; peer tasks lock it briefly for
-//!   session transitions (`peer_up` / `peer_down`, so a session's End-of-RIB is never sent
-//!   before its feed was queued) and to pull one encoded UPDATE at a time when their socket
-//!   can take more. Chosen over "the RIB task encodes into per-peer buffers" because the pull
+//! * The `Rib` lives in one `Mutex` in `Shared`. The RIB task is its one writer: UPDATEs,
+//!   session transitions (`RibMsg::PeerUp` / `PeerDown`, in order with the UPDATEs on the same
+//!   channel), peers added and removed, local routes, kernel events and reloads. Peer tasks
+//!   lock it only to pull one encoded UPDATE at a time when their socket can take more, and
+//!   only once the RIB task applied their session's `PeerUp` (so a session's End-of-RIB is
+//!   never sent before its feed was queued). Chosen over "the RIB task encodes into per-peer buffers" because the pull
 //!   keeps the Adj-RIB-Out coalesced in the RIB (a prefix changing five times is sent once)
 //!   and needs no per-peer queue at all; the critical sections are one UPDATE long. Stale
 //!   messages of an earlier session are dropped by a per-peer epoch.

@@ -155,7 +155,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, listeners: Vec<Bound>) {
             loop {
                 tokio::select! {
                     r = l.accept() => match r {
-                        Ok((s, from)) => dispatch(&shared, s, from),
+                        Ok((s, from)) => dispatch(&shared, s, from).await,
                         Err(e) => {
                             tracing::warn!("accept: {e}");
                             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -174,7 +174,12 @@ pub(crate) fn spawn(shared: &Arc<Shared>, listeners: Vec<Bound>) {
     }
 }
 
-fn dispatch(shared: &Arc<Shared>, s: tokio::net::TcpStream, from: SocketAddr) {
+/// Hands an accepted connection to its peer's task, starting a dynamic neighbour's.
+async fn dispatch(shared: &Arc<Shared>, s: tokio::net::TcpStream, from: SocketAddr) {
+    // One dispatch at a time across the listeners (IPv4 and IPv6 sockets may accept the same
+    // neighbour): a new neighbour is in the peer table before the next lookup.
+    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = ONE.lock().await;
     if shared
         .shutting_down
         .load(std::sync::atomic::Ordering::SeqCst)
@@ -208,6 +213,6 @@ fn dispatch(shared: &Arc<Shared>, s: tokio::net::TcpStream, from: SocketAddr) {
         return;
     };
     tracing::info!(peer = %spec.name, "dynamic neighbour");
-    let handle = peer::spawn(shared, spec);
+    let handle = peer::spawn(shared, spec).await;
     let _ = handle.cmd.send(peer::PeerCmd::Incoming(s));
 }

@@ -138,6 +138,10 @@ pub(crate) struct PeerHandle {
     pub spec: Mutex<Arc<PeerSpec>>,
     /// Incremented when a session goes down: RIB messages of an older session are dropped.
     pub epoch: std::sync::atomic::AtomicU64,
+    /// The epoch whose session the RIB task has brought up (`RibMsg::PeerUp`): the session
+    /// pulls UPDATEs only while this equals `epoch`, never from the Adj-RIB-Out of a session
+    /// the RIB has not yet taken down.
+    pub rib_epoch: std::sync::atomic::AtomicU64,
     /// Signalled by the RIB task when the peer has outbound UPDATEs.
     pub notify: inbox::Signal,
     pub cmd: inbox::Sender<peer::PeerCmd>,
@@ -372,7 +376,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         );
     }
     for spec in config.peers() {
-        peer::spawn(&shared, spec);
+        peer::spawn_at_start(&shared, spec);
     }
     if let Some(r) = lock(&shared.recovery).as_mut() {
         r.expect(

@@ -129,7 +129,12 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
             .route_reflector
             .as_ref()
             .map(|r| r.cluster_id.unwrap_or(new.router_id()));
-        lock(&shared.rib).set_identity(new.asn(), new.router_id(), cluster);
+        let msg = RibMsg::Identity {
+            asn: new.asn(),
+            router_id: new.router_id(),
+            cluster,
+        };
+        let _ = shared.rib_tx.send(msg).await;
     }
     let old_policies: HashMap<String, bgp_core::filter::Filter> =
         old.policies().into_iter().collect();
@@ -160,7 +165,8 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
             // Dynamic neighbours follow their range; a vanished range removes them.
             match new.dynamic_peer(spec.address) {
                 Some(n) if !identity && !session_changed(&spec, &n) => {
-                    update_policy(shared, h, &new, &spec, &n, &changed_policies, &mut reimport);
+                    update_policy(shared, h, &new, &spec, &n, &changed_policies, &mut reimport)
+                        .await;
                     bfd_follow(h, &old, &new, &spec, &n);
                     *lock(&h.spec) = Arc::new(n);
                 }
@@ -179,11 +185,12 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                 let _ = h.cmd.send(PeerCmd::Remove);
             }
             Some(w) if identity || session_changed(&spec, w) => {
-                lock(&shared.rib).set_peer_config(h.id, new.rib_peer_config(w));
+                let pc = Box::new(new.rib_peer_config(w));
+                let _ = shared.rib_tx.send(RibMsg::PeerConfig(h.id, pc)).await;
                 let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w.clone())));
             }
             Some(w) => {
-                update_policy(shared, h, &new, &spec, w, &changed_policies, &mut reimport);
+                update_policy(shared, h, &new, &spec, w, &changed_policies, &mut reimport).await;
                 bfd_follow(h, &old, &new, &spec, w);
                 if spec.common.disabled != w.common.disabled {
                     let _ = h.cmd.send(if w.common.disabled {
@@ -199,7 +206,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
     for w in wanted {
         if !running.iter().any(|h| lock(&h.spec).name == w.name) {
             tracing::info!(peer = %w.name, "added by the configuration");
-            peer::spawn(shared, w);
+            peer::spawn(shared, w).await;
         }
     }
     listener::reinstall_md5(shared, &new);
@@ -222,7 +229,7 @@ fn bfd_follow(h: &PeerHandle, old: &Config, new: &Config, spec: &PeerSpec, w: &P
 }
 
 /// Policy-level changes of a peer that keeps its session.
-fn update_policy(
+async fn update_policy(
     shared: &Shared,
     h: &PeerHandle,
     new: &Config,
@@ -239,7 +246,8 @@ fn update_policy(
             .import
             .as_ref()
             .is_some_and(|i| changed.contains(i));
-    lock(&shared.rib).set_peer_config(id, new.rib_peer_config_on(w, local));
+    let pc = Box::new(new.rib_peer_config_on(w, local));
+    let _ = shared.rib_tx.send(RibMsg::PeerConfig(id, pc)).await;
     if import_changed {
         reimport.push(id);
     }

@@ -1,5 +1,6 @@
-//! DOC: the RIB task: the one writer of batches into the shared `Rib`. It takes decoded UPDATEs
-//! from the peer tasks over one bounded channel (depth [`CHANNEL_DEPTH`]; a full channel stops
+//! DOC: the RIB task: the one writer of the shared `Rib`. It takes decoded UPDATEs and every
+//! other change (peers added, up, down, removed, stale timers, refresh requests, reloads) from
+//! the peer tasks over one bounded channel (depth [`CHANNEL_DEPTH`]; a full channel stops
 //! the senders reading their sockets), applies up to [`BATCH_MAX`] messages (or
 //! [`BATCH_TIME`]) under one lock, drains the Loc-RIB changes, turns them into kernel routes
 //! for the FIB thread (which coalesces per prefix) and best-path notifications for
@@ -39,13 +40,31 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 pub(crate) enum RibMsg {
     /// UPDATEs of a peer's session `epoch`.
     Updates(SourceId, u64, Vec<Update>),
-    /// A session came up with these families (already `peer_up` in the RIB), and what our
-    /// recovery waits for of its End-of-RIB.
-    PeerUp(SourceId, Vec<Family>, super::EorWait),
+    /// A new peer: its source slot (`None` when the RIB has no free slot) goes back.
+    AddPeer(
+        Box<bgp_core::rib::PeerConfig>,
+        tokio::sync::oneshot::Sender<Option<SourceId>>,
+    ),
+    /// A peer left the daemon: its routes go and its source slot is freed.
+    RemovePeer(SourceId),
+    /// A peer's RIB settings changed (a reload that keeps or resets its session).
+    PeerConfig(SourceId, Box<bgp_core::rib::PeerConfig>),
+    /// Our AS, router id or cluster id changed (a reload; every session resets).
+    Identity {
+        asn: u32,
+        router_id: std::net::Ipv4Addr,
+        cluster: Option<std::net::Ipv4Addr>,
+    },
+    /// A session came up.
+    PeerUp(Box<PeerUp>),
+    /// An established session went down (`graceful`: keep its routes as stale, RFC 4724).
+    PeerDown(SourceId, bool),
+    /// The peer's stale routes' time ran out (RFC 4724 §4.2).
+    StaleExpired(SourceId),
+    /// The peer asked for our routes again (ROUTE-REFRESH, RFC 2918) on session `epoch`.
+    RefreshOut(SourceId, u64),
     /// End-of-RIB of a session.
     EndOfRib(SourceId, u64, Family),
-    /// Someone changed the RIB directly: drain its changes.
-    Kick,
     /// A local route from the embedding API.
     Announce(LocalRoute),
     /// Its withdrawal.
@@ -53,6 +72,19 @@ pub(crate) enum RibMsg {
     /// A new configuration was applied (statics, policies may have changed); these peers'
     /// import filter changed.
     Reconfigured(Arc<Config>, Vec<SourceId>),
+}
+
+/// A session of a peer came up: what the RIB and our graceful-restart recovery need.
+#[derive(Debug)]
+pub(crate) struct PeerUp {
+    pub id: SourceId,
+    /// The session's epoch: the peer pulls UPDATEs only once the RIB has applied this.
+    pub epoch: u64,
+    /// The peer's RIB settings with this session's local address (next hop "self").
+    pub config: bgp_core::rib::PeerConfig,
+    pub negotiated: Arc<bgp_core::wire::Negotiated>,
+    /// What our recovery waits for of its End-of-RIB.
+    pub eor_wait: super::EorWait,
 }
 
 struct RibTask {
@@ -212,8 +244,59 @@ impl RibTask {
                 }
                 n
             }
-            RibMsg::PeerUp(id, fams, gr) => {
-                self.recovery_peer_up(id, fams, gr);
+            RibMsg::AddPeer(cfg, reply) => {
+                let _ = reply.send(rib.add_peer(*cfg));
+                0
+            }
+            RibMsg::RemovePeer(id) => {
+                rib.remove_peer(id);
+                0
+            }
+            RibMsg::PeerConfig(id, cfg) => {
+                rib.set_peer_config(id, *cfg);
+                0
+            }
+            RibMsg::Identity {
+                asn,
+                router_id,
+                cluster,
+            } => {
+                rib.set_identity(asn, router_id, cluster);
+                0
+            }
+            RibMsg::PeerUp(up) => {
+                let PeerUp {
+                    id,
+                    epoch,
+                    config,
+                    negotiated,
+                    eor_wait,
+                } = *up;
+                // A session that already went down again: its successor brings its own.
+                if current(id) != Some(epoch) {
+                    return 0;
+                }
+                let fams = negotiated.families.clone();
+                rib.set_peer_config(id, config);
+                rib.peer_up(id, negotiated);
+                self.recovery_peer_up(id, fams, eor_wait);
+                if let Some(p) = self.shared.peer_by_id(id) {
+                    p.rib_epoch.store(epoch, Ordering::SeqCst);
+                }
+                0
+            }
+            RibMsg::PeerDown(id, graceful) => {
+                rib.peer_down(id, graceful);
+                0
+            }
+            RibMsg::StaleExpired(id) => {
+                rib.stale_timer_expired(id);
+                0
+            }
+            RibMsg::RefreshOut(id, epoch) => {
+                if current(id) == Some(epoch) {
+                    rib.refresh_export(id, true);
+                }
                 0
             }
             RibMsg::EndOfRib(id, epoch, f) => {
@@ -223,7 +306,6 @@ impl RibTask {
                 }
                 0
             }
-            RibMsg::Kick => 0,
             RibMsg::Announce(r) => {
                 rib.add_local(SourceKind::Static, r.prefix.trunc(), local_of(&r));
                 self.api_routes.insert(r.prefix.trunc(), r);

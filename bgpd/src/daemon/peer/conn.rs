@@ -81,6 +81,10 @@ impl MsgCounter {
 pub(crate) struct RibSource<'a> {
     pub shared: &'a Shared,
     pub id: SourceId,
+    /// The RIB task has applied this session's `PeerUp` (see `PeerHandle::rib_epoch`).
+    pub ready: bool,
+    /// Set when the peer asked for our routes again: the peer task tells the RIB task.
+    pub refresh: &'a mut bool,
 }
 
 impl UpdateSource for RibSource<'_> {
@@ -92,7 +96,7 @@ impl UpdateSource for RibSource<'_> {
         // RFC 4724 §4.1: while we recover from our own restart (Restart State bit sent), route
         // selection and advertisement wait until every peer sent End-of-RIB or the wait timer
         // ended; the RIB task then wakes the peers, which send their routes and End-of-RIB.
-        if deferring(self.shared) {
+        if !self.ready || deferring(self.shared) {
             return Ok(SourceStatus::Pending);
         }
         // The RIB writes the End-of-RIB markers itself after its initial feed.
@@ -103,7 +107,7 @@ impl UpdateSource for RibSource<'_> {
     }
 
     fn refresh(&mut self, _family: Family) {
-        lock(&self.shared.rib).refresh_export(self.id, true);
+        *self.refresh = true;
     }
 
     fn sends_end_of_rib(&self) -> bool {
@@ -226,10 +230,13 @@ impl PeerTask {
         let now = Instant::now();
         let mut any = false;
         let src_shared = Arc::clone(&self.shared);
+        let ready = self.h.rib_epoch.load(Ordering::SeqCst) == self.h.epoch.load(Ordering::SeqCst);
         for c in &mut self.conns {
             let mut src = RibSource {
                 shared: &src_shared,
                 id: self.h.id,
+                ready,
+                refresh: &mut self.refresh_out,
             };
             // UPDATEs only while the buffer is below TX_HIGH; a NOTIFICATION or KEEPALIVE also
             // above it (a peer that stopped reading must still get its hold-timer NOTIFICATION

@@ -120,18 +120,36 @@ fn epoch_base() -> u64 {
     NEXT.fetch_add(1 << 32, Ordering::Relaxed)
 }
 
-/// Registers the peer with the RIB and the shared table and starts its task.
-pub(crate) fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
-    let cfg = shared.config();
+/// Registers the peer with the RIB (through the RIB task, its one writer) and the shared
+/// table and starts its task.
+pub(crate) async fn spawn(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
+    let (reply, slot) = tokio::sync::oneshot::channel();
+    let msg = RibMsg::AddPeer(Box::new(shared.config().rib_peer_config(&spec)), reply);
+    let id = match shared.rib_tx.send(msg).await {
+        Ok(()) => slot.await.ok().flatten(),
+        Err(_) => None,
+    };
+    start(shared, spec, id)
+}
+
+/// Registers a configured peer at start-up, before the RIB task (the RIB's one writer once it
+/// runs) exists, and starts its task.
+pub(crate) fn spawn_at_start(shared: &Arc<Shared>, spec: PeerSpec) -> Arc<PeerHandle> {
+    let id = lock(&shared.rib).add_peer(shared.config().rib_peer_config(&spec));
+    start(shared, spec, id)
+}
+
+/// The peer's handle, in the shared table, and its task; `id`: its RIB source slot (`None`:
+/// the RIB has none free, the peer runs but its routes cannot be kept).
+fn start(shared: &Arc<Shared>, spec: PeerSpec, id: Option<SourceId>) -> Arc<PeerHandle> {
     let spec = Arc::new(spec);
-    let id = lock(&shared.rib)
-        .add_peer(cfg.rib_peer_config(&spec))
-        .unwrap_or(SourceId(u16::MAX));
+    let id = id.unwrap_or(SourceId(u16::MAX));
     let (tx, rx) = inbox::unbounded();
     let h = Arc::new(PeerHandle {
         id,
         spec: Mutex::new(Arc::clone(&spec)),
         epoch: std::sync::atomic::AtomicU64::new(epoch_base()),
+        rib_epoch: std::sync::atomic::AtomicU64::new(u64::MAX),
         notify: inbox::Signal::default(),
         cmd: tx,
         status: Mutex::new(PeerStatus {
@@ -160,6 +178,8 @@ struct PeerTask {
     /// session past Active, no stale routes kept for graceful restart), cleared otherwise.
     forget_at: Option<tokio::time::Instant>,
     done: bool,
+    /// The peer asked for our routes again (ROUTE-REFRESH): to be told to the RIB task.
+    refresh_out: bool,
     /// The BFD session bound to this peer (`bfd` set); boxed, as most peers have none (its
     /// ~0.1 KB would be in every peer's task).
     bfd: Option<Box<super::bfd::PeerBfd>>,
@@ -225,6 +245,7 @@ impl PeerTask {
             batch: Vec::new(),
             forget_at: None,
             done: false,
+            refresh_out: false,
         }
     }
 
@@ -494,8 +515,7 @@ impl PeerTask {
     /// scrape time, its message counters included). The task ends.
     async fn remove(&mut self) {
         self.h.epoch.fetch_add(1, Ordering::SeqCst);
-        lock(&self.shared.rib).remove_peer(self.h.id);
-        let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
+        let _ = self.shared.rib_tx.send(RibMsg::RemovePeer(self.h.id)).await;
         lock(&self.shared.peers).retain(|p| !Arc::ptr_eq(p, &self.h));
         self.done = true;
         trim::soon();
@@ -535,6 +555,11 @@ impl PeerTask {
             }
             if self.transmit() {
                 progress = true;
+            }
+            if std::mem::take(&mut self.refresh_out) {
+                let epoch = self.h.epoch.load(Ordering::SeqCst);
+                let msg = RibMsg::RefreshOut(self.h.id, epoch);
+                let _ = self.shared.rib_tx.send(msg).await;
             }
             if self.write_some() {
                 progress = true;
@@ -605,33 +630,26 @@ impl PeerTask {
                     st.established_since = Some(SystemTime::now());
                     st.last_error = None;
                 }
-                {
-                    // Our address on this connection becomes the next hop for "self".
-                    let local = lock(&self.h.status).local_addr;
-                    let pc = self.shared.config().rib_peer_config_on(&self.spec, local);
-                    let mut rib = lock(&self.shared.rib);
-                    rib.set_peer_config(self.h.id, pc);
-                    rib.peer_up(self.h.id, Arc::clone(&neg));
-                }
-                let _ = self
-                    .shared
-                    .rib_tx
-                    .send(RibMsg::PeerUp(
-                        self.h.id,
-                        neg.families.clone(),
-                        // RFC 4724 §4.1: a restarting speaker waits for End-of-RIB from its
-                        // peers "excluding the ones with the Restart State bit set in the
-                        // received capability and excluding the ones that do not advertise
-                        // the graceful restart capability": two nodes restarting together
-                        // must not wait for each other until the wait timer. The sweep of our
-                        // stale kernel routes still waits for such a peer's End-of-RIB.
-                        match &neg.peer_graceful_restart {
-                            None => super::EorWait::No,
-                            Some(g) if g.restart_state => super::EorWait::SweepOnly,
-                            Some(_) => super::EorWait::Full,
-                        },
-                    ))
-                    .await;
+                // Our address on this connection becomes the next hop for "self".
+                let local = lock(&self.h.status).local_addr;
+                let up = super::rib::PeerUp {
+                    id: self.h.id,
+                    epoch: self.h.epoch.load(Ordering::SeqCst),
+                    config: self.shared.config().rib_peer_config_on(&self.spec, local),
+                    // RFC 4724 §4.1: a restarting speaker waits for End-of-RIB from its
+                    // peers "excluding the ones with the Restart State bit set in the
+                    // received capability and excluding the ones that do not advertise the
+                    // graceful restart capability": two nodes restarting together must not
+                    // wait for each other until the wait timer. The sweep of our stale
+                    // kernel routes still waits for such a peer's End-of-RIB.
+                    eor_wait: match &neg.peer_graceful_restart {
+                        None => super::EorWait::No,
+                        Some(g) if g.restart_state => super::EorWait::SweepOnly,
+                        Some(_) => super::EorWait::Full,
+                    },
+                    negotiated: neg,
+                };
+                let _ = self.shared.rib_tx.send(RibMsg::PeerUp(Box::new(up))).await;
             }
             Event::Down(d) => {
                 self.flush_batch().await;
@@ -653,8 +671,11 @@ impl PeerTask {
                 }
                 if d.was_established() {
                     self.h.epoch.fetch_add(1, Ordering::SeqCst);
-                    lock(&self.shared.rib).peer_down(self.h.id, graceful);
-                    let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
+                    let _ = self
+                        .shared
+                        .rib_tx
+                        .send(RibMsg::PeerDown(self.h.id, graceful))
+                        .await;
                 }
             }
             Event::EndOfRib(f) => {
@@ -669,8 +690,11 @@ impl PeerTask {
             }
             Event::StaleRoutesExpired(_) => {
                 lock(&self.h.status).stale = false;
-                lock(&self.shared.rib).stale_timer_expired(self.h.id);
-                let _ = self.shared.rib_tx.send(RibMsg::Kick).await;
+                let _ = self
+                    .shared
+                    .rib_tx
+                    .send(RibMsg::StaleExpired(self.h.id))
+                    .await;
             }
             Event::RouteRefresh(rr) => tracing::debug!("route refresh {:?}", rr.subtype),
             Event::MaxPrefixExceeded { family, limit } => {
