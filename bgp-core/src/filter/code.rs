@@ -14,6 +14,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::exec::{convert, fits};
+use super::flat::{lay_out, Insn};
 use super::index::stmt_guard;
 use super::inline::{frameless, is_leaf};
 use super::ir::{ArithOp, Attr, CmpOp, Expr, Function, MaskTerm, Method, ModOp, Stmt, Var};
@@ -279,6 +280,8 @@ pub(super) struct CFunc {
     pub vars: Box<[Type]>,
     pub params: usize,
     pub body: Box<[Op]>,
+    /// The body laid out for the executor.
+    pub flat: Box<[Insn]>,
 }
 
 /// A compiled filter: its frame, body, and the program's compiled functions.
@@ -286,6 +289,8 @@ pub(super) struct CFunc {
 pub(super) struct Code {
     pub locals: Box<[Type]>,
     pub body: Box<[Op]>,
+    /// The body laid out for the executor.
+    pub flat: Box<[Insn]>,
     pub functions: Arc<[CFunc]>,
 }
 
@@ -325,12 +330,14 @@ pub(super) fn functions(fs: &[Function]) -> Arc<[CFunc]> {
                 params: f.params.len(),
                 vars,
                 body,
+                flat: Box::new([]),
             }
         })
         .collect();
     let leaves = leaves(&out);
     for f in &mut out {
         inline(&mut f.body, &leaves);
+        f.flat = lay_out(&f.body, false);
     }
     out.into()
 }
@@ -378,9 +385,11 @@ pub(super) fn filter(
     let leaves = leaves(&functions);
     inline(&mut body, &leaves);
     specialise(&mut body, source, &leaves);
+    let flat = lay_out(&body, true);
     Compiled(Arc::new(Code {
         locals,
         body,
+        flat,
         functions,
     }))
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use smallvec::SmallVec;
 
-use super::code::{CFunc, Cond, Ex, Index, IntEx, MaskEx, NetKey, Op};
+use super::code::{CFunc, Cond, Ex, IntEx, MaskEx, NetKey};
+use super::flat::{FlatIndex, Insn};
 use super::ir::{Attr, CmpOp, Filter};
 use super::ops::{self, RuntimeError, R};
 use super::outcome::{Changes, Outcome, Verdict};
@@ -177,7 +178,7 @@ impl Filter {
             line: String::new(),
         };
         x.frame(code.locals.len());
-        let (verdict, error) = match x.ops(&code.body) {
+        let (verdict, error) = match x.run_code(&code.flat) {
             Err(Stop::Accept) => (Verdict::Accept, None),
             Err(Stop::Reject) => (Verdict::Reject, None),
             Ok(_) => (
@@ -232,85 +233,65 @@ impl Exec<'_, '_> {
         self.modified.get_or_insert_with(|| Box::new(orig.clone()))
     }
 
-    fn ops(&mut self, body: &[Op]) -> S<Flow> {
-        for s in body {
-            if self.op(s)? == Flow::Return {
-                return Ok(Flow::Return);
+    /// Runs a laid-out body ([`super::flat`]).
+    fn run_code(&mut self, code: &[Insn]) -> S<Flow> {
+        let mut pc = 0;
+        while let Some(i) = code.get(pc) {
+            pc += 1;
+            match i {
+                Insn::Branch { cond, when, to } => {
+                    if self.operand(cond)? == *when {
+                        pc = *to as usize;
+                    }
+                }
+                Insn::Jump(to) => pc = *to as usize,
+                Insn::Accept => return Err(Stop::Accept),
+                Insn::Reject => return Err(Stop::Reject),
+                Insn::SetInt(a, x) => self.set_int(*a, x)?,
+                Insn::Index(ix) => {
+                    if self.index(ix)? == Flow::Return {
+                        return Ok(Flow::Return);
+                    }
+                }
+                i => {
+                    if self.insn_cold(i)? == Flow::Return {
+                        return Ok(Flow::Return);
+                    }
+                }
             }
         }
         Ok(Flow::Next)
     }
 
-    fn op(&mut self, s: &Op) -> S<Flow> {
-        match s {
-            Op::If(c, then, otherwise) => {
-                let branch = if self.operand(c)? { then } else { otherwise };
-                match &**branch {
-                    // `if c then accept;` and the like, without walking the branch.
-                    [Op::Accept] => Err(Stop::Accept),
-                    [Op::Reject] => Err(Stop::Reject),
-                    b => self.ops(b),
-                }
+    fn set_int(&mut self, a: Attr, x: &IntEx) -> S<()> {
+        match self.int(x)? {
+            // Writing the value it has changes nothing (see `set_attr`).
+            Some(v) if self.scalars.int(a, self.ctx.source) == Some(v) => {}
+            Some(v) => {
+                tri!(self, self.scalars.write_int(a, v));
+                self.dirty = true;
             }
-            Op::Accept => Err(Stop::Accept),
-            Op::Reject => Err(Stop::Reject),
-            Op::SetAttr(a, e) => {
-                let v = self.eval(e)?;
-                self.set_attr(*a, v)?;
-                Ok(Flow::Next)
-            }
-            Op::SetInt(a, x) => {
-                match self.int(x)? {
-                    // Writing the value it has changes nothing (see `set_attr`).
-                    Some(v) if self.scalars.int(*a, self.ctx.source) == Some(v) => {}
-                    Some(v) => {
-                        tri!(self, self.scalars.write_int(*a, v));
-                        self.dirty = true;
-                    }
-                    None => self.set_attr(*a, Value::Void)?,
-                }
-                Ok(Flow::Next)
-            }
-            Op::Call(id, args) => {
-                self.call(*id, args)?;
-                Ok(Flow::Next)
-            }
-            Op::Leaf(body) => {
-                if self.depth >= MAX_CALL_DEPTH {
-                    return self.err("function calls nested too deeply");
-                }
-                // No `return` inside: it ends normally or unwinds.
-                self.ops(body)?;
-                Ok(Flow::Next)
-            }
-            Op::Inline(body) => {
-                if self.depth >= MAX_CALL_DEPTH {
-                    return self.err("function calls nested too deeply");
-                }
-                // No `return` inside: it ends normally or unwinds.
-                self.depth += 1;
-                let r = self.ops(body);
-                self.depth -= 1;
-                r?;
-                Ok(Flow::Next)
-            }
-            Op::Index(ix) => self.index(ix),
-            s => self.op_cold(s),
+            None => self.set_attr(a, Value::Void)?,
         }
+        Ok(())
     }
 
-    /// The statements the hot filters do not use, out of [`Exec::op`]'s way.
+    /// The instructions the hot filters do not use, out of [`Exec::run_code`]'s way.
     #[inline(never)]
-    fn op_cold(&mut self, s: &Op) -> S<Flow> {
-        match s {
-            Op::Return(e) => {
+    fn insn_cold(&mut self, i: &Insn) -> S<Flow> {
+        match i {
+            Insn::Return(e) => {
                 self.ret = match e {
                     Some(e) => self.eval(e)?,
                     None => Value::Void,
                 };
                 return Ok(Flow::Return);
             }
-            Op::Unset(a) => {
+            Insn::SetAttr(a, e) => {
+                let v = self.eval(e)?;
+                self.set_attr(*a, v)?;
+            }
+            Insn::Unset(a) => {
                 if Scalars::holds(*a) {
                     tri!(self, self.scalars.unset(*a));
                     self.dirty = true;
@@ -318,7 +299,7 @@ impl Exec<'_, '_> {
                     tri!(self, route::unset(*a, self.attrs_mut()));
                 }
             }
-            Op::SetVar(slot, ty, e) => {
+            Insn::SetVar(slot, ty, e) => {
                 let v = self.eval(e)?;
                 let Some(ty) = *ty else {
                     return self.err("variable outside the frame");
@@ -331,7 +312,7 @@ impl Exec<'_, '_> {
                     None => return self.err("variable outside the frame"),
                 }
             }
-            Op::Print(args, newline) => {
+            Insn::Print(args, newline) => {
                 for a in args.iter() {
                     let v = self.eval(a)?;
                     ops::format(&v, &mut self.line);
@@ -340,25 +321,30 @@ impl Exec<'_, '_> {
                     self.output.push(std::mem::take(&mut self.line));
                 }
             }
-            Op::Eval(e) => {
+            Insn::Call(id, args) => self.call(*id, args)?,
+            Insn::Eval(e) => {
                 self.eval(e)?;
             }
-            Op::If(..)
-            | Op::Accept
-            | Op::Reject
-            | Op::SetAttr(..)
-            | Op::SetInt(..)
-            | Op::Call(..)
-            | Op::Leaf(_)
-            | Op::Inline(_)
-            | Op::Index(_) => return self.op(s),
+            Insn::CheckDepth => {
+                if self.depth >= MAX_CALL_DEPTH {
+                    return self.err("function calls nested too deeply");
+                }
+            }
+            Insn::Enter => self.depth += 1,
+            Insn::Leave => self.depth -= 1,
+            Insn::Branch { .. }
+            | Insn::Jump(_)
+            | Insn::Accept
+            | Insn::Reject
+            | Insn::SetInt(..)
+            | Insn::Index(_) => return self.run_code(std::slice::from_ref(i)),
         }
         Ok(Flow::Next)
     }
 
     /// Runs the statements of an index whose guard contains the route's prefix, in order.
     #[inline(never)]
-    fn index(&mut self, ix: &Index) -> S<Flow> {
+    fn index(&mut self, ix: &FlatIndex) -> S<Flow> {
         let levels = if self.net.v6 { &ix.v6 } else { &ix.v4 };
         let mut runs: SmallVec<[&[(u128, u32)]; 4]> = SmallVec::new();
         for l in levels.iter().take_while(|l| l.len <= self.net.len) {
@@ -380,12 +366,12 @@ impl Exec<'_, '_> {
         }
     }
 
-    fn listed(&mut self, ops: &[Op], order: impl Iterator<Item = u32>) -> S<Flow> {
+    fn listed(&mut self, ops: &[Box<[Insn]>], order: impl Iterator<Item = u32>) -> S<Flow> {
         for i in order {
             let Some(s) = usize::try_from(i).ok().and_then(|i| ops.get(i)) else {
                 continue;
             };
-            if self.op(s)? == Flow::Return {
+            if self.run_code(s)? == Flow::Return {
                 return Ok(Flow::Return);
             }
         }
@@ -424,7 +410,7 @@ impl Exec<'_, '_> {
         let saved = self.base;
         self.base = new_base;
         self.depth += 1;
-        let r = self.ops(&f.body);
+        let r = self.run_code(&f.flat);
         self.depth -= 1;
         self.base = saved;
         if self.stack.len() > new_base {

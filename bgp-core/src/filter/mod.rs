@@ -73,6 +73,7 @@ mod builder;
 pub mod check;
 mod code;
 mod exec;
+mod flat;
 mod index;
 mod inline;
 #[cfg(test)]
