@@ -3,7 +3,8 @@
 //! # Parts (one file each) and what they own
 //!
 //! - [`types`]: the plain values crossing the crate boundary. In: [`FibChange`]
-//!   (`Upsert(FibRoute)` / `Remove(RouteKey)`), [`FibConfig`]. Out: [`FibEvent`] (per-route
+//!   (`Upsert(FibRoute)` / `Remove(RouteKey)` / `Set` / `Clear`, or `Intent(RouteIntent)` /
+//!   `Withdraw(prefix)`), [`FibConfig`]. Out: [`FibEvent`] (per-route
 //!   outcome with errno, learned routes of other protocols, links, addresses, reconcile
 //!   summaries, overruns). No netlink type and no BGP/RIB type appears there.
 //! - [`wire`]: the rtnetlink format. Route messages are hand-encoded straight into one
@@ -24,15 +25,25 @@
 //!   IPv4/IPv6 route groups; a socket filter drops, in the kernel, the notifications of our
 //!   own writes - our protocol's routes with our request socket's port id - so installing
 //!   1M routes does not flood it, while anyone else's change of our routes still arrives). Large buffers (`SO_RCVBUFFORCE` 64 MiB, `SO_SNDBUFFORCE`
-//!   4 MiB as root), `NETLINK_CAP_ACK`, `NETLINK_EXT_ACK`. [`socket::spawn`] runs
-//!   everything on one dedicated blocking thread.
+//!   4 MiB as root), `NETLINK_CAP_ACK`, `NETLINK_EXT_ACK`.
+//! - [`intent`]: what the daemon hands over per prefix, unresolved: [`RouteIntent`] (next hops
+//!   as a gateway plus how to reach it: as the Calico IP pool says - IP-in-IP always,
+//!   cross-subnet, directly, VXLAN not programmed -, through a named tunnel device, directly;
+//!   BIRD's `gateway direct` peer address), the [`RoutePolicy`] (pools, table, default metric,
+//!   ECMP cap, Calico's skipped host-length blackholes) and the [`KernelView`] (links,
+//!   on-link subnets) the `Fib` resolves intents against, re-resolving the affected routes
+//!   itself when a subnet appears or goes.
+//! - [`thread`]: the FIB thread ([`spawn`], [`FibHandle`]): bounded hand-offs with
+//!   backpressure, an eventfd wake, reports through a [`FibObserver`] (events, kernel view,
+//!   batch times, installed/pending counts, refused routes).
 //! - [`protos`]: `rtm_protocol` by number or name (`/etc/iproute2/rt_protos`).
 //!
 //! # Data flow
 //!
-//! 1. The daemon sends `FibChange`s (from Loc-RIB changes) to the FIB thread
-//!    ([`socket::FibHandle::apply`] or `send(FibCommand::Changes(..))`), which applies them
-//!    to the `Fib`: the desired map changes and the key is queued once, however often it
+//! 1. The daemon sends `FibChange`s (from Loc-RIB changes: intents) to the FIB thread
+//!    ([`FibHandle::try_send`], which gives them back while the thread is behind), which
+//!    applies them to the `Fib`: the intent is resolved (interned: routes wanting the same
+//!    thing share one), the desired map changes and the key is queued once, however often it
 //!    changes before it is sent (coalescing).
 //! 2. `Fib::poll_transmit` fills one buffer with up to `max_batch_bytes` of RTM_NEWROUTE /
 //!    RTM_DELROUTE messages; only the last asks for an ACK (`NLM_F_ACK`). The kernel handles
@@ -86,13 +97,14 @@
 //!
 //! # Threading model (for the daemon)
 //!
-//! A dedicated blocking thread ([`socket::spawn`]) is the simplest fit: netlink calls are
+//! A dedicated blocking thread ([`spawn`]) is the simplest fit: netlink calls are
 //! short and synchronous (the kernel processes a whole `send` before returning), a 1M-route
 //! resync keeps one core busy for seconds and must not stall the tokio runtime, and no
-//! tokio dependency is needed here. Commands go in through a `std::sync::mpsc` channel plus
-//! an eventfd that wakes the thread's `poll(2)`; events come out through a callback run on
-//! the FIB thread (forward them into a tokio channel; the sink must not block, or the
-//! thread stalls). Alternatively, drive
+//! tokio dependency is needed here. Commands go in through a `std::sync::mpsc` channel
+//! (changes bounded by [`thread::HANDOFF_DEPTH`] hand-offs) plus an eventfd that wakes the
+//! thread's `poll(2)`; reports come out through a [`FibObserver`] run on the FIB thread
+//! (forward events into a tokio channel; the observer must not block, or the thread
+//! stalls). Alternatively, drive
 //! [`fib::Fib`] yourself: `apply`/`handle_*` in, `poll_transmit`/`poll_event`/
 //! `poll_timeout` out, with [`socket::FibSocket::pump`] doing the IO, and the raw fds
 //! (`request_fd`, `monitor_fd`) for readiness.
@@ -101,12 +113,16 @@
 //! prefixes could degrade map performance but not correctness.
 
 pub mod fib;
+pub mod intent;
 pub mod protos;
 pub mod socket;
 mod store;
+pub mod thread;
 pub mod types;
 pub mod wire;
 
 pub use fib::{Fib, FibStats};
-pub use socket::{spawn, FibCommand, FibHandle, FibSocket};
+pub use intent::*;
+pub use socket::FibSocket;
+pub use thread::{spawn, FibCommand, FibHandle, FibObserver};
 pub use types::*;

@@ -2,19 +2,16 @@
 //! socket (our route writes, their ACKs/errors and our dumps; no multicast groups, so
 //! notifications can never crowd out an ACK) and the monitor socket (link, address and
 //! route notifications). It moves bytes between them and a `Fib`; all decisions are the
-//! `Fib`'s. `spawn` runs both on a dedicated blocking thread for the daemon.
+//! `Fib`'s. [`crate::spawn`] runs both on the dedicated FIB thread for the daemon.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use netlink_sys::{constants::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::fib::Fib;
-use crate::types::{FibChange, FibConfig, FibEvent};
 use crate::wire;
 
 const SOL_NETLINK: libc::c_int = 270;
@@ -205,7 +202,7 @@ impl FibSocket {
     /// notifications of our own writes (routes of `protocol` changed through our request
     /// socket): installing 1M routes then costs the monitor nothing and cannot overrun it,
     /// while a change of one of our routes by anyone else still arrives and is repaired at
-    /// once. [`spawn`] does this with the configured protocol.
+    /// once. [`crate::spawn`] does this with the configured protocol.
     pub fn ignore_own_route_notifications(&self, protocol: u8) -> io::Result<()> {
         let Some(mon) = &self.mon else { return Ok(()) };
         // Classic BPF over the nlmsghdr + rtmsg of each notification (one per skb).
@@ -446,151 +443,4 @@ fn wait_writable(fd: RawFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// A command to the FIB thread.
-#[derive(Debug)]
-pub enum FibCommand {
-    Change(FibChange),
-    Changes(Vec<FibChange>),
-    /// See `Fib::release_stale`.
-    ReleaseStale,
-    /// Reconcile now.
-    Scan,
-    /// Stop (flushing our routes first if configured) and end the thread.
-    Shutdown,
-}
-
-/// The daemon's handle on the FIB thread.
-pub struct FibHandle {
-    tx: mpsc::Sender<FibCommand>,
-    wake: RawFd,
-    thread: Option<JoinHandle<io::Result<()>>>,
-}
-
-impl FibHandle {
-    /// Sends a command and wakes the thread. Fails once the thread has ended.
-    pub fn send(&self, cmd: FibCommand) -> io::Result<()> {
-        self.tx
-            .send(cmd)
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "FIB thread ended"))?;
-        let one: u64 = 1;
-        // SAFETY: wake is our eventfd, alive as long as the handle; writes 8 bytes.
-        unsafe {
-            libc::write(self.wake, &one as *const u64 as *const libc::c_void, 8);
-        }
-        Ok(())
-    }
-
-    pub fn apply(&self, change: FibChange) -> io::Result<()> {
-        self.send(FibCommand::Change(change))
-    }
-
-    /// Stops the thread (see `FibCommand::Shutdown`) and waits for it.
-    pub fn shutdown(mut self) -> io::Result<()> {
-        let _ = self.send(FibCommand::Shutdown);
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("FIB thread panicked")),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for FibHandle {
-    fn drop(&mut self) {
-        if let Some(t) = self.thread.take() {
-            let _ = self.tx.send(FibCommand::Shutdown);
-            let one: u64 = 1;
-            // SAFETY: as in `send`.
-            unsafe {
-                libc::write(self.wake, &one as *const u64 as *const libc::c_void, 8);
-            }
-            let _ = t.join();
-        }
-        // SAFETY: we own the eventfd and close it once, after the thread ended.
-        unsafe {
-            libc::close(self.wake);
-        }
-    }
-}
-
-/// Runs the FIB on a dedicated blocking thread: commands in through the returned handle,
-/// events out through `sink` (called on the FIB thread; forward them to a channel).
-pub fn spawn<F>(
-    cfg: FibConfig,
-    adopt_stale: bool,
-    sock: FibSocket,
-    mut sink: F,
-) -> io::Result<FibHandle>
-where
-    F: FnMut(FibEvent) + Send + 'static,
-{
-    // SAFETY: plain eventfd creation.
-    let wake = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if wake < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if let Err(e) = sock.ignore_own_route_notifications(cfg.protocol) {
-        tracing::warn!(%e, "cannot filter our own route notifications");
-    }
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("bgp-fib".into())
-        .spawn(move || run(cfg, adopt_stale, sock, rx, wake, &mut sink))?;
-    Ok(FibHandle {
-        tx,
-        wake,
-        thread: Some(thread),
-    })
-}
-
-fn run(
-    cfg: FibConfig,
-    adopt_stale: bool,
-    mut sock: FibSocket,
-    rx: mpsc::Receiver<FibCommand>,
-    wake: RawFd,
-    sink: &mut dyn FnMut(FibEvent),
-) -> io::Result<()> {
-    let mut fib = Fib::new(cfg, adopt_stale);
-    let mut stopping = false;
-    loop {
-        let now = Instant::now();
-        loop {
-            match rx.try_recv() {
-                Ok(FibCommand::Change(c)) => fib.apply(c),
-                Ok(FibCommand::Changes(v)) => v.into_iter().for_each(|c| fib.apply(c)),
-                Ok(FibCommand::ReleaseStale) => fib.release_stale(now),
-                Ok(FibCommand::Scan) => fib.request_scan(now),
-                Ok(FibCommand::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => {
-                    if !stopping {
-                        stopping = true;
-                        fib.shutdown();
-                    }
-                    break;
-                }
-                Err(mpsc::TryRecvError::Empty) => break,
-            }
-        }
-        sock.pump(&mut fib, now)?;
-        while let Some(ev) = fib.poll_event() {
-            sink(ev);
-        }
-        if stopping && fib.is_idle() {
-            return Ok(());
-        }
-        let mut fds = vec![sock.request_fd(), wake];
-        fds.extend(sock.monitor_fd());
-        let timeout = fib
-            .poll_timeout()
-            .map(|t| t.saturating_duration_since(Instant::now()))
-            .unwrap_or(Duration::from_secs(1));
-        wait_readable(&fds, Some(timeout))?;
-        let mut drain = [0u8; 8];
-        // SAFETY: reading 8 bytes into a local buffer from our eventfd (non-blocking).
-        unsafe {
-            libc::read(wake, drain.as_mut_ptr() as *mut libc::c_void, 8);
-        }
-    }
 }

@@ -375,13 +375,13 @@ impl<T> Default for Interned<T> {
 }
 
 impl<T: Clone + Eq + Hash> Interned<T> {
-    /// The id of `v` with one more reference.
-    pub fn acquire(&mut self, v: T) -> u32 {
+    /// The id of `v` with one more reference, and whether `v` is new (was not held).
+    pub fn acquire(&mut self, v: T) -> (u32, bool) {
         if let Some(id) = self.ids.get(&v) {
             if let Some(Some((_, refs))) = self.values.get_mut(*id as usize) {
                 *refs += 1;
             }
-            return *id;
+            return (*id, false);
         }
         let id = match self.free.pop() {
             Some(id) => {
@@ -396,7 +396,7 @@ impl<T: Clone + Eq + Hash> Interned<T> {
             }
         };
         self.ids.insert(v, id);
-        id
+        (id, true)
     }
 
     /// Drops one reference to `id`.
@@ -430,6 +430,14 @@ impl<T: Clone + Eq + Hash> Interned<T> {
     /// Every value held.
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.values.iter().flatten().map(|(v, _)| v)
+    }
+
+    /// Every value held, with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|(v, _)| (i as u32, v)))
     }
 }
 
@@ -569,9 +577,10 @@ mod tests {
     #[test]
     fn interned_values_are_shared_and_freed() {
         let mut i = Interned::default();
-        let a = i.acquire("a".to_string());
-        let b = i.acquire("b".to_string());
-        assert_eq!(i.acquire("a".to_string()), a);
+        let (a, new_a) = i.acquire("a".to_string());
+        let (b, _) = i.acquire("b".to_string());
+        assert!(new_a);
+        assert_eq!(i.acquire("a".to_string()), (a, false));
         assert_ne!(a, b);
         assert_eq!(i.values().count(), 2);
         i.release(a);
@@ -580,7 +589,7 @@ mod tests {
         assert_eq!(i.get(a), None);
         assert_eq!(i.values().count(), 1);
         // The freed id is reused for the next new value.
-        assert_eq!(i.acquire("c".to_string()), a);
+        assert_eq!(i.acquire("c".to_string()), (a, true));
         assert_eq!(i.get(b).map(String::as_str), Some("b"));
     }
 }

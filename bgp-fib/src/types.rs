@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use crate::intent::{RouteIntent, RoutePolicy};
+
 /// The main routing table (`RT_TABLE_MAIN`).
 pub const TABLE_MAIN: u32 = 254;
 /// The kernel's default metric for IPv6 routes given metric 0.
@@ -137,6 +139,13 @@ pub enum FibChange {
     Set(FibRoute),
     /// Remove whatever of ours is held for the prefix in the table, at any metric.
     Clear { table: u32, prefix: IpNet },
+    /// Install what the intent resolves to under [`FibConfig::routes`] and the kernel view
+    /// (re-resolved when an on-link subnet appears or goes), as [`FibChange::Set`] does, in
+    /// the policy's table; an intent that resolves to nothing (a VXLAN pool, a host-length
+    /// blackhole, no next hop) clears the prefix.
+    Intent(RouteIntent),
+    /// Remove whatever of ours is held for the prefix in the policy's table, at any metric.
+    Withdraw(IpNet),
 }
 
 /// Which request a route outcome is about.
@@ -160,6 +169,27 @@ pub struct LearnedRoute {
     pub nexthops: Vec<(Option<IpAddr>, u32)>,
     /// Output interface of a single-path route (0 if none).
     pub ifindex: u32,
+}
+
+/// The `rtm_type` of a learned route, typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LearnedKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl LearnedRoute {
+    /// What the route does (only these four kinds are learned).
+    pub fn kind(&self) -> LearnedKind {
+        match self.route_type {
+            crate::wire::RTN_BLACKHOLE => LearnedKind::Blackhole,
+            crate::wire::RTN_UNREACHABLE => LearnedKind::Unreachable,
+            crate::wire::RTN_PROHIBIT => LearnedKind::Prohibit,
+            _ => LearnedKind::Unicast,
+        }
+    }
 }
 
 /// What the FIB reports to the daemon.
@@ -239,6 +269,9 @@ pub struct FibConfig {
     /// handles one family (BIRD 1.6's `bird` and `bird6` run side by side, both with protocol
     /// `bird`) must neither delete nor learn the other one's routes. Default both.
     pub families: FibFamilies,
+    /// How [`FibChange::Intent`]s become routes (pools, table, metric, ECMP cap); the pools
+    /// may change while running ([`crate::FibCommand::SetPools`]).
+    pub routes: RoutePolicy,
 }
 
 /// Which address families a [`Fib`](crate::Fib) manages.
@@ -290,6 +323,7 @@ impl Default for FibConfig {
             max_batch_bytes: 128 * 1024,
             max_batches_in_flight: 8,
             families: FibFamilies::BOTH,
+            routes: RoutePolicy::default(),
         }
     }
 }

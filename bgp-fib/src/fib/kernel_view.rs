@@ -1,6 +1,7 @@
 //! DOC: the kernel as the monitor and dumps show it: links (names, indexes, up/down, churn
-//! forgotten), local addresses (the on-link subnets pool routes depend on) and the other
-//! protocols' routes learned when `learn` is on.
+//! forgotten), local addresses (the on-link subnets pool routes depend on: a change resolves
+//! the affected intents again, `resolve`), kept as the published `KernelView` too, and the
+//! other protocols' routes learned when `learn` is on.
 
 use super::*;
 
@@ -54,6 +55,8 @@ impl Fib {
                 self.dump_queue.push_back(DumpKind::Addresses);
             }
             if changed {
+                self.view.links.insert(l.index, l.name.clone());
+                self.view_changed = true;
                 self.link_by_name.insert(name.clone(), l.index);
                 self.refresh_name(&name);
                 // Routes waiting for this device name can be installed now.
@@ -90,6 +93,8 @@ impl Fib {
             for (ip, len, _) in self.addrs.remove(&index).unwrap_or_default() {
                 self.address_event(false, (index, ip, len));
             }
+            self.view.links.remove(&index);
+            self.view_changed = true;
             self.events.push_back(FibEvent::LinkRemoved {
                 index,
                 name: rec.name.into(),
@@ -101,6 +106,16 @@ impl Fib {
         let Ok(subnet) = IpNet::new(k.1, k.2).map(|n| n.trunc()) else {
             return;
         };
+        if add {
+            self.view.subnets.push((subnet, k.0, k.1));
+        } else {
+            self.view
+                .subnets
+                .retain(|(s, i, a)| !(*s == subnet && *i == k.0 && *a == k.1));
+        }
+        self.view_changed = true;
+        // Routes through a gateway in this subnet may resolve differently now.
+        self.onlink_changed(subnet);
         self.events.push_back(if add {
             FibEvent::AddressAdd {
                 ifindex: k.0,

@@ -25,10 +25,13 @@ use crate::wire::{self, DumpKind, KernelRoute, WireNextHop, WireTarget};
 mod kernel_view;
 mod reconcile;
 mod reply;
+mod resolve;
 mod transmit;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_resolve;
 
 // Hash maps keyed by our own state and the kernel's: the packed-key hasher of `store` (a peer
 // could choose prefixes, so this trades HashDoS resistance for speed at 1M routes; the maps
@@ -65,7 +68,8 @@ enum Target {
     Many(Box<[Nh]>),
 }
 
-/// One desired route in 8 octets: its interned target and, packed into `bits`, whether our
+/// One desired route in 8 octets: its interned intent (`target`, resolved through
+/// `Fib::resolved`) and, packed into `bits`, whether our
 /// route under this key is (believed to be) in the kernel (update with REPLACE), whether the
 /// key is in the send queue, and the reconcile epoch in which the kernel last showed it.
 #[derive(Clone, Copy, Debug)]
@@ -173,8 +177,15 @@ pub struct Fib {
     /// Packs route keys for the tables below.
     tm: TableMetrics,
     desired: KeyMap<Entry>,
-    /// The distinct targets of the desired routes.
-    targets: Interned<Target>,
+    /// The distinct intents of the desired routes (`Entry::target` names one)...
+    intents: Interned<resolve::Intent>,
+    /// ... and the kernel target each resolves to under `view`, by intent id.
+    resolved: Vec<Target>,
+    /// Links and on-link subnets (what intents resolve against; published for the daemon).
+    view: crate::intent::KernelView,
+    view_changed: bool,
+    /// The interned name of the tunnel device, once used.
+    tunnel_id: Option<u32>,
     /// Keys removed from the desired state whose delete is not sent yet, with whether our
     /// route was installed (so a quick re-add replaces instead of failing with EEXIST).
     pending_deletes: KeyMap<bool>,
@@ -268,7 +279,11 @@ impl Fib {
             cfg,
             tm: TableMetrics::default(),
             desired: KeyMap::default(),
-            targets: Interned::default(),
+            intents: Interned::default(),
+            resolved: Vec::new(),
+            view: Default::default(),
+            view_changed: false,
+            tunnel_id: None,
             pending_deletes: KeyMap::default(),
             adopted: KeyMap::default(),
             queue: KeyQueue::default(),
@@ -338,7 +353,7 @@ impl Fib {
                     .tm
                     .find(key)
                     .and_then(|k| self.desired.get(k))
-                    .and_then(|e| self.targets.get(e.target))
+                    .and_then(|e| self.target_of(e))
                     .map(|t| self.public_kind(t)),
             })
             .collect()
@@ -421,12 +436,13 @@ impl Fib {
     /// control bytes and boxed multipath next hops).
     pub fn desired_heap_bytes(&self) -> usize {
         let targets: usize = self
-            .targets
+            .intents
             .values()
-            .map(|t| {
-                std::mem::size_of::<Target>() * 2
-                    + match t {
-                        Target::Many(v) => v.len() * std::mem::size_of::<Nh>(),
+            .map(|i| {
+                std::mem::size_of::<resolve::Intent>() * 2
+                    + std::mem::size_of::<Target>()
+                    + match i {
+                        resolve::Intent::Many(v, _) => v.len() * 2 * std::mem::size_of::<Nh>(),
                         _ => 0,
                     }
             })
@@ -454,6 +470,10 @@ impl Fib {
                 self.upsert(route);
             }
             FibChange::Clear { table, prefix } => self.remove_other_metrics(table, prefix, None),
+            FibChange::Intent(intent) => self.apply_intent(intent),
+            FibChange::Withdraw(prefix) => {
+                self.remove_other_metrics(self.cfg.routes.table, prefix, None)
+            }
         }
     }
 
@@ -504,19 +524,11 @@ impl Fib {
 
     fn upsert(&mut self, route: FibRoute) {
         let key = route.key();
-        let target = match &route.kind {
-            RouteKind::Blackhole => Target::Blackhole,
-            RouteKind::Unreachable => Target::Unreachable,
-            RouteKind::Prohibit => Target::Prohibit,
-            RouteKind::Unicast(nhs) => match nhs.as_slice() {
-                [] => Target::Unreachable,
-                [one] => Target::One(self.compact_nh(one)),
-                many => {
-                    let v: Vec<Nh> = many.iter().map(|n| self.compact_nh(n)).collect();
-                    Target::Many(v.into_boxed_slice())
-                }
-            },
-        };
+        let intent = self.fixed_intent(&route.kind);
+        self.upsert_intent(key, intent);
+    }
+
+    fn upsert_intent(&mut self, key: RouteKey, intent: resolve::Intent) {
         if !self.tables.contains(&key.table) {
             self.tables.insert(key.table);
         }
@@ -532,7 +544,7 @@ impl Fib {
         };
         let was_adopted = !self.adopted.is_empty() && self.adopted.remove(pk).is_some();
         let was_installed = was_deleting || was_adopted;
-        let id = self.targets.acquire(target);
+        let id = self.acquire_intent(intent);
         match self.desired.get_mut(pk) {
             Some(e) => {
                 let old = e.target;
@@ -542,7 +554,7 @@ impl Fib {
                 if enqueue {
                     e.set_queued(true);
                 }
-                self.targets.release(old);
+                self.intents.release(old);
                 if enqueue {
                     self.queue.push_back(pk);
                 }
@@ -568,7 +580,7 @@ impl Fib {
         // free, so that route may well be added before this delete is sent).
         let (send, installed) = match self.desired.remove(pk) {
             Some(e) => {
-                self.targets.release(e.target);
+                self.intents.release(e.target);
                 // Queued and not installed: not sent since it was last absent; refused by
                 // the kernel: not there either.
                 (e.installed() || !(e.queued() || refused), e.installed())

@@ -27,8 +27,8 @@ impl Fib {
                 e.set_seen(epoch);
                 e.set_installed(true);
                 let matches = self
-                    .targets
-                    .get(e.target)
+                    .resolved
+                    .get(e.target as usize)
                     .is_some_and(|t| target_matches(&self.name_ifindex, t, r));
                 if matches {
                     // Already right in the kernel (adopted at start-up): nothing to send.
@@ -79,7 +79,7 @@ impl Fib {
             return;
         };
         if let Some(e) = self.desired.get_mut(pk) {
-            let target = self.targets.get(e.target);
+            let target = self.resolved.get(e.target as usize);
             if present {
                 e.set_installed(true);
                 if target.is_some_and(|t| target_matches(&self.name_ifindex, t, r)) {

@@ -83,7 +83,7 @@ fn route(prefix: &str, kind: RouteKind) -> FibRoute {
 }
 
 /// Drives the start-up dumps (links, addresses: empty; routes: `routes`).
-fn start(fib: &mut Fib, now: Instant, routes: &[(u8, u32, &str, u32, WireTarget<'_>)]) {
+pub(super) fn start(fib: &mut Fib, now: Instant, routes: &[(u8, u32, &str, u32, WireTarget<'_>)]) {
     let mut b = Vec::new();
     for _ in 0..2 {
         assert!(fib.poll_transmit(&mut b));

@@ -77,7 +77,11 @@ impl Fib {
                     onlink: n.onlink,
                     weight: n.weight,
                 };
-                let kind = match self.targets.get(e.target).unwrap_or(&Target::Unreachable) {
+                let kind = match self
+                    .resolved
+                    .get(e.target as usize)
+                    .unwrap_or(&Target::Unreachable)
+                {
                     Target::Blackhole => wire::RTN_BLACKHOLE,
                     Target::Unreachable => wire::RTN_UNREACHABLE,
                     Target::Prohibit => wire::RTN_PROHIBIT,

@@ -9,11 +9,12 @@ pub(crate) use std::sync::mpsc;
 pub(crate) use std::time::{Duration, Instant};
 
 pub(crate) use bgp_fib::fib::Fib;
-pub(crate) use bgp_fib::socket::{self, FibCommand, FibSocket};
+pub(crate) use bgp_fib::socket::FibSocket;
 pub(crate) use bgp_fib::wire::{
     KernelRoute, RTN_BLACKHOLE, RTN_PROHIBIT, RTN_UNICAST, RTN_UNREACHABLE,
 };
 pub(crate) use bgp_fib::*;
+pub(crate) use bgp_fib::{spawn, FibCommand};
 pub(crate) use ipnet::IpNet;
 
 pub(crate) const BIRD: u8 = 12;

@@ -164,7 +164,7 @@ fn persist_on_shutdown_and_flush_when_configured() {
             flush_on_shutdown: flush,
             ..cfg()
         };
-        let h = socket::spawn(c, false, lab.socket(true), move |e| {
+        let h = spawn(c, false, lab.socket(true), move |e| {
             let _ = tx.send(e);
         })
         .unwrap();

@@ -175,9 +175,9 @@ pub(crate) struct Shared {
     pub runtime: tokio::runtime::Handle,
     /// The BFD task, started by the first peer with BFD.
     pub bfd: std::sync::OnceLock<Arc<bfd::BfdHandle>>,
-    /// The RIB task's view of links and addresses, as last published (`show route` names the
-    /// interface a next hop is reached through).
-    pub kernel_view: Mutex<Arc<fib::KernelView>>,
+    /// The FIB thread's view of links and on-link subnets, as last published (`show route`
+    /// names the interface a next hop is reached through).
+    pub kernel_view: Mutex<Arc<bgp_fib::KernelView>>,
     /// The table counters the control plane read last (answered while the RIB is busy).
     pub counts_cache: Mutex<Option<Arc<control::TableCounts>>>,
 }

@@ -3,9 +3,9 @@
 //! the peer tasks over one bounded channel (depth [`CHANNEL_DEPTH`]; a full channel stops
 //! the senders reading their sockets), applies up to [`BATCH_MAX`] messages (or
 //! [`BATCH_TIME`]) under one lock, drains the Loc-RIB changes, turns them into kernel routes
-//! for the FIB thread (which coalesces per prefix) and best-path notifications for
-//! subscribers, and wakes the peers that have UPDATEs to send. It also owns the kernel view
-//! (links, addresses: direct routes, cross-subnet decisions, learned kernel routes), local
+//! for the FIB thread as intents (bgp-fib resolves them and coalesces per prefix) and best-path
+//! notifications for subscribers, and wakes the peers that have UPDATEs to send. It takes the
+//! FIB thread's events into the RIB (learned kernel routes, addresses of `direct`), local
 //! routes announced through the `Handle`, and the graceful-restart recovery of our own
 //! restart (the stale sweep once every peer sent End-of-RIB or the wait timer ends). On stop
 //! it runs the shutdown sequence.
@@ -19,11 +19,11 @@ use bgp_core::filter::{Attr, EnumValue, Expr, ModOp, Stmt, Value};
 use bgp_core::restart::Step;
 use bgp_core::rib::{FibChange, LocalRoute as RibLocal, Rib, RouteType, SourceId, SourceKind};
 use bgp_core::wire::{Community, Family, Update};
-use bgp_fib::FibEvent;
+use bgp_fib::{FibEvent, LearnedKind};
 use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 
-use super::fib::{kernel_route, FibBridge, KernelView};
+use super::fib::{intent, FibBridge};
 use super::peer::PeerCmd;
 use super::{lock, BestPath, BestPathChange, LocalRoute, Shared};
 use crate::config::{parse_community, Config, GatewayMode, ShutdownMode};
@@ -90,7 +90,6 @@ pub(crate) struct PeerUp {
 struct RibTask {
     shared: Arc<Shared>,
     fib: Option<FibBridge>,
-    view: KernelView,
     /// Local routes from the API and their communities.
     api_routes: BTreeMap<IpNet, LocalRoute>,
     /// Static prefixes from the config currently in the RIB.
@@ -116,7 +115,6 @@ pub(crate) fn spawn(
     let mut t = RibTask {
         shared,
         fib,
-        view: KernelView::default(),
         api_routes: BTreeMap::new(),
         config_statics: HashSet::new(),
         fib_backlog: None,
@@ -320,6 +318,9 @@ impl RibTask {
                 0
             }
             RibMsg::Reconfigured(cfg, reimport) => {
+                if let Some(f) = &self.fib {
+                    f.set_pools(&cfg);
+                }
                 self.sync_statics(rib, &cfg);
                 for id in reimport {
                     if !rib.reimport(id) {
@@ -449,8 +450,13 @@ impl RibTask {
         }
     }
 
+    /// An event of the FIB thread: learned kernel routes and local addresses (`direct`) into
+    /// the RIB, the rest logged. Links and on-link subnets are bgp-fib's (its published view
+    /// names interfaces here).
     fn fib_event(&mut self, rib: &mut Rib, ev: FibEvent) {
         let cfg = self.shared.config();
+        let view = Arc::clone(&lock(&self.shared.kernel_view));
+        let name = |i: &u32| view.links.get(i).map(|s| s.as_str().into());
         match ev {
             FibEvent::Outcome { key, errno, op } => {
                 // Listed and counted by the FIB thread (`show fib`, metrics); logged here.
@@ -469,22 +475,19 @@ impl RibTask {
                         r.key.prefix,
                         RibLocal {
                             next_hop: gw,
-                            route_type: match r.route_type {
-                                6 => RouteType::Blackhole,
-                                7 => RouteType::Unreachable,
-                                8 => RouteType::Prohibit,
-                                _ => RouteType::Unicast,
+                            route_type: match r.kind() {
+                                LearnedKind::Blackhole => RouteType::Blackhole,
+                                LearnedKind::Unreachable => RouteType::Unreachable,
+                                LearnedKind::Prohibit => RouteType::Prohibit,
+                                LearnedKind::Unicast => RouteType::Unicast,
                             },
-                            ifname: self.view.links.get(&ifindex).map(|s| s.as_str().into()),
+                            ifname: name(&ifindex),
                             krt_metric: Some(r.key.metric),
                             krt_source: Some(r.protocol),
                             multipath: if r.nexthops.len() > 1 {
                                 r.nexthops
                                     .iter()
-                                    .filter_map(|(g, i)| {
-                                        let name = self.view.links.get(i);
-                                        g.map(|g| (g, name.map(|s| s.as_str().into())))
-                                    })
+                                    .filter_map(|(g, i)| g.map(|g| (g, name(i))))
                                     .collect()
                             } else {
                                 Vec::new()
@@ -498,26 +501,13 @@ impl RibTask {
                     rib.remove_local(SourceKind::Kernel, k.prefix);
                 }
             }
-            FibEvent::Link { index, name, .. } => {
-                self.view.links.insert(index, name);
-                self.publish_view();
-            }
-            FibEvent::LinkRemoved { index, .. } => {
-                self.view.links.remove(&index);
-                self.publish_view();
-            }
+            FibEvent::Link { .. } | FibEvent::LinkRemoved { .. } => {}
             FibEvent::AddressAdd {
                 ifindex,
                 address,
                 subnet,
             } => {
-                let new_subnet = !self.view.subnets.iter().any(|(s, _, _)| *s == subnet);
-                self.view.subnets.push((subnet, ifindex, address));
-                self.publish_view();
-                if new_subnet {
-                    self.recompute_onlink(rib, &cfg, subnet);
-                }
-                if let (Some(d), Some(name)) = (&cfg.file.direct, self.view.links.get(&ifindex)) {
+                if let (Some(d), Some(name)) = (&cfg.file.direct, view.links.get(&ifindex)) {
                     if d.matches(name) && direct_address(address) {
                         rib.add_local(
                             SourceKind::Direct,
@@ -534,21 +524,8 @@ impl RibTask {
                     }
                 }
             }
-            FibEvent::AddressRemove {
-                ifindex,
-                address,
-                subnet,
-            } => {
-                self.view
-                    .subnets
-                    .retain(|(s, i, a)| !(*s == subnet && *i == ifindex && *a == address));
-                self.publish_view();
-                if !self.view.subnets.iter().any(|(s, _, _)| *s == subnet) {
-                    self.recompute_onlink(rib, &cfg, subnet);
-                }
-                if cfg.file.direct.is_some()
-                    && !self.view.subnets.iter().any(|(s, _, _)| *s == subnet)
-                {
+            FibEvent::AddressRemove { subnet, .. } => {
+                if cfg.file.direct.is_some() && !view.has_subnet(&subnet) {
                     rib.remove_local(SourceKind::Direct, subnet);
                 }
             }
@@ -565,59 +542,8 @@ impl RibTask {
         }
     }
 
-    /// Publishes the kernel view for the control plane (`show route`'s `on IFACE`).
-    fn publish_view(&self) {
-        *lock(&self.shared.kernel_view) = Arc::new(self.view.clone());
-    }
-
-    /// A local on-link subnet appeared or went: the kernel form of the routes whose gateway
-    /// is inside it may change (`cross-subnet` pools: directly on the interface or `via tunl0
-    /// onlink`; other routes: the interface), so they are computed again and sent to the FIB
-    /// thread (which leaves unchanged routes alone). One pass over the table of that family,
-    /// only when the subnet itself appears or goes (not for a further address in it, such as
-    /// every pod interface's `fe80::/64`).
-    fn recompute_onlink(&mut self, rib: &Rib, cfg: &Config, subnet: IpNet) {
-        let Some(f) = &self.fib else { return };
-        let fam = match subnet {
-            IpNet::V4(_) => Family::IPV4_UNICAST,
-            IpNet::V6(_) => Family::IPV6_UNICAST,
-        };
-        let mut changes = Vec::new();
-        let direct = direct_gateway_peers(&self.shared);
-        for prefix in rib.prefixes(fam) {
-            let sel = rib.selected(&prefix);
-            if !sel.iter().any(|r| {
-                r.attrs
-                    .next_hop_addr()
-                    .is_some_and(|gw| subnet.contains(&gw))
-            }) {
-                continue;
-            }
-            let Some(route) = rib.fib_route(&prefix) else {
-                continue;
-            };
-            if let Some(kr) = kernel_route(cfg, &self.view, &direct, prefix, &route) {
-                changes.push(bgp_fib::FibChange::Set(kr));
-            }
-        }
-        if changes.is_empty() {
-            return;
-        }
-        tracing::info!(%subnet, routes = changes.len(), "on-link subnets changed: kernel routes recomputed");
-        self.shared.stats.fib_sent(changes.len());
-        match self.fib_backlog.as_mut() {
-            Some(b) => b.extend(changes),
-            None => {
-                if let Err(b) = f.try_send(changes) {
-                    self.fib_backlog = Some(b);
-                }
-            }
-        }
-    }
-
     /// Drains the Loc-RIB changes (FIB, subscribers), wakes peers, checks the recovery.
     fn after_batch(&mut self, updates: usize, t0: Instant) {
-        let cfg = self.shared.config();
         let mut fib_changes = Vec::new();
         let mut best = Vec::new();
         let subscribers = self.shared.best_tx.receiver_count() > 0;
@@ -655,19 +581,16 @@ impl RibTask {
                         }),
                     });
                 }
-                if let Some(f) = &self.fib {
-                    let kr = route
-                        .as_ref()
-                        .and_then(|r| kernel_route(&cfg, &self.view, &direct, prefix, r));
-                    // bgp-fib removes the prefix held at another metric (`Set`, `Clear`):
-                    // a filter's `krt_metric` may change, and nothing here remembers it.
-                    fib_changes.push(match kr {
-                        Some(kr) => bgp_fib::FibChange::Set(kr),
-                        None => bgp_fib::FibChange::Clear {
-                            table: f.table,
-                            prefix,
+                if self.fib.is_some() {
+                    // bgp-fib resolves the intent (pools, tunnel, on-link subnets, ECMP) and
+                    // removes the prefix held at another metric: a filter's `krt_metric` may
+                    // change, and nothing here remembers it.
+                    fib_changes.push(
+                        match route.as_ref().and_then(|r| intent(&direct, prefix, r)) {
+                            Some(i) => bgp_fib::FibChange::Intent(i),
+                            None => bgp_fib::FibChange::Withdraw(prefix),
                         },
-                    });
+                    );
                 }
             }
             for p in lock(&self.shared.peers).iter() {

@@ -9,11 +9,11 @@ use bgp_core::rib::{Rib, RouteInfo, RouteType, SourceId, SourceKind};
 use bgp_core::wire::{Family, Origin, SegmentKind};
 use ipnet::IpNet;
 
-use super::super::fib::KernelView;
 use super::super::lock;
 use super::super::rib::source_name;
 use super::DaemonControl;
 use crate::status::*;
+use bgp_fib::KernelView;
 
 /// Prefixes `show route` takes from the RIB's cursor per scan of the table (one lock).
 const KEYS_PER_SCAN: usize = 4096;
