@@ -48,11 +48,15 @@ impl NetKey {
 
     /// The address with only its first `len` bits kept.
     pub(super) fn trunc(&self, len: u8) -> u128 {
-        let bits: u32 = if self.v6 { 128 } else { 32 };
-        let keep = bits.saturating_sub(u32::from(len));
-        let mask = u128::MAX.checked_shl(keep).unwrap_or(0);
-        self.addr & mask
+        self.addr & mask(self.v6, len)
     }
+}
+
+/// The mask keeping the first `len` bits of an address of the family.
+pub(super) fn mask(v6: bool, len: u8) -> u128 {
+    let bits: u32 = if v6 { 128 } else { 32 };
+    let keep = bits.saturating_sub(u32::from(len));
+    u128::MAX.checked_shl(keep).unwrap_or(0)
 }
 
 /// An integer expression: a value or void (`None`).
@@ -87,6 +91,8 @@ pub(super) enum Cond {
         v6: bool,
         addr: u128,
         len: u8,
+        /// [`mask`] of `len`.
+        mask: u128,
     },
     /// `net = P` (`equal` false: `!=`).
     NetEq {
@@ -208,6 +214,8 @@ pub(super) struct Index {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Level {
     pub len: u8,
+    /// [`mask`] of `len`.
+    pub mask: u128,
     pub keys: Box<[(u128, u32)]>,
     /// Open addressing, a power of two at least twice the runs: (address, start, end) of a run
     /// of `keys`; `end == 0` is an empty slot.
@@ -220,7 +228,7 @@ fn hash(k: u128) -> usize {
 }
 
 impl Level {
-    fn new(len: u8, mut keys: Vec<(u128, u32)>) -> Level {
+    fn new(v6: bool, len: u8, mut keys: Vec<(u128, u32)>) -> Level {
         keys.sort_unstable();
         let mut runs: Vec<(u128, u32, u32)> = Vec::new();
         for (i, &(k, _)) in keys.iter().enumerate() {
@@ -244,6 +252,7 @@ impl Level {
         }
         Level {
             len,
+            mask: mask(v6, len),
             keys: keys.into_boxed_slice(),
             table: table.into_boxed_slice(),
         }
@@ -523,17 +532,17 @@ impl Compiler<'_> {
                 None => levels.push((k.len, vec![entry])),
             }
         }
-        let build = |mut levels: LevelKeys| -> Box<[Level]> {
+        let build = |mut levels: LevelKeys, v6: bool| -> Box<[Level]> {
             levels.sort_unstable_by_key(|l| l.0);
             levels
                 .into_iter()
-                .map(|(len, keys)| Level::new(len, keys))
+                .map(|(len, keys)| Level::new(v6, len, keys))
                 .collect()
         };
         Index {
             ops,
-            v4: build(v4),
-            v6: build(v6),
+            v4: build(v4, false),
+            v6: build(v6, true),
         }
     }
 
@@ -671,6 +680,7 @@ impl Compiler<'_> {
                     v6: k.v6,
                     addr: k.addr,
                     len: k.len,
+                    mask: mask(k.v6, k.len),
                 }
             }
             (Expr::Attr(Attr::Ifname), Expr::Const(Value::String(pat))) => Cond::Ifname {

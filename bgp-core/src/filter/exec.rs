@@ -217,6 +217,7 @@ impl Exec<'_, '_> {
     }
 
     /// Room for `n` more variables (void).
+    #[inline]
     fn frame(&mut self, n: usize) {
         for _ in 0..n {
             self.stack.push(Value::Void);
@@ -346,24 +347,30 @@ impl Exec<'_, '_> {
     #[inline(never)]
     fn index(&mut self, ix: &FlatIndex) -> S<Flow> {
         let levels = if self.net.v6 { &ix.v6 } else { &ix.v4 };
-        let mut runs: SmallVec<[&[(u128, u32)]; 4]> = SmallVec::new();
-        for l in levels.iter().take_while(|l| l.len <= self.net.len) {
-            let run = l.find(self.net.trunc(l.len));
-            if !run.is_empty() {
-                runs.push(run);
+        let mut found: &[(u128, u32)] = &[];
+        let mut levels = levels.iter().take_while(|l| l.len <= self.net.len);
+        for l in levels.by_ref() {
+            found = l.find(self.net.addr & l.mask);
+            if !found.is_empty() {
+                break;
             }
         }
-        match runs.as_slice() {
-            [] => Ok(Flow::Next),
-            [one] => self.listed(&ix.ops, one.iter().map(|e| e.1)),
-            many => {
-                let mut m: SmallVec<[u32; 16]> =
-                    many.iter().flat_map(|r| r.iter().map(|e| e.1)).collect();
-                m.sort_unstable();
-                m.dedup();
-                self.listed(&ix.ops, m.into_iter())
-            }
+        // Guards of several lengths containing the prefix: their statements merged, in order.
+        let mut more = levels
+            .map(|l| l.find(self.net.addr & l.mask))
+            .filter(|r| !r.is_empty());
+        if let Some(next) = more.next() {
+            let mut m: SmallVec<[u32; 16]> = found
+                .iter()
+                .chain(next)
+                .chain(more.flatten())
+                .map(|e| e.1)
+                .collect();
+            m.sort_unstable();
+            m.dedup();
+            return self.listed(&ix.ops, m.into_iter());
         }
+        self.listed(&ix.ops, found.iter().map(|e| e.1))
     }
 
     fn listed(&mut self, ops: &[Box<[Insn]>], order: impl Iterator<Item = u32>) -> S<Flow> {
@@ -371,7 +378,13 @@ impl Exec<'_, '_> {
             let Some(s) = usize::try_from(i).ok().and_then(|i| ops.get(i)) else {
                 continue;
             };
-            if self.run_code(s)? == Flow::Return {
+            // A statement whose guard was its whole condition: its branch, often one verdict.
+            let flow = match &**s {
+                [Insn::Accept] => return Err(Stop::Accept),
+                [Insn::Reject] => return Err(Stop::Reject),
+                s => self.run_code(s)?,
+            };
+            if flow == Flow::Return {
                 return Ok(Flow::Return);
             }
         }
@@ -429,7 +442,35 @@ impl Exec<'_, '_> {
         }
     }
 
+    /// An int expression: the leaves and arithmetic on leaves here, deeper ones in
+    /// [`Exec::int_deep`].
+    #[inline]
     fn int(&mut self, e: &IntEx) -> S<Option<u32>> {
+        Ok(match e {
+            IntEx::Const(n) => Some(*n),
+            IntEx::Attr(a) => self.scalars.int(*a, self.ctx.source),
+            IntEx::Arith(op, x, y) => {
+                let (Some(a), Some(b)) = (self.int_leaf(x), self.int_leaf(y)) else {
+                    return self.int_deep(e);
+                };
+                Some(tri!(self, ops::int_arith(*op, a, b)))
+            }
+            e => self.int_deep(e)?,
+        })
+    }
+
+    /// A constant or attribute's value (`Some(None)` for void), or `None` for the others.
+    #[inline]
+    fn int_leaf(&self, e: &IntEx) -> Option<Option<u32>> {
+        match e {
+            IntEx::Const(n) => Some(Some(*n)),
+            IntEx::Attr(a) => Some(self.scalars.int(*a, self.ctx.source)),
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn int_deep(&mut self, e: &IntEx) -> S<Option<u32>> {
         Ok(match e {
             IntEx::Const(n) => Some(*n),
             IntEx::Attr(a) => self.scalars.int(*a, self.ctx.source),
@@ -440,16 +481,8 @@ impl Exec<'_, '_> {
                 None => return self.err("variable outside the frame"),
             },
             IntEx::Arith(op, x, y) => {
-                let a = match &**x {
-                    IntEx::Const(n) => Some(*n),
-                    IntEx::Attr(a) => self.scalars.int(*a, self.ctx.source),
-                    x => self.int(x)?,
-                };
-                let b = match &**y {
-                    IntEx::Const(n) => Some(*n),
-                    IntEx::Attr(a) => self.scalars.int(*a, self.ctx.source),
-                    y => self.int(y)?,
-                };
+                let a = self.int_deep(x)?;
+                let b = self.int_deep(y)?;
                 Some(tri!(self, ops::int_arith(*op, a, b)))
             }
         })
@@ -539,9 +572,10 @@ impl Exec<'_, '_> {
                 v6,
                 addr,
                 len,
+                mask,
             } => {
                 let n = &self.net;
-                (n.v6 == *v6 && n.len >= *len && n.trunc(*len) == *addr) != *negated
+                (n.v6 == *v6 && n.len >= *len && n.addr & *mask == *addr) != *negated
             }
             Cond::NetEq { equal, key } => (self.net == *key) == *equal,
             Cond::SourceIs { equal, value } => {

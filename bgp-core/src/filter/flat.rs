@@ -139,12 +139,32 @@ impl Layout {
     }
 
     fn index(&self, ix: &Index) -> FlatIndex {
+        // Each statement's guard: the index runs a statement only when its guard contains the
+        // route's prefix, so a first test `net ~ GUARD` is known to hold there.
+        let mut guards: Vec<Option<(bool, u128, u8)>> = vec![None; ix.ops.len()];
+        for (v6, levels) in [(false, &ix.v4), (true, &ix.v6)] {
+            for l in levels.iter() {
+                for &(addr, i) in l.keys.iter() {
+                    if let Some(g) = usize::try_from(i).ok().and_then(|i| guards.get_mut(i)) {
+                        *g = Some((v6, addr, l.len));
+                    }
+                }
+            }
+        }
+        let ops = ix.ops.iter().zip(guards).map(|(o, g)| {
+            let Op::If(c, then, otherwise) = o else {
+                return lay_out(std::slice::from_ref(o), self.top);
+            };
+            match g.and_then(|g| without_guard(c, g)) {
+                Some(None) if otherwise.is_empty() => lay_out(then, self.top),
+                Some(Some(rest)) if otherwise.is_empty() => {
+                    lay_out(&[Op::If(rest, then.clone(), Box::new([]))], self.top)
+                }
+                _ => lay_out(std::slice::from_ref(o), self.top),
+            }
+        });
         FlatIndex {
-            ops: ix
-                .ops
-                .iter()
-                .map(|o| lay_out(std::slice::from_ref(o), self.top))
-                .collect(),
+            ops: ops.collect(),
             v4: ix.v4.clone(),
             v6: ix.v6.clone(),
         }
@@ -190,4 +210,23 @@ impl Layout {
 fn has_calls(ops: &[Op]) -> bool {
     // A leaf body has no calls; a frameless one has no variables: what is left is calls.
     !super::inline::is_leaf(ops)
+}
+
+/// A condition whose first test is `net ~ G` for the guard G = (IPv6, address, length),
+/// without that test: `Some(None)` when nothing is left. `None` when it does not start so.
+fn without_guard(c: &Cond, g: (bool, u128, u8)) -> Option<Option<Cond>> {
+    match c {
+        Cond::NetIn {
+            negated: false,
+            v6,
+            addr,
+            len,
+            ..
+        } if (*v6, *addr, *len) == g => Some(None),
+        Cond::And(x, y) => Some(Some(match without_guard(x, g)? {
+            None => (**y).clone(),
+            Some(x) => Cond::And(Box::new(x), y.clone()),
+        })),
+        _ => None,
+    }
 }

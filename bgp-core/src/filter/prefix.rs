@@ -222,18 +222,31 @@ impl Glob {
 
     /// Whether `text` matches, as [`glob_match`] says.
     pub(super) fn matches(&self, text: &str) -> bool {
+        let t = text.as_bytes();
         match self {
-            Glob::Exact(p) => text == &**p,
-            Glob::Prefix(p) => text.as_bytes().starts_with(p.as_bytes()),
-            Glob::Suffix(p) => text.as_bytes().ends_with(p.as_bytes()),
+            Glob::Exact(p) => t.len() == p.len() && starts(t, p.as_bytes()),
+            Glob::Prefix(p) => starts(t, p.as_bytes()),
+            Glob::Suffix(p) => ends(t, p.as_bytes()),
             Glob::Both(a, b) => {
-                text.len() >= a.len() + b.len()
-                    && text.as_bytes().starts_with(a.as_bytes())
-                    && text.as_bytes().ends_with(b.as_bytes())
+                t.len() >= a.len() + b.len() && ends(t, b.as_bytes()) && starts(t, a.as_bytes())
             }
             Glob::General(p) => glob_backtrack(p, text),
         }
     }
+}
+
+// Byte loops rather than `starts_with`/`ends_with`: the patterns and interface names are a
+// few bytes long and usually differ in the first byte compared, where a `memcmp` call costs
+// more than the comparison (callgrind, Calico's export filter: 3 `ifname` tests per route).
+
+/// `t.starts_with(p)`.
+fn starts(t: &[u8], p: &[u8]) -> bool {
+    t.len() >= p.len() && t.iter().zip(p).all(|(a, b)| a == b)
+}
+
+/// `t.ends_with(p)`.
+fn ends(t: &[u8], p: &[u8]) -> bool {
+    t.len() >= p.len() && t.iter().rev().zip(p.iter().rev()).all(|(a, b)| a == b)
 }
 
 /// The general match, with backtracking to the last `*`.
