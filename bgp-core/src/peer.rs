@@ -34,7 +34,8 @@ use std::time::Instant;
 use bytes::BytesMut;
 
 use crate::session::{
-    Action, Command, ConfigError, Event, Session, SessionConfig, Settings, StateKind, UpdateSource,
+    Action, Command, ConfigError, Event, Session, SessionConfig, Settings, StateKind, Stats,
+    UpdateSource,
 };
 use crate::wire::notification::cease;
 use crate::wire::Negotiated;
@@ -98,6 +99,16 @@ impl Peer {
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         self.settings.config()
+    }
+
+    /// Messages received and sent by type over all of the peer's connections, those lost in a
+    /// collision included.
+    pub fn stats(&self) -> Stats {
+        let mut s = *self.main.session.stats();
+        if let Some(second) = &self.second {
+            s.add(second.session.stats());
+        }
+        s
     }
 
     /// The main session: the established one when there is one.
@@ -342,7 +353,10 @@ impl Peer {
         if self.second.as_ref().is_some_and(|s| {
             s.session.state() == StateKind::Idle && !s.session.has_output() && s.conn.is_none()
         }) {
-            self.second = None;
+            if let Some(s) = self.second.take() {
+                // Its counts stay the peer's.
+                self.main.session.absorb_stats(s.session.stats());
+            }
         }
     }
 

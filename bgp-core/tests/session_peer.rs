@@ -221,6 +221,19 @@ fn collision_keeps_the_connection_of_the_higher_identifier_when_we_are_higher() 
     assert_eq!(n.count(1, collision_sent), 1);
     assert_eq!(n.count(0, collision_received), 1);
     assert_eq!(n.count(0, collision_sent), 0);
+    stats_cover_both_connections(&n, 1);
+}
+
+/// A peer's counters cover the connection lost in the collision too: everything one peer sent
+/// on either connection the other received, the OPEN on each, and the Cease that `resolver`
+/// sent instead of its second OPEN.
+fn stats_cover_both_connections(n: &Net, resolver: usize) {
+    let s = [n.peers[0].stats(), n.peers[1].stats()];
+    assert_eq!(s[0].sent, s[1].received);
+    assert_eq!(s[1].sent, s[0].received);
+    let (r, o) = (s[resolver], s[1 - resolver]);
+    assert_eq!((o.sent.open, o.received.notification), (2, 1), "{o:?}");
+    assert_eq!((r.sent.open, r.sent.notification), (1, 1), "{r:?}");
 }
 
 #[test]
@@ -231,6 +244,7 @@ fn collision_keeps_the_connection_of_the_higher_identifier_when_we_are_lower() {
     assert_eq!(n.count(1, collision_sent), 1);
     assert_eq!(n.count(0, collision_received), 1);
     assert_eq!(n.count(0, collision_sent), 0);
+    stats_cover_both_connections(&n, 1);
 }
 
 #[test]

@@ -178,6 +178,18 @@ pub struct MessageCounts {
     pub route_refresh: u64,
 }
 
+impl From<bgp_core::session::MessageCounts> for MessageCounts {
+    fn from(c: bgp_core::session::MessageCounts) -> Self {
+        MessageCounts {
+            open: c.open,
+            update: c.update,
+            notification: c.notification,
+            keepalive: c.keepalive,
+            route_refresh: c.route_refresh,
+        }
+    }
+}
+
 impl MessageCounts {
     /// (metric label, count) of each message type.
     pub fn by_type(&self) -> [(&'static str, u64); 5] {

@@ -74,4 +74,28 @@ fn route_refresh_from_a_peer_resends_our_routes() {
     )
     .unwrap();
     assert!(pn.rx.lock().unwrap().notification.is_none());
+
+    // The session's counters (bgp-core's `Peer::stats`) in `show protocols`: n's three
+    // ROUTE-REFRESH, its OPEN; our OPEN and the UPDATEs n holds.
+    let n_stats = || {
+        common::protocols(&d)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == "n")
+            .and_then(|p| p.bgp)
+            .unwrap()
+    };
+    let got = announcing(&pn, &nlri) as u64;
+    wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        "message counters up to date",
+        || Ok(n_stats().messages_in.route_refresh == 3),
+    )
+    .unwrap();
+    let b = n_stats();
+    assert_eq!((b.messages_in.open, b.messages_out.open), (1, 1), "{b:?}");
+    assert_eq!(b.messages_in.update, 0, "n sent no UPDATE: {b:?}");
+    assert!(b.messages_out.update >= got, "{b:?}");
+    assert!(b.messages_in.keepalive >= 1 && b.messages_out.keepalive >= 1);
 }

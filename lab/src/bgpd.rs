@@ -338,6 +338,9 @@ pub struct BgpdMessageCounts {
     pub notification: u64,
     /// KEEPALIVE.
     pub keepalive: u64,
+    /// ROUTE-REFRESH.
+    #[serde(default)]
+    pub route_refresh: u64,
 }
 
 /// Route counters (mirror of `status::RouteCounts`).

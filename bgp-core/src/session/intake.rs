@@ -34,6 +34,9 @@ impl Session {
                     }
                     let msg = chunk.slice(off..off + len);
                     pos += len;
+                    if let Some(&ty) = msg.get(18) {
+                        self.stats.received.count(ty);
+                    }
                     self.on_frame(now, msg);
                 }
                 Ok(None) => break,

@@ -46,6 +46,7 @@ mod config;
 mod event;
 mod fsm;
 mod intake;
+mod stats;
 mod timer;
 
 #[cfg(any(test, feature = "testing"))]
@@ -62,6 +63,7 @@ pub use config::{ConfigError, GracefulRestartConfig, MaxPrefix, SessionConfig};
 pub use event::{
     Action, Command, Down, DownReason, Event, NoUpdates, SourceStatus, StateKind, UpdateSource,
 };
+pub use stats::{MessageCounts, Stats};
 pub use timer::Timer;
 use timer::Timers;
 
@@ -215,6 +217,7 @@ pub struct Session {
     events: VecDeque<Event>,
     actions: VecDeque<Action>,
     now: Option<Instant>,
+    stats: Stats,
 }
 
 impl Session {
@@ -235,12 +238,23 @@ impl Session {
             events: VecDeque::new(),
             actions: VecDeque::new(),
             now: None,
+            stats: Stats::default(),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// Messages received and sent by type, over every connection of this session.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Adds counts of another session (a peer's closed colliding connection).
+    pub(crate) fn absorb_stats(&mut self, o: &Stats) {
+        self.stats.add(o);
     }
 
     /// The current state.
@@ -505,6 +519,20 @@ impl Session {
         source: &mut dyn UpdateSource,
     ) -> bool {
         let start = out.len();
+        let wrote = self.transmit_next(now, out, source);
+        self.stats
+            .sent
+            .count_framed(out.get(start..).unwrap_or_default());
+        wrote
+    }
+
+    fn transmit_next(
+        &mut self,
+        now: Instant,
+        out: &mut BytesMut,
+        source: &mut dyn UpdateSource,
+    ) -> bool {
+        let start = out.len();
         if let Some(n) = self.tx.notification.take() {
             // RFC 4271 §4.5: "The BGP connection is closed immediately after it is sent."
             if n.encode(out).is_err() {
@@ -743,6 +771,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::testing::{Pair, VecSource};
+    use super::MessageCounts;
     use std::net::Ipv4Addr;
     use std::time::Duration;
 
@@ -759,6 +788,29 @@ mod tests {
         // The event queues drained too (5,000 UPDATE events went through b's).
         assert_eq!(p.b.session.events.capacity(), 0);
         assert_eq!(p.a.session.events.capacity(), 0);
+    }
+
+    #[test]
+    fn stats_count_each_message_written_and_received() {
+        let mut p = Pair::calico();
+        p.record = true;
+        p.a.source = VecSource::ipv4(5000, Ipv4Addr::new(10, 0, 0, 1));
+        p.start();
+        assert!(p.run_until(Duration::from_secs(60), |p| p.b.announced == 5000));
+        // Past a few keepalive periods, with nothing in flight at the end.
+        p.run_for(Duration::from_secs(200));
+        let (a, b) = (*p.a.session.stats(), *p.b.session.stats());
+        let mut written = MessageCounts::default();
+        for (_, m) in &p.a.sent {
+            written.count_framed(m);
+        }
+        assert_eq!(a.sent, written, "A's counts are what it wrote");
+        assert_eq!(b.received, a.sent, "B received all of it");
+        assert_eq!(a.received, b.sent);
+        assert_eq!((a.sent.open, b.sent.open), (1, 1));
+        assert!(a.sent.update > 1 && a.sent.keepalive > 1, "{a:?}");
+        let families = p.b.session.negotiated().map_or(0, |n| n.families.len()) as u64;
+        assert_eq!(b.sent.update, families, "B sends End-of-RIB only: {b:?}");
     }
 
     #[test]

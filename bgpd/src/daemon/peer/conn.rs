@@ -31,52 +31,6 @@ fn next_read_size(size: usize, got: usize) -> usize {
 /// Pull UPDATEs only while the write buffer is below this.
 pub(super) const TX_HIGH: usize = 64 * 1024;
 
-fn count(c: &mut MessageCounts, ty: u8) {
-    match ty {
-        1 => c.open += 1,
-        2 => c.update += 1,
-        3 => c.notification += 1,
-        4 => c.keepalive += 1,
-        5 => c.route_refresh += 1,
-        _ => {}
-    }
-}
-
-/// Counts messages by type in a byte stream (headers only).
-#[derive(Default)]
-pub(super) struct MsgCounter {
-    hdr: [u8; 19],
-    have: usize,
-    skip: usize,
-}
-
-impl MsgCounter {
-    pub(super) fn feed(&mut self, mut data: &[u8], counts: &mut MessageCounts) {
-        while !data.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(data.len());
-                self.skip -= n;
-                data = data.get(n..).unwrap_or_default();
-                continue;
-            }
-            let n = (19 - self.have).min(data.len());
-            if let (Some(to), Some(from)) =
-                (self.hdr.get_mut(self.have..self.have + n), data.get(..n))
-            {
-                to.copy_from_slice(from);
-            }
-            self.have += n;
-            data = data.get(n..).unwrap_or_default();
-            if self.have == 19 {
-                let len = usize::from(u16::from_be_bytes([self.hdr[16], self.hdr[17]]));
-                count(counts, self.hdr[18]);
-                self.skip = len.saturating_sub(19);
-                self.have = 0;
-            }
-        }
-    }
-}
-
 /// The Adj-RIB-Out of one peer as the session's [`UpdateSource`].
 pub(crate) struct RibSource<'a> {
     pub shared: &'a Shared,
@@ -136,7 +90,6 @@ pub(super) struct Conn {
     pub(super) tx: BytesMut,
     /// The size of the next read (see [`next_read_size`]).
     read_size: usize,
-    pub(super) counter: MsgCounter,
 }
 
 /// Writes what is left (a NOTIFICATION) within a second, then closes.
@@ -197,7 +150,6 @@ impl PeerTask {
             stream,
             tx: BytesMut::new(),
             read_size: READ_MIN,
-            counter: MsgCounter::default(),
         });
     }
 
@@ -219,7 +171,6 @@ impl PeerTask {
             }
             Ok(n) => {
                 c.read_size = next_read_size(c.read_size, n);
-                c.counter.feed(&buf, &mut lock(&self.h.status).msgs_in);
                 self.peer.handle_bytes(Instant::now(), id, &buf);
             }
         }
@@ -252,9 +203,6 @@ impl PeerTask {
                     // Progress without a message (nothing encodable this round): never spin
                     // here, the task must get back to the scheduler.
                     break;
-                }
-                if let Some(ty) = c.tx.get(start + 18) {
-                    count(&mut lock(&self.h.status).msgs_out, *ty);
                 }
             }
         }
