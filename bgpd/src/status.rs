@@ -163,45 +163,8 @@ pub struct BgpStatus {
     pub messages_out: MessageCounts,
 }
 
-/// Messages by type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct MessageCounts {
-    /// OPEN.
-    pub open: u64,
-    /// UPDATE.
-    pub update: u64,
-    /// NOTIFICATION.
-    pub notification: u64,
-    /// KEEPALIVE.
-    pub keepalive: u64,
-    /// ROUTE-REFRESH.
-    pub route_refresh: u64,
-}
-
-impl From<bgp_core::session::MessageCounts> for MessageCounts {
-    fn from(c: bgp_core::session::MessageCounts) -> Self {
-        MessageCounts {
-            open: c.open,
-            update: c.update,
-            notification: c.notification,
-            keepalive: c.keepalive,
-            route_refresh: c.route_refresh,
-        }
-    }
-}
-
-impl MessageCounts {
-    /// (metric label, count) of each message type.
-    pub fn by_type(&self) -> [(&'static str, u64); 5] {
-        [
-            ("open", self.open),
-            ("update", self.update),
-            ("notification", self.notification),
-            ("keepalive", self.keepalive),
-            ("route_refresh", self.route_refresh),
-        ]
-    }
-}
+/// Messages by type (bgp-core's session counters).
+pub use bgp_core::session::MessageCounts;
 
 /// How a route forwards.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,6 +6,7 @@ use crate::wire::header::MessageType;
 
 /// Messages of one direction, by type (RFC 4271 §4.1, RFC 2918).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MessageCounts {
     pub open: u64,
     pub update: u64,
@@ -15,6 +16,17 @@ pub struct MessageCounts {
 }
 
 impl MessageCounts {
+    /// (name, count) of each message type, as metric labels name them.
+    pub fn by_type(&self) -> [(&'static str, u64); 5] {
+        [
+            ("open", self.open),
+            ("update", self.update),
+            ("notification", self.notification),
+            ("keepalive", self.keepalive),
+            ("route_refresh", self.route_refresh),
+        ]
+    }
+
     /// Counts one message of type code `ty`. A type we do not know is not counted (received,
     /// it is a message header error, RFC 4271 §6.1, and ends the session).
     pub(crate) fn count(&mut self, ty: u8) {

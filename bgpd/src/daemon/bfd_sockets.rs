@@ -13,26 +13,14 @@ use std::os::fd::{AsRawFd, RawFd};
 use bgp_core::bfd::SOURCE_PORTS;
 use tokio::net::UdpSocket;
 
+/// An `int` socket option (the one `setsockopt` of the daemon's sockets).
 fn setsockopt_int(
     fd: RawFd,
     level: libc::c_int,
     name: libc::c_int,
     v: libc::c_int,
 ) -> io::Result<()> {
-    // SAFETY: `v` is a live c_int and its size is passed.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    super::sockets::setsockopt(fd, level, name, &v)
 }
 
 fn socket(v6: bool) -> io::Result<std::net::UdpSocket> {

@@ -23,7 +23,13 @@ struct TcpMd5Sig {
 
 const TCP_MD5SIG: libc::c_int = 14;
 
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
+/// `setsockopt(2)` with the value `v` (its size passed).
+pub(crate) fn setsockopt<T>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: &T,
+) -> io::Result<()> {
     // SAFETY: `v` points to a live value of the size given.
     let r = unsafe {
         libc::setsockopt(

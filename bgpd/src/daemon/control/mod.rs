@@ -274,8 +274,8 @@ impl Control for DaemonControl {
                     established_since: st.established_since,
                     rr_client: spec.common.rr_client,
                     graceful_restart_stale: st.stale,
-                    messages_in: st.messages.received.into(),
-                    messages_out: st.messages.sent.into(),
+                    messages_in: st.messages.received,
+                    messages_out: st.messages.sent,
                 }),
             });
         }
