@@ -12,8 +12,9 @@
 //!  local routes ─add_local─┘                                   │ decision process per prefix
 //!                                     ┌────────────────────────┴────────────────────┐
 //!                                     ▼                                             ▼
-//!                       FIB queue (prefix, once)                 per-peer dirty set (prefix, once)
-//!                       poll_fib_change() → FibChange            poll_update(peer, buf) → UPDATE
+//!                       FIB queue (prefix, once)               per-group dirty set (prefix, once)
+//!                       poll_fib_change() → FibChange          group stream of encoded UPDATEs
+//!                                                                 poll_update(peer, buf) → UPDATE
 //! ```
 //! Files, by concern:
 //! * this file: the [`Rib`] value and its global settings (identity, filters by name);
@@ -25,11 +26,15 @@
 //!   export refresh;
 //! * `fib`: the FIB output and next-hop state changes;
 //! * `query`: read-only queries and counters;
-//! * `table`: the per-family tables, memory layout and change detection (`out_state`: a peer's
-//!   outbound state in a table; `shards`: the sharded prefix map they are stored in);
+//! * `table`: the per-family tables, memory layout and change detection (`out_state`: the
+//!   groups' and peers' outbound state in a table; `shards`: the sharded prefix map they are
+//!   stored in);
 //! * [`decision`]: the decision process;
 //! * [`attrs`]: attribute sets and their interner;
-//! * `export`: export rules and UPDATE packing;
+//! * `export`: export rules (what a peer gets for a path);
+//! * `group`: update groups (peers with identical export output share one Adj-RIB-Out and one
+//!   encoding; membership, split horizon, slow members); `stream`: a group's stream of encoded
+//!   UPDATEs and the pull method;
 //! * [`prefix`]: compact keys and the hasher.
 //!
 //! The filter language is [`crate::filter`].
@@ -37,9 +42,10 @@
 //! # The daemon's loop
 //! One mutation (`apply_update`, `peer_up`, `peer_down`, `add_local`, `set_next_hop_state`, ...),
 //! then drain [`Rib::poll_fib_change`] until `None`, and call [`Rib::poll_update`] for a peer
-//! whenever its socket is writable and [`Rib::has_pending`] says so. Nothing is queued per peer
-//! but a coalesced set of prefixes: a prefix changing five times before the peer drains is sent
-//! once, with its latest state.
+//! whenever its socket is writable and [`Rib::has_pending`] says so. Nothing is queued per group
+//! but a coalesced set of prefixes (a prefix changing five times before the group evaluates it
+//! is sent once, with its latest state) and a bounded stream of encoded UPDATEs; per peer, a
+//! position in that stream and, only when it lags or catches up, its own set of prefixes.
 
 /// The one way to reach a family's table: runs `$body` with `$t` bound to the table of `$fam`
 /// and `$sh` to the shared state, `Some` of its value, or `None` for a family without a table.
@@ -81,6 +87,7 @@ pub mod attrs;
 pub mod decision;
 mod export;
 mod fib;
+mod group;
 mod intake;
 mod out_state;
 mod peers;
@@ -88,6 +95,7 @@ pub mod prefix;
 mod query;
 mod shards;
 mod shared;
+mod stream;
 mod table;
 mod types;
 

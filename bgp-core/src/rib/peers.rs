@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 use super::attrs::SourceKind;
+use super::group;
 use super::prefix::{FastMap, Key};
 use super::shared::{Shared, Source};
 use super::table::{self, Table, STALE};
@@ -52,16 +53,6 @@ pub(super) fn sweep_source<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, 
         st.log = log;
     }
     t.maybe_shrink();
-}
-
-/// Resets peer `i`'s outbound state in `t`, releasing its Adj-RIB-Out.
-pub(super) fn release_adj_out<K: Key>(t: &mut Table<K>, sh: &mut Shared, i: usize) {
-    if let Some(o) = t.out.get_mut(i) {
-        let old = std::mem::take(o);
-        for id in old.adj_out.into_ids() {
-            sh.out_interner.decref(id);
-        }
-    }
 }
 
 /// Marks every path of `src` stale (graceful restart: keep using them, sweep later).
@@ -113,6 +104,8 @@ impl Rib {
         }
         self.v4.ensure_source(i);
         self.v6.ensure_source(i);
+        group::leave(&mut self.v4, &mut self.sh, i, false);
+        group::leave(&mut self.v6, &mut self.sh, i, false);
         // A reused slot starts clean: nothing of its previous owner's export state (queues,
         // feed position, Adj-RIB-Out, pending End-of-RIB) or intake log may leak into the new
         // peer's (a forgotten dynamic neighbour's slot is reused by the next one).
@@ -162,6 +155,10 @@ impl Rib {
         s.rr_client = cfg.rr_client;
         s.addr = Some(cfg.address);
         s.peer = Some(cfg);
+        // A changed export filter, next-hop treatment or kind may call for another group.
+        let i = usize::from(peer.0);
+        group::regroup(&mut self.v4, &mut self.sh, i);
+        group::regroup(&mut self.v6, &mut self.sh, i);
         true
     }
 
@@ -185,25 +182,16 @@ impl Rib {
         s.router_id = neg.peer_id;
         s.staged.clear();
         let fams = neg.families.clone();
-        let ap: Vec<Family> = neg.add_path_tx.clone();
         s.session = Some(neg);
-        fn start<K: Key>(t: &mut Table<K>, i: usize, on: bool, mask: u8) {
-            // A peer that exports nothing gets End-of-RIB at once and no feed.
-            let feed = (on && mask != 0).then(|| (t.shared_keys(), 0));
-            if let Some(o) = t.out.get_mut(i) {
-                *o = table::OutState::default();
-                o.active = on;
-                o.eor_pending = on;
-                o.mask = mask;
-                o.feed = feed;
-            }
+        // Membership follows what was negotiated (a renegotiation may change the group).
+        group::leave(&mut self.v4, &mut self.sh, i, false);
+        group::leave(&mut self.v6, &mut self.sh, i, false);
+        if fams.contains(&Family::IPV4_UNICAST) {
+            group::join(&mut self.v4, &self.sh, i);
         }
-        release_adj_out(&mut self.v4, &mut self.sh, i);
-        release_adj_out(&mut self.v6, &mut self.sh, i);
-        let m4 = self.sh.out_mask(i, ap.contains(&Family::IPV4_UNICAST));
-        let m6 = self.sh.out_mask(i, ap.contains(&Family::IPV6_UNICAST));
-        start(&mut self.v4, i, fams.contains(&Family::IPV4_UNICAST), m4);
-        start(&mut self.v6, i, fams.contains(&Family::IPV6_UNICAST), m6);
+        if fams.contains(&Family::IPV6_UNICAST) {
+            group::join(&mut self.v6, &self.sh, i);
+        }
     }
 
     /// The session with `peer` went down. With `graceful` (the peer negotiated graceful restart
@@ -225,8 +213,8 @@ impl Rib {
                 self.sh.out_interner.decref(id);
             }
         }
-        release_adj_out(&mut self.v4, &mut self.sh, i);
-        release_adj_out(&mut self.v6, &mut self.sh, i);
+        group::leave(&mut self.v4, &mut self.sh, i, false);
+        group::leave(&mut self.v6, &mut self.sh, i, false);
         if graceful {
             mark_stale(&mut self.v4, peer.0);
             mark_stale(&mut self.v6, peer.0);
@@ -250,8 +238,9 @@ impl Rib {
     }
 
     /// Re-examines every prefix for `peer`'s Adj-RIB-Out: after its export filter changed
-    /// (`full = false`: only differences are sent) or when it asked for a ROUTE-REFRESH
-    /// (`full = true`: everything is sent again).
+    /// (`full = false`: only differences are sent, to every member of its update group, which
+    /// it may have changed) or when it asked for a ROUTE-REFRESH (`full = true`: everything is
+    /// sent again, to it alone).
     pub fn refresh_export(&mut self, peer: SourceId, full: bool) {
         self.refresh_export_family(peer, Family::IPV4_UNICAST, full);
         self.refresh_export_family(peer, Family::IPV6_UNICAST, full);
@@ -259,31 +248,7 @@ impl Rib {
 
     /// [`Rib::refresh_export`] for one family (a ROUTE-REFRESH names one).
     pub fn refresh_export_family(&mut self, peer: SourceId, family: Family, full: bool) {
-        fn run<K: Key>(t: &mut Table<K>, sh: &mut Shared, i: usize, full: bool) {
-            if !t.out.get(i).is_some_and(|o| o.active) {
-                return;
-            }
-            let add_path = sh
-                .sources
-                .get(i)
-                .and_then(|s| s.session.as_deref())
-                .is_some_and(|n| n.add_path_tx.contains(&K::FAMILY));
-            let mask = sh.out_mask(i, add_path);
-            let keys = t.shared_keys();
-            if let Some(o) = t.out.get_mut(i) {
-                if full {
-                    for id in std::mem::take(&mut o.adj_out).into_ids() {
-                        sh.out_interner.decref(id);
-                    }
-                }
-                o.mask = mask;
-                // Nothing to withdraw and nothing can pass: no walk over the table.
-                o.feed = (mask != 0 || !o.adj_out.is_empty()).then_some((keys, 0));
-                o.queue.clear();
-                o.dirty.clear();
-            }
-        }
         let i = usize::from(peer.0);
-        with_table!(self, family, |t, sh| run(t, sh, i, full));
+        with_table!(self, family, |t, sh| group::refresh(t, sh, i, full));
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::attrs::RouteAttrs;
+use super::out_state::tag_src;
 use super::prefix::Key;
 use super::shared::Shared;
 use super::table::{Table, STALE};
@@ -160,8 +161,7 @@ impl Rib {
     pub fn source_counts(&self, src: SourceId) -> SourceCounts {
         let i = usize::from(src.0);
         let get = |v: &Vec<usize>| v.get(i).copied().unwrap_or(0) as u64;
-        let e4 = self.v4.out.get(i).map_or(0, |o| o.adj_out.len() as u64);
-        let e6 = self.v6.out.get(i).map_or(0, |o| o.adj_out.len() as u64);
+        let (e4, e6) = (exported(&self.v4, i), exported(&self.v6, i));
         SourceCounts {
             routes: get(&self.v4.counts.src_paths) + get(&self.v6.counts.src_paths),
             best: get(&self.v4.counts.src_best) + get(&self.v6.counts.src_best),
@@ -177,7 +177,7 @@ impl Rib {
         with_table!(ref self, family, |t, _sh| SourceCounts {
             routes: get(&t.counts.src_paths),
             best: get(&t.counts.src_best),
-            exported: t.out.get(i).map_or(0, |o| o.adj_out.len() as u64),
+            exported: exported(t, i),
         })
         .unwrap_or_default()
     }
@@ -203,18 +203,30 @@ impl Rib {
             let Some(k) = K::from_net(net) else {
                 return Vec::new();
             };
-            t.out
-                .get(i)
-                .map(|o| {
-                    o.adj_out
-                        .get(&k)
-                        .iter()
-                        .filter_map(|&(pid, id)| Some((pid, sh.out_interner.get_arc(id)?)))
-                        .collect()
+            let Some(g) = t.out.group_of(i) else {
+                return Vec::new();
+            };
+            let mut v = Vec::new();
+            g.adj_out.get_into(&k, &mut v);
+            v.iter()
+                .filter(|&&(tag, _)| usize::from(tag_src(tag)) != i)
+                .filter_map(|&(tag, id)| {
+                    let pid = if g.key.add_path { tag } else { 0 };
+                    Some((pid, sh.out_interner.get_arc(id)?))
                 })
-                .unwrap_or_default()
+                .collect()
         }
         let i = usize::from(peer.0);
         with_table!(ref self, family_of(prefix), |t, sh| get(t, sh, i, prefix)).unwrap_or_default()
     }
+}
+
+/// What peer `i` has from us in `t`: its update group's Adj-RIB-Out but its own paths (as of the
+/// group's evaluation; a member still reading the group's stream gets there).
+fn exported<K: Key>(t: &Table<K>, i: usize) -> u64 {
+    t.out.group_of(i).map_or(0, |g| {
+        g.adj_out
+            .len()
+            .saturating_sub(g.adj_out.count_src(i as u16)) as u64
+    })
 }

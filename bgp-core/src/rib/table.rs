@@ -1,7 +1,7 @@
 //! DOC: one address family's table: per prefix, every path the RIB knows (the union of the
 //! post-policy Adj-RIBs-In and the local routes) kept in decision order, plus the bookkeeping
-//! that makes changes cheap to find: the FIB queue, per-source key logs and per-peer outbound
-//! dirty sets and Adj-RIB-Out.
+//! that makes changes cheap to find: the FIB queue, per-source key logs and the update groups'
+//! dirty sets and Adj-RIB-Out (`out_state`).
 //!
 //! Layout, chosen for memory (a million prefixes from one peer):
 //! * `map: prefix → Slot` (16 octets with the 8-octet IPv4 key), split into 64 shards that grow
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::attrs::{AttrId, Interner};
 use super::decision::{head_key, select_into, Cand, DecisionOptions};
-pub(crate) use super::out_state::OutState;
+pub(crate) use super::out_state::{OutState, Outbound};
 use super::prefix::{FastMap, Key};
 use super::shards::ShardMap;
 use super::Source;
@@ -149,25 +149,6 @@ impl Ctx<'_> {
             || self.interner.nh(p.attr).reachable
             || self.interner.get(p.attr).next_hop.is_none()
     }
-
-    /// Whether a best path from source `src` could ever be exported to peer `target`: false
-    /// only for the peer itself and for iBGP routes from a non-client towards an iBGP
-    /// non-client (RFC 4271 §9.2). Used to avoid marking peers that cannot be concerned.
-    fn may_export(&self, src: u16, target: usize) -> bool {
-        if usize::from(src) == target {
-            return false;
-        }
-        match (self.sources.get(usize::from(src)), self.sources.get(target)) {
-            (Some(s), Some(t)) => {
-                !(s.kind == super::SourceKind::Bgp
-                    && s.ibgp
-                    && t.ibgp
-                    && !s.rr_client
-                    && !t.rr_client)
-            }
-            _ => true,
-        }
-    }
 }
 
 /// A table's running totals.
@@ -211,7 +192,8 @@ pub(crate) struct Table<K> {
     /// The last feed snapshot and the key-set version it was taken at.
     snapshot: Option<(u64, Arc<[K]>)>,
     pub src: Vec<SrcState<K>>,
-    pub out: Vec<OutState<K>>,
+    /// Update groups and peers' membership.
+    pub out: Outbound<K>,
     /// Counters kept as paths change (read in O(1) by `show route count` and metrics).
     pub counts: Counts,
     scratch: Vec<Path>,
@@ -234,7 +216,7 @@ impl<K: Key> Default for Table<K> {
             keyset_version: 0,
             snapshot: None,
             src: Vec::new(),
-            out: Vec::new(),
+            out: Outbound::default(),
             counts: Counts::default(),
             scratch: Vec::new(),
             before: Vec::new(),
@@ -274,8 +256,8 @@ impl<K: Key> Table<K> {
                 pre: None,
             });
         }
-        while self.out.len() <= i {
-            self.out.push(OutState::default());
+        while self.out.members.len() <= i {
+            self.out.members.push(OutState::default());
         }
     }
 
@@ -288,7 +270,7 @@ impl<K: Key> Table<K> {
                 pre: None,
             };
         }
-        if let Some(o) = self.out.get_mut(i) {
+        if let Some(o) = self.out.members.get_mut(i) {
             *o = OutState::default();
         }
     }
@@ -558,24 +540,14 @@ impl<K: Key> Table<K> {
         if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
             map.remove(&key);
         }
-        if map.len() != len_before {
+        // A tombstone (kept for the FIB) that gets paths again, or a prefix that loses its
+        // last one, changes the feed snapshot's key set without changing the map's size.
+        if map.len() != len_before || before.is_empty() != scratch.is_empty() {
             *keyset_version += 1;
         }
         let old_best = old.first().map(|p| p.src);
         let new_best = scratch.first().filter(|p| p.selected()).map(|p| p.src);
-        for (i, o) in out.iter_mut().enumerate() {
-            if !o.active || flags & o.mask == 0 {
-                continue;
-            }
-            // Without ADD-PATH a peer only ever has our best path: skip it when neither the
-            // old nor the new best could be exported to it.
-            let concerned = o.mask & cf::PATHS != 0
-                || old_best.is_some_and(|s| ctx.may_export(s, i))
-                || new_best.is_some_and(|s| ctx.may_export(s, i));
-            if concerned {
-                o.dirty.insert(key);
-            }
-        }
+        out.mark(key, flags, old_best, new_best, ctx.sources);
         flags
     }
 
