@@ -76,14 +76,11 @@ impl<'a> Resolver<'a> {
     fn direct(&self, src: SourceId, nh: IpAddr) -> Option<Option<Resolved>> {
         let (_, peer) = self.direct.iter().find(|(s, _)| *s == src)?;
         let on_link = |a: IpAddr| {
-            self.view
-                .onlink_iface(a)
-                .and_then(|i| self.view.links.get(&i))
-                .map(|name| Resolved {
-                    gw: a,
-                    iface: name.clone(),
-                    metric: 0,
-                })
+            self.view.onlink_name(a).map(|name| Resolved {
+                gw: a,
+                iface: name.to_string(),
+                metric: 0,
+            })
         };
         Some(on_link(nh).or_else(|| on_link(*peer)))
     }
@@ -103,14 +100,10 @@ impl<'a> Resolver<'a> {
     }
 
     fn lookup(&self, nh: IpAddr) -> Option<Resolved> {
-        if let Some(name) = self
-            .view
-            .onlink_iface(nh)
-            .and_then(|i| self.view.links.get(&i))
-        {
+        if let Some(name) = self.view.onlink_name(nh) {
             return Some(Resolved {
                 gw: nh,
-                iface: name.clone(),
+                iface: name.to_string(),
                 metric: 0,
             });
         }
@@ -134,8 +127,8 @@ impl<'a> Resolver<'a> {
             }
             let iface = a.meta.ifname.as_deref().map(str::to_string).or_else(|| {
                 a.next_hop_addr()
-                    .and_then(|g| self.view.onlink_iface(g))
-                    .and_then(|i| self.view.links.get(&i).cloned())
+                    .and_then(|g| self.view.onlink_name(g))
+                    .map(str::to_string)
             })?;
             return Some(match a.next_hop_addr() {
                 Some(gw) => Resolved {
