@@ -56,7 +56,8 @@
 )]
 
 pub mod cli;
-pub mod config;
+/// The configuration model and its two front-ends (the `bgpd-config` crate).
+pub use bgpd_config as config;
 pub mod control;
 pub mod daemon;
 pub mod metrics;

@@ -265,7 +265,7 @@ mod tests {
     use bgp_core::rib::{KernelTunnel, RouteAttrs, SourceKind};
     use bgp_core::wire::{AsPath, Community, NextHop};
 
-    use crate::config::Config;
+    use crate::Config;
 
     const HEAD: &str = "router_id = \"10.0.0.1\"\nasn = 65000\n";
 

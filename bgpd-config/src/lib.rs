@@ -1,4 +1,4 @@
-//! DOC: the TOML configuration: its schema (serde types, one per table), loading with
+//! DOC: bgpd's configuration, one model read from two languages. The TOML configuration: its schema (serde types, one per table), loading with
 //! file/line/column error reports, validation (`bgpd --check`), and the derived values the
 //! daemon runs on (session and RIB settings per peer, the mesh expanded into peers, policies
 //! compiled into bgp-core's filter IR). Every key is documented in `docs/config.md`.
@@ -13,6 +13,21 @@
 //!
 //! Which front-end reads a file ([`Config::load`]): a name ending in `.toml` is TOML, any other
 //! BIRD syntax, unless [`LoadOptions::format`] forces one.
+//!
+//! A crate of its own (the daemon re-exports it as `bgpd::config`): it needs no runtime, so
+//! tools and tests check or build configurations without the daemon (`bgpd -p` is a call of
+//! [`Config::load`]), and the daemon crate stays the driver.
+
+// As in the other crates: no panicking shortcuts outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 pub mod bfd;
 pub mod bird;

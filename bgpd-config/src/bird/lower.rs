@@ -13,7 +13,7 @@ use serde_spanned::Spanned;
 
 use super::ast::*;
 use super::{BirdError, Pos};
-use crate::config::schema::*;
+use crate::schema::*;
 
 /// A protocol as the daemon shows it (`show protocols`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,7 +324,7 @@ fn empty_file(family: FamilyName) -> ConfigFile {
         policies: Vec::new(),
         metrics: None,
         log: Log::default(),
-        bfd: crate::config::bfd::BfdDefaults::default(),
+        bfd: crate::bfd::BfdDefaults::default(),
     }
 }
 
@@ -594,9 +594,9 @@ impl<'a> Lower<'a> {
 /// bgpd's BFD defaults (bgpd has one set for all sessions; BGP's `bfd on` creates them).
 fn bfd_defaults(
     opts: &[At<Opt>],
-    d: &mut crate::config::bfd::BfdDefaults,
+    d: &mut crate::bfd::BfdDefaults,
 ) -> Result<(), BirdError> {
-    use crate::config::bfd::{BfdInterval, BfdMultiplier};
+    use crate::bfd::{BfdInterval, BfdMultiplier};
     let mut seen: Option<BfdIfaceOpts> = None;
     for o in opts {
         let b = match &o.v {

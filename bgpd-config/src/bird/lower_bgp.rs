@@ -10,7 +10,7 @@ use serde_spanned::Spanned;
 use super::ast::*;
 use super::lower::{opt_word, Lower, NONE};
 use super::{BirdError, Pos};
-use crate::config::schema::*;
+use crate::schema::*;
 
 fn sp<T>(v: T) -> Spanned<T> {
     Spanned::new(0..0, v)
@@ -169,7 +169,7 @@ impl Lower<'_> {
                     ))
                 }
                 Opt::Bfd(b) => {
-                    peer.bfd = Some(crate::config::bfd::BfdSetting::Enabled(*b));
+                    peer.bfd = Some(crate::bfd::BfdSetting::Enabled(*b));
                 }
                 Opt::EnableRouteRefresh(true) | Opt::EnableAs4(true) => {}
                 Opt::EnableRouteRefresh(false) | Opt::EnableAs4(false) => {

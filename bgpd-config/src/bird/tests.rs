@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::config::{Config, GatewayMode, PeerGracefulRestart};
+use crate::{Config, GatewayMode, PeerGracefulRestart};
 
 /// Loads `files` (name, text) from memory, the first being the root.
 pub(super) fn load_mem(files: &[(&str, &str)], family: FamilyName) -> Result<Lowered, String> {
