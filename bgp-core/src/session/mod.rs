@@ -48,6 +48,7 @@ mod fsm;
 mod intake;
 mod stats;
 mod timer;
+mod ttl;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -66,6 +67,7 @@ pub use event::{
 pub use stats::{MessageCounts, Stats};
 pub use timer::Timer;
 use timer::Timers;
+pub use ttl::{gtsm_min_ttl, TtlPolicy};
 
 use crate::wire::header::MessageType;
 use crate::wire::notification::cease;

@@ -592,10 +592,7 @@ impl<'a> Lower<'a> {
 
 /// `protocol bfd`: the session parameters of its `interface "*"` and `multihop` blocks become
 /// bgpd's BFD defaults (bgpd has one set for all sessions; BGP's `bfd on` creates them).
-fn bfd_defaults(
-    opts: &[At<Opt>],
-    d: &mut crate::bfd::BfdDefaults,
-) -> Result<(), BirdError> {
+fn bfd_defaults(opts: &[At<Opt>], d: &mut crate::bfd::BfdDefaults) -> Result<(), BirdError> {
     use crate::bfd::{BfdInterval, BfdMultiplier};
     let mut seen: Option<BfdIfaceOpts> = None;
     for o in opts {

@@ -78,12 +78,6 @@ const IP_MINTTL: libc::c_int = 21;
 /// `IPV6_MINHOPCOUNT` (linux/in6.h).
 const IPV6_MINHOPCOUNT: libc::c_int = 73;
 
-/// The GTSM minimum TTL (RFC 5082) for a peer `hops` hops away: `255 - hops + 1` (255 for a
-/// directly connected peer; `hops` 0 counts as 1).
-pub fn gtsm_min_ttl(hops: u8) -> u8 {
-    255u8.saturating_sub(hops.max(1) - 1)
-}
-
 fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
     let mut v: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -202,15 +196,6 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn gtsm_minimum_is_255_minus_hops_plus_one() {
-        assert_eq!(gtsm_min_ttl(1), 255);
-        assert_eq!(gtsm_min_ttl(0), 255);
-        assert_eq!(gtsm_min_ttl(2), 254);
-        assert_eq!(gtsm_min_ttl(64), 192);
-        assert_eq!(gtsm_min_ttl(255), 1);
-    }
-
     #[tokio::test]
     async fn listeners_send_with_ttl_255_v4_and_v6() {
         let l4 = listen("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -233,7 +218,7 @@ mod tests {
                 source: None,
                 md5: None,
                 ttl: 255,
-                gtsm_min: Some(gtsm_min_ttl(2)),
+                gtsm_min: Some(bgp_core::session::gtsm_min_ttl(2)),
                 timeout: Duration::from_secs(5),
             };
             let s = connect(&gtsm).await.unwrap();

@@ -250,12 +250,8 @@ impl PeerTask {
     fn ttl(&self) -> (u8, Option<u8>) {
         let c = &self.spec.common;
         let ebgp = self.spec.asn != self.shared.config().asn();
-        let hops = c.multihop.unwrap_or(if ebgp { 1 } else { 64 });
-        if c.ttl_security {
-            (255, Some(sockets::gtsm_min_ttl(hops)))
-        } else {
-            (hops, None)
-        }
+        let p = bgp_core::session::TtlPolicy::for_peer(ebgp, c.multihop, c.ttl_security);
+        (p.send, p.min_receive)
     }
 
     /// The peer's log span. Entered only while the task works, never while it waits: a span
