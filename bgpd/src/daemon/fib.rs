@@ -27,6 +27,8 @@ pub(crate) use bgp_fib::thread::HANDOFF_CHUNK as FIB_CHUNK;
 pub(crate) struct FibBridge {
     handle: Option<FibHandle>,
     pub events: mpsc::UnboundedReceiver<FibEvent>,
+    /// The IP pools bgp-fib resolves with.
+    pools: Vec<Pool>,
 }
 
 /// bgp-fib settings from `[kernel]` and `[[pools]]`.
@@ -139,10 +141,13 @@ impl FibBridge {
     pub fn start(config: &Config, adopt: bool, shared: Arc<Shared>) -> io::Result<FibBridge> {
         let (tx, events) = mpsc::unbounded_channel();
         let observer = Observer { shared, events: tx };
-        let handle = bgp_fib::spawn(fib_config(config), adopt, FibSocket::open(true)?, observer)?;
+        let cfg = fib_config(config);
+        let pools = cfg.routes.pools.clone();
+        let handle = bgp_fib::spawn(cfg, adopt, FibSocket::open(true)?, observer)?;
         Ok(FibBridge {
             handle: Some(handle),
             events,
+            pools,
         })
     }
 
@@ -163,11 +168,18 @@ impl FibBridge {
         }
     }
 
-    /// New IP pools (a reload).
-    pub fn set_pools(&self, config: &Config) {
-        if let Some(h) = &self.handle {
-            h.set_pools(pools(config));
+    /// The IP pools of a reloaded config, for the intents handed over from now on; true when
+    /// they changed (then every prefix must be handed over again).
+    pub fn set_pools(&mut self, config: &Config) -> bool {
+        let new = pools(config);
+        if new == self.pools {
+            return false;
         }
+        if let Some(h) = &self.handle {
+            h.set_pools(new.clone());
+        }
+        self.pools = new;
+        true
     }
 
     /// Stops the thread (flushing our routes unless `persist`), without blocking the runtime.

@@ -318,8 +318,9 @@ impl RibTask {
                 0
             }
             RibMsg::Reconfigured(cfg, reimport) => {
-                if let Some(f) = &self.fib {
-                    f.set_pools(&cfg);
+                // New pools: every prefix goes to bgp-fib again, resolved with them.
+                if self.fib.as_mut().is_some_and(|f| f.set_pools(&cfg)) {
+                    rib.refresh_fib();
                 }
                 self.sync_statics(rib, &cfg);
                 for id in reimport {
