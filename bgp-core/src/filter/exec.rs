@@ -195,6 +195,15 @@ impl Filter {
             Verdict::Accept if x.dirty => Some(Changes::new(x.modified, Some(x.scalars))),
             Verdict::Accept => x.modified.map(|m| Changes::new(Some(m), None)),
         };
+        // The frame stack and `return` value are unused by most filters: when they hold
+        // nothing, skip their drop code (forgetting an empty inline stack or a void value
+        // releases nothing; callgrind: their drops were 30 instructions per route).
+        if x.stack.is_empty() && !x.stack.spilled() {
+            std::mem::forget(x.stack);
+        }
+        if matches!(x.ret, Value::Void) {
+            std::mem::forget(x.ret);
+        }
         Outcome {
             verdict,
             changes,
@@ -243,6 +252,52 @@ impl Exec<'_, '_> {
                 Insn::Branch { cond, when, to } => {
                     if self.operand(cond)? == *when {
                         pc = *to as usize;
+                    }
+                }
+                Insn::IfnameBranch { glob, hit, to } => {
+                    if glob.matches(self.attrs().meta.ifname.as_deref().unwrap_or("")) == *hit {
+                        pc = *to as usize;
+                    }
+                }
+                Insn::NetInBranch {
+                    v6,
+                    len,
+                    addr,
+                    mask,
+                    hit,
+                    to,
+                } => {
+                    let n = &self.net;
+                    if (n.v6 == *v6 && n.len >= *len && n.addr & *mask == *addr) == *hit {
+                        pc = *to as usize;
+                    }
+                }
+                Insn::NetEqBranch { key, hit, to } => {
+                    if (self.net == *key) == *hit {
+                        pc = *to as usize;
+                    }
+                }
+                Insn::SourceBranch { value, hit, to } => {
+                    if (route::source_enum(self.ctx.source) == *value) == *hit {
+                        pc = *to as usize;
+                    }
+                }
+                Insn::DefinedBranch { attr, hit, to } => {
+                    if self.defined(*attr) == *hit {
+                        pc = *to as usize;
+                    }
+                }
+                Insn::IntBranch { op, x, y, hit, to } => {
+                    let (a, b) = (self.int(x)?, self.int(y)?);
+                    if order(*op, a.cmp(&b)) == *hit {
+                        pc = *to as usize;
+                    }
+                }
+                Insn::SetTunnel(text, t) => {
+                    // Writing the value it has changes nothing (see `set_attr`).
+                    if !self.scalars.holds_tunnel(text) {
+                        self.scalars.set_tunnel(t.clone());
+                        self.dirty = true;
                     }
                 }
                 Insn::Jump(to) => pc = *to as usize,
@@ -334,6 +389,13 @@ impl Exec<'_, '_> {
             Insn::Enter => self.depth += 1,
             Insn::Leave => self.depth -= 1,
             Insn::Branch { .. }
+            | Insn::IfnameBranch { .. }
+            | Insn::NetInBranch { .. }
+            | Insn::NetEqBranch { .. }
+            | Insn::SourceBranch { .. }
+            | Insn::DefinedBranch { .. }
+            | Insn::IntBranch { .. }
+            | Insn::SetTunnel(..)
             | Insn::Jump(_)
             | Insn::Accept
             | Insn::Reject
@@ -444,7 +506,7 @@ impl Exec<'_, '_> {
 
     /// An int expression: the leaves and arithmetic on leaves here, deeper ones in
     /// [`Exec::int_deep`].
-    #[inline]
+    #[inline(always)]
     fn int(&mut self, e: &IntEx) -> S<Option<u32>> {
         Ok(match e {
             IntEx::Const(n) => Some(*n),
@@ -695,6 +757,7 @@ impl Exec<'_, '_> {
         }
     }
 
+    #[inline]
     fn defined(&self, a: Attr) -> bool {
         if Scalars::holds(a) {
             self.scalars.defined(a)

@@ -9,9 +9,13 @@
 //! `op` per statement, with its prologue, dispatch and epilogue, was a third of the
 //! instructions per route.
 
-use super::code::{Cond, Ex, Index, IntEx, Level, Op};
-use super::ir::Attr;
-use super::value::Type;
+use std::sync::Arc;
+
+use super::code::{Cond, Ex, Index, IntEx, Level, NetKey, Op};
+use super::ir::{Attr, CmpOp};
+use super::prefix::Glob;
+use super::value::{EnumValue, Type, Value};
+use crate::rib::attrs::KernelTunnel;
 
 /// One instruction. Jump targets are indices into the same array; a target at its end ends
 /// the body.
@@ -24,6 +28,50 @@ pub(super) enum Insn {
         when: bool,
         to: u32,
     },
+    // The hot conditions' jumps, one dispatch each: jump to `to` when the test is `hit`.
+    /// `ifname ~ glob`.
+    IfnameBranch {
+        glob: Glob,
+        hit: bool,
+        to: u32,
+    },
+    /// `net ~ P` for the truncated address, length and mask of P.
+    NetInBranch {
+        v6: bool,
+        len: u8,
+        addr: u128,
+        mask: u128,
+        hit: bool,
+        to: u32,
+    },
+    /// `net = P`.
+    NetEqBranch {
+        key: NetKey,
+        hit: bool,
+        to: u32,
+    },
+    /// `source = E`.
+    SourceBranch {
+        value: EnumValue,
+        hit: bool,
+        to: u32,
+    },
+    /// `defined(attr)`.
+    DefinedBranch {
+        attr: Attr,
+        hit: bool,
+        to: u32,
+    },
+    /// A comparison of int expressions.
+    IntBranch {
+        op: CmpOp,
+        x: IntEx,
+        y: IntEx,
+        hit: bool,
+        to: u32,
+    },
+    /// `krt_tunnel = "S"` (`Direct` for ""), S being `text`.
+    SetTunnel(Arc<str>, KernelTunnel),
     Jump(u32),
     Accept,
     Reject,
@@ -77,7 +125,17 @@ impl Layout {
     fn patch(&mut self, at: &[usize]) {
         let here = self.here();
         for &i in at {
-            if let Some(Insn::Branch { to, .. } | Insn::Jump(to)) = self.code.get_mut(i) {
+            if let Some(
+                Insn::Branch { to, .. }
+                | Insn::IfnameBranch { to, .. }
+                | Insn::NetInBranch { to, .. }
+                | Insn::NetEqBranch { to, .. }
+                | Insn::SourceBranch { to, .. }
+                | Insn::DefinedBranch { to, .. }
+                | Insn::IntBranch { to, .. }
+                | Insn::Jump(to),
+            ) = self.code.get_mut(i)
+            {
                 *to = here;
             }
         }
@@ -107,6 +165,14 @@ impl Layout {
             Op::Accept => self.code.push(Insn::Accept),
             Op::Reject => self.code.push(Insn::Reject),
             Op::Return(e) => self.code.push(Insn::Return(e.clone())),
+            Op::SetAttr(Attr::KrtTunnel, Ex::Const(Value::String(s))) => {
+                let t = if s.is_empty() {
+                    KernelTunnel::Direct
+                } else {
+                    KernelTunnel::Dev(s.clone())
+                };
+                self.code.push(Insn::SetTunnel(s.clone(), t));
+            }
             Op::SetAttr(a, e) => self.code.push(Insn::SetAttr(*a, e.clone())),
             Op::SetInt(a, x) => self.code.push(Insn::SetInt(*a, x.clone())),
             Op::Unset(a) => self.code.push(Insn::Unset(*a)),
@@ -195,10 +261,53 @@ impl Layout {
                 }
             }
             c => {
-                self.code.push(Insn::Branch {
-                    cond: c.clone(),
-                    when,
-                    to: 0,
+                self.code.push(match c {
+                    Cond::Ifname { negated, glob } => Insn::IfnameBranch {
+                        glob: glob.clone(),
+                        hit: when != *negated,
+                        to: 0,
+                    },
+                    Cond::NetIn {
+                        negated,
+                        v6,
+                        addr,
+                        len,
+                        mask,
+                    } => Insn::NetInBranch {
+                        v6: *v6,
+                        len: *len,
+                        addr: *addr,
+                        mask: *mask,
+                        hit: when != *negated,
+                        to: 0,
+                    },
+                    Cond::NetEq { equal, key } => Insn::NetEqBranch {
+                        key: *key,
+                        hit: when == *equal,
+                        to: 0,
+                    },
+                    Cond::SourceIs { equal, value } => Insn::SourceBranch {
+                        value: *value,
+                        hit: when == *equal,
+                        to: 0,
+                    },
+                    Cond::Defined(attr) => Insn::DefinedBranch {
+                        attr: *attr,
+                        hit: when,
+                        to: 0,
+                    },
+                    Cond::IntCmp(op, x, y) => Insn::IntBranch {
+                        op: *op,
+                        x: x.clone(),
+                        y: y.clone(),
+                        hit: when,
+                        to: 0,
+                    },
+                    c => Insn::Branch {
+                        cond: c.clone(),
+                        when,
+                        to: 0,
+                    },
                 });
                 vec![self.code.len() - 1]
             }
@@ -206,10 +315,19 @@ impl Layout {
     }
 }
 
-/// Whether a call is made anywhere in the statements.
+/// Whether a call may be made in the statements of a specialised body (which has no
+/// variables or `return`): anything but leaf statements and leaf bodies.
 fn has_calls(ops: &[Op]) -> bool {
-    // A leaf body has no calls; a frameless one has no variables: what is left is calls.
-    !super::inline::is_leaf(ops)
+    ops.iter().any(|o| match o {
+        Op::Leaf(body) => has_calls(body),
+        Op::If(c, then, otherwise) => {
+            !super::inline::is_leaf(&[Op::If(c.clone(), Box::new([]), Box::new([]))])
+                || has_calls(then)
+                || has_calls(otherwise)
+        }
+        Op::Index(ix) => has_calls(&ix.ops),
+        o => !super::inline::is_leaf(std::slice::from_ref(o)),
+    })
 }
 
 /// A condition whose first test is `net ~ G` for the guard G = (IPv6, address, length),

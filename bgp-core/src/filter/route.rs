@@ -359,15 +359,25 @@ impl Scalars {
     /// building the value.
     pub(super) fn holds_value(&self, a: Attr, v: &Value, source: SourceKind) -> bool {
         match (a, v) {
-            (Attr::KrtTunnel, Value::String(s)) => match &self.tunnel {
-                Some(KernelTunnel::Direct) => s.is_empty(),
-                Some(KernelTunnel::Dev(d)) => d == s,
-                None => false,
-            },
+            (Attr::KrtTunnel, Value::String(s)) => self.holds_tunnel(s),
             (Attr::KrtTunnel, _) => false,
             (_, Value::Int(x)) => self.int(a, source) == Some(*x),
             _ => false,
         }
+    }
+
+    /// Whether `krt_tunnel` reads as the string `s`.
+    pub(super) fn holds_tunnel(&self, s: &str) -> bool {
+        match &self.tunnel {
+            Some(KernelTunnel::Direct) => s.is_empty(),
+            Some(KernelTunnel::Dev(d)) => &**d == s,
+            None => false,
+        }
+    }
+
+    /// Sets `krt_tunnel` (as [`Scalars::write`] of a string does).
+    pub(super) fn set_tunnel(&mut self, t: KernelTunnel) {
+        self.tunnel = Some(t);
     }
 
     /// `defined(a)`.
