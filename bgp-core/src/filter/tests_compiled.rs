@@ -582,3 +582,100 @@ fn leaf_calls_keep_the_depth_limit() {
         ]
     );
 }
+
+/// The flat layout of a prefix index: a statement whose first test is its own guard runs
+/// without it (`[Accept]`), one guarded by a later conjunct keeps its first test, and guards
+/// of several lengths merge in order. Also the one-instruction forms of int comparisons
+/// (with their void error) and `krt_tunnel` constants, on every route shape.
+#[test]
+fn flat_layout_agrees_with_the_reference() {
+    use super::flat::Insn;
+    let med_is = |n: u32| Expr::eq(a(Attr::BgpMed), i(n));
+    let body = vec![
+        Stmt::if_then(
+            Expr::cmp(
+                CmpOp::Lt,
+                Expr::arith(ArithOp::Add, a(Attr::BgpMed), i(1)),
+                i(5),
+            ),
+            vec![set(Attr::Preference, i(7))],
+        ),
+        Stmt::if_then(
+            Expr::matches(a(Attr::Net), p("10.1.0.0/16")),
+            vec![Stmt::Accept],
+        ),
+        Stmt::if_then(
+            Expr::and(med_is(1), Expr::matches(a(Attr::Net), p("10.2.0.0/16"))),
+            vec![set(Attr::KrtTunnel, s("")), Stmt::Accept],
+        ),
+        Stmt::if_then(
+            Expr::and(
+                Expr::matches(a(Attr::Net), p("10.0.0.0/8")),
+                Expr::cmp(CmpOp::Lt, a(Attr::KrtMetric), i(1024)),
+            ),
+            vec![set(Attr::KrtTunnel, s("tunl0"))],
+        ),
+        Stmt::if_then(Expr::eq(a(Attr::Net), p("10.3.0.0/16")), vec![Stmt::Reject]),
+        Stmt::if_then(
+            Expr::matches(a(Attr::Net), p("10.3.0.0/16")),
+            vec![Stmt::Accept],
+        ),
+        Stmt::Reject,
+    ];
+    let f = Filter::simple("ix", body).unwrap();
+    let code = &f.code.0.flat;
+    let Some(Insn::Index(ix)) = code.iter().find(|i| matches!(i, Insn::Index(_))) else {
+        panic!("not indexed: {code:?}");
+    };
+    assert_eq!(&*ix.ops[0], &[Insn::Accept]);
+    // `bgp_med = 1 && net ~ G`: both tests stay, in order.
+    assert!(matches!(
+        &*ix.ops[1],
+        [
+            Insn::IntBranch { .. },
+            Insn::NetInBranch { .. },
+            Insn::SetTunnel(..),
+            Insn::Accept
+        ]
+    ));
+    // `net ~ G && krt_metric < 1024`: the guard's test goes.
+    assert!(matches!(
+        &*ix.ops[2],
+        [Insn::IntBranch { .. }, Insn::SetTunnel(..)]
+    ));
+    assert!(matches!(ix.ops[3].first(), Some(Insn::NetEqBranch { .. })));
+    assert!(matches!(code.first(), Some(Insn::IntBranch { .. })));
+    let mut r = RouteAttrs::default();
+    for (k, prefix) in [
+        "10.1.2.0/24",
+        "10.2.0.0/16",
+        "10.3.0.0/16",
+        "10.3.4.0/24",
+        "10.9.0.0/16",
+        "10.0.0.0/7",
+        "11.0.0.0/8",
+    ]
+    .iter()
+    .cycle()
+    .take(28)
+    .enumerate()
+    {
+        r.attrs.med = (k % 4 != 0).then_some(u32::try_from(k % 3).unwrap());
+        r.meta.krt_metric = (k % 5 != 0).then_some(1000 + 10 * u32::try_from(k).unwrap());
+        r.meta.tunnel = match k % 4 {
+            0 => None,
+            1 => Some(KernelTunnel::Direct),
+            2 => Some(KernelTunnel::Dev(Arc::from("tunl0"))),
+            _ => Some(KernelTunnel::Dev(Arc::from(""))),
+        };
+        let net: IpNet = prefix.parse().unwrap();
+        let ctx = RouteCtx {
+            prefix: &net,
+            source: SourceKind::Bgp,
+            from: None,
+            proto: "p",
+            bgp_export: false,
+        };
+        super::tests::run_checked(&f, &ctx, &r);
+    }
+}
