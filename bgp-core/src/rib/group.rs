@@ -19,9 +19,10 @@
 //! each keeps only its position in the stream. A message is dropped once every member read it.
 //!
 //! # Slow members
-//! The stream holds at most [`STREAM_MAX`] messages. When it would hold more, members that are
-//! more than half of that behind are moved past the oldest messages and keep the prefixes of
-//! the messages they skipped in their own coalesced set; they later get the group's current
+//! The stream holds at most `RibConfig::group_stream_bytes` (2 MiB by default). When it holds
+//! more, the members that lag furthest are moved past the oldest messages, until what is left
+//! is half of that, and keep the prefixes of the messages they skipped in their own coalesced
+//! set; they later get the group's current
 //! entry for each of those (or a withdrawal), encoded for themselves, and carry on with the
 //! stream. A member that stops reading therefore holds back neither the others nor memory
 //! beyond one set of distinct prefixes (the bound the per-peer design had too). A member
@@ -48,9 +49,6 @@ use super::shared::Shared;
 use super::table::Table;
 use super::NextHopMode;
 use crate::wire::{Afi, Family};
-
-/// Most messages a group's stream holds before slow members fall back to their own catch-up.
-pub(crate) const STREAM_MAX: usize = 256;
 
 /// Everything that makes one peer's export output differ from another's (see the module
 /// documentation).
@@ -139,6 +137,7 @@ pub(crate) fn join<K: Key>(t: &mut Table<K>, sh: &Shared, i: usize) {
                 adj_out: Default::default(),
                 stream: Default::default(),
                 base: 0,
+                stream_bytes: 0,
             };
             let gi = match t.out.groups.iter().position(Option::is_none) {
                 Some(free) => {
@@ -240,7 +239,9 @@ pub(crate) fn leave<K: Key>(
 /// Drops the stream's front messages every member has read.
 pub(crate) fn pop_read<K>(g: &mut Group<K>) {
     while g.stream.front().is_some_and(|m| m.readers == 0) {
-        g.stream.pop_front();
+        if let Some(m) = g.stream.pop_front() {
+            g.stream_bytes = g.stream_bytes.saturating_sub(m.cost());
+        }
         g.base += 1;
     }
     if g.stream.is_empty() && g.stream.capacity() > 16 {

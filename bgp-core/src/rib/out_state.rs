@@ -132,6 +132,13 @@ pub(crate) struct Msg<K> {
     pub readers: u32,
 }
 
+impl<K> Msg<K> {
+    /// Octets it holds: the encoded message, its prefix list and itself.
+    pub fn cost(&self) -> usize {
+        self.bytes.len() + std::mem::size_of_val(&*self.nlri) + std::mem::size_of::<Msg<K>>()
+    }
+}
+
 /// One update group: peers whose exports come out identical (see [`GroupKey`]).
 pub(crate) struct Group<K> {
     pub key: GroupKey,
@@ -152,6 +159,8 @@ pub(crate) struct Group<K> {
     pub stream: VecDeque<Msg<K>>,
     /// The sequence number of `stream`'s first message.
     pub base: u64,
+    /// What `stream` holds, in octets ([`Msg::cost`]).
+    pub stream_bytes: usize,
 }
 
 impl<K> Group<K> {

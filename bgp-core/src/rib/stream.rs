@@ -8,7 +8,7 @@ use bytes::BytesMut;
 
 use super::attrs::{AttrId, RouteAttrs};
 use super::export::{Desire, BATCH};
-use super::group::{pop_read, STREAM_MAX};
+use super::group::pop_read;
 use super::out_state::{tag_src, Group, Msg, Outbound};
 use super::prefix::{FastMap, Key};
 use super::table::Table;
@@ -107,29 +107,40 @@ fn append<K: Key>(
         if n == 0 {
             break;
         }
-        g.stream.push_back(Msg {
+        let m = Msg {
             bytes: buf.split().freeze(),
             nlri: list.get(pos..pos + n).unwrap_or_default().into(),
             except,
             alt_withdraw,
             readers: g.members.len() as u32,
-        });
+        };
+        g.stream_bytes += m.cost();
+        g.stream.push_back(m);
         pos += n;
     }
     Ok(())
 }
 
-/// Moves members more than half the stream's bound behind past the oldest messages, keeping
-/// those messages' prefixes in their own catch-up set (see `group`).
-fn trim<K: Key>(out: &mut Outbound<K>, gi: usize) {
+/// When the stream holds more than `limit` octets, moves the members that lag furthest past
+/// the oldest messages until half of that is left, keeping those messages' prefixes in their own
+/// catch-up set (see `group`).
+fn trim<K: Key>(out: &mut Outbound<K>, gi: usize, limit: usize) {
     let Outbound { members, groups } = out;
     let Some(Some(g)) = groups.get_mut(gi) else {
         return;
     };
-    if g.stream.len() <= STREAM_MAX {
+    if g.stream_bytes <= limit {
         return;
     }
-    let cut = g.end() - (STREAM_MAX / 2) as u64;
+    let mut left = g.stream_bytes;
+    let mut cut = g.base;
+    for m in &g.stream {
+        if left <= limit / 2 {
+            break;
+        }
+        left = left.saturating_sub(m.cost());
+        cut += 1;
+    }
     for &m in &g.members {
         let Some(ms) = members.get_mut(usize::from(m)) else {
             continue;
@@ -247,7 +258,7 @@ fn group_refill<K: Key>(
     for ((id, _, _), _) in announce.groups {
         sh.out_interner.decref(id);
     }
-    trim(&mut t.out, gi);
+    trim(&mut t.out, gi, sh.cfg.group_stream_bytes);
     result
 }
 
@@ -524,12 +535,15 @@ impl Rib {
         with_table!(ref self, family, |t, _sh| get(t)).unwrap_or_default()
     }
 
-    /// The messages `peer`'s update group holds in its stream for `family` (unread by some
-    /// member), with the peer's own catch-up set's size: what a slow member costs.
-    pub fn update_group_backlog(&self, peer: SourceId, family: Family) -> (usize, usize) {
-        fn get<K: Key>(t: &Table<K>, i: usize) -> (usize, usize) {
+    /// What `peer`'s update group holds in its stream for `family` (messages unread by some
+    /// member: how many, in octets), and the size of the peer's own catch-up set: what a slow
+    /// member costs.
+    pub fn update_group_backlog(&self, peer: SourceId, family: Family) -> (usize, usize, usize) {
+        fn get<K: Key>(t: &Table<K>, i: usize) -> (usize, usize, usize) {
             let own = t.out.get(i).map_or(0, |m| m.dirty.len() + m.queue.len());
-            (t.out.group_of(i).map_or(0, |g| g.stream.len()), own)
+            t.out
+                .group_of(i)
+                .map_or((0, 0, own), |g| (g.stream.len(), g.stream_bytes, own))
         }
         let i = usize::from(peer.0);
         with_table!(ref self, family, |t, _sh| get(t, i)).unwrap_or_default()

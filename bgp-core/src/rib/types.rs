@@ -147,6 +147,11 @@ pub struct RibConfig {
     pub default_local_pref: u32,
     /// Next-hop state assumed until the daemon says otherwise.
     pub default_next_hop: NhState,
+    /// Most octets an update group keeps of encoded UPDATEs some member has not read yet
+    /// (messages and their prefix lists): past it, members that lag furthest fall back to their
+    /// own catch-up (2 MiB: a burst of a few thousand reflected routes, or a full table's
+    /// first ~250k prefixes, stays shared).
+    pub group_stream_bytes: usize,
 }
 
 impl RibConfig {
@@ -159,6 +164,7 @@ impl RibConfig {
             decision: DecisionOptions::default(),
             default_local_pref: 100,
             default_next_hop: NhState::default(),
+            group_stream_bytes: 2 << 20,
         }
     }
 }
