@@ -62,7 +62,8 @@ pub mod control;
 pub mod daemon;
 pub mod metrics;
 pub mod personality;
-pub mod status;
+/// The status values and the `Control` trait (the `bgpd-control` crate).
+pub use bgpd_control::status;
 
 pub use daemon::{Daemon, Handle, StartError, StartOptions};
 

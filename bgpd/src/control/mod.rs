@@ -14,11 +14,8 @@
 //! are answered `8007 Too many connections` and closed at once, so a flood never makes a
 //! probe wait.
 
-pub mod bfd;
-pub mod bird;
-pub mod command;
-pub mod json;
-pub mod wire;
+// The language itself (commands, BIRD's reply formats, JSON) is the `bgpd-control` crate.
+pub use bgpd_control::{bfd, bird, command, json, wire};
 
 use std::future::Future;
 use std::io;

@@ -340,7 +340,7 @@ pub enum ControlError {
     NotInTable,
     /// A reload with an invalid config; the running config stays.
     #[error("{0}")]
-    Config(crate::config::ConfigErrors),
+    Config(bgpd_config::ConfigErrors),
     /// A reload without a configuration file (an embedded daemon started from a value).
     #[error("no configuration file to re-read")]
     NoConfigFile,

@@ -14,7 +14,7 @@ use crate::status::{
     RouteDest, RouteEntry, IGP_METRIC_UNKNOWN, IGP_METRIC_UNRESOLVED,
 };
 
-use super::wire::ReplyWriter;
+use crate::wire::ReplyWriter;
 
 /// The version string after `BIRD ` in the greeting and in `show status`.
 ///

@@ -2,9 +2,9 @@
 //! state, since, the negotiated transmit interval and the detection timeout, in seconds), its
 //! JSON form, and the BFD lines of `show protocols all` for BGP peers bound to a session.
 
-use super::bird::TimeFmt;
-use super::wire::ReplyWriter;
+use crate::bird::TimeFmt;
 use crate::status::BfdSessionStatus;
+use crate::wire::ReplyWriter;
 
 /// BIRD's reply code for BFD listings.
 const CODE: u16 = 1020;

@@ -1,0 +1,34 @@
+//! DOC: bgpd's control-socket language, without the server: what calico-node, `birdcl` and
+//! operators' scripts send and read.
+//!
+//! * [`status`]: the daemon's state as the control socket, the CLI's `--json` output and the
+//!   metrics see it (plain snapshot values) and the `Control` trait the daemon implements;
+//! * [`wire`]: request lines and BIRD's numbered reply lines;
+//! * [`command`]: the command language (`show protocols all`, `show route for ...`);
+//! * [`bird`]: BIRD 1.6's reply formats, byte for byte;
+//! * [`bfd`]: `show bfd sessions`;
+//! * [`json`]: bgpd's JSON envelope.
+//!
+//! No IO and no runtime: the daemon's server (`bgpd::control`) reads requests, asks its
+//! `Control` and writes what this crate formats; tests and clients use the same values.
+
+// As in the other crates: no panicking shortcuts outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod bfd;
+pub mod bird;
+pub mod command;
+pub mod json;
+pub mod status;
+pub mod wire;
+
+/// The daemon's version (the workspace's), shown by `show status` and BIRD's banner.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
