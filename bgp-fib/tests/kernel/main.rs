@@ -16,3 +16,4 @@ mod harness;
 mod reconcile;
 mod routes;
 mod scale;
+mod thread;
