@@ -259,6 +259,7 @@ impl Level {
     }
 
     /// The guards whose truncated address is `k` (statements in order).
+    #[inline]
     pub(super) fn find(&self, k: u128) -> &[(u128, u32)] {
         let mask = self.table.len().wrapping_sub(1);
         let mut h = hash(k) & mask;

@@ -408,33 +408,32 @@ impl Exec<'_, '_> {
     /// Runs the statements of an index whose guard contains the route's prefix, in order.
     #[inline(never)]
     fn index(&mut self, ix: &FlatIndex) -> S<Flow> {
+        let (addr, len) = (self.net.addr, self.net.len);
         let levels = if self.net.v6 { &ix.v6 } else { &ix.v4 };
-        let mut found: &[(u128, u32)] = &[];
-        let mut levels = levels.iter().take_while(|l| l.len <= self.net.len);
-        for l in levels.by_ref() {
-            found = l.find(self.net.addr & l.mask);
-            if !found.is_empty() {
-                break;
-            }
-        }
-        // Guards of several lengths containing the prefix: their statements merged, in order.
-        let mut more = levels
-            .map(|l| l.find(self.net.addr & l.mask))
+        let mut hits = levels
+            .iter()
+            .take_while(|l| l.len <= len)
+            .map(|l| l.find(addr & l.mask))
             .filter(|r| !r.is_empty());
-        if let Some(next) = more.next() {
-            let mut m: SmallVec<[u32; 16]> = found
-                .iter()
-                .chain(next)
-                .chain(more.flatten())
-                .map(|e| e.1)
-                .collect();
-            m.sort_unstable();
-            m.dedup();
-            return self.listed(&ix.ops, m.into_iter());
-        }
-        self.listed(&ix.ops, found.iter().map(|e| e.1))
+        let Some(first) = hits.next() else {
+            return Ok(Flow::Next);
+        };
+        let Some(second) = hits.next() else {
+            return self.listed(&ix.ops, first.iter().map(|e| e.1));
+        };
+        // Guards of several lengths containing the prefix: their statements merged, in order.
+        let mut m: SmallVec<[u32; 16]> = first
+            .iter()
+            .chain(second)
+            .chain(hits.flatten())
+            .map(|e| e.1)
+            .collect();
+        m.sort_unstable();
+        m.dedup();
+        self.listed(&ix.ops, m.into_iter())
     }
 
+    #[inline]
     fn listed(&mut self, ops: &[Box<[Insn]>], order: impl Iterator<Item = u32>) -> S<Flow> {
         for i in order {
             let Some(s) = usize::try_from(i).ok().and_then(|i| ops.get(i)) else {

@@ -221,7 +221,7 @@ impl Glob {
     }
 
     /// Whether `text` matches, as [`glob_match`] says.
-    #[inline]
+    #[inline(always)]
     pub(super) fn matches(&self, text: &str) -> bool {
         let t = text.as_bytes();
         match self {
