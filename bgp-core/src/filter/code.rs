@@ -1,5 +1,5 @@
-//! The compiled form of a filter, built once when the filter is built and run by
-//! [`super::exec`]: the program tree with every shape the hot filters use turned into a
+//! The compiled form of a filter, built once when the filter is built, laid out flat by
+//! [`super::flat`] and run by [`super::exec`]: the program tree with every shape the hot filters use turned into a
 //! specialised node. Conditions are [`Cond`]s that answer a `bool` without building values;
 //! integer expressions over the int attributes and int variables are [`IntEx`]s on unboxed
 //! `Option<u32>` (`None` is void, which orders below every int as BIRD's void does); `net ~ P`

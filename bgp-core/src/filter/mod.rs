@@ -64,8 +64,9 @@
 //! program's functions are also compiled (`code.rs`) into a form with the common shapes
 //! specialised (conditions without values, unboxed ints, integer prefix tests, patterns
 //! analysed once, leaf functions and calls with constant arguments in place, sorted
-//! per-length prefix index tables), which `Filter::run` executes (`exec.rs`) with scalar
-//! attribute writes held in an overlay, which an accepted route's [`Changes`] carries for the
+//! per-length prefix index tables), then laid out as arrays of instructions with jumps
+//! (`flat.rs`), which `Filter::run` executes in a loop (`exec.rs`) with scalar attribute
+//! writes held in an overlay, which an accepted route's [`Changes`] carries for the
 //! caller to apply where it builds its route. The tree interpreter (`interp.rs`) is kept for
 //! tests, as the reference the compiled form must agree with.
 
