@@ -123,6 +123,6 @@ pub mod wire;
 
 pub use fib::{Fib, FibStats};
 pub use intent::*;
-pub use socket::FibSocket;
+pub use socket::{DumpError, FibSocket};
 pub use thread::{spawn, FibCommand, FibHandle, FibObserver};
 pub use types::*;

@@ -153,6 +153,16 @@ pub struct FibSocket {
     tx: Vec<u8>,
 }
 
+/// Why a route dump failed: the socket, or a reply the kernel sent that does not parse (kept
+/// as bgp-fib's [`wire::WireError`], not flattened into an `io::Error`).
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error("netlink: {0}")]
+    Io(#[from] io::Error),
+    #[error("netlink reply: {0}")]
+    Wire(#[from] wire::WireError),
+}
+
 impl FibSocket {
     /// Opens the sockets in the current network namespace. `monitor` subscribes the
     /// monitor socket to link, address and IPv4/IPv6 route notifications.
@@ -352,7 +362,7 @@ impl FibSocket {
 
     /// Dumps every route of every table straight from the kernel (for read-back checks
     /// and diagnostics; independent of any `Fib`). Use a socket that no `Fib` drives.
-    pub fn dump_routes(&mut self) -> io::Result<Vec<wire::KernelRoute>> {
+    pub fn dump_routes(&mut self) -> Result<Vec<wire::KernelRoute>, DumpError> {
         let seq = 0x7fff_0001;
         let mut req = Vec::new();
         wire::encode_dump(&mut req, seq, wire::DumpKind::Routes);
@@ -363,30 +373,28 @@ impl FibSocket {
             match recv(self.req.as_raw_fd(), &mut self.rx)? {
                 Read::Data(len) => {
                     for m in wire::Messages::new(self.rx.get(..len).unwrap_or(&[])) {
-                        let (h, p) = m.map_err(io::Error::other)?;
+                        let (h, p) = m?;
                         if h.seq != seq {
                             continue;
                         }
                         match h.kind {
                             wire::NLMSG_DONE => return Ok(out),
                             wire::NLMSG_ERROR => {
-                                let e = wire::parse_error(p).map_err(io::Error::other)?;
-                                return Err(io::Error::from_raw_os_error(e));
+                                let e = wire::parse_error(p)?;
+                                return Err(io::Error::from_raw_os_error(e).into());
                             }
-                            wire::RTM_NEWROUTE => {
-                                out.push(wire::parse_route(p).map_err(io::Error::other)?)
-                            }
+                            wire::RTM_NEWROUTE => out.push(wire::parse_route(p)?),
                             _ => {}
                         }
                     }
                 }
                 Read::Empty => {
                     if Instant::now() > deadline {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "route dump"));
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "route dump").into());
                     }
                     wait_readable(&[self.request_fd()], Some(Duration::from_millis(100)))?;
                 }
-                Read::Overrun => return Err(io::Error::from_raw_os_error(libc::ENOBUFS)),
+                Read::Overrun => return Err(io::Error::from_raw_os_error(libc::ENOBUFS).into()),
             }
         }
     }

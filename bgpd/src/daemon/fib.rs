@@ -93,7 +93,10 @@ fn fib_families(config: &Config) -> bgp_fib::FibFamilies {
 /// Whether the kernel already holds routes of our protocol in our table (a restart).
 pub(crate) fn kernel_has_our_routes(config: &Config) -> bool {
     let cfg = fib_config(config);
-    match FibSocket::open(false).and_then(|mut s| s.dump_routes()) {
+    match FibSocket::open(false)
+        .map_err(bgp_fib::DumpError::from)
+        .and_then(|mut s| s.dump_routes())
+    {
         Ok(routes) => routes.iter().any(|r| {
             r.protocol == cfg.protocol
                 && r.table == config.file.kernel.table

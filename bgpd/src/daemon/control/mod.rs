@@ -323,18 +323,26 @@ impl Control for DaemonControl {
     fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
         let cfg = self.shared.config();
         let fc = super::fib::fib_config(&cfg);
-        let routes = bgp_fib::FibSocket::open(false)
+        let routes = match bgp_fib::FibSocket::open(false)
+            .map_err(bgp_fib::DumpError::from)
             .and_then(|mut s| s.dump_routes())
-            .unwrap_or_default();
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // The refused routes below are still listed; the installed ones are unknown.
+                tracing::warn!("show fib: cannot dump the kernel routes: {e}");
+                Vec::new()
+            }
+        };
         let mut out = Vec::new();
         for r in routes
             .into_iter()
             .filter(|r| r.protocol == fc.protocol && r.table == cfg.file.kernel.table)
         {
             let dest = match r.rtype {
-                6 => RouteDest::Blackhole,
-                7 => RouteDest::Unreachable,
-                8 => RouteDest::Prohibit,
+                bgp_fib::wire::RTN_BLACKHOLE => RouteDest::Blackhole,
+                bgp_fib::wire::RTN_UNREACHABLE => RouteDest::Unreachable,
+                bgp_fib::wire::RTN_PROHIBIT => RouteDest::Prohibit,
                 _ => RouteDest::Via {
                     nexthops: r
                         .nexthops
