@@ -18,16 +18,6 @@
 //! tools and tests check or build configurations without the daemon (`bgpd -p` is a call of
 //! [`Config::load`]), and the daemon crate stays the driver.
 
-// As in the other crates: no panicking shortcuts outside tests.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod bfd;
 pub mod bird;
