@@ -4,7 +4,10 @@
 //! Before criterion runs, a heap report measured with a counting global allocator is printed:
 //! bytes of heap per route for the 1-peer table and per path for 10 peers x 100k (steady state
 //! after the FIB queue is drained, with the queue, and at the peak while building), for the
-//! 10-peer 1M table and for the reflector's Adj-RIBs-Out.
+//! 10-peer 1M table and for the reflector's Adj-RIBs-Out. Then the update-group report
+//! (issue 16; alone with `-- --groups-only`): the Adj-RIB-Out heap at 1,000 reflector clients
+//! and the cost of a change per (route, group) and per (route, member), each client a group of
+//! its own (the per-peer export) and all clients in one group.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -238,8 +241,12 @@ fn rate(n: usize, (wall, cpu): (f64, f64)) -> String {
     )
 }
 
+/// Bytes in megabytes.
+fn mb(b: usize) -> f64 {
+    b as f64 / 1e6
+}
+
 fn heap_report() {
-    let mb = |b: usize| b as f64 / 1e6;
     // 1 peer.
     let batches = table(PREFIXES, 0);
     let base = CURRENT.load(Ordering::Relaxed);
@@ -365,6 +372,124 @@ fn heap_report() {
     );
 }
 
+const GROUP_CLIENTS: usize = 1_000;
+const GROUP_PREFIXES: usize = 2_000;
+const GROUP_CHANGE: usize = 1_000;
+
+/// A reflector with `GROUP_PREFIXES` prefixes from one non-client and `clients` RR clients, all
+/// up before any of them reads (so a group's members share its stream from the start). With
+/// `per_peer`, each client names its own export filter (accept all; else all name one): every
+/// client is an update group of its own, i.e. the per-peer Adj-RIB-Out and evaluation of before
+/// groups.
+fn rr_members(clients: usize, per_peer: bool) -> (Rib, SourceId, Vec<SourceId>) {
+    let mut rib = Rib::new(RibConfig::new(AS, Ipv4Addr::new(10, 0, 0, 1)));
+    let src_addr = Ipv4Addr::new(10, 1, 0, 2);
+    let src = rib
+        .add_peer(PeerConfig::new("nc", IpAddr::V4(src_addr)))
+        .unwrap();
+    rib.peer_up(src, neg(AS, src_addr));
+    insert(&mut rib, src, &table(GROUP_PREFIXES, 0), src_addr);
+    drain_fib(&mut rib);
+    let ids = (0..clients)
+        .map(|i| {
+            let mut c = PeerConfig::new(format!("c{i}"), IpAddr::V4(peer_addr(i)));
+            c.rr_client = true;
+            // The same filter (accept all) either way, so both evaluate alike.
+            let name = if per_peer {
+                format!("all{i}")
+            } else {
+                "all".to_string()
+            };
+            rib.set_policy(name.clone(), bgp_core::filter::Filter::accept_all());
+            c.export = Some(name);
+            rib.add_peer(c).unwrap()
+        })
+        .collect();
+    (rib, src, ids)
+}
+
+/// Pulls everything `c` has pending; returns (messages, bytes).
+fn pull(rib: &mut Rib, c: SourceId, buf: &mut BytesMut) -> (usize, usize) {
+    let (mut msgs, mut bytes) = (0, 0);
+    while rib.poll_update(c, buf).unwrap() {
+        msgs += 1;
+        bytes += buf.len();
+        buf.clear();
+    }
+    (msgs, bytes)
+}
+
+/// Update groups (issue 16): Adj-RIB-Out heap at `GROUP_CLIENTS` reflector clients, and the
+/// cost of one change of `GROUP_CHANGE` prefixes per (route, group) and per (route, member),
+/// each client a group of its own (per peer, as before groups) and all in one group.
+fn groups_report() {
+    for per_peer in [true, false] {
+        let label = if per_peer { "per-peer" } else { "grouped" };
+        let (mut rib, src, clients) = rr_members(GROUP_CLIENTS, per_peer);
+        let mut buf = BytesMut::with_capacity(8192);
+        let base = CURRENT.load(Ordering::Relaxed);
+        let (mut msgs, mut bytes) = (0, 0);
+        let init = timed(|| {
+            for (i, &c) in clients.iter().enumerate() {
+                rib.peer_up(c, neg(AS, peer_addr(i)));
+            }
+            for &c in &clients {
+                let (m, b) = pull(&mut rib, c, &mut buf);
+                msgs += m;
+                bytes += b;
+            }
+        });
+        let adj = CURRENT.load(Ordering::Relaxed).saturating_sub(base);
+        println!(
+            "RR {label}: {GROUP_CLIENTS} clients x {GROUP_PREFIXES} prefixes, {} update groups (the source's included): Adj-RIB-Out and group state {:.2} MB ({:.2} B per (client, prefix)); initial export {msgs} UPDATEs, {:.1} MB, {}",
+            rib.update_groups(Family::IPV4_UNICAST).len(),
+            mb(adj),
+            adj as f64 / (GROUP_CLIENTS * GROUP_PREFIXES) as f64,
+            mb(bytes),
+            rate(GROUP_CLIENTS * GROUP_PREFIXES, init)
+        );
+        // Changes: the source announces GROUP_CHANGE prefixes again with other attributes,
+        // CHANGES times (alternating sets). The first member's pull evaluates and encodes for
+        // its group; the others' copy (grouped) or evaluate and encode for themselves.
+        const CHANGES: usize = 20;
+        let (mut first, mut rest) = ((0.0, 0.0), (0.0, 0.0));
+        let (mut msgs, mut bytes) = (0, 0);
+        for k in 0..CHANGES {
+            let change = table_of(&(0..GROUP_CHANGE).collect::<Vec<_>>(), 1 + (k % 2) as u32);
+            insert(&mut rib, src, &change, Ipv4Addr::new(10, 1, 0, 2));
+            drain_fib(&mut rib);
+            let f = timed(|| {
+                let (m, b) = pull(&mut rib, clients[0], &mut buf);
+                msgs += m;
+                bytes += b;
+            });
+            let r = timed(|| {
+                for &c in &clients[1..] {
+                    pull(&mut rib, c, &mut buf);
+                }
+            });
+            first = (first.0 + f.0, first.1 + f.1);
+            rest = (rest.0 + r.0, rest.1 + r.1);
+        }
+        let per = |(wall, cpu): (f64, f64), n: usize| {
+            format!(
+                "{:.2} ns wall, {:.2} ns CPU",
+                wall * 1e9 / n as f64,
+                cpu * 1e9 / n as f64
+            )
+        };
+        let routes = GROUP_CHANGE * CHANGES;
+        println!(
+            "RR {label}: {CHANGES} changes of {GROUP_CHANGE} prefixes ({} UPDATEs, {:.1} kB per client and change): first member (evaluates and encodes for its group) {} per route; each other member {} per (route, member); all {} per (route, member)",
+            msgs / CHANGES,
+            bytes as f64 / 1e3 / CHANGES as f64,
+            per(first, routes),
+            per(rest, routes * (GROUP_CLIENTS - 1)),
+            per((first.0 + rest.0, first.1 + rest.1), routes * GROUP_CLIENTS),
+        );
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let batches = table(PREFIXES, 0);
     let mut g = c.benchmark_group("rib_1peer");
@@ -464,8 +589,13 @@ fn benches(c: &mut Criterion) {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--groups-only") {
+        groups_report();
+        return;
+    }
     let only_report = std::env::args().any(|a| a == "--heap-report-only");
     heap_report();
+    groups_report();
     if only_report {
         return;
     }
