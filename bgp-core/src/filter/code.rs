@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::exec::{convert, fits};
 use super::flat::{lay_out, Insn};
 use super::index::stmt_guard;
 use super::inline::{frameless, is_leaf};
 use super::ir::{ArithOp, Attr, CmpOp, Expr, Function, MaskTerm, Method, ModOp, Stmt, Var};
+use super::ops::{convert, fits};
 use super::prefix::Glob;
 use super::route::{always_defined, Scalars};
 use super::value::{EnumValue, MaskItem, Type, Value};

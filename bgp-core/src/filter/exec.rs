@@ -10,11 +10,14 @@ use smallvec::SmallVec;
 
 use super::code::{CFunc, Cond, Ex, IntEx, MaskEx, NetKey};
 use super::flat::{FlatIndex, Insn};
-use super::ir::{Attr, CmpOp, Filter};
-use super::ops::{self, RuntimeError, R};
+use super::ir::{Attr, Filter};
+use super::ops::{
+    self, cmp, convert, fits, match_values, need_bool, need_int, order, RuntimeError,
+};
 use super::outcome::{Changes, Outcome, Verdict};
+use super::prefix::Glob;
 use super::route::{self, Scalars};
-use super::value::{MaskItem, Type, Value};
+use super::value::{EnumValue, MaskItem, Value};
 use crate::rib::attrs::{RouteAttrs, SourceKind};
 use crate::wire::{Community, LargeCommunity};
 
@@ -67,67 +70,6 @@ macro_rules! tri {
             Err(e) => return Err($x.fail(e)),
         }
     };
-}
-
-pub(super) fn need_bool(v: &Value, msg: &'static str) -> R<bool> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        _ => Err(RuntimeError(msg)),
-    }
-}
-
-pub(super) fn need_int(v: &Value, msg: &'static str) -> R<u32> {
-    match v {
-        Value::Int(i) => Ok(*i),
-        _ => Err(RuntimeError(msg)),
-    }
-}
-
-/// Whether a value may be stored in a variable of type `ty` (void always may, as in BIRD;
-/// an IPv4 address may go into a quad).
-pub(super) fn fits(ty: Type, v: &Value) -> bool {
-    let vt = v.ty();
-    vt == ty
-        || vt == Type::Void
-        || matches!((ty, v), (Type::Quad, Value::Ip(IpAddr::V4(_))))
-        || matches!((ty, vt), (Type::Set(_), Type::Set(_)))
-}
-
-/// Converts for storage (an IPv4 address stored in a quad becomes the quad).
-pub(super) fn convert(ty: Type, v: Value) -> Value {
-    match (ty, v) {
-        (Type::Quad, Value::Ip(IpAddr::V4(a))) => Value::Quad(u32::from(a)),
-        (_, v) => v,
-    }
-}
-
-/// A comparison with BIRD's rules: `=`/`!=` never fail, the orderings fail on incompatible
-/// types.
-pub(super) fn cmp(op: CmpOp, a: &Value, b: &Value) -> R<bool> {
-    if let CmpOp::Eq | CmpOp::Ne = op {
-        return Ok(ops::same(a, b) == (op == CmpOp::Eq));
-    }
-    match ops::compare(a, b) {
-        Some(o) => Ok(order(op, o)),
-        None => Err(RuntimeError("Can't compare values of incompatible types")),
-    }
-}
-
-fn order(op: CmpOp, o: std::cmp::Ordering) -> bool {
-    use std::cmp::Ordering::*;
-    match op {
-        CmpOp::Eq => o == Equal,
-        CmpOp::Ne => o != Equal,
-        CmpOp::Lt => o == Less,
-        CmpOp::Gt => o == Greater,
-        CmpOp::Le => o != Greater,
-        CmpOp::Ge => o != Less,
-    }
-}
-
-/// `a ~ b`.
-pub(super) fn match_values(a: &Value, b: &Value) -> R<bool> {
-    ops::in_range(a, b).ok_or(RuntimeError("~ applied on unknown type pair"))
 }
 
 fn int_value(x: Option<u32>) -> Value {
@@ -255,7 +197,7 @@ impl Exec<'_, '_> {
                     }
                 }
                 Insn::IfnameBranch { glob, hit, to } => {
-                    if glob.matches(self.attrs().meta.ifname.as_deref().unwrap_or("")) == *hit {
+                    if self.ifname_is(glob) == *hit {
                         pc = *to as usize;
                     }
                 }
@@ -267,8 +209,7 @@ impl Exec<'_, '_> {
                     hit,
                     to,
                 } => {
-                    let n = &self.net;
-                    if (n.v6 == *v6 && n.len >= *len && n.addr & *mask == *addr) == *hit {
+                    if self.net_in(*v6, *len, *addr, *mask) == *hit {
                         pc = *to as usize;
                     }
                 }
@@ -278,7 +219,7 @@ impl Exec<'_, '_> {
                     }
                 }
                 Insn::SourceBranch { value, hit, to } => {
-                    if (route::source_enum(self.ctx.source) == *value) == *hit {
+                    if self.source_is(*value) == *hit {
                         pc = *to as usize;
                     }
                 }
@@ -634,19 +575,31 @@ impl Exec<'_, '_> {
                 addr,
                 len,
                 mask,
-            } => {
-                let n = &self.net;
-                (n.v6 == *v6 && n.len >= *len && n.addr & *mask == *addr) != *negated
-            }
+            } => self.net_in(*v6, *len, *addr, *mask) != *negated,
             Cond::NetEq { equal, key } => (self.net == *key) == *equal,
-            Cond::SourceIs { equal, value } => {
-                (route::source_enum(self.ctx.source) == *value) == *equal
-            }
-            Cond::Ifname { negated, glob } => {
-                glob.matches(self.attrs().meta.ifname.as_deref().unwrap_or("")) != *negated
-            }
+            Cond::SourceIs { equal, value } => self.source_is(*value) == *equal,
+            Cond::Ifname { negated, glob } => self.ifname_is(glob) != *negated,
             _ => return None,
         })
+    }
+
+    /// `net ~ P` for P's family, length, truncated address and mask.
+    #[inline(always)]
+    fn net_in(&self, v6: bool, len: u8, addr: u128, mask: u128) -> bool {
+        let n = &self.net;
+        n.v6 == v6 && n.len >= len && n.addr & mask == addr
+    }
+
+    /// `source = value`.
+    #[inline(always)]
+    fn source_is(&self, value: EnumValue) -> bool {
+        route::source_enum(self.ctx.source) == value
+    }
+
+    /// `ifname ~ PATTERN`.
+    #[inline(always)]
+    fn ifname_is(&self, glob: &Glob) -> bool {
+        glob.matches(self.attrs().meta.ifname.as_deref().unwrap_or(""))
     }
 
     /// A condition operand: [`Exec::quick`] or the call.

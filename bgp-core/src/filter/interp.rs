@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use super::exec::{
-    cmp, convert, fits, match_values, need_bool, need_int, RouteCtx, MAX_CALL_DEPTH,
-};
+use super::exec::{RouteCtx, MAX_CALL_DEPTH};
 use super::ir::{Attr, Expr, Filter, Function, MaskTerm, Slot, Stmt, Var};
 use super::ops::{self, RuntimeError};
+use super::ops::{cmp, convert, fits, match_values, need_bool, need_int};
 use super::outcome::{Changes, Outcome, Verdict};
 use super::route;
 use super::value::{Type, Value};

@@ -7,9 +7,9 @@ use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::ir::{ArithOp, Method, ModOp};
+use super::ir::{ArithOp, CmpOp, Method, ModOp};
 use super::prefix::glob_match;
-use super::value::{MaskItem, Set, Value};
+use super::value::{MaskItem, Set, Type, Value};
 use crate::wire::{AsPath, Community, LargeCommunity, SegmentKind};
 
 /// A run-time error: the route is rejected and the message reported.
@@ -373,4 +373,67 @@ pub fn format(v: &Value, out: &mut String) {
             write!(out, ")")
         }
     };
+}
+
+// The executors' checks and conversions (compiled and reference).
+
+pub(super) fn need_bool(v: &Value, msg: &'static str) -> R<bool> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        _ => Err(RuntimeError(msg)),
+    }
+}
+
+pub(super) fn need_int(v: &Value, msg: &'static str) -> R<u32> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        _ => Err(RuntimeError(msg)),
+    }
+}
+
+/// Whether a value may be stored in a variable of type `ty` (void always may, as in BIRD;
+/// an IPv4 address may go into a quad).
+pub(super) fn fits(ty: Type, v: &Value) -> bool {
+    let vt = v.ty();
+    vt == ty
+        || vt == Type::Void
+        || matches!((ty, v), (Type::Quad, Value::Ip(IpAddr::V4(_))))
+        || matches!((ty, vt), (Type::Set(_), Type::Set(_)))
+}
+
+/// Converts for storage (an IPv4 address stored in a quad becomes the quad).
+pub(super) fn convert(ty: Type, v: Value) -> Value {
+    match (ty, v) {
+        (Type::Quad, Value::Ip(IpAddr::V4(a))) => Value::Quad(u32::from(a)),
+        (_, v) => v,
+    }
+}
+
+/// A comparison with BIRD's rules: `=`/`!=` never fail, the orderings fail on incompatible
+/// types.
+pub(super) fn cmp(op: CmpOp, a: &Value, b: &Value) -> R<bool> {
+    if let CmpOp::Eq | CmpOp::Ne = op {
+        return Ok(same(a, b) == (op == CmpOp::Eq));
+    }
+    match compare(a, b) {
+        Some(o) => Ok(order(op, o)),
+        None => Err(RuntimeError("Can't compare values of incompatible types")),
+    }
+}
+
+pub(super) fn order(op: CmpOp, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        CmpOp::Eq => o == Equal,
+        CmpOp::Ne => o != Equal,
+        CmpOp::Lt => o == Less,
+        CmpOp::Gt => o == Greater,
+        CmpOp::Le => o != Greater,
+        CmpOp::Ge => o != Less,
+    }
+}
+
+/// `a ~ b`.
+pub(super) fn match_values(a: &Value, b: &Value) -> R<bool> {
+    in_range(a, b).ok_or(RuntimeError("~ applied on unknown type pair"))
 }

@@ -36,6 +36,17 @@ fn block(j: usize) -> String {
     format!("10.{}.{}.0/26", 100 + j % 4, j / 4)
 }
 
+/// A BGP route's context, protocol "p".
+fn bgp_ctx(net: &IpNet) -> RouteCtx<'_> {
+    RouteCtx {
+        prefix: net,
+        source: SourceKind::Bgp,
+        from: None,
+        proto: "p",
+        bgp_export: false,
+    }
+}
+
 /// Calico's export filter (4 pools, 12 local blocks) and kernel filter, as the BIRD front-end
 /// lowers them, plus a filter using every other construct.
 fn programs() -> Vec<Arc<Filter>> {
@@ -551,13 +562,7 @@ fn leaf_calls_keep_the_depth_limit() {
         Some(Op::Call(..))
     ));
     let net: IpNet = "10.0.0.0/8".parse().unwrap();
-    let ctx = RouteCtx {
-        prefix: &net,
-        source: SourceKind::Bgp,
-        from: None,
-        proto: "p",
-        bgp_export: false,
-    };
+    let ctx = bgp_ctx(&net);
     let r = RouteAttrs::default();
     let mut errors = Vec::new();
     for f in p.filters.values() {
@@ -669,13 +674,6 @@ fn flat_layout_agrees_with_the_reference() {
             _ => Some(KernelTunnel::Dev(Arc::from(""))),
         };
         let net: IpNet = prefix.parse().unwrap();
-        let ctx = RouteCtx {
-            prefix: &net,
-            source: SourceKind::Bgp,
-            from: None,
-            proto: "p",
-            bgp_export: false,
-        };
-        super::tests::run_checked(&f, &ctx, &r);
+        super::tests::run_checked(&f, &bgp_ctx(&net), &r);
     }
 }
