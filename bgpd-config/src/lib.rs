@@ -18,7 +18,6 @@
 //! tools and tests check or build configurations without the daemon (`bgpd -p` is a call of
 //! [`Config::load`]), and the daemon crate stays the driver.
 
-
 pub mod bfd;
 pub mod bird;
 mod derive;

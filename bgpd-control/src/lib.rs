@@ -12,7 +12,6 @@
 //! No IO and no runtime: the daemon's server (`bgpd::control`) reads requests, asks its
 //! `Control` and writes what this crate formats; tests and clients use the same values.
 
-
 pub mod bfd;
 pub mod bird;
 pub mod command;
