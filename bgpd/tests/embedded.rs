@@ -11,6 +11,8 @@ use bgpd::config::Config;
 use bgpd::daemon::LocalRoute;
 use bgpd::status::{ProtoKind, RouteQuery};
 use bgpd::{Daemon, Handle, StartOptions};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 /// Daemon `me` listening on 127.0.0.`me`, port 0 (the kernel picks; [`Handle::listen_addrs`]
 /// says which), with peer `other`: reached at `port`, or passive when `port` is `None`.
 fn config(me: u8, other: u8, port: Option<u16>, extra: &str) -> Config {
@@ -71,9 +73,11 @@ fn has_route(h: &Handle, prefix: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_embedded_daemons_exchange_routes() {
+    let (filter, _) = bgpd::daemon::log_filter(std::env::var("RUST_LOG").ok().as_deref(), "info");
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
         .with_test_writer()
+        .finish()
+        .with(filter)
         .try_init();
     let opts = StartOptions {
         no_kernel: true,

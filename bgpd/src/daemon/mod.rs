@@ -19,6 +19,7 @@ mod control;
 mod fib;
 mod inbox;
 mod listener;
+mod logging;
 mod notify;
 mod peer;
 mod reload;
@@ -40,6 +41,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use crate::config::{Config, PeerSpec};
 use crate::status::{Control, ControlError, FibCounts, IpFamily};
 
+pub use logging::{init_logging, log_filter};
 pub use peer::PeerStatus;
 pub use stats::Stats;
 
@@ -392,21 +394,6 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         shared,
         done: done_rx,
     })
-}
-
-/// Sets up logging from `[log]` (unless the embedding program already did).
-pub fn init_logging(config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.file.log.level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match config.file.log.format {
-        crate::config::LogFormat::Json => b.json().try_init(),
-        crate::config::LogFormat::Human => b.try_init(),
-    };
 }
 
 /// The binary's daemon: loads the config, runs until SIGTERM/SIGINT/`down`, SIGHUP reloads.
