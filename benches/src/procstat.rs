@@ -15,6 +15,21 @@ pub fn rss_mb(pid: i32) -> (f64, f64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// Of the current RSS, anonymous memory (RssAnon: heap, stacks) and mapped files (RssFile:
+/// the binary's code and read-only data, shared libraries), in MB.
+pub fn rss_split_mb(pid: i32) -> (f64, f64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|x| x.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
 /// (utime, stime) in seconds since the process started.
 pub fn cpu_split(pid: i32) -> (f64, f64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

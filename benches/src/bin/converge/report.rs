@@ -253,16 +253,20 @@ pub(crate) fn shape_table(shape: &str, file: &Value) -> String {
             }
         }
         "idle" => {
-            let _ = writeln!(t, "| daemon | RSS (idle) | peak RSS | CPU s per minute (idle) | zebra RSS / CPU s per min | RIB / FIB complete |");
-            let _ = writeln!(t, "|---|---|---|---|---|---|");
+            let _ = writeln!(t, "| daemon | RSS (idle) | of it anonymous / mapped files | peak RSS | CPU s per minute (idle) | zebra RSS / CPU s per min | RIB / FIB complete |");
+            let _ = writeln!(t, "|---|---|---|---|---|---|---|");
             for (d, v) in &groups {
                 let z = match (med(v, "zebra_rss_mb"), med(v, "zebra_idle_cpu_per_min")) {
                     (Some(r), Some(c)) => format!("{r:.1} MB / {c:.3}"),
                     _ => "—".into(),
                 };
+                let split = match (med(v, "rss_anon_mb"), med(v, "rss_file_mb")) {
+                    (Some(a), Some(f)) => format!("{} / {}", fmt_mb(Some(a)), fmt_mb(Some(f))),
+                    _ => "—".into(),
+                };
                 let _ = writeln!(
                     t,
-                    "| {} | {} | {} | {:.3} | {z} | {} / {} |",
+                    "| {} | {} | {split} | {} | {:.3} | {z} | {} / {} |",
                     label_of(d),
                     fmt_mb(med(v, "rss_mb")),
                     fmt_mb(med(v, "peak_rss_mb")),

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use bgpd_benches::procstat::{cpu_s, cpu_split, loadavg, rss_mb};
+use bgpd_benches::procstat::{cpu_s, cpu_split, loadavg, rss_mb, rss_split_mb};
 use bgpd_lab::{cmd, Bird, BirdVersion, Lab, NodeNet};
 use serde_json::{json, Value};
 
@@ -257,6 +257,9 @@ pub(crate) fn run_once(
                 out["zebra_rss_mb"] = json!(rss_mb(z).1);
             }
             out["rss_mb"] = json!(rss_mb(pid).1);
+            let (anon, file) = rss_split_mb(pid);
+            out["rss_anon_mb"] = json!(anon);
+            out["rss_file_mb"] = json!(file);
             out["idle_window_s"] = json!(window);
         }
     }
