@@ -1,33 +1,30 @@
 //! What the harnesses read about a daemon process: resident memory and CPU time from
 //! `/proc/PID/{status,stat}`, and the machine's load average.
 
-/// Peak RSS (VmHWM) and current RSS (VmRSS) in MB.
-pub fn rss_mb(pid: i32) -> (f64, f64) {
+/// Fields of `/proc/PID/status` given in kB, in MB (NaN when absent).
+fn status_mb<const N: usize>(pid: i32, keys: [&str; N]) -> [f64; N] {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
+    keys.map(|k| {
         s.lines()
             .find(|l| l.starts_with(k))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|x| x.parse::<f64>().ok())
             .map(|kb| kb / 1024.0)
             .unwrap_or(f64::NAN)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    })
+}
+
+/// Peak RSS (VmHWM) and current RSS (VmRSS) in MB.
+pub fn rss_mb(pid: i32) -> (f64, f64) {
+    let [hwm, rss] = status_mb(pid, ["VmHWM:", "VmRSS:"]);
+    (hwm, rss)
 }
 
 /// Of the current RSS, anonymous memory (RssAnon: heap, stacks) and mapped files (RssFile:
 /// the binary's code and read-only data, shared libraries), in MB.
 pub fn rss_split_mb(pid: i32) -> (f64, f64) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
-        s.lines()
-            .find(|l| l.starts_with(k))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|x| x.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(f64::NAN)
-    };
-    (field("RssAnon:"), field("RssFile:"))
+    let [anon, file] = status_mb(pid, ["RssAnon:", "RssFile:"]);
+    (anon, file)
 }
 
 /// (utime, stime) in seconds since the process started.

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use bgpd_lab::{Lab, NodeNet, Process};
+use bgpd_lab::{Lab, NodeNet};
 
 fn config(n: &NodeNet, log: &str) -> String {
     format!(
@@ -50,17 +50,7 @@ fn run(n: &NodeNet, config: &str, rust_log: Option<&str>, run: u32) -> String {
         sock.display().to_string(),
     ]);
     let log = n.path(&format!("bgpd.{run}.log"));
-    let mut p = Process::spawn("bgpd", &argv, &log).unwrap();
-    bgpd_lab::wait_until(
-        Duration::from_secs(15),
-        Duration::from_millis(50),
-        "bgpd control socket answers",
-        || {
-            p.ensure_running()?;
-            Ok(common::cli(n, &["show", "status", "--json"]).is_ok())
-        },
-    )
-    .unwrap();
+    let mut p = common::spawn_and_wait(n, &argv, &log);
     let st = p.stop(Duration::from_secs(10)).expect("exits");
     assert_eq!(
         st.code(),

@@ -148,7 +148,7 @@ pub fn start(n: &NodeNet, config: &str, run: u32) -> Process {
 
 /// Starts bgpd with `argv` (its control socket is [`socket`]`(n)`) and waits until the socket
 /// answers; fails at once if the process exits meanwhile.
-fn spawn_and_wait(n: &NodeNet, argv: &[String], log: &Path) -> Process {
+pub fn spawn_and_wait(n: &NodeNet, argv: &[String], log: &Path) -> Process {
     let mut p = Process::spawn("bgpd", argv, log).unwrap();
     bgpd_lab::wait_until(
         Duration::from_secs(15),
