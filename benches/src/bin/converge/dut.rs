@@ -233,6 +233,12 @@ pub(crate) fn start_dut(d: Daemon, kind: Kind, node: &NodeNet) -> R<Dut> {
         Daemon::Frr => Dut::Frr(Frr::start(node, &frr_config(kind))?),
         Daemon::Gobgp => Dut::Gobgp(Gobgp::start(node, &gobgp_config(kind, node))?),
         Daemon::Bgpd => start_bgpd(node, &bgpd_config(kind), "bgpd.toml")?,
+        Daemon::BgpdBefore => {
+            let Some(bin) = std::env::var_os("BGPD_BEFORE_BIN") else {
+                return err("bgpd-before: set BGPD_BEFORE_BIN to the baseline build's bgpd");
+            };
+            start_bgpd_bin(node, bin.into(), &bgpd_config(kind), "bgpd.toml")?
+        }
         Daemon::BgpdAll => start_bgpd(node, &bgpd_bird_config(kind, false), "bird.cfg")?,
         Daemon::BgpdCalico => {
             if kind.rr() {
@@ -261,7 +267,11 @@ pub(crate) fn bgpd_binary() -> R<std::path::PathBuf> {
 /// (its control socket answers from then on too). `file`: the config's name (`*.toml` is
 /// TOML, anything else BIRD text).
 pub(crate) fn start_bgpd(node: &NodeNet, config: &str, file: &str) -> R<Dut> {
-    let binary = bgpd_binary()?;
+    start_bgpd_bin(node, bgpd_binary()?, config, file)
+}
+
+/// [`start_bgpd`] with the given binary.
+fn start_bgpd_bin(node: &NodeNet, binary: std::path::PathBuf, config: &str, file: &str) -> R<Dut> {
     let conf = node.path(file);
     std::fs::write(&conf, config)?;
     let socket = node.path("bgpd.ctl");

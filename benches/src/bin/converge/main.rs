@@ -46,6 +46,9 @@ enum Daemon {
     /// bgpd reading BIRD text with Calico's filters: the mesh import filter and
     /// `calico_kernel_programming` over 20 IP pools (see `dut::bgpd_bird_config`).
     BgpdCalico,
+    /// A second bgpd build, `$BGPD_BEFORE_BIN` (TOML config as `Bgpd`): the baseline of a
+    /// before/after comparison interleaved in one run.
+    BgpdBefore,
 }
 
 impl Daemon {
@@ -58,6 +61,7 @@ impl Daemon {
             Daemon::Gobgp => "gobgp",
             Daemon::BgpdAll => "bgpd-all",
             Daemon::BgpdCalico => "bgpd-calico",
+            Daemon::BgpdBefore => "bgpd-before",
         }
     }
     fn label(self) -> &'static str {
@@ -69,6 +73,7 @@ impl Daemon {
             Daemon::Gobgp => "GoBGP 3 (no FIB)",
             Daemon::BgpdAll => "bgpd (bird.cfg, import all / kernel export all)",
             Daemon::BgpdCalico => "bgpd (bird.cfg, Calico import + kernel filters)",
+            Daemon::BgpdBefore => "bgpd, baseline build ($BGPD_BEFORE_BIN)",
         }
     }
     fn parse(s: &str) -> Option<Daemon> {
@@ -80,6 +85,7 @@ impl Daemon {
             Daemon::Gobgp,
             Daemon::BgpdAll,
             Daemon::BgpdCalico,
+            Daemon::BgpdBefore,
         ]
         .into_iter()
         .find(|d| d.name() == s)
@@ -91,7 +97,8 @@ impl Daemon {
             | Daemon::Bird16
             | Daemon::Bgpd
             | Daemon::BgpdAll
-            | Daemon::BgpdCalico => Some(PROTO_BIRD),
+            | Daemon::BgpdCalico
+            | Daemon::BgpdBefore => Some(PROTO_BIRD),
             Daemon::Frr => Some(PROTO_BGP),
             Daemon::Gobgp => None,
         }
@@ -161,7 +168,8 @@ fn main() -> R<()> {
     };
     const USAGE: &str = "usage: converge [--quick] [--reps N] [--shapes a,b] [--daemons a,b] \
 [--tag T] [--no-renice] [--report-only]\n  shapes: full,peers10,peers100,rr,idle,sender,flap\n  \
-daemons: bird2,bird16,frr,gobgp,bgpd,bgpd-all,bgpd-calico";
+daemons: bird2,bird16,frr,gobgp,bgpd,bgpd-all,bgpd-calico,bgpd-before\n  \
+(bgpd-before runs $BGPD_BEFORE_BIN)";
     if has("--help") || has("-h") {
         println!("{USAGE}");
         return Ok(());

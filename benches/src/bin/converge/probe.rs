@@ -237,7 +237,9 @@ pub(crate) fn ctl_ask(sock: &Path, cmd: &str) -> R<Option<Instant>> {
 pub(crate) fn dut_pids(ns: &str, d: Daemon) -> (Option<i32>, Option<i32>) {
     let want = match d {
         Daemon::Bird2 | Daemon::Bird16 => "bird",
-        Daemon::Frr | Daemon::Bgpd | Daemon::BgpdAll | Daemon::BgpdCalico => "bgpd",
+        Daemon::Frr | Daemon::Bgpd | Daemon::BgpdAll | Daemon::BgpdCalico | Daemon::BgpdBefore => {
+            "bgpd"
+        }
         Daemon::Gobgp => "gobgpd",
     };
     let mut main = None;
