@@ -26,8 +26,13 @@ pub(crate) fn med(rows: &[&Value], key: &str) -> Option<f64> {
     )
 }
 
+/// Where the raw JSON goes (`REPORT.md` beside it, one level up): `$CONVERGE_REPORT_DIR`, else
+/// `benches/report` of the tree the binary was built from.
 pub(crate) fn report_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("report")
+    match std::env::var_os("CONVERGE_REPORT_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("report"),
+    }
 }
 
 pub(crate) const SHAPES: [&str; 7] = [
