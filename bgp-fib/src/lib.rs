@@ -88,6 +88,18 @@
 //!   kernel applies it to the first sibling only; `NLM_F_REPLACE` when ours is there, which
 //!   replaces all siblings at once, also from/to single-path); the kernel dumps it back as
 //!   one message. The kernel tests read all of this back.
+//! - Nexthop objects (`FibConfig::nexthop_objects`, Linux 5.3 and later; bgpd's default
+//!   `auto`): a unicast route whose next hops are on known devices carries `RTA_NH_ID` of
+//!   the object its interned intent owns (`fib::nhobj`: ids from [`NHID_BASE`], our
+//!   protocol in `nh_protocol`, `RTNH_F_ONLINK` in `nh_flags`; ECMP is a group of member
+//!   objects). The object is sent (`NLM_F_CREATE|NLM_F_REPLACE`) in the batch just before
+//!   the first route using it, replaced in place when the intent resolves differently with
+//!   the same shape (a cross-subnet flip: one message, the routes follow), and deleted
+//!   after its last route (the kernel deletes a deleted object's routes). Blackholes,
+//!   device-less next hops and IPv4-via-IPv6 stay plain. The start-up nexthop dump detects
+//!   support (an error: plain routes); objects of ours left by a previous run are kept
+//!   while stale routes are adopted, then deleted. The kernel still prints such routes as
+//!   `nhid N via GW dev tunl0 proto bird onlink` (`nexthop_compat_mode`).
 //! - Deletes name table, prefix, metric and our protocol (never another protocol's route);
 //!   `ESRCH`/`ENOENT` on delete count as success.
 //! - `onlink` is `RTNH_F_ONLINK` in `rtm_flags` for a single next hop and in each
@@ -121,7 +133,7 @@ pub mod thread;
 pub mod types;
 pub mod wire;
 
-pub use fib::{Fib, FibStats};
+pub use fib::{Fib, FibStats, NHID_BASE, NHID_SPAN};
 pub use intent::*;
 pub use socket::{DumpError, FibSocket};
 pub use thread::{spawn, FibCommand, FibHandle, FibObserver};

@@ -24,6 +24,8 @@ const RTNLGRP_IPV4_IFADDR: u32 = 5;
 const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTNLGRP_IPV6_IFADDR: u32 = 9;
 const RTNLGRP_IPV6_ROUTE: u32 = 11;
+/// Nexthop objects (Linux 5.3 and later: joined when the kernel has the group).
+const RTNLGRP_NEXTHOP: u32 = 32;
 
 /// Receive buffer size asked for (with `SO_RCVBUFFORCE` when root, else `SO_RCVBUF`).
 pub const RCVBUF: usize = 64 << 20;
@@ -179,6 +181,10 @@ impl FibSocket {
         } else {
             None
         };
+        if let Some(m) = &mon {
+            // Older kernels have no such group: nexthop objects are then not used anyway.
+            let _ = m.add_membership(RTNLGRP_NEXTHOP);
+        }
         let mut addr = SocketAddr::new(0, 0);
         req.get_address(&mut addr)?;
         Ok(FibSocket {
@@ -363,9 +369,31 @@ impl FibSocket {
     /// Dumps every route of every table straight from the kernel (for read-back checks
     /// and diagnostics; independent of any `Fib`). Use a socket that no `Fib` drives.
     pub fn dump_routes(&mut self) -> Result<Vec<wire::KernelRoute>, DumpError> {
+        self.dump(
+            wire::DumpKind::Routes,
+            wire::RTM_NEWROUTE,
+            wire::parse_route,
+        )
+    }
+
+    /// Dumps every nexthop object straight from the kernel (as [`FibSocket::dump_routes`]).
+    pub fn dump_nexthops(&mut self) -> Result<Vec<wire::KernelNexthop>, DumpError> {
+        self.dump(
+            wire::DumpKind::Nexthops,
+            wire::RTM_NEWNEXTHOP,
+            wire::parse_nexthop,
+        )
+    }
+
+    fn dump<T>(
+        &mut self,
+        kind: wire::DumpKind,
+        object: u16,
+        parse: fn(&[u8]) -> Result<T, wire::WireError>,
+    ) -> Result<Vec<T>, DumpError> {
         let seq = 0x7fff_0001;
         let mut req = Vec::new();
-        wire::encode_dump(&mut req, seq, wire::DumpKind::Routes);
+        wire::encode_dump(&mut req, seq, kind);
         self.send_batch(&req)?;
         let mut out = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -383,14 +411,14 @@ impl FibSocket {
                                 let e = wire::parse_error(p)?;
                                 return Err(io::Error::from_raw_os_error(e).into());
                             }
-                            wire::RTM_NEWROUTE => out.push(wire::parse_route(p)?),
+                            k if k == object => out.push(parse(p)?),
                             _ => {}
                         }
                     }
                 }
                 Read::Empty => {
                     if Instant::now() > deadline {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "route dump").into());
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "dump").into());
                     }
                     wait_readable(&[self.request_fd()], Some(Duration::from_millis(100)))?;
                 }

@@ -399,10 +399,10 @@ impl<T: Clone + Eq + Hash> Interned<T> {
         (id, true)
     }
 
-    /// Drops one reference to `id`.
-    pub fn release(&mut self, id: u32) {
+    /// Drops one reference to `id`; true when that was the last one (`id` is free now).
+    pub fn release(&mut self, id: u32) -> bool {
         let Some(slot) = self.values.get_mut(id as usize) else {
-            return;
+            return false;
         };
         let gone = match slot {
             Some((_, refs)) if *refs > 1 => {
@@ -418,6 +418,7 @@ impl<T: Clone + Eq + Hash> Interned<T> {
                 self.free.push(id);
             }
         }
+        gone
     }
 
     pub fn get(&self, id: u32) -> Option<&T> {

@@ -272,6 +272,25 @@ pub struct FibConfig {
     /// How [`FibChange::Intent`]s become routes (pools, table, metric, ECMP cap); the pools
     /// may change while running ([`crate::FibCommand::SetPools`]).
     pub routes: RoutePolicy,
+    /// Whether unicast routes point at kernel nexthop objects (`RTA_NH_ID`, Linux 5.3 and
+    /// later): one object per distinct next hop (and one group per ECMP set), shared by
+    /// every route that uses it, so a next hop that moves is one message. The library's
+    /// default is `Off` (today's plain routes); bgpd's `[kernel] nexthop_objects` defaults
+    /// to `Auto`.
+    pub nexthop_objects: NexthopObjects,
+}
+
+/// [`FibConfig::nexthop_objects`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NexthopObjects {
+    /// Use them when the kernel has them (a nexthop dump at start-up tells), plain routes
+    /// otherwise.
+    Auto,
+    /// Use them; a kernel without them is reported (warning) and plain routes are used.
+    On,
+    /// Plain routes (gateway and device in every route).
+    #[default]
+    Off,
 }
 
 /// Which address families a [`Fib`](crate::Fib) manages.
@@ -324,6 +343,7 @@ impl Default for FibConfig {
             max_batches_in_flight: 8,
             families: FibFamilies::BOTH,
             routes: RoutePolicy::default(),
+            nexthop_objects: NexthopObjects::Off,
         }
     }
 }

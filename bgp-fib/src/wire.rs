@@ -324,6 +324,8 @@ pub enum WireTarget<'a> {
     Blackhole,
     Unreachable,
     Prohibit,
+    /// Through a kernel nexthop object (`RTA_NH_ID`).
+    Object(u32),
 }
 
 /// Appends an `RTM_NEWROUTE` for the route. `replace` selects `NLM_F_CREATE|NLM_F_REPLACE`
@@ -351,7 +353,7 @@ pub fn encode_newroute(
     let v4 = matches!(prefix, IpNet::V4(_));
     let (rtype, rflags) = match target {
         WireTarget::Unicast([nh]) if nh.onlink => (RTN_UNICAST, RTNH_F_ONLINK as u32),
-        WireTarget::Unicast(_) => (RTN_UNICAST, 0),
+        WireTarget::Unicast(_) | WireTarget::Object(_) => (RTN_UNICAST, 0),
         WireTarget::Blackhole => (RTN_BLACKHOLE, 0),
         WireTarget::Unreachable => (RTN_UNREACHABLE, 0),
         WireTarget::Prohibit => (RTN_PROHIBIT, 0),
@@ -399,6 +401,7 @@ pub fn encode_newroute(
                 s.copy_from_slice(&len.to_ne_bytes());
             }
         }
+        WireTarget::Object(id) => attr_u32(buf, nexthop::RTA_NH_ID, id),
         _ => {}
     }
     finish(buf, at);
@@ -445,6 +448,8 @@ pub enum DumpKind {
     Links,
     Addresses,
     Routes,
+    /// Nexthop objects (fails on kernels without them: how support is detected).
+    Nexthops,
 }
 
 /// Appends a dump request (all families, all tables).
@@ -453,6 +458,7 @@ pub fn encode_dump(buf: &mut Vec<u8>, seq: u32, kind: DumpKind) {
         DumpKind::Links => (RTM_GETLINK, 16),
         DumpKind::Addresses => (RTM_GETADDR, 8),
         DumpKind::Routes => (RTM_GETROUTE, RTMSG_LEN),
+        DumpKind::Nexthops => (nexthop::RTM_GETNEXTHOP, nexthop::NHMSG_LEN),
     };
     let at = begin(buf, t, NLM_F_REQUEST | NLM_F_DUMP, seq);
     buf.resize(buf.len() + body_len, 0);
@@ -485,6 +491,9 @@ pub struct KernelRoute {
     pub nexthops: Vec<KernelNextHop>,
     /// Whether `RTA_MULTIPATH` was present.
     pub multipath: bool,
+    /// The nexthop object it uses (`RTA_NH_ID`), 0 for none. The kernel also reports the
+    /// object's next hops in `nexthops` (unless `net.ipv4.nexthop_compat_mode` is 0).
+    pub nh_id: u32,
 }
 
 impl Default for KernelRoute {
@@ -499,6 +508,7 @@ impl Default for KernelRoute {
             flags: 0,
             nexthops: Vec::new(),
             multipath: false,
+            nh_id: 0,
         }
     }
 }
@@ -545,6 +555,7 @@ pub fn parse_route_into(payload: &[u8], out: &mut KernelRoute) -> Result<(), Wir
     let mut nexthops = std::mem::take(&mut out.nexthops);
     nexthops.clear();
     let mut multipath = false;
+    let mut nh_id = 0;
     for a in attrs(body) {
         let (kind, data) = a?;
         match kind {
@@ -554,6 +565,7 @@ pub fn parse_route_into(payload: &[u8], out: &mut KernelRoute) -> Result<(), Wir
             RTA_OIF => oif = rd_u32(data, 0)?,
             RTA_GATEWAY => gw = Some(ip_from(family, data, kind)?),
             RTA_VIA => gw = Some(via_from(data)?),
+            nexthop::RTA_NH_ID => nh_id = rd_u32(data, 0)?,
             RTA_MULTIPATH => {
                 multipath = true;
                 let mut rest = data;
@@ -621,6 +633,7 @@ pub fn parse_route_into(payload: &[u8], out: &mut KernelRoute) -> Result<(), Wir
         flags,
         nexthops,
         multipath,
+        nh_id,
     };
     Ok(())
 }
@@ -693,6 +706,12 @@ pub fn parse_address(payload: &[u8]) -> Result<KernelAddress, WireError> {
         prefix_len: msg.header.prefix_len,
     })
 }
+
+pub mod nexthop;
+pub use nexthop::{
+    encode_delnexthop, encode_newnexthop, parse_nexthop, KernelNexthop, WireNexthop,
+    RTM_DELNEXTHOP, RTM_NEWNEXTHOP,
+};
 
 #[cfg(test)]
 mod tests;

@@ -18,15 +18,19 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 
-use crate::store::{FoldHasher, Interned, KeyMap, KeyQueue, TableMetrics};
+use crate::store::{FoldHasher, Interned, KeyMap, KeyQueue, Packed, TableMetrics};
 use crate::types::*;
 use crate::wire::{self, DumpKind, KernelRoute, WireNextHop, WireTarget};
 
 mod kernel_view;
+mod nhobj;
 mod reconcile;
 mod reply;
 mod resolve;
 mod transmit;
+
+use nhobj::{NhObjs, Sent, Support};
+pub use nhobj::{NHID_BASE, NHID_SPAN};
 
 #[cfg(test)]
 mod tests;
@@ -114,8 +118,8 @@ struct Batch {
     first_seq: u32,
     /// The last message carries `NLM_F_ACK`; its ACK completes the batch.
     ack_seq: u32,
-    /// One per message: key, op, errno reported (0 = none yet).
-    ops: Vec<(RouteKey, RouteOp, i32)>,
+    /// One per message: what it was about, errno reported (0 = none yet).
+    ops: Vec<(Sent, i32)>,
 }
 
 struct Dump {
@@ -169,6 +173,8 @@ pub struct FibStats {
     /// Routes of our protocol changed or deleted by someone else, seen by the monitor and
     /// repaired at once (the periodic scan is the safety net).
     pub third_party_route_changes: u64,
+    /// Nexthop object messages sent (creates, replaces, deletes; also in `messages_sent`).
+    pub nexthop_messages: u64,
 }
 
 /// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
@@ -222,6 +228,8 @@ pub struct Fib {
     stats: FibStats,
     /// Reused parse buffer for route messages.
     scratch: KernelRoute,
+    /// Kernel nexthop objects, per intent.
+    nh: NhObjs,
 }
 
 /// The interface index of a stored device (0 = let the kernel choose); `None` when a
@@ -275,6 +283,7 @@ impl Fib {
     pub fn new(cfg: FibConfig, adopt_stale: bool) -> Self {
         let mut tables = FxSet::default();
         tables.extend(cfg.tables.iter().copied());
+        let off = cfg.nexthop_objects == NexthopObjects::Off;
         Fib {
             cfg,
             tm: TableMetrics::default(),
@@ -299,7 +308,17 @@ impl Fib {
             seq: 1,
             in_flight: VecDeque::new(),
             dump: None,
-            dump_queue: VecDeque::from([DumpKind::Links, DumpKind::Addresses, DumpKind::Routes]),
+            dump_queue: if off {
+                VecDeque::from([DumpKind::Links, DumpKind::Addresses, DumpKind::Routes])
+            } else {
+                VecDeque::from([
+                    DumpKind::Links,
+                    DumpKind::Addresses,
+                    DumpKind::Nexthops,
+                    DumpKind::Routes,
+                ])
+            },
+            nh: NhObjs::default(),
             epoch: 1,
             scan: ScanCounts::default(),
             synced: false,
@@ -430,6 +449,7 @@ impl Fib {
             && self.in_flight.is_empty()
             && self.dump.is_none()
             && self.dump_queue.is_empty()
+            && !self.nh.busy()
     }
 
     /// Bytes of heap held by the desired-state table (approximation: hash buckets,
@@ -447,7 +467,7 @@ impl Fib {
                     }
             })
             .sum();
-        self.desired.heap_bytes() + targets
+        self.desired.heap_bytes() + targets + self.nh.heap_bytes()
     }
 
     // -----------------------------------------------------------------------------------
@@ -554,7 +574,7 @@ impl Fib {
                 if enqueue {
                     e.set_queued(true);
                 }
-                self.intents.release(old);
+                self.release_intent(old);
                 if enqueue {
                     self.queue.push_back(pk);
                 }
@@ -580,7 +600,7 @@ impl Fib {
         // free, so that route may well be added before this delete is sent).
         let (send, installed) = match self.desired.remove(pk) {
             Some(e) => {
-                self.intents.release(e.target);
+                self.release_intent(e.target);
                 // Queued and not installed: not sent since it was last absent; refused by
                 // the kernel: not there either.
                 (e.installed() || !(e.queued() || refused), e.installed())
@@ -603,6 +623,7 @@ impl Fib {
     pub fn release_stale(&mut self, now: Instant) {
         self.adopting = false;
         self.adopted = KeyMap::default();
+        self.release_stale_objects();
         self.request_scan(now);
     }
 
@@ -632,6 +653,8 @@ impl Fib {
             for k in keys {
                 self.remove(k);
             }
+            // The objects go with their last routes; those of a previous run too.
+            self.release_stale_objects();
         }
     }
 
@@ -642,6 +665,9 @@ impl Fib {
         }
         if let Some(t) = self.next_scan {
             if now >= t && self.dump.is_none() && !self.dump_queue.contains(&DumpKind::Routes) {
+                if self.nh.support == Support::Yes {
+                    self.dump_queue.push_back(DumpKind::Nexthops);
+                }
                 self.dump_queue.push_back(DumpKind::Routes);
                 self.next_scan = None;
             }

@@ -2,6 +2,7 @@
 //! (kept, replaced or deleted; strays of our protocol removed), the dump's end and the next
 //! scan's delay (a scan of a large table pushes the next one out).
 
+use super::nhobj::route_matches;
 use super::*;
 
 impl Fib {
@@ -26,11 +27,7 @@ impl Fib {
             Some((pk, e)) => {
                 e.set_seen(epoch);
                 e.set_installed(true);
-                let matches = self
-                    .resolved
-                    .get(e.target as usize)
-                    .is_some_and(|t| target_matches(&self.name_ifindex, t, r));
-                if matches {
+                if route_matches(&self.nh, &self.resolved, &self.name_ifindex, e.target, r) {
                     // Already right in the kernel (adopted at start-up): nothing to send.
                     e.set_queued(false);
                 } else {
@@ -78,14 +75,19 @@ impl Fib {
         let Some(pk) = self.tm.pack(&key) else {
             return;
         };
-        if let Some(e) = self.desired.get_mut(pk) {
-            let target = self.resolved.get(e.target as usize);
+        if let Some(id) = self.desired.get(pk).map(|e| e.target) {
+            let matches = present && self.route_matches(id, r);
+            let many = matches!(self.resolved.get(id as usize), Some(Target::Many(_)))
+                && !self.uses_object(matches!(r.prefix, IpNet::V4(_)), id);
+            let Some(e) = self.desired.get_mut(pk) else {
+                return;
+            };
             if present {
                 e.set_installed(true);
-                if target.is_some_and(|t| target_matches(&self.name_ifindex, t, r)) {
+                if matches {
                     return;
                 }
-            } else if !matches!(target, Some(Target::Many(_))) {
+            } else if !many {
                 e.set_installed(false);
             }
             if !e.queued() {
@@ -130,6 +132,7 @@ impl Fib {
                     self.address_event(false, k);
                 }
             }
+            DumpKind::Nexthops => self.finish_nexthop_dump(),
             DumpKind::Routes => {
                 self.stats.scans += 1;
                 if d.interrupted {

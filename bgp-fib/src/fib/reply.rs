@@ -47,6 +47,12 @@ impl Fib {
                         wire::NLMSG_ERROR => {
                             // A dump refused (EBUSY...): retry at the next scan.
                             let e = wire::parse_error(payload)?;
+                            if d.kind == DumpKind::Nexthops {
+                                // No nexthop objects in this kernel: plain routes.
+                                self.dump = None;
+                                self.nexthop_dump_failed(e);
+                                continue;
+                            }
                             tracing::warn!(errno = e, "netlink dump failed");
                             self.dump = None;
                             self.request_scan(now);
@@ -106,7 +112,7 @@ impl Fib {
         let idx = d as usize;
         if errno != 0 {
             if let Some(op) = front.ops.get_mut(idx) {
-                op.2 = errno;
+                op.1 = errno;
             }
         }
         if seq == front.ack_seq {
@@ -117,7 +123,11 @@ impl Fib {
     }
 
     pub(super) fn complete(&mut self, batch: Batch) {
-        for (key, op, errno) in batch.ops {
+        for (sent, errno) in batch.ops {
+            let Sent::Route(key, op) = sent else {
+                self.object_outcome(sent, errno);
+                continue;
+            };
             let ok = errno == 0 || (op == RouteOp::Delete && errno_ok_for_delete(errno));
             if ok {
                 if op != RouteOp::Delete {
@@ -169,6 +179,16 @@ impl Fib {
                 }
                 self.scratch = r;
             }
+            wire::RTM_NEWNEXTHOP | wire::RTM_DELNEXTHOP => match wire::parse_nexthop(payload) {
+                Ok(n) => match origin {
+                    Origin::Dump => self.dumped_nexthop(&n),
+                    Origin::Own => {}
+                    Origin::Other => {
+                        self.object_changed_behind_our_back(kind == wire::RTM_NEWNEXTHOP, &n)
+                    }
+                },
+                Err(e) => tracing::debug!(%e, "unparsable nexthop message"),
+            },
             wire::RTM_NEWLINK | wire::RTM_DELLINK => match wire::parse_link(payload) {
                 Ok(l) => self.link(now, kind == wire::RTM_NEWLINK, l),
                 Err(e) => tracing::debug!(%e, "unparsable link message"),

@@ -243,6 +243,9 @@ impl Fib {
     /// when some target changed).
     pub(super) fn onlink_changed(&mut self, subnet: IpNet) {
         let mut changed = FxSet::default();
+        // Intents whose nexthop object follows the change in place: their routes that use
+        // it need no message of their own.
+        let mut followed = FxSet::default();
         let ids: Vec<u32> = self
             .intents
             .iter()
@@ -255,8 +258,11 @@ impl Fib {
             };
             if let Some(slot) = self.resolved.get_mut(id as usize) {
                 if *slot != t {
-                    *slot = t;
+                    let old = std::mem::replace(slot, t);
                     changed.insert(id);
+                    if self.object_follows(id, &old) {
+                        followed.insert(id);
+                    }
                 }
             }
         }
@@ -264,8 +270,15 @@ impl Fib {
             return;
         }
         let mut n = 0;
+        let uses: FxSet<(bool, u32)> = followed
+            .iter()
+            .flat_map(|id| [(true, *id), (false, *id)])
+            .filter(|(v4, id)| self.uses_object(*v4, *id))
+            .collect();
         for (pk, e) in self.desired.iter_mut() {
-            if changed.contains(&e.target) {
+            if changed.contains(&e.target)
+                && !uses.contains(&(matches!(pk, Packed::V4(_)), e.target))
+            {
                 n += 1;
                 if !e.queued() {
                     e.set_queued(true);
@@ -273,6 +286,11 @@ impl Fib {
                 }
             }
         }
-        tracing::info!(%subnet, routes = n, "on-link subnets changed: kernel routes resolved again");
+        tracing::info!(
+            %subnet,
+            routes = n,
+            objects = followed.len(),
+            "on-link subnets changed: kernel routes resolved again"
+        );
     }
 }

@@ -51,18 +51,38 @@ impl Fib {
         let first_seq = self.seq;
         let mut last_at = 0usize;
         let mut nhbuf: Vec<WireNextHop> = Vec::new();
+        self.transmit_objects(false, max, buf, &mut ops, &mut last_at);
         while buf.len() + 512 <= max {
             let Some(pk) = self.queue.pop() else {
                 break;
             };
             let key = self.tm.unpack(pk);
             let protocol = self.cfg.protocol;
-            if let Some(e) = self.desired.get_mut(pk) {
-                if !e.queued() {
-                    continue;
+            let entry = match self.desired.get_mut(pk) {
+                Some(e) if !e.queued() => continue,
+                Some(e) => {
+                    e.set_queued(false);
+                    Some((e.target, e.installed()))
                 }
-                e.set_queued(false);
-                let replace = e.installed();
+                None => None,
+            };
+            if let Some((target_id, replace)) = entry {
+                let op = if replace {
+                    RouteOp::Replace
+                } else {
+                    RouteOp::Add
+                };
+                let object = if self.uses_object(matches!(pk, Packed::V4(_)), target_id) {
+                    match self.send_object(target_id, false, buf, &mut ops, &mut last_at) {
+                        Ok(id) => Some(id),
+                        Err(errno) => {
+                            self.report_failure(key, op, errno);
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
                 nhbuf.clear();
                 let mut unresolved = false;
                 let mut nh = |n: &Nh| WireNextHop {
@@ -77,33 +97,19 @@ impl Fib {
                     onlink: n.onlink,
                     weight: n.weight,
                 };
-                let kind = match self
-                    .resolved
-                    .get(e.target as usize)
-                    .unwrap_or(&Target::Unreachable)
-                {
-                    Target::Blackhole => wire::RTN_BLACKHOLE,
-                    Target::Unreachable => wire::RTN_UNREACHABLE,
-                    Target::Prohibit => wire::RTN_PROHIBIT,
-                    Target::One(n) => {
+                let target = match (object, self.resolved.get(target_id as usize)) {
+                    (Some(id), _) => WireTarget::Object(id),
+                    (None, Some(Target::Blackhole)) => WireTarget::Blackhole,
+                    (None, None | Some(Target::Unreachable)) => WireTarget::Unreachable,
+                    (None, Some(Target::Prohibit)) => WireTarget::Prohibit,
+                    (None, Some(Target::One(n))) => {
                         nhbuf.push(nh(n));
-                        wire::RTN_UNICAST
+                        WireTarget::Unicast(&nhbuf)
                     }
-                    Target::Many(nhs) => {
+                    (None, Some(Target::Many(nhs))) => {
                         nhbuf.extend(nhs.iter().map(&mut nh));
-                        wire::RTN_UNICAST
+                        WireTarget::Unicast(&nhbuf)
                     }
-                };
-                let target = match kind {
-                    wire::RTN_BLACKHOLE => WireTarget::Blackhole,
-                    wire::RTN_UNREACHABLE => WireTarget::Unreachable,
-                    wire::RTN_PROHIBIT => WireTarget::Prohibit,
-                    _ => WireTarget::Unicast(&nhbuf),
-                };
-                let op = if replace {
-                    RouteOp::Replace
-                } else {
-                    RouteOp::Add
                 };
                 if unresolved {
                     self.report_failure(key, op, libc::ENODEV);
@@ -122,7 +128,7 @@ impl Fib {
                     key.metric,
                     target,
                 );
-                ops.push((key, op, 0));
+                ops.push((Sent::Route(key, op), 0));
             } else if self.pending_deletes.remove(pk).is_some() {
                 let seq = self.next_seq();
                 last_at = buf.len();
@@ -136,8 +142,12 @@ impl Fib {
                     key.metric,
                     wire::RTN_UNSPEC,
                 );
-                ops.push((key, RouteOp::Delete, 0));
+                ops.push((Sent::Route(key, RouteOp::Delete), 0));
             }
+        }
+        if self.queue.is_empty() {
+            // Every route that may have used a retired object has been sent.
+            self.transmit_objects(true, max, buf, &mut ops, &mut last_at);
         }
         self.queue.release_if_empty(); // a full load's queue is not kept around
         if ops.is_empty() {

@@ -13,6 +13,7 @@
 
 mod events;
 mod harness;
+mod nhobj;
 mod reconcile;
 mod routes;
 mod scale;

@@ -1,0 +1,388 @@
+//! Kernel nexthop objects (`RTA_NH_ID`): sharing, ECMP groups, a tunnel/direct flip as one
+//! object replace, `off` as today's plain routes, reconcile and repair of objects, and the
+//! deletion of an object with its last route. Everything is read back from the kernel.
+
+use crate::harness::*;
+use bgp_fib::wire::KernelNexthop;
+
+fn objects_cfg() -> FibConfig {
+    FibConfig {
+        nexthop_objects: NexthopObjects::Auto,
+        routes: RoutePolicy {
+            pools: vec![Pool {
+                cidr: net("10.244.0.0/16"),
+                mode: PoolMode::IpipCrossSubnet,
+            }],
+            ..RoutePolicy::default()
+        },
+        ..cfg()
+    }
+}
+
+/// Our nexthop objects (protocol bird), by id.
+fn our_objects(rd: &mut FibSocket) -> BTreeMap<u32, KernelNexthop> {
+    rd.dump_nexthops()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.protocol == BIRD)
+        .map(|n| (n.id, n))
+        .collect()
+}
+
+fn pool_route(prefix: &str, gw: &str) -> FibChange {
+    FibChange::Intent(RouteIntent {
+        prefix: net(prefix),
+        kind: IntentKind::Unicast(vec![IntentHop::pool(ip(gw))]),
+        metric: None,
+    })
+}
+
+fn ip_route(lab: &Lab) -> String {
+    let out = Command::new("ip")
+        .args(["-n", &lab.name, "route", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The routes of the tests below: three through one tunnel next hop, one direct, one ECMP,
+/// one blackhole.
+fn install_shared(fib: &mut Fib) {
+    for p in ["10.244.1.0/26", "10.244.2.0/26", "10.244.3.0/26"] {
+        fib.apply(pool_route(p, "172.20.0.7"));
+    }
+    fib.apply(FibChange::Upsert(route(
+        "10.1.0.0/24",
+        uni(vec![NextHop::via(ip("192.168.1.2"), dev("eth0"))]),
+    )));
+    fib.apply(FibChange::Upsert(route(
+        "10.6.0.0/24",
+        uni(vec![
+            NextHop::onlink(ip("172.20.0.8"), dev("tunl0")),
+            NextHop {
+                weight: 3,
+                ..NextHop::via(ip("192.168.1.3"), dev("eth0"))
+            },
+        ]),
+    )));
+    fib.apply(FibChange::Upsert(route(
+        "10.3.0.0/26",
+        RouteKind::Blackhole,
+    )));
+}
+
+#[test]
+fn routes_sharing_a_next_hop_share_one_object_and_ecmp_a_group() {
+    let lab = Lab::new();
+    let (eth0, tunl0) = (lab.ifindex("eth0"), lab.ifindex("tunl0"));
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(objects_cfg(), false);
+    install_shared(&mut fib);
+    settle(&mut sock, &mut fib);
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+    assert!(fib.uses_nexthop_objects());
+
+    let k = ours(&mut rd, TABLE_MAIN);
+    let objs = our_objects(&mut rd);
+    assert_eq!(k.len(), 6, "{k:#?}");
+    // Three pool routes, one object; the kernel still reports its next hop in the route.
+    let shared = k[&net("10.244.1.0/26")].nh_id;
+    assert!(
+        (NHID_BASE..NHID_BASE + NHID_SPAN).contains(&shared),
+        "{shared:#x}"
+    );
+    for p in ["10.244.2.0/26", "10.244.3.0/26"] {
+        assert_eq!(k[&net(p)].nh_id, shared);
+    }
+    let o = &objs[&shared];
+    assert_eq!(
+        (o.gateway, o.ifindex, o.onlink),
+        (Some(ip("172.20.0.7")), tunl0, true)
+    );
+    assert_eq!(
+        hops(&k[&net("10.244.1.0/26")]),
+        vec![(ip("172.20.0.7"), tunl0, true, 1)]
+    );
+    // The direct route has its own object.
+    let d = &objs[&k[&net("10.1.0.0/24")].nh_id];
+    assert_eq!(
+        (d.gateway, d.ifindex, d.onlink),
+        (Some(ip("192.168.1.2")), eth0, false)
+    );
+    // ECMP: one group of two member objects, weights kept.
+    let g = &objs[&k[&net("10.6.0.0/24")].nh_id];
+    assert_eq!(g.group.len(), 2, "{g:#?}");
+    let mut members: Vec<_> = g
+        .group
+        .iter()
+        .map(|(id, w)| {
+            let m = &objs[id];
+            (m.gateway.unwrap(), m.ifindex, m.onlink, *w)
+        })
+        .collect();
+    members.sort();
+    assert_eq!(
+        members,
+        vec![
+            (ip("172.20.0.8"), tunl0, true, 1),
+            (ip("192.168.1.3"), eth0, false, 3)
+        ]
+    );
+    // Blackholes stay plain; five objects in all (shared, direct, group + 2 members).
+    assert_eq!(k[&net("10.3.0.0/26")].nh_id, 0);
+    assert_eq!(objs.len(), 5, "{objs:#?}");
+    assert_eq!(fib.nexthop_objects(), 5);
+    // What operators and Calico read: `via NH dev tunl0 ... onlink` is still there.
+    let text = ip_route(&lab);
+    assert!(
+        text.lines().any(|l| l.starts_with("10.244.1.0/26 nhid ")
+            && l.contains("via 172.20.0.7 dev tunl0 proto bird onlink")),
+        "{text}"
+    );
+}
+
+#[test]
+fn off_gives_todays_plain_routes() {
+    let lab = Lab::new();
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let plain = FibConfig {
+        nexthop_objects: NexthopObjects::Off,
+        ..objects_cfg()
+    };
+    let mut fib = Fib::new(plain, false);
+    install_shared(&mut fib);
+    settle(&mut sock, &mut fib);
+    assert!(!fib.uses_nexthop_objects());
+    let off = ours(&mut rd, TABLE_MAIN);
+    assert!(our_objects(&mut rd).is_empty());
+    assert!(off.values().all(|r| r.nh_id == 0));
+    let off_hops: Vec<_> = off.values().map(|r| (r.prefix, r.rtype, hops(r))).collect();
+
+    // The same routes through objects: the kernel forwards the same way.
+    let lab2 = Lab::new();
+    let mut sock2 = lab2.socket(false);
+    let mut rd2 = lab2.socket(false);
+    let mut fib2 = Fib::new(objects_cfg(), false);
+    install_shared(&mut fib2);
+    settle(&mut sock2, &mut fib2);
+    let on = ours(&mut rd2, TABLE_MAIN);
+    let on_hops: Vec<_> = on.values().map(|r| (r.prefix, r.rtype, hops(r))).collect();
+    assert_eq!(off_hops, on_hops);
+    assert!(on.values().filter(|r| r.nh_id != 0).count() == 5);
+
+    // A FIB switched to `off` over a table of object routes turns them plain.
+    let mut fib3 = Fib::new(
+        FibConfig {
+            nexthop_objects: NexthopObjects::Off,
+            ..objects_cfg()
+        },
+        false,
+    );
+    install_shared(&mut fib3);
+    settle(&mut sock2, &mut fib3);
+    let k = ours(&mut rd2, TABLE_MAIN);
+    assert!(k.values().all(|r| r.nh_id == 0), "{k:#?}");
+    let again: Vec<_> = k.values().map(|r| (r.prefix, r.rtype, hops(r))).collect();
+    assert_eq!(again, off_hops);
+}
+
+#[test]
+fn subnet_flip_is_one_object_replace() {
+    let lab = Lab::new();
+    let (eth0, tunl0) = (lab.ifindex("eth0"), lab.ifindex("tunl0"));
+    let mut sock = lab.socket(true);
+    sock.ignore_own_route_notifications(BIRD).unwrap();
+    let mut rd = lab.socket(false);
+    let c = FibConfig {
+        scan_interval: Duration::from_secs(3600),
+        ..objects_cfg()
+    };
+    let mut fib = Fib::new(c, false);
+    let n = 200;
+    for i in 0..n {
+        fib.apply(pool_route(
+            &format!("10.244.{}.{}/26", i / 4, (i % 4) * 64),
+            "10.30.0.5",
+        ));
+    }
+    settle(&mut sock, &mut fib);
+    let k = ours(&mut rd, TABLE_MAIN);
+    assert_eq!(k.len(), n);
+    let id = k.values().next().unwrap().nh_id;
+    assert!(k
+        .values()
+        .all(|r| r.nh_id == id && hops(r) == vec![(ip("10.30.0.5"), tunl0, true, 1)]));
+
+    // The gateway's subnet appears on eth0: cross-subnet now goes direct.
+    let before = fib.stats();
+    lab.ip("addr add 10.30.0.1/24 dev eth0");
+    let direct = vec![(ip("10.30.0.5"), eth0, false, 1)];
+    repaired(&mut sock, &mut fib, &mut rd, |k| {
+        k.len() == n && k.values().all(|r| hops(r) == direct)
+    });
+    settle(&mut sock, &mut fib);
+    let after = fib.stats();
+    assert_eq!(after.messages_sent - before.messages_sent, 1, "{after:?}");
+    assert_eq!(after.nexthop_messages - before.nexthop_messages, 1);
+    let k = ours(&mut rd, TABLE_MAIN);
+    assert!(k.values().all(|r| r.nh_id == id), "routes left the object");
+    let o = &our_objects(&mut rd)[&id];
+    assert_eq!((o.ifindex, o.onlink), (eth0, false));
+
+    // And back through the tunnel when it goes: one message again.
+    let before = fib.stats();
+    lab.ip("addr del 10.30.0.1/24 dev eth0");
+    let tunnel = vec![(ip("10.30.0.5"), tunl0, true, 1)];
+    repaired(&mut sock, &mut fib, &mut rd, |k| {
+        k.len() == n && k.values().all(|r| hops(r) == tunnel && r.nh_id == id)
+    });
+    settle(&mut sock, &mut fib);
+    assert_eq!(fib.stats().messages_sent - before.messages_sent, 1);
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+}
+
+#[test]
+fn last_route_gone_deletes_its_object() {
+    let lab = Lab::new();
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(objects_cfg(), false);
+    install_shared(&mut fib);
+    settle(&mut sock, &mut fib);
+    assert_eq!(our_objects(&mut rd).len(), 5);
+    let shared = ours(&mut rd, TABLE_MAIN)[&net("10.244.1.0/26")].nh_id;
+    // Two of the three sharing routes go: the object stays for the third.
+    for p in ["10.244.1.0/26", "10.244.2.0/26"] {
+        fib.apply(FibChange::Withdraw(net(p)));
+    }
+    settle(&mut sock, &mut fib);
+    assert!(our_objects(&mut rd).contains_key(&shared));
+    assert_eq!(
+        ours(&mut rd, TABLE_MAIN)[&net("10.244.3.0/26")].nh_id,
+        shared
+    );
+    // The last one goes: so does the object; the ECMP route's group and members too.
+    fib.apply(FibChange::Withdraw(net("10.244.3.0/26")));
+    fib.apply(FibChange::Remove(RouteKey::new(
+        TABLE_MAIN,
+        net("10.6.0.0/24"),
+        0,
+    )));
+    settle(&mut sock, &mut fib);
+    let objs = our_objects(&mut rd);
+    assert_eq!(objs.len(), 1, "{objs:#?}"); // the direct route's
+    assert_eq!(fib.nexthop_objects(), 1);
+    assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 2);
+    // A next hop that changes for one route moves it to another object; the old one goes
+    // once unused.
+    fib.apply(FibChange::Upsert(route(
+        "10.1.0.0/24",
+        uni(vec![NextHop::via(ip("192.168.1.9"), dev("eth0"))]),
+    )));
+    settle(&mut sock, &mut fib);
+    let objs = our_objects(&mut rd);
+    assert_eq!(objs.len(), 1);
+    let r = &ours(&mut rd, TABLE_MAIN)[&net("10.1.0.0/24")];
+    assert_eq!(objs[&r.nh_id].gateway, Some(ip("192.168.1.9")));
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+}
+
+#[test]
+fn reconcile_repairs_objects_and_routes() {
+    let lab = Lab::new();
+    let tunl0 = lab.ifindex("tunl0");
+    let mut sock = lab.socket(true);
+    sock.ignore_own_route_notifications(BIRD).unwrap();
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(objects_cfg(), false);
+    install_shared(&mut fib);
+    settle(&mut sock, &mut fib);
+    let k = ours(&mut rd, TABLE_MAIN);
+    let shared = k[&net("10.244.1.0/26")].nh_id;
+    let want = vec![(ip("172.20.0.7"), tunl0, true, 1)];
+    let pools = ["10.244.1.0/26", "10.244.2.0/26", "10.244.3.0/26"];
+
+    // Someone deletes our object: the kernel removes its three routes; both come back.
+    lab.ip(&format!("nexthop del id {shared}"));
+    repaired(&mut sock, &mut fib, &mut rd, |k| {
+        pools.iter().all(|p| {
+            k.get(&net(p))
+                .is_some_and(|r| r.nh_id == shared && hops(r) == want)
+        })
+    });
+    assert!(our_objects(&mut rd).contains_key(&shared));
+
+    // Someone turns a route into plain form: it goes back to the object.
+    lab.ip("route replace 10.244.2.0/26 via 172.20.0.7 dev tunl0 onlink proto bird");
+    repaired(&mut sock, &mut fib, &mut rd, |k| {
+        k.get(&net("10.244.2.0/26"))
+            .is_some_and(|r| r.nh_id == shared)
+    });
+
+    // Someone changes our object: it is put back (the scan's nexthop dump, or the monitor).
+    lab.ip(&format!(
+        "nexthop replace id {shared} via 172.20.0.99 dev tunl0 onlink proto bird"
+    ));
+    repaired(&mut sock, &mut fib, &mut rd, |k| {
+        pools
+            .iter()
+            .all(|p| k.get(&net(p)).is_some_and(|r| hops(r) == want))
+    });
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+}
+
+#[test]
+fn stale_objects_of_a_previous_run_are_adopted_then_removed() {
+    let lab = Lab::new();
+    let stale = NHID_BASE + 0x00ff_fff0;
+    let foreign = NHID_BASE + 0x00ff_fff1;
+    lab.ip_batch(&format!(
+        "nexthop add id {stale} via 172.20.0.50 dev tunl0 onlink proto bird\n\
+         nexthop add id {foreign} via 172.20.0.51 dev tunl0 onlink proto static\n\
+         route add 10.99.0.0/24 nhid {stale} proto bird\n\
+         route add 10.244.9.0/26 nhid {stale} proto bird\n"
+    ));
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    // Graceful restart: stale routes (and so their object) are kept until released.
+    let mut fib = Fib::new(objects_cfg(), true);
+    fib.apply(pool_route("10.244.9.0/26", "172.20.0.7"));
+    settle(&mut sock, &mut fib);
+    let k = ours(&mut rd, TABLE_MAIN);
+    assert_eq!(
+        k[&net("10.99.0.0/24")].nh_id,
+        stale,
+        "stale route lost its object"
+    );
+    let mine = k[&net("10.244.9.0/26")].nh_id;
+    assert_ne!(mine, stale);
+    assert!(our_objects(&mut rd).contains_key(&stale));
+    fib.release_stale(Instant::now());
+    settle(&mut sock, &mut fib);
+    let objs = our_objects(&mut rd);
+    assert!(!objs.contains_key(&stale), "{objs:#?}");
+    assert_eq!(objs.keys().copied().collect::<Vec<_>>(), vec![mine]);
+    let k = ours(&mut rd, TABLE_MAIN);
+    assert_eq!(
+        k.keys().copied().collect::<Vec<_>>(),
+        vec![net("10.244.9.0/26")]
+    );
+    // Someone else's object in our id range is never touched.
+    let all = rd.dump_nexthops().unwrap();
+    assert!(all.iter().any(|n| n.id == foreign && n.protocol != BIRD));
+
+    // Without adoption they go at the start-up reconcile.
+    lab.ip_batch(&format!(
+        "nexthop add id {stale} via 172.20.0.50 dev tunl0 onlink proto bird\n\
+         route add 10.99.0.0/24 nhid {stale} proto bird\n"
+    ));
+    let mut fib = Fib::new(objects_cfg(), false);
+    fib.apply(pool_route("10.244.9.0/26", "172.20.0.7"));
+    settle(&mut sock, &mut fib);
+    let objs = our_objects(&mut rd);
+    assert_eq!(objs.len(), 1, "{objs:#?}");
+    assert!(!objs.contains_key(&stale));
+    assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 1);
+}
