@@ -124,6 +124,7 @@
 //! Hashing of route keys uses a small FxHash (speed at 1M routes); adversarially chosen
 //! prefixes could degrade map performance but not correctness.
 
+mod display;
 pub mod fib;
 pub mod intent;
 pub mod protos;

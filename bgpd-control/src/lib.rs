@@ -7,6 +7,9 @@
 //! * [`command`]: the command language (`show protocols all`, `show route for ...`);
 //! * [`bird`]: BIRD 1.6's reply formats, byte for byte;
 //! * [`bfd`]: `show bfd sessions`;
+//! * [`protocols`], [`routes`], [`fib`]: the daemon's state as these values: peers and local
+//!   protocols (`show protocols`), the RIB walked into route entries with next hops resolved
+//!   against bgp-fib's kernel view (`show route`), the kernel's routes and refusals (`show fib`);
 //! * [`json`]: bgpd's JSON envelope.
 //!
 //! No IO and no runtime: the daemon's server (`bgpd::control`) reads requests, asks its
@@ -15,7 +18,10 @@
 pub mod bfd;
 pub mod bird;
 pub mod command;
+pub mod fib;
 pub mod json;
+pub mod protocols;
+pub mod routes;
 pub mod status;
 pub mod wire;
 

@@ -110,7 +110,7 @@ pub use attrs::{AttrId, KernelTunnel, NhState, RouteAttrs, RouteMeta, RouteType,
 pub use decision::DecisionOptions;
 pub use types::{
     ChangeFlags, FibChange, FibNextHop, FibRoute, LocalRoute, NextHopMode, NextHopResolver,
-    PeerConfig, RibConfig, RouteInfo, SourceCounts, SourceId, UpdateStats,
+    PeerConfig, RibConfig, RouteInfo, SourceCounts, SourceId, TableCounts, UpdateStats,
 };
 
 use crate::wire::Family;

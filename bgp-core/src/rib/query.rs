@@ -11,7 +11,7 @@ use super::out_state::tag_src;
 use super::prefix::Key;
 use super::shared::Shared;
 use super::table::{Table, STALE};
-use super::{family_of, K_from, Rib, RouteInfo, SourceCounts, SourceId};
+use super::{family_of, K_from, Rib, RouteInfo, SourceCounts, SourceId, TableCounts};
 use crate::wire::Family;
 
 pub(super) fn route_info<K: Key>(t: &Table<K>, sh: &Shared, key: &K) -> Vec<RouteInfo> {
@@ -180,6 +180,40 @@ impl Rib {
             exported: exported(t, i),
         })
         .unwrap_or_default()
+    }
+
+    /// The protocol name of a source as `show` prints it: BIRD's names for the local sources
+    /// (`static1`, `kernel1`, `direct1`), a peer's configured name (`bgpN` for a slot without
+    /// a configuration).
+    pub fn source_name(&self, s: SourceId) -> String {
+        match s {
+            SourceId::STATIC => "static1".into(),
+            SourceId::KERNEL => "kernel1".into(),
+            SourceId::DIRECT => "direct1".into(),
+            _ => self
+                .peer_config(s)
+                .map_or_else(|| format!("bgp{}", s.0), |p| p.name.clone()),
+        }
+    }
+
+    /// What `show protocols` (BIRD 1.6: `Routes: N imported, M exported, K preferred`) and
+    /// `show route count` print, at one instant: per source (the local ones and `peers`) its
+    /// counters when not all zero ([`Rib::source_counts`]), and the totals of routes and
+    /// networks. O(1) per source.
+    pub fn counts_by_source(&self, peers: &[SourceId]) -> TableCounts {
+        let (networks, routes) = self.table_counts();
+        let locals = [SourceId::STATIC, SourceId::KERNEL, SourceId::DIRECT];
+        let per_source = locals
+            .into_iter()
+            .chain(peers.iter().copied())
+            .map(|s| (s, self.source_counts(s)))
+            .filter(|(_, c)| *c != SourceCounts::default())
+            .collect();
+        TableCounts {
+            per_source,
+            routes,
+            networks,
+        }
     }
 
     /// Whether the RIB has no path at all.

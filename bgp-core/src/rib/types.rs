@@ -187,6 +187,17 @@ pub struct LocalRoute {
     pub multipath: Vec<(IpAddr, Option<Arc<str>>)>,
 }
 
+/// The table's counters at one instant ([`Rib::counts_by_source`](super::Rib::counts_by_source)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableCounts {
+    /// Per source with any: its counters.
+    pub per_source: std::collections::HashMap<SourceId, SourceCounts>,
+    /// Every route (path) of every network (`show route count`'s "of Y routes").
+    pub routes: u64,
+    /// Networks with at least one route ("for Z networks").
+    pub networks: u64,
+}
+
 /// A source's counters ([`Rib::source_counts`](super::Rib::source_counts)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SourceCounts {

@@ -181,7 +181,7 @@ pub(crate) struct Shared {
     /// names the interface a next hop is reached through).
     pub kernel_view: Mutex<Arc<bgp_fib::KernelView>>,
     /// The table counters the control plane read last (answered while the RIB is busy).
-    pub counts_cache: Mutex<Option<Arc<control::TableCounts>>>,
+    pub counts_cache: Mutex<Option<Arc<bgp_core::rib::TableCounts>>>,
 }
 
 /// Waits until the watched flag is true (or its sender is gone).

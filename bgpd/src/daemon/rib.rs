@@ -576,7 +576,7 @@ impl RibTask {
                             protocol: r
                                 .next_hops
                                 .first()
-                                .map(|h| source_name(rib, h.source))
+                                .map(|h| rib.source_name(h.source))
                                 .unwrap_or_else(|| "static1".into()),
                             blackhole: r.route_type == RouteType::Blackhole,
                         }),
@@ -710,17 +710,5 @@ fn local_of(r: &LocalRoute) -> RibLocal {
         krt_metric: None,
         krt_source: None,
         multipath: Vec::new(),
-    }
-}
-
-/// The protocol name of a source (BIRD's names for the local ones).
-pub(crate) fn source_name(rib: &Rib, s: SourceId) -> String {
-    match s {
-        SourceId::STATIC => "static1".into(),
-        SourceId::KERNEL => "kernel1".into(),
-        SourceId::DIRECT => "direct1".into(),
-        _ => rib
-            .peer_config(s)
-            .map_or_else(|| format!("bgp{}", s.0), |p| p.name.clone()),
     }
 }

@@ -3,17 +3,15 @@
 //! to the peer tasks, reload and shutdown. `show route`'s walk is in `routes.rs`. `show fib`
 //! reads the kernel back over a fresh netlink socket. No call waits for the RIB task.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use std::collections::HashMap;
-
-use bgp_core::rib::{Rib, SourceId};
+use bgp_core::rib::{SourceId, TableCounts};
 use bgp_core::wire::Family;
+use bgpd_control::protocols::{local_protocols, peer_protocol, LocalFacts};
+use bgpd_control::routes::RouteContext;
 
-mod routes;
 mod server;
 
 pub(crate) use server::ControlServer;
@@ -28,32 +26,6 @@ const RELOAD_ANSWER_SECS: u64 = 10;
 /// The running daemon as the control plane sees it.
 pub(crate) struct DaemonControl {
     pub shared: Arc<Shared>,
-}
-
-fn caps(n: &bgp_core::wire::Negotiated) -> Vec<String> {
-    let mut v = Vec::new();
-    if n.route_refresh {
-        v.push("refresh".to_string());
-    }
-    if n.enhanced_route_refresh {
-        v.push("enhanced-refresh".into());
-    }
-    if n.peer_graceful_restart.is_some() {
-        v.push("restart-able".into());
-    }
-    if n.four_octet_as {
-        v.push("AS4".into());
-    }
-    if !n.add_path_rx.is_empty() {
-        v.push("add-path-rx".into());
-    }
-    if !n.add_path_tx.is_empty() {
-        v.push("add-path-tx".into());
-    }
-    if n.extended_message {
-        v.push("ext-messages".into());
-    }
-    v
 }
 
 impl DaemonControl {
@@ -73,7 +45,7 @@ impl DaemonControl {
             (Err(std::sync::TryLockError::Poisoned(p)), _) => p.into_inner(),
             (Err(std::sync::TryLockError::WouldBlock), None) => lock(&s.rib),
         };
-        let c = Arc::new(table_counts(&rib, &peer_ids));
+        let c = Arc::new(rib.counts_by_source(&peer_ids));
         drop(rib);
         *lock(&s.counts_cache) = Some(Arc::clone(&c));
         c
@@ -128,56 +100,17 @@ impl Control for DaemonControl {
     fn protocols(&self) -> Vec<ProtocolStatus> {
         let s = &self.shared;
         let cfg = s.config();
-        let up = if s.shutting_down.load(Ordering::SeqCst) {
-            ProtoState::Stop
-        } else {
-            ProtoState::Up
-        };
-        let local = |name: &str, kind: ProtoKind, state: ProtoState| ProtocolStatus {
-            name: name.into(),
-            kind,
-            state,
-            since: s.started,
-            info: String::new(),
-            description: None,
-            import_policy: "ACCEPT".into(),
-            export_policy: "REJECT".into(),
-            routes: RouteCounts::default(),
-            bgp: None,
+        let facts = LocalFacts {
+            started: s.started,
+            shutting_down: s.shutting_down.load(Ordering::SeqCst),
+            fib_enabled: s.fib_enabled,
+            direct: cfg.file.direct.is_some(),
+            kernel_exported: s.stats.fib_installed()
+                + s.stats.fib_pending()
+                + lock(&s.fib_counts).failed,
         };
         let counts = self.protocol_counts();
-        let with_counts = |mut p: ProtocolStatus, id: SourceId| {
-            let (imported, preferred, exported) =
-                counts.per_source.get(&id).copied().unwrap_or_default();
-            p.routes.imported = imported;
-            p.routes.preferred = preferred;
-            p.routes.exported = exported;
-            p
-        };
-        let mut out = vec![
-            local(
-                "kernel1",
-                ProtoKind::Kernel,
-                if s.fib_enabled { up } else { ProtoState::Down },
-            ),
-            local("device1", ProtoKind::Device, up),
-        ];
-        if let Some(k) = out.first_mut() {
-            *k = with_counts(k.clone(), SourceId::KERNEL);
-            // The kernel protocol "exports" the routes it wants installed (refused ones too).
-            k.routes.exported =
-                s.stats.fib_installed() + s.stats.fib_pending() + lock(&s.fib_counts).failed;
-        }
-        if cfg.file.direct.is_some() {
-            out.push(with_counts(
-                local("direct1", ProtoKind::Direct, up),
-                SourceId::DIRECT,
-            ));
-        }
-        out.push(with_counts(
-            local("static1", ProtoKind::Static, up),
-            SourceId::STATIC,
-        ));
+        let mut out = local_protocols(&facts, &counts);
         // The list is copied (one Arc per peer) so the walk holds no daemon-wide lock: the
         // RIB task takes `peers` after every batch and dynamic neighbours come and go through
         // it. Each peer's spec and status are then cloned under their own short locks.
@@ -185,105 +118,22 @@ impl Control for DaemonControl {
         for p in &peers {
             let spec = lock(&p.spec).clone();
             let st = lock(&p.status).clone();
-            let established = st.state == bgp_core::session::StateKind::Established;
-            let state = if !st.enabled {
-                ProtoState::Down
-            } else if established {
-                ProtoState::Up
-            } else {
-                ProtoState::Start
-            };
-            let bgp_state = if !st.enabled {
-                "Down".to_string()
-            } else if spec.common.passive && st.state == bgp_core::session::StateKind::Active {
-                "Passive".into()
-            } else {
-                st.state.name().into()
-            };
-            let info = match &st.last_error {
-                Some(e) if !established => format!("{bgp_state:<14}{e}"),
-                _ => bgp_state.clone(),
-            };
-            let n = st.negotiated.as_deref();
-            out.push(ProtocolStatus {
-                name: spec.name.clone(),
-                kind: ProtoKind::Bgp,
-                state,
-                since: st.since,
-                info,
-                description: spec.common.description.clone(),
-                import_policy: spec
-                    .common
-                    .import
-                    .clone()
-                    .unwrap_or_else(|| "ACCEPT".into()),
-                export_policy: spec
-                    .common
-                    .export
-                    .clone()
-                    .unwrap_or_else(|| "ACCEPT".into()),
-                routes: {
-                    let (imported, preferred, exported) =
-                        counts.per_source.get(&p.id).copied().unwrap_or_default();
-                    RouteCounts {
-                        imported,
-                        preferred,
-                        exported,
-                        ..st.routes
-                    }
-                },
-                bgp: Some(BgpStatus {
-                    state: bgp_state,
-                    neighbor_address: spec.address,
-                    neighbor_port: spec.common.port,
-                    neighbor_as: spec.asn,
-                    local_as: cfg.asn(),
-                    neighbor_id: n.map(|n| n.peer_id),
-                    neighbor_caps: n.map(caps).unwrap_or_default(),
-                    session_flags: n
-                        .map(|n| {
-                            let mut f =
-                                vec![if n.is_ebgp() { "external" } else { "internal" }.to_string()];
-                            if spec.common.multihop.is_some() {
-                                f.push("multihop".into());
-                            }
-                            // BIRD 1.6's order: route-reflector, AS4, then what add-path
-                            // negotiated.
-                            if spec.common.rr_client {
-                                f.push("route-reflector".into());
-                            }
-                            if n.four_octet_as {
-                                f.push("AS4".into());
-                            }
-                            if !n.add_path_rx.is_empty() {
-                                f.push("add-path-rx".into());
-                            }
-                            if !n.add_path_tx.is_empty() {
-                                f.push("add-path-tx".into());
-                            }
-                            f
-                        })
-                        .unwrap_or_default(),
-                    source_address: st.local_addr,
-                    hold_timer: n.map(|n| (u32::from(n.hold_time), u32::from(n.hold_time))),
-                    keepalive_timer: n.map(|n| {
-                        let k = spec.common.keepalive_time.unwrap_or(n.hold_time / 3);
-                        (u32::from(k), u32::from(k))
-                    }),
-                    last_error: st.last_error.clone(),
-                    established_since: st.established_since,
-                    rr_client: spec.common.rr_client,
-                    graceful_restart_stale: st.stale,
-                    messages_in: st.messages.received,
-                    messages_out: st.messages.sent,
-                }),
-            });
+            let c = counts.per_source.get(&p.id).copied().unwrap_or_default();
+            out.push(peer_protocol(&spec, &st, c, cfg.asn()));
         }
         out
     }
 
     fn routes(&self, q: &RouteQuery) -> Vec<RouteEntry> {
-        self.walk_routes(q)
+        let s = &self.shared;
+        let cx = RouteContext {
+            kernel: Arc::clone(&lock(&s.kernel_view)),
+            direct: super::rib::direct_gateway_peers(s),
+            refused: bgpd_control::fib::refused_networks(&lock(&s.fib_failures)),
+            fib_enabled: s.fib_enabled,
+            since: s.started,
+        };
+        bgpd_control::routes::walk(q, &cx, || lock(&s.rib))
     }
 
     fn protocol_route_count(&self, name: &str, family: Option<IpFamily>) -> Option<u64> {
@@ -295,7 +145,7 @@ impl Control for DaemonControl {
         };
         let rib = lock(&self.shared.rib);
         // Only when the name is the one the walk would print for the source.
-        if super::rib::source_name(&rib, src) != name {
+        if rib.source_name(src) != name {
             return None;
         }
         Some(match family {
@@ -334,35 +184,19 @@ impl Control for DaemonControl {
                 Vec::new()
             }
         };
-        let mut out = Vec::new();
-        for r in routes
-            .into_iter()
-            .filter(|r| r.protocol == fc.protocol && r.table == cfg.file.kernel.table)
-        {
-            let dest = match r.rtype {
-                bgp_fib::wire::RTN_BLACKHOLE => RouteDest::Blackhole,
-                bgp_fib::wire::RTN_UNREACHABLE => RouteDest::Unreachable,
-                bgp_fib::wire::RTN_PROHIBIT => RouteDest::Prohibit,
-                _ => RouteDest::Via {
-                    nexthops: r
-                        .nexthops
-                        .iter()
-                        .filter_map(|h| Some((h.gateway?, Some(ifname(h.ifindex)))))
-                        .collect::<Vec<(IpAddr, Option<String>)>>(),
-                },
-            };
-            out.push(FibEntry {
-                prefix: r.prefix,
-                dest,
-                onlink: r.nexthops.iter().any(|h| h.onlink),
-                table: r.table,
-                metric: r.metric,
-                state: "installed".into(),
-            });
-        }
+        let mut out = bgpd_control::fib::installed_entries(
+            routes,
+            fc.protocol,
+            cfg.file.kernel.table,
+            ifname,
+        );
         let installed = out.len();
         // The routes the kernel refused, as the FIB thread lists them (retried at each scan).
-        out.extend(lock(&self.shared.fib_failures).iter().map(failed_entry));
+        out.extend(
+            lock(&self.shared.fib_failures)
+                .iter()
+                .map(bgpd_control::fib::failed_entry),
+        );
         let counts = fib_counts(
             installed,
             lock(&self.shared.fib_counts).failed,
@@ -447,72 +281,6 @@ fn ifname(index: u32) -> String {
         .map_or_else(|| index.to_string(), String::from)
 }
 
-/// `show fib`'s row for a route the kernel refused: the route as wanted, the error as state.
-pub(crate) fn failed_entry(f: &bgp_fib::FailedRoute) -> FibEntry {
-    use bgp_fib::{Device, RouteKind};
-    let (dest, onlink) = match &f.kind {
-        Some(RouteKind::Blackhole) => (RouteDest::Blackhole, false),
-        Some(RouteKind::Unreachable) | None => (RouteDest::Unreachable, false),
-        Some(RouteKind::Prohibit) => (RouteDest::Prohibit, false),
-        Some(RouteKind::Unicast(nhs)) => (
-            RouteDest::Via {
-                nexthops: nhs
-                    .iter()
-                    .map(|h| {
-                        let dev = h.device.as_ref().map(|d| match d {
-                            Device::Index(i) => i.to_string(),
-                            Device::Name(n) => n.clone(),
-                        });
-                        (h.gateway, dev)
-                    })
-                    .collect(),
-            },
-            nhs.iter().any(|h| h.onlink),
-        ),
-    };
-    FibEntry {
-        prefix: f.key.prefix,
-        dest,
-        onlink,
-        table: f.key.table,
-        metric: f.key.metric,
-        state: format!("failed: {}", std::io::Error::from_raw_os_error(f.errno)),
-    }
-}
-
-/// The table's exact counters at one instant (kept by the RIB as routes change).
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct TableCounts {
-    /// Per source: (routes in the table, of those the best of their network, routes in its
-    /// Adj-RIB-Out — the latter for the peers asked about only).
-    pub per_source: HashMap<SourceId, (u64, u64, u64)>,
-    /// Every route (path) of every network (`show route count`'s "of Y routes").
-    pub routes: u64,
-    /// Networks with at least one route ("for Z networks").
-    pub networks: u64,
-}
-
-/// Counts what `show protocols` (BIRD 1.6: `Routes: N imported, M exported, K preferred`) and
-/// `show route count` print: per source the routes it has in the table and those that are
-/// the best (first selected) route of their network; per BGP peer in `peers` what its
-/// Adj-RIB-Out holds (ADD-PATH paths count one each); the totals of routes and networks.
-pub(crate) fn table_counts(rib: &Rib, peers: &[SourceId]) -> TableCounts {
-    let (networks, routes) = rib.table_counts();
-    let mut per_source = HashMap::new();
-    let locals = [SourceId::STATIC, SourceId::KERNEL, SourceId::DIRECT];
-    for src in locals.into_iter().chain(peers.iter().copied()) {
-        let c = rib.source_counts(src);
-        if c != bgp_core::rib::SourceCounts::default() {
-            per_source.insert(src, (c.routes, c.best, c.exported));
-        }
-    }
-    TableCounts {
-        per_source,
-        routes,
-        networks,
-    }
-}
-
 /// Starts the control socket server (`crate::control`) on its own thread (`server.rs`): the
 /// socket is bound before this returns, so a bind failure is reported at start-up. `None`
 /// when it could not be bound (logged).
@@ -536,33 +304,6 @@ pub(crate) fn serve_control_socket(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_refused_route_is_listed_with_its_error() {
-        let key = bgp_fib::RouteKey::new(254, "10.1.2.0/24".parse().unwrap(), 32);
-        let nh = bgp_fib::NextHop::onlink(
-            "10.9.9.9".parse().unwrap(),
-            bgp_fib::Device::Name("tunl0".into()),
-        );
-        let e = failed_entry(&bgp_fib::FailedRoute {
-            key,
-            errno: libc::ENETUNREACH,
-            kind: Some(bgp_fib::RouteKind::Unicast(vec![nh])),
-        });
-        assert_eq!(e.prefix.to_string(), "10.1.2.0/24");
-        assert_eq!((e.table, e.metric, e.onlink), (254, 32, true));
-        assert_eq!(
-            e.dest,
-            RouteDest::Via {
-                nexthops: vec![("10.9.9.9".parse().unwrap(), Some("tunl0".into()))]
-            }
-        );
-        assert!(
-            e.state.starts_with("failed: Network is unreachable"),
-            "{}",
-            e.state
-        );
-    }
 
     #[test]
     fn show_fib_pending_is_the_fib_threads_backlog() {

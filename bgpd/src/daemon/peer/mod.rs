@@ -10,10 +10,10 @@
 //! `PeerHandle::notify` when the peer has something new to send. Nothing grows without bound.
 //!
 //! Session state changes, NOTIFICATIONs and errors are logged in a per-peer span and kept in
-//! [`PeerStatus`] for `show protocols`.
+//! [`PeerStatus`] (bgpd-control's) for `show protocols`.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -35,7 +35,7 @@ use tracing::Instrument;
 use super::rib::RibMsg;
 use super::{lock, sockets, PeerHandle, PeerStateChange, Shared};
 use crate::config::{PeerOrigin, PeerSpec};
-use crate::status::RouteCounts;
+pub use bgpd_control::protocols::PeerStatus;
 
 mod conn;
 mod trim;
@@ -65,49 +65,6 @@ pub(crate) enum PeerCmd {
     RouteRefresh,
     /// Only the BFD settings changed (reload): re-attach, BGP untouched.
     Bfd(Box<PeerSpec>),
-}
-
-/// What `show protocols` shows of a peer.
-#[derive(Debug, Clone)]
-pub struct PeerStatus {
-    /// Session state.
-    pub state: StateKind,
-    /// When it last changed.
-    pub since: SystemTime,
-    /// Administratively enabled.
-    pub enabled: bool,
-    /// Last error, BIRD words.
-    pub last_error: Option<String>,
-    /// What was negotiated on the established session (the session's own, shared).
-    pub negotiated: Option<Arc<Negotiated>>,
-    /// Established since.
-    pub established_since: Option<SystemTime>,
-    /// Our address on the current connection.
-    pub local_addr: Option<IpAddr>,
-    /// Messages received and sent by type (the peer's `bgp_core::peer::Peer::stats`, copied
-    /// after each turn of its task).
-    pub messages: bgp_core::session::Stats,
-    /// Route counters.
-    pub routes: RouteCounts,
-    /// Its routes are kept stale (graceful restart helper).
-    pub stale: bool,
-}
-
-impl Default for PeerStatus {
-    fn default() -> Self {
-        PeerStatus {
-            state: StateKind::Idle,
-            since: SystemTime::now(),
-            enabled: true,
-            last_error: None,
-            negotiated: None,
-            established_since: None,
-            local_addr: None,
-            messages: bgp_core::session::Stats::default(),
-            routes: RouteCounts::default(),
-            stale: false,
-        }
-    }
 }
 
 /// A session epoch no earlier handle used: RIB source slots are reused once a peer is removed

@@ -1,0 +1,159 @@
+//! DOC: `show fib`: the kernel's routes as read back and the routes it refused, as
+//! [`FibEntry`] rows, and the networks `show route` marks as not installed.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use bgp_fib::wire::KernelRoute;
+use bgp_fib::{Device, FailedRoute, RouteKind};
+use ipnet::IpNet;
+
+use crate::status::{FibEntry, RouteDest};
+
+/// The rows of the routes read back from the kernel that are ours (`protocol`, `table`);
+/// `ifname` names an interface by index.
+pub fn installed_entries(
+    routes: Vec<KernelRoute>,
+    protocol: u8,
+    table: u32,
+    ifname: impl Fn(u32) -> String,
+) -> Vec<FibEntry> {
+    routes
+        .into_iter()
+        .filter(|r| r.protocol == protocol && r.table == table)
+        .map(|r| {
+            let dest = match r.rtype {
+                bgp_fib::wire::RTN_BLACKHOLE => RouteDest::Blackhole,
+                bgp_fib::wire::RTN_UNREACHABLE => RouteDest::Unreachable,
+                bgp_fib::wire::RTN_PROHIBIT => RouteDest::Prohibit,
+                _ => RouteDest::Via {
+                    nexthops: r
+                        .nexthops
+                        .iter()
+                        .filter_map(|h| Some((h.gateway?, Some(ifname(h.ifindex)))))
+                        .collect::<Vec<(IpAddr, Option<String>)>>(),
+                },
+            };
+            FibEntry {
+                prefix: r.prefix,
+                dest,
+                onlink: r.nexthops.iter().any(|h| h.onlink),
+                table: r.table,
+                metric: r.metric,
+                state: "installed".into(),
+            }
+        })
+        .collect()
+}
+
+/// The row of a route the kernel refused: the route as wanted, the error as state.
+pub fn failed_entry(f: &FailedRoute) -> FibEntry {
+    let (dest, onlink) = match &f.kind {
+        Some(RouteKind::Blackhole) => (RouteDest::Blackhole, false),
+        Some(RouteKind::Unreachable) | None => (RouteDest::Unreachable, false),
+        Some(RouteKind::Prohibit) => (RouteDest::Prohibit, false),
+        Some(RouteKind::Unicast(nhs)) => (
+            RouteDest::Via {
+                nexthops: nhs
+                    .iter()
+                    .map(|h| {
+                        let dev = h.device.as_ref().map(|d| match d {
+                            Device::Index(i) => i.to_string(),
+                            Device::Name(n) => n.clone(),
+                        });
+                        (h.gateway, dev)
+                    })
+                    .collect(),
+            },
+            nhs.iter().any(|h| h.onlink),
+        ),
+    };
+    FibEntry {
+        prefix: f.key.prefix,
+        dest,
+        onlink,
+        table: f.key.table,
+        metric: f.key.metric,
+        state: format!("failed: {}", std::io::Error::from_raw_os_error(f.errno)),
+    }
+}
+
+/// The networks whose install the kernel refused (BIRD 1.6 prints their primary route `!`):
+/// the failures of a route with a kind (a withdrawal that failed refused nothing shown).
+pub fn refused_networks(failures: &[FailedRoute]) -> HashSet<IpNet> {
+    failures
+        .iter()
+        .filter(|f| f.kind.is_some())
+        .map(|f| f.key.prefix)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(prefix: &str, kind: Option<RouteKind>) -> FailedRoute {
+        FailedRoute {
+            key: bgp_fib::RouteKey::new(254, prefix.parse().unwrap(), 32),
+            errno: libc::ENETUNREACH,
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_refused_route_is_listed_with_its_error() {
+        let nh =
+            bgp_fib::NextHop::onlink("10.9.9.9".parse().unwrap(), Device::Name("tunl0".into()));
+        let e = failed_entry(&refused("10.1.2.0/24", Some(RouteKind::Unicast(vec![nh]))));
+        assert_eq!(e.prefix.to_string(), "10.1.2.0/24");
+        assert_eq!((e.table, e.metric, e.onlink), (254, 32, true));
+        assert_eq!(
+            e.dest,
+            RouteDest::Via {
+                nexthops: vec![("10.9.9.9".parse().unwrap(), Some("tunl0".into()))]
+            }
+        );
+        assert!(
+            e.state.starts_with("failed: Network is unreachable"),
+            "{}",
+            e.state
+        );
+    }
+
+    #[test]
+    fn only_refused_installs_mark_their_network() {
+        let v = [
+            refused("10.1.0.0/16", Some(RouteKind::Blackhole)),
+            refused("10.2.0.0/16", None),
+        ];
+        let r = refused_networks(&v);
+        assert!(r.contains(&"10.1.0.0/16".parse().unwrap()));
+        assert_eq!(r.len(), 1);
+        assert_eq!(failed_entry(&v[1]).dest, RouteDest::Unreachable);
+    }
+
+    #[test]
+    fn only_our_installed_routes_are_rows() {
+        let ours = KernelRoute {
+            table: 254,
+            prefix: "10.1.0.0/16".parse().unwrap(),
+            protocol: 12,
+            rtype: bgp_fib::wire::RTN_BLACKHOLE,
+            ..KernelRoute::default()
+        };
+        let other = KernelRoute {
+            protocol: 4,
+            ..ours.clone()
+        };
+        let elsewhere = KernelRoute {
+            table: 100,
+            ..ours.clone()
+        };
+        let v = installed_entries(vec![ours, other, elsewhere], 12, 254, |i| i.to_string());
+        assert_eq!(v.len(), 1);
+        assert_eq!(
+            (v[0].dest.clone(), v[0].state.as_str()),
+            (RouteDest::Blackhole, "installed")
+        );
+    }
+}
