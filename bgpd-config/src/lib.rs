@@ -295,4 +295,23 @@ export = "nope"
             .to_string();
         assert!(e.contains("graceful_restart"), "{e}");
     }
+
+    #[test]
+    fn kernel_nexthop_objects_key() {
+        let base = "router_id = \"10.0.0.1\"\nasn = 64512\n[kernel]\n";
+        let mode = |v: &str| {
+            Config::parse(&format!("{base}{v}"), "t").map(|c| c.file.kernel.nexthop_objects)
+        };
+        assert_eq!(mode("").unwrap(), NexthopObjectsMode::Auto);
+        assert_eq!(
+            mode("nexthop_objects = \"on\"\n").unwrap(),
+            NexthopObjectsMode::On
+        );
+        assert_eq!(
+            mode("nexthop_objects = \"off\"\n").unwrap(),
+            NexthopObjectsMode::Off
+        );
+        let e = mode("nexthop_objects = \"yes\"\n").unwrap_err().to_string();
+        assert!(e.contains("nexthop_objects") || e.contains(":4:"), "{e}");
+    }
 }

@@ -158,6 +158,23 @@ pub struct Kernel {
     /// (BIRD's kernel `import`); default: accept all.
     #[serde(default)]
     pub import: Option<Spanned<String>>,
+    /// Kernel nexthop objects (`RTA_NH_ID`, Linux 5.3 and later): routes sharing a next hop
+    /// point at one object, so a next hop that moves is one netlink message.
+    #[serde(default)]
+    pub nexthop_objects: NexthopObjectsMode,
+}
+
+/// `[kernel] nexthop_objects`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NexthopObjectsMode {
+    /// When the kernel has them (detected at start-up), else plain routes.
+    #[default]
+    Auto,
+    /// Always (a kernel without them is reported, and plain routes are used).
+    On,
+    /// Plain routes: gateway and device in every route.
+    Off,
 }
 
 impl Default for Kernel {
@@ -174,6 +191,7 @@ impl Default for Kernel {
             tunnel_device: default_tunnel(),
             export: None,
             import: None,
+            nexthop_objects: NexthopObjectsMode::Auto,
         }
     }
 }

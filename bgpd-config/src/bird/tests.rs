@@ -404,6 +404,11 @@ fn templates_names_and_defaults() {
     // Without a kernel protocol nothing is programmed.
     let l = v4(HEAD).unwrap();
     assert!(!l.file.kernel.enabled);
+    // BIRD has no such setting: nexthop objects when the kernel has them.
+    assert_eq!(
+        l.file.kernel.nexthop_objects,
+        crate::schema::NexthopObjectsMode::Auto
+    );
 }
 
 #[test]

@@ -13,13 +13,13 @@ use std::time::Duration;
 use bgp_core::rib::{FibRoute as RibRoute, KernelTunnel, RouteType, SourceId, SourceKind};
 use bgp_fib::{
     FailedRoute, FibConfig, FibEvent, FibHandle, FibObserver, FibSocket, IntentHop, IntentKind,
-    KernelView, Pool, PoolMode, Reach, RouteIntent, RoutePolicy,
+    KernelView, NexthopObjects, Pool, PoolMode, Reach, RouteIntent, RoutePolicy,
 };
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
 use super::{lock, Shared};
-use crate::config::{Config, IpipMode};
+use crate::config::{Config, IpipMode, NexthopObjectsMode};
 
 pub(crate) use bgp_fib::thread::HANDOFF_CHUNK as FIB_CHUNK;
 
@@ -51,6 +51,11 @@ pub(crate) fn fib_config(config: &Config) -> FibConfig {
             ecmp_max: (*k.ecmp_max.get_ref()).max(1) as usize,
             // Calico: the CNI owns the host route of a /32 (/128) block.
             skip_host_blackholes: true,
+        },
+        nexthop_objects: match k.nexthop_objects {
+            NexthopObjectsMode::Auto => NexthopObjects::Auto,
+            NexthopObjectsMode::On => NexthopObjects::On,
+            NexthopObjectsMode::Off => NexthopObjects::Off,
         },
         ..FibConfig::default()
     }

@@ -70,6 +70,7 @@ fn kernel_changes(a: &Kernel, b: &Kernel) -> Vec<&'static str> {
     );
     diff(a.ecmp_max.get_ref() != b.ecmp_max.get_ref(), "ecmp_max");
     diff(a.tunnel_device != b.tunnel_device, "tunnel_device");
+    diff(a.nexthop_objects != b.nexthop_objects, "nexthop_objects");
     diff(
         a.export.as_ref().map(|e| e.get_ref()) != b.export.as_ref().map(|e| e.get_ref()),
         "export",
