@@ -1,0 +1,121 @@
+//! Kernel nexthop objects in the daemon (root, network namespaces, bgpd processes): with
+//! `[kernel] nexthop_objects = "on"`, the blocks a peer announces with one next hop land in
+//! the kernel through one nexthop object of ours (`nhid`), still printed by `ip route` as
+//! `via NH dev tunl0 proto bird onlink`; with `"off"` they are plain routes.
+
+mod common;
+
+use bgpd_lab::{cmd, Family, Lab};
+use common::{start_bgpd, wait_established, wait_kernel};
+
+fn config_a(mode: &str) -> String {
+    format!(
+        r#"
+router_id = "172.31.0.11"
+asn = 64512
+[listen]
+addresses = ["172.31.0.11"]
+[kernel]
+protocol = "bird"
+nexthop_objects = "{mode}"
+[[pools]]
+cidr = "10.244.0.0/16"
+ipip = "always"
+[[peers]]
+name = "b"
+address = "172.31.0.12"
+asn = 64512
+families = ["ipv4"]
+hold_time = 9
+"#
+    )
+}
+
+const CONFIG_B: &str = r#"
+router_id = "172.31.0.12"
+asn = 64512
+[listen]
+addresses = ["172.31.0.12"]
+[kernel]
+enabled = false
+[[static]]
+prefix = "10.244.2.0/26"
+blackhole = true
+[[static]]
+prefix = "10.244.3.0/26"
+blackhole = true
+[[peers]]
+name = "a"
+address = "172.31.0.11"
+asn = 64512
+families = ["ipv4"]
+hold_time = 9
+"#;
+
+/// `ip route` lines of our two blocks.
+fn block_lines(ns: &str) -> Vec<String> {
+    cmd::run(Some(ns), "ip", &["route", "show"])
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("10.244.2.0/26") || l.starts_with("10.244.3.0/26"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn peer_routes_share_one_nexthop_object() {
+    for mode in ["on", "off"] {
+        let mut lab = Lab::new(&format!("bgpd_nhobj_{mode}")).unwrap();
+        let lan = lab.lan().unwrap();
+        let a = lab
+            .node("a", &[(&lan, 11)], Some("10.244.1.1".parse().unwrap()))
+            .unwrap();
+        let b = lab.node("b", &[(&lan, 12)], None).unwrap();
+        let ba = start_bgpd(&a, &config_a(mode));
+        let _bb = start_bgpd(&b, CONFIG_B);
+        wait_established(&ba, "b", 30);
+        let gw = "172.31.0.12";
+        wait_kernel(&a, Family::V4, 30, "both blocks via tunl0 onlink", |r| {
+            ["10.244.2.0/26", "10.244.3.0/26"]
+                .iter()
+                .all(|p| r.iter().any(|k| k.dst == *p && k.is_via(gw, "tunl0", true)))
+        });
+        let lines = block_lines(&a.ns);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        // Our objects: `id N via GW dev tunl0 scope link proto bird onlink`.
+        let objects: String = cmd::run(Some(&a.ns), "ip", &["nexthop", "list"])
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("proto bird"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if mode == "off" {
+            assert!(lines.iter().all(|l| !l.contains("nhid")), "{lines:?}");
+            assert!(objects.trim().is_empty(), "{objects}");
+            continue;
+        }
+        // `10.244.2.0/26 nhid N via 172.31.0.12 dev tunl0 proto bird metric 32 onlink`, one N
+        // for both.
+        let ids: Vec<&str> = lines
+            .iter()
+            .map(|l| {
+                assert!(
+                    l.contains(&format!("via {gw} dev tunl0 proto bird metric 32 onlink")),
+                    "{l}"
+                );
+                l.split_whitespace().nth(2).unwrap()
+            })
+            .collect();
+        assert!(lines
+            .iter()
+            .all(|l| l.split_whitespace().nth(1) == Some("nhid")));
+        assert_eq!(ids[0], ids[1], "{lines:?}");
+        // The object: ours, through the tunnel.
+        let line = objects
+            .lines()
+            .find(|l| l.starts_with(&format!("id {} ", ids[0])))
+            .unwrap_or_else(|| panic!("object {} missing: {objects}", ids[0]));
+        assert!(line.contains(&format!("via {gw} dev tunl0")), "{line}");
+        assert!(line.contains("onlink"), "{line}");
+    }
+}
