@@ -13,6 +13,12 @@
 //! 100 of them deleted and one replaced with a wrong gateway; prints how long bgp-fib takes,
 //! from the end of that batch until a read-back dump shows the table right again, with the
 //! periodic scan an hour away (the route monitor's notifications alone repair).
+//!
+//! `fib_bench --nexthop-objects [V4_COUNT [FLIP_COUNT]]`: V4_COUNT (1M) IPv4 routes through
+//! one next hop installed (and deleted) as plain routes and through one kernel nexthop object,
+//! interleaved, best of `FIB_BENCH_ROUNDS`; then FLIP_COUNT (100k) cross-subnet pool routes
+//! whose gateway's subnet appears on eth0 (tunnel -> direct): the messages and the time from
+//! the address change until bgp-fib is idle, plain and with objects.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
@@ -24,7 +30,10 @@ use std::time::{Duration, Instant};
 
 use bgp_fib::fib::Fib;
 use bgp_fib::socket::FibSocket;
-use bgp_fib::{Device, FibChange, FibConfig, FibRoute, NextHop, RouteKind, TABLE_MAIN};
+use bgp_fib::{
+    Device, FibChange, FibConfig, FibRoute, IntentHop, IntentKind, NextHop, NexthopObjects, Pool,
+    PoolMode, RouteIntent, RouteKind, RoutePolicy, TABLE_MAIN,
+};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Counts live heap bytes, to report the desired state's memory per route.
@@ -418,6 +427,165 @@ fn repair() {
     );
 }
 
+/// One install and delete of `n` IPv4 routes through one gateway; (install, delete) times.
+fn objects_install(ns: &Netns, n: u32, objects: NexthopObjects) -> (Timing, Timing, u64) {
+    let limit = Duration::from_secs(600);
+    let mut sock = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
+    let mut rd = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
+    let cfg = FibConfig {
+        learn: false,
+        nexthop_objects: objects,
+        ..FibConfig::default()
+    };
+    let mut fib = Fib::new(cfg, false);
+    assert!(sock.run_until_idle(&mut fib, limit).expect("sync"));
+    let gw: IpAddr = "192.168.0.2".parse().expect("ip");
+    let route = |i: u32| FibRoute {
+        prefix: v4(i),
+        kind: RouteKind::Unicast(vec![NextHop::via(gw, Device::Name("eth0".into()))]),
+        metric: 0,
+        table: TABLE_MAIN,
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let adds: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i))).collect();
+    let w = Watch::start();
+    fib.reserve(n as usize);
+    for c in adds {
+        fib.apply(c);
+    }
+    assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
+    let add = w.stop();
+    let msgs = fib.stats().messages_sent;
+    assert_eq!(fib.uses_nexthop_objects(), objects != NexthopObjects::Off);
+    assert_eq!(count_ours(&mut rd, gw), n as usize, "install");
+    let dels: Vec<FibChange> = (0..n).map(|i| FibChange::Remove(route(i).key())).collect();
+    let w = Watch::start();
+    for c in dels {
+        fib.apply(c);
+    }
+    assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
+    let del = w.stop();
+    assert_eq!(count_ours(&mut rd, gw), 0, "delete");
+    assert!(rd.dump_nexthops().map(|v| v.is_empty()).unwrap_or(true));
+    (add, del, msgs)
+}
+
+/// `n` cross-subnet pool routes via a gateway off-link, then its subnet appears on eth0:
+/// (messages sent, time until idle) for the flip to direct.
+fn objects_flip(n: u32, objects: NexthopObjects) -> (u64, Duration) {
+    let ns = Netns::new();
+    let limit = Duration::from_secs(600);
+    let mut sock = FibSocket::open_in_netns(&ns.path(), true).expect("socket");
+    sock.ignore_own_route_notifications(BIRD).expect("filter");
+    let mut rd = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
+    let cfg = FibConfig {
+        learn: false,
+        scan_interval: Duration::from_secs(3600),
+        nexthop_objects: objects,
+        routes: RoutePolicy {
+            pools: vec![Pool {
+                cidr: "32.0.0.0/7".parse().expect("net"),
+                mode: PoolMode::IpipCrossSubnet,
+            }],
+            ..RoutePolicy::default()
+        },
+        ..FibConfig::default()
+    };
+    ns.batch("link add tunl0 type veth peer name tunlp\nlink set tunl0 up\nlink set tunlp up\n");
+    let mut fib = Fib::new(cfg, false);
+    let gw: IpAddr = "10.30.0.5".parse().expect("ip");
+    for i in 0..n {
+        fib.apply(FibChange::Intent(RouteIntent {
+            prefix: v4(i),
+            kind: IntentKind::Unicast(vec![IntentHop::pool(gw)]),
+            metric: None,
+        }));
+    }
+    assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
+    assert_eq!(count_ours(&mut rd, gw), n as usize, "install");
+    let before = fib.stats().messages_sent;
+    ns.batch("addr add 10.30.0.1/24 dev eth0\n");
+    let t = Instant::now();
+    loop {
+        sock.run_for(&mut fib, Duration::from_millis(1))
+            .expect("run");
+        if fib.stats().messages_sent > before && fib.is_idle() {
+            break;
+        }
+        assert!(t.elapsed() < limit, "flip not done");
+    }
+    let took = t.elapsed();
+    let direct = rd
+        .dump_routes()
+        .expect("dump")
+        .iter()
+        .filter(|r| {
+            r.protocol == BIRD
+                && r.nexthops
+                    .first()
+                    .is_some_and(|h| h.gateway == Some(gw) && !h.onlink)
+        })
+        .count();
+    assert_eq!(direct, n as usize, "not every route went direct");
+    (fib.stats().messages_sent - before, took)
+}
+
+/// `--nexthop-objects`.
+fn nexthop_objects(n: u32, flip_n: u32) {
+    let ns = Netns::new();
+    let mut best = [[Timing::MAX; 2]; 2];
+    let mut msgs = [0u64; 2];
+    for round in 0..rounds().max(1) {
+        for k in 0..2 {
+            let k = if round % 2 == 0 { k } else { 1 - k };
+            let mode = [NexthopObjects::Off, NexthopObjects::Auto][k];
+            let (a, d, m) = objects_install(&ns, n, mode);
+            best[k][0] = best[k][0].best(a);
+            best[k][1] = best[k][1].best(d);
+            msgs[k] = m;
+        }
+    }
+    println!(
+        "bgp-fib, {n} IPv4 routes through one next hop, best of {} rounds",
+        rounds()
+    );
+    println!("| routes | phase | plain s | plain routes/s | objects s | objects routes/s | plain/objects | plain CPU s | objects CPU s |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (i, phase) in ["install", "delete"].iter().enumerate() {
+        let (p, o) = (best[0][i], best[1][i]);
+        println!(
+            "| {n} | {phase} | {:.2} | {:.0} | {:.2} | {:.0} | {:.2}x | {:.2} | {:.2} |",
+            p.wall.as_secs_f64(),
+            n as f64 / p.wall.as_secs_f64(),
+            o.wall.as_secs_f64(),
+            n as f64 / o.wall.as_secs_f64(),
+            p.wall.as_secs_f64() / o.wall.as_secs_f64(),
+            p.cpu.as_secs_f64(),
+            o.cpu.as_secs_f64()
+        );
+    }
+    println!("install messages: plain {}, objects {}", msgs[0], msgs[1]);
+    drop(ns);
+    for (label, mode) in [
+        ("plain", NexthopObjects::Off),
+        ("objects", NexthopObjects::Auto),
+    ] {
+        let mut took = Vec::new();
+        let mut m = 0;
+        for _ in 0..rounds().max(1) {
+            let (mm, t) = objects_flip(flip_n, mode);
+            m = mm;
+            took.push(t);
+        }
+        took.sort();
+        println!(
+            "flip of {flip_n} cross-subnet routes (tunnel -> direct), {label}: {m} messages, {:.2} ms (median of {}; address change until idle)",
+            took[took.len() / 2].as_secs_f64() * 1e3,
+            took.len()
+        );
+    }
+}
+
 fn main() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -432,6 +600,13 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
+    if std::env::args().any(|a| a == "--nexthop-objects") {
+        nexthop_objects(
+            args.first().copied().unwrap_or(1_000_000),
+            args.get(1).copied().unwrap_or(100_000),
+        );
+        return;
+    }
     let n4 = args.first().copied().unwrap_or(1_000_000);
     let n6 = args.get(1).copied().unwrap_or(100_000);
     let rounds = rounds();
