@@ -8,6 +8,10 @@
 //! * `validate`: checks across the whole file (references, duplicates, ranges, families);
 //! * `bfd`: the BFD keys (`[bfd]`, per-peer `bfd`) and their resolution;
 //! * `derive`: [`Config::peers`] (configured + mesh) and the bgp-core values built from them;
+//! * `statics`: `[[static]]` as the RIB's static routes, the export filters with their
+//!   communities' prelude;
+//! * `reload`: what a reload changes ([`PeerChange`] per running peer, the `[kernel]` keys
+//!   that need a restart, the filters whose text changed);
 //! * `bird`: the second front-end, BIRD 1.6's configuration language (`bird.cfg` as Calico's
 //!   confd renders it), lowered onto the same [`ConfigFile`]; `docs/bird-config.md`.
 //!
@@ -23,7 +27,9 @@ pub mod bird;
 mod derive;
 mod errors;
 mod policy;
+mod reload;
 mod schema;
+mod statics;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -37,6 +43,7 @@ pub use derive::{
     PeerOrigin, PeerSpec,
 };
 pub use errors::{ConfigError, ConfigErrors};
+pub use reload::{KeptPeer, PeerChange};
 pub use schema::*;
 
 /// The configuration languages.

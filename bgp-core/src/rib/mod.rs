@@ -95,6 +95,7 @@ pub mod prefix;
 mod query;
 mod shards;
 mod shared;
+mod statics;
 mod stream;
 mod table;
 mod types;
@@ -117,6 +118,7 @@ use crate::wire::Family;
 use attrs::Interner;
 use prefix::{FastMap, Key, V4Key, V6Key};
 pub(crate) use shared::{ctx, Shared, Source, Staged};
+pub use statics::{StaticRoute, Statics};
 use table::Table;
 
 /// Filters by name, shared by the peers that use them.

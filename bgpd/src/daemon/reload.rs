@@ -12,7 +12,6 @@
 //! saying a restart is required, before anything changes ([`check`]); a new text of the kernel
 //! filters themselves applies (the RIB hands every route to the FIB again, `Rib::set_policy`).
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -21,71 +20,14 @@ use bgp_core::rib::SourceId;
 
 use super::peer::{self, PeerCmd};
 use super::rib::RibMsg;
-use super::{listener, lock, PeerHandle, Shared};
-use crate::config::Kernel;
-use crate::config::{Config, PeerSpec};
+use super::{listener, lock, Shared};
+use crate::config::{Config, PeerChange, PeerOrigin};
 use crate::status::ControlError;
-
-/// Whether two specs differ in what the session itself uses (so it must be reset).
-fn session_changed(a: &PeerSpec, b: &PeerSpec) -> bool {
-    let (x, y) = (&a.common, &b.common);
-    a.address != b.address
-        || a.asn != b.asn
-        || x.port != y.port
-        || x.passive != y.passive
-        || x.password != y.password
-        || x.multihop != y.multihop
-        || x.ttl_security != y.ttl_security
-        || x.source_address != y.source_address
-        || x.hold_time != y.hold_time
-        || x.keepalive_time != y.keepalive_time
-        || x.add_path != y.add_path
-        || x.graceful_restart_time != y.graceful_restart_time
-        || x.max_prefixes != y.max_prefixes
-        || x.families != y.families
-        || x.next_hop_v6 != y.next_hop_v6
-        || x.local_asn != y.local_asn
-        || x.connect_delay_time != y.connect_delay_time
-        || x.connect_retry_time != y.connect_retry_time
-        || x.error_wait_time != y.error_wait_time
-}
-
-/// The `[kernel]` keys that differ between `a` and `b`.
-fn kernel_changes(a: &Kernel, b: &Kernel) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    let mut diff = |changed: bool, key: &'static str| {
-        if changed {
-            v.push(key);
-        }
-    };
-    diff(a.enabled != b.enabled, "enabled");
-    diff(a.protocol.get_ref() != b.protocol.get_ref(), "protocol");
-    diff(a.table != b.table, "table");
-    diff(a.metric != b.metric, "metric");
-    diff(a.learn != b.learn, "learn");
-    diff(a.persist != b.persist, "persist");
-    diff(
-        a.scan_interval.get_ref() != b.scan_interval.get_ref(),
-        "scan_interval",
-    );
-    diff(a.ecmp_max.get_ref() != b.ecmp_max.get_ref(), "ecmp_max");
-    diff(a.tunnel_device != b.tunnel_device, "tunnel_device");
-    diff(a.nexthop_objects != b.nexthop_objects, "nexthop_objects");
-    diff(
-        a.export.as_ref().map(|e| e.get_ref()) != b.export.as_ref().map(|e| e.get_ref()),
-        "export",
-    );
-    diff(
-        a.import.as_ref().map(|e| e.get_ref()) != b.import.as_ref().map(|e| e.get_ref()),
-        "import",
-    );
-    v
-}
 
 /// What a running daemon cannot apply: `[kernel]` changes (read once at start-up). Such a
 /// reload is refused before anything changes.
 pub(crate) fn check(old: &Config, new: &Config) -> Result<(), ControlError> {
-    let k = kernel_changes(&old.file.kernel, &new.file.kernel);
+    let k = old.restart_required(new);
     if !k.is_empty() {
         return Err(ControlError::RestartRequired(k));
     }
@@ -113,12 +55,13 @@ pub(crate) async fn prepare(shared: &Arc<Shared>, new: &Config) -> Result<(), Co
     Ok(())
 }
 
-/// The rest of a reload, after [`prepare`] succeeded: peers, policies, statics.
+/// The rest of a reload, after [`prepare`] succeeded: peers, policies, statics. What changes
+/// is the configuration model's answer (`Config::peer_change`); this applies it.
 pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), ControlError> {
     shared.reconfiguring.store(true, Ordering::SeqCst);
     let old = shared.config();
     let new = Arc::new(new);
-    let identity = old.asn() != new.asn() || old.router_id() != new.router_id();
+    let identity = old.identity_changed(&new);
     if identity {
         tracing::info!(
             asn = new.asn(),
@@ -137,74 +80,55 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
         };
         let _ = shared.rib_tx.send(msg).await;
     }
-    let old_policies: HashMap<String, bgp_core::filter::Filter> =
-        old.policies().into_iter().collect();
-    let changed_policies: Vec<String> = new
-        .policies()
-        .into_iter()
-        .filter(|(n, p)| old_policies.get(n) != Some(p))
-        .map(|(n, _)| n)
-        .collect();
+    let changed_policies = old.changed_policies(&new);
     *lock(&shared.config) = Arc::clone(&new);
 
     let running: Vec<_> = lock(&shared.peers).clone();
-    let wanted = new.peers();
     let mut reimport: Vec<SourceId> = Vec::new();
     // The kernel import filter's text changed: re-filter the learned routes.
-    if new
-        .file
-        .kernel
-        .import
-        .as_ref()
-        .is_some_and(|i| changed_policies.contains(i.get_ref()))
-    {
+    if Config::kernel_import_changed(&new, &changed_policies) {
         reimport.push(SourceId::KERNEL);
     }
     for h in &running {
         let spec = lock(&h.spec).clone();
-        if spec.origin == crate::config::PeerOrigin::Dynamic {
-            // Dynamic neighbours follow their range; a vanished range removes them.
-            match new.dynamic_peer(spec.address) {
-                Some(n) if !identity && !session_changed(&spec, &n) => {
-                    update_policy(shared, h, &new, &spec, &n, &changed_policies, &mut reimport)
-                        .await;
-                    bfd_follow(h, &old, &new, &spec, &n);
-                    *lock(&h.spec) = Arc::new(n);
+        let configured = spec.origin != PeerOrigin::Dynamic;
+        match old.peer_change(&new, &spec, identity, &changed_policies) {
+            PeerChange::Remove => {
+                if configured {
+                    tracing::info!(peer = %spec.name, "removed from the configuration");
                 }
-                Some(n) => {
-                    let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(n)));
-                }
-                None => {
-                    let _ = h.cmd.send(PeerCmd::Remove);
-                }
-            }
-            continue;
-        }
-        match wanted.iter().find(|w| w.name == spec.name) {
-            None => {
-                tracing::info!(peer = %spec.name, "removed from the configuration");
                 let _ = h.cmd.send(PeerCmd::Remove);
             }
-            Some(w) if identity || session_changed(&spec, w) => {
-                let pc = Box::new(new.rib_peer_config(w));
-                let _ = shared.rib_tx.send(RibMsg::PeerConfig(h.id, pc)).await;
-                let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w.clone())));
+            PeerChange::Reset(w) => {
+                if configured {
+                    let pc = Box::new(new.rib_peer_config(&w));
+                    let _ = shared.rib_tx.send(RibMsg::PeerConfig(h.id, pc)).await;
+                }
+                let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w)));
             }
-            Some(w) => {
-                update_policy(shared, h, &new, &spec, w, &changed_policies, &mut reimport).await;
-                bfd_follow(h, &old, &new, &spec, w);
-                if spec.common.disabled != w.common.disabled {
-                    let _ = h.cmd.send(if w.common.disabled {
-                        PeerCmd::Disable("disabled by configuration".into())
-                    } else {
+            PeerChange::Keep(k) => {
+                // The session's own address stays the next hop for "self".
+                let local = lock(&h.status).local_addr;
+                let pc = Box::new(new.rib_peer_config_on(&k.spec, local));
+                let _ = shared.rib_tx.send(RibMsg::PeerConfig(h.id, pc)).await;
+                if k.import_changed {
+                    reimport.push(h.id);
+                }
+                if k.bfd_changed {
+                    let _ = h.cmd.send(PeerCmd::Bfd(Box::new(k.spec.clone())));
+                }
+                if let Some(enable) = k.enable {
+                    let _ = h.cmd.send(if enable {
                         PeerCmd::Enable
+                    } else {
+                        PeerCmd::Disable("disabled by configuration".into())
                     });
                 }
-                *lock(&h.spec) = Arc::new(w.clone());
+                *lock(&h.spec) = Arc::new(k.spec);
             }
         }
     }
-    for w in wanted {
+    for w in new.peers() {
         if !running.iter().any(|h| lock(&h.spec).name == w.name) {
             tracing::info!(peer = %w.name, "added by the configuration");
             peer::spawn(shared, w).await;
@@ -218,38 +142,4 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
     *lock(&shared.last_reconfig) = SystemTime::now();
     shared.reconfiguring.store(false, Ordering::SeqCst);
     Ok(())
-}
-
-/// New BFD settings of a peer (configured or dynamic) that keeps its BGP session: its BFD
-/// session renegotiates (or starts, or goes) without touching BGP.
-fn bfd_follow(h: &PeerHandle, old: &Config, new: &Config, spec: &PeerSpec, w: &PeerSpec) {
-    if old.bfd_peer(spec) != new.bfd_peer(w) || old.file.bfd.wait_for_up != new.file.bfd.wait_for_up
-    {
-        let _ = h.cmd.send(PeerCmd::Bfd(Box::new(w.clone())));
-    }
-}
-
-/// Policy-level changes of a peer that keeps its session.
-async fn update_policy(
-    shared: &Shared,
-    h: &PeerHandle,
-    new: &Config,
-    old: &PeerSpec,
-    w: &PeerSpec,
-    changed: &[String],
-    reimport: &mut Vec<SourceId>,
-) {
-    let id = h.id;
-    // The session's own address stays the next hop for "self" (see rib_peer_config_on).
-    let local = lock(&h.status).local_addr;
-    let import_changed = old.common.import != w.common.import
-        || w.common
-            .import
-            .as_ref()
-            .is_some_and(|i| changed.contains(i));
-    let pc = Box::new(new.rib_peer_config_on(w, local));
-    let _ = shared.rib_tx.send(RibMsg::PeerConfig(id, pc)).await;
-    if import_changed {
-        reimport.push(id);
-    }
 }

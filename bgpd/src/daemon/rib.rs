@@ -10,14 +10,14 @@
 //! restart (the stale sweep once every peer sent End-of-RIB or the wait timer ends). On stop
 //! it runs the shutdown sequence.
 
-use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::filter::{Attr, EnumValue, Expr, ModOp, Stmt, Value};
 use bgp_core::restart::Step;
-use bgp_core::rib::{FibChange, LocalRoute as RibLocal, Rib, RouteType, SourceId, SourceKind};
+use bgp_core::rib::{
+    FibChange, LocalRoute as RibLocal, Rib, RouteType, SourceId, SourceKind, StaticRoute, Statics,
+};
 use bgp_core::wire::{Community, Family, Update};
 use bgp_fib::{FibEvent, LearnedKind};
 use ipnet::IpNet;
@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, watch};
 use super::fib::{intent, FibBridge};
 use super::peer::PeerCmd;
 use super::{lock, BestPath, BestPathChange, LocalRoute, Shared};
-use crate::config::{parse_community, Config, GatewayMode, ShutdownMode};
+use crate::config::{Config, GatewayMode, ShutdownMode};
 
 /// Messages waiting for the RIB task.
 pub(crate) const CHANNEL_DEPTH: usize = 64;
@@ -90,10 +90,8 @@ pub(crate) struct PeerUp {
 struct RibTask {
     shared: Arc<Shared>,
     fib: Option<FibBridge>,
-    /// Local routes from the API and their communities.
-    api_routes: BTreeMap<IpNet, LocalRoute>,
-    /// Static prefixes from the config currently in the RIB.
-    config_statics: HashSet<IpNet>,
+    /// The static routes: the config's and those announced through the `Handle`.
+    statics: Statics,
     /// Kernel changes the FIB thread could not take yet.
     fib_backlog: Option<Vec<bgp_fib::FibChange>>,
     /// The RIB may hold more FIB changes than one hand-off took.
@@ -115,8 +113,7 @@ pub(crate) fn spawn(
     let mut t = RibTask {
         shared,
         fib,
-        api_routes: BTreeMap::new(),
-        config_statics: HashSet::new(),
+        statics: Statics::default(),
         fib_backlog: None,
         fib_more: false,
         gauges_at: Instant::now(),
@@ -305,16 +302,14 @@ impl RibTask {
                 0
             }
             RibMsg::Announce(r) => {
-                rib.add_local(SourceKind::Static, r.prefix.trunc(), local_of(&r));
-                self.api_routes.insert(r.prefix.trunc(), r);
+                let cs = r.communities.iter().map(|(a, v)| Community::new(*a, *v));
+                let r = StaticRoute::announced(r.prefix, r.via, cs.collect());
+                self.statics.announce(rib, r);
                 self.refresh_policies(rib, &self.shared.config());
                 0
             }
             RibMsg::Withdraw(p) => {
-                let p = p.trunc();
-                if self.api_routes.remove(&p).is_some() && !self.config_statics.contains(&p) {
-                    rib.remove_local(SourceKind::Static, p);
-                }
+                self.statics.withdraw(rib, p);
                 0
             }
             RibMsg::Reconfigured(cfg, reimport) => {
@@ -351,99 +346,18 @@ impl RibTask {
 
     /// Makes the RIB's static routes those of the config plus the API's.
     fn sync_statics(&mut self, rib: &mut Rib, cfg: &Config) {
-        let mut now = HashSet::new();
-        for s in &cfg.file.statics {
-            let p = s.prefix.get_ref().trunc();
-            now.insert(p);
-            rib.add_local(
-                SourceKind::Static,
-                p,
-                RibLocal {
-                    next_hop: s.via,
-                    route_type: if s.blackhole {
-                        RouteType::Blackhole
-                    } else if s.unreachable {
-                        RouteType::Unreachable
-                    } else if s.prohibit {
-                        RouteType::Prohibit
-                    } else {
-                        RouteType::Unicast
-                    },
-                    ifname: None,
-                    krt_metric: None,
-                    krt_source: None,
-                    multipath: Vec::new(),
-                },
-            );
-        }
-        for old in self.config_statics.difference(&now) {
-            match self.api_routes.get(old) {
-                Some(r) => rib.add_local(SourceKind::Static, *old, local_of(r)),
-                None => rib.remove_local(SourceKind::Static, *old),
-            }
-        }
-        self.config_statics = now;
+        self.statics.set_config(rib, cfg.static_routes());
         self.refresh_policies(rib, cfg);
     }
 
     /// Re-installs the export policies (config policies with pools, plus the community terms
-    /// of local routes) and lets every peer's Adj-RIB-Out catch up.
+    /// of the static routes) and lets every peer's Adj-RIB-Out catch up.
     fn refresh_policies(&self, rib: &mut Rib, cfg: &Config) {
-        let mut comm_terms = Vec::new();
-        let statics = cfg.file.statics.iter().map(|s| {
-            (
-                s.prefix.get_ref().trunc(),
-                s.communities
-                    .iter()
-                    .filter_map(|c| parse_community(c.get_ref()))
-                    .collect::<Vec<_>>(),
-            )
-        });
-        let api = self.api_routes.values().map(|r| {
-            (
-                r.prefix.trunc(),
-                r.communities
-                    .iter()
-                    .map(|(a, b)| Community((u32::from(*a) << 16) | u32::from(*b)))
-                    .collect(),
-            )
-        });
-        for (p, cs) in statics.chain(api) {
-            if cs.is_empty() {
-                continue;
-            }
-            // if net = P && source = RTS_STATIC then { bgp_community.add(C); ... }
-            comm_terms.push(Stmt::if_then(
-                Expr::and(
-                    Expr::eq(Expr::attr(Attr::Net), Expr::val(Value::Prefix(p))),
-                    Expr::eq(
-                        Expr::attr(Attr::Source),
-                        Expr::val(Value::Enum(EnumValue::RTS_STATIC)),
-                    ),
-                ),
-                cs.into_iter()
-                    .map(|c| {
-                        Stmt::modify_attr(
-                            ModOp::Add,
-                            Attr::BgpCommunity,
-                            Expr::val(Value::Pair(c.0)),
-                        )
-                    })
-                    .collect(),
-            ));
+        let (policies, errors) = cfg.policies_with_export_prelude(&self.statics.community_terms());
+        for (filter, e) in errors {
+            tracing::error!(%filter, error = %e, "cannot add static route communities");
         }
-        for (name, pol) in cfg.policies() {
-            let pol = if name.starts_with("export:") && !comm_terms.is_empty() {
-                match pol.with_prelude(&name, comm_terms.clone()) {
-                    Ok(f) => f,
-                    Err(e) => {
-                        tracing::error!(filter = %name, error = %e, "cannot add static route communities");
-                        pol
-                    }
-                }
-            } else {
-                pol
-            };
+        for (name, pol) in policies {
             rib.set_policy(name, pol);
         }
         for p in lock(&self.shared.peers).iter() {
@@ -696,19 +610,4 @@ pub(crate) fn direct_gateway_peers(shared: &super::Shared) -> Vec<(SourceId, std
             (s.common.gateway == GatewayMode::Direct).then_some((p.id, s.address))
         })
         .collect()
-}
-
-fn local_of(r: &LocalRoute) -> RibLocal {
-    RibLocal {
-        next_hop: r.via,
-        route_type: if r.via.is_some() {
-            RouteType::Unicast
-        } else {
-            RouteType::Blackhole
-        },
-        ifname: None,
-        krt_metric: None,
-        krt_source: None,
-        multipath: Vec::new(),
-    }
 }

@@ -1,0 +1,104 @@
+//! What a reload changes, from pairs of configuration texts.
+
+use super::*;
+
+const BASE: &str = "router_id = \"10.0.0.1\"\nasn = 64512\n";
+
+fn cfg(text: &str) -> Config {
+    Config::parse(&format!("{BASE}{text}"), "t").unwrap()
+}
+
+fn peer(extra: &str) -> String {
+    format!("[[peers]]\nname = \"a\"\naddress = \"10.0.0.2\"\nasn = 65001\n{extra}")
+}
+
+const POLICY_A: &str =
+    "[[policies]]\nname = \"in\"\ndefault = \"accept\"\n  [[policies.terms]]\n  match = { prefix = [\"10.0.0.0/8+\"] }\n  verdict = \"reject\"\n";
+const POLICY_B: &str =
+    "[[policies]]\nname = \"in\"\ndefault = \"accept\"\n  [[policies.terms]]\n  match = { prefix = [\"10.1.0.0/16+\"] }\n  verdict = \"reject\"\n";
+
+/// The change for the one running peer of `old` when `new` is applied.
+fn change(old: &str, new: &str) -> PeerChange {
+    let (o, n) = (cfg(old), cfg(new));
+    let spec = o.peers().remove(0);
+    o.peer_change(&n, &spec, o.identity_changed(&n), &o.changed_policies(&n))
+}
+
+fn kept(c: PeerChange) -> KeptPeer {
+    match c {
+        PeerChange::Keep(k) => k,
+        c => panic!("{c:?}"),
+    }
+}
+
+#[test]
+fn session_settings_reset_the_session_and_others_keep_it() {
+    assert!(matches!(
+        change(&peer(""), &peer("hold_time = 30\n")),
+        PeerChange::Reset(w) if w.common.hold_time == Some(30)
+    ));
+    let k = kept(change(&peer(""), &peer("description = \"tor\"\n")));
+    assert_eq!(k.spec.common.description.as_deref(), Some("tor"));
+    assert!(!k.import_changed && !k.bfd_changed && k.enable.is_none());
+}
+
+#[test]
+fn a_peer_gone_is_removed_and_a_new_identity_resets_every_session() {
+    let other = "[[peers]]\nname = \"b\"\naddress = \"10.0.0.3\"\nasn = 65001\n";
+    assert_eq!(change(&peer(""), other), PeerChange::Remove);
+    let (o, n) = (
+        cfg(&peer("")),
+        Config::parse(
+            &format!("router_id = \"10.0.0.9\"\nasn = 64512\n{}", peer("")),
+            "t",
+        )
+        .unwrap(),
+    );
+    assert!(o.identity_changed(&n));
+    let spec = o.peers().remove(0);
+    assert!(matches!(
+        o.peer_change(&n, &spec, true, &[]),
+        PeerChange::Reset(_)
+    ));
+}
+
+#[test]
+fn an_import_filter_renamed_or_rewritten_refilters_the_peer() {
+    let with = |p: &str| format!("{}{p}", peer("import = \"in\"\n"));
+    let k = kept(change(&peer(""), &with(POLICY_A)));
+    assert!(k.import_changed);
+    // Same name, other text.
+    let (o, n) = (cfg(&with(POLICY_A)), cfg(&with(POLICY_B)));
+    // The filter and the export wrapper built on it.
+    let changed = o.changed_policies(&n);
+    assert!(changed.contains(&"in".to_string()), "{changed:?}");
+    assert!(kept(change(&with(POLICY_A), &with(POLICY_B))).import_changed);
+    // Same text: nothing to do.
+    assert!(cfg(&with(POLICY_A))
+        .changed_policies(&cfg(&with(POLICY_A)))
+        .is_empty());
+    assert!(!kept(change(&with(POLICY_A), &with(POLICY_A))).import_changed);
+}
+
+#[test]
+fn bfd_and_disabled_changes_keep_the_session() {
+    let k = kept(change(&peer(""), &peer("bfd = true\n")));
+    assert!(k.bfd_changed);
+    let k = kept(change(&peer(""), &peer("disabled = true\n")));
+    assert_eq!(k.enable, Some(false));
+    let k = kept(change(&peer("disabled = true\n"), &peer("")));
+    assert_eq!(k.enable, Some(true));
+}
+
+#[test]
+fn kernel_keys_changed_require_a_restart() {
+    let (o, n) = (
+        cfg("[kernel]\ntable = 254\n"),
+        cfg("[kernel]\ntable = 100\nlearn = true\n"),
+    );
+    assert_eq!(o.restart_required(&n), ["table", "learn"]);
+    assert!(o.restart_required(&o).is_empty());
+    let n = cfg("[kernel]\ntable = 254\nnexthop_objects = \"off\"\n");
+    assert_eq!(o.restart_required(&n), ["nexthop_objects"]);
+    assert!(!Config::kernel_import_changed(&n, &["in".to_string()]));
+}
