@@ -386,3 +386,36 @@ fn stale_objects_of_a_previous_run_are_adopted_then_removed() {
     assert!(!objs.contains_key(&stale));
     assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 1);
 }
+
+#[test]
+fn ipv6_routes_share_objects_and_groups_too() {
+    let lab = Lab::new();
+    let eth0 = lab.ifindex("eth0");
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(objects_cfg(), false);
+    let one = || uni(vec![NextHop::via(ip("2001:db8:1::2"), dev("eth0"))]);
+    fib.apply(FibChange::Upsert(route("2001:db8:10::/64", one())));
+    fib.apply(FibChange::Upsert(route("2001:db8:11::/64", one())));
+    let two = uni(vec![
+        NextHop::via(ip("2001:db8:1::2"), dev("eth0")),
+        NextHop::via(ip("2001:db8:1::3"), dev("eth0")),
+    ]);
+    fib.apply(FibChange::Upsert(route("2001:db8:12::/64", two)));
+    settle(&mut sock, &mut fib);
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+    let k = ours(&mut rd, TABLE_MAIN);
+    let (a, b) = (&k[&net("2001:db8:10::/64")], &k[&net("2001:db8:11::/64")]);
+    assert!(a.nh_id != 0 && a.nh_id == b.nh_id, "{k:#?}");
+    assert_eq!(hops(a), vec![(ip("2001:db8:1::2"), eth0, false, 1)]);
+    let objs = our_objects(&mut rd);
+    let g = &objs[&k[&net("2001:db8:12::/64")].nh_id];
+    assert_eq!(g.group.len(), 2, "{objs:#?}");
+    assert_eq!(objs.len(), 4); // the shared one, the group and its two members
+    for p in ["2001:db8:10::/64", "2001:db8:11::/64", "2001:db8:12::/64"] {
+        fib.apply(FibChange::Remove(RouteKey::new(TABLE_MAIN, net(p), 1024)));
+    }
+    settle(&mut sock, &mut fib);
+    assert!(ours(&mut rd, TABLE_MAIN).is_empty());
+    assert!(our_objects(&mut rd).is_empty());
+}
