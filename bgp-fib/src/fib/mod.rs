@@ -35,6 +35,8 @@ pub use nhobj::{NHID_BASE, NHID_SPAN};
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_nhobj;
+#[cfg(test)]
 mod tests_resolve;
 
 // Hash maps keyed by our own state and the kernel's: the packed-key hasher of `store` (a peer

@@ -2,11 +2,11 @@ use super::*;
 use crate::wire::*;
 use std::time::Duration;
 
-fn net(s: &str) -> IpNet {
+pub(super) fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-fn hdr(v: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, body: &[u8]) {
+pub(super) fn hdr(v: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, body: &[u8]) {
     v.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
     v.extend_from_slice(&kind.to_ne_bytes());
     v.extend_from_slice(&flags.to_ne_bytes());
@@ -15,7 +15,7 @@ fn hdr(v: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, body: &[u8]) {
     v.extend_from_slice(body);
 }
 
-fn ack(seq: u32, errno: i32) -> Vec<u8> {
+pub(super) fn ack(seq: u32, errno: i32) -> Vec<u8> {
     let mut body = (-errno).to_ne_bytes().to_vec();
     body.extend_from_slice(&[0u8; 16]);
     let mut v = Vec::new();
@@ -34,7 +34,7 @@ fn decode(buf: &[u8]) -> Vec<(u16, u16, u32, KernelRoute)> {
 }
 
 /// A kernel route dump answering `seq`, as one datagram.
-fn dump(seq: u32, routes: &[(u8, u32, &str, u32, WireTarget<'_>)]) -> Vec<u8> {
+pub(super) fn dump(seq: u32, routes: &[(u8, u32, &str, u32, WireTarget<'_>)]) -> Vec<u8> {
     let mut v = Vec::new();
     for (proto, table, prefix, metric, t) in routes {
         let mut m = Vec::new();
@@ -57,14 +57,14 @@ fn dump(seq: u32, routes: &[(u8, u32, &str, u32, WireTarget<'_>)]) -> Vec<u8> {
     v
 }
 
-fn cfg() -> FibConfig {
+pub(super) fn cfg() -> FibConfig {
     FibConfig {
         tables: vec![254],
         ..FibConfig::default()
     }
 }
 
-fn via(gw: &str, ifindex: u32, onlink: bool) -> NextHop {
+pub(super) fn via(gw: &str, ifindex: u32, onlink: bool) -> NextHop {
     NextHop {
         gateway: gw.parse().unwrap(),
         device: Some(Device::Index(ifindex)),
@@ -73,7 +73,7 @@ fn via(gw: &str, ifindex: u32, onlink: bool) -> NextHop {
     }
 }
 
-fn route(prefix: &str, kind: RouteKind) -> FibRoute {
+pub(super) fn route(prefix: &str, kind: RouteKind) -> FibRoute {
     FibRoute {
         prefix: net(prefix),
         kind,

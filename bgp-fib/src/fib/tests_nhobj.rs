@@ -1,0 +1,165 @@
+//! Nexthop objects without a kernel: support detected by the start-up nexthop dump (an error:
+//! plain routes), objects sent before the routes that use them, and the reconcile's view of
+//! both forms.
+
+use super::tests::{ack, cfg, dump, route, via};
+use super::*;
+use crate::wire::*;
+
+fn seq_of(b: &[u8]) -> u32 {
+    u32::from_ne_bytes(b[8..12].try_into().unwrap())
+}
+
+fn kind_of(b: &[u8]) -> u16 {
+    u16::from_ne_bytes(b[4..6].try_into().unwrap())
+}
+
+/// Drives the start-up dumps; the nexthop dump fails with `nh_errno` (0: an empty dump).
+fn start(
+    mode: NexthopObjects,
+    nh_errno: i32,
+    routes: &[(u8, u32, &str, u32, WireTarget<'_>)],
+) -> Fib {
+    let now = Instant::now();
+    let mut fib = Fib::new(
+        FibConfig {
+            nexthop_objects: mode,
+            ..cfg()
+        },
+        false,
+    );
+    let mut b = Vec::new();
+    for want in [
+        RTM_GETLINK,
+        RTM_GETADDR,
+        nexthop::RTM_GETNEXTHOP,
+        RTM_GETROUTE,
+    ] {
+        assert!(fib.poll_transmit(&mut b));
+        assert_eq!(kind_of(&b), want);
+        let reply = match want {
+            nexthop::RTM_GETNEXTHOP if nh_errno != 0 => ack(seq_of(&b), nh_errno),
+            RTM_GETROUTE => dump(seq_of(&b), routes),
+            _ => dump(seq_of(&b), &[]),
+        };
+        fib.handle_reply(now, &reply).unwrap();
+    }
+    assert!(fib.is_synced());
+    fib
+}
+
+/// The messages of a batch: (type, route's nh_id or object's id).
+fn messages(b: &[u8]) -> Vec<(u16, u32)> {
+    Messages::new(b)
+        .map(|m| {
+            let (h, p) = m.unwrap();
+            let id = match h.kind {
+                RTM_NEWNEXTHOP => parse_nexthop(p).unwrap().id,
+                _ => parse_route(p).unwrap().nh_id,
+            };
+            (h.kind, id)
+        })
+        .collect()
+}
+
+#[test]
+fn a_kernel_without_objects_gets_plain_routes() {
+    for mode in [NexthopObjects::Auto, NexthopObjects::On] {
+        let mut fib = start(mode, libc::EOPNOTSUPP, &[]);
+        assert!(!fib.uses_nexthop_objects());
+        fib.apply(FibChange::Upsert(route(
+            "10.0.1.0/24",
+            RouteKind::Unicast(vec![via("192.168.0.1", 3, true)]),
+        )));
+        let mut b = Vec::new();
+        assert!(fib.poll_transmit(&mut b));
+        assert_eq!(messages(&b), vec![(RTM_NEWROUTE, 0)]);
+        let r = parse_route(&b[16..]).unwrap();
+        assert_eq!(r.nexthops.len(), 1);
+        // Periodic scans do not ask for nexthops again.
+        fib.handle_reply(Instant::now(), &ack(seq_of(&b), 0))
+            .unwrap();
+        fib.request_scan(Instant::now());
+        fib.handle_timeout(Instant::now());
+        assert!(fib.poll_transmit(&mut b));
+        assert_eq!(kind_of(&b), RTM_GETROUTE);
+    }
+}
+
+#[test]
+fn objects_go_first_and_the_reconcile_knows_both_forms() {
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    assert!(fib.uses_nexthop_objects());
+    let now = Instant::now();
+    let one = || RouteKind::Unicast(vec![via("192.168.0.1", 3, true)]);
+    fib.apply(FibChange::Upsert(route("10.0.1.0/24", one())));
+    fib.apply(FibChange::Upsert(route("10.0.2.0/24", one())));
+    fib.apply(FibChange::Upsert(route(
+        "10.0.3.0/24",
+        RouteKind::Blackhole,
+    )));
+    let mut b = Vec::new();
+    assert!(fib.poll_transmit(&mut b));
+    let m = messages(&b);
+    // One object, then the routes: two through it, the blackhole plain.
+    assert_eq!(m.len(), 4, "{m:?}");
+    assert_eq!(m[0].0, RTM_NEWNEXTHOP);
+    let id = m[0].1;
+    assert!((NHID_BASE..NHID_BASE + NHID_SPAN).contains(&id));
+    let mut ids: Vec<u32> = m[1..].iter().map(|x| x.1).collect();
+    ids.sort();
+    assert_eq!(ids, vec![0, id, id]);
+    let last = seq_of(&b) + 3;
+    fib.handle_reply(now, &ack(last, 0)).unwrap();
+    assert!(fib.is_idle());
+    assert_eq!(fib.nexthop_objects(), 1);
+
+    // A scan: nexthops, then routes. One route right (the object), one plain (replaced).
+    fib.request_scan(now);
+    fib.handle_timeout(now);
+    assert!(fib.poll_transmit(&mut b));
+    assert_eq!(kind_of(&b), nexthop::RTM_GETNEXTHOP);
+    let mut nh = Vec::new();
+    encode_newnexthop(
+        &mut nh,
+        seq_of(&b),
+        false,
+        false,
+        12,
+        id,
+        WireNexthop::One {
+            gateway: "192.168.0.1".parse().unwrap(),
+            ifindex: 3,
+            onlink: true,
+        },
+    );
+    nh[6..8].copy_from_slice(&NLM_F_MULTI.to_ne_bytes());
+    nh.extend_from_slice(&dump(seq_of(&b), &[]));
+    fib.handle_reply(now, &nh).unwrap();
+    assert!(fib.poll_transmit(&mut b));
+    assert_eq!(kind_of(&b), RTM_GETROUTE);
+    let plain = [WireNextHop {
+        gateway: "192.168.0.1".parse().unwrap(),
+        ifindex: 3,
+        onlink: true,
+        weight: 1,
+    }];
+    let d = dump(
+        seq_of(&b),
+        &[
+            (12, 254, "10.0.1.0/24", 0, WireTarget::Object(id)),
+            (12, 254, "10.0.2.0/24", 0, WireTarget::Unicast(&plain)),
+            (12, 254, "10.0.3.0/24", 0, WireTarget::Blackhole),
+        ],
+    );
+    fib.handle_reply(now, &d).unwrap();
+    assert!(fib.poll_transmit(&mut b));
+    let m = messages(&b);
+    assert_eq!(
+        m,
+        vec![(RTM_NEWROUTE, id)],
+        "only the plain one is replaced"
+    );
+    let r = parse_route(&b[16..]).unwrap();
+    assert_eq!(r.prefix, "10.0.2.0/24".parse::<IpNet>().unwrap());
+}
