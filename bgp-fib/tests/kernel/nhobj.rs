@@ -419,3 +419,42 @@ fn ipv6_routes_share_objects_and_groups_too() {
     assert!(ours(&mut rd, TABLE_MAIN).is_empty());
     assert!(our_objects(&mut rd).is_empty());
 }
+
+#[test]
+fn the_fib_thread_flushes_objects_with_routes_or_keeps_both() {
+    let lab = Lab::new();
+    let mut rd = lab.socket(false);
+    for flush in [false, true] {
+        let c = FibConfig {
+            flush_on_shutdown: flush,
+            ..objects_cfg()
+        };
+        let h = spawn(c, false, lab.socket(true), |_| {}).unwrap();
+        h.send(FibCommand::Changes(vec![
+            pool_route("10.244.5.0/26", "172.20.0.1"),
+            pool_route("10.244.6.0/26", "172.20.0.1"),
+        ]))
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ours(&mut rd, TABLE_MAIN)
+            .values()
+            .filter(|r| r.nh_id != 0)
+            .count()
+            < 2
+        {
+            assert!(
+                Instant::now() < deadline,
+                "routes not installed by the FIB thread"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        h.shutdown().unwrap();
+        let (routes, objects) = (ours(&mut rd, TABLE_MAIN).len(), our_objects(&mut rd).len());
+        if flush {
+            assert_eq!((routes, objects), (0, 0), "flush_on_shutdown left some");
+        } else {
+            // Persist: both stay, and the next run (not flushing) takes them over.
+            assert_eq!((routes, objects), (2, 1));
+        }
+    }
+}
