@@ -29,6 +29,22 @@ pub enum EorWait {
     Full,
 }
 
+impl EorWait {
+    /// What to wait for from a peer whose session came up with `neg`. RFC 4724 §4.1: a
+    /// restarting speaker waits for End-of-RIB from its peers "excluding the ones with the
+    /// Restart State bit set in the received capability and excluding the ones that do not
+    /// advertise the graceful restart capability": two nodes restarting together must not wait
+    /// for each other until the wait timer. The sweep of our stale kernel routes still waits
+    /// for such a peer's End-of-RIB.
+    pub fn of(neg: &crate::wire::Negotiated) -> EorWait {
+        match &neg.peer_graceful_restart {
+            None => EorWait::No,
+            Some(g) if g.restart_state => EorWait::SweepOnly,
+            Some(_) => EorWait::Full,
+        }
+    }
+}
+
 /// What the driver does after [`Recovery::poll`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -278,5 +294,19 @@ mod tests {
         assert_eq!(r.awaited(), 1, "B only");
         r.expect([SourceId(12)]);
         assert!(r.awaits(SourceId(12)));
+    }
+
+    #[test]
+    fn what_to_wait_for_follows_the_peers_capability() {
+        use crate::wire::{GracefulRestartCap, Negotiated};
+        let mut n = Negotiated::default();
+        assert_eq!(EorWait::of(&n), EorWait::No);
+        n.peer_graceful_restart = Some(GracefulRestartCap::default());
+        assert_eq!(EorWait::of(&n), EorWait::Full);
+        n.peer_graceful_restart = Some(GracefulRestartCap {
+            restart_state: true,
+            ..GracefulRestartCap::default()
+        });
+        assert_eq!(EorWait::of(&n), EorWait::SweepOnly);
     }
 }

@@ -202,6 +202,17 @@ pub struct BfdPeer {
     pub multihop: bool,
 }
 
+/// A peer's BFD session as the BFD engine takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BfdSession {
+    /// The session's key: the peer's address, our source address, the hop mode.
+    pub key: bgp_core::bfd::Key,
+    /// Its parameters.
+    pub params: bgp_core::bfd::SessionParams,
+    /// After a BFD failure, BGP stays down until BFD is Up again (`[bfd] wait_for_up`).
+    pub wait_for_up: bool,
+}
+
 impl BfdSetting {
     /// The session parameters, or `None` when BFD is off. `bgp_multihop`: the peer's `multihop`
     /// TTL, if set.
@@ -297,5 +308,23 @@ mod tests {
                 .unwrap_or_else(|| panic!("{bad} accepted"));
             assert!(e.span().is_some(), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_peers_bfd_session_from_the_config() {
+        let text = "router_id = \"10.0.0.1\"\nasn = 64512\n[bfd]\nwait_for_up = false\n[[peers]]\nname = \"a\"\naddress = \"10.0.0.2\"\nasn = 65001\nsource_address = \"10.0.0.1\"\nmultihop = 2\nbfd = { min_tx = \"200ms\", multiplier = 3 }\n[[peers]]\nname = \"b\"\naddress = \"10.0.0.3\"\nasn = 65001\n";
+        let c = crate::Config::parse(text, "t").unwrap();
+        let peers = c.peers();
+        let s = c.bfd_session(&peers[0]).unwrap();
+        assert_eq!(s.key.remote, peers[0].address);
+        assert_eq!(s.key.local, Some("10.0.0.1".parse().unwrap()));
+        // BGP multihop makes the BFD session multihop (RFC 5883).
+        assert!(s.key.multihop);
+        assert_eq!(
+            (s.params.min_tx, s.params.detect_mult),
+            (Duration::from_millis(200), 3)
+        );
+        assert!(!s.wait_for_up);
+        assert_eq!(c.bfd_session(&peers[1]), None);
     }
 }

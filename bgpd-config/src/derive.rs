@@ -305,6 +305,26 @@ impl Config {
         s
     }
 
+    /// A peer's BFD session as the engine takes it (key, parameters, `wait_for_up`), or
+    /// `None` without BFD.
+    pub fn bfd_session(&self, p: &PeerSpec) -> Option<super::bfd::BfdSession> {
+        let b = self.bfd_peer(p)?;
+        Some(super::bfd::BfdSession {
+            key: bgp_core::bfd::Key {
+                remote: p.address,
+                local: p.common.source_address,
+                multihop: b.multihop,
+            },
+            params: bgp_core::bfd::SessionParams {
+                min_tx: b.min_tx,
+                min_rx: b.min_rx,
+                idle_tx: b.idle_tx,
+                detect_mult: b.multiplier,
+            },
+            wait_for_up: self.file.bfd.wait_for_up,
+        })
+    }
+
     /// The BFD session parameters of a peer, or `None` without BFD.
     pub fn bfd_peer(&self, p: &PeerSpec) -> Option<super::bfd::BfdPeer> {
         let c = &p.common;

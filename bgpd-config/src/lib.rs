@@ -10,6 +10,7 @@
 //! * `derive`: [`Config::peers`] (configured + mesh) and the bgp-core values built from them;
 //! * `statics`: `[[static]]` as the RIB's static routes, the export filters with their
 //!   communities' prelude;
+//! * `kernel`: bgp-fib's settings (`Config::fib_config`) from `[kernel]` and `[[pools]]`;
 //! * `reload`: what a reload changes ([`PeerChange`] per running peer, the `[kernel]` keys
 //!   that need a restart, the filters whose text changed);
 //! * `bird`: the second front-end, BIRD 1.6's configuration language (`bird.cfg` as Calico's
@@ -26,6 +27,7 @@ pub mod bfd;
 pub mod bird;
 mod derive;
 mod errors;
+mod kernel;
 mod policy;
 mod reload;
 mod schema;

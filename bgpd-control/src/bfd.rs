@@ -1,9 +1,14 @@
 //! DOC: `show bfd sessions` as BIRD 2 prints it (one `bfd1` block: address, interface,
 //! state, since, the negotiated transmit interval and the detection timeout, in seconds), its
-//! JSON form, and the BFD lines of `show protocols all` for BGP peers bound to a session.
+//! JSON form, the BFD lines of `show protocols all` for BGP peers bound to a session, and the
+//! status values of the BFD engine's sessions and counters.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use bgp_core::bfd::{Counters, DropReason, SessionView};
 
 use crate::bird::TimeFmt;
-use crate::status::BfdSessionStatus;
+use crate::status::{BfdCounters, BfdSessionStatus};
 use crate::wire::ReplyWriter;
 
 /// BIRD's reply code for BFD listings.
@@ -60,10 +65,61 @@ pub fn protocol_lines(w: &mut ReplyWriter, name: &str, list: &[BfdSessionStatus]
     }
 }
 
+/// The status of one BFD session of the engine. `since`: when the daemon saw it enter its
+/// state (wall clock), if it did; else it is reckoned from the session's own monotonic
+/// `since` with `now` and `wall` (the same instant on both clocks). `peers`: the BGP peers
+/// bound to it.
+pub fn session_status(
+    v: &SessionView<'_>,
+    since: Option<SystemTime>,
+    now: Instant,
+    wall: SystemTime,
+    peers: Vec<String>,
+) -> BfdSessionStatus {
+    let s = v.session;
+    let p = s.params();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    BfdSessionStatus {
+        address: v.key.remote,
+        local: v.key.local,
+        multihop: v.key.multihop,
+        state: s.state().name().to_string(),
+        remote_state: s.remote_state().name().to_string(),
+        since: since.unwrap_or_else(|| wall - now.saturating_duration_since(s.since())),
+        local_discriminator: s.local_discr(),
+        remote_discriminator: s.remote_discr(),
+        local_diagnostic: s.local_diag().text().to_string(),
+        remote_diagnostic: s.remote_diag().text().to_string(),
+        min_tx_ms: ms(p.min_tx),
+        min_rx_ms: ms(p.min_rx),
+        idle_tx_ms: ms(p.idle_tx),
+        multiplier: p.detect_mult,
+        remote_multiplier: s.remote_detect_mult(),
+        remote_min_rx_ms: ms(s.remote_min_rx()),
+        remote_min_tx_ms: ms(s.remote_min_tx()),
+        tx_interval_ms: s.tx_interval().map(ms),
+        detection_time_ms: s.detection_time().map(ms),
+        packets_in: v.rx,
+        packets_out: v.tx,
+        peers,
+    }
+}
+
+/// The engine's packet counters, drops by reason's label.
+pub fn counters_status(c: &Counters) -> BfdCounters {
+    BfdCounters {
+        packets_in: c.rx,
+        packets_out: c.tx,
+        dropped: DropReason::ALL
+            .iter()
+            .map(|r| (r.label().to_string(), c.dropped(*r)))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, SystemTime};
 
     #[test]
     fn bird_layout() {
@@ -114,5 +170,39 @@ mod tests {
         assert!(
             text.contains("BFD session:      Up (single hop), interval 0.100 s, timeout 0.300 s")
         );
+    }
+
+    #[test]
+    fn an_engine_session_as_status() {
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut e = bgp_core::bfd::Bfd::new(7);
+        let key = bgp_core::bfd::Key {
+            remote: "10.0.0.2".parse().unwrap(),
+            local: None,
+            multihop: true,
+        };
+        let d = e.add(t0, key, bgp_core::bfd::SessionParams::default());
+        let v = e.sessions().next().unwrap();
+        let later = t0 + Duration::from_secs(5);
+        let s = session_status(&v, None, later, wall, vec!["p".into()]);
+        assert_eq!(
+            (s.address, s.multihop, s.local_discriminator),
+            (key.remote, true, d)
+        );
+        assert_eq!(
+            (s.state.as_str(), s.min_tx_ms, s.multiplier),
+            ("Down", 100.0, 5)
+        );
+        // Reckoned from the session's own clock: down for the 5 s since it was added.
+        assert_eq!(s.since, wall - Duration::from_secs(5));
+        let seen = wall - Duration::from_secs(1);
+        assert_eq!(
+            session_status(&v, Some(seen), later, wall, Vec::new()).since,
+            seen
+        );
+        assert_eq!(s.peers, ["p"]);
+        let c = counters_status(e.counters());
+        assert_eq!(c.dropped.len(), DropReason::ALL.len());
     }
 }

@@ -24,6 +24,7 @@
 //! Local discriminators are random, non-zero and unique; a removed session sends one AdminDown
 //! packet (RFC 5880 §6.8.16) before it is forgotten.
 
+mod binding;
 mod packet;
 mod session;
 
@@ -35,6 +36,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+pub use binding::{Binding, Link, Verdict};
 pub use packet::{Diag, DropReason, Packet, State, PACKET_LEN, VERSION};
 pub use session::{Session, SessionParams, Transition};
 

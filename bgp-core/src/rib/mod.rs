@@ -89,6 +89,7 @@ mod export;
 mod fib;
 mod group;
 mod intake;
+mod local;
 mod out_state;
 mod peers;
 pub mod prefix;

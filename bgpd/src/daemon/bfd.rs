@@ -23,8 +23,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+pub(crate) use bgp_core::bfd::Verdict;
 use bgp_core::bfd::{
-    Bfd, BfdEvent, Key, Received, SessionParams, State, PACKET_LEN, PORT_MULTIHOP, PORT_SINGLE_HOP,
+    Bfd, BfdEvent, Binding, Key, Link, Received, SessionParams, PACKET_LEN, PORT_MULTIHOP,
+    PORT_SINGLE_HOP,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
@@ -35,20 +37,11 @@ use bgp_core::session::Command;
 use super::{bfd_sockets, lock, PeerHandle, Shared};
 use crate::config::PeerSpec;
 use crate::status::{BfdCounters, BfdSessionStatus};
+use bgpd_control::bfd::{counters_status, session_status};
 
 /// How early a periodic packet may go to share a wake-up (at most a tenth of a session's
 /// interval; the jitter range narrows by as much, RFC 5880 §6.8.7 holds).
 const TX_SLACK: std::time::Duration = std::time::Duration::from_millis(10);
-
-/// What a peer task sees of its BFD session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Link {
-    pub state: State,
-    /// Changes seen so far (so two quick flips are not lost).
-    pub seq: u64,
-    /// The last change was a Down from Up caused by a failure (not by the peer's AdminDown).
-    pub failed: bool,
-}
 
 enum Cmd {
     Add(Key, SessionParams),
@@ -113,93 +106,23 @@ impl BfdHandle {
 
     /// Every session, for `show bfd sessions` and the metrics.
     pub fn sessions(&self) -> Vec<BfdSessionStatus> {
-        let now = Instant::now();
-        let wall = SystemTime::now();
+        let (now, wall) = (Instant::now(), SystemTime::now());
         let clients = lock(&self.clients);
         let since = lock(&self.since);
         let e = lock(&self.engine);
         e.sessions()
             .map(|v| {
-                let s = v.session;
-                let p = s.params();
-                BfdSessionStatus {
-                    address: v.key.remote,
-                    local: v.key.local,
-                    multihop: v.key.multihop,
-                    state: s.state().name().to_string(),
-                    remote_state: s.remote_state().name().to_string(),
-                    since: since
-                        .get(&v.key)
-                        .copied()
-                        .unwrap_or_else(|| wall - now.saturating_duration_since(s.since())),
-                    local_discriminator: s.local_discr(),
-                    remote_discriminator: s.remote_discr(),
-                    local_diagnostic: s.local_diag().text().to_string(),
-                    remote_diagnostic: s.remote_diag().text().to_string(),
-                    min_tx_ms: p.min_tx.as_secs_f64() * 1e3,
-                    min_rx_ms: p.min_rx.as_secs_f64() * 1e3,
-                    idle_tx_ms: p.idle_tx.as_secs_f64() * 1e3,
-                    multiplier: p.detect_mult,
-                    remote_multiplier: s.remote_detect_mult(),
-                    remote_min_rx_ms: s.remote_min_rx().as_secs_f64() * 1e3,
-                    remote_min_tx_ms: s.remote_min_tx().as_secs_f64() * 1e3,
-                    tx_interval_ms: s.tx_interval().map(|d| d.as_secs_f64() * 1e3),
-                    detection_time_ms: s.detection_time().map(|d| d.as_secs_f64() * 1e3),
-                    packets_in: v.rx,
-                    packets_out: v.tx,
-                    peers: clients
-                        .get(&v.key)
-                        .map(|c| c.peers.clone())
-                        .unwrap_or_default(),
-                }
+                let peers = clients.get(&v.key).map(|c| c.peers.clone());
+                let since = since.get(&v.key).copied();
+                session_status(&v, since, now, wall, peers.unwrap_or_default())
             })
             .collect()
     }
 
     /// Packet counters of the whole daemon.
     pub fn counters(&self) -> BfdCounters {
-        let e = lock(&self.engine);
-        let c = e.counters();
-        BfdCounters {
-            packets_in: c.rx,
-            packets_out: c.tx,
-            dropped: bgp_core::bfd::DropReason::ALL
-                .iter()
-                .map(|r| (r.label().to_string(), c.dropped(*r)))
-                .collect(),
-        }
+        counters_status(lock(&self.engine).counters())
     }
-}
-
-/// The session parameters of a peer, from the configuration.
-fn params(shared: &Shared, spec: &PeerSpec) -> Option<(Key, SessionParams, bool)> {
-    let cfg = shared.config();
-    let b = cfg.bfd_peer(spec)?;
-    Some((
-        Key {
-            remote: spec.address,
-            local: spec.common.source_address,
-            multihop: b.multihop,
-        },
-        SessionParams {
-            min_tx: b.min_tx,
-            min_rx: b.min_rx,
-            idle_tx: b.idle_tx,
-            detect_mult: b.multiplier,
-        },
-        cfg.file.bfd.wait_for_up,
-    ))
-}
-
-/// What the peer task must do after a BFD change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Close the BGP session now (and keep it down while held).
-    Close,
-    /// BFD is Up again: start the BGP session that was held down.
-    Release,
-    /// Nothing.
-    Nothing,
 }
 
 /// Applies a BFD verdict to a peer's BGP: close at once (Cease 10 "BFD Down", RFC 9384; the
@@ -241,15 +164,17 @@ pub(crate) fn reattach(
     peer: &mut Peer,
     h: &PeerHandle,
 ) -> Option<PeerBfd> {
-    let held = old.as_ref().is_some_and(|b| b.held);
+    let held = old.as_ref().is_some_and(|b| b.held());
     let mut new = PeerBfd::attach(shared, spec);
     drop(old);
-    match &mut new {
-        Some(b) => b.held = held && b.rx.borrow().state != State::Up,
-        None if held => apply_verdict(peer, h, false, Verdict::Release),
-        None => {}
-    }
-    if held && new.as_ref().is_some_and(|b| !b.held) {
+    let release = match &mut new {
+        Some(b) => {
+            let link = *b.rx.borrow();
+            b.binding.carry_hold(held, &link)
+        }
+        None => held,
+    };
+    if release {
         apply_verdict(peer, h, false, Verdict::Release);
     }
     new
@@ -263,26 +188,20 @@ pub(crate) struct PeerBfd {
     rx: watch::Receiver<Link>,
     /// The wait for the next change ([`PeerBfd::poll_changed`]).
     wait: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
-    seen: u64,
-    wait_for_up: bool,
-    /// BGP is held down until BFD is Up.
-    pub held: bool,
+    /// What the changes mean for BGP (bgp-core's rules).
+    binding: Binding,
 }
 
 impl PeerBfd {
     /// Attaches `spec` to its BFD session if it has `bfd` set.
     pub fn attach(shared: &Arc<Shared>, spec: &PeerSpec) -> Option<PeerBfd> {
-        let (key, p, wait_for_up) = params(shared, spec)?;
+        let s = shared.config().bfd_session(spec)?;
+        let (key, p) = (s.key, s.params);
         let h = Arc::clone(shared.bfd.get_or_init(|| BfdHandle::start(shared)));
         let rx = {
             let mut clients = lock(&h.clients);
             let c = clients.entry(key).or_insert_with(|| Client {
-                tx: watch::channel(Link {
-                    state: State::Down,
-                    seq: 0,
-                    failed: false,
-                })
-                .0,
+                tx: watch::channel(Link::default()).0,
                 refs: 0,
                 peers: Vec::new(),
             });
@@ -291,17 +210,20 @@ impl PeerBfd {
             c.tx.subscribe()
         };
         let _ = h.cmd.send(Cmd::Add(key, p));
-        let seen = rx.borrow().seq;
+        let binding = Binding::new(&rx.borrow(), s.wait_for_up);
         Some(PeerBfd {
             h,
             key,
             name: spec.name.clone(),
             rx,
             wait: None,
-            seen,
-            wait_for_up,
-            held: false,
+            binding,
         })
+    }
+
+    /// BGP is held down until BFD is Up.
+    pub fn held(&self) -> bool {
+        self.binding.held
     }
 
     /// `Ready` with what BGP must do once the session changed. Polled by the peer task by
@@ -327,17 +249,7 @@ impl PeerBfd {
     /// What the latest change means for BGP.
     fn verdict(&mut self) -> Verdict {
         let l = *self.rx.borrow_and_update();
-        let missed_failure = l.seq > self.seen + 1;
-        self.seen = l.seq;
-        if l.failed || (missed_failure && l.state != State::Up) {
-            self.held = self.wait_for_up;
-            return Verdict::Close;
-        }
-        if l.state == State::Up && self.held {
-            self.held = false;
-            return Verdict::Release;
-        }
-        Verdict::Nothing
+        self.binding.verdict(&l)
     }
 }
 
@@ -529,11 +441,7 @@ impl Task {
                 .map(|l| l.elapsed())
         });
         if let Some(c) = lock(&self.h.clients).get(&ev.key) {
-            c.tx.send_modify(|l| {
-                l.state = t.to;
-                l.seq += 1;
-                l.failed = t.from == State::Up && t.to != State::Up && !t.remote_admin_down;
-            });
+            c.tx.send_modify(|l| l.follow(&t));
         }
     }
 

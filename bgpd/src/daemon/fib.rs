@@ -1,6 +1,6 @@
 //! DOC: the daemon's side of bgp-fib's FIB thread (`bgp_fib::spawn`: desired state, intent
 //! resolution against the links and on-link subnets it tracks, netlink batches, coalescing per
-//! prefix, reconcile scans, monitor): its settings from `[kernel]` and `[[pools]]`, what it
+//! prefix, reconcile scans, monitor): started with bgpd-config's `Config::fib_config`, what it
 //! reports (events to the RIB task, the kernel view for `show route`, metrics and refused
 //! routes for `show fib`), and a Loc-RIB route as an intent. Kernel-learned and direct routes
 //! are never written back.
@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use bgp_core::rib::{FibRoute as RibRoute, KernelTunnel, RouteType, SourceId, SourceKind};
 use bgp_fib::{
-    FailedRoute, FibConfig, FibEvent, FibHandle, FibObserver, FibSocket, IntentHop, IntentKind,
-    KernelView, NexthopObjects, Pool, PoolMode, Reach, RouteIntent, RoutePolicy,
+    FailedRoute, FibEvent, FibHandle, FibObserver, FibSocket, IntentHop, IntentKind, KernelView,
+    Pool, Reach, RouteIntent,
 };
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
 use super::{lock, Shared};
-use crate::config::{Config, IpipMode, NexthopObjectsMode};
+use crate::config::Config;
 
 pub(crate) use bgp_fib::thread::HANDOFF_CHUNK as FIB_CHUNK;
 
@@ -31,73 +31,9 @@ pub(crate) struct FibBridge {
     pools: Vec<Pool>,
 }
 
-/// bgp-fib settings from `[kernel]` and `[[pools]]`.
-pub(crate) fn fib_config(config: &Config) -> FibConfig {
-    let k = &config.file.kernel;
-    FibConfig {
-        protocol: k.protocol.get_ref().resolve().unwrap_or(12),
-        tunnel_device: k.tunnel_device.clone(),
-        tables: vec![k.table],
-        learn_tables: vec![k.table],
-        learn: k.learn || config.file.direct.is_some() || !config.file.pools.is_empty(),
-        learn_kernel_routes: false,
-        scan_interval: std::time::Duration::from_secs(*k.scan_interval.get_ref()),
-        flush_on_shutdown: !k.persist,
-        families: fib_families(config),
-        routes: RoutePolicy {
-            pools: pools(config),
-            table: k.table,
-            metric: k.metric,
-            ecmp_max: (*k.ecmp_max.get_ref()).max(1) as usize,
-            // Calico: the CNI owns the host route of a /32 (/128) block.
-            skip_host_blackholes: true,
-        },
-        nexthop_objects: match k.nexthop_objects {
-            NexthopObjectsMode::Auto => NexthopObjects::Auto,
-            NexthopObjectsMode::On => NexthopObjects::On,
-            NexthopObjectsMode::Off => NexthopObjects::Off,
-        },
-        ..FibConfig::default()
-    }
-}
-
-/// The IP pools as bgp-fib resolves routes in them.
-pub(crate) fn pools(config: &Config) -> Vec<Pool> {
-    config
-        .file
-        .pools
-        .iter()
-        .map(|p| Pool {
-            cidr: *p.cidr.get_ref(),
-            mode: match (p.vxlan, p.ipip) {
-                (true, _) => PoolMode::Vxlan,
-                (false, IpipMode::Always) => PoolMode::IpipAlways,
-                (false, IpipMode::CrossSubnet) => PoolMode::IpipCrossSubnet,
-                (false, IpipMode::Never) => PoolMode::Direct,
-            },
-        })
-        .collect()
-}
-
-/// The families whose kernel routes are ours: one when the daemon handles one (`bird` and
-/// `bird6` side by side share the protocol number), else both.
-fn fib_families(config: &Config) -> bgp_fib::FibFamilies {
-    match config.family {
-        Some(crate::config::FamilyName::Ipv4) => bgp_fib::FibFamilies {
-            ipv4: true,
-            ipv6: false,
-        },
-        Some(crate::config::FamilyName::Ipv6) => bgp_fib::FibFamilies {
-            ipv4: false,
-            ipv6: true,
-        },
-        None => bgp_fib::FibFamilies::BOTH,
-    }
-}
-
 /// Whether the kernel already holds routes of our protocol in our table (a restart).
 pub(crate) fn kernel_has_our_routes(config: &Config) -> bool {
-    let cfg = fib_config(config);
+    let cfg = config.fib_config();
     match FibSocket::open(false)
         .map_err(bgp_fib::DumpError::from)
         .and_then(|mut s| s.dump_routes())
@@ -149,7 +85,7 @@ impl FibBridge {
     pub fn start(config: &Config, adopt: bool, shared: Arc<Shared>) -> io::Result<FibBridge> {
         let (tx, events) = mpsc::unbounded_channel();
         let observer = Observer { shared, events: tx };
-        let cfg = fib_config(config);
+        let cfg = config.fib_config();
         let pools = cfg.routes.pools.clone();
         let handle = bgp_fib::spawn(cfg, adopt, FibSocket::open(true)?, observer)?;
         Ok(FibBridge {
@@ -179,7 +115,7 @@ impl FibBridge {
     /// The IP pools of a reloaded config, for the intents handed over from now on; true when
     /// they changed (then every prefix must be handed over again).
     pub fn set_pools(&mut self, config: &Config) -> bool {
-        let new = pools(config);
+        let new = config.fib_pools();
         if new == self.pools {
             return false;
         }
@@ -244,26 +180,6 @@ mod tests {
 
     use super::*;
 
-    fn cfg() -> Config {
-        Config::parse(
-            r#"
-router_id = "10.0.0.1"
-asn = 64512
-[[pools]]
-cidr = "10.244.0.0/16"
-ipip = "cross-subnet"
-[[pools]]
-cidr = "10.96.0.0/16"
-ipip = "always"
-[[pools]]
-cidr = "10.250.0.0/16"
-vxlan = true
-"#,
-            "t",
-        )
-        .unwrap()
-    }
-
     fn route(source: SourceKind, tunnel: Option<KernelTunnel>) -> RibRoute {
         RibRoute {
             source,
@@ -313,21 +229,5 @@ vxlan = true
         let mut b = route(SourceKind::Static, None);
         b.route_type = RouteType::Blackhole;
         assert_eq!(intent(&[], p, &b).unwrap().kind, IntentKind::Blackhole);
-    }
-
-    #[test]
-    fn pools_and_kernel_settings_reach_bgp_fib() {
-        let c = fib_config(&cfg());
-        assert_eq!(
-            c.routes.pools.iter().map(|p| p.mode).collect::<Vec<_>>(),
-            vec![
-                PoolMode::IpipCrossSubnet,
-                PoolMode::IpipAlways,
-                PoolMode::Vxlan
-            ]
-        );
-        assert_eq!((c.routes.table, c.routes.metric), (254, 32));
-        assert_eq!(c.tunnel_device, "tunl0");
-        assert!(c.routes.skip_host_blackholes);
     }
 }

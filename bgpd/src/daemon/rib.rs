@@ -383,32 +383,16 @@ impl RibTask {
             }
             FibEvent::LearnedAdd(r) => {
                 if cfg.file.kernel.learn {
-                    let gw = r.nexthops.first().and_then(|(g, _)| *g);
-                    let ifindex = r.nexthops.first().map_or(r.ifindex, |(_, i)| *i);
-                    rib.add_local(
-                        SourceKind::Kernel,
-                        r.key.prefix,
-                        RibLocal {
-                            next_hop: gw,
-                            route_type: match r.kind() {
-                                LearnedKind::Blackhole => RouteType::Blackhole,
-                                LearnedKind::Unreachable => RouteType::Unreachable,
-                                LearnedKind::Prohibit => RouteType::Prohibit,
-                                LearnedKind::Unicast => RouteType::Unicast,
-                            },
-                            ifname: name(&ifindex),
-                            krt_metric: Some(r.key.metric),
-                            krt_source: Some(r.protocol),
-                            multipath: if r.nexthops.len() > 1 {
-                                r.nexthops
-                                    .iter()
-                                    .filter_map(|(g, i)| g.map(|g| (g, name(i))))
-                                    .collect()
-                            } else {
-                                Vec::new()
-                            },
-                        },
-                    );
+                    let kind = match r.kind() {
+                        LearnedKind::Blackhole => RouteType::Blackhole,
+                        LearnedKind::Unreachable => RouteType::Unreachable,
+                        LearnedKind::Prohibit => RouteType::Prohibit,
+                        LearnedKind::Unicast => RouteType::Unicast,
+                    };
+                    let hops = r.nexthops.iter().map(|(g, i)| (*g, name(i))).collect();
+                    let route =
+                        RibLocal::learned(kind, name(&r.ifindex), hops, r.key.metric, r.protocol);
+                    rib.add_local(SourceKind::Kernel, r.key.prefix, route);
                 }
             }
             FibEvent::LearnedRemove(k) => {
@@ -423,19 +407,11 @@ impl RibTask {
                 subnet,
             } => {
                 if let (Some(d), Some(name)) = (&cfg.file.direct, view.links.get(&ifindex)) {
-                    if d.matches(name) && direct_address(address) {
-                        rib.add_local(
-                            SourceKind::Direct,
-                            subnet,
-                            RibLocal {
-                                next_hop: None,
-                                route_type: RouteType::Unicast,
-                                ifname: Some(name.as_str().into()),
-                                krt_metric: None,
-                                krt_source: None,
-                                multipath: Vec::new(),
-                            },
-                        );
+                    let route = d
+                        .matches(name)
+                        .then(|| RibLocal::direct(address, name.as_str().into()));
+                    if let Some(route) = route.flatten() {
+                        rib.add_local(SourceKind::Direct, subnet, route);
                     }
                 }
             }
@@ -586,18 +562,6 @@ impl RibTask {
             f.shutdown().await;
         }
         tracing::info!("stopped");
-    }
-}
-
-/// Whether an interface address makes a `direct` route, as BIRD 1.6's direct protocol decides
-/// (`dev_ifa_notify`, scopes from `ipa_classify`): not for host-scope (loopback) or link-scope
-/// (IPv6 link-local) addresses; host-length addresses (`tunl0`'s /32) do make one.
-fn direct_address(a: std::net::IpAddr) -> bool {
-    match a {
-        std::net::IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_unspecified(),
-        std::net::IpAddr::V6(v6) => {
-            !v6.is_loopback() && !v6.is_unspecified() && !v6.is_unicast_link_local()
-        }
     }
 }
 

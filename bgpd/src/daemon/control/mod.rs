@@ -172,7 +172,7 @@ impl Control for DaemonControl {
 
     fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
         let cfg = self.shared.config();
-        let fc = super::fib::fib_config(&cfg);
+        let fc = cfg.fib_config();
         let routes = match bgp_fib::FibSocket::open(false)
             .map_err(bgp_fib::DumpError::from)
             .and_then(|mut s| s.dump_routes())

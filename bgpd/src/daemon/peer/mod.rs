@@ -145,7 +145,7 @@ fn new_peer(shared: &Shared, spec: &PeerSpec) -> Peer {
     let restarting = shared.restarting && lock(&shared.recovery).is_some();
     let sc = cfg.session_config(spec, restarting);
     let (local_as, local_id, peer_as) = (sc.local_as, sc.local_id, sc.peer_as);
-    match settings(sc) {
+    match Settings::shared(sc) {
         Ok(s) => Peer::with_settings(&s),
         Err(e) => {
             tracing::error!("invalid session settings ({e}); using defaults");
@@ -162,22 +162,6 @@ fn new_peer(shared: &Shared, spec: &PeerSpec) -> Peer {
             .expect("default session settings are valid")
         }
     }
-}
-
-/// The session settings of a peer, shared with every live peer that has the same (all the
-/// dynamic neighbours of a range, usually the peers of a mesh): one configuration and one OPEN
-/// instead of ~0.7 KB for each (issue 19). Settings no peer uses any more leave the cache when
-/// the next new one comes.
-fn settings(sc: SessionConfig) -> Result<Settings, bgp_core::session::ConfigError> {
-    static CACHE: Mutex<Vec<Settings>> = Mutex::new(Vec::new());
-    let mut cache = lock(&CACHE);
-    if let Some(s) = cache.iter().find(|s| *s.config() == sc) {
-        return Ok(s.clone());
-    }
-    cache.retain(Settings::is_shared);
-    let s = Settings::new(sc)?;
-    cache.push(s.clone());
-    Ok(s)
 }
 
 impl PeerTask {
@@ -293,7 +277,7 @@ impl PeerTask {
     }
 
     fn bfd_verdict(&mut self, v: super::bfd::Verdict) {
-        let held = self.bfd.as_ref().is_some_and(|b| b.held);
+        let held = self.bfd.as_ref().is_some_and(|b| b.held());
         super::bfd::apply_verdict(&mut self.peer, &self.h, held, v);
     }
 
@@ -588,17 +572,7 @@ impl PeerTask {
                     id: self.h.id,
                     epoch: self.h.epoch.load(Ordering::SeqCst),
                     config: self.shared.config().rib_peer_config_on(&self.spec, local),
-                    // RFC 4724 §4.1: a restarting speaker waits for End-of-RIB from its
-                    // peers "excluding the ones with the Restart State bit set in the
-                    // received capability and excluding the ones that do not advertise the
-                    // graceful restart capability": two nodes restarting together must not
-                    // wait for each other until the wait timer. The sweep of our stale
-                    // kernel routes still waits for such a peer's End-of-RIB.
-                    eor_wait: match &neg.peer_graceful_restart {
-                        None => super::EorWait::No,
-                        Some(g) if g.restart_state => super::EorWait::SweepOnly,
-                        Some(_) => super::EorWait::Full,
-                    },
+                    eor_wait: super::EorWait::of(&neg),
                     negotiated: neg,
                 };
                 let _ = self.shared.rib_tx.send(RibMsg::PeerUp(Box::new(up))).await;
@@ -684,21 +658,6 @@ impl PeerTask {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn equal_session_settings_are_built_once_and_shared() {
-        // A local AS no other test uses: the cache is the process's.
-        let a = SessionConfig::new(64_999, std::net::Ipv4Addr::new(10, 9, 9, 1), Some(65_000));
-        let s1 = settings(a.clone()).unwrap();
-        let s2 = settings(a.clone()).unwrap();
-        assert!(std::ptr::eq(s1.config(), s2.config()));
-        assert!(s1.is_shared());
-        let mut b = a;
-        b.peer_as = Some(65_001);
-        let s3 = settings(b).unwrap();
-        assert!(!std::ptr::eq(s1.config(), s3.config()));
-        assert_eq!(s3.config().peer_as, Some(65_001));
-    }
 
     #[test]
     fn an_idle_peer_task_stays_small() {

@@ -1,0 +1,179 @@
+//! DOC: a BGP session bound to a BFD session (RFC 5882), sans-IO: what the BGP side sees of
+//! the BFD session ([`Link`], updated from each [`Transition`]) and what each change means
+//! for BGP ([`Binding::verdict`]). A Down from Up is a failure unless the peer said AdminDown
+//! (RFC 5882 §3.2); a failure closes the BGP session and, with `wait_for_up` (BIRD's
+//! behaviour), holds it down until BFD is Up again.
+
+use super::{State, Transition};
+
+/// What a BGP session sees of its BFD session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    /// The BFD session's state.
+    pub state: State,
+    /// Changes seen so far (so two quick flips are not lost).
+    pub seq: u64,
+    /// The last change was a Down from Up caused by a failure (not by the peer's AdminDown).
+    pub failed: bool,
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link {
+            state: State::Down,
+            seq: 0,
+            failed: false,
+        }
+    }
+}
+
+impl Link {
+    /// Takes a transition of the BFD session.
+    pub fn follow(&mut self, t: &Transition) {
+        self.state = t.to;
+        self.seq += 1;
+        self.failed = t.from == State::Up && t.to != State::Up && !t.remote_admin_down;
+    }
+}
+
+/// What the BGP side must do after a BFD change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Close the BGP session now (Cease 10 "BFD Down", RFC 9384), and keep it down while
+    /// held.
+    Close,
+    /// BFD is Up again: start the BGP session that was held down.
+    Release,
+    /// Nothing.
+    Nothing,
+}
+
+/// One BGP session's binding to its BFD session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The last change taken.
+    seen: u64,
+    /// BGP stays down after a failure until BFD is Up.
+    wait_for_up: bool,
+    /// BGP is held down until BFD is Up.
+    pub held: bool,
+}
+
+impl Binding {
+    /// A binding to a BFD session whose link is `link` now.
+    pub fn new(link: &Link, wait_for_up: bool) -> Self {
+        Binding {
+            seen: link.seq,
+            wait_for_up,
+            held: false,
+        }
+    }
+
+    /// What the link's latest state means for BGP. A failure missed between two looks (more
+    /// than one change, and not Up now) counts as one.
+    pub fn verdict(&mut self, l: &Link) -> Verdict {
+        let missed_failure = l.seq > self.seen + 1;
+        self.seen = l.seq;
+        if l.failed || (missed_failure && l.state != State::Up) {
+            self.held = self.wait_for_up;
+            return Verdict::Close;
+        }
+        if l.state == State::Up && self.held {
+            self.held = false;
+            return Verdict::Release;
+        }
+        Verdict::Nothing
+    }
+
+    /// New BFD settings: this binding replaces one that was `was_held`. The hold carries over
+    /// while the new session is not Up; `true` when BGP must be released now.
+    pub fn carry_hold(&mut self, was_held: bool, link: &Link) -> bool {
+        self.held = was_held && link.state != State::Up;
+        was_held && !self.held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bfd::Diag;
+
+    fn t(from: State, to: State, remote_admin_down: bool) -> Transition {
+        Transition {
+            from,
+            to,
+            diag: Diag::NONE,
+            remote_admin_down,
+        }
+    }
+
+    #[test]
+    fn a_failure_closes_bgp_and_holds_it_until_bfd_is_up() {
+        let mut l = Link::default();
+        let mut b = Binding::new(&l, true);
+        l.follow(&t(State::Down, State::Init, false));
+        assert_eq!(b.verdict(&l), Verdict::Nothing);
+        l.follow(&t(State::Init, State::Up, false));
+        assert_eq!(b.verdict(&l), Verdict::Nothing);
+        l.follow(&t(State::Up, State::Down, false));
+        assert!(l.failed);
+        assert_eq!(b.verdict(&l), Verdict::Close);
+        assert!(b.held);
+        l.follow(&t(State::Down, State::Up, false));
+        assert_eq!(b.verdict(&l), Verdict::Release);
+        assert!(!b.held);
+    }
+
+    #[test]
+    fn without_wait_for_up_bgp_is_closed_but_not_held() {
+        let mut l = Link {
+            state: State::Up,
+            ..Link::default()
+        };
+        let mut b = Binding::new(&l, false);
+        l.follow(&t(State::Up, State::Down, false));
+        assert_eq!(b.verdict(&l), Verdict::Close);
+        assert!(!b.held);
+    }
+
+    #[test]
+    fn the_peers_admin_down_is_no_failure() {
+        let mut l = Link {
+            state: State::Up,
+            ..Link::default()
+        };
+        let mut b = Binding::new(&l, true);
+        l.follow(&t(State::Up, State::AdminDown, true));
+        assert!(!l.failed);
+        assert_eq!(b.verdict(&l), Verdict::Nothing);
+    }
+
+    #[test]
+    fn a_failure_missed_between_two_looks_still_closes() {
+        let mut l = Link {
+            state: State::Up,
+            ..Link::default()
+        };
+        let mut b = Binding::new(&l, true);
+        l.follow(&t(State::Up, State::Down, false));
+        l.follow(&t(State::Down, State::Init, false));
+        assert!(!l.failed);
+        assert_eq!(b.verdict(&l), Verdict::Close);
+    }
+
+    #[test]
+    fn a_hold_carries_over_new_settings_until_bfd_is_up() {
+        let down = Link::default();
+        let up = Link {
+            state: State::Up,
+            ..Link::default()
+        };
+        let mut b = Binding::new(&down, true);
+        assert!(!b.carry_hold(true, &down));
+        assert!(b.held);
+        let mut b = Binding::new(&up, true);
+        assert!(b.carry_hold(true, &up));
+        assert!(!b.held);
+        assert!(!Binding::new(&up, true).carry_hold(false, &up));
+    }
+}
