@@ -90,7 +90,7 @@
 //!   one message. The kernel tests read all of this back.
 //! - Nexthop objects (`FibConfig::nexthop_objects`, Linux 5.3 and later; bgpd's default
 //!   `auto`): a unicast route whose next hops are on known devices carries `RTA_NH_ID` of
-//!   the object its interned intent owns (`fib::nhobj`: ids from [`NHID_BASE`], our
+//!   the object its interned intent owns (`fib::nhobj`: ids from [`nhid_part`], our
 //!   protocol in `nh_protocol`, `RTNH_F_ONLINK` in `nh_flags`; ECMP is a group of member
 //!   objects). The object is sent (`NLM_F_CREATE|NLM_F_REPLACE`) in the batch just before
 //!   the first route using it, replaced in place when the intent resolves differently with
@@ -134,7 +134,7 @@ pub mod thread;
 pub mod types;
 pub mod wire;
 
-pub use fib::{Fib, FibStats, NHID_BASE, NHID_SPAN};
+pub use fib::{nhid_part, Fib, FibStats, NHID_BASE, NHID_PART, NHID_SPAN};
 pub use intent::*;
 pub use socket::{DumpError, FibSocket};
 pub use thread::{spawn, FibCommand, FibHandle, FibObserver};

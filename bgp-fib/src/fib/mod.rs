@@ -29,8 +29,8 @@ mod reply;
 mod resolve;
 mod transmit;
 
+pub use nhobj::{nhid_part, NHID_BASE, NHID_PART, NHID_SPAN};
 use nhobj::{NhObjs, Sent, Support};
-pub use nhobj::{NHID_BASE, NHID_SPAN};
 
 #[cfg(test)]
 mod tests;
@@ -286,6 +286,7 @@ impl Fib {
         let mut tables = FxSet::default();
         tables.extend(cfg.tables.iter().copied());
         let off = cfg.nexthop_objects == NexthopObjects::Off;
+        let families = cfg.families;
         Fib {
             cfg,
             tm: TableMetrics::default(),
@@ -320,7 +321,7 @@ impl Fib {
                     DumpKind::Routes,
                 ])
             },
-            nh: NhObjs::default(),
+            nh: NhObjs::new(nhobj::nhid_part(families)),
             epoch: 1,
             scan: ScanCounts::default(),
             synced: false,

@@ -15,12 +15,24 @@ use super::*;
 use crate::types::NexthopObjects;
 use crate::wire::{KernelNexthop, WireNexthop};
 
-/// Our object ids: `[NHID_BASE, NHID_BASE + NHID_SPAN)`.
+/// bgpd's object ids: `[NHID_BASE, NHID_BASE + NHID_SPAN)`, in four parts of
+/// [`NHID_PART`] ids by the address families the FIB manages (both; IPv4 only; IPv6 only), so
+/// two daemons with one protocol number, one per family (BIRD 1.6's `bird` and `bird6`), never
+/// take or delete each other's objects.
 pub const NHID_BASE: u32 = 0x6200_0000;
 pub const NHID_SPAN: u32 = 1 << 24;
+pub const NHID_PART: u32 = NHID_SPAN / 4;
 
-fn in_range(id: u32) -> bool {
-    id.wrapping_sub(NHID_BASE) < NHID_SPAN
+/// The first id of the part a FIB managing `families` uses.
+pub fn nhid_part(families: FibFamilies) -> u32 {
+    NHID_BASE
+        + NHID_PART
+            * match (families.ipv4, families.ipv6) {
+                (true, true) => 0,
+                (true, false) => 1,
+                (false, true) => 2,
+                (false, false) => 3,
+            }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,6 +83,8 @@ pub(super) struct NhObjs {
     stale: Vec<u32>,
     /// Ids in our range not to take: someone else's, stale ones until deleted.
     reserved: FxSet<u32>,
+    /// First id of our part of the range (`nhid_part`).
+    base: u32,
     next: u32,
     free: Vec<u32>,
     /// Ids seen by the nexthop dump in progress.
@@ -98,14 +112,22 @@ fn same_shape(old: &Target, new: &Target) -> bool {
 }
 
 impl NhObjs {
+    /// Objects with ids from `base` on (see [`nhid_part`]).
+    pub(super) fn new(base: u32) -> NhObjs {
+        NhObjs {
+            base,
+            ..NhObjs::default()
+        }
+    }
+
     fn alloc(&mut self) -> Option<u32> {
         while let Some(id) = self.free.pop() {
             if !self.reserved.contains(&id) && !self.owner.contains_key(&id) {
                 return Some(id);
             }
         }
-        while self.next < NHID_SPAN {
-            let id = NHID_BASE + self.next;
+        while self.next < NHID_PART {
+            let id = self.base + self.next;
             self.next += 1;
             if !self.reserved.contains(&id) && !self.owner.contains_key(&id) {
                 return Some(id);
@@ -142,6 +164,11 @@ impl NhObjs {
             self.owner.remove(&id);
             self.retired.push(id);
         }
+    }
+
+    /// Whether `id` is in our part of the range.
+    fn ours(&self, id: u32) -> bool {
+        id.wrapping_sub(self.base) < NHID_PART
     }
 
     pub(super) fn heap_bytes(&self) -> usize {
@@ -387,7 +414,7 @@ impl Fib {
 
     /// An object in a nexthop dump.
     pub(super) fn dumped_nexthop(&mut self, n: &KernelNexthop) {
-        if !in_range(n.id) {
+        if !self.nh.ours(n.id) {
             return;
         }
         if n.protocol != self.cfg.protocol {

@@ -336,8 +336,9 @@ fn reconcile_repairs_objects_and_routes() {
 #[test]
 fn stale_objects_of_a_previous_run_are_adopted_then_removed() {
     let lab = Lab::new();
-    let stale = NHID_BASE + 0x00ff_fff0;
-    let foreign = NHID_BASE + 0x00ff_fff1;
+    // In the part of the range of a FIB managing both families.
+    let stale = NHID_BASE + NHID_PART - 16;
+    let foreign = NHID_BASE + NHID_PART - 15;
     lab.ip_batch(&format!(
         "nexthop add id {stale} via 172.20.0.50 dev tunl0 onlink proto bird\n\
          nexthop add id {foreign} via 172.20.0.51 dev tunl0 onlink proto static\n\
@@ -457,4 +458,54 @@ fn the_fib_thread_flushes_objects_with_routes_or_keeps_both() {
             assert_eq!((routes, objects), (2, 1));
         }
     }
+}
+
+#[test]
+fn one_daemon_per_family_keeps_the_others_objects() {
+    // BIRD 1.6's way: `bird` and `bird6` side by side, both protocol bird.
+    let lab = Lab::new();
+    let mut rd = lab.socket(false);
+    let fam = |ipv4, ipv6| FibConfig {
+        families: FibFamilies { ipv4, ipv6 },
+        ..objects_cfg()
+    };
+    let (mut s4, mut s6) = (lab.socket(false), lab.socket(false));
+    let mut f4 = Fib::new(fam(true, false), false);
+    let mut f6 = Fib::new(fam(false, true), false);
+    f4.apply(FibChange::Upsert(route(
+        "10.1.0.0/24",
+        uni(vec![NextHop::via(ip("192.168.1.2"), dev("eth0"))]),
+    )));
+    settle(&mut s4, &mut f4);
+    f6.apply(FibChange::Upsert(route(
+        "2001:db8:10::/64",
+        uni(vec![NextHop::via(ip("2001:db8:1::2"), dev("eth0"))]),
+    )));
+    settle(&mut s6, &mut f6);
+    // Each scans (nexthops and routes) with the other's objects in the kernel.
+    for _ in 0..2 {
+        f4.request_scan(Instant::now());
+        settle(&mut s4, &mut f4);
+        f6.request_scan(Instant::now());
+        settle(&mut s6, &mut f6);
+    }
+    let k = ours(&mut rd, TABLE_MAIN);
+    let (r4, r6) = (&k[&net("10.1.0.0/24")], &k[&net("2001:db8:10::/64")]);
+    assert!(
+        r4.nh_id != 0 && r6.nh_id != 0 && r4.nh_id != r6.nh_id,
+        "{k:#?}"
+    );
+    assert_eq!(our_objects(&mut rd).len(), 2);
+    assert_eq!(
+        r4.nh_id & !(NHID_PART - 1),
+        nhid_part(FibFamilies {
+            ipv4: true,
+            ipv6: false
+        })
+    );
+    assert_eq!(
+        f4.stats().messages_sent + f6.stats().messages_sent,
+        4,
+        "a scan rewrote something"
+    );
 }
