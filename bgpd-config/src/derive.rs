@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bgp_core::filter::{Filter, PrefixRange, Stmt};
-use bgp_core::rib::{NextHopMode, PeerConfig};
+use bgp_core::rib::{NextHopMode, PeerConfig, Rib, RibConfig};
 use bgp_core::session::{GracefulRestartConfig, MaxPrefix, SessionConfig};
 use bgp_core::wire::{AddPathMode, Community, Family, LargeCommunity};
 
@@ -146,6 +146,38 @@ impl Config {
     /// Our router ID.
     pub fn router_id(&self) -> Ipv4Addr {
         *self.file.router_id.get_ref()
+    }
+
+    /// Our cluster id as a route reflector (`[route_reflector] cluster_id`, else the router
+    /// id), or `None` when we are none.
+    pub fn cluster_id(&self) -> Option<Ipv4Addr> {
+        let rr = self.file.route_reflector.as_ref()?;
+        Some(rr.cluster_id.unwrap_or(self.router_id()))
+    }
+
+    /// The RIB this configuration starts with: our identity and cluster id, the ECMP width
+    /// (`[kernel] ecmp_max`), every filter, the kernel's export and import filters.
+    pub fn new_rib(&self) -> Rib {
+        let mut rc = RibConfig::new(self.asn(), self.router_id());
+        rc.cluster_id = self.cluster_id();
+        rc.decision.max_paths = (*self.file.kernel.ecmp_max.get_ref()).max(1) as usize;
+        let mut rib = Rib::new(rc);
+        for (name, p) in self.policies() {
+            rib.set_policy(name, p);
+        }
+        let k = &self.file.kernel;
+        rib.set_kernel_policy(k.export.as_ref().map(|e| e.get_ref().clone()));
+        rib.set_kernel_import(k.import.as_ref().map(|e| e.get_ref().clone()));
+        rib
+    }
+
+    /// The addresses the BGP listener binds (`[listen]`).
+    pub fn listen_addrs(&self) -> Vec<std::net::SocketAddr> {
+        let l = &self.file.listen;
+        l.addresses
+            .iter()
+            .map(|a| std::net::SocketAddr::new(*a, l.port))
+            .collect()
     }
 
     /// Whether `name` is listed as a client in `[route_reflector]`.
@@ -465,4 +497,58 @@ pub fn parse_large_community(s: &str) -> Option<LargeCommunity> {
         return None;
     }
     Some(LargeCommunity::new(a, b, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        let base = "router_id = \"10.0.0.1\"\nasn = 64512\n";
+        Config::parse(&format!("{base}{text}"), "t").unwrap()
+    }
+
+    #[test]
+    fn cluster_id_is_the_router_id_unless_set() {
+        assert_eq!(cfg("").cluster_id(), None);
+        let rr = cfg("[route_reflector]\n");
+        assert_eq!(rr.cluster_id(), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        let rr = cfg("[route_reflector]\ncluster_id = \"1.2.3.4\"\n");
+        assert_eq!(rr.cluster_id(), Some(Ipv4Addr::new(1, 2, 3, 4)));
+    }
+
+    #[test]
+    fn the_first_rib_has_every_filter_and_the_listen_addresses_their_port() {
+        let c = cfg(concat!(
+            "[listen]\naddresses = [\"127.0.0.1\", \"::1\"]\nport = 1179\n",
+            "[[policies]]\nname = \"p\"\ndefault = \"reject\"\n"
+        ));
+        let mut rib = c.new_rib();
+        assert_eq!(
+            (rib.config().local_as, rib.config().router_id),
+            (64512, c.router_id())
+        );
+        // The filters are in: a peer importing through "p" has its routes rejected.
+        let mut pc = PeerConfig::new("a", "10.0.0.2".parse().unwrap());
+        pc.import = Some("p".into());
+        let a = rib.add_peer(pc).unwrap();
+        rib.peer_up(
+            a,
+            bgp_core::wire::Negotiated {
+                local_as: 64512,
+                peer_as: 65001,
+                ..Default::default()
+            },
+        );
+        let attrs = bgp_core::wire::PathAttributes {
+            as_path: Some(bgp_core::wire::AsPath::from_sequence(&[65001])),
+            ..Default::default()
+        };
+        let nlri = [bgp_core::wire::Nlri::new("10.9.0.0/16".parse().unwrap())];
+        let hop = Some(bgp_core::wire::NextHop::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        let s = rib.announce(a, Family::IPV4_UNICAST, &attrs, hop, &nlri);
+        assert_eq!((s.accepted, s.filtered), (0, 1));
+        let addrs: Vec<String> = c.listen_addrs().iter().map(|a| a.to_string()).collect();
+        assert_eq!(addrs, ["127.0.0.1:1179", "[::1]:1179"]);
+    }
 }

@@ -197,7 +197,48 @@ pub(super) fn remove_pre<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, ke
     }
 }
 
+/// What a batch of one peer's UPDATEs did ([`Rib::apply_updates`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Prefixes announced: accepted, rejected by the import filter or dropped as loops.
+    pub received: u64,
+    /// Accepted into the Adj-RIB-In.
+    pub accepted: u64,
+    /// Rejected by the import filter.
+    pub filtered: u64,
+    /// The End-of-RIB markers among them, in order.
+    pub end_of_rib: Vec<Family>,
+}
+
 impl Rib {
+    /// Applies a batch of `peer`'s UPDATEs in order ([`Rib::apply_update`] each). `own`: our
+    /// address on the peer's session; next hops equal to it are ignored first (RFC 4271
+    /// §6.3). `malformed` is given each UPDATE's RFC 7606 report (the error, the NLRI
+    /// involved, the whole UPDATE) for the log.
+    pub fn apply_updates(
+        &mut self,
+        peer: SourceId,
+        updates: &mut [Update],
+        own: Option<IpAddr>,
+        mut malformed: impl FnMut(String),
+    ) -> BatchStats {
+        let mut b = BatchStats::default();
+        for u in updates {
+            if let Some(a) = own {
+                u.ignore_own_next_hop(a);
+            }
+            if let Some(report) = u.malformed_report() {
+                malformed(report);
+            }
+            let s = self.apply_update(peer, u);
+            b.accepted += s.accepted as u64;
+            b.filtered += s.filtered as u64;
+            b.received += (s.accepted + s.filtered + s.looped) as u64;
+            b.end_of_rib.extend(s.end_of_rib);
+        }
+        b
+    }
+
     /// Applies a decoded UPDATE from `peer`: withdrawals (including RFC 7606 treat-as-withdraw),
     /// announcements of every family, End-of-RIB.
     pub fn apply_update(&mut self, peer: SourceId, update: &Update) -> UpdateStats {

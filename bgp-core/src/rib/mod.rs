@@ -110,6 +110,7 @@ use ipnet::IpNet;
 pub use crate::filter::{Filter, PrefixRange, Verdict};
 pub use attrs::{AttrId, KernelTunnel, NhState, RouteAttrs, RouteMeta, RouteType, SourceKind};
 pub use decision::DecisionOptions;
+pub use intake::BatchStats;
 pub use types::{
     ChangeFlags, FibChange, FibNextHop, FibRoute, LocalRoute, NextHopMode, NextHopResolver,
     PeerConfig, RibConfig, RouteInfo, SourceCounts, SourceId, TableCounts, UpdateStats,

@@ -96,6 +96,16 @@ pub enum DownReason {
 }
 
 impl DownReason {
+    /// Why, in BIRD's words (`show protocols`' last error): `Error: ...` for a NOTIFICATION
+    /// we sent, `Received: ...` for one received, `Connection closed`.
+    pub fn bird_text(&self) -> String {
+        match self {
+            DownReason::NotificationSent(n) => format!("Error: {n}"),
+            DownReason::NotificationReceived(n) => format!("Received: {n}"),
+            DownReason::ConnectionClosed => "Connection closed".into(),
+        }
+    }
+
     /// The NOTIFICATION exchanged, if any.
     pub fn notification(&self) -> Option<&Notification> {
         match self {

@@ -50,3 +50,19 @@ fn an_idle_session_is_small() {
     let size = std::mem::size_of::<super::Session>();
     assert!(size <= 512, "Session is {size} bytes");
 }
+
+#[test]
+fn down_reasons_in_birds_words() {
+    use super::DownReason;
+    use crate::wire::notification::cease;
+    use crate::wire::Notification;
+    let n = Notification::cease(cease::ADMIN_SHUTDOWN);
+    let sent = DownReason::NotificationSent(n.clone()).bird_text();
+    let received = DownReason::NotificationReceived(n.clone()).bird_text();
+    assert_eq!(sent, format!("Error: {n}"));
+    assert_eq!(received, format!("Received: {n}"));
+    assert_eq!(
+        DownReason::ConnectionClosed.bird_text(),
+        "Connection closed"
+    );
+}

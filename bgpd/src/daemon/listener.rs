@@ -28,15 +28,6 @@ pub(crate) struct ListenerEntry {
 /// A bound listener and the configured address it is for.
 pub(crate) type Bound = (SocketAddr, TcpListener);
 
-/// The configured listen addresses.
-fn wanted(config: &Config) -> Vec<SocketAddr> {
-    let l = &config.file.listen;
-    l.addresses
-        .iter()
-        .map(|a| SocketAddr::new(*a, l.port))
-        .collect()
-}
-
 /// Binds `addrs`, with the MD5 keys of `config`'s peers.
 fn bind(config: &Config, addrs: &[SocketAddr]) -> Result<Vec<Bound>, (SocketAddr, std::io::Error)> {
     let mut out = Vec::new();
@@ -51,7 +42,7 @@ fn bind(config: &Config, addrs: &[SocketAddr]) -> Result<Vec<Bound>, (SocketAddr
 
 /// Binds every listen address of `config`.
 pub(crate) fn bind_all(config: &Config) -> Result<Vec<Bound>, (SocketAddr, std::io::Error)> {
-    bind(config, &wanted(config))
+    bind(config, &config.listen_addrs())
 }
 
 /// Makes the running listeners those of `new` (a reload): listeners of removed addresses are
@@ -59,7 +50,7 @@ pub(crate) fn bind_all(config: &Config) -> Result<Vec<Bound>, (SocketAddr, std::
 /// added ones are bound; kept addresses keep their socket. If an address cannot be bound,
 /// the closed ones are bound again (best effort) and the reload is refused.
 pub(crate) async fn rebind(shared: &Arc<Shared>, new: &Config) -> Result<(), ControlError> {
-    let want = wanted(new);
+    let want = new.listen_addrs();
     let gone: Vec<ListenerEntry> = {
         let mut cur = lock(&shared.listeners);
         let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut *cur)

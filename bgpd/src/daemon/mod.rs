@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use bgp_core::rib::{Rib, RibConfig, SourceId};
+use bgp_core::rib::{Rib, SourceId};
 use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -304,18 +304,7 @@ impl Handle {
 async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError> {
     let config = Arc::new(config);
     let f = &config.file;
-    let mut rc = RibConfig::new(config.asn(), config.router_id());
-    rc.cluster_id = f
-        .route_reflector
-        .as_ref()
-        .map(|r| r.cluster_id.unwrap_or(config.router_id()));
-    rc.decision.max_paths = (*f.kernel.ecmp_max.get_ref()).max(1) as usize;
-    let mut rib_core = Rib::new(rc);
-    for (name, p) in config.policies() {
-        rib_core.set_policy(name, p);
-    }
-    rib_core.set_kernel_policy(f.kernel.export.as_ref().map(|e| e.get_ref().clone()));
-    rib_core.set_kernel_import(f.kernel.import.as_ref().map(|e| e.get_ref().clone()));
+    let rib_core = config.new_rib();
 
     let fib_enabled = f.kernel.enabled && !opts.no_kernel;
     // Our routes already in the kernel mean we restarted: recover gracefully (BIRD -R).

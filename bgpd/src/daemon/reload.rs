@@ -68,15 +68,10 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
             router_id = %new.router_id(),
             "new identity: resetting every session"
         );
-        let cluster = new
-            .file
-            .route_reflector
-            .as_ref()
-            .map(|r| r.cluster_id.unwrap_or(new.router_id()));
         let msg = RibMsg::Identity {
             asn: new.asn(),
             router_id: new.router_id(),
-            cluster,
+            cluster: new.cluster_id(),
         };
         let _ = shared.rib_tx.send(msg).await;
     }

@@ -204,38 +204,22 @@ impl RibTask {
                     return 0;
                 }
                 let n = ups.len();
-                let (mut acc, mut filt, mut recv) = (0u64, 0u64, 0u64);
+                let p = self.shared.peer_by_id(id);
                 // Our address on this session: routes via it are ignored (RFC 4271 §6.3).
-                let own = self
-                    .shared
-                    .peer_by_id(id)
-                    .and_then(|p| lock(&p.status).local_addr);
-                for u in &mut ups {
-                    if let Some(a) = own {
-                        u.ignore_own_next_hop(a);
-                    }
-                    if let Some(report) = u.malformed_report() {
-                        // RFC 7606 §6: the error, the NLRI involved, the whole UPDATE.
-                        let peer = self
-                            .shared
-                            .peer_by_id(id)
-                            .map(|p| lock(&p.spec).name.clone())
-                            .unwrap_or_default();
-                        tracing::warn!(%peer, "malformed UPDATE: {report}");
-                    }
-                    let s = rib.apply_update(id, u);
-                    acc += s.accepted as u64;
-                    filt += s.filtered as u64;
-                    recv += (s.accepted + s.filtered + s.looped) as u64;
-                    if let Some(f) = s.end_of_rib {
-                        self.end_of_rib(id, f);
-                    }
+                let own = p.as_ref().and_then(|p| lock(&p.status).local_addr);
+                let name = || p.as_ref().map(|p| lock(&p.spec).name.clone());
+                let s = rib.apply_updates(id, &mut ups, own, |report| {
+                    let peer = name().unwrap_or_default();
+                    tracing::warn!(%peer, "malformed UPDATE: {report}");
+                });
+                for f in s.end_of_rib {
+                    self.end_of_rib(id, f);
                 }
-                if let Some(p) = self.shared.peer_by_id(id) {
+                if let Some(p) = p {
                     let mut st = lock(&p.status);
-                    st.routes.received += recv;
-                    st.routes.accepted += acc;
-                    st.routes.rejected += filt;
+                    st.routes.received += s.received;
+                    st.routes.accepted += s.accepted;
+                    st.routes.rejected += s.filtered;
                 }
                 n
             }

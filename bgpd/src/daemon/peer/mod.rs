@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bgp_core::peer::{ConnId, Peer, PeerAction};
 use bgp_core::rib::SourceId;
 use bgp_core::session::{
-    Command, DownReason, Event, SessionConfig, Settings, SourceStatus, StateKind, UpdateSource,
+    Command, Event, SessionConfig, Settings, SourceStatus, StateKind, UpdateSource,
 };
 use bgp_core::wire::notification::cease;
 use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
@@ -579,11 +579,7 @@ impl PeerTask {
             }
             Event::Down(d) => {
                 self.flush_batch().await;
-                let msg = match &d.reason {
-                    DownReason::NotificationSent(n) => format!("Error: {n}"),
-                    DownReason::NotificationReceived(n) => format!("Received: {n}"),
-                    DownReason::ConnectionClosed => "Connection closed".into(),
-                };
+                let msg = d.reason.bird_text();
                 tracing::warn!(from = d.from.name(), "session down: {msg}");
                 let graceful = !d.keep_stale.is_empty();
                 {
