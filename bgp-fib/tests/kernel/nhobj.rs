@@ -509,3 +509,54 @@ fn one_daemon_per_family_keeps_the_others_objects() {
         "a scan rewrote something"
     );
 }
+
+#[test]
+fn ecmp_flip_replaces_the_group_in_place() {
+    let lab = Lab::new();
+    let (eth0, tunl0) = (lab.ifindex("eth0"), lab.ifindex("tunl0"));
+    let mut sock = lab.socket(true);
+    sock.ignore_own_route_notifications(BIRD).unwrap();
+    let mut rd = lab.socket(false);
+    let c = FibConfig {
+        scan_interval: Duration::from_secs(3600),
+        ..objects_cfg()
+    };
+    let mut fib = Fib::new(c, false);
+    let n = 50;
+    for i in 0..n {
+        fib.apply(FibChange::Intent(RouteIntent {
+            prefix: net(&format!("10.244.{i}.0/26")),
+            kind: IntentKind::Unicast(vec![
+                IntentHop::pool(ip("10.30.0.5")),
+                IntentHop::pool(ip("10.31.0.5")),
+            ]),
+            metric: None,
+        }));
+    }
+    settle(&mut sock, &mut fib);
+    let k = ours(&mut rd, TABLE_MAIN);
+    let id = k.values().next().unwrap().nh_id;
+    assert!(k.len() == n && k.values().all(|r| r.nh_id == id));
+    assert_eq!(our_objects(&mut rd)[&id].group.len(), 2);
+
+    // One gateway's subnet appears: that member goes direct; the group (and so every
+    // route) follows without a route message.
+    let before = fib.stats();
+    lab.ip("addr add 10.30.0.1/24 dev eth0");
+    let want = vec![
+        (ip("10.30.0.5"), eth0, false, 1),
+        (ip("10.31.0.5"), tunl0, true, 1),
+    ];
+    repaired(&mut sock, &mut fib, &mut rd, |k| {
+        k.len() == n && k.values().all(|r| r.nh_id == id && hops(r) == want)
+    });
+    settle(&mut sock, &mut fib);
+    let after = fib.stats();
+    assert_eq!(
+        after.messages_sent - before.messages_sent,
+        after.nexthop_messages - before.nexthop_messages,
+        "a route was sent"
+    );
+    assert!(after.messages_sent - before.messages_sent <= 3); // two members and the group
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+}
