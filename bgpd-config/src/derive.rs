@@ -503,10 +503,7 @@ pub fn parse_large_community(s: &str) -> Option<LargeCommunity> {
 mod tests {
     use super::*;
 
-    fn cfg(text: &str) -> Config {
-        let base = "router_id = \"10.0.0.1\"\nasn = 64512\n";
-        Config::parse(&format!("{base}{text}"), "t").unwrap()
-    }
+    use crate::test_config as cfg;
 
     #[test]
     fn cluster_id_is_the_router_id_unless_set() {

@@ -81,10 +81,9 @@ mod tests {
     use super::*;
 
     fn cfg(extra: &str) -> Config {
-        let text = format!(
-            "router_id = \"10.0.0.1\"\nasn = 64512\n[[pools]]\ncidr = \"10.244.0.0/16\"\nipip = \"cross-subnet\"\n[[pools]]\ncidr = \"10.96.0.0/16\"\nipip = \"always\"\n[[pools]]\ncidr = \"10.250.0.0/16\"\nvxlan = true\n{extra}"
-        );
-        Config::parse(&text, "t").unwrap()
+        crate::test_config(&format!(
+            "[[pools]]\ncidr = \"10.244.0.0/16\"\nipip = \"cross-subnet\"\n[[pools]]\ncidr = \"10.96.0.0/16\"\nipip = \"always\"\n[[pools]]\ncidr = \"10.250.0.0/16\"\nvxlan = true\n{extra}"
+        ))
     }
 
     #[test]

@@ -248,6 +248,17 @@ impl Config {
     }
 }
 
+/// A TOML configuration of router id 10.0.0.1 and AS 64512 followed by `text` (tests).
+#[cfg(test)]
+pub(crate) fn test_config(text: &str) -> Config {
+    #[allow(clippy::unwrap_used)]
+    Config::parse(
+        &format!("router_id = \"10.0.0.1\"\nasn = 64512\n{text}"),
+        "t",
+    )
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,7 @@
 
 use super::*;
 
-const BASE: &str = "router_id = \"10.0.0.1\"\nasn = 64512\n";
-
-fn cfg(text: &str) -> Config {
-    Config::parse(&format!("{BASE}{text}"), "t").unwrap()
-}
+use crate::test_config as cfg;
 
 fn peer(extra: &str) -> String {
     format!("[[peers]]\nname = \"a\"\naddress = \"10.0.0.2\"\nasn = 65001\n{extra}")

@@ -81,10 +81,7 @@ mod tests {
 
     use super::*;
 
-    fn cfg(text: &str) -> Config {
-        let base = "router_id = \"10.0.0.1\"\nasn = 64512\n";
-        Config::parse(&format!("{base}{text}"), "t").unwrap()
-    }
+    use crate::test_config as cfg;
 
     #[test]
     fn statics_become_rib_routes_with_their_communities() {
