@@ -44,7 +44,11 @@ fn a_batch_counts_its_prefixes_and_reports_its_markers() {
     assert_eq!(s.end_of_rib, [Family::IPV4_UNICAST]);
     // The ignored one is reported as RFC 7606 treat-as-withdraw, the others are clean.
     assert_eq!(reports.len(), 1, "{reports:?}");
-    assert!(reports[0].contains("receiving speaker's own address"), "{}", reports[0]);
+    assert!(
+        reports[0].contains("receiving speaker's own address"),
+        "{}",
+        reports[0]
+    );
     assert!(r.best(&net("10.1.0.0/16")).is_some());
     assert!(r.best(&net("10.3.0.0/16")).is_none());
 }
