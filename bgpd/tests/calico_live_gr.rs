@@ -46,15 +46,7 @@ fn kernel_blocks(n: &NodeNet) -> Vec<String> {
     let mut v: Vec<String> = out
         .lines()
         .filter(|l| HOSTS[1..].iter().any(|h| l.starts_with(&block(*h))))
-        .map(|l| {
-            // bgpd's routes go through kernel nexthop objects (`nhid N`, which BIRD's do not
-            // have): what is compared is where they forward.
-            let mut w: Vec<&str> = l.split_whitespace().collect();
-            if let Some(i) = w.iter().position(|t| *t == "nhid") {
-                w.drain(i..(i + 2).min(w.len()));
-            }
-            w.join(" ")
-        })
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     v.sort();
     v

@@ -296,6 +296,10 @@ fn empty_file(family: FamilyName) -> ConfigFile {
         scan_interval: sp(60),
         ecmp_max: sp(1),
         export: Some(sp(NONE.to_string())),
+        // BIRD installs plain routes: a drop-in keeps the kernel's table byte for byte as
+        // BIRD leaves it (`ip route` without `nhid`, and iproute2 6.1's `ip route flush proto
+        // bird` fails on routes that carry one).
+        nexthop_objects: NexthopObjectsMode::Off,
         ..Kernel::default()
     };
     kernel.learn = false;

@@ -404,10 +404,10 @@ fn templates_names_and_defaults() {
     // Without a kernel protocol nothing is programmed.
     let l = v4(HEAD).unwrap();
     assert!(!l.file.kernel.enabled);
-    // BIRD has no such setting: nexthop objects when the kernel has them.
+    // BIRD has no such setting: plain routes, as BIRD installs them.
     assert_eq!(
         l.file.kernel.nexthop_objects,
-        crate::schema::NexthopObjectsMode::Auto
+        crate::schema::NexthopObjectsMode::Off
     );
 }
 
