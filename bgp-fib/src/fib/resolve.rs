@@ -58,8 +58,8 @@ impl Intent {
 
 fn resolve_hop(view: &KernelView, h: &Hop) -> Nh {
     let gateway = match h.peer {
-        Some(p) if view.onlink_iface(h.gateway).is_none() => p,
-        _ => h.gateway,
+        Some(p) => view.direct_gateway_of(h.gateway, p),
+        None => h.gateway,
     };
     let direct = |gw| view.onlink_iface(gw).map_or(Dev::Any, Dev::Index);
     let (dev, onlink) = match h.via {
