@@ -255,7 +255,19 @@ pub(crate) fn dut_pids(ns: &str, d: Daemon) -> (Option<i32>, Option<i32>) {
     (main, zebra)
 }
 
-/// Polls `f` every [`POLL`] until `done(value)`; returns the time (mono ns, taken after the
+/// The interval between two asks: [`POLL`], or `$CONVERGE_POLL_MS` (a finer look at
+/// small shapes' latency; every ask costs the daemon and the machine).
+pub(crate) fn poll_interval() -> Duration {
+    static P: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *P.get_or_init(|| {
+        std::env::var("CONVERGE_POLL_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(POLL, Duration::from_millis)
+    })
+}
+
+/// Polls `f` every [`poll_interval`] until `done(value)`; returns the time (mono ns, taken after the
 /// answer) and the mean cost of one ask in seconds.
 pub(crate) fn poll_until(
     deadline: Instant,
@@ -280,7 +292,7 @@ pub(crate) fn poll_until(
         }
         // An ask that costs more than the interval (a 1M-route table walk or dump) would
         // otherwise eat the CPU it measures: wait at least as long as the ask took.
-        std::thread::sleep(POLL.max(Duration::from_nanos((t1 - t0) as u64)));
+        std::thread::sleep(poll_interval().max(Duration::from_nanos((t1 - t0) as u64)));
     }
     (None, cost / asks.max(1) as f64, last)
 }
