@@ -62,6 +62,7 @@ pub mod control;
 pub mod daemon;
 pub mod metrics;
 pub mod personality;
+pub mod residency;
 /// The status values and the `Control` trait (the `bgpd-control` crate).
 pub use bgpd_control::status;
 

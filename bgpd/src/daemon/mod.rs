@@ -474,6 +474,7 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
         }
         notify::ready(&format!("serving {}", socket.display()));
         notify::spawn_watchdog(&handle);
+        crate::residency::spawn_trimmer();
         signals(handle.clone(), opts.config_path.clone(), opts.load).await;
         drop(control_servers);
         ExitCode::SUCCESS

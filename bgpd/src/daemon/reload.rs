@@ -136,5 +136,6 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
         .await;
     *lock(&shared.last_reconfig) = SystemTime::now();
     shared.reconfiguring.store(false, Ordering::SeqCst);
+    crate::residency::reloaded();
     Ok(())
 }
