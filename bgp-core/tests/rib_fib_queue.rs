@@ -120,3 +120,44 @@ fn late_partial_drains_interleaved_with_changes_leave_the_fib_equal_to_the_rib()
     };
     assert_eq!(hops(&want), hops(&fib));
 }
+
+/// A session that ends takes its whole table out of the FIB. The prefixes that did not fit in
+/// the queue come out of rescans; the kernel's trie deletes fastest when neighbours are far
+/// apart, so each group of 64 neighbouring /24s (a /18, kept in one run of hash buckets) must
+/// be spread over the drain, not handed out in one run (benches/README, "Withdraw order").
+#[test]
+fn a_table_that_goes_reaches_the_fib_with_neighbours_spread_over_the_drain() {
+    let mut rib = Rib::new(RibConfig::new(AS, v4("10.0.0.1")));
+    let a = peer(&mut rib, "10.0.0.2");
+    announce(&mut rib, a, "10.0.0.2", 0..N);
+    let mut fib = HashMap::new();
+    drain(&mut rib, &mut fib, usize::MAX);
+    rib.peer_down(a, false);
+    let mut order = Vec::new();
+    while let Some(c) = rib.poll_fib_change() {
+        assert!(c.route.is_none(), "{} still routed", c.prefix);
+        order.push(c.prefix);
+    }
+    assert_eq!(order.len(), N as usize);
+    assert_eq!(order.iter().collect::<HashSet<_>>().len(), N as usize);
+    // Positions of each /18's members among the rescanned prefixes (after the first queueful).
+    let rescanned = &order[32_768..];
+    let mut at: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, p) in rescanned.iter().enumerate() {
+        if let IpNet::V4(n) = p {
+            at.entry(u32::from(n.network()) >> 14).or_default().push(i);
+        }
+    }
+    let full: Vec<&Vec<usize>> = at.values().filter(|v| v.len() == 64).collect();
+    assert!(full.len() > 1_000, "{} whole groups rescanned", full.len());
+    // The widest run of one group's members: grouped hand-out puts all 64 within ~64 places.
+    let narrow = full
+        .iter()
+        .filter(|v| v[63] - v[0] < rescanned.len() / 2)
+        .count();
+    assert!(
+        narrow * 20 < full.len(),
+        "{narrow} of {} groups handed out within half the drain",
+        full.len()
+    );
+}

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use super::attrs::{AttrId, NhState};
 use super::prefix::Key;
 use super::shared::Shared;
-use super::table::{Path, Table, FIB_DIRTY};
+use super::table::{Path, Rescan, Table, FIB_DIRTY};
 use super::{
     ctx, family_of, ChangeFlags, FibChange, FibNextHop, FibRoute, Filter, K_from, NextHopResolver,
     Rib, SourceId, Verdict,
@@ -43,7 +43,7 @@ fn refresh_fib<K: Key>(t: &mut Table<K>) {
         }
     }
     if any {
-        t.fib_rescan = Some((0, false));
+        t.fib_rescan = Some(Rescan::default());
     }
 }
 

@@ -178,15 +178,30 @@ fn bump(v: &mut Vec<usize>, src: u16, up: bool) {
     }
 }
 
+/// A FIB rescan in progress: the next shard to scan in pass `phase` (of `K::FIB_PHASES`), and
+/// whether more prefixes overflowed since this round of passes began.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Rescan {
+    pub shard: usize,
+    pub phase: u8,
+    pub more: bool,
+}
+
+impl Rescan {
+    /// A prefix overflowed the queue: start a round, or have the running one go round again.
+    pub fn overflowed(r: Option<Rescan>) -> Option<Rescan> {
+        Some(r.map_or(Rescan::default(), |r| Rescan { more: true, ..r }))
+    }
+}
+
 /// One family's table.
 pub(crate) struct Table<K> {
     pub map: ShardMap<K, Slot>,
     multi: Vec<Vec<Path>>,
     multi_free: Vec<u32>,
     pub fib_queue: Vec<K>,
-    /// Some dirty prefixes are not in `fib_queue` (it was full): the next shard to scan, and
-    /// whether more overflowed since the current pass over the shards began.
-    pub(super) fib_rescan: Option<(usize, bool)>,
+    /// Some dirty prefixes are not in `fib_queue` (it was full): where the rescan stands.
+    pub(super) fib_rescan: Option<Rescan>,
     /// Bumped whenever a prefix enters or leaves the map.
     keyset_version: u64,
     /// The last feed snapshot and the key-set version it was taken at.
@@ -533,7 +548,7 @@ impl<K: Key> Table<K> {
                     slot.eflags |= FIB_QUEUED;
                     fib_queue.push(key);
                 } else {
-                    *fib_rescan = Some(fib_rescan.map_or((0, false), |(i, _)| (i, true)));
+                    *fib_rescan = Rescan::overflowed(*fib_rescan);
                 }
             }
         }
@@ -609,17 +624,21 @@ impl<K: Key> Table<K> {
     }
 
     /// Refills the empty FIB queue with dirty prefixes it had no room for, scanning shards
-    /// from where the last refill stopped, until the queue is full or a whole pass over the
-    /// shards saw no overflow.
+    /// from where the last refill stopped, until the queue is full or a whole round of passes
+    /// over the shards saw no overflow. Each pass takes the keys of one phase
+    /// ([`Key::fib_phase`]), so neighbouring prefixes reach the kernel far apart (the order
+    /// the kernel's trie changes fastest in) while the queue stays bounded.
     fn refill_fib_queue(&mut self) {
-        while let Some((start, _)) = self.fib_rescan {
-            for i in start..self.map.shard_count() {
+        while let Some(r) = self.fib_rescan {
+            for i in r.shard..self.map.shard_count() {
                 let q = &mut self.fib_queue;
                 for (k, slot) in self.map.shard_iter_mut(i) {
-                    if slot.eflags & (FIB_DIRTY | FIB_QUEUED) == FIB_DIRTY {
+                    if slot.eflags & (FIB_DIRTY | FIB_QUEUED) == FIB_DIRTY
+                        && k.fib_phase() == r.phase
+                    {
                         if q.len() >= FIB_QUEUE_CAP {
                             // Full: this shard is scanned again next time.
-                            self.fib_rescan = self.fib_rescan.map(|(_, m)| (i, m));
+                            self.fib_rescan = self.fib_rescan.map(|r| Rescan { shard: i, ..r });
                             return;
                         }
                         slot.eflags |= FIB_QUEUED;
@@ -627,10 +646,15 @@ impl<K: Key> Table<K> {
                     }
                 }
             }
-            // A pass is complete. Prefixes that overflowed meanwhile may sit in shards it had
-            // passed: one more pass finds them.
+            // A pass is complete: the next phase's, or (prefixes that overflowed meanwhile may
+            // sit in shards or phases already passed) one more round, or done.
             self.fib_rescan = match self.fib_rescan {
-                Some((_, true)) => Some((0, false)),
+                Some(r) if r.phase + 1 < K::FIB_PHASES => Some(Rescan {
+                    shard: 0,
+                    phase: r.phase + 1,
+                    more: r.more,
+                }),
+                Some(Rescan { more: true, .. }) => Some(Rescan::default()),
                 _ => None,
             };
             if !self.fib_queue.is_empty() {
