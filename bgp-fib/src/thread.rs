@@ -25,8 +25,12 @@ use crate::types::{FailedRoute, FibChange, FibConfig, FibEvent};
 pub const HANDOFF_CHUNK: usize = 16 * 1024;
 /// Hand-offs waiting for the thread beyond which [`FibHandle::try_send`] gives changes back.
 pub const HANDOFF_DEPTH: usize = 4;
-/// Changes queued in the `Fib` beyond which the thread takes no further hand-off.
-pub const MAX_QUEUED: usize = 4 * HANDOFF_CHUNK;
+/// Changes queued in the `Fib` beyond which the thread takes no further hand-off. The `Fib`
+/// sends queued changes from random positions: the more it holds, the more scattered the order
+/// the kernel's trie sees (a 1M load's install order: 2,712 against 3,175 distinct /16s per
+/// 16,384 routes at 64k and 256k; the baseline's unbounded queue 3,587). At most 8 octets per
+/// queued route (24 per queued delete): ~2-6 MB, against the desired state's ~36 MB at 1M.
+pub const MAX_QUEUED: usize = 16 * HANDOFF_CHUNK;
 /// Refused routes listed to [`FibObserver::failures`] (all are counted).
 pub const FAILURES_LISTED: usize = 1000;
 /// Netlink batches sent between two looks at the commands.
