@@ -32,20 +32,17 @@ pub const RCVBUF: usize = 64 << 20;
 const SNDBUF: usize = 4 << 20;
 const RX_BUF: usize = 1 << 20;
 
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    v: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: fd is a valid socket owned by us; the option value is a c_int on the stack.
+/// `setsockopt(2)` with the value `v` (its size passed). The workspace's one wrapper: bgpd's
+/// TCP and BFD sockets use it too (a small public helper, not part of the FIB's interface).
+pub fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
+    // SAFETY: `v` points to a live value of the size given; the kernel only reads it.
     let r = unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            &v as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            v as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if r < 0 {
@@ -53,6 +50,16 @@ fn setsockopt_int(
     } else {
         Ok(())
     }
+}
+
+/// [`setsockopt`] of an `int` option.
+pub fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    v: libc::c_int,
+) -> io::Result<()> {
+    setsockopt(fd, level, name, &v)
 }
 
 fn big_buffers(fd: RawFd) {
@@ -253,21 +260,13 @@ impl FibSocket {
             len: prog.len() as u16,
             filter: prog.as_mut_ptr(),
         };
-        // SAFETY: fprog points to a valid program that outlives the call (the kernel copies it).
-        let r = unsafe {
-            libc::setsockopt(
-                mon.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_FILTER,
-                &fprog as *const libc::sock_fprog as *const libc::c_void,
-                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
+        // fprog points to a program that outlives the call (the kernel copies it).
+        setsockopt(
+            mon.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog,
+        )
     }
 
     /// The request socket's fd (for poll/epoll/tokio `AsyncFd`).

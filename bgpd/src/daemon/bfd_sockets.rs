@@ -11,17 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 
 use bgp_core::bfd::SOURCE_PORTS;
+use bgp_fib::socket::setsockopt_int;
 use tokio::net::UdpSocket;
-
-/// An `int` socket option (the one `setsockopt` of the daemon's sockets).
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    v: libc::c_int,
-) -> io::Result<()> {
-    super::sockets::setsockopt(fd, level, name, &v)
-}
 
 fn socket(v6: bool) -> io::Result<std::net::UdpSocket> {
     let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };

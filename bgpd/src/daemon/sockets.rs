@@ -8,6 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
+use bgp_fib::socket::setsockopt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// `struct tcp_md5sig` (linux/tcp.h).
@@ -22,29 +23,6 @@ struct TcpMd5Sig {
 }
 
 const TCP_MD5SIG: libc::c_int = 14;
-
-/// `setsockopt(2)` with the value `v` (its size passed).
-pub(crate) fn setsockopt<T>(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    v: &T,
-) -> io::Result<()> {
-    // SAFETY: `v` points to a live value of the size given.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            v as *const T as *const libc::c_void,
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
 
 /// Sets (or with `None` removes) the TCP-MD5 key for `peer` on `fd`.
 pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&str>) -> io::Result<()> {
