@@ -155,9 +155,10 @@ pub fn release_code_pages() -> std::io::Result<Released> {
 }
 
 /// How often the running daemon releases code pages again: what ran once since (sessions
-/// coming up, a `show route` of the whole table) leaves the resident set. Each release costs
-/// the idle path's code a few dozen minor faults to come back.
-pub const TRIM_PERIOD: Duration = Duration::from_secs(300);
+/// coming up after start-up, a `show route` of the whole table) leaves the resident set. Each
+/// release costs the idle path's code a few dozen minor faults to come back (its functions are
+/// linked together in release builds: `bgpd/hot-symbols.txt`).
+pub const TRIM_PERIOD: Duration = Duration::from_secs(60);
 
 /// Whether the binary releases code pages: yes unless `BGPD_RELEASE_CODE` is `0`, `no` or
 /// `off`.
