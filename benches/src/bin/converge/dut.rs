@@ -14,7 +14,7 @@ pub(crate) enum Dut {
     Frr(Frr),
     Gobgp(Gobgp),
     Bgpd {
-        _process: Process,
+        process: Process,
         node: NodeNet,
         binary: PathBuf,
         socket: PathBuf,
@@ -299,7 +299,7 @@ fn start_bgpd_bin(node: &NodeNet, binary: std::path::PathBuf, config: &str, file
         std::thread::sleep(Duration::from_millis(50));
     }
     Ok(Dut::Bgpd {
-        _process: p,
+        process: p,
         node: node.clone(),
         binary,
         socket,

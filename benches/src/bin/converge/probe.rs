@@ -233,8 +233,25 @@ pub(crate) fn ctl_ask(sock: &Path, cmd: &str) -> R<Option<Instant>> {
     }
 }
 
-/// (daemon pid, zebra pid) found by name among the namespace's processes.
-pub(crate) fn dut_pids(ns: &str, d: Daemon) -> (Option<i32>, Option<i32>) {
+/// (daemon pid, zebra pid). A bgpd the harness spawned is the process it started, whatever
+/// its binary is called (`BGPD_BIN=/tmp/bgpd-new`): `ip netns exec` replaces itself with the
+/// daemon, so the spawned child is the daemon once its executable is the binary (checked
+/// among the namespace's processes by [`pick_by_exe`]). The daemons the lab crate starts
+/// (BIRD, GoBGP, FRR's bgpd and zebra: fixed system binaries, their pids kept inside the lab)
+/// are found by name.
+pub(crate) fn dut_pids(ns: &str, dut: &Dut, d: Daemon) -> (Option<i32>, Option<i32>) {
+    if let Dut::Bgpd {
+        process, binary, ..
+    } = dut
+    {
+        let procs: Vec<(i32, Option<PathBuf>)> = netns_pids(ns)
+            .into_iter()
+            .map(|pid| (pid, std::fs::read_link(format!("/proc/{pid}/exe")).ok()))
+            .collect();
+        let binary = binary.canonicalize().unwrap_or_else(|_| binary.clone());
+        let spawned = i32::try_from(process.pid()).ok();
+        return (pick_by_exe(spawned, &binary, &procs), None);
+    }
     let want = match d {
         Daemon::Bird2 | Daemon::Bird16 => "bird",
         Daemon::Frr | Daemon::Bgpd | Daemon::BgpdAll | Daemon::BgpdCalico | Daemon::BgpdBefore => {
@@ -253,6 +270,30 @@ pub(crate) fn dut_pids(ns: &str, d: Daemon) -> (Option<i32>, Option<i32>) {
         }
     }
     (main, zebra)
+}
+
+/// The process among `procs` (pid, `/proc/PID/exe`) that runs `binary` (canonical): the
+/// spawned child if it does, else the first that does (a wrapper that forks); `None` when
+/// none does. An executable replaced on disk since it started (a rebuild) reads back with
+/// ` (deleted)` appended and still counts.
+pub(crate) fn pick_by_exe(
+    spawned: Option<i32>,
+    binary: &Path,
+    procs: &[(i32, Option<PathBuf>)],
+) -> Option<i32> {
+    let runs = |exe: &Option<PathBuf>| {
+        exe.as_deref().is_some_and(|e| {
+            e == binary
+                || e.to_str()
+                    .and_then(|e| e.strip_suffix(" (deleted)"))
+                    .is_some_and(|e| Path::new(e) == binary)
+        })
+    };
+    procs
+        .iter()
+        .find(|(pid, exe)| Some(*pid) == spawned && runs(exe))
+        .or_else(|| procs.iter().find(|(_, exe)| runs(exe)))
+        .map(|(pid, _)| *pid)
 }
 
 /// The interval between two asks: [`POLL`], or `$CONVERGE_POLL_MS` (a finer look at
@@ -295,4 +336,38 @@ pub(crate) fn poll_until(
         std::thread::sleep(poll_interval().max(Duration::from_nanos((t1 - t0) as u64)));
     }
     (None, cost / asks.max(1) as f64, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn procs(v: &[(i32, &str)]) -> Vec<(i32, Option<PathBuf>)> {
+        v.iter()
+            .map(|(pid, exe)| (*pid, (!exe.is_empty()).then(|| PathBuf::from(exe))))
+            .collect()
+    }
+
+    #[test]
+    fn the_daemon_is_the_process_running_the_binary_it_spawned_whatever_its_name() {
+        let bin = Path::new("/tmp/bgpd-copy");
+        // The spawned child runs the binary (`ip netns exec` exec'd it): that one, even with
+        // an earlier process of the same binary (another daemon in the namespace) listed.
+        let p = procs(&[
+            (10, "/usr/sbin/bird"),
+            (11, "/tmp/bgpd-copy"),
+            (12, "/tmp/bgpd-copy"),
+        ]);
+        assert_eq!(pick_by_exe(Some(12), bin, &p), Some(12));
+        // A child that is not the binary (a wrapper that forked): the process that is.
+        let p = procs(&[(20, "/usr/bin/sh"), (21, "/tmp/bgpd-copy")]);
+        assert_eq!(pick_by_exe(Some(20), bin, &p), Some(21));
+        // A binary rebuilt on disk since it started, and unreadable exes (other users').
+        let p = procs(&[(30, ""), (31, "/tmp/bgpd-copy (deleted)")]);
+        assert_eq!(pick_by_exe(Some(31), bin, &p), Some(31));
+        // Named bgpd is not enough (FRR's bgpd, another build): none runs this binary.
+        let p = procs(&[(40, "/usr/lib/frr/bgpd"), (41, "/work/target/release/bgpd")]);
+        assert_eq!(pick_by_exe(Some(99), bin, &p), None);
+        assert_eq!(pick_by_exe(None, bin, &[]), None);
+    }
 }

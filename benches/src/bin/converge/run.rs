@@ -92,7 +92,7 @@ pub(crate) fn run_once(
     let test = format!("cv-{shape}-{}-{rep}", d.name());
     let topo = topology(&test, kind.sessions())?;
     let dut = start_dut(d, kind, &topo.dut)?;
-    let (pid, zebra) = dut_pids(&topo.dut.ns, d);
+    let (pid, zebra) = dut_pids(&topo.dut.ns, &dut, d);
     let pid = pid.ok_or("daemon pid not found")?;
     let no_fib = std::env::var_os("CONVERGE_NO_FIB").is_some();
     let kc = match d.kernel_proto() {
