@@ -5,7 +5,9 @@
 //! driver feeds it bytes and time and asks it for bytes to send and events to deliver.
 //!
 //! Parts: `reply` (answers matched to batches), `kernel_view` (links, addresses, learned
-//! routes), `reconcile` (dumps against the desired state), `transmit` (batched requests).
+//! routes), `reconcile` (dumps against the desired state), `transmit` (batched requests),
+//! `nhobj` (kernel nexthop objects), `flush` (a next hop's withdrawn routes deleted with its
+//! object).
 //!
 //! Driver contract (like bgp-core's sessions): after any `handle_*`/`apply` call, drain
 //! `poll_transmit` (send each buffer on the request socket, then read the replies into
@@ -22,6 +24,7 @@ use crate::store::{FoldHasher, Interned, KeyMap, KeyQueue, Packed, TableMetrics}
 use crate::types::*;
 use crate::wire::{self, DumpKind, KernelRoute, WireNextHop, WireTarget};
 
+mod flush;
 mod kernel_view;
 mod nhobj;
 mod reconcile;
@@ -177,6 +180,10 @@ pub struct FibStats {
     pub third_party_route_changes: u64,
     /// Nexthop object messages sent (creates, replaces, deletes; also in `messages_sent`).
     pub nexthop_messages: u64,
+    /// Objects deleted to withdraw the routes using them in one kernel walk ...
+    pub object_flushes: u64,
+    /// ... and the routes those deletes withdrew (no route delete was sent for them).
+    pub flushed_routes: u64,
 }
 
 /// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
@@ -195,8 +202,9 @@ pub struct Fib {
     /// The interned name of the tunnel device, once used.
     tunnel_id: Option<u32>,
     /// Keys removed from the desired state whose delete is not sent yet, with whether our
-    /// route was installed (so a quick re-add replaces instead of failing with EEXIST).
-    pending_deletes: KeyMap<bool>,
+    /// route was installed (so a quick re-add replaces instead of failing with EEXIST):
+    /// `NOT_INSTALLED`, `INSTALLED_ROUTE`, or the id of the object whose doomed list holds it.
+    pending_deletes: KeyMap<u32>,
     /// Routes of ours found in the kernel at start-up and kept while adopting: a desired
     /// route under the same key replaces them (an exclusive add would fail with EEXIST).
     adopted: KeyMap<()>,
@@ -563,7 +571,9 @@ impl Fib {
         let was_deleting = if self.pending_deletes.is_empty() {
             false
         } else {
-            self.pending_deletes.remove(pk).unwrap_or(false)
+            self.pending_deletes
+                .remove(pk)
+                .is_some_and(|v| v != flush::NOT_INSTALLED)
         };
         let was_adopted = !self.adopted.is_empty() && self.adopted.remove(pk).is_some();
         let was_installed = was_deleting || was_adopted;
@@ -603,6 +613,10 @@ impl Fib {
         // free, so that route may well be added before this delete is sent).
         let (send, installed) = match self.desired.remove(pk) {
             Some(e) => {
+                if !refused && self.doom(pk, &e) {
+                    self.release_intent(e.target); // after: its object may now retire
+                    return;
+                }
                 self.release_intent(e.target);
                 // Queued and not installed: not sent since it was last absent; refused by
                 // the kernel: not there either.
@@ -616,8 +630,16 @@ impl Fib {
         if !send {
             return;
         }
-        if self.pending_deletes.insert(pk, installed).is_none() {
-            self.queue.push_back(pk);
+        let value = if installed {
+            flush::INSTALLED_ROUTE
+        } else {
+            flush::NOT_INSTALLED
+        };
+        match self.pending_deletes.insert(pk, value) {
+            // Not queued yet, or only in a doomed list (which now skips it).
+            None => self.queue.push_back(pk),
+            Some(v) if flush::is_doomed(v) => self.queue.push_back(pk),
+            Some(_) => {}
         }
     }
 

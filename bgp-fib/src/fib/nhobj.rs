@@ -78,7 +78,14 @@ pub(super) struct NhObjs {
     /// Intents whose objects are sent again in place (their next hops changed).
     queue: Vec<u32>,
     /// Objects to delete once no queued route may still refer to them.
-    retired: Vec<u32>,
+    pub(super) retired: Vec<u32>,
+    /// Routes removed while installed through an object, by the object's (top) id: deleted
+    /// one by one while nothing else waits, or all at once with their retired object.
+    pub(super) doomed: FxMap<u32, super::flush::Doomed>,
+    /// Routes in `doomed` lists (duplicates and re-announced ones included).
+    pub(super) doomed_total: usize,
+    /// Retired objects (top id, members) whose doomed routes are not gone yet.
+    pub(super) dooming: Vec<(u32, Box<[u32]>)>,
     /// Ours from a previous run, kept while stale routes are adopted.
     stale: Vec<u32>,
     /// Ids in our range not to take: someone else's, stale ones until deleted.
@@ -162,7 +169,13 @@ impl NhObjs {
         }
         for id in std::iter::once(s.id).chain(s.members.iter().copied()) {
             self.owner.remove(&id);
-            self.retired.push(id);
+        }
+        if self.doomed.contains_key(&s.id) {
+            // Deleted with (or after) its doomed routes: see `transmit_doomed`.
+            self.dooming.push((s.id, s.members));
+        } else {
+            self.retired
+                .extend(std::iter::once(s.id).chain(s.members.iter().copied()));
         }
     }
 
@@ -179,10 +192,30 @@ impl NhObjs {
                 .map(|s| s.members.len() * 4)
                 .sum::<usize>()
             + self.owner.capacity() * 12
+            + self.doomed.values().map(|d| d.heap_bytes()).sum::<usize>()
     }
 
     pub(super) fn busy(&self) -> bool {
-        !self.queue.is_empty() || !self.retired.is_empty()
+        !self.queue.is_empty() || !self.retired.is_empty() || self.doomed_waiting()
+    }
+
+    /// Whether doomed routes (or their retired objects) are still to be deleted.
+    pub(super) fn doomed_waiting(&self) -> bool {
+        !self.doomed.is_empty() || !self.dooming.is_empty()
+    }
+
+    /// The id of the intent's object when the kernel has it (0: none).
+    pub(super) fn installed_id(&self, intent: u32) -> u32 {
+        self.slot(intent)
+            .filter(|s| s.state == State::Installed)
+            .map_or(0, |s| s.id)
+    }
+
+    /// Whether `id` belongs to a retired object still waiting for its doomed routes.
+    fn is_dooming(&self, id: u32) -> bool {
+        self.dooming
+            .iter()
+            .any(|(top, m)| *top == id || m.contains(&id))
     }
 }
 
@@ -426,7 +459,10 @@ impl Fib {
             if !self.object_matches(intent, n) && !self.nh.queue.contains(&intent) {
                 self.nh.queue.push(intent);
             }
-        } else if !self.nh.retired.contains(&n.id) && !self.nh.stale.contains(&n.id) {
+        } else if !self.nh.retired.contains(&n.id)
+            && !self.nh.stale.contains(&n.id)
+            && !self.nh.is_dooming(n.id)
+        {
             // Ours from a previous run: kept while its routes may be adopted.
             self.nh.reserved.insert(n.id);
             if self.adopting {

@@ -48,7 +48,8 @@ impl Fib {
                 if self.adopting {
                     self.adopted.insert(pk, ());
                 } else {
-                    self.pending_deletes.insert(pk, true);
+                    self.pending_deletes
+                        .insert(pk, super::flush::INSTALLED_ROUTE);
                     self.queue.push_back(pk);
                     self.scan.deleted += 1;
                 }
@@ -97,7 +98,8 @@ impl Fib {
         } else if present && self.adopting {
             self.adopted.insert(pk, ());
         } else if present && !self.pending_deletes.contains(pk) {
-            self.pending_deletes.insert(pk, true);
+            self.pending_deletes
+                .insert(pk, super::flush::INSTALLED_ROUTE);
             self.queue.push_back(pk);
         }
     }

@@ -163,3 +163,86 @@ fn objects_go_first_and_the_reconcile_knows_both_forms() {
     let r = parse_route(&b[16..]).unwrap();
     assert_eq!(r.prefix, "10.0.2.0/24".parse::<IpNet>().unwrap());
 }
+
+/// Sends every batch, each acknowledged as a whole; the kinds of the messages in order.
+fn send_all(fib: &mut Fib) -> Vec<u16> {
+    let mut kinds = Vec::new();
+    let mut b = Vec::new();
+    while fib.poll_transmit(&mut b) {
+        let mut last = 0;
+        for m in Messages::new(&b) {
+            let (h, _) = m.unwrap();
+            kinds.push(h.kind);
+            last = h.seq;
+        }
+        fib.handle_reply(Instant::now(), &ack(last, 0)).unwrap();
+    }
+    kinds
+}
+
+#[test]
+fn a_withdrawn_next_hop_goes_with_its_object_after_the_routes_that_move() {
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    let one = |i: usize, gw: &str| {
+        route(
+            &format!("10.{}.{}.0/24", i / 256, i % 256),
+            RouteKind::Unicast(vec![via(gw, 3, false)]),
+        )
+    };
+    for i in 0..2000 {
+        fib.apply(FibChange::Upsert(one(i, "192.168.0.1")));
+    }
+    send_all(&mut fib);
+    assert!(fib.is_idle());
+    for i in 0..1999 {
+        fib.apply(FibChange::Remove(one(i, "192.168.0.1").key()));
+    }
+    assert_eq!(fib.pending(), 0);
+    assert!(!fib.is_idle());
+    // The last route moves to another next hop: the old object retires with 1,999 doomed.
+    fib.apply(FibChange::Upsert(one(1999, "192.168.0.2")));
+    let kinds = send_all(&mut fib);
+    assert_eq!(
+        kinds,
+        vec![RTM_NEWNEXTHOP, RTM_NEWROUTE, nexthop::RTM_DELNEXTHOP],
+        "the moved route first, then the old object: no route delete"
+    );
+    assert_eq!(
+        (fib.stats().object_flushes, fib.stats().flushed_routes),
+        (1, 1999)
+    );
+    assert!(fib.is_idle());
+    assert_eq!(fib.nexthop_objects(), 1);
+}
+
+#[test]
+fn a_few_doomed_routes_go_one_by_one_then_their_object() {
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    let one = |i: usize| {
+        route(
+            &format!("10.0.{i}.0/24"),
+            RouteKind::Unicast(vec![via("192.168.0.1", 3, false)]),
+        )
+    };
+    for i in 0..10 {
+        fib.apply(FibChange::Upsert(one(i)));
+    }
+    send_all(&mut fib);
+    for i in 0..10 {
+        fib.apply(FibChange::Remove(one(i).key()));
+    }
+    // One comes back while doomed (a new object: the old one retired with the tenth
+    // remove): replaced, not deleted; the nine others go one by one (too few for a flush),
+    // then the old object.
+    fib.apply(FibChange::Upsert(one(3)));
+    let mut want = vec![RTM_NEWNEXTHOP, RTM_NEWROUTE];
+    want.extend([RTM_DELROUTE; 9]);
+    want.push(nexthop::RTM_DELNEXTHOP);
+    assert_eq!(send_all(&mut fib), want);
+    assert_eq!(fib.stats().object_flushes, 0);
+    assert_eq!(fib.nexthop_objects(), 1);
+    fib.apply(FibChange::Remove(one(3).key()));
+    let kinds = send_all(&mut fib);
+    assert_eq!(kinds, vec![RTM_DELROUTE, nexthop::RTM_DELNEXTHOP]);
+    assert!(fib.is_idle());
+}

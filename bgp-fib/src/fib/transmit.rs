@@ -24,9 +24,12 @@ impl Fib {
             if !self.in_flight.is_empty() {
                 return false; // dump once our writes are acknowledged
             }
-            // Sending the route dump waits until queued route changes are flushed, except
-            // at start-up (nothing may be sent before the first reconcile).
-            if kind != DumpKind::Routes || !self.synced || self.queue.is_empty() {
+            // Sending the route dump waits until queued route changes and doomed routes are
+            // flushed (a scan in the middle of a withdrawal would read the whole table before
+            // its object goes), except at start-up (nothing may be sent before the first
+            // reconcile).
+            let flushed = self.queue.is_empty() && !self.nh.doomed_waiting();
+            if kind != DumpKind::Routes || !self.synced || flushed {
                 self.dump_queue.pop_front();
                 let seq = self.next_seq();
                 if kind == DumpKind::Routes {
@@ -130,22 +133,12 @@ impl Fib {
                 );
                 ops.push((Sent::Route(key, op), 0));
             } else if self.pending_deletes.remove(pk).is_some() {
-                let seq = self.next_seq();
-                last_at = buf.len();
-                wire::encode_delroute(
-                    buf,
-                    seq,
-                    false,
-                    protocol,
-                    key.table,
-                    &key.prefix,
-                    key.metric,
-                    wire::RTN_UNSPEC,
-                );
-                ops.push((Sent::Route(key, RouteOp::Delete), 0));
+                self.encode_delete(key, buf, &mut ops, &mut last_at);
             }
         }
         if self.queue.is_empty() {
+            // Nothing else waits: doomed routes go now (one by one, or with their object).
+            self.transmit_doomed(max, buf, &mut ops, &mut last_at);
             // Every route that may have used a retired object has been sent.
             self.transmit_objects(true, max, buf, &mut ops, &mut last_at);
         }
@@ -171,6 +164,29 @@ impl Fib {
             ops,
         });
         true
+    }
+
+    /// Appends the delete of our route under `key`.
+    pub(super) fn encode_delete(
+        &mut self,
+        key: RouteKey,
+        buf: &mut Vec<u8>,
+        ops: &mut Vec<(Sent, i32)>,
+        last_at: &mut usize,
+    ) {
+        let seq = self.next_seq();
+        *last_at = buf.len();
+        wire::encode_delroute(
+            buf,
+            seq,
+            false,
+            self.cfg.protocol,
+            key.table,
+            &key.prefix,
+            key.metric,
+            wire::RTN_UNSPEC,
+        );
+        ops.push((Sent::Route(key, RouteOp::Delete), 0));
     }
 
     /// The next event for the daemon.

@@ -4,6 +4,7 @@
 
 use crate::harness::*;
 use bgp_fib::wire::KernelNexthop;
+use std::collections::BTreeSet;
 
 fn objects_cfg() -> FibConfig {
     FibConfig {
@@ -559,4 +560,180 @@ fn ecmp_flip_replaces_the_group_in_place() {
     );
     assert!(after.messages_sent - before.messages_sent <= 3); // two members and the group
     assert_eq!(errors(&drain(&mut fib)), vec![]);
+}
+
+/// `n` /24s in 10.128.0.0/9 through `gw` on eth0.
+fn many(n: usize, gw: &str) -> Vec<FibRoute> {
+    (0..n)
+        .map(|i| {
+            let p = format!("10.{}.{}.0/24", 128 + i / 256, i % 256);
+            route(&p, uni(vec![NextHop::via(ip(gw), dev("eth0"))]))
+        })
+        .collect()
+}
+
+fn upsert_all(fib: &mut Fib, rs: &[FibRoute]) {
+    for r in rs {
+        fib.apply(FibChange::Upsert(r.clone()));
+    }
+}
+
+fn remove_all(fib: &mut Fib, rs: &[FibRoute]) {
+    for r in rs {
+        fib.apply(FibChange::Remove(r.key()));
+    }
+}
+
+#[test]
+fn withdrawing_a_next_hops_routes_deletes_its_object_instead() {
+    let lab = Lab::new();
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(objects_cfg(), false);
+    let rs = many(5000, "192.168.1.2");
+    upsert_all(&mut fib, &rs);
+    settle(&mut sock, &mut fib);
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+    assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 5000);
+    let object = ours(&mut rd, TABLE_MAIN)[&rs[0].prefix].nh_id;
+    let before = fib.stats();
+    // Half the withdrawal, some of it sent route by route while the rest comes in.
+    remove_all(&mut fib, &rs[..2500]);
+    assert_eq!(fib.pending(), 0, "doomed routes are not queued");
+    sock.run_for(&mut fib, Duration::from_millis(1)).unwrap();
+    remove_all(&mut fib, &rs[2500..]);
+    settle(&mut sock, &mut fib);
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+    assert!(ours(&mut rd, TABLE_MAIN).is_empty());
+    assert!(!our_objects(&mut rd).contains_key(&object));
+    assert_eq!(fib.nexthop_objects(), 0);
+    let after = fib.stats();
+    assert_eq!(after.object_flushes - before.object_flushes, 1);
+    let flushed = after.flushed_routes - before.flushed_routes;
+    assert!(flushed >= 2500, "flushed {flushed}");
+    // Every route went either with the object or by its own delete, none twice.
+    let route_deletes = after.messages_sent
+        - before.messages_sent
+        - (after.nexthop_messages - before.nexthop_messages);
+    assert_eq!(route_deletes + flushed, 5000);
+    assert_eq!(after.nexthop_messages - before.nexthop_messages, 1);
+}
+
+#[test]
+fn a_partial_withdrawal_deletes_exactly_the_withdrawn_routes() {
+    let lab = Lab::new();
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(objects_cfg(), false);
+    let rs = many(3000, "192.168.1.2");
+    upsert_all(&mut fib, &rs);
+    settle(&mut sock, &mut fib);
+    let object = ours(&mut rd, TABLE_MAIN)[&rs[0].prefix].nh_id;
+    let before = fib.stats();
+    remove_all(&mut fib, &rs[..2000]);
+    // Ten come back (same next hop) while doomed.
+    upsert_all(&mut fib, &rs[..10]);
+    settle(&mut sock, &mut fib);
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+    let k = ours(&mut rd, TABLE_MAIN);
+    let want: BTreeSet<IpNet> = rs[..10]
+        .iter()
+        .chain(&rs[2000..])
+        .map(|r| r.prefix)
+        .collect();
+    assert_eq!(k.keys().copied().collect::<BTreeSet<_>>(), want);
+    assert!(k.values().all(|r| r.nh_id == object));
+    assert!(our_objects(&mut rd).contains_key(&object));
+    assert_eq!(fib.stats().object_flushes, before.object_flushes);
+}
+
+#[test]
+fn routes_moved_or_reannounced_during_a_flush_stay() {
+    let lab = Lab::new();
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(objects_cfg(), false);
+    let rs = many(3000, "192.168.1.2");
+    upsert_all(&mut fib, &rs);
+    settle(&mut sock, &mut fib);
+    let old = ours(&mut rd, TABLE_MAIN)[&rs[0].prefix].nh_id;
+    let before = fib.stats();
+    let moved = many(3000, "192.168.1.3");
+    remove_all(&mut fib, &rs[..2000]);
+    // 500 move to another next hop, 100 doomed ones come back through it too, the rest go:
+    // the old object is retired with 2,400 doomed routes.
+    upsert_all(&mut fib, &moved[2000..2500]);
+    upsert_all(&mut fib, &moved[..100]);
+    remove_all(&mut fib, &rs[2500..]);
+    settle(&mut sock, &mut fib);
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+    let k = ours(&mut rd, TABLE_MAIN);
+    let objs = our_objects(&mut rd);
+    assert!(!objs.contains_key(&old));
+    let want: BTreeSet<IpNet> = moved[..100]
+        .iter()
+        .chain(&moved[2000..2500])
+        .map(|r| r.prefix)
+        .collect();
+    assert_eq!(k.keys().copied().collect::<BTreeSet<_>>(), want);
+    for r in k.values() {
+        assert_eq!(objs[&r.nh_id].gateway, Some(ip("192.168.1.3")), "{r:?}");
+    }
+    let after = fib.stats();
+    assert_eq!(after.object_flushes - before.object_flushes, 1);
+    assert_eq!(after.flushed_routes - before.flushed_routes, 2400);
+}
+
+#[test]
+fn ipv6_withdrawal_deletes_the_object_too() {
+    let lab = Lab::new();
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(objects_cfg(), false);
+    let rs: Vec<FibRoute> = (0..2000)
+        .map(|i| {
+            let p = format!("2001:db8:{:x}::/64", 0x100 + i);
+            route(
+                &p,
+                uni(vec![NextHop::via(ip("2001:db8:1::2"), dev("eth0"))]),
+            )
+        })
+        .collect();
+    upsert_all(&mut fib, &rs);
+    settle(&mut sock, &mut fib);
+    assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 2000);
+    let before = fib.stats();
+    remove_all(&mut fib, &rs);
+    settle(&mut sock, &mut fib);
+    assert_eq!(errors(&drain(&mut fib)), vec![]);
+    assert!(ours(&mut rd, TABLE_MAIN).is_empty());
+    assert!(our_objects(&mut rd).is_empty());
+    let after = fib.stats();
+    assert_eq!(after.object_flushes - before.object_flushes, 1);
+    assert_eq!(after.flushed_routes - before.flushed_routes, 2000);
+}
+
+#[test]
+fn off_withdraws_route_by_route() {
+    let lab = Lab::new();
+    let mut sock = lab.socket(false);
+    let mut rd = lab.socket(false);
+    let mut fib = Fib::new(
+        FibConfig {
+            nexthop_objects: NexthopObjects::Off,
+            ..objects_cfg()
+        },
+        false,
+    );
+    let rs = many(2000, "192.168.1.2");
+    upsert_all(&mut fib, &rs);
+    settle(&mut sock, &mut fib);
+    let before = fib.stats();
+    remove_all(&mut fib, &rs);
+    assert_eq!(fib.pending(), 2000);
+    settle(&mut sock, &mut fib);
+    assert!(ours(&mut rd, TABLE_MAIN).is_empty());
+    let after = fib.stats();
+    assert_eq!(after.object_flushes, 0);
+    assert_eq!(after.messages_sent - before.messages_sent, 2000);
 }
