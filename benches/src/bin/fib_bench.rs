@@ -15,7 +15,8 @@
 //! periodic scan an hour away (the route monitor's notifications alone repair).
 //!
 //! `fib_bench --nexthop-objects [V4_COUNT [FLIP_COUNT]]`: V4_COUNT (1M) IPv4 routes through
-//! one next hop installed (and deleted) as plain routes and through one kernel nexthop object,
+//! one next hop installed (and deleted) as plain routes and through one kernel nexthop object
+//! (whose delete withdraws the routes left when the last one is removed),
 //! interleaved, best of `FIB_BENCH_ROUNDS`; then FLIP_COUNT (100k) cross-subnet pool routes
 //! whose gateway's subnet appears on eth0 (tunnel -> direct): the messages and the time from
 //! the address change until bgp-fib is idle, plain and with objects.
@@ -427,8 +428,14 @@ fn repair() {
     );
 }
 
-/// One install and delete of `n` IPv4 routes through one gateway; (install, delete) times.
-fn objects_install(ns: &Netns, n: u32, objects: NexthopObjects) -> (Timing, Timing, u64) {
+/// One install and delete of `n` IPv4 routes through one gateway; (install, delete) times,
+/// install messages, and (delete messages, object flushes, routes they withdrew, seconds
+/// spent applying the removes).
+fn objects_install(
+    ns: &Netns,
+    n: u32,
+    objects: NexthopObjects,
+) -> (Timing, Timing, u64, (u64, u64, u64, f64)) {
     let limit = Duration::from_secs(600);
     let mut sock = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
     let mut rd = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
@@ -459,15 +466,24 @@ fn objects_install(ns: &Netns, n: u32, objects: NexthopObjects) -> (Timing, Timi
     assert_eq!(fib.uses_nexthop_objects(), objects != NexthopObjects::Off);
     assert_eq!(count_ours(&mut rd, gw), n as usize, "install");
     let dels: Vec<FibChange> = (0..n).map(|i| FibChange::Remove(route(i).key())).collect();
+    let before = fib.stats();
     let w = Watch::start();
     for c in dels {
         fib.apply(c);
     }
+    let applied = w.stop().wall.as_secs_f64();
     assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
     let del = w.stop();
     assert_eq!(count_ours(&mut rd, gw), 0, "delete");
     assert!(rd.dump_nexthops().map(|v| v.is_empty()).unwrap_or(true));
-    (add, del, msgs)
+    let after = fib.stats();
+    let del_stats = (
+        after.messages_sent - before.messages_sent,
+        after.object_flushes - before.object_flushes,
+        after.flushed_routes - before.flushed_routes,
+        applied,
+    );
+    (add, del, msgs, del_stats)
 }
 
 /// `n` cross-subnet pool routes via a gateway off-link, then its subnet appears on eth0:
@@ -535,14 +551,16 @@ fn nexthop_objects(n: u32, flip_n: u32) {
     let ns = Netns::new();
     let mut best = [[Timing::MAX; 2]; 2];
     let mut msgs = [0u64; 2];
+    let mut del_msgs = [(0u64, 0u64, 0u64, 0f64); 2];
     for round in 0..rounds().max(1) {
         for k in 0..2 {
             let k = if round % 2 == 0 { k } else { 1 - k };
             let mode = [NexthopObjects::Off, NexthopObjects::Auto][k];
-            let (a, d, m) = objects_install(&ns, n, mode);
+            let (a, d, m, dm) = objects_install(&ns, n, mode);
             best[k][0] = best[k][0].best(a);
             best[k][1] = best[k][1].best(d);
             msgs[k] = m;
+            del_msgs[k] = dm;
         }
     }
     println!(
@@ -565,6 +583,11 @@ fn nexthop_objects(n: u32, flip_n: u32) {
         );
     }
     println!("install messages: plain {}, objects {}", msgs[0], msgs[1]);
+    let (p, o) = (del_msgs[0], del_msgs[1]);
+    println!(
+        "delete messages: plain {} ({} object deletes), objects {} ({} object deletes withdrew {} routes); applying the removes (last round) took {:.2} s plain, {:.2} s objects",
+        p.0, p.1, o.0, o.1, o.2, p.3, o.3
+    );
     drop(ns);
     for (label, mode) in [
         ("plain", NexthopObjects::Off),
