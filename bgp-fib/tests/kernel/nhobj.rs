@@ -584,16 +584,26 @@ fn remove_all(fib: &mut Fib, rs: &[FibRoute]) {
     }
 }
 
-#[test]
-fn withdrawing_a_next_hops_routes_deletes_its_object_instead() {
+/// A namespace, a request socket, a read-back socket and a FIB with `rs` installed.
+fn loaded(cfg: FibConfig, rs: &[FibRoute]) -> (Lab, FibSocket, FibSocket, Fib) {
     let lab = Lab::new();
     let mut sock = lab.socket(false);
-    let mut rd = lab.socket(false);
-    let mut fib = Fib::new(objects_cfg(), false);
-    let rs = many(5000, "192.168.1.2");
-    upsert_all(&mut fib, &rs);
+    let rd = lab.socket(false);
+    let mut fib = Fib::new(cfg, false);
+    upsert_all(&mut fib, rs);
     settle(&mut sock, &mut fib);
     assert_eq!(errors(&drain(&mut fib)), vec![]);
+    (lab, sock, rd, fib)
+}
+
+fn prefixes<'a>(rs: impl Iterator<Item = &'a FibRoute>) -> BTreeSet<IpNet> {
+    rs.map(|r| r.prefix).collect()
+}
+
+#[test]
+fn withdrawing_a_next_hops_routes_deletes_its_object_instead() {
+    let rs = many(5000, "192.168.1.2");
+    let (_lab, mut sock, mut rd, mut fib) = loaded(objects_cfg(), &rs);
     assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 5000);
     let object = ours(&mut rd, TABLE_MAIN)[&rs[0].prefix].nh_id;
     let before = fib.stats();
@@ -621,13 +631,8 @@ fn withdrawing_a_next_hops_routes_deletes_its_object_instead() {
 
 #[test]
 fn a_partial_withdrawal_deletes_exactly_the_withdrawn_routes() {
-    let lab = Lab::new();
-    let mut sock = lab.socket(false);
-    let mut rd = lab.socket(false);
-    let mut fib = Fib::new(objects_cfg(), false);
     let rs = many(3000, "192.168.1.2");
-    upsert_all(&mut fib, &rs);
-    settle(&mut sock, &mut fib);
+    let (_lab, mut sock, mut rd, mut fib) = loaded(objects_cfg(), &rs);
     let object = ours(&mut rd, TABLE_MAIN)[&rs[0].prefix].nh_id;
     let before = fib.stats();
     remove_all(&mut fib, &rs[..2000]);
@@ -636,11 +641,7 @@ fn a_partial_withdrawal_deletes_exactly_the_withdrawn_routes() {
     settle(&mut sock, &mut fib);
     assert_eq!(errors(&drain(&mut fib)), vec![]);
     let k = ours(&mut rd, TABLE_MAIN);
-    let want: BTreeSet<IpNet> = rs[..10]
-        .iter()
-        .chain(&rs[2000..])
-        .map(|r| r.prefix)
-        .collect();
+    let want = prefixes(rs[..10].iter().chain(&rs[2000..]));
     assert_eq!(k.keys().copied().collect::<BTreeSet<_>>(), want);
     assert!(k.values().all(|r| r.nh_id == object));
     assert!(our_objects(&mut rd).contains_key(&object));
@@ -649,13 +650,8 @@ fn a_partial_withdrawal_deletes_exactly_the_withdrawn_routes() {
 
 #[test]
 fn routes_moved_or_reannounced_during_a_flush_stay() {
-    let lab = Lab::new();
-    let mut sock = lab.socket(false);
-    let mut rd = lab.socket(false);
-    let mut fib = Fib::new(objects_cfg(), false);
     let rs = many(3000, "192.168.1.2");
-    upsert_all(&mut fib, &rs);
-    settle(&mut sock, &mut fib);
+    let (_lab, mut sock, mut rd, mut fib) = loaded(objects_cfg(), &rs);
     let old = ours(&mut rd, TABLE_MAIN)[&rs[0].prefix].nh_id;
     let before = fib.stats();
     let moved = many(3000, "192.168.1.3");
@@ -670,11 +666,7 @@ fn routes_moved_or_reannounced_during_a_flush_stay() {
     let k = ours(&mut rd, TABLE_MAIN);
     let objs = our_objects(&mut rd);
     assert!(!objs.contains_key(&old));
-    let want: BTreeSet<IpNet> = moved[..100]
-        .iter()
-        .chain(&moved[2000..2500])
-        .map(|r| r.prefix)
-        .collect();
+    let want = prefixes(moved[..100].iter().chain(&moved[2000..2500]));
     assert_eq!(k.keys().copied().collect::<BTreeSet<_>>(), want);
     for r in k.values() {
         assert_eq!(objs[&r.nh_id].gateway, Some(ip("192.168.1.3")), "{r:?}");
@@ -686,10 +678,6 @@ fn routes_moved_or_reannounced_during_a_flush_stay() {
 
 #[test]
 fn ipv6_withdrawal_deletes_the_object_too() {
-    let lab = Lab::new();
-    let mut sock = lab.socket(false);
-    let mut rd = lab.socket(false);
-    let mut fib = Fib::new(objects_cfg(), false);
     let rs: Vec<FibRoute> = (0..2000)
         .map(|i| {
             let p = format!("2001:db8:{:x}::/64", 0x100 + i);
@@ -699,8 +687,7 @@ fn ipv6_withdrawal_deletes_the_object_too() {
             )
         })
         .collect();
-    upsert_all(&mut fib, &rs);
-    settle(&mut sock, &mut fib);
+    let (_lab, mut sock, mut rd, mut fib) = loaded(objects_cfg(), &rs);
     assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 2000);
     let before = fib.stats();
     remove_all(&mut fib, &rs);
@@ -715,19 +702,12 @@ fn ipv6_withdrawal_deletes_the_object_too() {
 
 #[test]
 fn off_withdraws_route_by_route() {
-    let lab = Lab::new();
-    let mut sock = lab.socket(false);
-    let mut rd = lab.socket(false);
-    let mut fib = Fib::new(
-        FibConfig {
-            nexthop_objects: NexthopObjects::Off,
-            ..objects_cfg()
-        },
-        false,
-    );
     let rs = many(2000, "192.168.1.2");
-    upsert_all(&mut fib, &rs);
-    settle(&mut sock, &mut fib);
+    let off = FibConfig {
+        nexthop_objects: NexthopObjects::Off,
+        ..objects_cfg()
+    };
+    let (_lab, mut sock, mut rd, mut fib) = loaded(off, &rs);
     let before = fib.stats();
     remove_all(&mut fib, &rs);
     assert_eq!(fib.pending(), 2000);
