@@ -246,3 +246,35 @@ fn a_few_doomed_routes_go_one_by_one_then_their_object() {
     assert_eq!(kinds, vec![RTM_DELROUTE, nexthop::RTM_DELNEXTHOP]);
     assert!(fib.is_idle());
 }
+
+#[test]
+fn a_scan_waits_until_doomed_routes_are_gone() {
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    let one = |i: usize| {
+        route(
+            &format!("10.{}.{}.0/24", i / 256, i % 256),
+            RouteKind::Unicast(vec![via("192.168.0.1", 3, false)]),
+        )
+    };
+    for i in 0..2000 {
+        fib.apply(FibChange::Upsert(one(i)));
+    }
+    send_all(&mut fib);
+    for i in 0..2000 {
+        fib.apply(FibChange::Remove(one(i).key()));
+    }
+    let now = Instant::now();
+    fib.request_scan(now);
+    fib.handle_timeout(now);
+    let mut b = Vec::new();
+    assert!(fib.poll_transmit(&mut b));
+    assert_eq!(kind_of(&b), nexthop::RTM_GETNEXTHOP);
+    fib.handle_reply(now, &dump(seq_of(&b), &[])).unwrap();
+    // Not the route dump (it would read the whole doomed table): the object delete first.
+    assert!(fib.poll_transmit(&mut b));
+    assert_eq!(kind_of(&b), nexthop::RTM_DELNEXTHOP);
+    fib.handle_reply(now, &ack(seq_of(&b), 0)).unwrap();
+    assert!(fib.poll_transmit(&mut b));
+    assert_eq!(kind_of(&b), RTM_GETROUTE);
+    assert_eq!(fib.stats().flushed_routes, 2000);
+}
