@@ -5,7 +5,7 @@
 
 mod common;
 
-use bgpd_lab::{cmd, Family, Lab};
+use bgpd_lab::{cmd, Family, KernelRoute, Lab};
 use common::{start_bgpd, wait_established, wait_kernel};
 
 fn config_a(mode: &str) -> String {
@@ -117,5 +117,71 @@ fn peer_routes_share_one_nexthop_object() {
             .unwrap_or_else(|| panic!("object {} missing: {objects}", ids[0]));
         assert!(line.contains(&format!("via {gw} dev tunl0")), "{line}");
         assert!(line.contains("onlink"), "{line}");
+    }
+}
+
+/// B's config with `n` blocks of its own (blackhole statics, announced to A).
+fn config_b_many(n: u32) -> String {
+    // `notify`: B's stop ends A's graceful-restart helper at once (A drops B's routes).
+    let base = CONFIG_B.replacen("asn = 64512\n", "asn = 64512\nshutdown = \"notify\"\n", 1);
+    let mut c = base.replace(
+        "[[static]]\nprefix = \"10.244.2.0/26\"\nblackhole = true\n[[static]]\nprefix = \"10.244.3.0/26\"\nblackhole = true\n",
+        "",
+    );
+    for i in 0..n {
+        c.push_str(&format!(
+            "[[static]]\nprefix = \"10.245.{}.{}/27\"\nblackhole = true\n",
+            i / 8,
+            (i % 8) * 32
+        ));
+    }
+    c
+}
+
+fn ours_via(r: &[KernelRoute], gw: &str) -> usize {
+    r.iter()
+        .filter(|k| k.dst.starts_with("10.245.") && k.is_via(gw, "tunl0", true))
+        .count()
+}
+
+fn our_objects(ns: &str) -> Vec<String> {
+    cmd::run(Some(ns), "ip", &["nexthop", "list"])
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("proto bird"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A peer's whole table going at once (its daemon stops) is withdrawn by deleting the nexthop
+/// object its routes share (bgp-fib's object flush: 2,000 routes is above its threshold): no
+/// route and no object of ours is left, and when the peer comes back its routes are installed
+/// again through a new object.
+#[test]
+fn a_peers_table_goes_with_its_nexthop_object_and_comes_back() {
+    const N: u32 = 2_000;
+    let mut lab = Lab::new("bgpd_nhobj_flush").unwrap();
+    let lan = lab.lan().unwrap();
+    let a = lab
+        .node("a", &[(&lan, 11)], Some("10.244.1.1".parse().unwrap()))
+        .unwrap();
+    let b = lab.node("b", &[(&lan, 12)], None).unwrap();
+    let config_a = config_a("on").replace("10.244.0.0/16", "10.244.0.0/15");
+    let ba = start_bgpd(&a, &config_a);
+    let gw = "172.31.0.12";
+    for round in 0..2 {
+        let bb = start_bgpd(&b, &config_b_many(N));
+        wait_established(&ba, "b", 30);
+        wait_kernel(&a, Family::V4, 60, "every block via tunl0 onlink", |r| {
+            ours_via(r, gw) == N as usize
+        });
+        let objects = our_objects(&a.ns);
+        assert_eq!(objects.len(), 1, "round {round}: {objects:?}");
+        drop(bb);
+        wait_kernel(&a, Family::V4, 60, "no block left", |r| {
+            ours_via(r, gw) == 0
+        });
+        let objects = our_objects(&a.ns);
+        assert!(objects.is_empty(), "round {round}: {objects:?}");
     }
 }
