@@ -16,7 +16,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::fib::Fib;
+use crate::fib::{Fib, FibStats};
 use crate::intent::{KernelView, Pool};
 use crate::socket::{wait_readable, FibSocket};
 use crate::types::{FailedRoute, FibChange, FibConfig, FibEvent};
@@ -49,6 +49,8 @@ pub trait FibObserver: Send + 'static {
     fn turn(&mut self, _installed: usize, _pending: usize) {}
     /// The refused routes changed: how many, and the first [`FAILURES_LISTED`] in prefix order.
     fn failures(&mut self, _count: usize, _listed: Vec<FailedRoute>) {}
+    /// The `Fib`'s cumulative counters, at the end of each turn (after [`Self::turn`]).
+    fn stats(&mut self, _stats: FibStats) {}
 }
 
 /// A closure is an observer of events only.
@@ -262,6 +264,7 @@ impl<O: FibObserver> Thread<O> {
             let pending = self.fib.pending();
             let installed = self.fib.len().saturating_sub(pending + self.fib.failed());
             self.observer.turn(installed, pending);
+            self.observer.stats(self.fib.stats());
             if let Some(v) = self.fib.take_view_update() {
                 self.observer.view(Arc::new(v.clone()));
             }

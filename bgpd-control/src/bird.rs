@@ -566,8 +566,23 @@ pub fn fib_row(w: &mut ReplyWriter, f: &FibEntry) {
     }
 }
 
-/// `show fib` summary, the last line (code 0100).
+/// `show fib` summary: the FIB thread's counters since start, then the last line (code 0100).
 pub fn fib_summary(w: &mut ReplyWriter, c: &FibCounts) {
+    let k = &c.kernel;
+    w.cont(
+        100,
+        &format!(
+            "netlink: {} messages ({} nexthop), {} object flushes ({} routes), {} third-party changes, {} errors, {} overruns, {} scans",
+            k.messages,
+            k.nexthop_messages,
+            k.object_flushes,
+            k.flushed_routes,
+            k.third_party_route_changes,
+            k.errors,
+            k.overruns,
+            k.scans
+        ),
+    );
     w.last(
         100,
         &format!(
@@ -580,6 +595,32 @@ pub fn fib_summary(w: &mut ReplyWriter, c: &FibCounts) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fib_summary_shows_the_kernel_counters_then_the_route_counts() {
+        let c = FibCounts {
+            installed: 2000,
+            failed: 1,
+            pending: 3,
+            kernel: crate::status::FibKernelCounts {
+                messages: 2004,
+                nexthop_messages: 4,
+                object_flushes: 1,
+                flushed_routes: 2000,
+                third_party_route_changes: 5,
+                errors: 6,
+                overruns: 7,
+                scans: 8,
+            },
+        };
+        let mut w = ReplyWriter::new();
+        fib_summary(&mut w, &c);
+        assert_eq!(
+            String::from_utf8_lossy(w.as_bytes()),
+            "0100-netlink: 2004 messages (4 nexthop), 1 object flushes (2000 routes), 5 third-party changes, 6 errors, 7 overruns, 8 scans\n\
+             0100 2000 installed, 1 failed, 3 pending\n"
+        );
+    }
 
     #[test]
     fn dates() {

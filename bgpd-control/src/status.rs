@@ -327,6 +327,45 @@ pub struct FibCounts {
     pub failed: u64,
     /// Routes waiting to be sent.
     pub pending: u64,
+    /// The FIB thread's cumulative counters since start (its last report).
+    pub kernel: FibKernelCounts,
+}
+
+/// The FIB thread's cumulative counters (bgp-fib's `FibStats`), as `show fib` and the
+/// `bgpd_fib_*_total` metrics show them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FibKernelCounts {
+    /// Netlink messages sent (route and nexthop object adds, replaces, deletes).
+    pub messages: u64,
+    /// Of which nexthop object messages.
+    pub nexthop_messages: u64,
+    /// Nexthop objects deleted to withdraw the routes using them in one kernel walk...
+    pub object_flushes: u64,
+    /// ... and the routes those deletes withdrew (no route delete was sent for them).
+    pub flushed_routes: u64,
+    /// Routes of ours changed or deleted by someone else, seen by the monitor and repaired.
+    pub third_party_route_changes: u64,
+    /// Requests the kernel refused (routes and nexthop objects).
+    pub errors: u64,
+    /// Netlink socket overruns (`ENOBUFS`: replies or notifications lost; a resync follows).
+    pub overruns: u64,
+    /// Scans of the kernel's routes (reconcile).
+    pub scans: u64,
+}
+
+impl From<bgp_fib::FibStats> for FibKernelCounts {
+    fn from(s: bgp_fib::FibStats) -> Self {
+        FibKernelCounts {
+            messages: s.messages_sent,
+            nexthop_messages: s.nexthop_messages,
+            object_flushes: s.object_flushes,
+            flushed_routes: s.flushed_routes,
+            third_party_route_changes: s.third_party_route_changes,
+            errors: s.errors,
+            overruns: s.overruns,
+            scans: s.scans,
+        }
+    }
 }
 
 /// Why a control command failed (shown as BIRD error codes: 8xxx runtime, 9xxx parse).

@@ -1,6 +1,6 @@
 //! DOC: Prometheus metrics: the collectors the daemon core updates as it works ([`Metrics`]),
-//! the gauges computed at scrape time from [`Control::protocols`] and `/proc/self`, and the
-//! `GET /metrics` endpoint ([`serve`]).
+//! the values computed at scrape time from [`Control::protocols`], the FIB thread's last
+//! counters and `/proc/self`, and the `GET /metrics` endpoint ([`serve`]).
 //!
 //! The endpoint is a minimal HTTP/1.1 responder on tokio rather than hyper: one read-only
 //! endpoint, one request per connection (`Connection: close`), request heads bounded to 8 KiB
@@ -8,7 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use prometheus::{
@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::status::Control;
+use crate::status::{Control, FibKernelCounts};
 
 /// Metric name prefix.
 const NS: &str = "bgpd";
@@ -49,6 +49,9 @@ pub struct Metrics {
     /// Time from a BFD session's last received packet to its Down by detection timeout:
     /// `bgpd_bfd_detection_seconds`.
     pub bfd_detection_seconds: Histogram,
+    /// The FIB thread's cumulative counters as last reported ([`Metrics::set_fib_kernel`]),
+    /// exported at scrape time as the `bgpd_fib_*_total` counters.
+    fib_kernel: Mutex<FibKernelCounts>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -130,7 +133,13 @@ impl Metrics {
             fib_pending,
             rib_routes,
             filter_errors,
+            fib_kernel: Mutex::new(FibKernelCounts::default()),
         }))
+    }
+
+    /// The FIB thread's cumulative counters (its last report).
+    pub fn set_fib_kernel(&self, c: FibKernelCounts) {
+        *self.fib_kernel.lock().unwrap_or_else(|e| e.into_inner()) = c;
     }
 
     /// The registry (to register more collectors).
@@ -146,6 +155,10 @@ impl Metrics {
         if let Err(e) = scrape_gauges(&scrape, control) {
             tracing::warn!("metrics: {e}");
         }
+        let fib = *self.fib_kernel.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = scrape_fib(&scrape, &fib) {
+            tracing::warn!("metrics: {e}");
+        }
         let mut families = self.registry.gather();
         families.extend(scrape.gather());
         families.sort_by(|a, b| a.name().cmp(b.name()));
@@ -155,6 +168,57 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// The FIB thread's cumulative counters, as counters.
+fn scrape_fib(reg: &Registry, c: &FibKernelCounts) -> prometheus::Result<()> {
+    for (name, help, n) in [
+        (
+            "fib_netlink_messages_total",
+            "Netlink messages sent to the kernel (route and nexthop object adds, replaces, deletes).",
+            c.messages,
+        ),
+        (
+            "fib_nexthop_messages_total",
+            "Nexthop object messages sent (creates, replaces, deletes; also in bgpd_fib_netlink_messages_total).",
+            c.nexthop_messages,
+        ),
+        (
+            "fib_object_flushes_total",
+            "Nexthop objects deleted to withdraw every route using them in one kernel walk.",
+            c.object_flushes,
+        ),
+        (
+            "fib_flushed_routes_total",
+            "Routes withdrawn by the delete of their nexthop object (no route delete sent for them).",
+            c.flushed_routes,
+        ),
+        (
+            "fib_third_party_route_changes_total",
+            "Routes of ours changed or deleted by someone else, seen by the monitor and repaired.",
+            c.third_party_route_changes,
+        ),
+        (
+            "fib_kernel_errors_total",
+            "Netlink requests the kernel refused (routes and nexthop objects).",
+            c.errors,
+        ),
+        (
+            "fib_netlink_overruns_total",
+            "Netlink socket overruns (ENOBUFS: replies or notifications lost; a resync followed).",
+            c.overruns,
+        ),
+        (
+            "fib_scans_total",
+            "Scans of the kernel's routes (reconcile).",
+            c.scans,
+        ),
+    ] {
+        let counter = prometheus::IntCounter::with_opts(opts(name, help))?;
+        counter.inc_by(n);
+        reg.register(Box::new(counter))?;
+    }
+    Ok(())
 }
 
 /// BFD at scrape time: sessions by state, and the engine's packet counters (cumulative, so

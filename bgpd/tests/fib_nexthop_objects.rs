@@ -5,8 +5,10 @@
 
 mod common;
 
-use bgpd_lab::{cmd, Family, KernelRoute, Lab};
-use common::{start_bgpd, wait_established, wait_kernel};
+use std::time::Duration;
+
+use bgpd_lab::{cmd, wait_observing, Family, KernelRoute, Lab, NodeNet, Observed};
+use common::{cli, metric, scrape_metrics, start_bgpd, wait_established, wait_kernel};
 
 fn config_a(mode: &str) -> String {
     format!(
@@ -153,10 +155,25 @@ fn our_objects(ns: &str) -> Vec<String> {
         .collect()
 }
 
+const METRICS_PORT: u16 = 9179;
+
+/// The FIB thread's (object flushes, flushed routes) counters of `n`, from `/metrics`.
+fn flush_counters(n: &NodeNet) -> bgpd_lab::Result<(f64, f64)> {
+    let text = scrape_metrics(n, METRICS_PORT)?;
+    let get = |s: &str| {
+        metric(&text, s).ok_or_else(|| bgpd_lab::Error(format!("no {s} in /metrics:\n{text}")))
+    };
+    Ok((
+        get("bgpd_fib_object_flushes_total")?,
+        get("bgpd_fib_flushed_routes_total")?,
+    ))
+}
+
 /// A peer's whole table going at once (its daemon stops) is withdrawn by deleting the nexthop
 /// object its routes share (bgp-fib's object flush: 2,000 routes is above its threshold): no
-/// route and no object of ours is left, and when the peer comes back its routes are installed
-/// again through a new object.
+/// route and no object of ours is left, the metrics (and `show fib --json`) count the flush and
+/// its 2,000 routes, and when the peer comes back its routes are installed again through a new
+/// object.
 #[test]
 fn a_peers_table_goes_with_its_nexthop_object_and_comes_back() {
     const N: u32 = 2_000;
@@ -166,10 +183,12 @@ fn a_peers_table_goes_with_its_nexthop_object_and_comes_back() {
         .node("a", &[(&lan, 11)], Some("10.244.1.1".parse().unwrap()))
         .unwrap();
     let b = lab.node("b", &[(&lan, 12)], None).unwrap();
-    let config_a = config_a("on").replace("10.244.0.0/16", "10.244.0.0/15");
+    let config_a = config_a("on").replace("10.244.0.0/16", "10.244.0.0/15")
+        + &format!("[metrics]\nlisten = \"127.0.0.1:{METRICS_PORT}\"\n");
     let ba = start_bgpd(&a, &config_a);
     let gw = "172.31.0.12";
     for round in 0..2 {
+        let (flushes, flushed) = flush_counters(&a).unwrap();
         let bb = start_bgpd(&b, &config_b_many(N));
         wait_established(&ba, "b", 30);
         wait_kernel(&a, Family::V4, 60, "every block via tunl0 onlink", |r| {
@@ -183,5 +202,28 @@ fn a_peers_table_goes_with_its_nexthop_object_and_comes_back() {
         });
         let objects = our_objects(&a.ns);
         assert!(objects.is_empty(), "round {round}: {objects:?}");
+        // By object flush: the object's delete withdrew the routes (no route delete each).
+        wait_observing(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            &format!("round {round}: the withdrawal counted as an object flush"),
+            || {
+                let (f, r) = flush_counters(&a)?;
+                Ok(Observed::when(
+                    f > flushes && r >= flushed + f64::from(N),
+                    format!("object flushes {flushes} -> {f}, flushed routes {flushed} -> {r}"),
+                ))
+            },
+        )
+        .unwrap();
+        // `show fib` reports the same counters.
+        let fib: serde_json::Value =
+            serde_json::from_str(&cli(&a, &["show", "fib", "--json"]).unwrap()).unwrap();
+        let kernel = &fib["fib"]["counts"]["kernel"];
+        assert!(
+            kernel["flushed_routes"].as_f64().unwrap() >= flushed + f64::from(N),
+            "{fib}"
+        );
+        assert!(kernel["nexthop_messages"].as_u64().unwrap() >= 2, "{fib}");
     }
 }

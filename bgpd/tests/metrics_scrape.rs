@@ -55,6 +55,16 @@ fn scrape() {
     metrics.fib_failed.set(1);
     metrics.fib_pending.set(2);
     metrics.rib_routes.with_label_values(&["ipv4"]).set(5);
+    metrics.set_fib_kernel(bgpd::status::FibKernelCounts {
+        messages: 2004,
+        nexthop_messages: 4,
+        object_flushes: 1,
+        flushed_routes: 2000,
+        third_party_route_changes: 5,
+        errors: 6,
+        overruns: 7,
+        scans: 8,
+    });
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -121,6 +131,23 @@ fn scrape() {
     assert_eq!(value(body, "bgpd_fib_routes_failed"), 1.0);
     assert_eq!(value(body, "bgpd_fib_routes_pending"), 2.0);
     assert_eq!(value(body, "bgpd_rib_routes{family=\"ipv4\"}"), 5.0);
+    // The FIB thread's last counters, as counters.
+    for (series, v) in [
+        ("bgpd_fib_netlink_messages_total", 2004.0),
+        ("bgpd_fib_nexthop_messages_total", 4.0),
+        ("bgpd_fib_object_flushes_total", 1.0),
+        ("bgpd_fib_flushed_routes_total", 2000.0),
+        ("bgpd_fib_third_party_route_changes_total", 5.0),
+        ("bgpd_fib_kernel_errors_total", 6.0),
+        ("bgpd_fib_netlink_overruns_total", 7.0),
+        ("bgpd_fib_scans_total", 8.0),
+    ] {
+        assert_eq!(value(body, series), v, "{series}");
+        assert!(
+            body.contains(&format!("# TYPE {series} counter\n")),
+            "{series}"
+        );
+    }
     assert!(body.contains("# TYPE bgpd_update_processing_seconds histogram"));
 
     // Scrape-time gauges from Control::protocols.

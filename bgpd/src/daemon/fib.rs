@@ -73,6 +73,10 @@ impl FibObserver for Observer {
         self.shared.stats.fib_state(installed, pending);
     }
 
+    fn stats(&mut self, stats: bgp_fib::FibStats) {
+        self.shared.stats.fib_kernel_stats(stats.into());
+    }
+
     fn failures(&mut self, count: usize, listed: Vec<FailedRoute>) {
         *lock(&self.shared.fib_failures) = listed;
         lock(&self.shared.fib_counts).failed = count as u64;

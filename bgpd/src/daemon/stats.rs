@@ -3,10 +3,11 @@
 //! here; the Prometheus collectors are fed once [`Stats::set_metrics`] attached them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::metrics::Metrics;
+use crate::status::FibKernelCounts;
 
 /// Counters and latency sums, and the Prometheus collectors when attached.
 #[derive(Debug, Default)]
@@ -29,6 +30,8 @@ pub struct Stats {
     /// FIB thread loop turns (`fib_state` reports): its liveness signal for the systemd
     /// watchdog (`daemon/notify.rs`).
     fib_turns: AtomicU64,
+    /// The FIB thread's cumulative counters, as last reported (`show fib`, metrics).
+    fib_kernel: Mutex<FibKernelCounts>,
     metrics: OnceLock<Arc<Metrics>>,
 }
 
@@ -43,6 +46,7 @@ impl Stats {
             .set(self.fib_pending.load(Ordering::Relaxed) as i64);
         m.fib_failed
             .set(self.fib_failed.load(Ordering::Relaxed) as i64);
+        m.set_fib_kernel(self.fib_kernel());
         let _ = self.metrics.set(m);
     }
 
@@ -104,6 +108,19 @@ impl Stats {
     /// Pending kernel operations as the FIB thread last reported them (`show fib`).
     pub fn fib_pending(&self) -> u64 {
         self.fib_pending.load(Ordering::Relaxed)
+    }
+
+    /// The FIB thread's cumulative counters (reported at the end of each of its turns).
+    pub fn fib_kernel_stats(&self, c: FibKernelCounts) {
+        *super::lock(&self.fib_kernel) = c;
+        if let Some(m) = self.metrics.get() {
+            m.set_fib_kernel(c);
+        }
+    }
+
+    /// The FIB thread's cumulative counters as last reported (`show fib`).
+    pub fn fib_kernel(&self) -> FibKernelCounts {
+        *super::lock(&self.fib_kernel)
     }
 
     /// FIB thread loop turns so far.

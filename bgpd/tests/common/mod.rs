@@ -170,6 +170,30 @@ pub fn fib_failed(n: &NodeNet) -> u64 {
     v["fib"]["counts"]["failed"].as_u64().unwrap()
 }
 
+/// `GET /metrics` of the daemon of `n` listening on `127.0.0.1:port`, from inside its
+/// namespace (bash's /dev/tcp: no HTTP client needed); the whole answer, head and body.
+pub fn scrape_metrics(n: &NodeNet, port: u16) -> bgpd_lab::Result<String> {
+    bgpd_lab::cmd::run(
+        Some(&n.ns),
+        "bash",
+        &[
+            "-c",
+            &format!("exec 3<>/dev/tcp/127.0.0.1/{port} && printf 'GET /metrics HTTP/1.1\\r\\nHost: bgpd\\r\\nConnection: close\\r\\n\\r\\n' >&3 && cat <&3"),
+        ],
+    )
+}
+
+/// The value of one series (`name{labels}` exactly as exported) in a metrics exposition.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 /// Our routes (`proto bird`) of the node's main table.
 pub fn ours(n: &NodeNet, f: Family) -> Vec<KernelRoute> {
     kernel::routes(&n.ns, f, "main", Some("bird")).unwrap_or_default()

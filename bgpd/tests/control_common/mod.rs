@@ -353,6 +353,7 @@ impl Control for Mock {
                 installed: 1,
                 failed: 0,
                 pending: 0,
+                ..FibCounts::default()
             },
         )
     }

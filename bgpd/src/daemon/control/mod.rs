@@ -257,12 +257,14 @@ impl Control for DaemonControl {
 }
 
 /// `show fib`'s counters: what the kernel read-back found installed, the routes failing to
-/// install, and the FIB thread's real backlog (its last report through [`super::Stats`]).
+/// install, and the FIB thread's real backlog and cumulative counters (its last reports through
+/// [`super::Stats`]).
 pub(crate) fn fib_counts(read_back: usize, failed: u64, stats: &super::Stats) -> FibCounts {
     FibCounts {
         installed: read_back as u64,
         failed,
         pending: stats.fib_pending(),
+        kernel: stats.fib_kernel(),
     }
 }
 
@@ -313,5 +315,13 @@ mod tests {
         assert_eq!((c.installed, c.failed, c.pending), (12, 1, 7));
         stats.fib_state(17, 0);
         assert_eq!(fib_counts(17, 0, &stats).pending, 0);
+        let k = bgp_fib::FibStats {
+            object_flushes: 1,
+            flushed_routes: 2000,
+            ..Default::default()
+        };
+        stats.fib_kernel_stats(k.into());
+        let c = fib_counts(17, 0, &stats).kernel;
+        assert_eq!((c.object_flushes, c.flushed_routes), (1, 2000));
     }
 }
