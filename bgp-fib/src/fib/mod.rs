@@ -41,6 +41,8 @@ mod tests;
 mod tests_nhobj;
 #[cfg(test)]
 mod tests_resolve;
+#[cfg(test)]
+mod tests_scan;
 
 // Hash maps keyed by our own state and the kernel's: the packed-key hasher of `store` (a peer
 // could choose prefixes, so this trades HashDoS resistance for speed at 1M routes; the maps
@@ -140,6 +142,11 @@ struct Dump {
 const SCAN_COST_FACTOR: u32 = 10;
 /// ... but never further apart than this because of that rule.
 const SCAN_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+/// A periodic scan waits until our writes have been quiet this long: during a burst it would
+/// stall the writes while it reads a table about to change (a million-route load would be
+/// dumped again and again), and the monitor repairs what others change meanwhile. It waits at
+/// most [`SCAN_BACKOFF_MAX`]; a scan asked for (start-up, overrun, release, `Scan`) never waits.
+const SCAN_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// When the next periodic scan is due after one that took `took`.
 fn next_scan_delay(
@@ -234,6 +241,12 @@ pub struct Fib {
     own_portid: u32,
     shutting_down: bool,
     next_scan: Option<Instant>,
+    /// The pending scan was asked for: it does not wait for quiet.
+    scan_requested: bool,
+    /// When the pending periodic scan first fell due (it waits at most [`SCAN_BACKOFF_MAX`]).
+    scan_due_since: Option<Instant>,
+    /// When the kernel last acknowledged a batch of our writes.
+    last_write: Option<Instant>,
     events: VecDeque<FibEvent>,
     stats: FibStats,
     /// Reused parse buffer for route messages.
@@ -337,6 +350,9 @@ impl Fib {
             own_portid: 0,
             shutting_down: false,
             next_scan: None,
+            scan_requested: false,
+            scan_due_since: None,
+            last_write: None,
             events: VecDeque::new(),
             stats: FibStats::default(),
             scratch: KernelRoute::default(),
@@ -662,6 +678,31 @@ impl Fib {
     /// Schedules a reconcile as soon as possible.
     pub fn request_scan(&mut self, now: Instant) {
         self.next_scan = Some(now);
+        self.scan_requested = true;
+    }
+
+    /// Whether a periodic scan due now should wait for our writes to be quiet; if so, pushes
+    /// it back to when they will have been quiet for [`SCAN_QUIET`].
+    fn scan_waits_for_quiet(&mut self, now: Instant) -> bool {
+        if self.scan_requested || !self.synced {
+            return false;
+        }
+        let since = *self.scan_due_since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= SCAN_BACKOFF_MAX {
+            return false;
+        }
+        let busy = !self.queue.is_empty() || !self.in_flight.is_empty();
+        let quiet_at = match self.last_write {
+            Some(t) if busy => now.max(t) + SCAN_QUIET,
+            Some(t) => t + SCAN_QUIET,
+            None if busy => now + SCAN_QUIET,
+            None => return false,
+        };
+        if quiet_at <= now {
+            return false;
+        }
+        self.next_scan = Some(quiet_at.min(since + SCAN_BACKOFF_MAX));
+        true
     }
 
     /// Stops the FIB: with `flush_on_shutdown`, queues the deletion of every route of ours;
@@ -689,7 +730,13 @@ impl Fib {
             return;
         }
         if let Some(t) = self.next_scan {
-            if now >= t && self.dump.is_none() && !self.dump_queue.contains(&DumpKind::Routes) {
+            if now >= t
+                && self.dump.is_none()
+                && !self.dump_queue.contains(&DumpKind::Routes)
+                && !self.scan_waits_for_quiet(now)
+            {
+                self.scan_requested = false;
+                self.scan_due_since = None;
                 if self.nh.support == Support::Yes {
                     self.dump_queue.push_back(DumpKind::Nexthops);
                 }

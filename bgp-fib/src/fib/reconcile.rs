@@ -137,6 +137,8 @@ impl Fib {
             DumpKind::Nexthops => self.finish_nexthop_dump(),
             DumpKind::Routes => {
                 self.stats.scans += 1;
+                self.scan_requested = false;
+                self.scan_due_since = None;
                 if d.interrupted {
                     // The table changed during the dump: what we saw is inconsistent.
                     self.scan = ScanCounts::default();

@@ -116,6 +116,7 @@ impl Fib {
             }
         }
         if seq == front.ack_seq {
+            self.last_write = Some(now);
             if let Some(b) = self.in_flight.pop_front() {
                 self.complete(b);
             }
