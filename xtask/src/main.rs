@@ -6,9 +6,13 @@
 //! * `xtask stage --bin BGPD --dist DIR --out ROOT --arch ARCH`: the Debian package tree
 //!   (`ROOT/DEBIAN/control`, conffiles, maintainer scripts, every asset) from
 //!   `[package.metadata.deb]` of `bgpd/Cargo.toml`, the same table `cargo deb` reads.
+//! * `xtask hot-symbols [--any-hash] [BINARY]`: whether `bgpd/hot-symbols.txt` still names the
+//!   functions of a built bgpd (default `target/release/bgpd`; `--any-hash` for a dev build),
+//!   see `hot_symbols.rs`.
 //!
-//! `scripts/package.sh` runs both, then `dpkg-deb --build`.
+//! `scripts/package.sh` runs `dist` and `stage`, then `dpkg-deb --build`.
 
+mod hot_symbols;
 mod mdman;
 mod stage;
 
@@ -28,8 +32,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("dist") if args.len() == 2 => dist(Path::new(&args[1])),
         Some("stage") => stage::Options::parse(&args[1..]).and_then(|o| stage::stage(&o)),
+        Some("hot-symbols") => hot_symbols_cmd(&args[1..]),
         _ => Err(
-            "usage: xtask dist DIR | xtask stage --bin BGPD --dist DIR --out ROOT --arch ARCH"
+            "usage: xtask dist DIR | xtask stage --bin BGPD --dist DIR --out ROOT --arch ARCH \
+             | xtask hot-symbols [--any-hash] [BINARY]"
                 .to_string(),
         ),
     };
@@ -40,6 +46,27 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `hot-symbols [--any-hash] [BINARY]`: the coverage report, an error when the list is stale.
+fn hot_symbols_cmd(args: &[String]) -> Result<(), String> {
+    let any_hash = args.iter().any(|a| a == "--any-hash");
+    let mut rest = args.iter().filter(|a| *a != "--any-hash");
+    let binary = match (rest.next(), rest.next()) {
+        (None, _) => workspace().join("target/release/bgpd"),
+        (Some(b), None) if !b.starts_with('-') => PathBuf::from(b),
+        _ => return Err("usage: xtask hot-symbols [--any-hash] [BINARY]".to_string()),
+    };
+    if !binary.exists() {
+        return Err(format!(
+            "{} missing: build it first (cargo build --release -p bgpd)",
+            binary.display()
+        ));
+    }
+    let list = workspace().join("bgpd/hot-symbols.txt");
+    let c = hot_symbols::check(&list, &binary)?;
+    print!("{}: {}", binary.display(), c.report());
+    c.verdict(!any_hash)
 }
 
 fn write(path: &Path, data: &[u8]) -> Result<(), String> {
