@@ -14,8 +14,11 @@ pub(crate) struct Injector {
     stdin: ChildStdin,
     events: mpsc::Receiver<(String, u128, String)>,
     seen: Vec<(String, u128, String)>,
+    /// Its stderr.
+    log: PathBuf,
 }
 
+/// `inject`, next to this binary (the same target directory and profile).
 pub(crate) fn inject_bin() -> PathBuf {
     std::env::current_exe()
         .ok()
@@ -23,13 +26,51 @@ pub(crate) fn inject_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("inject"))
 }
 
+/// [`inject_bin`], or at once an error naming the command that builds it (a measurement run
+/// would otherwise set up its namespaces and daemons first).
+pub(crate) fn require_inject() -> R<PathBuf> {
+    check_inject(&inject_bin())
+}
+
+fn check_inject(path: &Path) -> R<PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let profile_dir = path.parent();
+    let profile = profile_dir
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("release");
+    let flag = match profile {
+        "debug" => String::new(),
+        "release" => " --release".to_string(),
+        p => format!(" --profile {p}"),
+    };
+    let target = profile_dir.and_then(Path::parent);
+    let env = match target {
+        Some(t) if t.file_name().is_some_and(|n| n != "target") => {
+            format!("CARGO_TARGET_DIR={} ", t.display())
+        }
+        _ => String::new(),
+    };
+    err(format!(
+        "{} is missing (the harness drives the injector built next to it): \
+         {env}cargo build{flag} --locked -p bgpd-benches --bin inject",
+        path.display()
+    ))
+}
+
 impl Injector {
     pub(crate) fn spawn(ns: &str, args: &[String], log: &Path) -> R<Injector> {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns])
-            .arg(inject_bin())
-            .args(args)
-            .stdin(Stdio::piped())
+        c.args(["netns", "exec", ns]).arg(inject_bin()).args(args);
+        Injector::start(c, log)
+    }
+
+    /// Runs `c` as the injector: its stdin takes commands, its stdout's lines are events, its
+    /// stderr goes to `log`.
+    fn start(mut c: Command, log: &Path) -> R<Injector> {
+        c.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(std::fs::File::create(log)?));
         // SAFETY: prctl is async-signal-safe and touches only the child.
@@ -65,6 +106,7 @@ impl Injector {
             stdin,
             events: rx,
             seen: Vec::new(),
+            log: log.to_path_buf(),
         })
     }
     pub(crate) fn send(&mut self, cmd: &str) -> R<()> {
@@ -100,7 +142,16 @@ impl Injector {
                         return Ok(r);
                     }
                 }
-                Err(_) => return err(format!("injector: no `{name}` within {timeout:?}")),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    return err(format!("injector: no `{name}` within {timeout:?}"))
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().map_or("?".to_string(), |s| s.to_string());
+                    return err(format!(
+                        "injector: ended ({status}) before `{name}`; its log: {}",
+                        self.log.display()
+                    ));
+                }
             }
         }
     }
@@ -117,5 +168,55 @@ impl Drop for Injector {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_injector_names_its_build_command() {
+        let e = check_inject(Path::new("/nonexistent/rel-x/release/inject"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.ends_with(": CARGO_TARGET_DIR=/nonexistent/rel-x cargo build --release --locked -p bgpd-benches --bin inject"),
+            "{e}"
+        );
+        assert!(
+            e.starts_with("/nonexistent/rel-x/release/inject is missing"),
+            "{e}"
+        );
+        let e = check_inject(Path::new("/nonexistent/target/debug/inject"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.ends_with(": cargo build --locked -p bgpd-benches --bin inject"),
+            "{e}"
+        );
+        // A file that is there.
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(check_inject(&me).unwrap(), me);
+    }
+
+    #[test]
+    fn an_injector_that_ends_is_reported_at_once_with_its_log() {
+        let log = std::env::temp_dir().join(format!("converge-inject-{}.log", std::process::id()));
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo 'inject: cannot start' >&2; exit 3"]);
+        let mut inj = Injector::start(c, &log).unwrap();
+        // Not the timeout's error: the end of its output is reported as it happens.
+        let e = inj
+            .wait("go", Duration::from_secs(60))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ended (exit status: 3) before `go`"), "{e}");
+        assert!(e.contains(&log.display().to_string()), "{e}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text, "inject: cannot start\n");
+        let _ = std::fs::remove_file(&log);
     }
 }

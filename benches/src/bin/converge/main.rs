@@ -186,6 +186,7 @@ daemons: bird2,bird16,frr,gobgp,bgpd,bgpd-all,bgpd-calico,bgpd-before\n  \
     if has("--report-only") {
         return write_report();
     }
+    injector::require_inject()?;
     if !has("--no-renice") {
         // Other builds share these 2 cores: run the harness, the injector and the daemons
         // (children inherit it) at nice -10 so the daemons, not the build queue, set the pace.
