@@ -2,7 +2,7 @@
 //! attribute sets), the same with 10 peers announcing overlapping tables, and export as route
 //! reflector to 100 iBGP clients. Throughput is reported by criterion in elements (routes)/s.
 //! Before criterion runs, a heap report measured with a counting global allocator is printed:
-//! bytes of heap per route for the 1-peer table and per path for 10 peers x 100k (steady state
+//! bytes of heap per route for the 1-peer table (also at 700k and 900k routes) and per path for 10 peers x 100k (steady state
 //! after the FIB queue is drained, with the queue, and at the peak while building), for the
 //! 10-peer 1M table and for the reflector's Adj-RIBs-Out. Then the update-group report
 //! (issue 16; alone with `-- --groups-only`): the Adj-RIB-Out heap at 1,000 reflector clients
@@ -278,6 +278,21 @@ fn heap_report() {
     );
     drop(rib);
     drop(batches);
+    // The same below the full size: a hash table's bytes per entry depend on where the size
+    // falls between its doubling points, so one size alone can flatter or wrong it.
+    for n in [700_000, 900_000] {
+        let batches = table(n, 0);
+        let base = CURRENT.load(Ordering::Relaxed);
+        let (mut rib, ids) = rib_with_peers(1);
+        insert(&mut rib, ids[0], &batches, Ipv4Addr::new(10, 0, 0, 2));
+        drain_fib(&mut rib);
+        let steady = CURRENT.load(Ordering::Relaxed) - base;
+        println!(
+            "heap 1 peer, {n} routes: steady {:.1} B/route ({:.1} MB)",
+            steady as f64 / n as f64,
+            mb(steady),
+        );
+    }
     let shuffled = shuffled_table(PREFIXES);
     let (mut rib, ids) = rib_with_peers(1);
     let ins = timed(|| insert(&mut rib, ids[0], &shuffled, Ipv4Addr::new(10, 0, 0, 2)));

@@ -12,12 +12,14 @@ use super::table::{self, Table, STALE};
 use super::{ctx, PeerConfig, Rib, SourceId};
 use crate::wire::{Family, Negotiated};
 
-/// Removes `src`'s paths (only the stale ones if `only_stale`) from every prefix in its log.
+/// Removes `src`'s paths (only the stale ones if `only_stale`) from every prefix in its log,
+/// or, for a source without one (it holds most of the table), from every prefix of the table
+/// where it has a path, found shard by shard.
 pub(super) fn sweep_source<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, only_stale: bool) {
     let Some(st) = t.src.get_mut(usize::from(src)) else {
         return;
     };
-    let mut log = std::mem::take(&mut st.log);
+    let log = st.log.take();
     if !only_stale {
         if let Some(pre) = st.pre.as_mut() {
             for (_, id) in pre.drain() {
@@ -25,9 +27,52 @@ pub(super) fn sweep_source<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, 
             }
         }
     }
-    log.sort_unstable();
-    log.dedup();
-    for &key in &log {
+    let live = match log {
+        Some(mut log) => {
+            log.sort_unstable();
+            log.dedup();
+            let live = sweep_keys(t, sh, src, only_stale, &log);
+            if live == 0 {
+                log = Vec::new();
+            } else {
+                log.retain(|k| t.with_paths(k, |ps| ps.iter().any(|p| p.src == src)));
+            }
+            if let Some(st) = t.src.get_mut(usize::from(src)) {
+                st.log = Some(log);
+            }
+            live
+        }
+        None => {
+            // One shard's keys at a time: no copy of the source's whole key set.
+            let mut keys = Vec::new();
+            let mut live = 0;
+            for i in 0..t.map.shard_count() {
+                keys.clear();
+                t.src_keys_in_shard(i, src, &mut keys);
+                live += sweep_keys(t, sh, src, only_stale, &keys);
+            }
+            live
+        }
+    };
+    if let Some(st) = t.src.get_mut(usize::from(src)) {
+        st.live = live;
+    }
+    // A sweep may leave the source with a small share of the table: log it again if so.
+    t.log_remove_none(usize::from(src));
+    t.maybe_shrink();
+}
+
+/// Removes `src`'s paths (only the stale ones if `only_stale`) at `keys`; returns at how many
+/// of them it still has a path.
+fn sweep_keys<K: Key>(
+    t: &mut Table<K>,
+    sh: &mut Shared,
+    src: u16,
+    only_stale: bool,
+    keys: &[K],
+) -> usize {
+    let mut live = 0;
+    for &key in keys {
         let ctx = ctx!(sh);
         t.modify(key, &ctx, &mut sh.released, None, |paths, rel| {
             let before = paths.len();
@@ -41,32 +86,28 @@ pub(super) fn sweep_source<K: Key>(t: &mut Table<K>, sh: &mut Shared, src: u16, 
             paths.len() != before
         });
         sh.release();
+        if only_stale && t.with_paths(&key, |ps| ps.iter().any(|p| p.src == src)) {
+            live += 1;
+        }
     }
-    if only_stale {
-        log.retain(|k| t.with_paths(k, |ps| ps.iter().any(|p| p.src == src)));
-    } else {
-        log.clear();
-        log.shrink_to_fit();
-    }
-    if let Some(st) = t.src.get_mut(usize::from(src)) {
-        st.live = log.len();
-        st.log = log;
-    }
-    t.maybe_shrink();
+    live
 }
 
 /// Marks every path of `src` stale (graceful restart: keep using them, sweep later).
 pub(super) fn mark_stale<K: Key>(t: &mut Table<K>, src: u16) {
-    let log = t
-        .src
-        .get_mut(usize::from(src))
-        .map(|s| std::mem::take(&mut s.log))
-        .unwrap_or_default();
-    for key in &log {
-        t.set_path_flag(key, src, STALE, true);
-    }
-    if let Some(s) = t.src.get_mut(usize::from(src)) {
-        s.log = log;
+    let Some(st) = t.src.get_mut(usize::from(src)) else {
+        return;
+    };
+    match st.log.take() {
+        Some(log) => {
+            for key in &log {
+                t.set_path_flag(key, src, STALE, true);
+            }
+            if let Some(s) = t.src.get_mut(usize::from(src)) {
+                s.log = Some(log);
+            }
+        }
+        None => t.set_path_flag_everywhere(src, STALE, true),
     }
 }
 
@@ -250,5 +291,99 @@ impl Rib {
     pub fn refresh_export_family(&mut self, peer: SourceId, family: Family, full: bool) {
         let i = usize::from(peer.0);
         with_table!(self, family, |t, sh| group::refresh(t, sh, i, full));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The log switch-over itself (its sweeps' results are tested in `tests/rib_sweep.rs`).
+    use super::super::table::LOG_OFF_MIN;
+    use super::*;
+    use crate::wire::{AsPath, NextHop, Nlri, Origin, PathAttributes};
+    use ipnet::{IpNet, Ipv4Net};
+
+    fn nets(a: u8, r: std::ops::Range<u32>) -> Vec<Nlri> {
+        r.map(|i| {
+            let addr = Ipv4Addr::from((u32::from(a) << 24) + i * 256);
+            Nlri::new(IpNet::V4(Ipv4Net::new(addr, 24).unwrap()))
+        })
+        .collect()
+    }
+
+    fn peer(r: &mut Rib, last: u8) -> SourceId {
+        let addr = Ipv4Addr::new(10, 0, 0, last);
+        let p = r
+            .add_peer(PeerConfig::new(format!("p{last}"), addr.into()))
+            .unwrap();
+        let neg = Negotiated {
+            local_as: 65000,
+            peer_as: 65100,
+            local_id: Ipv4Addr::new(10, 0, 0, 1),
+            peer_id: addr,
+            families: vec![Family::IPV4_UNICAST],
+            ..Negotiated::default()
+        };
+        r.peer_up(p, neg);
+        p
+    }
+
+    fn announce(r: &mut Rib, p: SourceId, n: &[Nlri]) {
+        let a = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::from_sequence(&[65100])),
+            ..PathAttributes::default()
+        };
+        let nh = Some(NextHop::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        for c in n.chunks(500) {
+            r.announce(p, Family::IPV4_UNICAST, &a, nh.clone(), c);
+        }
+    }
+
+    fn logged(r: &Rib, p: SourceId) -> Option<usize> {
+        r.v4.src[usize::from(p.0)].log.as_ref().map(Vec::len)
+    }
+
+    #[test]
+    fn a_source_drops_its_log_past_half_the_table_and_gets_it_back_under_a_quarter() {
+        let mut r = Rib::new(super::super::RibConfig::new(
+            65000,
+            Ipv4Addr::new(10, 0, 0, 1),
+        ));
+        let (a, b) = (peer(&mut r, 2), peer(&mut r, 3));
+        let full = 3 * LOG_OFF_MIN as u32;
+        // Alone, a small table keeps its log; a big one drops it.
+        announce(&mut r, a, &nets(30, 0..LOG_OFF_MIN as u32));
+        assert_eq!(logged(&r, a), Some(LOG_OFF_MIN));
+        announce(&mut r, a, &nets(30, LOG_OFF_MIN as u32..full));
+        assert_eq!(logged(&r, a), None);
+        // Another source brings 4x as many: `a` is rebuilt at its next change.
+        announce(&mut r, b, &nets(31, 0..4 * full));
+        assert_eq!(logged(&r, b), None);
+        assert_eq!(logged(&r, a), None);
+        r.withdraw(a, Family::IPV4_UNICAST, &nets(30, 0..1)[0]);
+        assert_eq!(logged(&r, a), Some(full as usize - 1));
+        // Under half again only after `b` goes: its hard sweep leaves it an empty log.
+        r.peer_down(b, false);
+        assert_eq!(logged(&r, b), Some(0));
+        announce(&mut r, a, &nets(30, full..full + 1));
+        assert_eq!(logged(&r, a), None);
+        // A graceful restart's End-of-RIB that leaves it little brings the log back.
+        r.peer_down(a, true);
+        announce(&mut r, b, &nets(31, 0..full));
+        r.peer_up(
+            a,
+            Negotiated {
+                local_as: 65000,
+                peer_as: 65100,
+                local_id: Ipv4Addr::new(10, 0, 0, 1),
+                peer_id: Ipv4Addr::new(10, 0, 0, 2),
+                families: vec![Family::IPV4_UNICAST],
+                ..Negotiated::default()
+            },
+        );
+        announce(&mut r, a, &nets(30, 0..10));
+        r.end_of_rib(a, Family::IPV4_UNICAST);
+        assert_eq!(logged(&r, a), Some(10));
+        assert_eq!(r.v4.src[usize::from(a.0)].live, 10);
     }
 }

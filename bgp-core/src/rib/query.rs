@@ -34,16 +34,12 @@ pub(super) fn route_info<K: Key>(t: &Table<K>, sh: &Shared, key: &K) -> Vec<Rout
 
 impl Rib {
     /// The paths `peer` (or a local source) has in its Adj-RIB-In (post-policy) for `family`,
-    /// by prefix, found through its log rather than a table scan.
+    /// by prefix, found through its log rather than a table scan when it has a small share of
+    /// the table.
     pub fn source_routes(&self, peer: SourceId, family: Family) -> Vec<(IpNet, RouteInfo)> {
         fn get<K: Key>(t: &Table<K>, sh: &Shared, src: u16) -> Vec<(IpNet, RouteInfo)> {
-            let Some(st) = t.src.get(usize::from(src)) else {
-                return Vec::new();
-            };
-            let mut keys = st.log.clone();
-            keys.sort_unstable();
-            keys.dedup();
-            keys.iter()
+            t.source_keys(src)
+                .iter()
                 .flat_map(|k| {
                     route_info(t, sh, k)
                         .into_iter()

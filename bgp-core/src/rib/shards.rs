@@ -115,6 +115,11 @@ impl<K: Key, V> ShardMap<K, V> {
         self.shards.len()
     }
 
+    /// The entries of shard `i` (none for a shard that does not exist).
+    pub fn shard_iter(&self, i: usize) -> impl Iterator<Item = (&K, &V)> + '_ {
+        self.shards.get(i).into_iter().flat_map(|s| s.iter())
+    }
+
     /// The entries of shard `i`, mutably (none for a shard that does not exist).
     pub fn shard_iter_mut(&mut self, i: usize) -> impl Iterator<Item = (&K, &mut V)> + '_ {
         self.shards
