@@ -83,6 +83,12 @@ enum Target {
 /// `Fib::resolved`) and, packed into `bits`, whether our
 /// route under this key is (believed to be) in the kernel (update with REPLACE), whether the
 /// key is in the send queue, and the reconcile epoch in which the kernel last showed it.
+///
+/// A route withdrawn while installed through a nexthop object stays in the table as a
+/// *doomed* entry (see `flush`): `target` is then the id of the object whose deletion (or
+/// whose doomed list) takes it out of the kernel. It is not desired: `Fib::len`, scans and
+/// re-resolution skip it, and re-announcing the key turns it back into a desired entry that
+/// replaces the route (still in the kernel).
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     target: u32,
@@ -91,8 +97,9 @@ struct Entry {
 
 const INSTALLED: u32 = 1;
 const QUEUED: u32 = 2;
-/// Epochs live in the 30 bits above the two flags.
-const EPOCH_MASK: u32 = (1 << 30) - 1;
+const DOOMED: u32 = 4;
+/// Epochs live in the 29 bits above the three flags.
+const EPOCH_MASK: u32 = (1 << 29) - 1;
 
 impl Entry {
     fn new(target: u32, installed: bool, queued: bool) -> Entry {
@@ -101,6 +108,16 @@ impl Entry {
         e.set_queued(queued);
         e
     }
+    /// The entry of a route withdrawn while installed through object `top`.
+    fn doomed_by(top: u32) -> Entry {
+        Entry {
+            target: top,
+            bits: INSTALLED | DOOMED,
+        }
+    }
+    fn doomed(&self) -> bool {
+        self.bits & DOOMED != 0
+    }
     fn installed(&self) -> bool {
         self.bits & INSTALLED != 0
     }
@@ -108,7 +125,7 @@ impl Entry {
         self.bits & QUEUED != 0
     }
     fn seen(&self) -> u32 {
-        self.bits >> 2
+        self.bits >> 3
     }
     fn set_installed(&mut self, v: bool) {
         self.bits = (self.bits & !INSTALLED) | if v { INSTALLED } else { 0 };
@@ -117,7 +134,7 @@ impl Entry {
         self.bits = (self.bits & !QUEUED) | if v { QUEUED } else { 0 };
     }
     fn set_seen(&mut self, epoch: u32) {
-        self.bits = (self.bits & 3) | ((epoch & EPOCH_MASK) << 2);
+        self.bits = (self.bits & 7) | ((epoch & EPOCH_MASK) << 3);
     }
 }
 
@@ -198,7 +215,10 @@ pub struct Fib {
     cfg: FibConfig,
     /// Packs route keys for the tables below.
     tm: TableMetrics,
+    /// The desired routes, and the doomed ones (see [`Entry`]) ...
     desired: KeyMap<Entry>,
+    /// ... of which this many are doomed.
+    doomed_entries: usize,
     /// The distinct intents of the desired routes (`Entry::target` names one)...
     intents: Interned<resolve::Intent>,
     /// ... and the kernel target each resolves to under `view`, by intent id.
@@ -312,6 +332,7 @@ impl Fib {
             cfg,
             tm: TableMetrics::default(),
             desired: KeyMap::default(),
+            doomed_entries: 0,
             intents: Interned::default(),
             resolved: Vec::new(),
             view: Default::default(),
@@ -369,7 +390,7 @@ impl Fib {
 
     /// Number of desired routes.
     pub fn len(&self) -> usize {
-        self.desired.len()
+        self.desired.len().saturating_sub(self.doomed_entries)
     }
 
     /// Routes whose add, replace or delete is waiting to be sent to the kernel.
@@ -399,6 +420,7 @@ impl Fib {
                     .tm
                     .find(key)
                     .and_then(|k| self.desired.get(k))
+                    .filter(|e| !e.doomed())
                     .and_then(|e| self.target_of(e))
                     .map(|t| self.public_kind(t)),
             })
@@ -432,7 +454,7 @@ impl Fib {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.desired.is_empty()
+        self.len() == 0
     }
 
     /// Number of interfaces currently known (deleted ones are forgotten).
@@ -535,7 +557,7 @@ impl Fib {
                 continue;
             }
             let pk = TableMetrics::pack_with(tm as u32, &prefix);
-            let held = self.desired.get(pk).is_some()
+            let held = self.desired.get(pk).is_some_and(|e| !e.doomed())
                 || (!self.adopted.is_empty() && self.adopted.get(pk).is_some());
             if held {
                 self.remove(RouteKey::new(table, prefix, metric));
@@ -595,6 +617,12 @@ impl Fib {
         let was_installed = was_deleting || was_adopted;
         let id = self.acquire_intent(intent);
         match self.desired.get_mut(pk) {
+            Some(e) if e.doomed() => {
+                // Withdrawn but still in the kernel through its object: replaced.
+                *e = Entry::new(id, true, true);
+                self.doomed_entries = self.doomed_entries.saturating_sub(1);
+                self.queue.push_back(pk);
+            }
             Some(e) => {
                 let old = e.target;
                 e.target = id;
@@ -627,12 +655,18 @@ impl Fib {
         // key we do not hold: the kernel takes a delete with metric 0 as "any metric" and
         // would remove our route of the same prefix at another metric (the queue's order is
         // free, so that route may well be added before this delete is sent).
+        let held = self.desired.get(pk).copied();
+        if held.is_some_and(|e| e.doomed()) {
+            return; // withdrawn already
+        }
+        if let Some(e) = held.filter(|_| !refused) {
+            if self.doom(pk, &e) {
+                self.release_intent(e.target); // after: its object may now retire
+                return;
+            }
+        }
         let (send, installed) = match self.desired.remove(pk) {
             Some(e) => {
-                if !refused && self.doom(pk, &e) {
-                    self.release_intent(e.target); // after: its object may now retire
-                    return;
-                }
                 self.release_intent(e.target);
                 // Queued and not installed: not sent since it was last absent; refused by
                 // the kernel: not there either.
@@ -651,11 +685,8 @@ impl Fib {
         } else {
             flush::NOT_INSTALLED
         };
-        match self.pending_deletes.insert(pk, value) {
-            // Not queued yet, or only in a doomed list (which now skips it).
-            None => self.queue.push_back(pk),
-            Some(v) if flush::is_doomed(v) => self.queue.push_back(pk),
-            Some(_) => {}
+        if self.pending_deletes.insert(pk, value).is_none() {
+            self.queue.push_back(pk); // not queued yet
         }
     }
 
@@ -715,7 +746,12 @@ impl Fib {
         }
         self.next_scan = None;
         if self.cfg.flush_on_shutdown {
-            let keys: Vec<RouteKey> = self.desired.keys().map(|k| self.tm.unpack(k)).collect();
+            let keys: Vec<RouteKey> = self
+                .desired
+                .iter()
+                .filter(|(_, e)| !e.doomed())
+                .map(|(k, _)| self.tm.unpack(k))
+                .collect();
             for k in keys {
                 self.remove(k);
             }

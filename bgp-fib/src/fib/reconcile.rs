@@ -23,6 +23,7 @@ impl Fib {
         let epoch = self.epoch;
         let pk = self.tm.find(&key);
         match pk.and_then(|k| self.desired.get_mut(k).map(|e| (k, e))) {
+            Some((_, e)) if e.doomed() => {} // goes with its object (or is deleted alone)
             Some((_, e)) if e.seen() == epoch => {} // a duplicate under our key: leave it
             Some((pk, e)) => {
                 e.set_seen(epoch);
@@ -76,7 +77,9 @@ impl Fib {
         let Some(pk) = self.tm.pack(&key) else {
             return;
         };
-        if let Some(id) = self.desired.get(pk).map(|e| e.target) {
+        if self.desired.get(pk).is_some_and(|e| e.doomed()) {
+            // Withdrawn: its delete (alone or with its object) is on the way.
+        } else if let Some(id) = self.desired.get(pk).map(|e| e.target) {
             let matches = present && self.route_matches(id, r);
             let many = matches!(self.resolved.get(id as usize), Some(Target::Many(_)))
                 && !self.uses_object(matches!(r.prefix, IpNet::V4(_)), id);
@@ -147,7 +150,7 @@ impl Fib {
                 }
                 let mut missing = Vec::new();
                 for (k, e) in self.desired.iter_mut() {
-                    if e.seen() != gen {
+                    if e.seen() != gen && !e.doomed() {
                         e.set_installed(false);
                         self.scan.added += 1;
                         if !e.queued() {

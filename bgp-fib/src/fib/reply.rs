@@ -133,7 +133,7 @@ impl Fib {
             if ok {
                 if op != RouteOp::Delete {
                     if let Some(e) = self.tm.find(&key).and_then(|k| self.desired.get_mut(k)) {
-                        e.set_installed(true);
+                        e.set_installed(true); // (a doomed entry is installed already)
                     }
                 }
                 let was_failed = self.failed.remove(&key).is_some();

@@ -276,7 +276,8 @@ impl Fib {
             .filter(|(v4, id)| self.uses_object(*v4, *id))
             .collect();
         for (pk, e) in self.desired.iter_mut() {
-            if changed.contains(&e.target)
+            if !e.doomed()
+                && changed.contains(&e.target)
                 && !uses.contains(&(matches!(pk, Packed::V4(_)), e.target))
             {
                 n += 1;

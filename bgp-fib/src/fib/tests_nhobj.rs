@@ -2,7 +2,7 @@
 //! plain routes), objects sent before the routes that use them, and the reconcile's view of
 //! both forms.
 
-use super::tests::{ack, cfg, dump, route, via};
+use super::tests::{ack, cfg, dump, net, route, via};
 use super::*;
 use crate::wire::*;
 
@@ -277,4 +277,143 @@ fn a_scan_waits_until_doomed_routes_are_gone() {
     assert!(fib.poll_transmit(&mut b));
     assert_eq!(kind_of(&b), RTM_GETROUTE);
     assert_eq!(fib.stats().flushed_routes, 2000);
+}
+
+/// Sends every batch like `send_all`; the (type, flags, prefix) of each route message.
+fn send_all_routes(fib: &mut Fib) -> Vec<(u16, u16, IpNet)> {
+    let mut out = Vec::new();
+    let mut b = Vec::new();
+    while fib.poll_transmit(&mut b) {
+        let mut last = 0;
+        for m in Messages::new(&b) {
+            let (h, p) = m.unwrap();
+            if h.kind == RTM_NEWROUTE || h.kind == RTM_DELROUTE {
+                out.push((h.kind, h.flags, parse_route(p).unwrap().prefix));
+            }
+            last = h.seq;
+        }
+        fib.handle_reply(Instant::now(), &ack(last, 0)).unwrap();
+    }
+    out
+}
+
+#[test]
+fn doomed_routes_cost_no_map_of_their_own_and_leave_in_one_pass() {
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    let one = |i: usize, gw: &str| {
+        route(
+            &format!("10.{}.{}.0/24", i / 256, i % 256),
+            RouteKind::Unicast(vec![via(gw, 3, false)]),
+        )
+    };
+    for i in 0..4000 {
+        fib.apply(FibChange::Upsert(one(i, "192.168.0.1")));
+    }
+    send_all(&mut fib);
+    let full = fib.desired.heap_bytes();
+    // Withdrawn (twice for some: a second remove of a doomed key is a no-op), one key
+    // re-announced and withdrawn again before it is sent (its own delete is queued: the
+    // route may be in the kernel), another re-announced through a new next hop and kept.
+    for i in 0..4000 {
+        fib.apply(FibChange::Remove(one(i, "192.168.0.1").key()));
+    }
+    for i in 0..10 {
+        fib.apply(FibChange::Remove(one(i, "192.168.0.1").key()));
+    }
+    fib.apply(FibChange::Upsert(one(7, "192.168.0.1")));
+    assert_eq!(fib.len(), 1);
+    fib.apply(FibChange::Remove(one(7, "192.168.0.1").key()));
+    fib.apply(FibChange::Upsert(one(9, "192.168.0.2")));
+    assert_eq!((fib.len(), fib.is_empty()), (1, false));
+    // No per-route state besides the (already allocated) table and the 8-octet list.
+    assert_eq!(
+        fib.pending_deletes.len(),
+        1,
+        "only the key withdrawn while queued"
+    );
+    assert_eq!(fib.desired.heap_bytes(), full);
+    assert_eq!(fib.doomed_entries, 3998);
+    assert_eq!(fib.nh.doomed_total, 4000);
+    // The re-announced key is replaced (its route is still in the kernel), the one
+    // withdrawn while queued deleted, and the old object takes the others with it: no other
+    // route delete, no lookup per route.
+    let mut sent = send_all_routes(&mut fib);
+    sent.sort_by_key(|s| s.2);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!((sent[0].0, sent[0].2), (RTM_DELROUTE, net("10.0.7.0/24")));
+    assert_eq!((sent[1].0, sent[1].2), (RTM_NEWROUTE, net("10.0.9.0/24")));
+    assert_eq!(sent[1].1 & NLM_F_REPLACE, NLM_F_REPLACE);
+    assert_eq!(
+        (fib.stats().object_flushes, fib.stats().flushed_routes),
+        (1, 3998)
+    );
+    assert_eq!(
+        (fib.len(), fib.desired.len(), fib.doomed_entries),
+        (1, 1, 0)
+    );
+    assert!(fib.is_idle());
+    assert!(
+        fib.desired.heap_bytes() * 8 < full,
+        "the table gave its memory back: {} of {full}",
+        fib.desired.heap_bytes()
+    );
+    // The kept route is an ordinary desired route: it is withdrawn like one.
+    fib.apply(FibChange::Remove(one(9, "192.168.0.2").key()));
+    assert_eq!(fib.len(), 0);
+    let sent = send_all_routes(&mut fib);
+    assert_eq!(sent.iter().map(|s| s.0).collect::<Vec<_>>(), [RTM_DELROUTE]);
+    assert!(fib.is_idle());
+    assert_eq!(fib.desired.len(), 0);
+}
+
+#[test]
+fn a_doomed_route_is_no_longer_held_nor_withdrawn_twice() {
+    let now = Instant::now();
+    let mut fib = Fib::new(
+        FibConfig {
+            nexthop_objects: NexthopObjects::Auto,
+            flush_on_shutdown: true,
+            ..cfg()
+        },
+        false,
+    );
+    let mut b = Vec::new();
+    while fib.poll_transmit(&mut b) {
+        fib.handle_reply(now, &dump(seq_of(&b), &[])).unwrap();
+    }
+    assert!(fib.is_synced());
+    let r = route(
+        "10.0.1.0/24",
+        RouteKind::Unicast(vec![via("192.168.0.1", 3, false)]),
+    );
+    let keep = route(
+        "10.0.2.0/24",
+        RouteKind::Unicast(vec![via("192.168.0.1", 3, false)]),
+    );
+    fib.apply(FibChange::Upsert(r.clone()));
+    fib.apply(FibChange::Upsert(keep));
+    send_all(&mut fib);
+    fib.apply(FibChange::Remove(r.key()));
+    // Neither Withdraw, Clear nor Set at another metric holds it any more.
+    fib.apply(FibChange::Withdraw(net("10.0.1.0/24")));
+    fib.apply(FibChange::Clear {
+        table: 254,
+        prefix: net("10.0.1.0/24"),
+    });
+    assert_eq!(fib.len(), 1);
+    // Not in the failures' view, and the shutdown does not withdraw it twice.
+    assert!(fib.failures(10).is_empty());
+    fib.shutdown();
+    let sent = send_all_routes(&mut fib);
+    let mut dels: Vec<_> = sent.iter().map(|s| (s.0, s.2)).collect();
+    dels.sort();
+    assert_eq!(
+        dels,
+        [
+            (RTM_DELROUTE, net("10.0.1.0/24")),
+            (RTM_DELROUTE, net("10.0.2.0/24"))
+        ]
+    );
+    assert!(fib.is_idle());
+    assert_eq!(fib.desired.len(), 0);
 }

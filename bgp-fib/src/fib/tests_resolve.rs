@@ -79,7 +79,8 @@ fn wanted(fib: &Fib, prefix: &str) -> Option<(u32, RouteKind)> {
     let p = net(prefix);
     fib.desired.iter().find_map(|(pk, e)| {
         let k = fib.tm.unpack(pk);
-        (k.prefix == p).then(|| (k.metric, fib.public_kind(fib.target_of(e).unwrap())))
+        (k.prefix == p && !e.doomed())
+            .then(|| (k.metric, fib.public_kind(fib.target_of(e).unwrap())))
     })
 }
 
