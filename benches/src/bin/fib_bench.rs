@@ -37,15 +37,29 @@ use bgp_fib::{
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-/// Counts live heap bytes, to report the desired state's memory per route.
+/// Counts live heap bytes (and their peak), to report the desired state's memory per route.
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+/// The highest `LIVE` since `reset_peak`.
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+fn grew(by: isize) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+/// Starts a new peak at the current live bytes; returns them.
+fn reset_peak() -> isize {
+    let now = LIVE.load(Ordering::Relaxed);
+    PEAK.store(now, Ordering::Relaxed);
+    now
+}
 
 // SAFETY: forwards to the system allocator, only adding counters.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        grew(l.size() as isize);
         // SAFETY: same contract as ours.
         unsafe { System.alloc(l) }
     }
@@ -55,7 +69,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        grew(new as isize - l.size() as isize);
         // SAFETY: same contract as ours.
         unsafe { System.realloc(p, l, new) }
     }
@@ -428,14 +442,26 @@ fn repair() {
     );
 }
 
+/// Heap bytes per route: once installed, at the peak of the install, at the peak of the
+/// delete (above what was live before the install).
+#[derive(Clone, Copy, Default)]
+struct HeapUse {
+    steady: f64,
+    install_peak: f64,
+    delete_peak: f64,
+}
+
 /// One install and delete of `n` IPv4 routes through one gateway; (install, delete) times,
-/// install messages, and (delete messages, object flushes, routes they withdrew, seconds
-/// spent applying the removes).
+/// install messages, (delete messages, object flushes, routes they withdrew, seconds
+/// spent applying the removes), and the FIB's heap. As the daemon does, the FIB is not told
+/// the table's size beforehand (`Fib::reserve`): its tables grow while the routes come, and
+/// each change is made just before it is applied (its own heap, freed at once, is not
+/// counted as the FIB's).
 fn objects_install(
     ns: &Netns,
     n: u32,
     objects: NexthopObjects,
-) -> (Timing, Timing, u64, (u64, u64, u64, f64)) {
+) -> (Timing, Timing, u64, (u64, u64, u64, f64), HeapUse) {
     let limit = Duration::from_secs(600);
     let mut sock = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
     let mut rd = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
@@ -454,19 +480,27 @@ fn objects_install(
         table: TABLE_MAIN,
     };
     std::thread::sleep(Duration::from_secs(1));
-    let adds: Vec<FibChange> = (0..n).map(|i| FibChange::Upsert(route(i))).collect();
+    let base = reset_peak();
     let w = Watch::start();
-    fib.reserve(n as usize);
-    for c in adds {
-        fib.apply(c);
+    for i in 0..n {
+        fib.apply(FibChange::Upsert(route(i)));
     }
     assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
     let add = w.stop();
+    let per = |b: isize| (b - base) as f64 / f64::from(n.max(1));
+    let mut heap = HeapUse {
+        steady: per(LIVE.load(Ordering::Relaxed)),
+        install_peak: per(PEAK.load(Ordering::Relaxed)),
+        delete_peak: 0.0,
+    };
     let msgs = fib.stats().messages_sent;
     assert_eq!(fib.uses_nexthop_objects(), objects != NexthopObjects::Off);
     assert_eq!(count_ours(&mut rd, gw), n as usize, "install");
     let dels: Vec<FibChange> = (0..n).map(|i| FibChange::Remove(route(i).key())).collect();
     let before = fib.stats();
+    // The removes' vector is live from here on: not the FIB's.
+    reset_peak();
+    let dels_bytes = (dels.capacity() * std::mem::size_of::<FibChange>()) as isize;
     let w = Watch::start();
     for c in dels {
         fib.apply(c);
@@ -474,6 +508,7 @@ fn objects_install(
     let applied = w.stop().wall.as_secs_f64();
     assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
     let del = w.stop();
+    heap.delete_peak = per(PEAK.load(Ordering::Relaxed) - dels_bytes);
     assert_eq!(count_ours(&mut rd, gw), 0, "delete");
     assert!(rd.dump_nexthops().map(|v| v.is_empty()).unwrap_or(true));
     let after = fib.stats();
@@ -483,7 +518,7 @@ fn objects_install(
         after.flushed_routes - before.flushed_routes,
         applied,
     );
-    (add, del, msgs, del_stats)
+    (add, del, msgs, del_stats, heap)
 }
 
 /// `n` cross-subnet pool routes via a gateway off-link, then its subnet appears on eth0:
@@ -552,11 +587,13 @@ fn nexthop_objects(n: u32, flip_n: u32) {
     let mut best = [[Timing::MAX; 2]; 2];
     let mut msgs = [0u64; 2];
     let mut del_msgs = [(0u64, 0u64, 0u64, 0f64); 2];
+    let mut heap = [HeapUse::default(); 2];
     for round in 0..rounds().max(1) {
         for k in 0..2 {
             let k = if round % 2 == 0 { k } else { 1 - k };
             let mode = [NexthopObjects::Off, NexthopObjects::Auto][k];
-            let (a, d, m, dm) = objects_install(&ns, n, mode);
+            let (a, d, m, dm, h) = objects_install(&ns, n, mode);
+            heap[k] = h;
             best[k][0] = best[k][0].best(a);
             best[k][1] = best[k][1].best(d);
             msgs[k] = m;
@@ -588,6 +625,12 @@ fn nexthop_objects(n: u32, flip_n: u32) {
         "delete messages: plain {} ({} object deletes), objects {} ({} object deletes withdrew {} routes); applying the removes (last round) took {:.2} s plain, {:.2} s objects",
         p.0, p.1, o.0, o.1, o.2, p.3, o.3
     );
+    for (label, h) in [("plain", heap[0]), ("objects", heap[1])] {
+        println!(
+            "bgp-fib heap, {label} (last round, no reserve): {:.1} B/route once installed, peak {:.1} B/route during the install, {:.1} B/route during the delete",
+            h.steady, h.install_peak, h.delete_peak
+        );
+    }
     drop(ns);
     for (label, mode) in [
         ("plain", NexthopObjects::Off),
