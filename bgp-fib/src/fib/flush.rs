@@ -56,11 +56,13 @@ impl Fib {
     /// installed through an object the kernel has (its form known: not queued), the entry
     /// becomes doomed and true is returned; the caller then sends nothing for it.
     pub(super) fn doom(&mut self, pk: Packed, e: &Entry) -> bool {
-        if !e.installed() || e.queued() || !self.uses_object(matches!(pk, Packed::V4(_)), e.target)
+        if !e.installed()
+            || e.queued()
+            || !self.uses_object(matches!(pk, Packed::V4(_)), e.target())
         {
             return false;
         }
-        let top = self.nh.installed_id(e.target);
+        let top = self.nh.installed_id(e.target());
         if top == 0 {
             return false;
         }
@@ -78,7 +80,7 @@ impl Fib {
     fn doomed_by(&self, pk: Packed, top: u32) -> bool {
         self.desired
             .get(pk)
-            .is_some_and(|e| e.doomed() && e.target == top)
+            .is_some_and(|e| e.doomed() && e.target() == top)
     }
 
     /// Called by `poll_transmit` when the main queue is empty (no upsert waits that may move
@@ -132,7 +134,9 @@ impl Fib {
                 }
                 // The list is dropped whole; the entries go in one pass over the table
                 // (at least 1/FLUSH_SHARE of it is theirs), not one lookup each.
-                let flushed = self.desired.retain(|_, e| !(e.doomed() && e.target == top));
+                let flushed = self
+                    .desired
+                    .retain(|_, e| !(e.doomed() && e.target() == top));
                 self.doomed_entries = self.doomed_entries.saturating_sub(flushed);
                 self.stats.object_flushes += 1;
                 self.stats.flushed_routes += flushed as u64;

@@ -535,7 +535,7 @@ impl Fib {
         self.nh.slot_mut(intent).state = State::Absent;
         let mut count = 0;
         for (pk, e) in self.desired.iter_mut() {
-            if e.target == intent && !e.doomed() {
+            if e.target() == intent && !e.doomed() {
                 count += 1;
                 e.set_installed(false);
                 if !e.queued() {

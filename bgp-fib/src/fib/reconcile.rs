@@ -20,15 +20,14 @@ impl Fib {
             return;
         }
         let key = RouteKey::new(r.table, r.prefix, r.metric);
-        let epoch = self.epoch;
         let pk = self.tm.find(&key);
         match pk.and_then(|k| self.desired.get_mut(k).map(|e| (k, e))) {
             Some((_, e)) if e.doomed() => {} // goes with its object (or is deleted alone)
-            Some((_, e)) if e.seen() == epoch => {} // a duplicate under our key: leave it
+            Some((_, e)) if e.seen() => {}   // a duplicate under our key: leave it
             Some((pk, e)) => {
-                e.set_seen(epoch);
+                e.set_seen(true);
                 e.set_installed(true);
-                if route_matches(&self.nh, &self.resolved, &self.name_ifindex, e.target, r) {
+                if route_matches(&self.nh, &self.resolved, &self.name_ifindex, e.target(), r) {
                     // Already right in the kernel (adopted at start-up): nothing to send.
                     e.set_queued(false);
                 } else {
@@ -79,7 +78,7 @@ impl Fib {
         };
         if self.desired.get(pk).is_some_and(|e| e.doomed()) {
             // Withdrawn: its delete (alone or with its object) is on the way.
-        } else if let Some(id) = self.desired.get(pk).map(|e| e.target) {
+        } else if let Some(id) = self.desired.get(pk).map(|e| e.target()) {
             let matches = present && self.route_matches(id, r);
             let many = matches!(self.resolved.get(id as usize), Some(Target::Many(_)))
                 && !self.uses_object(matches!(r.prefix, IpNet::V4(_)), id);
@@ -150,7 +149,7 @@ impl Fib {
                 }
                 let mut missing = Vec::new();
                 for (k, e) in self.desired.iter_mut() {
-                    if e.seen() != gen && !e.doomed() {
+                    if !e.seen() && !e.doomed() {
                         e.set_installed(false);
                         self.scan.added += 1;
                         if !e.queued() {

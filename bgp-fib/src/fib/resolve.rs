@@ -108,7 +108,7 @@ pub(super) fn resolve_intent(view: &KernelView, i: &Intent) -> Target {
 impl Fib {
     /// The target of a desired entry.
     pub(super) fn target_of(&self, e: &Entry) -> Option<&Target> {
-        self.resolved.get(e.target as usize)
+        self.resolved.get(e.target() as usize)
     }
 
     /// The id of `intent` with one more reference; a new one is resolved now.
@@ -277,8 +277,8 @@ impl Fib {
             .collect();
         for (pk, e) in self.desired.iter_mut() {
             if !e.doomed()
-                && changed.contains(&e.target)
-                && !uses.contains(&(matches!(pk, Packed::V4(_)), e.target))
+                && changed.contains(&e.target())
+                && !uses.contains(&(matches!(pk, Packed::V4(_)), e.target()))
             {
                 n += 1;
                 if !e.queued() {

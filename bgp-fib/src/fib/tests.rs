@@ -447,6 +447,68 @@ fn enobufs_triggers_resync_and_repairs() {
 }
 
 #[test]
+fn a_route_seen_by_an_interrupted_dump_is_looked_for_again() {
+    let (mut fib, now) = synced_with_blackhole();
+    let mut b = Vec::new();
+    assert!(!fib.poll_transmit(&mut b));
+    fib.request_scan(now);
+    fib.handle_timeout(now);
+    assert!(fib.poll_transmit(&mut b));
+    assert_eq!(kind_of_first(&b), RTM_GETROUTE);
+    let seq = u32::from_ne_bytes(b[8..12].try_into().unwrap());
+    // The dump shows the route, but the table changed meanwhile: the dump is not trusted.
+    let mut d = dump(seq, &[(12, 254, "10.0.1.0/24", 0, WireTarget::Blackhole)]);
+    d[6..8].copy_from_slice(&(NLM_F_MULTI | NLM_F_DUMP_INTR).to_ne_bytes());
+    fib.handle_reply(now, &d).unwrap();
+    // A new scan at once.
+    fib.handle_timeout(now);
+    assert!(fib.poll_transmit(&mut b));
+    assert_eq!(kind_of_first(&b), RTM_GETROUTE);
+    let seq = u32::from_ne_bytes(b[8..12].try_into().unwrap());
+    // The next dump does not show it: it is added again (what the interrupted dump saw
+    // does not count for this one).
+    fib.handle_reply(now, &dump(seq, &[])).unwrap();
+    assert!(fib.poll_transmit(&mut b));
+    let sent = decode(&b);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0, RTM_NEWROUTE);
+    assert_eq!(sent[0].1 & NLM_F_EXCL, NLM_F_EXCL);
+}
+
+fn kind_of_first(b: &[u8]) -> u16 {
+    u16::from_ne_bytes(b[4..6].try_into().unwrap())
+}
+
+#[test]
+fn an_entry_packs_its_target_and_flags_in_four_octets() {
+    assert_eq!(std::mem::size_of::<Entry>(), 4);
+    let mut e = Entry::new(MAX_INTENT, true, false);
+    assert_eq!(
+        (e.target(), e.installed(), e.queued()),
+        (MAX_INTENT, true, false)
+    );
+    assert!(!e.doomed() && !e.seen());
+    e.set_queued(true);
+    e.set_seen(true);
+    e.set_target(7);
+    assert_eq!(
+        (e.target(), e.installed(), e.queued(), e.seen()),
+        (7, true, true, true)
+    );
+    e.set_installed(false);
+    e.set_seen(false);
+    assert_eq!(
+        (e.target(), e.installed(), e.queued(), e.seen()),
+        (7, false, true, false)
+    );
+    for top in [NHID_BASE, NHID_BASE + 1, NHID_BASE + NHID_SPAN - 1] {
+        let d = Entry::doomed_by(top);
+        assert!(d.doomed() && d.installed() && !d.queued() && !d.seen());
+        assert_eq!(d.target(), top);
+    }
+}
+
+#[test]
 fn periodic_scan_repairs_and_respects_interval() {
     let (mut fib, now) = synced_with_blackhole();
     assert_eq!(fib.poll_timeout(), Some(now + Duration::from_secs(2)));

@@ -34,6 +34,11 @@ impl Fib {
                 let seq = self.next_seq();
                 if kind == DumpKind::Routes {
                     self.scan = ScanCounts::default();
+                    // What this dump shows is marked afresh (an earlier dump may have ended
+                    // early, leaving marks).
+                    for (_, e) in self.desired.iter_mut() {
+                        e.set_seen(false);
+                    }
                 }
                 self.epoch = (self.epoch.wrapping_add(1) & EPOCH_MASK).max(1);
                 wire::encode_dump(buf, seq, kind);
@@ -65,7 +70,7 @@ impl Fib {
                 Some(e) if !e.queued() => continue,
                 Some(e) => {
                     e.set_queued(false);
-                    Some((e.target, e.installed()))
+                    Some((e.target(), e.installed()))
                 }
                 None => None,
             };
