@@ -85,11 +85,13 @@ enum Target {
 /// dump in progress showed it (cleared when a route dump starts). With its packed key an
 /// IPv4 route takes 12 octets of bucket (13 with hashbrown's control byte).
 ///
-/// A route withdrawn while installed through a nexthop object stays in the table as a
-/// *doomed* entry (see `flush`): its target is then the id of the object whose deletion (or
-/// whose doomed list) takes it out of the kernel. It is not desired: `Fib::len`, scans and
-/// re-resolution skip it, and re-announcing the key turns it back into a desired entry that
-/// replaces the route (still in the kernel).
+/// A route withdrawn while installed stays in the table as a *doomed* entry until its route
+/// is out of the kernel: through a nexthop object (see `flush`), its target is the id of the
+/// object whose deletion (or whose doomed list) takes it out; route by route, it is queued
+/// and its delete is sent when the queue gives its key. It is not desired: `Fib::len`,
+/// scans and re-resolution skip it, and re-announcing the key turns it back into a desired
+/// entry that replaces the route (still in the kernel). So a withdrawn table needs no map of
+/// its own (`pending_deletes` holds only keys we never desired: strays, adopted routes).
 #[derive(Clone, Copy, Debug)]
 struct Entry(u32);
 
@@ -108,6 +110,11 @@ impl Entry {
         e.set_installed(installed);
         e.set_queued(queued);
         e
+    }
+    /// The entry of an installed route withdrawn route by route: a doomed entry whose
+    /// target is no object, queued (its delete is sent when the queue gives its key).
+    fn deleting() -> Entry {
+        Entry(TARGET_MASK | INSTALLED | DOOMED | QUEUED)
     }
     /// The entry of a route withdrawn while installed through object `top` (object ids
     /// span `NHID_SPAN` = 2^24 from `NHID_BASE`).
@@ -644,10 +651,14 @@ impl Fib {
         }
         match self.desired.get_mut(pk) {
             Some(e) if e.doomed() => {
-                // Withdrawn but still in the kernel through its object: replaced.
+                // Withdrawn but still in the kernel (through its object, or its delete not
+                // sent yet): replaced.
+                let queued = e.queued();
                 *e = Entry::new(id, true, true);
                 self.doomed_entries = self.doomed_entries.saturating_sub(1);
-                self.queue.push_back(pk);
+                if !queued {
+                    self.queue.push_back(pk);
+                }
             }
             Some(e) => {
                 let old = e.target();
@@ -688,6 +699,19 @@ impl Fib {
         if let Some(e) = held.filter(|_| !refused) {
             if self.doom(pk, &e) {
                 self.release_intent(e.target()); // after: its object may now retire
+                return;
+            }
+            if e.installed() {
+                // Its delete is queued in its entry (no map of pending deletes grows with a
+                // withdrawn table).
+                if let Some(slot) = self.desired.get_mut(pk) {
+                    *slot = Entry::deleting();
+                    self.doomed_entries += 1;
+                    if !e.queued() {
+                        self.queue.push_back(pk);
+                    }
+                }
+                self.release_intent(e.target());
                 return;
             }
         }

@@ -850,3 +850,57 @@ fn set_replaces_the_prefix_at_another_metric_and_clear_removes_any() {
     );
     assert_eq!(fib.len(), 1);
 }
+
+#[test]
+fn a_withdrawn_table_keeps_its_deletes_in_its_entries() {
+    let now = Instant::now();
+    let mut fib = Fib::new(cfg(), false);
+    start(&mut fib, now, &[]);
+    let one = |i: u32| {
+        route(
+            &format!("10.{}.{}.0/24", i / 256, i % 256),
+            RouteKind::Unicast(vec![via("192.168.0.1", 3, false)]),
+        )
+    };
+    for i in 0..3000 {
+        fib.apply(FibChange::Upsert(one(i)));
+    }
+    let mut b = Vec::new();
+    let send_all = |fib: &mut Fib, b: &mut Vec<u8>| {
+        let mut sent = Vec::new();
+        while fib.poll_transmit(b) {
+            let d = decode(b);
+            let last = d.last().map_or(0, |m| m.2);
+            sent.extend(d.into_iter().map(|m| (m.0, m.1, m.3.prefix)));
+            fib.handle_reply(now, &ack(last, 0)).unwrap();
+        }
+        sent
+    };
+    assert_eq!(send_all(&mut fib, &mut b).len(), 3000);
+    let full = fib.desired.heap_bytes();
+    for i in 0..3000 {
+        fib.apply(FibChange::Remove(one(i).key()));
+    }
+    // Withdrawn again (nothing more), and one re-announced before its delete went out:
+    // it replaces the route that is still in the kernel.
+    fib.apply(FibChange::Remove(one(5).key()));
+    fib.apply(FibChange::Upsert(one(7)));
+    assert_eq!(
+        (fib.len(), fib.pending(), fib.pending_deletes.len()),
+        (1, 3000, 0)
+    );
+    assert_eq!(fib.desired.heap_bytes(), full, "no other table grew");
+    let sent = send_all(&mut fib, &mut b);
+    assert_eq!(sent.len(), 3000);
+    let dels = sent.iter().filter(|m| m.0 == RTM_DELROUTE).count();
+    assert_eq!(dels, 2999);
+    let kept: Vec<_> = sent.iter().filter(|m| m.0 == RTM_NEWROUTE).collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].2, net("10.0.7.0/24"));
+    assert_eq!(kept[0].1 & NLM_F_REPLACE, NLM_F_REPLACE);
+    assert!(fib.is_idle());
+    assert_eq!(
+        (fib.len(), fib.desired.len(), fib.doomed_entries),
+        (1, 1, 0)
+    );
+}
