@@ -180,17 +180,56 @@ impl TableMetrics {
 /// Shards of a [`KeyMap`]: 64 hash tables, each growing (and shrinking) on its own.
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
-/// A key's shard is taken from these hash bits: above any bucket index a shard's table uses,
-/// below the 7 bits hashbrown keeps as each bucket's tag (so a shard's keys still differ there).
-const SHARD_SHIFT: u32 = 50;
+/// A key's shard comes from 12 hash bits (44-55), above any bucket index a shard's table
+/// uses and below the 7 bits hashbrown keeps as each bucket's tag, through [`SHARD_OF`].
+const SHARD_SHIFT: u32 = 44;
+const CELL_BITS: u32 = 12;
+const CELLS: usize = 1 << CELL_BITS;
 /// A shard at least this large gives memory back once it is a quarter full or less.
 const SHRINK_ABOVE: usize = 64;
+
+/// Hash cell -> shard, giving shard `i` a share of the hash space proportional to 2^(i/64)
+/// (as bgp-core's RIB shards do): the shards' doubling points are spread over one octave of
+/// table sizes instead of all falling at the same size. With equal shares every shard
+/// doubled at once, and 1M routes (just past 7/8 of 2^20) sat at 48 % load; spread, the load
+/// stays near the average of that swing (~63 %) at every size.
+static SHARD_OF: [u8; CELLS] = shard_table();
+
+// Evaluated at compile time: an index out of bounds would fail the build, not panic.
+#[allow(clippy::indexing_slicing)]
+const fn shard_table() -> [u8; CELLS] {
+    // 2^(1/64) in 32.32 fixed point; `r` steps through 2^(i/64).
+    const STEP: u128 = 4_341_736_423;
+    const ONE: u128 = 1 << 32;
+    // starts[i]: the first cell of shard i, CELLS * (2^(i/64) - 1) rounded.
+    let mut starts = [CELLS; SHARDS + 1];
+    starts[0] = 0;
+    let mut r = ONE;
+    let mut i = 1;
+    while i < SHARDS {
+        r = (r * STEP) >> 32;
+        starts[i] = (((r - ONE) * CELLS as u128 + ONE / 2) >> 32) as usize;
+        i += 1;
+    }
+    let mut t = [0u8; CELLS];
+    let mut i = 0;
+    while i < SHARDS {
+        let mut c = starts[i];
+        while c < starts[i + 1] {
+            t[c] = i as u8;
+            c += 1;
+        }
+        i += 1;
+    }
+    t
+}
 
 #[inline]
 fn shard_of<K: Hash>(k: &K) -> usize {
     let mut h = FoldHasher::default();
     k.hash(&mut h);
-    ((h.finish() >> SHARD_SHIFT) as usize) & (SHARDS - 1)
+    let cell = ((h.finish() >> SHARD_SHIFT) as usize) & (CELLS - 1);
+    SHARD_OF.get(cell).map_or(0, |&s| usize::from(s))
 }
 
 /// One family's keys in [`SHARDS`] hash tables chosen by bits of the key's hash. A single
@@ -262,16 +301,22 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
     }
 
     fn reserve(&mut self, additional: usize) {
-        // Keys spread evenly: each shard takes its share (and a little more for the spread).
-        let each = additional / SHARDS + additional / SHARDS / 16;
-        if each == 0 {
+        if additional == 0 {
             return;
         }
         if self.maps.is_empty() {
             self.maps = (0..SHARDS).map(|_| FoldMap::default()).collect();
         }
-        for m in &mut self.maps {
-            m.reserve(each);
+        let mut cells = [0usize; SHARDS];
+        for s in SHARD_OF {
+            if let Some(c) = cells.get_mut(usize::from(s)) {
+                *c += 1;
+            }
+        }
+        // Each shard takes its share of the keys (and a little more for the spread).
+        for (m, c) in self.maps.iter_mut().zip(cells) {
+            let each = additional * c / CELLS;
+            m.reserve(each + each / 16);
         }
     }
 
@@ -727,6 +772,39 @@ mod tests {
         let mut m: KeyMap<u32> = KeyMap::default();
         m.insert(Packed::V4(5), 1);
         assert_eq!(m.heap_bytes(), m.v4.capacity() * 13);
+    }
+
+    #[test]
+    fn shards_double_at_spread_sizes() {
+        // Shard shares grow by 2^(1/64): the largest has twice the smallest's.
+        let mut cells = [0usize; SHARDS];
+        for s in SHARD_OF {
+            cells[usize::from(s)] += 1;
+        }
+        assert_eq!(cells.iter().sum::<usize>(), CELLS);
+        assert!(
+            cells[0] >= 40 && cells[SHARDS - 1] <= 2 * cells[0] + 2,
+            "{cells:?}"
+        );
+        assert!(cells.windows(2).all(|w| w[0] <= w[1] + 1));
+        // Just past 7/8 of a power of two (where equal shards all doubled: 48 % load), the
+        // table stays well loaded.
+        let mut tm = TableMetrics::default();
+        let mut m: KeyMap<u32> = KeyMap::default();
+        let n = 520_000u32;
+        for i in 0..n {
+            let pk = tm
+                .pack(&RouteKey::new(
+                    254,
+                    IpNet::V4(Ipv4Net::new(Ipv4Addr::from(i << 8), 24).unwrap()),
+                    0,
+                ))
+                .unwrap();
+            m.insert(pk, i);
+        }
+        let buckets: usize = m.v4.maps.iter().map(|s| s.capacity() * 8 / 7 + 1).sum();
+        let load = f64::from(n) / buckets as f64;
+        assert!(load > 0.55, "load {load:.2} ({buckets} buckets)");
     }
 
     #[test]
