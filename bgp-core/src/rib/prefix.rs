@@ -1,6 +1,6 @@
 //! DOC: compact prefix keys for the RIB tables and the fast keyed hasher they use.
 //!
-//! An IPv4 prefix is stored in 8 octets (address and length, 4-aligned) and an IPv6 prefix in
+//! An IPv4 prefix is stored in 5 octets (address and length, 1-aligned) and an IPv6 prefix in
 //! 24, so a million-prefix table spends its memory on routes rather than on keys. Host bits are
 //! cleared when a key is built, so a peer that sends them set still withdraws what it announced.
 
@@ -32,11 +32,43 @@ pub trait Key: Copy + Eq + Hash + Ord + Debug + 'static {
     }
 }
 
-/// An IPv4 prefix: 8 octets, 4-aligned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// An IPv4 prefix: 5 octets, 1-aligned (the address in network order), so a table entry with
+/// its 8-octet slot is 13 octets, not 16. Ordered by address, then length.
+#[derive(Debug, Clone, Copy)]
 pub struct V4Key {
-    addr: u32,
+    addr: [u8; 4],
     len: u8,
+}
+
+impl V4Key {
+    #[inline]
+    fn addr(self) -> u32 {
+        u32::from_be_bytes(self.addr)
+    }
+}
+
+// By hand rather than derived: one word compare each, not one per octet.
+impl PartialEq for V4Key {
+    #[inline]
+    fn eq(&self, o: &Self) -> bool {
+        u32::from_ne_bytes(self.addr) == u32::from_ne_bytes(o.addr) && self.len == o.len
+    }
+}
+
+impl Eq for V4Key {}
+
+impl Ord for V4Key {
+    #[inline]
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.addr(), self.len).cmp(&(o.addr(), o.len))
+    }
+}
+
+impl PartialOrd for V4Key {
+    #[inline]
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
 }
 
 /// The per-process seed of the key hashes.
@@ -57,7 +89,7 @@ impl Hash for V4Key {
         let n = if len == 0 {
             0
         } else {
-            u64::from(self.addr >> (32 - len))
+            u64::from(self.addr() >> (32 - len))
         };
         let group = (u64::from(len) << 32) | (n >> 6);
         let s = seed();
@@ -72,7 +104,7 @@ impl Key for V4Key {
     fn from_net(net: &IpNet) -> Option<Self> {
         match net.trunc() {
             IpNet::V4(n) => Some(V4Key {
-                addr: u32::from(n.network()),
+                addr: n.network().octets(),
                 len: n.prefix_len(),
             }),
             IpNet::V6(_) => None,
@@ -94,7 +126,7 @@ impl Key for V4Key {
         if len == 0 {
             return 0;
         }
-        ((self.addr >> (32 - len)) & 7) as u8
+        ((self.addr() >> (32 - len)) & 7) as u8
     }
 }
 
@@ -289,7 +321,12 @@ mod tests {
         let k = V6Key::from_net(&"fd00::1/64".parse().unwrap()).unwrap();
         assert_eq!(k.to_net(), "fd00::/64".parse::<IpNet>().unwrap());
         assert!(V4Key::from_net(&"fd00::/64".parse().unwrap()).is_none());
-        assert_eq!(std::mem::size_of::<V4Key>(), 8);
+        assert_eq!(std::mem::size_of::<V4Key>(), 5);
+        // Ordered as the addresses are, whatever the byte order.
+        let k = |s: &str| V4Key::from_net(&s.parse().unwrap()).unwrap();
+        assert!(k("9.255.0.0/16") < k("10.0.0.0/8"));
+        assert!(k("10.0.0.0/8") < k("10.0.0.0/9"));
+        assert!(k("10.0.1.0/24") < k("10.1.0.0/24"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ const CELLS: usize = 1 << CELL_BITS;
 /// the largest shard gets twice the smallest's share, so the shards' doubling points are
 /// spread evenly (on a log scale) over one octave of table sizes instead of all falling at
 /// the same size. With equal shares every shard doubled at once: a table just past a power of
-/// two (1M prefixes: 917k is 7/8 of 2^20) sat at 48 % load, 36 B/route for 16-octet buckets,
+/// two (1M prefixes: 917k is 7/8 of 2^20) sat at 48 % load (36 B/route with the 16-octet buckets of then),
 /// one just below at 84 %. Spread, the load stays near the average of that swing (~63 %) at
 /// every size: fewer bytes just past a doubling point, more just below one.
 static SHARD_OF: [u8; CELLS] = shard_table();

@@ -4,7 +4,8 @@
 //! dirty sets and Adj-RIB-Out (`out_state`).
 //!
 //! Layout, chosen for memory (a million prefixes from one peer):
-//! * `map: prefix → Slot` (16 octets with the 8-octet IPv4 key), split into 64 shards that grow
+//! * `map: prefix → Slot` (13 octets with the 5-octet IPv4 key, both 1-aligned), split into
+//!   64 shards that grow
 //!   one at a time ([`ShardMap`]), so building the table never holds two copies of it. A prefix
 //!   with one path of path id 0 keeps it inline in its slot; with several (or an ADD-PATH path
 //!   id), the slot points into the `multi` arena. Paths are kept selected-first: best, its
@@ -74,9 +75,11 @@ impl Path {
     }
 }
 
-/// The value stored per prefix (8 octets): one inline path with path id 0, or a pointer into
+/// The value stored per prefix (8 octets, 1-aligned so that an IPv4 entry is 5 + 8 octets):
+/// one inline path with path id 0, or a pointer into
 /// the `multi` arena (`src == MULTI`, `attr` = arena index), or nothing (`src == EMPTY`).
 #[derive(Debug, Clone, Copy)]
+#[repr(C, packed)]
 pub(crate) struct Slot {
     attr: u32,
     src: u16,
@@ -84,8 +87,10 @@ pub(crate) struct Slot {
     pub(super) eflags: u8,
 }
 
-// The layout the memory figures rest on (benches/README.md, RIB): 8 + 8 octets per bucket.
+// The layout the memory figures rest on (benches/README.md, RIB): 5 + 8 octets per IPv4
+// bucket.
 const _: () = assert!(std::mem::size_of::<Slot>() == 8);
+const _: () = assert!(std::mem::size_of::<(super::prefix::V4Key, Slot)>() == 13);
 
 const EMPTY_SLOT: Slot = Slot {
     attr: 0,
@@ -686,7 +691,8 @@ impl<K: Key> Table<K> {
                 *f &= !flag
             }
         };
-        match slot.src {
+        let slot_src = slot.src;
+        match slot_src {
             EMPTY => {}
             MULTI => {
                 if let Some(m) = self.multi.get_mut(slot.attr as usize) {
@@ -695,7 +701,11 @@ impl<K: Key> Table<K> {
                     }
                 }
             }
-            s if s == src => upd(&mut slot.pflags),
+            s if s == src => {
+                let mut f = slot.pflags;
+                upd(&mut f);
+                slot.pflags = f;
+            }
             _ => {}
         }
     }
@@ -825,7 +835,8 @@ impl<K: Key> Table<K> {
         let multi = &mut self.multi;
         for i in 0..self.map.shard_count() {
             for (_, slot) in self.map.shard_iter_mut(i) {
-                match slot.src {
+                let slot_src = slot.src;
+                match slot_src {
                     EMPTY => {}
                     MULTI => {
                         if let Some(m) = multi.get_mut(slot.attr as usize) {
@@ -834,7 +845,11 @@ impl<K: Key> Table<K> {
                             }
                         }
                     }
-                    s if s == src => upd(&mut slot.pflags),
+                    s if s == src => {
+                        let mut f = slot.pflags;
+                        upd(&mut f);
+                        slot.pflags = f;
+                    }
                     _ => {}
                 }
             }
