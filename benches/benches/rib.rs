@@ -2,7 +2,8 @@
 //! attribute sets), the same with 10 peers announcing overlapping tables, and export as route
 //! reflector to 100 iBGP clients. Throughput is reported by criterion in elements (routes)/s.
 //! Before criterion runs, a heap report measured with a counting global allocator is printed:
-//! bytes of heap per route for the 1-peer table (also at 700k and 900k routes) and per path for 10 peers x 100k (steady state
+//! bytes of heap per route for the 1-peer table (also at 700k and 900k routes; then the time of
+//! that peer going down) and per path for 10 peers x 100k (steady state
 //! after the FIB queue is drained, with the queue, and at the peak while building), for the
 //! 10-peer 1M table and for the reflector's Adj-RIBs-Out. Then the update-group report
 //! (issue 16; alone with `-- --groups-only`): the Adj-RIB-Out heap at 1,000 reflector clients
@@ -302,6 +303,14 @@ fn heap_report() {
         rate(PREFIXES, ins)
     );
     println!("one-shot FIB drain after it: {}", rate(n, fib));
+    // Peer down of a full-table peer: its sweep (a table scan, as it holds all the table).
+    let down = timed(|| rib.peer_down(ids[0], false));
+    let fib = timed(|| n = drain_fib(&mut rib));
+    println!(
+        "one-shot 1 peer down ({PREFIXES} routes): {}; FIB drain of {n} removals after it: {}",
+        rate(PREFIXES, down),
+        rate(n, fib)
+    );
     drop(rib);
     drop(shuffled);
     // 10 peers x 100k: the same 100k prefixes from each (1M paths).
