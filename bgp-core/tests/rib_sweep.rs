@@ -158,6 +158,19 @@ impl Model {
     }
 }
 
+/// Two peers up: 10.0.0.2 and 10.0.0.3.
+fn two_peers(r: &mut Rib) -> (Peer, Peer) {
+    let a = Peer {
+        id: up(r, "10.0.0.2"),
+        addr: "10.0.0.2",
+    };
+    let b = Peer {
+        id: up(r, "10.0.0.3"),
+        addr: "10.0.0.3",
+    };
+    (a, b)
+}
+
 fn range(a: u8, r: std::ops::Range<u32>) -> Vec<IpNet> {
     r.map(|i| pfx(a, i)).collect()
 }
@@ -165,14 +178,7 @@ fn range(a: u8, r: std::ops::Range<u32>) -> Vec<IpNet> {
 #[test]
 fn a_full_table_peer_is_swept_by_scanning_the_table() {
     let mut r = rib();
-    let a = Peer {
-        id: up(&mut r, "10.0.0.2"),
-        addr: "10.0.0.2",
-    };
-    let b = Peer {
-        id: up(&mut r, "10.0.0.3"),
-        addr: "10.0.0.3",
-    };
+    let (a, b) = two_peers(&mut r);
     let mut m = Model::default();
     m.announce(&mut r, &a, &range(30, 0..FULL));
     // The small peer overlaps the full one on 100 prefixes and has 100 of its own.
@@ -193,14 +199,7 @@ fn a_full_table_peer_is_swept_by_scanning_the_table() {
 #[test]
 fn a_peer_whose_share_shrinks_or_grows_is_swept_either_way() {
     let mut r = rib();
-    let a = Peer {
-        id: up(&mut r, "10.0.0.2"),
-        addr: "10.0.0.2",
-    };
-    let b = Peer {
-        id: up(&mut r, "10.0.0.3"),
-        addr: "10.0.0.3",
-    };
+    let (a, b) = two_peers(&mut r);
     let mut m = Model::default();
     // The full-table peer's share shrinks under a quarter (another peer brings 6x as many),
     // and it changes: it is logged again.
