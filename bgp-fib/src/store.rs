@@ -301,6 +301,18 @@ impl<V> KeyMap<V> {
 /// Queue length above which keys are taken from scattered positions.
 pub(crate) const SCATTER_ABOVE: usize = 1024;
 
+/// A scattered position below `len` from the xorshift64 state `rng` (deterministic; a zero
+/// state is seeded): how [`KeyQueue`] and a nexthop object's doomed routes hand out keys.
+pub(crate) fn scatter_pick(rng: &mut u64, len: usize) -> usize {
+    if *rng == 0 {
+        *rng = 0x2545_f491_4f6c_dd1d;
+    }
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    (*rng % len.max(1) as u64) as usize
+}
+
 /// The keys waiting to be sent, IPv4 and IPv6 served in turn, each taken from a scattered
 /// position rather than in arrival order: the kernel's LC-trie removes a table in address
 /// order several times slower than in scattered order (500k /24 deletes on this machine's
@@ -339,13 +351,7 @@ impl KeyQueue {
     }
 
     fn pick(&mut self, len: usize) -> usize {
-        if self.rng == 0 {
-            self.rng = 0x2545_f491_4f6c_dd1d;
-        }
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        (self.rng % len.max(1) as u64) as usize
+        scatter_pick(&mut self.rng, len)
     }
 
     /// Takes a key: in arrival order from a short queue (a few changes keep their order),

@@ -414,3 +414,45 @@ fn a_doomed_route_is_no_longer_held_nor_withdrawn_twice() {
     assert!(fib.is_idle());
     assert_eq!(fib.desired.len(), 0);
 }
+
+#[test]
+fn a_partial_withdrawal_deletes_its_routes_in_scattered_order() {
+    // 10,000 routes through one object; 5,000 neighbours withdrawn in address order. The
+    // object stays (it still has routes), so they go route by route: scattered, not in the
+    // order they came (the kernel's trie empties an address block several times slower so).
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    let one = |i: usize| {
+        route(
+            &format!("10.{}.{}.0/24", i / 256, i % 256),
+            RouteKind::Unicast(vec![via("192.168.0.1", 3, false)]),
+        )
+    };
+    for i in 0..10_000 {
+        fib.apply(FibChange::Upsert(one(i)));
+    }
+    send_all(&mut fib);
+    for i in 0..5_000 {
+        fib.apply(FibChange::Remove(one(i).key()));
+    }
+    let sent = send_all_routes(&mut fib);
+    let deleted: Vec<u32> = sent
+        .iter()
+        .filter(|(k, _, _)| *k == RTM_DELROUTE)
+        .map(|(_, _, p)| match p {
+            IpNet::V4(n) => u32::from(n.network()) >> 8,
+            IpNet::V6(_) => unreachable!(),
+        })
+        .collect();
+    let mut all = deleted.clone();
+    all.sort_unstable();
+    assert_eq!(all, (0x0a_0000..0x0a_0000 + 5_000).collect::<Vec<u32>>());
+    // Neighbours in either direction: a shuffled order has a handful.
+    let adjacent = deleted
+        .windows(2)
+        .filter(|w| w[0].abs_diff(w[1]) == 1)
+        .count();
+    assert!(
+        adjacent < 100,
+        "{adjacent} of 4,999 deletes next to the one before"
+    );
+}
