@@ -104,14 +104,21 @@ impl Fib {
         last_at: &mut usize,
     ) {
         self.settle_retired();
-        while buf.len() + 512 <= max {
-            let Some((&top, list)) = self.nh.doomed.iter_mut().next() else {
+        // The objects take turns (each list scattered in itself): a withdrawn peer's block
+        // of addresses is spread over the drain, not deleted before the next one's.
+        let mut tops: Vec<u32> = self.nh.doomed.keys().copied().collect();
+        let mut turn = 0;
+        while buf.len() + 512 <= max && !tops.is_empty() {
+            turn %= tops.len();
+            let Some(&top) = tops.get(turn) else {
                 break;
             };
-            let Some(pk) = list.pop() else {
+            let Some(pk) = self.nh.doomed.get_mut(&top).and_then(Doomed::pop) else {
                 self.nh.doomed.remove(&top);
+                tops.swap_remove(turn);
                 continue;
             };
+            turn += 1;
             self.nh.doomed_total = self.nh.doomed_total.saturating_sub(1);
             if !self.doomed_by(pk, top) {
                 continue; // desired again (and maybe doomed again: a later copy in a list)

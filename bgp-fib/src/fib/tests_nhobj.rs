@@ -456,3 +456,37 @@ fn a_partial_withdrawal_deletes_its_routes_in_scattered_order() {
         "{adjacent} of 4,999 deletes next to the one before"
     );
 }
+
+#[test]
+fn doomed_routes_of_several_objects_take_turns() {
+    // Ten next hops with 300 routes each (below the flush threshold), all withdrawn: their
+    // deletes alternate between the objects instead of emptying one block after another.
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    let one = |i: usize| {
+        route(
+            &format!("10.{}.{}.0/24", i / 256, i % 256),
+            RouteKind::Unicast(vec![via(&format!("192.168.0.{}", 1 + i / 300), 3, false)]),
+        )
+    };
+    for i in 0..3_000 {
+        fib.apply(FibChange::Upsert(one(i)));
+    }
+    send_all(&mut fib);
+    for i in 0..3_000 {
+        fib.apply(FibChange::Remove(one(i).key()));
+    }
+    let blocks: Vec<u32> = send_all_routes(&mut fib)
+        .iter()
+        .filter(|(k, _, _)| *k == RTM_DELROUTE)
+        .map(|(_, _, p)| match p {
+            IpNet::V4(n) => ((u32::from(n.network()) >> 8) - 0x0a_0000) / 300,
+            IpNet::V6(_) => unreachable!(),
+        })
+        .collect();
+    assert_eq!(blocks.len(), 3_000);
+    // Among the first 100 deletes, every object's block shows up.
+    let mut first: Vec<u32> = blocks.iter().take(100).copied().collect();
+    first.sort_unstable();
+    first.dedup();
+    assert_eq!(first, (0..10).collect::<Vec<u32>>());
+}
