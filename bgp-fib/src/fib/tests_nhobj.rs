@@ -490,3 +490,27 @@ fn doomed_routes_of_several_objects_take_turns() {
     first.dedup();
     assert_eq!(first, (0..10).collect::<Vec<u32>>());
 }
+
+#[test]
+fn ten_peers_withdrawn_at_once_go_with_their_objects() {
+    // Ten next hops with a tenth of the table each, all withdrawn: each object holds well
+    // over the share where a walk of the kernel's table is cheaper than its routes' deletes.
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    let one = |i: usize| {
+        route(
+            &format!("10.{}.{}.0/24", i / 256, i % 256),
+            RouteKind::Unicast(vec![via(&format!("192.168.0.{}", 1 + i / 2000), 3, false)]),
+        )
+    };
+    for i in 0..20_000 {
+        fib.apply(FibChange::Upsert(one(i)));
+    }
+    send_all(&mut fib);
+    for i in 0..20_000 {
+        fib.apply(FibChange::Remove(one(i).key()));
+    }
+    let kinds = send_all(&mut fib);
+    assert!(!kinds.contains(&RTM_DELROUTE), "no route went on its own");
+    assert_eq!(fib.stats().object_flushes, 10);
+    assert_eq!(fib.stats().flushed_routes, 20_000);
+}
