@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -18,8 +20,9 @@ use crate::types::TABLE_MAIN;
 pub enum Reach {
     /// As the IP pool holding the prefix says ([`PoolMode`]); outside every pool, directly.
     Pool,
-    /// `via GW dev DEVICE onlink` (a filter's `krt_tunnel = "DEVICE"`).
-    Tunnel(String),
+    /// `via GW dev DEVICE onlink` (a filter's `krt_tunnel = "DEVICE"`). Shared with the
+    /// route's attribute: handing it over allocates nothing.
+    Tunnel(Arc<str>),
     /// On the interface whose on-link subnet holds the gateway (as BIRD installs it); else
     /// the kernel resolves the device.
     Direct,
@@ -56,12 +59,79 @@ impl IntentHop {
     }
 }
 
+/// The next hops of a unicast intent: one is held inline, several on the heap. Intents are
+/// built on the RIB task's thread and dropped on the FIB thread; a heap block per route freed
+/// on another thread than the one that allocated it takes that thread's malloc arena lock
+/// while it allocates the next intents (1M such frees made the FIB thread wait on the lock).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IntentHops(HopsRepr);
+
+/// One hop is always `One`, so the derived equality is the slices'.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum HopsRepr {
+    One(IntentHop),
+    Many(Box<[IntentHop]>),
+}
+
+impl IntentHops {
+    /// No next hop (installs nothing).
+    pub fn none() -> Self {
+        IntentHops(HopsRepr::Many(Box::default()))
+    }
+}
+
+impl Deref for IntentHops {
+    type Target = [IntentHop];
+
+    fn deref(&self) -> &[IntentHop] {
+        match &self.0 {
+            HopsRepr::One(h) => std::slice::from_ref(h),
+            HopsRepr::Many(v) => v,
+        }
+    }
+}
+
+impl From<IntentHop> for IntentHops {
+    fn from(h: IntentHop) -> Self {
+        IntentHops(HopsRepr::One(h))
+    }
+}
+
+impl From<Vec<IntentHop>> for IntentHops {
+    fn from(mut v: Vec<IntentHop>) -> Self {
+        match v.pop() {
+            Some(h) if v.is_empty() => IntentHops(HopsRepr::One(h)),
+            Some(h) => {
+                v.push(h);
+                IntentHops(HopsRepr::Many(v.into_boxed_slice()))
+            }
+            None => IntentHops::none(),
+        }
+    }
+}
+
+impl FromIterator<IntentHop> for IntentHops {
+    /// Allocates only for two hops or more.
+    fn from_iter<I: IntoIterator<Item = IntentHop>>(iter: I) -> Self {
+        let mut it = iter.into_iter();
+        let Some(first) = it.next() else {
+            return IntentHops::none();
+        };
+        let Some(second) = it.next() else {
+            return IntentHops(HopsRepr::One(first));
+        };
+        let mut v = vec![first, second];
+        v.extend(it);
+        IntentHops(HopsRepr::Many(v.into_boxed_slice()))
+    }
+}
+
 /// What a route does, before resolution.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum IntentKind {
     /// Forward; several next hops are ECMP (de-duplicated once resolved, capped at
     /// [`RoutePolicy::ecmp_max`]); none installs nothing.
-    Unicast(Vec<IntentHop>),
+    Unicast(IntentHops),
     Blackhole,
     Unreachable,
     Prohibit,
@@ -166,5 +236,33 @@ impl KernelView {
     /// Whether some address has `subnet` as its on-link subnet.
     pub fn has_subnet(&self, subnet: &IpNet) -> bool {
         self.subnets.iter().any(|(s, _, _)| s == subnet)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(s: &str) -> IntentHop {
+        IntentHop::pool(s.parse().unwrap())
+    }
+
+    #[test]
+    fn one_next_hop_is_inline_and_hops_compare_as_slices() {
+        let (a, b) = (hop("172.31.0.13"), hop("172.31.0.14"));
+        for one in [
+            IntentHops::from(vec![a.clone()]),
+            IntentHops::from(a.clone()),
+            [a.clone()].into_iter().collect(),
+        ] {
+            assert!(matches!(one.0, HopsRepr::One(_)), "{one:?}");
+            assert_eq!(&one[..], std::slice::from_ref(&a));
+        }
+        let two: IntentHops = [a.clone(), b.clone()].into_iter().collect();
+        assert_eq!(two, IntentHops::from(vec![a.clone(), b.clone()]));
+        assert_eq!(&two[..], &[a, b][..]);
+        let none = IntentHops::from(Vec::new());
+        assert_eq!(none, IntentHops::none());
+        assert!(none.is_empty() && std::iter::empty().collect::<IntentHops>().is_empty());
     }
 }

@@ -548,7 +548,7 @@ fn objects_flip(n: u32, objects: NexthopObjects) -> (u64, Duration) {
     for i in 0..n {
         fib.apply(FibChange::Intent(RouteIntent {
             prefix: v4(i),
-            kind: IntentKind::Unicast(vec![IntentHop::pool(gw)]),
+            kind: IntentKind::Unicast(IntentHop::pool(gw).into()),
             metric: None,
         }));
     }

@@ -6,7 +6,7 @@
 //! changed are queued, from the `Fib`'s own state: no walk of the daemon's RIB.
 
 use super::*;
-use crate::intent::{IntentKind, KernelView, PoolMode, Reach, RouteIntent};
+use crate::intent::{IntentHop, IntentKind, KernelView, PoolMode, Reach, RouteIntent};
 
 /// How a stored next hop reaches its gateway.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,9 +183,10 @@ impl Fib {
                     return None;
                 }
                 let max = p.ecmp_max.clamp(1, usize::from(u16::MAX)) as u16;
-                let mut v = Vec::with_capacity(hops.len());
-                for h in hops {
-                    let via = match &h.reach {
+                let mut hop = |h: &IntentHop| Hop {
+                    gateway: h.gateway,
+                    peer: h.peer,
+                    via: match &h.reach {
                         Reach::Tunnel(name) => Via::Tunnel(self.intern(name)),
                         Reach::Direct => Via::Direct,
                         Reach::Pool => match mode {
@@ -193,17 +194,13 @@ impl Fib {
                             PoolMode::IpipCrossSubnet => Via::CrossSubnet(self.tunnel_id()),
                             PoolMode::Direct | PoolMode::Vxlan => Via::Direct,
                         },
-                    };
-                    v.push(Hop {
-                        gateway: h.gateway,
-                        peer: h.peer,
-                        via,
-                        weight: 1,
-                    });
-                }
-                match <[Hop; 1]>::try_from(v) {
-                    Ok([one]) => Intent::One(one),
-                    Err(v) => Intent::Many(v.into_boxed_slice(), max),
+                    },
+                    weight: 1,
+                };
+                // One hop (nearly every route) allocates nothing.
+                match &hops[..] {
+                    [one] => Intent::One(hop(one)),
+                    many => Intent::Many(many.iter().map(hop).collect(), max),
                 }
             }
         })

@@ -69,7 +69,7 @@ fn add_address(fib: &mut Fib, present: bool, a: &str, len: u8) {
 fn bgp(prefix: &str, hops: Vec<IntentHop>) -> FibChange {
     FibChange::Intent(RouteIntent {
         prefix: net(prefix),
-        kind: IntentKind::Unicast(hops),
+        kind: IntentKind::Unicast(hops.into()),
         metric: None,
     })
 }
@@ -160,7 +160,7 @@ fn calico_pool_forms() {
     assert_eq!(wanted(&f, "192.0.2.0/24").unwrap().0, 32);
     f.apply(FibChange::Intent(RouteIntent {
         prefix: net("192.0.2.0/24"),
-        kind: IntentKind::Unicast(vec![IntentHop::pool(ip("172.31.0.13"))]),
+        kind: IntentKind::Unicast(IntentHop::pool(ip("172.31.0.13")).into()),
         metric: Some(7),
     }));
     assert_eq!(wanted(&f, "192.0.2.0/24").unwrap().0, 7);

@@ -33,7 +33,7 @@ fn our_objects(rd: &mut FibSocket) -> BTreeMap<u32, KernelNexthop> {
 fn pool_route(prefix: &str, gw: &str) -> FibChange {
     FibChange::Intent(RouteIntent {
         prefix: net(prefix),
-        kind: IntentKind::Unicast(vec![IntentHop::pool(ip(gw))]),
+        kind: IntentKind::Unicast(IntentHop::pool(ip(gw)).into()),
         metric: None,
     })
 }
@@ -527,10 +527,13 @@ fn ecmp_flip_replaces_the_group_in_place() {
     for i in 0..n {
         fib.apply(FibChange::Intent(RouteIntent {
             prefix: net(&format!("10.244.{i}.0/26")),
-            kind: IntentKind::Unicast(vec![
-                IntentHop::pool(ip("10.30.0.5")),
-                IntentHop::pool(ip("10.31.0.5")),
-            ]),
+            kind: IntentKind::Unicast(
+                vec![
+                    IntentHop::pool(ip("10.30.0.5")),
+                    IntentHop::pool(ip("10.31.0.5")),
+                ]
+                .into(),
+            ),
             metric: None,
         }));
     }

@@ -45,7 +45,7 @@ fn wait(what: &str, mut ok: impl FnMut() -> bool) {
 fn intent(prefix: &str, hop: IntentHop) -> FibChange {
     FibChange::Intent(RouteIntent {
         prefix: net(prefix),
-        kind: IntentKind::Unicast(vec![hop]),
+        kind: IntentKind::Unicast(hop.into()),
         metric: None,
     })
 }

@@ -160,7 +160,7 @@ pub(crate) fn intent(
                     Some(IntentHop {
                         gateway: h.addr?,
                         reach: match &h.tunnel {
-                            Some(KernelTunnel::Dev(d)) => Reach::Tunnel(d.to_string()),
+                            Some(KernelTunnel::Dev(d)) => Reach::Tunnel(Arc::clone(d)),
                             Some(KernelTunnel::Direct) => Reach::Direct,
                             None if r.source == SourceKind::Bgp => Reach::Pool,
                             None => Reach::Direct,
