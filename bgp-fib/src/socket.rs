@@ -5,6 +5,7 @@
 //! `Fib`'s. [`crate::spawn`] runs both on the dedicated FIB thread for the daemon.
 
 use std::io;
+use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -31,6 +32,8 @@ const RTNLGRP_NEXTHOP: u32 = 32;
 pub const RCVBUF: usize = 64 << 20;
 const SNDBUF: usize = 4 << 20;
 const RX_BUF: usize = 1 << 20;
+/// A dump fails when the kernel sends nothing for this long.
+const DUMP_SILENCE: Duration = Duration::from_secs(60);
 
 /// `setsockopt(2)` with the value `v` (its size passed). The workspace's one wrapper: bgpd's
 /// TCP and BFD sockets use it too (a small public helper, not part of the FIB's interface).
@@ -368,20 +371,42 @@ impl FibSocket {
     /// Dumps every route of every table straight from the kernel (for read-back checks
     /// and diagnostics; independent of any `Fib`). Use a socket that no `Fib` drives.
     pub fn dump_routes(&mut self) -> Result<Vec<wire::KernelRoute>, DumpError> {
+        let mut out = Vec::new();
+        self.dump_routes_with(|r| {
+            out.push(r);
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// [`FibSocket::dump_routes`] as a stream: `each` is given every route as it is read, so
+    /// memory stays one receive buffer whatever the table size. When `each` breaks, the rest
+    /// of the dump is read and discarded (the socket is left ready for another request).
+    pub fn dump_routes_with(
+        &mut self,
+        each: impl FnMut(wire::KernelRoute) -> ControlFlow<()>,
+    ) -> Result<(), DumpError> {
         self.dump(
             wire::DumpKind::Routes,
             wire::RTM_NEWROUTE,
             wire::parse_route,
+            each,
         )
     }
 
     /// Dumps every nexthop object straight from the kernel (as [`FibSocket::dump_routes`]).
     pub fn dump_nexthops(&mut self) -> Result<Vec<wire::KernelNexthop>, DumpError> {
+        let mut out = Vec::new();
         self.dump(
             wire::DumpKind::Nexthops,
             wire::RTM_NEWNEXTHOP,
             wire::parse_nexthop,
-        )
+            |n| {
+                out.push(n);
+                ControlFlow::Continue(())
+            },
+        )?;
+        Ok(out)
     }
 
     fn dump<T>(
@@ -389,28 +414,34 @@ impl FibSocket {
         kind: wire::DumpKind,
         object: u16,
         parse: fn(&[u8]) -> Result<T, wire::WireError>,
-    ) -> Result<Vec<T>, DumpError> {
+        mut each: impl FnMut(T) -> ControlFlow<()>,
+    ) -> Result<(), DumpError> {
         let seq = 0x7fff_0001;
         let mut req = Vec::new();
         wire::encode_dump(&mut req, seq, kind);
         self.send_batch(&req)?;
-        let mut out = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut wanted = true;
+        // The kernel must not fall silent for a minute; a consumer that takes its time (a
+        // slow reader at the end of a stream) holds the dump back without failing it.
+        let mut deadline = Instant::now() + DUMP_SILENCE;
         loop {
             match recv(self.req.as_raw_fd(), &mut self.rx)? {
                 Read::Data(len) => {
+                    deadline = Instant::now() + DUMP_SILENCE;
                     for m in wire::Messages::new(self.rx.get(..len).unwrap_or(&[])) {
                         let (h, p) = m?;
                         if h.seq != seq {
                             continue;
                         }
                         match h.kind {
-                            wire::NLMSG_DONE => return Ok(out),
+                            wire::NLMSG_DONE => return Ok(()),
                             wire::NLMSG_ERROR => {
                                 let e = wire::parse_error(p)?;
                                 return Err(io::Error::from_raw_os_error(e).into());
                             }
-                            k if k == object => out.push(parse(p)?),
+                            k if k == object && wanted => {
+                                wanted = each(parse(p)?).is_continue();
+                            }
                             _ => {}
                         }
                     }

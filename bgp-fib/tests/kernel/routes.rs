@@ -375,3 +375,46 @@ fn mode_flip_between_tunnel_and_direct() {
         vec![(ip("192.168.1.20"), tunl0, true, 1)]
     );
 }
+
+#[test]
+fn a_dump_read_as_a_stream_can_stop_early_and_the_socket_dumps_again() {
+    let lab = Lab::new();
+    let mut text = String::new();
+    for i in 0..2000u32 {
+        text.push_str(&format!(
+            "route add blackhole 10.{}.{}.0/24 proto bird\n",
+            i >> 8,
+            i & 0xff
+        ));
+    }
+    lab.ip_batch(&text);
+    let mut rd = lab.socket(false);
+    // Every route, as the whole dump has them.
+    let mut streamed = Vec::new();
+    rd.dump_routes_with(|r| {
+        if r.protocol == BIRD {
+            streamed.push(r.prefix);
+        }
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(streamed.len(), 2000);
+    assert_eq!(
+        streamed,
+        ours(&mut rd, TABLE_MAIN).into_keys().collect::<Vec<_>>()
+    );
+    // Stopped after 10 routes: the rest of the dump is not handed over, and the next dump on
+    // the same socket is whole (not the rest of the first).
+    let mut seen = 0;
+    rd.dump_routes_with(|_| {
+        seen += 1;
+        if seen == 10 {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    })
+    .unwrap();
+    assert_eq!(seen, 10);
+    assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 2000);
+}
