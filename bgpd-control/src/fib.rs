@@ -19,31 +19,42 @@ pub fn installed_entries(
     ifname: impl Fn(u32) -> String,
 ) -> Vec<FibEntry> {
     routes
-        .into_iter()
-        .filter(|r| r.protocol == protocol && r.table == table)
-        .map(|r| {
-            let dest = match r.rtype {
-                bgp_fib::wire::RTN_BLACKHOLE => RouteDest::Blackhole,
-                bgp_fib::wire::RTN_UNREACHABLE => RouteDest::Unreachable,
-                bgp_fib::wire::RTN_PROHIBIT => RouteDest::Prohibit,
-                _ => RouteDest::Via {
-                    nexthops: r
-                        .nexthops
-                        .iter()
-                        .filter_map(|h| Some((h.gateway?, Some(ifname(h.ifindex)))))
-                        .collect::<Vec<(IpAddr, Option<String>)>>(),
-                },
-            };
-            FibEntry {
-                prefix: r.prefix,
-                dest,
-                onlink: r.nexthops.iter().any(|h| h.onlink),
-                table: r.table,
-                metric: r.metric,
-                state: "installed".into(),
-            }
-        })
+        .iter()
+        .filter_map(|r| installed_entry(r, protocol, table, &mut |i| ifname(i)))
         .collect()
+}
+
+/// The row of one route read back from the kernel, if it is ours (`protocol`, `table`): what
+/// [`installed_entries`] does to each route of a dump, for a dump read as a stream.
+pub fn installed_entry(
+    r: &KernelRoute,
+    protocol: u8,
+    table: u32,
+    ifname: &mut dyn FnMut(u32) -> String,
+) -> Option<FibEntry> {
+    if r.protocol != protocol || r.table != table {
+        return None;
+    }
+    let dest = match r.rtype {
+        bgp_fib::wire::RTN_BLACKHOLE => RouteDest::Blackhole,
+        bgp_fib::wire::RTN_UNREACHABLE => RouteDest::Unreachable,
+        bgp_fib::wire::RTN_PROHIBIT => RouteDest::Prohibit,
+        _ => RouteDest::Via {
+            nexthops: r
+                .nexthops
+                .iter()
+                .filter_map(|h| Some((h.gateway?, Some(ifname(h.ifindex)))))
+                .collect::<Vec<(IpAddr, Option<String>)>>(),
+        },
+    };
+    Some(FibEntry {
+        prefix: r.prefix,
+        dest,
+        onlink: r.nexthops.iter().any(|h| h.onlink),
+        table: r.table,
+        metric: r.metric,
+        state: "installed".into(),
+    })
 }
 
 /// The row of a route the kernel refused: the route as wanted, the error as state.

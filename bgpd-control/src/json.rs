@@ -19,6 +19,18 @@ pub fn to_string<T: Serialize + ?Sized>(v: &T) -> String {
     })
 }
 
+/// Serialises a value through a `serde_json::Value`, so object keys come sorted: the form of
+/// the documents built whole with `serde_json::json!`, kept by answers written piece by piece
+/// (`show fib`'s rows).
+pub fn to_sorted_string<T: Serialize + ?Sized>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(v) => v.to_string(),
+        Err(e) => {
+            serde_json::json!({ "error": { "code": 8000, "message": e.to_string() } }).to_string()
+        }
+    }
+}
+
 /// `{"KEY":VALUE}`.
 pub fn envelope<T: Serialize + ?Sized>(key: &str, v: &T) -> String {
     format!("{{{}:{}}}", to_string(key), to_string(v))

@@ -9,6 +9,7 @@
 //! and `show route` over a million routes is produced in pages, not one lock.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::time::SystemTime;
 
 use ipnet::IpNet;
@@ -427,6 +428,24 @@ pub trait Control: Send + Sync + 'static {
     }
     /// `show fib`: what the kernel holds of ours, and counters.
     fn fib(&self) -> (Vec<FibEntry>, FibCounts);
+    /// `show fib` as a stream: the rows of [`Control::fib`] in order, given to `page` at most
+    /// `max` at a time, then the counters. When `page` breaks (the client is gone) no more
+    /// rows are produced. The default pages [`Control::fib`]'s answer; the daemon reads the
+    /// kernel as it goes, so it holds a page, not the table, whatever the table size.
+    fn fib_pages(
+        &self,
+        max: usize,
+        page: &mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>,
+    ) -> FibCounts {
+        let (rows, counts) = self.fib();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            if page(rows.by_ref().take(max.max(1)).collect()).is_break() {
+                break;
+            }
+        }
+        counts
+    }
     /// `enable NAME`.
     fn enable(&self, name: &str) -> Result<(), ControlError>;
     /// `disable NAME ["message"]`: Cease with a shutdown communication.

@@ -109,6 +109,47 @@ impl ReplyWriter {
     }
 }
 
+/// A long text (JSON) written as it is produced, in pieces: the same lines
+/// [`ReplyWriter::fragments`] makes of the whole text, cut at the same places, holding back
+/// at most one line's text. A streamed answer is thus framed exactly as if built whole.
+#[derive(Debug)]
+pub struct Fragments {
+    code: u16,
+    held: String,
+}
+
+impl Fragments {
+    /// Nothing written yet; the lines will carry `code`.
+    pub fn new(code: u16) -> Self {
+        Fragments {
+            code,
+            held: String::new(),
+        }
+    }
+
+    /// Appends `text` (no newline in it), writing to `w` every line that is complete.
+    pub fn push(&mut self, w: &mut ReplyWriter, text: &str) {
+        self.held.push_str(text);
+        let mut start = 0;
+        while self.held.len() - start > MAX_TEXT {
+            let rest = self.held.get(start..).unwrap_or_default();
+            let mut cut = MAX_TEXT;
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            w.cont(self.code, rest.get(..cut).unwrap_or_default());
+            start += cut;
+        }
+        self.held.drain(..start);
+    }
+
+    /// Writes the rest (the end of the text).
+    pub fn finish(&mut self, w: &mut ReplyWriter) {
+        w.fragments(self.code, &self.held);
+        self.held.clear();
+    }
+}
+
 /// What [`LineReader::next_line`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
@@ -205,6 +246,64 @@ mod tests {
             back.push_str(&l[if l.starts_with(' ') { 1 } else { 5 }..]);
         }
         assert_eq!(back, text);
+    }
+
+    #[test]
+    fn fragments_written_in_pieces_are_cut_as_the_whole_text() {
+        // Pieces of every size, with two- and three-byte characters across the cuts.
+        let text: String = (0..3000)
+            .map(|i| match i % 7 {
+                0 => 'é',
+                3 => '€',
+                _ => char::from(b'a' + (i % 26) as u8),
+            })
+            .collect();
+        let mut whole = ReplyWriter::new();
+        whole.fragments(1200, &text);
+        whole.last(0, "");
+        for step in [
+            1,
+            2,
+            3,
+            7,
+            100,
+            MAX_TEXT - 1,
+            MAX_TEXT,
+            MAX_TEXT + 1,
+            2000,
+            5000,
+        ] {
+            let mut w = ReplyWriter::new();
+            let mut f = Fragments::new(1200);
+            let mut rest = text.as_str();
+            while !rest.is_empty() {
+                let mut cut = step.min(rest.len());
+                while !rest.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                let (piece, tail) = rest.split_at(cut);
+                f.push(&mut w, piece);
+                assert!(
+                    f.held.len() <= MAX_TEXT,
+                    "step {step}: {} held",
+                    f.held.len()
+                );
+                rest = tail;
+            }
+            f.finish(&mut w);
+            w.last(0, "");
+            assert_eq!(w.take(), whole.as_bytes(), "step {step}");
+        }
+        // A text of exactly one line, and none.
+        let mut w = ReplyWriter::new();
+        let mut f = Fragments::new(1200);
+        f.push(&mut w, &"x".repeat(MAX_TEXT));
+        assert!(w.is_empty());
+        f.finish(&mut w);
+        f.finish(&mut w);
+        let mut one = ReplyWriter::new();
+        one.fragments(1200, &"x".repeat(MAX_TEXT));
+        assert_eq!(w.take(), one.take());
     }
 
     #[test]

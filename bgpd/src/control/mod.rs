@@ -8,8 +8,9 @@
 //! The server never holds anything the daemon needs: every [`Control`] call runs on tokio's
 //! blocking pool and returns owned snapshots; `show route` pages through the RIB
 //! ([`RouteQuery::offset`]/[`RouteQuery::limit`]) and writes each page before asking for the
-//! next, so memory stays bounded whatever the table size. A client that stops reading only
-//! stalls its own task, and is dropped when a write makes no progress for
+//! next, and `show fib` writes the kernel's routes page by page as the dump is read
+//! ([`Control::fib_pages`]), so memory stays bounded whatever the table size. A client that
+//! stops reading only stalls its own task, and is dropped when a write makes no progress for
 //! [`ServerOptions::write_timeout`]. Connections beyond [`ServerOptions::max_connections`]
 //! are answered `8007 Too many connections` and closed at once, so a flood never makes a
 //! probe wait.
@@ -19,6 +20,7 @@ pub use bgpd_control::{bfd, bird, command, json, wire};
 
 use std::future::Future;
 use std::io;
+use std::ops::ControlFlow;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,12 +32,12 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
-use crate::status::{Control, ControlError, IpFamily, ProtocolStatus, RouteQuery};
+use crate::status::{Control, ControlError, FibEntry, IpFamily, ProtocolStatus, RouteQuery};
 
 use self::bird::TimeFmt;
 use self::command::{Command, ParseError, ProtoArg, RouteArgs};
 use self::json::JSON_CODE;
-use self::wire::{LineReader, ReplyWriter, Request};
+use self::wire::{Fragments, LineReader, ReplyWriter, Request};
 
 /// Where the daemon listens and the CLI connects unless told otherwise (`-s`, or the config's
 /// control socket setting).
@@ -55,6 +57,9 @@ pub struct ServerOptions {
     /// ~120 calls (each may cost the core a walk of its table to reach the offset), small
     /// enough that a page in flight stays a few MB.
     pub route_page: usize,
+    /// `show fib` rows per page asked of [`Control::fib_pages`]: a page in flight is a few
+    /// hundred KB, however many routes the kernel holds.
+    pub fib_page: usize,
     /// The clock (tests pin it).
     pub now: fn() -> SystemTime,
     /// UTC offset in seconds; `None` = the system's local time, as BIRD.
@@ -71,6 +76,7 @@ impl Default for ServerOptions {
             idle_timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(30),
             route_page: 8192,
+            fib_page: 2048,
             now: SystemTime::now,
             utc_offset: None,
             view: None,
@@ -340,21 +346,7 @@ impl Conn {
                 self.w.last(0, "");
             }
             Command::ShowRoute(args) => self.show_route(args, json).await?,
-            Command::ShowFib => {
-                let (entries, counts) = self.call(|c| c.fib()).await?;
-                if json {
-                    let doc = serde_json::json!({ "routes": entries, "counts": counts });
-                    self.w.fragments(JSON_CODE, &json::envelope("fib", &doc));
-                    self.w.last(0, "");
-                } else {
-                    bird::fib_heading(&mut self.w);
-                    for e in &entries {
-                        bird::fib_row(&mut self.w, e);
-                        self.maybe_flush().await?;
-                    }
-                    bird::fib_summary(&mut self.w, &counts);
-                }
-            }
+            Command::ShowFib => self.show_fib(json).await?,
             Command::ShowBfdSessions => {
                 let list = self.call(|c| c.bfd_sessions()).await?;
                 if json {
@@ -644,6 +636,58 @@ impl Conn {
             self.w.fragments(JSON_CODE, "]}");
         }
         self.w.last(0, "");
+        Ok(())
+    }
+
+    /// `show fib`: the rows come from [`Control::fib_pages`] on the blocking pool through a
+    /// channel one page deep, and each page is written before the next is taken, so a table
+    /// of any size costs a few pages of memory. A client that stops reading holds the kernel
+    /// dump back; one that goes away ends it.
+    ///
+    /// JSON: `{"fib":{"routes":[...],"counts":{...}}}`, the rows written as they come, each
+    /// with its keys sorted as the whole document built with `json!` had them; the counts,
+    /// known at the end only, come last (the whole document had them first, by key order).
+    async fn show_fib(&mut self, json: bool) -> io::Result<()> {
+        let max = self.opts.fib_page.max(1);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<FibEntry>>(1);
+        let control = self.control.clone();
+        let dump = tokio::task::spawn_blocking(move || {
+            control.fib_pages(max, &mut |rows| match tx.blocking_send(rows) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
+            })
+        });
+        let mut doc = Fragments::new(JSON_CODE);
+        if json {
+            doc.push(&mut self.w, "{\"fib\":{\"routes\":[");
+        } else {
+            bird::fib_heading(&mut self.w);
+        }
+        let mut first = true;
+        while let Some(rows) = rx.recv().await {
+            for e in &rows {
+                if json {
+                    if !first {
+                        doc.push(&mut self.w, ",");
+                    }
+                    doc.push(&mut self.w, &json::to_sorted_string(e));
+                } else {
+                    bird::fib_row(&mut self.w, e);
+                }
+                first = false;
+                self.maybe_flush().await?;
+            }
+        }
+        let counts = dump.await.map_err(io::Error::other)?;
+        if json {
+            doc.push(&mut self.w, "],\"counts\":");
+            doc.push(&mut self.w, &json::to_sorted_string(&counts));
+            doc.push(&mut self.w, "}}");
+            doc.finish(&mut self.w);
+            self.w.last(0, "");
+        } else {
+            bird::fib_summary(&mut self.w, &counts);
+        }
         Ok(())
     }
 

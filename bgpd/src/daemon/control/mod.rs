@@ -1,8 +1,11 @@
 //! DOC: [`DaemonControl`], the daemon's implementation of [`crate::status::Control`]: snapshots
 //! taken under short locks (per-peer status, the RIB for a page of a query), commands forwarded
 //! to the peer tasks, reload and shutdown. `show route`'s walk is in `routes.rs`. `show fib`
-//! reads the kernel back over a fresh netlink socket. No call waits for the RIB task.
+//! reads the kernel back over a fresh netlink socket as a stream, handing the rows over a page
+//! at a time. No call waits for the RIB task.
 
+use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -171,38 +174,77 @@ impl Control for DaemonControl {
     }
 
     fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
+        let mut all = Vec::new();
+        let counts = self.fib_pages(usize::MAX, &mut |p| {
+            all.extend(p);
+            ControlFlow::Continue(())
+        });
+        (all, counts)
+    }
+
+    fn fib_pages(
+        &self,
+        max: usize,
+        page: &mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>,
+    ) -> FibCounts {
         let cfg = self.shared.config();
-        let fc = cfg.fib_config();
-        let routes = match bgp_fib::FibSocket::open(false)
+        let (protocol, table) = (cfg.fib_config().protocol, cfg.file.kernel.table);
+        let max = max.max(1);
+        // Interface names by index, looked up once per dump (not once per route).
+        let mut names: HashMap<u32, String> = HashMap::new();
+        let mut ifname = |i: u32| names.entry(i).or_insert_with(|| ifname(i)).clone();
+        let mut rows = Vec::new();
+        let mut installed = 0usize;
+        let mut gone = false;
+        // The kernel's routes are read as a stream: only a page of rows is held at a time.
+        let dumped = bgp_fib::FibSocket::open(false)
             .map_err(bgp_fib::DumpError::from)
-            .and_then(|mut s| s.dump_routes())
-        {
-            Ok(r) => r,
-            Err(e) => {
-                // The refused routes below are still listed; the installed ones are unknown.
-                tracing::warn!("show fib: cannot dump the kernel routes: {e}");
-                Vec::new()
+            .and_then(|mut s| {
+                s.dump_routes_with(|r| {
+                    let Some(e) =
+                        bgpd_control::fib::installed_entry(&r, protocol, table, &mut ifname)
+                    else {
+                        return ControlFlow::Continue(());
+                    };
+                    installed += 1;
+                    rows.push(e);
+                    if rows.len() < max {
+                        return ControlFlow::Continue(());
+                    }
+                    let flow = page(std::mem::take(&mut rows));
+                    gone = flow.is_break();
+                    flow
+                })
+            });
+        if let Err(e) = dumped {
+            // The refused routes below are still listed; the installed ones shown so far are
+            // all that is known.
+            tracing::warn!("show fib: cannot dump the kernel routes: {e}");
+        }
+        // The routes the kernel refused, as the FIB thread lists them (retried at each scan;
+        // at most `bgp_fib::thread::FAILURES_LISTED`), copied so that no lock is held while a
+        // page waits for the client.
+        let failed: Vec<FibEntry> = lock(&self.shared.fib_failures)
+            .iter()
+            .map(bgpd_control::fib::failed_entry)
+            .collect();
+        for e in failed {
+            if gone {
+                break;
             }
-        };
-        let mut out = bgpd_control::fib::installed_entries(
-            routes,
-            fc.protocol,
-            cfg.file.kernel.table,
-            ifname,
-        );
-        let installed = out.len();
-        // The routes the kernel refused, as the FIB thread lists them (retried at each scan).
-        out.extend(
-            lock(&self.shared.fib_failures)
-                .iter()
-                .map(bgpd_control::fib::failed_entry),
-        );
-        let counts = fib_counts(
+            rows.push(e);
+            if rows.len() >= max {
+                gone = page(std::mem::take(&mut rows)).is_break();
+            }
+        }
+        if !rows.is_empty() && !gone {
+            let _ = page(rows);
+        }
+        fib_counts(
             installed,
             lock(&self.shared.fib_counts).failed,
             &self.shared.stats,
-        );
-        (out, counts)
+        )
     }
 
     fn enable(&self, name: &str) -> Result<(), ControlError> {
