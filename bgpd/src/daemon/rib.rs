@@ -28,8 +28,11 @@ use super::peer::PeerCmd;
 use super::{lock, BestPath, BestPathChange, LocalRoute, Shared};
 use crate::config::{Config, GatewayMode, ShutdownMode};
 
-/// Messages waiting for the RIB task.
-pub(crate) const CHANNEL_DEPTH: usize = 64;
+/// Messages waiting for the RIB task. With the peers' batches bounded in routes
+/// (`peer::batch`), at most ~50k decoded routes (~1.5 MB) wait here: enough to keep the RIB
+/// task busy for tens of milliseconds, and no longer a whole table (64 messages of 64 UPDATEs
+/// held 1M routes, 20 MB).
+pub(crate) const CHANNEL_DEPTH: usize = 16;
 /// Messages applied under one lock.
 const BATCH_MAX: usize = 64;
 /// Time spent under one lock before letting the peers pull.

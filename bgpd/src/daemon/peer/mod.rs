@@ -25,7 +25,7 @@ use bgp_core::session::{
     Command, Event, SessionConfig, Settings, SourceStatus, StateKind, UpdateSource,
 };
 use bgp_core::wire::notification::cease;
-use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
+use bgp_core::wire::{EncodeError, Family, Negotiated};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
@@ -37,6 +37,7 @@ use super::{lock, sockets, PeerHandle, PeerStateChange, Shared};
 use crate::config::{PeerOrigin, PeerSpec};
 pub use bgpd_control::protocols::PeerStatus;
 
+mod batch;
 mod conn;
 mod trim;
 mod wait;
@@ -128,7 +129,7 @@ struct PeerTask {
     connecting: Vec<Connecting>,
     cmd_rx: inbox::Receiver<PeerCmd>,
     /// UPDATEs decoded since the last hand-off to the RIB.
-    batch: Vec<Update>,
+    batch: batch::Batch,
     /// When this dynamic neighbour is forgotten: set while it owes nothing (no connection, no
     /// session past Active, no stale routes kept for graceful restart), cleared otherwise.
     forget_at: Option<tokio::time::Instant>,
@@ -181,7 +182,7 @@ impl PeerTask {
             conns: Vec::new(),
             connecting: Vec::new(),
             cmd_rx,
-            batch: Vec::new(),
+            batch: batch::Batch::default(),
             forget_at: None,
             done: false,
             refresh_out: false,
@@ -469,10 +470,7 @@ impl PeerTask {
                     };
                     progress = true;
                     match ev {
-                        Event::Update(u) => {
-                            self.batch.push(u);
-                            (None, self.batch.len() >= 64)
-                        }
+                        Event::Update(u) => (None, self.batch.push(u)),
                         ev => (Some(Box::new(ev)), false),
                     }
                 };
@@ -537,7 +535,7 @@ impl PeerTask {
         if self.batch.is_empty() {
             return;
         }
-        let updates = std::mem::take(&mut self.batch);
+        let updates = self.batch.take();
         let epoch = self.h.epoch.load(Ordering::SeqCst);
         // Backpressure: waits while the RIB task is behind; nothing is read meanwhile.
         let _ = self
@@ -550,8 +548,7 @@ impl PeerTask {
     async fn event(&mut self, ev: Event) {
         match ev {
             Event::Update(u) => {
-                self.batch.push(u);
-                if self.batch.len() >= 64 {
+                if self.batch.push(u) {
                     self.flush_batch().await;
                 }
             }
