@@ -236,7 +236,9 @@ pub(crate) fn ctl_ask(sock: &Path, cmd: &str) -> R<Option<Instant>> {
 /// (daemon pid, zebra pid). A bgpd the harness spawned is the process it started, whatever
 /// its binary is called (`BGPD_BIN=/tmp/bgpd-new`): `ip netns exec` replaces itself with the
 /// daemon, so the spawned child is the daemon once its executable is the binary (checked
-/// among the namespace's processes by [`pick_by_exe`]). The daemons the lab crate starts
+/// among the namespace's processes by [`pick_by_exe`]; `$CONVERGE_DUT_EXE` names that
+/// executable when `BGPD_BIN` is a wrapper that execs it, e.g. under heaptrack's preload
+/// library). The daemons the lab crate starts
 /// (BIRD, GoBGP, FRR's bgpd and zebra: fixed system binaries, their pids kept inside the lab)
 /// are found by name.
 pub(crate) fn dut_pids(ns: &str, dut: &Dut, d: Daemon) -> (Option<i32>, Option<i32>) {
@@ -248,7 +250,10 @@ pub(crate) fn dut_pids(ns: &str, dut: &Dut, d: Daemon) -> (Option<i32>, Option<i
             .into_iter()
             .map(|pid| (pid, std::fs::read_link(format!("/proc/{pid}/exe")).ok()))
             .collect();
-        let binary = binary.canonicalize().unwrap_or_else(|_| binary.clone());
+        let binary = match std::env::var_os("CONVERGE_DUT_EXE") {
+            Some(e) => PathBuf::from(e),
+            None => binary.canonicalize().unwrap_or_else(|_| binary.clone()),
+        };
         let spawned = i32::try_from(process.pid()).ok();
         return (pick_by_exe(spawned, &binary, &procs), None);
     }
