@@ -20,13 +20,25 @@
 //! interleaved, best of `FIB_BENCH_ROUNDS`; then FLIP_COUNT (100k) cross-subnet pool routes
 //! whose gateway's subnet appears on eth0 (tunnel -> direct): the messages and the time from
 //! the address change until bgp-fib is idle, plain and with objects.
+//!
+//! `fib_bench --listeners [V4_COUNT]`: what the kernel charges for route notifications and what
+//! the daemon's way of feeding costs. V4_COUNT (1M) IPv4 routes through one nexthop object
+//! installed (timed) and deleted, interleaved, best of `FIB_BENCH_ROUNDS`: all applied at once
+//! to a `Fib` with no route listener in the namespace; the same with the daemon's monitor
+//! socket (subscribed to the route groups, our own notifications dropped by its socket
+//! filter); the same with an `ip monitor route` reading every notification; and the daemon's
+//! FIB thread (`bgp_fib::spawn`, with its monitor) fed intents in address order, chunk by
+//! chunk, as fast as it takes them, alone and while another socket counts the table with a
+//! dump every 100 ms (as `converge` does to see the FIB complete).
+//! `FIB_BENCH_LISTENERS=0,3` runs only those rows.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_fib::fib::Fib;
@@ -652,6 +664,266 @@ fn nexthop_objects(n: u32, flip_n: u32) {
     }
 }
 
+/// Who listens to the namespace's route notifications during a `--listeners` install.
+#[derive(Clone, Copy, PartialEq)]
+enum Listener {
+    /// Nobody: the kernel's floor.
+    None,
+    /// The daemon's monitor socket (our own route notifications dropped by its filter).
+    Own,
+    /// `ip monitor route` reading every notification (a third party's listener).
+    IpMonitor,
+    /// The daemon's FIB thread with its monitor, fed intents in address order.
+    Thread,
+    /// As `Thread`, while another socket dumps the table every 100 ms (as `converge` counts
+    /// the kernel's routes to see the FIB complete).
+    ThreadPolled,
+}
+
+impl Listener {
+    fn label(self) -> &'static str {
+        match self {
+            Listener::None => "no listener, all applied at once",
+            Listener::Own => "daemon's monitor (filtered), all applied at once",
+            Listener::IpMonitor => "ip monitor route, all applied at once",
+            Listener::Thread => "daemon's FIB thread + monitor, fed in chunks",
+            Listener::ThreadPolled => {
+                "daemon's FIB thread + monitor, fed in chunks, table dumped every 100 ms"
+            }
+        }
+    }
+}
+
+/// The FIB thread's counts, for `--listeners`.
+#[derive(Clone, Default)]
+struct Counts {
+    installed: Arc<AtomicUsize>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl bgp_fib::FibObserver for Counts {
+    fn event(&mut self, _ev: bgp_fib::FibEvent) {}
+    fn turn(&mut self, installed: usize, pending: usize) {
+        self.pending.store(pending, Ordering::SeqCst);
+        self.installed.store(installed, Ordering::SeqCst);
+    }
+}
+
+/// One install (timed) and delete of `n` IPv4 routes through one nexthop object, with
+/// `who` listening; the install's time.
+fn listener_install(ns: &Netns, n: u32, who: Listener) -> Timing {
+    let limit = Duration::from_secs(600);
+    let gw: IpAddr = "192.168.0.2".parse().expect("ip");
+    let mut rd = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
+    let mut child = (who == Listener::IpMonitor).then(|| {
+        Command::new("ip")
+            .args(["-n", &ns.0, "monitor", "route"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("ip monitor")
+    });
+    let cfg = FibConfig {
+        learn: false,
+        scan_interval: Duration::from_secs(3600),
+        nexthop_objects: NexthopObjects::Auto,
+        ..FibConfig::default()
+    };
+    let monitor = matches!(
+        who,
+        Listener::Own | Listener::Thread | Listener::ThreadPolled
+    );
+    let mut sock = FibSocket::open_in_netns(&ns.path(), monitor).expect("socket");
+    let stop = Arc::new(AtomicUsize::new(0));
+    let poller = (who == Listener::ThreadPolled).then(|| {
+        let s = FibSocket::open_in_netns(&ns.path(), false).expect("socket");
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut seq = 1;
+            while stop.load(Ordering::SeqCst) == 0 {
+                seq += 1;
+                let _ = dump_count(s.request_fd(), BIRD, seq, &mut buf);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    });
+    if matches!(who, Listener::Thread | Listener::ThreadPolled) {
+        let counts = Counts::default();
+        let h = bgp_fib::spawn(cfg, false, sock, counts.clone()).expect("spawn");
+        let intent = |i: u32| {
+            FibChange::Intent(RouteIntent {
+                prefix: v4(i),
+                kind: IntentKind::Unicast(IntentHop::pool(gw).into()),
+                metric: None,
+            })
+        };
+        let remove = |i: u32| FibChange::Withdraw(v4(i));
+        let feed = |mk: &dyn Fn(u32) -> FibChange, want: usize| {
+            let t = Instant::now();
+            let mut i = 0;
+            while i < n {
+                let end = (i + bgp_fib::thread::HANDOFF_CHUNK as u32).min(n);
+                let chunk: Vec<FibChange> = (i..end).map(mk).collect();
+                let mut c = chunk;
+                loop {
+                    match h.try_send(c) {
+                        Ok(()) => break,
+                        Err(back) => {
+                            c = back;
+                            std::thread::sleep(Duration::from_micros(200));
+                        }
+                    }
+                    assert!(t.elapsed() < limit, "FIB thread stuck");
+                }
+                i = end;
+            }
+            while h.is_full()
+                || counts.pending.load(Ordering::SeqCst) != 0
+                || counts.installed.load(Ordering::SeqCst) != want
+            {
+                assert!(t.elapsed() < limit, "FIB thread not done");
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        };
+        std::thread::sleep(Duration::from_secs(1));
+        let w = Watch::start();
+        feed(&intent, n as usize);
+        let add = w.stop();
+        stop.store(1, Ordering::SeqCst);
+        if let Some(p) = poller {
+            let _ = p.join();
+        }
+        assert_eq!(count_ours(&mut rd, gw), n as usize, "install");
+        feed(&remove, 0);
+        h.shutdown().expect("shutdown");
+        assert_eq!(count_ours(&mut rd, gw), 0, "delete");
+        return add;
+    }
+    if monitor {
+        sock.ignore_own_route_notifications(BIRD).expect("filter");
+    }
+    let mut fib = Fib::new(cfg, false);
+    assert!(sock.run_until_idle(&mut fib, limit).expect("sync"));
+    let route = |i: u32| FibRoute {
+        prefix: v4(i),
+        kind: RouteKind::Unicast(vec![NextHop::via(gw, Device::Name("eth0".into()))]),
+        metric: 0,
+        table: TABLE_MAIN,
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let w = Watch::start();
+    for i in 0..n {
+        fib.apply(FibChange::Upsert(route(i)));
+    }
+    assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
+    let add = w.stop();
+    assert_eq!(count_ours(&mut rd, gw), n as usize, "install");
+    for i in 0..n {
+        fib.apply(FibChange::Remove(route(i).key()));
+    }
+    assert!(sock.run_until_idle(&mut fib, limit).expect("run"));
+    assert_eq!(count_ours(&mut rd, gw), 0, "delete");
+    if let Some(c) = child.as_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    add
+}
+
+/// Counts the IPv4 routes of `proto` in table main with one dump, reading no more of each
+/// than `converge`'s kernel counter does (its copy: the same cost to the kernel and about
+/// the same to the reader).
+fn dump_count(fd: i32, proto: u8, seq: u32, buf: &mut [u8]) -> std::io::Result<u64> {
+    // nlmsghdr (16) + rtmsg (12): RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, AF_INET.
+    let mut req = [0u8; 28];
+    req[0..4].copy_from_slice(&28u32.to_ne_bytes());
+    req[4..6].copy_from_slice(&26u16.to_ne_bytes());
+    req[6..8].copy_from_slice(&(1u16 | 0x300).to_ne_bytes());
+    req[8..12].copy_from_slice(&seq.to_ne_bytes());
+    req[16] = libc::AF_INET as u8;
+    // SAFETY: send(2) of a buffer we own on a socket we own.
+    if unsafe { libc::send(fd, req.as_ptr().cast(), req.len(), 0) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut n = 0u64;
+    loop {
+        // SAFETY: recv(2) into a buffer we own (a blocking wait: poll first).
+        let len = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if len < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EAGAIN) {
+                bgp_fib::socket::wait_readable(&[fd], Some(Duration::from_millis(100)))?;
+                continue;
+            }
+            return Err(e);
+        }
+        let data = buf.get(..len as usize).unwrap_or(&[]);
+        for m in bgp_fib::wire::Messages::new(data) {
+            let (h, p) = m.map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+            if h.seq != seq {
+                continue;
+            }
+            match h.kind {
+                3 => return Ok(n),
+                2 => return Err(std::io::Error::other("netlink dump error")),
+                24 if p.get(4) == Some(&254) && p.get(5) == Some(&proto) => n += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// `--listeners`.
+fn listeners(n: u32) {
+    let ns = Netns::new();
+    let all = [
+        Listener::None,
+        Listener::Own,
+        Listener::IpMonitor,
+        Listener::Thread,
+        Listener::ThreadPolled,
+    ];
+    // `FIB_BENCH_LISTENERS=0,3`: only these variants (by their index in the table).
+    let only: Option<Vec<usize>> = std::env::var("FIB_BENCH_LISTENERS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.parse().ok()).collect());
+    let mut best = [Timing::MAX; 5];
+    for round in 0..rounds().max(1) {
+        for k in 0..all.len() {
+            let k = (k + round as usize) % all.len();
+            if only.as_ref().is_some_and(|o| !o.contains(&k)) {
+                continue;
+            }
+            let t = listener_install(&ns, n, all[k]);
+            eprintln!(
+                "round {round}: {}: {:.2} s (CPU {:.2} s)",
+                all[k].label(),
+                t.wall.as_secs_f64(),
+                t.cpu.as_secs_f64()
+            );
+            best[k] = best[k].best(t);
+        }
+    }
+    println!(
+        "{n} IPv4 routes through one nexthop object, install, best of {} rounds",
+        rounds()
+    );
+    println!("| who listens / how fed | s | routes/s | CPU s (this process) |");
+    println!("|---|---:|---:|---:|");
+    for (k, who) in all.iter().enumerate() {
+        if best[k].wall == Duration::MAX {
+            continue;
+        }
+        println!(
+            "| {} | {:.2} | {:.0} | {:.2} |",
+            who.label(),
+            best[k].wall.as_secs_f64(),
+            n as f64 / best[k].wall.as_secs_f64(),
+            best[k].cpu.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -666,6 +938,10 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
+    if std::env::args().any(|a| a == "--listeners") {
+        listeners(args.first().copied().unwrap_or(1_000_000));
+        return;
+    }
     if std::env::args().any(|a| a == "--nexthop-objects") {
         nexthop_objects(
             args.first().copied().unwrap_or(1_000_000),
