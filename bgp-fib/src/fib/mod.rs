@@ -83,7 +83,10 @@ const SCAN_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(60)
 /// stall the writes while it reads a table about to change (a million-route load would be
 /// dumped again and again), and the monitor repairs what others change meanwhile. It waits at
 /// most [`SCAN_BACKOFF_MAX`]; a scan asked for (start-up, overrun, release, `Scan`) never waits.
-const SCAN_QUIET: std::time::Duration = std::time::Duration::from_secs(1);
+/// 5 s rather than 1: a burst's next wave (the withdrawal after a load, a flap's re-announce)
+/// often follows within seconds, and a scan of a table just written and acknowledged route by
+/// route finds nothing (1x1M load then withdrawal: 1.2 CPU-seconds less, 3 of 3 runs).
+const SCAN_QUIET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// When the next periodic scan is due after one that took `took`.
 fn next_scan_delay(
