@@ -5,6 +5,7 @@ pub mod calico_text;
 pub mod clock;
 pub mod procstat;
 pub mod report_section;
+pub mod route_count;
 pub mod speaker;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
