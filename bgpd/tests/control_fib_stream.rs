@@ -134,15 +134,7 @@ fn serve(
     control: Arc<dyn Control>,
     opts: ServerOptions,
 ) -> (std::path::PathBuf, tokio::runtime::Runtime) {
-    let path = socket_path("fibstream");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt.block_on(async { bgpd::control::bind(&path) }).unwrap();
-    rt.spawn(bgpd::control::serve_listener(listener, control, opts));
-    (path, rt)
+    start(control, opts, "fibstream")
 }
 
 /// Sends `request` and reads its reply line by line, calling `line` on each (before the next

@@ -422,7 +422,7 @@ pub fn socket_path(tag: &str) -> PathBuf {
 
 /// Starts the server on its own runtime thread; returns the socket path and the runtime.
 pub fn start(
-    mock: Arc<Mock>,
+    control: Arc<dyn Control>,
     opts: ServerOptions,
     tag: &str,
 ) -> (PathBuf, tokio::runtime::Runtime) {
@@ -433,7 +433,7 @@ pub fn start(
         .build()
         .unwrap();
     let listener = rt.block_on(async { bgpd::control::bind(&path) }).unwrap();
-    rt.spawn(bgpd::control::serve_listener(listener, mock, opts));
+    rt.spawn(bgpd::control::serve_listener(listener, control, opts));
     (path, rt)
 }
 
