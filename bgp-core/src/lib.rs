@@ -36,6 +36,8 @@
 //!   Adj-RIB-Out, which the session pulls as encoded UPDATEs when it can write
 //!   ([`rib::Rib::poll_update`]). Attribute sets are interned; a path costs a few octets.
 //!
+//! * [`driver`]: what the driver of a [`peer::Peer`] decides beside the protocol (UPDATE
+//!   batches for the RIB, read sizes), so that the daemon's peer task is I/O only.
 //! * [`restart`]: the restarting speaker's deferral of RFC 4724 §4.1 (our advertisements wait
 //!   for the peers' End-of-RIB, the stale sweep also for peers that restart too).
 //!
@@ -45,6 +47,7 @@
 //! `expect_used`, `indexing_slicing` and `panic` lints denied.
 
 pub mod bfd;
+pub mod driver;
 pub mod filter;
 pub mod peer;
 pub mod restart;

@@ -7,26 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bgp_core::driver::ReadSize;
+
 use super::*;
-
-/// Largest read. A connection starts with [`READ_MIN`]-octet reads (an idle session gets a
-/// KEEPALIVE now and then, and 100 idle sessions must not pin 100 × 64 KiB) and doubles the
-/// size while reads fill the buffer (a table transfer), halving it again when they do not.
-const READ_CHUNK: usize = 64 * 1024;
-
-/// Smallest read.
-const READ_MIN: usize = 4 * 1024;
-
-/// The next read size after a read of `got` octets into a buffer of `size`.
-fn next_read_size(size: usize, got: usize) -> usize {
-    if got >= size {
-        (size * 2).min(READ_CHUNK)
-    } else if got < size / 4 {
-        (size / 2).max(READ_MIN)
-    } else {
-        size
-    }
-}
 
 /// Pull UPDATEs only while the write buffer is below this.
 pub(super) const TX_HIGH: usize = 64 * 1024;
@@ -88,8 +71,8 @@ pub(super) struct Conn {
     pub(super) stream: TcpStream,
     /// What the session produced and the socket has not taken yet.
     pub(super) tx: BytesMut,
-    /// The size of the next read (see [`next_read_size`]).
-    read_size: usize,
+    /// The size of the next read.
+    read_size: ReadSize,
 }
 
 /// Writes what is left (a NOTIFICATION) within a second, then closes.
@@ -149,7 +132,7 @@ impl PeerTask {
             id,
             stream,
             tx: BytesMut::new(),
-            read_size: READ_MIN,
+            read_size: ReadSize::default(),
         });
     }
 
@@ -161,7 +144,7 @@ impl PeerTask {
             return;
         };
         let id = c.id;
-        let mut buf = Vec::with_capacity(c.read_size);
+        let mut buf = Vec::with_capacity(c.read_size.get());
         match c.stream.try_read_buf(&mut buf) {
             Ok(0) => self.closed(id),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -170,7 +153,7 @@ impl PeerTask {
                 self.closed(id);
             }
             Ok(n) => {
-                c.read_size = next_read_size(c.read_size, n);
+                c.read_size.read(n);
                 self.peer.handle_bytes(Instant::now(), id, &buf);
             }
         }
@@ -248,29 +231,5 @@ impl PeerTask {
         for c in std::mem::take(&mut self.conns) {
             close_conn(c).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn read_size_grows_under_load_and_shrinks_when_idle() {
-        // Full reads double up to the maximum.
-        let mut s = READ_MIN;
-        let mut steps = 0;
-        while s < READ_CHUNK {
-            s = next_read_size(s, s);
-            steps += 1;
-        }
-        assert_eq!((s, steps), (READ_CHUNK, 4));
-        assert_eq!(next_read_size(READ_CHUNK, READ_CHUNK), READ_CHUNK);
-        // A half-full read keeps the size; KEEPALIVEs shrink it back to the minimum.
-        assert_eq!(next_read_size(READ_CHUNK, READ_CHUNK / 2), READ_CHUNK);
-        for _ in 0..8 {
-            s = next_read_size(s, 19);
-        }
-        assert_eq!(s, READ_MIN);
     }
 }

@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use bgp_core::driver::Batch;
 use bgp_core::peer::{ConnId, Peer, PeerAction};
 use bgp_core::rib::SourceId;
 use bgp_core::session::{
@@ -37,7 +38,6 @@ use super::{lock, sockets, PeerHandle, PeerStateChange, Shared};
 use crate::config::{PeerOrigin, PeerSpec};
 pub use bgpd_control::protocols::PeerStatus;
 
-mod batch;
 mod conn;
 mod trim;
 mod wait;
@@ -129,7 +129,7 @@ struct PeerTask {
     connecting: Vec<Connecting>,
     cmd_rx: inbox::Receiver<PeerCmd>,
     /// UPDATEs decoded since the last hand-off to the RIB.
-    batch: batch::Batch,
+    batch: Batch,
     /// When this dynamic neighbour is forgotten: set while it owes nothing (no connection, no
     /// session past Active, no stale routes kept for graceful restart), cleared otherwise.
     forget_at: Option<tokio::time::Instant>,
@@ -182,7 +182,7 @@ impl PeerTask {
             conns: Vec::new(),
             connecting: Vec::new(),
             cmd_rx,
-            batch: batch::Batch::default(),
+            batch: Batch::default(),
             forget_at: None,
             done: false,
             refresh_out: false,
@@ -672,5 +672,17 @@ mod tests {
         // (`Peer::stats`, issue 14); the status keeps a copy for the control socket.
         let task = std::mem::size_of::<PeerTask>();
         assert!(task <= 672, "the peer task is {task} octets");
+    }
+
+    /// What waits for the RIB task from one peer stays a small part of a full table: ~2.8 MB
+    /// of decoded routes at most with 4 KB UPDATEs (was the whole table).
+    #[test]
+    fn decoded_routes_waiting_are_bounded() {
+        let per_update = 1024; // a 4 KB UPDATE of /24s, rounded up
+        let waiting =
+            bgp_core::driver::batch::waiting_bound(super::super::rib::CHANNEL_DEPTH, per_update);
+        let size = std::mem::size_of::<bgp_core::wire::Nlri>();
+        assert!(waiting * size <= 4 << 20, "{waiting} routes");
+        assert!(waiting < 1_000_000 / 8);
     }
 }

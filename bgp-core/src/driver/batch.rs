@@ -1,5 +1,5 @@
-//! The UPDATEs a peer task decoded since its last hand-off to the RIB task, bounded by
-//! UPDATEs and by routes.
+//! DOC: the UPDATEs a driver decoded since its last hand-off to the RIB, bounded by UPDATEs
+//! and by routes.
 //!
 //! A decoded route costs ~28 octets (`Nlri`) against the 4 it took on the wire, and the RIB
 //! task is slower than the decoder: during a full-table load the messages waiting in the RIB
@@ -7,19 +7,20 @@
 //! held up to 4,096 UPDATEs, a whole 1M-route table in 4 KB UPDATEs: 20 MB of decoded routes
 //! at once (heaptrack, 1×1M), freed into the allocator's heap after the load and kept there.
 //! Counted in routes too, what waits for the RIB is at most
-//! `rib::CHANNEL_DEPTH × (BATCH_ROUTES + one UPDATE)` routes plus one batch per peer.
+//! `channel depth × (BATCH_ROUTES + one UPDATE)` routes plus one batch per peer
+//! ([`waiting_bound`]).
 
-use bgp_core::wire::Update;
+use crate::wire::Update;
 
 /// UPDATEs per hand-off at most (many small ones: one message for many).
-pub(crate) const BATCH_UPDATES: usize = 64;
+pub const BATCH_UPDATES: usize = 64;
 /// Routes (announced and withdrawn prefixes) per hand-off: the batch goes once it holds this
 /// many. Two full 4 KB UPDATEs of /24s; ~4 ms of the RIB task's work at 1M.
-pub(crate) const BATCH_ROUTES: usize = 2048;
+pub const BATCH_ROUTES: usize = 2048;
 
 /// UPDATEs waiting to go to the RIB task.
 #[derive(Debug, Default)]
-pub(crate) struct Batch {
+pub struct Batch {
     updates: Vec<Update>,
     routes: usize,
 }
@@ -43,6 +44,13 @@ impl Batch {
     }
 }
 
+/// The most routes waiting for the RIB from one peer whose hand-offs queue in a channel
+/// `depth` deep (the channel full of batches, plus the one blocked on it), with UPDATEs of
+/// at most `per_update` prefixes.
+pub fn waiting_bound(depth: usize, per_update: usize) -> usize {
+    (depth + 1) * (BATCH_ROUTES + per_update)
+}
+
 /// The prefixes an UPDATE carries (announced and withdrawn, every family).
 fn routes(u: &Update) -> usize {
     u.nlri.len()
@@ -54,7 +62,7 @@ fn routes(u: &Update) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bgp_core::wire::Nlri;
+    use crate::wire::Nlri;
 
     fn update(prefixes: usize) -> Update {
         let nlri = (0..prefixes)
@@ -107,17 +115,9 @@ mod tests {
         assert!(b.push(u));
     }
 
-    /// What waits for the RIB task from one peer (the channel full of batches, plus the one
-    /// blocked on it) stays a small part of a full table: ~2.8 MB of decoded routes at most
-    /// with 4 KB UPDATEs (was the whole table).
     #[test]
-    fn decoded_routes_waiting_are_bounded() {
-        let per_update = 1024; // a 4 KB UPDATE of /24s, rounded up
-        let waiting = (crate::daemon::rib::CHANNEL_DEPTH + 1) * (BATCH_ROUTES + per_update);
-        assert!(
-            waiting * std::mem::size_of::<Nlri>() <= 4 << 20,
-            "{waiting} routes"
-        );
-        assert!(waiting < 1_000_000 / 8);
+    fn the_waiting_bound_counts_the_blocked_batch() {
+        assert_eq!(waiting_bound(0, 0), BATCH_ROUTES);
+        assert_eq!(waiting_bound(15, 1024), 16 * (BATCH_ROUTES + 1024));
     }
 }
