@@ -5,6 +5,8 @@
 //! behaviour), holds it down until BFD is Up again.
 
 use super::{State, Transition};
+use crate::session::Command;
+use crate::wire::notification::cease;
 
 /// What a BGP session sees of its BFD session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,27 @@ pub enum Verdict {
     Release,
     /// Nothing.
     Nothing,
+}
+
+impl Verdict {
+    /// The commands that carry the verdict out on the BGP session: [`Verdict::Close`] stops
+    /// it (Cease 10 "BFD Down", RFC 9384; the routes go as for any closed session) and starts
+    /// it again unless `held`; [`Verdict::Release`] starts it. An administratively disabled
+    /// peer (`enabled` false) is never started.
+    pub fn commands(self, held: bool, enabled: bool) -> impl Iterator<Item = Command> {
+        let (stop, start) = match self {
+            Verdict::Close => (true, !held && enabled),
+            Verdict::Release => (false, enabled),
+            Verdict::Nothing => (false, false),
+        };
+        let stop = stop.then(|| Command::Stop {
+            subcode: cease::BFD_DOWN,
+            message: "BFD down".into(),
+        });
+        [stop, start.then_some(Command::Start)]
+            .into_iter()
+            .flatten()
+    }
 }
 
 /// One BGP session's binding to its BFD session.
@@ -105,6 +128,28 @@ mod tests {
             diag: Diag::NONE,
             remote_admin_down,
         }
+    }
+
+    #[test]
+    fn verdicts_become_session_commands() {
+        let cmds =
+            |v: Verdict, held, enabled| -> Vec<Command> { v.commands(held, enabled).collect() };
+        let stop = Command::Stop {
+            subcode: cease::BFD_DOWN,
+            message: "BFD down".into(),
+        };
+        assert_eq!(
+            cmds(Verdict::Close, false, true),
+            [stop.clone(), Command::Start]
+        );
+        assert_eq!(
+            cmds(Verdict::Close, true, true),
+            std::slice::from_ref(&stop)
+        );
+        assert_eq!(cmds(Verdict::Close, false, false), [stop]);
+        assert_eq!(cmds(Verdict::Release, false, true), [Command::Start]);
+        assert!(cmds(Verdict::Release, false, false).is_empty());
+        assert!(cmds(Verdict::Nothing, true, true).is_empty());
     }
 
     #[test]

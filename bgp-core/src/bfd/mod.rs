@@ -25,6 +25,7 @@
 //! packet (RFC 5880 §6.8.16) before it is forgotten.
 
 mod binding;
+mod clients;
 mod packet;
 mod session;
 
@@ -37,6 +38,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 pub use binding::{Binding, Link, Verdict};
+pub use clients::{Client, Clients};
 pub use packet::{Diag, DropReason, Packet, State, PACKET_LEN, VERSION};
 pub use session::{Session, SessionParams, Transition};
 
@@ -311,6 +313,15 @@ impl Bfd {
             }
         }
         self.touch(discr, now);
+    }
+
+    /// Takes every session AdminDown (RFC 5880 §6.8.16: a speaker shutting down, so that
+    /// its peers do not count it as a failure).
+    pub fn admin_down_all(&mut self, now: Instant) {
+        let ds: Vec<u32> = self.sessions().map(|v| v.session.local_discr()).collect();
+        for d in ds {
+            self.set_admin_down(now, d, true);
+        }
     }
 
     fn drop_packet(&mut self, r: DropReason) -> Result<(), DropReason> {

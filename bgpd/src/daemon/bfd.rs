@@ -25,14 +25,13 @@ use std::time::{Instant, SystemTime};
 
 pub(crate) use bgp_core::bfd::Verdict;
 use bgp_core::bfd::{
-    Bfd, BfdEvent, Binding, Key, Link, Received, SessionParams, PACKET_LEN, PORT_MULTIHOP,
+    Bfd, BfdEvent, Binding, Clients, Key, Link, Received, SessionParams, PACKET_LEN, PORT_MULTIHOP,
     PORT_SINGLE_HOP,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use bgp_core::peer::Peer;
-use bgp_core::session::Command;
 
 use super::{bfd_sockets, lock, PeerHandle, Shared};
 use crate::config::PeerSpec;
@@ -48,19 +47,12 @@ enum Cmd {
     Remove(Key),
 }
 
-struct Client {
-    tx: watch::Sender<Link>,
-    refs: usize,
-    peers: Vec<String>,
-}
-
 /// The BFD task's shared side.
 pub(crate) struct BfdHandle {
     cmd: mpsc::UnboundedSender<Cmd>,
-    clients: Mutex<HashMap<Key, Client>>,
+    /// The peers of each session, their `watch`, when the session entered its state.
+    clients: Mutex<Clients<watch::Sender<Link>>>,
     engine: Arc<Mutex<Bfd>>,
-    /// Since when each session is in its state, wall clock.
-    since: Mutex<HashMap<Key, SystemTime>>,
     /// Whether the receive sockets could be opened.
     pub listening: Mutex<Vec<String>>,
 }
@@ -76,9 +68,8 @@ impl BfdHandle {
         engine.set_tx_slack(TX_SLACK);
         let h = Arc::new(BfdHandle {
             cmd: tx,
-            clients: Mutex::new(HashMap::new()),
+            clients: Mutex::new(Clients::default()),
             engine: Arc::new(Mutex::new(engine)),
-            since: Mutex::new(HashMap::new()),
             listening: Mutex::new(Vec::new()),
         });
         let task = Task {
@@ -108,13 +99,11 @@ impl BfdHandle {
     pub fn sessions(&self) -> Vec<BfdSessionStatus> {
         let (now, wall) = (Instant::now(), SystemTime::now());
         let clients = lock(&self.clients);
-        let since = lock(&self.since);
         let e = lock(&self.engine);
         e.sessions()
             .map(|v| {
-                let peers = clients.get(&v.key).map(|c| c.peers.clone());
-                let since = since.get(&v.key).copied();
-                session_status(&v, since, now, wall, peers.unwrap_or_default())
+                let (since, peers) = (clients.since(&v.key), clients.peers(&v.key).to_vec());
+                session_status(&v, since, now, wall, peers)
             })
             .collect()
     }
@@ -125,32 +114,21 @@ impl BfdHandle {
     }
 }
 
-/// Applies a BFD verdict to a peer's BGP: close at once (Cease 10 "BFD Down", RFC 9384; the
-/// routes go as for any closed session), restarting it unless `held`; or start it again once
-/// BFD is back Up. An administratively disabled peer stays down.
+/// Applies a BFD verdict to a peer's BGP (`Verdict::commands`: close at once, restarting it
+/// unless `held`; or start it again once BFD is back Up; a disabled peer stays down).
 pub(crate) fn apply_verdict(peer: &mut Peer, h: &PeerHandle, held: bool, v: Verdict) {
-    let now = Instant::now();
     let enabled = lock(&h.status).enabled;
     match v {
         Verdict::Close => {
             tracing::warn!("BFD session down: closing the BGP session");
             lock(&h.status).last_error = Some("BFD session down".into());
-            peer.handle_command(
-                now,
-                Command::Stop {
-                    subcode: bgp_core::wire::notification::cease::BFD_DOWN,
-                    message: "BFD down".into(),
-                },
-            );
-            if !held && enabled {
-                peer.handle_command(now, Command::Start);
-            }
         }
-        Verdict::Release if enabled => {
-            tracing::info!("BFD session up: starting the BGP session");
-            peer.handle_command(now, Command::Start);
-        }
+        Verdict::Release if enabled => tracing::info!("BFD session up: starting the BGP session"),
         Verdict::Release | Verdict::Nothing => {}
+    }
+    let now = Instant::now();
+    for c in v.commands(held, enabled) {
+        peer.handle_command(now, c);
     }
 }
 
@@ -198,17 +176,9 @@ impl PeerBfd {
         let s = shared.config().bfd_session(spec)?;
         let (key, p) = (s.key, s.params);
         let h = Arc::clone(shared.bfd.get_or_init(|| BfdHandle::start(shared)));
-        let rx = {
-            let mut clients = lock(&h.clients);
-            let c = clients.entry(key).or_insert_with(|| Client {
-                tx: watch::channel(Link::default()).0,
-                refs: 0,
-                peers: Vec::new(),
-            });
-            c.refs += 1;
-            c.peers.push(spec.name.clone());
-            c.tx.subscribe()
-        };
+        let rx = lock(&h.clients)
+            .attach(key, &spec.name, || watch::channel(Link::default()).0)
+            .subscribe();
         let _ = h.cmd.send(Cmd::Add(key, p));
         let binding = Binding::new(&rx.borrow(), s.wait_for_up);
         Some(PeerBfd {
@@ -255,20 +225,7 @@ impl PeerBfd {
 
 impl Drop for PeerBfd {
     fn drop(&mut self) {
-        let mut clients = lock(&self.h.clients);
-        let last = match clients.get_mut(&self.key) {
-            Some(c) => {
-                c.refs = c.refs.saturating_sub(1);
-                if let Some(i) = c.peers.iter().position(|p| *p == self.name) {
-                    c.peers.remove(i);
-                }
-                c.refs == 0
-            }
-            None => false,
-        };
-        if last {
-            clients.remove(&self.key);
-        }
+        lock(&self.h.clients).detach(&self.key, &self.name);
         let _ = self.h.cmd.send(Cmd::Remove(self.key));
     }
 }
@@ -433,28 +390,20 @@ impl Task {
             t.diag,
             if t.remote_admin_down { " (neighbour AdminDown)" } else { "" }
         );
-        lock(&self.h.since).insert(ev.key, SystemTime::now());
         self.shared.stats.bfd_transition(&ev, {
             let e = lock(&self.h.engine);
             e.session(ev.discr)
                 .and_then(|s| s.last_rx())
                 .map(|l| l.elapsed())
         });
-        if let Some(c) = lock(&self.h.clients).get(&ev.key) {
-            c.tx.send_modify(|l| l.follow(&t));
+        if let Some(tx) = lock(&self.h.clients).changed(ev.key, SystemTime::now()) {
+            tx.send_modify(|l| l.follow(&t));
         }
     }
 
     fn shutdown(&mut self) {
         // AdminDown to every peer (RFC 5880 §6.8.16), so they do not count it as a failure.
-        let now = Instant::now();
-        {
-            let mut e = lock(&self.h.engine);
-            let ds: Vec<u32> = e.sessions().map(|v| v.session.local_discr()).collect();
-            for d in ds {
-                e.set_admin_down(now, d, true);
-            }
-        }
+        lock(&self.h.engine).admin_down_all(Instant::now());
         self.flush();
     }
 }
