@@ -160,6 +160,18 @@ impl Peer {
         self.finish(now);
     }
 
+    /// Asks the peer to send its routes again (ROUTE-REFRESH, RFC 2918) for every family
+    /// negotiated on the established session; nothing when none is.
+    pub fn request_refresh(&mut self, now: Instant) {
+        let families = self
+            .negotiated()
+            .map(|n| n.families.clone())
+            .unwrap_or_default();
+        for f in families {
+            self.handle_command(now, Command::RouteRefresh(f));
+        }
+    }
+
     /// The peer connected to us. Returns the id of the accepted connection, or `None` when it
     /// is refused (the driver closes the socket): while stopped or waiting out an error, or
     /// when two connections are already open.

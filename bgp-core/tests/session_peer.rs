@@ -389,3 +389,21 @@ fn a_third_connection_and_unknown_ids_are_refused() {
     n.peers[0].handle_bytes(n.now, ConnId(999), &[0xff; 19]);
     assert!(n.established());
 }
+
+/// `request_refresh` asks for every negotiated family on the established session, and for
+/// nothing before it is established.
+#[test]
+fn request_refresh_asks_for_each_negotiated_family() {
+    let mut n = Net::new(cfg(1), cfg(2));
+    n.peers[0].request_refresh(n.now);
+    n.start();
+    n.run_for(Duration::from_secs(30));
+    assert!(n.established());
+    let refreshes = |n: &Net| n.count(1, |e| matches!(e, Event::RouteRefresh(_)));
+    assert_eq!(refreshes(&n), 0, "nothing asked before the session was up");
+    let families = n.peers[0].negotiated().unwrap().families.len();
+    assert!(families >= 1);
+    n.peers[0].request_refresh(n.now);
+    n.pump();
+    assert_eq!(refreshes(&n), families);
+}

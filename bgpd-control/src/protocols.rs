@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bgp_core::rib::{SourceCounts, SourceId, TableCounts};
-use bgp_core::session::StateKind;
+use bgp_core::session::{Down, StateKind, Stats};
 use bgp_core::wire::Negotiated;
 use bgpd_config::PeerSpec;
 
@@ -53,6 +53,43 @@ impl Default for PeerStatus {
             routes: RouteCounts::default(),
             stale: false,
         }
+    }
+}
+
+impl PeerStatus {
+    /// The session came up at `at`, with `negotiated`: the last error is cleared.
+    pub fn established(&mut self, negotiated: Arc<Negotiated>, at: SystemTime) {
+        self.negotiated = Some(negotiated);
+        self.established_since = Some(at);
+        self.last_error = None;
+    }
+
+    /// A session went down: why, in BIRD's words, becomes the last error (returned); an
+    /// established session's negotiated values go, and its routes are kept stale when
+    /// graceful restart keeps any family.
+    pub fn down(&mut self, d: &Down) -> &str {
+        if d.was_established() {
+            self.negotiated = None;
+            self.established_since = None;
+            self.stale = !d.keep_stale.is_empty();
+        }
+        self.last_error.insert(d.reason.bird_text())
+    }
+
+    /// The peer's state and message counters after a turn of its task, at `at`: the state
+    /// left when it changed.
+    pub fn observe(
+        &mut self,
+        state: StateKind,
+        messages: Stats,
+        at: SystemTime,
+    ) -> Option<StateKind> {
+        self.messages = messages;
+        if self.state == state {
+            return None;
+        }
+        self.since = at;
+        Some(std::mem::replace(&mut self.state, state))
     }
 }
 

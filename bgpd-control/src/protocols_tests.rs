@@ -147,3 +147,44 @@ fn local_protocols_in_birds_order_with_their_counters() {
         (ProtoState::Down, ProtoState::Stop)
     );
 }
+
+#[test]
+fn the_status_follows_the_session() {
+    use bgp_core::session::{Down, DownReason};
+    let t = |s| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
+    let mut st = PeerStatus {
+        last_error: Some("Connection closed".into()),
+        ..PeerStatus::default()
+    };
+    // A turn that changed nothing but the counters.
+    let mut m = bgp_core::session::Stats::default();
+    m.received.keepalive = 3;
+    assert_eq!(st.observe(StateKind::Idle, m, t(1)), None);
+    assert_eq!(st.messages.received.keepalive, 3);
+    assert_eq!(
+        st.observe(StateKind::Established, m, t(2)),
+        Some(StateKind::Idle)
+    );
+    assert_eq!((st.state, st.since), (StateKind::Established, t(2)));
+    st.established(Arc::new(Negotiated::default()), t(2));
+    assert_eq!(
+        (st.last_error.as_deref(), st.established_since),
+        (None, Some(t(2)))
+    );
+    // Down from Established with a family kept: stale, negotiated values gone.
+    let down = |from, keep_stale| Down {
+        reason: DownReason::ConnectionClosed,
+        from,
+        keep_stale,
+    };
+    assert_eq!(
+        st.down(&down(StateKind::Established, vec![Family::IPV4_UNICAST])),
+        "Connection closed"
+    );
+    assert!(st.stale && st.negotiated.is_none() && st.established_since.is_none());
+    // A later failure before Established keeps the stale routes.
+    st.down(&down(StateKind::OpenSent, Vec::new()));
+    assert!(st.stale);
+    st.down(&down(StateKind::Established, Vec::new()));
+    assert!(!st.stale);
+}

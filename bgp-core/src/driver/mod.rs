@@ -2,11 +2,17 @@
 //! that the daemon's peer task only moves bytes, messages and timers (as quinn drives
 //! quinn-proto):
 //!
+//! * [`admin`]: what an operator, a reload or the shutdown asks of a session, as commands;
 //! * [`batch`]: the decoded UPDATEs handed to the RIB together, bounded by UPDATEs and routes;
+//! * [`linger`]: when a dynamic neighbour that owes nothing is forgotten;
 //! * [`read`]: the size of the next read from a connection.
 
+pub mod admin;
 pub mod batch;
+pub mod linger;
 pub mod read;
 
+pub use admin::Admin;
 pub use batch::Batch;
+pub use linger::{owes_nothing, Linger};
 pub use read::ReadSize;

@@ -19,13 +19,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bgp_core::driver::Batch;
+use bgp_core::driver::{owes_nothing, Admin, Batch, Linger};
 use bgp_core::peer::{ConnId, Peer, PeerAction};
 use bgp_core::rib::SourceId;
 use bgp_core::session::{
     Command, Event, SessionConfig, Settings, SourceStatus, StateKind, UpdateSource,
 };
-use bgp_core::wire::notification::cease;
 use bgp_core::wire::{EncodeError, Family, Negotiated};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
@@ -130,9 +129,8 @@ struct PeerTask {
     cmd_rx: inbox::Receiver<PeerCmd>,
     /// UPDATEs decoded since the last hand-off to the RIB.
     batch: Batch,
-    /// When this dynamic neighbour is forgotten: set while it owes nothing (no connection, no
-    /// session past Active, no stale routes kept for graceful restart), cleared otherwise.
-    forget_at: Option<tokio::time::Instant>,
+    /// When this dynamic neighbour is forgotten (`bgp_core::driver::linger`).
+    linger: Linger,
     done: bool,
     /// The peer asked for our routes again (ROUTE-REFRESH): to be told to the RIB task.
     refresh_out: bool,
@@ -183,7 +181,7 @@ impl PeerTask {
             connecting: Vec::new(),
             cmd_rx,
             batch: Batch::default(),
-            forget_at: None,
+            linger: Linger::default(),
             done: false,
             refresh_out: false,
         }
@@ -212,13 +210,13 @@ impl PeerTask {
         let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
         tokio::pin!(sleep);
         while !self.done {
-            self.update_forget();
+            self.update_linger();
             // One timer: the session's next timeout or the end of a dynamic neighbour's linger.
-            let deadline = match (self.peer.poll_timeout(), self.forget_at) {
-                (Some(d), Some(f)) => Some(tokio::time::Instant::from_std(d).min(f)),
-                (Some(d), None) => Some(tokio::time::Instant::from_std(d)),
-                (None, f) => f,
-            };
+            let deadline = match (self.peer.poll_timeout(), self.linger.deadline()) {
+                (Some(d), Some(f)) => Some(d.min(f)),
+                (d, f) => d.or(f),
+            }
+            .map(tokio::time::Instant::from_std);
             if let Some(d) = deadline {
                 if sleep.deadline() != d {
                     sleep.as_mut().reset(d);
@@ -255,10 +253,7 @@ impl PeerTask {
             Wake::Read(i) => self.read_from(i),
             Wake::Connected(id, r) => self.connected(id, r),
             Wake::Timer => {
-                if self
-                    .forget_at
-                    .is_some_and(|f| f <= tokio::time::Instant::now())
-                {
+                if self.linger.expired(Instant::now()) {
                     Box::pin(self.forget()).await;
                     return;
                 }
@@ -308,7 +303,7 @@ impl PeerTask {
 
     async fn command(&mut self, c: PeerCmd) {
         let now = Instant::now();
-        match c {
+        let (admin, new_spec) = match c {
             PeerCmd::Incoming(s) => {
                 if self.shared.shutting_down.load(Ordering::SeqCst) {
                     return;
@@ -320,120 +315,79 @@ impl PeerTask {
                         self.peer.state()
                     ),
                 }
-            }
-            PeerCmd::Enable => {
-                lock(&self.h.status).enabled = true;
-                self.peer.handle_command(now, Command::Start);
-            }
-            PeerCmd::Disable(msg) => {
-                lock(&self.h.status).enabled = false;
-                self.peer.handle_command(now, Command::shutdown(msg));
-            }
-            PeerCmd::Restart => {
-                self.peer.handle_command(
-                    now,
-                    Command::Stop {
-                        subcode: cease::ADMIN_RESET,
-                        message: "restart".into(),
-                    },
-                );
-                self.process().await;
-                self.peer.handle_command(Instant::now(), Command::Start);
-            }
-            PeerCmd::Reconfigure(spec) => {
-                tracing::info!("settings changed: resetting the session");
-                self.peer.handle_command(
-                    now,
-                    Command::Stop {
-                        subcode: cease::OTHER_CONFIG_CHANGE,
-                        message: "configuration change".into(),
-                    },
-                );
-                self.process().await;
-                self.close_all().await;
-                // Attempts of the old session are abandoned (the new one numbers its own).
-                self.connecting = Vec::new();
-                self.spec = Arc::new(*spec);
-                *lock(&self.h.spec) = self.spec.clone();
-                self.reattach_bfd();
-                self.peer = new_peer(&self.shared, &self.spec);
-                if !self.spec.common.disabled {
-                    self.peer.handle_command(Instant::now(), Command::Start);
-                }
-            }
-            PeerCmd::Shutdown { notify } => {
-                if notify {
-                    // `shutdown = "notify"`: an administrative shutdown (a Hard Reset when the N
-                    // bit is negotiated): the peer drops our routes.
-                    self.peer
-                        .handle_command(now, Command::shutdown("bgpd shutting down"));
-                } else {
-                    // The default: the peer keeps our routes as stale (bgp-core sends Cease
-                    // without Hard Reset under the N bit, or closes without NOTIFICATION).
-                    self.peer.handle_command(
-                        now,
-                        Command::GracefulStop {
-                            message: "bgpd restarting".into(),
-                        },
-                    );
-                }
-                self.process().await;
-                self.done = true;
+                return;
             }
             PeerCmd::Bfd(spec) => {
                 self.spec = Arc::new(*spec);
                 self.reattach_bfd();
+                return;
             }
-            PeerCmd::RouteRefresh => {
-                let fams = self
-                    .peer
-                    .negotiated()
-                    .map(|n| n.families.clone())
-                    .unwrap_or_default();
-                for f in fams {
-                    self.peer.handle_command(now, Command::RouteRefresh(f));
-                }
+            PeerCmd::RouteRefresh => return self.peer.request_refresh(now),
+            PeerCmd::Reconfigure(spec) => (Admin::Reconfigure, Some(spec)),
+            PeerCmd::Enable => (Admin::Enable, None),
+            PeerCmd::Disable(msg) => (Admin::Disable(msg), None),
+            PeerCmd::Restart => (Admin::Restart, None),
+            PeerCmd::Shutdown { notify } => (Admin::Shutdown { notify }, None),
+            PeerCmd::Remove => (Admin::Remove, None),
+        };
+        if let Some(enabled) = admin.enabled() {
+            lock(&self.h.status).enabled = enabled;
+        }
+        if let Some(spec) = new_spec {
+            tracing::info!("settings changed: resetting the session");
+            self.peer.handle_command(now, admin.command());
+            self.process().await;
+            self.close_all().await;
+            // Attempts of the old session are abandoned (the new one numbers its own).
+            self.connecting = Vec::new();
+            self.spec = Arc::new(*spec);
+            *lock(&self.h.spec) = self.spec.clone();
+            self.reattach_bfd();
+            self.peer = new_peer(&self.shared, &self.spec);
+            if !self.spec.common.disabled {
+                self.peer.handle_command(Instant::now(), Command::Start);
             }
-            PeerCmd::Remove => {
-                self.peer.handle_command(
-                    now,
-                    Command::Stop {
-                        subcode: cease::PEER_DECONFIGURED,
-                        message: "peer de-configured".into(),
-                    },
-                );
+            return;
+        }
+        self.peer.handle_command(now, admin.command());
+        // What follows a stop, once its NOTIFICATION is on its way.
+        match admin {
+            Admin::Restart => {
+                self.process().await;
+                self.peer.handle_command(Instant::now(), Command::Start);
+            }
+            Admin::Shutdown { .. } => {
+                self.process().await;
+                self.done = true;
+            }
+            Admin::Remove => {
                 self.process().await;
                 self.remove().await;
             }
+            Admin::Enable | Admin::Disable(_) | Admin::Reconfigure => {}
         }
     }
 
-    /// Whether this is a dynamic neighbour that owes nothing: no connection, no session past
-    /// Active, no stale routes kept for its graceful restart.
+    /// Whether this is a dynamic neighbour that owes nothing (`bgp_core::driver::linger`).
     fn owes_nothing(&self) -> bool {
         self.spec.origin == PeerOrigin::Dynamic
-            && self.conns.is_empty()
-            && matches!(
+            && owes_nothing(
                 self.peer.state(),
-                StateKind::Idle | StateKind::Connect | StateKind::Active
+                self.conns.len(),
+                lock(&self.h.status).stale,
             )
-            && !lock(&self.h.status).stale
     }
 
     /// Starts or cancels the linger of a dynamic neighbour (`forget_after` of its range).
-    fn update_forget(&mut self) {
-        if !self.owes_nothing() {
-            self.forget_at = None;
-        } else if self.forget_at.is_none() {
-            let linger = self.shared.config().forget_after(self.spec.address);
-            self.forget_at = Some(tokio::time::Instant::now() + linger);
-        }
+    fn update_linger(&mut self) {
+        let idle = self.owes_nothing();
+        let (shared, addr) = (&self.shared, self.spec.address);
+        (self.linger).update(Instant::now(), idle, || shared.config().forget_after(addr));
     }
 
     /// The linger of a dynamic neighbour that owes nothing ended: it leaves the daemon, unless
     /// a command (an incoming connection) arrived meanwhile.
     async fn forget(&mut self) {
-        self.forget_at = None;
         if let Some(c) = self.cmd_rx.try_recv() {
             self.command(c).await;
             self.process().await;
@@ -508,16 +462,9 @@ impl PeerTask {
     /// subscribers, when it changed.
     fn publish_state(&mut self) {
         let now = self.peer.state();
-        let from = {
-            let mut st = lock(&self.h.status);
-            st.messages = self.peer.stats();
-            if st.state == now {
-                return;
-            }
-            let from = st.state;
-            st.state = now;
-            st.since = SystemTime::now();
-            from
+        let changed = lock(&self.h.status).observe(now, self.peer.stats(), SystemTime::now());
+        let Some(from) = changed else {
+            return;
         };
         tracing::info!("{} -> {}", from.name(), now.name());
         if from == StateKind::Established || now == StateKind::Established {
@@ -557,14 +504,12 @@ impl PeerTask {
             }
             Event::Established(neg) => {
                 self.flush_batch().await;
-                {
+                let local = {
                     let mut st = lock(&self.h.status);
-                    st.negotiated = Some(Arc::clone(&neg));
-                    st.established_since = Some(SystemTime::now());
-                    st.last_error = None;
-                }
-                // Our address on this connection becomes the next hop for "self".
-                let local = lock(&self.h.status).local_addr;
+                    st.established(Arc::clone(&neg), SystemTime::now());
+                    // Our address on this connection becomes the next hop for "self".
+                    st.local_addr
+                };
                 let up = super::rib::PeerUp {
                     id: self.h.id,
                     epoch: self.h.epoch.load(Ordering::SeqCst),
@@ -576,18 +521,11 @@ impl PeerTask {
             }
             Event::Down(d) => {
                 self.flush_batch().await;
-                let msg = d.reason.bird_text();
-                tracing::warn!(from = d.from.name(), "session down: {msg}");
-                let graceful = !d.keep_stale.is_empty();
                 {
                     let mut st = lock(&self.h.status);
-                    st.last_error = Some(msg);
-                    if d.was_established() {
-                        st.negotiated = None;
-                        st.established_since = None;
-                        st.stale = graceful;
-                    }
+                    tracing::warn!(from = d.from.name(), "session down: {}", st.down(&d));
                 }
+                let graceful = !d.keep_stale.is_empty();
                 if d.was_established() {
                     self.h.epoch.fetch_add(1, Ordering::SeqCst);
                     let _ = self
