@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::ops::ControlFlow;
 
 use bgp_fib::wire::KernelRoute;
 use bgp_fib::{Device, FailedRoute, RouteKind};
@@ -55,6 +56,50 @@ pub fn installed_entry(
         metric: r.metric,
         state: "installed".into(),
     })
+}
+
+/// `show fib`'s rows handed to the client a page (at most `max` rows) at a time, so that only
+/// a page is held while the kernel's table streams by; nothing more is handed over once the
+/// client is gone (a page answered `Break`).
+pub struct Pages<'p> {
+    max: usize,
+    rows: Vec<FibEntry>,
+    page: &'p mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>,
+    gone: bool,
+}
+
+impl<'p> Pages<'p> {
+    /// Pages of `max` rows (at least one) for `page`.
+    pub fn new(max: usize, page: &'p mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>) -> Self {
+        Pages {
+            max: max.max(1),
+            rows: Vec::new(),
+            page,
+            gone: false,
+        }
+    }
+
+    /// Adds a row, handing the page over once full; `Break` once the client is gone.
+    pub fn push(&mut self, e: FibEntry) -> ControlFlow<()> {
+        if !self.gone {
+            self.rows.push(e);
+            if self.rows.len() >= self.max {
+                self.gone = (self.page)(std::mem::take(&mut self.rows)).is_break();
+            }
+        }
+        if self.gone {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    /// Hands over the last, partial page.
+    pub fn finish(mut self) {
+        if !self.rows.is_empty() && !self.gone {
+            let _ = (self.page)(std::mem::take(&mut self.rows));
+        }
+    }
 }
 
 /// The row of a route the kernel refused: the route as wanted, the error as state.
@@ -129,6 +174,33 @@ mod tests {
             "{}",
             e.state
         );
+    }
+
+    #[test]
+    fn rows_go_a_page_at_a_time_until_the_client_is_gone() {
+        let row = |n: u8| failed_entry(&refused(&format!("10.{n}.0.0/16"), None));
+        let mut got: Vec<usize> = Vec::new();
+        let mut page = |p: Vec<FibEntry>| {
+            got.push(p.len());
+            ControlFlow::Continue(())
+        };
+        let mut pages = Pages::new(2, &mut page);
+        for n in 0..5 {
+            assert!(pages.push(row(n)).is_continue());
+        }
+        pages.finish();
+        assert_eq!(got, [2, 2, 1]);
+        // The client leaves after its first page: nothing more, no last page.
+        let mut got = 0;
+        let mut page = |p: Vec<FibEntry>| {
+            got += p.len();
+            ControlFlow::Break(())
+        };
+        let mut pages = Pages::new(0, &mut page);
+        assert!(pages.push(row(1)).is_break());
+        assert!(pages.push(row(2)).is_break());
+        pages.finish();
+        assert_eq!(got, 1, "a page of at least one row, then nothing");
     }
 
     #[test]

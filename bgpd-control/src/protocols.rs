@@ -163,6 +163,17 @@ pub fn local_protocols(f: &LocalFacts, counts: &TableCounts) -> Vec<ProtocolStat
     out
 }
 
+/// The RIB source of a local protocol's name (`static1`, `kernel1`, `direct1`), if it has
+/// one (`device1` has no routes).
+pub fn local_source(name: &str) -> Option<SourceId> {
+    match name {
+        "static1" => Some(SourceId::STATIC),
+        "kernel1" => Some(SourceId::KERNEL),
+        "direct1" => Some(SourceId::DIRECT),
+        _ => None,
+    }
+}
+
 fn source_counts(counts: &TableCounts, s: SourceId) -> SourceCounts {
     counts.per_source.get(&s).copied().unwrap_or_default()
 }

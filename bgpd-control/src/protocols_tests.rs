@@ -188,3 +188,25 @@ fn the_status_follows_the_session() {
     st.down(&down(StateKind::Established, Vec::new()));
     assert!(!st.stale);
 }
+
+#[test]
+fn local_protocols_name_their_sources() {
+    let f = LocalFacts {
+        started: SystemTime::UNIX_EPOCH,
+        shutting_down: false,
+        fib_enabled: true,
+        direct: true,
+        kernel_exported: 0,
+    };
+    for p in local_protocols(&f, &TableCounts::default()) {
+        let want = match p.kind {
+            ProtoKind::Device => None,
+            ProtoKind::Kernel => Some(SourceId::KERNEL),
+            ProtoKind::Direct => Some(SourceId::DIRECT),
+            ProtoKind::Static => Some(SourceId::STATIC),
+            ProtoKind::Bgp => unreachable!(),
+        };
+        assert_eq!(local_source(&p.name), want, "{}", p.name);
+    }
+    assert_eq!(local_source("Mesh_10_0_0_2"), None);
+}

@@ -49,6 +49,17 @@ pub struct GracefulRecovery {
     pub wait_secs: u32,
 }
 
+impl GracefulRecovery {
+    /// What `show status` says of `r` at `now`.
+    pub fn of(r: &bgp_core::restart::Recovery, now: std::time::Instant) -> Self {
+        GracefulRecovery {
+            waiting_for: r.awaited() as u32,
+            elapsed_secs: now.saturating_duration_since(r.started()).as_secs() as u32,
+            wait_secs: r.wait().as_secs() as u32,
+        }
+    }
+}
+
 /// The kind of a protocol instance, as BIRD names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -268,6 +279,14 @@ impl IpFamily {
         match n {
             IpNet::V4(_) => IpFamily::Ipv4,
             IpNet::V6(_) => IpFamily::Ipv6,
+        }
+    }
+
+    /// Its unicast BGP family (the RIB's tables).
+    pub fn unicast(self) -> bgp_core::wire::Family {
+        match self {
+            IpFamily::Ipv4 => bgp_core::wire::Family::IPV4_UNICAST,
+            IpFamily::Ipv6 => bgp_core::wire::Family::IPV6_UNICAST,
         }
     }
 }

@@ -11,8 +11,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bgp_core::rib::{SourceId, TableCounts};
-use bgp_core::wire::Family;
-use bgpd_control::protocols::{local_protocols, peer_protocol, LocalFacts};
+use bgpd_control::fib::{failed_entry, installed_entry, Pages};
+use bgpd_control::protocols::{local_protocols, local_source, peer_protocol, LocalFacts};
 use bgpd_control::routes::RouteContext;
 
 mod server;
@@ -89,11 +89,9 @@ impl Control for DaemonControl {
             router_id: s.config().router_id(),
             started: s.started,
             last_reconfiguration: *lock(&s.last_reconfig),
-            graceful_restart: lock(&s.recovery).as_ref().map(|r| GracefulRecovery {
-                waiting_for: r.awaited() as u32,
-                elapsed_secs: r.started().elapsed().as_secs() as u32,
-                wait_secs: r.wait().as_secs() as u32,
-            }),
+            graceful_restart: lock(&s.recovery)
+                .as_ref()
+                .map(|r| GracefulRecovery::of(r, std::time::Instant::now())),
             reconfiguring: s.reconfiguring.load(Ordering::SeqCst),
             shutting_down: s.shutting_down.load(Ordering::SeqCst),
             listen: lock(&s.listeners).iter().map(|e| e.bound).collect(),
@@ -140,11 +138,9 @@ impl Control for DaemonControl {
     }
 
     fn protocol_route_count(&self, name: &str, family: Option<IpFamily>) -> Option<u64> {
-        let src = match name {
-            "static1" => SourceId::STATIC,
-            "kernel1" => SourceId::KERNEL,
-            "direct1" => SourceId::DIRECT,
-            _ => self.shared.peer_by_name(name)?.id,
+        let src = match local_source(name) {
+            Some(src) => src,
+            None => self.shared.peer_by_name(name)?.id,
         };
         let rib = lock(&self.shared.rib);
         // Only when the name is the one the walk would print for the source.
@@ -153,8 +149,7 @@ impl Control for DaemonControl {
         }
         Some(match family {
             None => rib.source_counts(src).routes,
-            Some(IpFamily::Ipv4) => rib.source_family_counts(src, Family::IPV4_UNICAST).routes,
-            Some(IpFamily::Ipv6) => rib.source_family_counts(src, Family::IPV6_UNICAST).routes,
+            Some(f) => rib.source_family_counts(src, f.unicast()).routes,
         })
     }
 
@@ -164,12 +159,10 @@ impl Control for DaemonControl {
     }
 
     fn route_count_of(&self, family: Option<IpFamily>) -> (u64, u64) {
-        let fam = match family {
-            None => return self.route_count(),
-            Some(IpFamily::Ipv4) => Family::IPV4_UNICAST,
-            Some(IpFamily::Ipv6) => Family::IPV6_UNICAST,
+        let Some(f) = family else {
+            return self.route_count();
         };
-        let (networks, routes) = lock(&self.shared.rib).family_counts(fam);
+        let (networks, routes) = lock(&self.shared.rib).family_counts(f.unicast());
         (routes, networks)
     }
 
@@ -189,32 +182,24 @@ impl Control for DaemonControl {
     ) -> FibCounts {
         let cfg = self.shared.config();
         let (protocol, table) = (cfg.fib_config().protocol, cfg.file.kernel.table);
-        let max = max.max(1);
         // Interface names by index, looked up once per dump (not once per route).
         let mut names: HashMap<u32, String> = HashMap::new();
         let mut ifname = |i: u32| names.entry(i).or_insert_with(|| ifname(i)).clone();
-        let mut rows = Vec::new();
+        let mut pages = Pages::new(max, page);
         let mut installed = 0usize;
-        let mut gone = false;
         // The kernel's routes are read as a stream: only a page of rows is held at a time.
         let dumped = bgp_fib::FibSocket::open(false)
             .map_err(bgp_fib::DumpError::from)
             .and_then(|mut s| {
-                s.dump_routes_with(|r| {
-                    let Some(e) =
-                        bgpd_control::fib::installed_entry(&r, protocol, table, &mut ifname)
-                    else {
-                        return ControlFlow::Continue(());
-                    };
-                    installed += 1;
-                    rows.push(e);
-                    if rows.len() < max {
-                        return ControlFlow::Continue(());
-                    }
-                    let flow = page(std::mem::take(&mut rows));
-                    gone = flow.is_break();
-                    flow
-                })
+                s.dump_routes_with(
+                    |r| match installed_entry(&r, protocol, table, &mut ifname) {
+                        Some(e) => {
+                            installed += 1;
+                            pages.push(e)
+                        }
+                        None => ControlFlow::Continue(()),
+                    },
+                )
             });
         if let Err(e) = dumped {
             // The refused routes below are still listed; the installed ones shown so far are
@@ -226,20 +211,14 @@ impl Control for DaemonControl {
         // page waits for the client.
         let failed: Vec<FibEntry> = lock(&self.shared.fib_failures)
             .iter()
-            .map(bgpd_control::fib::failed_entry)
+            .map(failed_entry)
             .collect();
         for e in failed {
-            if gone {
+            if pages.push(e).is_break() {
                 break;
             }
-            rows.push(e);
-            if rows.len() >= max {
-                gone = page(std::mem::take(&mut rows)).is_break();
-            }
         }
-        if !rows.is_empty() && !gone {
-            let _ = page(rows);
-        }
+        pages.finish();
         fib_counts(
             installed,
             lock(&self.shared.fib_counts).failed,
