@@ -12,6 +12,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use bgp_core::bfd::SOURCE_PORTS;
 use bgp_fib::socket::setsockopt_int;
+
+use super::sockets::sockaddr;
 use tokio::net::UdpSocket;
 
 fn socket(v6: bool) -> io::Result<std::net::UdpSocket> {
@@ -49,31 +51,6 @@ fn bind(s: &std::net::UdpSocket, addr: SocketAddr) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut st: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large enough and aligned for sockaddr_in.
-            let sin = unsafe { &mut *(&mut st as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut st as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_addr.s6_addr = a.ip().octets();
-            sin6.sin6_scope_id = a.scope_id();
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (st, len as libc::socklen_t)
 }
 
 /// A receive socket on `port` for one family, reporting TTL / hop limit.
@@ -214,9 +191,8 @@ fn recvmsg(fd: RawFd, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<u
         _ => {
             // SAFETY: the kernel wrote a sockaddr_in6.
             let sin6 = unsafe { &*(&from as *const _ as *const libc::sockaddr_in6) };
-            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            // A v4-mapped source (never on a V6ONLY socket, but be safe).
-            let ip = ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4);
+            // A v4-mapped source (never on a V6ONLY socket, but be safe) as IPv4.
+            let ip = IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)).to_canonical();
             SocketAddr::new(ip, u16::from_be(sin6.sin6_port))
         }
     };

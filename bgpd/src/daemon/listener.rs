@@ -34,9 +34,10 @@ fn bind(config: &Config, addrs: &[SocketAddr]) -> Result<Vec<Bound>, (SocketAddr
     for addr in addrs {
         out.push((*addr, sockets::listen(*addr).map_err(|e| (*addr, e))?));
     }
-    for (_, l) in &out {
-        install_md5(config, std::slice::from_ref(l));
-    }
+    let fds: Vec<(RawFd, SocketAddr)> = (out.iter())
+        .filter_map(|(_, l)| Some((l.as_raw_fd(), l.local_addr().ok()?)))
+        .collect();
+    install_md5(config, &fds);
     Ok(out)
 }
 
@@ -96,16 +97,17 @@ pub(crate) async fn rebind(shared: &Arc<Shared>, new: &Config) -> Result<(), Con
     }
 }
 
-/// Installs the MD5 keys of every peer with a password on every listener of its family.
-pub(crate) fn install_md5(config: &Config, listeners: &[TcpListener]) {
+/// Installs the MD5 keys of every peer with a password on every listener (`fd`, bound
+/// address) of its family. Keys of removed peers stay until a restart (an unknown address
+/// cannot connect anyway).
+pub(crate) fn install_md5(config: &Config, listeners: &[(RawFd, SocketAddr)]) {
     for p in config.peers() {
         let Some(pw) = &p.common.password else {
             continue;
         };
-        for l in listeners {
-            let Ok(la) = l.local_addr() else { continue };
-            if la.is_ipv4() == p.address.is_ipv4() {
-                if let Err(e) = sockets::set_md5(l.as_raw_fd(), p.address, Some(pw)) {
+        for (fd, bound) in listeners {
+            if bound.is_ipv4() == p.address.is_ipv4() {
+                if let Err(e) = sockets::set_md5(*fd, p.address, Some(pw)) {
                     tracing::error!(peer = %p.name, "TCP-MD5 on the listener: {e}");
                 }
             }
@@ -113,25 +115,13 @@ pub(crate) fn install_md5(config: &Config, listeners: &[TcpListener]) {
     }
 }
 
-/// Re-installs the MD5 keys after a reload (keys of removed peers stay until a restart; an
-/// unknown address cannot connect anyway).
+/// Re-installs the MD5 keys after a reload.
 pub(crate) fn reinstall_md5(shared: &Shared, config: &Config) {
-    let fds: Vec<(RawFd, bool)> = lock(&shared.listeners)
+    let fds: Vec<(RawFd, SocketAddr)> = lock(&shared.listeners)
         .iter()
-        .map(|e| (e.fd, e.bound.is_ipv4()))
+        .map(|e| (e.fd, e.bound))
         .collect();
-    for p in config.peers() {
-        let Some(pw) = &p.common.password else {
-            continue;
-        };
-        for (fd, v4) in &fds {
-            if *v4 == p.address.is_ipv4() {
-                if let Err(e) = sockets::set_md5(*fd, p.address, Some(pw)) {
-                    tracing::error!(peer = %p.name, "TCP-MD5 on the listener: {e}");
-                }
-            }
-        }
-    }
+    install_md5(config, &fds);
 }
 
 /// Spawns one accept loop per listener and registers it.
@@ -177,12 +167,7 @@ async fn dispatch(shared: &Arc<Shared>, s: tokio::net::TcpStream, from: SocketAd
     {
         return;
     }
-    let ip = match from.ip() {
-        std::net::IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = from.ip().to_canonical();
     let existing = lock(&shared.peers)
         .iter()
         .find(|p| lock(&p.spec).address == ip)

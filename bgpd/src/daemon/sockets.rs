@@ -26,29 +26,47 @@ const TCP_MD5SIG: libc::c_int = 14;
 
 /// Sets (or with `None` removes) the TCP-MD5 key for `peer` on `fd`.
 pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&str>) -> io::Result<()> {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut sig: TcpMd5Sig = unsafe { std::mem::zeroed() };
-    match peer {
-        IpAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is large enough and aligned for sockaddr_in.
-            let sin = unsafe { &mut *(&mut sig.addr as *mut _ as *mut libc::sockaddr_in) };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_addr.s_addr = u32::from_ne_bytes(a.octets());
-        }
-        IpAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut sig.addr as *mut _ as *mut libc::sockaddr_in6) };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_addr.s6_addr = a.octets();
-        }
-    }
     let k = key.unwrap_or("").as_bytes();
+    let mut sig = TcpMd5Sig {
+        addr: sockaddr(SocketAddr::new(peer, 0)).0,
+        flags: 0,
+        prefixlen: 0,
+        keylen: 0,
+        ifindex: 0,
+        key: [0; 80],
+    };
     let n = k.len().min(sig.key.len());
     for (to, from) in sig.key.iter_mut().zip(k) {
         *to = *from;
     }
     sig.keylen = n as u16;
     setsockopt(fd, libc::IPPROTO_TCP, TCP_MD5SIG, &sig)
+}
+
+/// The C form of `addr` and its length.
+pub(crate) fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut st: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large enough and aligned for sockaddr_in.
+            let sin = unsafe { &mut *(&mut st as *mut _ as *mut libc::sockaddr_in) };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &mut *(&mut st as *mut _ as *mut libc::sockaddr_in6) };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (st, len as libc::socklen_t)
 }
 
 /// `IP_MINTTL` (linux/in.h).
