@@ -5,15 +5,18 @@
 //! * [`config`]: the TOML configuration (schema, `--check` validation with
 //!   `FILE:LINE:COL: KEY: message` reports, mesh/ranges expansion, policies); `docs/config.md`.
 //! * [`daemon`]: start-up, the embedding [`Handle`], and one file per task or concern
-//!   (`listener`, `peer`, `rib`, `fib`, `control`, `reload`, `sockets`, `stats`).
+//!   (`listener`, `peer`, `rib`, `fib`, `bfd`, `control`, `reload`, `sockets`, `stats`): the
+//!   driver; the decisions it applies are the core crates' (`bgp_core::driver`, `bgp_core::bfd`,
+//!   `bgp_core::restart`, `bgpd_control`).
+//! * `inbox`: the peer tasks' command queue and wake-up flag (sync primitives, no logic).
 //! * [`status`]: snapshot types and the [`status::Control`] trait the control socket, the CLI's
 //!   JSON and the metrics read through.
 //!
 //! # Who owns what, and how data flows
 //! ```text
-//!  sockets ─read─▶ reader task ─bounded(8)─▶ peer task (bgp_core::peer::Peer, 1 per neighbour)
-//!                                             │ decoded UPDATEs, batched ≤64
-//!                                             ▼ bounded(64): a full channel stops the peer
+//!  sockets ─read when readable─▶ peer task (bgp_core::peer::Peer, 1 per neighbour)
+//!                                             │ decoded UPDATEs, batched ≤64 / ≤2,048 routes
+//!                                             ▼ bounded(16): a full channel stops the peer
 //!                                       RIB task ── owns the batch loop ──▶ FIB thread (bgp-fib)
 //!                                  (≤64 msgs or 5 ms    coalesced FibChange   netlink batches,
 //!                                   per lock of the       batches              reconcile, monitor
@@ -31,8 +34,8 @@
 //!   keeps the Adj-RIB-Out coalesced in the RIB (a prefix changing five times is sent once)
 //!   and needs no per-peer queue at all; the critical sections are one UPDATE long. Stale
 //!   messages of an earlier session are dropped by a per-peer epoch.
-//! * Backpressure: readers hand at most 4 × 64 KiB per connection to the peer task; the peer
-//!   task waits for room in the bounded RIB channel; so a flood stops at the TCP window.
+//! * Backpressure: the peer task reads its sockets itself, one read at a time, and waits for
+//!   room in the bounded RIB channel before it reads again; so a flood stops at the TCP window.
 //!   Outbound, UPDATEs are pulled only while the 64 KiB write buffer has room.
 //! * The FIB thread (`daemon/fib.rs`) is our small loop around bgp-fib's sans-IO `Fib` and
 //!   its `FibSocket`: it keeps the desired state, coalesces per prefix, batches netlink and
@@ -60,6 +63,7 @@ pub mod cli;
 pub use bgpd_config as config;
 pub mod control;
 pub mod daemon;
+mod inbox;
 pub mod metrics;
 pub mod personality;
 pub mod residency;

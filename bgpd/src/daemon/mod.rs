@@ -17,7 +17,6 @@ mod bfd;
 mod bfd_sockets;
 mod control;
 mod fib;
-mod inbox;
 mod listener;
 mod logging;
 mod notify;
@@ -145,8 +144,8 @@ pub(crate) struct PeerHandle {
     /// the RIB has not yet taken down.
     pub rib_epoch: std::sync::atomic::AtomicU64,
     /// Signalled by the RIB task when the peer has outbound UPDATEs.
-    pub notify: inbox::Signal,
-    pub cmd: inbox::Sender<peer::PeerCmd>,
+    pub notify: crate::inbox::Signal,
+    pub cmd: crate::inbox::Sender<peer::PeerCmd>,
     pub status: Mutex<PeerStatus>,
 }
 

@@ -29,7 +29,7 @@ use bgp_core::wire::{EncodeError, Family, Negotiated};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
-use super::inbox;
+use crate::inbox;
 use tracing::Instrument;
 
 use super::rib::RibMsg;

@@ -1,4 +1,5 @@
-//! A queue between tasks that holds no memory while it is empty.
+//! DOC: a queue between tasks that holds no memory while it is empty, and a wake-up flag: sync
+//! primitives (like tokio's `mpsc` and `Notify`), not daemon logic, used by the peer tasks.
 //!
 //! Every peer has an inbound queue (commands from the listener, control socket and RIB; what
 //! it reads it reads itself). tokio's `mpsc` keeps a block of 32 slots per channel from its
