@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bgp_core::rib::{SourceCounts, SourceId, TableCounts};
-use bgp_core::session::{Down, StateKind, Stats};
+use bgp_core::session::{Down, Event, StateKind, Stats};
 use bgp_core::wire::Negotiated;
 use bgpd_config::PeerSpec;
 
@@ -57,6 +57,19 @@ impl Default for PeerStatus {
 }
 
 impl PeerStatus {
+    /// What a session event changes, at `at`: see [`PeerStatus::established`] and
+    /// [`PeerStatus::down`]; End-of-RIB or the stale timer's end clear `stale`.
+    pub fn follow(&mut self, ev: &Event, at: SystemTime) {
+        match ev {
+            Event::Established(n) => self.established(Arc::clone(n), at),
+            Event::Down(d) => {
+                self.down(d);
+            }
+            Event::EndOfRib(_) | Event::StaleRoutesExpired(_) => self.stale = false,
+            _ => {}
+        }
+    }
+
     /// The session came up at `at`, with `negotiated`: the last error is cleared.
     pub fn established(&mut self, negotiated: Arc<Negotiated>, at: SystemTime) {
         self.negotiated = Some(negotiated);

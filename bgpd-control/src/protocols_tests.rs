@@ -150,7 +150,7 @@ fn local_protocols_in_birds_order_with_their_counters() {
 
 #[test]
 fn the_status_follows_the_session() {
-    use bgp_core::session::{Down, DownReason};
+    use bgp_core::session::{Down, DownReason, Event};
     let t = |s| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(s);
     let mut st = PeerStatus {
         last_error: Some("Connection closed".into()),
@@ -187,6 +187,24 @@ fn the_status_follows_the_session() {
     assert!(st.stale);
     st.down(&down(StateKind::Established, Vec::new()));
     assert!(!st.stale);
+    // Through `follow`: up, down gracefully, then End-of-RIB ends the stale state.
+    st.follow(&Event::Established(Arc::new(Negotiated::default())), t(3));
+    assert_eq!(st.established_since, Some(t(3)));
+    st.follow(
+        &Event::Down(down(StateKind::Established, vec![Family::IPV4_UNICAST])),
+        t(4),
+    );
+    assert!(st.stale && st.negotiated.is_none());
+    st.follow(&Event::EndOfRib(Family::IPV4_UNICAST), t(5));
+    assert!(!st.stale);
+    st.follow(
+        &Event::StateChanged {
+            from: StateKind::Idle,
+            to: StateKind::Connect,
+        },
+        t(6),
+    );
+    assert_eq!(st.last_error.as_deref(), Some("Connection closed"));
 }
 
 #[test]

@@ -4,15 +4,18 @@
 //!
 //! * [`admin`]: what an operator, a reload or the shutdown asks of a session, as commands;
 //! * [`batch`]: the decoded UPDATEs handed to the RIB together, bounded by UPDATEs and routes;
+//! * [`feed`]: what the RIB must learn from each session event, in order;
 //! * [`linger`]: when a dynamic neighbour that owes nothing is forgotten;
 //! * [`read`]: the size of the next read from a connection.
 
 pub mod admin;
 pub mod batch;
+pub mod feed;
 pub mod linger;
 pub mod read;
 
 pub use admin::Admin;
 pub use batch::Batch;
+pub use feed::{Feed, Handoff, ToRib};
 pub use linger::{owes_nothing, Linger};
 pub use read::ReadSize;

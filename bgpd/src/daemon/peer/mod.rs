@@ -19,13 +19,13 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bgp_core::driver::{owes_nothing, Admin, Batch, Linger};
+use bgp_core::driver::{owes_nothing, Admin, Feed, Handoff, Linger, ToRib};
 use bgp_core::peer::{ConnId, Peer, PeerAction};
 use bgp_core::rib::SourceId;
 use bgp_core::session::{
     Command, Event, SessionConfig, Settings, SourceStatus, StateKind, UpdateSource,
 };
-use bgp_core::wire::{EncodeError, Family, Negotiated};
+use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
@@ -127,8 +127,8 @@ struct PeerTask {
     /// Outgoing connections being opened.
     connecting: Vec<Connecting>,
     cmd_rx: inbox::Receiver<PeerCmd>,
-    /// UPDATEs decoded since the last hand-off to the RIB.
-    batch: Batch,
+    /// What the session's events hand to the RIB (UPDATEs batched).
+    feed: Feed,
     /// When this dynamic neighbour is forgotten (`bgp_core::driver::linger`).
     linger: Linger,
     done: bool,
@@ -180,7 +180,7 @@ impl PeerTask {
             conns: Vec::new(),
             connecting: Vec::new(),
             cmd_rx,
-            batch: Batch::default(),
+            feed: Feed::default(),
             linger: Linger::default(),
             done: false,
             refresh_out: false,
@@ -416,26 +416,24 @@ impl PeerTask {
         for _ in 0..64 {
             let mut progress = false;
             // No event is held across an await here: the event lives in a block that ends
-            // before it (an event's room, 0.5 KB, would be in every wake-up's future).
+            // before it (an event's room, 0.5 KB, would be in every wake-up's future); what
+            // it hands to the RIB is `bgp_core::driver::Feed`'s answer.
             loop {
-                let (other, full) = {
+                let h = {
                     let Some(ev) = self.peer.poll_event() else {
                         break;
                     };
                     progress = true;
-                    match ev {
-                        Event::Update(u) => (None, self.batch.push(u)),
-                        ev => (Some(Box::new(ev)), false),
-                    }
+                    self.observe(&ev);
+                    self.feed.handle(ev)
                 };
-                if let Some(ev) = other {
-                    Box::pin(self.event(*ev)).await;
-                }
-                if full {
-                    self.flush_batch().await;
+                if h.updates.is_some() || h.then.is_some() {
+                    Box::pin(self.hand_off(h)).await;
                 }
             }
-            self.flush_batch().await;
+            if let Some(u) = self.feed.flush() {
+                self.send_updates(u).await;
+            }
             while let Some(a) = self.peer.poll_action() {
                 progress = true;
                 Box::pin(self.action(a)).await;
@@ -478,87 +476,63 @@ impl PeerTask {
         });
     }
 
-    async fn flush_batch(&mut self) {
-        if self.batch.is_empty() {
-            return;
-        }
-        let updates = self.batch.take();
+    /// Hands a batch of UPDATEs to the RIB task.
+    async fn send_updates(&mut self, updates: Vec<Update>) {
         let epoch = self.h.epoch.load(Ordering::SeqCst);
         // Backpressure: waits while the RIB task is behind; nothing is read meanwhile.
-        let _ = self
-            .shared
-            .rib_tx
-            .send(RibMsg::Updates(self.h.id, epoch, updates))
-            .await;
+        let msg = RibMsg::Updates(self.h.id, epoch, updates);
+        let _ = self.shared.rib_tx.send(msg).await;
     }
 
-    async fn event(&mut self, ev: Event) {
+    /// Logs a session event and keeps what `show protocols` shows of it.
+    fn observe(&self, ev: &Event) {
         match ev {
-            Event::Update(u) => {
-                if self.batch.push(u) {
-                    self.flush_batch().await;
-                }
-            }
+            Event::Update(_) => return,
             Event::StateChanged { from, to } => {
-                tracing::debug!("session {} -> {}", from.name(), to.name());
-            }
-            Event::Established(neg) => {
-                self.flush_batch().await;
-                let local = {
-                    let mut st = lock(&self.h.status);
-                    st.established(Arc::clone(&neg), SystemTime::now());
-                    // Our address on this connection becomes the next hop for "self".
-                    st.local_addr
-                };
-                let up = super::rib::PeerUp {
-                    id: self.h.id,
-                    epoch: self.h.epoch.load(Ordering::SeqCst),
-                    config: self.shared.config().rib_peer_config_on(&self.spec, local),
-                    eor_wait: super::EorWait::of(&neg),
-                    negotiated: neg,
-                };
-                let _ = self.shared.rib_tx.send(RibMsg::PeerUp(Box::new(up))).await;
+                tracing::debug!("session {} -> {}", from.name(), to.name())
             }
             Event::Down(d) => {
-                self.flush_batch().await;
-                {
-                    let mut st = lock(&self.h.status);
-                    tracing::warn!(from = d.from.name(), "session down: {}", st.down(&d));
-                }
-                let graceful = !d.keep_stale.is_empty();
-                if d.was_established() {
-                    self.h.epoch.fetch_add(1, Ordering::SeqCst);
-                    let _ = self
-                        .shared
-                        .rib_tx
-                        .send(RibMsg::PeerDown(self.h.id, graceful))
-                        .await;
-                }
-            }
-            Event::EndOfRib(f) => {
-                self.flush_batch().await;
-                lock(&self.h.status).stale = false;
-                let epoch = self.h.epoch.load(Ordering::SeqCst);
-                let _ = self
-                    .shared
-                    .rib_tx
-                    .send(RibMsg::EndOfRib(self.h.id, epoch, f))
-                    .await;
-            }
-            Event::StaleRoutesExpired(_) => {
-                lock(&self.h.status).stale = false;
-                let _ = self
-                    .shared
-                    .rib_tx
-                    .send(RibMsg::StaleExpired(self.h.id))
-                    .await;
+                let msg = d.reason.bird_text();
+                tracing::warn!(from = d.from.name(), "session down: {msg}")
             }
             Event::RouteRefresh(rr) => tracing::debug!("route refresh {:?}", rr.subtype),
             Event::MaxPrefixExceeded { family, limit } => {
                 tracing::warn!(?family, limit, "max prefixes exceeded")
             }
             Event::SourceError(e) => tracing::error!("cannot encode an UPDATE: {e}"),
+            Event::Established(_) | Event::EndOfRib(_) | Event::StaleRoutesExpired(_) => {}
         }
+        lock(&self.h.status).follow(ev, SystemTime::now());
+    }
+
+    /// Hands what a session event means for the RIB to the RIB task, in order.
+    async fn hand_off(&mut self, h: Handoff) {
+        if let Some(u) = h.updates {
+            self.send_updates(u).await;
+        }
+        let (id, epoch) = (self.h.id, self.h.epoch.load(Ordering::SeqCst));
+        let msg = match h.then {
+            None => return,
+            Some(ToRib::Up(neg)) => {
+                // Our address on this connection becomes the next hop for "self".
+                let local = lock(&self.h.status).local_addr;
+                RibMsg::PeerUp(Box::new(super::rib::PeerUp {
+                    id,
+                    epoch,
+                    config: self.shared.config().rib_peer_config_on(&self.spec, local),
+                    eor_wait: super::EorWait::of(&neg),
+                    negotiated: neg,
+                }))
+            }
+            Some(ToRib::Down { graceful }) => {
+                // Messages of this session still queued are dropped by the RIB task.
+                self.h.epoch.fetch_add(1, Ordering::SeqCst);
+                RibMsg::PeerDown(id, graceful)
+            }
+            Some(ToRib::EndOfRib(f)) => RibMsg::EndOfRib(id, epoch, f),
+            Some(ToRib::StaleExpired) => RibMsg::StaleExpired(id),
+        };
+        let _ = self.shared.rib_tx.send(msg).await;
     }
 
     async fn action(&mut self, a: PeerAction) {
