@@ -11,8 +11,9 @@ use super::shared::Shared;
 use super::table::{Path, Rescan, Table, FIB_DIRTY};
 use super::{
     ctx, family_of, ChangeFlags, FibChange, FibNextHop, FibRoute, Filter, K_from, NextHopResolver,
-    Rib, SourceId, Verdict,
+    Rib, SourceId, Verdict, FIB_TAG_MAX,
 };
+use crate::wire::Family;
 
 /// Reruns the decision process at every prefix using one of `ids`.
 pub(super) fn recompute<K: Key>(t: &mut Table<K>, sh: &mut Shared, ids: &[AttrId]) {
@@ -47,15 +48,34 @@ fn refresh_fib<K: Key>(t: &mut Table<K>) {
     }
 }
 
-pub(super) fn fib_change<K: Key>(t: &mut Table<K>, sh: &Shared) -> Option<FibChange> {
+/// A FIB driver's tag function: (change, old tag) → new tag.
+type TagFn<'a> = &'a mut dyn FnMut(&FibChange, u32) -> u32;
+
+/// The next FIB change of `t`; `tag`, when given, computes the prefix's new FIB tag from the
+/// change and the old tag: returns the change, the old tag and the new one.
+pub(super) fn fib_change<K: Key>(
+    t: &mut Table<K>,
+    sh: &Shared,
+    tag: Option<TagFn<'_>>,
+) -> Option<(FibChange, u32, u32)> {
     let kpol = sh.policy(sh.kernel_policy.as_ref());
-    t.pop_fib(|key, flags, ps| {
+    t.pop_fib(|key, flags, ps, t| {
         let prefix = key.to_net();
-        FibChange {
+        let change = FibChange {
             prefix,
             changed: ChangeFlags(flags),
             route: fib_route_of(sh, &prefix, kpol.as_deref(), ps),
+        };
+        let old = *t;
+        if let Some(f) = tag {
+            let new = f(&change, old);
+            debug_assert!(
+                new <= FIB_TAG_MAX,
+                "FIB tag {new} for {prefix} above FIB_TAG_MAX"
+            );
+            *t = if new <= FIB_TAG_MAX { new } else { 0 };
         }
+        (change, old, *t)
     })
 }
 
@@ -159,9 +179,62 @@ impl Rib {
     }
 
     /// The next Loc-RIB change for the FIB, each changed prefix once with its latest state.
+    /// Leaves the prefix's FIB tag as it is (see [`Rib::poll_fib_change_tagged`]).
     #[must_use]
     pub fn poll_fib_change(&mut self) -> Option<FibChange> {
-        fib_change(&mut self.v4, &self.sh).or_else(|| fib_change(&mut self.v6, &self.sh))
+        fib_change(&mut self.v4, &self.sh, None)
+            .or_else(|| fib_change(&mut self.v6, &self.sh, None))
+            .map(|(c, _, _)| c)
+    }
+
+    /// [`Rib::poll_fib_change`] for a FIB driver that keeps its per-prefix state in the RIB:
+    /// the same changes in the same order, and for each, `f(&change, old_tag)` is called while
+    /// the RIB is positioned on the prefix (no second lookup) and its result stored as the
+    /// prefix's new FIB tag. Returns the change, the old tag and the new one.
+    ///
+    /// A tag is opaque to the RIB (the driver's id of what it handed the kernel; 0 = nothing
+    /// in the FIB), `0..=FIB_TAG_MAX` (a larger value is a caller bug: 0 is stored, and debug
+    /// builds panic). Only this call changes tags: path changes, peer down and stale sweeps,
+    /// [`Rib::refresh_fib`], reloads and re-imports keep them. A prefix whose last path is
+    /// gone stays in the table (invisible to every query, count and export) while its tag
+    /// is not 0 or the FIB has yet to see its withdrawal; it goes when it is polled and its
+    /// tag set to 0.
+    pub fn poll_fib_change_tagged(
+        &mut self,
+        mut f: impl FnMut(&FibChange, u32) -> u32,
+    ) -> Option<(FibChange, u32, u32)> {
+        fib_change(&mut self.v4, &self.sh, Some(&mut f))
+            .or_else(|| fib_change(&mut self.v6, &self.sh, Some(&mut f)))
+    }
+
+    /// The FIB tag stored for `prefix` by [`Rib::poll_fib_change_tagged`] (0 when none, or
+    /// when the prefix is not in the table).
+    pub fn fib_tag(&self, prefix: &IpNet) -> u32 {
+        with_table!(ref self, family_of(prefix), |t, _sh| K_from(t, prefix)
+            .map_or(0, |k| t.fib_tag(&k)))
+        .unwrap_or(0)
+    }
+
+    /// How many prefixes (both families) have a FIB tag other than 0. O(1).
+    pub fn fib_tagged_len(&self) -> usize {
+        self.v4.tagged + self.v6.tagged
+    }
+
+    /// Number of parts [`Rib::fib_tagged_part`] splits a family's table into.
+    pub fn fib_tagged_parts(&self) -> usize {
+        self.v4.map.shard_count()
+    }
+
+    /// Appends the prefixes of `family` with a FIB tag other than 0, and their tags, that
+    /// fall into part `part` (`0..fib_tagged_parts()`; a hash-defined split of the table,
+    /// ~1/64 of it each) to `into`, in no particular order. Walking the parts with the RIB
+    /// released between them visits every prefix tagged throughout the walk exactly once (a
+    /// prefix's part never changes); a reconcile scan holds the RIB for one part at a time.
+    pub fn fib_tagged_part(&self, family: Family, part: usize, into: &mut Vec<(IpNet, u32)>) {
+        fn get<K: Key>(t: &Table<K>, part: usize, into: &mut Vec<(IpNet, u32)>) {
+            t.fib_tagged_in_shard(part, |k, tag| into.push((k.to_net(), tag)));
+        }
+        with_table!(ref self, family, |t, _sh| get(t, part, into));
     }
 
     /// What the FIB should hold for `prefix` now (as [`Rib::poll_fib_change`] would hand it

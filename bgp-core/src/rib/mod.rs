@@ -123,6 +123,10 @@ pub(crate) use shared::{ctx, Shared, Source, Staged};
 pub use statics::{StaticRoute, Statics};
 use table::Table;
 
+/// The largest FIB tag ([`Rib::poll_fib_change_tagged`]): tags are 24 bits, stored in each
+/// prefix's slot.
+pub const FIB_TAG_MAX: u32 = (1 << 24) - 1;
+
 /// Filters by name, shared by the peers that use them.
 pub type PolicySet = std::collections::HashMap<String, Arc<Filter>>;
 

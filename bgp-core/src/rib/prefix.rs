@@ -33,7 +33,7 @@ pub trait Key: Copy + Eq + Hash + Ord + Debug + 'static {
 }
 
 /// An IPv4 prefix: 5 octets, 1-aligned (the address in network order), so a table entry with
-/// its 8-octet slot is 13 octets, not 16. Ordered by address, then length.
+/// its 11-octet slot is 16 octets, not 20. Ordered by address, then length.
 #[derive(Debug, Clone, Copy)]
 pub struct V4Key {
     addr: [u8; 4],
@@ -130,8 +130,10 @@ impl Key for V4Key {
     }
 }
 
-/// An IPv6 prefix: 24 octets.
+/// An IPv6 prefix: 17 octets, 1-aligned (packed: a table entry with its 11-octet slot is 28
+/// octets; 24-octet aligned keys made it 40). Ordered by address, then length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(C, packed)]
 pub struct V6Key {
     hi: u64,
     lo: u64,
@@ -322,6 +324,11 @@ mod tests {
         assert_eq!(k.to_net(), "fd00::/64".parse::<IpNet>().unwrap());
         assert!(V4Key::from_net(&"fd00::/64".parse().unwrap()).is_none());
         assert_eq!(std::mem::size_of::<V4Key>(), 5);
+        assert_eq!(std::mem::size_of::<V6Key>(), 17);
+        let k6 = |s: &str| V6Key::from_net(&s.parse().unwrap()).unwrap();
+        assert!(k6("fd00::/64") < k6("fd00::/65"));
+        assert!(k6("fd00::/65") < k6("fd00:0:0:1::/64"));
+        assert!(k6("fc00:ffff::/32") < k6("fd00::/8"));
         // Ordered as the addresses are, whatever the byte order.
         let k = |s: &str| V4Key::from_net(&s.parse().unwrap()).unwrap();
         assert!(k("9.255.0.0/16") < k("10.0.0.0/8"));

@@ -4,14 +4,19 @@
 //! dirty sets and Adj-RIB-Out (`out_state`).
 //!
 //! Layout, chosen for memory (a million prefixes from one peer):
-//! * `map: prefix → Slot` (13 octets with the 5-octet IPv4 key, both 1-aligned), split into
-//!   64 shards that grow
+//! * `map: prefix → Slot` (16 octets with the 5-octet IPv4 key, both 1-aligned; 28 with the
+//!   17-octet IPv6 key), split into 64 shards that grow
 //!   one at a time ([`ShardMap`]), so building the table never holds two copies of it. A prefix
 //!   with one path of path id 0 keeps it inline in its slot; with several (or an ADD-PATH path
 //!   id), the slot points into the `multi` arena. Paths are kept selected-first: best, its
 //!   multipath partners, then the others by (source, path id).
+//! * The slot also holds the prefix's FIB tag (3 octets): the FIB driver's per-prefix state
+//!   (the id of what it last handed the kernel), so the FIB keeps no table of its own (as
+//!   BIRD keeps KRF_INSTALLED in its routing table). Only the driver's polls write it.
 //! * The FIB queue holds each changed prefix once (a flag in the slot deduplicates); a prefix
-//!   whose last path went stays as an empty tombstone until the FIB has seen the withdrawal.
+//!   whose last path went stays as an empty tombstone until the FIB has seen the withdrawal
+//!   and while its FIB tag is not 0. Tombstones count nowhere: not as networks, routes or
+//!   keys, and no peer is sent them.
 //! * A source with a small share of the table has an append-only log of the prefixes it has
 //!   paths for, compacted when stale entries dominate, so peer down and graceful-restart sweeps
 //!   visit only that peer's prefixes instead of scanning the table. A source that holds more
@@ -77,9 +82,11 @@ impl Path {
     }
 }
 
-/// The value stored per prefix (8 octets, 1-aligned so that an IPv4 entry is 5 + 8 octets):
-/// one inline path with path id 0, or a pointer into
-/// the `multi` arena (`src == MULTI`, `attr` = arena index), or nothing (`src == EMPTY`).
+/// The value stored per prefix (11 octets, 1-aligned so that an IPv4 entry is 5 + 11 = 16
+/// octets): one inline path with path id 0, or a pointer into the `multi` arena
+/// (`src == MULTI`, `attr` = arena index), or nothing (`src == EMPTY`); and the prefix's FIB
+/// tag (24 bits, little-endian): what the FIB driver last stored for it through
+/// [`super::Rib::poll_fib_change_tagged`], 0 for nothing in the FIB.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, packed)]
 pub(crate) struct Slot {
@@ -87,19 +94,46 @@ pub(crate) struct Slot {
     src: u16,
     pflags: u8,
     pub(super) eflags: u8,
+    tag: [u8; 3],
 }
 
-// The layout the memory figures rest on (benches/README.md, RIB): 5 + 8 octets per IPv4
-// bucket.
-const _: () = assert!(std::mem::size_of::<Slot>() == 8);
-const _: () = assert!(std::mem::size_of::<(super::prefix::V4Key, Slot)>() == 13);
+// The layout the memory figures rest on (benches/README.md, RIB): 5 + 11 octets per IPv4
+// bucket, 17 + 11 per IPv6 bucket.
+const _: () = assert!(std::mem::size_of::<Slot>() == 11);
+const _: () = assert!(std::mem::size_of::<(super::prefix::V4Key, Slot)>() == 16);
+const _: () = assert!(std::mem::size_of::<(super::prefix::V6Key, Slot)>() == 28);
+const _: () = assert!(super::FIB_TAG_MAX == (1 << 24) - 1);
 
 const EMPTY_SLOT: Slot = Slot {
     attr: 0,
     src: EMPTY,
     pflags: 0,
     eflags: 0,
+    tag: [0; 3],
 };
+
+impl Slot {
+    /// The FIB tag (0: nothing in the FIB).
+    #[inline]
+    pub(super) fn tag(&self) -> u32 {
+        let [a, b, c] = self.tag;
+        u32::from_le_bytes([a, b, c, 0])
+    }
+
+    /// Stores the low 24 bits of `tag`.
+    #[inline]
+    fn set_tag(&mut self, tag: u32) {
+        let [a, b, c, _] = tag.to_le_bytes();
+        self.tag = [a, b, c];
+    }
+
+    /// Whether the slot must stay in the map: it has paths, or the FIB has yet to see its
+    /// last change, or the FIB driver's tag says the kernel may hold something for it.
+    #[inline]
+    fn kept(&self) -> bool {
+        self.src != EMPTY || self.eflags & FIB_DIRTY != 0 || self.tag != [0; 3]
+    }
+}
 
 /// A source with at most this many prefixes always keeps its log (a scan of a small table
 /// is cheap, and so is the log). Above it, the log is dropped while the source has paths for
@@ -229,6 +263,8 @@ pub(crate) struct Table<K> {
     pub out: Outbound<K>,
     /// Counters kept as paths change (read in O(1) by `show route count` and metrics).
     pub counts: Counts,
+    /// Prefixes whose FIB tag is not 0.
+    pub tagged: usize,
     scratch: Vec<Path>,
     /// The sources of a prefix's paths before a modification.
     before: Vec<u16>,
@@ -251,6 +287,7 @@ impl<K: Key> Default for Table<K> {
             src: Vec::new(),
             out: Outbound::default(),
             counts: Counts::default(),
+            tagged: 0,
             scratch: Vec::new(),
             before: Vec::new(),
             old: Vec::new(),
@@ -409,7 +446,7 @@ impl<K: Key> Table<K> {
         let is_touched = |p: &&Path| touched.is_some_and(|(s, i)| p.src == s && p.pid == i);
         let touched_before = scratch.iter().find(is_touched).copied();
         if !f(scratch, released) {
-            if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
+            if !slot.kept() {
                 map.remove(&key);
             }
             if map.len() != len_before {
@@ -599,7 +636,7 @@ impl<K: Key> Table<K> {
                 }
             }
         }
-        if slot.src == EMPTY && slot.eflags & FIB_DIRTY == 0 {
+        if !slot.kept() {
             map.remove(&key);
         }
         // A tombstone (kept for the FIB) that gets paths again, or a prefix that loses its
@@ -614,8 +651,9 @@ impl<K: Key> Table<K> {
     }
 
     /// Takes the next prefix queued for the FIB with its accumulated change flags, clearing
-    /// them; drops the prefix's tombstone if it has no path left.
-    pub fn pop_fib<R>(&mut self, f: impl FnOnce(K, u8, &[Path]) -> R) -> Option<R> {
+    /// them, and its FIB tag, which `f` may change (a tag above [`super::FIB_TAG_MAX`] is
+    /// stored as 0); drops the prefix's slot if it has no path left and its tag is 0.
+    pub fn pop_fib<R>(&mut self, f: impl FnOnce(K, u8, &[Path], &mut u32) -> R) -> Option<R> {
         loop {
             let key = match self.fib_queue.pop() {
                 Some(k) => k,
@@ -638,8 +676,10 @@ impl<K: Key> Table<K> {
             }
             let flags = slot.eflags & CHANGE_MASK;
             slot.eflags = 0;
+            let old = slot.tag();
+            let mut tag = old;
             let r = match slot.src {
-                EMPTY => f(key, flags, &[]),
+                EMPTY => f(key, flags, &[], &mut tag),
                 MULTI => f(
                     key,
                     flags,
@@ -647,6 +687,7 @@ impl<K: Key> Table<K> {
                         .get(slot.attr as usize)
                         .map(Vec::as_slice)
                         .unwrap_or(&[]),
+                    &mut tag,
                 ),
                 src => f(
                     key,
@@ -657,9 +698,21 @@ impl<K: Key> Table<K> {
                         src,
                         flags: slot.pflags,
                     }],
+                    &mut tag,
                 ),
             };
-            if slot.src == EMPTY {
+            if tag != old {
+                if tag > super::FIB_TAG_MAX {
+                    tag = 0;
+                }
+                slot.set_tag(tag);
+                match (old, tag) {
+                    (0, _) => self.tagged += 1,
+                    (_, 0) => self.tagged = self.tagged.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            if !slot.kept() {
                 self.map.remove(&key);
                 self.keyset_version += 1;
             }
@@ -667,6 +720,20 @@ impl<K: Key> Table<K> {
                 self.maybe_shrink();
             }
             return Some(r);
+        }
+    }
+
+    /// The FIB tag of `key` (0 when it has none or is not in the table).
+    pub fn fib_tag(&self, key: &K) -> u32 {
+        self.map.get(key).map_or(0, Slot::tag)
+    }
+
+    /// Calls `f` with each prefix of shard `i` whose FIB tag is not 0, and its tag.
+    pub fn fib_tagged_in_shard(&self, i: usize, mut f: impl FnMut(K, u32)) {
+        for (k, s) in self.map.shard_iter(i) {
+            if s.tag != [0; 3] {
+                f(*k, s.tag());
+            }
         }
     }
 
