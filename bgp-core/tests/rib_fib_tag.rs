@@ -563,7 +563,11 @@ proptest! {
                         };
                         prop_assert_eq!(old, model.get(&c.prefix).copied().unwrap_or(0));
                         prop_assert_eq!(new, random_tag(seed, &c, old));
-                        if new == 0 { model.remove(&c.prefix); } else { model.insert(c.prefix, new); }
+                        if new == 0 {
+                            model.remove(&c.prefix);
+                        } else {
+                            model.insert(c.prefix, new);
+                        }
                     }
                 }
                 Op::PollUntagged(k) => {

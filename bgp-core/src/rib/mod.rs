@@ -24,7 +24,8 @@
 //! * `intake`: UPDATEs and local routes in: loop checks, import filter, withdrawals, re-import;
 //! * `peers`: peers as sources: add/remove, session up/down, graceful-restart stale handling,
 //!   export refresh;
-//! * `fib`: the FIB output and next-hop state changes;
+//! * `fib`: the FIB output (with the FIB driver's per-prefix tags,
+//!   [`Rib::poll_fib_change_tagged`]) and next-hop state changes;
 //! * `query`: read-only queries and counters;
 //! * `table`: the per-family tables, memory layout and change detection (`out_state`: the
 //!   groups' and peers' outbound state in a table; `shards`: the sharded prefix map they are
