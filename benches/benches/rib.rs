@@ -2,17 +2,18 @@
 //! attribute sets), the same with 10 peers announcing overlapping tables, and export as route
 //! reflector to 100 iBGP clients. Throughput is reported by criterion in elements (routes)/s.
 //! Before criterion runs, a heap report measured with a counting global allocator is printed:
-//! bytes of heap per route for the 1-peer table (also at 700k and 900k routes; then the time of
-//! that peer going down) and per path for 10 peers x 100k (steady state
+//! bytes of heap per route for the 1-peer table (also at 700k and 900k routes, and 250k IPv6
+//! /48s; then the time of that peer going down) and per path for 10 peers x 100k (steady state
 //! after the FIB queue is drained, with the queue, and at the peak while building), for the
-//! 10-peer 1M table and for the reflector's Adj-RIBs-Out. Then the update-group report
-//! (issue 16; alone with `-- --groups-only`): the Adj-RIB-Out heap at 1,000 reflector clients
-//! and the cost of a change per (route, group) and per (route, member), each client a group of
-//! its own (the per-peer export) and all clients in one group.
+//! 10-peer 1M table and for the reflector's Adj-RIBs-Out. The FIB queue is drained with tagged
+//! polls, as the daemon's FIB driver does (every installed prefix carries a FIB tag). Then the
+//! update-group report (issue 16; alone with `-- --groups-only`): the Adj-RIB-Out heap at
+//! 1,000 reflector clients and the cost of a change per (route, group) and per (route,
+//! member), each client a group of its own (the per-peer export) and all clients in one group.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use bgp_core::rib::{PeerConfig, Rib, RibConfig, SourceId};
 use bgp_core::wire::{AsPath, Family, Negotiated, NextHop, Nlri, Origin, PathAttributes};
 use bytes::BytesMut;
 use criterion::{BatchSize, Criterion, Throughput};
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 struct Counting;
 
@@ -72,6 +73,18 @@ struct Batch {
 fn prefix(i: usize) -> Nlri {
     let a = Ipv4Addr::from((1u32 << 24) + (i as u32) * 256);
     Nlri::new(IpNet::V4(Ipv4Net::new(a, 24).unwrap()))
+}
+
+/// IPv6 prefixes of the IPv6 heap line.
+const V6_PREFIXES: usize = 250_000;
+
+/// The IPv6 /48 standing for IPv4 /24 `n` (2001:XXXX:XX00::/48 from its network number).
+fn v6_of(n: &Nlri) -> Nlri {
+    let IpNet::V4(v4) = n.prefix else {
+        return *n;
+    };
+    let a = (0x2001u128 << 112) | (u128::from(u32::from(v4.network()) >> 8) << 80);
+    Nlri::new(IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), 48).unwrap()))
 }
 
 /// `n` prefixes in UPDATE-sized batches over `SETS` attribute sets; `variant` makes the sets
@@ -175,8 +188,10 @@ fn withdraw(rib: &mut Rib, peer: SourceId, batches: &[Batch]) {
     }
 }
 
+/// Drains the FIB queue as the daemon's FIB driver does: tagged polls, a prefix handed a
+/// route tagged (1 here, for the driver's interned kernel intent), one handed none cleared.
 fn drain_fib(rib: &mut Rib) -> usize {
-    std::iter::from_fn(|| rib.poll_fib_change()).count()
+    std::iter::from_fn(|| rib.poll_fib_change_tagged(|c, _| u32::from(c.route.is_some()))).count()
 }
 
 /// The reflector scenario: `n` prefixes from one non-client, `clients` RR clients added (not
@@ -274,8 +289,9 @@ fn heap_report() {
     println!("one-shot 1 peer withdraw: {}", rate(PREFIXES, wd));
     println!("one-shot FIB drain of {n} removals: {}", rate(n, fib));
     println!(
-        "heap left after withdrawing all: {} B",
-        CURRENT.load(Ordering::Relaxed) as isize - base as isize
+        "heap left after withdrawing all: {} B; prefixes still tagged for the FIB: {}",
+        CURRENT.load(Ordering::Relaxed) as isize - base as isize,
+        rib.fib_tagged_len()
     );
     drop(rib);
     drop(batches);
@@ -294,6 +310,41 @@ fn heap_report() {
             mb(steady),
         );
     }
+    // IPv6: 250k /48s (about a full IPv6 table) from one peer.
+    let v6: Vec<Batch> = table(V6_PREFIXES, 0)
+        .into_iter()
+        .map(|b| Batch {
+            nlri: b.nlri.iter().map(v6_of).collect(),
+            ..b
+        })
+        .collect();
+    let base = CURRENT.load(Ordering::Relaxed);
+    let (mut rib, ids) = rib_with_peers(1);
+    let mut n6 = neg(AS, peer_addr(0));
+    n6.families.push(Family::IPV6_UNICAST);
+    rib.peer_up(ids[0], n6);
+    let hop = NextHop::V6 {
+        global: "2001:db8::2".parse().unwrap(),
+        link_local: None,
+    };
+    for b in &v6 {
+        rib.announce(
+            ids[0],
+            Family::IPV6_UNICAST,
+            &b.attrs,
+            Some(hop.clone()),
+            &b.nlri,
+        );
+    }
+    drain_fib(&mut rib);
+    let steady = CURRENT.load(Ordering::Relaxed) - base;
+    println!(
+        "heap 1 peer, {V6_PREFIXES} IPv6 /48s: steady {:.1} B/route ({:.1} MB)",
+        steady as f64 / V6_PREFIXES as f64,
+        mb(steady),
+    );
+    drop(rib);
+    drop(v6);
     let shuffled = shuffled_table(PREFIXES);
     let (mut rib, ids) = rib_with_peers(1);
     let ins = timed(|| insert(&mut rib, ids[0], &shuffled, Ipv4Addr::new(10, 0, 0, 2)));
