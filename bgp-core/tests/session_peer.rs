@@ -407,3 +407,26 @@ fn request_refresh_asks_for_each_negotiated_family() {
     n.pump();
     assert_eq!(refreshes(&n), families);
 }
+
+/// `TxBuffer::fill` pulls UPDATEs while fewer than `TX_HIGH` octets wait, then stops until
+/// the socket took some.
+#[test]
+fn the_write_buffer_is_filled_up_to_its_bound() {
+    use bgp_core::driver::tx::{TxBuffer, TX_HIGH};
+    let mut n = Net::new(cfg(1), cfg(2));
+    n.start();
+    n.run_for(Duration::from_secs(30));
+    assert!(n.established());
+    let id = n.peers[0].connections().next().unwrap();
+    let mut src = VecSource::ipv4(100_000, Ipv4Addr::new(10, 0, 0, 1));
+    let mut tx = TxBuffer::default();
+    assert!(tx.fill(n.now, &mut n.peers[0], id, &mut src));
+    let len = tx.pending().len();
+    assert!((TX_HIGH..TX_HIGH + 4096).contains(&len), "{len} octets");
+    assert!(!tx.fill(n.now, &mut n.peers[0], id, &mut src), "no room");
+    assert_eq!(tx.pending().len(), len);
+    tx.written(len);
+    assert!(tx.is_empty());
+    assert!(tx.fill(n.now, &mut n.peers[0], id, &mut src));
+    assert!(tx.pending().len() >= TX_HIGH);
+}

@@ -6,16 +6,19 @@
 //! * [`batch`]: the decoded UPDATEs handed to the RIB together, bounded by UPDATEs and routes;
 //! * [`feed`]: what the RIB must learn from each session event, in order;
 //! * [`linger`]: when a dynamic neighbour that owes nothing is forgotten;
-//! * [`read`]: the size of the next read from a connection.
+//! * [`read`]: the size of the next read from a connection;
+//! * [`tx`]: a connection's write buffer and when to pull the session's messages into it.
 
 pub mod admin;
 pub mod batch;
 pub mod feed;
 pub mod linger;
 pub mod read;
+pub mod tx;
 
 pub use admin::Admin;
 pub use batch::Batch;
 pub use feed::{Feed, Handoff, ToRib};
 pub use linger::{owes_nothing, Linger};
 pub use read::ReadSize;
+pub use tx::TxBuffer;
