@@ -282,6 +282,20 @@ impl IpFamily {
         }
     }
 
+    /// The control sockets to serve and the view of each: `socket` with the program's
+    /// `view` (`bird` IPv4, `bird6` IPv6, `bgpd` both), unless `control_socket_v6` names a
+    /// second socket: then `socket` shows IPv4 and `socket_v6` IPv6, whatever the name.
+    pub fn socket_views<P>(
+        socket: P,
+        socket_v6: Option<P>,
+        view: Option<IpFamily>,
+    ) -> Vec<(P, Option<IpFamily>)> {
+        match socket_v6 {
+            Some(v6) => vec![(socket, Some(IpFamily::Ipv4)), (v6, Some(IpFamily::Ipv6))],
+            None => vec![(socket, view)],
+        }
+    }
+
     /// Its unicast BGP family (the RIB's tables).
     pub fn unicast(self) -> bgp_core::wire::Family {
         match self {
@@ -543,4 +557,23 @@ pub struct BfdCounters {
     pub packets_out: u64,
     /// Dropped, by reason (`docs/bfd.md`).
     pub dropped: Vec<(String, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v6_socket_splits_the_views_whatever_the_name() {
+        use IpFamily::{Ipv4, Ipv6};
+        assert_eq!(IpFamily::socket_views("a", None, None), [("a", None)]);
+        assert_eq!(
+            IpFamily::socket_views("a", None, Some(Ipv6)),
+            [("a", Some(Ipv6))]
+        );
+        let split = [("a", Some(Ipv4)), ("b", Some(Ipv6))];
+        assert_eq!(IpFamily::socket_views("a", Some("b"), Some(Ipv6)), split);
+        assert_eq!(IpFamily::socket_views("a", Some("b"), None), split);
+        assert_eq!(Ipv6.unicast(), bgp_core::wire::Family::IPV6_UNICAST);
+    }
 }

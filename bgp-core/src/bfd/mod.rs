@@ -61,6 +61,17 @@ pub struct Key {
     pub multihop: bool,
 }
 
+impl Key {
+    /// The UDP port of the session's hop mode: [`PORT_MULTIHOP`] or [`PORT_SINGLE_HOP`].
+    pub fn port(&self) -> u16 {
+        if self.multihop {
+            PORT_MULTIHOP
+        } else {
+            PORT_SINGLE_HOP
+        }
+    }
+}
+
 /// A state change to report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BfdEvent {

@@ -693,3 +693,14 @@ fn many_sessions_are_served_round_robin_without_starvation() {
     assert_eq!(seen.len(), 200);
     assert_eq!(b.poll_timeout(now).map(|t| t > now), Some(true));
 }
+
+#[test]
+fn a_key_names_the_port_of_its_hop_mode() {
+    let single = key(IpAddr::from([192, 0, 2, 1]));
+    assert_eq!(single.port(), 3784);
+    let multi = Key {
+        multihop: true,
+        ..single
+    };
+    assert_eq!(multi.port(), 4784);
+}

@@ -308,12 +308,7 @@ impl Task {
                 let d = e.add(now, key, p);
                 if !self.tx_socks.contains_key(&d) {
                     let start = self.port_seed.wrapping_add(d as u16);
-                    let port = if key.multihop {
-                        PORT_MULTIHOP
-                    } else {
-                        PORT_SINGLE_HOP
-                    };
-                    let to = SocketAddr::new(key.remote, port);
+                    let to = SocketAddr::new(key.remote, key.port());
                     match bfd_sockets::TxSocket::open(to, key.local, start) {
                         Ok(s) => {
                             self.tx_socks.insert(d, s);

@@ -428,27 +428,12 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
-        // `control_socket_v6` splits the views whatever the program's name.
-        let v6_socket = control_socket_v6;
-        let view = match (&v6_socket, opts.view) {
-            (Some(_), _) => Some(IpFamily::Ipv4),
-            (None, v) => v,
-        };
         // Each served from its own thread (not this runtime's workers, which the sessions
         // share); dropped at the end of this block: stopped, socket files removed.
-        let mut control_servers = Vec::new();
-        control_servers.extend(control::serve_control_socket(
-            socket.clone(),
-            handle.control(),
-            view,
-        ));
-        if let Some(s6) = v6_socket {
-            control_servers.extend(control::serve_control_socket(
-                s6,
-                handle.control(),
-                Some(IpFamily::Ipv6),
-            ));
-        }
+        let views = IpFamily::socket_views(socket.clone(), control_socket_v6, opts.view);
+        let control_servers: Vec<_> = (views.into_iter())
+            .filter_map(|(path, view)| control::serve_control_socket(path, handle.control(), view))
+            .collect();
         let metrics = metrics_addr.and_then(|addr| match crate::metrics::Metrics::new() {
             Ok(m) => Some((addr, m)),
             Err(e) => {
