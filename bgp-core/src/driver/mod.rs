@@ -7,6 +7,7 @@
 //! * [`feed`]: what the RIB must learn from each session event, in order;
 //! * [`linger`]: when a dynamic neighbour that owes nothing is forgotten;
 //! * [`read`]: the size of the next read from a connection;
+//! * [`trim`]: when freed memory is given back to the kernel after sessions came or went;
 //! * [`tx`]: a connection's write buffer and when to pull the session's messages into it.
 
 pub mod admin;
@@ -14,6 +15,7 @@ pub mod batch;
 pub mod feed;
 pub mod linger;
 pub mod read;
+pub mod trim;
 pub mod tx;
 
 pub use admin::Admin;

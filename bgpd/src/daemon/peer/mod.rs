@@ -19,12 +19,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use bgp_core::driver::trim::worth_trimming;
 use bgp_core::driver::{owes_nothing, Admin, Feed, Handoff, Linger, ToRib};
 use bgp_core::peer::{ConnId, Peer, PeerAction};
 use bgp_core::rib::SourceId;
-use bgp_core::session::{
-    Command, Event, SessionConfig, Settings, SourceStatus, StateKind, UpdateSource,
-};
+use bgp_core::session::{Command, Event, SessionConfig, Settings, SourceStatus, UpdateSource};
 use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
@@ -465,7 +464,7 @@ impl PeerTask {
             return;
         };
         tracing::info!("{} -> {}", from.name(), now.name());
-        if from == StateKind::Established || now == StateKind::Established {
+        if worth_trimming(from, now) {
             trim::soon();
         }
         let _ = self.shared.peer_tx.send(PeerStateChange {

@@ -1,43 +1,34 @@
-//! Giving freed memory back to the kernel once the set of sessions settles.
-//!
-//! glibc's allocator returns memory to the kernel only from the top of its heaps
-//! (`M_TRIM_THRESHOLD`): what the sessions that came up or left freed between blocks still in
-//! use (their OPEN exchange, the first UPDATEs, the RIB's messages, `show protocols` replies)
-//! stays in the process, so RSS after 1,000 neighbours came up varied between 5.3 and 9.5 KB
-//! per neighbour for the same ~4 KB of live heap (issue 19). `malloc_trim(0)` also releases the
-//! free pages inside the heaps. It runs when session states have stopped changing for
-//! [`QUIET`], at most once per [`MIN_INTERVAL`], on a blocking thread.
+//! Giving freed memory back to the kernel once the set of sessions settles: when is
+//! `bgp_core::driver::trim`'s answer ([`TrimSchedule`]); this task waits for it and runs
+//! `malloc_trim(0)` (which also releases the free pages inside the heaps) on a blocking thread.
 
 use std::sync::{Mutex, OnceLock};
 
+use bgp_core::driver::trim::TrimSchedule;
 use tokio::sync::Notify;
-use tokio::time::{Duration, Instant};
-
-/// How long session states must stay unchanged before the trim.
-const QUIET: Duration = Duration::from_secs(2);
-
-/// The shortest time between two trims (each walks the allocator's free lists).
-const MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 struct Trim {
-    /// When to trim, if a change asked for one.
-    due: Mutex<Option<Instant>>,
+    schedule: Mutex<TrimSchedule>,
     wake: Notify,
 }
 
 static TRIM: OnceLock<Trim> = OnceLock::new();
 
-/// A session changed state or a neighbour left: trim once things are quiet. Must be called
-/// inside the runtime (the first call starts the task that trims).
+/// Trims done (for the test).
+#[cfg(test)]
+static DONE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A session came up or went down, or a neighbour left: trim once things are quiet. Must be
+/// called inside the runtime (the first call starts the task that trims).
 pub(crate) fn soon() {
     let t = TRIM.get_or_init(|| {
         tokio::spawn(run());
         Trim {
-            due: Mutex::new(None),
+            schedule: Mutex::new(TrimSchedule::default()),
             wake: Notify::new(),
         }
     });
-    *super::lock(&t.due) = Some(Instant::now() + QUIET);
+    super::lock(&t.schedule).ask(std::time::Instant::now());
     t.wake.notify_one();
 }
 
@@ -50,17 +41,24 @@ async fn run() {
         tokio::task::yield_now().await;
     };
     loop {
-        let due = *super::lock(&t.due);
+        let now = std::time::Instant::now();
+        let (due, trim) = {
+            let mut s = super::lock(&t.schedule);
+            (s.poll_timeout(), s.poll(now))
+        };
         match due {
             None => t.wake.notified().await,
-            // `soon` may have moved it later meanwhile: look again after the sleep.
-            Some(d) if d > Instant::now() => tokio::time::sleep_until(d).await,
+            // An ask may move it later meanwhile: look again after the sleep.
+            Some(_) if !trim => {
+                let at = due.map_or(now, |d| d.max(now));
+                tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await
+            }
             Some(_) => {
-                *super::lock(&t.due) = None;
                 let started = std::time::Instant::now();
                 let _ = tokio::task::spawn_blocking(release).await;
+                #[cfg(test)]
+                DONE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tracing::debug!("freed memory given back in {:?}", started.elapsed());
-                tokio::time::sleep(MIN_INTERVAL).await;
             }
         }
     }
@@ -72,5 +70,25 @@ fn release() {
     // SAFETY: malloc_trim only walks the allocator's own free lists (under its locks).
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    #[tokio::test]
+    async fn an_ask_is_followed_by_a_trim() {
+        let before = DONE.load(Ordering::SeqCst);
+        for _ in 0..3 {
+            soon();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while DONE.load(Ordering::SeqCst) == before {
+            assert!(Instant::now() < deadline, "no trim");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
