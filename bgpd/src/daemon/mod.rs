@@ -1,9 +1,11 @@
 //! DOC: the running daemon: start-up (`Daemon::start`), the embedding [`Handle`], the blocking
-//! entry point of the binary ([`run`]), and the state the tasks share. One file per concern:
+//! entry point of the binary ([`run`]), and the state the tasks share. A driver: what it
+//! decides is the core crates' (`bgp_core::peer`/`session`/`driver`/`bfd`/`restart`/`rib`,
+//! bgp-fib, bgpd-config's model, bgpd-control's status values); one file per concern:
 //!
 //! * `sockets`: socket options (MD5, TTL/GTSM, source address, NODELAY), listen and connect;
 //! * `listener`: accept loop, dispatch of incoming connections to peers (and dynamic peers);
-//! * `peer`: one task per neighbour driving `bgp_core::peer::Peer`;
+//! * `peer`: one task per neighbour driving `bgp_core::peer::Peer` and `bgp_core::driver`;
 //! * `rib`: the RIB task (batches, FIB hand-off, graceful-restart recovery, local routes);
 //! * `fib`: the bridge to bgp-fib's FIB thread and the kernel form of routes (Calico pools);
 //! * `bfd`, `bfd_sockets`: the BFD task (sessions bound to BGP peers) and its UDP sockets;
