@@ -146,6 +146,15 @@ pub enum FibChange {
     Intent(RouteIntent),
     /// Remove whatever of ours is held for the prefix in the policy's table, at any metric.
     Withdraw(IpNet),
+    /// Tagged mode (see [`crate::tags`]): tag `tag` names this intent from now on (the
+    /// intent's prefix only says which pool class it belongs to).
+    Define { tag: u32, intent: RouteIntent },
+    /// Tagged mode: tag `tag` is no longer used by any prefix (it may be defined again).
+    Forget(u32),
+    /// Tagged mode: `prefix` went from the route of tag `old` to that of tag `new` (0: no
+    /// route). The driver keeps each prefix's tag (in its RIB); bgp-fib keeps no entry for
+    /// a route once the kernel has it. `old == new` asks for the route to be written again.
+    Tagged { prefix: IpNet, old: u32, new: u32 },
 }
 
 /// Which request a route outcome is about.
@@ -232,6 +241,10 @@ pub enum FibEvent {
     },
     /// A message was lost (`ENOBUFS` or a sequence gap): a full resync is scheduled.
     Overrun,
+    /// Tagged mode: hand every prefix over again, even with its tag unchanged
+    /// ([`FibChange::Tagged`] with `old == new`): a scan found routes missing that the FIB
+    /// keeps no entry for, or their resolution changed.
+    Resync,
 }
 
 /// Configuration of the kernel FIB sync.

@@ -39,7 +39,7 @@ pub(super) struct Doomed {
 }
 
 impl Doomed {
-    fn push(&mut self, pk: Packed) {
+    pub(super) fn push(&mut self, pk: Packed) {
         match pk {
             Packed::V4(k) => self.v4.push(k),
             Packed::V6(k) => self.v6.push(k),
@@ -91,6 +91,9 @@ impl Fib {
 
     /// Whether `pk` is a route doomed by object `top` (not desired again since).
     fn doomed_by(&self, pk: Packed, top: u32) -> bool {
+        if self.tags.on {
+            return self.tagged_still_doomed(pk);
+        }
         self.desired
             .get(pk)
             .is_some_and(|e| e.doomed() && e.target() == top)
@@ -127,8 +130,10 @@ impl Fib {
             if !self.doomed_by(pk, top) {
                 continue; // desired again (and maybe doomed again: a later copy in a list)
             }
-            self.desired.remove(pk);
-            self.doomed_entries = self.doomed_entries.saturating_sub(1);
+            if !self.tags.on {
+                self.desired.remove(pk);
+                self.doomed_entries = self.doomed_entries.saturating_sub(1);
+            }
             let key = self.tm.unpack(pk);
             self.encode_delete(key, buf, ops, last_at);
         }
@@ -149,14 +154,17 @@ impl Fib {
                 continue;
             }
             if flush {
-                if let Some(d) = self.nh.doomed.remove(&top) {
-                    self.nh.doomed_total = self.nh.doomed_total.saturating_sub(d.len());
-                }
+                let listed = self.nh.doomed.remove(&top).map_or(0, |d| d.len());
+                self.nh.doomed_total = self.nh.doomed_total.saturating_sub(listed);
                 // The list is dropped whole; the entries go in one pass over the table
-                // (at least 1/FLUSH_SHARE of it is theirs), not one lookup each.
-                let flushed = self
-                    .desired
-                    .retain(|_, e| !(e.doomed() && e.target() == top));
+                // (at least 1/FLUSH_SHARE of it is theirs), not one lookup each. In tagged
+                // mode they have none.
+                let flushed = if self.tags.on {
+                    listed
+                } else {
+                    self.desired
+                        .retain(|_, e| !(e.doomed() && e.target() == top))
+                };
                 self.doomed_entries = self.doomed_entries.saturating_sub(flushed);
                 self.stats.object_flushes += 1;
                 self.stats.flushed_routes += flushed as u64;
@@ -167,6 +175,9 @@ impl Fib {
             let (top, members) = self.nh.dooming.swap_remove(i);
             self.nh.retired.extend(members.iter().rev().copied());
             self.nh.retired.push(top);
+        }
+        if self.nh.doomed_total == 0 && !self.tags.revived.is_empty() {
+            self.tags.revived = KeyMap::default();
         }
     }
 }

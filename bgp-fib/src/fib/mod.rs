@@ -31,6 +31,7 @@ mod nhobj;
 mod reconcile;
 mod reply;
 mod resolve;
+mod tagged;
 mod transmit;
 
 use entry::{Dev, Entry, Nh, Target, MAX_INTENT};
@@ -109,6 +110,11 @@ struct ScanCounts {
     added: usize,
     replaced: usize,
     deleted: usize,
+    /// Tagged mode: routes the FIB keeps no entry for that the dump showed right ...
+    tagged_seen: usize,
+    /// ... unless the driver's answers could not be trusted during the dump (it was ahead of
+    /// us, or tagged changes arrived meanwhile): then missing routes are not looked for.
+    unsure: bool,
 }
 
 /// Counters for metrics and benchmarks.
@@ -196,6 +202,8 @@ pub struct Fib {
     scratch: KernelRoute,
     /// Kernel nexthop objects, per intent.
     nh: NhObjs,
+    /// Tagged mode (see [`crate::tags`]): on once the driver defines a tag.
+    tags: tagged::Tags,
 }
 
 /// The interface index of a stored device (0 = let the kernel choose); `None` when a
@@ -300,6 +308,7 @@ impl Fib {
             events: VecDeque::new(),
             stats: FibStats::default(),
             scratch: KernelRoute::default(),
+            tags: tagged::Tags::default(),
         }
     }
 
@@ -313,7 +322,16 @@ impl Fib {
 
     /// Number of desired routes.
     pub fn len(&self) -> usize {
+        if self.tags.on {
+            return self.tags.routes;
+        }
         self.desired.len().saturating_sub(self.doomed_entries)
+    }
+
+    /// Routes the FIB holds an entry for (every desired route; in tagged mode only those
+    /// queued, in flight, failed or being withdrawn).
+    pub fn entries(&self) -> usize {
+        self.desired.len()
     }
 
     /// Routes whose add, replace or delete is waiting to be sent to the kernel.
@@ -466,6 +484,9 @@ impl Fib {
             FibChange::Withdraw(prefix) => {
                 self.remove_other_metrics(self.cfg.routes.table, prefix, None)
             }
+            FibChange::Define { tag, intent } => self.define_tag(tag, intent),
+            FibChange::Forget(tag) => self.forget_tag(tag),
+            FibChange::Tagged { prefix, old, new } => self.tagged(prefix, old, new),
         }
     }
 
@@ -691,7 +712,10 @@ impl Fib {
             self.dump_queue.clear();
         }
         self.next_scan = None;
-        if self.cfg.flush_on_shutdown {
+        if self.cfg.flush_on_shutdown && self.tags.on {
+            self.shutdown_tagged();
+            self.release_stale_objects();
+        } else if self.cfg.flush_on_shutdown {
             let keys: Vec<RouteKey> = self
                 .desired
                 .iter()

@@ -544,6 +544,10 @@ impl Fib {
                 }
             }
         }
+        if self.tags.on {
+            // Its routes without an entry went with it: handed over again.
+            self.events.push_back(FibEvent::Resync);
+        }
         tracing::info!(
             routes = count,
             "nexthop object deleted by someone else: restored"

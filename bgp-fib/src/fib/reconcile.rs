@@ -42,6 +42,9 @@ impl Fib {
                 if pk.is_some_and(|k| self.pending_deletes.contains(k)) {
                     return; // a delete is already queued
                 }
+                if self.tags.on && self.dumped_tagged(&key, r) {
+                    return;
+                }
                 let Some(pk) = self.tm.pack(&key) else {
                     return;
                 };
@@ -62,7 +65,7 @@ impl Fib {
     /// exclusive add, as after a scan: a foreign route that took its place is not
     /// overwritten; a multipath route replaces, since only one of its next hops may have
     /// gone), a changed one replaced, one we do not want removed (unless adopting).
-    pub(super) fn changed_behind_our_back(&mut self, present: bool, r: &KernelRoute) {
+    pub(super) fn changed_behind_our_back(&mut self, now: Instant, present: bool, r: &KernelRoute) {
         if r.table == wire::RT_TABLE_LOCAL
             || !self.cfg.families.contains(&r.prefix)
             || !self.tables.contains(&r.table)
@@ -76,7 +79,18 @@ impl Fib {
         let Some(pk) = self.tm.pack(&key) else {
             return;
         };
-        if self.desired.get(pk).is_some_and(|e| e.doomed()) {
+        let mut entry = self.desired.get(pk).copied();
+        if entry.is_none()
+            && self.tags.on
+            && !self.pending_deletes.contains(pk)
+            && self.repair_tagged(pk, r, now)
+        {
+            entry = self.desired.get(pk).copied();
+            if entry.is_none() {
+                return; // to be judged by a scan
+            }
+        }
+        if entry.is_some_and(|e| e.doomed()) {
             // Withdrawn: its delete (alone or with its object) is on the way.
         } else if let Some(id) = self.desired.get(pk).map(|e| e.target()) {
             let matches = present && self.route_matches(id, r);
@@ -88,6 +102,7 @@ impl Fib {
             if present {
                 e.set_installed(true);
                 if matches {
+                    self.evict_installed(pk); // (tagged mode: given an entry to compare)
                     return;
                 }
             } else if !many {
@@ -159,6 +174,7 @@ impl Fib {
                     }
                 }
                 self.queue.extend(missing);
+                self.finish_tagged_dump();
                 let gone: Vec<RouteKey> = self
                     .learned
                     .iter()

@@ -132,8 +132,11 @@ impl Fib {
             let ok = errno == 0 || (op == RouteOp::Delete && errno_ok_for_delete(errno));
             if ok {
                 if op != RouteOp::Delete {
-                    if let Some(e) = self.tm.find(&key).and_then(|k| self.desired.get_mut(k)) {
-                        e.set_installed(true); // (a doomed entry is installed already)
+                    if let Some(pk) = self.tm.find(&key) {
+                        if let Some(e) = self.desired.get_mut(pk) {
+                            e.set_installed(true); // (a doomed entry is installed already)
+                        }
+                        self.evict_installed(pk);
                     }
                 }
                 let was_failed = self.failed.remove(&key).is_some();
@@ -173,7 +176,7 @@ impl Fib {
                                 self.notified_route(present, &r)
                             }
                             Origin::Own => self.stats.own_route_notifications += 1,
-                            Origin::Other => self.changed_behind_our_back(present, &r),
+                            Origin::Other => self.changed_behind_our_back(now, present, &r),
                         }
                     }
                     Err(e) => tracing::debug!(%e, "unparsable route message"),

@@ -166,7 +166,7 @@ impl Fib {
     }
 
     /// The stored form of a daemon's intent, or `None` when no route is wanted.
-    fn stored_intent(&mut self, ri: &RouteIntent) -> Option<Intent> {
+    pub(super) fn stored_intent(&mut self, ri: &RouteIntent) -> Option<Intent> {
         let p = &self.cfg.routes;
         Some(match &ri.kind {
             IntentKind::Blackhole => {
@@ -283,6 +283,14 @@ impl Fib {
                     self.queue.push_back(pk);
                 }
             }
+        }
+        // Tagged mode: the routes without an entry cannot be found here; unless every changed
+        // intent's object follows for both families, they are handed over again.
+        let all_follow = changed.iter().all(|id| {
+            followed.contains(id) && uses.contains(&(true, *id)) && uses.contains(&(false, *id))
+        });
+        if self.tags.on && !all_follow {
+            self.events.push_back(FibEvent::Resync);
         }
         tracing::info!(
             %subnet,

@@ -17,4 +17,5 @@ mod nhobj;
 mod reconcile;
 mod routes;
 mod scale;
+mod tagged;
 mod thread;
