@@ -139,5 +139,5 @@ pub use fib::{nhid_part, Fib, FibStats, NHID_BASE, NHID_PART, NHID_SPAN};
 pub use intent::*;
 pub use socket::{DumpError, FibSocket};
 pub use tags::{DesiredTags, TagTable};
-pub use thread::{spawn, FibCommand, FibHandle, FibObserver};
+pub use thread::{spawn, spawn_tagged, FibCommand, FibHandle, FibObserver};
 pub use types::*;

@@ -176,6 +176,28 @@ pub fn spawn(
     sock: FibSocket,
     observer: impl FibObserver,
 ) -> io::Result<FibHandle> {
+    spawn_with(cfg, adopt_stale, sock, observer, None)
+}
+
+/// [`spawn`] for a driver in tagged mode (see [`crate::tags`]): `desired` answers the FIB's
+/// questions about the prefixes' tags.
+pub fn spawn_tagged(
+    cfg: FibConfig,
+    adopt_stale: bool,
+    sock: FibSocket,
+    observer: impl FibObserver,
+    desired: Box<dyn crate::tags::DesiredTags>,
+) -> io::Result<FibHandle> {
+    spawn_with(cfg, adopt_stale, sock, observer, Some(desired))
+}
+
+fn spawn_with(
+    cfg: FibConfig,
+    adopt_stale: bool,
+    sock: FibSocket,
+    observer: impl FibObserver,
+    desired: Option<Box<dyn crate::tags::DesiredTags>>,
+) -> io::Result<FibHandle> {
     // SAFETY: plain eventfd creation; the fd is owned below.
     let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
     if raw < 0 {
@@ -188,8 +210,12 @@ pub fn spawn(
     }
     let (tx, rx) = mpsc::channel();
     let waiting = Arc::new(AtomicUsize::new(0));
+    let mut fib = Fib::new(cfg, adopt_stale);
+    if let Some(d) = desired {
+        fib.set_desired_tags(d);
+    }
     let mut t = Thread {
-        fib: Fib::new(cfg, adopt_stale),
+        fib,
         sock,
         rx,
         waiting: Arc::clone(&waiting),
