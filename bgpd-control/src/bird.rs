@@ -611,6 +611,7 @@ mod tests {
                 errors: 6,
                 overruns: 7,
                 scans: 8,
+                ..Default::default()
             },
         };
         let mut w = ReplyWriter::new();

@@ -385,6 +385,11 @@ pub struct FibKernelCounts {
     pub overruns: u64,
     /// Scans of the kernel's routes (reconcile).
     pub scans: u64,
+    /// Routes the FIB thread holds an entry for now: those queued, in flight, failed or
+    /// being deleted one by one (the rest are known only to the RIB).
+    pub entries: u64,
+    /// Times the FIB thread asked for every prefix again (routes missing from the kernel).
+    pub resyncs: u64,
 }
 
 impl From<bgp_fib::FibStats> for FibKernelCounts {
@@ -398,6 +403,8 @@ impl From<bgp_fib::FibStats> for FibKernelCounts {
             errors: s.errors,
             overruns: s.overruns,
             scans: s.scans,
+            entries: s.entries,
+            resyncs: s.resyncs,
         }
     }
 }

@@ -213,11 +213,22 @@ fn scrape_fib(reg: &Registry, c: &FibKernelCounts) -> prometheus::Result<()> {
             "Scans of the kernel's routes (reconcile).",
             c.scans,
         ),
+        (
+            "fib_resyncs_total",
+            "Times the FIB thread asked for every prefix again (routes missing from the kernel, or resolved differently).",
+            c.resyncs,
+        ),
     ] {
         let counter = prometheus::IntCounter::with_opts(opts(name, help))?;
         counter.inc_by(n);
         reg.register(Box::new(counter))?;
     }
+    let entries = IntGauge::with_opts(opts(
+        "fib_route_entries",
+        "Routes the FIB thread holds state for (queued, in flight, failed, being deleted); installed routes are known only to the RIB.",
+    ))?;
+    entries.set(i64::try_from(c.entries).unwrap_or(i64::MAX));
+    reg.register(Box::new(entries))?;
     Ok(())
 }
 

@@ -227,3 +227,43 @@ fn a_peers_table_goes_with_its_nexthop_object_and_comes_back() {
         assert!(kernel["nexthop_messages"].as_u64().unwrap() >= 2, "{fib}");
     }
 }
+
+/// Someone deletes our nexthop object: the kernel takes the routes using it along, without a
+/// notification for each. bgp-fib keeps no entry for an installed route (the RIB holds its
+/// tag), so it asks the RIB task for every prefix again (`Resync`): the object and every
+/// route through it come back, and `show fib` counts the resync.
+#[test]
+fn routes_taken_along_with_an_object_deleted_behind_our_back_come_back() {
+    let mut lab = Lab::new("bgpd_nhobj_resync").unwrap();
+    let lan = lab.lan().unwrap();
+    let a = lab
+        .node("a", &[(&lan, 11)], Some("10.244.1.1".parse().unwrap()))
+        .unwrap();
+    let b = lab.node("b", &[(&lan, 12)], None).unwrap();
+    let ba = start_bgpd(
+        &a,
+        &config_a("on").replace("10.244.0.0/16", "10.244.0.0/15"),
+    );
+    let _bb = start_bgpd(&b, &config_b_many(50));
+    wait_established(&ba, "b", 30);
+    let gw = "172.31.0.12";
+    wait_kernel(&a, Family::V4, 60, "every block via tunl0 onlink", |r| {
+        ours_via(r, gw) == 50
+    });
+    let objects = our_objects(&a.ns);
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    let id = objects[0].split_whitespace().nth(1).unwrap().to_string();
+    cmd::run(Some(&a.ns), "ip", &["nexthop", "del", "id", &id]).unwrap();
+    wait_kernel(
+        &a,
+        Family::V4,
+        30,
+        "every block back via tunl0 onlink",
+        |r| ours_via(r, gw) == 50,
+    );
+    assert_eq!(our_objects(&a.ns).len(), 1);
+    let fib: serde_json::Value =
+        serde_json::from_str(&cli(&a, &["show", "fib", "--json"]).unwrap()).unwrap();
+    let kernel = &fib["fib"]["counts"]["kernel"];
+    assert!(kernel["resyncs"].as_u64().unwrap() >= 1, "{fib}");
+}

@@ -64,6 +64,8 @@ fn scrape() {
         errors: 6,
         overruns: 7,
         scans: 8,
+        entries: 9,
+        resyncs: 10,
     });
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -141,6 +143,7 @@ fn scrape() {
         ("bgpd_fib_kernel_errors_total", 6.0),
         ("bgpd_fib_netlink_overruns_total", 7.0),
         ("bgpd_fib_scans_total", 8.0),
+        ("bgpd_fib_resyncs_total", 10.0),
     ] {
         assert_eq!(value(body, series), v, "{series}");
         assert!(
@@ -148,6 +151,8 @@ fn scrape() {
             "{series}"
         );
     }
+    assert_eq!(value(body, "bgpd_fib_route_entries"), 9.0);
+    assert!(body.contains("# TYPE bgpd_fib_route_entries gauge\n"));
     assert!(body.contains("# TYPE bgpd_update_processing_seconds histogram"));
 
     // Scrape-time gauges from Control::protocols.

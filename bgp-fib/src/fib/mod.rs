@@ -137,6 +137,11 @@ pub struct FibStats {
     pub object_flushes: u64,
     /// ... and the routes those deletes withdrew (no route delete was sent for them).
     pub flushed_routes: u64,
+    /// Routes the FIB holds an entry for now (a gauge): every desired route, or in tagged
+    /// mode only those queued, in flight, failed or being deleted one by one.
+    pub entries: u64,
+    /// Tagged mode: times the driver was asked to hand every prefix over again.
+    pub resyncs: u64,
 }
 
 /// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
@@ -317,7 +322,10 @@ impl Fib {
     }
 
     pub fn stats(&self) -> FibStats {
-        self.stats
+        FibStats {
+            entries: self.desired.len() as u64,
+            ..self.stats
+        }
     }
 
     /// Number of desired routes.

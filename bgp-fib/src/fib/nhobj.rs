@@ -546,7 +546,7 @@ impl Fib {
         }
         if self.tags.on {
             // Its routes without an entry went with it: handed over again.
-            self.events.push_back(FibEvent::Resync);
+            self.resync();
         }
         tracing::info!(
             routes = count,

@@ -290,7 +290,7 @@ impl Fib {
             followed.contains(id) && uses.contains(&(true, *id)) && uses.contains(&(false, *id))
         });
         if self.tags.on && !all_follow {
-            self.events.push_back(FibEvent::Resync);
+            self.resync();
         }
         tracing::info!(
             %subnet,

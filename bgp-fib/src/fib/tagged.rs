@@ -308,7 +308,7 @@ impl Fib {
         let without = self.tags.routes.saturating_sub(with_entry);
         if !self.scan.unsure && self.scan.tagged_seen < without {
             self.scan.added += without - self.scan.tagged_seen;
-            self.events.push_back(FibEvent::Resync);
+            self.resync();
         }
     }
 
@@ -322,6 +322,12 @@ impl Fib {
         self.tags.routes = 0;
         self.tags.purge = true;
         self.dump_queue.push_back(DumpKind::Routes);
+    }
+
+    /// Asks the driver to hand every prefix over again.
+    pub(super) fn resync(&mut self) {
+        self.stats.resyncs += 1;
+        self.events.push_back(FibEvent::Resync);
     }
 
     /// Tagged mode: drops the entry of a route the kernel now has as we want it.

@@ -7,13 +7,16 @@
 
 use std::io;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgp_core::rib::{FibRoute as RibRoute, KernelTunnel, RouteType, SourceId, SourceKind};
+use bgp_core::rib::{
+    FibRoute as RibRoute, KernelTunnel, RouteType, SourceId, SourceKind, FIB_TAG_MAX,
+};
 use bgp_fib::{
-    FailedRoute, FibEvent, FibHandle, FibObserver, FibSocket, IntentHop, IntentKind, KernelView,
-    Pool, Reach, RouteIntent,
+    DesiredTags, FailedRoute, FibEvent, FibHandle, FibObserver, FibSocket, IntentHop, IntentKind,
+    KernelView, Pool, Reach, RouteIntent, TagTable,
 };
 use ipnet::IpNet;
 use tokio::sync::mpsc;
@@ -29,6 +32,28 @@ pub(crate) struct FibBridge {
     pub events: mpsc::UnboundedReceiver<FibEvent>,
     /// The IP pools bgp-fib resolves with.
     pools: Vec<Pool>,
+    /// Tagged mode (bgp-fib keeps no copy of the table): the kernel intents by tag; each
+    /// prefix's tag is kept in the RIB.
+    pub tags: TagTable,
+    /// Tagged changes made (counted under the RIB lock, so an answer from the RIB and this
+    /// count agree).
+    made: Arc<AtomicU64>,
+    /// Hand every prefix over even with its tag unchanged (a `Resync` until the RIB's FIB
+    /// queue is empty).
+    pub force: bool,
+}
+
+/// The FIB thread's questions about a prefix's tag, answered from the RIB.
+struct Answers {
+    shared: Arc<Shared>,
+    made: Arc<AtomicU64>,
+}
+
+impl DesiredTags for Answers {
+    fn tag(&self, prefix: &IpNet, applied: u64) -> Option<u32> {
+        let rib = lock(&self.shared.rib);
+        (self.made.load(Ordering::SeqCst) == applied).then(|| rib.fib_tag(prefix))
+    }
 }
 
 /// Whether the kernel already holds routes of our protocol in our table (a restart).
@@ -88,15 +113,45 @@ impl FibBridge {
     /// Starts the FIB thread; `adopt`: keep our routes found in the kernel until released.
     pub fn start(config: &Config, adopt: bool, shared: Arc<Shared>) -> io::Result<FibBridge> {
         let (tx, events) = mpsc::unbounded_channel();
+        let made = Arc::new(AtomicU64::new(0));
+        let answers = Box::new(Answers {
+            shared: Arc::clone(&shared),
+            made: Arc::clone(&made),
+        });
         let observer = Observer { shared, events: tx };
         let cfg = config.fib_config();
         let pools = cfg.routes.pools.clone();
-        let handle = bgp_fib::spawn(cfg, adopt, FibSocket::open(true)?, observer)?;
+        let tags = TagTable::new(cfg.routes.clone(), FIB_TAG_MAX);
+        let handle = bgp_fib::spawn_tagged(cfg, adopt, FibSocket::open(true)?, observer, answers)?;
         Ok(FibBridge {
             handle: Some(handle),
             events,
             pools,
+            tags,
+            made,
+            force: false,
         })
+    }
+
+    /// One Loc-RIB change as the FIB's: called by `Rib::poll_fib_change_tagged` with the
+    /// prefix's tag, under the RIB lock; returns the new tag.
+    pub fn change(
+        &mut self,
+        direct: &[(SourceId, IpAddr)],
+        c: &bgp_core::rib::FibChange,
+        old: u32,
+        out: &mut Vec<bgp_fib::FibChange>,
+    ) -> u32 {
+        let intent = c.route.as_ref().and_then(|r| intent(direct, c.prefix, r));
+        let before = out.len();
+        let new = self.tags.change(c.prefix, old, intent, self.force, out);
+        let made = out.get(before..).map_or(0, |v| {
+            v.iter()
+                .filter(|c| matches!(c, bgp_fib::FibChange::Tagged { .. }))
+                .count()
+        });
+        self.made.fetch_add(made as u64, Ordering::SeqCst);
+        new
     }
 
     /// Hands changes to the FIB thread; gives them back when it is behind.
@@ -126,6 +181,7 @@ impl FibBridge {
         if let Some(h) = &self.handle {
             h.set_pools(new.clone());
         }
+        self.tags.set_pools(new.clone());
         self.pools = new;
         true
     }

@@ -23,7 +23,7 @@ use bgp_fib::{FibEvent, LearnedKind};
 use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 
-use super::fib::{intent, FibBridge};
+use super::fib::FibBridge;
 use super::peer::PeerCmd;
 use super::{lock, BestPath, BestPathChange, LocalRoute, Shared};
 use crate::config::{Config, GatewayMode, ShutdownMode};
@@ -417,6 +417,15 @@ impl RibTask {
                 }
             }
             FibEvent::Overrun => tracing::warn!("netlink overrun: resyncing the kernel"),
+            FibEvent::Resync => {
+                // Routes bgp-fib keeps no entry for are missing (or resolve differently):
+                // every prefix is handed over again, each tag written once more.
+                tracing::info!("kernel routes missing: handing every prefix to the FIB again");
+                rib.refresh_fib();
+                if let Some(f) = self.fib.as_mut() {
+                    f.force = true;
+                }
+            }
         }
     }
 
@@ -442,7 +451,18 @@ impl RibTask {
                     self.fib_more = true;
                     continue;
                 }
-                let Some(FibChange { prefix, route, .. }) = rib.poll_fib_change() else {
+                let polled = match self.fib.as_mut() {
+                    Some(f) => rib
+                        .poll_fib_change_tagged(|c, old| {
+                            f.change(&direct, c, old, &mut fib_changes)
+                        })
+                        .map(|(c, _, _)| c),
+                    None => rib.poll_fib_change(),
+                };
+                let Some(FibChange { prefix, route, .. }) = polled else {
+                    if let Some(f) = self.fib.as_mut() {
+                        f.force = false; // every prefix handed over
+                    }
                     break;
                 };
                 if subscribers {
@@ -458,17 +478,6 @@ impl RibTask {
                             blackhole: r.route_type == RouteType::Blackhole,
                         }),
                     });
-                }
-                if self.fib.is_some() {
-                    // bgp-fib resolves the intent (pools, tunnel, on-link subnets, ECMP) and
-                    // removes the prefix held at another metric: a filter's `krt_metric` may
-                    // change, and nothing here remembers it.
-                    fib_changes.push(
-                        match route.as_ref().and_then(|r| intent(&direct, prefix, r)) {
-                            Some(i) => bgp_fib::FibChange::Intent(i),
-                            None => bgp_fib::FibChange::Withdraw(prefix),
-                        },
-                    );
                 }
             }
             for p in lock(&self.shared.peers).iter() {
