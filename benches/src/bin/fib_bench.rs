@@ -749,21 +749,37 @@ fn listener_install(ns: &Netns, n: u32, who: Listener) -> Timing {
     });
     if matches!(who, Listener::Thread | Listener::ThreadPolled) {
         let counts = Counts::default();
+        // As the daemon feeds it: tagged mode, one tag for the peer's next hop.
+        let mut tags = bgp_fib::TagTable::new(cfg.routes.clone(), (1 << 24) - 1);
         let h = bgp_fib::spawn(cfg, false, sock, counts.clone()).expect("spawn");
-        let intent = |i: u32| {
-            FibChange::Intent(RouteIntent {
+        let mut intent = |i: u32, out: &mut Vec<FibChange>| {
+            let ri = RouteIntent {
                 prefix: v4(i),
                 kind: IntentKind::Unicast(IntentHop::pool(gw).into()),
                 metric: None,
-            })
+            };
+            tags.change(v4(i), 0, Some(ri), false, out);
         };
-        let remove = |i: u32| FibChange::Withdraw(v4(i));
-        let feed = |mk: &dyn Fn(u32) -> FibChange, want: usize| {
+        // Every prefix has tag 1; the tag goes after the last one.
+        let mut remove = |i: u32, out: &mut Vec<FibChange>| {
+            out.push(FibChange::Tagged {
+                prefix: v4(i),
+                old: 1,
+                new: 0,
+            });
+            if i + 1 == n {
+                out.push(FibChange::Forget(1));
+            }
+        };
+        let feed = |mk: &mut dyn FnMut(u32, &mut Vec<FibChange>), want: usize| {
             let t = Instant::now();
             let mut i = 0;
             while i < n {
                 let end = (i + bgp_fib::thread::HANDOFF_CHUNK as u32).min(n);
-                let chunk: Vec<FibChange> = (i..end).map(mk).collect();
+                let mut chunk: Vec<FibChange> = Vec::with_capacity(end as usize - i as usize + 1);
+                for j in i..end {
+                    mk(j, &mut chunk);
+                }
                 let mut c = chunk;
                 loop {
                     match h.try_send(c) {
@@ -787,14 +803,14 @@ fn listener_install(ns: &Netns, n: u32, who: Listener) -> Timing {
         };
         std::thread::sleep(Duration::from_secs(1));
         let w = Watch::start();
-        feed(&intent, n as usize);
+        feed(&mut intent, n as usize);
         let add = w.stop();
         stop.store(1, Ordering::SeqCst);
         if let Some(p) = poller {
             let _ = p.join();
         }
         assert_eq!(count_ours(&mut rd, gw), n as usize, "install");
-        feed(&remove, 0);
+        feed(&mut remove, 0);
         h.shutdown().expect("shutdown");
         assert_eq!(count_ours(&mut rd, gw), 0, "delete");
         return add;
