@@ -11,14 +11,18 @@
 //!   send buffer (byte-exact with what `ip route add ... proto bird onlink` sends; see its
 //!   tests); replies and dumps are parsed with bounded readers that return errors, never
 //!   panic. Link and address messages are decoded with `netlink-packet-route`.
-//! - [`fib`]: the sans-IO state machine [`fib::Fib`]. It owns the desired state (a hash map
-//!   keyed by packed (table, prefix, metric) keys with 8-octet entries and interned kernel
-//!   targets: 36 B/route measured at exactly 1M routes, see `store`), the queue of coalesced
-//!   changes (served in scattered order when long: the kernel deletes much faster so), the
-//!   batches in flight
-//!   and their sequence numbers, the reconcile (dump) state, and what the monitor reported
-//!   (interfaces by index and name, local addresses, learned routes). Unit-tested without
-//!   a kernel.
+//! - [`fib`]: the sans-IO state machine [`fib::Fib`]. It owns the per-route state it needs
+//!   (a hash map keyed by packed (table, prefix, metric) keys with 4-octet entries and
+//!   interned kernel targets), the queue of coalesced changes (served in scattered order when
+//!   long: the kernel deletes much faster so), the batches in flight and their sequence
+//!   numbers, the reconcile (dump) state, and what the monitor reported (interfaces by index
+//!   and name, local addresses, learned routes). Unit-tested without a kernel.
+//! - [`tags`]: *tagged mode*, how the daemon drives it: the daemon's RIB keeps a small tag
+//!   per prefix naming the kernel intent it last handed over ([`TagTable`]), so the `Fib`
+//!   keeps an entry only for a route queued, in flight, failed or being deleted, drops it
+//!   once the kernel acknowledges the route, and asks the daemon ([`DesiredTags`], or
+//!   `FibEvent::Resync`) for what it no longer holds. Without tags (`FibChange::Upsert`,
+//!   `Intent`, ...), it keeps every desired route itself (21.7 B/route at 1M).
 //! - [`socket`]: the thin IO layer. [`socket::FibSocket`] holds two `netlink-sys` sockets:
 //!   the *request* socket (our writes, their ACKs/errors, our dumps; no multicast groups,
 //!   so notifications never crowd out an ACK) and the *monitor* socket (link, address,
@@ -40,11 +44,12 @@
 //!
 //! # Data flow
 //!
-//! 1. The daemon sends `FibChange`s (from Loc-RIB changes: intents) to the FIB thread
-//!    ([`FibHandle::try_send`], which gives them back while the thread is behind), which
-//!    applies them to the `Fib`: the intent is resolved (interned: routes wanting the same
-//!    thing share one), the desired map changes and the key is queued once, however often it
-//!    changes before it is sent (coalescing).
+//! 1. The daemon sends `FibChange`s (from Loc-RIB changes: tags and their intents) to the FIB
+//!    thread ([`FibHandle::try_send`], which gives them back while the thread is behind),
+//!    which applies them to the `Fib`: a tag's intent is resolved (interned: tags wanting the
+//!    same thing share one), the route gets an entry and its key is queued once, however
+//!    often it changes before it is sent (coalescing); the daemon's RIB coalesces per prefix
+//!    before that.
 //! 2. `Fib::poll_transmit` fills one buffer with up to `max_batch_bytes` of RTM_NEWROUTE /
 //!    RTM_DELROUTE messages; only the last asks for an ACK (`NLM_F_ACK`). The kernel handles
 //!    a `send` in order and reports every failure by sequence number even without
@@ -56,11 +61,12 @@
 //!    default, BIRD's `scan time 2`; a scan taking longer than a tenth of that pushes the next
 //!    one out to ten times its duration, at most 60 s, so a 1M-route table is not dumped every
 //!    2 s) and after an overrun. Each route of our protocol in a
-//!    managed table is compared with the desired entry (type, gateways, device index,
-//!    `onlink`, weights): a route that differs - including one that moved between `dev
-//!    tunl0 onlink` and a direct device, the old BIRD bug - is replaced in place, a desired
-//!    route that is missing is re-added, and ours that are not desired are deleted (or
-//!    adopted until [`fib::Fib::release_stale`] when started with `adopt_stale`, so a
+//!    managed table is compared with the desired entry, or in tagged mode the daemon's tag
+//!    for the prefix (type, gateways, device index, `onlink`, weights): a route that differs
+//!    (including one that moved between `dev tunl0 onlink` and a direct device, the old
+//!    BIRD bug) is replaced in place, a desired route that is missing is re-added (in
+//!    tagged mode: the daemon hands every prefix over again), and ours that are not desired
+//!    are deleted (or adopted until [`fib::Fib::release_stale`] when started with `adopt_stale`, so a
 //!    restart keeps forwarding while BGP converges). Routes of other protocols are never
 //!    written; they are reported as learned routes.
 //! 4. The monitor socket's notifications update interfaces (deleted ones are forgotten at

@@ -38,8 +38,10 @@
 //!   room in the bounded RIB channel before it reads again; so a flood stops at the TCP window.
 //!   Outbound, UPDATEs are pulled only while the 64 KiB write buffer has room.
 //! * The FIB thread (`daemon/fib.rs`) is our small loop around bgp-fib's sans-IO `Fib` and
-//!   its `FibSocket`: it keeps the desired state, coalesces per prefix, batches netlink and
-//!   reconciles. It takes changes from the RIB task over a bounded channel (4 × 16k
+//!   its `FibSocket`, in bgp-fib's tagged mode: the RIB keeps each prefix's FIB tag (the
+//!   kernel intent last handed over), so the FIB thread holds no copy of the table, only the
+//!   routes queued, in flight, failed or being deleted; it batches netlink and reconciles,
+//!   asking the RIB (under its lock) about routes it holds nothing for. It takes changes from the RIB task over a bounded channel (4 × 16k
 //!   changes, `try_send`): while the kernel is behind, the RIB task stops draining the RIB's
 //!   own FIB queue, where changes stay coalesced per prefix, so memory does not grow with a
 //!   flood. The RIB task turns Loc-RIB changes into kernel routes (Calico pool forms) and keeps

@@ -209,6 +209,10 @@ pub struct Fib {
     nh: NhObjs,
     /// Tagged mode (see [`crate::tags`]): on once the driver defines a tag.
     tags: tagged::Tags,
+    /// The time of the last `handle_timeout` (the driver calls it every turn).
+    clock: Option<Instant>,
+    /// The first and the last time a route joined a doomed list in the current burst.
+    doom_burst: Option<(Instant, Instant)>,
 }
 
 /// The interface index of a stored device (0 = let the kernel choose); `None` when a
@@ -314,6 +318,8 @@ impl Fib {
             stats: FibStats::default(),
             scratch: KernelRoute::default(),
             tags: tagged::Tags::default(),
+            clock: None,
+            doom_burst: None,
         }
     }
 
@@ -740,6 +746,7 @@ impl Fib {
 
     /// Time passes: start a periodic reconcile when it is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = Some(now);
         if self.shutting_down {
             return;
         }
@@ -763,9 +770,15 @@ impl Fib {
     /// When `handle_timeout` wants to be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let doomed = self
+            .doomed_wait_until()
+            .filter(|_| self.nh.doomed_total > 0);
         if self.shutting_down {
-            return None;
+            return doomed;
         }
-        self.next_scan
+        match (self.next_scan, doomed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }

@@ -225,6 +225,7 @@ impl Fib {
         }
         self.nh.doomed.entry(top).or_default().push(pk);
         self.nh.doomed_total += 1;
+        self.doomed_now();
         true
     }
 

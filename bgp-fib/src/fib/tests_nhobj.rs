@@ -5,6 +5,7 @@
 use super::tests::{ack, cfg, dump, net, route, via};
 use super::*;
 use crate::wire::*;
+use std::time::Duration;
 
 fn seq_of(b: &[u8]) -> u32 {
     u32::from_ne_bytes(b[8..12].try_into().unwrap())
@@ -513,4 +514,60 @@ fn ten_peers_withdrawn_at_once_go_with_their_objects() {
     assert!(!kinds.contains(&RTM_DELROUTE), "no route went on its own");
     assert_eq!(fib.stats().object_flushes, 10);
     assert_eq!(fib.stats().flushed_routes, 20_000);
+}
+
+#[test]
+fn withdrawals_still_streaming_leave_their_routes_to_the_objects() {
+    // Ten next hops of 2,000 routes each withdrawn together, handed over in chunks with the
+    // driver's turns in between (the queue empty each time, the clock moving less than the
+    // quiet time): nothing goes route by route before the objects retire with their last
+    // routes; then the ten objects take them all.
+    let mut fib = start(NexthopObjects::Auto, 0, &[]);
+    let one = |i: usize| {
+        route(
+            &format!("10.{}.{}.0/24", i / 256, i % 256),
+            RouteKind::Unicast(vec![via(&format!("192.168.0.{}", 1 + i % 10), 3, false)]),
+        )
+    };
+    for i in 0..20_000 {
+        fib.apply(FibChange::Upsert(one(i)));
+    }
+    send_all(&mut fib);
+    let mut now = Instant::now();
+    fib.handle_timeout(now);
+    let mut early = Vec::new();
+    for chunk in 0..20 {
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            fib.apply(FibChange::Remove(one(i).key()));
+        }
+        now += Duration::from_millis(20);
+        fib.handle_timeout(now);
+        early.extend(send_all(&mut fib));
+    }
+    assert!(!early.contains(&RTM_DELROUTE), "a route went on its own");
+    assert_eq!(fib.stats().object_flushes, 10);
+    assert_eq!(fib.stats().flushed_routes, 20_000);
+
+    // A partial withdrawal (the object stays): its routes wait for the quiet time, then go
+    // one by one; the driver is woken for it.
+    for i in 0..20_000 {
+        fib.apply(FibChange::Upsert(one(i)));
+    }
+    send_all(&mut fib);
+    for i in 0..500 {
+        fib.apply(FibChange::Remove(one(i).key()));
+    }
+    now += Duration::from_millis(20);
+    fib.handle_timeout(now);
+    let before = send_all(&mut fib);
+    assert!(!before.contains(&RTM_DELROUTE));
+    let wake = fib.poll_timeout().unwrap();
+    assert!(
+        wake > now && wake <= now + Duration::from_millis(100),
+        "{wake:?}"
+    );
+    fib.handle_timeout(wake);
+    let after = send_all(&mut fib);
+    assert_eq!(after.iter().filter(|k| **k == RTM_DELROUTE).count(), 500);
+    assert!(fib.is_idle());
 }
