@@ -143,6 +143,7 @@ impl Fib {
         // of addresses is spread over the drain, not deleted before the next one's.
         let mut tops: Vec<u32> = self.nh.doomed.keys().copied().collect();
         let mut turn = 0;
+        let mut alone = 0usize;
         while buf.len() + 512 <= max && !tops.is_empty() {
             turn %= tops.len();
             let Some(&top) = tops.get(turn) else {
@@ -164,6 +165,14 @@ impl Fib {
             }
             let key = self.tm.unpack(pk);
             self.encode_delete(key, buf, ops, last_at);
+            alone += 1;
+        }
+        if alone > 0 {
+            tracing::debug!(
+                routes = alone,
+                waiting = self.nh.doomed_total,
+                "doomed routes deleted one by one"
+            );
         }
         self.settle_retired();
     }
@@ -196,6 +205,11 @@ impl Fib {
                 self.doomed_entries = self.doomed_entries.saturating_sub(flushed);
                 self.stats.object_flushes += 1;
                 self.stats.flushed_routes += flushed as u64;
+                tracing::debug!(
+                    object = top,
+                    routes = flushed,
+                    "retired object deleted with its routes"
+                );
             } else {
                 self.nh.doomed.remove(&top);
             }

@@ -81,6 +81,7 @@ impl Fib {
 
     pub(super) fn forget_tag(&mut self, tag: u32) {
         if let Some(def) = self.tags.defs.get_mut(tag as usize).and_then(Option::take) {
+            tracing::debug!(tag, doomed = self.nh.doomed_total, "tag forgotten");
             self.release_intent(def.intent); // its object may retire now
         }
     }
