@@ -78,25 +78,35 @@ impl Fib {
     /// installed through an object the kernel has (its form known: not queued), the entry
     /// becomes doomed and true is returned; the caller then sends nothing for it.
     pub(super) fn doom(&mut self, pk: Packed, e: &Entry) -> bool {
-        if !e.installed()
-            || e.queued()
-            || !self.uses_object(matches!(pk, Packed::V4(_)), e.target())
-        {
+        let Some(top) = self.dooming_object(pk, e) else {
             return false;
-        }
-        let top = self.nh.installed_id(e.target());
-        if top == 0 {
-            return false;
-        }
+        };
         let Some(slot) = self.desired.get_mut(pk) else {
             return false;
         };
         *slot = Entry::doomed_by(top);
         self.doomed_entries += 1;
+        self.add_doomed(top, pk);
+        true
+    }
+
+    /// The object whose delete may take the route of `e` (installed through an object the
+    /// kernel has, its form known: not queued), if any.
+    pub(super) fn dooming_object(&self, pk: Packed, e: &Entry) -> Option<u32> {
+        if !e.installed()
+            || e.queued()
+            || !self.uses_object(matches!(pk, Packed::V4(_)), e.target())
+        {
+            return None;
+        }
+        Some(self.nh.installed_id(e.target())).filter(|top| *top != 0)
+    }
+
+    /// `pk` joins object `top`'s doomed list.
+    pub(super) fn add_doomed(&mut self, top: u32, pk: Packed) {
         self.nh.doomed.entry(top).or_default().push(pk);
         self.nh.doomed_total += 1;
         self.doomed_now();
-        true
     }
 
     /// A route joined a doomed list (at the time of the last turn).

@@ -586,10 +586,7 @@ impl Fib {
                 // sent yet): replaced.
                 let queued = e.queued();
                 *e = Entry::new(id, true, true);
-                self.doomed_entries = self.doomed_entries.saturating_sub(1);
-                if !queued {
-                    self.queue.push_back(pk);
-                }
+                self.undoomed(pk, queued);
             }
             Some(e) => {
                 let old = e.target();
@@ -608,6 +605,15 @@ impl Fib {
                 self.desired.insert(pk, Entry::new(id, was_installed, true));
                 self.queue.push_back(pk);
             }
+        }
+    }
+
+    /// A doomed entry of `pk` became desired again (queued, as an installed route): counted,
+    /// and queued unless it was.
+    fn undoomed(&mut self, pk: Packed, was_queued: bool) {
+        self.doomed_entries = self.doomed_entries.saturating_sub(1);
+        if !was_queued {
+            self.queue.push_back(pk);
         }
     }
 

@@ -149,10 +149,7 @@ impl Fib {
                 // Its delete not sent yet: replaced instead.
                 let queued = e.queued();
                 *e = Entry::new(intent, true, true);
-                self.doomed_entries = self.doomed_entries.saturating_sub(1);
-                if !queued {
-                    self.queue.push_back(pk);
-                }
+                self.undoomed(pk, queued);
             }
             Some(e) => {
                 e.set_target(intent);
@@ -214,19 +211,10 @@ impl Fib {
 
     /// Like `doom`, without an entry: the key joins its object's doomed list.
     fn doom_tagged(&mut self, pk: Packed, e: &Entry) -> bool {
-        if !e.installed()
-            || e.queued()
-            || !self.uses_object(matches!(pk, Packed::V4(_)), e.target())
-        {
+        let Some(top) = self.dooming_object(pk, e) else {
             return false;
-        }
-        let top = self.nh.installed_id(e.target());
-        if top == 0 {
-            return false;
-        }
-        self.nh.doomed.entry(top).or_default().push(pk);
-        self.nh.doomed_total += 1;
-        self.doomed_now();
+        };
+        self.add_doomed(top, pk);
         true
     }
 

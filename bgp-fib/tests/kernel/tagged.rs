@@ -155,63 +155,84 @@ fn run(sock: &mut FibSocket, fib: &mut Fib, d: &mut Driver) -> Vec<FibEvent> {
     panic!("resync after resync: {ev:#?}");
 }
 
-#[test]
-fn installed_routes_leave_no_entry_and_follow_their_tags() {
+/// A namespace, a FIB in tagged mode with `cfg` and its driver, and `n` blocks installed
+/// (block `i` through gateway `gw(i)`), every one read back.
+struct Setup {
+    lab: Lab,
+    tunl0: u32,
+    sock: FibSocket,
+    rd: FibSocket,
+    fib: Fib,
+    d: Driver,
+}
+
+fn installed(cfg: FibConfig, monitor: bool, n: u32, gw: impl Fn(u32) -> &'static str) -> Setup {
     let lab = Lab::new();
     let tunl0 = lab.ifindex("tunl0");
-    let mut sock = lab.socket(false);
+    let mut sock = lab.socket(monitor);
     let mut rd = lab.socket(false);
-    let mut fib = Fib::new(tagged_cfg(), false);
+    let mut fib = Fib::new(cfg, false);
     let mut d = Driver::new(&mut fib);
-    for i in 0..300 {
-        d.pool(
-            block(i),
-            if i % 3 == 0 {
-                "172.20.0.1"
-            } else {
-                "172.20.0.2"
-            },
-        );
+    for i in 0..n {
+        d.pool(block(i), gw(i));
     }
-    let ev = run(&mut sock, &mut fib, &mut d);
-    assert_eq!(errors(&ev), vec![]);
-    assert!(fib.uses_nexthop_objects());
-    assert_eq!(
-        gateways(&mut rd, tunl0),
-        expect((0..300).map(|i| (
-            i,
-            if i % 3 == 0 {
-                "172.20.0.1"
-            } else {
-                "172.20.0.2"
-            }
-        )))
-    );
+    assert_eq!(errors(&run(&mut sock, &mut fib, &mut d)), vec![]);
+    assert_eq!(gateways(&mut rd, tunl0), expect((0..n).map(|i| (i, gw(i)))));
+    assert_eq!((fib.len(), fib.entries()), (n as usize, 0));
+    Setup {
+        lab,
+        tunl0,
+        sock,
+        rd,
+        fib,
+        d,
+    }
+}
+
+fn without_objects() -> FibConfig {
+    FibConfig {
+        nexthop_objects: NexthopObjects::Off,
+        ..tagged_cfg()
+    }
+}
+
+fn one_in_three(i: u32) -> &'static str {
+    if i.is_multiple_of(3) {
+        "172.20.0.1"
+    } else {
+        "172.20.0.2"
+    }
+}
+
+#[test]
+fn installed_routes_leave_no_entry_and_follow_their_tags() {
+    let mut s = installed(tagged_cfg(), false, 300, one_in_three);
+    assert!(s.fib.uses_nexthop_objects());
     // The FIB holds the two tags, not the routes.
-    assert_eq!((fib.len(), fib.entries(), fib.tag_count()), (300, 0, 2));
+    assert_eq!(s.fib.tag_count(), 2);
 
     // Next hops move (a tag change), some routes go, one tag ends.
     for i in 0..300 {
         match i % 3 {
-            0 => d.pool(block(i), "172.20.0.3"),
-            1 if i < 150 => d.withdraw(block(i)),
+            0 => s.d.pool(block(i), "172.20.0.3"),
+            1 if i < 150 => s.d.withdraw(block(i)),
             _ => {}
         }
     }
-    let ev = run(&mut sock, &mut fib, &mut d);
+    let ev = run(&mut s.sock, &mut s.fib, &mut s.d);
     assert_eq!(errors(&ev), vec![]);
     let want = expect((0..300).filter_map(|i| match i % 3 {
         0 => Some((i, "172.20.0.3")),
         1 if i < 150 => None,
         _ => Some((i, "172.20.0.2")),
     }));
-    assert_eq!(gateways(&mut rd, tunl0), want);
+    assert_eq!(gateways(&mut s.rd, s.tunl0), want);
     assert_eq!(
-        (fib.len(), fib.entries(), fib.tag_count()),
+        (s.fib.len(), s.fib.entries(), s.fib.tag_count()),
         (want.len(), 0, 2)
     );
     // The first gateway's object went with its tag.
-    assert_eq!(fib.nexthop_objects(), 2);
+    assert_eq!(s.fib.nexthop_objects(), 2);
 }
 
 #[test]
@@ -219,29 +240,20 @@ fn a_withdrawn_next_hop_goes_with_its_object_and_reannounced_routes_stay() {
     // 2,500 routes behind one next hop: its object takes them in one kernel walk; 200: one
     // by one (too few for the walk).
     for (n, flushed) in [(2500, true), (200, false)] {
-        let lab = Lab::new();
-        let tunl0 = lab.ifindex("tunl0");
-        let mut sock = lab.socket(false);
-        let mut rd = lab.socket(false);
-        let mut fib = Fib::new(tagged_cfg(), false);
-        let mut d = Driver::new(&mut fib);
-        for i in 0..n + 500 {
-            d.pool(block(i), if i < n { "172.20.0.1" } else { "172.20.0.2" });
-        }
-        assert_eq!(errors(&run(&mut sock, &mut fib, &mut d)), vec![]);
-        assert_eq!(fib.entries(), 0);
-        let flushes = fib.stats().object_flushes;
+        let gw = move |i| if i < n { "172.20.0.1" } else { "172.20.0.2" };
+        let mut s = installed(tagged_cfg(), false, n + 500, gw);
+        let flushes = s.fib.stats().object_flushes;
         // The peer behind 172.20.0.1 goes; before its routes are out, ten of them come back
         // through the other next hop and ten through the same one.
         for i in 0..n {
-            d.withdraw(block(i));
+            s.d.withdraw(block(i));
         }
-        d.hand_over(&mut fib);
+        s.d.hand_over(&mut s.fib);
         for i in 0..10 {
-            d.pool(block(i), "172.20.0.2");
-            d.pool(block(100 + i), "172.20.0.1");
+            s.d.pool(block(i), "172.20.0.2");
+            s.d.pool(block(100 + i), "172.20.0.1");
         }
-        let ev = run(&mut sock, &mut fib, &mut d);
+        let ev = run(&mut s.sock, &mut s.fib, &mut s.d);
         assert_eq!(errors(&ev), vec![]);
         let want = expect(
             (0..10)
@@ -249,153 +261,106 @@ fn a_withdrawn_next_hop_goes_with_its_object_and_reannounced_routes_stay() {
                 .chain((100..110).map(|i| (i, "172.20.0.1")))
                 .chain((n..n + 500).map(|i| (i, "172.20.0.2"))),
         );
-        assert_eq!(gateways(&mut rd, tunl0), want, "{n}");
-        assert_eq!((fib.len(), fib.entries()), (want.len(), 0));
+        assert_eq!(gateways(&mut s.rd, s.tunl0), want, "{n}");
+        assert_eq!((s.fib.len(), s.fib.entries()), (want.len(), 0));
         assert_eq!(
-            fib.stats().object_flushes > flushes,
+            s.fib.stats().object_flushes > flushes,
             flushed,
             "{n}: {:?}",
-            fib.stats()
+            s.fib.stats()
         );
     }
 }
 
 #[test]
 fn a_scan_finds_routes_missing_wrong_or_stray_through_the_driver() {
-    let lab = Lab::new();
-    let tunl0 = lab.ifindex("tunl0");
-    let mut sock = lab.socket(false); // no monitor: only scans see third parties
-    let mut rd = lab.socket(false);
-    let mut fib = Fib::new(
-        FibConfig {
-            nexthop_objects: NexthopObjects::Off,
-            ..tagged_cfg()
-        },
-        false,
-    );
-    let mut d = Driver::new(&mut fib);
-    for i in 0..50 {
-        d.pool(block(i), "172.20.0.1");
-    }
-    assert_eq!(errors(&run(&mut sock, &mut fib, &mut d)), vec![]);
-    assert_eq!(fib.entries(), 0);
+    // No monitor: only scans see third parties.
+    let mut s = installed(without_objects(), false, 50, |_| "172.20.0.1");
     // Behind our back: two deleted, one moved to another gateway, a stray of ours added.
-    lab.ip_batch(&format!(
+    s.lab.ip_batch(&format!(
         "route del {}\nroute del {}\nroute replace {} via 172.20.0.9 dev tunl0 onlink proto bird\n\
          route add 10.200.0.0/24 via 172.20.0.9 dev tunl0 onlink proto bird\n",
         block(3),
         block(4),
         block(5)
     ));
-    fib.request_scan(Instant::now());
-    let ev = run(&mut sock, &mut fib, &mut d);
+    s.fib.request_scan(Instant::now());
+    let ev = run(&mut s.sock, &mut s.fib, &mut s.d);
     assert!(ev.contains(&FibEvent::Resync), "{ev:#?}");
     assert_eq!(errors(&ev), vec![]);
     assert_eq!(
-        gateways(&mut rd, tunl0),
+        gateways(&mut s.rd, s.tunl0),
         expect((0..50).map(|i| (i, "172.20.0.1")))
     );
-    assert_eq!((fib.len(), fib.entries()), (50, 0));
+    assert_eq!((s.fib.len(), s.fib.entries()), (50, 0));
 }
 
 #[test]
 fn the_monitor_repairs_routes_it_holds_no_entry_for() {
-    let lab = Lab::new();
-    let tunl0 = lab.ifindex("tunl0");
-    let mut sock = lab.socket(true);
-    let mut rd = lab.socket(false);
-    let mut fib = Fib::new(
-        FibConfig {
-            nexthop_objects: NexthopObjects::Off,
-            ..tagged_cfg()
-        },
-        false,
-    );
-    let mut d = Driver::new(&mut fib);
-    for i in 0..20 {
-        d.pool(block(i), "172.20.0.1");
-    }
-    assert_eq!(errors(&run(&mut sock, &mut fib, &mut d)), vec![]);
-    let scans = fib.stats().scans;
-    lab.ip_batch(&format!(
+    let mut s = installed(without_objects(), true, 20, |_| "172.20.0.1");
+    let scans = s.fib.stats().scans;
+    s.lab.ip_batch(&format!(
         "route del {}\nroute replace {} via 172.20.0.9 dev tunl0 onlink proto bird\n",
         block(3),
         block(5)
     ));
-    repaired(&mut sock, &mut fib, &mut rd, |k| {
+    repaired(&mut s.sock, &mut s.fib, &mut s.rd, |k| {
         k.len() == 20 && k.values().all(|r| hops(r)[0].0 == ip("172.20.0.1"))
     });
     assert_eq!(
-        gateways(&mut rd, tunl0),
+        gateways(&mut s.rd, s.tunl0),
         expect((0..20).map(|i| (i, "172.20.0.1")))
     );
     assert_eq!(
-        fib.stats().scans,
+        s.fib.stats().scans,
         scans,
         "repaired by the monitor, not by a scan"
     );
-    settle(&mut sock, &mut fib);
-    assert_eq!(fib.entries(), 0);
+    settle(&mut s.sock, &mut s.fib);
+    assert_eq!(s.fib.entries(), 0);
 }
 
 #[test]
 fn a_driver_ahead_of_the_fib_is_not_trusted_by_a_scan() {
-    let lab = Lab::new();
-    let tunl0 = lab.ifindex("tunl0");
-    let mut sock = lab.socket(false);
-    let mut rd = lab.socket(false);
-    let mut fib = Fib::new(tagged_cfg(), false);
-    let mut d = Driver::new(&mut fib);
-    for i in 0..20 {
-        d.pool(block(i), "172.20.0.1");
-    }
-    assert_eq!(errors(&run(&mut sock, &mut fib, &mut d)), vec![]);
+    let mut s = installed(tagged_cfg(), false, 20, |_| "172.20.0.1");
     // Changes made, not handed over: the driver's answers are ahead.
     for i in 0..5 {
-        d.withdraw(block(i));
+        s.d.withdraw(block(i));
     }
-    lab.ip(&format!("route del {}", block(10)));
-    fib.request_scan(Instant::now());
-    settle(&mut sock, &mut fib);
-    let ev = drain(&mut fib);
+    s.lab.ip(&format!("route del {}", block(10)));
+    s.fib.request_scan(Instant::now());
+    settle(&mut s.sock, &mut s.fib);
+    let ev = drain(&mut s.fib);
     assert!(!ev.contains(&FibEvent::Resync), "{ev:#?}");
     // Nothing was judged: the five withdrawn ones are still there, 10 still missing.
-    assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 19);
+    assert_eq!(ours(&mut s.rd, TABLE_MAIN).len(), 19);
     // Handed over, a scan sees the rest.
-    fib.request_scan(Instant::now());
-    run(&mut sock, &mut fib, &mut d);
+    s.fib.request_scan(Instant::now());
+    run(&mut s.sock, &mut s.fib, &mut s.d);
     assert_eq!(
-        gateways(&mut rd, tunl0),
+        gateways(&mut s.rd, s.tunl0),
         expect((5..20).map(|i| (i, "172.20.0.1")))
     );
 }
 
 #[test]
 fn shutdown_with_flush_removes_routes_it_holds_no_entry_for() {
-    let lab = Lab::new();
-    let mut sock = lab.socket(false);
-    let mut rd = lab.socket(false);
     for objects in [NexthopObjects::Auto, NexthopObjects::Off] {
-        let mut fib = Fib::new(
-            FibConfig {
-                nexthop_objects: objects,
-                flush_on_shutdown: true,
-                ..tagged_cfg()
-            },
-            false,
-        );
-        let mut d = Driver::new(&mut fib);
-        for i in 0..40 {
-            d.pool(block(i), if i < 20 { "172.20.0.1" } else { "172.20.0.2" });
-        }
-        assert_eq!(errors(&run(&mut sock, &mut fib, &mut d)), vec![]);
-        assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 40);
+        let cfg = FibConfig {
+            nexthop_objects: objects,
+            flush_on_shutdown: true,
+            ..tagged_cfg()
+        };
+        let gw = |i| if i < 20 { "172.20.0.1" } else { "172.20.0.2" };
+        let mut s = installed(cfg, false, 40, gw);
         // A route not handed over by the driver is ours too.
-        lab.ip("route add 10.200.0.0/24 via 172.20.0.9 dev tunl0 onlink proto bird");
-        fib.shutdown();
-        settle(&mut sock, &mut fib);
-        assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 0, "{objects:?}");
-        assert!(rd
+        s.lab
+            .ip("route add 10.200.0.0/24 via 172.20.0.9 dev tunl0 onlink proto bird");
+        s.fib.shutdown();
+        settle(&mut s.sock, &mut s.fib);
+        assert_eq!(ours(&mut s.rd, TABLE_MAIN).len(), 0, "{objects:?}");
+        assert!(s
+            .rd
             .dump_nexthops()
             .map_or(true, |v| v.iter().all(|n| n.protocol != BIRD)));
     }
