@@ -21,12 +21,16 @@ pub(super) const INSTALLED_ROUTE: u32 = 1;
 /// A retired object's doomed routes go with it when they are at least this many ...
 const FLUSH_MIN: usize = 1024;
 /// ... and at least this share (1/n) of our routes in the kernel: the object delete walks the
-/// whole table, so a small share is cheaper route by route. Measured on this kernel (6.18):
-/// deleting an object walks ~0.08 µs per route of the table (a 900k-route table: 0.07-0.10 s
-/// with 1k of its routes, 0.12-0.15 s with 100k), a route deleted on its own costs ~5.8 µs
-/// (fib_bench, batched), so the walk wins from ~1/70 of the table; 1/32 keeps a margin.
-/// (1/8 before: ten peers' tables of a tenth each went route by route.)
-const FLUSH_SHARE: usize = 32;
+/// whole table (one `fib_flush` per object), so a small share is cheaper route by route.
+/// Measured on this kernel (6.18), 1M /24s through ten objects of 100k: the ten object deletes
+/// take 3.2-3.8 s when the routes were added in address order and 5.2 s when added in
+/// scattered order, as bgp-fib adds them (the trie's nodes then lie scattered in memory): up
+/// to 1.3 s for one object, ~0.5 µs per route of the table. A route deleted on its own costs
+/// ~4.5 µs. The daemon's 10x100k withdrawal: 4.2-4.4 s route by route against 6.1-7.1 s by
+/// objects (session 12, converge, one run), so the walk wins only from a large share; a
+/// peer's whole table going alone (1x1M) goes with its object. (1/32 in sessions 10-12: ten
+/// peers' tables of a tenth each went with their objects.)
+const FLUSH_SHARE: usize = 4;
 
 /// Doomed routes are not deleted one by one while withdrawals keep coming: the withdrawal of
 /// a peer's whole table retires its object only with its last route, and every route deleted

@@ -493,40 +493,49 @@ fn doomed_routes_of_several_objects_take_turns() {
 }
 
 #[test]
-fn ten_peers_withdrawn_at_once_go_with_their_objects() {
-    // Ten next hops with a tenth of the table each, all withdrawn: each object holds well
-    // over the share where a walk of the kernel's table is cheaper than its routes' deletes.
-    let mut fib = start(NexthopObjects::Auto, 0, &[]);
-    let one = |i: usize| {
-        route(
-            &format!("10.{}.{}.0/24", i / 256, i % 256),
-            RouteKind::Unicast(vec![via(&format!("192.168.0.{}", 1 + i / 2000), 3, false)]),
-        )
-    };
-    for i in 0..20_000 {
-        fib.apply(FibChange::Upsert(one(i)));
+fn peers_withdrawn_at_once_go_with_their_objects_when_each_holds_a_large_share() {
+    // Three next hops with a third of the table each, all withdrawn: each object holds more
+    // than the share where one walk of the kernel's table beats its routes' deletes. Ten with
+    // a tenth each: route by route (ten walks of the whole table cost more).
+    for (peers, flushes) in [(3, 3), (10, 0)] {
+        let mut fib = start(NexthopObjects::Auto, 0, &[]);
+        let per = 21_000 / peers;
+        let one = |i: usize| {
+            route(
+                &format!("10.{}.{}.0/24", i / 256, i % 256),
+                RouteKind::Unicast(vec![via(&format!("192.168.0.{}", 1 + i / per), 3, false)]),
+            )
+        };
+        for i in 0..21_000 {
+            fib.apply(FibChange::Upsert(one(i)));
+        }
+        send_all(&mut fib);
+        for i in 0..21_000 {
+            fib.apply(FibChange::Remove(one(i).key()));
+        }
+        let kinds = send_all(&mut fib);
+        let alone = kinds.iter().filter(|k| **k == RTM_DELROUTE).count();
+        assert_eq!(fib.stats().object_flushes, flushes, "{peers} peers");
+        assert_eq!(
+            fib.stats().flushed_routes as usize + alone,
+            21_000,
+            "{peers} peers"
+        );
+        assert_eq!(alone, if flushes > 0 { 0 } else { 21_000 }, "{peers} peers");
     }
-    send_all(&mut fib);
-    for i in 0..20_000 {
-        fib.apply(FibChange::Remove(one(i).key()));
-    }
-    let kinds = send_all(&mut fib);
-    assert!(!kinds.contains(&RTM_DELROUTE), "no route went on its own");
-    assert_eq!(fib.stats().object_flushes, 10);
-    assert_eq!(fib.stats().flushed_routes, 20_000);
 }
 
 #[test]
 fn withdrawals_still_streaming_leave_their_routes_to_the_objects() {
-    // Ten next hops of 2,000 routes each withdrawn together, handed over in chunks with the
+    // Three next hops of ~6,700 routes each withdrawn together, handed over in chunks with the
     // driver's turns in between (the queue empty each time, the clock moving less than the
     // quiet time): nothing goes route by route before the objects retire with their last
-    // routes; then the ten objects take them all.
+    // routes; then the three objects take them all.
     let mut fib = start(NexthopObjects::Auto, 0, &[]);
     let one = |i: usize| {
         route(
             &format!("10.{}.{}.0/24", i / 256, i % 256),
-            RouteKind::Unicast(vec![via(&format!("192.168.0.{}", 1 + i % 10), 3, false)]),
+            RouteKind::Unicast(vec![via(&format!("192.168.0.{}", 1 + i % 3), 3, false)]),
         )
     };
     for i in 0..20_000 {
@@ -545,7 +554,7 @@ fn withdrawals_still_streaming_leave_their_routes_to_the_objects() {
         early.extend(send_all(&mut fib));
     }
     assert!(!early.contains(&RTM_DELROUTE), "a route went on its own");
-    assert_eq!(fib.stats().object_flushes, 10);
+    assert_eq!(fib.stats().object_flushes, 3);
     assert_eq!(fib.stats().flushed_routes, 20_000);
 
     // A partial withdrawal (the object stays): its routes wait for the quiet time, then go
