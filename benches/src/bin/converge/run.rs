@@ -150,7 +150,7 @@ pub(crate) fn run_once(
                 });
                 let f = kc
                     .as_ref()
-                    .map(|k| s.spawn(|| poll_until(deadline, &stop, || k.count(), |n| n >= total)));
+                    .map(|k| s.spawn(|| k.poll(deadline, &stop, |n| n >= total)));
                 (
                     r.join().unwrap_or((None, 0.0, 0)),
                     f.map(|h| h.join().unwrap_or((None, 0.0, 0))),
@@ -181,7 +181,7 @@ pub(crate) fn run_once(
                 });
                 let f = kc
                     .as_ref()
-                    .map(|k| s.spawn(|| poll_until(deadline, &stop, || k.count(), |n| n == 0)));
+                    .map(|k| s.spawn(|| k.poll(deadline, &stop, |n| n == 0)));
                 (
                     r.join().unwrap_or((None, 0.0, 0)),
                     f.map(|h| h.join().unwrap_or((None, 0.0, 0))),
@@ -244,7 +244,7 @@ pub(crate) fn run_once(
             };
             out["rib_s"] = json!(rib.0.map(|t| secs(t_go, t)));
             if let Some(k) = &kc {
-                let f = poll_until(deadline, &stop, || k.count(), |n| n >= total);
+                let f = k.poll(deadline, &stop, |n| n >= total);
                 out["fib_s"] = json!(f.0.map(|t| secs(t_go, t)));
             }
             std::thread::sleep(Duration::from_secs(3));
