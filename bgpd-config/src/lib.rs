@@ -11,6 +11,8 @@
 //! * `statics`: `[[static]]` as the RIB's static routes, the export filters with their
 //!   communities' prelude;
 //! * `kernel`: bgp-fib's settings (`Config::fib_config`) from `[kernel]` and `[[pools]]`;
+//! * `fib`: the Loc-RIB as bgp-fib takes it (`fib::intent`, the tagged hand-off's state
+//!   `fib::KernelSync`) and bgp-fib's events into the RIB (`Config::learn`);
 //! * `reload`: what a reload changes ([`PeerChange`] per running peer, the `[kernel]` keys
 //!   that need a restart, the filters whose text changed);
 //! * `bird`: the second front-end, BIRD 1.6's configuration language (`bird.cfg` as Calico's
@@ -27,6 +29,7 @@ pub mod bfd;
 pub mod bird;
 mod derive;
 mod errors;
+pub mod fib;
 mod kernel;
 mod policy;
 mod reload;

@@ -15,11 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::restart::Step;
-use bgp_core::rib::{
-    FibChange, LocalRoute as RibLocal, Rib, RouteType, SourceId, SourceKind, StaticRoute, Statics,
-};
+use bgp_core::rib::{FibChange, Rib, RouteType, SourceId, StaticRoute, Statics};
 use bgp_core::wire::{Community, Family, Update};
-use bgp_fib::{FibEvent, LearnedKind};
+use bgp_fib::FibEvent;
 use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 
@@ -301,8 +299,8 @@ impl RibTask {
             }
             RibMsg::Reconfigured(cfg, reimport) => {
                 // New pools: every prefix goes to bgp-fib again, resolved with them.
-                if self.fib.as_mut().is_some_and(|f| f.set_pools(&cfg)) {
-                    rib.refresh_fib();
+                if let Some(f) = self.fib.as_mut() {
+                    f.set_pools(&cfg, rib);
                 }
                 self.sync_statics(rib, &cfg);
                 for id in reimport {
@@ -353,14 +351,11 @@ impl RibTask {
     }
 
     /// An event of the FIB thread: learned kernel routes and local addresses (`direct`) into
-    /// the RIB, the rest logged. Links and on-link subnets are bgp-fib's (its published view
-    /// names interfaces here).
+    /// the RIB (bgpd-config's `Config::learn`), the rest logged.
     fn fib_event(&mut self, rib: &mut Rib, ev: FibEvent) {
-        let cfg = self.shared.config();
         let view = Arc::clone(&lock(&self.shared.kernel_view));
-        let name = |i: &u32| view.links.get(i).map(|s| s.as_str().into());
-        match ev {
-            FibEvent::Outcome { key, errno, op } => {
+        match self.shared.config().learn(rib, &view, ev) {
+            Some(FibEvent::Outcome { key, errno, op }) => {
                 // Listed and counted by the FIB thread (`show fib`, metrics); logged here.
                 if errno != 0 {
                     tracing::warn!(prefix = %key.prefix, ?op, "kernel refused the route: {}", std::io::Error::from_raw_os_error(errno));
@@ -368,64 +363,21 @@ impl RibTask {
                     tracing::info!(prefix = %key.prefix, ?op, "kernel accepted the route after a failure");
                 }
             }
-            FibEvent::LearnedAdd(r) => {
-                if cfg.file.kernel.learn {
-                    let kind = match r.kind() {
-                        LearnedKind::Blackhole => RouteType::Blackhole,
-                        LearnedKind::Unreachable => RouteType::Unreachable,
-                        LearnedKind::Prohibit => RouteType::Prohibit,
-                        LearnedKind::Unicast => RouteType::Unicast,
-                    };
-                    let hops = r.nexthops.iter().map(|(g, i)| (*g, name(i))).collect();
-                    let route =
-                        RibLocal::learned(kind, name(&r.ifindex), hops, r.key.metric, r.protocol);
-                    rib.add_local(SourceKind::Kernel, r.key.prefix, route);
-                }
-            }
-            FibEvent::LearnedRemove(k) => {
-                if cfg.file.kernel.learn {
-                    rib.remove_local(SourceKind::Kernel, k.prefix);
-                }
-            }
-            FibEvent::Link { .. } | FibEvent::LinkRemoved { .. } => {}
-            FibEvent::AddressAdd {
-                ifindex,
-                address,
-                subnet,
-            } => {
-                if let (Some(d), Some(name)) = (&cfg.file.direct, view.links.get(&ifindex)) {
-                    let route = d
-                        .matches(name)
-                        .then(|| RibLocal::direct(address, name.as_str().into()));
-                    if let Some(route) = route.flatten() {
-                        rib.add_local(SourceKind::Direct, subnet, route);
-                    }
-                }
-            }
-            FibEvent::AddressRemove { subnet, .. } => {
-                if cfg.file.direct.is_some() && !view.has_subnet(&subnet) {
-                    rib.remove_local(SourceKind::Direct, subnet);
-                }
-            }
-            FibEvent::Reconciled {
+            Some(FibEvent::Reconciled {
                 added,
                 replaced,
                 deleted,
-            } => {
-                if added + replaced + deleted > 0 {
-                    tracing::info!(added, replaced, deleted, "kernel reconciled");
-                }
+            }) if added + replaced + deleted > 0 => {
+                tracing::info!(added, replaced, deleted, "kernel reconciled");
             }
-            FibEvent::Overrun => tracing::warn!("netlink overrun: resyncing the kernel"),
-            FibEvent::Resync => {
-                // Routes bgp-fib keeps no entry for are missing (or resolve differently):
-                // every prefix is handed over again, each tag written once more.
+            Some(FibEvent::Overrun) => tracing::warn!("netlink overrun: resyncing the kernel"),
+            Some(FibEvent::Resync) => {
                 tracing::info!("kernel routes missing: handing every prefix to the FIB again");
-                rib.refresh_fib();
                 if let Some(f) = self.fib.as_mut() {
-                    f.force = true;
+                    f.sync.resync(rib);
                 }
             }
+            _ => {}
         }
     }
 
@@ -454,14 +406,14 @@ impl RibTask {
                 let polled = match self.fib.as_mut() {
                     Some(f) => rib
                         .poll_fib_change_tagged(|c, old| {
-                            f.change(&direct, c, old, &mut fib_changes)
+                            f.sync.change(&direct, c, old, &mut fib_changes)
                         })
                         .map(|(c, _, _)| c),
                     None => rib.poll_fib_change(),
                 };
                 let Some(FibChange { prefix, route, .. }) = polled else {
                     if let Some(f) = self.fib.as_mut() {
-                        f.force = false; // every prefix handed over
+                        f.sync.handed_over();
                     }
                     break;
                 };
