@@ -6,6 +6,7 @@
 //! * `schema`: the raw serde types (unknown keys are errors);
 //! * `errors`: [`ConfigErrors`], `FILE:LINE:COL: KEY: message` per problem;
 //! * `validate`: checks across the whole file (references, duplicates, ranges, families);
+//! * `log`: the log filter of `[log] level` and `RUST_LOG` ([`log::filter`]);
 //! * `bfd`: the BFD keys (`[bfd]`, per-peer `bfd`) and their resolution;
 //! * `derive`: [`Config::peers`] (configured + mesh) and the bgp-core values built from them;
 //! * `statics`: `[[static]]` as the RIB's static routes, the export filters with their
@@ -31,6 +32,7 @@ mod derive;
 mod errors;
 pub mod fib;
 mod kernel;
+pub mod log;
 mod policy;
 mod reload;
 mod schema;

@@ -5,9 +5,13 @@
 //! * [`config`]: the TOML configuration (schema, `--check` validation with
 //!   `FILE:LINE:COL: KEY: message` reports, mesh/ranges expansion, policies); `docs/config.md`.
 //! * [`daemon`]: start-up, the embedding [`Handle`], and one file per task or concern
-//!   (`listener`, `peer`, `rib`, `fib`, `bfd`, `control`, `reload`, `sockets`, `stats`): the
-//!   driver; the decisions it applies are the core crates' (`bgp_core::driver`, `bgp_core::bfd`,
+//!   (`listener`, `peer`, `rib`, `fib`, `bfd`, `control`, `reload`): the driver; the
+//!   decisions it applies are the core crates' (`bgp_core::driver`, `bgp_core::bfd`,
 //!   `bgp_core::restart`, `bgpd_control`).
+//! * [`net`]: the OS socket layer (TCP-MD5, TTL/GTSM, listen and connect, BFD's UDP sockets).
+//! * [`metrics`]: the Prometheus endpoint and [`metrics::Stats`], the counters the tasks update.
+//! * `systemd`: readiness, reload/stop notifications and the watchdog; [`logging`]: the log
+//!   output's set-up.
 //! * `inbox`: the peer tasks' command queue and wake-up flag (sync primitives, no logic).
 //! * [`status`]: snapshot types and the [`status::Control`] trait the control socket, the CLI's
 //!   JSON and the metrics read through.
@@ -48,7 +52,7 @@
 //!   the kernel view (links, on-link subnets) used for cross-subnet decisions and direct routes.
 //! * The control plane ([`status::Control`], implemented in `daemon/control.rs`) reads
 //!   snapshots under short locks and sends commands to the peer tasks; it never waits for
-//!   the RIB task. Metrics: `daemon/stats.rs` is the one place counters are updated.
+//!   the RIB task. Metrics: `metrics/stats.rs` is the one place counters are updated.
 // As in the core crates: no panicking shortcuts outside tests (integration tests allow them).
 #![cfg_attr(
     not(test),
@@ -66,9 +70,12 @@ pub use bgpd_config as config;
 pub mod control;
 pub mod daemon;
 mod inbox;
+pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod personality;
 pub mod residency;
+mod systemd;
 /// The status values and the `Control` trait (the `bgpd-control` crate).
 pub use bgpd_control::status;
 

@@ -87,7 +87,7 @@ fn try_session(
         .build()
         .unwrap();
     let mut s = rt.block_on(async {
-        let o = bgpd::daemon::sockets::ConnectOpts {
+        let o = bgpd::net::tcp::ConnectOpts {
             peer: SocketAddr::new(IpAddr::V4(dst), 179),
             source: Some(IpAddr::V4(src)),
             md5: None,
@@ -95,11 +95,7 @@ fn try_session(
             gtsm_min: None,
             timeout: Duration::from_secs(10),
         };
-        bgpd::daemon::sockets::connect(&o)
-            .await
-            .ok()?
-            .into_std()
-            .ok()
+        bgpd::net::tcp::connect(&o).await.ok()?.into_std().ok()
     })?;
     s.set_nonblocking(false).ok()?;
     let mut caps = vec![

@@ -173,7 +173,7 @@ fn client(ns: &str, i: usize, state: Arc<Mutex<Client>>) -> TcpStream {
             .unwrap();
         let s = rt
             .block_on(async {
-                let o = bgpd::daemon::sockets::ConnectOpts {
+                let o = bgpd::net::tcp::ConnectOpts {
                     peer: SocketAddr::new(IpAddr::V4(RR), 179),
                     source: Some(IpAddr::V4(addr(i))),
                     md5: None,
@@ -181,7 +181,7 @@ fn client(ns: &str, i: usize, state: Arc<Mutex<Client>>) -> TcpStream {
                     gtsm_min: None,
                     timeout: Duration::from_secs(20),
                 };
-                bgpd::daemon::sockets::connect(&o).await
+                bgpd::net::tcp::connect(&o).await
             })
             .unwrap()
             .into_std()

@@ -8,7 +8,8 @@
 //! * [`linger`]: when a dynamic neighbour that owes nothing is forgotten;
 //! * [`read`]: the size of the next read from a connection;
 //! * [`trim`]: when freed memory is given back to the kernel after sessions came or went;
-//! * [`tx`]: a connection's write buffer and when to pull the session's messages into it.
+//! * [`tx`]: a connection's write buffer and when to pull the session's messages into it;
+//! * [`watchdog`]: when to ping the service manager's watchdog (every loop went around).
 
 pub mod admin;
 pub mod batch;
@@ -17,6 +18,7 @@ pub mod linger;
 pub mod read;
 pub mod trim;
 pub mod tx;
+pub mod watchdog;
 
 pub use admin::Admin;
 pub use batch::Batch;

@@ -1,5 +1,5 @@
 //! DOC: the BFD task: one task drives the sans-IO `bgp_core::bfd::Bfd` engine with the UDP
-//! sockets of `bfd_sockets`, and binds its sessions to BGP peers. It starts with the first
+//! sockets of `crate::net::bfd`, and binds its sessions to BGP peers. It starts with the first
 //! peer that has `bfd` set (a daemon without BFD opens no BFD port).
 //!
 //! * The task runs on its own thread with a single-threaded runtime: its timers are not
@@ -33,8 +33,9 @@ use tokio::sync::{mpsc, watch};
 
 use bgp_core::peer::Peer;
 
-use super::{bfd_sockets, lock, PeerHandle, Shared};
+use super::{lock, PeerHandle, Shared};
 use crate::config::PeerSpec;
+use crate::net::bfd as bfd_sockets;
 use crate::status::{BfdCounters, BfdSessionStatus};
 use bgpd_control::bfd::{counters_status, session_status};
 

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use super::{lock, peer, sockets, Shared};
+use super::{lock, peer, Shared};
 use crate::config::Config;
+use crate::net::tcp as sockets;
 use crate::status::ControlError;
 
 /// One running listener.

@@ -3,30 +3,26 @@
 //! decides is the core crates' (`bgp_core::peer`/`session`/`driver`/`bfd`/`restart`/`rib`,
 //! bgp-fib, bgpd-config's model, bgpd-control's status values); one file per concern:
 //!
-//! * `sockets`: socket options (MD5, TTL/GTSM, source address, NODELAY), listen and connect;
 //! * `listener`: accept loop, dispatch of incoming connections to peers (and dynamic peers);
 //! * `peer`: one task per neighbour driving `bgp_core::peer::Peer` and `bgp_core::driver`;
 //! * `rib`: the RIB task (batches, FIB hand-off, graceful-restart recovery, local routes);
 //! * `fib`: the bridge to bgp-fib's FIB thread and the kernel form of routes (Calico pools);
-//! * `bfd`, `bfd_sockets`: the BFD task (sessions bound to BGP peers) and its UDP sockets;
+//! * `bfd`: the BFD task (sessions bound to BGP peers);
 //! * `control`: the [`crate::status::Control`] implementation, and the control socket's own
 //!   thread (its answers never queue behind the sessions' tasks);
 //! * `reload`: applying a changed configuration;
-//! * `stats`: the counters the metrics endpoint reads;
-//! * `notify`: systemd readiness, reload/stop notifications and the watchdog (`sd-notify`).
+//!
+//! Beside it, the layers it calls: `crate::net` (socket options, listen and connect, BFD's UDP
+//! sockets), `crate::metrics` (`Stats`, the counters the metrics endpoint reads),
+//! `crate::systemd` (readiness, reload/stop notifications, the watchdog), `crate::logging`.
 
 mod bfd;
-mod bfd_sockets;
 mod control;
 mod fib;
 mod listener;
-mod logging;
-mod notify;
 mod peer;
 mod reload;
 mod rib;
-pub mod sockets;
-mod stats;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -41,10 +37,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::{Config, PeerSpec};
 use crate::status::{Control, ControlError, FibCounts, IpFamily};
+use crate::systemd as notify;
 
-pub use logging::{init_logging, log_filter};
+pub use crate::logging::{init_logging, log_filter};
+pub use crate::metrics::Stats;
 pub use peer::PeerStatus;
-pub use stats::Stats;
 
 /// Options of the `bgpd` binary.
 #[derive(Debug, Clone)]
@@ -459,7 +456,7 @@ pub fn run(opts: DaemonOptions) -> ExitCode {
             }
         }
         notify::ready(&format!("serving {}", socket.display()));
-        notify::spawn_watchdog(&handle);
+        notify::spawn_watchdog(&handle.shared);
         crate::residency::spawn_trimmer();
         signals(handle.clone(), opts.config_path.clone(), opts.load).await;
         drop(control_servers);

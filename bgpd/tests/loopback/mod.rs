@@ -69,7 +69,7 @@ pub fn socket_from(src: Ipv4Addr, port: u16) -> TcpStream {
         .build()
         .unwrap();
     rt.block_on(async {
-        let o = bgpd::daemon::sockets::ConnectOpts {
+        let o = bgpd::net::tcp::ConnectOpts {
             peer: format!("127.0.0.1:{port}").parse().unwrap(),
             source: Some(src.into()),
             md5: None,
@@ -77,7 +77,7 @@ pub fn socket_from(src: Ipv4Addr, port: u16) -> TcpStream {
             gtsm_min: None,
             timeout: Duration::from_secs(5),
         };
-        let s = bgpd::daemon::sockets::connect(&o).await.unwrap();
+        let s = bgpd::net::tcp::connect(&o).await.unwrap();
         let s = s.into_std().unwrap();
         s.set_nonblocking(false).unwrap();
         s

@@ -279,8 +279,12 @@ impl Control for DaemonControl {
 
 /// `show fib`'s counters: what the kernel read-back found installed, the routes failing to
 /// install, and the FIB thread's real backlog and cumulative counters (its last reports through
-/// [`super::Stats`]).
-pub(crate) fn fib_counts(read_back: usize, failed: u64, stats: &super::Stats) -> FibCounts {
+/// [`crate::metrics::Stats`]).
+pub(crate) fn fib_counts(
+    read_back: usize,
+    failed: u64,
+    stats: &crate::metrics::Stats,
+) -> FibCounts {
     FibCounts {
         installed: read_back as u64,
         failed,
@@ -330,7 +334,7 @@ mod tests {
 
     #[test]
     fn show_fib_pending_is_the_fib_threads_backlog() {
-        let stats = super::super::Stats::default();
+        let stats = crate::metrics::Stats::default();
         stats.fib_state(10, 7);
         let c = fib_counts(12, 1, &stats);
         assert_eq!((c.installed, c.failed, c.pending), (12, 1, 7));

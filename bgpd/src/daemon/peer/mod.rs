@@ -32,8 +32,9 @@ use crate::inbox;
 use tracing::Instrument;
 
 use super::rib::RibMsg;
-use super::{lock, sockets, PeerHandle, PeerStateChange, Shared};
+use super::{lock, PeerHandle, PeerStateChange, Shared};
 use crate::config::{PeerOrigin, PeerSpec};
+use crate::net::tcp as sockets;
 pub use bgpd_control::protocols::PeerStatus;
 
 mod conn;

@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use bgp_core::bfd::SOURCE_PORTS;
 use bgp_fib::socket::setsockopt_int;
 
-use super::sockets::sockaddr;
+use super::tcp::sockaddr;
 use tokio::net::UdpSocket;
 
 fn socket(v6: bool) -> io::Result<std::net::UdpSocket> {

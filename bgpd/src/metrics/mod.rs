@@ -1,6 +1,7 @@
 //! DOC: Prometheus metrics: the collectors the daemon core updates as it works ([`Metrics`]),
 //! the values computed at scrape time from [`Control::protocols`], the FIB thread's last
-//! counters and `/proc/self`, and the `GET /metrics` endpoint ([`serve`]).
+//! counters and `/proc/self`, and the `GET /metrics` endpoint ([`serve`]). [`Stats`]
+//! (`stats.rs`): the daemon-wide counters the tasks update, feeding these collectors.
 //!
 //! The endpoint is a minimal HTTP/1.1 responder on tokio rather than hyper: one read-only
 //! endpoint, one request per connection (`Connection: close`), request heads bounded to 8 KiB
@@ -20,6 +21,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::status::{Control, FibKernelCounts};
+
+mod stats;
+pub use stats::Stats;
 
 /// Metric name prefix.
 const NS: &str = "bgpd";

@@ -1,9 +1,9 @@
-//! DOC: systemd integration of the binary's daemon (`Type=notify`, `WatchdogSec=`), over the
+//! DOC: systemd integration of the binary's daemon (platform code the daemon calls) (`Type=notify`, `WatchdogSec=`), over the
 //! `sd-notify` crate. Every call is a no-op when `NOTIFY_SOCKET` is unset (not started by
 //! systemd), and a failed send is logged, never fatal.
 //!
 //! * `READY=1` once the BGP listeners are bound (in `Daemon::start`) and the control socket
-//!   and the metrics endpoint are bound (in [`super::run`]): from then on `bgpd show ...`
+//!   and the metrics endpoint are bound (in [`crate::daemon::run`]): from then on `bgpd show ...`
 //!   answers.
 //! * `RELOADING=1` (with `MONOTONIC_USEC`) when SIGHUP starts a reload, `READY=1` when it is
 //!   applied or refused; `STOPPING=1` on SIGTERM / SIGINT.
@@ -12,14 +12,18 @@
 //!   they bump anyway: `Stats::rib_batches` (one per RIB loop turn, at least every second: the
 //!   task has a 1 s tick) and `Stats::fib_turns` (one per FIB loop turn, at least every second:
 //!   its wait is capped at 1 s). A task stuck behind a lock or a thread stuck in a syscall
-//!   stops the pings, and systemd restarts the daemon (`Restart=on-failure`).
+//!   stops the pings, and systemd restarts the daemon (`Restart=on-failure`). The rule is
+//!   `bgp_core::driver::watchdog`'s.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bgp_core::driver::watchdog::{Progress, Tick, Watchdog, STALL_TICKS};
 use sd_notify::NotifyState;
 
-use super::{Handle, Stats};
+use crate::daemon::Shared;
+use crate::metrics::Stats;
 
 fn send(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
@@ -47,60 +51,41 @@ pub(crate) fn stopping() {
 }
 
 /// How far the RIB task and the FIB thread got (`None`: no FIB thread).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Progress {
-    rib: u64,
-    fib: Option<u64>,
-}
-
-impl Progress {
-    fn read(stats: &Stats, fib_enabled: bool) -> Progress {
-        Progress {
-            rib: stats.rib_batches.load(Ordering::Relaxed),
-            fib: fib_enabled.then(|| stats.fib_turns()),
-        }
-    }
-
-    /// Whether every loop went around since `earlier`.
-    fn advanced_since(&self, earlier: &Progress) -> bool {
-        self.rib != earlier.rib && (self.fib.is_none() || self.fib != earlier.fib)
+fn progress(stats: &Stats, fib_enabled: bool) -> Progress {
+    Progress {
+        rib: stats.rib_batches.load(Ordering::Relaxed),
+        fib: fib_enabled.then(|| stats.fib_turns()),
     }
 }
 
 /// Starts the watchdog pinger when systemd asked for one (`WATCHDOG_USEC`, and
 /// `WATCHDOG_PID` unset or ours).
-pub(crate) fn spawn_watchdog(handle: &Handle) {
+pub(crate) fn spawn_watchdog(shared: &Arc<Shared>) {
     let Some(timeout) = sd_notify::watchdog_enabled() else {
         return;
     };
-    let shared = std::sync::Arc::clone(&handle.shared);
+    let shared = Arc::clone(shared);
     let period = (timeout / 4).max(Duration::from_millis(10));
     tracing::info!(?timeout, "systemd watchdog enabled");
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last = Progress::read(&shared.stats, shared.fib_enabled);
-        let mut missed = 0u32;
+        let mut watchdog = Watchdog::new(progress(&shared.stats, shared.fib_enabled));
         loop {
             tick.tick().await;
             if shared.shutting_down.load(Ordering::Relaxed) {
                 return;
             }
-            let now = Progress::read(&shared.stats, shared.fib_enabled);
-            if now.advanced_since(&last) {
-                send(&[NotifyState::Watchdog]);
-                last = now;
-                missed = 0;
-            } else {
-                missed += 1;
-                if missed == 2 {
-                    tracing::warn!(
-                        rib_turns = now.rib,
-                        fib_turns = ?now.fib,
-                        "watchdog: no progress of the RIB task or the FIB thread for {:?}; not pinging systemd",
-                        period * 2
-                    );
-                }
+            let now = progress(&shared.stats, shared.fib_enabled);
+            match watchdog.tick(now) {
+                Tick::Ping => send(&[NotifyState::Watchdog]),
+                Tick::Wait => {}
+                Tick::Stalled => tracing::warn!(
+                    rib_turns = now.rib,
+                    fib_turns = ?now.fib,
+                    "watchdog: no progress of the RIB task or the FIB thread for {:?}; not pinging systemd",
+                    period * STALL_TICKS
+                ),
             }
         }
     });
@@ -110,28 +95,14 @@ pub(crate) fn spawn_watchdog(handle: &Handle) {
 mod tests {
     use super::*;
 
-    fn p(rib: u64, fib: Option<u64>) -> Progress {
-        Progress { rib, fib }
-    }
-
-    #[test]
-    fn pings_only_when_both_loops_went_around() {
-        assert!(p(2, Some(2)).advanced_since(&p(1, Some(1))));
-        assert!(!p(2, Some(1)).advanced_since(&p(1, Some(1))), "FIB stuck");
-        assert!(!p(1, Some(2)).advanced_since(&p(1, Some(1))), "RIB stuck");
-        assert!(!p(1, Some(1)).advanced_since(&p(1, Some(1))));
-        assert!(p(2, None).advanced_since(&p(1, None)), "no FIB thread");
-        assert!(!p(1, None).advanced_since(&p(1, None)));
-    }
-
     #[test]
     fn stats_feed_the_progress() {
         let s = Stats::default();
-        let a = Progress::read(&s, true);
+        let a = progress(&s, true);
         s.rib_batch(0, Duration::ZERO);
-        assert!(!Progress::read(&s, true).advanced_since(&a));
+        assert!(!progress(&s, true).advanced_since(&a));
         s.fib_state(0, 0);
-        assert!(Progress::read(&s, true).advanced_since(&a));
-        assert!(Progress::read(&s, false).advanced_since(&Progress::read(&Stats::default(), false)));
+        assert!(progress(&s, true).advanced_since(&a));
+        assert!(progress(&s, false).advanced_since(&progress(&Stats::default(), false)));
     }
 }

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::metrics::Metrics;
+use super::Metrics;
+use crate::daemon::lock;
 use crate::status::FibKernelCounts;
 
 /// Counters and latency sums, and the Prometheus collectors when attached.
@@ -28,7 +29,7 @@ pub struct Stats {
     /// Routes whose last kernel install failed (the RIB task's count).
     fib_failed: AtomicU64,
     /// FIB thread loop turns (`fib_state` reports): its liveness signal for the systemd
-    /// watchdog (`daemon/notify.rs`).
+    /// watchdog (`crate::systemd`).
     fib_turns: AtomicU64,
     /// The FIB thread's cumulative counters, as last reported (`show fib`, metrics).
     fib_kernel: Mutex<FibKernelCounts>,
@@ -112,7 +113,7 @@ impl Stats {
 
     /// The FIB thread's cumulative counters (reported at the end of each of its turns).
     pub fn fib_kernel_stats(&self, c: FibKernelCounts) {
-        *super::lock(&self.fib_kernel) = c;
+        *lock(&self.fib_kernel) = c;
         if let Some(m) = self.metrics.get() {
             m.set_fib_kernel(c);
         }
@@ -120,7 +121,7 @@ impl Stats {
 
     /// The FIB thread's cumulative counters as last reported (`show fib`).
     pub fn fib_kernel(&self) -> FibKernelCounts {
-        *super::lock(&self.fib_kernel)
+        *lock(&self.fib_kernel)
     }
 
     /// FIB thread loop turns so far.

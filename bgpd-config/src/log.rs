@@ -1,6 +1,4 @@
-//! The daemon's log output: `[log]` and `RUST_LOG` select what is written to standard error,
-//! as plain text (no terminal colour codes: the output goes to journald, container logs or a
-//! file) or one JSON object per line.
+//! DOC: the log filter of `[log] level` and `RUST_LOG` (the daemon sets up its output with it).
 //!
 //! The filter is tracing-subscriber's [`Targets`]: comma-separated directives, each a level
 //! (`info`), a target (`bgpd::daemon::peer`, every level) or `target=level`
@@ -12,15 +10,11 @@
 use std::str::FromStr;
 
 use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-
-use crate::config::{Config, LogFormat};
 
 /// The filter for `RUST_LOG` (when set and not empty: it overrides the configuration) and
 /// `[log] level`, with a note for each of them that does not parse (the next one applies
 /// then; `info` when neither does).
-pub fn log_filter(rust_log: Option<&str>, level: &str) -> (Targets, Vec<String>) {
+pub fn filter(rust_log: Option<&str>, level: &str) -> (Targets, Vec<String>) {
     let mut notes = Vec::new();
     let candidates = [("RUST_LOG", rust_log), ("[log] level", Some(level))];
     for (name, text) in candidates {
@@ -41,23 +35,6 @@ pub fn log_filter(rust_log: Option<&str>, level: &str) -> (Targets, Vec<String>)
     (Targets::new().with_default(LevelFilter::INFO), notes)
 }
 
-/// Sets up logging from `[log]` and `RUST_LOG` (unless the embedding program already did).
-pub fn init_logging(config: &Config) {
-    let rust_log = std::env::var("RUST_LOG").ok();
-    let (filter, notes) = log_filter(rust_log.as_deref(), &config.file.log.level);
-    for n in &notes {
-        eprintln!("{n}; logging at info");
-    }
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
-    let registry = tracing_subscriber::registry().with(filter);
-    let _ = match config.file.log.format {
-        LogFormat::Json => registry.with(fmt.json()).try_init(),
-        LogFormat::Human => registry.with(fmt).try_init(),
-    };
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,7 +46,7 @@ mod tests {
 
     #[test]
     fn rust_log_overrides_the_configured_level() {
-        let (t, notes) = log_filter(Some("bgpd::daemon::peer=debug"), "warn");
+        let (t, notes) = filter(Some("bgpd::daemon::peer=debug"), "warn");
         assert!(notes.is_empty());
         assert!(enabled(&t, "bgpd::daemon::peer", Level::DEBUG));
         assert!(enabled(&t, "bgpd::daemon::peer::conn", Level::DEBUG));
@@ -80,21 +57,21 @@ mod tests {
 
     #[test]
     fn the_documented_directives() {
-        let (t, notes) = log_filter(None, "info");
+        let (t, notes) = filter(None, "info");
         assert!(notes.is_empty());
         assert!(enabled(&t, "bgpd::daemon::rib", Level::INFO));
         assert!(!enabled(&t, "bgpd::daemon::rib", Level::DEBUG));
         // `[log] level = "bgpd=debug"` (docs/config.md), a default plus narrower targets.
-        let (t, _) = log_filter(None, "bgpd=debug");
+        let (t, _) = filter(None, "bgpd=debug");
         assert!(enabled(&t, "bgpd::daemon::peer", Level::DEBUG));
         assert!(!enabled(&t, "bgp_fib", Level::ERROR));
-        let (t, _) = log_filter(Some(" "), "warn,bgpd::daemon::peer=trace,bgp_fib=off");
+        let (t, _) = filter(Some(" "), "warn,bgpd::daemon::peer=trace,bgp_fib=off");
         assert!(enabled(&t, "bgpd::daemon::peer", Level::TRACE));
         assert!(enabled(&t, "bgpd::daemon::rib", Level::WARN));
         assert!(!enabled(&t, "bgpd::daemon::rib", Level::INFO));
         assert!(!enabled(&t, "bgp_fib::thread", Level::ERROR));
         // Levels are case-insensitive; a bare target is every level.
-        let (t, notes) = log_filter(Some("DEBUG,bgpd::daemon::rib"), "info");
+        let (t, notes) = filter(Some("DEBUG,bgpd::daemon::rib"), "info");
         assert!(notes.is_empty());
         assert!(enabled(&t, "bgpd::daemon::rib", Level::TRACE));
         assert!(enabled(&t, "bgp_core", Level::DEBUG));
@@ -103,7 +80,7 @@ mod tests {
     #[test]
     fn what_does_not_parse_falls_back_with_a_note() {
         // A span filter (EnvFilter's syntax, not ours), then a bad level: info, two notes.
-        let (t, notes) = log_filter(Some("bgpd[peer{name=a}]=debug"), "bgpd=loud");
+        let (t, notes) = filter(Some("bgpd[peer{name=a}]=debug"), "bgpd=loud");
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].starts_with("bgpd: RUST_LOG "), "{notes:?}");
         assert!(
@@ -112,14 +89,14 @@ mod tests {
         );
         assert!(enabled(&t, "bgpd::daemon::rib", Level::INFO));
         assert!(!enabled(&t, "bgpd::daemon::rib", Level::DEBUG));
-        let (_, notes) = log_filter(Some("bgpd[peer]=debug"), "info");
+        let (_, notes) = filter(Some("bgpd[peer]=debug"), "info");
         assert!(notes[0].contains("span and field filters"), "{notes:?}");
         // A bad RUST_LOG leaves the configuration's filter in force.
-        let (t, notes) = log_filter(Some("bgpd=loud"), "debug");
+        let (t, notes) = filter(Some("bgpd=loud"), "debug");
         assert_eq!(notes.len(), 1);
         assert!(enabled(&t, "bgp_core", Level::DEBUG));
         // A bare word is a target (as in RUST_LOG), not an error: every level of `loud`.
-        let (t, notes) = log_filter(None, "loud");
+        let (t, notes) = filter(None, "loud");
         assert!(notes.is_empty());
         assert!(enabled(&t, "loud", Level::TRACE));
         assert!(!enabled(&t, "bgpd", Level::ERROR));
