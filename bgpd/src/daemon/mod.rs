@@ -41,6 +41,8 @@ use crate::systemd as notify;
 
 pub use crate::logging::{init_logging, log_filter};
 pub use crate::metrics::Stats;
+/// Best-path notifications (`Handle::subscribe_best_paths`), computed by bgp-core's RIB writer.
+pub use bgp_core::driver::rib::{BestPath, BestPathChange};
 pub use peer::PeerStatus;
 
 /// Options of the `bgpd` binary.
@@ -92,26 +94,6 @@ pub struct LocalRoute {
     pub via: Option<IpAddr>,
     /// Communities (`(asn, value)`) added when exported.
     pub communities: Vec<(u16, u16)>,
-}
-
-/// A best-path change in the Loc-RIB.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BestPathChange {
-    /// The prefix.
-    pub prefix: IpNet,
-    /// The new best path's next hop and source protocol, or `None` when withdrawn.
-    pub best: Option<BestPath>,
-}
-
-/// The essentials of a best path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BestPath {
-    /// Next hop (none for blackholes and direct routes).
-    pub next_hop: Option<IpAddr>,
-    /// The protocol it came from (`static1`, a peer name, ...).
-    pub protocol: String,
-    /// Blackhole.
-    pub blackhole: bool,
 }
 
 /// A neighbour's session state changed.

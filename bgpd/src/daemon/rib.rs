@@ -1,21 +1,20 @@
 //! DOC: the RIB task: the one writer of the shared `Rib`. It takes decoded UPDATEs and every
 //! other change (peers added, up, down, removed, stale timers, refresh requests, reloads) from
 //! the peer tasks over one bounded channel (depth [`CHANNEL_DEPTH`]; a full channel stops
-//! the senders reading their sockets), applies up to [`BATCH_MAX`] messages (or
-//! [`BATCH_TIME`]) under one lock, drains the Loc-RIB changes, turns them into kernel routes
-//! for the FIB thread as intents (bgp-fib resolves them and coalesces per prefix) and best-path
-//! notifications for subscribers, and wakes the peers that have UPDATEs to send. It takes the
-//! FIB thread's events into the RIB (learned kernel routes, addresses of `direct`), local
-//! routes announced through the `Handle`, and the graceful-restart recovery of our own
-//! restart (the stale sweep once every peer sent End-of-RIB or the wait timer ends). On stop
-//! it runs the shutdown sequence.
+//! the senders reading their sockets) and the FIB thread's events, and is a loop: receive,
+//! apply under one lock what bgp-core's `driver::rib::Writer` (batching, each message, the
+//! FIB hand-off, best paths, the recovery's steps) and bgpd-config's `fib` (intents and tags,
+//! learned and direct routes) decide, then do what they ask: hand the changes to the FIB
+//! thread, broadcast best paths, wake the peers that have UPDATEs to send, log and count. On
+//! stop it runs the shutdown sequence.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bgp_core::driver::rib::{self as core, Writer};
 use bgp_core::restart::Step;
-use bgp_core::rib::{FibChange, Rib, RouteType, SourceId, StaticRoute, Statics};
+use bgp_core::rib::{Rib, SourceId, StaticRoute};
 use bgp_core::wire::{Community, Family, Update};
 use bgp_fib::FibEvent;
 use ipnet::IpNet;
@@ -23,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::fib::FibBridge;
 use super::peer::PeerCmd;
-use super::{lock, BestPath, BestPathChange, LocalRoute, Shared};
+use super::{lock, LocalRoute, Shared};
 use crate::config::{Config, GatewayMode, ShutdownMode};
 
 /// Messages waiting for the RIB task. With the peers' batches bounded in routes
@@ -31,10 +30,6 @@ use crate::config::{Config, GatewayMode, ShutdownMode};
 /// task busy for tens of milliseconds, and no longer a whole table (64 messages of 64 UPDATEs
 /// held 1M routes, 20 MB).
 pub(crate) const CHANNEL_DEPTH: usize = 16;
-/// Messages applied under one lock.
-const BATCH_MAX: usize = 64;
-/// Time spent under one lock before letting the peers pull.
-const BATCH_TIME: Duration = Duration::from_millis(5);
 
 /// Work for the RIB task.
 #[derive(Debug)]
@@ -91,16 +86,8 @@ pub(crate) struct PeerUp {
 struct RibTask {
     shared: Arc<Shared>,
     fib: Option<FibBridge>,
-    /// The static routes: the config's and those announced through the `Handle`.
-    statics: Statics,
-    /// Kernel changes the FIB thread could not take yet.
-    fib_backlog: Option<Vec<bgp_fib::FibChange>>,
-    /// The RIB may hold more FIB changes than one hand-off took.
-    fib_more: bool,
-    /// Last update of the RIB size gauges.
-    gauges_at: Instant,
-    /// Filter run-time errors already reported (log and metric).
-    filter_errors_seen: u64,
+    /// The decisions: statics, the FIB hand-off's backlog, what was reported.
+    w: Writer<bgp_fib::FibChange>,
 }
 
 /// Starts the RIB task.
@@ -111,15 +98,8 @@ pub(crate) fn spawn(
     stop: watch::Receiver<bool>,
     done: watch::Sender<bool>,
 ) {
-    let mut t = RibTask {
-        shared,
-        fib,
-        statics: Statics::default(),
-        fib_backlog: None,
-        fib_more: false,
-        gauges_at: Instant::now(),
-        filter_errors_seen: 0,
-    };
+    let w = Writer::new(Instant::now());
+    let mut t = RibTask { shared, fib, w };
     tokio::spawn(async move {
         let cfg = t.shared.config();
         {
@@ -149,10 +129,10 @@ impl RibTask {
                 Fib(FibEvent),
                 Tick,
             }
-            let retry = self.fib_backlog.is_some() || self.fib_more;
+            let retry = self.w.fib_pending();
             let first = tokio::select! {
                 m = rx.recv() => match m { Some(m) => First::Msg(m), None => return },
-                _ = tokio::time::sleep(Duration::from_millis(5)), if retry => First::Tick,
+                _ = tokio::time::sleep(core::FIB_RETRY), if retry => First::Tick,
                 Some(ev) = fib_ev => First::Fib(ev),
                 _ = tick.tick() => First::Tick,
                 _ = super::stopped(&mut stop) => return,
@@ -168,7 +148,7 @@ impl RibTask {
                     First::Tick => {}
                 }
                 let mut msgs = 1;
-                while msgs < BATCH_MAX && t0.elapsed() < BATCH_TIME {
+                while core::batch_more(msgs, t0.elapsed()) {
                     match rx.try_recv() {
                         Ok(m) => n += self.handle(&mut rib, m),
                         Err(_) => break,
@@ -179,7 +159,7 @@ impl RibTask {
                     let mut evs = Vec::new();
                     while let Ok(ev) = f.events.try_recv() {
                         evs.push(ev);
-                        if evs.len() >= 4096 {
+                        if evs.len() >= core::FIB_EVENTS_MAX {
                             break;
                         }
                     }
@@ -199,6 +179,8 @@ impl RibTask {
                 .peer_by_id(id)
                 .map(|p| p.epoch.load(Ordering::SeqCst))
         };
+        let shared = Arc::clone(&self.shared);
+        let recovery = || lock(&shared.recovery);
         match m {
             RibMsg::Updates(id, epoch, mut ups) => {
                 if current(id) != Some(epoch) {
@@ -209,41 +191,30 @@ impl RibTask {
                 // Our address on this session: routes via it are ignored (RFC 4271 §6.3).
                 let own = p.as_ref().and_then(|p| lock(&p.status).local_addr);
                 let name = || p.as_ref().map(|p| lock(&p.spec).name.clone());
-                let s = rib.apply_updates(id, &mut ups, own, |report| {
+                let s = self.w.updates(rib, recovery, id, &mut ups, own, |report| {
                     let peer = name().unwrap_or_default();
                     tracing::warn!(%peer, "malformed UPDATE: {report}");
                 });
-                for f in s.end_of_rib {
-                    self.end_of_rib(id, f);
-                }
                 if let Some(p) = p {
                     let mut st = lock(&p.status);
                     st.routes.received += s.received;
                     st.routes.accepted += s.accepted;
                     st.routes.rejected += s.filtered;
                 }
-                n
+                return n;
             }
             RibMsg::AddPeer(cfg, reply) => {
                 let _ = reply.send(rib.add_peer(*cfg));
-                0
             }
-            RibMsg::RemovePeer(id) => {
-                rib.remove_peer(id);
-                0
-            }
+            RibMsg::RemovePeer(id) => rib.remove_peer(id),
             RibMsg::PeerConfig(id, cfg) => {
                 rib.set_peer_config(id, *cfg);
-                0
             }
             RibMsg::Identity {
                 asn,
                 router_id,
                 cluster,
-            } => {
-                rib.set_identity(asn, router_id, cluster);
-                0
-            }
+            } => rib.set_identity(asn, router_id, cluster),
             RibMsg::PeerUp(up) => {
                 let PeerUp {
                     id,
@@ -253,101 +224,64 @@ impl RibTask {
                     eor_wait,
                 } = *up;
                 // A session that already went down again: its successor brings its own.
-                if current(id) != Some(epoch) {
-                    return 0;
+                if current(id) == Some(epoch) {
+                    self.w
+                        .peer_up(rib, recovery, id, config, negotiated, eor_wait);
+                    if let Some(p) = self.shared.peer_by_id(id) {
+                        p.rib_epoch.store(epoch, Ordering::SeqCst);
+                    }
                 }
-                let fams = negotiated.families.clone();
-                rib.set_peer_config(id, config);
-                rib.peer_up(id, negotiated);
-                self.recovery_peer_up(id, fams, eor_wait);
-                if let Some(p) = self.shared.peer_by_id(id) {
-                    p.rib_epoch.store(epoch, Ordering::SeqCst);
-                }
-                0
             }
-            RibMsg::PeerDown(id, graceful) => {
-                rib.peer_down(id, graceful);
-                0
-            }
-            RibMsg::StaleExpired(id) => {
-                rib.stale_timer_expired(id);
-                0
-            }
+            RibMsg::PeerDown(id, graceful) => rib.peer_down(id, graceful),
+            RibMsg::StaleExpired(id) => rib.stale_timer_expired(id),
             RibMsg::RefreshOut(id, epoch) => {
                 if current(id) == Some(epoch) {
                     rib.refresh_export(id, true);
                 }
-                0
             }
             RibMsg::EndOfRib(id, epoch, f) => {
                 if current(id) == Some(epoch) {
-                    rib.end_of_rib(id, f);
-                    self.end_of_rib(id, f);
+                    self.w.end_of_rib(rib, recovery, id, f);
                 }
-                0
             }
             RibMsg::Announce(r) => {
                 let cs = r.communities.iter().map(|(a, v)| Community::new(*a, *v));
                 let r = StaticRoute::announced(r.prefix, r.via, cs.collect());
-                self.statics.announce(rib, r);
+                self.w.announce(rib, r);
                 self.refresh_policies(rib, &self.shared.config());
-                0
             }
-            RibMsg::Withdraw(p) => {
-                self.statics.withdraw(rib, p);
-                0
-            }
+            RibMsg::Withdraw(p) => self.w.withdraw(rib, p),
             RibMsg::Reconfigured(cfg, reimport) => {
                 // New pools: every prefix goes to bgp-fib again, resolved with them.
                 if let Some(f) = self.fib.as_mut() {
                     f.set_pools(&cfg, rib);
                 }
                 self.sync_statics(rib, &cfg);
-                for id in reimport {
-                    if !rib.reimport(id) {
-                        if let Some(p) = self.shared.peer_by_id(id) {
-                            let _ = p.cmd.send(PeerCmd::RouteRefresh);
-                        }
+                for id in self.w.reimport(rib, reimport) {
+                    if let Some(p) = self.shared.peer_by_id(id) {
+                        let _ = p.cmd.send(PeerCmd::RouteRefresh);
                     }
                 }
-                0
             }
         }
-    }
-
-    /// During our recovery, a peer's session came up: what to wait for from it (RFC 4724
-    /// §4.1, decided by its peer task).
-    fn recovery_peer_up(&mut self, id: SourceId, fams: Vec<Family>, wait: super::EorWait) {
-        if let Some(r) = lock(&self.shared.recovery).as_mut() {
-            r.peer_up(id, &fams, wait);
-        }
-    }
-
-    fn end_of_rib(&mut self, id: SourceId, f: Family) {
-        if let Some(r) = lock(&self.shared.recovery).as_mut() {
-            r.end_of_rib(id, f);
-        }
+        0
     }
 
     /// Makes the RIB's static routes those of the config plus the API's.
     fn sync_statics(&mut self, rib: &mut Rib, cfg: &Config) {
-        self.statics.set_config(rib, cfg.static_routes());
+        self.w.set_statics(rib, cfg.static_routes());
         self.refresh_policies(rib, cfg);
     }
 
     /// Re-installs the export policies (config policies with pools, plus the community terms
     /// of the static routes) and lets every peer's Adj-RIB-Out catch up.
-    fn refresh_policies(&self, rib: &mut Rib, cfg: &Config) {
-        let (policies, errors) = cfg.policies_with_export_prelude(&self.statics.community_terms());
+    fn refresh_policies(&mut self, rib: &mut Rib, cfg: &Config) {
+        let (policies, errors) = cfg.policies_with_export_prelude(&self.w.community_terms());
         for (filter, e) in errors {
             tracing::error!(%filter, error = %e, "cannot add static route communities");
         }
-        for (name, pol) in policies {
-            rib.set_policy(name, pol);
-        }
-        for p in lock(&self.shared.peers).iter() {
-            rib.refresh_export(p.id, false);
-        }
+        let peers: Vec<SourceId> = lock(&self.shared.peers).iter().map(|p| p.id).collect();
+        self.w.set_policies(rib, policies, peers);
     }
 
     /// An event of the FIB thread: learned kernel routes and local addresses (`direct`) into
@@ -388,48 +322,27 @@ impl RibTask {
         let subscribers = self.shared.best_tx.receiver_count() > 0;
         // Backpressure from the FIB thread: while it cannot take the last hand-off, the RIB
         // keeps further changes in its own per-prefix (coalescing) FIB queue.
-        if let (Some(f), Some(b)) = (&self.fib, self.fib_backlog.take()) {
-            if let Err(b) = f.try_send(b) {
-                self.fib_backlog = Some(b);
-            }
+        if let Some(f) = &self.fib {
+            self.w.retry_backlog(|b| f.try_send(b));
         }
-        let fib_blocked = self.fib_backlog.is_some();
         let direct = direct_gateway_peers(&self.shared);
         {
             let rib = &mut *lock(&self.shared.rib);
-            self.fib_more = false;
-            while !fib_blocked && !self.fib_more {
-                if fib_changes.len() >= super::fib::FIB_CHUNK {
-                    self.fib_more = true;
-                    continue;
-                }
-                let polled = match self.fib.as_mut() {
-                    Some(f) => rib
-                        .poll_fib_change_tagged(|c, old| {
-                            f.sync.change(&direct, c, old, &mut fib_changes)
-                        })
-                        .map(|(c, _, _)| c),
-                    None => rib.poll_fib_change(),
-                };
-                let Some(FibChange { prefix, route, .. }) = polled else {
-                    if let Some(f) = self.fib.as_mut() {
+            let best_out = subscribers.then_some(&mut best);
+            let chunk = super::fib::FIB_CHUNK;
+            match self.fib.as_mut() {
+                Some(f) => {
+                    let poll = |rib: &mut Rib, out: &mut Vec<_>| {
+                        let change = |c: &_, old| f.sync.change(&direct, c, old, out);
+                        rib.poll_fib_change_tagged(change).map(|(c, _, _)| c)
+                    };
+                    if self.w.drain(rib, chunk, &mut fib_changes, poll, best_out) {
                         f.sync.handed_over();
                     }
-                    break;
-                };
-                if subscribers {
-                    best.push(BestPathChange {
-                        prefix,
-                        best: route.as_ref().map(|r| BestPath {
-                            next_hop: r.next_hops.first().and_then(|h| h.addr),
-                            protocol: r
-                                .next_hops
-                                .first()
-                                .map(|h| rib.source_name(h.source))
-                                .unwrap_or_else(|| "static1".into()),
-                            blackhole: r.route_type == RouteType::Blackhole,
-                        }),
-                    });
+                }
+                None => {
+                    let poll = |rib: &mut Rib, _: &mut Vec<_>| rib.poll_fib_change();
+                    self.w.drain(rib, chunk, &mut fib_changes, poll, best_out);
                 }
             }
             for p in lock(&self.shared.peers).iter() {
@@ -440,58 +353,44 @@ impl RibTask {
             self.shared.stats.rib_batch(updates, t0.elapsed());
             // Filter run-time errors (each rejected a route): one warning per batch with the
             // latest, and the counter.
-            let (n, last) = rib.filter_errors();
-            if n > self.filter_errors_seen {
+            if let Some((n, last)) = self.w.filter_errors(rib) {
                 if let Some((filter, e)) = last {
-                    tracing::warn!(%filter, error = %e, count = n - self.filter_errors_seen, "filter run-time error: route rejected");
+                    tracing::warn!(%filter, error = %e, count = n, "filter run-time error: route rejected");
                 }
-                self.shared.stats.filter_errors(n - self.filter_errors_seen);
-                self.filter_errors_seen = n;
+                self.shared.stats.filter_errors(n);
             }
-            // RIB size gauges (O(1) counters), refreshed every 5 s.
-            if self.gauges_at.elapsed() >= Duration::from_secs(5) {
-                self.gauges_at = Instant::now();
-                self.shared.stats.rib_routes(
-                    rib.len(bgp_core::wire::Family::IPV4_UNICAST),
-                    rib.len(bgp_core::wire::Family::IPV6_UNICAST),
-                );
+            // RIB size gauges (O(1) counters).
+            if self.w.gauges_due(Instant::now()) {
+                self.shared
+                    .stats
+                    .rib_routes(rib.len(Family::IPV4_UNICAST), rib.len(Family::IPV6_UNICAST));
             }
         }
         self.shared.stats.fib_sent(fib_changes.len());
         if let Some(f) = &self.fib {
-            if let Err(b) = f.try_send(fib_changes) {
-                self.fib_backlog = Some(b);
-            }
+            self.w.hand_over(fib_changes, |c| f.try_send(c));
         }
         for b in best {
             let _ = self.shared.best_tx.send(b);
         }
-        let step = {
-            // Only once every change so far was handed to the FIB thread may the sweep run.
-            let fib_idle = self.fib_backlog.is_none() && !self.fib_more;
-            let mut rec = lock(&self.shared.recovery);
-            rec.as_mut()
-                .map_or(Step::Wait, |r| r.poll(Instant::now(), fib_idle))
-        };
-        let (advertise, done) = (step == Step::Advertise, step == Step::Done);
-        if advertise && !done {
-            tracing::info!(
+        let step = self
+            .w
+            .recovery_step(&mut lock(&self.shared.recovery), Instant::now());
+        match step {
+            Step::Wait => return,
+            Step::Advertise => tracing::info!(
                 "graceful restart: advertising (the sweep waits for peers that restart too)"
-            );
-            for p in lock(&self.shared.peers).iter() {
-                p.notify.notify_one();
+            ),
+            Step::Done => {
+                tracing::info!("graceful restart recovery done: sweeping stale kernel routes");
+                if let Some(f) = &self.fib {
+                    f.release_stale();
+                }
             }
         }
-        if done {
-            tracing::info!("graceful restart recovery done: sweeping stale kernel routes");
-            *lock(&self.shared.recovery) = None;
-            if let Some(f) = &self.fib {
-                f.release_stale();
-            }
-            // The deferred advertisements (RFC 4724 §4.1) may go now.
-            for p in lock(&self.shared.peers).iter() {
-                p.notify.notify_one();
-            }
+        // The deferred advertisements (RFC 4724 §4.1) may go now.
+        for p in lock(&self.shared.peers).iter() {
+            p.notify.notify_one();
         }
     }
 
