@@ -1,7 +1,7 @@
 //! DOC: `show fib`: the kernel's routes as read back and the routes it refused, as
 //! [`FibEntry`] rows, and the networks `show route` marks as not installed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 
@@ -9,7 +9,7 @@ use bgp_fib::wire::KernelRoute;
 use bgp_fib::{Device, FailedRoute, RouteKind};
 use ipnet::IpNet;
 
-use crate::status::{FibEntry, RouteDest};
+use crate::status::{FibCounts, FibEntry, FibKernelCounts, RouteDest};
 
 /// The rows of the routes read back from the kernel that are ours (`protocol`, `table`);
 /// `ifname` names an interface by index.
@@ -100,6 +100,83 @@ impl<'p> Pages<'p> {
             let _ = (self.page)(std::mem::take(&mut self.rows));
         }
     }
+}
+
+/// `show fib`'s rows, handed to `page` at most `max` at a time: our routes (`protocol`,
+/// `table`) as `dump` streams the kernel's table by (only a page of rows is held at a time),
+/// then the routes the kernel refused (`failed`, read once the dump is over). Interface names
+/// are looked up once per dump, not once per route. Returns how many installed rows were read
+/// and the dump's outcome: when the kernel could not be read, the refused routes are still
+/// listed and the installed ones shown so far are all that is known.
+pub fn stream_rows<E>(
+    dump: impl FnOnce(&mut dyn FnMut(KernelRoute) -> ControlFlow<()>) -> Result<(), E>,
+    (protocol, table): (u8, u32),
+    ifname: impl Fn(u32) -> String,
+    failed: impl FnOnce() -> Vec<FibEntry>,
+    max: usize,
+    page: &mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>,
+) -> (usize, Result<(), E>) {
+    let mut names: HashMap<u32, String> = HashMap::new();
+    let mut name = |i: u32| names.entry(i).or_insert_with(|| ifname(i)).clone();
+    let mut pages = Pages::new(max, page);
+    let mut installed = 0usize;
+    let dumped = dump(
+        &mut |r| match installed_entry(&r, protocol, table, &mut name) {
+            Some(e) => {
+                installed += 1;
+                pages.push(e)
+            }
+            None => ControlFlow::Continue(()),
+        },
+    );
+    for e in failed() {
+        if pages.push(e).is_break() {
+            break;
+        }
+    }
+    pages.finish();
+    (installed, dumped)
+}
+
+/// [`stream_rows`] over the kernel's table, read over a fresh netlink socket, with the names
+/// of the interfaces in the caller's namespace.
+pub fn kernel_rows(
+    kernel: (u8, u32),
+    failed: impl FnOnce() -> Vec<FibEntry>,
+    max: usize,
+    page: &mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>,
+) -> (usize, Result<(), bgp_fib::DumpError>) {
+    let dump = |each: &mut dyn FnMut(KernelRoute) -> ControlFlow<()>| {
+        let mut s = bgp_fib::FibSocket::open(false).map_err(bgp_fib::DumpError::from)?;
+        s.dump_routes_with(each)
+    };
+    stream_rows(dump, kernel, ifname, failed, max, page)
+}
+
+/// `show fib`'s counters: the installed rows the kernel read-back found, the routes failing
+/// to install, and the FIB thread's backlog and cumulative counters as it last reported them.
+pub fn counts(read_back: usize, failed: u64, pending: u64, kernel: FibKernelCounts) -> FibCounts {
+    FibCounts {
+        installed: read_back as u64,
+        failed,
+        pending,
+        kernel,
+    }
+}
+
+/// The name of interface `index` in the caller's namespace (the index as text if it is gone).
+pub fn ifname(index: u32) -> String {
+    let mut buf = [0u8; libc::IF_NAMESIZE];
+    // SAFETY: `buf` holds IF_NAMESIZE bytes, as if_indextoname requires; it writes a
+    // NUL-terminated name into it or returns NULL.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return index.to_string();
+    }
+    std::ffi::CStr::from_bytes_until_nul(&buf)
+        .ok()
+        .and_then(|c| c.to_str().ok())
+        .map_or_else(|| index.to_string(), String::from)
 }
 
 /// The row of a route the kernel refused: the route as wanted, the error as state.
@@ -213,6 +290,112 @@ mod tests {
         assert!(r.contains(&"10.1.0.0/16".parse().unwrap()));
         assert_eq!(r.len(), 1);
         assert_eq!(failed_entry(&v[1]).dest, RouteDest::Unreachable);
+    }
+
+    fn kernel_route(prefix: &str, protocol: u8, ifindex: u32) -> KernelRoute {
+        KernelRoute {
+            table: 254,
+            prefix: prefix.parse().unwrap(),
+            protocol,
+            rtype: bgp_fib::wire::RTN_UNICAST,
+            nexthops: vec![bgp_fib::wire::KernelNextHop {
+                gateway: Some("10.9.9.9".parse().unwrap()),
+                ifindex,
+                onlink: false,
+                weight: 0,
+            }],
+            ..KernelRoute::default()
+        }
+    }
+
+    #[test]
+    fn the_stream_lists_ours_then_the_refused_a_page_at_a_time() {
+        let table = [
+            kernel_route("10.1.0.0/16", 12, 7),
+            kernel_route("10.2.0.0/16", 4, 7),
+            kernel_route("10.3.0.0/16", 12, 7),
+            kernel_route("10.4.0.0/16", 12, 8),
+        ];
+        let looked_up = std::cell::RefCell::new(Vec::new());
+        let name = |i: u32| {
+            looked_up.borrow_mut().push(i);
+            format!("if{i}")
+        };
+        let mut got: Vec<Vec<String>> = Vec::new();
+        let mut page = |p: Vec<FibEntry>| {
+            got.push(
+                p.iter()
+                    .map(|e| format!("{} {}", e.prefix, e.state))
+                    .collect(),
+            );
+            ControlFlow::Continue(())
+        };
+        let dump = |each: &mut dyn FnMut(KernelRoute) -> ControlFlow<()>| {
+            for r in table.iter().cloned() {
+                if each(r).is_break() {
+                    break;
+                }
+            }
+            Ok::<(), ()>(())
+        };
+        let failed = || vec![failed_entry(&refused("10.5.0.0/16", None))];
+        let (installed, r) = stream_rows(dump, (12, 254), name, failed, 2, &mut page);
+        assert_eq!((installed, r), (3, Ok(())));
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], ["10.1.0.0/16 installed", "10.3.0.0/16 installed"]);
+        assert_eq!(got[1][0], "10.4.0.0/16 installed");
+        assert!(got[1][1].starts_with("10.5.0.0/16 failed: "), "{got:?}");
+        // Each interface is looked up once per dump.
+        assert_eq!(*looked_up.borrow(), [7, 8]);
+    }
+
+    #[test]
+    fn a_failed_dump_still_lists_the_refused_and_a_gone_client_stops_the_stream() {
+        let mut rows = 0;
+        let mut page = |p: Vec<FibEntry>| {
+            rows += p.len();
+            ControlFlow::Continue(())
+        };
+        let dump = |_: &mut dyn FnMut(KernelRoute) -> ControlFlow<()>| Err("EPERM");
+        let failed = || vec![failed_entry(&refused("10.5.0.0/16", None))];
+        let (installed, r) = stream_rows(dump, (12, 254), |i| i.to_string(), failed, 10, &mut page);
+        assert_eq!((installed, r, rows), (0, Err("EPERM"), 1));
+        // The client leaves after the first page: the dump is told to stop.
+        let mut page = |_: Vec<FibEntry>| ControlFlow::Break(());
+        let mut offered = 0;
+        let dump = |each: &mut dyn FnMut(KernelRoute) -> ControlFlow<()>| {
+            for n in 1..=5 {
+                offered += 1;
+                if each(kernel_route(&format!("10.{n}.0.0/16"), 12, 1)).is_break() {
+                    break;
+                }
+            }
+            Ok::<(), ()>(())
+        };
+        let (installed, _) =
+            stream_rows(dump, (12, 254), |i| i.to_string(), Vec::new, 1, &mut page);
+        assert_eq!((installed, offered), (1, 1));
+    }
+
+    #[test]
+    fn counts_are_the_read_back_and_the_fib_threads_report() {
+        let k = FibKernelCounts {
+            object_flushes: 1,
+            flushed_routes: 2000,
+            ..Default::default()
+        };
+        let c = counts(12, 1, 7, k);
+        assert_eq!((c.installed, c.failed, c.pending), (12, 1, 7));
+        assert_eq!(
+            (c.kernel.object_flushes, c.kernel.flushed_routes),
+            (1, 2000)
+        );
+    }
+
+    #[test]
+    fn a_missing_interface_is_named_by_its_index() {
+        assert_eq!(ifname(u32::MAX), u32::MAX.to_string());
+        assert_eq!(ifname(1), "lo");
     }
 
     #[test]

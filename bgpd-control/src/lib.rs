@@ -10,6 +10,7 @@
 //! * [`protocols`], [`routes`], [`fib`]: the daemon's state as these values: peers and local
 //!   protocols (`show protocols`), the RIB walked into route entries with next hops resolved
 //!   against bgp-fib's kernel view (`show route`), the kernel's routes and refusals (`show fib`);
+//! * [`counts`]: the table's counters as probes read them (never waiting behind a RIB batch);
 //! * [`json`]: bgpd's JSON envelope.
 //!
 //! No IO and no runtime: the daemon's server (`bgpd::control`) reads requests, asks its
@@ -18,6 +19,7 @@
 pub mod bfd;
 pub mod bird;
 pub mod command;
+pub mod counts;
 pub mod fib;
 pub mod json;
 pub mod protocols;

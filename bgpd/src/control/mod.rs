@@ -3,7 +3,8 @@
 //! bgpd, plus bgpd's own extensions (`show fib`, JSON answers).
 //!
 //! Parts: [`wire`] (request lines, numbered reply lines), [`command`] (the command language),
-//! [`bird`] (BIRD's reply formats), [`json`] (the JSON envelope), and the server here.
+//! [`bird`] (BIRD's reply formats), [`json`] (the JSON envelope), and the server here (`thread`:
+//! the daemon's control sockets each on a thread of its own).
 //!
 //! The server never holds anything the daemon needs: every [`Control`] call runs on tokio's
 //! blocking pool and returns owned snapshots; `show route` pages through the RIB
@@ -17,6 +18,9 @@
 
 // The language itself (commands, BIRD's reply formats, JSON) is the `bgpd-control` crate.
 pub use bgpd_control::{bfd, bird, command, json, wire};
+
+/// The daemon's control socket served from a thread of its own.
+pub(crate) mod thread;
 
 use std::future::Future;
 use std::io;

@@ -161,7 +161,7 @@ pub(crate) struct Shared {
     /// names the interface a next hop is reached through).
     pub kernel_view: Mutex<Arc<bgp_fib::KernelView>>,
     /// The table counters the control plane read last (answered while the RIB is busy).
-    pub counts_cache: Mutex<Option<Arc<bgp_core::rib::TableCounts>>>,
+    pub counts_cache: bgpd_control::counts::CountsCache,
 }
 
 /// Waits until the watched flag is true (or its sender is gone).
@@ -319,7 +319,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         runtime: tokio::runtime::Handle::current(),
         bfd: std::sync::OnceLock::new(),
         kernel_view: Mutex::new(Arc::default()),
-        counts_cache: Mutex::new(None),
+        counts_cache: Default::default(),
     });
 
     // Listeners first: a bind error aborts the start before anything runs.

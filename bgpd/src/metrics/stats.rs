@@ -173,5 +173,14 @@ mod tests {
         assert_eq!((s.fib_installed(), s.fib_pending()), (40, 2));
         s.fib_state(42, 0);
         assert_eq!((s.fib_installed(), s.fib_pending()), (42, 0));
+        // `show fib`'s kernel counters are the FIB thread's last report.
+        let k = bgp_fib::FibStats {
+            object_flushes: 1,
+            flushed_routes: 2000,
+            ..Default::default()
+        };
+        s.fib_kernel_stats(k.into());
+        let c = s.fib_kernel();
+        assert_eq!((c.object_flushes, c.flushed_routes), (1, 2000));
     }
 }

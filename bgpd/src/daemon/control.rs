@@ -1,23 +1,23 @@
 //! DOC: [`DaemonControl`], the daemon's implementation of [`crate::status::Control`]: snapshots
 //! taken under short locks (per-peer status, the RIB for a page of a query), commands forwarded
-//! to the peer tasks, reload and shutdown. `show route`'s walk is in `routes.rs`. `show fib`
-//! reads the kernel back over a fresh netlink socket as a stream, handing the rows over a page
-//! at a time. No call waits for the RIB task.
+//! to the peer tasks, reload and shutdown. What the answers are is bgpd-control's: `show
+//! route`'s walk (`routes::walk`), `show protocols` (`protocols`), the counters never waiting
+//! behind a RIB batch (`counts`), `show fib` read back from the kernel as a stream, a page at
+//! a time (`fib::kernel_rows`). No call waits for the RIB task. The control socket's own
+//! thread is `crate::control::thread`.
 
-use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bgp_core::rib::{SourceId, TableCounts};
-use bgpd_control::fib::{failed_entry, installed_entry, Pages};
+use bgpd_control::counts;
+use bgpd_control::fib::{self, failed_entry};
 use bgpd_control::protocols::{local_protocols, local_source, peer_protocol, LocalFacts};
 use bgpd_control::routes::RouteContext;
 
-mod server;
-
-pub(crate) use server::ControlServer;
+pub(crate) use crate::control::thread::serve_control_socket;
 
 use super::peer::PeerCmd;
 use super::{lock, reload, Shared};
@@ -32,26 +32,12 @@ pub(crate) struct DaemonControl {
 }
 
 impl DaemonControl {
-    /// The table's counters (`show protocols`, `show route count`, metrics): the RIB keeps
-    /// them as it changes, so reading them costs a lock and one look per source.
-    ///
-    /// A probe must not wait behind a RIB batch (calico-node's read deadline is 2 s): while
-    /// the RIB task holds the lock, the counters last read are answered (at most one batch
-    /// old); they are read fresh whenever the lock is free.
+    /// The table's counters (`show protocols`, `show route count`, metrics), never waiting
+    /// behind a RIB batch (`bgpd_control::counts::CountsCache`).
     fn protocol_counts(&self) -> Arc<TableCounts> {
         let s = &self.shared;
         let peer_ids: Vec<SourceId> = lock(&s.peers).iter().map(|p| p.id).collect();
-        let cached = lock(&s.counts_cache).clone();
-        let rib = match (s.rib.try_lock(), cached) {
-            (Ok(rib), _) => rib,
-            (Err(std::sync::TryLockError::WouldBlock), Some(c)) => return c,
-            (Err(std::sync::TryLockError::Poisoned(p)), _) => p.into_inner(),
-            (Err(std::sync::TryLockError::WouldBlock), None) => lock(&s.rib),
-        };
-        let c = Arc::new(rib.counts_by_source(&peer_ids));
-        drop(rib);
-        *lock(&s.counts_cache) = Some(Arc::clone(&c));
-        c
+        s.counts_cache.read(&s.rib, &peer_ids)
     }
 
     fn peer_cmd(&self, name: &str, c: PeerCmd) -> Result<(), ControlError> {
@@ -142,15 +128,7 @@ impl Control for DaemonControl {
             Some(src) => src,
             None => self.shared.peer_by_name(name)?.id,
         };
-        let rib = lock(&self.shared.rib);
-        // Only when the name is the one the walk would print for the source.
-        if rib.source_name(src) != name {
-            return None;
-        }
-        Some(match family {
-            None => rib.source_counts(src).routes,
-            Some(f) => rib.source_family_counts(src, f.unicast()).routes,
-        })
+        counts::source_routes(&lock(&self.shared.rib), src, name, family)
     }
 
     fn route_count(&self) -> (u64, u64) {
@@ -162,8 +140,7 @@ impl Control for DaemonControl {
         let Some(f) = family else {
             return self.route_count();
         };
-        let (networks, routes) = lock(&self.shared.rib).family_counts(f.unicast());
-        (routes, networks)
+        counts::family_routes(&lock(&self.shared.rib), f)
     }
 
     fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
@@ -181,49 +158,23 @@ impl Control for DaemonControl {
         page: &mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>,
     ) -> FibCounts {
         let cfg = self.shared.config();
-        let (protocol, table) = (cfg.fib_config().protocol, cfg.file.kernel.table);
-        // Interface names by index, looked up once per dump (not once per route).
-        let mut names: HashMap<u32, String> = HashMap::new();
-        let mut ifname = |i: u32| names.entry(i).or_insert_with(|| ifname(i)).clone();
-        let mut pages = Pages::new(max, page);
-        let mut installed = 0usize;
-        // The kernel's routes are read as a stream: only a page of rows is held at a time.
-        let dumped = bgp_fib::FibSocket::open(false)
-            .map_err(bgp_fib::DumpError::from)
-            .and_then(|mut s| {
-                s.dump_routes_with(
-                    |r| match installed_entry(&r, protocol, table, &mut ifname) {
-                        Some(e) => {
-                            installed += 1;
-                            pages.push(e)
-                        }
-                        None => ControlFlow::Continue(()),
-                    },
-                )
-            });
-        if let Err(e) = dumped {
-            // The refused routes below are still listed; the installed ones shown so far are
-            // all that is known.
-            tracing::warn!("show fib: cannot dump the kernel routes: {e}");
-        }
+        let kernel = (cfg.fib_config().protocol, cfg.file.kernel.table);
         // The routes the kernel refused, as the FIB thread lists them (retried at each scan;
         // at most `bgp_fib::thread::FAILURES_LISTED`), copied so that no lock is held while a
         // page waits for the client.
-        let failed: Vec<FibEntry> = lock(&self.shared.fib_failures)
-            .iter()
-            .map(failed_entry)
-            .collect();
-        for e in failed {
-            if pages.push(e).is_break() {
-                break;
-            }
+        let failed = || {
+            lock(&self.shared.fib_failures)
+                .iter()
+                .map(failed_entry)
+                .collect()
+        };
+        let (installed, dumped) = fib::kernel_rows(kernel, failed, max, page);
+        if let Err(e) = dumped {
+            tracing::warn!("show fib: cannot dump the kernel routes: {e}");
         }
-        pages.finish();
-        fib_counts(
-            installed,
-            lock(&self.shared.fib_counts).failed,
-            &self.shared.stats,
-        )
+        let stats = &self.shared.stats;
+        let failed = lock(&self.shared.fib_counts).failed;
+        fib::counts(installed, failed, stats.fib_pending(), stats.fib_kernel())
     }
 
     fn enable(&self, name: &str) -> Result<(), ControlError> {
@@ -274,79 +225,5 @@ impl Control for DaemonControl {
 
     fn shutdown(&self) {
         self.shared.request_stop();
-    }
-}
-
-/// `show fib`'s counters: what the kernel read-back found installed, the routes failing to
-/// install, and the FIB thread's real backlog and cumulative counters (its last reports through
-/// [`crate::metrics::Stats`]).
-pub(crate) fn fib_counts(
-    read_back: usize,
-    failed: u64,
-    stats: &crate::metrics::Stats,
-) -> FibCounts {
-    FibCounts {
-        installed: read_back as u64,
-        failed,
-        pending: stats.fib_pending(),
-        kernel: stats.fib_kernel(),
-    }
-}
-
-/// The name of interface `index` in the daemon's namespace (the index as text if it is gone).
-fn ifname(index: u32) -> String {
-    let mut buf = [0u8; libc::IF_NAMESIZE];
-    // SAFETY: `buf` holds IF_NAMESIZE bytes, as if_indextoname requires; it writes a
-    // NUL-terminated name into it or returns NULL.
-    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr().cast()) };
-    if p.is_null() {
-        return index.to_string();
-    }
-    std::ffi::CStr::from_bytes_until_nul(&buf)
-        .ok()
-        .and_then(|c| c.to_str().ok())
-        .map_or_else(|| index.to_string(), String::from)
-}
-
-/// Starts the control socket server (`crate::control`) on its own thread (`server.rs`): the
-/// socket is bound before this returns, so a bind failure is reported at start-up. `None`
-/// when it could not be bound (logged).
-pub(crate) fn serve_control_socket(
-    path: PathBuf,
-    control: Arc<dyn Control>,
-    view: Option<IpFamily>,
-) -> Option<ControlServer> {
-    match ControlServer::start(path.clone(), control, view) {
-        Ok(server) => {
-            tracing::info!(socket = %path.display(), ?view, "control socket listening");
-            Some(server)
-        }
-        Err(e) => {
-            tracing::error!(socket = %path.display(), "cannot bind the control socket: {e}");
-            None
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn show_fib_pending_is_the_fib_threads_backlog() {
-        let stats = crate::metrics::Stats::default();
-        stats.fib_state(10, 7);
-        let c = fib_counts(12, 1, &stats);
-        assert_eq!((c.installed, c.failed, c.pending), (12, 1, 7));
-        stats.fib_state(17, 0);
-        assert_eq!(fib_counts(17, 0, &stats).pending, 0);
-        let k = bgp_fib::FibStats {
-            object_flushes: 1,
-            flushed_routes: 2000,
-            ..Default::default()
-        };
-        stats.fib_kernel_stats(k.into());
-        let c = fib_counts(17, 0, &stats).kernel;
-        assert_eq!((c.object_flushes, c.flushed_routes), (1, 2000));
     }
 }

@@ -3,7 +3,8 @@
 //! runtime that runs the sessions (two workers shared by up to thousands of peer tasks and
 //! the RIB task): a thread `bgpd-ctl` runs a current-thread runtime that binds the socket,
 //! accepts and answers; the [`crate::status::Control`] calls run on that runtime's blocking
-//! pool. Dropping the [`ControlServer`] stops it and removes the socket file.
+//! pool. Dropping the [`ControlServer`] stops it and removes the socket file. The daemon starts
+//! one per socket with [`serve_control_socket`].
 
 use std::io;
 use std::path::PathBuf;
@@ -78,7 +79,7 @@ async fn serve(
     bound: std::sync::mpsc::Sender<io::Result<()>>,
     stop: oneshot::Receiver<()>,
 ) -> bool {
-    let listener = match crate::control::bind(path) {
+    let listener = match super::bind(path) {
         Ok(l) => l,
         Err(e) => {
             let _ = bound.send(Err(e));
@@ -86,12 +87,12 @@ async fn serve(
         }
     };
     let _ = bound.send(Ok(()));
-    let opts = crate::control::ServerOptions {
+    let opts = super::ServerOptions {
         view,
         ..Default::default()
     };
     tokio::select! {
-        r = crate::control::serve_listener(listener, control, opts) => {
+        r = super::serve_listener(listener, control, opts) => {
             if let Err(e) = r {
                 tracing::error!(socket = %path.display(), "control socket: {e}");
             }
@@ -108,6 +109,26 @@ impl Drop for ControlServer {
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// Starts the control socket server on its own thread: the socket is bound before this
+/// returns, so a bind failure is reported at start-up. `None` when it could not be bound
+/// (logged).
+pub(crate) fn serve_control_socket(
+    path: PathBuf,
+    control: Arc<dyn Control>,
+    view: Option<IpFamily>,
+) -> Option<ControlServer> {
+    match ControlServer::start(path.clone(), control, view) {
+        Ok(server) => {
+            tracing::info!(socket = %path.display(), ?view, "control socket listening");
+            Some(server)
+        }
+        Err(e) => {
+            tracing::error!(socket = %path.display(), "cannot bind the control socket: {e}");
+            None
         }
     }
 }
