@@ -12,7 +12,8 @@
 //! * [`metrics`]: the Prometheus endpoint and [`metrics::Stats`], the counters the tasks update.
 //! * `systemd`: readiness, reload/stop notifications and the watchdog; [`logging`]: the log
 //!   output's set-up.
-//! * `inbox`: the peer tasks' command queue and wake-up flag (sync primitives, no logic).
+//! * `inbox`: the peer tasks' command queue and wake-up flag (sync primitives, no logic);
+//!   `trim`: the task giving freed memory back to the kernel when `bgp_core::driver::trim` says.
 //! * [`status`]: snapshot types and the [`status::Control`] trait the control socket, the CLI's
 //!   JSON and the metrics read through.
 //!
@@ -76,6 +77,7 @@ pub mod net;
 pub mod personality;
 pub mod residency;
 mod systemd;
+mod trim;
 /// The status values and the `Control` trait (the `bgpd-control` crate).
 pub use bgpd_control::status;
 

@@ -262,6 +262,34 @@ impl super::Settings {
         cache.push(s.clone());
         Ok(s)
     }
+
+    /// [`Settings::shared`], or when `config` is invalid, the defaults of a configuration with
+    /// its AS numbers and router id (each made valid: AS 0 becomes 1 locally and "any" for the
+    /// peer, router id 0.0.0.0 becomes 0.0.0.1) and the error: a driver keeps running a peer
+    /// whose settings could not be checked before it started.
+    ///
+    /// [`Settings::shared`]: super::Settings::shared
+    pub fn shared_or_defaults(
+        config: SessionConfig,
+    ) -> (super::Settings, Option<super::ConfigError>) {
+        let (local_as, local_id, peer_as) = (config.local_as, config.local_id, config.peer_as);
+        match super::Settings::shared(config) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                let id = match local_id.is_unspecified() {
+                    true => Ipv4Addr::new(0, 0, 0, 1),
+                    false => local_id,
+                };
+                let c = SessionConfig::new(local_as.max(1), id, peer_as.filter(|a| *a != 0));
+                // Valid by construction (what `validate` checks is set above or a default).
+                let s = super::Settings {
+                    open: std::sync::Arc::new(c.open()),
+                    config: std::sync::Arc::new(c),
+                };
+                (s, Some(e))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -282,5 +310,34 @@ mod tests {
         let s3 = Settings::shared(b).unwrap();
         assert!(!std::ptr::eq(s1.config(), s3.config()));
         assert_eq!(s3.config().peer_as, Some(65_001));
+    }
+
+    #[test]
+    fn invalid_settings_fall_back_to_valid_defaults_with_the_error() {
+        let mut c = SessionConfig::new(64_998, Ipv4Addr::new(10, 9, 9, 2), Some(65_000));
+        c.hold_time = 1;
+        let (s, e) = Settings::shared_or_defaults(c);
+        assert_eq!(e, Some(super::super::ConfigError::HoldTime));
+        assert_eq!(
+            (s.config().local_as, s.config().peer_as),
+            (64_998, Some(65_000))
+        );
+        assert_eq!(s.config().local_id, Ipv4Addr::new(10, 9, 9, 2));
+        assert!(s.config().validate().is_ok());
+        // Zeros become valid values.
+        let c = SessionConfig::new(0, Ipv4Addr::UNSPECIFIED, Some(0));
+        let (s, e) = Settings::shared_or_defaults(c);
+        assert!(e.is_some());
+        assert_eq!((s.config().local_as, s.config().peer_as), (1, None));
+        assert_eq!(s.config().local_id, Ipv4Addr::new(0, 0, 0, 1));
+        assert!(s.config().validate().is_ok());
+        // Valid ones are the shared ones.
+        let c = SessionConfig::new(64_998, Ipv4Addr::new(10, 9, 9, 3), Some(65_000));
+        let (a, e) = Settings::shared_or_defaults(c.clone());
+        assert!(e.is_none());
+        assert!(std::ptr::eq(
+            a.config(),
+            Settings::shared(c).unwrap().config()
+        ));
     }
 }

@@ -23,12 +23,12 @@ use bgp_core::driver::trim::worth_trimming;
 use bgp_core::driver::{owes_nothing, Admin, Feed, Handoff, Linger, ToRib};
 use bgp_core::peer::{ConnId, Peer, PeerAction};
 use bgp_core::rib::SourceId;
-use bgp_core::session::{Command, Event, SessionConfig, Settings, SourceStatus, UpdateSource};
+use bgp_core::session::{Command, Event, Settings, SourceStatus, UpdateSource};
 use bgp_core::wire::{EncodeError, Family, Negotiated, Update};
 use bytes::BytesMut;
 use tokio::net::TcpStream;
 
-use crate::inbox;
+use crate::{inbox, trim};
 use tracing::Instrument;
 
 use super::rib::RibMsg;
@@ -38,7 +38,6 @@ use crate::net::tcp as sockets;
 pub use bgpd_control::protocols::PeerStatus;
 
 mod conn;
-mod trim;
 mod wait;
 
 use conn::{close_conn, Conn, Connecting};
@@ -140,27 +139,13 @@ struct PeerTask {
 }
 
 fn new_peer(shared: &Shared, spec: &PeerSpec) -> Peer {
-    let cfg = shared.config();
     let restarting = shared.restarting && lock(&shared.recovery).is_some();
-    let sc = cfg.session_config(spec, restarting);
-    let (local_as, local_id, peer_as) = (sc.local_as, sc.local_id, sc.peer_as);
-    match Settings::shared(sc) {
-        Ok(s) => Peer::with_settings(&s),
-        Err(e) => {
-            tracing::error!("invalid session settings ({e}); using defaults");
-            #[allow(clippy::expect_used)]
-            Peer::new(SessionConfig::new(
-                local_as.max(1),
-                if local_id.is_unspecified() {
-                    std::net::Ipv4Addr::new(0, 0, 0, 1)
-                } else {
-                    local_id
-                },
-                peer_as,
-            ))
-            .expect("default session settings are valid")
-        }
+    let sc = shared.config().session_config(spec, restarting);
+    let (settings, invalid) = Settings::shared_or_defaults(sc);
+    if let Some(e) = invalid {
+        tracing::error!("invalid session settings ({e}); using defaults");
     }
+    Peer::with_settings(&settings)
 }
 
 impl PeerTask {

@@ -1,6 +1,7 @@
-//! Giving freed memory back to the kernel once the set of sessions settles: when is
-//! `bgp_core::driver::trim`'s answer ([`TrimSchedule`]); this task waits for it and runs
-//! `malloc_trim(0)` (which also releases the free pages inside the heaps) on a blocking thread.
+//! DOC: giving freed memory back to the kernel once the set of sessions settles (the peer
+//! tasks ask for it): when is `bgp_core::driver::trim`'s answer ([`TrimSchedule`]); this task
+//! waits for it and runs `malloc_trim(0)` (which also releases the free pages inside the heaps)
+//! on a blocking thread.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -28,7 +29,7 @@ pub(crate) fn soon() {
             wake: Notify::new(),
         }
     });
-    super::lock(&t.schedule).ask(std::time::Instant::now());
+    crate::daemon::lock(&t.schedule).ask(std::time::Instant::now());
     t.wake.notify_one();
 }
 
@@ -43,7 +44,7 @@ async fn run() {
     loop {
         let now = std::time::Instant::now();
         let (due, trim) = {
-            let mut s = super::lock(&t.schedule);
+            let mut s = crate::daemon::lock(&t.schedule);
             (s.poll_timeout(), s.poll(now))
         };
         match due {
