@@ -95,8 +95,8 @@ pub(crate) enum Packed {
 impl TableMetrics {
     /// Packs `key`; `None` only when [`MAX_TABLE_METRICS`] distinct pairs are already in use.
     pub fn pack(&mut self, key: &RouteKey) -> Option<Packed> {
-        let tm = match self.ids.get(&(key.table, key.metric)) {
-            Some(i) => *i,
+        let tm = match self.index(key.table, key.metric) {
+            Some(i) => i,
             None => {
                 if self.pairs.len() >= MAX_TABLE_METRICS {
                     return None;
@@ -112,9 +112,25 @@ impl TableMetrics {
 
     /// Packs `key` if its (table, metric) pair is known (a key never packed is in no map).
     pub fn find(&self, key: &RouteKey) -> Option<Packed> {
-        let tm = *self.ids.get(&(key.table, key.metric))?;
+        let tm = self.index(key.table, key.metric)?;
         Some(Self::pack_with(tm, &key.prefix))
     }
+
+    /// The index of a known pair: a look along the few pairs most configurations have (every
+    /// route is packed on its way in and found again at its ACK: a hash per route showed in
+    /// the FIB thread's profile), the map past [`Self::SCAN_UP_TO`] of them.
+    fn index(&self, table: u32, metric: u32) -> Option<u32> {
+        if self.pairs.len() <= Self::SCAN_UP_TO {
+            return self
+                .pairs
+                .iter()
+                .position(|p| *p == (table, metric))
+                .map(|i| i as u32);
+        }
+        self.ids.get(&(table, metric)).copied()
+    }
+
+    const SCAN_UP_TO: usize = 8;
 
     /// How many (table, metric) pairs are interned.
     pub fn len(&self) -> usize {
@@ -478,6 +494,24 @@ mod tests {
 
     fn key(table: u32, p: &str, metric: u32) -> RouteKey {
         RouteKey::new(table, p.parse().unwrap(), metric)
+    }
+
+    #[test]
+    fn pairs_are_found_again_by_look_and_by_map() {
+        let mut tm = TableMetrics::default();
+        // Past SCAN_UP_TO pairs the map answers: every pair keeps its index either way.
+        let keys: Vec<RouteKey> = (0..20u32)
+            .map(|i| key(100 + i % 5, "10.0.0.0/24", i / 5))
+            .collect();
+        let packed: Vec<Packed> = keys.iter().map(|k| tm.pack(k).unwrap()).collect();
+        assert_eq!(tm.len(), 20);
+        for (k, p) in keys.iter().zip(&packed) {
+            assert_eq!(tm.find(k), Some(*p));
+            assert_eq!(tm.pack(k), Some(*p));
+            assert_eq!(tm.unpack(*p), *k);
+        }
+        assert_eq!(tm.len(), 20);
+        assert_eq!(tm.find(&key(99, "10.0.0.0/24", 0)), None);
     }
 
     #[test]

@@ -133,10 +133,7 @@ impl Fib {
             if ok {
                 if op != RouteOp::Delete {
                     if let Some(pk) = self.tm.find(&key) {
-                        if let Some(e) = self.desired.get_mut(pk) {
-                            e.set_installed(true); // (a doomed entry is installed already)
-                        }
-                        self.evict_installed(pk);
+                        self.installed(pk);
                     }
                 }
                 let was_failed = self.failed.remove(&key).is_some();

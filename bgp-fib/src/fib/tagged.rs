@@ -321,6 +321,18 @@ impl Fib {
     }
 
     /// Tagged mode: drops the entry of a route the kernel now has as we want it.
+    /// The kernel acknowledged the route of `pk` (not a delete): its entry says so, and goes
+    /// in tagged mode when nothing else waits for it (one look-up for both).
+    pub(super) fn installed(&mut self, pk: Packed) {
+        let Some(e) = self.desired.get_mut(pk) else {
+            return;
+        };
+        e.set_installed(true); // (a doomed entry is installed already)
+        if self.tags.on && !e.queued() && !e.doomed() {
+            self.desired.remove(pk);
+        }
+    }
+
     pub(super) fn evict_installed(&mut self, pk: Packed) {
         if self.tags.on
             && self

@@ -66,19 +66,17 @@ impl Fib {
             };
             let key = self.tm.unpack(pk);
             let protocol = self.cfg.protocol;
-            if self
-                .desired
-                .get(pk)
-                .is_some_and(|e| e.doomed() && e.queued())
-            {
-                // Withdrawn route by route: its delete now.
-                self.desired.remove(pk);
-                self.doomed_entries = self.doomed_entries.saturating_sub(1);
-                self.encode_delete(key, buf, &mut ops, &mut last_at);
-                continue;
-            }
+            // One look-up per route taken (the entry's bucket is a cache miss in a queue of
+            // scattered keys).
             let entry = match self.desired.get_mut(pk) {
                 Some(e) if !e.queued() => continue,
+                Some(e) if e.doomed() => {
+                    // Withdrawn route by route: its delete now.
+                    self.desired.remove(pk);
+                    self.doomed_entries = self.doomed_entries.saturating_sub(1);
+                    self.encode_delete(key, buf, &mut ops, &mut last_at);
+                    continue;
+                }
                 Some(e) => {
                     e.set_queued(false);
                     Some((e.target(), e.installed()))
