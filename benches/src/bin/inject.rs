@@ -23,8 +23,18 @@
 //!
 //! Bounded: `--max-secs` (default 900) ends the process whatever happens.
 //!
+//! Connecting (either mode, flaps included) is paced as clients arriving over time would be: at
+//! most `--connect-window` attempts (TCP connect plus the OPEN/KEEPALIVE exchange; default 8,
+//! 0 = no limit) are in flight at once, a TCP connect not done within
+//! `--connect-timeout-ms` (default 1000) is abandoned and tried again at once, a handshake within
+//! 10 s. Without it every session's SYN leaves in the same millisecond: a daemon with a short
+//! listen backlog (BIRD 1.6 and 2 listen with a backlog of 8) has its accept queue overflow, the
+//! kernel drops the SYNs beyond it, and those clients wait out TCP's SYN back-off (1, 3, 7, 15,
+//! 31, 63 s), which then measures the back-off, not the daemon.
+//!
 //! `inject --mode send --target 100.64.0.1:179 --src 100.64.0.10 --sessions 1 --routes 1000000`
 
+use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -37,7 +47,7 @@ use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use bgpd_benches::clock::mono_ns;
 use bgpd_benches::speaker::{connect, encode_table, handshake};
@@ -61,9 +71,16 @@ struct Args {
     hold: u16,
     max_secs: u64,
     router_id_base: Ipv4Addr,
+    connect_window: usize,
+    connect_timeout_ms: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    parse_args_from(&argv)
+}
+
+fn parse_args_from<S: AsRef<str>>(argv: &[S]) -> Result<Args, String> {
     let mut a = Args {
         mode: "send".into(),
         target: "100.64.0.1:179".parse().map_err(|_| "addr")?,
@@ -78,14 +95,15 @@ fn parse_args() -> Result<Args, String> {
         hold: 90,
         max_secs: 900,
         router_id_base: Ipv4Addr::new(192, 168, 0, 0),
+        connect_window: 8,
+        connect_timeout_ms: 1000,
     };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
+    let mut it = argv.iter().map(AsRef::as_ref);
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
         let bad = |_| format!("bad value for {k}: {v}");
-        match k.as_str() {
-            "--mode" => a.mode = v.clone(),
+        match k {
+            "--mode" => a.mode = v.to_string(),
             "--target" => a.target = v.parse().map_err(|_| format!("bad {k}"))?,
             "--listen" => a.listen = v.parse().map_err(|_| format!("bad {k}"))?,
             "--src" => a.src = v.parse().map_err(|_| format!("bad {k}"))?,
@@ -97,6 +115,8 @@ fn parse_args() -> Result<Args, String> {
             "--peer-as" => a.peer_as = v.parse().map_err(bad)?,
             "--hold" => a.hold = v.parse().map_err(bad)?,
             "--max-secs" => a.max_secs = v.parse().map_err(bad)?,
+            "--connect-window" => a.connect_window = v.parse().map_err(bad)?,
+            "--connect-timeout-ms" => a.connect_timeout_ms = v.parse().map_err(bad)?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -128,21 +148,88 @@ fn local_open(asn: u32, hold: u16, id: Ipv4Addr) -> Open {
     )
 }
 
-/// Connects with retries (the daemon may not listen yet, or refuses while it starts).
-async fn connect_retry(src: Ipv4Addr, a: &Args, open: &Open) -> (TcpStream, BytesMut, Negotiated) {
-    loop {
-        match connect(src, a.target).await {
-            Ok(mut s) => {
-                let mut buf = BytesMut::with_capacity(64 * 1024);
-                match handshake(&mut s, &mut buf, open).await {
-                    Ok(ctx) => return (s, buf, ctx),
-                    Err(e) => eprintln!("{src}: handshake: {e}"),
-                }
-            }
-            Err(e) => eprintln!("{src}: connect: {e}"),
+/// How connection attempts are paced (see the module's doc): a window of attempts in flight,
+/// each bounded in time, retried after `retry_delay`.
+struct Pacing {
+    /// `None`: no limit.
+    window: Option<Semaphore>,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    retry_delay: Duration,
+}
+
+impl Pacing {
+    fn new(a: &Args) -> Pacing {
+        Pacing {
+            window: (a.connect_window > 0).then(|| Semaphore::new(a.connect_window)),
+            connect_timeout: Duration::from_millis(a.connect_timeout_ms.max(1)),
+            handshake_timeout: Duration::from_secs(10),
+            retry_delay: Duration::from_millis(200),
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    /// Runs `attempt` until it succeeds, each run holding a place in the window (none is held
+    /// while waiting to retry).
+    async fn run<T, F, Fut>(&self, mut attempt: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
+        loop {
+            let r = {
+                let _permit = match &self.window {
+                    Some(w) => w.acquire().await.ok(),
+                    None => None,
+                };
+                attempt().await
+            };
+            match r {
+                Ok(v) => return v,
+                Err(e) => eprintln!("{e}"),
+            }
+            tokio::time::sleep(self.retry_delay).await;
+        }
+    }
+}
+
+/// One TCP connect from `src`, abandoned after `timeout` (a SYN the daemon's full accept queue
+/// dropped is then sent again at once rather than after the kernel's back-off).
+async fn connect_within(
+    src: Ipv4Addr,
+    target: SocketAddr,
+    timeout: Duration,
+) -> Result<TcpStream, String> {
+    match tokio::time::timeout(timeout, connect(src, target)).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(format!("{src}: connect: {e}")),
+        Err(_) => Err(format!("{src}: connect: no answer within {timeout:?}")),
+    }
+}
+
+/// Connects and does the handshake, paced by `pacing`, with retries (the daemon may not listen
+/// yet, or refuses while it starts).
+async fn connect_retry(
+    src: Ipv4Addr,
+    a: &Args,
+    open: &Open,
+    pacing: &Pacing,
+) -> (TcpStream, BytesMut, Negotiated) {
+    pacing
+        .run(|| async {
+            let mut s = connect_within(src, a.target, pacing.connect_timeout).await?;
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            match tokio::time::timeout(pacing.handshake_timeout, handshake(&mut s, &mut buf, open))
+                .await
+            {
+                Ok(Ok(ctx)) => Ok((s, buf, ctx)),
+                Ok(Err(e)) => Err(format!("{src}: handshake: {e}")),
+                Err(_) => Err(format!(
+                    "{src}: handshake: not done within {:?}",
+                    pacing.handshake_timeout
+                )),
+            }
+        })
+        .await
 }
 
 /// Per-session counters of the `rr` mode.
@@ -224,6 +311,7 @@ async fn run_sessions(a: Args) {
     let counts = Arc::new(RrCounts {
         complete: AtomicUsize::new(0),
     });
+    let pacing = Arc::new(Pacing::new(&a));
     let mut handles = Vec::new();
     for i in 0..a.sessions {
         let a = a.clone();
@@ -233,13 +321,14 @@ async fn run_sessions(a: Args) {
         let up_tx = up_tx.clone();
         let sent_tx = sent_tx.clone();
         let counts = counts.clone();
+        let pacing = pacing.clone();
         handles.push(tokio::spawn(async move {
             let src = add_v4(a.src, i as u32);
             let id = add_v4(a.router_id_base, i as u32 + 1);
             let open = local_open(a.asn, a.hold, id);
             let mut flaps_seen = 0u64;
             loop {
-                let (s, buf, ctx) = connect_retry(src, &a, &open).await;
+                let (s, buf, ctx) = connect_retry(src, &a, &open, &pacing).await;
                 let _ = up_tx.send(());
                 // Pre-encode this session's table (before `go`, so `go` → `sent` is pure I/O).
                 let table = if rr {
@@ -426,4 +515,148 @@ fn main() {
             event("timeout", "");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn pacing(window: usize) -> Pacing {
+        let mut a = parse_args_from::<&str>(&[]).unwrap();
+        a.connect_window = window;
+        let mut p = Pacing::new(&a);
+        p.retry_delay = Duration::from_millis(1);
+        p
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// 64 sessions connecting at once through a window of 8: never more than 8 attempts in
+    /// flight, every session gets through, and failed attempts are retried.
+    #[test]
+    fn the_window_bounds_attempts_in_flight_and_failures_are_retried() {
+        let p = Arc::new(pacing(8));
+        let (now, max, tries) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let done = rt().block_on(async {
+            let mut hs = Vec::new();
+            for i in 0..64usize {
+                let (p, now, max, tries) = (p.clone(), now.clone(), max.clone(), tries.clone());
+                hs.push(tokio::spawn(async move {
+                    let mut failed_once = false;
+                    p.run(|| {
+                        let (now, max, tries) = (now.clone(), max.clone(), tries.clone());
+                        // Every odd session fails its first attempt.
+                        let fail = i % 2 == 1 && !failed_once;
+                        failed_once = true;
+                        async move {
+                            tries.fetch_add(1, Ordering::SeqCst);
+                            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                            max.fetch_max(n, Ordering::SeqCst);
+                            // Let the others run while this attempt is in flight.
+                            for _ in 0..5 {
+                                tokio::task::yield_now().await;
+                            }
+                            now.fetch_sub(1, Ordering::SeqCst);
+                            if fail {
+                                Err("refused".to_string())
+                            } else {
+                                Ok(i)
+                            }
+                        }
+                    })
+                    .await
+                }));
+            }
+            let mut done = Vec::new();
+            for h in hs {
+                done.push(h.await.unwrap());
+            }
+            done
+        });
+        assert_eq!(done, (0..64).collect::<Vec<_>>());
+        assert_eq!(max.load(Ordering::SeqCst), 8, "attempts in flight at most");
+        assert_eq!(
+            tries.load(Ordering::SeqCst),
+            64 + 32,
+            "each failure retried once"
+        );
+        // Without a window, all 64 are in flight together.
+        let p = pacing(0);
+        let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        rt().block_on(async {
+            let p = Arc::new(p);
+            let mut hs = Vec::new();
+            for _ in 0..64 {
+                let (p, now, max) = (p.clone(), now.clone(), max.clone());
+                hs.push(tokio::spawn(async move {
+                    p.run(|| {
+                        let (now, max) = (now.clone(), max.clone());
+                        async move {
+                            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                            max.fetch_max(n, Ordering::SeqCst);
+                            for _ in 0..5 {
+                                tokio::task::yield_now().await;
+                            }
+                            now.fetch_sub(1, Ordering::SeqCst);
+                            Ok::<(), String>(())
+                        }
+                    })
+                    .await
+                }));
+            }
+            for h in hs {
+                h.await.unwrap();
+            }
+        });
+        assert_eq!(max.load(Ordering::SeqCst), 64);
+    }
+
+    /// A listener whose accept queue is full drops further SYNs: the connect is abandoned at
+    /// the connect timeout (and can be tried again) instead of waiting out the SYN back-off.
+    #[test]
+    fn a_connect_a_full_accept_queue_drops_is_abandoned_at_the_timeout() {
+        rt().block_on(async {
+            let l = tokio::net::TcpSocket::new_v4().unwrap();
+            l.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = l.local_addr().unwrap();
+            // Backlog 1, never accepting: the queue holds two connections.
+            let _l = l.listen(1).unwrap();
+            let lo = Ipv4Addr::LOCALHOST;
+            let mut held = Vec::new();
+            let timeout = Duration::from_millis(300);
+            let abandoned = AtomicBool::new(false);
+            for _ in 0..8 {
+                match connect_within(lo, addr, timeout).await {
+                    Ok(s) => held.push(s),
+                    Err(e) => {
+                        assert!(e.contains("no answer within"), "{e}");
+                        abandoned.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+            }
+            assert!(abandoned.load(Ordering::SeqCst), "{} connected", held.len());
+            assert!(!held.is_empty());
+        });
+    }
+
+    #[test]
+    fn the_pacing_flags_parse() {
+        let a = parse_args_from::<&str>(&[]).unwrap();
+        assert_eq!((a.connect_window, a.connect_timeout_ms), (8, 1000));
+        let a = parse_args_from(&["--connect-window", "0", "--connect-timeout-ms", "250"]).unwrap();
+        assert_eq!((a.connect_window, a.connect_timeout_ms), (0, 250));
+        assert!(Pacing::new(&a).window.is_none());
+        assert!(parse_args_from(&["--connect-window", "x"]).is_err());
+    }
 }
