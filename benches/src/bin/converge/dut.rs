@@ -21,7 +21,42 @@ pub(crate) enum Dut {
     },
 }
 
-pub(crate) fn bird_config(v2: bool, kind: Kind, node: &NodeNet, kernel: bool) -> String {
+/// How BIRD 2 takes the RR shape's clients: `neighbor range` (dynamic BGP, as bgpd, FRR and
+/// GoBGP take them; the default) or, with `CONVERGE_BIRD2_RR=protocols`, one protocol per client
+/// (as BIRD 1.6, which has no ranges, always does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bird2Rr {
+    Range,
+    Protocols,
+}
+
+impl Bird2Rr {
+    pub(crate) fn from_env() -> R<Bird2Rr> {
+        Bird2Rr::parse(std::env::var("CONVERGE_BIRD2_RR").ok().as_deref())
+    }
+    fn parse(v: Option<&str>) -> R<Bird2Rr> {
+        match v {
+            None | Some("") | Some("range") => Ok(Bird2Rr::Range),
+            Some("protocols") => Ok(Bird2Rr::Protocols),
+            Some(o) => err(format!("CONVERGE_BIRD2_RR={o}: `range` or `protocols`")),
+        }
+    }
+    /// Its name in the report's rows.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Bird2Rr::Range => "range",
+            Bird2Rr::Protocols => "protocols",
+        }
+    }
+}
+
+pub(crate) fn bird_config(
+    v2: bool,
+    kind: Kind,
+    node: &NodeNet,
+    kernel: bool,
+    rr2: Bird2Rr,
+) -> String {
     let mut c = String::new();
     let _ = writeln!(
         c,
@@ -46,7 +81,7 @@ pub(crate) fn bird_config(v2: bool, kind: Kind, node: &NodeNet, kernel: bool) ->
             let _ = writeln!(c, "  rr client; rr cluster id 1.1.1.1;");
         }
         let _ = writeln!(c, "}}");
-        if kind.rr() {
+        if kind.rr() && rr2 == Bird2Rr::Range {
             let _ = writeln!(
                 c,
                 "protocol bgp clients from inj {{ neighbor range 100.64.0.0/22 internal; }}"
@@ -223,12 +258,12 @@ pub(crate) fn start_dut(d: Daemon, kind: Kind, node: &NodeNet) -> R<Dut> {
         Daemon::Bird2 => Dut::Bird(Bird::start(
             BirdVersion::V2,
             node,
-            &bird_config(true, kind, node, kernel),
+            &bird_config(true, kind, node, kernel, Bird2Rr::from_env()?),
         )?),
         Daemon::Bird16 => Dut::Bird(Bird::start(
             BirdVersion::V16,
             node,
-            &bird_config(false, kind, node, kernel),
+            &bird_config(false, kind, node, kernel, Bird2Rr::Range),
         )?),
         Daemon::Frr => Dut::Frr(Frr::start(node, &frr_config(kind))?),
         Daemon::Gobgp => Dut::Gobgp(Gobgp::start(node, &gobgp_config(kind, node))?),
@@ -304,4 +339,66 @@ fn start_bgpd_bin(node: &NodeNet, binary: std::path::PathBuf, config: &str, file
         binary,
         socket,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node() -> NodeNet {
+        NodeNet {
+            name: "dut".into(),
+            ns: "t-dut".into(),
+            dir: "/nonexistent/dut".into(),
+            ifaces: Vec::new(),
+            tunl0: None,
+        }
+    }
+
+    #[test]
+    fn bird2_takes_reflector_clients_by_range_or_one_protocol_each() {
+        let rr = Kind::Rr { clients: 3 };
+        let range = bird_config(true, rr, &node(), false, Bird2Rr::Range);
+        assert!(
+            range.contains(
+                "protocol bgp clients from inj { neighbor range 100.64.0.0/22 internal; }"
+            ),
+            "{range}"
+        );
+        assert!(!range.contains("protocol bgp p0 "), "{range}");
+        let each = bird_config(true, rr, &node(), false, Bird2Rr::Protocols);
+        assert!(!each.contains("neighbor range"), "{each}");
+        for (i, a) in ["100.64.0.10", "100.64.0.11", "100.64.0.12"]
+            .iter()
+            .enumerate()
+        {
+            let line = format!("protocol bgp p{i} from inj {{ neighbor {a} as {DUT_AS}; }}");
+            assert!(each.contains(&line), "{line} in {each}");
+        }
+        assert!(!each.contains("protocol bgp p3 "), "{each}");
+        // The same template either way: reflector clients, iBGP, everything exported.
+        for c in [&range, &each] {
+            assert!(c.contains("  rr client; rr cluster id 1.1.1.1;"), "{c}");
+            assert!(c.contains("ipv4 { import all; export all; };"), "{c}");
+            assert!(c.contains("passive on;"), "{c}");
+        }
+        // BIRD 1.6 lists its clients whatever is asked of BIRD 2.
+        let v16 = bird_config(false, rr, &node(), false, Bird2Rr::Range);
+        assert!(
+            v16.contains("protocol bgp p2 from inj { neighbor 100.64.0.12 as 64512; }"),
+            "{v16}"
+        );
+        assert!(!v16.contains("neighbor range"), "{v16}");
+    }
+
+    #[test]
+    fn the_bird2_rr_choice_parses() {
+        assert_eq!(Bird2Rr::parse(None).unwrap(), Bird2Rr::Range);
+        assert_eq!(Bird2Rr::parse(Some("range")).unwrap(), Bird2Rr::Range);
+        assert_eq!(
+            Bird2Rr::parse(Some("protocols")).unwrap(),
+            Bird2Rr::Protocols
+        );
+        assert!(Bird2Rr::parse(Some("list")).is_err());
+    }
 }

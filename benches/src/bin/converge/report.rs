@@ -207,6 +207,9 @@ pub(crate) fn shape_table(shape: &str, file: &Value) -> String {
                         .unwrap_or_else(|| "—".into())
                 );
             }
+            if let Some(n) = rr_method(file) {
+                let _ = writeln!(t, "\n{n}");
+            }
             for r in &rows {
                 if let Some(n) = r.get("fanout_note").and_then(Value::as_str) {
                     let _ = writeln!(
@@ -251,6 +254,9 @@ pub(crate) fn shape_table(shape: &str, file: &Value) -> String {
                     fmt_mb(med(v, "peak_rss_mb")),
                     med(v, "cpu_s").map_or("—".into(), |c| format!("{c:.2}")),
                 );
+            }
+            if let Some(n) = rr_method(file) {
+                let _ = writeln!(t, "\n{n}");
             }
             for r in &rows {
                 for k in ["fanout_note", "flap_note"] {
@@ -495,7 +501,7 @@ pub(crate) fn write_report() -> R<()> {
         "full" => "1 peer × 1M IPv4 /24 (eBGP)",
         "peers10" => "10 peers × 100k /24 (eBGP)",
         "peers100" => "100 peers × 1k /24 (eBGP)",
-        "rr" => "Route-reflector fan-out (iBGP clients, one /26 each, connecting at once)",
+        "rr" => "Route-reflector fan-out (iBGP clients, one /26 each)",
         "idle" => "Idle Calico-like node: 100 iBGP mesh peers, 100 routes",
         "flap" => "Route reflector: 1,000 clients up, then all dropped and reconnected, 10 rounds",
         _ => "The injector as a sender, against BIRD 2",
@@ -524,9 +530,46 @@ pub(crate) fn write_report() -> R<()> {
     Ok(())
 }
 
+/// The RR shape's method line, from what its file records (files from before session 13 record
+/// nothing: their clients connected all at once, unpaced, and BIRD 2 took them by range).
+fn rr_method(file: &Value) -> Option<String> {
+    let window = file["inject_connect_window"].as_u64()?;
+    let bird2 = match file["bird2_rr"].as_str() {
+        Some("protocols") => "one protocol per client",
+        _ => "`neighbor range`",
+    };
+    Some(format!(
+        "Clients connect paced, at most {window} connection attempts in flight (`inject --connect-window`; BIRD listens with a backlog of 8); BIRD 2 takes them by {bird2}, BIRD 1.6 by one protocol per client."
+    ))
+}
+
 pub(crate) fn utc_now() -> String {
     cmd::run(None, "date", &["-u", "+%Y-%m-%d %H:%M"])
         .unwrap_or_default()
         .trim()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rr_table_says_how_clients_connected_when_the_file_records_it() {
+        let row = json!({"daemon": "bird2", "rep": 1, "up_all_s": 0.12, "fanout_s": 1.5, "peak_rss_mb": 15.6, "cpu_s": 0.8});
+        let mut f = json!({"shape": "rr", "date": "d", "reps": 1, "command": "c", "rows": [row]});
+        // A file from before pacing: no method line.
+        assert!(!shape_table("rr", &f).contains("Clients connect paced"));
+        f["inject_connect_window"] = json!(8);
+        f["bird2_rr"] = json!("protocols");
+        let t = shape_table("rr", &f);
+        assert!(t.contains("at most 8 connection attempts in flight"), "{t}");
+        assert!(
+            t.contains("BIRD 2 takes them by one protocol per client"),
+            "{t}"
+        );
+        f["bird2_rr"] = json!("range");
+        let t = shape_table("flap", &f);
+        assert!(t.contains("BIRD 2 takes them by `neighbor range`"), "{t}");
+    }
 }
