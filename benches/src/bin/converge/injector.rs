@@ -60,10 +60,36 @@ fn check_inject(path: &Path) -> R<PathBuf> {
     ))
 }
 
+/// How many connection attempts the injector keeps in flight (`inject --connect-window`):
+/// `$CONVERGE_CONNECT_WINDOW`, else 8 (BIRD's listen backlog; see `inject`'s doc). `0`: every
+/// session connects at once, as before session 13 (the way to compare with earlier figures; it
+/// puts a daemon with a short backlog into TCP's SYN back-off).
+pub(crate) fn connect_window() -> R<u64> {
+    parse_window(std::env::var("CONVERGE_CONNECT_WINDOW").ok().as_deref())
+}
+
+fn parse_window(v: Option<&str>) -> R<u64> {
+    match v {
+        None | Some("") => Ok(8),
+        Some(n) => n.parse().or_else(|_| {
+            err(format!(
+                "CONVERGE_CONNECT_WINDOW={n}: a number (0: no limit)"
+            ))
+        }),
+    }
+}
+
 impl Injector {
+    /// `inject ARGS --connect-window N` ([`connect_window`]) in namespace `ns`.
     pub(crate) fn spawn(ns: &str, args: &[String], log: &Path) -> R<Injector> {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns]).arg(inject_bin()).args(args);
+        c.args(["netns", "exec", ns])
+            .arg(inject_bin())
+            .args(args)
+            .args([
+                "--connect-window".to_string(),
+                connect_window()?.to_string(),
+            ]);
         Injector::start(c, log)
     }
 
@@ -200,6 +226,15 @@ mod tests {
         // A file that is there.
         let me = std::env::current_exe().unwrap();
         assert_eq!(check_inject(&me).unwrap(), me);
+    }
+
+    #[test]
+    fn the_connect_window_is_8_unless_asked() {
+        assert_eq!(parse_window(None).unwrap(), 8);
+        assert_eq!(parse_window(Some("")).unwrap(), 8);
+        assert_eq!(parse_window(Some("0")).unwrap(), 0);
+        assert_eq!(parse_window(Some("32")).unwrap(), 32);
+        assert!(parse_window(Some("eight")).is_err());
     }
 
     #[test]

@@ -32,9 +32,6 @@ const EBGP_AS: u32 = 65001;
 const POLL: Duration = Duration::from_millis(100);
 const PROTO_BIRD: u8 = 12;
 const PROTO_BGP: u8 = 186;
-/// `inject --connect-window`'s default: how many connection attempts the injector keeps in
-/// flight (see `inject`'s doc: BIRD listens with a backlog of 8).
-const INJECT_CONNECT_WINDOW: u64 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Daemon {
@@ -190,8 +187,9 @@ daemons: bird2,bird16,frr,gobgp,bgpd,bgpd-all,bgpd-calico,bgpd-before\n  \
         return write_report();
     }
     injector::require_inject()?;
-    // A typo in the BIRD 2 choice must not start a run either.
+    // A typo in the BIRD 2 choice or the connect window must not start a run either.
     dut::Bird2Rr::from_env()?;
+    injector::connect_window()?;
     if !has("--no-renice") {
         // Other builds share these 2 cores: run the harness, the injector and the daemons
         // (children inherit it) at nice -10 so the daemons, not the build queue, set the pace.
@@ -259,7 +257,7 @@ daemons: bird2,bird16,frr,gobgp,bgpd,bgpd-all,bgpd-calico,bgpd-before\n  \
         let mut file = json!({"shape": shape, "date": date, "reps": reps, "quick": quick, "command": command, "rows": rows, "daemons_partial": val("--tag").is_some()});
         if matches!(shape.as_str(), "rr" | "flap") {
             // How the clients connected and how BIRD 2 took them (the report says so).
-            file["inject_connect_window"] = json!(INJECT_CONNECT_WINDOW);
+            file["inject_connect_window"] = json!(injector::connect_window()?);
             file["bird2_rr"] = json!(dut::Bird2Rr::from_env()?.name());
         }
         let name = match val("--tag") {

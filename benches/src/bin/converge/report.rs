@@ -61,8 +61,7 @@ pub(crate) fn shape_kind(shape: &str, quick: bool) -> Option<Kind> {
             sessions: 100,
             routes: 1_000,
         },
-        // `CONVERGE_RR_CLIENTS`: another count (issue 16 set its targets against BIRD 2 at 500:
-        // BIRD 2 does not get 1,000 sessions up within the run's budget).
+        // `CONVERGE_RR_CLIENTS`: another count (issue 16 set its targets against BIRD 2 at 500).
         ("rr", false) => Kind::Rr {
             clients: std::env::var("CONVERGE_RR_CLIENTS")
                 .ok()
@@ -538,8 +537,13 @@ fn rr_method(file: &Value) -> Option<String> {
         Some("protocols") => "one protocol per client",
         _ => "`neighbor range`",
     };
+    let how = if window == 0 {
+        "Clients connect all at once, unpaced (`CONVERGE_CONNECT_WINDOW=0`: a daemon with a short listen backlog, BIRD's 8, puts the rest into TCP's SYN back-off)".to_string()
+    } else {
+        format!("Clients connect paced, at most {window} connection attempts in flight (`inject --connect-window`; BIRD listens with a backlog of 8)")
+    };
     Some(format!(
-        "Clients connect paced, at most {window} connection attempts in flight (`inject --connect-window`; BIRD listens with a backlog of 8); BIRD 2 takes them by {bird2}, BIRD 1.6 by one protocol per client."
+        "{how}; BIRD 2 takes them by {bird2}, BIRD 1.6 by one protocol per client."
     ))
 }
 
@@ -571,5 +575,8 @@ mod tests {
         f["bird2_rr"] = json!("range");
         let t = shape_table("flap", &f);
         assert!(t.contains("BIRD 2 takes them by `neighbor range`"), "{t}");
+        f["inject_connect_window"] = json!(0);
+        let t = shape_table("rr", &f);
+        assert!(t.contains("Clients connect all at once, unpaced"), "{t}");
     }
 }
