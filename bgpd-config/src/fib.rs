@@ -3,7 +3,8 @@
 //! ([`KernelSync`]: the intents by tag, the pools they resolve with, the forced hand-over of
 //! every prefix after a `Resync`, the count of tagged changes the FIB thread checks the
 //! RIB's answers against); kernel-learned and `direct` routes from the FIB thread's events
-//! ([`Config::learn`]); which kernel routes are ours ([`Config::owns_kernel_route`]). This
+//! ([`Config::learn`]); which kernel routes are ours ([`Config::owns_kernel_route`]) and the
+//! graceful-restart recovery they start ([`Config::recovery`]). This
 //! crate sees bgp-core, bgp-fib and the configuration at once; the daemon's RIB task only
 //! moves these values between the RIB lock and the FIB thread. Kernel-learned and direct
 //! routes are never written back.
@@ -11,6 +12,9 @@
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp_core::restart::Recovery;
 
 use bgp_core::rib::{
     FibRoute, KernelTunnel, LocalRoute, Rib, RouteType, SourceId, SourceKind, FIB_TAG_MAX,
@@ -142,6 +146,20 @@ impl KernelSync {
 }
 
 impl Config {
+    /// Our graceful-restart recovery (RFC 4724 §4.1: End-of-RIB from every peer awaited at
+    /// most `[graceful_restart] wait_time`), begun at `now`: we restarted when the kernel
+    /// holds our routes ([`Config::owns_kernel_route`]) or we are told so (`-R`).
+    pub fn recovery(&self, now: Instant) -> Recovery {
+        let wait = Duration::from_secs(u64::from(self.file.graceful_restart.wait_time));
+        Recovery::new(now, wait, [])
+    }
+
+    /// Whether our shutdown sends every peer a Cease / Administrative Shutdown
+    /// (`shutdown = "notify"`) rather than keeping their graceful-restart state.
+    pub fn shutdown_notifies(&self) -> bool {
+        self.file.shutdown == crate::ShutdownMode::Notify
+    }
+
     /// Whether a route found in the kernel is one of ours (our protocol, table and
     /// families): found at start-up, it means we restarted.
     pub fn owns_kernel_route(&self, r: &KernelRoute) -> bool {
@@ -232,6 +250,21 @@ mod tests {
             IntentKind::Unicast(h) => (h[0].reach.clone(), h[0].peer),
             k => panic!("{k:?}"),
         }
+    }
+
+    #[test]
+    fn recovery_shutdown_and_listen_settings() {
+        let c = crate::test_config("[graceful_restart]\nwait_time = 30\n");
+        assert_eq!(c.recovery(Instant::now()).wait(), Duration::from_secs(30));
+        assert!(!crate::test_config("")
+            .recovery(Instant::now())
+            .wait()
+            .is_zero());
+        let n = crate::test_config("shutdown = \"notify\"\n");
+        assert!(n.shutdown_notifies());
+        let l = crate::test_config("[listen]\nport = 1790\n");
+        assert!(c.listen_changed(&l) && !l.listen_changed(&l));
+        assert!(!c.listen_changed(&n));
     }
 
     #[test]

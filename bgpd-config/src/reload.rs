@@ -100,6 +100,13 @@ impl Config {
         self.file.kernel.changed_keys(&new.file.kernel)
     }
 
+    /// Whether the listening addresses or port differ in `new` (the listeners are rebound;
+    /// a bind error refuses the reload).
+    pub fn listen_changed(&self, new: &Config) -> bool {
+        let (o, n) = (&self.file.listen, &new.file.listen);
+        o.addresses != n.addresses || o.port != n.port
+    }
+
     /// Whether our AS or router id differs in `new` (every session resets).
     pub fn identity_changed(&self, new: &Config) -> bool {
         self.asn() != new.asn() || self.router_id() != new.router_id()

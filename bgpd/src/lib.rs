@@ -65,6 +65,7 @@
     )
 )]
 
+mod api;
 pub mod cli;
 /// The configuration model and its two front-ends (the `bgpd-config` crate).
 pub use bgpd_config as config;

@@ -37,6 +37,9 @@ pub const BATCH_TIME: Duration = Duration::from_millis(5);
 pub const FIB_RETRY: Duration = Duration::from_millis(5);
 /// FIB thread events taken into the RIB with one batch, at most.
 pub const FIB_EVENTS_MAX: usize = 4096;
+/// How long the shutdown waits for the sessions to close (after their Cease) before the FIB
+/// thread stops.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Period of the RIB size gauges.
 pub const GAUGES_EVERY: Duration = Duration::from_secs(5);
 

@@ -5,8 +5,8 @@
 //!
 //! * `listener`: accept loop, dispatch of incoming connections to peers (and dynamic peers);
 //! * `peer`: one task per neighbour driving `bgp_core::peer::Peer` and `bgp_core::driver`;
-//! * `rib`: the RIB task (batches, FIB hand-off, graceful-restart recovery, local routes);
-//! * `fib`: the bridge to bgp-fib's FIB thread and the kernel form of routes (Calico pools);
+//! * `rib`: the RIB task, a loop around `bgp_core::driver::rib::Writer` and bgpd-config's `fib`;
+//! * `fib`: the bridge to bgp-fib's FIB thread (its handle, events and observer);
 //! * `bfd`: the BFD task (sessions bound to BGP peers);
 //! * `control`: the [`crate::status::Control`] implementation, and the control socket's own
 //!   thread (its answers never queue behind the sessions' tasks);
@@ -24,12 +24,12 @@ mod peer;
 mod reload;
 mod rib;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use bgp_core::rib::{Rib, SourceId};
 use ipnet::IpNet;
@@ -39,75 +39,12 @@ use crate::config::{Config, PeerSpec};
 use crate::status::{Control, ControlError, FibCounts, IpFamily};
 use crate::systemd as notify;
 
+pub use crate::api::{DaemonOptions, LocalRoute, PeerStateChange, StartError, StartOptions};
 pub use crate::logging::{init_logging, log_filter};
 pub use crate::metrics::Stats;
 /// Best-path notifications (`Handle::subscribe_best_paths`), computed by bgp-core's RIB writer.
 pub use bgp_core::driver::rib::{BestPath, BestPathChange};
 pub use peer::PeerStatus;
-
-/// Options of the `bgpd` binary.
-#[derive(Debug, Clone)]
-pub struct DaemonOptions {
-    /// `-c FILE`.
-    pub config_path: PathBuf,
-    /// `-s PATH`: overrides `control_socket`.
-    pub socket: Option<PathBuf>,
-    /// `-R`: graceful-restart recovery (as BIRD's `-R`), even when the kernel holds none of
-    /// our routes.
-    pub recovery: bool,
-    /// `--config-format` / `--family` (or a BIRD personality's family); reloads read the
-    /// same way.
-    pub load: crate::config::LoadOptions,
-    /// The control socket's view: `bird` serves IPv4 only, `bird6` IPv6 only; `None` (bgpd)
-    /// serves both. When the config names `control_socket_v6`, the first socket shows IPv4
-    /// and that one IPv6, whatever the name.
-    pub view: Option<crate::status::IpFamily>,
-}
-
-/// Options of an embedded daemon.
-#[derive(Debug, Clone, Default)]
-pub struct StartOptions {
-    /// Start in graceful-restart recovery (R bit, deferred stale sweep).
-    pub recovery: bool,
-    /// Never program the kernel (overrides `[kernel] enabled`), e.g. in tests without
-    /// privileges.
-    pub no_kernel: bool,
-}
-
-/// Why the daemon could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A listening socket could not be opened.
-    #[error("cannot listen on {0}: {1}")]
-    Listen(SocketAddr, std::io::Error),
-    /// The kernel FIB could not be opened.
-    #[error("kernel FIB: {0}")]
-    Fib(std::io::Error),
-}
-
-/// A local route to announce from code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalRoute {
-    /// The prefix.
-    pub prefix: IpNet,
-    /// Gateway, or `None` for a blackhole.
-    pub via: Option<IpAddr>,
-    /// Communities (`(asn, value)`) added when exported.
-    pub communities: Vec<(u16, u16)>,
-}
-
-/// A neighbour's session state changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerStateChange {
-    /// Protocol name.
-    pub name: String,
-    /// Neighbour address.
-    pub address: IpAddr,
-    /// State left and entered (RFC 4271 names).
-    pub from: &'static str,
-    /// State entered.
-    pub to: &'static str,
-}
 
 /// The graceful-restart recovery of our own restart (RFC 4724 §4.1), kept by bgp-core; the RIB
 /// task drives it, peer tasks read whether advertisements are deferred.
@@ -336,11 +273,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
 
     // Recovery first: the peers' sessions announce the Restart State bit while it lasts.
     if restarting {
-        *lock(&shared.recovery) = Some(Recovery::new(
-            Instant::now(),
-            Duration::from_secs(u64::from(f.graceful_restart.wait_time)),
-            [],
-        ));
+        *lock(&shared.recovery) = Some(config.recovery(Instant::now()));
         tracing::info!(
             found_routes,
             "graceful restart recovery: keeping our kernel routes until every peer sent End-of-RIB"

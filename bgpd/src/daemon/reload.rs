@@ -48,8 +48,7 @@ pub(crate) async fn prepare(shared: &Arc<Shared>, new: &Config) -> Result<(), Co
     }
     let old = shared.config();
     check(&old, new)?;
-    let (ol, nl) = (&old.file.listen, &new.file.listen);
-    if ol.addresses != nl.addresses || ol.port != nl.port {
+    if old.listen_changed(new) {
         listener::rebind(shared, new).await?;
     }
     Ok(())

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 use super::fib::FibBridge;
 use super::peer::PeerCmd;
 use super::{lock, LocalRoute, Shared};
-use crate::config::{Config, GatewayMode, ShutdownMode};
+use crate::config::{Config, GatewayMode};
 
 /// Messages waiting for the RIB task. With the peers' batches bounded in routes
 /// (`peer::batch`), at most ~50k decoded routes (~1.5 MB) wait here: enough to keep the RIB
@@ -396,12 +396,12 @@ impl RibTask {
 
     async fn shutdown(&mut self) {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
-        let notify = self.shared.config().file.shutdown == ShutdownMode::Notify;
+        let notify = self.shared.config().shutdown_notifies();
         let peers: Vec<_> = lock(&self.shared.peers).clone();
         for p in &peers {
             let _ = p.cmd.send(PeerCmd::Shutdown { notify });
         }
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + core::SHUTDOWN_GRACE;
         while Instant::now() < deadline && peers.iter().any(|p| !p.cmd.is_closed()) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
