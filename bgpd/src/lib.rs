@@ -76,6 +76,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod personality;
+mod process;
 pub mod residency;
 mod systemd;
 mod trim;

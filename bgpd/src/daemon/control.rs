@@ -17,8 +17,6 @@ use bgpd_control::fib::{self, failed_entry};
 use bgpd_control::protocols::{local_protocols, local_source, peer_protocol, LocalFacts};
 use bgpd_control::routes::RouteContext;
 
-pub(crate) use crate::control::thread::serve_control_socket;
-
 use super::peer::PeerCmd;
 use super::{lock, reload, Shared};
 use crate::status::*;

@@ -1,6 +1,6 @@
-//! DOC: the running daemon: start-up (`Daemon::start`), the embedding [`Handle`], the blocking
-//! entry point of the binary ([`run`]), and the state the tasks share. A driver: what it
-//! decides is the core crates' (`bgp_core::peer`/`session`/`driver`/`bfd`/`restart`/`rib`,
+//! DOC: the running daemon: start-up (`Daemon::start`), the embedding [`Handle`] and the
+//! state the tasks share (the binary's process around it, [`run`], is `crate::process`). A
+//! driver: what it decides is the core crates' (`bgp_core::peer`/`session`/`driver`/`bfd`/`restart`/`rib`,
 //! bgp-fib, bgpd-config's model, bgpd-control's status values); one file per concern:
 //!
 //! * `listener`: accept loop, dispatch of incoming connections to peers (and dynamic peers);
@@ -25,8 +25,6 @@ mod reload;
 mod rib;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
@@ -36,12 +34,12 @@ use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::{Config, PeerSpec};
-use crate::status::{Control, ControlError, FibCounts, IpFamily};
-use crate::systemd as notify;
+use crate::status::{Control, ControlError, FibCounts};
 
 pub use crate::api::{DaemonOptions, LocalRoute, PeerStateChange, StartError, StartOptions};
 pub use crate::logging::{init_logging, log_filter};
 pub use crate::metrics::Stats;
+pub use crate::process::run;
 /// Best-path notifications (`Handle::subscribe_best_paths`), computed by bgp-core's RIB writer.
 pub use bgp_core::driver::rib::{BestPath, BestPathChange};
 pub use peer::PeerStatus;
@@ -147,7 +145,7 @@ impl Daemon {
 /// The embedding API of a running daemon.
 #[derive(Clone)]
 pub struct Handle {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     done: watch::Receiver<bool>,
 }
 
@@ -296,123 +294,4 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         shared,
         done: done_rx,
     })
-}
-
-/// The binary's daemon: loads the config, runs until SIGTERM/SIGINT/`down`, SIGHUP reloads.
-pub fn run(opts: DaemonOptions) -> ExitCode {
-    let config = match Config::load_with(&opts.config_path, opts.load) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    init_logging(&config);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("bgpd")
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bgpd: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let metrics_addr = config.file.metrics.as_ref().map(|m| m.listen);
-    let control_socket_v6 = config.file.control_socket_v6.clone();
-    rt.block_on(async move {
-        let socket = opts
-            .socket
-            .clone()
-            .unwrap_or_else(|| config.file.control_socket.clone());
-        let handle = match Daemon::start(
-            config,
-            StartOptions {
-                recovery: opts.recovery,
-                no_kernel: false,
-            },
-        )
-        .await
-        {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::from(1);
-            }
-        };
-        // Each served from its own thread (not this runtime's workers, which the sessions
-        // share); dropped at the end of this block: stopped, socket files removed.
-        let views = IpFamily::socket_views(socket.clone(), control_socket_v6, opts.view);
-        let control_servers: Vec<_> = (views.into_iter())
-            .filter_map(|(path, view)| control::serve_control_socket(path, handle.control(), view))
-            .collect();
-        let metrics = metrics_addr.and_then(|addr| match crate::metrics::Metrics::new() {
-            Ok(m) => Some((addr, m)),
-            Err(e) => {
-                tracing::error!(%addr, "metrics: {e}");
-                None
-            }
-        });
-        if let Some((addr, metrics)) = metrics {
-            let control = handle.control();
-            handle.stats().set_metrics(std::sync::Arc::clone(&metrics));
-            // Bound before READY=1; served by its own task.
-            match tokio::net::TcpListener::bind(addr).await {
-                Ok(l) => {
-                    tokio::spawn(async move {
-                        if let Err(e) = crate::metrics::serve_listener(l, metrics, control).await {
-                            tracing::error!(%addr, "metrics endpoint: {e}");
-                        }
-                    });
-                }
-                Err(e) => tracing::error!(%addr, "metrics endpoint: {e}"),
-            }
-        }
-        notify::ready(&format!("serving {}", socket.display()));
-        notify::spawn_watchdog(&handle.shared);
-        crate::residency::spawn_trimmer();
-        signals(handle.clone(), opts.config_path.clone(), opts.load).await;
-        drop(control_servers);
-        ExitCode::SUCCESS
-    })
-}
-
-/// SIGHUP reloads; SIGTERM / SIGINT stop; also returns when stopped by `down`.
-async fn signals(handle: Handle, path: PathBuf, load: crate::config::LoadOptions) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::hangup()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        handle.stop().await;
-        return;
-    };
-    let mut done = handle.clone();
-    loop {
-        tokio::select! {
-            _ = hup.recv() => {
-                notify::reloading();
-                let status = match Config::load_with(&path, load) {
-                    Ok(c) => match handle.reload(c).await {
-                        Ok(()) => { tracing::info!("reconfigured"); "reconfigured".to_string() }
-                        Err(e) => { tracing::error!("reload failed: {e}"); format!("reload failed: {e}") }
-                    },
-                    Err(e) => {
-                        tracing::error!("reload: configuration errors, keeping the running one:\n{e}");
-                        "reload refused: configuration errors".to_string()
-                    }
-                };
-                notify::ready(&status);
-            }
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
-            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = done.stopped() => return,
-        }
-    }
-    notify::stopping();
-    handle.stop().await;
 }
