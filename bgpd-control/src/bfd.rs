@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use bgp_core::bfd::{Counters, DropReason, SessionView};
+use bgp_core::bfd::{Bfd, Clients, Counters, DropReason, SessionView};
 
 use crate::bird::TimeFmt;
 use crate::status::{BfdCounters, BfdSessionStatus};
@@ -103,6 +103,22 @@ pub fn session_status(
         packets_out: v.tx,
         peers,
     }
+}
+
+/// Every session of the engine `e` with the peers bound to it and when it entered its state
+/// as `clients` saw it (`show bfd sessions`, the metrics).
+pub fn sessions_status<T>(
+    e: &Bfd,
+    clients: &Clients<T>,
+    now: Instant,
+    wall: SystemTime,
+) -> Vec<BfdSessionStatus> {
+    e.sessions()
+        .map(|v| {
+            let (since, peers) = (clients.since(&v.key), clients.peers(&v.key).to_vec());
+            session_status(&v, since, now, wall, peers)
+        })
+        .collect()
 }
 
 /// The engine's packet counters, drops by reason's label.
@@ -204,5 +220,36 @@ mod tests {
         assert_eq!(s.peers, ["p"]);
         let c = counters_status(e.counters());
         assert_eq!(c.dropped.len(), DropReason::ALL.len());
+    }
+
+    #[test]
+    fn every_session_with_its_clients() {
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut e = Bfd::new(7);
+        let key = |a: &str| bgp_core::bfd::Key {
+            remote: a.parse().unwrap(),
+            local: None,
+            multihop: false,
+        };
+        let (a, b) = (key("10.0.0.2"), key("10.0.0.3"));
+        e.add(t0, a, bgp_core::bfd::SessionParams::default());
+        e.add(t0, b, bgp_core::bfd::SessionParams::default());
+        let mut clients: Clients<()> = Clients::default();
+        clients.attach(a, "p1", || ());
+        clients.attach(a, "p2", || ());
+        let seen = wall - Duration::from_secs(1);
+        clients.changed(a, seen);
+        let mut v = sessions_status(&e, &clients, t0 + Duration::from_secs(5), wall);
+        v.sort_by_key(|s| s.address);
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            (v[0].address, v[0].peers.clone()),
+            (a.remote, vec!["p1".into(), "p2".into()])
+        );
+        assert_eq!(v[0].since, seen);
+        // No client: no peers, and since the engine's own clock.
+        assert_eq!((v[1].address, v[1].peers.len()), (b.remote, 0));
+        assert_eq!(v[1].since, wall - Duration::from_secs(5));
     }
 }

@@ -37,7 +37,7 @@ use super::{lock, PeerHandle, Shared};
 use crate::config::PeerSpec;
 use crate::net::bfd as bfd_sockets;
 use crate::status::{BfdCounters, BfdSessionStatus};
-use bgpd_control::bfd::{counters_status, session_status};
+use bgpd_control::bfd::{counters_status, sessions_status};
 
 /// How early a periodic packet may go to share a wake-up (at most a tenth of a session's
 /// interval; the jitter range narrows by as much, RFC 5880 §6.8.7 holds).
@@ -99,14 +99,9 @@ impl BfdHandle {
     /// Every session, for `show bfd sessions` and the metrics.
     pub fn sessions(&self) -> Vec<BfdSessionStatus> {
         let (now, wall) = (Instant::now(), SystemTime::now());
+        // The clients first, then the engine (the order every other caller keeps).
         let clients = lock(&self.clients);
-        let e = lock(&self.engine);
-        e.sessions()
-            .map(|v| {
-                let (since, peers) = (clients.since(&v.key), clients.peers(&v.key).to_vec());
-                session_status(&v, since, now, wall, peers)
-            })
-            .collect()
+        sessions_status(&lock(&self.engine), &clients, now, wall)
     }
 
     /// Packet counters of the whole daemon.
