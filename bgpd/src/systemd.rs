@@ -1,6 +1,7 @@
-//! DOC: systemd integration of the binary's daemon (platform code the daemon calls) (`Type=notify`, `WatchdogSec=`), over the
-//! `sd-notify` crate. Every call is a no-op when `NOTIFY_SOCKET` is unset (not started by
-//! systemd), and a failed send is logged, never fatal.
+//! DOC: systemd integration of the binary's daemon (`Type=notify`, `WatchdogSec=`), over the
+//! `sd-notify` crate: platform code the daemon calls. Every call is a no-op when
+//! `NOTIFY_SOCKET` is unset (not started by systemd), and a failed send is logged, never fatal.
+//! Its log lines keep their target `bgpd::daemon::notify`.
 //!
 //! * `READY=1` once the BGP listeners are bound (in `Daemon::start`) and the control socket
 //!   and the metrics endpoint are bound (in [`crate::daemon::run`]): from then on `bgpd show ...`
@@ -25,9 +26,12 @@ use sd_notify::NotifyState;
 use crate::daemon::Shared;
 use crate::metrics::Stats;
 
+/// The log target of these lines, as before they moved here (`[log] level` directives name it).
+const LOG: &str = "bgpd::daemon::notify";
+
 fn send(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
-        tracing::warn!("sd_notify: {e}");
+        tracing::warn!(target: LOG, "sd_notify: {e}");
     }
 }
 
@@ -66,7 +70,7 @@ pub(crate) fn spawn_watchdog(shared: &Arc<Shared>) {
     };
     let shared = Arc::clone(shared);
     let period = (timeout / 4).max(Duration::from_millis(10));
-    tracing::info!(?timeout, "systemd watchdog enabled");
+    tracing::info!(target: LOG, ?timeout, "systemd watchdog enabled");
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -81,7 +85,7 @@ pub(crate) fn spawn_watchdog(shared: &Arc<Shared>) {
                 Tick::Ping => send(&[NotifyState::Watchdog]),
                 Tick::Wait => {}
                 Tick::Stalled => tracing::warn!(
-                    rib_turns = now.rib,
+                    target: LOG, rib_turns = now.rib,
                     fib_turns = ?now.fib,
                     "watchdog: no progress of the RIB task or the FIB thread for {:?}; not pinging systemd",
                     period * STALL_TICKS

@@ -8,6 +8,9 @@ use std::sync::{Mutex, OnceLock};
 use bgp_core::driver::trim::TrimSchedule;
 use tokio::sync::Notify;
 
+/// The log target of these lines, as before they moved here (`[log] level` directives name it).
+const LOG: &str = "bgpd::daemon::peer::trim";
+
 struct Trim {
     schedule: Mutex<TrimSchedule>,
     wake: Notify,
@@ -59,7 +62,7 @@ async fn run() {
                 let _ = tokio::task::spawn_blocking(release).await;
                 #[cfg(test)]
                 DONE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tracing::debug!("freed memory given back in {:?}", started.elapsed());
+                tracing::debug!(target: LOG, "freed memory given back in {:?}", started.elapsed());
             }
         }
     }

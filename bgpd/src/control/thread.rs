@@ -15,6 +15,9 @@ use tokio::sync::oneshot;
 
 use crate::status::{Control, IpFamily};
 
+/// The log target of these lines, as before they moved here (`[log] level` directives name it).
+const LOG: &str = "bgpd::daemon::control";
+
 /// A control socket served from its own thread; dropped = stopped, socket file removed.
 pub(crate) struct ControlServer {
     stop: Option<oneshot::Sender<()>>,
@@ -94,7 +97,7 @@ async fn serve(
     tokio::select! {
         r = super::serve_listener(listener, control, opts) => {
             if let Err(e) = r {
-                tracing::error!(socket = %path.display(), "control socket: {e}");
+                tracing::error!(target: LOG, socket = %path.display(), "control socket: {e}");
             }
         }
         _ = stop => {}
@@ -123,11 +126,11 @@ pub(crate) fn serve_control_socket(
 ) -> Option<ControlServer> {
     match ControlServer::start(path.clone(), control, view) {
         Ok(server) => {
-            tracing::info!(socket = %path.display(), ?view, "control socket listening");
+            tracing::info!(target: LOG, socket = %path.display(), ?view, "control socket listening");
             Some(server)
         }
         Err(e) => {
-            tracing::error!(socket = %path.display(), "cannot bind the control socket: {e}");
+            tracing::error!(target: LOG, socket = %path.display(), "cannot bind the control socket: {e}");
             None
         }
     }
