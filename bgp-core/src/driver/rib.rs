@@ -260,9 +260,12 @@ impl<T> Writer<T> {
         }
     }
 
-    /// After the drain: hands the changes to the FIB thread (kept when it is behind).
+    /// After the drain: hands the changes to the FIB thread (kept when it is behind). While
+    /// a backlog waits, the drain took nothing and the backlog stays (`changes` is empty).
     pub fn hand_over(&mut self, changes: Vec<T>, send: impl FnOnce(Vec<T>) -> Result<(), Vec<T>>) {
-        self.backlog = send(changes).err();
+        if self.backlog.is_none() {
+            self.backlog = send(changes).err();
+        }
     }
 
     /// FIB changes wait (a backlog, or more in the RIB than one hand-off took): try again in
@@ -365,6 +368,10 @@ mod tests {
         let mut out = Vec::new();
         assert!(!w.drain(&mut rib, 2, &mut out, poll, None));
         assert!(out.is_empty() && w.fib_pending());
+        // The empty hand-off of a blocked turn (which a FIB thread takes at once) keeps it.
+        w.hand_over(out, |_| Ok(()));
+        assert!(w.fib_pending());
+        let mut out = Vec::new();
         w.retry_backlog(Err);
         assert!(w.fib_pending());
         let mut taken = Vec::new();
