@@ -26,7 +26,8 @@ pub trait Key: Copy + Eq + Hash + Ord + Debug + 'static {
     /// and which of them hands this key out. A family whose hash keeps neighbouring prefixes
     /// together spreads each group of neighbours over the passes.
     const FIB_PHASES: u8 = 1;
-    /// The pass (`0..FIB_PHASES`) that hands this key to the FIB.
+    /// The pass (`0..FIB_PHASES`) that hands this key to the FIB; the rescan takes it modulo
+    /// `FIB_PHASES`, so a value out of range still names a pass.
     fn fib_phase(self) -> u8 {
         0
     }
@@ -115,9 +116,9 @@ impl Key for V4Key {
             .map(IpNet::V4)
             .unwrap_or_default()
     }
-    /// Eight passes, by the network number's last three bits: a group of 64 neighbours (one
-    /// run of buckets) comes out as eight members per pass, each pass spread over the whole
-    /// table. Handed out group by group, the kernel empties (or fills) one /18 of /24s at a
+    /// Eight passes, by the network number modulo `FIB_PHASES` (its last three bits): a group
+    /// of 64 neighbours (one run of buckets) comes out as eight members per pass, each pass
+    /// spread over the whole table. Handed out group by group, the kernel empties (or fills) one /18 of /24s at a
     /// time and its LC-trie restructures the same nodes again and again: deleting 1M /24s
     /// took ~25 % longer than in scattered order (benches/README, "Withdraw order").
     const FIB_PHASES: u8 = 8;
@@ -126,7 +127,7 @@ impl Key for V4Key {
         if len == 0 {
             return 0;
         }
-        ((self.addr() >> (32 - len)) & 7) as u8
+        ((self.addr() >> (32 - len)) % u32::from(Self::FIB_PHASES)) as u8
     }
 }
 

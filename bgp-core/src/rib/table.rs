@@ -626,16 +626,7 @@ impl<K: Key> Table<K> {
         }
         let fib = flags & (cf::BEST | cf::ATTRS | cf::MULTIPATH | cf::WITHDRAWN);
         if fib != 0 {
-            slot.eflags |= fib;
-            if slot.eflags & FIB_DIRTY == 0 {
-                slot.eflags |= FIB_DIRTY;
-                if fib_queue.len() < FIB_QUEUE_CAP {
-                    slot.eflags |= FIB_QUEUED;
-                    fib_queue.push(key);
-                } else {
-                    *fib_rescan = Rescan::overflowed(*fib_rescan);
-                }
-            }
+            fib_queue::mark(slot, key, fib, fib_queue, fib_rescan);
         }
         if !slot.kept() {
             map.remove(&key);
