@@ -220,62 +220,28 @@ mod tests {
         };
         ip(&["netns", "add", &ns.0]);
         ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        let blackhole = |p: &str, proto: &str| {
+            ip(&["-n", &ns.0, "route", "add", "blackhole", p, "proto", proto]);
+        };
         let c = KernelCounter::start(&ns.0, 12).unwrap();
         assert_eq!(c.count().unwrap(), 0);
-        for p in ["10.1.0.0/16", "10.2.0.0/16"] {
-            ip(&["-n", &ns.0, "route", "add", "blackhole", p, "proto", "12"]);
-        }
-        ip(&[
-            "-n",
-            &ns.0,
-            "route",
-            "add",
-            "blackhole",
-            "10.3.0.0/16",
-            "proto",
-            "13",
-        ]);
+        blackhole("10.1.0.0/16", "12");
+        blackhole("10.2.0.0/16", "12");
+        blackhole("10.3.0.0/16", "13");
         assert_eq!(c.count().unwrap(), 2);
         // The poll: fast asks learn the other protocol's route as baseline and confirm.
         let stop = AtomicBool::new(false);
         let deadline = Instant::now() + std::time::Duration::from_secs(10);
         assert_eq!(c.poll(deadline, &stop, |n| n >= 2).2, 2);
-        ip(&[
-            "-n",
-            &ns.0,
-            "route",
-            "add",
-            "blackhole",
-            "10.4.0.0/16",
-            "proto",
-            "12",
-        ]);
+        blackhole("10.4.0.0/16", "12");
         assert_eq!(c.poll(deadline, &stop, |n| n >= 3).2, 3);
         // A route of another protocol added behind the counter's back: the fast count says
         // 4 (a stale baseline); the exact count does not confirm it, and re-learns.
-        ip(&[
-            "-n",
-            &ns.0,
-            "route",
-            "add",
-            "blackhole",
-            "10.5.0.0/16",
-            "proto",
-            "13",
-        ]);
+        blackhole("10.5.0.0/16", "13");
         let short = Instant::now() + std::time::Duration::from_millis(500);
         let (at, _, last) = c.poll(short, &stop, |n| n >= 4);
         assert_eq!((at, last), (None, 3));
-        ip(&[
-            "-n",
-            &ns.0,
-            "route",
-            "add",
-            "blackhole",
-            "10.6.0.0/16",
-            "proto",
-            "12",
-        ]);
+        blackhole("10.6.0.0/16", "12");
         assert_eq!(c.poll(deadline, &stop, |n| n >= 4).2, 4);
         // A namespace that is not there: an error at start.
         assert!(KernelCounter::start("converge-kc-nonexistent", 12).is_err());
