@@ -320,6 +320,15 @@ mod tests {
         Rib::new(RibConfig::new(65000, Ipv4Addr::new(10, 0, 0, 1)))
     }
 
+    /// A writer and a RIB with one peer, "a".
+    fn with_peer_a(t0: Instant) -> (Writer<IpNet>, Rib, SourceId) {
+        let mut rib = rib();
+        let a = rib
+            .add_peer(PeerConfig::new("a", "10.0.0.2".parse().unwrap()))
+            .unwrap();
+        (Writer::new(t0), rib, a)
+    }
+
     fn blackholes(n: u8) -> Vec<StaticRoute> {
         (0..n)
             .map(|i| {
@@ -407,11 +416,7 @@ mod tests {
     #[test]
     fn the_recovery_ends_once_every_peer_sent_end_of_rib_and_the_fib_is_idle() {
         let t0 = Instant::now();
-        let mut w: Writer<IpNet> = Writer::new(t0);
-        let mut rib = rib();
-        let a = rib
-            .add_peer(PeerConfig::new("a", "10.0.0.2".parse().unwrap()))
-            .unwrap();
+        let (mut w, mut rib, a) = with_peer_a(t0);
         let mut rec = Some(Recovery::new(t0, Duration::from_secs(240), [a]));
         assert_eq!(w.recovery_step(&mut rec, t0), Step::Wait);
         let mut neg = Negotiated {
@@ -445,11 +450,7 @@ mod tests {
     #[test]
     fn reimport_asks_a_refresh_of_peers_without_their_routes_and_gauges_keep_their_period() {
         let t0 = Instant::now();
-        let mut w: Writer<IpNet> = Writer::new(t0);
-        let mut rib = rib();
-        let a = rib
-            .add_peer(PeerConfig::new("a", "10.0.0.2".parse().unwrap()))
-            .unwrap();
+        let (mut w, mut rib, a) = with_peer_a(t0);
         assert_eq!(w.reimport(&mut rib, vec![a]), vec![a]);
         assert!(!w.gauges_due(t0 + GAUGES_EVERY / 2));
         assert!(w.gauges_due(t0 + GAUGES_EVERY));
