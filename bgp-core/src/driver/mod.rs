@@ -6,6 +6,9 @@
 //! * [`batch`]: the decoded UPDATEs handed to the RIB together, bounded by UPDATEs and routes;
 //! * [`feed`]: what the RIB must learn from each session event, in order;
 //! * [`linger`]: when a dynamic neighbour that owes nothing is forgotten;
+//! * [`peer`]: a neighbour's driver without I/O ([`PeerDriver`]): what follows each input of
+//!   the daemon's peer task (administrative sequences, the process loop, hand-offs to the RIB
+//!   and the session epoch, connections, linger, state publication);
 //! * [`read`]: the size of the next read from a connection;
 //! * [`rib`]: the RIB writer's (the RIB task's) decisions: batching, each message applied,
 //!   the FIB hand-off and its backlog, best-path notifications, the recovery's steps;
@@ -17,6 +20,7 @@ pub mod admin;
 pub mod batch;
 pub mod feed;
 pub mod linger;
+pub mod peer;
 pub mod read;
 pub mod rib;
 pub mod trim;
@@ -27,6 +31,7 @@ pub use admin::Admin;
 pub use batch::Batch;
 pub use feed::{Feed, Handoff, ToRib};
 pub use linger::{owes_nothing, Linger};
+pub use peer::{Conn, Env, ForRib, Output, PeerDriver};
 pub use read::ReadSize;
 pub use rib::{BestPath, BestPathChange, Writer};
 pub use tx::TxBuffer;
