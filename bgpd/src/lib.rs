@@ -31,7 +31,7 @@
 //!                                            = rib.poll_update under a short lock per UPDATE
 //! ```
 //! * The `Rib` lives in one `Mutex` in `Shared`. The RIB task is its one writer: UPDATEs,
-//!   session transitions (`RibMsg::PeerUp` / `PeerDown`, in order with the UPDATEs on the same
+//!   session transitions (`RibMsg::Peer`: `ForRib::Up` / `Down`, in order with the UPDATEs on the same
 //!   channel), peers added and removed, local routes, kernel events and reloads. Peer tasks
 //!   lock it only to pull one encoded UPDATE at a time when their socket can take more, and
 //!   only once the RIB task applied their session's `PeerUp` (so a session's End-of-RIB is

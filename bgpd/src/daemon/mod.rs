@@ -55,7 +55,7 @@ pub(crate) struct PeerHandle {
     pub spec: Mutex<Arc<PeerSpec>>,
     /// Incremented when a session goes down: RIB messages of an older session are dropped.
     pub epoch: std::sync::atomic::AtomicU64,
-    /// The epoch whose session the RIB task has brought up (`RibMsg::PeerUp`): the session
+    /// The epoch whose session the RIB task has brought up (`ForRib::Up`): the session
     /// pulls UPDATEs only while this equals `epoch`, never from the Adj-RIB-Out of a session
     /// the RIB has not yet taken down.
     pub rib_epoch: std::sync::atomic::AtomicU64,

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::driver::rib::{self as core, Writer};
+use bgp_core::driver::ForRib;
 use bgp_core::restart::Step;
 use bgp_core::rib::{Rib, SourceId, StaticRoute};
-use bgp_core::wire::{Community, Family, Update};
+use bgp_core::wire::{Community, Family};
 use bgp_fib::FibEvent;
 use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
@@ -34,15 +35,13 @@ pub(crate) const CHANNEL_DEPTH: usize = 16;
 /// Work for the RIB task.
 #[derive(Debug)]
 pub(crate) enum RibMsg {
-    /// UPDATEs of a peer's session `epoch`.
-    Updates(SourceId, u64, Vec<Update>),
+    /// What a peer's session `epoch` hands to the RIB.
+    Peer(SourceId, u64, ForRib),
     /// A new peer: its source slot (`None` when the RIB has no free slot) goes back.
     AddPeer(
         Box<bgp_core::rib::PeerConfig>,
         tokio::sync::oneshot::Sender<Option<SourceId>>,
     ),
-    /// A peer left the daemon: its routes go and its source slot is freed.
-    RemovePeer(SourceId),
     /// A peer's RIB settings changed (a reload that keeps or resets its session).
     PeerConfig(SourceId, Box<bgp_core::rib::PeerConfig>),
     /// Our AS, router id or cluster id changed (a reload; every session resets).
@@ -51,16 +50,6 @@ pub(crate) enum RibMsg {
         router_id: std::net::Ipv4Addr,
         cluster: Option<std::net::Ipv4Addr>,
     },
-    /// A session came up.
-    PeerUp(Box<PeerUp>),
-    /// An established session went down (`graceful`: keep its routes as stale, RFC 4724).
-    PeerDown(SourceId, bool),
-    /// The peer's stale routes' time ran out (RFC 4724 §4.2).
-    StaleExpired(SourceId),
-    /// The peer asked for our routes again (ROUTE-REFRESH, RFC 2918) on session `epoch`.
-    RefreshOut(SourceId, u64),
-    /// End-of-RIB of a session.
-    EndOfRib(SourceId, u64, Family),
     /// A local route from the embedding API.
     Announce(LocalRoute),
     /// Its withdrawal.
@@ -68,19 +57,6 @@ pub(crate) enum RibMsg {
     /// A new configuration was applied (statics, policies may have changed); these peers'
     /// import filter changed.
     Reconfigured(Arc<Config>, Vec<SourceId>),
-}
-
-/// A session of a peer came up: what the RIB and our graceful-restart recovery need.
-#[derive(Debug)]
-pub(crate) struct PeerUp {
-    pub id: SourceId,
-    /// The session's epoch: the peer pulls UPDATEs only once the RIB has applied this.
-    pub epoch: u64,
-    /// The peer's RIB settings with this session's local address (next hop "self").
-    pub config: bgp_core::rib::PeerConfig,
-    pub negotiated: Arc<bgp_core::wire::Negotiated>,
-    /// What our recovery waits for of its End-of-RIB.
-    pub eor_wait: super::EorWait,
 }
 
 struct RibTask {
@@ -174,39 +150,11 @@ impl RibTask {
 
     /// Applies one message; returns the number of UPDATEs applied.
     fn handle(&mut self, rib: &mut Rib, m: RibMsg) -> usize {
-        let current = |id: SourceId| {
-            self.shared
-                .peer_by_id(id)
-                .map(|p| p.epoch.load(Ordering::SeqCst))
-        };
-        let shared = Arc::clone(&self.shared);
-        let recovery = || lock(&shared.recovery);
         match m {
-            RibMsg::Updates(id, epoch, mut ups) => {
-                if current(id) != Some(epoch) {
-                    return 0;
-                }
-                let n = ups.len();
-                let p = self.shared.peer_by_id(id);
-                // Our address on this session: routes via it are ignored (RFC 4271 §6.3).
-                let own = p.as_ref().and_then(|p| lock(&p.status).local_addr);
-                let name = || p.as_ref().map(|p| lock(&p.spec).name.clone());
-                let s = self.w.updates(rib, recovery, id, &mut ups, own, |report| {
-                    let peer = name().unwrap_or_default();
-                    tracing::warn!(%peer, "malformed UPDATE: {report}");
-                });
-                if let Some(p) = p {
-                    let mut st = lock(&p.status);
-                    st.routes.received += s.received;
-                    st.routes.accepted += s.accepted;
-                    st.routes.rejected += s.filtered;
-                }
-                return n;
-            }
+            RibMsg::Peer(id, epoch, m) => return self.peer_msg(rib, id, epoch, m),
             RibMsg::AddPeer(cfg, reply) => {
                 let _ = reply.send(rib.add_peer(*cfg));
             }
-            RibMsg::RemovePeer(id) => rib.remove_peer(id),
             RibMsg::PeerConfig(id, cfg) => {
                 rib.set_peer_config(id, *cfg);
             }
@@ -215,35 +163,6 @@ impl RibTask {
                 router_id,
                 cluster,
             } => rib.set_identity(asn, router_id, cluster),
-            RibMsg::PeerUp(up) => {
-                let PeerUp {
-                    id,
-                    epoch,
-                    config,
-                    negotiated,
-                    eor_wait,
-                } = *up;
-                // A session that already went down again: its successor brings its own.
-                if current(id) == Some(epoch) {
-                    self.w
-                        .peer_up(rib, recovery, id, config, negotiated, eor_wait);
-                    if let Some(p) = self.shared.peer_by_id(id) {
-                        p.rib_epoch.store(epoch, Ordering::SeqCst);
-                    }
-                }
-            }
-            RibMsg::PeerDown(id, graceful) => rib.peer_down(id, graceful),
-            RibMsg::StaleExpired(id) => rib.stale_timer_expired(id),
-            RibMsg::RefreshOut(id, epoch) => {
-                if current(id) == Some(epoch) {
-                    rib.refresh_export(id, true);
-                }
-            }
-            RibMsg::EndOfRib(id, epoch, f) => {
-                if current(id) == Some(epoch) {
-                    self.w.end_of_rib(rib, recovery, id, f);
-                }
-            }
             RibMsg::Announce(r) => {
                 let cs = r.communities.iter().map(|(a, v)| Community::new(*a, *v));
                 let r = StaticRoute::announced(r.prefix, r.via, cs.collect());
@@ -263,6 +182,52 @@ impl RibTask {
                     }
                 }
             }
+        }
+        0
+    }
+
+    /// A peer's message of its session `epoch` (`bgp_core::driver::peer`'s); what belongs to
+    /// a session that is gone is dropped. Returns the number of UPDATEs applied.
+    fn peer_msg(&mut self, rib: &mut Rib, id: SourceId, epoch: u64, m: ForRib) -> usize {
+        let p = self.shared.peer_by_id(id);
+        let p = p.filter(|p| p.epoch.load(Ordering::SeqCst) == epoch);
+        let shared = Arc::clone(&self.shared);
+        let recovery = || lock(&shared.recovery);
+        match (m, p) {
+            (ForRib::Updates(mut ups), Some(p)) => {
+                // Our address on this session: routes via it are ignored (RFC 4271 §6.3).
+                let own = lock(&p.status).local_addr;
+                let s = self.w.updates(rib, recovery, id, &mut ups, own, |report| {
+                    let peer = lock(&p.spec).name.clone();
+                    tracing::warn!(%peer, "malformed UPDATE: {report}");
+                });
+                let mut st = lock(&p.status);
+                st.routes.received += s.received;
+                st.routes.accepted += s.accepted;
+                st.routes.rejected += s.filtered;
+                return ups.len();
+            }
+            (ForRib::Up(negotiated), Some(p)) => {
+                // Our address on this connection becomes the next hop for "self".
+                let local = lock(&p.status).local_addr;
+                let config = self
+                    .shared
+                    .config()
+                    .rib_peer_config_on(&lock(&p.spec), local);
+                let wait = super::EorWait::of(&negotiated);
+                self.w.peer_up(rib, recovery, id, config, negotiated, wait);
+                p.rib_epoch.store(epoch, Ordering::SeqCst);
+            }
+            (ForRib::RefreshOut, Some(_)) => rib.refresh_export(id, true),
+            (ForRib::EndOfRib(f), Some(_)) => self.w.end_of_rib(rib, recovery, id, f),
+            (ForRib::Down { graceful }, _) => rib.peer_down(id, graceful),
+            (ForRib::StaleExpired, _) => rib.stale_timer_expired(id),
+            (ForRib::Remove, _) => rib.remove_peer(id),
+            // Of a session that already went down (its successor brings its own).
+            (
+                ForRib::Updates(_) | ForRib::Up(_) | ForRib::RefreshOut | ForRib::EndOfRib(_),
+                None,
+            ) => {}
         }
         0
     }

@@ -1,75 +1,109 @@
-//! The connection side of a peer task: reading (the task itself reads when a socket is
-//! readable: no reader task, no read queue), connecting (the connect futures are polled by the
-//! task), writing (the write buffer, `bgp_core::driver::TxBuffer`, filled from the session
-//! while below its bound), and the Adj-RIB-Out as the session's [`UpdateSource`].
+//! The connection side of a peer task: the daemon as the driver's [`Env`] (the Adj-RIB-Out
+//! over the shared RIB, the deferral of our restart's recovery, non-blocking reads and
+//! writes: the task itself reads when a socket is readable, no reader task, no read queue),
+//! the sockets' options, closing.
 
 use std::future::Future;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bgp_core::driver::{ReadSize, TxBuffer};
+use bgp_core::driver::Env;
+use bgp_core::session::TtlPolicy;
+use bgp_core::wire::{EncodeError, Negotiated};
+use bytes::BytesMut;
 
 use super::*;
 
-/// The Adj-RIB-Out of one peer as the session's [`UpdateSource`].
-pub(crate) struct RibSource<'a> {
+pub(super) type Conn = bgp_core::driver::Conn<TcpStream>;
+
+/// What the driver reads of the daemon: one peer's view of it.
+pub(super) struct Daemon<'a> {
     pub shared: &'a Shared,
-    pub id: SourceId,
-    /// The RIB task has applied this session's `PeerUp` (see `PeerHandle::rib_epoch`).
-    pub ready: bool,
-    /// Set when the peer asked for our routes again: the peer task tells the RIB task.
-    pub refresh: &'a mut bool,
+    pub h: &'a PeerHandle,
+    pub spec: &'a PeerSpec,
 }
 
-impl UpdateSource for RibSource<'_> {
-    fn next_update(
-        &mut self,
-        _ctx: &Negotiated,
-        out: &mut BytesMut,
-    ) -> Result<SourceStatus, EncodeError> {
-        // RFC 4724 §4.1: while we recover from our own restart (Restart State bit sent), route
-        // selection and advertisement wait until every peer sent End-of-RIB or the wait timer
-        // ended; the RIB task then wakes the peers, which send their routes and End-of-RIB.
-        if !self.ready || deferring(self.shared) {
-            return Ok(SourceStatus::Pending);
-        }
-        // The RIB writes the End-of-RIB markers itself after its initial feed.
-        Ok(match lock(&self.shared.rib).poll_update(self.id, out)? {
-            true => SourceStatus::Wrote,
-            false => SourceStatus::Synced,
-        })
+impl Env<TcpStream> for Daemon<'_> {
+    fn epoch(&self) -> u64 {
+        self.h.epoch.load(Ordering::SeqCst)
     }
 
-    fn refresh(&mut self, _family: Family) {
-        *self.refresh = true;
+    fn next_epoch(&mut self) {
+        self.h.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn sends_end_of_rib(&self) -> bool {
-        true
+    fn rib_epoch(&self) -> u64 {
+        self.h.rib_epoch.load(Ordering::SeqCst)
+    }
+
+    fn deferring(&self) -> bool {
+        lock(&self.shared.recovery)
+            .as_ref()
+            .is_some_and(|r| r.deferring())
+    }
+
+    fn next_update(&mut self, _: &Negotiated, out: &mut BytesMut) -> Result<bool, EncodeError> {
+        lock(&self.shared.rib).poll_update(self.h.id, out)
+    }
+
+    fn dynamic(&self) -> bool {
+        self.spec.origin == PeerOrigin::Dynamic
+    }
+
+    fn ttl(&self) -> TtlPolicy {
+        ttl(self.shared, self.spec)
+    }
+
+    fn forget_after(&self) -> Duration {
+        self.shared.config().forget_after(self.spec.address)
+    }
+
+    fn write(&mut self, stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
+        logged(stream.try_write(buf), "write")
+    }
+
+    fn read(&mut self, stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+        logged(stream.try_read_buf(buf), "read")
     }
 }
 
-/// Whether our advertisements are deferred: the graceful-restart recovery of our own restart
-/// is in progress.
-fn deferring(shared: &Shared) -> bool {
-    lock(&shared.recovery)
+fn logged(r: io::Result<usize>, what: &str) -> io::Result<usize> {
+    if let Some(e) = r
         .as_ref()
-        .is_some_and(|r| r.deferring())
+        .err()
+        .filter(|e| e.kind() != io::ErrorKind::WouldBlock)
+    {
+        tracing::debug!("{what} failed: {e}");
+    }
+    r
 }
 
 /// An outgoing connection being opened (polled by the peer task).
-pub(super) type Connecting = (
-    ConnId,
-    Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>,
-);
+pub(super) type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
-pub(super) struct Conn {
-    pub(super) id: ConnId,
-    pub(super) stream: TcpStream,
-    /// What the session produced and the socket has not taken yet.
-    pub(super) tx: TxBuffer,
-    /// The size of the next read.
-    read_size: ReadSize,
+/// The TTL of the peer's connections (eBGP: another AS than ours).
+fn ttl(shared: &Shared, spec: &PeerSpec) -> TtlPolicy {
+    let (c, ebgp) = (&spec.common, spec.asn != shared.config().asn());
+    TtlPolicy::for_peer(ebgp, c.multihop, c.ttl_security)
+}
+
+/// A connection the session took: its TTL (and GTSM minimum), no Nagle, our address on it.
+pub(super) fn configure(s: &TcpStream, shared: &Shared, h: &PeerHandle, spec: &PeerSpec) {
+    let ttl = ttl(shared, spec);
+    let v6 = s
+        .local_addr()
+        .map_or(spec.address.is_ipv6(), |a| a.is_ipv6());
+    let (send, gtsm) = (ttl.send, ttl.min_receive);
+    if let Err(e) = sockets::set_ttl(s.as_raw_fd(), v6, send, gtsm) {
+        tracing::error!(
+            ttl = send,
+            ?gtsm,
+            "cannot set the TTL of the connection: {e}"
+        );
+    }
+    let _ = s.set_nodelay(true);
+    lock(&h.status).local_addr = s.local_addr().ok().map(|a| a.ip());
 }
 
 /// Writes what is left (a NOTIFICATION) within a second, then closes.
@@ -90,122 +124,4 @@ pub(super) fn poll_readable(conns: &[Conn], cx: &mut Context<'_>) -> Poll<usize>
         }
     }
     Poll::Pending
-}
-
-/// The first connect attempt that finished, taken out of `pending`.
-pub(super) fn poll_connected(
-    pending: &mut Vec<Connecting>,
-    cx: &mut Context<'_>,
-) -> Poll<(ConnId, io::Result<TcpStream>)> {
-    for i in 0..pending.len() {
-        let Some((id, f)) = pending.get_mut(i) else {
-            break;
-        };
-        if let Poll::Ready(r) = f.as_mut().poll(cx) {
-            let id = *id;
-            drop(pending.swap_remove(i));
-            if pending.is_empty() {
-                *pending = Vec::new();
-            }
-            return Poll::Ready((id, r));
-        }
-    }
-    Poll::Pending
-}
-
-impl PeerTask {
-    pub(super) fn add_conn(&mut self, id: ConnId, stream: TcpStream) {
-        let (ttl, gtsm) = self.ttl();
-        let v6 = stream
-            .local_addr()
-            .map_or(self.spec.address.is_ipv6(), |a| a.is_ipv6());
-        if let Err(e) = sockets::set_ttl(stream.as_raw_fd(), v6, ttl, gtsm) {
-            tracing::error!(ttl, ?gtsm, "cannot set the TTL of the connection: {e}");
-        }
-        let _ = stream.set_nodelay(true);
-        lock(&self.h.status).local_addr = stream.local_addr().ok().map(|a| a.ip());
-        // At most two connections, usually one: no room for four kept (0.36 KB each peer).
-        self.conns.reserve_exact(1);
-        self.conns.push(Conn {
-            id,
-            stream,
-            tx: TxBuffer::default(),
-            read_size: ReadSize::default(),
-        });
-    }
-
-    /// Reads once from connection `i` (found readable): the bytes go to the session, end of
-    /// stream or an error to its loss. No buffer is kept between reads: an established session
-    /// that only gets a KEEPALIVE now and then holds none.
-    pub(super) fn read_from(&mut self, i: usize) {
-        let Some(c) = self.conns.get_mut(i) else {
-            return;
-        };
-        let id = c.id;
-        let mut buf = Vec::with_capacity(c.read_size.get());
-        match c.stream.try_read_buf(&mut buf) {
-            Ok(0) => self.closed(id),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => {
-                tracing::debug!("read failed: {e}");
-                self.closed(id);
-            }
-            Ok(n) => {
-                c.read_size.read(n);
-                self.peer.handle_bytes(Instant::now(), id, &buf);
-            }
-        }
-    }
-
-    /// Pulls messages while the write buffers have room; whether anything was produced.
-    pub(super) fn transmit(&mut self) -> bool {
-        let now = Instant::now();
-        let mut any = false;
-        let src_shared = Arc::clone(&self.shared);
-        let ready = self.h.rib_epoch.load(Ordering::SeqCst) == self.h.epoch.load(Ordering::SeqCst);
-        for c in &mut self.conns {
-            let mut src = RibSource {
-                shared: &src_shared,
-                id: self.h.id,
-                ready,
-                refresh: &mut self.refresh_out,
-            };
-            any |= c.tx.fill(now, &mut self.peer, c.id, &mut src);
-        }
-        any
-    }
-
-    /// Writes what the sockets take; whether a connection was found broken (the session then
-    /// has its loss to process).
-    pub(super) fn write_some(&mut self) -> bool {
-        let mut broken = Vec::new();
-        for c in &mut self.conns {
-            while !c.tx.is_empty() {
-                match c.stream.try_write(c.tx.pending()) {
-                    Ok(n) => c.tx.written(n),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => {
-                        // The connection is gone (reset, broken pipe): what is queued can never
-                        // leave, and a socket in error is always "writable", so waiting on it
-                        // would spin. The session learns of the loss now, not at the next read.
-                        tracing::debug!("write failed: {e}");
-                        c.tx.discard();
-                        broken.push(c.id);
-                        break;
-                    }
-                }
-            }
-        }
-        let any = !broken.is_empty();
-        for id in broken {
-            self.closed(id);
-        }
-        any
-    }
-
-    pub(super) async fn close_all(&mut self) {
-        for c in std::mem::take(&mut self.conns) {
-            close_conn(c).await;
-        }
-    }
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::conn::{poll_connected, poll_readable};
+use super::conn::poll_readable;
 use super::*;
 
 /// What ended a peer task's wait.
@@ -35,10 +35,10 @@ impl PeerTask {
         if let Poll::Ready(c) = self.cmd_rx.poll_recv(cx) {
             return Poll::Ready(Wake::Cmd(c));
         }
-        if let Poll::Ready(i) = poll_readable(&self.conns, cx) {
+        if let Poll::Ready(i) = poll_readable(self.d.conns(), cx) {
             return Poll::Ready(Wake::Read(i));
         }
-        if let Poll::Ready((id, r)) = poll_connected(&mut self.connecting, cx) {
+        if let Poll::Ready((id, r)) = self.d.poll_connecting(|f| f.as_mut().poll(cx)) {
             return Poll::Ready(Wake::Connected(id, r));
         }
         if let Some(t) = timer {
@@ -54,7 +54,7 @@ impl PeerTask {
                 return Poll::Ready(Wake::Bfd(v));
             }
         }
-        if let Some(c) = want_write.and_then(|i| self.conns.get(i)) {
+        if let Some(c) = want_write.and_then(|i| self.d.conns().get(i)) {
             if c.stream.poll_write_ready(cx).is_ready() {
                 return Poll::Ready(Wake::Work);
             }
