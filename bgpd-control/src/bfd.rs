@@ -239,7 +239,13 @@ mod tests {
         clients.attach(a, "p1", || ());
         clients.attach(a, "p2", || ());
         let seen = wall - Duration::from_secs(1);
-        clients.changed(a, seen);
+        let up = bgp_core::bfd::Transition {
+            from: bgp_core::bfd::State::Init,
+            to: bgp_core::bfd::State::Up,
+            diag: bgp_core::bfd::Diag::NONE,
+            remote_admin_down: false,
+        };
+        clients.changed(a, seen, &up);
         let mut v = sessions_status(&e, &clients, t0 + Duration::from_secs(5), wall);
         v.sort_by_key(|s| s.address);
         assert_eq!(v.len(), 2);

@@ -1,13 +1,14 @@
 //! DOC: which BGP peers are bound to which BFD session, for a driver that tells each peer of
 //! its session's changes through a notifier of its own (`T`: a channel sender in the daemon).
 //! Peers to one [`Key`] (address, source address, hop mode) share one session and one
-//! notifier, kept while at least one peer is attached; when each session last changed state
-//! (wall clock, given by the driver) is kept for `show bfd sessions`.
+//! notifier, kept while at least one peer is attached, and one [`Link`] (what the peers see of
+//! the session, following its transitions); when each session last changed state (wall clock,
+//! given by the driver) is kept for `show bfd sessions`.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use super::Key;
+use super::{Key, Link, Transition};
 
 /// The peers of one session and their notifier.
 #[derive(Debug)]
@@ -16,6 +17,8 @@ pub struct Client<T> {
     pub notify: T,
     /// The attached peers' names, in attachment order (a name twice if attached twice).
     pub peers: Vec<String>,
+    /// What the peers see of the session (from `Link::default()` when the first attached).
+    pub link: Link,
 }
 
 /// The peers bound to each BFD session.
@@ -41,6 +44,7 @@ impl<T> Clients<T> {
         let c = self.by_key.entry(key).or_insert_with(|| Client {
             notify: make(),
             peers: Vec::new(),
+            link: Link::default(),
         });
         c.peers.push(peer.to_string());
         &c.notify
@@ -60,10 +64,13 @@ impl<T> Clients<T> {
         }
     }
 
-    /// The session of `key` changed state at `at`: its notifier, if a peer is attached.
-    pub fn changed(&mut self, key: Key, at: SystemTime) -> Option<&T> {
+    /// The session of `key` changed state (`t`) at `at`: its notifier and the link its peers
+    /// must now see, if a peer is attached.
+    pub fn changed(&mut self, key: Key, at: SystemTime, t: &Transition) -> Option<(&T, Link)> {
         self.since.insert(key, at);
-        self.by_key.get(&key).map(|c| &c.notify)
+        let c = self.by_key.get_mut(&key)?;
+        c.link.follow(t);
+        Some((&c.notify, c.link))
     }
 
     /// The peers attached to the session of `key`.
@@ -80,7 +87,17 @@ impl<T> Clients<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bfd::{Diag, State};
     use std::net::IpAddr;
+
+    fn up() -> Transition {
+        Transition {
+            from: State::Init,
+            to: State::Up,
+            diag: Diag::NONE,
+            remote_admin_down: false,
+        }
+    }
 
     fn key(last: u8) -> Key {
         Key {
@@ -104,12 +121,15 @@ mod tests {
         assert_eq!(c.peers(&key(1)), ["a", "b"]);
         c.detach(&key(1), "a");
         assert_eq!(c.peers(&key(1)), ["b"]);
-        assert_eq!(c.changed(key(1), SystemTime::UNIX_EPOCH), Some(&1));
+        let (n, l) = c.changed(key(1), SystemTime::UNIX_EPOCH, &up()).unwrap();
+        assert_eq!((*n, l.state, l.seq), (1, State::Up, 1));
         c.detach(&key(1), "b");
         assert!(c.peers(&key(1)).is_empty());
-        assert_eq!(c.changed(key(1), SystemTime::UNIX_EPOCH), None);
-        // The next peer gets a new notifier.
+        assert_eq!(c.changed(key(1), SystemTime::UNIX_EPOCH, &up()), None);
+        // The next peer gets a new notifier, and a new link.
         assert_eq!(*c.attach(key(1), "c", || 7), 7);
+        let (_, l) = c.changed(key(1), SystemTime::UNIX_EPOCH, &up()).unwrap();
+        assert_eq!(l.seq, 1);
     }
 
     #[test]
@@ -129,7 +149,7 @@ mod tests {
         let mut c: Clients<()> = Clients::default();
         assert_eq!(c.since(&key(1)), None);
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5);
-        c.changed(key(1), t);
+        c.changed(key(1), t, &up());
         assert_eq!(c.since(&key(1)), Some(t));
         assert_eq!(c.since(&key(2)), None);
     }

@@ -26,6 +26,7 @@
 
 mod binding;
 mod clients;
+mod hub;
 mod packet;
 mod session;
 
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 
 pub use binding::{Binding, Link, Verdict};
 pub use clients::{Client, Clients};
+pub use hub::{Hub, Published};
 pub use packet::{Diag, DropReason, Packet, State, PACKET_LEN, VERSION};
 pub use session::{Session, SessionParams, Transition};
 
@@ -92,6 +94,9 @@ pub struct Transmit {
     pub discr: u32,
     /// Octets written into the buffer.
     pub len: usize,
+    /// The session's last packet (its AdminDown once removed): it is gone, and so may be the
+    /// driver's send path.
+    pub last: bool,
 }
 
 /// How a received datagram arrived.
@@ -465,6 +470,7 @@ impl Bfd {
                 key: e.key,
                 discr: d,
                 len: PACKET_LEN,
+                last: e.removing,
             };
             if e.removing {
                 self.sessions.remove(&d);

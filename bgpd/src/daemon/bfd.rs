@@ -1,5 +1,5 @@
-//! DOC: the BFD task: one task drives the sans-IO `bgp_core::bfd::Bfd` engine with the UDP
-//! sockets of `crate::net::bfd`, and binds its sessions to BGP peers. It starts with the first
+//! DOC: the BFD task: one thread drives bgp-core's sans-IO `bfd::Hub` (the sessions and the
+//! BGP peers bound to them) with the UDP sockets of `crate::net::bfd`. It starts with the first
 //! peer that has `bfd` set (a daemon without BFD opens no BFD port).
 //!
 //! * The task runs on its own thread with a single-threaded runtime: its timers are not
@@ -7,15 +7,11 @@
 //!   link to the peer), and a wake-up costs no cross-thread hand-off. Periodic packets go up
 //!   to [`TX_SLACK`] early, so one wake-up serves every packet due within that window
 //!   (`Bfd::set_tx_slack`: 200 sessions at 100 ms wake it ~100 times a second, not ~2,300).
-//!
-//! * A peer with BFD attaches ([`PeerBfd::attach`]) a client to the session of its key
-//!   (address, source address, hop mode): peers to one address share one session, which is
-//!   removed (after an AdminDown packet) when its last client goes.
-//! * Session states reach the peer tasks through a `watch` per key. When a session that was Up
-//!   goes Down, every BGP session bound to it is closed at once (Cease, subcode 10 "BFD Down",
-//!   RFC 9384; routes withdrawn as for any closed session) and, with `[bfd] wait_for_up`
-//!   (BIRD's behaviour), held down until BFD is Up again. A Down caused by the peer's
-//!   AdminDown does not touch BGP (RFC 5882 §3.2).
+//! * A peer with BFD attaches ([`PeerBfd::attach`]) to the session of its key; session states
+//!   reach the peer tasks through a `watch` per key. When a session that was Up goes Down,
+//!   every BGP session bound to it is closed at once (Cease, subcode 10 "BFD Down", RFC 9384)
+//!   and, with `[bfd] wait_for_up` (BIRD's behaviour), held down until BFD is Up again
+//!   (`bfd::Binding`). A Down caused by the peer's AdminDown does not touch BGP (RFC 5882 §3.2).
 //! * Every state change is logged with its diagnostic and counted in the metrics.
 
 use std::collections::HashMap;
@@ -25,13 +21,11 @@ use std::time::{Instant, SystemTime};
 
 pub(crate) use bgp_core::bfd::Verdict;
 use bgp_core::bfd::{
-    Bfd, BfdEvent, Binding, Clients, Key, Link, Received, SessionParams, PACKET_LEN, PORT_MULTIHOP,
-    PORT_SINGLE_HOP,
+    Binding, Hub, Key, Link, Received, PACKET_LEN, PORT_MULTIHOP, PORT_SINGLE_HOP,
 };
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
-
 use bgp_core::peer::Peer;
+use tokio::net::UdpSocket;
+use tokio::sync::{watch, Notify};
 
 use super::{lock, PeerHandle, Shared};
 use crate::config::PeerSpec;
@@ -43,17 +37,12 @@ use bgpd_control::bfd::{counters_status, sessions_status};
 /// interval; the jitter range narrows by as much, RFC 5880 §6.8.7 holds).
 const TX_SLACK: std::time::Duration = std::time::Duration::from_millis(10);
 
-enum Cmd {
-    Add(Key, SessionParams),
-    Remove(Key),
-}
-
 /// The BFD task's shared side.
 pub(crate) struct BfdHandle {
-    cmd: mpsc::UnboundedSender<Cmd>,
-    /// The peers of each session, their `watch`, when the session entered its state.
-    clients: Mutex<Clients<watch::Sender<Link>>>,
-    engine: Arc<Mutex<Bfd>>,
+    /// The sessions and their peers, each peer's `watch`.
+    hub: Mutex<Hub<watch::Sender<Link>>>,
+    /// Wakes the task after a peer attached or detached.
+    wake: Notify,
     /// Whether the receive sockets could be opened.
     pub listening: Mutex<Vec<String>>,
 }
@@ -64,13 +53,9 @@ impl BfdHandle {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id()) << 32;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let mut engine = Bfd::new(seed);
-        engine.set_tx_slack(TX_SLACK);
         let h = Arc::new(BfdHandle {
-            cmd: tx,
-            clients: Mutex::new(Clients::default()),
-            engine: Arc::new(Mutex::new(engine)),
+            hub: Mutex::new(Hub::new(seed, TX_SLACK)),
+            wake: Notify::new(),
             listening: Mutex::new(Vec::new()),
         });
         let task = Task {
@@ -86,7 +71,7 @@ impl BfdHandle {
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(task.run(rx)),
+                    Ok(rt) => rt.block_on(task.run()),
                     Err(e) => tracing::error!("BFD: cannot start its runtime: {e}"),
                 }
             });
@@ -98,15 +83,14 @@ impl BfdHandle {
 
     /// Every session, for `show bfd sessions` and the metrics.
     pub fn sessions(&self) -> Vec<BfdSessionStatus> {
+        let hub = lock(&self.hub);
         let (now, wall) = (Instant::now(), SystemTime::now());
-        // The clients first, then the engine (the order every other caller keeps).
-        let clients = lock(&self.clients);
-        sessions_status(&lock(&self.engine), &clients, now, wall)
+        sessions_status(hub.engine(), hub.clients(), now, wall)
     }
 
     /// Packet counters of the whole daemon.
     pub fn counters(&self) -> BfdCounters {
-        counters_status(lock(&self.engine).counters())
+        counters_status(lock(&self.hub).engine().counters())
     }
 }
 
@@ -170,16 +154,17 @@ impl PeerBfd {
     /// Attaches `spec` to its BFD session if it has `bfd` set.
     pub fn attach(shared: &Arc<Shared>, spec: &PeerSpec) -> Option<PeerBfd> {
         let s = shared.config().bfd_session(spec)?;
-        let (key, p) = (s.key, s.params);
         let h = Arc::clone(shared.bfd.get_or_init(|| BfdHandle::start(shared)));
-        let rx = lock(&h.clients)
-            .attach(key, &spec.name, || watch::channel(Link::default()).0)
+        let rx = lock(&h.hub)
+            .attach(Instant::now(), s.key, &spec.name, s.params, || {
+                watch::channel(Link::default()).0
+            })
             .subscribe();
-        let _ = h.cmd.send(Cmd::Add(key, p));
+        h.wake.notify_one();
         let binding = Binding::new(&rx.borrow(), s.wait_for_up);
         Some(PeerBfd {
             h,
-            key,
+            key: s.key,
             name: spec.name.clone(),
             rx,
             wait: None,
@@ -209,27 +194,23 @@ impl PeerBfd {
             return std::task::Poll::Pending;
         }
         self.wait = None;
-        std::task::Poll::Ready(self.verdict())
-    }
-
-    /// What the latest change means for BGP.
-    fn verdict(&mut self) -> Verdict {
         let l = *self.rx.borrow_and_update();
-        self.binding.verdict(&l)
+        std::task::Poll::Ready(self.binding.verdict(&l))
     }
 }
 
 impl Drop for PeerBfd {
     fn drop(&mut self) {
-        lock(&self.h.clients).detach(&self.key, &self.name);
-        let _ = self.h.cmd.send(Cmd::Remove(self.key));
+        lock(&self.h.hub).detach(Instant::now(), &self.key, &self.name);
+        self.h.wake.notify_one();
     }
 }
 
 struct Task {
     h: Arc<BfdHandle>,
     shared: Arc<Shared>,
-    tx_socks: HashMap<u32, bfd_sockets::TxSocket>,
+    /// Each session's send socket (`None`: it could not be opened), opened at its first packet.
+    tx_socks: HashMap<u32, Option<bfd_sockets::TxSocket>>,
     port_seed: u16,
 }
 
@@ -244,7 +225,7 @@ async fn readable(s: &Option<UdpSocket>) {
 }
 
 impl Task {
-    async fn run(mut self, mut cmd_rx: mpsc::UnboundedReceiver<Cmd>) {
+    async fn run(mut self) {
         let open = |v6: bool, port: u16| match bfd_sockets::rx_socket(v6, port) {
             Ok(s) => {
                 lock(&self.h.listening)
@@ -265,20 +246,19 @@ impl Task {
         let mut stop = self.shared.stop_tx.subscribe();
         let mut buf = [0u8; 512];
         loop {
-            let deadline = lock(&self.h.engine)
+            let deadline = lock(&self.h.hub)
                 .poll_timeout(Instant::now())
                 .map(tokio::time::Instant::from_std);
             let [(s0, _), (s1, _), (s2, _), (s3, _)] = &socks;
             tokio::select! {
                 biased;
                 _ = super::stopped(&mut stop) => {
-                    self.shutdown();
+                    // AdminDown to every peer (RFC 5880 §6.8.16): no failure for them.
+                    lock(&self.h.hub).shutdown(Instant::now());
+                    self.flush();
                     return;
                 }
-                c = cmd_rx.recv() => match c {
-                    Some(c) => self.command(c),
-                    None => return,
-                },
+                _ = self.h.wake.notified() => {}
                 _ = readable(s0) => self.read(&socks[0], &mut buf),
                 _ = readable(s1) => self.read(&socks[1], &mut buf),
                 _ = readable(s2) => self.read(&socks[2], &mut buf),
@@ -288,113 +268,67 @@ impl Task {
                         Some(d) => tokio::time::sleep_until(d).await,
                         None => std::future::pending().await,
                     }
-                } => {
-                    lock(&self.h.engine).handle_timeout(Instant::now());
-                }
+                } => lock(&self.h.hub).handle_timeout(Instant::now()),
             }
             self.flush();
-        }
-    }
-
-    fn command(&mut self, c: Cmd) {
-        let now = Instant::now();
-        let mut e = lock(&self.h.engine);
-        match c {
-            Cmd::Add(key, p) => {
-                let d = e.add(now, key, p);
-                if !self.tx_socks.contains_key(&d) {
-                    let start = self.port_seed.wrapping_add(d as u16);
-                    let to = SocketAddr::new(key.remote, key.port());
-                    match bfd_sockets::TxSocket::open(to, key.local, start) {
-                        Ok(s) => {
-                            self.tx_socks.insert(d, s);
-                        }
-                        Err(e) => {
-                            tracing::error!(peer = %key.remote, "BFD: cannot open a send socket: {e}")
-                        }
-                    }
-                    tracing::info!(peer = %key.remote, multihop = key.multihop, discriminator = d, "BFD session created");
-                }
-            }
-            Cmd::Remove(key) => {
-                if let Some(d) = e.find(&key) {
-                    e.remove(now, d);
-                }
-            }
         }
     }
 
     fn read(&mut self, sock: &(Option<UdpSocket>, bool), buf: &mut [u8; 512]) {
         let (Some(s), multihop) = sock else { return };
         for _ in 0..64 {
-            match bfd_sockets::recv(s, buf) {
-                Ok((n, from, ttl)) => {
-                    let rx = Received {
-                        src: from.ip(),
-                        dst: None,
-                        multihop: *multihop,
-                        ttl,
-                    };
-                    let bytes = buf.get(..n).unwrap_or(&[]);
-                    let r = lock(&self.h.engine).handle_packet(Instant::now(), rx, bytes);
-                    if let Err(reason) = r {
-                        tracing::debug!(%from, %reason, "BFD packet dropped");
-                    }
-                }
-                Err(_) => return,
+            let Ok((n, from, ttl)) = bfd_sockets::recv(s, buf) else {
+                return;
+            };
+            let (src, dst, multihop) = (from.ip(), None, *multihop);
+            let rx = Received {
+                src,
+                dst,
+                multihop,
+                ttl,
+            };
+            let bytes = buf.get(..n).unwrap_or(&[]);
+            if let Err(reason) = lock(&self.h.hub).handle_packet(Instant::now(), rx, bytes) {
+                tracing::debug!(%from, %reason, "BFD packet dropped");
             }
         }
     }
 
     /// Sends what is owed and publishes state changes.
     fn flush(&mut self) {
-        let now = Instant::now();
+        let (now, wall) = (Instant::now(), SystemTime::now());
         let mut pkt = [0u8; PACKET_LEN];
-        let mut events: Vec<BfdEvent> = Vec::new();
-        {
-            let mut e = lock(&self.h.engine);
-            while let Some(t) = e.poll_transmit(now, &mut pkt) {
-                if let Some(s) = self.tx_socks.get(&t.discr) {
-                    s.send(pkt.get(..t.len).unwrap_or(&[]));
-                }
-                if e.session(t.discr).is_none() {
-                    self.tx_socks.remove(&t.discr);
-                }
+        let mut hub = lock(&self.h.hub);
+        while let Some(t) = hub.poll_transmit(now, &mut pkt) {
+            let key = t.key;
+            let port = self.port_seed.wrapping_add(t.discr as u16);
+            let sock = self.tx_socks.entry(t.discr).or_insert_with(|| {
+                let to = SocketAddr::new(key.remote, key.port());
+                tracing::info!(peer = %key.remote, multihop = key.multihop, discriminator = t.discr, "BFD session created");
+                bfd_sockets::TxSocket::open(to, key.local, port)
+                    .map_err(|e| tracing::error!(peer = %key.remote, "BFD: cannot open a send socket: {e}"))
+                    .ok()
+            });
+            if let Some(s) = sock {
+                s.send(pkt.get(..t.len).unwrap_or(&[]));
             }
-            while let Some(ev) = e.poll_event() {
-                events.push(ev);
+            if t.last {
+                self.tx_socks.remove(&t.discr);
             }
         }
-        for ev in events {
-            self.publish(ev);
+        while let Some(p) = hub.poll_event(now, wall) {
+            let (ev, t) = (p.event, p.event.transition);
+            let admin = if t.remote_admin_down {
+                " (neighbour AdminDown)"
+            } else {
+                ""
+            };
+            tracing::info!(peer = %ev.key.remote, multihop = ev.key.multihop,
+                "BFD session {} -> {}: {}{admin}", t.from, t.to, t.diag);
+            self.shared.stats.bfd_transition(&ev, p.since_rx);
+            if let Some((tx, link)) = p.notify {
+                tx.send_replace(link);
+            }
         }
-    }
-
-    fn publish(&mut self, ev: BfdEvent) {
-        let t = ev.transition;
-        tracing::info!(
-            peer = %ev.key.remote,
-            multihop = ev.key.multihop,
-            "BFD session {} -> {}: {}{}",
-            t.from,
-            t.to,
-            t.diag,
-            if t.remote_admin_down { " (neighbour AdminDown)" } else { "" }
-        );
-        self.shared.stats.bfd_transition(&ev, {
-            let e = lock(&self.h.engine);
-            e.session(ev.discr)
-                .and_then(|s| s.last_rx())
-                .map(|l| l.elapsed())
-        });
-        if let Some(tx) = lock(&self.h.clients).changed(ev.key, SystemTime::now()) {
-            tx.send_modify(|l| l.follow(&t));
-        }
-    }
-
-    fn shutdown(&mut self) {
-        // AdminDown to every peer (RFC 5880 §6.8.16), so they do not count it as a failure.
-        lock(&self.h.engine).admin_down_all(Instant::now());
-        self.flush();
     }
 }

@@ -1,0 +1,249 @@
+//! DOC: the BFD side of a BGP speaker, sans-IO: the sessions ([`Bfd`]) and the BGP peers bound
+//! to each ([`Clients`]) in one value, so that a driver is a loop of receive, send and sleep.
+//!
+//! * A peer with BFD attaches ([`Hub::attach`]) to the session of its [`Key`] (address, source
+//!   address, hop mode): peers to one key share one session, which is removed (after one
+//!   AdminDown packet, [`Transmit::last`]) when its last peer detaches ([`Hub::detach`]).
+//! * Every state change is published ([`Hub::poll_event`]) with the notifier of the session's
+//!   peers and the [`Link`] they must now see (what it means for BGP is [`super::Binding`]'s),
+//!   and with the time since the last packet (the detection time, for the metrics).
+//! * [`Hub::shutdown`] takes every session AdminDown (RFC 5880 §6.8.16) so that the peers do
+//!   not count a speaker going away as a failure.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use super::PACKET_LEN;
+use super::{Bfd, BfdEvent, Clients, DropReason, Key, Link, Received, SessionParams, Transmit};
+
+/// The sessions of one speaker and the peers bound to them; `T` tells a session's peers of a
+/// change (a channel sender in the daemon).
+#[derive(Debug)]
+pub struct Hub<T> {
+    engine: Bfd,
+    clients: Clients<T>,
+}
+
+/// A state change to publish.
+#[derive(Debug)]
+pub struct Published<'a, T> {
+    /// The change.
+    pub event: BfdEvent,
+    /// Time since the session's last accepted packet, if any (how long detection took).
+    pub since_rx: Option<Duration>,
+    /// The notifier of the session's peers and the link they must now see (`None`: no peer is
+    /// attached, as after the last one detached).
+    pub notify: Option<(&'a T, Link)>,
+}
+
+impl<T> Hub<T> {
+    /// No sessions; `seed` feeds the discriminators and the jitter, `tx_slack` is
+    /// [`Bfd::set_tx_slack`]'s.
+    pub fn new(seed: u64, tx_slack: Duration) -> Self {
+        let mut engine = Bfd::new(seed);
+        engine.set_tx_slack(tx_slack);
+        Hub {
+            engine,
+            clients: Clients::default(),
+        }
+    }
+
+    /// Attaches `peer` to the session of `key` (created in Down for its first peer; an existing
+    /// one takes `params`); the session's notifier is made by `make` for its first peer.
+    pub fn attach(
+        &mut self,
+        now: Instant,
+        key: Key,
+        peer: &str,
+        params: SessionParams,
+        make: impl FnOnce() -> T,
+    ) -> &T {
+        self.engine.add(now, key, params);
+        self.clients.attach(key, peer, make)
+    }
+
+    /// Detaches one attachment of `peer`; the session's last peer removes it.
+    pub fn detach(&mut self, now: Instant, key: &Key, peer: &str) {
+        self.clients.detach(key, peer);
+        if let Some(d) = self.engine.find(key) {
+            self.engine.remove(now, d);
+        }
+    }
+
+    /// A received datagram ([`Bfd::handle_packet`]).
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        rx: Received,
+        bytes: &[u8],
+    ) -> Result<(), DropReason> {
+        self.engine.handle_packet(now, rx, bytes)
+    }
+
+    /// Deadlines that passed ([`Bfd::handle_timeout`]).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.engine.handle_timeout(now);
+    }
+
+    /// When to call [`Hub::handle_timeout`] next.
+    pub fn poll_timeout(&self, now: Instant) -> Option<Instant> {
+        self.engine.poll_timeout(now)
+    }
+
+    /// The next packet owed ([`Bfd::poll_transmit`]).
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8; PACKET_LEN]) -> Option<Transmit> {
+        self.engine.poll_transmit(now, buf)
+    }
+
+    /// The next state change, at `now` (`wall`: the same instant on the wall clock, kept for
+    /// `show bfd sessions`).
+    pub fn poll_event(&mut self, now: Instant, wall: SystemTime) -> Option<Published<'_, T>> {
+        let event = self.engine.poll_event()?;
+        let since_rx = (self.engine.session(event.discr))
+            .and_then(|s| s.last_rx())
+            .map(|l| now.saturating_duration_since(l));
+        let notify = self.clients.changed(event.key, wall, &event.transition);
+        Some(Published {
+            event,
+            since_rx,
+            notify,
+        })
+    }
+
+    /// The speaker goes away: every session AdminDown (its packets follow).
+    pub fn shutdown(&mut self, now: Instant) {
+        self.engine.admin_down_all(now);
+    }
+
+    /// The sessions.
+    pub fn engine(&self) -> &Bfd {
+        &self.engine
+    }
+
+    /// The peers bound to them.
+    pub fn clients(&self) -> &Clients<T> {
+        &self.clients
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bfd::{Packet, State};
+    use std::net::IpAddr;
+
+    const A: [u8; 4] = [10, 0, 0, 1];
+    const B: [u8; 4] = [10, 0, 0, 2];
+
+    fn key(remote: [u8; 4]) -> Key {
+        Key {
+            remote: IpAddr::from(remote),
+            local: None,
+            multihop: false,
+        }
+    }
+
+    fn fast() -> SessionParams {
+        SessionParams {
+            min_tx: Duration::from_millis(10),
+            min_rx: Duration::from_millis(10),
+            idle_tx: Duration::from_millis(10),
+            detect_mult: 3,
+        }
+    }
+
+    /// Delivers what `from` owes to `to` (received from `src`); the packets sent.
+    fn deliver(
+        now: Instant,
+        from: &mut Hub<u32>,
+        to: &mut Hub<u32>,
+        src: [u8; 4],
+    ) -> Vec<(Transmit, Packet)> {
+        let mut buf = [0u8; PACKET_LEN];
+        let mut out = Vec::new();
+        while let Some(t) = from.poll_transmit(now, &mut buf) {
+            let rx = Received {
+                src: IpAddr::from(src),
+                dst: None,
+                multihop: false,
+                ttl: Some(255),
+            };
+            let _ = to.handle_packet(now, rx, &buf[..t.len]);
+            out.push((t, Packet::decode(&buf).unwrap()));
+        }
+        out
+    }
+
+    /// Every state change of `h`: (notifier, link state, link failed), or `None` unbound.
+    fn events(h: &mut Hub<u32>, now: Instant) -> Vec<Option<(u32, State, bool)>> {
+        let mut v = Vec::new();
+        while let Some(p) = h.poll_event(now, SystemTime::UNIX_EPOCH) {
+            v.push(p.notify.map(|(n, l)| (*n, l.state, l.failed)));
+        }
+        v
+    }
+
+    /// Two hubs with a session Up between them; `a` has peers "p" and "q" on it.
+    fn up() -> (Instant, Hub<u32>, Hub<u32>) {
+        let now = Instant::now();
+        let (mut a, mut b) = (Hub::new(1, Duration::ZERO), Hub::new(2, Duration::ZERO));
+        assert_eq!(*a.attach(now, key(B), "p", fast(), || 7), 7);
+        assert_eq!(*a.attach(now, key(B), "q", fast(), || 8), 7, "one notifier");
+        b.attach(now, key(A), "r", fast(), || 9);
+        for _ in 0..4 {
+            deliver(now, &mut a, &mut b, A);
+            deliver(now, &mut b, &mut a, B);
+        }
+        assert_eq!(a.engine().sessions().count(), 1, "one session per key");
+        assert_eq!(a.clients().peers(&key(B)), ["p", "q"]);
+        assert_eq!(
+            events(&mut a, now).last(),
+            Some(&Some((7, State::Up, false)))
+        );
+        assert_eq!(
+            events(&mut b, now).last(),
+            Some(&Some((9, State::Up, false)))
+        );
+        (now, a, b)
+    }
+
+    #[test]
+    fn a_detection_timeout_is_published_as_a_failure_to_the_bound_peers() {
+        let (now, mut a, _b) = up();
+        let later = now + Duration::from_secs(1);
+        a.handle_timeout(later);
+        let p = a.poll_event(later, SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(p.event.transition.to, State::Down);
+        assert_eq!(p.since_rx, Some(Duration::from_secs(1)));
+        let (n, l) = p.notify.unwrap();
+        assert_eq!((*n, l.state, l.failed), (7, State::Down, true));
+    }
+
+    #[test]
+    fn the_last_peer_detaching_sends_one_admin_down_and_removes_the_session() {
+        let (now, mut a, mut b) = up();
+        a.detach(now, &key(B), "p");
+        assert!(deliver(now, &mut a, &mut b, A).is_empty(), "q still bound");
+        a.detach(now, &key(B), "q");
+        let sent = deliver(now, &mut a, &mut b, A);
+        assert_eq!(sent.len(), 1);
+        assert!(sent[0].0.last);
+        assert_eq!(sent[0].1.state, State::AdminDown);
+        assert_eq!(a.engine().sessions().count(), 0);
+        // Unbound now: published without a notifier.
+        assert_eq!(events(&mut a, now), [None]);
+        // The peer saw AdminDown: no failure for its BGP.
+        assert_eq!(events(&mut b, now), [Some((9, State::Down, false))]);
+    }
+
+    #[test]
+    fn shutdown_takes_every_session_admin_down() {
+        let (now, mut a, mut b) = up();
+        a.shutdown(now);
+        let sent = deliver(now, &mut a, &mut b, A);
+        assert!(!sent.is_empty());
+        assert!(sent
+            .iter()
+            .all(|(t, p)| p.state == State::AdminDown && !t.last));
+        assert_eq!(events(&mut b, now), [Some((9, State::Down, false))]);
+    }
+}
