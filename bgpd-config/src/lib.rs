@@ -14,8 +14,10 @@
 //! * `kernel`: bgp-fib's settings (`Config::fib_config`) from `[kernel]` and `[[pools]]`;
 //! * `fib`: the Loc-RIB as bgp-fib takes it (`fib::intent`, the tagged hand-off's state
 //!   `fib::KernelSync`) and bgp-fib's events into the RIB (`Config::learn`);
-//! * `reload`: what a reload changes ([`PeerChange`] per running peer, the `[kernel]` keys
-//!   that need a restart, the filters whose text changed);
+//! * `reload`: what a reload changes ([`ReloadPlan`]: a [`PeerChange`] per running peer, the
+//!   peers to start; the `[kernel]` keys that need a restart, the filters whose text changed);
+//! * `listen`: the listeners a reload rebinds, their TCP-MD5 keys, what a connection from an
+//!   address without a running peer becomes ([`Incoming`]);
 //! * `bird`: the second front-end, BIRD 1.6's configuration language (`bird.cfg` as Calico's
 //!   confd renders it), lowered onto the same [`ConfigFile`]; `docs/bird-config.md`.
 //!
@@ -32,6 +34,7 @@ mod derive;
 mod errors;
 pub mod fib;
 mod kernel;
+mod listen;
 pub mod log;
 mod policy;
 mod reload;
@@ -50,7 +53,8 @@ pub use derive::{
     PeerOrigin, PeerSpec,
 };
 pub use errors::{ConfigError, ConfigErrors};
-pub use reload::{KeptPeer, PeerChange};
+pub use listen::{Incoming, ListenerKey, Rebind};
+pub use reload::{KeptPeer, PeerChange, ReloadPlan};
 pub use schema::*;
 
 /// The configuration languages.

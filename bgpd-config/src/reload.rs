@@ -4,11 +4,25 @@
 //! resets its session, or keeps it with new policy, BFD or enable settings. The daemon applies
 //! the answer; nothing here runs.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use super::derive::{PeerOrigin, PeerSpec};
 use super::schema::Kernel;
 use super::Config;
+
+/// What a reload does, as a whole ([`Config::reload_plan`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadPlan {
+    /// Our AS or router id changed: every session resets with the new identity.
+    pub identity: bool,
+    /// The kernel import filter's text changed: the learned kernel routes are filtered again.
+    pub reimport_kernel: bool,
+    /// What happens to each running peer, in the order given.
+    pub peers: Vec<PeerChange>,
+    /// The configured peers not running: started.
+    pub spawn: Vec<PeerSpec>,
+}
 
 /// What a reload does to one running peer.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +144,46 @@ impl Config {
             .import
             .as_ref()
             .is_some_and(|i| changed.contains(i.get_ref()))
+    }
+
+    /// What the reload from this configuration to `new` does, with the `running` peers: the
+    /// identity, the kernel routes to filter again, each running peer's [`PeerChange`], the
+    /// peers to start. ([`Config::restart_required`] and the listeners come first: they may
+    /// refuse the reload.)
+    pub fn reload_plan(&self, new: &Config, running: &[impl Borrow<PeerSpec>]) -> ReloadPlan {
+        let identity = self.identity_changed(new);
+        let changed = self.changed_policies(new);
+        let peers = (running.iter())
+            .map(|s| self.peer_change(new, s.borrow(), identity, &changed))
+            .collect();
+        let spawn = (new.peers().into_iter())
+            .filter(|w| !running.iter().any(|s| s.borrow().name == w.name))
+            .collect();
+        ReloadPlan {
+            identity,
+            reimport_kernel: Config::kernel_import_changed(new, &changed),
+            peers,
+            spawn,
+        }
+    }
+
+    /// The RIB's settings for a running peer (`spec`) after its `change` (this configuration is
+    /// the new one): a kept peer's (with its session's own address `local`, which stays the
+    /// next hop for "self"), a reset configured peer's; none for a removed peer or a reset
+    /// dynamic neighbour (its new session brings them).
+    pub fn rib_peer_config_after(
+        &self,
+        change: &PeerChange,
+        spec: &PeerSpec,
+        local: Option<std::net::IpAddr>,
+    ) -> Option<bgp_core::rib::PeerConfig> {
+        match change {
+            PeerChange::Remove => None,
+            PeerChange::Reset(w) => {
+                (spec.origin != PeerOrigin::Dynamic).then(|| self.rib_peer_config(w))
+            }
+            PeerChange::Keep(k) => Some(self.rib_peer_config_on(&k.spec, local)),
+        }
     }
 
     /// What the reload from this configuration to `new` does to the running peer `spec`.

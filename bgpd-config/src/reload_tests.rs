@@ -98,3 +98,56 @@ fn kernel_keys_changed_require_a_restart() {
     assert_eq!(o.restart_required(&n), ["nexthop_objects"]);
     assert!(!Config::kernel_import_changed(&n, &["in".to_string()]));
 }
+
+#[test]
+fn a_plan_changes_the_running_peers_and_starts_the_new_ones() {
+    let b = "[[peers]]\nname = \"b\"\naddress = \"10.0.0.3\"\nasn = 65001\n";
+    let range = "[[peer_ranges]]\nname = \"r\"\nprefix = \"10.1.0.0/16\"\nasn = 65002\n";
+    let import = "[kernel]\nimport = \"in\"\n";
+    let o = cfg(&format!("{}{range}{import}{POLICY_A}", peer("")));
+    let n = cfg(&format!(
+        "{}{b}{import}{POLICY_B}",
+        peer("hold_time = 30\n")
+    ));
+    let dynamic = o.dynamic_peer("10.1.0.5".parse().unwrap()).unwrap();
+    let running = [o.peers().remove(0), dynamic];
+    let plan = o.reload_plan(&n, &running);
+    assert!(!plan.identity);
+    assert!(plan.reimport_kernel);
+    assert!(matches!(plan.peers[0], PeerChange::Reset(_)));
+    assert_eq!(plan.peers[1], PeerChange::Remove, "its range is gone");
+    let spawn: Vec<_> = plan.spawn.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(spawn, ["b"]);
+    let same = o.reload_plan(&o, &running);
+    assert!(!same.reimport_kernel && same.spawn.is_empty());
+    assert!(matches!(same.peers[1], PeerChange::Keep(_)));
+}
+
+#[test]
+fn the_rib_gets_the_new_settings_of_kept_and_reset_configured_peers() {
+    let range = "[[peer_ranges]]\nname = \"r\"\nprefix = \"10.1.0.0/16\"\nasn = 65002\n";
+    let (o, n) = (
+        cfg(&format!("{}{range}", peer(""))),
+        cfg(&format!("{}{range}", peer("hold_time = 30\n"))),
+    );
+    let spec = o.peers().remove(0);
+    let local: std::net::IpAddr = "10.0.0.7".parse().unwrap();
+    let reset = o.peer_change(&n, &spec, false, &[]);
+    let pc = n.rib_peer_config_after(&reset, &spec, Some(local)).unwrap();
+    assert_eq!(pc, n.rib_peer_config(&n.peers().remove(0)));
+    let keep = o.peer_change(&o, &spec, false, &[]);
+    let pc = o.rib_peer_config_after(&keep, &spec, Some(local)).unwrap();
+    assert_eq!(pc, o.rib_peer_config_on(&spec, Some(local)));
+    assert_ne!(
+        pc,
+        o.rib_peer_config_on(&spec, None),
+        "the session's address is kept"
+    );
+    assert_eq!(
+        o.rib_peer_config_after(&PeerChange::Remove, &spec, None),
+        None
+    );
+    let dynamic = o.dynamic_peer("10.1.0.5".parse().unwrap()).unwrap();
+    let reset = PeerChange::Reset(dynamic.clone());
+    assert_eq!(n.rib_peer_config_after(&reset, &dynamic, None), None);
+}

@@ -5,12 +5,14 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use super::{lock, peer, Shared};
-use crate::config::Config;
+use super::peer::{self, PeerCmd};
+use super::{lock, Shared};
+use crate::config::{Config, Incoming};
 use crate::net::tcp as sockets;
 use crate::status::ControlError;
 
@@ -47,21 +49,23 @@ pub(crate) fn bind_all(config: &Config) -> Result<Vec<Bound>, (SocketAddr, std::
     bind(config, &config.listen_addrs())
 }
 
-/// Makes the running listeners those of `new` (a reload): listeners of removed addresses are
-/// closed first (a wildcard may be in the way of a specific address on the same port), then the
-/// added ones are bound; kept addresses keep their socket. If an address cannot be bound,
-/// the closed ones are bound again (best effort) and the reload is refused.
+/// Makes the running listeners those of `new` (a reload, `Config::rebind`): the listeners
+/// closed first, then the added ones bound. If an address cannot be bound, the closed ones are
+/// bound again (best effort) and the reload is refused.
 pub(crate) async fn rebind(shared: &Arc<Shared>, new: &Config) -> Result<(), ControlError> {
-    let want = new.listen_addrs();
+    let running: Vec<SocketAddr> = lock(&shared.listeners)
+        .iter()
+        .map(|e| e.configured)
+        .collect();
+    let plan = new.rebind(&running);
     let gone: Vec<ListenerEntry> = {
         let mut cur = lock(&shared.listeners);
-        let (keep, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut *cur)
+        let (gone, keep) = std::mem::take(&mut *cur)
             .into_iter()
-            .partition(|e| want.contains(&e.configured));
+            .partition(|e| plan.close.contains(&e.configured));
         *cur = keep;
         gone
     };
-    let gone_addrs: Vec<SocketAddr> = gone.iter().map(|e| e.configured).collect();
     for mut e in gone {
         if let Some(t) = e.task.take() {
             t.abort();
@@ -69,49 +73,33 @@ pub(crate) async fn rebind(shared: &Arc<Shared>, new: &Config) -> Result<(), Con
         }
         tracing::info!(addr = %e.bound, "listener closed");
     }
-    let have: Vec<SocketAddr> = lock(&shared.listeners)
-        .iter()
-        .map(|e| e.configured)
-        .collect();
-    let add: Vec<SocketAddr> = want.into_iter().filter(|a| !have.contains(a)).collect();
-    match bind(new, &add) {
-        Ok(bound) => {
-            for (_, l) in &bound {
-                if let Ok(a) = l.local_addr() {
-                    tracing::info!(addr = %a, "listening");
-                }
-            }
-            spawn(shared, bound);
-            Ok(())
-        }
+    let (bound, err) = match bind(new, &plan.bind) {
+        Ok(bound) => (bound, Ok(())),
         Err((addr, e)) => {
-            let old = shared.config();
-            match bind(&old, &gone_addrs) {
-                Ok(b) => spawn(shared, b),
-                Err((a, e)) => tracing::error!(addr = %a, "cannot listen again: {e}"),
-            }
-            Err(ControlError::Listen {
-                addr,
-                errno: e.raw_os_error().unwrap_or(libc::EINVAL),
-            })
+            let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+            let again = bind(&shared.config(), &plan.close).unwrap_or_else(|(a, e)| {
+                tracing::error!(addr = %a, "cannot listen again: {e}");
+                Vec::new()
+            });
+            (again, Err(ControlError::Listen { addr, errno }))
         }
+    };
+    for a in bound.iter().filter_map(|(_, l)| l.local_addr().ok()) {
+        tracing::info!(addr = %a, "listening");
     }
+    spawn(shared, bound);
+    err
 }
 
-/// Installs the MD5 keys of every peer with a password on every listener (`fd`, bound
-/// address) of its family. Keys of removed peers stay until a restart (an unknown address
-/// cannot connect anyway).
+/// Installs the MD5 keys of `config`'s peers on the listeners (`fd`, bound address).
 pub(crate) fn install_md5(config: &Config, listeners: &[(RawFd, SocketAddr)]) {
-    for p in config.peers() {
-        let Some(pw) = &p.common.password else {
+    let bound: Vec<SocketAddr> = listeners.iter().map(|(_, a)| *a).collect();
+    for k in config.listener_keys(&bound) {
+        let Some((fd, _)) = listeners.get(k.listener) else {
             continue;
         };
-        for (fd, bound) in listeners {
-            if bound.is_ipv4() == p.address.is_ipv4() {
-                if let Err(e) = sockets::set_md5(*fd, p.address, Some(pw)) {
-                    tracing::error!(peer = %p.name, "TCP-MD5 on the listener: {e}");
-                }
-            }
+        if let Err(e) = sockets::set_md5(*fd, k.address, Some(&k.password)) {
+            tracing::error!(peer = %k.peer, "TCP-MD5 on the listener: {e}");
         }
     }
 }
@@ -156,16 +144,14 @@ pub(crate) fn spawn(shared: &Arc<Shared>, listeners: Vec<Bound>) {
     }
 }
 
-/// Hands an accepted connection to its peer's task, starting a dynamic neighbour's.
+/// Hands an accepted connection to its peer's task, or to a new dynamic neighbour's
+/// (`Config::incoming`).
 async fn dispatch(shared: &Arc<Shared>, s: tokio::net::TcpStream, from: SocketAddr) {
     // One dispatch at a time across the listeners (IPv4 and IPv6 sockets may accept the same
     // neighbour): a new neighbour is in the peer table before the next lookup.
     static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one = ONE.lock().await;
-    if shared
-        .shutting_down
-        .load(std::sync::atomic::Ordering::SeqCst)
-    {
+    if shared.shutting_down.load(Ordering::SeqCst) {
         return;
     }
     let ip = from.ip().to_canonical();
@@ -175,21 +161,21 @@ async fn dispatch(shared: &Arc<Shared>, s: tokio::net::TcpStream, from: SocketAd
         .cloned();
     let _ = s.set_nodelay(true);
     let s = match existing {
-        Some(h) => match h.cmd.send(peer::PeerCmd::Incoming(s)) {
+        None => s,
+        Some(h) => match h.cmd.send(PeerCmd::Incoming(s)) {
             Ok(()) => return,
             // The peer's task ended meanwhile (a dynamic neighbour just forgotten): the
-            // connection goes to a new one below.
-            Err(peer::PeerCmd::Incoming(s)) => s,
+            // connection goes to a new one.
+            Err(PeerCmd::Incoming(s)) => s,
             Err(_) => return,
         },
-        None => s,
     };
-    let cfg = shared.config();
-    let Some(spec) = cfg.dynamic_peer(ip) else {
-        tracing::debug!(%from, "connection from an unknown address refused");
-        return;
-    };
-    tracing::info!(peer = %spec.name, "dynamic neighbour");
-    let handle = peer::spawn(shared, spec).await;
-    let _ = handle.cmd.send(peer::PeerCmd::Incoming(s));
+    match shared.config().incoming(ip) {
+        Incoming::Dynamic(spec) => {
+            tracing::info!(peer = %spec.name, "dynamic neighbour");
+            let handle = peer::spawn(shared, spec).await;
+            let _ = handle.cmd.send(PeerCmd::Incoming(s));
+        }
+        Incoming::Refuse => tracing::debug!(%from, "connection from an unknown address refused"),
+    }
 }

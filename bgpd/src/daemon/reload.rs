@@ -9,7 +9,7 @@
 //! socket; a bind error refuses the reload); an `asn` or `router_id` change resets every session
 //! with the new identity (as BIRD restarts its protocols). `[kernel]` is read once at start-up
 //! (FIB thread, which filters it names), so a reload that changes it is refused, with an error
-//! saying a restart is required, before anything changes ([`check`]); a new text of the kernel
+//! saying a restart is required, before anything changes ([`prepare`]); a new text of the kernel
 //! filters themselves applies (the RIB hands every route to the FIB again, `Rib::set_policy`).
 
 use std::sync::atomic::Ordering;
@@ -21,18 +21,8 @@ use bgp_core::rib::SourceId;
 use super::peer::{self, PeerCmd};
 use super::rib::RibMsg;
 use super::{listener, lock, Shared};
-use crate::config::{Config, PeerChange, PeerOrigin};
+use crate::config::{Config, PeerChange, PeerOrigin, PeerSpec};
 use crate::status::ControlError;
-
-/// What a running daemon cannot apply: `[kernel]` changes (read once at start-up). Such a
-/// reload is refused before anything changes.
-pub(crate) fn check(old: &Config, new: &Config) -> Result<(), ControlError> {
-    let k = old.restart_required(new);
-    if !k.is_empty() {
-        return Err(ControlError::RestartRequired(k));
-    }
-    Ok(())
-}
 
 /// Applies `new` to the running daemon.
 pub(crate) async fn apply(shared: &Arc<Shared>, new: Config) -> Result<(), ControlError> {
@@ -41,13 +31,17 @@ pub(crate) async fn apply(shared: &Arc<Shared>, new: Config) -> Result<(), Contr
 }
 
 /// The part of a reload that may fail, done first so that a failure changes nothing else:
-/// [`check`], then the listeners of a changed `listen`.
+/// what a running daemon cannot apply (`[kernel]` changes, read once at start-up:
+/// `Config::restart_required`), then the listeners of a changed `listen`.
 pub(crate) async fn prepare(shared: &Arc<Shared>, new: &Config) -> Result<(), ControlError> {
     if shared.shutting_down.load(Ordering::SeqCst) {
         return Err(ControlError::ShuttingDown);
     }
     let old = shared.config();
-    check(&old, new)?;
+    let restart = old.restart_required(new);
+    if !restart.is_empty() {
+        return Err(ControlError::RestartRequired(restart));
+    }
     if old.listen_changed(new) {
         listener::rebind(shared, new).await?;
     }
@@ -55,84 +49,76 @@ pub(crate) async fn prepare(shared: &Arc<Shared>, new: &Config) -> Result<(), Co
 }
 
 /// The rest of a reload, after [`prepare`] succeeded: peers, policies, statics. What changes
-/// is the configuration model's answer (`Config::peer_change`); this applies it.
+/// is the configuration model's answer (`Config::reload_plan`); this applies it.
 pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), ControlError> {
     shared.reconfiguring.store(true, Ordering::SeqCst);
     let old = shared.config();
     let new = Arc::new(new);
-    let identity = old.identity_changed(&new);
-    if identity {
-        tracing::info!(
-            asn = new.asn(),
-            router_id = %new.router_id(),
-            "new identity: resetting every session"
-        );
-        let msg = RibMsg::Identity {
-            asn: new.asn(),
-            router_id: new.router_id(),
-            cluster: new.cluster_id(),
-        };
-        let _ = shared.rib_tx.send(msg).await;
-    }
-    let changed_policies = old.changed_policies(&new);
+    // A neighbour accepted from now on is made with the new configuration.
     *lock(&shared.config) = Arc::clone(&new);
-
     let running: Vec<_> = lock(&shared.peers).clone();
+    let specs: Vec<Arc<PeerSpec>> = running.iter().map(|h| lock(&h.spec).clone()).collect();
+    let plan = old.reload_plan(&new, &specs);
+    if plan.identity {
+        let (asn, router_id, cluster) = (new.asn(), new.router_id(), new.cluster_id());
+        tracing::info!(asn, %router_id, "new identity: resetting every session");
+        let _ = (shared.rib_tx.send(RibMsg::Identity {
+            asn,
+            router_id,
+            cluster,
+        }))
+        .await;
+    }
     let mut reimport: Vec<SourceId> = Vec::new();
-    // The kernel import filter's text changed: re-filter the learned routes.
-    if Config::kernel_import_changed(&new, &changed_policies) {
+    if plan.reimport_kernel {
         reimport.push(SourceId::KERNEL);
     }
-    for h in &running {
-        let spec = lock(&h.spec).clone();
-        let configured = spec.origin != PeerOrigin::Dynamic;
-        match old.peer_change(&new, &spec, identity, &changed_policies) {
+    for ((h, spec), change) in running.iter().zip(&specs).zip(plan.peers) {
+        // The RIB takes the peer's new settings before the peer acts on them.
+        let local = lock(&h.status).local_addr;
+        if let Some(pc) = new.rib_peer_config_after(&change, spec, local) {
+            let _ = shared
+                .rib_tx
+                .send(RibMsg::PeerConfig(h.id, Box::new(pc)))
+                .await;
+        }
+        match change {
             PeerChange::Remove => {
-                if configured {
+                if spec.origin != PeerOrigin::Dynamic {
                     tracing::info!(peer = %spec.name, "removed from the configuration");
                 }
                 let _ = h.cmd.send(PeerCmd::Remove);
             }
             PeerChange::Reset(w) => {
-                if configured {
-                    let pc = Box::new(new.rib_peer_config(&w));
-                    let _ = shared.rib_tx.send(RibMsg::PeerConfig(h.id, pc)).await;
-                }
                 let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w)));
             }
             PeerChange::Keep(k) => {
-                // The session's own address stays the next hop for "self".
-                let local = lock(&h.status).local_addr;
-                let pc = Box::new(new.rib_peer_config_on(&k.spec, local));
-                let _ = shared.rib_tx.send(RibMsg::PeerConfig(h.id, pc)).await;
                 if k.import_changed {
                     reimport.push(h.id);
                 }
                 if k.bfd_changed {
                     let _ = h.cmd.send(PeerCmd::Bfd(Box::new(k.spec.clone())));
                 }
-                if let Some(enable) = k.enable {
-                    let _ = h.cmd.send(if enable {
-                        PeerCmd::Enable
-                    } else {
-                        PeerCmd::Disable("disabled by configuration".into())
-                    });
-                }
+                let _ = match k.enable {
+                    Some(true) => h.cmd.send(PeerCmd::Enable),
+                    Some(false) => h
+                        .cmd
+                        .send(PeerCmd::Disable("disabled by configuration".into())),
+                    None => Ok(()),
+                };
                 *lock(&h.spec) = Arc::new(k.spec);
             }
         }
     }
-    for w in new.peers() {
-        if !running.iter().any(|h| lock(&h.spec).name == w.name) {
-            tracing::info!(peer = %w.name, "added by the configuration");
-            peer::spawn(shared, w).await;
-        }
+    for w in plan.spawn {
+        tracing::info!(peer = %w.name, "added by the configuration");
+        peer::spawn(shared, w).await;
     }
     listener::reinstall_md5(shared, &new);
-    let _ = shared
+    let _ = (shared
         .rib_tx
-        .send(RibMsg::Reconfigured(Arc::clone(&new), reimport))
-        .await;
+        .send(RibMsg::Reconfigured(Arc::clone(&new), reimport)))
+    .await;
     *lock(&shared.last_reconfig) = SystemTime::now();
     shared.reconfiguring.store(false, Ordering::SeqCst);
     crate::residency::reloaded();
