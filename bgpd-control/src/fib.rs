@@ -164,6 +164,19 @@ pub fn counts(read_back: usize, failed: u64, pending: u64, kernel: FibKernelCoun
     }
 }
 
+/// `show fib` whole: the rows `pages` streams (a `Control::fib_pages`, given the page size
+/// and where the pages go) collected, and its counters.
+pub fn collect(
+    pages: impl FnOnce(usize, &mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>) -> FibCounts,
+) -> (Vec<FibEntry>, FibCounts) {
+    let mut all = Vec::new();
+    let counts = pages(usize::MAX, &mut |p| {
+        all.extend(p);
+        ControlFlow::Continue(())
+    });
+    (all, counts)
+}
+
 /// The name of interface `index` in the caller's namespace (the index as text if it is gone).
 pub fn ifname(index: u32) -> String {
     let mut buf = [0u8; libc::IF_NAMESIZE];
@@ -278,6 +291,20 @@ mod tests {
         assert!(pages.push(row(2)).is_break());
         pages.finish();
         assert_eq!(got, 1, "a page of at least one row, then nothing");
+    }
+
+    #[test]
+    fn the_whole_fib_is_every_page_in_order_with_the_counters() {
+        let row = |n: u8| failed_entry(&refused(&format!("10.{n}.0.0/16"), None));
+        let (rows, c) = collect(|max, page| {
+            assert_eq!(max, usize::MAX, "one page is enough");
+            for p in [vec![row(1), row(2)], vec![], vec![row(3)]] {
+                assert!(page(p).is_continue());
+            }
+            counts(3, 1, 2, FibKernelCounts::default())
+        });
+        assert_eq!(rows, [row(1), row(2), row(3)]);
+        assert_eq!((c.installed, c.failed, c.pending), (3, 1, 2));
     }
 
     #[test]

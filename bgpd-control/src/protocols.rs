@@ -176,6 +176,23 @@ pub fn local_protocols(f: &LocalFacts, counts: &TableCounts) -> Vec<ProtocolStat
     out
 }
 
+/// `show protocols`: the local protocols ([`local_protocols`]), then the BGP peers (their
+/// spec, status and RIB source) in the order given, with their counters from `counts`.
+/// `local_as`: the daemon's AS.
+pub fn protocols<'a>(
+    f: &LocalFacts,
+    counts: &TableCounts,
+    peers: impl IntoIterator<Item = (&'a PeerSpec, &'a PeerStatus, SourceId)>,
+    local_as: u32,
+) -> Vec<ProtocolStatus> {
+    let mut out = local_protocols(f, counts);
+    for (spec, st, id) in peers {
+        let c = counts.per_source.get(&id).copied().unwrap_or_default();
+        out.push(peer_protocol(spec, st, c, local_as));
+    }
+    out
+}
+
 /// The RIB source of a local protocol's name (`static1`, `kernel1`, `direct1`), if it has
 /// one (`device1` has no routes).
 pub fn local_source(name: &str) -> Option<SourceId> {

@@ -107,6 +107,37 @@ fn a_peer_not_established_shows_its_state_then_its_last_error() {
 }
 
 #[test]
+fn the_peers_follow_the_local_protocols_with_their_own_counters() {
+    let mut per_source = std::collections::HashMap::new();
+    per_source.insert(SourceId(100), counts(5, 4, 3));
+    let t = TableCounts {
+        per_source,
+        routes: 5,
+        networks: 5,
+    };
+    let f = LocalFacts {
+        started: SystemTime::UNIX_EPOCH,
+        shutting_down: false,
+        fib_enabled: true,
+        direct: false,
+        kernel_exported: 0,
+    };
+    let (a, b) = (spec(""), spec("passive = true\n"));
+    let st = PeerStatus::default();
+    let v = protocols(
+        &f,
+        &t,
+        [(&a, &st, SourceId(100)), (&b, &st, SourceId(101))],
+        64512,
+    );
+    let names: Vec<&str> = v.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names[..3], ["kernel1", "device1", "static1"]);
+    assert_eq!(v.len(), 5);
+    assert_eq!(v[3], peer_protocol(&a, &st, counts(5, 4, 3), 64512));
+    assert_eq!(v[4], peer_protocol(&b, &st, SourceCounts::default(), 64512));
+}
+
+#[test]
 fn local_protocols_in_birds_order_with_their_counters() {
     let mut per_source = std::collections::HashMap::new();
     per_source.insert(SourceId::KERNEL, counts(3, 2, 0));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bgp_core::rib::{SourceId, TableCounts};
 use bgpd_control::counts;
 use bgpd_control::fib::{self, failed_entry};
-use bgpd_control::protocols::{local_protocols, local_source, peer_protocol, LocalFacts};
+use bgpd_control::protocols::{local_source, protocols, LocalFacts};
 use bgpd_control::routes::RouteContext;
 
 use super::peer::PeerCmd;
@@ -95,18 +95,15 @@ impl Control for DaemonControl {
                 + lock(&s.fib_counts).failed,
         };
         let counts = self.protocol_counts();
-        let mut out = local_protocols(&facts, &counts);
         // The list is copied (one Arc per peer) so the walk holds no daemon-wide lock: the
         // RIB task takes `peers` after every batch and dynamic neighbours come and go through
         // it. Each peer's spec and status are then cloned under their own short locks.
         let peers: Vec<Arc<super::PeerHandle>> = lock(&s.peers).clone();
-        for p in &peers {
-            let spec = lock(&p.spec).clone();
-            let st = lock(&p.status).clone();
-            let c = counts.per_source.get(&p.id).copied().unwrap_or_default();
-            out.push(peer_protocol(&spec, &st, c, cfg.asn()));
-        }
-        out
+        let rows: Vec<_> = (peers.iter())
+            .map(|p| (lock(&p.spec).clone(), lock(&p.status).clone(), p.id))
+            .collect();
+        let rows = rows.iter().map(|(spec, st, id)| (&**spec, st, *id));
+        protocols(&facts, &counts, rows, cfg.asn())
     }
 
     fn routes(&self, q: &RouteQuery) -> Vec<RouteEntry> {
@@ -142,12 +139,7 @@ impl Control for DaemonControl {
     }
 
     fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
-        let mut all = Vec::new();
-        let counts = self.fib_pages(usize::MAX, &mut |p| {
-            all.extend(p);
-            ControlFlow::Continue(())
-        });
-        (all, counts)
+        fib::collect(|max, page| self.fib_pages(max, page))
     }
 
     fn fib_pages(
