@@ -4,7 +4,10 @@
 //! (RFC 5882 §3.2); a failure closes the BGP session and, with `wait_for_up` (BIRD's
 //! behaviour), holds it down until BFD is Up again.
 
+use std::time::Instant;
+
 use super::{State, Transition};
+use crate::peer::Peer;
 use crate::session::Command;
 use crate::wire::notification::cease;
 
@@ -69,6 +72,13 @@ impl Verdict {
             .into_iter()
             .flatten()
     }
+
+    /// Carries the verdict out on `peer` ([`Verdict::commands`]).
+    pub fn apply(self, peer: &mut Peer, now: Instant, held: bool, enabled: bool) {
+        for c in self.commands(held, enabled) {
+            peer.handle_command(now, c);
+        }
+    }
 }
 
 /// One BGP session's binding to its BFD session.
@@ -114,6 +124,16 @@ impl Binding {
         self.held = was_held && link.state != State::Up;
         was_held && !self.held
     }
+
+    /// New BFD settings: `new` (with its session's link; `None` when BFD is no longer
+    /// configured) replaces a binding that was `was_held`; `true` when BGP must be released now
+    /// ([`Binding::carry_hold`]; without BFD nothing holds BGP any more).
+    pub fn replace(was_held: bool, new: Option<(&mut Binding, &Link)>) -> bool {
+        match new {
+            Some((b, link)) => b.carry_hold(was_held, link),
+            None => was_held,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -150,6 +170,25 @@ mod tests {
         assert_eq!(cmds(Verdict::Release, false, true), [Command::Start]);
         assert!(cmds(Verdict::Release, false, false).is_empty());
         assert!(cmds(Verdict::Nothing, true, true).is_empty());
+    }
+
+    #[test]
+    fn a_verdict_applied_stops_and_starts_the_peer() {
+        use crate::session::{SessionConfig, StateKind};
+        use std::net::Ipv4Addr;
+        let now = Instant::now();
+        let mut p = Peer::new(SessionConfig::new(
+            64512,
+            Ipv4Addr::new(10, 0, 0, 1),
+            Some(64512),
+        ))
+        .unwrap();
+        Verdict::Release.apply(&mut p, now, false, false);
+        assert_eq!(p.state(), StateKind::Idle, "a disabled peer is not started");
+        Verdict::Release.apply(&mut p, now, false, true);
+        assert_ne!(p.state(), StateKind::Idle);
+        Verdict::Close.apply(&mut p, now, true, true);
+        assert_eq!(p.state(), StateKind::Idle, "held down");
     }
 
     #[test]
@@ -220,5 +259,15 @@ mod tests {
         assert!(b.carry_hold(true, &up));
         assert!(!b.held);
         assert!(!Binding::new(&up, true).carry_hold(false, &up));
+        // Replaced: by a binding (as `carry_hold`), or by none (BFD gone: released if held).
+        let mut b = Binding::new(&down, true);
+        assert!(!Binding::replace(true, Some((&mut b, &down))));
+        assert!(b.held);
+        assert!(Binding::replace(
+            true,
+            Some((&mut Binding::new(&up, true), &up))
+        ));
+        assert!(Binding::replace(true, None));
+        assert!(!Binding::replace(false, None));
     }
 }

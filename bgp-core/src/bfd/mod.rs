@@ -35,7 +35,7 @@ mod tests;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use binding::{Binding, Link, Verdict};
@@ -48,6 +48,20 @@ pub use session::{Session, SessionParams, Transition};
 pub const PORT_SINGLE_HOP: u16 = 3784;
 /// UDP port of multihop BFD (RFC 5883).
 pub const PORT_MULTIHOP: u16 = 4784;
+/// Where a speaker receives, with the hop mode: single hop and multihop (RFC 5881, RFC 5883),
+/// each on the IPv4 and the IPv6 wildcard address.
+pub const LISTEN: [(SocketAddr, bool); 4] = {
+    let (v4, v6) = (
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    );
+    [
+        (SocketAddr::new(v4, PORT_SINGLE_HOP), false),
+        (SocketAddr::new(v6, PORT_SINGLE_HOP), false),
+        (SocketAddr::new(v4, PORT_MULTIHOP), true),
+        (SocketAddr::new(v6, PORT_MULTIHOP), true),
+    ]
+};
 /// The source port range (RFC 5881 §4).
 pub const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 

@@ -703,4 +703,13 @@ fn a_key_names_the_port_of_its_hop_mode() {
         ..single
     };
     assert_eq!(multi.port(), 4784);
+    // A speaker listens on both ports of both families, each with its hop mode.
+    let listen: Vec<(String, bool)> = LISTEN.iter().map(|(a, m)| (a.to_string(), *m)).collect();
+    let want = [
+        ("0.0.0.0:3784", false),
+        ("[::]:3784", false),
+        ("0.0.0.0:4784", true),
+        ("[::]:4784", true),
+    ];
+    assert_eq!(listen, want.map(|(a, m)| (a.to_string(), m)));
 }

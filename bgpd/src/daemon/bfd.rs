@@ -20,9 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 pub(crate) use bgp_core::bfd::Verdict;
-use bgp_core::bfd::{
-    Binding, Hub, Key, Link, Received, PACKET_LEN, PORT_MULTIHOP, PORT_SINGLE_HOP,
-};
+use bgp_core::bfd::{Binding, Hub, Key, Link, Received, LISTEN, PACKET_LEN};
 use bgp_core::peer::Peer;
 use tokio::net::UdpSocket;
 use tokio::sync::{watch, Notify};
@@ -106,10 +104,7 @@ pub(crate) fn apply_verdict(peer: &mut Peer, h: &PeerHandle, held: bool, v: Verd
         Verdict::Release if enabled => tracing::info!("BFD session up: starting the BGP session"),
         Verdict::Release | Verdict::Nothing => {}
     }
-    let now = Instant::now();
-    for c in v.commands(held, enabled) {
-        peer.handle_command(now, c);
-    }
+    v.apply(peer, Instant::now(), held, enabled);
 }
 
 /// New BFD settings of a peer: attaches the new client before `old` goes, so a session whose
@@ -125,14 +120,11 @@ pub(crate) fn reattach(
     let held = old.as_ref().is_some_and(|b| b.held());
     let mut new = PeerBfd::attach(shared, spec);
     drop(old);
-    let release = match &mut new {
-        Some(b) => {
-            let link = *b.rx.borrow();
-            b.binding.carry_hold(held, &link)
-        }
-        None => held,
-    };
-    if release {
+    let link = new.as_ref().map(|b| *b.rx.borrow());
+    if Binding::replace(
+        held,
+        new.as_mut().map(|b| &mut b.binding).zip(link.as_ref()),
+    ) {
         apply_verdict(peer, h, false, Verdict::Release);
     }
     new
@@ -214,42 +206,38 @@ struct Task {
     port_seed: u16,
 }
 
-/// Waits until `s` (if any) is readable.
-async fn readable(s: &Option<UdpSocket>) {
-    match s {
-        Some(s) => {
-            let _ = s.readable().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
 impl Task {
     async fn run(mut self) {
-        let open = |v6: bool, port: u16| match bfd_sockets::rx_socket(v6, port) {
-            Ok(s) => {
-                lock(&self.h.listening)
-                    .push(format!("{}:{port}", if v6 { "[::]" } else { "0.0.0.0" }));
-                Some(s)
-            }
-            Err(e) => {
-                tracing::error!(port, v6, "BFD: cannot open the receive socket: {e}");
-                None
-            }
+        // A receive socket that cannot be opened is left out.
+        let socks: Vec<(UdpSocket, bool)> = (LISTEN.iter())
+            .filter_map(
+                |&(a, multihop)| match bfd_sockets::rx_socket(a.is_ipv6(), a.port()) {
+                    Ok(s) => {
+                        lock(&self.h.listening).push(a.to_string());
+                        Some((s, multihop))
+                    }
+                    Err(e) => {
+                        tracing::error!(addr = %a, "BFD: cannot open the receive socket: {e}");
+                        None
+                    }
+                },
+            )
+            .collect();
+        // The first receive socket with a datagram waiting.
+        let readable = || {
+            std::future::poll_fn(|cx| {
+                let ready = socks
+                    .iter()
+                    .position(|(s, _)| s.poll_recv_ready(cx).is_ready());
+                ready.map_or(std::task::Poll::Pending, std::task::Poll::Ready)
+            })
         };
-        let socks = [
-            (open(false, PORT_SINGLE_HOP), false),
-            (open(true, PORT_SINGLE_HOP), false),
-            (open(false, PORT_MULTIHOP), true),
-            (open(true, PORT_MULTIHOP), true),
-        ];
         let mut stop = self.shared.stop_tx.subscribe();
         let mut buf = [0u8; 512];
         loop {
             let deadline = lock(&self.h.hub)
                 .poll_timeout(Instant::now())
                 .map(tokio::time::Instant::from_std);
-            let [(s0, _), (s1, _), (s2, _), (s3, _)] = &socks;
             tokio::select! {
                 biased;
                 _ = super::stopped(&mut stop) => {
@@ -259,10 +247,9 @@ impl Task {
                     return;
                 }
                 _ = self.h.wake.notified() => {}
-                _ = readable(s0) => self.read(&socks[0], &mut buf),
-                _ = readable(s1) => self.read(&socks[1], &mut buf),
-                _ = readable(s2) => self.read(&socks[2], &mut buf),
-                _ = readable(s3) => self.read(&socks[3], &mut buf),
+                i = readable() => if let Some((s, multihop)) = socks.get(i) {
+                    self.read(s, *multihop, &mut buf);
+                },
                 _ = async {
                     match deadline {
                         Some(d) => tokio::time::sleep_until(d).await,
@@ -274,13 +261,12 @@ impl Task {
         }
     }
 
-    fn read(&mut self, sock: &(Option<UdpSocket>, bool), buf: &mut [u8; 512]) {
-        let (Some(s), multihop) = sock else { return };
+    fn read(&mut self, s: &UdpSocket, multihop: bool, buf: &mut [u8; 512]) {
         for _ in 0..64 {
             let Ok((n, from, ttl)) = bfd_sockets::recv(s, buf) else {
                 return;
             };
-            let (src, dst, multihop) = (from.ip(), None, *multihop);
+            let (src, dst) = (from.ip(), None);
             let rx = Received {
                 src,
                 dst,
