@@ -2,7 +2,18 @@
 //! running daemon cannot take (a restart is required), whether the identity changed (every
 //! session resets), the filters whose text changed, and for each running peer whether it goes,
 //! resets its session, or keeps it with new policy, BFD or enable settings. The daemon applies
-//! the answer; nothing here runs.
+//! the answer ([`Config::reload_plan`]); nothing here runs.
+//!
+//! Peers are matched by name (dynamic neighbours by their range): added peers start, removed
+//! ones stop with Cease 6/3, peers whose session settings changed reset with Cease 6/6;
+//! policy-only changes go to the RIB (the peer's new settings and filters) and take effect
+//! through the stored Adj-RIB-In or a ROUTE-REFRESH. `listen` changes rebind the listeners
+//! live (kept addresses keep their socket; a bind error refuses the reload); an `asn` or
+//! `router_id` change resets every session with the new identity (as BIRD restarts its
+//! protocols). `[kernel]` is read once at start-up (the FIB thread, the filters it names), so
+//! a reload that changes it is refused, with an error saying a restart is required, before
+//! anything changes; a new text of the kernel filters themselves applies (the RIB hands every
+//! route to the FIB again).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;

@@ -41,8 +41,6 @@ pub(crate) struct BfdHandle {
     hub: Mutex<Hub<watch::Sender<Link>>>,
     /// Wakes the task after a peer attached or detached.
     wake: Notify,
-    /// Whether the receive sockets could be opened.
-    pub listening: Mutex<Vec<String>>,
 }
 
 impl BfdHandle {
@@ -54,7 +52,6 @@ impl BfdHandle {
         let h = Arc::new(BfdHandle {
             hub: Mutex::new(Hub::new(seed, TX_SLACK)),
             wake: Notify::new(),
-            listening: Mutex::new(Vec::new()),
         });
         let task = Task {
             h: Arc::clone(&h),
@@ -208,21 +205,15 @@ struct Task {
 
 impl Task {
     async fn run(mut self) {
-        // A receive socket that cannot be opened is left out.
-        let socks: Vec<(UdpSocket, bool)> = (LISTEN.iter())
-            .filter_map(
-                |&(a, multihop)| match bfd_sockets::rx_socket(a.is_ipv6(), a.port()) {
-                    Ok(s) => {
-                        lock(&self.h.listening).push(a.to_string());
-                        Some((s, multihop))
-                    }
-                    Err(e) => {
-                        tracing::error!(addr = %a, "BFD: cannot open the receive socket: {e}");
-                        None
-                    }
-                },
-            )
-            .collect();
+        // A receive socket that cannot be opened is left out (logged).
+        let open = |&(a, multihop): &(SocketAddr, bool)| {
+            let s = bfd_sockets::rx_socket(a.is_ipv6(), a.port());
+            let s = s.map_err(
+                |e| tracing::error!(addr = %a, "BFD: cannot open the receive socket: {e}"),
+            );
+            Some((s.ok()?, multihop))
+        };
+        let socks: Vec<(UdpSocket, bool)> = LISTEN.iter().filter_map(open).collect();
         // The first receive socket with a datagram waiting.
         let readable = || {
             std::future::poll_fn(|cx| {

@@ -1,16 +1,6 @@
-//! DOC: reload (SIGHUP, `bgpd reload`, `Handle::reload`): diff the running and the new
-//! configuration by peer name and apply it without touching sessions whose settings did not
-//! change. Added peers start, removed ones stop with Cease 6/3, peers whose session settings
-//! changed reset with Cease 6/6; policy-only changes go to the RIB (`set_peer_config`, the new
-//! filters) and take effect through the stored Adj-RIB-In (`reimport`) or a ROUTE-REFRESH, and
-//! `refresh_export`.
-//!
-//! Daemon-wide settings: `listen` changes rebind the listeners live (kept addresses keep their
-//! socket; a bind error refuses the reload); an `asn` or `router_id` change resets every session
-//! with the new identity (as BIRD restarts its protocols). `[kernel]` is read once at start-up
-//! (FIB thread, which filters it names), so a reload that changes it is refused, with an error
-//! saying a restart is required, before anything changes ([`prepare`]); a new text of the kernel
-//! filters themselves applies (the RIB hands every route to the FIB again, `Rib::set_policy`).
+//! DOC: reload (SIGHUP, `bgpd reload`, `Handle::reload`): applies bgpd-config's answer to
+//! what a reload changes (`Config::restart_required`, `Config::rebind`, `Config::reload_plan`)
+//! to the running daemon, leaving sessions whose settings did not change untouched.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
