@@ -25,7 +25,7 @@ pub(crate) struct ListenerEntry {
     /// Its fd (MD5 keys after a reload).
     pub fd: RawFd,
     /// The accept loop; aborting it closes the socket.
-    pub task: Option<tokio::task::JoinHandle<()>>,
+    pub task: tokio::task::JoinHandle<()>,
 }
 
 /// A bound listener and the configured address it is for.
@@ -66,11 +66,9 @@ pub(crate) async fn rebind(shared: &Arc<Shared>, new: &Config) -> Result<(), Con
         *cur = keep;
         gone
     };
-    for mut e in gone {
-        if let Some(t) = e.task.take() {
-            t.abort();
-            let _ = t.await;
-        }
+    for e in gone {
+        e.task.abort();
+        let _ = e.task.await;
         tracing::info!(addr = %e.bound, "listener closed");
     }
     let (bound, err) = match bind(new, &plan.bind) {
@@ -92,7 +90,7 @@ pub(crate) async fn rebind(shared: &Arc<Shared>, new: &Config) -> Result<(), Con
 }
 
 /// Installs the MD5 keys of `config`'s peers on the listeners (`fd`, bound address).
-pub(crate) fn install_md5(config: &Config, listeners: &[(RawFd, SocketAddr)]) {
+fn install_md5(config: &Config, listeners: &[(RawFd, SocketAddr)]) {
     let bound: Vec<SocketAddr> = listeners.iter().map(|(_, a)| *a).collect();
     for k in config.listener_keys(&bound) {
         let Some((fd, _)) = listeners.get(k.listener) else {
@@ -139,7 +137,7 @@ pub(crate) fn spawn(shared: &Arc<Shared>, listeners: Vec<Bound>) {
             configured,
             bound,
             fd,
-            task: Some(task),
+            task,
         });
     }
 }
