@@ -16,6 +16,8 @@
 //! route to the FIB again).
 
 use std::borrow::Borrow;
+
+use bgp_core::driver::Admin;
 use std::collections::HashMap;
 
 use super::derive::{PeerOrigin, PeerSpec};
@@ -59,6 +61,16 @@ pub struct KeptPeer {
     pub bfd_changed: bool,
     /// `disabled` changed: `Some(true)` enables it, `Some(false)` disables it.
     pub enable: Option<bool>,
+}
+
+impl KeptPeer {
+    /// What its session is asked to do: `enable`d or `disable`d when `disabled` changed.
+    pub fn admin(&self) -> Option<Admin> {
+        self.enable.map(|on| match on {
+            true => Admin::Enable,
+            false => Admin::Disable("disabled by configuration".into()),
+        })
+    }
 }
 
 impl PeerSpec {

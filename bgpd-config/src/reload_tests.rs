@@ -35,7 +35,7 @@ fn session_settings_reset_the_session_and_others_keep_it() {
     ));
     let k = kept(change(&peer(""), &peer("description = \"tor\"\n")));
     assert_eq!(k.spec.common.description.as_deref(), Some("tor"));
-    assert!(!k.import_changed && !k.bfd_changed && k.enable.is_none());
+    assert!(!k.import_changed && !k.bfd_changed && k.admin().is_none());
 }
 
 #[test]
@@ -82,8 +82,13 @@ fn bfd_and_disabled_changes_keep_the_session() {
     assert!(k.bfd_changed);
     let k = kept(change(&peer(""), &peer("disabled = true\n")));
     assert_eq!(k.enable, Some(false));
+    assert_eq!(
+        k.admin(),
+        Some(Admin::Disable("disabled by configuration".into()))
+    );
     let k = kept(change(&peer("disabled = true\n"), &peer("")));
     assert_eq!(k.enable, Some(true));
+    assert_eq!(k.admin(), Some(Admin::Enable));
 }
 
 #[test]

@@ -3,21 +3,17 @@
 //! one look per source; a probe must not wait behind a RIB batch (calico-node's read deadline
 //! is 2 s), so [`CountsCache`] answers the counters last read while the RIB is busy.
 
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, TryLockError};
 
 use bgp_core::rib::{Rib, SourceId, TableCounts};
 
+use crate::lock;
 use crate::status::IpFamily;
 
 /// The table counters the control plane read last.
 #[derive(Debug, Default)]
 pub struct CountsCache {
     last: Mutex<Option<Arc<TableCounts>>>,
-}
-
-/// Locks, ignoring poisoning (a panicked task must not take the control plane down).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl CountsCache {

@@ -27,5 +27,11 @@ pub mod routes;
 pub mod status;
 pub mod wire;
 
+/// Locks, ignoring poisoning: a panicked task must not take the control plane down, and what
+/// it left is the state as it last wrote it (the daemon's shared state, these values).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The daemon's version (the workspace's), shown by `show status` and BIRD's banner.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

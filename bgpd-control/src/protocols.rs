@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bgp_core::rib::{SourceCounts, SourceId, TableCounts};
+use bgp_core::bfd::Verdict;
+use bgp_core::rib::{BatchStats, SourceCounts, SourceId, TableCounts};
 use bgp_core::session::{Down, Event, StateKind, Stats};
 use bgp_core::wire::Negotiated;
 use bgpd_config::PeerSpec;
@@ -87,6 +88,21 @@ impl PeerStatus {
             self.stale = !d.keep_stale.is_empty();
         }
         self.last_error.insert(d.reason.bird_text())
+    }
+
+    /// A batch of the peer's UPDATEs applied: the cumulative counters of what was received,
+    /// accepted and rejected by the import filter.
+    pub fn updates(&mut self, s: &BatchStats) {
+        self.routes.received += s.received;
+        self.routes.accepted += s.accepted;
+        self.routes.rejected += s.filtered;
+    }
+
+    /// What a BFD verdict changes: a session BFD closed says so as its last error.
+    pub fn bfd(&mut self, v: Verdict) {
+        if v == Verdict::Close {
+            self.last_error = Some("BFD session down".into());
+        }
     }
 
     /// The peer's state and message counters after a turn of its task, at `at`: the state

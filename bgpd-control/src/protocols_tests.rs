@@ -236,6 +236,22 @@ fn the_status_follows_the_session() {
         t(6),
     );
     assert_eq!(st.last_error.as_deref(), Some("Connection closed"));
+    // BFD closing the session is its last error; its other verdicts change nothing.
+    st.bfd(bgp_core::bfd::Verdict::Release);
+    assert_eq!(st.last_error.as_deref(), Some("Connection closed"));
+    st.bfd(bgp_core::bfd::Verdict::Close);
+    assert_eq!(st.last_error.as_deref(), Some("BFD session down"));
+    // Each batch of UPDATEs adds to the cumulative counters.
+    let batch = bgp_core::rib::BatchStats {
+        received: 5,
+        accepted: 3,
+        filtered: 2,
+        end_of_rib: Vec::new(),
+    };
+    st.updates(&batch);
+    st.updates(&batch);
+    let r = st.routes;
+    assert_eq!((r.received, r.accepted, r.rejected), (10, 6, 4));
 }
 
 #[test]

@@ -8,9 +8,10 @@
 //! * [`linger`]: when a dynamic neighbour that owes nothing is forgotten;
 //! * [`peer`]: a neighbour's driver without I/O ([`PeerDriver`]): what follows each input of
 //!   the daemon's peer task (administrative sequences, the process loop, hand-offs to the RIB
-//!   and the session epoch, connections, linger, state publication);
+//!   and the session epoch, connections, linger, state publication, BFD's verdicts);
 //! * [`read`]: the size of the next read from a connection;
-//! * [`rib`]: the RIB writer's (the RIB task's) decisions: batching, each message applied,
+//! * [`rib`]: the RIB writer's (the RIB task's) decisions: batching, each message applied
+//!   (a peer's only while its session is current),
 //!   the FIB hand-off and its backlog, best-path notifications, the recovery's steps;
 //! * [`trim`]: when freed memory is given back to the kernel after sessions came or went;
 //! * [`tx`]: a connection's write buffer and when to pull the session's messages into it;
@@ -33,5 +34,5 @@ pub use feed::{Feed, Handoff, ToRib};
 pub use linger::{owes_nothing, Linger};
 pub use peer::{Conn, Env, ForRib, Output, PeerDriver};
 pub use read::ReadSize;
-pub use rib::{BestPath, BestPathChange, Writer};
+pub use rib::{Applied, BestPath, BestPathChange, Current, Writer};
 pub use tx::TxBuffer;

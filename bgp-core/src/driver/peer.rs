@@ -4,7 +4,9 @@
 //!
 //! * inputs: an administrative request ([`Admin`]), a connection accepted or connected, a
 //!   connect that failed, bytes read or the end of a connection ([`PeerDriver::read`]), a
-//!   timeout, anything else that may have produced output ([`PeerDriver::wake`]);
+//!   timeout, a change of the BFD session it is bound to ([`PeerDriver::handle_bfd`]: closed
+//!   and held down, or started again, unless disabled; bound with [`PeerDriver::bind_bfd`]),
+//!   anything else that may have produced output ([`PeerDriver::wake`]);
 //! * outputs, polled in order ([`PeerDriver::poll`]): session events to log and show
 //!   ([`Output::Event`]), what the RIB must learn ([`ForRib`], with the session epoch it
 //!   belongs to), connections to open (with their TTL, [`TtlPolicy`]) or to close after
@@ -46,6 +48,7 @@ use bytes::BytesMut;
 
 use super::trim::worth_trimming;
 use super::{owes_nothing, Admin, Feed, Handoff, Linger, ReadSize, ToRib, TxBuffer};
+use crate::bfd::{Binding, Link, Verdict};
 use crate::peer::{ConnId, Peer, PeerAction};
 use crate::session::{Command, Event, SourceStatus, StateKind, Stats, TtlPolicy, UpdateSource};
 use crate::wire::{EncodeError, Family, Negotiated, Update};
@@ -189,10 +192,10 @@ enum Phase {
     Done,
 }
 
-/// One neighbour's driver: its [`Peer`], its connections (`S`) and connection attempts
-/// (`C`, opaque here), and the decisions above.
+/// One neighbour's driver: its [`Peer`], its connections (`S`), connection attempts (`C`) and
+/// attachment to a BFD session (`B`; all three opaque here), and the decisions above.
 #[derive(Debug)]
-pub struct PeerDriver<S, C = ()> {
+pub struct PeerDriver<S, C = (), B = ()> {
     peer: Peer,
     conns: Vec<Conn<S>>,
     connecting: Vec<(ConnId, C)>,
@@ -207,6 +210,11 @@ pub struct PeerDriver<S, C = ()> {
     progress: bool,
     /// Its routes are kept stale (its graceful restart).
     stale: bool,
+    /// Administratively enabled (started, `enable`d; not `disable`d): what BFD may start.
+    enabled: bool,
+    /// The BFD session bound to it (RFC 5882) and the daemon's attachment to it, boxed: most
+    /// neighbours have none.
+    bfd: Option<Box<(Binding, B)>>,
 }
 
 /// The Adj-RIB-Out as the session's [`UpdateSource`].
@@ -245,7 +253,7 @@ impl<S, E: Env<S>> UpdateSource for Source<'_, S, E> {
     }
 }
 
-impl<S, C> PeerDriver<S, C> {
+impl<S, C, B> PeerDriver<S, C, B> {
     /// A driver of `peer` (in Idle).
     pub fn new(peer: Peer) -> Self {
         PeerDriver {
@@ -261,6 +269,8 @@ impl<S, C> PeerDriver<S, C> {
             round: 0,
             progress: false,
             stale: false,
+            enabled: false,
+            bfd: None,
         }
     }
 
@@ -269,9 +279,9 @@ impl<S, C> PeerDriver<S, C> {
         &self.peer
     }
 
-    /// The session, to command (BFD's verdicts); [`PeerDriver::wake`] follows.
-    pub fn peer_mut(&mut self) -> &mut Peer {
-        &mut self.peer
+    /// Whether the neighbour is administratively enabled (started and not `disable`d).
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// The peer's state (the most advanced of its sessions).
@@ -349,6 +359,7 @@ impl<S, C> PeerDriver<S, C> {
 
     /// Starts the session.
     pub fn start(&mut self, now: Instant) {
+        self.enabled = true;
         self.peer.handle_command(now, Command::Start);
         self.wake();
     }
@@ -359,6 +370,7 @@ impl<S, C> PeerDriver<S, C> {
     /// the connections and end ([`Output::Done`]).
     pub fn handle_admin(&mut self, now: Instant, admin: Admin) {
         self.peer.handle_command(now, admin.command());
+        self.enabled = admin.enabled().unwrap_or(self.enabled);
         self.after = match admin {
             Admin::Restart => Some(After::Restart),
             Admin::Reconfigure => Some(After::Reconfigure),
@@ -374,10 +386,50 @@ impl<S, C> PeerDriver<S, C> {
     pub fn replace(&mut self, now: Instant, peer: Peer, disabled: bool) {
         self.peer = peer;
         self.connecting = Vec::new();
+        self.enabled = !disabled;
         if !disabled {
             self.peer.handle_command(now, Command::Start);
         }
         self.wake();
+    }
+
+    /// Binds the session to a BFD session whose link is `link` now, with `wait_for_up`, through
+    /// the attachment `B` (kept until the next binding; the previous one is dropped once the
+    /// new one is in place), or unbinds it (`None`: BFD no longer configured). A hold on BGP
+    /// from the previous binding carries over while the new BFD session is not Up
+    /// ([`Binding::replace`]); otherwise BGP is released: [`Verdict::Release`], carried out.
+    pub fn bind_bfd(&mut self, now: Instant, new: Option<(Link, bool, B)>) -> Verdict {
+        let was_held = self.bfd.as_ref().is_some_and(|b| b.0.held);
+        let link = new.as_ref().map(|(link, _, _)| *link);
+        self.bfd = new.map(|(link, wait, b)| Box::new((Binding::new(&link, wait), b)));
+        let binding = self.bfd.as_deref_mut().map(|(b, _)| b);
+        let release = Binding::replace(was_held, binding.zip(link.as_ref()));
+        let v = if release {
+            Verdict::Release
+        } else {
+            Verdict::Nothing
+        };
+        v.apply(&mut self.peer, now, false, self.enabled);
+        self.wake();
+        v
+    }
+
+    /// The attachment to the bound BFD session (to wait for its changes).
+    pub fn bfd(&mut self) -> Option<&mut B> {
+        self.bfd.as_deref_mut().map(|(_, b)| b)
+    }
+
+    /// The bound BFD session's link changed: what it means for BGP ([`Binding::verdict`]),
+    /// carried out ([`Verdict::apply`]: closed with Cease 10 and held down or restarted;
+    /// started again when released, unless disabled).
+    pub fn handle_bfd(&mut self, now: Instant, link: &Link) -> Verdict {
+        let Some((b, _)) = self.bfd.as_deref_mut() else {
+            return Verdict::Nothing;
+        };
+        let v = b.verdict(link);
+        v.apply(&mut self.peer, now, b.held, self.enabled);
+        self.wake();
+        v
     }
 
     /// Asks the peer for its routes again.
@@ -1129,5 +1181,66 @@ mod tests {
         a.d.wake();
         drain(&mut a, now);
         assert!(a.env.wire.len() > 8 * per_round);
+    }
+
+    fn link(state: crate::bfd::State, seq: u64, failed: bool) -> Link {
+        Link { state, seq, failed }
+    }
+
+    #[test]
+    fn a_bfd_failure_closes_and_holds_the_session_until_bfd_is_up() {
+        use crate::bfd::State::{Down, Up};
+        let now = Instant::now();
+        let mut s = side(1, true);
+        s.d.start(now);
+        assert_eq!(
+            s.d.bind_bfd(now, Some((link(Up, 1, false), true, ()))),
+            Verdict::Nothing
+        );
+        assert_ne!(s.d.state(), StateKind::Idle);
+        assert_eq!(s.d.handle_bfd(now, &link(Down, 2, true)), Verdict::Close);
+        assert_eq!(s.d.state(), StateKind::Idle, "closed and held down");
+        // New BFD settings: the hold carries over until the new BFD session is Up.
+        assert_eq!(
+            s.d.bind_bfd(now, Some((link(Down, 0, false), true, ()))),
+            Verdict::Nothing
+        );
+        assert_eq!(s.d.state(), StateKind::Idle);
+        assert_eq!(s.d.handle_bfd(now, &link(Up, 1, false)), Verdict::Release);
+        assert_ne!(s.d.state(), StateKind::Idle, "started again");
+        // Without wait_for_up, a failure restarts the session at once.
+        s.d.bind_bfd(now, Some((link(Up, 1, false), false, ())));
+        assert_eq!(s.d.handle_bfd(now, &link(Down, 2, true)), Verdict::Close);
+        assert_ne!(s.d.state(), StateKind::Idle);
+    }
+
+    #[test]
+    fn bfd_never_starts_a_disabled_neighbour() {
+        use crate::bfd::State::{Down, Up};
+        let now = Instant::now();
+        let mut s = side(1, true);
+        assert!(!s.d.enabled(), "not started yet");
+        assert_eq!(
+            s.d.handle_bfd(now, &link(Up, 1, false)),
+            Verdict::Nothing,
+            "unbound"
+        );
+        s.d.bind_bfd(now, Some((link(Up, 1, false), true, ())));
+        assert!(s.d.bfd().is_some());
+        assert_eq!(s.d.handle_bfd(now, &link(Down, 2, true)), Verdict::Close);
+        // BFD no longer configured: nothing holds BGP, but it stays disabled.
+        assert_eq!(s.d.bind_bfd(now, None), Verdict::Release);
+        assert!(s.d.bfd().is_none());
+        assert_eq!(s.d.state(), StateKind::Idle);
+        s.d.handle_admin(now, Admin::Enable);
+        assert!(s.d.enabled());
+        s.d.handle_admin(now, Admin::Disable("maintenance".into()));
+        assert!(!s.d.enabled());
+        s.d.replace(
+            now,
+            Peer::new(SessionConfig::new(1, Ipv4Addr::LOCALHOST, None)).unwrap(),
+            false,
+        );
+        assert!(s.d.enabled(), "a new session started");
     }
 }

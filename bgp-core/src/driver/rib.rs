@@ -5,7 +5,8 @@
 //!
 //! * the batching rule: how many messages, for how long, under one lock ([`batch_more`]);
 //! * each message kind applied to the [`Rib`] with our graceful-restart recovery
-//!   ([`Recovery`]): UPDATEs and their End-of-RIB, a session up, End-of-RIB, local (static)
+//!   ([`Recovery`]), a peer's only while the session that sent it is the current one
+//!   ([`Writer::peer`]): UPDATEs and their End-of-RIB, a session up, End-of-RIB, local (static)
 //!   routes and the export policies carrying their communities, re-imports after a reload;
 //! * the FIB hand-off: at most one chunk of FIB changes a turn, the chunk the FIB thread could
 //!   not take kept (while it is, the RIB's own per-prefix queue coalesces further changes),
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
+use super::ForRib;
 use crate::filter::{Filter, RuntimeError};
 use crate::restart::{EorWait, Recovery, Step};
 use crate::rib::{
@@ -102,6 +104,28 @@ pub struct Writer<T> {
     gauges_at: Instant,
 }
 
+/// What the RIB applied of a peer's message ([`Writer::peer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// UPDATEs: how many, and what became of their routes.
+    Updates(usize, BatchStats),
+    /// The session is up in the RIB: its epoch may pull UPDATEs from the Adj-RIB-Out now.
+    Up,
+    /// Anything else, or nothing (a message of a session that is gone).
+    Other,
+}
+
+/// The peer's current session, as a message of it is applied ([`Writer::peer`]).
+#[derive(Debug)]
+pub struct Current<C, M> {
+    /// Our address on the session: next hops equal to it are ignored (RFC 4271 §6.3).
+    pub own: Option<IpAddr>,
+    /// The peer's RIB settings for a session that comes up (our address among them).
+    pub config: C,
+    /// Given each malformed UPDATE's RFC 7606 report.
+    pub malformed: M,
+}
+
 /// Our recovery (RFC 4724 §4.1), when one runs, reached only when a message concerns it: the
 /// driver keeps it where its sessions read it (behind a lock), tests in a plain `Option`.
 pub trait RecoveryAccess {
@@ -133,9 +157,48 @@ impl<T> Writer<T> {
         }
     }
 
+    /// A message of peer `id`'s session (`driver::peer`'s [`ForRib`]); `current`: the session
+    /// is the peer's current one. What belongs to a session that is gone (its successor
+    /// brings its own) is dropped; what ends a session (down, the stale timer, a removal)
+    /// applies whichever session it came from.
+    pub fn peer<C, M>(
+        &mut self,
+        rib: &mut Rib,
+        recovery: impl RecoveryAccess,
+        id: SourceId,
+        msg: ForRib,
+        current: Option<Current<C, M>>,
+    ) -> Applied
+    where
+        C: FnOnce() -> PeerConfig,
+        M: FnMut(String),
+    {
+        match (msg, current) {
+            (ForRib::Updates(mut ups), Some(c)) => {
+                let s = self.updates(rib, recovery, id, &mut ups, c.own, c.malformed);
+                return Applied::Updates(ups.len(), s);
+            }
+            (ForRib::Up(n), Some(c)) => {
+                let wait = EorWait::of(&n);
+                self.peer_up(rib, recovery, id, (c.config)(), n, wait);
+                return Applied::Up;
+            }
+            (ForRib::RefreshOut, Some(_)) => rib.refresh_export(id, true),
+            (ForRib::EndOfRib(f), Some(_)) => self.end_of_rib(rib, recovery, id, f),
+            (ForRib::Down { graceful }, _) => rib.peer_down(id, graceful),
+            (ForRib::StaleExpired, _) => rib.stale_timer_expired(id),
+            (ForRib::Remove, _) => rib.remove_peer(id),
+            (
+                ForRib::Updates(_) | ForRib::Up(_) | ForRib::RefreshOut | ForRib::EndOfRib(_),
+                None,
+            ) => {}
+        }
+        Applied::Other
+    }
+
     /// A peer's UPDATEs (of its current session; `own`: our address on it, RFC 4271 §6.3);
     /// the End-of-RIB markers among them go to the recovery.
-    pub fn updates(
+    fn updates(
         &mut self,
         rib: &mut Rib,
         recovery: impl RecoveryAccess,
@@ -153,7 +216,7 @@ impl<T> Writer<T> {
 
     /// A peer's session came up (with the RIB settings of this session, its local address
     /// among them); the recovery learns what to wait for from it (RFC 4724 §4.1).
-    pub fn peer_up(
+    fn peer_up(
         &mut self,
         rib: &mut Rib,
         recovery: impl RecoveryAccess,
@@ -168,7 +231,7 @@ impl<T> Writer<T> {
     }
 
     /// End-of-RIB of a peer's current session.
-    pub fn end_of_rib(
+    fn end_of_rib(
         &mut self,
         rib: &mut Rib,
         recovery: impl RecoveryAccess,
@@ -456,5 +519,49 @@ mod tests {
         assert!(w.gauges_due(t0 + GAUGES_EVERY));
         assert!(!w.gauges_due(t0 + GAUGES_EVERY + GAUGES_EVERY / 2));
         assert_eq!(w.filter_errors(&rib), None);
+    }
+
+    #[test]
+    fn a_message_of_a_session_that_is_gone_is_dropped_unless_it_ends_one() {
+        let t0 = Instant::now();
+        let (mut w, mut rib, a) = with_peer_a(t0);
+        let none = || Box::new(None::<Recovery>);
+        let cur = |name: &'static str| {
+            Some(Current {
+                own: None,
+                config: move || PeerConfig::new(name, "10.0.0.2".parse().unwrap()),
+                malformed: |_: String| {},
+            })
+        };
+        let gone = || None::<Current<fn() -> PeerConfig, fn(String)>>;
+        let neg = Arc::new(Negotiated {
+            local_as: 65000,
+            peer_as: 65000,
+            families: vec![Family::IPV4_UNICAST],
+            ..Negotiated::default()
+        });
+        let up = || ForRib::Up(Arc::clone(&neg));
+        assert_eq!(w.peer(&mut rib, none, a, up(), gone()), Applied::Other);
+        assert_eq!(rib.peer_config(a).unwrap().name, "a", "not taken");
+        assert_eq!(w.peer(&mut rib, none, a, up(), cur("a2")), Applied::Up);
+        assert_eq!(
+            rib.peer_config(a).unwrap().name,
+            "a2",
+            "this session's settings"
+        );
+        let eor = || ForRib::Updates(vec![Update::end_of_rib(Family::IPV4_UNICAST)]);
+        assert_eq!(w.peer(&mut rib, none, a, eor(), gone()), Applied::Other);
+        let stats = BatchStats {
+            end_of_rib: vec![Family::IPV4_UNICAST],
+            ..BatchStats::default()
+        };
+        let applied = w.peer(&mut rib, none, a, eor(), cur("a2"));
+        assert_eq!(applied, Applied::Updates(1, stats));
+        // A removal applies whichever session sent it.
+        assert_eq!(
+            w.peer(&mut rib, none, a, ForRib::Remove, gone()),
+            Applied::Other
+        );
+        assert!(rib.peer_config(a).is_none());
     }
 }

@@ -8,10 +8,11 @@
 //!   to [`TX_SLACK`] early, so one wake-up serves every packet due within that window
 //!   (`Bfd::set_tx_slack`: 200 sessions at 100 ms wake it ~100 times a second, not ~2,300).
 //! * A peer with BFD attaches ([`PeerBfd::attach`]) to the session of its key; session states
-//!   reach the peer tasks through a `watch` per key. When a session that was Up goes Down,
-//!   every BGP session bound to it is closed at once (Cease, subcode 10 "BFD Down", RFC 9384)
-//!   and, with `[bfd] wait_for_up` (BIRD's behaviour), held down until BFD is Up again
-//!   (`bfd::Binding`). A Down caused by the peer's AdminDown does not touch BGP (RFC 5882 §3.2).
+//!   reach the peer tasks through a `watch` per key, and each peer's driver decides what they
+//!   do to BGP (`PeerDriver::handle_bfd`, `bind_bfd`, over `bfd::Binding`): when a session
+//!   that was Up goes Down, every BGP session bound to it is closed at once (Cease, subcode 10
+//!   "BFD Down", RFC 9384) and, with `[bfd] wait_for_up` (BIRD's behaviour), held down until
+//!   BFD is Up again. A Down caused by the peer's AdminDown does not touch BGP (RFC 5882 §3.2).
 //! * Every state change is logged with its diagnostic and counted in the metrics.
 
 use std::collections::HashMap;
@@ -20,8 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 pub(crate) use bgp_core::bfd::Verdict;
-use bgp_core::bfd::{Binding, Hub, Key, Link, Received, LISTEN, PACKET_LEN};
-use bgp_core::peer::Peer;
+use bgp_core::bfd::{Hub, Key, Link, Received, LISTEN, PACKET_LEN};
 use tokio::net::UdpSocket;
 use tokio::sync::{watch, Notify};
 
@@ -89,42 +89,15 @@ impl BfdHandle {
     }
 }
 
-/// Applies a BFD verdict to a peer's BGP (`Verdict::commands`: close at once, restarting it
-/// unless `held`; or start it again once BFD is back Up; a disabled peer stays down).
-pub(crate) fn apply_verdict(peer: &mut Peer, h: &PeerHandle, held: bool, v: Verdict) {
-    let enabled = lock(&h.status).enabled;
+/// Logs what a BFD verdict did to a peer's BGP (bgp-core's `PeerDriver::handle_bfd` and
+/// `bind_bfd` carried it out) and keeps it in the peer's status.
+pub(crate) fn log_verdict(h: &PeerHandle, v: Verdict, enabled: bool) {
     match v {
-        Verdict::Close => {
-            tracing::warn!("BFD session down: closing the BGP session");
-            lock(&h.status).last_error = Some("BFD session down".into());
-        }
+        Verdict::Close => tracing::warn!("BFD session down: closing the BGP session"),
         Verdict::Release if enabled => tracing::info!("BFD session up: starting the BGP session"),
         Verdict::Release | Verdict::Nothing => {}
     }
-    v.apply(peer, Instant::now(), held, enabled);
-}
-
-/// New BFD settings of a peer: attaches the new client before `old` goes, so a session whose
-/// timers changed stays Up and negotiates them with a Poll Sequence; a hold on BGP carries
-/// over, and is released when BFD is no longer configured.
-pub(crate) fn reattach(
-    shared: &Arc<Shared>,
-    spec: &PeerSpec,
-    old: Option<PeerBfd>,
-    peer: &mut Peer,
-    h: &PeerHandle,
-) -> Option<PeerBfd> {
-    let held = old.as_ref().is_some_and(|b| b.held());
-    let mut new = PeerBfd::attach(shared, spec);
-    drop(old);
-    let link = new.as_ref().map(|b| *b.rx.borrow());
-    if Binding::replace(
-        held,
-        new.as_mut().map(|b| &mut b.binding).zip(link.as_ref()),
-    ) {
-        apply_verdict(peer, h, false, Verdict::Release);
-    }
-    new
+    lock(&h.status).bfd(v);
 }
 
 /// A peer's attachment to its BFD session (dropping it detaches).
@@ -135,8 +108,8 @@ pub(crate) struct PeerBfd {
     rx: watch::Receiver<Link>,
     /// The wait for the next change ([`PeerBfd::poll_changed`]).
     wait: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
-    /// What the changes mean for BGP (bgp-core's rules).
-    binding: Binding,
+    /// BGP is held down after a failure until BFD is Up (`[bfd] wait_for_up`).
+    wait_for_up: bool,
 }
 
 impl PeerBfd {
@@ -150,26 +123,27 @@ impl PeerBfd {
             })
             .subscribe();
         h.wake.notify_one();
-        let binding = Binding::new(&rx.borrow(), s.wait_for_up);
         Some(PeerBfd {
             h,
             key: s.key,
             name: spec.name.clone(),
             rx,
             wait: None,
-            binding,
+            wait_for_up: s.wait_for_up,
         })
     }
 
-    /// BGP is held down until BFD is Up.
-    pub fn held(&self) -> bool {
-        self.binding.held
+    /// What the peer's driver binds (`PeerDriver::bind_bfd`): the link now, `wait_for_up`, and
+    /// this attachment, which it keeps.
+    pub fn bound(self) -> (Link, bool, PeerBfd) {
+        let link = *self.rx.borrow();
+        (link, self.wait_for_up, self)
     }
 
-    /// `Ready` with what BGP must do once the session changed. Polled by the peer task by
+    /// `Ready` with the session's link once it changed. Polled by the peer task by
     /// hand: the wait is a boxed future on a clone of the receiver (it has seen what this one
     /// has), made when needed and dropped once it fired.
-    pub fn poll_changed(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Verdict> {
+    pub fn poll_changed(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Link> {
         let rx = &self.rx;
         let wait = self.wait.get_or_insert_with(|| {
             let mut rx = rx.clone();
@@ -183,8 +157,7 @@ impl PeerBfd {
             return std::task::Poll::Pending;
         }
         self.wait = None;
-        let l = *self.rx.borrow_and_update();
-        std::task::Poll::Ready(self.binding.verdict(&l))
+        std::task::Poll::Ready(*self.rx.borrow_and_update())
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use bgp_core::driver::Admin;
 use bgp_core::rib::{SourceId, TableCounts};
 use bgpd_control::counts;
 use bgpd_control::fib::{self, failed_entry};
@@ -38,13 +39,13 @@ impl DaemonControl {
         s.counts_cache.read(&s.rib, &peer_ids)
     }
 
-    fn peer_cmd(&self, name: &str, c: PeerCmd) -> Result<(), ControlError> {
+    fn peer_cmd(&self, name: &str, a: Admin) -> Result<(), ControlError> {
         let p = self
             .shared
             .peer_by_name(name)
             .ok_or_else(|| ControlError::NoSuchProtocol(name.to_string()))?;
         p.cmd
-            .send(c)
+            .send(PeerCmd::Admin(a))
             .map_err(|_| ControlError::NoSuchProtocol(name.to_string()))
     }
 }
@@ -92,7 +93,7 @@ impl Control for DaemonControl {
             direct: cfg.file.direct.is_some(),
             kernel_exported: s.stats.fib_installed()
                 + s.stats.fib_pending()
-                + lock(&s.fib_counts).failed,
+                + s.stats.fib_failures(),
         };
         let counts = self.protocol_counts();
         // The list is copied (one Arc per peer) so the walk holds no daemon-wide lock: the
@@ -163,20 +164,24 @@ impl Control for DaemonControl {
             tracing::warn!("show fib: cannot dump the kernel routes: {e}");
         }
         let stats = &self.shared.stats;
-        let failed = lock(&self.shared.fib_counts).failed;
-        fib::counts(installed, failed, stats.fib_pending(), stats.fib_kernel())
+        fib::counts(
+            installed,
+            stats.fib_failures(),
+            stats.fib_pending(),
+            stats.fib_kernel(),
+        )
     }
 
     fn enable(&self, name: &str) -> Result<(), ControlError> {
-        self.peer_cmd(name, PeerCmd::Enable)
+        self.peer_cmd(name, Admin::Enable)
     }
 
     fn disable(&self, name: &str, message: &str) -> Result<(), ControlError> {
-        self.peer_cmd(name, PeerCmd::Disable(message.to_string()))
+        self.peer_cmd(name, Admin::Disable(message.to_string()))
     }
 
     fn restart(&self, name: &str) -> Result<(), ControlError> {
-        self.peer_cmd(name, PeerCmd::Restart)
+        self.peer_cmd(name, Admin::Restart)
     }
 
     fn reload(&self) -> Result<(), ControlError> {

@@ -85,7 +85,6 @@ impl FibObserver for Observer {
 
     fn failures(&mut self, count: usize, listed: Vec<FailedRoute>) {
         *lock(&self.shared.fib_failures) = listed;
-        lock(&self.shared.fib_counts).failed = count as u64;
         self.shared.stats.fib_failed(count);
     }
 }

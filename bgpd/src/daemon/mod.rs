@@ -26,7 +26,7 @@ mod rib;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use bgp_core::rib::{Rib, SourceId};
@@ -34,7 +34,7 @@ use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::config::{Config, PeerSpec};
-use crate::status::{Control, ControlError, FibCounts};
+use crate::status::{Control, ControlError};
 
 pub use crate::api::{DaemonOptions, LocalRoute, PeerStateChange, StartError, StartOptions};
 pub use crate::logging::{init_logging, log_filter};
@@ -46,7 +46,7 @@ pub use peer::PeerStatus;
 
 /// The graceful-restart recovery of our own restart (RFC 4724 §4.1), kept by bgp-core; the RIB
 /// task drives it, peer tasks read whether advertisements are deferred.
-pub(crate) use bgp_core::restart::{EorWait, Recovery};
+pub(crate) use bgp_core::restart::Recovery;
 
 /// Per-peer data shared between its task, the RIB task and the control plane.
 pub(crate) struct PeerHandle {
@@ -75,9 +75,8 @@ pub(crate) struct Shared {
     pub last_reconfig: Mutex<SystemTime>,
     pub shutting_down: AtomicBool,
     pub reconfiguring: AtomicBool,
+    /// Our restart's recovery (RFC 4724 §4.1) while it lasts.
     pub recovery: Mutex<Option<Recovery>>,
-    pub restarting: bool,
-    pub fib_counts: Mutex<FibCounts>,
     /// The routes the kernel refused, as the FIB thread last listed them (`show fib`).
     pub fib_failures: Mutex<Vec<bgp_fib::FailedRoute>>,
     pub fib_enabled: bool,
@@ -104,10 +103,7 @@ pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-/// Locks, ignoring poisoning (a panicked task must not take the control plane down).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+pub(crate) use bgpd_control::lock;
 
 impl Shared {
     pub fn config(&self) -> Arc<Config> {
@@ -242,8 +238,6 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
         shutting_down: AtomicBool::new(false),
         reconfiguring: AtomicBool::new(false),
         recovery: Mutex::new(None),
-        restarting,
-        fib_counts: Mutex::new(FibCounts::default()),
         fib_failures: Mutex::new(Vec::new()),
         fib_enabled,
         best_tx,

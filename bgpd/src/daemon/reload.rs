@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bgp_core::driver::Admin;
 use bgp_core::rib::SourceId;
 
 use super::peer::{self, PeerCmd};
@@ -77,7 +78,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                 if spec.origin != PeerOrigin::Dynamic {
                     tracing::info!(peer = %spec.name, "removed from the configuration");
                 }
-                let _ = h.cmd.send(PeerCmd::Remove);
+                let _ = h.cmd.send(PeerCmd::Admin(Admin::Remove));
             }
             PeerChange::Reset(w) => {
                 let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w)));
@@ -89,13 +90,9 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
                 if k.bfd_changed {
                     let _ = h.cmd.send(PeerCmd::Bfd(Box::new(k.spec.clone())));
                 }
-                let _ = match k.enable {
-                    Some(true) => h.cmd.send(PeerCmd::Enable),
-                    Some(false) => h
-                        .cmd
-                        .send(PeerCmd::Disable("disabled by configuration".into())),
-                    None => Ok(()),
-                };
+                if let Some(a) = k.admin() {
+                    let _ = h.cmd.send(PeerCmd::Admin(a));
+                }
                 *lock(&h.spec) = Arc::new(k.spec);
             }
         }

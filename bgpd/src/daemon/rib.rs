@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::driver::rib::{self as core, Writer};
-use bgp_core::driver::ForRib;
+use bgp_core::driver::rib::{self as core, Applied, Current, Writer};
+use bgp_core::driver::{Admin, ForRib};
 use bgp_core::restart::Step;
 use bgp_core::rib::{Rib, SourceId, StaticRoute};
 use bgp_core::wire::{Community, Family};
@@ -186,48 +186,35 @@ impl RibTask {
         0
     }
 
-    /// A peer's message of its session `epoch` (`bgp_core::driver::peer`'s); what belongs to
-    /// a session that is gone is dropped. Returns the number of UPDATEs applied.
+    /// A peer's message of its session `epoch` (`bgp_core::driver::peer`'s), applied by the
+    /// writer (what belongs to a session that is gone is dropped). Returns the number of
+    /// UPDATEs applied.
     fn peer_msg(&mut self, rib: &mut Rib, id: SourceId, epoch: u64, m: ForRib) -> usize {
         let p = self.shared.peer_by_id(id);
         let p = p.filter(|p| p.epoch.load(Ordering::SeqCst) == epoch);
-        let shared = Arc::clone(&self.shared);
+        let shared = &Arc::clone(&self.shared);
+        let current = p.as_ref().map(|p| {
+            // Our address on this session: the next hop for "self", ignored as a next hop.
+            let own = lock(&p.status).local_addr;
+            let config = move || shared.config().rib_peer_config_on(&lock(&p.spec), own);
+            let malformed = |report: String| {
+                let peer = lock(&p.spec).name.clone();
+                tracing::warn!(%peer, "malformed UPDATE: {report}");
+            };
+            Current {
+                own,
+                config,
+                malformed,
+            }
+        });
         let recovery = || lock(&shared.recovery);
-        match (m, p) {
-            (ForRib::Updates(mut ups), Some(p)) => {
-                // Our address on this session: routes via it are ignored (RFC 4271 §6.3).
-                let own = lock(&p.status).local_addr;
-                let s = self.w.updates(rib, recovery, id, &mut ups, own, |report| {
-                    let peer = lock(&p.spec).name.clone();
-                    tracing::warn!(%peer, "malformed UPDATE: {report}");
-                });
-                let mut st = lock(&p.status);
-                st.routes.received += s.received;
-                st.routes.accepted += s.accepted;
-                st.routes.rejected += s.filtered;
-                return ups.len();
+        match (self.w.peer(rib, recovery, id, m, current), p) {
+            (Applied::Updates(n, s), Some(p)) => {
+                lock(&p.status).updates(&s);
+                return n;
             }
-            (ForRib::Up(negotiated), Some(p)) => {
-                // Our address on this connection becomes the next hop for "self".
-                let local = lock(&p.status).local_addr;
-                let config = self
-                    .shared
-                    .config()
-                    .rib_peer_config_on(&lock(&p.spec), local);
-                let wait = super::EorWait::of(&negotiated);
-                self.w.peer_up(rib, recovery, id, config, negotiated, wait);
-                p.rib_epoch.store(epoch, Ordering::SeqCst);
-            }
-            (ForRib::RefreshOut, Some(_)) => rib.refresh_export(id, true),
-            (ForRib::EndOfRib(f), Some(_)) => self.w.end_of_rib(rib, recovery, id, f),
-            (ForRib::Down { graceful }, _) => rib.peer_down(id, graceful),
-            (ForRib::StaleExpired, _) => rib.stale_timer_expired(id),
-            (ForRib::Remove, _) => rib.remove_peer(id),
-            // Of a session that already went down (its successor brings its own).
-            (
-                ForRib::Updates(_) | ForRib::Up(_) | ForRib::RefreshOut | ForRib::EndOfRib(_),
-                None,
-            ) => {}
+            (Applied::Up, Some(p)) => p.rib_epoch.store(epoch, Ordering::SeqCst),
+            _ => {}
         }
         0
     }
@@ -364,7 +351,7 @@ impl RibTask {
         let notify = self.shared.config().shutdown_notifies();
         let peers: Vec<_> = lock(&self.shared.peers).clone();
         for p in &peers {
-            let _ = p.cmd.send(PeerCmd::Shutdown { notify });
+            let _ = p.cmd.send(PeerCmd::Admin(Admin::Shutdown { notify }));
         }
         let deadline = Instant::now() + core::SHUTDOWN_GRACE;
         while Instant::now() < deadline && peers.iter().any(|p| !p.cmd.is_closed()) {

@@ -106,6 +106,11 @@ impl Stats {
         self.fib_installed.load(Ordering::Relaxed)
     }
 
+    /// Routes the kernel refused, as the FIB thread last reported them (`show fib`).
+    pub fn fib_failures(&self) -> u64 {
+        self.fib_failed.load(Ordering::Relaxed)
+    }
+
     /// Pending kernel operations as the FIB thread last reported them (`show fib`).
     pub fn fib_pending(&self) -> u64 {
         self.fib_pending.load(Ordering::Relaxed)

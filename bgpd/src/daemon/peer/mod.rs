@@ -31,6 +31,7 @@ use tokio::net::TcpStream;
 use crate::{inbox, trim};
 use tracing::Instrument;
 
+use super::bfd::PeerBfd;
 use super::rib::RibMsg;
 use super::{lock, PeerHandle, PeerStateChange, Shared};
 use crate::config::{PeerOrigin, PeerSpec};
@@ -48,18 +49,10 @@ use wait::Wake;
 pub(crate) enum PeerCmd {
     /// The peer connected to us.
     Incoming(TcpStream),
-    /// `enable`.
-    Enable,
-    /// `disable` with a shutdown communication.
-    Disable(String),
-    /// `restart`.
-    Restart,
+    /// `enable`, `disable`, `restart`, the daemon's shutdown, a removal (reload): bgp-core's.
+    Admin(Admin),
     /// The session settings changed (reload): reset with Cease 6/6 and start anew.
     Reconfigure(Box<PeerSpec>),
-    /// The daemon stops: Cease (`notify`) or just close TCP, keeping the peer's GR state.
-    Shutdown { notify: bool },
-    /// Deconfigured (reload): Cease 6/3, routes removed, task ends.
-    Remove,
     /// Ask the peer to send its routes again (its import filter changed).
     RouteRefresh,
     /// Only the BFD settings changed (reload): re-attach, BGP untouched.
@@ -104,9 +97,13 @@ fn start(shared: &Arc<Shared>, spec: PeerSpec, id: Option<SourceId>) -> Arc<Peer
         }),
     });
     lock(&shared.peers).push(Arc::clone(&h));
+    let mut d = PeerDriver::new(new_peer(shared, &spec));
+    d.bind_bfd(
+        Instant::now(),
+        PeerBfd::attach(shared, &spec).map(PeerBfd::bound),
+    );
     let task = Box::new(PeerTask {
-        bfd: super::bfd::PeerBfd::attach(shared, &spec).map(Box::new),
-        d: PeerDriver::new(new_peer(shared, &spec)),
+        d,
         shared: Arc::clone(shared),
         h: Arc::clone(&h),
         cmd_rx: rx,
@@ -119,16 +116,14 @@ struct PeerTask {
     shared: Arc<Shared>,
     /// Its settings are the handle's (`spec`), as a reload left them.
     h: Arc<PeerHandle>,
-    /// The session, its connections and attempts, and every decision about them.
-    d: PeerDriver<TcpStream, Connecting>,
+    /// The session, its connections and attempts, its BFD attachment (`bfd` set; boxed in
+    /// the driver, as most peers have none), and every decision about them.
+    d: PeerDriver<TcpStream, Connecting, PeerBfd>,
     cmd_rx: inbox::Receiver<PeerCmd>,
-    /// The BFD session bound to this peer (`bfd` set); boxed, as most peers have none (its
-    /// ~0.1 KB would be in every peer's task).
-    bfd: Option<Box<super::bfd::PeerBfd>>,
 }
 
 fn new_peer(shared: &Shared, spec: &PeerSpec) -> Peer {
-    let restarting = shared.restarting && lock(&shared.recovery).is_some();
+    let restarting = lock(&shared.recovery).is_some();
     let sc = shared.config().session_config(spec, restarting);
     let (settings, invalid) = Settings::shared_or_defaults(sc);
     if let Some(e) = invalid {
@@ -207,20 +202,21 @@ impl PeerTask {
                     self.d.forget();
                 }
             },
-            Wake::Bfd(v) => {
-                let held = self.bfd.as_ref().is_some_and(|b| b.held());
-                super::bfd::apply_verdict(self.d.peer_mut(), &self.h, held, v);
+            Wake::Bfd(link) => {
+                let v = self.d.handle_bfd(now, &link);
+                super::bfd::log_verdict(&self.h, v, self.d.enabled());
             }
             Wake::Timer | Wake::Work => {}
         }
         self.d.wake();
     }
 
-    /// BFD follows the peer's new settings.
+    /// BFD follows the peer's new settings: the new attachment is made before the old one
+    /// goes, so a session whose timers changed stays Up (a Poll Sequence negotiates them).
     fn reattach_bfd(&mut self, spec: &PeerSpec) {
-        let old = self.bfd.take().map(|b| *b);
-        let (shared, h) = (&self.shared, &self.h);
-        self.bfd = super::bfd::reattach(shared, spec, old, self.d.peer_mut(), h).map(Box::new);
+        let new = PeerBfd::attach(&self.shared, spec).map(PeerBfd::bound);
+        let v = self.d.bind_bfd(Instant::now(), new);
+        super::bfd::log_verdict(&self.h, v, self.d.enabled());
     }
 
     /// An outgoing connection attempt finished.
@@ -262,16 +258,10 @@ impl PeerTask {
                 *lock(&self.h.spec) = Arc::new(*spec);
                 Admin::Reconfigure
             }
-            PeerCmd::Enable => Admin::Enable,
-            PeerCmd::Disable(msg) => Admin::Disable(msg),
-            PeerCmd::Restart => Admin::Restart,
-            PeerCmd::Shutdown { notify } => Admin::Shutdown { notify },
-            PeerCmd::Remove => Admin::Remove,
+            PeerCmd::Admin(a) => a,
         };
-        if let Some(enabled) = admin.enabled() {
-            lock(&self.h.status).enabled = enabled;
-        }
         self.d.handle_admin(now, admin);
+        lock(&self.h.status).enabled = self.d.enabled();
     }
 
     /// Does what the driver asks until it has nothing more.

@@ -16,7 +16,7 @@ pub(super) enum Wake {
     Read(usize),
     Connected(ConnId, io::Result<TcpStream>),
     Timer,
-    Bfd(super::super::bfd::Verdict),
+    Bfd(bgp_core::bfd::Link),
     /// New output to pull (the RIB's signal) or room to write.
     Work,
 }
@@ -49,7 +49,7 @@ impl PeerTask {
         if self.h.notify.poll(cx).is_ready() {
             return Poll::Ready(Wake::Work);
         }
-        if let Some(b) = self.bfd.as_mut() {
+        if let Some(b) = self.d.bfd() {
             if let Poll::Ready(v) = b.poll_changed(cx) {
                 return Poll::Ready(Wake::Bfd(v));
             }
