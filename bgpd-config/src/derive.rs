@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bgp_core::filter::{Filter, PrefixRange, Stmt};
 use bgp_core::rib::{NextHopMode, PeerConfig, Rib, RibConfig};
-use bgp_core::session::{GracefulRestartConfig, MaxPrefix, SessionConfig};
+use bgp_core::session::{GracefulRestartConfig, MaxPrefix, SessionConfig, TtlPolicy};
 use bgp_core::wire::{AddPathMode, Community, Family, LargeCommunity};
 
 use super::schema::*;
@@ -261,6 +261,13 @@ impl Config {
             .max_by_key(|r| r.prefix.get_ref().prefix_len())
     }
 
+    /// The TTL a peer's connections send with and the GTSM minimum (eBGP: another AS than
+    /// ours, one hop unless `multihop`; `ttl_security`: RFC 5082).
+    pub fn ttl_policy(&self, p: &PeerSpec) -> TtlPolicy {
+        let c = &p.common;
+        TtlPolicy::for_peer(p.asn != self.asn(), c.multihop, c.ttl_security)
+    }
+
     /// The bgp-core session configuration of a peer. `restarting`: the R bit (our recovery).
     pub fn session_config(&self, p: &PeerSpec, restarting: bool) -> SessionConfig {
         let c = &p.common;
@@ -504,6 +511,19 @@ mod tests {
     use super::*;
 
     use crate::test_config as cfg;
+
+    #[test]
+    fn a_peers_ttl_follows_its_as_multihop_and_gtsm() {
+        let c = cfg(concat!(
+            "[[peers]]\nname = \"e\"\naddress = \"10.0.0.2\"\nasn = 65001\n",
+            "[[peers]]\nname = \"i\"\naddress = \"10.0.0.3\"\nasn = 64512\n",
+            "[[peers]]\nname = \"g\"\naddress = \"10.0.0.4\"\nasn = 65001\nmultihop = 2\n",
+            "ttl_security = true\n",
+        ));
+        let ttl: Vec<_> = c.peers().iter().map(|p| c.ttl_policy(p)).collect();
+        let t = |send, min_receive| TtlPolicy { send, min_receive };
+        assert_eq!(ttl, [t(1, None), t(64, None), t(255, Some(254))]);
+    }
 
     #[test]
     fn cluster_id_is_the_router_id_unless_set() {

@@ -121,9 +121,18 @@ impl KernelSync {
         self.force = true;
     }
 
-    /// The RIB's FIB queue is empty: every prefix was handed over.
-    pub fn handed_over(&mut self) {
-        self.force = false;
+    /// The RIB's next Loc-RIB change ([`Rib::poll_fib_change_tagged`] with
+    /// [`KernelSync::change`]: what to hand over is pushed to `out`); `None` once the RIB's FIB
+    /// queue is empty, and then every prefix was handed over (a resync is done).
+    pub fn poll(
+        &mut self,
+        rib: &mut Rib,
+        direct: &[(SourceId, IpAddr)],
+        out: &mut Vec<FibChange>,
+    ) -> Option<bgp_core::rib::FibChange> {
+        let c = rib.poll_fib_change_tagged(|c, old| self.change(direct, c, old, out));
+        self.force &= c.is_some();
+        c.map(|(c, _, _)| c)
     }
 
     /// Whether every prefix is being handed over again (after [`KernelSync::resync`]).
@@ -305,10 +314,7 @@ mod tests {
 
     fn hand_over(sync: &mut KernelSync, rib: &mut Rib) -> Vec<FibChange> {
         let mut out = Vec::new();
-        while rib
-            .poll_fib_change_tagged(|c, old| sync.change(&[], c, old, &mut out))
-            .is_some()
-        {}
+        while sync.poll(rib, &[], &mut out).is_some() {}
         out
     }
 
@@ -339,10 +345,13 @@ mod tests {
         assert!(tagged(&hand_over(&mut sync, &mut rib)).is_empty());
         sync.resync(&mut rib);
         assert!(sync.forcing());
-        assert_eq!(tagged(&hand_over(&mut sync, &mut rib)), vec![(p, tag, tag)]);
+        let mut out = Vec::new();
+        assert!(sync.poll(&mut rib, &[], &mut out).is_some());
+        assert!(sync.forcing(), "until the queue is empty");
+        out.extend(hand_over(&mut sync, &mut rib));
+        assert_eq!(tagged(&out), vec![(p, tag, tag)]);
         assert_eq!(made.load(Ordering::SeqCst), 2);
-        sync.handed_over();
-        assert!(!sync.forcing());
+        assert!(!sync.forcing(), "every prefix was handed over");
         // The same pools change nothing; new ones go to the FIB thread.
         assert_eq!(sync.set_pools(&c, &mut rib), None);
         let c2 = crate::test_config("[[pools]]\ncidr = \"10.244.0.0/16\"\nipip = \"never\"\n");

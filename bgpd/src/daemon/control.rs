@@ -7,7 +7,6 @@
 //! thread is `crate::control::thread`.
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -185,15 +184,9 @@ impl Control for DaemonControl {
     }
 
     fn reload(&self) -> Result<(), ControlError> {
-        let path: Option<PathBuf> = self.shared.config().path.clone();
-        let Some(path) = path else {
-            return Err(ControlError::NoConfigFile);
-        };
-        let new = self
-            .shared
-            .config()
-            .reread(&path)
-            .map_err(ControlError::Config)?;
+        let config = self.shared.config();
+        let path = config.path.as_ref().ok_or(ControlError::NoConfigFile)?;
+        let new = config.reread(path).map_err(ControlError::Config)?;
         // What cannot be applied live (and listener bind errors) is refused before anything
         // else changes, so `bgpd reload` reports it; the rest goes on in the background.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -203,17 +196,11 @@ impl Control for DaemonControl {
             let ok = r.is_ok();
             let _ = tx.send(r);
             if ok {
-                if let Err(e) = reload::finish(&shared, new).await {
-                    tracing::error!("reload: {e}");
-                }
+                reload::finish(&shared, new).await;
             }
         });
         match rx.recv_timeout(std::time::Duration::from_secs(RELOAD_ANSWER_SECS)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::error!("reload refused: {e}");
-                Err(e)
-            }
+            Ok(r) => r.inspect_err(|e| tracing::error!("reload refused: {e}")),
             Err(_) => Err(ControlError::ReloadTimeout(RELOAD_ANSWER_SECS)),
         }
     }

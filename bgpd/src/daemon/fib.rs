@@ -23,7 +23,7 @@ pub(crate) use bgp_fib::thread::HANDOFF_CHUNK as FIB_CHUNK;
 
 /// The FIB thread's handle and its event stream.
 pub(crate) struct FibBridge {
-    handle: Option<FibHandle>,
+    pub handle: FibHandle,
     pub events: mpsc::UnboundedReceiver<FibEvent>,
     /// Tagged mode's state: intents by tag, pools, the count of tagged changes.
     pub sync: KernelSync,
@@ -102,41 +102,23 @@ impl FibBridge {
         let cfg = config.fib_config();
         let handle = bgp_fib::spawn_tagged(cfg, adopt, FibSocket::open(true)?, observer, answers)?;
         Ok(FibBridge {
-            handle: Some(handle),
+            handle,
             events,
             sync,
         })
     }
 
-    /// Hands changes to the FIB thread; gives them back when it is behind.
-    pub fn try_send(
-        &self,
-        changes: Vec<bgp_fib::FibChange>,
-    ) -> Result<(), Vec<bgp_fib::FibChange>> {
-        match &self.handle {
-            Some(h) => h.try_send(changes),
-            None => Ok(()),
-        }
-    }
-
-    pub fn release_stale(&self) {
-        if let Some(h) = &self.handle {
-            h.release_stale();
-        }
-    }
-
     /// The IP pools of a reloaded config, for the intents handed over from now on (every
     /// prefix goes again when they changed).
     pub fn set_pools(&mut self, config: &Config, rib: &mut Rib) {
-        if let (Some(pools), Some(h)) = (self.sync.set_pools(config, rib), &self.handle) {
-            h.set_pools(pools);
+        if let Some(pools) = self.sync.set_pools(config, rib) {
+            self.handle.set_pools(pools);
         }
     }
 
     /// Stops the thread (flushing our routes unless `persist`), without blocking the runtime.
-    pub async fn shutdown(&mut self) {
-        if let Some(h) = self.handle.take() {
-            let _ = tokio::task::spawn_blocking(move || h.shutdown()).await;
-        }
+    pub async fn shutdown(self) {
+        let h = self.handle;
+        let _ = tokio::task::spawn_blocking(move || h.shutdown()).await;
     }
 }

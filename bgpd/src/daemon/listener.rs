@@ -32,7 +32,10 @@ pub(crate) struct ListenerEntry {
 pub(crate) type Bound = (SocketAddr, TcpListener);
 
 /// Binds `addrs`, with the MD5 keys of `config`'s peers.
-fn bind(config: &Config, addrs: &[SocketAddr]) -> Result<Vec<Bound>, (SocketAddr, std::io::Error)> {
+pub(crate) fn bind(
+    config: &Config,
+    addrs: &[SocketAddr],
+) -> Result<Vec<Bound>, (SocketAddr, std::io::Error)> {
     let mut out = Vec::new();
     for addr in addrs {
         out.push((*addr, sockets::listen(*addr).map_err(|e| (*addr, e))?));
@@ -42,11 +45,6 @@ fn bind(config: &Config, addrs: &[SocketAddr]) -> Result<Vec<Bound>, (SocketAddr
         .collect();
     install_md5(config, &fds);
     Ok(out)
-}
-
-/// Binds every listen address of `config`.
-pub(crate) fn bind_all(config: &Config) -> Result<Vec<Bound>, (SocketAddr, std::io::Error)> {
-    bind(config, &config.listen_addrs())
 }
 
 /// Makes the running listeners those of `new` (a reload, `Config::rebind`): the listeners

@@ -149,20 +149,17 @@ impl Handle {
     /// Announces (or replaces) a local route; it is exported per the peers' policies and, as a
     /// static route, installed in the kernel (blackholes) when the FIB is enabled.
     pub async fn announce(&self, route: LocalRoute) -> Result<(), ControlError> {
-        self.shared
-            .rib_tx
-            .send(rib::RibMsg::Announce(route))
-            .await
-            .map_err(|_| ControlError::ShuttingDown)
+        self.to_rib(rib::RibMsg::Announce(route)).await
     }
 
     /// Withdraws a route announced with [`Handle::announce`].
     pub async fn withdraw(&self, prefix: IpNet) -> Result<(), ControlError> {
-        self.shared
-            .rib_tx
-            .send(rib::RibMsg::Withdraw(prefix))
-            .await
-            .map_err(|_| ControlError::ShuttingDown)
+        self.to_rib(rib::RibMsg::Withdraw(prefix)).await
+    }
+
+    async fn to_rib(&self, m: rib::RibMsg) -> Result<(), ControlError> {
+        let sent = self.shared.rib_tx.send(m).await;
+        sent.map_err(|_| ControlError::ShuttingDown)
     }
 
     /// Best-path changes from now on (a lagging receiver loses the oldest ones).
@@ -252,7 +249,8 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
     });
 
     // Listeners first: a bind error aborts the start before anything runs.
-    let listeners = listener::bind_all(&config).map_err(|(a, e)| StartError::Listen(a, e))?;
+    let listeners = listener::bind(&config, &config.listen_addrs());
+    let listeners = listeners.map_err(|(a, e)| StartError::Listen(a, e))?;
 
     let fib = if fib_enabled {
         Some(

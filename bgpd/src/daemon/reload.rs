@@ -18,7 +18,8 @@ use crate::status::ControlError;
 /// Applies `new` to the running daemon.
 pub(crate) async fn apply(shared: &Arc<Shared>, new: Config) -> Result<(), ControlError> {
     prepare(shared, &new).await?;
-    finish(shared, new).await
+    finish(shared, new).await;
+    Ok(())
 }
 
 /// The part of a reload that may fail, done first so that a failure changes nothing else:
@@ -41,7 +42,7 @@ pub(crate) async fn prepare(shared: &Arc<Shared>, new: &Config) -> Result<(), Co
 
 /// The rest of a reload, after [`prepare`] succeeded: peers, policies, statics. What changes
 /// is the configuration model's answer (`Config::reload_plan`); this applies it.
-pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), ControlError> {
+pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) {
     shared.reconfiguring.store(true, Ordering::SeqCst);
     let old = shared.config();
     let new = Arc::new(new);
@@ -51,14 +52,9 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
     let specs: Vec<Arc<PeerSpec>> = running.iter().map(|h| lock(&h.spec).clone()).collect();
     let plan = old.reload_plan(&new, &specs);
     if plan.identity {
-        let (asn, router_id, cluster) = (new.asn(), new.router_id(), new.cluster_id());
+        let (asn, router_id) = (new.asn(), new.router_id());
         tracing::info!(asn, %router_id, "new identity: resetting every session");
-        let _ = (shared.rib_tx.send(RibMsg::Identity {
-            asn,
-            router_id,
-            cluster,
-        }))
-        .await;
+        let _ = shared.rib_tx.send(RibMsg::Identity(Arc::clone(&new))).await;
     }
     let mut reimport: Vec<SourceId> = Vec::new();
     if plan.reimport_kernel {
@@ -109,5 +105,4 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) -> Result<(), Cont
     *lock(&shared.last_reconfig) = SystemTime::now();
     shared.reconfiguring.store(false, Ordering::SeqCst);
     crate::residency::reloaded();
-    Ok(())
 }

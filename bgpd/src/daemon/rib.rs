@@ -44,12 +44,9 @@ pub(crate) enum RibMsg {
     ),
     /// A peer's RIB settings changed (a reload that keeps or resets its session).
     PeerConfig(SourceId, Box<bgp_core::rib::PeerConfig>),
-    /// Our AS, router id or cluster id changed (a reload; every session resets).
-    Identity {
-        asn: u32,
-        router_id: std::net::Ipv4Addr,
-        cluster: Option<std::net::Ipv4Addr>,
-    },
+    /// Our AS, router id or cluster id changed to this configuration's (a reload; every
+    /// session resets).
+    Identity(Arc<Config>),
     /// A local route from the embedding API.
     Announce(LocalRoute),
     /// Its withdrawal.
@@ -131,17 +128,11 @@ impl RibTask {
                     }
                     msgs += 1;
                 }
-                if let Some(f) = self.fib.as_mut() {
-                    let mut evs = Vec::new();
-                    while let Ok(ev) = f.events.try_recv() {
-                        evs.push(ev);
-                        if evs.len() >= core::FIB_EVENTS_MAX {
-                            break;
-                        }
-                    }
-                    for ev in evs {
-                        self.fib_event(&mut rib, ev);
-                    }
+                for _ in 0..core::FIB_EVENTS_MAX {
+                    let Some(ev) = self.fib.as_mut().and_then(|f| f.events.try_recv().ok()) else {
+                        break;
+                    };
+                    self.fib_event(&mut rib, ev);
                 }
             }
             self.after_batch(n, t0);
@@ -158,11 +149,7 @@ impl RibTask {
             RibMsg::PeerConfig(id, cfg) => {
                 rib.set_peer_config(id, *cfg);
             }
-            RibMsg::Identity {
-                asn,
-                router_id,
-                cluster,
-            } => rib.set_identity(asn, router_id, cluster),
+            RibMsg::Identity(c) => rib.set_identity(c.asn(), c.router_id(), c.cluster_id()),
             RibMsg::Announce(r) => {
                 let cs = r.communities.iter().map(|(a, v)| Community::new(*a, *v));
                 let r = StaticRoute::announced(r.prefix, r.via, cs.collect());
@@ -275,28 +262,19 @@ impl RibTask {
         // Backpressure from the FIB thread: while it cannot take the last hand-off, the RIB
         // keeps further changes in its own per-prefix (coalescing) FIB queue.
         if let Some(f) = &self.fib {
-            self.w.retry_backlog(|b| f.try_send(b));
+            self.w.retry_backlog(|b| f.handle.try_send(b));
         }
         let direct = direct_gateway_peers(&self.shared);
         {
             let rib = &mut *lock(&self.shared.rib);
             let best_out = subscribers.then_some(&mut best);
+            let mut sync = self.fib.as_mut().map(|f| &mut f.sync);
+            let poll = |rib: &mut Rib, out: &mut Vec<_>| match sync.as_deref_mut() {
+                Some(s) => s.poll(rib, &direct, out),
+                None => rib.poll_fib_change(),
+            };
             let chunk = super::fib::FIB_CHUNK;
-            match self.fib.as_mut() {
-                Some(f) => {
-                    let poll = |rib: &mut Rib, out: &mut Vec<_>| {
-                        let change = |c: &_, old| f.sync.change(&direct, c, old, out);
-                        rib.poll_fib_change_tagged(change).map(|(c, _, _)| c)
-                    };
-                    if self.w.drain(rib, chunk, &mut fib_changes, poll, best_out) {
-                        f.sync.handed_over();
-                    }
-                }
-                None => {
-                    let poll = |rib: &mut Rib, _: &mut Vec<_>| rib.poll_fib_change();
-                    self.w.drain(rib, chunk, &mut fib_changes, poll, best_out);
-                }
-            }
+            self.w.drain(rib, chunk, &mut fib_changes, poll, best_out);
             for p in lock(&self.shared.peers).iter() {
                 if rib.has_pending(p.id) {
                     p.notify.notify_one();
@@ -320,7 +298,7 @@ impl RibTask {
         }
         self.shared.stats.fib_sent(fib_changes.len());
         if let Some(f) = &self.fib {
-            self.w.hand_over(fib_changes, |c| f.try_send(c));
+            self.w.hand_over(fib_changes, |c| f.handle.try_send(c));
         }
         for b in best {
             let _ = self.shared.best_tx.send(b);
@@ -336,7 +314,7 @@ impl RibTask {
             Step::Done => {
                 tracing::info!("graceful restart recovery done: sweeping stale kernel routes");
                 if let Some(f) = &self.fib {
-                    f.release_stale();
+                    f.handle.release_stale();
                 }
             }
         }
@@ -357,7 +335,7 @@ impl RibTask {
         while Instant::now() < deadline && peers.iter().any(|p| !p.cmd.is_closed()) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if let Some(f) = self.fib.as_mut() {
+        if let Some(f) = self.fib.take() {
             f.shutdown().await;
         }
         tracing::info!("stopped");

@@ -52,7 +52,7 @@ impl Env<TcpStream> for Daemon<'_> {
     }
 
     fn ttl(&self) -> TtlPolicy {
-        ttl(self.shared, self.spec)
+        self.shared.config().ttl_policy(self.spec)
     }
 
     fn forget_after(&self) -> Duration {
@@ -82,15 +82,9 @@ fn logged(r: io::Result<usize>, what: &str) -> io::Result<usize> {
 /// An outgoing connection being opened (polled by the peer task).
 pub(super) type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
-/// The TTL of the peer's connections (eBGP: another AS than ours).
-fn ttl(shared: &Shared, spec: &PeerSpec) -> TtlPolicy {
-    let (c, ebgp) = (&spec.common, spec.asn != shared.config().asn());
-    TtlPolicy::for_peer(ebgp, c.multihop, c.ttl_security)
-}
-
 /// A connection the session took: its TTL (and GTSM minimum), no Nagle, our address on it.
 pub(super) fn configure(s: &TcpStream, shared: &Shared, h: &PeerHandle, spec: &PeerSpec) {
-    let ttl = ttl(shared, spec);
+    let ttl = shared.config().ttl_policy(spec);
     let v6 = s
         .local_addr()
         .map_or(spec.address.is_ipv6(), |a| a.is_ipv6());
