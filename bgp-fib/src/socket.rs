@@ -2,11 +2,12 @@
 //! socket (our route writes, their ACKs/errors and our dumps; no multicast groups, so
 //! notifications can never crowd out an ACK) and the monitor socket (link, address and
 //! route notifications). It moves bytes between them and a `Fib`; all decisions are the
-//! `Fib`'s. [`crate::spawn`] runs both on the dedicated FIB thread for the daemon.
+//! `Fib`'s. [`crate::spawn`] runs both on the dedicated FIB thread for the daemon (its
+//! sends on a writer thread beside it, through a second descriptor of the request socket).
 
 use std::io;
 use std::ops::ControlFlow;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -285,29 +286,13 @@ impl FibSocket {
     /// Sends one buffer of netlink messages with one `send` (the kernel handles all of
     /// them before the call returns).
     pub fn send_batch(&self, buf: &[u8]) -> io::Result<()> {
-        loop {
-            // SAFETY: buf is a valid readable buffer.
-            let n = unsafe {
-                libc::send(
-                    self.req.as_raw_fd(),
-                    buf.as_ptr() as *const libc::c_void,
-                    buf.len(),
-                    0,
-                )
-            };
-            if n >= 0 {
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => {
-                    wait_writable(self.req.as_raw_fd())?;
-                    continue;
-                }
-                _ => return Err(e),
-            }
-        }
+        send_batch(self.req.as_fd(), buf)
+    }
+
+    /// A second descriptor of the request socket (`dup(2)`: the same socket, port id and
+    /// message order) for a writer thread that sends while this one reads the replies.
+    pub(crate) fn request_writer(&self) -> io::Result<OwnedFd> {
+        self.req.as_fd().try_clone_to_owned()
     }
 
     /// Reads every reply available on the request socket without blocking and feeds it to
@@ -499,6 +484,34 @@ impl FibSocket {
             let mut fds = vec![self.request_fd()];
             fds.extend(self.monitor_fd());
             wait_readable(&fds, Some(wait.max(Duration::from_millis(1))))?;
+        }
+    }
+}
+
+/// Sends one buffer of netlink messages on `fd` with one `send`, retrying on `EINTR` and
+/// `EAGAIN` (see [`FibSocket::send_batch`]).
+pub(crate) fn send_batch(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<()> {
+    loop {
+        // SAFETY: buf is a valid readable buffer; fd is open for the borrow.
+        let n = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                buf.as_ptr() as *const libc::c_void,
+                buf.len(),
+                0,
+            )
+        };
+        if n >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => {
+                wait_writable(fd.as_raw_fd())?;
+                continue;
+            }
+            _ => return Err(e),
         }
     }
 }

@@ -142,6 +142,10 @@ pub struct FibStats {
     pub entries: u64,
     /// Tagged mode: times the driver was asked to hand every prefix over again.
     pub resyncs: u64,
+    /// Most batches in flight (taken from `poll_transmit`, not yet acknowledged) at once: 1
+    /// when each send completes before the next batch is encoded; up to
+    /// `max_batches_in_flight` behind the FIB thread's writer.
+    pub most_in_flight: u64,
 }
 
 /// The sans-IO kernel FIB state machine. See the module docs for the driver contract.
@@ -351,6 +355,12 @@ impl Fib {
     /// Routes whose add, replace or delete is waiting to be sent to the kernel.
     pub fn pending(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Messages sent (taken from `poll_transmit`) and not yet acknowledged: a driver whose
+    /// sends complete later (the FIB thread's writer) counts them as not yet in the kernel.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.iter().map(|b| b.ops.len()).sum()
     }
 
     /// Routes whose last kernel operation failed (until one succeeds or they are removed).

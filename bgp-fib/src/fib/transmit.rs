@@ -177,6 +177,7 @@ impl Fib {
             ack_seq,
             ops,
         });
+        self.stats.most_in_flight = self.stats.most_in_flight.max(self.in_flight.len() as u64);
         true
     }
 

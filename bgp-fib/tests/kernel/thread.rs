@@ -284,3 +284,134 @@ fn try_send_gives_changes_back_beyond_the_handoff_depth_and_while_the_fib_queue_
     });
     h.shutdown().unwrap();
 }
+
+/// What the FIB thread reports as it installs and deletes: its last turn's counts and its
+/// counters.
+#[derive(Default)]
+struct Progress {
+    installed: usize,
+    pending: usize,
+    stats: FibStats,
+}
+
+struct ProgressObs(Arc<Mutex<Progress>>);
+
+impl FibObserver for ProgressObs {
+    fn event(&mut self, _ev: FibEvent) {}
+    fn turn(&mut self, installed: usize, pending: usize) {
+        let mut p = self.0.lock().unwrap();
+        p.installed = installed;
+        p.pending = pending;
+    }
+    fn stats(&mut self, stats: FibStats) {
+        self.0.lock().unwrap().stats = stats;
+    }
+}
+
+/// Hands `v` over in chunks, trying again while the handle is full.
+fn hand_over(h: &FibHandle, v: Vec<FibChange>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for chunk in v.chunks(4096) {
+        let mut c = chunk.to_vec();
+        while let Err(back) = h.try_send(c) {
+            assert!(Instant::now() < deadline, "hand-offs never taken");
+            std::thread::sleep(Duration::from_millis(1));
+            c = back;
+        }
+    }
+}
+
+fn removes(v: &[FibChange]) -> Vec<FibChange> {
+    v.iter()
+        .map(|c| match c {
+            FibChange::Upsert(r) => FibChange::Remove(r.key()),
+            other => panic!("not an upsert: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_writer_keeps_batches_in_flight_and_every_route_is_installed_then_deleted() {
+    let lab = Lab::new();
+    let mut rd = lab.socket(false);
+    let seen = Arc::new(Mutex::new(Progress::default()));
+    // Small batches (~20 routes each): a thousand batches, up to 8 in flight behind the writer.
+    let c = FibConfig {
+        max_batch_bytes: 1024,
+        ..cfg()
+    };
+    let max = c.max_batches_in_flight as u64;
+    let h = spawn(c, false, lab.socket(true), ProgressObs(Arc::clone(&seen))).unwrap();
+    let n = 20_000;
+    let routes = blackholes(0, n);
+    let mut want = prefixes(&routes);
+    want.sort();
+    hand_over(&h, routes.clone());
+    // Installed counts what the kernel acknowledged: every route is in the kernel then.
+    wait("every route acknowledged", || {
+        let p = seen.lock().unwrap();
+        p.installed == n as usize && p.pending == 0
+    });
+    let got: Vec<IpNet> = ours(&mut rd, TABLE_MAIN).keys().copied().collect();
+    assert_eq!(got.len(), want.len());
+    assert!(
+        got == want,
+        "the kernel's routes are not the routes handed over"
+    );
+    {
+        let p = seen.lock().unwrap();
+        // The thread encoded the next batches while the writer's earlier ones were in the
+        // kernel (sending each batch before encoding the next never has more than one), and
+        // never more than the bound.
+        assert!(
+            (2..=max).contains(&p.stats.most_in_flight),
+            "most batches in flight at once: {}",
+            p.stats.most_in_flight
+        );
+        assert!(p.stats.batches_sent > 100, "{:?}", p.stats);
+        assert_eq!((p.stats.errors, p.stats.overruns), (0, 0));
+    }
+    hand_over(&h, removes(&routes));
+    wait("every delete acknowledged", || {
+        let p = seen.lock().unwrap();
+        p.installed == 0 && p.pending == 0
+    });
+    assert!(ours(&mut rd, TABLE_MAIN).is_empty(), "routes left behind");
+    h.shutdown().unwrap();
+}
+
+#[test]
+fn shutdown_while_batches_are_in_flight_flushes_every_route_and_joins_the_writer() {
+    let lab = Lab::new();
+    let mut rd = lab.socket(false);
+    let seen = Arc::new(Mutex::new(Progress::default()));
+    let c = FibConfig {
+        max_batch_bytes: 4096,
+        flush_on_shutdown: true,
+        ..cfg()
+    };
+    let h = spawn(c, false, lab.socket(true), ProgressObs(Arc::clone(&seen))).unwrap();
+    let n = 50_000;
+    hand_over(&h, blackholes(0, n));
+    // Stop as soon as the kernel acknowledged something: most of the load is queued or in
+    // flight.
+    wait("the first routes acknowledged", || {
+        seen.lock().unwrap().installed > 0
+    });
+    let pending_at_stop = seen.lock().unwrap().pending;
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(h.shutdown().map_err(|e| e.to_string()));
+    });
+    let r = done
+        .recv_timeout(Duration::from_secs(60))
+        .expect("shutdown returned (the thread and its writer ended)");
+    assert_eq!(r, Ok(()));
+    {
+        assert!(pending_at_stop > 0, "the load had finished before the stop");
+        let p = seen.lock().unwrap();
+        assert_eq!((p.stats.errors, p.stats.overruns), (0, 0));
+    }
+    // Every batch was sent before the flush's deletes and in their order: nothing is left.
+    assert!(ours(&mut rd, TABLE_MAIN).is_empty(), "routes left behind");
+}
