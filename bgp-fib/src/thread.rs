@@ -7,11 +7,12 @@
 //! before them. An eventfd wakes the thread's `poll(2)`. The netlink batches the `Fib` encodes go,
 //! in order, to one writer thread (`bgp-fib-write`) over a bounded hand-off of recycled buffers:
 //! the kernel applies a batch inside the writer's `send` while this thread encodes the next one and
-//! reads and matches the replies (the `Fib`'s bound on batches in flight bounds what is handed
-//! over). A send error ends the thread as it did when this thread sent; stopping joins the writer
-//! once everything handed over was sent. What happens goes out through a [`FibObserver`]: events,
-//! the kernel view when it changes, each netlink batch's send time, the installed/pending counts
-//! every turn (at least once a second), and the refused routes whenever they change.
+//! reads and matches the replies (four buffers: one encoded, one sent, two waiting; the `Fib`'s own
+//! bound on batches in flight still holds). A send error ends the thread as it did when this thread
+//! sent; stopping joins the writer once everything handed over was sent. What happens goes out
+//! through a [`FibObserver`]: events, the kernel view when it changes, each netlink batch's send
+//! time, the installed/pending counts every turn (at least once a second), and the refused routes
+//! whenever they change.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -40,9 +41,11 @@ pub const MAX_QUEUED: usize = 16 * HANDOFF_CHUNK;
 pub const FAILURES_LISTED: usize = 1000;
 /// Netlink batches sent between two looks at the commands.
 const BATCHES_PER_TURN: usize = 8;
-/// Batches the writer may hold beyond the `Fib`'s bound on batches in flight (a dump request;
-/// after a reply overrun, which forgets what is in flight, the batches still waiting).
-const WRITER_SLACK: usize = 2;
+/// Batch buffers the FIB thread and its writer share: one being encoded, one being sent, two
+/// waiting. Enough to keep the writer busy (the thread encodes a batch several times faster
+/// than the kernel applies it); each more is another `max_batch_bytes` of memory, and another
+/// batch in flight, for nothing.
+const WRITER_BUFFERS: usize = 4;
 
 /// What the FIB thread reports; called on the FIB thread, so each must return quickly.
 pub trait FibObserver: Send + 'static {
@@ -224,7 +227,6 @@ fn spawn_with(
     }
     let (tx, rx) = mpsc::channel();
     let waiting = Arc::new(AtomicUsize::new(0));
-    let depth = cfg.max_batches_in_flight.max(1) + WRITER_SLACK;
     let batch_bytes = cfg.max_batch_bytes;
     let mut fib = Fib::new(cfg, adopt_stale);
     if let Some(d) = desired {
@@ -233,7 +235,7 @@ fn spawn_with(
     let writer = Writer::spawn(
         sock.request_writer()?,
         wake.try_clone()?,
-        depth,
+        WRITER_BUFFERS,
         batch_bytes,
     )?;
     let mut t = Thread {
@@ -266,7 +268,7 @@ struct Writer {
     done: mpsc::Receiver<(Vec<u8>, Duration)>,
     /// Buffers back from the writer, for the next batches.
     pool: Vec<Vec<u8>>,
-    /// Buffers made so far: at most `limit`, so `done` (of that capacity) never fills.
+    /// Buffers made so far: at most `limit`, so neither channel (of that capacity) fills.
     made: usize,
     limit: usize,
     batch_bytes: usize,
@@ -275,12 +277,13 @@ struct Writer {
 
 impl Writer {
     /// Starts the writer on `fd` (the request socket's second descriptor); it holds at most
-    /// `depth` batches and wakes the FIB thread through `waker` when it fails.
-    fn spawn(fd: OwnedFd, waker: OwnedFd, depth: usize, batch_bytes: usize) -> io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(depth);
-        // Every buffer is in the pool, handed over, being sent or in `done`: `done` never
-        // holds more than the buffers made, so the writer's `try_send` never finds it full.
-        let limit = depth + 2;
+    /// `limit` buffers and wakes the FIB thread through `waker` when it fails.
+    fn spawn(fd: OwnedFd, waker: OwnedFd, limit: usize, batch_bytes: usize) -> io::Result<Self> {
+        // Every buffer is in the pool, handed over, being sent or in `done`: neither channel
+        // holds more than the buffers made, so a hand-off never waits and the writer's
+        // `try_send` never finds `done` full.
+        let limit = limit.max(1);
+        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(limit);
         let (done_tx, done) = mpsc::sync_channel(limit);
         let thread = std::thread::Builder::new()
             .name("bgp-fib-write".into())
@@ -349,8 +352,7 @@ impl Writer {
         self.pool.push(buf);
     }
 
-    /// Hands a batch to the writer (waiting while it holds `depth`, which the `Fib`'s bound
-    /// on batches in flight makes rare: after an overrun).
+    /// Hands a batch to the writer (never waits: the hand-off has room for every buffer).
     fn send(&mut self, buf: Vec<u8>) -> io::Result<()> {
         let sent = match &self.tx {
             Some(tx) => tx.send(buf).is_ok(),
