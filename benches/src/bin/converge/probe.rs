@@ -336,11 +336,35 @@ pub(crate) fn poll_until(
                 return (Some(t1), cost / asks as f64, n);
             }
         }
-        // An ask that costs more than the interval (a 1M-route table walk or dump) would
-        // otherwise eat the CPU it measures: wait at least as long as the ask took.
-        std::thread::sleep(poll_interval().max(Duration::from_nanos((t1 - t0) as u64)));
+        std::thread::sleep(pause(
+            poll_interval(),
+            Duration::from_nanos((t1 - t0) as u64),
+        ));
     }
     (None, cost / asks.max(1) as f64, last)
+}
+
+/// Asks may take at most this share of one core: the pause after an ask is at least
+/// `ASK_SHARE_INVERSE - 1` times the ask, up to [`PAUSE_MAX`].
+const ASK_SHARE_INVERSE: u32 = 5;
+/// The longest pause the share rule asks for (the detection's granularity stays bounded: a
+/// 1M-route trie walk is followed by ~0.3-0.4 s). An ask longer than this (a full dump when
+/// a count stopped moving) is still followed by a pause as long as itself.
+const PAUSE_MAX: Duration = Duration::from_millis(400);
+
+/// The pause after an ask that took `ask`: the interval, or longer when the ask was
+/// expensive, so that asking takes at most a fifth of one core (up to [`PAUSE_MAX`]). An ask is not free for the
+/// daemon measured: the kernel counter's `fib_triestat` read walks the whole trie inside one
+/// RCU read-side section (~50-90 ms at 1M routes), and the kernel's trie waits for the end of
+/// such sections when it frees nodes (`synchronize_rcu_expedited`) during the daemon's
+/// inserts. With a pause only as long as the ask (asking half the time), bgpd's 1x1M install
+/// took 4.1-5.8 s; asking every 0.4 s, 3.6-4.0 s, while BIRD 2's barely moved (session 15,
+/// benches/report/notes.md). Cheap asks (a control-socket count, a small table) keep the
+/// interval.
+pub(crate) fn pause(interval: Duration, ask: Duration) -> Duration {
+    interval
+        .max(ask)
+        .max((ask * (ASK_SHARE_INVERSE - 1)).min(PAUSE_MAX))
 }
 
 #[cfg(test)]
@@ -351,6 +375,23 @@ mod tests {
         v.iter()
             .map(|(pid, exe)| (*pid, (!exe.is_empty()).then(|| PathBuf::from(exe))))
             .collect()
+    }
+
+    #[test]
+    fn an_expensive_ask_is_followed_by_a_pause_four_times_as_long_up_to_a_bound() {
+        let ms = Duration::from_millis;
+        // Cheap asks keep the interval.
+        assert_eq!(pause(ms(100), ms(13)), ms(100));
+        assert_eq!(pause(ms(100), ms(25)), ms(100));
+        // A 1M-route trie walk: asking takes at most a fifth of the time.
+        assert_eq!(pause(ms(100), ms(80)), ms(320));
+        let (ask, p) = (ms(90), pause(ms(100), ms(90)));
+        assert!(ask.as_secs_f64() / (ask + p).as_secs_f64() <= 0.2 + 1e-9);
+        // Bounded, and never shorter than the ask itself (a full dump).
+        assert_eq!(pause(ms(100), ms(150)), PAUSE_MAX);
+        assert_eq!(pause(ms(100), ms(600)), ms(600));
+        // A longer interval asked for ($CONVERGE_POLL_MS) stands.
+        assert_eq!(pause(ms(1000), ms(80)), ms(1000));
     }
 
     #[test]
