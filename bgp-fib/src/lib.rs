@@ -39,7 +39,8 @@
 //!   itself when a subnet appears or goes.
 //! - [`thread`]: the FIB thread ([`spawn`], [`FibHandle`]): bounded hand-offs with
 //!   backpressure, an eventfd wake, reports through a [`FibObserver`] (events, kernel view,
-//!   batch times, installed/pending counts, refused routes).
+//!   batch times, installed/pending counts, refused routes), and its netlink writer thread
+//!   (the `send` of each batch, in order, while the FIB thread encodes the next).
 //! - [`protos`]: `rtm_protocol` by number or name (`/etc/iproute2/rt_protos`).
 //!
 //! # Data flow
@@ -122,7 +123,9 @@
 //! (changes bounded by [`thread::HANDOFF_DEPTH`] hand-offs) plus an eventfd that wakes the
 //! thread's `poll(2)`; reports come out through a [`FibObserver`] run on the FIB thread
 //! (forward events into a tokio channel; the observer must not block, or the thread
-//! stalls). Alternatively, drive
+//! stalls). The kernel does the inserts inside `send`, so a second thread sends the
+//! batches the FIB thread encodes (one writer: the kernel sees them in order), and the FIB
+//! thread reads and matches the ACKs meanwhile. Alternatively, drive
 //! [`fib::Fib`] yourself: `apply`/`handle_*` in, `poll_transmit`/`poll_event`/
 //! `poll_timeout` out, with [`socket::FibSocket::pump`] doing the IO, and the raw fds
 //! (`request_fd`, `monitor_fd`) for readiness.
