@@ -162,11 +162,7 @@ impl FibHandle {
     /// Stops the thread (see [`FibCommand::Shutdown`]) and waits for it (blocking).
     pub fn shutdown(mut self) -> io::Result<()> {
         let _ = self.send(FibCommand::Shutdown);
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("FIB thread panicked")),
-            None => Ok(()),
-        }
+        join(self.thread.take(), "FIB thread")
     }
 }
 
@@ -177,6 +173,15 @@ impl Drop for FibHandle {
             wake(&self.wake);
             let _ = t.join();
         }
+    }
+}
+
+/// Waits for `thread` (if it still runs) and returns how it ended; a panic is an error.
+fn join(thread: Option<JoinHandle<io::Result<()>>>, what: &str) -> io::Result<()> {
+    match thread.map(JoinHandle::join) {
+        Some(Ok(r)) => r,
+        Some(Err(_)) => Err(io::Error::other(format!("{what} panicked"))),
+        None => Ok(()),
     }
 }
 
@@ -376,11 +381,7 @@ impl Writer {
     /// Closes the hand-off and waits for the writer to send what is in it and end.
     fn close(&mut self) -> io::Result<()> {
         self.tx = None;
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("netlink writer panicked")),
-            None => Ok(()),
-        }
+        join(self.thread.take(), "netlink writer")
     }
 }
 
