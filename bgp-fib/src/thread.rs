@@ -49,7 +49,8 @@ const WRITER_BUFFERS: usize = 4;
 
 /// What the FIB thread reports; called on the FIB thread, so each must return quickly.
 pub trait FibObserver: Send + 'static {
-    /// An event of the `Fib` (forward it to a channel).
+    /// An event of the `Fib` (forward it to a channel); the kernel's answers, reconciles and
+    /// overruns are logged by the FIB thread already.
     fn event(&mut self, ev: FibEvent);
     /// The links and on-link subnets changed (published before the events of the same turn).
     fn view(&mut self, _view: Arc<KernelView>) {}
@@ -462,6 +463,7 @@ impl<O: FibObserver> Thread<O> {
             let mut outcomes = false;
             while let Some(ev) = self.fib.poll_event() {
                 outcomes |= matches!(ev, FibEvent::Outcome { .. });
+                ev.log();
                 self.observer.event(ev);
             }
             // The refused routes whenever they change (an outcome, or a failed route no longer

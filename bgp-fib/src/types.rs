@@ -247,6 +247,34 @@ pub enum FibEvent {
     Resync,
 }
 
+impl FibEvent {
+    /// Logs what the kernel did (the FIB thread logs each event it reports; learned routes,
+    /// links and addresses are the embedding's to log).
+    pub(crate) fn log(&self) {
+        match self {
+            FibEvent::Outcome { key, op, errno } if *errno != 0 => {
+                let e = std::io::Error::from_raw_os_error(*errno);
+                tracing::warn!(prefix = %key.prefix, ?op, "kernel refused the route: {e}");
+            }
+            FibEvent::Outcome { key, op, .. } => {
+                tracing::info!(prefix = %key.prefix, ?op, "kernel accepted the route after a failure")
+            }
+            FibEvent::Reconciled {
+                added,
+                replaced,
+                deleted,
+            } if added + replaced + deleted > 0 => {
+                tracing::info!(added, replaced, deleted, "kernel reconciled")
+            }
+            FibEvent::Overrun => tracing::warn!("netlink overrun: resyncing the kernel"),
+            FibEvent::Resync => {
+                tracing::info!("kernel routes missing: every prefix is to be handed over again")
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Configuration of the kernel FIB sync.
 #[derive(Clone, Debug)]
 pub struct FibConfig {

@@ -223,34 +223,14 @@ impl RibTask {
         self.w.set_policies(rib, policies, peers);
     }
 
-    /// An event of the FIB thread: learned kernel routes and local addresses (`direct`) into
-    /// the RIB (bgpd-config's `Config::learn`), the rest logged.
+    /// An event of the FIB thread (which logs the kernel's answers itself): learned kernel
+    /// routes and local addresses (`direct`) into the RIB (bgpd-config's `Config::learn`); a
+    /// resync hands every prefix over again.
     fn fib_event(&mut self, rib: &mut Rib, ev: FibEvent) {
         let view = Arc::clone(&lock(&self.shared.kernel_view));
-        match self.shared.config().learn(rib, &view, ev) {
-            Some(FibEvent::Outcome { key, errno, op }) => {
-                // Listed and counted by the FIB thread (`show fib`, metrics); logged here.
-                if errno != 0 {
-                    tracing::warn!(prefix = %key.prefix, ?op, "kernel refused the route: {}", std::io::Error::from_raw_os_error(errno));
-                } else {
-                    tracing::info!(prefix = %key.prefix, ?op, "kernel accepted the route after a failure");
-                }
-            }
-            Some(FibEvent::Reconciled {
-                added,
-                replaced,
-                deleted,
-            }) if added + replaced + deleted > 0 => {
-                tracing::info!(added, replaced, deleted, "kernel reconciled");
-            }
-            Some(FibEvent::Overrun) => tracing::warn!("netlink overrun: resyncing the kernel"),
-            Some(FibEvent::Resync) => {
-                tracing::info!("kernel routes missing: handing every prefix to the FIB again");
-                if let Some(f) = self.fib.as_mut() {
-                    f.sync.resync(rib);
-                }
-            }
-            _ => {}
+        let rest = self.shared.config().learn(rib, &view, ev);
+        if let (Some(FibEvent::Resync), Some(f)) = (rest, self.fib.as_mut()) {
+            f.sync.resync(rib);
         }
     }
 
