@@ -161,3 +161,23 @@ fn a_table_that_goes_reaches_the_fib_with_neighbours_spread_over_the_drain() {
         full.len()
     );
 }
+
+/// A peer in `gateway direct` mode gives its hops its address (the FIB resolves an off-link
+/// next hop through it); a recursive one does not.
+#[test]
+fn gateway_direct_peers_put_their_address_on_their_hops() {
+    let mut rib = Rib::new(RibConfig::new(AS, v4("10.0.0.1")));
+    let mut c = PeerConfig::new("direct", ip("192.168.1.2"));
+    c.gateway_direct = true;
+    let d = rib.add_peer(c).unwrap();
+    rib.peer_up(d, neg(AS, "10.0.0.1", 65001, "192.168.1.2"));
+    let r = peer(&mut rib, "192.168.1.3");
+    announce(&mut rib, d, "10.7.7.7", 0..1);
+    announce(&mut rib, r, "10.7.7.8", 1..2);
+    let hops: HashMap<IpNet, _> = drain_fib(&mut rib)
+        .into_iter()
+        .map(|c| (c.prefix, c.route.unwrap().next_hops[0].neighbor))
+        .collect();
+    assert_eq!(hops[&prefix(0)], Some(ip("192.168.1.2")));
+    assert_eq!(hops[&prefix(1)], None);
+}

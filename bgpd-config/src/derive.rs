@@ -394,6 +394,7 @@ impl Config {
         if let Some(p) = c.preference {
             pc.preference = p;
         }
+        pc.gateway_direct = c.gateway == GatewayMode::Direct;
         pc.next_hop = match c.next_hop {
             NextHopSetting::Default => NextHopMode::Default,
             NextHopSetting::SelfAlways => NextHopMode::SelfAlways,

@@ -9,16 +9,13 @@
 //! moves these values between the RIB lock and the FIB thread. Kernel-learned and direct
 //! routes are never written back.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::restart::Recovery;
 
-use bgp_core::rib::{
-    FibRoute, KernelTunnel, LocalRoute, Rib, RouteType, SourceId, SourceKind, FIB_TAG_MAX,
-};
+use bgp_core::rib::{FibRoute, KernelTunnel, LocalRoute, Rib, RouteType, SourceKind, FIB_TAG_MAX};
 use bgp_fib::{
     wire::KernelRoute, FibChange, FibEvent, IntentHop, IntentKind, KernelView, LearnedKind, Pool,
     Reach, RouteIntent, TagTable,
@@ -28,9 +25,9 @@ use ipnet::IpNet;
 use super::Config;
 
 /// The kernel intent for a Loc-RIB route, or `None` when we must not hold one for the prefix.
-/// `direct`: the peers in BIRD's `gateway direct` mode, with their addresses. A BGP next hop
-/// without `krt_tunnel` is reached as the IP pools say; any other directly.
-pub fn intent(direct: &[(SourceId, IpAddr)], prefix: IpNet, r: &FibRoute) -> Option<RouteIntent> {
+/// A BGP next hop without `krt_tunnel` is reached as the IP pools say; any other directly; a
+/// hop of a peer in BIRD's `gateway direct` mode carries the peer's address.
+pub fn intent(prefix: IpNet, r: &FibRoute) -> Option<RouteIntent> {
     if matches!(r.source, SourceKind::Kernel | SourceKind::Direct) {
         return None;
     }
@@ -50,7 +47,7 @@ pub fn intent(direct: &[(SourceId, IpAddr)], prefix: IpNet, r: &FibRoute) -> Opt
                             None if r.source == SourceKind::Bgp => Reach::Pool,
                             None => Reach::Direct,
                         },
-                        peer: direct.iter().find(|(s, _)| *s == h.source).map(|(_, a)| *a),
+                        peer: h.neighbor,
                     })
                 })
                 .collect(),
@@ -97,12 +94,11 @@ impl KernelSync {
     /// the new tag.
     pub fn change(
         &mut self,
-        direct: &[(SourceId, IpAddr)],
         c: &bgp_core::rib::FibChange,
         old: u32,
         out: &mut Vec<FibChange>,
     ) -> u32 {
-        let intent = c.route.as_ref().and_then(|r| intent(direct, c.prefix, r));
+        let intent = c.route.as_ref().and_then(|r| intent(c.prefix, r));
         let before = out.len();
         let new = self.tags.change(c.prefix, old, intent, self.force, out);
         let made = out.get(before..).map_or(0, |v| {
@@ -127,10 +123,9 @@ impl KernelSync {
     pub fn poll(
         &mut self,
         rib: &mut Rib,
-        direct: &[(SourceId, IpAddr)],
         out: &mut Vec<FibChange>,
     ) -> Option<bgp_core::rib::FibChange> {
-        let c = rib.poll_fib_change_tagged(|c, old| self.change(direct, c, old, out));
+        let c = rib.poll_fib_change_tagged(|c, old| self.change(c, old, out));
         self.force &= c.is_some();
         c.map(|(c, _, _)| c)
     }
@@ -180,8 +175,8 @@ impl Config {
 
     /// An event of the FIB thread into the RIB: learned kernel routes (`[kernel] learn`) and
     /// local addresses (`direct`); `view` names the interfaces. Gives back the events that
-    /// are not about the RIB's routes (outcomes, reconciles, overruns, `Resync`), for the
-    /// driver to log or act on.
+    /// are not about the RIB's routes (outcomes, reconciles, overruns, `Resync`: the FIB thread
+    /// logged them), for the driver to act on.
     pub fn learn(&self, rib: &mut Rib, view: &KernelView, ev: FibEvent) -> Option<FibEvent> {
         let name = |i: &u32| view.links.get(i).map(|s| s.as_str().into());
         match ev {
@@ -238,6 +233,8 @@ mod tests {
     use bgp_core::rib::FibNextHop;
 
     use super::*;
+    use bgp_core::rib::SourceId;
+    use std::net::IpAddr;
 
     fn route(source: SourceKind, tunnel: Option<KernelTunnel>) -> FibRoute {
         FibRoute {
@@ -247,6 +244,7 @@ mod tests {
                 addr: Some("172.31.0.13".parse().unwrap()),
                 tunnel,
                 source: SourceId(3),
+                neighbor: None,
             }],
             ifname: None,
             krt_metric: Some(5),
@@ -279,30 +277,30 @@ mod tests {
     #[test]
     fn rib_routes_as_intents() {
         let p: IpNet = "10.244.3.0/26".parse().unwrap();
-        let i = intent(&[], p, &route(SourceKind::Bgp, None)).unwrap();
+        let i = intent(p, &route(SourceKind::Bgp, None)).unwrap();
         assert_eq!(i.metric, Some(5));
         assert_eq!(reach(Some(i)), (Reach::Pool, None));
         // Static routes are not subject to the pools; krt_tunnel wins.
-        let r = intent(&[], p, &route(SourceKind::Static, None));
+        let r = intent(p, &route(SourceKind::Static, None));
         assert_eq!(reach(r).0, Reach::Direct);
-        let r = intent(&[], p, &route(SourceKind::Bgp, Some(KernelTunnel::Direct)));
+        let r = intent(p, &route(SourceKind::Bgp, Some(KernelTunnel::Direct)));
         assert_eq!(reach(r).0, Reach::Direct);
         let r = intent(
-            &[],
             p,
             &route(SourceKind::Bgp, Some(KernelTunnel::Dev("wg0".into()))),
         );
         assert_eq!(reach(r).0, Reach::Tunnel("wg0".into()));
         // gateway direct peers: their address goes along.
         let peer: IpAddr = "172.31.0.1".parse().unwrap();
-        let r = intent(&[(SourceId(3), peer)], p, &route(SourceKind::Bgp, None));
-        assert_eq!(reach(r).1, Some(peer));
+        let mut r = route(SourceKind::Bgp, None);
+        r.next_hops.iter_mut().for_each(|h| h.neighbor = Some(peer));
+        assert_eq!(reach(intent(p, &r)).1, Some(peer));
         // Kernel-learned and direct routes are never written back.
-        assert!(intent(&[], p, &route(SourceKind::Kernel, None)).is_none());
-        assert!(intent(&[], p, &route(SourceKind::Direct, None)).is_none());
+        assert!(intent(p, &route(SourceKind::Kernel, None)).is_none());
+        assert!(intent(p, &route(SourceKind::Direct, None)).is_none());
         let mut b = route(SourceKind::Static, None);
         b.route_type = RouteType::Blackhole;
-        assert_eq!(intent(&[], p, &b).unwrap().kind, IntentKind::Blackhole);
+        assert_eq!(intent(p, &b).unwrap().kind, IntentKind::Blackhole);
     }
 
     fn kernel_sync_config() -> Config {
@@ -314,7 +312,7 @@ mod tests {
 
     fn hand_over(sync: &mut KernelSync, rib: &mut Rib) -> Vec<FibChange> {
         let mut out = Vec::new();
-        while sync.poll(rib, &[], &mut out).is_some() {}
+        while sync.poll(rib, &mut out).is_some() {}
         out
     }
 
@@ -346,7 +344,7 @@ mod tests {
         sync.resync(&mut rib);
         assert!(sync.forcing());
         let mut out = Vec::new();
-        assert!(sync.poll(&mut rib, &[], &mut out).is_some());
+        assert!(sync.poll(&mut rib, &mut out).is_some());
         assert!(sync.forcing(), "until the queue is empty");
         out.extend(hand_over(&mut sync, &mut rib));
         assert_eq!(tagged(&out), vec![(p, tag, tag)]);

@@ -75,7 +75,8 @@ impl KeptPeer {
 
 impl PeerSpec {
     /// Whether `other` differs from this spec in what the session itself uses (so a reload
-    /// from one to the other resets it).
+    /// from one to the other resets it). `gateway` too, as in BIRD: the routes' kernel next
+    /// hops are resolved anew with the session's routes.
     pub fn session_differs(&self, other: &PeerSpec) -> bool {
         let (x, y) = (&self.common, &other.common);
         self.address != other.address
@@ -97,6 +98,7 @@ impl PeerSpec {
             || x.connect_delay_time != y.connect_delay_time
             || x.connect_retry_time != y.connect_retry_time
             || x.error_wait_time != y.error_wait_time
+            || x.gateway != y.gateway
     }
 }
 

@@ -33,6 +33,11 @@ fn session_settings_reset_the_session_and_others_keep_it() {
         change(&peer(""), &peer("hold_time = 30\n")),
         PeerChange::Reset(w) if w.common.hold_time == Some(30)
     ));
+    // As in BIRD: the routes' kernel next hops are resolved anew with the session's routes.
+    assert!(matches!(
+        change(&peer(""), &peer("gateway = \"direct\"\n")),
+        PeerChange::Reset(w) if w.common.gateway == crate::GatewayMode::Direct
+    ));
     let k = kept(change(&peer(""), &peer("description = \"tor\"\n")));
     assert_eq!(k.spec.common.description.as_deref(), Some("tor"));
     assert!(!k.import_changed && !k.bfd_changed && k.admin().is_none());

@@ -30,8 +30,6 @@ pub const PREFIXES_PER_LOCK: usize = 256;
 pub struct RouteContext {
     /// The FIB thread's view of links and on-link subnets.
     pub kernel: std::sync::Arc<KernelView>,
-    /// The peers in `gateway direct` mode, with their addresses.
-    pub direct: Vec<(SourceId, IpAddr)>,
     /// Networks whose install the kernel refused (BIRD 1.6 prints their primary route `!`).
     pub refused: HashSet<IpNet>,
     /// Whether the daemon programs the kernel (without, it knows no interfaces).
@@ -44,7 +42,6 @@ impl Default for RouteContext {
     fn default() -> Self {
         RouteContext {
             kernel: std::sync::Arc::default(),
-            direct: Vec::new(),
             refused: HashSet::new(),
             fib_enabled: false,
             since: SystemTime::UNIX_EPOCH,
@@ -194,11 +191,13 @@ impl<'a> Resolver<'a> {
     /// is the gateway, any other is replaced by the neighbor's address (bgp-fib's
     /// `KernelView::direct_gateway`); `None` for a source in recursive mode.
     fn direct(&self, src: SourceId, nh: IpAddr) -> Option<Option<Resolved>> {
-        let (_, peer) = self.cx.direct.iter().find(|(s, _)| *s == src)?;
+        let peer = (self.rib.peer_config(src))
+            .filter(|c| c.gateway_direct)
+            .map(|c| c.address)?;
         Some(
             self.cx
                 .kernel
-                .direct_gateway(nh, *peer)
+                .direct_gateway(nh, peer)
                 .map(|(gw, name)| Resolved {
                     gw,
                     iface: name.to_string(),

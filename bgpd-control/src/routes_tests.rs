@@ -160,8 +160,17 @@ fn a_bgp_next_hop_resolves_on_link_through_a_local_route_or_not_at_all() {
 fn gateway_direct_replaces_an_offlink_next_hop_by_the_neighbour() {
     let mut r = rib();
     let p = peer(&mut r, "rr", "192.168.1.2", "10.7.7.7", &["10.1.0.0/16"]);
-    let mut cx = cx(true);
-    cx.direct = vec![(p, ip("192.168.1.2"))];
+    let cx = cx(true);
+    let recursive = one(&r, &cx, "10.1.0.0/16");
+    assert_ne!(
+        recursive.dest,
+        RouteDest::Via {
+            nexthops: vec![(ip("192.168.1.2"), Some("eth0".into()))]
+        }
+    );
+    let mut c = r.peer_config(p).unwrap().clone();
+    c.gateway_direct = true;
+    r.set_peer_config(p, c);
     let e = one(&r, &cx, "10.1.0.0/16");
     assert_eq!(
         e.dest,

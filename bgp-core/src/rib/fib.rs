@@ -123,6 +123,9 @@ pub(super) fn fib_route_of(
             addr: a.next_hop_addr(),
             tunnel: tunnel.cloned(),
             source: SourceId(p.src),
+            neighbor: (s.peer.as_ref())
+                .filter(|c| c.gateway_direct)
+                .map(|c| c.address),
         };
         match &mut route {
             Some(r) => r.next_hops.push(hop),

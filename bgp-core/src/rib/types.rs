@@ -110,6 +110,9 @@ pub struct PeerConfig {
     pub add_path_tx_max: usize,
     /// Route preference of this peer's routes (BIRD's protocol preference, default 100).
     pub preference: u16,
+    /// BIRD's `gateway direct`: a next hop not on a connected network is reached through the
+    /// peer's address; the FIB's hops carry it ([`FibNextHop::neighbor`]).
+    pub gateway_direct: bool,
 }
 
 impl PeerConfig {
@@ -128,6 +131,7 @@ impl PeerConfig {
             local_v6: None,
             add_path_tx_max: 8,
             preference: SourceKind::Bgp.default_preference(),
+            gateway_direct: false,
         }
     }
 }
@@ -250,6 +254,9 @@ pub struct FibNextHop {
     pub tunnel: Option<KernelTunnel>,
     /// Which source the path came from.
     pub source: SourceId,
+    /// The peer's address when the source is a peer in `gateway direct` mode
+    /// ([`PeerConfig::gateway_direct`]).
+    pub neighbor: Option<IpAddr>,
 }
 
 /// What the FIB should hold for a prefix.

@@ -110,7 +110,6 @@ impl Control for DaemonControl {
         let s = &self.shared;
         let cx = RouteContext {
             kernel: Arc::clone(&lock(&s.kernel_view)),
-            direct: super::rib::direct_gateway_peers(s),
             refused: bgpd_control::fib::refused_networks(&lock(&s.fib_failures)),
             fib_enabled: s.fib_enabled,
             since: s.started,

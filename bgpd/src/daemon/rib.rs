@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use super::fib::FibBridge;
 use super::peer::PeerCmd;
 use super::{lock, LocalRoute, Shared};
-use crate::config::{Config, GatewayMode};
+use crate::config::Config;
 
 /// Messages waiting for the RIB task. With the peers' batches bounded in routes
 /// (`peer::batch`), at most ~50k decoded routes (~1.5 MB) wait here: enough to keep the RIB
@@ -244,13 +244,12 @@ impl RibTask {
         if let Some(f) = &self.fib {
             self.w.retry_backlog(|b| f.handle.try_send(b));
         }
-        let direct = direct_gateway_peers(&self.shared);
         {
             let rib = &mut *lock(&self.shared.rib);
             let best_out = subscribers.then_some(&mut best);
             let mut sync = self.fib.as_mut().map(|f| &mut f.sync);
             let poll = |rib: &mut Rib, out: &mut Vec<_>| match sync.as_deref_mut() {
-                Some(s) => s.poll(rib, &direct, out),
+                Some(s) => s.poll(rib, out),
                 None => rib.poll_fib_change(),
             };
             let chunk = super::fib::FIB_CHUNK;
@@ -320,15 +319,4 @@ impl RibTask {
         }
         tracing::info!("stopped");
     }
-}
-
-/// The peers in `gateway direct` mode with their addresses (read before the RIB is locked).
-pub(crate) fn direct_gateway_peers(shared: &super::Shared) -> Vec<(SourceId, std::net::IpAddr)> {
-    lock(&shared.peers)
-        .iter()
-        .filter_map(|p| {
-            let s = lock(&p.spec);
-            (s.common.gateway == GatewayMode::Direct).then_some((p.id, s.address))
-        })
-        .collect()
 }
