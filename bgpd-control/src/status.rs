@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::ControlFlow;
 use std::time::SystemTime;
 
+use bgp_core::driver::Admin;
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -486,12 +487,9 @@ pub trait Control: Send + Sync + 'static {
         }
         counts
     }
-    /// `enable NAME`.
-    fn enable(&self, name: &str) -> Result<(), ControlError>;
-    /// `disable NAME ["message"]`: Cease with a shutdown communication.
-    fn disable(&self, name: &str, message: &str) -> Result<(), ControlError>;
-    /// `restart NAME`.
-    fn restart(&self, name: &str) -> Result<(), ControlError>;
+    /// `enable NAME`, `disable NAME ["message"]` (Cease with a shutdown communication) and
+    /// `restart NAME`: bgp-core's request for the neighbour `name`.
+    fn admin(&self, name: &str, request: Admin) -> Result<(), ControlError>;
     /// `reload` / `configure`: re-read the configuration file and apply it.
     fn reload(&self) -> Result<(), ControlError>;
     /// `down`: graceful shutdown.

@@ -115,13 +115,7 @@ impl Control for Synthetic {
         }
         counts(self.n)
     }
-    fn enable(&self, _: &str) -> Result<(), ControlError> {
-        Ok(())
-    }
-    fn disable(&self, _: &str, _: &str) -> Result<(), ControlError> {
-        Ok(())
-    }
-    fn restart(&self, _: &str) -> Result<(), ControlError> {
+    fn admin(&self, _: &str, _: bgp_core::driver::Admin) -> Result<(), ControlError> {
         Ok(())
     }
     fn reload(&self) -> Result<(), ControlError> {
@@ -328,13 +322,7 @@ fn show_fib_answers_are_the_whole_tables_formatted() {
         fn fib(&self) -> (Vec<FibEntry>, FibCounts) {
             (self.0.clone(), self.1)
         }
-        fn enable(&self, _: &str) -> Result<(), ControlError> {
-            Ok(())
-        }
-        fn disable(&self, _: &str, _: &str) -> Result<(), ControlError> {
-            Ok(())
-        }
-        fn restart(&self, _: &str) -> Result<(), ControlError> {
+        fn admin(&self, _: &str, _: bgp_core::driver::Admin) -> Result<(), ControlError> {
             Ok(())
         }
         fn reload(&self) -> Result<(), ControlError> {

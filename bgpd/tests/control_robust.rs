@@ -374,14 +374,12 @@ fn a_core_that_ignores_paging_does_not_loop() {
         fn fib(&self) -> (Vec<bgpd::status::FibEntry>, bgpd::status::FibCounts) {
             self.0.fib()
         }
-        fn enable(&self, n: &str) -> Result<(), bgpd::status::ControlError> {
-            self.0.enable(n)
-        }
-        fn disable(&self, n: &str, m: &str) -> Result<(), bgpd::status::ControlError> {
-            self.0.disable(n, m)
-        }
-        fn restart(&self, n: &str) -> Result<(), bgpd::status::ControlError> {
-            self.0.restart(n)
+        fn admin(
+            &self,
+            n: &str,
+            a: bgp_core::driver::Admin,
+        ) -> Result<(), bgpd::status::ControlError> {
+            self.0.admin(n, a)
         }
         fn reload(&self) -> Result<(), bgpd::status::ControlError> {
             self.0.reload()

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use bgp_core::driver::Admin;
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::OwnedWriteHalf;
@@ -450,10 +451,15 @@ impl Conn {
             let a = action.clone();
             let n = name.clone();
             let r = self
-                .call(move |c| match &a {
-                    Action::Enable => c.enable(&n),
-                    Action::Disable(m) => c.disable(&n, m),
-                    Action::Restart => c.restart(&n),
+                .call(move |c| {
+                    c.admin(
+                        &n,
+                        match a {
+                            Action::Enable => Admin::Enable,
+                            Action::Disable(m) => Admin::Disable(m),
+                            Action::Restart => Admin::Restart,
+                        },
+                    )
                 })
                 .await?;
             match r {

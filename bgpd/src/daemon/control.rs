@@ -37,16 +37,6 @@ impl DaemonControl {
         let peer_ids: Vec<SourceId> = lock(&s.peers).iter().map(|p| p.id).collect();
         s.counts_cache.read(&s.rib, &peer_ids)
     }
-
-    fn peer_cmd(&self, name: &str, a: Admin) -> Result<(), ControlError> {
-        let p = self
-            .shared
-            .peer_by_name(name)
-            .ok_or_else(|| ControlError::NoSuchProtocol(name.to_string()))?;
-        p.cmd
-            .send(PeerCmd::Admin(a))
-            .map_err(|_| ControlError::NoSuchProtocol(name.to_string()))
-    }
 }
 
 impl Control for DaemonControl {
@@ -170,16 +160,11 @@ impl Control for DaemonControl {
         )
     }
 
-    fn enable(&self, name: &str) -> Result<(), ControlError> {
-        self.peer_cmd(name, Admin::Enable)
-    }
-
-    fn disable(&self, name: &str, message: &str) -> Result<(), ControlError> {
-        self.peer_cmd(name, Admin::Disable(message.to_string()))
-    }
-
-    fn restart(&self, name: &str) -> Result<(), ControlError> {
-        self.peer_cmd(name, Admin::Restart)
+    fn admin(&self, name: &str, request: Admin) -> Result<(), ControlError> {
+        let p = self.shared.peer_by_name(name);
+        let sent = p.map(|p| p.cmd.send(PeerCmd::Admin(request)));
+        sent.and_then(Result::ok)
+            .ok_or_else(|| ControlError::NoSuchProtocol(name.to_string()))
     }
 
     fn reload(&self) -> Result<(), ControlError> {

@@ -357,28 +357,16 @@ impl Control for Mock {
             },
         )
     }
-    fn enable(&self, name: &str) -> Result<(), ControlError> {
+    fn admin(&self, name: &str, request: bgp_core::driver::Admin) -> Result<(), ControlError> {
+        use bgp_core::driver::Admin;
         self.known(name)?;
-        self.actions
-            .lock()
-            .unwrap()
-            .push(Action::Enable(name.into()));
-        Ok(())
-    }
-    fn disable(&self, name: &str, message: &str) -> Result<(), ControlError> {
-        self.known(name)?;
-        self.actions
-            .lock()
-            .unwrap()
-            .push(Action::Disable(name.into(), message.into()));
-        Ok(())
-    }
-    fn restart(&self, name: &str) -> Result<(), ControlError> {
-        self.known(name)?;
-        self.actions
-            .lock()
-            .unwrap()
-            .push(Action::Restart(name.into()));
+        let action = match request {
+            Admin::Enable => Action::Enable(name.into()),
+            Admin::Disable(message) => Action::Disable(name.into(), message),
+            Admin::Restart => Action::Restart(name.into()),
+            other => panic!("not a control-socket request: {other:?}"),
+        };
+        self.actions.lock().unwrap().push(action);
         Ok(())
     }
     fn reload(&self) -> Result<(), ControlError> {
