@@ -385,6 +385,24 @@ impl FibSocket {
         )
     }
 
+    /// Whether the kernel holds a route that `wanted` accepts (a daemon's own routes found at
+    /// start-up mean it restarted): a streamed dump that keeps no route.
+    pub fn holds_route(
+        &mut self,
+        wanted: impl Fn(&wire::KernelRoute) -> bool,
+    ) -> Result<bool, DumpError> {
+        let mut found = false;
+        self.dump_routes_with(|r| {
+            found = wanted(&r);
+            if found {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        Ok(found)
+    }
+
     /// Dumps every nexthop object straight from the kernel (as [`FibSocket::dump_routes`]).
     pub fn dump_nexthops(&mut self) -> Result<Vec<wire::KernelNexthop>, DumpError> {
         let mut out = Vec::new();

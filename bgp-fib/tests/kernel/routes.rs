@@ -417,4 +417,15 @@ fn a_dump_read_as_a_stream_can_stop_early_and_the_socket_dumps_again() {
     .unwrap();
     assert_eq!(seen, 10);
     assert_eq!(ours(&mut rd, TABLE_MAIN).len(), 2000);
+    // A restart's question: one of ours is there (the last one too), another protocol's not.
+    let last = net("10.7.207.0/24");
+    assert!(rd
+        .holds_route(|r| r.protocol == BIRD && r.prefix == last)
+        .unwrap());
+    assert!(!rd.holds_route(|r| r.protocol == BIRD + 1).unwrap());
+    assert_eq!(
+        ours(&mut rd, TABLE_MAIN).len(),
+        2000,
+        "the socket dumps again"
+    );
 }
