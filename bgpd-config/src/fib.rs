@@ -10,15 +10,15 @@
 //! routes are never written back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bgp_core::restart::Recovery;
 
 use bgp_core::rib::{FibRoute, KernelTunnel, LocalRoute, Rib, RouteType, SourceKind, FIB_TAG_MAX};
 use bgp_fib::{
-    wire::KernelRoute, FibChange, FibEvent, IntentHop, IntentKind, KernelView, LearnedKind, Pool,
-    Reach, RouteIntent, TagTable,
+    wire::KernelRoute, DesiredTags, FibChange, FibEvent, IntentHop, IntentKind, KernelView,
+    LearnedKind, Pool, Reach, RouteIntent, TagTable,
 };
 use ipnet::IpNet;
 
@@ -83,10 +83,13 @@ impl KernelSync {
         }
     }
 
-    /// The count of tagged changes made, shared with whoever answers the FIB thread's
-    /// questions (it is incremented under the RIB lock, so an answer and the count agree).
-    pub fn made(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.made)
+    /// What answers the FIB thread's questions about a prefix's tag (`bgp_fib::DesiredTags`)
+    /// from the shared RIB: the tag it keeps, provided the count of tagged changes made
+    /// (incremented under the RIB lock, so an answer and the count agree) is the FIB's
+    /// `applied`; `None` while the RIB is ahead of the FIB.
+    pub fn answers(&self, rib: Arc<Mutex<Rib>>) -> Box<dyn DesiredTags> {
+        let made = Arc::clone(&self.made);
+        Box::new(Answers { rib, made })
     }
 
     /// One Loc-RIB change as the FIB's: called by `Rib::poll_fib_change_tagged` with the
@@ -146,6 +149,19 @@ impl KernelSync {
         self.pools = new.clone();
         rib.refresh_fib();
         Some(new)
+    }
+}
+
+/// [`KernelSync::answers`].
+struct Answers {
+    rib: Arc<Mutex<Rib>>,
+    made: Arc<AtomicU64>,
+}
+
+impl DesiredTags for Answers {
+    fn tag(&self, prefix: &IpNet, applied: u64) -> Option<u32> {
+        let rib = self.rib.lock().unwrap_or_else(PoisonError::into_inner);
+        (self.made.load(Ordering::SeqCst) == applied).then(|| rib.fib_tag(prefix))
     }
 }
 
@@ -323,7 +339,7 @@ mod tests {
         let mut statics = bgp_core::rib::Statics::default();
         statics.set_config(&mut rib, c.static_routes());
         let mut sync = KernelSync::new(&c);
-        let made = sync.made();
+        let made = Arc::clone(&sync.made);
         let p: IpNet = "10.1.0.0/16".parse().unwrap();
         let out = hand_over(&mut sync, &mut rib);
         let tagged = |out: &[FibChange]| {
@@ -354,6 +370,28 @@ mod tests {
         assert_eq!(sync.set_pools(&c, &mut rib), None);
         let c2 = crate::test_config("[[pools]]\ncidr = \"10.244.0.0/16\"\nipip = \"never\"\n");
         assert_eq!(sync.set_pools(&c2, &mut rib), Some(c2.fib_pools()));
+    }
+
+    #[test]
+    fn the_rib_answers_the_fib_thread_only_when_the_fib_has_every_change_made() {
+        let c = kernel_sync_config();
+        let mut rib = c.new_rib();
+        let mut statics = bgp_core::rib::Statics::default();
+        statics.set_config(&mut rib, c.static_routes());
+        let mut sync = KernelSync::new(&c);
+        let p: IpNet = "10.1.0.0/16".parse().unwrap();
+        hand_over(&mut sync, &mut rib);
+        let tag = rib.fib_tag(&p);
+        let rib = Arc::new(Mutex::new(rib));
+        let answers = sync.answers(Arc::clone(&rib));
+        assert_eq!(answers.tag(&p, 1), Some(tag));
+        assert_eq!(
+            answers.tag(&p, 0),
+            None,
+            "the FIB has not taken the change yet"
+        );
+        let other: IpNet = "10.9.0.0/16".parse().unwrap();
+        assert_eq!(answers.tag(&other, 1), Some(0), "no tag: no route");
     }
 
     #[test]

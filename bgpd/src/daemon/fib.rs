@@ -6,13 +6,11 @@
 //! `fib::KernelSync`.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bgp_core::rib::Rib;
-use bgp_fib::{DesiredTags, FailedRoute, FibEvent, FibHandle, FibObserver, FibSocket, KernelView};
-use ipnet::IpNet;
+use bgp_fib::{FailedRoute, FibEvent, FibHandle, FibObserver, FibSocket, KernelView};
 use tokio::sync::mpsc;
 
 use super::{lock, Shared};
@@ -29,31 +27,14 @@ pub(crate) struct FibBridge {
     pub sync: KernelSync,
 }
 
-/// The FIB thread's questions about a prefix's tag, answered from the RIB.
-struct Answers {
-    shared: Arc<Shared>,
-    made: Arc<AtomicU64>,
-}
-
-impl DesiredTags for Answers {
-    fn tag(&self, prefix: &IpNet, applied: u64) -> Option<u32> {
-        let rib = lock(&self.shared.rib);
-        (self.made.load(Ordering::SeqCst) == applied).then(|| rib.fib_tag(prefix))
-    }
-}
-
 /// Whether the kernel already holds routes of our protocol in our table (a restart).
 pub(crate) fn kernel_has_our_routes(config: &Config) -> bool {
-    match FibSocket::open(false)
-        .map_err(bgp_fib::DumpError::from)
-        .and_then(|mut s| s.dump_routes())
-    {
-        Ok(routes) => routes.iter().any(|r| config.owns_kernel_route(r)),
-        Err(e) => {
-            tracing::warn!("cannot dump the kernel routes: {e}");
-            false
-        }
-    }
+    let s = FibSocket::open(false).map_err(bgp_fib::DumpError::from);
+    let found = s.and_then(|mut s| s.holds_route(|r| config.owns_kernel_route(r)));
+    found.unwrap_or_else(|e| {
+        tracing::warn!("cannot dump the kernel routes: {e}");
+        false
+    })
 }
 
 /// Where the FIB thread's reports go.
@@ -94,10 +75,7 @@ impl FibBridge {
     pub fn start(config: &Config, adopt: bool, shared: Arc<Shared>) -> io::Result<FibBridge> {
         let (tx, events) = mpsc::unbounded_channel();
         let sync = KernelSync::new(config);
-        let answers = Box::new(Answers {
-            shared: Arc::clone(&shared),
-            made: sync.made(),
-        });
+        let answers = sync.answers(Arc::clone(&shared.rib));
         let observer = Observer { shared, events: tx };
         let cfg = config.fib_config();
         let handle = bgp_fib::spawn_tagged(cfg, adopt, FibSocket::open(true)?, observer, answers)?;

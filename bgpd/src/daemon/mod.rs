@@ -67,7 +67,7 @@ pub(crate) struct PeerHandle {
 
 /// State shared by the tasks (see the crate documentation for who owns what).
 pub(crate) struct Shared {
-    pub rib: Mutex<Rib>,
+    pub rib: Arc<Mutex<Rib>>,
     pub config: Mutex<Arc<Config>>,
     pub rib_tx: mpsc::Sender<rib::RibMsg>,
     pub peers: Mutex<Vec<Arc<PeerHandle>>>,
@@ -226,7 +226,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
     let (done_tx, done_rx) = watch::channel(false);
     let now = SystemTime::now();
     let shared = Arc::new(Shared {
-        rib: Mutex::new(rib_core),
+        rib: Arc::new(Mutex::new(rib_core)),
         config: Mutex::new(Arc::clone(&config)),
         rib_tx,
         peers: Mutex::new(Vec::new()),
