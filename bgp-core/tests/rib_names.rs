@@ -64,7 +64,7 @@ fn counts_by_source_lists_the_sources_with_routes_and_the_totals() {
     );
     // The static route shares 10.1.0.0/16 and wins it (preference 200 over 100).
     r.add_local(SourceKind::Static, net("10.1.0.0/16"), blackhole());
-    let t = r.counts_by_source(&[p, idle]);
+    let t = r.counts_by_source();
     assert_eq!((t.networks, t.routes), (2, 3));
     assert_eq!(
         t.per_source.get(&p),
@@ -83,4 +83,9 @@ fn counts_by_source_lists_the_sources_with_routes_and_the_totals() {
     // Sources with nothing are left out.
     assert!(!t.per_source.contains_key(&idle));
     assert!(!t.per_source.contains_key(&SourceId::KERNEL));
+    // The peers counted are the RIB's own: a removed one is neither listed nor counted.
+    assert_eq!(r.peers().collect::<Vec<_>>(), vec![p, idle]);
+    r.remove_peer(p);
+    assert_eq!(r.peers().collect::<Vec<_>>(), vec![idle]);
+    assert!(!r.counts_by_source().per_source.contains_key(&p));
 }

@@ -17,10 +17,10 @@ pub struct CountsCache {
 }
 
 impl CountsCache {
-    /// The counters of `rib` for the sources `peers` (and the local ones), read fresh whenever
+    /// The counters of `rib` (its peers and the local sources), read fresh whenever
     /// its lock is free; while another thread holds it, the counters last read (at most one
     /// RIB batch old), waiting only when none were read yet.
-    pub fn read(&self, rib: &Mutex<Rib>, peers: &[SourceId]) -> Arc<TableCounts> {
+    pub fn read(&self, rib: &Mutex<Rib>) -> Arc<TableCounts> {
         let cached = lock(&self.last).clone();
         let rib = match (rib.try_lock(), cached) {
             (Ok(rib), _) => rib,
@@ -28,7 +28,7 @@ impl CountsCache {
             (Err(TryLockError::Poisoned(p)), _) => p.into_inner(),
             (Err(TryLockError::WouldBlock), None) => lock(rib),
         };
-        let c = Arc::new(rib.counts_by_source(peers));
+        let c = Arc::new(rib.counts_by_source());
         drop(rib);
         *lock(&self.last) = Some(Arc::clone(&c));
         c
@@ -76,7 +76,7 @@ mod tests {
     fn a_busy_rib_answers_the_last_counters() {
         let rib = Mutex::new(rib_with_statics(2));
         let cache = CountsCache::default();
-        let first = cache.read(&rib, &[]);
+        let first = cache.read(&rib);
         assert_eq!((first.routes, first.networks), (2, 2));
         // Free: read fresh.
         lock(&rib).add_local(
@@ -84,11 +84,11 @@ mod tests {
             "10.9.0.0/16".parse().unwrap(),
             LocalRoute::default(),
         );
-        let fresh = cache.read(&rib, &[]);
+        let fresh = cache.read(&rib);
         assert_eq!(fresh.routes, 3);
         // Busy (the RIB task's batch): the counters last read, without waiting.
         let held = lock(&rib);
-        let busy = cache.read(&rib, &[]);
+        let busy = cache.read(&rib);
         assert!(Arc::ptr_eq(&busy, &fresh));
         drop(held);
     }
@@ -104,7 +104,7 @@ mod tests {
             .join()
         });
         assert!(rib.is_poisoned());
-        assert_eq!(CountsCache::default().read(&rib, &[]).routes, 1);
+        assert_eq!(CountsCache::default().read(&rib).routes, 1);
     }
 
     #[test]

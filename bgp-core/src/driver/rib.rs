@@ -269,11 +269,11 @@ impl<T> Writer<T> {
         &mut self,
         rib: &mut Rib,
         policies: impl IntoIterator<Item = (String, P)>,
-        peers: impl IntoIterator<Item = SourceId>,
     ) {
         for (name, pol) in policies {
             rib.set_policy(name, pol);
         }
+        let peers: Vec<SourceId> = rib.peers().collect();
         for p in peers {
             rib.refresh_export(p, false);
         }

@@ -203,6 +203,13 @@ impl Rib {
         true
     }
 
+    /// The peers the RIB holds (added and not removed).
+    pub fn peers(&self) -> impl Iterator<Item = SourceId> + '_ {
+        let ids = (0..).map(SourceId);
+        let peers = ids.zip(&self.sh.sources).filter(|(_, s)| s.peer.is_some());
+        peers.map(|(id, _)| id)
+    }
+
     /// The peer's configuration.
     pub fn peer_config(&self, peer: SourceId) -> Option<&PeerConfig> {
         self.sh.sources.get(usize::from(peer.0))?.peer.as_ref()

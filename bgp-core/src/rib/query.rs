@@ -193,15 +193,15 @@ impl Rib {
     }
 
     /// What `show protocols` (BIRD 1.6: `Routes: N imported, M exported, K preferred`) and
-    /// `show route count` print, at one instant: per source (the local ones and `peers`) its
+    /// `show route count` print, at one instant: per source (the local ones and the peers) its
     /// counters when not all zero ([`Rib::source_counts`]), and the totals of routes and
     /// networks. O(1) per source.
-    pub fn counts_by_source(&self, peers: &[SourceId]) -> TableCounts {
+    pub fn counts_by_source(&self) -> TableCounts {
         let (networks, routes) = self.table_counts();
         let locals = [SourceId::STATIC, SourceId::KERNEL, SourceId::DIRECT];
         let per_source = locals
             .into_iter()
-            .chain(peers.iter().copied())
+            .chain(self.peers())
             .map(|s| (s, self.source_counts(s)))
             .filter(|(_, c)| *c != SourceCounts::default())
             .collect();

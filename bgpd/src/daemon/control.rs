@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bgp_core::driver::Admin;
-use bgp_core::rib::{SourceId, TableCounts};
+use bgp_core::rib::TableCounts;
 use bgpd_control::counts;
 use bgpd_control::fib::{self, failed_entry};
 use bgpd_control::protocols::{local_source, protocols, LocalFacts};
@@ -33,9 +33,7 @@ impl DaemonControl {
     /// The table's counters (`show protocols`, `show route count`, metrics), never waiting
     /// behind a RIB batch (`bgpd_control::counts::CountsCache`).
     fn protocol_counts(&self) -> Arc<TableCounts> {
-        let s = &self.shared;
-        let peer_ids: Vec<SourceId> = lock(&s.peers).iter().map(|p| p.id).collect();
-        s.counts_cache.read(&s.rib, &peer_ids)
+        self.shared.counts_cache.read(&self.shared.rib)
     }
 }
 

@@ -219,8 +219,7 @@ impl RibTask {
         for (filter, e) in errors {
             tracing::error!(%filter, error = %e, "cannot add static route communities");
         }
-        let peers: Vec<SourceId> = lock(&self.shared.peers).iter().map(|p| p.id).collect();
-        self.w.set_policies(rib, policies, peers);
+        self.w.set_policies(rib, policies);
     }
 
     /// An event of the FIB thread (which logs the kernel's answers itself): learned kernel
