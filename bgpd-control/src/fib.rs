@@ -4,11 +4,13 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::ControlFlow;
+use std::sync::Mutex;
 
 use bgp_fib::wire::KernelRoute;
 use bgp_fib::{Device, FailedRoute, RouteKind};
 use ipnet::IpNet;
 
+use crate::lock;
 use crate::status::{FibCounts, FibEntry, FibKernelCounts, RouteDest};
 
 /// The rows of the routes read back from the kernel that are ours (`protocol`, `table`);
@@ -139,10 +141,12 @@ pub fn stream_rows<E>(
 }
 
 /// [`stream_rows`] over the kernel's table, read over a fresh netlink socket, with the names
-/// of the interfaces in the caller's namespace.
+/// of the interfaces in the caller's namespace, then the routes the kernel refused as the FIB
+/// thread last listed them (`failures`: retried at each scan, at most
+/// `bgp_fib::thread::FAILURES_LISTED`).
 pub fn kernel_rows(
     kernel: (u8, u32),
-    failed: impl FnOnce() -> Vec<FibEntry>,
+    failures: &Mutex<Vec<FailedRoute>>,
     max: usize,
     page: &mut dyn FnMut(Vec<FibEntry>) -> ControlFlow<()>,
 ) -> (usize, Result<(), bgp_fib::DumpError>) {
@@ -150,6 +154,8 @@ pub fn kernel_rows(
         let mut s = bgp_fib::FibSocket::open(false).map_err(bgp_fib::DumpError::from)?;
         s.dump_routes_with(each)
     };
+    // Copied, so that no lock is held while a page waits for the client.
+    let failed = || lock(failures).iter().map(failed_entry).collect();
     stream_rows(dump, kernel, ifname, failed, max, page)
 }
 

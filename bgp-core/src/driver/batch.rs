@@ -18,6 +18,13 @@ pub const BATCH_UPDATES: usize = 64;
 /// many. Two full 4 KB UPDATEs of /24s; ~4 ms of the RIB task's work at 1M.
 pub const BATCH_ROUTES: usize = 2048;
 
+/// The depth a driver's channel to the RIB task should have, in hand-offs (a full channel
+/// stops the senders reading their sockets). With hand-offs bounded in routes, at most ~50k
+/// decoded routes (~1.5 MB) wait there per peer ([`waiting_bound`]): enough to keep the RIB
+/// task busy for tens of milliseconds, and no longer a whole table (64 messages of 64
+/// UPDATEs held 1M routes, 20 MB).
+pub const RIB_CHANNEL_DEPTH: usize = 16;
+
 /// UPDATEs waiting to go to the RIB task.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -102,6 +109,17 @@ mod tests {
         // The route count starts again.
         assert!(!b.push(update(BATCH_ROUTES - 1)));
         assert!(b.push(update(1)));
+    }
+
+    /// What waits for the RIB task from one peer stays a small part of a full table: ~2.8 MB
+    /// of decoded routes at most with 4 KB UPDATEs (was the whole table).
+    #[test]
+    fn decoded_routes_waiting_are_bounded() {
+        let per_update = 1024; // a 4 KB UPDATE of /24s, rounded up
+        let waiting = waiting_bound(RIB_CHANNEL_DEPTH, per_update);
+        let size = std::mem::size_of::<Nlri>();
+        assert!(waiting * size <= 4 << 20, "{waiting} routes");
+        assert!(waiting < 1_000_000 / 8);
     }
 
     /// Withdrawals count as routes too.

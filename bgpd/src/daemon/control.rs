@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bgp_core::driver::Admin;
 use bgp_core::rib::TableCounts;
 use bgpd_control::counts;
-use bgpd_control::fib::{self, failed_entry};
+use bgpd_control::fib;
 use bgpd_control::protocols::{local_source, protocols, LocalFacts};
 use bgpd_control::routes::RouteContext;
 
@@ -136,15 +136,7 @@ impl Control for DaemonControl {
     ) -> FibCounts {
         let cfg = self.shared.config();
         let kernel = (cfg.fib_config().protocol, cfg.file.kernel.table);
-        // The routes the kernel refused, as the FIB thread lists them (retried at each scan;
-        // at most `bgp_fib::thread::FAILURES_LISTED`), copied so that no lock is held while a
-        // page waits for the client.
-        let failed = || {
-            lock(&self.shared.fib_failures)
-                .iter()
-                .map(failed_entry)
-                .collect()
-        };
+        let failed = &self.shared.fib_failures;
         let (installed, dumped) = fib::kernel_rows(kernel, failed, max, page);
         if let Err(e) = dumped {
             tracing::warn!("show fib: cannot dump the kernel routes: {e}");

@@ -219,7 +219,7 @@ async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError>
     let found_routes = fib_enabled && fib::kernel_has_our_routes(&config);
     let restarting = opts.recovery || found_routes;
 
-    let (rib_tx, rib_rx) = mpsc::channel(rib::CHANNEL_DEPTH);
+    let (rib_tx, rib_rx) = mpsc::channel(bgp_core::driver::batch::RIB_CHANNEL_DEPTH);
     let (best_tx, _) = broadcast::channel(4096);
     let (peer_tx, _) = broadcast::channel(256);
     let (stop_tx, stop_rx) = watch::channel(false);

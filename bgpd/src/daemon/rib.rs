@@ -1,12 +1,12 @@
 //! DOC: the RIB task: the one writer of the shared `Rib`. It takes decoded UPDATEs and every
 //! other change (peers added, up, down, removed, stale timers, refresh requests, reloads) from
-//! the peer tasks over one bounded channel (depth [`CHANNEL_DEPTH`]; a full channel stops
-//! the senders reading their sockets) and the FIB thread's events, and is a loop: receive,
-//! apply under one lock what bgp-core's `driver::rib::Writer` (batching, each message, the
-//! FIB hand-off, best paths, the recovery's steps) and bgpd-config's `fib` (intents and tags,
-//! learned and direct routes) decide, then do what they ask: hand the changes to the FIB
-//! thread, broadcast best paths, wake the peers that have UPDATEs to send, log and count. On
-//! stop it runs the shutdown sequence.
+//! the peer tasks over one bounded channel (depth bgp-core's `batch::RIB_CHANNEL_DEPTH`; a
+//! full channel stops the senders reading their sockets) and the FIB thread's events, and is
+//! a loop: receive, apply under one lock what bgp-core's `driver::rib::Writer` (batching,
+//! each message, the FIB hand-off, best paths, the recovery's steps) and bgpd-config's `fib`
+//! (intents and tags, learned and direct routes) decide, then do what they ask: hand the
+//! changes to the FIB thread, broadcast best paths, wake the peers that have UPDATEs to send,
+//! log and count. On stop it runs the shutdown sequence.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,12 +25,6 @@ use super::fib::FibBridge;
 use super::peer::PeerCmd;
 use super::{lock, LocalRoute, Shared};
 use crate::config::Config;
-
-/// Messages waiting for the RIB task. With the peers' batches bounded in routes
-/// (`peer::batch`), at most ~50k decoded routes (~1.5 MB) wait here: enough to keep the RIB
-/// task busy for tens of milliseconds, and no longer a whole table (64 messages of 64 UPDATEs
-/// held 1M routes, 20 MB).
-pub(crate) const CHANNEL_DEPTH: usize = 16;
 
 /// Work for the RIB task.
 #[derive(Debug)]

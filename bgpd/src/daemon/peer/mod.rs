@@ -396,16 +396,4 @@ mod tests {
         assert!(task <= 672, "the peer task is {task} octets");
         eprintln!("future {fut}, wake-up {work}, task {task}");
     }
-
-    /// What waits for the RIB task from one peer stays a small part of a full table: ~2.8 MB
-    /// of decoded routes at most with 4 KB UPDATEs (was the whole table).
-    #[test]
-    fn decoded_routes_waiting_are_bounded() {
-        let per_update = 1024; // a 4 KB UPDATE of /24s, rounded up
-        let waiting =
-            bgp_core::driver::batch::waiting_bound(super::super::rib::CHANNEL_DEPTH, per_update);
-        let size = std::mem::size_of::<bgp_core::wire::Nlri>();
-        assert!(waiting * size <= 4 << 20, "{waiting} routes");
-        assert!(waiting < 1_000_000 / 8);
-    }
 }
