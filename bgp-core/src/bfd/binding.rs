@@ -16,7 +16,8 @@ use crate::wire::notification::cease;
 pub struct Link {
     /// The BFD session's state.
     pub state: State,
-    /// Changes seen so far (so two quick flips are not lost).
+    /// Changes seen so far (so two quick flips are not lost, and a link older than one taken
+    /// is known); it never goes back for a session's key ([`super::Clients`]).
     pub seq: u64,
     /// The last change was a Down from Up caused by a failure (not by the peer's AdminDown).
     pub failed: bool,
@@ -102,9 +103,13 @@ impl Binding {
         }
     }
 
-    /// What the link's latest state means for BGP. A failure missed between two looks (more
-    /// than one change, and not Up now) counts as one.
+    /// What the link's latest state means for BGP. A link not newer than the last one taken
+    /// (queued before this binding was made, or told twice) means nothing. A failure missed
+    /// between two looks (more than one change, and not Up now) counts as one.
     pub fn verdict(&mut self, l: &Link) -> Verdict {
+        if l.seq <= self.seen {
+            return Verdict::Nothing;
+        }
         let missed_failure = l.seq > self.seen + 1;
         self.seen = l.seq;
         if l.failed || (missed_failure && l.state != State::Up) {
@@ -243,6 +248,29 @@ mod tests {
         l.follow(&t(State::Down, State::Init, false));
         assert!(!l.failed);
         assert_eq!(b.verdict(&l), Verdict::Close);
+    }
+
+    #[test]
+    fn a_link_not_newer_than_the_last_taken_means_nothing() {
+        let mut l = Link {
+            state: State::Up,
+            ..Link::default()
+        };
+        let mut old = l;
+        old.follow(&t(State::Up, State::Down, false));
+        assert!(old.failed);
+        l.follow(&t(State::Up, State::Down, false));
+        l.follow(&t(State::Down, State::Up, false));
+        // Bound (again) while the session is Up: a failure told before is stale.
+        let mut b = Binding::new(&l, true);
+        assert_eq!(b.verdict(&old), Verdict::Nothing);
+        assert_eq!(b.verdict(&l), Verdict::Nothing, "the same link twice");
+        assert!(!b.held);
+        // What follows still counts.
+        l.follow(&t(State::Up, State::Down, false));
+        assert_eq!(b.verdict(&l), Verdict::Close);
+        assert_eq!(b.verdict(&l), Verdict::Nothing, "taken once");
+        assert!(b.held);
     }
 
     #[test]
