@@ -115,7 +115,8 @@ pub fn sessions_status<T>(
 ) -> Vec<BfdSessionStatus> {
     e.sessions()
         .map(|v| {
-            let (since, peers) = (clients.since(&v.key), clients.peers(&v.key).to_vec());
+            let since = clients.since(&v.key);
+            let peers = clients.peers(&v.key).map(String::from).collect();
             session_status(&v, since, now, wall, peers)
         })
         .collect()
@@ -236,8 +237,8 @@ mod tests {
         e.add(t0, a, bgp_core::bfd::SessionParams::default());
         e.add(t0, b, bgp_core::bfd::SessionParams::default());
         let mut clients: Clients<()> = Clients::default();
-        clients.attach(a, "p1", || ());
-        clients.attach(a, "p2", || ());
+        clients.attach(a, "p1", ());
+        clients.attach(a, "p2", ());
         let seen = wall - Duration::from_secs(1);
         let up = bgp_core::bfd::Transition {
             from: bgp_core::bfd::State::Init,

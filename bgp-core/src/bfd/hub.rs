@@ -4,19 +4,24 @@
 //! * A peer with BFD attaches ([`Hub::attach`]) to the session of its [`Key`] (address, source
 //!   address, hop mode): peers to one key share one session, which is removed (after one
 //!   AdminDown packet, [`Transmit::last`]) when its last peer detaches ([`Hub::detach`]).
-//! * Every state change is published ([`Hub::poll_event`]) with the notifier of the session's
-//!   peers and the [`Link`] they must now see (what it means for BGP is [`super::Binding`]'s),
-//!   and with the time since the last packet (the detection time, for the metrics).
+//!   Each attachment keeps its peer's notifier; attaching returns the [`Link`] the peer sees
+//!   now (Up at once when it joins a session that is Up).
+//! * Every state change is published ([`Hub::poll_event`]) with the [`Link`] the session's
+//!   peers must now see and the notifier of each (what the link means for BGP is
+//!   [`super::Binding`]'s), and with the time since the last packet (the detection time, for
+//!   the metrics).
 //! * [`Hub::shutdown`] takes every session AdminDown (RFC 5880 §6.8.16) so that the peers do
 //!   not count a speaker going away as a failure.
 
 use std::time::{Duration, Instant, SystemTime};
 
 use super::PACKET_LEN;
-use super::{Bfd, BfdEvent, Clients, DropReason, Key, Link, Received, SessionParams, Transmit};
+use super::{
+    Attachment, Bfd, BfdEvent, Clients, DropReason, Key, Link, Received, SessionParams, Transmit,
+};
 
-/// The sessions of one speaker and the peers bound to them; `T` tells a session's peers of a
-/// change (a channel sender in the daemon).
+/// The sessions of one speaker and the peers bound to them; `T` tells one peer of a change
+/// (the peer's command queue in the daemon).
 #[derive(Debug)]
 pub struct Hub<T> {
     engine: Bfd,
@@ -30,9 +35,9 @@ pub struct Published<'a, T> {
     pub event: BfdEvent,
     /// Time since the session's last accepted packet, if any (how long detection took).
     pub since_rx: Option<Duration>,
-    /// The notifier of the session's peers and the link they must now see (`None`: no peer is
-    /// attached, as after the last one detached).
-    pub notify: Option<(&'a T, Link)>,
+    /// The link the session's peers must now see and their attachments, each with its peer's
+    /// notifier (`None`: no peer is attached, as after the last one detached).
+    pub notify: Option<(Link, &'a [Attachment<T>])>,
 }
 
 impl<T> Hub<T> {
@@ -47,23 +52,27 @@ impl<T> Hub<T> {
         }
     }
 
-    /// Attaches `peer` to the session of `key` (created in Down for its first peer; an existing
-    /// one takes `params`); the session's notifier is made by `make` for its first peer.
+    /// Attaches `peer`, told of changes by `notify`, to the session of `key` (created in Down
+    /// for its first peer; an existing one takes `params`): the attachment's id (to detach it)
+    /// and the link the peer sees now ([`Clients::attach`]).
     pub fn attach(
         &mut self,
         now: Instant,
         key: Key,
         peer: &str,
         params: SessionParams,
-        make: impl FnOnce() -> T,
-    ) -> &T {
+        notify: T,
+    ) -> (u64, Link) {
         self.engine.add(now, key, params);
-        self.clients.attach(key, peer, make)
+        self.clients.attach(key, peer, notify)
     }
 
-    /// Detaches one attachment of `peer`; the session's last peer removes it.
-    pub fn detach(&mut self, now: Instant, key: &Key, peer: &str) {
-        self.clients.detach(key, peer);
+    /// Detaches the attachment `id` (its notifier goes with it); the session's last peer
+    /// removes the session. An unknown attachment is ignored.
+    pub fn detach(&mut self, now: Instant, key: &Key, id: u64) {
+        if !self.clients.detach(key, id) {
+            return;
+        }
         if let Some(d) = self.engine.find(key) {
             self.engine.remove(now, d);
         }
@@ -173,57 +182,76 @@ mod tests {
         out
     }
 
-    /// Every state change of `h`: (notifier, link state, link failed), or `None` unbound.
-    fn events(h: &mut Hub<u32>, now: Instant) -> Vec<Option<(u32, State, bool)>> {
+    /// Every state change of `h`: (notifiers told, link state, link failed), or `None` unbound.
+    fn events(h: &mut Hub<u32>, now: Instant) -> Vec<Option<(Vec<u32>, State, bool)>> {
         let mut v = Vec::new();
         while let Some(p) = h.poll_event(now, SystemTime::UNIX_EPOCH) {
-            v.push(p.notify.map(|(n, l)| (*n, l.state, l.failed)));
+            let told = |a: &[Attachment<u32>]| a.iter().map(|a| a.notify).collect();
+            v.push(p.notify.map(|(l, a)| (told(a), l.state, l.failed)));
         }
         v
     }
 
-    /// Two hubs with a session Up between them; `a` has peers "p" and "q" on it.
-    fn up() -> (Instant, Hub<u32>, Hub<u32>) {
+    /// Two hubs with a session Up between them; `a` has peers "p" and "q" on it (told by 7 and
+    /// 8; their attachment ids).
+    fn up() -> (Instant, Hub<u32>, Hub<u32>, [u64; 2]) {
         let now = Instant::now();
         let (mut a, mut b) = (Hub::new(1, Duration::ZERO), Hub::new(2, Duration::ZERO));
-        assert_eq!(*a.attach(now, key(B), "p", fast(), || 7), 7);
-        assert_eq!(*a.attach(now, key(B), "q", fast(), || 8), 7, "one notifier");
-        b.attach(now, key(A), "r", fast(), || 9);
+        let (p, l) = a.attach(now, key(B), "p", fast(), 7);
+        assert_eq!(l.state, State::Down);
+        let (q, _) = a.attach(now, key(B), "q", fast(), 8);
+        b.attach(now, key(A), "r", fast(), 9);
         for _ in 0..4 {
             deliver(now, &mut a, &mut b, A);
             deliver(now, &mut b, &mut a, B);
         }
         assert_eq!(a.engine().sessions().count(), 1, "one session per key");
-        assert_eq!(a.clients().peers(&key(B)), ["p", "q"]);
+        assert_eq!(a.clients().peers(&key(B)).collect::<Vec<_>>(), ["p", "q"]);
         assert_eq!(
             events(&mut a, now).last(),
-            Some(&Some((7, State::Up, false)))
+            Some(&Some((vec![7, 8], State::Up, false)))
         );
         assert_eq!(
             events(&mut b, now).last(),
-            Some(&Some((9, State::Up, false)))
+            Some(&Some((vec![9], State::Up, false)))
         );
-        (now, a, b)
+        (now, a, b, [p, q])
     }
 
     #[test]
-    fn a_detection_timeout_is_published_as_a_failure_to_the_bound_peers() {
-        let (now, mut a, _b) = up();
+    fn a_detection_timeout_is_published_as_a_failure_to_every_bound_peer() {
+        let (now, mut a, _b, _) = up();
         let later = now + Duration::from_secs(1);
         a.handle_timeout(later);
         let p = a.poll_event(later, SystemTime::UNIX_EPOCH).unwrap();
         assert_eq!(p.event.transition.to, State::Down);
         assert_eq!(p.since_rx, Some(Duration::from_secs(1)));
-        let (n, l) = p.notify.unwrap();
-        assert_eq!((*n, l.state, l.failed), (7, State::Down, true));
+        let (l, told) = p.notify.unwrap();
+        assert_eq!((l.state, l.failed), (State::Down, true));
+        let told: Vec<u32> = told.iter().map(|a| a.notify).collect();
+        assert_eq!(told, [7, 8]);
+    }
+
+    #[test]
+    fn a_peer_attaching_to_a_session_that_is_up_sees_it_up_at_once() {
+        let (now, mut a, _b, _) = up();
+        let (_, l) = a.attach(now, key(B), "s", fast(), 10);
+        assert_eq!((l.state, l.failed), (State::Up, false));
+        assert_eq!(a.engine().sessions().count(), 1, "the same session");
+        a.handle_timeout(now + Duration::from_secs(1));
+        assert_eq!(
+            events(&mut a, now),
+            [Some((vec![7, 8, 10], State::Down, true))]
+        );
     }
 
     #[test]
     fn the_last_peer_detaching_sends_one_admin_down_and_removes_the_session() {
-        let (now, mut a, mut b) = up();
-        a.detach(now, &key(B), "p");
+        let (now, mut a, mut b, [p, q]) = up();
+        a.detach(now, &key(B), p);
+        a.detach(now, &key(B), p);
         assert!(deliver(now, &mut a, &mut b, A).is_empty(), "q still bound");
-        a.detach(now, &key(B), "q");
+        a.detach(now, &key(B), q);
         let sent = deliver(now, &mut a, &mut b, A);
         assert_eq!(sent.len(), 1);
         assert!(sent[0].0.last);
@@ -232,18 +260,18 @@ mod tests {
         // Unbound now: published without a notifier.
         assert_eq!(events(&mut a, now), [None]);
         // The peer saw AdminDown: no failure for its BGP.
-        assert_eq!(events(&mut b, now), [Some((9, State::Down, false))]);
+        assert_eq!(events(&mut b, now), [Some((vec![9], State::Down, false))]);
     }
 
     #[test]
     fn shutdown_takes_every_session_admin_down() {
-        let (now, mut a, mut b) = up();
+        let (now, mut a, mut b, _) = up();
         a.shutdown(now);
         let sent = deliver(now, &mut a, &mut b, A);
         assert!(!sent.is_empty());
         assert!(sent
             .iter()
             .all(|(t, p)| p.state == State::AdminDown && !t.last));
-        assert_eq!(events(&mut b, now), [Some((9, State::Down, false))]);
+        assert_eq!(events(&mut b, now), [Some((vec![9], State::Down, false))]);
     }
 }

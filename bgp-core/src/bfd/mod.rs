@@ -39,7 +39,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 pub use binding::{Binding, Link, Verdict};
-pub use clients::{Client, Clients};
+pub use clients::{Attachment, Client, Clients};
 pub use hub::{Hub, Published};
 pub use packet::{Diag, DropReason, Packet, State, PACKET_LEN, VERSION};
 pub use session::{Session, SessionParams, Transition};

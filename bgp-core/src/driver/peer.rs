@@ -414,7 +414,7 @@ impl<S, C, B> PeerDriver<S, C, B> {
         v
     }
 
-    /// The attachment to the bound BFD session (to wait for its changes).
+    /// The attachment to the bound BFD session (to tell whether a change is its session's).
     pub fn bfd(&mut self) -> Option<&mut B> {
         self.bfd.as_deref_mut().map(|(_, b)| b)
     }

@@ -7,12 +7,15 @@
 //!   link to the peer), and a wake-up costs no cross-thread hand-off. Periodic packets go up
 //!   to [`TX_SLACK`] early, so one wake-up serves every packet due within that window
 //!   (`Bfd::set_tx_slack`: 200 sessions at 100 ms wake it ~100 times a second, not ~2,300).
-//! * A peer with BFD attaches ([`PeerBfd::attach`]) to the session of its key; session states
-//!   reach the peer tasks through a `watch` per key, and each peer's driver decides what they
-//!   do to BGP (`PeerDriver::handle_bfd`, `bind_bfd`, over `bfd::Binding`): when a session
-//!   that was Up goes Down, every BGP session bound to it is closed at once (Cease, subcode 10
-//!   "BFD Down", RFC 9384) and, with `[bfd] wait_for_up` (BIRD's behaviour), held down until
-//!   BFD is Up again. A Down caused by the peer's AdminDown does not touch BGP (RFC 5882 §3.2).
+//! * A peer with BFD attaches ([`PeerBfd::attach`]) to the session of its key with its command
+//!   queue, and sees the session's link at once; each change of the session reaches every
+//!   peer bound to it, in order, as a command (`PeerCmd::BfdLink`), taken only while the peer
+//!   is still bound to that session. Each peer's driver decides what a change does to BGP
+//!   (`PeerDriver::handle_bfd`, `bind_bfd`, over `bfd::Binding`, which ignores a link older
+//!   than the one it was bound with or last took): when a session that was Up goes Down,
+//!   every BGP session bound to it is closed at once (Cease, subcode 10 "BFD Down", RFC 9384)
+//!   and, with `[bfd] wait_for_up` (BIRD's behaviour), held down until BFD is Up again. A
+//!   Down caused by the peer's AdminDown does not touch BGP (RFC 5882 §3.2).
 //! * Every state change is logged with its diagnostic and counted in the metrics.
 
 use std::collections::HashMap;
@@ -23,10 +26,12 @@ use std::time::{Instant, SystemTime};
 pub(crate) use bgp_core::bfd::Verdict;
 use bgp_core::bfd::{Hub, Key, Link, Received, LISTEN, PACKET_LEN};
 use tokio::net::UdpSocket;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
+use super::peer::PeerCmd;
 use super::{lock, PeerHandle, Shared};
 use crate::config::PeerSpec;
+use crate::inbox;
 use crate::net::bfd as bfd_sockets;
 use crate::status::{BfdCounters, BfdSessionStatus};
 use bgpd_control::bfd::{counters_status, sessions_status};
@@ -37,8 +42,8 @@ const TX_SLACK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The BFD task's shared side.
 pub(crate) struct BfdHandle {
-    /// The sessions and their peers, each peer's `watch`.
-    hub: Mutex<Hub<watch::Sender<Link>>>,
+    /// The sessions and their peers, each attachment with its peer's command queue.
+    hub: Mutex<Hub<inbox::Sender<PeerCmd>>>,
     /// Wakes the task after a peer attached or detached.
     wake: Notify,
 }
@@ -100,70 +105,42 @@ pub(crate) fn log_verdict(h: &PeerHandle, v: Verdict, enabled: bool) {
     lock(&h.status).bfd(v);
 }
 
-/// A peer's attachment to its BFD session (dropping it detaches).
+/// A peer's attachment to its BFD session (dropping it detaches, and the hub's copy of the
+/// peer's command queue goes with it).
 pub(crate) struct PeerBfd {
     h: Arc<BfdHandle>,
     key: Key,
-    name: String,
-    rx: watch::Receiver<Link>,
-    /// The wait for the next change ([`PeerBfd::poll_changed`]).
-    wait: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
-    /// BGP is held down after a failure until BFD is Up (`[bfd] wait_for_up`).
-    wait_for_up: bool,
+    /// The attachment in the hub.
+    id: u64,
 }
 
 impl PeerBfd {
-    /// Attaches `spec` to its BFD session if it has `bfd` set.
-    pub fn attach(shared: &Arc<Shared>, spec: &PeerSpec) -> Option<PeerBfd> {
+    /// Attaches `spec`, told of changes through `cmd` (its command queue), to its BFD session
+    /// if it has `bfd` set: what the peer's driver binds (`PeerDriver::bind_bfd`): the link
+    /// now, `[bfd] wait_for_up` (BGP is held down after a failure until BFD is Up), and this
+    /// attachment, which it keeps.
+    pub fn attach(
+        shared: &Arc<Shared>,
+        spec: &PeerSpec,
+        cmd: &inbox::Sender<PeerCmd>,
+    ) -> Option<(Link, bool, PeerBfd)> {
         let s = shared.config().bfd_session(spec)?;
         let h = Arc::clone(shared.bfd.get_or_init(|| BfdHandle::start(shared)));
-        let rx = lock(&h.hub)
-            .attach(Instant::now(), s.key, &spec.name, s.params, || {
-                watch::channel(Link::default()).0
-            })
-            .subscribe();
+        let (id, link) =
+            lock(&h.hub).attach(Instant::now(), s.key, &spec.name, s.params, cmd.clone());
         h.wake.notify_one();
-        Some(PeerBfd {
-            h,
-            key: s.key,
-            name: spec.name.clone(),
-            rx,
-            wait: None,
-            wait_for_up: s.wait_for_up,
-        })
+        Some((link, s.wait_for_up, PeerBfd { h, key: s.key, id }))
     }
 
-    /// What the peer's driver binds (`PeerDriver::bind_bfd`): the link now, `wait_for_up`, and
-    /// this attachment, which it keeps.
-    pub fn bound(self) -> (Link, bool, PeerBfd) {
-        let link = *self.rx.borrow();
-        (link, self.wait_for_up, self)
-    }
-
-    /// `Ready` with the session's link once it changed. Polled by the peer task by
-    /// hand: the wait is a boxed future on a clone of the receiver (it has seen what this one
-    /// has), made when needed and dropped once it fired.
-    pub fn poll_changed(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Link> {
-        let rx = &self.rx;
-        let wait = self.wait.get_or_insert_with(|| {
-            let mut rx = rx.clone();
-            Box::pin(async move {
-                if rx.changed().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            })
-        });
-        if wait.as_mut().poll(cx).is_pending() {
-            return std::task::Poll::Pending;
-        }
-        self.wait = None;
-        std::task::Poll::Ready(*self.rx.borrow_and_update())
+    /// Whether this attaches to the session of `key`.
+    pub fn is_for(&self, key: &Key) -> bool {
+        self.key == *key
     }
 }
 
 impl Drop for PeerBfd {
     fn drop(&mut self) {
-        lock(&self.h.hub).detach(Instant::now(), &self.key, &self.name);
+        lock(&self.h.hub).detach(Instant::now(), &self.key, self.id);
         self.h.wake.notify_one();
     }
 }
@@ -276,8 +253,12 @@ impl Task {
             tracing::info!(peer = %ev.key.remote, multihop = ev.key.multihop,
                 "BFD session {} -> {}: {}{admin}", t.from, t.to, t.diag);
             self.shared.stats.bfd_transition(&ev, p.since_rx);
-            if let Some((tx, link)) = p.notify {
-                tx.send_replace(link);
+            // Every bound peer, through its own queue (a peer whose task ended detaches as
+            // its attachment drops: a failed send is nothing to act on).
+            if let Some((link, attached)) = p.notify {
+                for a in attached {
+                    let _ = a.notify.send(PeerCmd::BfdLink(ev.key, link));
+                }
             }
         }
     }

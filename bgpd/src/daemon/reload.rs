@@ -84,7 +84,7 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) {
                     reimport.push(h.id);
                 }
                 if k.bfd_changed {
-                    let _ = h.cmd.send(PeerCmd::Bfd(Box::new(k.spec.clone())));
+                    let _ = h.cmd.send(PeerCmd::BfdSettings(Box::new(k.spec.clone())));
                 }
                 if let Some(a) = k.admin() {
                     let _ = h.cmd.send(PeerCmd::Admin(a));

@@ -56,7 +56,10 @@ pub(crate) enum PeerCmd {
     /// Ask the peer to send its routes again (its import filter changed).
     RouteRefresh,
     /// Only the BFD settings changed (reload): re-attach, BGP untouched.
-    Bfd(Box<PeerSpec>),
+    BfdSettings(Box<PeerSpec>),
+    /// The BFD session of this key changed (from the BFD task; taken only while the peer is
+    /// bound to that session).
+    BfdLink(bgp_core::bfd::Key, bgp_core::bfd::Link),
 }
 
 /// Registers the peer with the RIB (through the RIB task, its one writer) and the shared
@@ -98,10 +101,7 @@ fn start(shared: &Arc<Shared>, spec: PeerSpec, id: Option<SourceId>) -> Arc<Peer
     });
     lock(&shared.peers).push(Arc::clone(&h));
     let mut d = PeerDriver::new(new_peer(shared, &spec));
-    d.bind_bfd(
-        Instant::now(),
-        PeerBfd::attach(shared, &spec).map(PeerBfd::bound),
-    );
+    d.bind_bfd(Instant::now(), PeerBfd::attach(shared, &spec, &h.cmd));
     let task = Box::new(PeerTask {
         d,
         shared: Arc::clone(shared),
@@ -194,18 +194,18 @@ impl PeerTask {
                 self.d.read(now, i, &mut conn::Daemon { shared, h, spec });
             }
             Wake::Connected(id, r) => self.connected(id, r),
-            Wake::Timer if self.d.handle_timeout(now) => match self.cmd_rx.try_recv() {
-                // An incoming connection arrived as the linger ended.
-                Some(c) => self.command(c),
-                None => {
-                    tracing::info!("dynamic neighbour gone: forgotten");
-                    self.d.forget();
+            Wake::Timer if self.d.handle_timeout(now) => loop {
+                match self.cmd_rx.try_recv() {
+                    // A BFD change is taken, but keeps no neighbour.
+                    Some(c @ PeerCmd::BfdLink(..)) => self.command(c),
+                    // An incoming connection arrived as the linger ended.
+                    Some(c) => break self.command(c),
+                    None => {
+                        tracing::info!("dynamic neighbour gone: forgotten");
+                        break self.d.forget();
+                    }
                 }
             },
-            Wake::Bfd(link) => {
-                let v = self.d.handle_bfd(now, &link);
-                super::bfd::log_verdict(&self.h, v, self.d.enabled());
-            }
             Wake::Timer | Wake::Work => {}
         }
         self.d.wake();
@@ -214,7 +214,7 @@ impl PeerTask {
     /// BFD follows the peer's new settings: the new attachment is made before the old one
     /// goes, so a session whose timers changed stays Up (a Poll Sequence negotiates them).
     fn reattach_bfd(&mut self, spec: &PeerSpec) {
-        let new = PeerBfd::attach(&self.shared, spec).map(PeerBfd::bound);
+        let new = PeerBfd::attach(&self.shared, spec, &self.h.cmd);
         let v = self.d.bind_bfd(Instant::now(), new);
         super::bfd::log_verdict(&self.h, v, self.d.enabled());
     }
@@ -250,7 +250,15 @@ impl PeerTask {
                 }
                 return;
             }
-            PeerCmd::Bfd(spec) => return self.reattach_bfd(&spec),
+            PeerCmd::BfdSettings(spec) => return self.reattach_bfd(&spec),
+            PeerCmd::BfdLink(key, link) => {
+                // A change of a session the peer was bound away from is dropped.
+                if self.d.bfd().is_some_and(|b| b.is_for(&key)) {
+                    let v = self.d.handle_bfd(now, &link);
+                    super::bfd::log_verdict(&self.h, v, self.d.enabled());
+                }
+                return;
+            }
             PeerCmd::RouteRefresh => return self.d.request_refresh(now),
             PeerCmd::Reconfigure(spec) => {
                 tracing::info!("settings changed: resetting the session");

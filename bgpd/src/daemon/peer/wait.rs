@@ -1,7 +1,7 @@
 //! What a peer task waits for, polled by hand: its commands, its connections (readable,
-//! connected, writable), its timer, the RIB's wake-up and its BFD session. A `select!` over one
-//! future per source kept ~0.7 KB in each idle neighbour's task (issue 19); polling the
-//! sources directly keeps only the timer.
+//! connected, writable), its timer and the RIB's wake-up (its BFD session's changes come as
+//! commands, `PeerCmd::BfdLink`). A `select!` over one future per source kept ~0.7 KB in each
+//! idle neighbour's task (issue 19); polling the sources directly keeps only the timer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,16 +16,14 @@ pub(super) enum Wake {
     Read(usize),
     Connected(ConnId, io::Result<TcpStream>),
     Timer,
-    Bfd(bgp_core::bfd::Link),
     /// New output to pull (the RIB's signal) or room to write.
     Work,
 }
 
 impl PeerTask {
     /// The first source that is ready, in this order: a command, a readable connection, a
-    /// finished connect attempt, the timer (when there is a deadline), the RIB's signal, the
-    /// BFD session, room to write on connection `want_write`. Every source not ready has the
-    /// task's waker.
+    /// finished connect attempt, the timer (when there is a deadline), the RIB's signal, room
+    /// to write on connection `want_write`. Every source not ready has the task's waker.
     pub(super) fn poll_wake(
         &mut self,
         cx: &mut Context<'_>,
@@ -48,11 +46,6 @@ impl PeerTask {
         }
         if self.h.notify.poll(cx).is_ready() {
             return Poll::Ready(Wake::Work);
-        }
-        if let Some(b) = self.d.bfd() {
-            if let Poll::Ready(v) = b.poll_changed(cx) {
-                return Poll::Ready(Wake::Bfd(v));
-            }
         }
         if let Some(c) = want_write.and_then(|i| self.d.conns().get(i)) {
             if c.stream.poll_write_ready(cx).is_ready() {
