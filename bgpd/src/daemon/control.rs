@@ -66,7 +66,7 @@ impl Control for DaemonControl {
                 .map(|r| GracefulRecovery::of(r, std::time::Instant::now())),
             reconfiguring: s.reconfiguring.load(Ordering::SeqCst),
             shutting_down: s.shutting_down.load(Ordering::SeqCst),
-            listen: lock(&s.listeners).iter().map(|e| e.bound).collect(),
+            listen: s.listen_addrs(),
         }
     }
 

@@ -121,6 +121,11 @@ impl Shared {
         lock(&self.peers).iter().find(|p| p.id == id).cloned()
     }
 
+    /// The addresses the listeners are bound to.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        lock(&self.listeners).iter().map(|e| e.bound).collect()
+    }
+
     pub fn request_stop(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
         let _ = self.stop_tx.send(true);
@@ -134,7 +139,82 @@ impl Daemon {
     /// Starts the whole daemon on the current tokio runtime: listener, peers, RIB task, FIB
     /// thread. Returns once every listening socket is bound.
     pub async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError> {
-        start(config, opts).await
+        let config = Arc::new(config);
+        let f = &config.file;
+        let rib_core = config.new_rib();
+
+        let fib_enabled = f.kernel.enabled && !opts.no_kernel;
+        // Our routes already in the kernel mean we restarted: recover gracefully (BIRD -R).
+        let found_routes = fib_enabled && fib::kernel_has_our_routes(&config);
+        let restarting = opts.recovery || found_routes;
+
+        let (rib_tx, rib_rx) = mpsc::channel(bgp_core::driver::batch::RIB_CHANNEL_DEPTH);
+        let (best_tx, _) = broadcast::channel(4096);
+        let (peer_tx, _) = broadcast::channel(256);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
+        let now = SystemTime::now();
+        let shared = Arc::new(Shared {
+            rib: Arc::new(Mutex::new(rib_core)),
+            config: Mutex::new(Arc::clone(&config)),
+            rib_tx,
+            peers: Mutex::new(Vec::new()),
+            started: now,
+            last_reconfig: Mutex::new(now),
+            shutting_down: AtomicBool::new(false),
+            reconfiguring: AtomicBool::new(false),
+            recovery: Mutex::new(None),
+            fib_failures: Mutex::new(Vec::new()),
+            fib_enabled,
+            best_tx,
+            peer_tx,
+            stop_tx,
+            stats: Stats::default(),
+            listeners: Mutex::new(Vec::new()),
+            runtime: tokio::runtime::Handle::current(),
+            bfd: std::sync::OnceLock::new(),
+            kernel_view: Mutex::new(Arc::default()),
+            counts_cache: Default::default(),
+        });
+
+        // Listeners first: a bind error aborts the start before anything runs.
+        let listeners = listener::bind(&config, &config.listen_addrs());
+        let listeners = listeners.map_err(|(a, e)| StartError::Listen(a, e))?;
+
+        let fib = if fib_enabled {
+            Some(
+                fib::FibBridge::start(&config, restarting, Arc::clone(&shared))
+                    .map_err(StartError::Fib)?,
+            )
+        } else {
+            None
+        };
+
+        // Recovery first: the peers' sessions announce the Restart State bit while it lasts.
+        if restarting {
+            *lock(&shared.recovery) = Some(config.recovery(Instant::now()));
+            tracing::info!(
+                found_routes,
+                "graceful restart recovery: keeping our kernel routes until every peer sent End-of-RIB"
+            );
+        }
+        for spec in config.peers() {
+            peer::spawn_at_start(&shared, spec);
+        }
+        if let Some(r) = lock(&shared.recovery).as_mut() {
+            r.expect(
+                lock(&shared.peers)
+                    .iter()
+                    .filter(|p| !lock(&p.spec).common.disabled)
+                    .map(|p| p.id),
+            );
+        }
+        listener::spawn(&shared, listeners);
+        rib::spawn(Arc::clone(&shared), rib_rx, fib, stop_rx, done_tx);
+        Ok(Handle {
+            shared,
+            done: done_rx,
+        })
     }
 }
 
@@ -191,10 +271,7 @@ impl Handle {
 
     /// The addresses the BGP listener is bound to (useful with `port = 0`).
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        lock(&self.shared.listeners)
-            .iter()
-            .map(|e| e.bound)
-            .collect()
+        self.shared.listen_addrs()
     }
 
     /// Asks for a graceful shutdown and waits until it is done.
@@ -207,83 +284,4 @@ impl Handle {
     pub async fn stopped(&mut self) {
         stopped(&mut self.done).await;
     }
-}
-
-async fn start(config: Config, opts: StartOptions) -> Result<Handle, StartError> {
-    let config = Arc::new(config);
-    let f = &config.file;
-    let rib_core = config.new_rib();
-
-    let fib_enabled = f.kernel.enabled && !opts.no_kernel;
-    // Our routes already in the kernel mean we restarted: recover gracefully (BIRD -R).
-    let found_routes = fib_enabled && fib::kernel_has_our_routes(&config);
-    let restarting = opts.recovery || found_routes;
-
-    let (rib_tx, rib_rx) = mpsc::channel(bgp_core::driver::batch::RIB_CHANNEL_DEPTH);
-    let (best_tx, _) = broadcast::channel(4096);
-    let (peer_tx, _) = broadcast::channel(256);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (done_tx, done_rx) = watch::channel(false);
-    let now = SystemTime::now();
-    let shared = Arc::new(Shared {
-        rib: Arc::new(Mutex::new(rib_core)),
-        config: Mutex::new(Arc::clone(&config)),
-        rib_tx,
-        peers: Mutex::new(Vec::new()),
-        started: now,
-        last_reconfig: Mutex::new(now),
-        shutting_down: AtomicBool::new(false),
-        reconfiguring: AtomicBool::new(false),
-        recovery: Mutex::new(None),
-        fib_failures: Mutex::new(Vec::new()),
-        fib_enabled,
-        best_tx,
-        peer_tx,
-        stop_tx,
-        stats: Stats::default(),
-        listeners: Mutex::new(Vec::new()),
-        runtime: tokio::runtime::Handle::current(),
-        bfd: std::sync::OnceLock::new(),
-        kernel_view: Mutex::new(Arc::default()),
-        counts_cache: Default::default(),
-    });
-
-    // Listeners first: a bind error aborts the start before anything runs.
-    let listeners = listener::bind(&config, &config.listen_addrs());
-    let listeners = listeners.map_err(|(a, e)| StartError::Listen(a, e))?;
-
-    let fib = if fib_enabled {
-        Some(
-            fib::FibBridge::start(&config, restarting, Arc::clone(&shared))
-                .map_err(StartError::Fib)?,
-        )
-    } else {
-        None
-    };
-
-    // Recovery first: the peers' sessions announce the Restart State bit while it lasts.
-    if restarting {
-        *lock(&shared.recovery) = Some(config.recovery(Instant::now()));
-        tracing::info!(
-            found_routes,
-            "graceful restart recovery: keeping our kernel routes until every peer sent End-of-RIB"
-        );
-    }
-    for spec in config.peers() {
-        peer::spawn_at_start(&shared, spec);
-    }
-    if let Some(r) = lock(&shared.recovery).as_mut() {
-        r.expect(
-            lock(&shared.peers)
-                .iter()
-                .filter(|p| !lock(&p.spec).common.disabled)
-                .map(|p| p.id),
-        );
-    }
-    listener::spawn(&shared, listeners);
-    rib::spawn(Arc::clone(&shared), rib_rx, fib, stop_rx, done_tx);
-    Ok(Handle {
-        shared,
-        done: done_rx,
-    })
 }

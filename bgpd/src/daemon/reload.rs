@@ -77,7 +77,10 @@ pub(crate) async fn finish(shared: &Arc<Shared>, new: Config) {
                 let _ = h.cmd.send(PeerCmd::Admin(Admin::Remove));
             }
             PeerChange::Reset(w) => {
-                let _ = h.cmd.send(PeerCmd::Reconfigure(Box::new(w)));
+                tracing::info!(peer = %w.name, "settings changed: resetting the session");
+                // The session starts anew with them once the old one is closed (`Reset`).
+                *lock(&h.spec) = Arc::new(w);
+                let _ = h.cmd.send(PeerCmd::Admin(Admin::Reconfigure));
             }
             PeerChange::Keep(k) => {
                 if k.import_changed {

@@ -49,10 +49,9 @@ use wait::Wake;
 pub(crate) enum PeerCmd {
     /// The peer connected to us.
     Incoming(TcpStream),
-    /// `enable`, `disable`, `restart`, the daemon's shutdown, a removal (reload): bgp-core's.
+    /// `enable`, `disable`, `restart`, the daemon's shutdown, a removal or new session
+    /// settings (reload; the handle's spec is the new one already): bgp-core's.
     Admin(Admin),
-    /// The session settings changed (reload): reset with Cease 6/6 and start anew.
-    Reconfigure(Box<PeerSpec>),
     /// Ask the peer to send its routes again (its import filter changed).
     RouteRefresh,
     /// Only the BFD settings changed (reload): re-attach, BGP untouched.
@@ -239,6 +238,7 @@ impl PeerTask {
     fn command(&mut self, c: PeerCmd) {
         let now = Instant::now();
         let admin = match c {
+            PeerCmd::Admin(a) => a,
             PeerCmd::Incoming(s) => {
                 if self.shared.shutting_down.load(Ordering::SeqCst) {
                     return;
@@ -260,13 +260,6 @@ impl PeerTask {
                 return;
             }
             PeerCmd::RouteRefresh => return self.d.request_refresh(now),
-            PeerCmd::Reconfigure(spec) => {
-                tracing::info!("settings changed: resetting the session");
-                // The task takes the new settings once the old session is closed (`Reset`).
-                *lock(&self.h.spec) = Arc::new(*spec);
-                Admin::Reconfigure
-            }
-            PeerCmd::Admin(a) => a,
         };
         self.d.handle_admin(now, admin);
         lock(&self.h.status).enabled = self.d.enabled();
