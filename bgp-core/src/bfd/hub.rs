@@ -10,9 +10,12 @@
 //!   peers must now see and the notifier of each (what the link means for BGP is
 //!   [`super::Binding`]'s), and with the time since the last packet (the detection time, for
 //!   the metrics).
+//! * [`Hub::transmit`] sends what is owed over each session's send path (`S`: a socket in
+//!   the daemon), made at the session's first packet and dropped after its last.
 //! * [`Hub::shutdown`] takes every session AdminDown (RFC 5880 §6.8.16) so that the peers do
 //!   not count a speaker going away as a failure.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::PACKET_LEN;
@@ -21,11 +24,13 @@ use super::{
 };
 
 /// The sessions of one speaker and the peers bound to them; `T` tells one peer of a change
-/// (the peer's command queue in the daemon).
+/// (the peer's command queue in the daemon), `S` sends a session's packets (its socket).
 #[derive(Debug)]
-pub struct Hub<T> {
+pub struct Hub<T, S = ()> {
     engine: Bfd,
     clients: Clients<T>,
+    /// Each session's send path by discriminator (`None`: it could not be made).
+    paths: HashMap<u32, Option<S>>,
 }
 
 /// A state change to publish.
@@ -40,7 +45,7 @@ pub struct Published<'a, T> {
     pub notify: Option<(Link, &'a [Attachment<T>])>,
 }
 
-impl<T> Hub<T> {
+impl<T, S> Hub<T, S> {
     /// No sessions; `seed` feeds the discriminators and the jitter, `tx_slack` is
     /// [`Bfd::set_tx_slack`]'s.
     pub fn new(seed: u64, tx_slack: Duration) -> Self {
@@ -49,6 +54,7 @@ impl<T> Hub<T> {
         Hub {
             engine,
             clients: Clients::default(),
+            paths: HashMap::new(),
         }
     }
 
@@ -98,9 +104,26 @@ impl<T> Hub<T> {
         self.engine.poll_timeout(now)
     }
 
-    /// The next packet owed ([`Bfd::poll_transmit`]).
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8; PACKET_LEN]) -> Option<Transmit> {
-        self.engine.poll_transmit(now, buf)
+    /// Sends every packet owed ([`Bfd::poll_transmit`]): `send` is given the session's send
+    /// path, the packet's [`Transmit`] and its octets. A session's path is made by `open` at
+    /// its first packet (`None`: it cannot be; that session's packets are dropped, as on a
+    /// lossy link) and dropped after its last ([`Transmit::last`]).
+    pub fn transmit(
+        &mut self,
+        now: Instant,
+        mut open: impl FnMut(&Transmit) -> Option<S>,
+        mut send: impl FnMut(&S, &Transmit, &[u8]),
+    ) {
+        let mut buf = [0u8; PACKET_LEN];
+        while let Some(t) = self.engine.poll_transmit(now, &mut buf) {
+            let path = self.paths.entry(t.discr).or_insert_with(|| open(&t));
+            if let Some(p) = path {
+                send(p, &t, buf.get(..t.len).unwrap_or(&[]));
+            }
+            if t.last {
+                self.paths.remove(&t.discr);
+            }
+        }
     }
 
     /// The next state change, at `now` (`wall`: the same instant on the wall clock, kept for
@@ -167,18 +190,21 @@ mod tests {
         to: &mut Hub<u32>,
         src: [u8; 4],
     ) -> Vec<(Transmit, Packet)> {
-        let mut buf = [0u8; PACKET_LEN];
         let mut out = Vec::new();
-        while let Some(t) = from.poll_transmit(now, &mut buf) {
-            let rx = Received {
-                src: IpAddr::from(src),
-                dst: None,
-                multihop: false,
-                ttl: Some(255),
-            };
-            let _ = to.handle_packet(now, rx, &buf[..t.len]);
-            out.push((t, Packet::decode(&buf).unwrap()));
-        }
+        from.transmit(
+            now,
+            |_| Some(()),
+            |_, t, bytes| {
+                let rx = Received {
+                    src: IpAddr::from(src),
+                    dst: None,
+                    multihop: false,
+                    ttl: Some(255),
+                };
+                let _ = to.handle_packet(now, rx, bytes);
+                out.push((*t, Packet::decode(bytes).unwrap()));
+            },
+        );
         out
     }
 
@@ -261,6 +287,46 @@ mod tests {
         assert_eq!(events(&mut a, now), [None]);
         // The peer saw AdminDown: no failure for its BGP.
         assert_eq!(events(&mut b, now), [Some((vec![9], State::Down, false))]);
+    }
+
+    #[test]
+    fn a_send_path_is_made_at_a_sessions_first_packet_and_dropped_after_its_last() {
+        use std::rc::Rc;
+        let now = Instant::now();
+        let mut a: Hub<u32, Rc<()>> = Hub::new(1, Duration::ZERO);
+        let path = Rc::new(());
+        let (p, _) = a.attach(now, key(B), "p", fast(), 7);
+        let (mut opened, mut sent) = (0, 0);
+        for t in [now, now + Duration::from_secs(2)] {
+            a.handle_timeout(t);
+            let open = |_: &Transmit| {
+                opened += 1;
+                Some(Rc::clone(&path))
+            };
+            a.transmit(t, open, |_, _, _| sent += 1);
+        }
+        assert_eq!((opened, sent), (1, 2), "one path for the session's packets");
+        assert_eq!(Rc::strong_count(&path), 2);
+        a.detach(now, &key(B), p);
+        let mut last = Vec::new();
+        a.transmit(now, |_| None, |_, t, _| last.push(t.last));
+        assert_eq!(last, [true], "the AdminDown goes over the same path");
+        assert_eq!(Rc::strong_count(&path), 1, "then the path is dropped");
+        // A path that cannot be made: the session's packets are dropped, no retry per packet.
+        let (mut tries, mut sent) = (0, 0);
+        a.attach(now, key(B), "q", fast(), 8);
+        for t in [now, now + Duration::from_secs(2)] {
+            a.handle_timeout(t);
+            a.transmit(
+                t,
+                |_| {
+                    tries += 1;
+                    None
+                },
+                |_, _, _| sent += 1,
+            );
+        }
+        assert_eq!((tries, sent), (1, 0));
     }
 
     #[test]

@@ -18,13 +18,12 @@
 //!   Down caused by the peer's AdminDown does not touch BGP (RFC 5882 §3.2).
 //! * Every state change is logged with its diagnostic and counted in the metrics.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 pub(crate) use bgp_core::bfd::Verdict;
-use bgp_core::bfd::{Hub, Key, Link, Received, LISTEN, PACKET_LEN};
+use bgp_core::bfd::{Hub, Key, Link, Received, Transmit, LISTEN};
 use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 
@@ -42,8 +41,9 @@ const TX_SLACK: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The BFD task's shared side.
 pub(crate) struct BfdHandle {
-    /// The sessions and their peers, each attachment with its peer's command queue.
-    hub: Mutex<Hub<inbox::Sender<PeerCmd>>>,
+    /// The sessions and their peers, each attachment with its peer's command queue, and each
+    /// session's send socket (opened at its first packet).
+    hub: Mutex<Hub<inbox::Sender<PeerCmd>, bfd_sockets::TxSocket>>,
     /// Wakes the task after a peer attached or detached.
     wake: Notify,
 }
@@ -61,7 +61,6 @@ impl BfdHandle {
         let task = Task {
             h: Arc::clone(&h),
             shared: Arc::clone(shared),
-            tx_socks: HashMap::new(),
             port_seed: (seed >> 16) as u16,
         };
         let spawned = std::thread::Builder::new()
@@ -148,8 +147,7 @@ impl Drop for PeerBfd {
 struct Task {
     h: Arc<BfdHandle>,
     shared: Arc<Shared>,
-    /// Each session's send socket (`None`: it could not be opened), opened at its first packet.
-    tx_socks: HashMap<u32, Option<bfd_sockets::TxSocket>>,
+    /// Where a session's source port is sought from (RFC 5881 §4: one per session).
     port_seed: u16,
 }
 
@@ -224,25 +222,18 @@ impl Task {
     /// Sends what is owed and publishes state changes.
     fn flush(&mut self) {
         let (now, wall) = (Instant::now(), SystemTime::now());
-        let mut pkt = [0u8; PACKET_LEN];
         let mut hub = lock(&self.h.hub);
-        while let Some(t) = hub.poll_transmit(now, &mut pkt) {
-            let key = t.key;
-            let port = self.port_seed.wrapping_add(t.discr as u16);
-            let sock = self.tx_socks.entry(t.discr).or_insert_with(|| {
-                let to = SocketAddr::new(key.remote, key.port());
-                tracing::info!(peer = %key.remote, multihop = key.multihop, discriminator = t.discr, "BFD session created");
-                bfd_sockets::TxSocket::open(to, key.local, port)
-                    .map_err(|e| tracing::error!(peer = %key.remote, "BFD: cannot open a send socket: {e}"))
-                    .ok()
-            });
-            if let Some(s) = sock {
-                s.send(pkt.get(..t.len).unwrap_or(&[]));
-            }
-            if t.last {
-                self.tx_socks.remove(&t.discr);
-            }
-        }
+        let open = |t: &Transmit| {
+            let (key, port) = (t.key, self.port_seed.wrapping_add(t.discr as u16));
+            let to = SocketAddr::new(key.remote, key.port());
+            tracing::info!(peer = %key.remote, multihop = key.multihop, discriminator = t.discr, "BFD session created");
+            bfd_sockets::TxSocket::open(to, key.local, port)
+                .map_err(
+                    |e| tracing::error!(peer = %key.remote, "BFD: cannot open a send socket: {e}"),
+                )
+                .ok()
+        };
+        hub.transmit(now, open, |s, _, bytes| s.send(bytes));
         while let Some(p) = hub.poll_event(now, wall) {
             let (ev, t) = (p.event, p.event.transition);
             let admin = if t.remote_admin_down {
