@@ -263,7 +263,7 @@ impl Config {
 
     /// The TTL a peer's connections send with and the GTSM minimum (eBGP: another AS than
     /// ours, one hop unless `multihop`; `ttl_security`: RFC 5082).
-    pub fn ttl_policy(&self, p: &PeerSpec) -> TtlPolicy {
+    fn ttl_policy(&self, p: &PeerSpec) -> TtlPolicy {
         let c = &p.common;
         TtlPolicy::for_peer(p.asn != self.asn(), c.multihop, c.ttl_security)
     }
@@ -277,6 +277,7 @@ impl Config {
             Some(p.asn),
         );
         s.passive = c.passive;
+        s.ttl = self.ttl_policy(p);
         if let Some(t) = c.connect_delay_time {
             s.connect_delay = Duration::from_secs(u64::from(t));
         }
@@ -521,7 +522,11 @@ mod tests {
             "[[peers]]\nname = \"g\"\naddress = \"10.0.0.4\"\nasn = 65001\nmultihop = 2\n",
             "ttl_security = true\n",
         ));
-        let ttl: Vec<_> = c.peers().iter().map(|p| c.ttl_policy(p)).collect();
+        let ttl: Vec<_> = c
+            .peers()
+            .iter()
+            .map(|p| c.session_config(p, false).ttl)
+            .collect();
         let t = |send, min_receive| TtlPolicy { send, min_receive };
         assert_eq!(ttl, [t(1, None), t(64, None), t(255, Some(254))]);
     }

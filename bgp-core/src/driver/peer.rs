@@ -91,13 +91,9 @@ pub trait Env<S> {
     fn deferring(&self) -> bool;
     /// Writes the peer's next UPDATE (End-of-RIB markers included); false once in sync.
     fn next_update(&mut self, ctx: &Negotiated, out: &mut BytesMut) -> Result<bool, EncodeError>;
-    /// Whether this is a dynamic neighbour (accepted from a range, forgotten once it owes
-    /// nothing), and how long it lingers then (asked when its wait starts).
-    fn dynamic(&self) -> bool;
-    /// See [`Env::dynamic`].
+    /// How long a dynamic neighbour ([`PeerDriver::new`]) lingers once it owes nothing
+    /// (asked when its wait starts: its range's setting then).
     fn forget_after(&self) -> Duration;
-    /// The TTL its connections send with and the GTSM minimum ([`TtlPolicy::for_peer`]).
-    fn ttl(&self) -> TtlPolicy;
     /// A non-blocking write to `stream`.
     fn write(&mut self, stream: &S, buf: &[u8]) -> io::Result<usize>;
     /// A non-blocking read from `stream`, appended to `buf`.
@@ -146,7 +142,7 @@ pub enum Output<S> {
     Connect {
         /// Its id.
         id: ConnId,
-        /// The TTL to send with and the GTSM minimum.
+        /// The TTL to send with and the GTSM minimum (the session's, `SessionConfig::ttl`).
         ttl: TtlPolicy,
     },
     /// Write what is left on this connection (a NOTIFICATION), then close it.
@@ -212,6 +208,8 @@ pub struct PeerDriver<S, C = (), B = ()> {
     stale: bool,
     /// Administratively enabled (started, `enable`d; not `disable`d): what BFD may start.
     enabled: bool,
+    /// A dynamic neighbour (see [`PeerDriver::new`]).
+    dynamic: bool,
     /// The BFD session bound to it (RFC 5882) and the daemon's attachment to it, boxed: most
     /// neighbours have none.
     bfd: Option<Box<(Binding, B)>>,
@@ -254,10 +252,12 @@ impl<S, E: Env<S>> UpdateSource for Source<'_, S, E> {
 }
 
 impl<S, C, B> PeerDriver<S, C, B> {
-    /// A driver of `peer` (in Idle).
-    pub fn new(peer: Peer) -> Self {
+    /// A driver of `peer` (in Idle); `dynamic`: a neighbour accepted from a range, forgotten
+    /// once it owes nothing ([`Env::forget_after`]).
+    pub fn new(peer: Peer, dynamic: bool) -> Self {
         PeerDriver {
             peer,
+            dynamic,
             conns: Vec::new(),
             connecting: Vec::new(),
             feed: Feed::default(),
@@ -540,7 +540,7 @@ impl<S, C, B> PeerDriver<S, C, B> {
             }
             match self.phase {
                 Phase::Idle => {
-                    let idle = env.dynamic()
+                    let idle = self.dynamic
                         && owes_nothing(self.peer.state(), self.conns.len(), self.stale);
                     self.linger.update(now, idle, || env.forget_after());
                     return None;
@@ -562,7 +562,7 @@ impl<S, C, B> PeerDriver<S, C, B> {
                 Phase::Actions => match self.peer.poll_action() {
                     Some(a) => {
                         self.progress = true;
-                        if let Some(o) = self.action(a, env) {
+                        if let Some(o) = self.action(a) {
                             return Some(o);
                         }
                     }
@@ -643,9 +643,12 @@ impl<S, C, B> PeerDriver<S, C, B> {
         Some(Self::rib(msg, env))
     }
 
-    fn action(&mut self, a: PeerAction, env: &impl Env<S>) -> Option<Output<S>> {
+    fn action(&mut self, a: PeerAction) -> Option<Output<S>> {
         match a {
-            PeerAction::Connect(id) => Some(Output::Connect { id, ttl: env.ttl() }),
+            PeerAction::Connect(id) => {
+                let ttl = self.peer.config().ttl;
+                Some(Output::Connect { id, ttl })
+            }
             PeerAction::Close(id) => {
                 let i = self.conns.iter().position(|c| c.id == id)?;
                 Some(Output::Close(self.conns.swap_remove(i)))

@@ -20,7 +20,6 @@ struct TestEnv {
     epoch: u64,
     rib_epoch: u64,
     deferring: bool,
-    dynamic: bool,
     src: VecSource,
     /// The Adj-RIB-Out starts again once sent (a table that never ends).
     endless: bool,
@@ -51,14 +50,8 @@ impl Env<u8> for TestEnv {
         }
         Ok(s == SourceStatus::Wrote)
     }
-    fn dynamic(&self) -> bool {
-        self.dynamic
-    }
     fn forget_after(&self) -> Duration {
         FORGET
-    }
-    fn ttl(&self) -> TtlPolicy {
-        TTL
     }
     fn read(&mut self, _: &u8, buf: &mut Vec<u8>) -> io::Result<usize> {
         let n = self.inbox.len();
@@ -85,13 +78,14 @@ struct Side {
 fn side(id: u8, passive: bool) -> Side {
     let mut c = SessionConfig::new(64512, Ipv4Addr::new(10, 0, 0, id), Some(64512));
     c.passive = passive;
+    c.ttl = TTL;
     let peer = Peer::new(c).unwrap();
     let env = TestEnv {
         epoch: u64::from(id) << 32,
         ..TestEnv::default()
     };
     Side {
-        d: PeerDriver::new(peer),
+        d: PeerDriver::new(peer, false),
         env,
         out: Vec::new(),
     }
@@ -99,7 +93,7 @@ fn side(id: u8, passive: bool) -> Side {
 
 impl PeerDriver<u8> {
     fn into_attempts(self) -> PeerDriver<u8, u8> {
-        PeerDriver::new(self.peer)
+        PeerDriver::new(self.peer, self.dynamic)
     }
 }
 
@@ -370,7 +364,7 @@ fn a_reconfiguration_closes_the_old_session_then_asks_for_the_new_one() {
 fn a_dynamic_neighbour_that_owes_nothing_is_forgotten_after_its_linger() {
     let t0 = Instant::now();
     let mut s = side(2, true);
-    s.env.dynamic = true;
+    s.d.dynamic = true;
     s.d.start(t0);
     drain(&mut s, t0);
     assert_eq!(s.d.linger.deadline(), Some(t0 + FORGET));

@@ -119,6 +119,10 @@ pub struct SessionConfig {
     /// Always send End-of-RIB after the initial table, even to a peer without graceful restart
     /// (RFC 4724 §2 allows it; BIRD and FRR do it).
     pub always_send_end_of_rib: bool,
+    /// The TTL the session's connections send with and the GTSM minimum (RFC 5082): a driver
+    /// opens and accepts connections with it ([`TtlPolicy::for_peer`]; by default one hop for
+    /// eBGP, 64 for iBGP, no GTSM).
+    pub ttl: super::TtlPolicy,
 }
 
 /// Why a configuration is unusable.
@@ -171,6 +175,7 @@ impl SessionConfig {
             max_prefixes: Vec::new(),
             enforce_first_as: true,
             always_send_end_of_rib: true,
+            ttl: super::TtlPolicy::for_peer(peer_as.is_some_and(|p| p != local_as), None, false),
         }
     }
 

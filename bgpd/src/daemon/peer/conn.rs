@@ -47,14 +47,6 @@ impl Env<TcpStream> for Daemon<'_> {
         lock(&self.shared.rib).poll_update(self.h.id, out)
     }
 
-    fn dynamic(&self) -> bool {
-        self.spec.origin == PeerOrigin::Dynamic
-    }
-
-    fn ttl(&self) -> TtlPolicy {
-        self.shared.config().ttl_policy(self.spec)
-    }
-
     fn forget_after(&self) -> Duration {
         self.shared.config().forget_after(self.spec.address)
     }
@@ -82,22 +74,18 @@ fn logged(r: io::Result<usize>, what: &str) -> io::Result<usize> {
 /// An outgoing connection being opened (polled by the peer task).
 pub(super) type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
-/// A connection the session took: its TTL (and GTSM minimum), no Nagle, our address on it.
-pub(super) fn configure(s: &TcpStream, shared: &Shared, h: &PeerHandle, spec: &PeerSpec) {
-    let ttl = shared.config().ttl_policy(spec);
-    let v6 = s
-        .local_addr()
-        .map_or(spec.address.is_ipv6(), |a| a.is_ipv6());
-    let (send, gtsm) = (ttl.send, ttl.min_receive);
-    if let Err(e) = sockets::set_ttl(s.as_raw_fd(), v6, send, gtsm) {
-        tracing::error!(
-            ttl = send,
-            ?gtsm,
-            "cannot set the TTL of the connection: {e}"
-        );
+/// A connection the session took: an incoming one gets the session's TTL and GTSM minimum
+/// (the listener's are 255; an outgoing one had them, and no Nagle, before `connect`); our
+/// address on it is kept.
+pub(super) fn configure(s: &TcpStream, h: &PeerHandle, incoming: Option<TtlPolicy>) {
+    let local = s.local_addr().ok();
+    if let Some(TtlPolicy { send, min_receive }) = incoming {
+        let v6 = local.is_some_and(|a| a.is_ipv6());
+        if let Err(e) = sockets::set_ttl(s.as_raw_fd(), v6, send, min_receive) {
+            tracing::error!(ttl = send, gtsm = ?min_receive, "cannot set the TTL of the connection: {e}");
+        }
     }
-    let _ = s.set_nodelay(true);
-    lock(&h.status).local_addr = s.local_addr().ok().map(|a| a.ip());
+    lock(&h.status).local_addr = local.map(|a| a.ip());
 }
 
 /// Writes what is left (a NOTIFICATION) within a second, then closes.

@@ -99,7 +99,8 @@ fn start(shared: &Arc<Shared>, spec: PeerSpec, id: Option<SourceId>) -> Arc<Peer
         }),
     });
     lock(&shared.peers).push(Arc::clone(&h));
-    let mut d = PeerDriver::new(new_peer(shared, &spec));
+    let dynamic = spec.origin == PeerOrigin::Dynamic;
+    let mut d = PeerDriver::new(new_peer(shared, &spec), dynamic);
     d.bind_bfd(Instant::now(), PeerBfd::attach(shared, &spec, &h.cmd));
     let task = Box::new(PeerTask {
         d,
@@ -223,9 +224,8 @@ impl PeerTask {
         let now = Instant::now();
         match r {
             Ok(s) => {
-                let spec = self.spec();
                 if let Some(s) = self.d.handle_connected(now, id, s) {
-                    conn::configure(s, &self.shared, &self.h, &spec);
+                    conn::configure(s, &self.h, None);
                 }
             }
             Err(e) => {
@@ -243,9 +243,9 @@ impl PeerTask {
                 if self.shared.shutting_down.load(Ordering::SeqCst) {
                     return;
                 }
-                let spec = self.spec();
+                let ttl = self.d.peer().config().ttl;
                 match self.d.handle_incoming(now, s) {
-                    Some(s) => conn::configure(s, &self.shared, &self.h, &spec),
+                    Some(s) => conn::configure(s, &self.h, Some(ttl)),
                     None => tracing::debug!("incoming connection refused in {:?}", self.d.state()),
                 }
                 return;
