@@ -60,6 +60,15 @@ pub struct LocalRoute {
     pub communities: Vec<(u16, u16)>,
 }
 
+/// The RIB's static route for an announced one.
+impl From<LocalRoute> for bgp_core::rib::StaticRoute {
+    fn from(r: LocalRoute) -> Self {
+        let cs = r.communities.iter();
+        let cs = cs.map(|(a, v)| bgp_core::wire::Community::new(*a, *v));
+        bgp_core::rib::StaticRoute::announced(r.prefix, r.via, cs.collect())
+    }
+}
+
 /// A neighbour's session state changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStateChange {

@@ -17,8 +17,6 @@ use super::{lock, Shared};
 use crate::config::fib::KernelSync;
 use crate::config::Config;
 
-pub(crate) use bgp_fib::thread::HANDOFF_CHUNK as FIB_CHUNK;
-
 /// The FIB thread's handle and its event stream.
 pub(crate) struct FibBridge {
     pub handle: FibHandle,

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use bgp_core::driver::rib::{self as core, Applied, Current, Writer};
 use bgp_core::driver::{Admin, ForRib};
 use bgp_core::restart::Step;
-use bgp_core::rib::{Rib, SourceId, StaticRoute};
-use bgp_core::wire::{Community, Family};
+use bgp_core::rib::{Rib, SourceId};
+use bgp_core::wire::Family;
 use bgp_fib::FibEvent;
 use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
@@ -145,9 +145,7 @@ impl RibTask {
             }
             RibMsg::Identity(c) => rib.set_identity(c.asn(), c.router_id(), c.cluster_id()),
             RibMsg::Announce(r) => {
-                let cs = r.communities.iter().map(|(a, v)| Community::new(*a, *v));
-                let r = StaticRoute::announced(r.prefix, r.via, cs.collect());
-                self.w.announce(rib, r);
+                self.w.announce(rib, r.into());
                 self.refresh_policies(rib, &self.shared.config());
             }
             RibMsg::Withdraw(p) => self.w.withdraw(rib, p),
@@ -245,7 +243,7 @@ impl RibTask {
                 Some(s) => s.poll(rib, out),
                 None => rib.poll_fib_change(),
             };
-            let chunk = super::fib::FIB_CHUNK;
+            let chunk = bgp_fib::thread::HANDOFF_CHUNK;
             self.w.drain(rib, chunk, &mut fib_changes, poll, best_out);
             for p in lock(&self.shared.peers).iter() {
                 if rib.has_pending(p.id) {
