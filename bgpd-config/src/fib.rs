@@ -319,11 +319,18 @@ mod tests {
         assert_eq!(intent(p, &b).unwrap().kind, IntentKind::Blackhole);
     }
 
-    fn kernel_sync_config() -> Config {
-        crate::test_config(concat!(
+    /// A configuration with a static route (10.1.0.0/16) and a pool, its RIB holding the
+    /// static route, and a fresh hand-off.
+    fn kernel_sync() -> (Config, Rib, KernelSync) {
+        let c = crate::test_config(concat!(
             "[[static]]\nprefix = \"10.1.0.0/16\"\nvia = \"192.168.1.1\"\n",
             "[[pools]]\ncidr = \"10.244.0.0/16\"\nipip = \"always\"\n",
-        ))
+        ));
+        let mut rib = c.new_rib();
+        let mut statics = bgp_core::rib::Statics::default();
+        statics.set_config(&mut rib, c.static_routes());
+        let sync = KernelSync::new(&c);
+        (c, rib, sync)
     }
 
     fn hand_over(sync: &mut KernelSync, rib: &mut Rib) -> Vec<FibChange> {
@@ -334,11 +341,7 @@ mod tests {
 
     #[test]
     fn the_tagged_hand_off_counts_forces_and_follows_the_pools() {
-        let c = kernel_sync_config();
-        let mut rib = c.new_rib();
-        let mut statics = bgp_core::rib::Statics::default();
-        statics.set_config(&mut rib, c.static_routes());
-        let mut sync = KernelSync::new(&c);
+        let (c, mut rib, mut sync) = kernel_sync();
         let made = Arc::clone(&sync.made);
         let p: IpNet = "10.1.0.0/16".parse().unwrap();
         let out = hand_over(&mut sync, &mut rib);
@@ -374,11 +377,7 @@ mod tests {
 
     #[test]
     fn the_rib_answers_the_fib_thread_only_when_the_fib_has_every_change_made() {
-        let c = kernel_sync_config();
-        let mut rib = c.new_rib();
-        let mut statics = bgp_core::rib::Statics::default();
-        statics.set_config(&mut rib, c.static_routes());
-        let mut sync = KernelSync::new(&c);
+        let (_, mut rib, mut sync) = kernel_sync();
         let p: IpNet = "10.1.0.0/16".parse().unwrap();
         hand_over(&mut sync, &mut rib);
         let tag = rib.fib_tag(&p);

@@ -161,23 +161,15 @@ fn gateway_direct_replaces_an_offlink_next_hop_by_the_neighbour() {
     let mut r = rib();
     let p = peer(&mut r, "rr", "192.168.1.2", "10.7.7.7", &["10.1.0.0/16"]);
     let cx = cx(true);
-    let recursive = one(&r, &cx, "10.1.0.0/16");
-    assert_ne!(
-        recursive.dest,
-        RouteDest::Via {
-            nexthops: vec![(ip("192.168.1.2"), Some("eth0".into()))]
-        }
-    );
+    let via_neighbour = RouteDest::Via {
+        nexthops: vec![(ip("192.168.1.2"), Some("eth0".into()))],
+    };
+    assert_ne!(one(&r, &cx, "10.1.0.0/16").dest, via_neighbour, "recursive");
     let mut c = r.peer_config(p).unwrap().clone();
     c.gateway_direct = true;
     r.set_peer_config(p, c);
     let e = one(&r, &cx, "10.1.0.0/16");
-    assert_eq!(
-        e.dest,
-        RouteDest::Via {
-            nexthops: vec![(ip("192.168.1.2"), Some("eth0".into()))]
-        }
-    );
+    assert_eq!(e.dest, via_neighbour);
     assert_eq!(e.bgp.unwrap().next_hop, Some(ip("10.7.7.7")));
 }
 
