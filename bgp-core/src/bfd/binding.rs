@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use super::{State, Transition};
+use super::{Key, State, Transition};
 use crate::peer::Peer;
 use crate::session::Command;
 use crate::wire::notification::cease;
@@ -85,6 +85,8 @@ impl Verdict {
 /// One BGP session's binding to its BFD session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
+    /// The BFD session's key: a change of another session is not this binding's.
+    key: Key,
     /// The last change taken.
     seen: u64,
     /// BGP stays down after a failure until BFD is Up.
@@ -94,9 +96,10 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// A binding to a BFD session whose link is `link` now.
-    pub fn new(link: &Link, wait_for_up: bool) -> Self {
+    /// A binding to the BFD session of `key`, whose link is `link` now.
+    pub fn new(key: Key, link: &Link, wait_for_up: bool) -> Self {
         Binding {
+            key,
             seen: link.seq,
             wait_for_up,
             held: false,
@@ -123,6 +126,19 @@ impl Binding {
         Verdict::Nothing
     }
 
+    /// The BFD session's key.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// New BFD settings for the same session (its key unchanged): this binding goes on with
+    /// `wait_for_up`, and what the link did since it last looked is judged now
+    /// ([`Binding::verdict`]): a failure told behind the new settings is not lost.
+    pub fn rebind(&mut self, link: &Link, wait_for_up: bool) -> Verdict {
+        self.wait_for_up = wait_for_up;
+        self.verdict(link)
+    }
+
     /// New BFD settings: this binding replaces one that was `was_held`. The hold carries over
     /// while the new session is not Up; `true` when BGP must be released now.
     pub fn carry_hold(&mut self, was_held: bool, link: &Link) -> bool {
@@ -145,6 +161,14 @@ impl Binding {
 mod tests {
     use super::*;
     use crate::bfd::Diag;
+
+    fn key() -> Key {
+        Key {
+            remote: std::net::IpAddr::from([192, 0, 2, 1]),
+            local: None,
+            multihop: false,
+        }
+    }
 
     fn t(from: State, to: State, remote_admin_down: bool) -> Transition {
         Transition {
@@ -199,7 +223,7 @@ mod tests {
     #[test]
     fn a_failure_closes_bgp_and_holds_it_until_bfd_is_up() {
         let mut l = Link::default();
-        let mut b = Binding::new(&l, true);
+        let mut b = Binding::new(key(), &l, true);
         l.follow(&t(State::Down, State::Init, false));
         assert_eq!(b.verdict(&l), Verdict::Nothing);
         l.follow(&t(State::Init, State::Up, false));
@@ -219,7 +243,7 @@ mod tests {
             state: State::Up,
             ..Link::default()
         };
-        let mut b = Binding::new(&l, false);
+        let mut b = Binding::new(key(), &l, false);
         l.follow(&t(State::Up, State::Down, false));
         assert_eq!(b.verdict(&l), Verdict::Close);
         assert!(!b.held);
@@ -231,7 +255,7 @@ mod tests {
             state: State::Up,
             ..Link::default()
         };
-        let mut b = Binding::new(&l, true);
+        let mut b = Binding::new(key(), &l, true);
         l.follow(&t(State::Up, State::AdminDown, true));
         assert!(!l.failed);
         assert_eq!(b.verdict(&l), Verdict::Nothing);
@@ -243,7 +267,7 @@ mod tests {
             state: State::Up,
             ..Link::default()
         };
-        let mut b = Binding::new(&l, true);
+        let mut b = Binding::new(key(), &l, true);
         l.follow(&t(State::Up, State::Down, false));
         l.follow(&t(State::Down, State::Init, false));
         assert!(!l.failed);
@@ -262,7 +286,7 @@ mod tests {
         l.follow(&t(State::Up, State::Down, false));
         l.follow(&t(State::Down, State::Up, false));
         // Bound (again) while the session is Up: a failure told before is stale.
-        let mut b = Binding::new(&l, true);
+        let mut b = Binding::new(key(), &l, true);
         assert_eq!(b.verdict(&old), Verdict::Nothing);
         assert_eq!(b.verdict(&l), Verdict::Nothing, "the same link twice");
         assert!(!b.held);
@@ -280,22 +304,39 @@ mod tests {
             state: State::Up,
             ..Link::default()
         };
-        let mut b = Binding::new(&down, true);
+        let mut b = Binding::new(key(), &down, true);
         assert!(!b.carry_hold(true, &down));
         assert!(b.held);
-        let mut b = Binding::new(&up, true);
+        let mut b = Binding::new(key(), &up, true);
         assert!(b.carry_hold(true, &up));
         assert!(!b.held);
-        assert!(!Binding::new(&up, true).carry_hold(false, &up));
+        assert!(!Binding::new(key(), &up, true).carry_hold(false, &up));
         // Replaced: by a binding (as `carry_hold`), or by none (BFD gone: released if held).
-        let mut b = Binding::new(&down, true);
+        let mut b = Binding::new(key(), &down, true);
         assert!(!Binding::replace(true, Some((&mut b, &down))));
         assert!(b.held);
         assert!(Binding::replace(
             true,
-            Some((&mut Binding::new(&up, true), &up))
+            Some((&mut Binding::new(key(), &up, true), &up))
         ));
         assert!(Binding::replace(true, None));
         assert!(!Binding::replace(false, None));
+    }
+
+    #[test]
+    fn new_settings_for_the_same_session_judge_what_it_did_since_the_last_look() {
+        let mut l = Link {
+            state: State::Up,
+            ..Link::default()
+        };
+        let mut b = Binding::new(key(), &l, false);
+        // The session failed; the change is told behind the new settings.
+        l.follow(&t(State::Up, State::Down, false));
+        assert_eq!(b.rebind(&l, true), Verdict::Close);
+        assert!(b.held, "the new wait_for_up holds BGP down");
+        assert_eq!(b.verdict(&l), Verdict::Nothing, "told again: nothing");
+        assert_eq!(b.rebind(&l, true), Verdict::Nothing, "nothing new");
+        l.follow(&t(State::Down, State::Up, false));
+        assert_eq!(b.rebind(&l, true), Verdict::Release);
     }
 }

@@ -48,7 +48,7 @@ use bytes::BytesMut;
 
 use super::trim::worth_trimming;
 use super::{owes_nothing, Admin, Feed, Handoff, Linger, ReadSize, ToRib, TxBuffer};
-use crate::bfd::{Binding, Link, Verdict};
+use crate::bfd::{Binding, Key, Link, Verdict};
 use crate::peer::{ConnId, Peer, PeerAction};
 use crate::session::{Command, Event, SourceStatus, StateKind, Stats, TtlPolicy, UpdateSource};
 use crate::wire::{EncodeError, Family, Negotiated, Update};
@@ -393,37 +393,50 @@ impl<S, C, B> PeerDriver<S, C, B> {
         self.wake();
     }
 
-    /// Binds the session to a BFD session whose link is `link` now, with `wait_for_up`, through
-    /// the attachment `B` (kept until the next binding; the previous one is dropped once the
-    /// new one is in place), or unbinds it (`None`: BFD no longer configured). A hold on BGP
-    /// from the previous binding carries over while the new BFD session is not Up
-    /// ([`Binding::replace`]); otherwise BGP is released: [`Verdict::Release`], carried out.
-    pub fn bind_bfd(&mut self, now: Instant, new: Option<(Link, bool, B)>) -> Verdict {
-        let was_held = self.bfd.as_ref().is_some_and(|b| b.0.held);
-        let link = new.as_ref().map(|(link, _, _)| *link);
-        self.bfd = new.map(|(link, wait, b)| Box::new((Binding::new(&link, wait), b)));
-        let binding = self.bfd.as_deref_mut().map(|(b, _)| b);
-        let release = Binding::replace(was_held, binding.zip(link.as_ref()));
-        let v = if release {
-            Verdict::Release
-        } else {
-            Verdict::Nothing
+    /// Binds the session to the BFD session of `key` whose link is `link` now, with
+    /// `wait_for_up`, through the attachment `B` (kept until the next binding; the previous one
+    /// is dropped once the new one is in place), or unbinds it (`None`: BFD no longer
+    /// configured). New settings for the same session keep its binding and judge what the
+    /// link did since the last look ([`Binding::rebind`]: a change told behind them is not
+    /// lost). Otherwise a hold on BGP carries over while the new BFD session is not Up
+    /// ([`Binding::replace`]), or BGP is released. The verdict is carried out.
+    pub fn bind_bfd(&mut self, now: Instant, new: Option<(Key, Link, bool, B)>) -> Verdict {
+        let old = self.bfd.take();
+        let was_held = old.as_ref().is_some_and(|b| b.0.held);
+        let v = match (old, new) {
+            (Some(o), Some((key, link, wait, b))) if *o.0.key() == key => {
+                let (mut binding, _previous) = *o;
+                let v = binding.rebind(&link, wait);
+                self.bfd = Some(Box::new((binding, b)));
+                v
+            }
+            (_, new) => {
+                let link = new.as_ref().map(|(_, link, _, _)| *link);
+                self.bfd =
+                    new.map(|(k, link, wait, b)| Box::new((Binding::new(k, &link, wait), b)));
+                let binding = self.bfd.as_deref_mut().map(|(b, _)| b);
+                match Binding::replace(was_held, binding.zip(link.as_ref())) {
+                    true => Verdict::Release,
+                    false => Verdict::Nothing,
+                }
+            }
         };
-        v.apply(&mut self.peer, now, false, self.enabled);
+        let held = self.bfd.as_ref().is_some_and(|b| b.0.held);
+        v.apply(&mut self.peer, now, held, self.enabled);
         self.wake();
         v
     }
 
-    /// The attachment to the bound BFD session (to tell whether a change is its session's).
-    pub fn bfd(&mut self) -> Option<&mut B> {
-        self.bfd.as_deref_mut().map(|(_, b)| b)
+    /// Whether the session is bound to a BFD session.
+    pub fn bfd_bound(&self) -> bool {
+        self.bfd.is_some()
     }
 
-    /// The bound BFD session's link changed: what it means for BGP ([`Binding::verdict`]),
-    /// carried out ([`Verdict::apply`]: closed with Cease 10 and held down or restarted;
-    /// started again when released, unless disabled).
-    pub fn handle_bfd(&mut self, now: Instant, link: &Link) -> Verdict {
-        let Some((b, _)) = self.bfd.as_deref_mut() else {
+    /// The link of the BFD session of `key` changed: what it means for BGP, if that is the
+    /// session bound ([`Binding::verdict`]), carried out ([`Verdict::apply`]: closed with
+    /// Cease 10 and held down or restarted; started again when released, unless disabled).
+    pub fn handle_bfd(&mut self, now: Instant, key: &Key, link: &Link) -> Verdict {
+        let Some((b, _)) = self.bfd.as_deref_mut().filter(|(b, _)| b.key() == key) else {
             return Verdict::Nothing;
         };
         let v = b.verdict(link);

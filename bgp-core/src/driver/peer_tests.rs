@@ -447,6 +447,14 @@ fn link(state: crate::bfd::State, seq: u64, failed: bool) -> Link {
     Link { state, seq, failed }
 }
 
+fn key(last: u8) -> crate::bfd::Key {
+    crate::bfd::Key {
+        remote: std::net::IpAddr::from([192, 0, 2, last]),
+        local: None,
+        multihop: false,
+    }
+}
+
 #[test]
 fn a_bfd_failure_closes_and_holds_the_session_until_bfd_is_up() {
     use crate::bfd::State::{Down, Up};
@@ -454,23 +462,64 @@ fn a_bfd_failure_closes_and_holds_the_session_until_bfd_is_up() {
     let mut s = side(1, true);
     s.d.start(now);
     assert_eq!(
-        s.d.bind_bfd(now, Some((link(Up, 1, false), true, ()))),
+        s.d.bind_bfd(now, Some((key(1), link(Up, 1, false), true, ()))),
         Verdict::Nothing
     );
     assert_ne!(s.d.state(), StateKind::Idle);
-    assert_eq!(s.d.handle_bfd(now, &link(Down, 2, true)), Verdict::Close);
+    assert_eq!(
+        s.d.handle_bfd(now, &key(1), &link(Down, 2, true)),
+        Verdict::Close
+    );
     assert_eq!(s.d.state(), StateKind::Idle, "closed and held down");
     // New BFD settings: the hold carries over until the new BFD session is Up.
     assert_eq!(
-        s.d.bind_bfd(now, Some((link(Down, 0, false), true, ()))),
+        s.d.bind_bfd(now, Some((key(2), link(Down, 0, false), true, ()))),
         Verdict::Nothing
     );
     assert_eq!(s.d.state(), StateKind::Idle);
-    assert_eq!(s.d.handle_bfd(now, &link(Up, 1, false)), Verdict::Release);
+    assert_eq!(
+        s.d.handle_bfd(now, &key(1), &link(Up, 3, false)),
+        Verdict::Nothing,
+        "not its session"
+    );
+    assert_eq!(
+        s.d.handle_bfd(now, &key(2), &link(Up, 1, false)),
+        Verdict::Release
+    );
     assert_ne!(s.d.state(), StateKind::Idle, "started again");
     // Without wait_for_up, a failure restarts the session at once.
-    s.d.bind_bfd(now, Some((link(Up, 1, false), false, ())));
-    assert_eq!(s.d.handle_bfd(now, &link(Down, 2, true)), Verdict::Close);
+    s.d.bind_bfd(now, Some((key(1), link(Up, 1, false), false, ())));
+    assert_eq!(
+        s.d.handle_bfd(now, &key(1), &link(Down, 2, true)),
+        Verdict::Close
+    );
+    assert_ne!(s.d.state(), StateKind::Idle);
+}
+
+/// New settings for the same BFD session, handled before a failure that was told behind
+/// them: the failure is judged at the rebinding, and its late telling means nothing.
+#[test]
+fn a_bfd_failure_told_behind_new_settings_of_the_same_session_is_not_lost() {
+    use crate::bfd::State::{Down, Up};
+    let now = Instant::now();
+    let mut s = side(1, true);
+    s.d.start(now);
+    s.d.bind_bfd(now, Some((key(1), link(Up, 1, false), false, ())));
+    let failed = link(Down, 2, true);
+    assert_eq!(
+        s.d.bind_bfd(now, Some((key(1), failed, true, ()))),
+        Verdict::Close
+    );
+    assert_eq!(
+        s.d.state(),
+        StateKind::Idle,
+        "closed and held (the new wait_for_up)"
+    );
+    assert_eq!(s.d.handle_bfd(now, &key(1), &failed), Verdict::Nothing);
+    assert_eq!(
+        s.d.handle_bfd(now, &key(1), &link(Up, 3, false)),
+        Verdict::Release
+    );
     assert_ne!(s.d.state(), StateKind::Idle);
 }
 
@@ -481,16 +530,19 @@ fn bfd_never_starts_a_disabled_neighbour() {
     let mut s = side(1, true);
     assert!(!s.d.enabled(), "not started yet");
     assert_eq!(
-        s.d.handle_bfd(now, &link(Up, 1, false)),
+        s.d.handle_bfd(now, &key(1), &link(Up, 1, false)),
         Verdict::Nothing,
         "unbound"
     );
-    s.d.bind_bfd(now, Some((link(Up, 1, false), true, ())));
-    assert!(s.d.bfd().is_some());
-    assert_eq!(s.d.handle_bfd(now, &link(Down, 2, true)), Verdict::Close);
+    s.d.bind_bfd(now, Some((key(1), link(Up, 1, false), true, ())));
+    assert!(s.d.bfd_bound());
+    assert_eq!(
+        s.d.handle_bfd(now, &key(1), &link(Down, 2, true)),
+        Verdict::Close
+    );
     // BFD no longer configured: nothing holds BGP, but it stays disabled.
     assert_eq!(s.d.bind_bfd(now, None), Verdict::Release);
-    assert!(s.d.bfd().is_none());
+    assert!(!s.d.bfd_bound());
     assert_eq!(s.d.state(), StateKind::Idle);
     s.d.handle_admin(now, Admin::Enable);
     assert!(s.d.enabled());

@@ -115,25 +115,20 @@ pub(crate) struct PeerBfd {
 
 impl PeerBfd {
     /// Attaches `spec`, told of changes through `cmd` (its command queue), to its BFD session
-    /// if it has `bfd` set: what the peer's driver binds (`PeerDriver::bind_bfd`): the link
-    /// now, `[bfd] wait_for_up` (BGP is held down after a failure until BFD is Up), and this
+    /// if it has `bfd` set: what the peer's driver binds (`PeerDriver::bind_bfd`): the
+    /// session's key, its link now, `[bfd] wait_for_up` (BGP is held down after a failure until BFD is Up), and this
     /// attachment, which it keeps.
     pub fn attach(
         shared: &Arc<Shared>,
         spec: &PeerSpec,
         cmd: &inbox::Sender<PeerCmd>,
-    ) -> Option<(Link, bool, PeerBfd)> {
+    ) -> Option<(Key, Link, bool, PeerBfd)> {
         let s = shared.config().bfd_session(spec)?;
         let h = Arc::clone(shared.bfd.get_or_init(|| BfdHandle::start(shared)));
         let (id, link) =
             lock(&h.hub).attach(Instant::now(), s.key, &spec.name, s.params, cmd.clone());
         h.wake.notify_one();
-        Some((link, s.wait_for_up, PeerBfd { h, key: s.key, id }))
-    }
-
-    /// Whether this attaches to the session of `key`.
-    pub fn is_for(&self, key: &Key) -> bool {
-        self.key == *key
+        Some((s.key, link, s.wait_for_up, PeerBfd { h, key: s.key, id }))
     }
 }
 

@@ -252,12 +252,9 @@ impl PeerTask {
             }
             PeerCmd::BfdSettings(spec) => return self.reattach_bfd(&spec),
             PeerCmd::BfdLink(key, link) => {
-                // A change of a session the peer was bound away from is dropped.
-                if self.d.bfd().is_some_and(|b| b.is_for(&key)) {
-                    let v = self.d.handle_bfd(now, &link);
-                    super::bfd::log_verdict(&self.h, v, self.d.enabled());
-                }
-                return;
+                // A change of a session the peer was bound away from means nothing.
+                let v = self.d.handle_bfd(now, &key, &link);
+                return super::bfd::log_verdict(&self.h, v, self.d.enabled());
             }
             PeerCmd::RouteRefresh => return self.d.request_refresh(now),
         };
