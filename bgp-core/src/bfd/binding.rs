@@ -162,6 +162,13 @@ mod tests {
     use super::*;
     use crate::bfd::Diag;
 
+    fn up() -> Link {
+        Link {
+            state: State::Up,
+            ..Link::default()
+        }
+    }
+
     fn key() -> Key {
         Key {
             remote: std::net::IpAddr::from([192, 0, 2, 1]),
@@ -239,10 +246,7 @@ mod tests {
 
     #[test]
     fn without_wait_for_up_bgp_is_closed_but_not_held() {
-        let mut l = Link {
-            state: State::Up,
-            ..Link::default()
-        };
+        let mut l = up();
         let mut b = Binding::new(key(), &l, false);
         l.follow(&t(State::Up, State::Down, false));
         assert_eq!(b.verdict(&l), Verdict::Close);
@@ -251,10 +255,7 @@ mod tests {
 
     #[test]
     fn the_peers_admin_down_is_no_failure() {
-        let mut l = Link {
-            state: State::Up,
-            ..Link::default()
-        };
+        let mut l = up();
         let mut b = Binding::new(key(), &l, true);
         l.follow(&t(State::Up, State::AdminDown, true));
         assert!(!l.failed);
@@ -263,10 +264,7 @@ mod tests {
 
     #[test]
     fn a_failure_missed_between_two_looks_still_closes() {
-        let mut l = Link {
-            state: State::Up,
-            ..Link::default()
-        };
+        let mut l = up();
         let mut b = Binding::new(key(), &l, true);
         l.follow(&t(State::Up, State::Down, false));
         l.follow(&t(State::Down, State::Init, false));
@@ -276,10 +274,7 @@ mod tests {
 
     #[test]
     fn a_link_not_newer_than_the_last_taken_means_nothing() {
-        let mut l = Link {
-            state: State::Up,
-            ..Link::default()
-        };
+        let mut l = up();
         let mut old = l;
         old.follow(&t(State::Up, State::Down, false));
         assert!(old.failed);
@@ -325,10 +320,7 @@ mod tests {
 
     #[test]
     fn new_settings_for_the_same_session_judge_what_it_did_since_the_last_look() {
-        let mut l = Link {
-            state: State::Up,
-            ..Link::default()
-        };
+        let mut l = up();
         let mut b = Binding::new(key(), &l, false);
         // The session failed; the change is told behind the new settings.
         l.follow(&t(State::Up, State::Down, false));
