@@ -10,7 +10,8 @@
 //! (192.0.2.1) is on no connected network is installed via p itself; p's OPEN from b carries no
 //! graceful restart capability, q's carries one without restart time or families; of two alien
 //! kernel routes only the one the import filter accepts enters the RIB and reaches the peers,
-//! and a SIGHUP that widens the filter brings in the other one, with the router ID kept.
+//! and a SIGHUP that widens the filter brings in the other one, with the router ID kept; a
+//! SIGHUP that makes p `gateway recursive` resets its session and resolves its route anew.
 
 mod common;
 
@@ -24,7 +25,8 @@ use common::{cli, routes, start_bird_cfg, wait_all_established, wait_kernel};
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(200);
 
-fn b_cfg(kernel_accept: &str) -> String {
+/// `gateway`: Ext_p's `gateway` line, if any.
+fn b_cfg(kernel_accept: &str, gateway: &str) -> String {
     format!(
         r#"# No `router id`: chosen from the interfaces, as BIRD 1.6 does.
 filter kernel_in {{
@@ -55,6 +57,7 @@ protocol bgp Ext_p {{
   local as 64512;
   neighbor 172.31.0.11 as 65001;
   source address 172.31.0.12;  # as confd writes it (without: next hop self = router ID)
+  {gateway}
   graceful restart off;
   import all;
   export filter to_peers;
@@ -154,7 +157,7 @@ fn bird_cfg_statics_gateway_gr_kernel_import_router_id() {
     for dst in ["10.66.1.0/24", "10.66.2.0/24"] {
         b.add_route(dst, "172.31.0.11".parse().unwrap()).unwrap();
     }
-    std::fs::write(b.path("bird.cfg"), b_cfg("10.66.1.0/24")).unwrap();
+    std::fs::write(b.path("bird.cfg"), b_cfg("10.66.1.0/24", "")).unwrap();
     let check = std::process::Command::new(env!("CARGO_BIN_EXE_bgpd"))
         .args(["-p", "-c"])
         .arg(b.path("bird.cfg"))
@@ -242,7 +245,8 @@ fn bird_cfg_statics_gateway_gr_kernel_import_router_id() {
 
     // SIGHUP with a wider kernel import filter: the held-back route comes in; the router ID
     // stays.
-    std::fs::write(b.path("bird.cfg"), b_cfg("10.66.1.0/24, 10.66.2.0/24")).unwrap();
+    let wider = "10.66.1.0/24, 10.66.2.0/24";
+    std::fs::write(b.path("bird.cfg"), b_cfg(wider, "")).unwrap();
     // SAFETY: signals our own child process.
     unsafe { libc::kill(pb.pid() as i32, libc::SIGHUP) };
     wait_bird(
@@ -253,4 +257,31 @@ fn bird_cfg_statics_gateway_gr_kernel_import_router_id() {
     );
     assert_eq!(router_id(&b), "10.244.12.1");
     wait_all_established(&b, 2, 5);
+
+    // A reload that changes `gateway` resets the session, as BIRD's does, and p's route is
+    // resolved anew: recursively, 192.0.2.1 is reached through no route, so the kernel refuses
+    // it (`show fib`) instead of taking it via p.
+    std::fs::write(b.path("bird.cfg"), b_cfg(wider, "gateway recursive;")).unwrap();
+    // SAFETY: signals our own child process.
+    unsafe { libc::kill(pb.pid() as i32, libc::SIGHUP) };
+    wait_observing(
+        DEADLINE,
+        POLL,
+        "p's route refused by the kernel (gateway recursive)",
+        || {
+            let fib = cli(&b, &["show", "fib", "--json"])?;
+            let v: serde_json::Value = serde_json::from_str(&fib).unwrap_or_default();
+            let rows = v["fib"]["routes"].as_array().cloned().unwrap_or_default();
+            let row = rows.iter().find(|r| r["prefix"] == "10.88.0.0/24");
+            let refused = row.is_some_and(|r| r["state"] != "installed" && r["state"] != "pending");
+            Ok(Observed::when(refused, format!("{row:?}")))
+        },
+    )
+    .unwrap();
+    let k = bgpd_lab::kernel::routes(&b.ns, Family::V4, "main", Some("bird")).unwrap();
+    assert!(
+        !k.iter().any(|r| r.dst == "10.88.0.0/24"),
+        "not in the kernel: {k:?}"
+    );
+    wait_all_established(&b, 2, 60);
 }
